@@ -1,0 +1,283 @@
+"""The inference performance model: hand-worked steps, physical invariants, operating point and CLI."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from tokensim import UserError
+from tokensim import _perfcore as core
+from tokensim.catalog import load_catalog
+from tokensim.cli import cli
+from tokensim.efficiency import Efficiency, PhaseEfficiency, load_efficiency
+from tokensim.hardware import Hardware
+from tokensim.models import ModelSpec
+from tokensim.perf import SLO, Deployment, Workload, build_step_model, evaluate, operating_point, predict, resolve
+from tokensim.precisions import resolve_precision
+
+IDEAL = PhaseEfficiency(compute_efficiency=1.0, memory_efficiency=1.0, network_efficiency=1.0, comm_overlap=0.0,
+                        step_overhead_s=0.0, collective_latency_s=0.0, log_error_std=0.1)
+IDEAL_EFF = Efficiency(family="test", prefill=IDEAL, decode=IDEAL, weight_only_dequant_overhead=0.0,
+                       prefill_chunk_tokens=8192, workspace_fraction=0.0, interval_level=0.8)
+
+
+def _hardware(bf16_tflops=50.0, fp8_tflops=100.0, hbm_tb_per_s=1.0, hbm_gb=80.0) -> Hardware:
+    return Hardware(name="TestGPU", vendor="test", family="test", description="", source="test",
+                    dense_tflops={"bf16": bf16_tflops, "fp8": fp8_tflops}, hbm_gb=hbm_gb, hbm_usable_gb=hbm_gb,
+                    hbm_bandwidth_tb_per_s=hbm_tb_per_s, scale_up_bandwidth_gb_per_s=450,
+                    scale_up_domain_gpus=8, scale_out_bandwidth_gb_per_s=50, board_power_w=700, gpus_per_server=8)
+
+
+def _tiny_dense() -> ModelSpec:
+    return ModelSpec(name="tiny", family="test", source="test", layers=2, hidden_size=1024, vocab_size=1000,
+                     tied_embeddings=False, attention_type="gqa", heads=8, kv_heads=2, head_dim=128, v_head_dim=128,
+                     q_lora_rank=0, kv_lora_rank=0, qk_rope_head_dim=0, sliding_window_tokens=0,
+                     sliding_window_layers=0, intermediate_size=4096, experts=0, top_k=0, shared_experts=0,
+                     expert_intermediate_size=0, shared_expert_intermediate_size=0, moe_layers=0,
+                     published_total_b=0.0325, published_active_b=0.0325, published_source="test",
+                     native_precision="bf16")
+
+
+def _fp8_weights_bf16_kv(hw):
+    cat = load_catalog()
+    recipe = cat.get_recipe("fp8").with_kv_cache(cat.get_format("bf16"))
+    return resolve_precision(recipe, hw)
+
+
+def test_dense_decode_step_matches_hand_count():
+    """A 2-layer dense GQA model, FP8 weights, BF16 KV, batch 4 at context 100 on a 1 TB/s, 100 TFLOPS part.
+
+    Parameters per layer: q 1024·1024 + k,v 2·1024·256 + o 1024·1024 = 2,621,440; MLP 3·1024·4096 = 12,582,912;
+    norms 2·1024 → 15,206,400. Streamed weights = 2 layers + final norm 1,024 + LM head 1000·1024 = 31,437,824 bytes
+    (embedding table excluded: a lookup). KV read = 4 seq · 2 layers · 100 tokens · (2·2·128 el · 2 B) = 819,200 B.
+    Bytes = 32,257,024 → 32.257 µs at 1 TB/s. FLOPs = 4·(2·31,437,824 + 2 layers·4·8·128·100) = 254,779,392 →
+    2.548 µs at 100 TFLOPS. Memory-bound: step 32.257 µs, 4/step tokens/s.
+    """
+    hw = _hardware()
+    sm = build_step_model(_tiny_dense(), _fp8_weights_bf16_kv(hw), hw, Deployment(1, 1, 1), IDEAL_EFF)
+    step = core.decode_step(sm, np.array([4.0]), np.array([100.0]))
+    assert step["bytes"][0] == pytest.approx(32_257_024, rel=1e-12)
+    assert step["flops"][0] == pytest.approx(254_779_392, rel=1e-12)
+    assert step["t_step_s"][0] == pytest.approx(32_257_024 / 1e12, rel=1e-12)
+    res = evaluate(sm, "decode", np.array([4.0]), 1000.0, 1000.0, context_tokens=np.array([100.0]))
+    assert res["output_tokens_per_s_per_gpu"][0] == pytest.approx(4 / (32_257_024 / 1e12), rel=1e-12)
+    assert res["bound"][0] == 1  # memory
+
+
+def test_moe_mla_decode_step_matches_hand_count():
+    """DeepSeek-V3 shape, FP8 everything, 8 GPUs (attention DP 8, EP 8), batch 64 at context 1000.
+
+    MLA attention per layer: q_a 7168·1536 + q-norm 1536 + q_b 1536·128·192 + kv_a 7168·576 + kv-norm 512
+    + kv_b 512·128·256 + o 128·128·7168 = 187,107,328. Dense layers 3 with MLP 3·7168·18432; 58 MoE layers with one
+    shared expert 3·7168·2048 and a router 7168·256; norms 2·7168 per layer + 7168; LM head 129280·7168.
+    Streamed = their sum (embedding excluded) read once per DP group (8×). Routed experts touched by 64 tokens picking
+    8 of 256: 256·(1−(31/32)^64) ≈ 222.44 per layer, each 3·7168·2048 bytes, 58 layers. KV (MLA latent 512 + RoPE 64,
+    1 byte): 64 · 61 layers · 1000 · 576.
+    """
+    hw = _hardware(hbm_gb=192)
+    model = load_catalog().get_model("deepseek-v3")
+    prec = resolve_precision(load_catalog().get_recipe("fp8"), hw)
+    sm = build_step_model(model, prec, hw, Deployment(8, 1, 8), IDEAL_EFF)
+    attn = 7168 * 1536 + 1536 + 1536 * 128 * 192 + 7168 * 576 + 512 + 512 * 128 * 256 + 128 * 128 * 7168
+    streamed = (61 * attn + 3 * 3 * 7168 * 18432 + 58 * (3 * 7168 * 2048 + 7168 * 256) + 61 * 2 * 7168 + 7168
+                + 129280 * 7168)
+    touched = 256 * (1 - (1 - 8 / 256) ** 64)
+    expected = 8 * streamed + 58 * touched * 3 * 7168 * 2048 + 64 * 61 * 1000 * 576
+    step = core.decode_step(sm, np.array([64.0]), np.array([1000.0]))
+    assert step["bytes"][0] == pytest.approx(expected, rel=1e-12)
+    assert touched == pytest.approx(222.44, abs=0.01)
+
+
+def test_more_bandwidth_never_lowers_memory_bound_throughput():
+    """Raising HBM bandwidth alone never lowers decode throughput at any batch or context."""
+    slow, fast = _hardware(hbm_tb_per_s=2.0), _hardware(hbm_tb_per_s=4.0)
+    model, eff = load_catalog().get_model("llama-3.1-8b"), load_efficiency("hopper")
+    b = np.array([1.0, 8, 64, 256])[:, None]
+    ctx = np.array([100.0, 2000, 16000])[None, :]
+    rates = []
+    for hw in (slow, fast):
+        sm = build_step_model(model, _fp8_weights_bf16_kv(hw), hw, Deployment(1, 1, 1), eff)
+        rates.append(evaluate(sm, "decode", b, 1000.0, 1000.0, context_tokens=ctx)["output_tokens_per_s_per_gpu"])
+    assert np.all(rates[1] >= rates[0])
+    assert np.any(rates[1] > rates[0])
+
+
+def test_fp4_on_hopper_is_weight_only_not_faster_in_prefill_but_smaller():
+    """NVFP4 on H200 runs weight-only: prefill is no faster than FP8, yet its weights take less memory."""
+    w = Workload(4000, 100)
+    fp8 = predict("H200", "llama-3.3-70b", "fp8", w, mode="prefill", gpus=2)
+    fp4 = predict("H200", "llama-3.3-70b", "nvfp4", w, mode="prefill", gpus=2)
+    assert fp4["weight_only"] and fp4["compute_format"] in ("fp8", "bf16")
+    assert fp4["input_tokens_per_s_per_gpu"] <= fp8["input_tokens_per_s_per_gpu"]
+    assert fp4["weights_gb_per_gpu"] < 0.6 * fp8["weights_gb_per_gpu"]
+
+
+def test_blackwell_ultra_raises_only_fp4():
+    """B300 FP8 compute equals B200 FP8; B300 NVFP4 compute-bound prefill is faster than B200's."""
+    cat = load_catalog()
+    b200, b300 = cat.get_hardware("B200"), cat.get_hardware("B300")
+    assert b300.peak_tflops("fp8") == b200.peak_tflops("fp8")
+    assert b300.peak_tflops("bf16") == b200.peak_tflops("bf16")
+    assert b300.peak_tflops("fp4") == pytest.approx(1.5 * b200.peak_tflops("fp4"))
+    model = cat.get_model("llama-3.3-70b")
+    eff = load_efficiency("blackwell")
+    times = {}
+    for hw in (b200, b300):
+        for name in ("fp8", "nvfp4"):
+            sm = build_step_model(model, resolve_precision(cat.get_recipe(name), hw), hw, Deployment(1, 1, 1), eff)
+            times[hw.name, name] = core.prefill_pass(sm, np.array([8192.0]), np.array([4000.0]),
+                                                     np.array([0.0]))["t_compute_s"][0]
+    assert times["B300", "fp8"] == pytest.approx(times["B200", "fp8"], rel=1e-12)
+    assert times["B300", "nvfp4"] == pytest.approx(times["B200", "nvfp4"] / 1.5, rel=1e-12)
+
+
+def test_longer_context_never_raises_decode_throughput():
+    """At fixed batch, decode throughput is non-increasing in context length (dense, sliding-window and MLA)."""
+    ctx = np.linspace(128, 64_000, 50)
+    for hw, model, prec in (("H200", "llama-3.1-8b", "fp8"), ("B300", "gpt-oss-120b", "mxfp4-moe"),
+                            ("H200", "deepseek-v3", "fp8")):
+        r = resolve(hw, model, prec)
+        rate = evaluate(r.step_model, "decode", np.full_like(ctx, 32.0), 1000.0, 1000.0,
+                        context_tokens=ctx)["output_tokens_per_s_per_gpu"]
+        assert np.all(np.diff(rate) <= 1e-9 * rate[:-1])
+
+
+@pytest.mark.parametrize("mode", ["aggregated", "decode", "disaggregated"])
+def test_operating_point_never_exceeds_memory(mode):
+    """The chosen concurrency is within the memory limit and weights plus KV fit in usable HBM."""
+    r = resolve("H100", "llama-3.3-70b", "fp8")
+    row = operating_point(r.step_model, mode, Workload(2000, 500))
+    assert row["concurrency"] <= row["max_concurrency"]
+    usable_gb = r.hardware.hbm_usable_gb * (1 - r.efficiency.workspace_fraction)
+    assert r.step_model.weight_bytes_per_gpu / 1e9 + row["kv_cache_gb_per_gpu"] <= usable_gb + 1e-9
+
+
+def test_slo_constrains_operating_point():
+    """A per-user speed floor lowers the chosen batch and throughput, and the floor is met."""
+    free = predict("H200", "llama-3.1-8b", "fp8", Workload(1000, 1000))
+    slo = predict("H200", "llama-3.1-8b", "fp8", Workload(1000, 1000), slo=SLO(min_tokens_per_s_per_user=100))
+    assert slo["meets_slo"] and slo["tokens_per_s_per_user"] >= 100
+    assert slo["output_tokens_per_s_per_gpu"] < free["output_tokens_per_s_per_gpu"]
+    assert slo["concurrency"] < free["concurrency"]
+
+
+def test_pareto_frontier_is_monotone():
+    """Along the frontier, faster per-user speed always costs throughput per GPU."""
+    front = predict("B300", "llama-3.3-70b", "nvfp4", Workload(1000, 1000), pareto=True)
+    assert len(front) > 3
+    user = [p["tokens_per_s_per_user"] for p in front]
+    gpu = [p["output_tokens_per_s_per_gpu"] for p in front]
+    assert user == sorted(user, reverse=True) and gpu == sorted(gpu)
+
+
+def test_speculative_decoding_raises_user_speed_in_memory_bound_decode():
+    """Accepting 2.5 tokens per step from 3 drafts speeds each user up when decode is memory bound."""
+    base = predict("H200", "llama-3.3-70b", "fp8", Workload(1000, 1000), mode="decode", concurrency=8, gpus=2)
+    spec = predict("H200", "llama-3.3-70b", "fp8",
+                   Workload(1000, 1000, speculative_draft_tokens=3, speculative_acceptance_length=2.5),
+                   mode="decode", concurrency=8, gpus=2)
+    assert base["bound"] == "memory"
+    assert 1.5 < spec["tokens_per_s_per_user"] / base["tokens_per_s_per_user"] <= 2.5
+
+
+def test_cache_hits_raise_prefill_throughput():
+    """Serving half the input from the prefix cache raises input tokens per second in prefill."""
+    cold = predict("H200", "llama-3.1-8b", "fp8", Workload(8000, 1), mode="prefill")
+    warm = predict("H200", "llama-3.1-8b", "fp8", Workload(8000, 1, cache_hit_rate=0.5), mode="prefill")
+    assert warm["input_tokens_per_s_per_gpu"] > 1.5 * cold["input_tokens_per_s_per_gpu"]
+
+
+def test_evaluate_is_vectorised_over_a_million_points():
+    """One call evaluates 10^6 operating points and returns arrays of that shape."""
+    r = resolve("H200", "llama-3.3-70b", "fp8")
+    rng = np.random.default_rng(0)
+    b = rng.integers(1, 256, 1_000_000).astype(float)
+    res = evaluate(r.step_model, "aggregated", b, rng.uniform(100, 8000, b.size), rng.uniform(50, 2000, b.size))
+    assert res["output_tokens_per_s_per_gpu"].shape == (1_000_000,)
+    assert np.all(np.isfinite(res["output_tokens_per_s_per_gpu"]))
+
+
+def test_model_too_large_says_memory_needed():
+    """405B in BF16 on one H100 is refused with the memory it needs per GPU."""
+    with pytest.raises(UserError, match=r"does not fit on 1x H100: weights need [\d,.]+ GB per GPU"):
+        predict("H100", "llama-3.1-405b", "bf16", Workload(1000, 1000), gpus=1)
+
+
+# -- CLI -------------------------------------------------------------------------------------------------------------
+REQUIRED_KEYS = {"output_tokens_per_s_per_gpu", "input_tokens_per_s_per_gpu", "tokens_per_s_per_user", "ttft_s",
+                 "tpot_s", "concurrency", "gpus", "bound", "weights_gb_per_gpu", "kv_cache_gb_per_gpu", "fits",
+                 "output_tokens_per_s_per_gpu_low", "output_tokens_per_s_per_gpu_high"}
+
+
+def _run(*args):
+    return CliRunner().invoke(cli, ["perf", *args])
+
+
+@pytest.mark.parametrize("hardware", ["H100", "H200", "B300"])
+def test_cli_json_keys_for_every_model(hardware):
+    """`tokensim perf --format json` returns the documented keys for every catalogue model on H100, H200, B300."""
+    for model in load_catalog().models.values():
+        precision = "nvfp4" if hardware == "B300" else "fp8"
+        res = _run("--hardware", hardware, "--model", model.name, "--precision", precision, "--input-tokens", "1000",
+                   "--output-tokens", "1000", "--format", "json")
+        assert res.exit_code == 0, (model.name, res.output)
+        data = json.loads(res.output)
+        assert REQUIRED_KEYS <= set(data), model.name
+        assert data["bound"] in ("compute", "memory", "communication")
+        assert data["output_tokens_per_s_per_gpu_low"] < data["output_tokens_per_s_per_gpu"] \
+            < data["output_tokens_per_s_per_gpu_high"]
+
+
+def test_cli_pareto_is_a_list():
+    """--pareto --format json prints a list of operating points with the same keys."""
+    res = _run("--hardware", "H200", "--model", "llama-3.1-8b", "--precision", "fp8", "--input-tokens", "1000",
+               "--output-tokens", "500", "--pareto", "--format", "json")
+    assert res.exit_code == 0
+    data = json.loads(res.output)
+    assert isinstance(data, list) and REQUIRED_KEYS <= set(data[0])
+
+
+def test_cli_decode_mode_with_context():
+    """--mode decode --context-tokens L reports decode alone (no TTFT)."""
+    res = _run("--hardware", "H200", "--model", "llama-3.1-8b", "--precision", "fp8", "--input-tokens", "1000",
+               "--output-tokens", "1000", "--mode", "decode", "--context-tokens", "4000", "--format", "json")
+    data = json.loads(res.output)
+    assert res.exit_code == 0 and data["mode"] == "decode" and data["ttft_s"] is None
+
+
+@pytest.mark.parametrize("flag, value, wanted", [
+    ("--hardware", "H2000", "did you mean 'H200'"),
+    ("--model", "llama-3.3-7b", "did you mean 'llama-3.3-70b'"),
+    ("--precision", "nvfp5", "did you mean 'nvfp4'"),
+])
+def test_cli_unknown_names_suggest(flag, value, wanted):
+    """Unknown catalogue names exit 2 with the closest name suggested, and no traceback."""
+    args = {"--hardware": "H200", "--model": "llama-3.1-8b", "--precision": "fp8"}
+    args[flag] = value
+    res = _run(*[x for kv in args.items() for x in kv], "--input-tokens", "100", "--output-tokens", "100")
+    assert res.exit_code == 2
+    assert wanted in res.output and "Traceback" not in res.output
+
+
+def test_cli_bad_numbers_and_memory():
+    """Out-of-range numbers and over-memory concurrency exit 2 naming the option and the limit."""
+    base = ["--hardware", "H200", "--model", "llama-3.1-8b", "--precision", "fp8", "--output-tokens", "100"]
+    res = _run(*base, "--input-tokens", "100", "--cache-hit-rate", "1.5")
+    assert res.exit_code == 2 and "--cache-hit-rate" in res.output and "[0, 1]" in res.output
+    res = _run(*base, "--input-tokens", "0")
+    assert res.exit_code == 2 and "--input-tokens" in res.output
+    res = _run(*base, "--input-tokens", "100", "--concurrency", "10000000")
+    assert res.exit_code == 2 and "exceeds the memory limit" in res.output
+    res = _run(*base, "--input-tokens", "100", "--gpus", "3", "--tp", "2")
+    assert res.exit_code == 2 and "--tp 2 must divide --gpus 3" in res.output
+
+
+def test_efficiency_factors_are_sourced():
+    """Every efficiency factor in the bundled calibration carries a source."""
+    eff = load_efficiency("hopper")
+    assert eff.sources and all(s for s in eff.sources.values())
+    assert replace(eff, interval_level=0.8).interval_z == pytest.approx(1.2815515655446004)

@@ -1,0 +1,142 @@
+"""Writing results: atomic files, JSON/CSV/Parquet serialisation and human tables.
+
+Stages return dataclasses, dicts or DataFrames; the CLI hands them here. Files are written to a temporary file in the
+target folder and renamed into place, so a crash or a user error never leaves a half-written file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import math
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["atomic_write_bytes", "atomic_write_text", "to_jsonable", "dumps_json", "write_table", "render_table"]
+
+SCHEMA_VERSION = "1.0"
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Plain JSON types: dataclasses and mappings to objects, arrays to lists, NaN/inf to null."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        if hasattr(obj, "to_dict"):
+            return to_jsonable(obj.to_dict())
+        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, Mapping):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if hasattr(obj, "to_dict") and hasattr(obj, "columns"):  # DataFrame
+        return [to_jsonable(r) for r in obj.to_dict(orient="records")]
+    if isinstance(obj, np.ndarray):
+        return [to_jsonable(v) for v in obj.tolist()]
+    if isinstance(obj, (np.bool_, bool)):
+        return bool(obj)
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        value = float(obj)
+        return value if math.isfinite(value) else None
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def dumps_json(obj: Any) -> str:
+    return json.dumps(to_jsonable(obj), indent=2, allow_nan=False) + "\n"
+
+
+def _frame(rows: Any):
+    import pandas as pd
+
+    if hasattr(rows, "columns"):
+        return rows
+    if isinstance(rows, Mapping):
+        rows = [rows]
+    return pd.DataFrame([to_jsonable(r) if not isinstance(r, Mapping) else dict(r) for r in rows])
+
+
+def write_table(rows: Any, path: str | Path) -> Path:
+    """Write rows (DataFrame, list of dicts or one dict) as CSV or Parquet by the file's suffix, atomically."""
+    path = Path(path)
+    frame = _frame(rows)
+    if path.suffix == ".parquet":
+        buffer = io.BytesIO()
+        frame.to_parquet(buffer, index=False)
+        return atomic_write_bytes(path, buffer.getvalue())
+    return atomic_write_text(path, frame.to_csv(index=False))
+
+
+def csv_text(rows: Any) -> str:
+    return _frame(rows).to_csv(index=False)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, (int, np.integer)):
+        return f"{value:,}"
+    if isinstance(value, (float, np.floating)):
+        if not math.isfinite(value):
+            return "NaN"
+        mag = abs(value)
+        if mag == 0:
+            return "0"
+        if mag >= 1e6 or mag < 1e-3:
+            return f"{value:.4g}"
+        if mag >= 100:
+            return f"{value:,.1f}"
+        return f"{value:.4g}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_fmt(v) for v in value)
+    return str(value)
+
+
+def render_table(rows: Sequence[Mapping[str, Any]] | Mapping[str, Any], title: str | None = None,
+                 columns: Sequence[str] | None = None) -> str:
+    """A plain-text table (rich) for people; a single mapping renders as a two-column key/value table."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, show_lines=False, header_style="bold")
+    if isinstance(rows, Mapping):
+        table.add_column("field")
+        table.add_column("value", justify="right")
+        for key, value in rows.items():
+            table.add_row(str(key), _fmt(value))
+    else:
+        rows = list(rows)
+        cols = list(columns or (rows[0].keys() if rows else []))
+        for col in cols:
+            table.add_column(col, justify="right")
+        for row in rows:
+            table.add_row(*(_fmt(row.get(c)) for c in cols))
+    console = Console(file=io.StringIO(), width=200, force_terminal=False, color_system=None)
+    console.print(table)
+    return console.file.getvalue()

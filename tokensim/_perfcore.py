@@ -1,0 +1,168 @@
+"""The performance model's arithmetic: one serving instance, vectorised over operating points.
+
+:class:`StepModel` holds the scalars of one (model, precision, hardware, parallelism, efficiency) combination; the
+functions below take arrays of batch sizes and context lengths (NumPy or CuPy — the namespace is read from the
+arrays) and return per-step times. Everything is instance-wide: G GPUs, tensor parallel TP inside each of DP = G/TP
+attention data-parallel groups, routed experts sharded over all G GPUs (expert parallel EP ranks × G/EP-way tensor
+parallel inside each expert, as TensorRT-LLM's moe_ep × moe_tp = G).
+
+Per decode step (design §4):
+  bytes  = DP·(non-expert weights, less the embedding table) + touched experts' weights + KV read
+  FLOPs  = B·s·(2·N_matmul + attention over the context)            s = tokens per sequence per step (speculation)
+  t      = max(FLOPs / (G·peak·η_c), bytes / (G·HBM·η_m)) + (1 − overlap)·t_comm + overhead
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ._xp import array_namespace
+from .efficiency import Efficiency, PhaseEfficiency
+from .hardware import Hardware
+from .models import ModelSpec
+from .precisions import ResolvedPrecision
+
+__all__ = ["StepModel", "decode_step", "prefill_pass", "max_concurrency", "touched_experts"]
+
+_GB = 1e9
+_TB = 1e12
+_REDUCE_BYTES = 2.0  # all-reduce and EP combine run in bf16 (TensorRT-LLM, DeepEP "BF16 combine")
+
+
+@dataclass(frozen=True)
+class StepModel:
+    """Scalars of one configuration; built by :func:`tokensim.perf.build_step_model`."""
+
+    gpus: int
+    tp: int
+    dp: int
+    ep: int
+    peak_flops_per_gpu: float
+    hbm_bytes_per_s_per_gpu: float
+    dense_stream_bytes: float  # non-expert weights read per step by one DP group (embedding table excluded)
+    expert_bytes: float  # one routed expert in one layer
+    experts: int
+    top_k: int
+    moe_layers: int
+    matmul_flops_per_token: float  # 2 · matmul parameters per token
+    decode_attn_flops_per_ctx_token_layer: float
+    prefill_attn_flops_per_pair_layer: float
+    full_attention_layers: int
+    window_layers: int
+    window_tokens: float  # 0 = no sliding window
+    kv_bytes_per_token_layer: float
+    kv_read_replication: float  # TP ranks that each read the same KV (MLA: all TP; GQA: TP / kv-head split)
+    kv_capacity_split: float  # how many GPUs of a DP group share one sequence's KV
+    layers: int
+    hidden_size: int
+    activation_bytes: float
+    tp_seconds_per_byte: float  # per GPU, over the link the TP group uses
+    ep_seconds_per_byte: float  # per GPU, mix of scale-up and scale-out links over the EP group
+    weight_bytes_per_gpu: float
+    usable_hbm_bytes_per_gpu: float
+    dequant_overhead: float  # fraction of matmul time added when weights are dequantised (0 if native)
+    spec_tokens_per_step: float  # 1 + draft tokens verified per step
+    spec_acceptance_length: float  # output tokens produced per step per sequence (≥ 1)
+    efficiency: Efficiency
+
+    @property
+    def free_kv_bytes_per_gpu(self) -> float:
+        workspace = self.efficiency.workspace_fraction * self.usable_hbm_bytes_per_gpu
+        return self.usable_hbm_bytes_per_gpu - workspace - self.weight_bytes_per_gpu
+
+    @property
+    def fits_weights(self) -> bool:
+        return self.free_kv_bytes_per_gpu > 0
+
+
+def touched_experts(experts: int, top_k: int, tokens, xp):
+    """Expected distinct experts hit when ``tokens`` tokens each pick ``top_k`` of ``experts``: E·(1−(1−k/E)^T)."""
+    if experts == 0:
+        return xp.zeros_like(tokens)
+    return experts * (1.0 - (1.0 - top_k / experts) ** tokens)
+
+
+def _attended_tokens(sm: StepModel, context, xp):
+    """Context tokens attended per sequence summed over layers (sliding-window layers capped at the window)."""
+    full = sm.full_attention_layers * context
+    if sm.window_layers and sm.window_tokens:
+        return full + sm.window_layers * xp.minimum(context, sm.window_tokens)
+    return full + sm.window_layers * context
+
+
+def _comm_time(sm: StepModel, tokens_per_gpu_group, tokens_per_gpu, phase: PhaseEfficiency, xp):
+    """Exposed communication per forward pass: TP all-reduces per layer and EP all-to-all per MoE layer."""
+    t = xp.zeros_like(tokens_per_gpu)
+    if sm.tp > 1:
+        ring_bytes = 2.0 * (sm.tp - 1) / sm.tp * tokens_per_gpu_group * sm.hidden_size * _REDUCE_BYTES
+        n_reduce = 2 * sm.layers  # after attention and after the FFN/MoE block
+        t = t + n_reduce * (ring_bytes * sm.tp_seconds_per_byte / phase.network_efficiency
+                            + phase.collective_latency_s)
+    if sm.ep > 1 and sm.moe_layers:
+        remote = (sm.ep - 1) / sm.ep
+        per_layer = tokens_per_gpu * sm.top_k * sm.hidden_size * (sm.activation_bytes + _REDUCE_BYTES) * remote
+        t = t + sm.moe_layers * (per_layer * sm.ep_seconds_per_byte / phase.network_efficiency
+                                 + 2 * phase.collective_latency_s)
+    return (1.0 - phase.comm_overlap) * t
+
+
+def decode_step(sm: StepModel, batch, context):
+    """Times of one decode step for ``batch`` sequences at mean ``context`` tokens (arrays broadcast together).
+
+    Returns a dict of arrays: ``t_compute_s``, ``t_memory_s``, ``t_comm_s``, ``t_step_s``, ``bytes``, ``flops``.
+    """
+    xp = array_namespace(batch, context)
+    phase = sm.efficiency.decode
+    tokens = batch * sm.spec_tokens_per_step
+    attended = _attended_tokens(sm, context, xp)
+    flops = tokens * (sm.matmul_flops_per_token + sm.decode_attn_flops_per_ctx_token_layer * attended)
+    expert_bytes = sm.moe_layers * touched_experts(sm.experts, sm.top_k, tokens, xp) * sm.expert_bytes
+    kv_bytes = batch * attended * sm.kv_bytes_per_token_layer * sm.kv_read_replication
+    total_bytes = sm.dp * sm.dense_stream_bytes + expert_bytes + kv_bytes
+    t_compute = flops / (sm.gpus * sm.peak_flops_per_gpu * phase.compute_efficiency) * (1.0 + sm.dequant_overhead)
+    t_memory = total_bytes / (sm.gpus * sm.hbm_bytes_per_s_per_gpu * phase.memory_efficiency)
+    t_comm = _comm_time(sm, tokens / sm.dp, tokens / sm.gpus, phase, xp)
+    t_step = xp.maximum(t_compute, t_memory) + t_comm + phase.step_overhead_s
+    return {"t_compute_s": t_compute, "t_memory_s": t_memory, "t_comm_s": t_comm, "t_step_s": t_step,
+            "bytes": total_bytes, "flops": flops}
+
+
+def prefill_pass(sm: StepModel, tokens_per_group, new_tokens_per_request, cached_tokens_per_request):
+    """Times of one prefill forward pass with ``tokens_per_group`` new tokens in each DP group.
+
+    Requests have ``new_tokens_per_request`` tokens to compute after a cached prefix of ``cached_tokens_per_request``.
+    Attention pairs per request: new·cached + new²/2 (causal), window layers capped at new·window.
+    """
+    xp = array_namespace(tokens_per_group, new_tokens_per_request, cached_tokens_per_request)
+    phase = sm.efficiency.prefill
+    tokens = tokens_per_group * sm.dp
+    requests = tokens / new_tokens_per_request
+    pairs_full = new_tokens_per_request * cached_tokens_per_request + 0.5 * new_tokens_per_request ** 2
+    pairs = sm.full_attention_layers * pairs_full
+    if sm.window_layers:
+        window = sm.window_tokens if sm.window_tokens else xp.inf
+        pairs = pairs + sm.window_layers * xp.minimum(pairs_full, new_tokens_per_request * window)
+    flops = tokens * sm.matmul_flops_per_token + requests * pairs * sm.prefill_attn_flops_per_pair_layer
+    expert_bytes = sm.moe_layers * touched_experts(sm.experts, sm.top_k, tokens, xp) * sm.expert_bytes
+    context = cached_tokens_per_request + new_tokens_per_request
+    kv_bytes = requests * _attended_tokens(sm, context, xp) * sm.kv_bytes_per_token_layer
+    total_bytes = sm.dp * sm.dense_stream_bytes + expert_bytes + kv_bytes
+    t_compute = flops / (sm.gpus * sm.peak_flops_per_gpu * phase.compute_efficiency) * (1.0 + sm.dequant_overhead)
+    t_memory = total_bytes / (sm.gpus * sm.hbm_bytes_per_s_per_gpu * phase.memory_efficiency)
+    t_comm = _comm_time(sm, tokens_per_group, tokens / sm.gpus, phase, xp)
+    t_pass = xp.maximum(t_compute, t_memory) + t_comm + phase.step_overhead_s
+    return {"t_compute_s": t_compute, "t_memory_s": t_memory, "t_comm_s": t_comm, "t_step_s": t_pass,
+            "bytes": total_bytes, "flops": flops}
+
+
+def kv_bytes_per_sequence_per_gpu(sm: StepModel, tokens_per_sequence, xp):
+    """KV cache one sequence holds on each GPU of its DP group."""
+    return _attended_tokens(sm, tokens_per_sequence, xp) * sm.kv_bytes_per_token_layer / sm.kv_capacity_split
+
+
+def max_concurrency(sm: StepModel, tokens_per_sequence):
+    """Largest number of sequences of ``tokens_per_sequence`` whose KV fits beside the weights (whole instance)."""
+    xp = array_namespace(tokens_per_sequence)
+    per_seq = kv_bytes_per_sequence_per_gpu(sm, tokens_per_sequence, xp)
+    free = max(sm.free_kv_bytes_per_gpu, 0.0)
+    return xp.floor(free / per_seq) * sm.dp

@@ -1,0 +1,36 @@
+"""The ``tokensim`` command line: thin click commands over library functions.
+
+Commands parse options, call one stage, and format. A :class:`~tokensim.UserError` anywhere becomes one line on stderr
+and exit status 2; stdout carries data only.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from .._errors import UserError
+from ._common import cli
+
+__all__ = ["cli", "main"]
+
+# Each command lives in its own module and registers itself on ``cli`` at import.
+from . import _catalog, _perf  # noqa: E402,F401
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the click group, turning user errors into exit status 2 without a traceback."""
+    try:
+        cli.main(args=argv, prog_name="tokensim", standalone_mode=False)
+    except UserError as exc:
+        click.echo(f"tokensim: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("tokensim: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)

@@ -1,0 +1,49 @@
+"""The click group and what every command shares: output formats, user-error translation, emitting data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from .._errors import UserError
+from .._output import csv_text, dumps_json, render_table
+
+FORMATS = ("table", "json", "csv")
+
+
+class _Group(click.Group):
+    """A group whose commands raise UserError → exit 2 also under CliRunner (which bypasses ``main``)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except UserError as exc:
+            click.echo(f"tokensim: error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(package_name="tokensim")
+def cli() -> None:
+    """tokensim: cost per token, GPU-rental pricing and cluster finance, with Monte Carlo on GPU or CPU."""
+
+
+def format_option(choices: tuple[str, ...] = FORMATS, default: str = "table"):
+    return click.option("--format", "fmt", type=click.Choice(choices), default=default, show_default=True,
+                        help="table for people; json/csv (and parquet where offered) for machines")
+
+
+def emit(data: Any, fmt: str, *, table: str | None = None) -> None:
+    """Print ``data`` on stdout in the chosen format (``table`` is the human rendering, given by the caller)."""
+    if fmt == "json":
+        click.echo(dumps_json(data), nl=False)
+    elif fmt == "csv":
+        click.echo(csv_text(data), nl=False)
+    else:
+        click.echo(table if table is not None else render_table(data), nl=False)
+
+
+def info(message: str) -> None:
+    """A note for people: stderr, so stdout stays data."""
+    click.echo(message, err=True)

@@ -1,0 +1,79 @@
+"""``tokensim perf``: tokens per second per GPU at the operating point (or the Pareto frontier)."""
+
+from __future__ import annotations
+
+import click
+
+from .._config import check_number
+from .._output import render_table
+from ..perf import MODES, SLO, Workload, predict
+from ._common import cli, emit, format_option
+
+_TABLE_FIELDS = ("hardware", "model", "precision", "compute_format", "weight_only", "mode", "gpus", "tp", "ep",
+                 "concurrency", "output_tokens_per_s_per_gpu", "output_tokens_per_s_per_gpu_low",
+                 "output_tokens_per_s_per_gpu_high", "input_tokens_per_s_per_gpu", "tokens_per_s_per_user", "ttft_s",
+                 "tpot_s", "bound", "weights_gb_per_gpu", "kv_cache_gb_per_gpu", "max_concurrency", "fits",
+                 "meets_slo")
+_PARETO_FIELDS = ("concurrency", "tokens_per_s_per_user", "output_tokens_per_s_per_gpu", "ttft_s", "tpot_s", "bound")
+
+
+def _positive(name: str, value, integer: bool = False, low: float = 0.0, low_open: bool = True, high=None):
+    if value is None:
+        return None
+    return check_number(value, None, name, low=low, low_open=low_open, high=high, integer=integer)
+
+
+@cli.command("perf")
+@click.option("--hardware", required=True, help="accelerator name (tokensim catalog hardware)")
+@click.option("--model", required=True, help="model name (tokensim catalog models)")
+@click.option("--precision", required=True, help="precision recipe (tokensim catalog precisions)")
+@click.option("--input-tokens", type=float, required=True, help="input (prompt) tokens per request")
+@click.option("--output-tokens", type=float, required=True, help="output tokens per request")
+@click.option("--gpus", type=int, help="GPUs per serving instance (default: smallest that fits with KV room)")
+@click.option("--tp", type=int, help="tensor-parallel size")
+@click.option("--ep", type=int, help="expert-parallel size (MoE models)")
+@click.option("--mode", type=click.Choice(MODES), default="aggregated", show_default=True)
+@click.option("--context-tokens", type=float, help="mean context for --mode decode (default input + output/2)")
+@click.option("--kv-cache-precision", help="override the recipe's KV-cache format (e.g. bf16, fp8)")
+@click.option("--cache-hit-rate", type=float, default=0.0, show_default=True,
+              help="share of input tokens served from the prefix cache")
+@click.option("--min-tokens-per-s-per-user", type=float, help="SLO: minimum decode speed per user")
+@click.option("--max-ttft-s", type=float, help="SLO: maximum time to first token")
+@click.option("--max-tpot-s", type=float, help="SLO: maximum time per output token")
+@click.option("--concurrency", type=int, help="fix the number of concurrent sequences instead of searching")
+@click.option("--speculative-draft-tokens", type=int, default=0, show_default=True,
+              help="draft tokens verified per decode step (MTP/EAGLE)")
+@click.option("--speculative-acceptance-length", type=float, default=1.0, show_default=True,
+              help="mean output tokens produced per decode step per sequence")
+@click.option("--pareto", is_flag=True, help="list the throughput-vs-interactivity Pareto frontier")
+@click.option("--calibration", type=click.Path(exists=True, dir_okay=False), help="calibration YAML to use")
+@format_option()
+def perf_command(hardware, model, precision, input_tokens, output_tokens, gpus, tp, ep, mode, context_tokens,
+                 kv_cache_precision, cache_hit_rate, min_tokens_per_s_per_user, max_ttft_s, max_tpot_s, concurrency,
+                 speculative_draft_tokens, speculative_acceptance_length, pareto, calibration, fmt):
+    """Tokens per second per GPU, per user, TTFT and TPOT at the best operating point meeting the SLOs."""
+    workload = Workload(
+        input_tokens=_positive("--input-tokens", input_tokens, low=1, low_open=False),
+        output_tokens=_positive("--output-tokens", output_tokens, low=1, low_open=False),
+        context_tokens=_positive("--context-tokens", context_tokens, low=1, low_open=False),
+        cache_hit_rate=_positive("--cache-hit-rate", cache_hit_rate, low=0, low_open=False, high=1),
+        speculative_draft_tokens=_positive("--speculative-draft-tokens", speculative_draft_tokens, integer=True,
+                                           low_open=False),
+        speculative_acceptance_length=_positive("--speculative-acceptance-length", speculative_acceptance_length,
+                                                low=1, low_open=False, high=1 + speculative_draft_tokens),
+    )
+    slo = SLO(_positive("--min-tokens-per-s-per-user", min_tokens_per_s_per_user),
+              _positive("--max-ttft-s", max_ttft_s), _positive("--max-tpot-s", max_tpot_s))
+    for name, value in (("--gpus", gpus), ("--tp", tp), ("--ep", ep), ("--concurrency", concurrency)):
+        _positive(name, value, integer=True, low=1, low_open=False)
+    result = predict(hardware, model, precision, workload, mode=mode, slo=slo, concurrency=concurrency, gpus=gpus,
+                     tp=tp, ep=ep, kv_cache_precision=kv_cache_precision, pareto=pareto,
+                     calibration_path=calibration)
+    if fmt != "table":
+        emit(result, fmt)
+    elif pareto:
+        title = f"Pareto frontier: {hardware} {model} {precision} ({mode})"
+        emit(result, fmt, table=render_table(result, title=title, columns=_PARETO_FIELDS))
+    else:
+        emit(result, fmt, table=render_table({k: result.get(k) for k in _TABLE_FIELDS if k in result},
+                                             title=f"{result['model']} on {result['hardware']}"))
