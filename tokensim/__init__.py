@@ -7,7 +7,8 @@ The public surface is re-exported here; engine modules are private (``_x.py``) o
 from __future__ import annotations
 
 from ._errors import ConfigError, UserError
+from ._irr import IRR_REASONS, annualise_monthly_rate, irr, npv
 
 __version__ = "0.1.0"
 
-__all__ = ["ConfigError", "UserError", "__version__"]
+__all__ = ["ConfigError", "IRR_REASONS", "UserError", "__version__", "annualise_monthly_rate", "irr", "npv"]
