@@ -19,7 +19,7 @@ import time
 import numpy as np
 import numpy_financial as npf
 
-from tokensim import IRR_MULTIPLE_SIGN_CHANGES, IRR_OK, irr
+from tokensim._irr import IRR_MULTIPLE_SIGN_CHANGES, IRR_OK, irr
 
 PERIODS_MONTHLY = 61  # t = 0 plus five years of months
 MONTHLY_INFLOW_PER_OUTLAY = 1 / 40

@@ -10,6 +10,7 @@ Per decode step (design §4):
   bytes  = DP·(non-expert weights, less the embedding table) + touched experts' weights + KV read
   FLOPs  = B·s·(2·N_matmul + attention over the context)            s = tokens per sequence per step (speculation)
   t      = max(FLOPs / (G·peak·η_c), bytes / (G·HBM·η_m)) + (1 − overlap)·t_comm + overhead
+           + (B / DP)·per-sequence overhead (scheduling, sampling and bookkeeping each sequence costs every step)
 """
 
 from __future__ import annotations
@@ -57,7 +58,9 @@ class StepModel:
     hidden_size: int
     activation_bytes: float
     tp_seconds_per_byte: float  # per GPU, over the link the TP group uses
-    ep_seconds_per_byte: float  # per GPU, mix of scale-up and scale-out links over the EP group
+    ep_seconds_per_byte: float  # per GPU, scale-up link: every routed copy to another GPU crosses it once
+    ep_scale_out_copies: float  # distinct remote scale-up domains a token is sent to (0 if EP fits in one domain)
+    scale_out_seconds_per_byte: float  # per GPU, NIC
     weight_bytes_per_gpu: float
     usable_hbm_bytes_per_gpu: float
     dequant_overhead: float  # fraction of matmul time added when weights are dequantised (0 if native)
@@ -75,35 +78,44 @@ class StepModel:
         return self.free_kv_bytes_per_gpu > 0
 
 
-def touched_experts(experts: int, top_k: int, tokens, xp):
-    """Expected distinct experts hit when ``tokens`` tokens each pick ``top_k`` of ``experts``: E·(1−(1−k/E)^T)."""
-    if experts == 0:
-        return xp.zeros_like(tokens)
-    return experts * (1.0 - (1.0 - top_k / experts) ** tokens)
+def touched_experts(experts, top_k, tokens, xp):
+    """Expected distinct experts hit when ``tokens`` tokens each pick ``top_k`` of ``experts``: E·(1−(1−k/E)^T).
+
+    ``experts`` may be 0 (a dense model: none touched) or an array of configurations.
+    """
+    safe = xp.maximum(experts, 1)
+    return xp.where(experts > 0, experts * (1.0 - (1.0 - top_k / safe) ** tokens), 0.0 * tokens)
+
+
+def _window(sm: StepModel, xp):
+    """Sliding-window length in tokens; infinite where the model has none (0 in the catalogue)."""
+    return xp.where(xp.asarray(sm.window_tokens) > 0, sm.window_tokens, xp.inf)
 
 
 def _attended_tokens(sm: StepModel, context, xp):
     """Context tokens attended per sequence summed over layers (sliding-window layers capped at the window)."""
-    full = sm.full_attention_layers * context
-    if sm.window_layers and sm.window_tokens:
-        return full + sm.window_layers * xp.minimum(context, sm.window_tokens)
-    return full + sm.window_layers * context
+    return sm.full_attention_layers * context + sm.window_layers * xp.minimum(context, _window(sm, xp))
 
 
 def _comm_time(sm: StepModel, tokens_per_gpu_group, tokens_per_gpu, phase: PhaseEfficiency, xp):
     """Exposed communication per forward pass: TP all-reduces per layer and EP all-to-all per MoE layer."""
-    t = xp.zeros_like(tokens_per_gpu)
-    if sm.tp > 1:
-        ring_bytes = 2.0 * (sm.tp - 1) / sm.tp * tokens_per_gpu_group * sm.hidden_size * _REDUCE_BYTES
-        n_reduce = 2 * sm.layers  # after attention and after the FFN/MoE block
-        t = t + n_reduce * (ring_bytes * sm.tp_seconds_per_byte / phase.network_efficiency
-                            + phase.collective_latency_s)
-    if sm.ep > 1 and sm.moe_layers:
-        remote = (sm.ep - 1) / sm.ep
-        per_layer = tokens_per_gpu * sm.top_k * sm.hidden_size * (sm.activation_bytes + _REDUCE_BYTES) * remote
-        t = t + sm.moe_layers * (per_layer * sm.ep_seconds_per_byte / phase.network_efficiency
-                                 + 2 * phase.collective_latency_s)
-    return (1.0 - phase.comm_overlap) * t
+    # Written without branches so that every StepModel field may be an array of configurations.
+    has_tp = xp.asarray(sm.tp) > 1
+    ring_bytes = 2.0 * (sm.tp - 1) / sm.tp * tokens_per_gpu_group * sm.hidden_size * _REDUCE_BYTES
+    n_reduce = 2 * sm.layers  # after attention and after the FFN/MoE block
+    t_tp = n_reduce * (ring_bytes * sm.tp_seconds_per_byte / phase.network_efficiency
+                       + has_tp * phase.collective_latency_s)
+    # EP dispatch + combine. Every copy of a token bound for another GPU's expert crosses the scale-up fabric once
+    # (directly, or forwarded inside the remote domain); across domains a token travels once per distinct remote
+    # domain it needs, de-duplicated as DeepEP's internode kernels do, and the two links work in parallel.
+    has_ep = (xp.asarray(sm.ep) > 1) & (xp.asarray(sm.moe_layers) > 0)
+    remote = (sm.ep - 1) / sm.ep
+    token_bytes = tokens_per_gpu * sm.hidden_size * (sm.activation_bytes + _REDUCE_BYTES)
+    t_up = token_bytes * sm.top_k * remote * sm.ep_seconds_per_byte
+    t_out = token_bytes * sm.ep_scale_out_copies * sm.scale_out_seconds_per_byte
+    t_ep = has_ep * sm.moe_layers * (xp.maximum(t_up, t_out) / phase.network_efficiency
+                                     + 2 * phase.collective_latency_s)
+    return (1.0 - phase.comm_overlap) * (t_tp + t_ep)
 
 
 def decode_step(sm: StepModel, batch, context):
@@ -122,7 +134,8 @@ def decode_step(sm: StepModel, batch, context):
     t_compute = flops / (sm.gpus * sm.peak_flops_per_gpu * phase.compute_efficiency) * (1.0 + sm.dequant_overhead)
     t_memory = total_bytes / (sm.gpus * sm.hbm_bytes_per_s_per_gpu * phase.memory_efficiency)
     t_comm = _comm_time(sm, tokens / sm.dp, tokens / sm.gpus, phase, xp)
-    t_step = xp.maximum(t_compute, t_memory) + t_comm + phase.step_overhead_s
+    t_step = (xp.maximum(t_compute, t_memory) + t_comm + phase.step_overhead_s
+              + phase.sequence_overhead_s * batch / sm.dp)
     return {"t_compute_s": t_compute, "t_memory_s": t_memory, "t_comm_s": t_comm, "t_step_s": t_step,
             "bytes": total_bytes, "flops": flops}
 
@@ -138,10 +151,8 @@ def prefill_pass(sm: StepModel, tokens_per_group, new_tokens_per_request, cached
     tokens = tokens_per_group * sm.dp
     requests = tokens / new_tokens_per_request
     pairs_full = new_tokens_per_request * cached_tokens_per_request + 0.5 * new_tokens_per_request ** 2
-    pairs = sm.full_attention_layers * pairs_full
-    if sm.window_layers:
-        window = sm.window_tokens if sm.window_tokens else xp.inf
-        pairs = pairs + sm.window_layers * xp.minimum(pairs_full, new_tokens_per_request * window)
+    pairs = (sm.full_attention_layers * pairs_full
+             + sm.window_layers * xp.minimum(pairs_full, new_tokens_per_request * _window(sm, xp)))
     flops = tokens * sm.matmul_flops_per_token + requests * pairs * sm.prefill_attn_flops_per_pair_layer
     expert_bytes = sm.moe_layers * touched_experts(sm.experts, sm.top_k, tokens, xp) * sm.expert_bytes
     context = cached_tokens_per_request + new_tokens_per_request
@@ -150,7 +161,8 @@ def prefill_pass(sm: StepModel, tokens_per_group, new_tokens_per_request, cached
     t_compute = flops / (sm.gpus * sm.peak_flops_per_gpu * phase.compute_efficiency) * (1.0 + sm.dequant_overhead)
     t_memory = total_bytes / (sm.gpus * sm.hbm_bytes_per_s_per_gpu * phase.memory_efficiency)
     t_comm = _comm_time(sm, tokens_per_group, tokens / sm.gpus, phase, xp)
-    t_pass = xp.maximum(t_compute, t_memory) + t_comm + phase.step_overhead_s
+    t_pass = (xp.maximum(t_compute, t_memory) + t_comm + phase.step_overhead_s
+              + phase.sequence_overhead_s * requests / sm.dp)
     return {"t_compute_s": t_compute, "t_memory_s": t_memory, "t_comm_s": t_comm, "t_step_s": t_pass,
             "bytes": total_bytes, "flops": flops}
 
@@ -164,5 +176,5 @@ def max_concurrency(sm: StepModel, tokens_per_sequence):
     """Largest number of sequences of ``tokens_per_sequence`` whose KV fits beside the weights (whole instance)."""
     xp = array_namespace(tokens_per_sequence)
     per_seq = kv_bytes_per_sequence_per_gpu(sm, tokens_per_sequence, xp)
-    free = max(sm.free_kv_bytes_per_gpu, 0.0)
+    free = xp.maximum(sm.free_kv_bytes_per_gpu, 0.0)
     return xp.floor(free / per_seq) * sm.dp

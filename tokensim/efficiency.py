@@ -23,6 +23,7 @@ PHASE_FACTORS = {
     "network_efficiency": (0.0, 1.0, True),
     "comm_overlap": (0.0, 1.0, False),
     "step_overhead_s": (0.0, 1.0, False),
+    "sequence_overhead_s": (0.0, 0.01, False),
     "collective_latency_s": (0.0, 0.01, False),
     "log_error_std": (0.0, 3.0, True),
 }
@@ -42,6 +43,7 @@ class PhaseEfficiency:
     step_overhead_s: float
     collective_latency_s: float
     log_error_std: float
+    sequence_overhead_s: float = 0.0  # per sequence in the batch (per attention-DP group) per forward pass
 
 
 @dataclass(frozen=True)

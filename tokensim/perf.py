@@ -131,11 +131,10 @@ def build_step_model(model: ModelSpec, prec: ResolvedPrecision, hardware: Hardwa
     domain = hardware.scale_up_domain_gpus
     up = 1.0 / (hardware.scale_up_bandwidth_gb_per_s * _GB)
     out = 1.0 / (hardware.scale_out_bandwidth_gb_per_s * _GB)
-    if dep.ep > 1:
-        in_domain = (min(domain, dep.ep) - 1) / (dep.ep - 1)
-        ep_s_per_byte = in_domain * up + (1.0 - in_domain) * out
-    else:
-        ep_s_per_byte = up
+    # Distinct remote scale-up domains among a token's top-k experts when EP spans D domains (token's own domain
+    # excluded): (D − 1)·(1 − (1 − 1/D)^k). Zero when the EP group fits in one domain.
+    domains = max(1.0, dep.ep / domain)
+    scale_out_copies = (domains - 1.0) * (1.0 - (1.0 - 1.0 / domains) ** model.top_k) if model.is_moe else 0.0
     return core.StepModel(
         gpus=dep.gpus, tp=dep.tp, dp=dep.dp, ep=dep.ep,
         peak_flops_per_gpu=hardware.peak_tflops(prec.compute_class) * 1e12,
@@ -151,7 +150,8 @@ def build_step_model(model: ModelSpec, prec: ResolvedPrecision, hardware: Hardwa
         kv_bytes_per_token_layer=model.kv_elements_per_token_per_layer * prec.kv_bytes_per_element,
         kv_read_replication=kv_read_replication, kv_capacity_split=kv_split,
         layers=model.layers, hidden_size=model.hidden_size, activation_bytes=prec.activation_bytes_per_element,
-        tp_seconds_per_byte=up if dep.tp <= domain else out, ep_seconds_per_byte=ep_s_per_byte,
+        tp_seconds_per_byte=up if dep.tp <= domain else out, ep_seconds_per_byte=up,
+        ep_scale_out_copies=scale_out_copies, scale_out_seconds_per_byte=out,
         weight_bytes_per_gpu=_weights_per_gpu_bytes(model, prec, dep),
         usable_hbm_bytes_per_gpu=hardware.hbm_usable_gb * _GB,
         dequant_overhead=efficiency.weight_only_dequant_overhead if prec.weight_only else 0.0,
