@@ -1,0 +1,119 @@
+"""``tokensim finance SCENARIO``: cash flows, IRRs, NPV, the four paybacks, DSCR/LLCR and break-even rents."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import click
+
+from .._config import check_number
+from .._errors import UserError
+from .._output import render_table, write_table
+from .._solve import Target
+from ..finance import run_finance
+from ..money import check_currency
+from ..scenario import load_scenario
+from ._common import cli, emit, format_option, info
+
+
+def _show(value, reason: str | None = None, kind: str = "number") -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return f"NaN ({reason})" if reason else "NaN"
+    if kind == "pct":
+        return f"{value:.2%}"
+    if kind == "money":
+        return f"{value:,.0f}"
+    if kind == "years":
+        return f"{value:.2f} y"
+    return f"{value:,.4g}" if isinstance(value, float) else str(value)
+
+
+def _table(result) -> str:
+    r = result
+    why = r.reasons.get
+    cur = r.currency
+    metrics = {
+        "project IRR (after tax)": _show(r.project_irr, why("project_irr"), "pct"),
+        "project IRR (pre-tax)": _show(r.project_irr_pre_tax, why("project_irr_pre_tax"), "pct"),
+        "equity IRR": _show(r.equity_irr, why("equity_irr"), "pct"),
+        f"NPV at the discount rate ({cur})": _show(r.npv, kind="money"),
+        f"equity NPV at the cost of equity ({cur})": _show(r.equity_npv, kind="money"),
+        "payback simple (capex / year-1 revenue)": _show(r.payback_years["simple"], why("payback_simple"), "years"),
+        "payback net (capex / year-1 EBITDA)": _show(r.payback_years["net"], why("payback_net"), "years"),
+        "payback equity (cumulative equity CF)": _show(r.payback_years["equity"], why("payback_equity"), "years"),
+        "payback discounted (project CF)": _show(r.payback_years["discounted"], why("payback_discounted"), "years"),
+        "min DSCR": _show(r.min_dscr, why("min_dscr")),
+        "avg DSCR": _show(r.avg_dscr, why("avg_dscr")),
+        "LLCR": _show(r.llcr, why("llcr")),
+        "DSCR covenant breached": str(r.covenant_breached),
+        "meets equity hurdle": str(r.meets_equity_hurdle),
+        f"rent per GPU-hour ({cur})": _show(r.rent["per_gpu_hour"]),
+        f"break-even rent per GPU-hour, NPV = 0 ({cur})": _show(r.breakeven_rent_per_gpu_hour,
+                                                                r.breakeven_rent.get("reason")),
+        f"break-even rent per server-month ({cur})": _show(r.breakeven_rent["rent_per_server_month"], kind="money"),
+        f"break-even rent per cluster-year ({cur})": _show(r.breakeven_rent["rent_per_cluster_year"], kind="money"),
+        f"debt ({r.debt['amortisation']}, {r.debt['tenor_years']:g} y, {cur})": _show(r.debt["amount"], kind="money"),
+    }
+    if r.solution is not None:
+        sol = r.solution
+        metrics[f"rent meeting {sol['target']} per GPU-hour ({cur})"] = _show(sol["rent_per_gpu_hour"],
+                                                                             sol["reason"] or None)
+        per_server, per_cluster = (_show(sol[k], kind="money") for k in ("rent_per_server_month",
+                                                                           "rent_per_cluster_year"))
+        metrics[f"  per server-month / cluster-year ({cur})"] = f"{per_server} / {per_cluster}"
+    out = render_table(metrics, title=f"{r.scenario}: cluster finance ({cur})")
+    if r.frontier:
+        rows = [{"usage fee per M tokens": row["usage_fee_per_million_tokens"],
+                 "base rent per GPU-hour": row["rent_per_gpu_hour"], "note": row["reason"]} for row in r.frontier]
+        out += render_table(rows, title=f"base rent / usage fee pairs meeting {r.frontier[0]['target']}")
+    if r.payback_rents:
+        rows = [{"payback definition": row["definition"], "rent per GPU-hour": row["rent_per_gpu_hour"],
+                 f"rent per cluster-year ({cur})": row["rent_per_cluster_year"],
+                 "vs scenario rent": _show(row["change_vs_scenario_rent"], kind="pct"), "note": row["reason"]}
+                for row in r.payback_rents]
+        years = r.payback_rents[0]["payback_years"]
+        out += render_table(rows, title=f"rent needed for a {years:g}-year payback under each definition")
+    rows = [{"field": a["field"], "value": a["value"], "origin": a["origin"], "why": a["why"]} for a in r.assumptions]
+    out += render_table(rows, title="assumptions (not given by the source; defaults applied by tokensim)",
+                        columns=["field", "value", "origin", "why"])
+    return out
+
+
+@cli.command("finance")
+@click.argument("scenario")
+@click.option("--currency", default=None, help="reporting currency (default: the scenario's), e.g. USD or CNY")
+@click.option("--schedule", "schedule_path", type=click.Path(dir_okay=False), default=None,
+              help="write the monthly schedule to FILE.csv or FILE.parquet")
+@click.option("--solve-for", type=click.Choice(["rent"]), default=None,
+              help="solve for the rent that meets --target")
+@click.option("--target", default=None,
+              help="METRIC=VALUE: npv=0, equity_irr=0.12, min_dscr=1.2, payback_equity=3 (also project_irr, "
+                   "payback_simple, payback_net, payback_discounted, llcr)")
+@click.option("--frontier", is_flag=True, help="base+usage contracts: base rent meeting the target per usage fee")
+@click.option("--payback-in", "payback_in", type=float, default=None, metavar="YEARS",
+              help="the rent each payback definition needs to pay back in YEARS (e.g. 3)")
+@format_option(("table", "json"))
+def finance_command(scenario: str, currency: str | None, schedule_path: str | None, solve_for: str | None,
+                    target: str | None, frontier: bool, payback_in: float | None, fmt: str) -> None:
+    """Monthly cash flows of a cluster and its contract: IRRs, NPV, paybacks, DSCR, LLCR, break-even rent."""
+    if solve_for and target is None:
+        raise UserError("--target: missing; allowed: METRIC=VALUE (e.g. npv=0) with --solve-for rent")
+    parsed = Target.parse(target) if target is not None else None
+    if schedule_path is not None and Path(schedule_path).suffix not in (".csv", ".parquet"):
+        raise UserError(f"--schedule: got {schedule_path!r}; allowed: a file name ending in .csv or .parquet")
+    code = check_currency(currency, None, "--currency") if currency is not None else None
+    if payback_in is not None:
+        check_number(payback_in, None, "--payback-in", low=0, low_open=True, high=100)
+    s = load_scenario(scenario)
+    result = run_finance(s, target=parsed, frontier=frontier, schedule=schedule_path is not None,
+                         payback_in_years=payback_in)
+    if code is not None:
+        result = result.in_currency(code)
+    if schedule_path is not None:
+        write_table(result.schedule, schedule_path)
+        info(f"tokensim: wrote the monthly schedule to {schedule_path}")
+    if fmt == "json":
+        emit(result.to_dict(), fmt)
+    else:
+        emit(None, fmt, table=_table(result))
