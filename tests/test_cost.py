@@ -111,13 +111,22 @@ def test_cost_per_token_rises_with_server_price():
 
 
 def test_cost_per_million_tokens_split_by_gpu_time():
-    """At 3.6 per GPU-hour (0.001 per GPU-second), 0.0001 s per input token costs 0.1 per M, 0.001 s per output
-    token 1.0 per M, a cached input token 10% of 0.1 = 0.01; a mix of 1,000 input (half cached) and 100 output
-    tokens costs 500 x 0.1e-6 + 500 x 0.01e-6 + 100 x 1e-6 = 155e-6, i.e. 155 / 1,100 per M = 0.140909."""
+    """At 3.6 per GPU-hour (0.001 per GPU-second), 0.0001 s of prefill per computed input token and 0.001 s per output
+    token. A mix of 1,000 input tokens (half cached, so 500 computed) and 100 output tokens uses 500 x 1e-4 = 0.05 s of
+    prefill (cost 5e-5) and 0.1 s of decode (cost 1e-4). Prefill cost is shared 1 : 0.1 between uncached and cached
+    tokens: 5e-5 / (500 + 0.1 x 500) = 9.0909e-8 per uncached token = 0.090909 per M, cached 0.0090909 per M; output
+    1.0 per M; blended (5e-5 + 1e-4) / 1,100 tokens = 0.136364 per M — the GPU time actually used, no more."""
     t = cost_per_million_tokens(3.6, 1e-4, 1e-3, 0.1, input_tokens=1000, output_tokens=100, cache_hit_rate=0.5,
                                 currency="USD")
-    assert (t.input, t.cached_input, t.output) == pytest.approx((0.1, 0.01, 1.0))
-    assert t.blended == pytest.approx(155 / 1100)
+    assert (t.input, t.cached_input, t.output) == pytest.approx((0.05 / 0.55, 0.005 / 0.55, 1.0))
+    assert t.blended == pytest.approx(1.5e-4 / 1100 * 1e6)
+
+
+def test_cost_per_million_tokens_without_cache_is_plain_gpu_time():
+    """With no cache hits an input token costs exactly its prefill GPU time: 1e-4 s at 0.001 per s = 0.1 per M."""
+    t = cost_per_million_tokens(3.6, 1e-4, 1e-3, 0.1, input_tokens=1000, output_tokens=100, currency="USD")
+    assert t.input == pytest.approx(0.1) and t.cached_input == pytest.approx(0.01)
+    assert t.blended == pytest.approx((1000 * 0.1 + 100 * 1.0) / 1100)
 
 
 def test_fx_converts_through_the_table():

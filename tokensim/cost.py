@@ -245,10 +245,15 @@ def cost_per_million_tokens(cost_per_gpu_hour, gpu_s_per_input_token, gpu_s_per_
     """Cost per million input, cached input and output tokens by GPU time, and blended for a token mix.
 
     ``input_tokens``/``output_tokens`` give the mix (per request or in total; only their ratio matters) and
-    ``cache_hit_rate`` the share of input tokens served from the prefix cache.
+    ``cache_hit_rate`` h the share of input tokens served from the prefix cache. ``gpu_s_per_input_token`` is the
+    prefill GPU time per *computed* (uncached) input token, as the performance model reports it. That prefill time is
+    shared between uncached and cached tokens in the ratio 1 : ``cached_input_cost_fraction`` f, so the token costs
+    add up to the GPU time actually used: c_input = g·(1 − h) / ((1 − h) + f·h) per token, c_cached = f·c_input.
     """
     per_gpu_second = cost_per_gpu_hour / SECONDS_PER_HOUR
-    c_input = per_gpu_second * gpu_s_per_input_token * TOKENS_PER_MILLION
+    uncached = 1.0 - cache_hit_rate
+    share = uncached / (uncached + cached_input_cost_fraction * cache_hit_rate)
+    c_input = per_gpu_second * gpu_s_per_input_token * TOKENS_PER_MILLION * share
     c_cached = c_input * cached_input_cost_fraction
     c_output = per_gpu_second * gpu_s_per_output_token * TOKENS_PER_MILLION
     mix_cost = input_tokens * ((1.0 - cache_hit_rate) * c_input + cache_hit_rate * c_cached) + output_tokens * c_output

@@ -1,0 +1,105 @@
+"""The price-vs-efficiency bridge: exact attribution, break-even server price, CLI."""
+
+import json
+import math
+from dataclasses import replace
+
+import pytest
+from click.testing import CliRunner
+
+from tokensim.bridge import FACTORS, bridge, sides_from_scenario, unit_cost
+from tokensim.cli import cli
+from tokensim.cost import cost_inputs_from_scenario
+from tokensim.perf import SLO, Workload
+from tokensim.scenario import load_scenario
+
+
+@pytest.fixture(scope="module")
+def founding():
+    return load_scenario("b300-10k-cluster")
+
+
+@pytest.fixture(scope="module")
+def sides(founding):
+    return sides_from_scenario(founding, server_price_change=0.5, software_gain=1.3, to_utilisation=0.9,
+                               to_cost_of_capital=0.08)
+
+
+def test_contributions_add_up_to_the_log_change(founding, sides):
+    """Shapley contributions over ln(cost) sum to ln(c_B/c_A) to 1e-12, cost deltas to c_B − c_A."""
+    r = bridge(founding, *sides)
+    total = sum(c["log_contribution"] for c in r.contributions.values())
+    assert total == pytest.approx(math.log(r.unit_cost_to / r.unit_cost_from), abs=1e-12)
+    assert sum(c["cost_delta"] for c in r.contributions.values()) == pytest.approx(
+        r.unit_cost_to - r.unit_cost_from, rel=1e-12)
+    assert set(r.contributions) == set(FACTORS)
+
+
+def test_contributions_do_not_depend_on_the_waterfall_order(founding, sides):
+    """Reversing the waterfall order changes the steps but not one Shapley contribution."""
+    forward = bridge(founding, *sides)
+    backward = bridge(founding, *sides, order=tuple(reversed(FACTORS)))
+    for name in FACTORS:
+        assert forward.contributions[name]["log_contribution"] == backward.contributions[name]["log_contribution"]
+    assert [s["factor"] for s in backward.waterfall] == list(reversed(FACTORS))
+    assert backward.waterfall[-1]["unit_cost_after"] == pytest.approx(forward.unit_cost_to, rel=1e-12)
+
+
+def test_separable_factors_get_their_own_log_ratio(founding, sides):
+    """Software gain g divides cost by g whatever else changes, so its contribution is exactly −ln(1.3)."""
+    r = bridge(founding, *sides)
+    assert r.contributions["software"]["log_contribution"] == pytest.approx(-math.log(1.3), abs=1e-12)
+
+
+def test_unchanged_factors_contribute_nothing(founding):
+    """With the same model on both sides the model factor contributes exactly zero."""
+    a, b = sides_from_scenario(founding)
+    r = bridge(founding, a, b)
+    assert r.contributions["model"]["log_contribution"] == 0.0
+    assert r.contributions["software"]["log_contribution"] == 0.0
+
+
+def test_breakeven_rise_makes_costs_equal(founding, sides):
+    """At the break-even rise the 'to' side's unit cost equals the 'from' side's."""
+    a, b = sides
+    r = bridge(founding, a, b)
+    s = founding.serving
+    w = Workload(s.input_tokens, s.output_tokens, cache_hit_rate=s.cache_hit_rate)
+    slo = SLO(s.min_tokens_per_s_per_user, s.max_ttft_s, s.max_tpot_s)
+    at_breakeven = replace(b, server_price_rise=r.breakeven_server_price_change)
+    base = cost_inputs_from_scenario(founding)
+    assert unit_cost(at_breakeven, base, founding, w, slo) == pytest.approx(r.unit_cost_from, rel=1e-9)
+
+
+def test_higher_server_price_raises_unit_cost(founding, sides):
+    """A server-price rise on the 'to' side raises its unit cost."""
+    a, b = sides
+    lo = bridge(founding, a, replace(b, server_price_rise=0.0)).unit_cost_to
+    hi = bridge(founding, a, b).unit_cost_to
+    assert hi > lo
+
+
+def test_cli_bridge_json_keys():
+    """`tokensim bridge --format json` has the documented keys; contributions sum to the log change."""
+    res = CliRunner().invoke(cli, ["bridge", "--from", "H200:fp8", "--to", "B300:nvfp4", "--server-price-change",
+                                   "0.5", "--model", "deepseek-v3", "--format", "json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    for key in ("unit_cost_from", "unit_cost_to", "change", "contributions", "breakeven_server_price_change"):
+        assert key in data
+    assert sum(c["log_contribution"] for c in data["contributions"].values()) == pytest.approx(
+        math.log(data["unit_cost_to"] / data["unit_cost_from"]), abs=1e-12)
+
+
+@pytest.mark.parametrize("args, wanted", [
+    (["--from", "H200"], "HARDWARE:PRECISION"),
+    (["--from", "H2000:fp8"], "did you mean 'H200'"),
+    (["--to", "B300:nvfp4:abc"], "is not a number"),
+    (["--server-price-change", "-1.5"], "above -1"),
+    (["--order", "hardware,speed"], "at most once"),
+    (["--from", "B200:fp8"], "no server price known for B200"),
+])
+def test_cli_bridge_bad_input(args, wanted):
+    """Malformed sides, unknown names and impossible changes exit 2 with the reason."""
+    res = CliRunner().invoke(cli, ["bridge", *args])
+    assert res.exit_code == 2 and wanted in res.output, res.output

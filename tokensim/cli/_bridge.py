@@ -1,0 +1,82 @@
+"""``tokensim bridge``: unit token cost from scenario A to B, with each factor's exact Shapley contribution."""
+
+from __future__ import annotations
+
+import click
+
+from .._output import render_table
+from ..bridge import FACTORS, METRICS, bridge, sides_from_scenario
+from ..money import check_currency, convert
+from ..scenario import load_scenario
+from ._common import cli, emit, format_option
+
+
+def _converted(result: dict, currency: str) -> dict:
+    """The bridge in another currency: money fields scale, logs and shares do not."""
+    src = result["currency"]
+    if currency == src:
+        return result
+    k = convert(1.0, src, currency)
+    out = dict(result, currency=currency, unit_cost_from=result["unit_cost_from"] * k,
+               unit_cost_to=result["unit_cost_to"] * k)
+    out["contributions"] = {n: dict(c, cost_delta=c["cost_delta"] * k) for n, c in result["contributions"].items()}
+    out["waterfall"] = [{**s, **{f: s[f] * k for f in ("unit_cost_before", "unit_cost_after", "cost_delta")}}
+                        for s in result["waterfall"]]
+    return out
+
+
+def _table(r: dict) -> str:
+    cur = r["currency"]
+    head = {
+        f"unit cost from ({r['from']['hardware']} {r['from']['precision']}, {cur}/M tokens)": r["unit_cost_from"],
+        f"unit cost to ({r['to']['hardware']} {r['to']['precision']}, {cur}/M tokens)": r["unit_cost_to"],
+        "change": f"{r['change']:+.1%}",
+        "break-even rise of the 'to' server price over its base": (f"{r['breakeven_server_price_change']:+.0%}"
+                                                 if r["breakeven_reason"] == "ok" else r["breakeven_reason"]),
+    }
+    out = render_table(head, title=f"bridge: {r['metric']}")
+    rows = [{"factor": n, "share of ln change": f"{c['share_of_log_change'] + 0.0:+.1%}",
+             "ln contribution": c["log_contribution"], f"cost delta ({cur}/M)": c["cost_delta"]}
+            for n, c in r["contributions"].items()]
+    out += render_table(rows, title="Shapley contributions (add up to ln(c_to / c_from))")
+    steps = [{"step": s["factor"], "before": s["unit_cost_before"], "after": s["unit_cost_after"],
+              "delta": s["cost_delta"]} for s in r["waterfall"]]
+    out += render_table(steps, title="sequential waterfall (order-dependent)")
+    return out
+
+
+@cli.command("bridge")
+@click.option("--scenario", "scenario_name", default="b300-10k-cluster", show_default=True,
+              help="scenario supplying cost inputs, workload and SLO")
+@click.option("--from", "from_spec", help="HARDWARE:PRECISION[:SERVER_PRICE] (default: the previous generation)")
+@click.option("--to", "to_spec", help="HARDWARE:PRECISION[:SERVER_PRICE] (default: the scenario's)")
+@click.option("--server-price-change", type=float, default=0.0, show_default=True,
+              help="rise applied on top of the 'to' server price, e.g. 0.5 for +50%")
+@click.option("--model", help="model on both sides (default: the scenario's)")
+@click.option("--from-model", help="model on the 'from' side")
+@click.option("--to-model", help="model on the 'to' side")
+@click.option("--software-gain", type=float, default=1.0, show_default=True,
+              help="throughput multiplier of the 'to' side from serving software")
+@click.option("--from-utilisation", type=float)
+@click.option("--to-utilisation", type=float)
+@click.option("--from-cost-of-capital", type=float)
+@click.option("--to-cost-of-capital", type=float)
+@click.option("--metric", type=click.Choice(METRICS), default="blended", show_default=True)
+@click.option("--order", help=f"waterfall order, comma-separated from: {','.join(FACTORS)}")
+@click.option("--currency", help="reporting currency (default: the scenario's)")
+@format_option(("table", "json"))
+def bridge_command(scenario_name, from_spec, to_spec, server_price_change, model, from_model, to_model,
+                   software_gain, from_utilisation, to_utilisation, from_cost_of_capital, to_cost_of_capital, metric,
+                   order, currency, fmt):
+    """How unit token cost moves from A to B: server price, hardware, precision, model, software, utilisation,
+    financing — exact Shapley contributions over ln(cost), a waterfall, and the break-even server-price rise."""
+    scenario = load_scenario(scenario_name)
+    a, b = sides_from_scenario(scenario, from_spec=from_spec, to_spec=to_spec,
+                               server_price_change=server_price_change, software_gain=software_gain,
+                               from_model=from_model or model, to_model=to_model or model,
+                               from_utilisation=from_utilisation, to_utilisation=to_utilisation,
+                               from_cost_of_capital=from_cost_of_capital, to_cost_of_capital=to_cost_of_capital)
+    steps = tuple(x.strip() for x in order.split(",")) if order else FACTORS
+    result = bridge(scenario, a, b, metric=metric, order=steps).to_dict()
+    result = _converted(result, check_currency(currency, field="--currency") if currency else result["currency"])
+    emit(result, fmt, table=_table(result) if fmt == "table" else None)
