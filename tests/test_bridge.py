@@ -103,3 +103,12 @@ def test_cli_bridge_bad_input(args, wanted):
     """Malformed sides, unknown names and impossible changes exit 2 with the reason."""
     res = CliRunner().invoke(cli, ["bridge", *args])
     assert res.exit_code == 2 and wanted in res.output, res.output
+
+
+def test_scenario_price_splits_into_base_and_recent_rise(founding):
+    """The founding B300 price (RMB 5.0 m, after a 50% rise) enters as a 3.33 m base plus a +50% rise factor."""
+    a, b = sides_from_scenario(founding)
+    assert b.server_price == pytest.approx(5_000_000 / 1.5)
+    assert b.server_price * (1 + b.server_price_rise) == pytest.approx(5_000_000)
+    r = bridge(founding, a, b)
+    assert r.contributions["server_price_rise"]["log_contribution"] > 0

@@ -81,6 +81,8 @@ class Capex:
     installation_total: float
     economic_life_years: float
     delivery: tuple[Delivery, ...]
+    # The part of server_price that is a recent market rise (0.5 = prices rose 50%): the bridge shows it apart.
+    recent_server_price_rise: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -181,7 +181,8 @@ def sides_from_scenario(scenario: Scenario, *, from_spec: str | None = None, to_
     """Build both sides from ``HARDWARE:PRECISION[:SERVER_PRICE]`` specs and the scenario's defaults.
 
     Defaults: "from" is the scenario's previous generation (with its server price), "to" the scenario's own hardware,
-    precision and server price; ``server_price_change`` is a rise applied on top of "to"'s price.
+    precision and server price, split into a base price and the scenario's recent rise; ``server_price_change`` is a
+    further rise compounded on top of "to"'s price.
     """
     s = scenario.serving
     prev = s.previous_generation
@@ -229,7 +230,12 @@ def sides_from_scenario(scenario: Scenario, *, from_spec: str | None = None, to_
     a = Side(f_hw, f_prec, from_model or s.model, price_for(f_hw, f_price, "--from"), 0.0, 1.0,
              util if from_utilisation is None else from_utilisation, k if from_cost_of_capital is None
              else from_cost_of_capital)
-    b = Side(t_hw, t_prec, to_model or s.model, price_for(t_hw, t_price, "--to"), server_price_change,
+    # The scenario's own server price splits into its base and its recent rise (capex.recent_server_price_rise),
+    # so the bridge shows "prices rose 50%" as a factor of its own; --server-price-change compounds on top.
+    recent = scenario.capex.recent_server_price_rise if (t_price is None and t_hw == s.hardware) else 0.0
+    t_base = price_for(t_hw, t_price, "--to") / (1.0 + recent)
+    rise = (1.0 + recent) * (1.0 + server_price_change) - 1.0
+    b = Side(t_hw, t_prec, to_model or s.model, t_base, rise,
              software_gain, util if to_utilisation is None else to_utilisation,
              k if to_cost_of_capital is None else to_cost_of_capital)
     for side, name in ((a, "from"), (b, "to")):

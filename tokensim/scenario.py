@@ -149,7 +149,7 @@ def _cluster(sec: Section, r: _Reader, gpus_per_server_catalog: int) -> Cluster:
 
 def _capex(sec: Section, r: _Reader, horizon_years: float) -> Capex:
     sec.check_keys(("server_price", "network_and_fabric_total", "installation_total", "economic_life_years",
-                    "delivery"))
+                    "delivery", "recent_server_price_rise"))
     deliveries: tuple[Delivery, ...]
     if "delivery" in sec:
         rows = sec.items("delivery")
@@ -180,6 +180,9 @@ def _capex(sec: Section, r: _Reader, horizon_years: float) -> Capex:
                                       "economic life = horizon (cost per GPU-hour recovers capital over it)",
                                       low=0, low_open=True, high=30),
         delivery=deliveries,
+        recent_server_price_rise=r.default(sec, "recent_server_price_rise", 0.0,
+                                           "no recent server-price rise split out in the bridge", low=-1,
+                                           low_open=True, high=10),
     )
 
 
