@@ -82,10 +82,24 @@ def _frame(rows: Any):
     return pd.DataFrame([to_jsonable(r) if not isinstance(r, Mapping) else dict(r) for r in rows])
 
 
+def _columnar(frame):
+    """Object columns holding mixed types or nested values become JSON text, so Parquet gets one type a column."""
+    frame = frame.copy()
+    for column in frame.columns:
+        if frame[column].dtype != object:
+            continue
+        values = [v for v in frame[column] if v is not None]
+        kinds = {type(v) for v in values}
+        if len(kinds) > 1 or any(isinstance(v, (dict, list, tuple)) for v in values):
+            frame[column] = [None if v is None else v if isinstance(v, str)
+                             else json.dumps(to_jsonable(v), allow_nan=False) for v in frame[column]]
+    return frame
+
+
 def write_table(rows: Any, path: str | Path) -> Path:
     """Write rows (DataFrame, list of dicts or one dict) as CSV or Parquet by the file's suffix, atomically."""
     path = Path(path)
-    frame = _frame(rows)
+    frame = _columnar(_frame(rows))
     if path.suffix == ".parquet":
         buffer = io.BytesIO()
         frame.to_parquet(buffer, index=False)

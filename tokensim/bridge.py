@@ -29,10 +29,11 @@ from ._errors import UserError
 from ._shapley import shapley_values, waterfall
 from .catalog import load_catalog
 from .cost import CostInputs, cost_inputs_from_scenario, cost_per_gpu_hour, cost_per_million_tokens
+from .money import fx_factor
 from .perf import SLO, Workload, predict
 from .scenario import Scenario
 
-__all__ = ["FACTORS", "Side", "BridgeResult", "bridge", "unit_cost", "sides_from_scenario"]
+__all__ = ["FACTORS", "Side", "BridgeResult", "bridge", "bridge_in_currency", "unit_cost", "sides_from_scenario"]
 
 FACTORS = ("server_price", "server_price_rise", "hardware", "precision", "model", "software", "utilisation",
            "financing")
@@ -170,6 +171,19 @@ def bridge(scenario: Scenario, a: Side, b: Side, *, metric: str = "blended", ord
     return BridgeResult(currency=scenario.currency, metric=metric, unit_cost_from=c_a, unit_cost_to=c_b,
                         contributions=contributions, waterfall=steps, breakeven_server_price_change=rise,
                         breakeven_reason=reason, sides={"from": vars(a).copy(), "to": vars(b).copy()})
+
+
+def bridge_in_currency(result: dict, currency: str) -> dict:
+    """A bridge result (``BridgeResult.to_dict()``) in another currency: money scales, logs and shares do not."""
+    if currency == result["currency"]:
+        return result
+    k = fx_factor(result["currency"], currency)
+    out = dict(result, currency=currency, unit_cost_from=result["unit_cost_from"] * k,
+               unit_cost_to=result["unit_cost_to"] * k)
+    out["contributions"] = {n: dict(c, cost_delta=c["cost_delta"] * k) for n, c in result["contributions"].items()}
+    out["waterfall"] = [{**s, **{f: s[f] * k for f in ("unit_cost_before", "unit_cost_after", "cost_delta")}}
+                        for s in result["waterfall"]]
+    return out
 
 
 def sides_from_scenario(scenario: Scenario, *, from_spec: str | None = None, to_spec: str | None = None,

@@ -17,7 +17,7 @@ __all__ = ["cli", "main"]
 
 # Each command lives in its own module and registers itself on ``cli`` at import.
 from . import _catalog, _perf  # noqa: E402,F401
-from . import _bridge, _cost, _finance, _pnl  # noqa: E402,F401
+from . import _bridge, _cost, _finance, _pnl, _run  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> None:

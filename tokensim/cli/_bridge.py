@@ -5,24 +5,10 @@ from __future__ import annotations
 import click
 
 from .._output import render_table
-from ..bridge import FACTORS, METRICS, bridge, sides_from_scenario
-from ..money import check_currency, convert
+from ..bridge import FACTORS, METRICS, bridge, bridge_in_currency, sides_from_scenario
+from ..money import check_currency
 from ..scenario import load_scenario
 from ._common import cli, emit, format_option
-
-
-def _converted(result: dict, currency: str) -> dict:
-    """The bridge in another currency: money fields scale, logs and shares do not."""
-    src = result["currency"]
-    if currency == src:
-        return result
-    k = convert(1.0, src, currency)
-    out = dict(result, currency=currency, unit_cost_from=result["unit_cost_from"] * k,
-               unit_cost_to=result["unit_cost_to"] * k)
-    out["contributions"] = {n: dict(c, cost_delta=c["cost_delta"] * k) for n, c in result["contributions"].items()}
-    out["waterfall"] = [{**s, **{f: s[f] * k for f in ("unit_cost_before", "unit_cost_after", "cost_delta")}}
-                        for s in result["waterfall"]]
-    return out
 
 
 def _table(r: dict) -> str:
@@ -78,5 +64,5 @@ def bridge_command(scenario_name, from_spec, to_spec, server_price_change, model
                                from_cost_of_capital=from_cost_of_capital, to_cost_of_capital=to_cost_of_capital)
     steps = tuple(x.strip() for x in order.split(",")) if order else FACTORS
     result = bridge(scenario, a, b, metric=metric, order=steps).to_dict()
-    result = _converted(result, check_currency(currency, field="--currency") if currency else result["currency"])
+    result = bridge_in_currency(result, check_currency(currency, field="--currency") if currency else result["currency"])
     emit(result, fmt, table=_table(result) if fmt == "table" else None)

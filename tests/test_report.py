@@ -1,0 +1,80 @@
+"""The main job, ``tokensim run``: sections, consistency between stages, artefacts."""
+
+import json
+import math
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from tokensim.cli import cli
+
+
+@pytest.fixture(scope="module")
+def report_json():
+    res = CliRunner().invoke(cli, ["run", "--format", "json"])
+    assert res.exit_code == 0, res.output
+    return json.loads(res.output)
+
+
+def test_run_json_has_every_section(report_json):
+    """The founding report carries unit costs, the bridge, the finance keys, the rent for the DSCR covenant and a
+    reading."""
+    d = report_json
+    for key in ("unit_costs", "cost_per_gpu_hour", "bridge", "finance", "rent_for_dscr", "reading",
+                "payback_variants", "schema_version"):
+        assert key in d
+    for key in ("project_irr", "equity_irr", "npv", "payback_years", "min_dscr", "avg_dscr", "llcr",
+                "breakeven_rent_per_gpu_hour", "assumptions", "payback_rents"):
+        assert key in d["finance"]
+    assert set(d["finance"]["payback_years"]) == {"simple", "net", "equity", "discounted"}
+    assert {r["precision"] for r in d["unit_costs"]} == {"fp8", "nvfp4"}
+    assert len(d["reading"]) >= 5
+
+
+def test_bridge_end_equals_the_unit_cost_table(report_json):
+    """The bridge's 'to' cost is the same number as the unit-cost row of the scenario's own precision."""
+    d = report_json
+    row = next(r for r in d["unit_costs"] if r["precision"] == "nvfp4")
+    assert d["bridge"]["unit_cost_to"] == pytest.approx(row["cost_per_million_tokens_blended_cny"], rel=1e-12)
+
+
+def test_simple_payback_is_capex_over_rent(report_json):
+    """Simple payback of the founding case = RMB 7.0 bn / RMB 1.45 bn = 4.83 years (the note's own numbers)."""
+    assert report_json["finance"]["payback_years"]["simple"] == pytest.approx(7.0 / 1.45, rel=1e-9)
+
+
+def test_a_three_year_payback_needs_more_rent(report_json):
+    """At the note's rent no payback definition reaches 3 years: each needs a higher rent."""
+    rows = report_json["finance"]["payback_rents"]
+    assert {r["definition"] for r in rows} == {"simple", "net", "equity", "discounted"}
+    assert all(r["change_vs_scenario_rent"] > 0 for r in rows if not math.isnan(r["rent_per_gpu_hour"] or math.nan))
+
+
+def test_run_writes_artifacts(tmp_path):
+    """--out writes CSV and Parquet tables that read back, the report JSON and the resolved config."""
+    res = CliRunner().invoke(cli, ["run", "--out", str(tmp_path), "--format", "json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "report.json").read_text())["scenario"] == "b300-10k-cluster"
+    schedule = pd.read_parquet(tmp_path / "finance_schedule.parquet")
+    assert len(schedule) == 61 and "equity_cf_cny" in schedule.columns
+    assert pd.read_csv(tmp_path / "unit_costs.csv").shape[0] == 2
+    assert "seed" in (tmp_path / "resolved_config.yaml").read_text()
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_run_in_another_currency():
+    """--currency USD converts money at the FX table (CNY 7.2 per USD) and keeps ratios."""
+    cny = json.loads(CliRunner().invoke(cli, ["run", "--format", "json"]).output)
+    usd = json.loads(CliRunner().invoke(cli, ["run", "--format", "json", "--currency", "USD"]).output)
+    assert usd["finance"]["npv"] == pytest.approx(cny["finance"]["npv"] / 7.2)
+    assert usd["bridge"]["unit_cost_to"] == pytest.approx(cny["bridge"]["unit_cost_to"] / 7.2)
+    assert usd["finance"]["equity_irr"] == cny["finance"]["equity_irr"]
+
+
+def test_run_unknown_scenario_and_currency():
+    """An unknown scenario or currency exits 2 with the names allowed."""
+    res = CliRunner().invoke(cli, ["run", "b300-10k-clustr"])
+    assert res.exit_code == 2 and "did you mean 'b300-10k-cluster'" in res.output
+    res = CliRunner().invoke(cli, ["run", "--currency", "XYZ"])
+    assert res.exit_code == 2 and "XYZ" in res.output

@@ -1,0 +1,245 @@
+"""The main job (``tokensim run``): a scenario's unit costs, bridge, cluster finance and a plain-language reading.
+
+:func:`run_report` calls the stages in order and returns one :class:`Report` whose ``to_dict`` is the JSON of
+``tokensim run --format json``; :func:`write_artifacts` writes its tables (CSV and Parquet), the JSON and the resolved
+configuration to a folder. No formula lives here: each number comes from perf, cost, bridge or finance.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from ._output import SCHEMA_VERSION, atomic_write_text, dumps_json, to_jsonable, write_table
+from ._solve import Target, solve_rent
+from .bridge import bridge, bridge_in_currency, sides_from_scenario
+from .cost import cost_inputs_from_scenario, cost_per_gpu_hour, cost_per_million_tokens
+from .finance import run_finance
+from .money import fx_factor
+from .perf import SLO, Workload, predict
+from .scenario import Scenario
+
+__all__ = ["Report", "run_report", "write_artifacts", "PAYBACK_CLAIM_YEARS"]
+
+# The founding note's claim "payback about 3 years": the report shows what each payback definition needs to reach it.
+PAYBACK_CLAIM_YEARS = 3.0
+
+
+@dataclass
+class Report:
+    scenario: Scenario
+    currency: str
+    unit_costs: list[dict]
+    cost_breakdown: dict
+    bridge: dict
+    finance: dict
+    dscr_rent: dict
+    reading: list[str]
+    schedule: Any = None
+    monte_carlo: dict | None = None
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        s = self.scenario
+        out = {"schema_version": SCHEMA_VERSION, "tokensim_version": __version__, "scenario": s.name,
+               "description": s.description, "currency": self.currency, "unit_costs": self.unit_costs,
+               "cost_per_gpu_hour": self.cost_breakdown, "bridge": self.bridge, "finance": self.finance,
+               "rent_for_dscr": self.dscr_rent, "reading": self.reading}
+        if self.monte_carlo is not None:
+            out["monte_carlo"] = self.monte_carlo
+        out.update(self.extra)
+        return out
+
+
+def _unit_cost_rows(s: Scenario, k: float, currency: str) -> list[dict]:
+    sv = s.serving
+    workload = Workload(sv.input_tokens, sv.output_tokens, cache_hit_rate=sv.cache_hit_rate)
+    slo = SLO(sv.min_tokens_per_s_per_user, sv.max_ttft_s, sv.max_tpot_s)
+    per_gpu_hour = cost_per_gpu_hour(cost_inputs_from_scenario(s), s.utilisation).total * k
+    cur = currency.lower()
+    rows = []
+    precisions = list(dict.fromkeys([*sv.compare_precisions, sv.precision]))
+    for precision in precisions:
+        p = predict(sv.hardware, sv.model, precision, workload, slo=slo)
+        tokens = cost_per_million_tokens(per_gpu_hour, p["gpu_s_per_input_token"], p["gpu_s_per_output_token"],
+                                         sv.cached_input_cost_fraction, input_tokens=sv.input_tokens,
+                                         output_tokens=sv.output_tokens, cache_hit_rate=sv.cache_hit_rate,
+                                         currency=currency)
+        ratio_low = p["output_tokens_per_s_per_gpu_low"] / p["output_tokens_per_s_per_gpu"]
+        ratio_high = p["output_tokens_per_s_per_gpu_high"] / p["output_tokens_per_s_per_gpu"]
+        rows.append({
+            "hardware": p["hardware"], "model": p["model"], "precision": p["precision"],
+            "compute_format": p["compute_format"], "weight_only": p["weight_only"], "gpus_per_instance": p["gpus"],
+            "concurrency": p["concurrency"], "meets_slo": p["meets_slo"],
+            "output_tokens_per_s_per_gpu": p["output_tokens_per_s_per_gpu"],
+            "output_tokens_per_s_per_gpu_low": p["output_tokens_per_s_per_gpu_low"],
+            "output_tokens_per_s_per_gpu_high": p["output_tokens_per_s_per_gpu_high"],
+            "tokens_per_s_per_user": p["tokens_per_s_per_user"], "ttft_s": p["ttft_s"], "tpot_s": p["tpot_s"],
+            f"cost_per_gpu_hour_{cur}": per_gpu_hour,
+            f"cost_per_million_input_tokens_{cur}": tokens.input,
+            f"cost_per_million_cached_input_tokens_{cur}": tokens.cached_input,
+            f"cost_per_million_output_tokens_{cur}": tokens.output,
+            f"cost_per_million_tokens_blended_{cur}": tokens.blended,
+            # throughput's interval carries over inversely to the cost per token
+            f"cost_per_million_tokens_blended_low_{cur}": tokens.blended / ratio_high,
+            f"cost_per_million_tokens_blended_high_{cur}": tokens.blended / ratio_low,
+        })
+    return rows
+
+
+def _fmt_years(x: float) -> str:
+    return "never within the horizon" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.1f} years"
+
+
+def _reading(s: Scenario, currency: str, unit_costs: list[dict], breakdown: dict, br: dict, fin: dict,
+             dscr_rent: dict) -> list[str]:
+    """Sentences that say what the numbers say, built from the numbers only."""
+    cur = currency.lower()
+    lines = []
+    main = next(r for r in unit_costs if r["precision"] == s.serving.precision)
+    lines.append(
+        f"{main['model']} on {main['hardware']} at {main['precision']} serves {main['output_tokens_per_s_per_gpu']:,.0f} "
+        f"output tokens/s per GPU at {main['tokens_per_s_per_user']:.0f} tokens/s per user and costs "
+        f"{currency} {main[f'cost_per_million_tokens_blended_{cur}']:.3g} per million tokens blended "
+        f"({main[f'cost_per_million_output_tokens_{cur}']:.3g} per million output tokens; model interval "
+        f"{main[f'cost_per_million_tokens_blended_low_{cur}']:.3g}-{main[f'cost_per_million_tokens_blended_high_{cur}']:.3g}).")
+    contrib = br["contributions"]
+    biggest = sorted(contrib.items(), key=lambda kv: kv[1]["log_contribution"])
+    falls = [f"{n.replace('_', ' ')} {math.expm1(c['log_contribution']):+.0%}" for n, c in biggest
+             if c["log_contribution"] < -1e-9]
+    rises = [f"{n.replace('_', ' ')} {math.expm1(c['log_contribution']):+.0%}" for n, c in reversed(biggest)
+             if c["log_contribution"] > 1e-9]
+    verdict = "fell" if br["change"] < 0 else "rose"
+    lines.append(
+        f"From {br['from']['hardware']} {br['from']['precision']} to {br['to']['hardware']} {br['to']['precision']} "
+        f"unit cost {verdict} {abs(br['change']):.0%} ({currency} {br['unit_cost_from']:.3g} to "
+        f"{br['unit_cost_to']:.3g} per million tokens). Pushing it down: {', '.join(falls) or 'nothing'}; pushing it "
+        f"up: {', '.join(rises) or 'nothing'} (Shapley shares of the log change, each as the cost change it alone "
+        f"explains).")
+    if br["breakeven_reason"] == "ok":
+        total_rise = (1 + br["breakeven_server_price_change"])
+        lines.append(
+            f"Server prices could rise to {total_rise:.2f}x the {br['to']['hardware']} base price "
+            f"({total_rise / (1 + br['to']['server_price_rise']) - 1:+.0%} on today's price) before the "
+            f"{br['to']['hardware']} token stopped being cheaper than the {br['from']['hardware']} one.")
+    rent = fin["rent"]["per_gpu_hour"]
+    cost = breakdown[f"total_per_gpu_hour_{cur}"]
+    lines.append(
+        f"The contract rent of {currency} {rent:.2f} per GPU-hour is {'below' if rent < cost else 'above'} the full "
+        f"cost of {cost:.2f} per sold GPU-hour (capital {breakdown[f'capital_recovery_per_gpu_hour_{cur}'] + breakdown[f'financing_per_gpu_hour_{cur}']:.2f}); "
+        f"the rent for NPV = 0 is {fin['breakeven_rent_per_gpu_hour']:.2f}.")
+    pb = fin["payback_years"]
+    lines.append(
+        f"Payback: simple (capex / year-1 rent) {_fmt_years(pb['simple'])}, net of opex {_fmt_years(pb['net'])}, "
+        f"equity after debt service {_fmt_years(pb['equity'])}, discounted {_fmt_years(pb['discounted'])}; project "
+        f"IRR {fin['project_irr']:.1%}, equity IRR {fin['equity_irr']:.1%}.")
+    needs = [f"{row['definition']} at {row['rent_per_gpu_hour']:.2f}/GPU-h ({row['change_vs_scenario_rent']:+.0%})"
+             for row in fin.get("payback_rents") or [] if not math.isnan(row["rent_per_gpu_hour"])]
+    if needs:
+        lines.append(f"A {PAYBACK_CLAIM_YEARS:g}-year payback needs rent of {'; '.join(needs)}: no definition reaches "
+                     f"it at the contract rent." if all(r["change_vs_scenario_rent"] > 0 for r in fin["payback_rents"]
+                                                         if not math.isnan(r["rent_per_gpu_hour"]))
+                     else f"A {PAYBACK_CLAIM_YEARS:g}-year payback: {'; '.join(needs)}.")
+    covenant = s.financing.dscr_covenant
+    lines.append(
+        f"Debt cover: minimum DSCR {fin['min_dscr']:.2f} against a covenant of {covenant:g} "
+        f"({'breached' if fin['covenant_breached'] else 'met'}); a minimum DSCR of {covenant:g} needs rent of "
+        f"{dscr_rent['rent_per_gpu_hour']:.2f} per GPU-hour.")
+    return lines
+
+
+def payback_variants(s: Scenario) -> list[dict]:
+    """The four paybacks and both IRRs under structural alternatives a reader of "payback about N years" may have
+    meant: the scenario as given, capex before the recent server-price rise, power and space paid by the lessee,
+    and debt with a tenor of 8 years (repaid from the residual at the horizon where still outstanding)."""
+    variants = [("as given", s)]
+    rise = s.capex.recent_server_price_rise
+    if rise:
+        variants.append((f"servers at the price before the {rise:.0%} rise",
+                         dataclasses.replace(s, capex=dataclasses.replace(s.capex,
+                                                                          server_price=s.capex.server_price / (1 + rise)))))
+    if s.opex.power_and_facility_paid_by == "lessor":
+        variants.append(("lessee pays power and space",
+                         dataclasses.replace(s, opex=dataclasses.replace(s.opex, power_and_facility_paid_by="lessee"))))
+    if s.financing.debt_share > 0 and s.financing.tenor_years < 8:
+        variants.append(("8-year debt tenor",
+                         dataclasses.replace(s, financing=dataclasses.replace(s.financing, tenor_years=8.0))))
+    rows = []
+    for label, variant in variants:
+        f = run_finance(variant)
+        rows.append({"variant": label, **{f"payback_{k}_years": v for k, v in f.payback_years.items()},
+                     "project_irr": f.project_irr, "equity_irr": f.equity_irr, "min_dscr": f.min_dscr})
+    return rows
+
+
+def _variants_sentence(rows: list[dict]) -> str:
+    near = []
+    for row in rows[1:]:
+        hits = [d for d in ("simple", "net", "equity", "discounted")
+                if not math.isnan(row[f"payback_{d}_years"]) and row[f"payback_{d}_years"] <= PAYBACK_CLAIM_YEARS + 0.5]
+        near.append(f"{row['variant']}: " + (", ".join(f"{d} {row[f'payback_{d}_years']:.1f} y" for d in hits)
+                                            if hits else "no payback within 3.5 years"))
+    return (f"Which assumptions bring a payback near {PAYBACK_CLAIM_YEARS:g} years (within half a year)? "
+            + "; ".join(near) + ".")
+
+
+def run_report(scenario: Scenario, *, currency: str | None = None) -> Report:
+    s = scenario
+    currency = (currency or s.currency).upper()
+    k = fx_factor(s.currency, currency)
+    unit_costs = _unit_cost_rows(s, k, currency)
+    breakdown = cost_per_gpu_hour(cost_inputs_from_scenario(s), s.utilisation).scaled(k, currency).to_dict()
+    a, b = sides_from_scenario(s)
+    br = bridge(s, a, b).to_dict()
+    br = bridge_in_currency(br, currency)
+    fin_result = run_finance(s, schedule=True, payback_in_years=PAYBACK_CLAIM_YEARS).in_currency(currency)
+    fin = fin_result.to_dict()
+    dscr_target = Target("min_dscr", s.financing.dscr_covenant)
+    dscr_rent = solve_rent(s, dscr_target).to_dict()
+    for key in ("rent_per_gpu_hour", "rent_per_server_month", "rent_per_cluster_year"):
+        dscr_rent[key] *= k
+    variants = payback_variants(s)
+    reading = _reading(s, currency, unit_costs, breakdown, br, fin, dscr_rent)
+    reading.append(_variants_sentence(variants))
+    return Report(s, currency, unit_costs, breakdown, br, fin, dscr_rent, reading, schedule=fin_result.schedule,
+                  extra={"payback_variants": variants})
+
+
+def _resolved_config(report: Report, seed: int | None) -> str:
+    import yaml
+
+    data = to_jsonable(dataclasses.asdict(report.scenario))
+    data = {"tokensim_version": __version__, "schema_version": SCHEMA_VERSION, "seed": seed,
+            "reporting_currency": report.currency, "scenario": data}
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+
+def write_artifacts(report: Report, out_dir: str | Path, *, seed: int | None = None) -> list[Path]:
+    """Write every table (CSV and Parquet), the report JSON and the resolved config under ``out_dir``."""
+    out = Path(out_dir)
+    written = [atomic_write_text(out / "report.json", dumps_json(report.to_dict())),
+               atomic_write_text(out / "resolved_config.yaml", _resolved_config(report, seed))]
+    br = report.bridge
+    tables = {
+        "unit_costs": report.unit_costs,
+        "cost_per_gpu_hour": [report.cost_breakdown],
+        "bridge_contributions": [{"factor": n, **c} for n, c in br["contributions"].items()],
+        "bridge_waterfall": br["waterfall"],
+        "finance_metrics": [{k: v for k, v in report.finance.items() if not isinstance(v, (dict, list))}],
+        "finance_paybacks": [{"definition": d, "years": y} for d, y in report.finance["payback_years"].items()],
+        "finance_payback_rents": report.finance.get("payback_rents") or [],
+        "payback_variants": report.extra.get("payback_variants", []),
+        "assumptions": report.finance["assumptions"],
+    }
+    if report.schedule is not None:
+        tables["finance_schedule"] = report.schedule
+    for name, rows in tables.items():
+        if len(rows) == 0:
+            continue
+        for suffix in (".csv", ".parquet"):
+            written.append(write_table(rows, out / f"{name}{suffix}"))
+    return written
