@@ -2,13 +2,30 @@
 
 The public surface is re-exported here; engine modules are private (``_x.py``) or one concept each.
 ``import tokensim`` never imports CuPy or matplotlib.
+
+>>> import tokensim
+>>> point = tokensim.predict("H200", "llama-3.3-70b", "fp8", tokensim.Workload(1000, 1000))
+>>> scenario = tokensim.load_scenario("b300-10k-cluster")
+>>> tokensim.run_finance(scenario).payback_years["simple"]  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-from ._errors import ConfigError, UserError
-from ._irr import IRR_REASONS, annualise_monthly_rate, irr, npv
-
 __version__ = "0.1.0"
 
-__all__ = ["ConfigError", "IRR_REASONS", "UserError", "__version__", "annualise_monthly_rate", "irr", "npv"]
+from ._errors import ConfigError, UserError
+from ._irr import IRR_REASONS, annualise_monthly_rate, irr, npv
+from .bridge import bridge, sides_from_scenario
+from .catalog import load_catalog
+from .cost import cost_inputs_from_scenario, cost_per_gpu_hour, cost_per_million_tokens, gpus_needed, serving_pnl
+from .finance import run_finance
+from .perf import SLO, Deployment, Workload, evaluate, predict
+from .report import run_report
+from .scenario import load_scenario
+
+__all__ = [
+    "ConfigError", "Deployment", "IRR_REASONS", "SLO", "UserError", "Workload", "__version__",
+    "annualise_monthly_rate", "bridge", "cost_inputs_from_scenario", "cost_per_gpu_hour", "cost_per_million_tokens",
+    "evaluate", "gpus_needed", "irr", "load_catalog", "load_scenario", "npv", "predict", "run_finance",
+    "run_report", "serving_pnl", "sides_from_scenario",
+]
