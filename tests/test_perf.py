@@ -281,3 +281,49 @@ def test_efficiency_factors_are_sourced():
     eff = load_efficiency("hopper")
     assert eff.sources and all(s for s in eff.sources.values())
     assert replace(eff, interval_level=0.8).interval_z == pytest.approx(1.2815515655446004)
+
+
+# -- physics added with the calibration (docs/model-notes.md) --------------------------------------------------------
+def test_ep_across_domains_sends_one_copy_per_remote_domain():
+    """EP32 over four 8-GPU domains: a token crosses the NIC once per distinct remote domain, (D−1)(1−(1−1/D)^k).
+
+    DeepSeek-V3 top-8 over D = 4 domains: 3·(1 − 0.75^8) = 2.6996 copies per token over the NIC, against 8·31/32 =
+    7.75 copies over NVLink; per MoE layer the slower of the two links sets the time (they run in parallel).
+    """
+    hw = load_catalog().get_hardware("H100")
+    model = load_catalog().get_model("deepseek-v3")
+    prec = resolve_precision(load_catalog().get_recipe("fp8"), hw)
+    eff = replace(IDEAL_EFF, prefill=replace(IDEAL, alltoall_latency_s=0.0),
+                  decode=replace(IDEAL, alltoall_latency_s=0.0))
+    sm = build_step_model(model, prec, hw, Deployment(32, 1, 32), eff)
+    copies = 3 * (1 - 0.75 ** 8)
+    assert sm.ep_scale_out_copies == pytest.approx(copies, rel=1e-12)
+    tokens_per_gpu = 1000.0
+    token_bytes = tokens_per_gpu * 7168 * (1 + 2)  # FP8 dispatch, BF16 combine
+    t_up = token_bytes * 8 * 31 / 32 / 450e9
+    t_out = token_bytes * copies / 50e9
+    comm = core._comm_time(sm, np.array([tokens_per_gpu]), np.array([tokens_per_gpu]), eff.decode, np)
+    assert comm[0] == pytest.approx(58 * max(t_up, t_out), rel=1e-12)
+
+
+def test_layer_and_sequence_overheads_add_to_the_step():
+    """Per-layer and per-sequence costs add layers·c_layer + (B/DP)·c_seq to a step, nothing else changes."""
+    hw = _hardware()
+    prec = _fp8_weights_bf16_kv(hw)
+    busy = replace(IDEAL, layer_overhead_s=1e-4, sequence_overhead_s=1e-5)
+    eff = replace(IDEAL_EFF, prefill=busy, decode=busy)
+    plain = build_step_model(_tiny_dense(), prec, hw, Deployment(1, 1, 1), IDEAL_EFF)
+    slow = build_step_model(_tiny_dense(), prec, hw, Deployment(1, 1, 1), eff)
+    b, ctx = np.array([4.0]), np.array([100.0])
+    extra = core.decode_step(slow, b, ctx)["t_step_s"] - core.decode_step(plain, b, ctx)["t_step_s"]
+    assert extra[0] == pytest.approx(2 * 1e-4 + 4 * 1e-5, rel=1e-12)
+
+
+def test_moe_slo_search_tries_the_tensor_parallel_layout():
+    """Without an SLO a MoE model serves expert-parallel; a per-user floor EP cannot meet switches to TP on the GPUs."""
+    w = Workload(1000, 1000)
+    free = predict("H200", "deepseek-v3", "fp8", w)
+    fast = predict("H200", "deepseek-v3", "fp8", w, slo=SLO(min_tokens_per_s_per_user=50))
+    assert free["ep"] > 1 and free["tp"] == 1
+    assert fast["meets_slo"] and fast["tokens_per_s_per_user"] >= 50
+    assert fast["gpus"] == free["gpus"] and fast["tp"] == fast["gpus"] and fast["ep"] == 1

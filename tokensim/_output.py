@@ -30,6 +30,10 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+        # mkstemp creates 0600; give the file the mode an ordinary open() would (0666 less the umask)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -101,10 +105,15 @@ def write_table(rows: Any, path: str | Path) -> Path:
     path = Path(path)
     frame = _columnar(_frame(rows))
     if path.suffix == ".parquet":
-        buffer = io.BytesIO()
-        frame.to_parquet(buffer, index=False)
-        return atomic_write_bytes(path, buffer.getvalue())
+        return atomic_write_bytes(path, parquet_bytes(frame))
     return atomic_write_text(path, frame.to_csv(index=False))
+
+
+def parquet_bytes(rows: Any) -> bytes:
+    """Rows as one Parquet file in memory (mixed or nested columns as JSON text)."""
+    buffer = io.BytesIO()
+    _columnar(_frame(rows)).to_parquet(buffer, index=False)
+    return buffer.getvalue()
 
 
 def csv_text(rows: Any) -> str:

@@ -10,6 +10,7 @@ Per decode step (design §4):
   bytes  = DP·(non-expert weights, less the embedding table) + touched experts' weights + KV read
   FLOPs  = B·s·(2·N_matmul + attention over the context)            s = tokens per sequence per step (speculation)
   t      = max(FLOPs / (G·peak·η_c), bytes / (G·HBM·η_m)) + (1 − overlap)·t_comm + overhead
+           + layers·per-layer overhead (kernel launch gaps and small-kernel tails every layer pays)
            + (B / DP)·per-sequence overhead (scheduling, sampling and bookkeeping each sequence costs every step)
 """
 
@@ -114,7 +115,7 @@ def _comm_time(sm: StepModel, tokens_per_gpu_group, tokens_per_gpu, phase: Phase
     t_up = token_bytes * sm.top_k * remote * sm.ep_seconds_per_byte
     t_out = token_bytes * sm.ep_scale_out_copies * sm.scale_out_seconds_per_byte
     t_ep = has_ep * sm.moe_layers * (xp.maximum(t_up, t_out) / phase.network_efficiency
-                                     + 2 * phase.collective_latency_s)
+                                     + 2 * phase.alltoall_latency_s)
     return (1.0 - phase.comm_overlap) * (t_tp + t_ep)
 
 
@@ -135,7 +136,7 @@ def decode_step(sm: StepModel, batch, context):
     t_memory = total_bytes / (sm.gpus * sm.hbm_bytes_per_s_per_gpu * phase.memory_efficiency)
     t_comm = _comm_time(sm, tokens / sm.dp, tokens / sm.gpus, phase, xp)
     t_step = (xp.maximum(t_compute, t_memory) + t_comm + phase.step_overhead_s
-              + phase.sequence_overhead_s * batch / sm.dp)
+              + phase.layer_overhead_s * sm.layers + phase.sequence_overhead_s * batch / sm.dp)
     return {"t_compute_s": t_compute, "t_memory_s": t_memory, "t_comm_s": t_comm, "t_step_s": t_step,
             "bytes": total_bytes, "flops": flops}
 
@@ -162,7 +163,7 @@ def prefill_pass(sm: StepModel, tokens_per_group, new_tokens_per_request, cached
     t_memory = total_bytes / (sm.gpus * sm.hbm_bytes_per_s_per_gpu * phase.memory_efficiency)
     t_comm = _comm_time(sm, tokens_per_group, tokens / sm.gpus, phase, xp)
     t_pass = (xp.maximum(t_compute, t_memory) + t_comm + phase.step_overhead_s
-              + phase.sequence_overhead_s * requests / sm.dp)
+              + phase.layer_overhead_s * sm.layers + phase.sequence_overhead_s * requests / sm.dp)
     return {"t_compute_s": t_compute, "t_memory_s": t_memory, "t_comm_s": t_comm, "t_step_s": t_pass,
             "bytes": total_bytes, "flops": flops}
 

@@ -6,6 +6,7 @@ what the data constrain. ``tokensim calibrate`` writes this file; everything els
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -13,7 +14,8 @@ from statistics import NormalDist
 
 from ._config import Section, config_dir, load_yaml
 
-__all__ = ["PhaseEfficiency", "Efficiency", "load_efficiency", "PHASES", "PHASE_FACTORS", "GLOBAL_FACTORS"]
+__all__ = ["PhaseEfficiency", "Efficiency", "load_efficiency", "render_calibration", "PHASES", "PHASE_FACTORS",
+           "GLOBAL_FACTORS"]
 
 PHASES = ("prefill", "decode")
 # name -> (low, high, open-low) allowed range
@@ -24,9 +26,15 @@ PHASE_FACTORS = {
     "comm_overlap": (0.0, 1.0, False),
     "step_overhead_s": (0.0, 1.0, False),
     "sequence_overhead_s": (0.0, 0.01, False),
+    "layer_overhead_s": (0.0, 0.01, False),
     "collective_latency_s": (0.0, 0.01, False),
+    "alltoall_latency_s": (0.0, 0.01, False),
     "log_error_std": (0.0, 3.0, True),
+    "moe_log_error_std": (0.0, 3.0, True),
 }
+# Factors a calibration file may omit: a number, or the factor whose value stands in.
+OPTIONAL_PHASE_FACTORS = {"sequence_overhead_s": 0.0, "layer_overhead_s": 0.0,
+                          "alltoall_latency_s": "collective_latency_s", "moe_log_error_std": "log_error_std"}
 GLOBAL_FACTORS = {
     "weight_only_dequant_overhead": (0.0, 5.0, False),
     "prefill_chunk_tokens": (1.0, 1e7, False),
@@ -44,6 +52,13 @@ class PhaseEfficiency:
     collective_latency_s: float
     log_error_std: float
     sequence_overhead_s: float = 0.0  # per sequence in the batch (per attention-DP group) per forward pass
+    alltoall_latency_s: float = 1e-5  # fixed cost of one EP dispatch or combine (vs collective_latency_s: all-reduce)
+    layer_overhead_s: float = 0.0  # fixed cost per transformer layer per forward pass (launch gaps, small kernels)
+    moe_log_error_std: float | None = None  # interval width for mixture-of-experts models (None: log_error_std)
+
+    def interval_log_std(self, moe: bool) -> float:
+        """The log-normal width of this phase's prediction interval for a dense or a MoE model."""
+        return self.moe_log_error_std if moe and self.moe_log_error_std is not None else self.log_error_std
 
 
 @dataclass(frozen=True)
@@ -108,6 +123,21 @@ def _read(path: Path) -> _Document:
                      dict(doc.raw("fit", {}) or {}))
 
 
+def _phase_values(defaults: Section, family: Section | None, phase: str, sources: dict) -> dict[str, float]:
+    """One phase's factors: the family's, else the defaults'; optional factors absent from both take their
+    fallback (an older file without them still loads)."""
+    values = {}
+    for key, spec in PHASE_FACTORS.items():
+        if key in OPTIONAL_PHASE_FACTORS and key not in defaults and (family is None or key not in family):
+            continue
+        values[key] = _merged(defaults, family, key, spec, sources, f"{phase}.")
+    for key, fallback in OPTIONAL_PHASE_FACTORS.items():
+        if key not in values:
+            values[key] = values[fallback] if isinstance(fallback, str) else fallback
+            sources[f"{phase}.{key}"] = f"not in the file: {fallback}"
+    return values
+
+
 @lru_cache(maxsize=64)
 def load_efficiency(family: str, path: str | None = None) -> Efficiency:
     """Factors for ``family`` from ``path`` (default: the bundled configs/calibration.yaml)."""
@@ -123,7 +153,63 @@ def load_efficiency(family: str, path: str | None = None) -> Efficiency:
         f = fam.section(phase) if fam is not None and phase in fam else None
         if f is not None:
             f.check_keys(PHASE_FACTORS)
-        phases[phase] = PhaseEfficiency(**{k: _merged(d, f, k, spec, sources, f"{phase}.")
-                                           for k, spec in PHASE_FACTORS.items()})
+        phases[phase] = PhaseEfficiency(**_phase_values(d, f, phase, sources))
     glob = {k: _merged(doc.defaults, fam, k, spec, sources, "") for k, spec in GLOBAL_FACTORS.items()}
     return Efficiency(family=family, interval_level=doc.interval_level, sources=sources, **phases, **glob)
+
+
+# -- writer (``tokensim calibrate``) ----------------------------------------------------------------------------------
+def _yaml_number(value: float) -> str:
+    """A float PyYAML reads back as a float (it needs a '.' before any exponent)."""
+    text = f"{float(value):.6g}"
+    mantissa, _, exponent = text.partition("e")
+    if "." not in mantissa and "inf" not in mantissa and "nan" not in mantissa:
+        mantissa += ".0"
+    return mantissa + (f"e{exponent}" if exponent else "")
+
+
+def _yaml_entry(name: str, value: float, source: str, indent: int) -> str:
+    return f"{' ' * indent}{name}: {{value: {_yaml_number(value)}, source: {json.dumps(source)}}}\n"
+
+
+def render_calibration(fit: dict, defaults: dict[str, tuple[float, str]],
+                       families: dict[str, dict[str, tuple[float, str]]], base_path: str | None = None,
+                       header: str = "") -> str:
+    """calibration.yaml text: ``defaults``/``families`` map "phase.name" (or a global name) to (value, source).
+
+    Default factors not given keep the value and source they have in ``base_path`` (default: the bundled file), so
+    a fit writes only what it fitted.
+    """
+    path = Path(base_path) if base_path else config_dir() / "calibration.yaml"
+    doc = _read(path)
+    base: dict[str, tuple[float, str]] = {}
+    for phase in PHASES:
+        sources: dict[str, str] = {}
+        for key, value in _phase_values(doc.defaults.section(phase), None, phase, sources).items():
+            base[f"{phase}.{key}"] = (value, sources[f"{phase}.{key}"])
+    for key, spec in GLOBAL_FACTORS.items():
+        sources = {}
+        base[key] = (_factor(doc.defaults, key, spec, sources, ""), sources[key])
+    merged = {**base, **defaults}
+    out = [line + "\n" for line in header.strip().splitlines()] if header else []
+    out.append("fit:\n")
+    for key, value in fit.items():
+        text = _yaml_number(value) if isinstance(value, float) else json.dumps(value) if isinstance(value, str) \
+            else str(value)
+        out.append(f"  {key}: {text}\n")
+    out.append(f"interval_level: {_yaml_number(doc.interval_level)}\n")
+    out.append("defaults:\n")
+    for phase in PHASES:
+        out.append(f"  {phase}:\n")
+        out.extend(_yaml_entry(k, *merged[f"{phase}.{k}"], 4) for k in PHASE_FACTORS)
+    out.extend(_yaml_entry(k, *merged[k], 2) for k in GLOBAL_FACTORS)
+    out.append("families:\n" if families else "families: {}\n")
+    for family, factors in sorted(families.items()):
+        out.append(f"  {family}:\n")
+        for phase in PHASES:
+            keys = [k for k in PHASE_FACTORS if f"{phase}.{k}" in factors]
+            if keys:
+                out.append(f"    {phase}:\n")
+                out.extend(_yaml_entry(k, *factors[f"{phase}.{k}"], 6) for k in keys)
+        out.extend(_yaml_entry(k, *factors[k], 4) for k in GLOBAL_FACTORS if k in factors)
+    return "".join(out)

@@ -297,11 +297,11 @@ def _row(res: dict, i: int, sm: core.StepModel) -> dict:
     row["fits"] = bool(row["fits"])
     row["concurrency"] = float(row["concurrency"])
     z = sm.efficiency.interval_z
-    sigma = sm.efficiency.decode.log_error_std
+    sigma = sm.efficiency.decode.interval_log_std(bool(sm.experts))
     value = row["output_tokens_per_s_per_gpu"]
     row["output_tokens_per_s_per_gpu_low"] = value * float(np.exp(-z * sigma))
     row["output_tokens_per_s_per_gpu_high"] = value * float(np.exp(z * sigma))
-    sigma_pf = sm.efficiency.prefill.log_error_std
+    sigma_pf = sm.efficiency.prefill.interval_log_std(bool(sm.experts))
     row["input_tokens_per_s_per_gpu_low"] = row["input_tokens_per_s_per_gpu"] * float(np.exp(-z * sigma_pf))
     row["input_tokens_per_s_per_gpu_high"] = row["input_tokens_per_s_per_gpu"] * float(np.exp(z * sigma_pf))
     return row
@@ -368,11 +368,23 @@ def resolve(hardware: str, model: str, precision: str, *, gpus=None, tp=None, ep
 def predict(hardware: str, model: str, precision: str, workload: Workload, *, mode: str = "aggregated",
             slo: SLO = SLO(), concurrency: int | None = None, gpus=None, tp=None, ep=None,
             kv_cache_precision=None, pareto: bool = False, calibration_path: str | None = None):
-    """Resolve names, then the operating point (or the Pareto frontier): the dict(s) behind ``tokensim perf``."""
+    """Resolve names, then the operating point (or the Pareto frontier): the dict(s) behind ``tokensim perf``.
+
+    For a MoE model with neither ``tp`` nor ``ep`` given and an SLO to meet, the search also tries the latency layout
+    (attention and experts tensor-parallel over the instance, no all-to-all) beside the throughput layout of
+    :func:`default_deployment` (attention data-parallel, experts expert-parallel), and keeps the layout that serves
+    more tokens per second per GPU within the SLO: expert-parallel decode is bound by its per-layer dispatch/combine
+    latency, which caps per-user speed, so interactive serving runs tensor-parallel.
+    """
     if mode not in MODES:
         raise UserError(f"--mode '{mode}': allowed: {', '.join(MODES)}")
     r = resolve(hardware, model, precision, gpus=gpus, tp=tp, ep=ep, kv_cache_precision=kv_cache_precision,
                 workload=workload, calibration_path=calibration_path)
+    has_slo = any(v is not None for v in (slo.min_tokens_per_s_per_user, slo.max_ttft_s, slo.max_tpot_s))
+    if (r.model.is_moe and tp is None and ep is None and has_slo and not pareto and concurrency is None
+            and r.deployment.ep > 1 and r.step_model.fits_weights):
+        r = _better_layout_for_slo(r, mode, workload, slo, hardware, model, precision, kv_cache_precision,
+                                   calibration_path)
     header = {
         "hardware": r.hardware.name, "model": r.model.name, "precision": r.recipe.name,
         "kv_cache_precision": r.recipe.kv_cache.name, "compute_format": r.precision.compute_class,
@@ -396,6 +408,25 @@ def predict(hardware: str, model: str, precision: str, workload: Workload, *, mo
             f"{workload.input_tokens + workload.output_tokens:g} tokens for {r.model.name} on {r.deployment.gpus}x "
             f"{r.hardware.name} at {r.recipe.name}")
     return {**header, **row}
+
+
+def _better_layout_for_slo(r: Resolved, mode, workload, slo, hardware, model, precision, kv_cache_precision,
+                           calibration_path) -> Resolved:
+    """The throughput layout ``r`` or the tensor-parallel layout on the same GPUs, whichever serves more within SLO."""
+    g = r.deployment.gpus
+    tp = g
+    while tp > 1 and (tp > r.model.heads or g % tp):
+        tp //= 2
+    alt = resolve(hardware, model, precision, gpus=g, tp=tp, ep=1, kv_cache_precision=kv_cache_precision,
+                  workload=workload, calibration_path=calibration_path)
+    if not alt.step_model.fits_weights:
+        return r
+    metric = "input_tokens_per_s_per_gpu" if mode == "prefill" else "output_tokens_per_s_per_gpu"
+    ours = operating_point(r.step_model, mode, workload, slo, None, r.kv_transfer_s_per_token)
+    theirs = operating_point(alt.step_model, mode, workload, slo, None, alt.kv_transfer_s_per_token)
+    if theirs["meets_slo"] and (not ours["meets_slo"] or theirs[metric] > ours[metric]):
+        return alt
+    return r
 
 
 def with_efficiency(sm: core.StepModel, efficiency: Efficiency) -> core.StepModel:

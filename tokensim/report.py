@@ -242,4 +242,7 @@ def write_artifacts(report: Report, out_dir: str | Path, *, seed: int | None = N
             continue
         for suffix in (".csv", ".parquet"):
             written.append(write_table(rows, out / f"{name}{suffix}"))
+    from .plots import write_plot_pack  # matplotlib only when artefacts are written
+
+    written.extend(write_plot_pack(report, out))
     return written

@@ -16,14 +16,17 @@ from ._common import cli
 __all__ = ["cli", "main"]
 
 # Each command lives in its own module and registers itself on ``cli`` at import.
-from . import _catalog, _perf  # noqa: E402,F401
-from . import _bridge, _cost, _finance, _pnl, _run  # noqa: E402,F401
+from . import _catalog, _perf, _validate  # noqa: E402,F401
+from . import _bridge, _cost, _finance, _mc, _plot, _pnl, _run  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the click group, turning user errors into exit status 2 without a traceback."""
     try:
-        cli.main(args=argv, prog_name="tokensim", standalone_mode=False)
+        # With standalone_mode=False click returns the code of a ctx.exit() (how _Group reports a UserError).
+        code = cli.main(args=argv, prog_name="tokensim", standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except UserError as exc:
         click.echo(f"tokensim: error: {exc}", err=True)
         sys.exit(exc.exit_code)

@@ -7,9 +7,9 @@ from typing import Any
 import click
 
 from .._errors import UserError
-from .._output import csv_text, dumps_json, render_table
+from .._output import csv_text, dumps_json, parquet_bytes, render_table
 
-FORMATS = ("table", "json", "csv")
+FORMATS = ("table", "json", "csv", "parquet")
 
 
 class _Group(click.Group):
@@ -31,7 +31,7 @@ def cli() -> None:
 
 def format_option(choices: tuple[str, ...] = FORMATS, default: str = "table"):
     return click.option("--format", "fmt", type=click.Choice(choices), default=default, show_default=True,
-                        help="table for people; json/csv (and parquet where offered) for machines")
+                        help="table for people; json, csv or parquet (binary, to stdout) for machines")
 
 
 def emit(data: Any, fmt: str, *, table: str | None = None) -> None:
@@ -40,6 +40,10 @@ def emit(data: Any, fmt: str, *, table: str | None = None) -> None:
         click.echo(dumps_json(data), nl=False)
     elif fmt == "csv":
         click.echo(csv_text(data), nl=False)
+    elif fmt == "parquet":  # binary on stdout: redirect it to a file (tokensim perf ... --format parquet > x.parquet)
+        stream = click.get_binary_stream("stdout")
+        stream.write(parquet_bytes(data))
+        stream.flush()
     else:
         click.echo(table if table is not None else render_table(data), nl=False)
 

@@ -30,7 +30,7 @@ def cost_command(scenario: str, utilisation: float | None, currency: str | None,
     if fmt == "json":
         emit({"scenario": s.name, **breakdown.to_dict(), "breakdown": breakdown.rows(),
               "assumptions": s.assumption_rows()}, fmt)
-    elif fmt == "csv":
+    elif fmt in ("csv", "parquet"):
         emit(breakdown.rows(), fmt)
     else:
         title = (f"{s.name}: cost per sold GPU-hour at {u:.0%} utilisation ({breakdown.currency}); "

@@ -1,0 +1,225 @@
+// The monthly cash-flow model of one path: the twin of tokensim/_cashflows.py (cashflows), line for line.
+//
+//   mc_cashflows      == tokensim._cashflows.cashflows for one path (the rows project_cf and equity_cf, npv,
+//                        payback_equity, min_dscr, covenant_breached); the schedule records, LLCR, average DSCR,
+//                        equity NPV and the static/discounted paybacks are left out (the Monte Carlo reports none)
+//   mc_settle_tax     == tokensim._cashflows._settle_tax
+//   mc_payback_update == tokensim._cashflows._payback_update
+//   mc_residual_value == tokensim._cashflows._residual_value
+// Launched from kernels/montecarlo.cu (mc_paths). Per-month deterministic arrays (capex, online share, depreciation,
+// debt draws and principal, payment months, discount and escalation factors) arrive precomputed in double in the
+// schedule rows of kernels/mc_params.cuh; everything else is in `real` registers.
+#ifndef TOKENSIM_CASHFLOWS_CUH
+#define TOKENSIM_CASHFLOWS_CUH
+
+#include "mc_drivers.cuh"
+#include "mc_params.cuh"
+#include "real.cuh"
+
+// Tax on one year's income after using carried-forward losses, oldest first; updates the pool. The pool stays in
+// registers: every loop runs over all MC_MAX_VINTAGES slots with compile-time indices and writes through selects
+// (a guarded write such as `if (v == vintages - 1) pool[v] = x` is turned by the compiler into an indexed store,
+// which would move the whole array to local memory). Slots at and beyond `vintages` hold zero and use nothing.
+__device__ __forceinline__ real mc_settle_tax(real* pool, real income, real rate, int vintages, bool expire) {
+    real remaining = income;
+#pragma unroll
+    for (int v = 0; v < MC_MAX_VINTAGES; ++v) {
+        const real use = mc_min(pool[v], mc_max(remaining, (real)0));
+        pool[v] = pool[v] - use;
+        remaining = remaining - use;
+    }
+    const real new_loss = mc_max(-income, (real)0);
+    if (expire) {
+        // pool[:-1] = pool[1:], pool[-1] = new_loss over the first `vintages` slots
+#pragma unroll
+        for (int v = 0; v < MC_MAX_VINTAGES; ++v) {
+            const real next = v + 1 < MC_MAX_VINTAGES ? pool[v + 1 < MC_MAX_VINTAGES ? v + 1 : v] : (real)0;
+            pool[v] = v + 1 < vintages ? next : (v + 1 == vintages ? new_loss : pool[v]);
+        }
+    } else {
+        pool[0] = pool[0] + new_loss;
+    }
+    return rate * mc_max(remaining, (real)0);
+}
+
+// The fractional year from which a cumulative sum stays non-negative (see the Python docstring).
+__device__ __forceinline__ real mc_payback_update(real payback, real previous, real current, real flow, int month) {
+    const bool crossed = previous < 0 && current >= 0;
+    const real fraction = crossed ? -previous / (flow != 0 ? flow : (real)1) : (real)0;
+    payback = crossed ? ((real)(month - 1) + fraction) / (real)12 : payback;
+    return current < 0 ? mc_nan() : payback;
+}
+
+// Sale proceeds at the horizon from the last month's drivers.
+__device__ __forceinline__ real mc_residual_value(const McParams& p, const McDrivers& d) {
+    if (p.residual_percent_method != 0.0) {
+        return (real)p.residual_percent_value * d.market_rent_multiplier;
+    }
+    const real per_gpu = (real)p.residual_pv_revenue_per_gpu * d.token_price_multiplier * d.efficiency_multiplier
+                         - (real)p.residual_pv_power_per_gpu * d.power_price_multiplier
+                         - (real)p.residual_pv_other_per_gpu;
+    return (real)p.gpus * mc_max(per_gpu, (real)0);
+}
+
+// What a path's month loop leaves for the metrics (the cash-flow rows themselves are in the caller's memory).
+struct McCashResult {
+    real npv;
+    real payback_equity;
+    real min_dscr;
+    bool covenant_breached;
+};
+
+// The month loop of one path. Writes project_cf[t * stride] and equity_cf[t * stride] for t = 0..M.
+__device__ McCashResult mc_cashflows(const McParams& p, const double* schedule, const double* tables,
+                                     unsigned long long seed, unsigned long long path, int default_month,
+                                     real* project_cf, real* equity_cf, int stride) {
+    const int M = (int)p.months;
+    const int periods = M + 1;
+    const double* capex_m = schedule + MC_SCHEDULE_CAPEX * periods;
+    const double* online = schedule + MC_SCHEDULE_ONLINE * periods;
+    const double* dep_m = schedule + MC_SCHEDULE_DEPRECIATION * periods;
+    const double* draws = schedule + MC_SCHEDULE_DRAWS * periods;
+    const double* due = schedule + MC_SCHEDULE_PRINCIPAL * periods;
+    const double* lump = schedule + MC_SCHEDULE_LUMP * periods;
+    const double* pay_month = schedule + MC_SCHEDULE_PAYMENT_MONTH * periods;
+    const double* discount_project = schedule + MC_SCHEDULE_DISCOUNT_PROJECT * periods;
+    const double* escalation_m = schedule + MC_SCHEDULE_ESCALATION * periods;
+    const double* market_trend = schedule + MC_SCHEDULE_MARKET_TREND * periods;
+    const real hours = (real)p.hours_per_month;
+    const real cs = (real)p.contracted_share;
+    const real lessee = (real)p.lessee_pays_power_and_facility;
+    const int lag = (int)p.vacancy_lag_months;
+    const int term_months = (int)p.term_months;
+    const int vintages = (int)p.loss_vintages;
+    const bool expire = p.loss_expire != 0.0;
+    const real tax_rate = (real)p.tax_rate;
+
+    // Month 0: capex at close, the first draw, and a finance lease's first rental (paid in advance).
+    real balance = (real)draws[0] - (real)due[0];
+    const real project_0 = -(real)capex_m[0];
+    const real equity_0 = -(real)capex_m[0] + (real)draws[0] - (real)due[0];
+    project_cf[0] = project_0;
+    equity_cf[0] = equity_0;
+
+    real accrued = 0;
+    real pool_lev[MC_MAX_VINTAGES], pool_unlev[MC_MAX_VINTAGES];
+#pragma unroll
+    for (int v = 0; v < MC_MAX_VINTAGES; ++v) {
+        pool_lev[v] = 0;
+        pool_unlev[v] = 0;
+    }
+    real income_lev = 0, income_unlev = 0;
+    real npv = project_0;
+    real cum_equity = equity_0;
+    real payback_equity = cum_equity >= 0 ? (real)0 : mc_nan();
+    real year_cfads = 0, year_service = 0;
+    real min_dscr = mc_inf();
+    int n_dscr = 0;
+    bool breached = false;
+    McDriverState state;
+    mc_drivers_init(&state);
+
+    for (int m = 1; m <= M; ++m) {
+        const int j = m - 1;
+        const McDrivers d = mc_drivers_step(p, tables, seed, (unsigned int)m, path, &state);
+        // -- capacity and revenue --
+        const real gpus_on = (real)p.gpus * (real)online[m];
+        const real contracted = gpus_on * cs;
+        const real contract_on = (m <= term_months && j < default_month) ? (real)1 : (real)0;
+        const real vacant = (j >= default_month && j < default_month + lag) ? (real)1 : (real)0;
+        const real market_gpus = gpus_on - contracted * (contract_on + vacant);
+        const real escalation = (real)escalation_m[m];
+        const real revenue_contract = contract_on * contracted * (real)p.rent_per_gpu_month * escalation;
+        const real tokens_per_gpu_hour = (real)p.usage_tokens_per_gpu_hour * d.efficiency_multiplier
+                                         * mc_min((real)1, (real)p.usage_busy_share * d.token_volume_multiplier);
+        const real usage_per_gpu_hour = mc_min(mc_max(
+            tokens_per_gpu_hour / (real)p.tokens_per_million * (real)p.usage_fee_per_million_tokens
+            * d.token_price_multiplier, (real)p.usage_floor_per_gpu_hour), (real)p.usage_cap_per_gpu_hour);
+        const real revenue_usage = contract_on * contracted * hours * usage_per_gpu_hour;
+        const real spot = d.spot_utilisation;
+        const real market_price = (real)p.market_rent_per_gpu_hour * (real)market_trend[m] * d.market_rent_multiplier;
+        const real revenue_market = market_gpus * hours * market_price * spot;
+        const real revenue = revenue_contract + revenue_usage + revenue_market;
+        // -- opex --
+        const real passed_through = lessee * contract_on * contracted;
+        const real powered = gpus_on - passed_through;
+        const real rented_powered = contract_on * contracted - passed_through + market_gpus * spot;
+        const real opex_power = hours * d.power_price_multiplier * (
+            (real)p.power_idle_per_gpu_hour * powered
+            + ((real)p.power_busy_per_gpu_hour - (real)p.power_idle_per_gpu_hour) * rented_powered);
+        const real opex_facility = hours * (real)p.facility_per_gpu_hour * powered;
+        const real opex_maintenance = hours * (real)p.maintenance_per_gpu_hour * gpus_on;
+        const real opex_operations = hours * (real)p.operations_per_gpu_hour * gpus_on;
+        const real opex_insurance = hours * (real)p.insurance_per_gpu_hour * gpus_on;
+        const real opex = opex_power + opex_facility + opex_maintenance + opex_operations + opex_insurance;
+        const real ebitda = revenue - opex;
+        // -- debt --
+        const real rate = p.floating_rate != 0.0 ? d.floating_base_rate + (real)p.floating_margin : (real)p.fixed_rate;
+        const real interest_month = balance * rate / (real)12;
+        accrued = accrued + interest_month;
+        real interest_paid = 0;
+        if (pay_month[m] != 0.0) {
+            interest_paid = accrued;
+            accrued = 0;
+        }
+        const real principal = (real)due[m];
+        balance = balance + (real)draws[m] - principal;
+        const real service = interest_paid + principal;
+        // -- tax (settled at each year end and at the horizon) --
+        income_lev = income_lev + ebitda - interest_month - (real)dep_m[m];
+        income_unlev = income_unlev + ebitda - (real)dep_m[m];
+        real residual = 0, tax_lev_ops = 0, tax_lev_sale = 0, tax_unlev = 0;
+        if (m == M) {
+            residual = mc_residual_value(p, d);
+            const real gain = residual - (real)p.book_value_at_horizon;
+            real pool_ops[MC_MAX_VINTAGES];
+#pragma unroll
+            for (int v = 0; v < MC_MAX_VINTAGES; ++v) {
+                pool_ops[v] = pool_lev[v];
+            }
+            tax_lev_ops = mc_settle_tax(pool_ops, income_lev, tax_rate, vintages, expire);
+            tax_lev_sale = mc_settle_tax(pool_lev, income_lev + gain, tax_rate, vintages, expire) - tax_lev_ops;
+            tax_unlev = mc_settle_tax(pool_unlev, income_unlev + gain, tax_rate, vintages, expire);
+        } else if (m % 12 == 0) {
+            tax_lev_ops = mc_settle_tax(pool_lev, income_lev, tax_rate, vintages, expire);
+            tax_unlev = mc_settle_tax(pool_unlev, income_unlev, tax_rate, vintages, expire);
+            income_lev = 0;
+            income_unlev = 0;
+        }
+        const real cfads = ebitda - tax_lev_ops;
+        // -- cash flows --
+        const real project_m = ebitda - tax_unlev - (real)capex_m[m] + residual;
+        real equity_m = cfads - tax_lev_sale - service - (real)capex_m[m] + (real)draws[m];
+        if (m == M) {
+            equity_m = equity_m + residual - balance - accrued;
+        }
+        project_cf[m * stride] = project_m;
+        equity_cf[m * stride] = equity_m;
+        // -- running metrics --
+        npv = npv + project_m * (real)discount_project[m];
+        const real before = cum_equity;
+        cum_equity = cum_equity + equity_m;
+        payback_equity = mc_payback_update(payback_equity, before, cum_equity, equity_m, m);
+        year_cfads = year_cfads + cfads;
+        year_service = year_service + service - (real)lump[m];
+        if (m % 12 == 0 || m == M) {
+            const bool has = year_service > (real)p.dscr_service_floor;
+            const real dscr = year_cfads / (has ? year_service : (real)1);
+            if (has) {
+                min_dscr = mc_min(min_dscr, dscr);
+                n_dscr += 1;
+                breached = breached || dscr < (real)p.dscr_covenant;
+            }
+            year_cfads = 0;
+            year_service = 0;
+        }
+    }
+    McCashResult out;
+    out.npv = npv;
+    out.payback_equity = payback_equity;
+    out.min_dscr = n_dscr > 0 ? min_dscr : mc_nan();
+    out.covenant_breached = breached;
+    return out;
+}
+
+#endif  // TOKENSIM_CASHFLOWS_CUH

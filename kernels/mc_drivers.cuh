@@ -1,0 +1,151 @@
+// Stochastic drivers of one Monte Carlo path, month by month: the twin of tokensim/_drivers.py.
+//
+//   mc_default_month  == tokensim._drivers.default_months for one path (same double arithmetic: same month)
+//   mc_drivers_step   == the body of the month loop of tokensim._drivers.generate_drivers, then the multipliers
+//                        it builds from the states (exp, logit-normal utilisation, base rate + offset)
+//   mc_poisson_count  == tokensim._drivers.poisson_counts (the same float64 table and comparisons: same counts)
+//   mc_jump_sizes     == tokensim._drivers._jump_sizes
+// Launched from kernels/montecarlo.cu (mc_paths); the constants come from tokensim._drivers.DriverModel through
+// tokensim/_mckernel.py (kernels/mc_params.cuh). Philox counters (month, stream, path) and stream ids are those of
+// the module docstring of tokensim/_drivers.py, so a path draws the same uniforms on both backends; normals agree to
+// the rounding of log/sin/cos (exactly philox_normals in double, float Box-Muller on the same uniforms in float).
+#ifndef TOKENSIM_MC_DRIVERS_CUH
+#define TOKENSIM_MC_DRIVERS_CUH
+
+#include "mc_params.cuh"
+#include "real.cuh"
+
+// The driver states of a path: Gaussian states x[i] (log rent, logit offset of utilisation, log power price, rate
+// offset, log token volume, log token price) and the efficiency arrivals so far.
+struct McDriverState {
+    real x[MC_DRIVERS];
+    real arrivals;
+};
+
+// This month's drivers, named as the fields of tokensim._cashflows.Drivers (one path, one month).
+struct McDrivers {
+    real market_rent_multiplier;
+    real spot_utilisation;
+    real token_volume_multiplier;
+    real token_price_multiplier;
+    real efficiency_multiplier;
+    real power_price_multiplier;
+    real floating_base_rate;
+};
+
+__device__ __forceinline__ void mc_drivers_init(McDriverState* s) {
+#pragma unroll
+    for (int i = 0; i < MC_DRIVERS; ++i) {
+        s->x[i] = 0;
+    }
+    s->arrivals = 0;
+}
+
+// Operating-month index of the tenant's default (months = none within the term), in double as NumPy.
+__device__ __forceinline__ int mc_default_month(const McParams& p, unsigned long long seed, unsigned long long path) {
+    const int never = (int)p.months;
+    if (!(p.default_log_survival_per_month < 0.0) || p.default_limit_month <= 0.0) {
+        return never;  // DriverModel.draws_default is false
+    }
+    const double u = philox_uniforms(seed, 0u, MC_STREAM_DEFAULT, path).x;
+    const double months_to_default = log(u) / p.default_log_survival_per_month;  // >= 0; +0 when p = 1
+    return months_to_default < p.default_limit_month ? (int)floor(months_to_default) : never;
+}
+
+// N = #{k : u > F(k)} over the first `count` entries of a Poisson CDF table.
+__device__ __forceinline__ real mc_poisson_count(const double* table, int count, double u) {
+    int n = 0;
+    while (n < count && u > table[n]) {
+        ++n;
+    }
+    return (real)n;
+}
+
+// Total log size of `counts` jumps: N log_mean + sqrt(N) log_sd zeta, zeta normal `which` of the jump-size stream.
+__device__ __forceinline__ real mc_jump_sizes(real counts, double log_mean, double log_sd, unsigned long long seed,
+                                              unsigned int month, unsigned long long path, int which) {
+    real size = counts * (real)log_mean;
+    if (log_sd > 0.0 && counts != 0) {
+        real zeta0, zeta1;
+        mc_normals(seed, month, MC_STREAM_JUMP_SIZES, path, &zeta0, &zeta1);
+        size = size + mc_sqrt(counts) * ((real)log_sd * (which == 0 ? zeta0 : zeta1));
+    }
+    return size;
+}
+
+// One month (operating month `month`, 1..M) of the driver equations; returns the month's drivers.
+__device__ __forceinline__ McDrivers mc_drivers_step(const McParams& p, const double* tables,
+                                                     unsigned long long seed, unsigned int month,
+                                                     unsigned long long path, McDriverState* s) {
+    real shocks[MC_DRIVERS];
+#pragma unroll
+    for (int stream = 0; stream < 3; ++stream) {
+        shocks[2 * stream] = 0;
+        shocks[2 * stream + 1] = 0;
+        if (p.shock_streams[stream] != 0.0) {
+            mc_normals(seed, month, (unsigned int)stream, path, &shocks[2 * stream], &shocks[2 * stream + 1]);
+        }
+    }
+    double u_rent = 0.0, u_cut = 0.0;
+    if (p.rent_jump_count > 0.0 || p.cut_count > 0.0) {
+        const double2 u = philox_uniforms(seed, month, MC_STREAM_JUMP_COUNTS, path);
+        u_rent = u.x;
+        u_cut = u.y;
+    }
+#pragma unroll
+    for (int i = 0; i < MC_DRIVERS; ++i) {
+        if (p.active[i] == 0.0) {
+            continue;
+        }
+        real x = (real)p.persistence[i] * s->x[i] + (real)p.drift[i];
+        if (p.shock_scale[i] > 0.0) {
+            // z_i = sum_{k <= i} L_ik e_k in k order, zero loadings skipped (as NumPy skips them)
+            real z = 0;
+            bool started = false;
+#pragma unroll
+            for (int k = 0; k <= i; ++k) {
+                const double loading = p.cholesky[i * MC_DRIVERS + k];
+                if (loading != 0.0) {
+                    const real term = (real)loading * shocks[k];
+                    z = started ? z + term : term;
+                    started = true;
+                }
+            }
+            x = x + (real)p.shock_scale[i] * z;
+        }
+        if (i == MC_RENT && p.rent_jump_count > 0.0) {
+            const real jumps = mc_poisson_count(tables + MC_TABLE_RENT_JUMPS, (int)p.rent_jump_count, u_rent);
+            x = x + mc_jump_sizes(jumps, p.rent_jump_log_mean, p.rent_jump_log_sd, seed, month, path, 0);
+        }
+        if (i == MC_PRICE && p.cut_count > 0.0) {
+            const real cuts = mc_poisson_count(tables + MC_TABLE_CUTS, (int)p.cut_count, u_cut);
+            x = x - mc_jump_sizes(cuts, p.cut_log_mean, p.cut_log_sd, seed, month, path, 1);
+        }
+        s->x[i] = x;
+    }
+    McDrivers d;
+    d.market_rent_multiplier = p.active[MC_RENT] != 0.0 ? mc_exp(s->x[MC_RENT]) : (real)1;
+    d.power_price_multiplier = p.active[MC_POWER] != 0.0 ? mc_exp(s->x[MC_POWER]) : (real)1;
+    d.token_volume_multiplier = p.active[MC_VOLUME] != 0.0 ? mc_exp(s->x[MC_VOLUME]) : (real)1;
+    d.token_price_multiplier = p.active[MC_PRICE] != 0.0 ? mc_exp(s->x[MC_PRICE]) : (real)1;
+    const real u0 = (real)p.spot_utilisation;
+    d.spot_utilisation = u0;
+    if (p.active[MC_UTILISATION] != 0.0 && s->x[MC_UTILISATION] != 0) {
+        // logit(spot) = logit(u0) + y
+        const real shrink = mc_exp(-s->x[MC_UTILISATION]);
+        d.spot_utilisation = u0 / (u0 + ((real)1 - u0) * shrink);
+    }
+    d.floating_base_rate = (real)p.floating_base_rate;
+    if (p.active[MC_RATE] != 0.0) {
+        d.floating_base_rate = (real)p.floating_base_rate + s->x[MC_RATE];
+    }
+    d.efficiency_multiplier = 1;
+    if (p.efficiency_count > 0.0) {
+        const double u = philox_uniforms(seed, month, MC_STREAM_EFFICIENCY, path).x;
+        s->arrivals = s->arrivals + mc_poisson_count(tables + MC_TABLE_EFFICIENCY, (int)p.efficiency_count, u);
+        d.efficiency_multiplier = mc_exp(s->arrivals * (real)p.efficiency_log_gain);
+    }
+    return d;
+}
+
+#endif  // TOKENSIM_MC_DRIVERS_CUH

@@ -1,0 +1,187 @@
+"""Tests for tokensim._drivers: the driver equations, their random-number layout and their deterministic limit."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from tokensim import _rng
+from tokensim._cashflows import Drivers
+from tokensim._drivers import (
+    POISSON_MAX_COUNT, STREAM_DEFAULT, driver_model, generate_drivers, poisson_counts, poisson_table,
+    relevant_drivers,
+)
+from tokensim.finance import build_inputs
+from tokensim.scenario import load_scenario
+from tokensim.uncertainty import CORRELATED_DRIVERS, load_uncertainty, parse_uncertainty
+
+FIELDS = ("market_rent_multiplier", "spot_utilisation", "token_volume_multiplier", "token_price_multiplier",
+          "efficiency_multiplier", "power_price_multiplier", "floating_base_rate", "tenant_default_month")
+
+
+@pytest.fixture(scope="module")
+def usage():
+    s = load_scenario("us-b300-neocloud-usage")
+    return s, build_inputs(s), load_uncertainty(s)
+
+
+@pytest.fixture(scope="module")
+def founding():
+    s = load_scenario("b300-10k-cluster")
+    return s, build_inputs(s), load_uncertainty(s)
+
+
+@pytest.mark.parametrize("seed", [0, 12345, 2**64 - 1])
+def test_fast_philox_path_equals_the_reference_block_function(seed):
+    """draw_words' fast path (scalar month and stream) equals philox4x32_10 word for word, path high word included."""
+    paths = np.concatenate([np.arange(300), 2**32 - 5 + np.arange(10), [2**63 - 1]]).astype(np.uint64)
+    k0, k1 = _rng.key_from_seed(seed)
+    for month, stream in ((0, 0), (17, 3), (2**32 - 1, 2**32 - 1)):
+        expected = _rng.philox4x32_10(month, stream, paths & np.uint64(0xFFFFFFFF), paths >> np.uint64(32), k0, k1)
+        got = _rng.draw_words(seed, month, stream, paths)
+        for e, g in zip(expected, got, strict=True):
+            assert g.dtype == np.uint32
+            np.testing.assert_array_equal(g, e)
+
+
+@pytest.mark.parametrize("name", ["founding", "usage"])
+def test_zero_uncertainty_gives_the_base_drivers_exactly(name, request):
+    """With every volatility, drift, intensity and probability at zero the drivers equal Drivers.base bit for bit."""
+    _, inputs, unc = request.getfixturevalue(name)
+    model = driver_model(unc.zeroed(), inputs)
+    assert model.is_deterministic
+    got = generate_drivers(model, 7, np.arange(50))
+    base = Drivers.base(inputs, paths=50)
+    for f in FIELDS:
+        np.testing.assert_array_equal(np.asarray(getattr(got, f)), np.asarray(getattr(base, f)))
+
+
+def test_paths_are_independent_of_the_block_they_are_drawn_in(usage):
+    """Paths 5..8 drawn alone, or shuffled, equal rows 5..8 of a draw of paths 0..39."""
+    _, inputs, unc = usage
+    model = driver_model(unc, inputs)
+    whole = generate_drivers(model, 99, np.arange(40))
+    part = generate_drivers(model, 99, np.array([5, 6, 7, 8]))
+    shuffled = generate_drivers(model, 99, np.array([8, 5, 7, 6]))
+    for f in FIELDS:
+        np.testing.assert_array_equal(np.asarray(getattr(part, f)), np.asarray(getattr(whole, f))[5:9])
+        np.testing.assert_array_equal(np.asarray(getattr(shuffled, f)), np.asarray(getattr(whole, f))[[8, 5, 7, 6]])
+
+
+def test_different_seeds_give_different_paths(usage):
+    """Another seed moves every stochastic driver."""
+    _, inputs, unc = usage
+    model = driver_model(unc, inputs)
+    a, b = generate_drivers(model, 1, np.arange(200)), generate_drivers(model, 2, np.arange(200))
+    for f in ("market_rent_multiplier", "spot_utilisation", "token_price_multiplier", "power_price_multiplier"):
+        assert not np.array_equal(np.asarray(getattr(a, f)), np.asarray(getattr(b, f)))
+
+
+def test_irrelevant_drivers_are_not_drawn(founding):
+    """A fixed-rent, fixed-rate, percent-of-cost case does not draw token drivers or the base rate."""
+    _, inputs, unc = founding
+    rel = relevant_drivers(inputs)
+    assert not (rel["token_volume"] or rel["token_price"] or rel["efficiency"] or rel["floating_base_rate"])
+    model = driver_model(unc, inputs)
+    d = generate_drivers(model, 3, np.arange(100))
+    for f in ("token_volume_multiplier", "token_price_multiplier", "efficiency_multiplier"):
+        assert np.all(np.asarray(getattr(d, f)) == 1.0)
+    assert np.all(np.asarray(d.floating_base_rate) == inputs.floating_base_rate)
+    assert not model.shock_streams[2]  # token volume and price share the third stream
+
+
+def test_log_ou_matches_its_stationary_variance(usage):
+    """Without jumps, log rent after 5 years has the OU variance sigma^2 (1 - e^{-2 kappa t}) / (2 kappa)."""
+    _, inputs, unc = usage
+    mr = replace(unc.market_rent, jump_intensity_per_year=0.0)
+    model = driver_model(replace(unc, market_rent=mr), inputs)
+    d = generate_drivers(model, 5, np.arange(20_000))
+    x = np.log(np.asarray(d.market_rent_multiplier)[:, -1])
+    kappa, sigma, t = mr.mean_reversion_per_year, mr.volatility_per_year, inputs.months / 12
+    expected = sigma**2 * -math.expm1(-2 * kappa * t) / (2 * kappa)
+    assert abs(x.mean()) < 0.02
+    assert x.var() == pytest.approx(expected, rel=0.05)
+
+
+def test_shocks_carry_the_configured_correlation(usage):
+    """Monthly increments of log rent and logit utilisation correlate as the matrix says (0.5, loose bound)."""
+    _, inputs, unc = usage
+    mr = replace(unc.market_rent, jump_intensity_per_year=0.0, mean_reversion_per_year=0.0)
+    ut = replace(unc.utilisation, mean_reversion_per_year=0.0)
+    model = driver_model(replace(unc, market_rent=mr, utilisation=ut), inputs)
+    d = generate_drivers(model, 11, np.arange(20_000))
+    rent = np.diff(np.log(np.asarray(d.market_rent_multiplier)), axis=1).ravel()
+    u = np.asarray(d.spot_utilisation)
+    logit = np.log(u / (1 - u))
+    util = np.diff(logit, axis=1).ravel()
+    c = np.array(unc.correlation)
+    i, j = CORRELATED_DRIVERS.index("market_rent"), CORRELATED_DRIVERS.index("utilisation")
+    assert np.corrcoef(rent, util)[0, 1] == pytest.approx(c[i, j], abs=0.01)
+
+
+def test_utilisation_stays_inside_the_unit_interval(usage):
+    """Logit-normal utilisation never leaves (0, 1)."""
+    _, inputs, unc = usage
+    d = generate_drivers(driver_model(unc, inputs), 4, np.arange(5000))
+    u = np.asarray(d.spot_utilisation)
+    assert np.all((u > 0) & (u < 1))
+
+
+def test_poisson_table_inverts_to_poisson_counts():
+    """The CDF table is increasing, reaches 1 - 2**-60, and its counts have mean and variance lambda."""
+    assert poisson_table(0.0).size == 0
+    lam = 2.5
+    table = poisson_table(lam)
+    assert np.all(np.diff(table) >= 0) and 1 - table[-1] < 2**-52 and table.size <= POISSON_MAX_COUNT
+    assert poisson_table(10.0).size <= POISSON_MAX_COUNT
+    u, _ = _rng.uniforms(8, 1, 0, np.arange(200_000))
+    counts = poisson_counts(table, u)
+    assert counts.mean() == pytest.approx(lam, rel=0.01)
+    assert counts.var() == pytest.approx(lam, rel=0.02)
+
+
+def test_default_time_follows_the_annual_probability(founding):
+    """The share of tenants defaulting within the 5-year term is 1 - (1 - p)^5; p = 1 defaults at once."""
+    _, inputs, unc = founding
+    p = 0.1
+    td = replace(unc.tenant_default, probability_per_year=p)
+    d = generate_drivers(driver_model(replace(unc, tenant_default=td), inputs), 2, np.arange(50_000))
+    share = np.mean(d.tenant_default_month < inputs.months)
+    assert share == pytest.approx(1 - (1 - p) ** 5, abs=0.01)
+    certain = replace(unc, tenant_default=replace(td, probability_per_year=1.0))
+    assert np.all(generate_drivers(driver_model(certain, inputs), 2, np.arange(10)).tenant_default_month == 0)
+
+
+def test_default_month_uses_its_documented_counter(founding):
+    """The default time comes from stream 6 at counter month 0: floor(ln u / ln(1 - p_month))."""
+    _, inputs, unc = founding
+    model = driver_model(unc, inputs)
+    paths = np.arange(20_000)
+    u, _ = _rng.uniforms(5, 0, STREAM_DEFAULT, paths)
+    t = np.log(u) / model.default_log_survival_per_month
+    expected = np.where(t < model.default_limit_month, np.floor(t), inputs.months)
+    np.testing.assert_array_equal(generate_drivers(model, 5, paths).tenant_default_month, expected)
+
+
+def test_efficiency_and_cuts_move_in_steps(usage):
+    """Efficiency multipliers are powers of (1 + gain) and never fall; cuts only lower the price apart from noise."""
+    _, inputs, unc = usage
+    tp = replace(unc.token_price, volatility_per_year=0.0, cut_volatility=0.0)
+    model = driver_model(replace(unc, token_price=tp), inputs)
+    d = generate_drivers(model, 6, np.arange(2000))
+    eff = np.asarray(d.efficiency_multiplier)
+    steps = np.log(eff) / math.log1p(unc.efficiency.gain_per_arrival)
+    np.testing.assert_allclose(steps, np.round(steps), atol=1e-9)
+    assert np.all(np.diff(eff, axis=1) >= 0)
+    price = np.asarray(d.token_price_multiplier)
+    assert np.all(np.diff(price, axis=1) <= 0) and price.min() < 1.0
+
+
+def test_correlation_is_validated_before_use():
+    """An uncertainty with an invalid matrix never reaches the drivers (parse raises first)."""
+    with pytest.raises(Exception, match="positive definite"):
+        parse_uncertainty({"correlation": {"drivers": ["market_rent", "utilisation"],
+                                           "matrix": [[1, 1], [1, 1]]}})

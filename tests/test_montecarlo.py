@@ -1,0 +1,388 @@
+"""Tests for tokensim.montecarlo, its kernel's mathematics (compiled for the host) and the `tokensim mc` command."""
+
+from __future__ import annotations
+
+import copy
+import ctypes
+import json
+import math
+import shutil
+import subprocess
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from tokensim import UserError, _kernels, _mckernel
+from tokensim._config import config_dir
+from tokensim.cli import cli
+from tokensim.finance import run_finance
+from tokensim.montecarlo import FLAGS, METRICS, evaluate_paths, prepare, run_montecarlo
+from tokensim.scenario import load_scenario
+from tokensim.uncertainty import load_uncertainty
+
+SCENARIOS = ("b300-10k-cluster", "us-b300-neocloud-usage")
+TIMING = ("elapsed_s", "path_months_per_s")
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def variant(tmp_path, mutate, name="b300-10k-cluster"):
+    doc = copy.deepcopy(yaml.safe_load((config_dir() / "scenarios" / f"{name}.yaml").read_text()))
+    mutate(doc)
+    path = tmp_path / "variant.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def without_timing(d: dict) -> dict:
+    return {k: v for k, v in d.items() if k not in TIMING}
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_zero_volatility_equals_tokensim_finance(name):
+    """With every volatility, drift, intensity and probability zero, each path is the deterministic case."""
+    s = load_scenario(name)
+    fin = run_finance(s)
+    r = run_montecarlo(s, paths=2000, backend="numpy", uncertainty=load_uncertainty(s).zeroed())
+    expected = {"project_irr": fin.project_irr, "equity_irr": fin.equity_irr, "npv": fin.npv,
+                "payback_years_equity": fin.payback_years["equity"], "min_dscr": fin.min_dscr}
+    for metric, value in expected.items():
+        got = r.metrics[metric]
+        if math.isnan(value):
+            assert got["no_value"] == 2000 and math.isnan(got["mean"])
+            continue
+        assert got["mean"] == pytest.approx(value, rel=1e-9, abs=1e-12)
+        assert got["std"] == 0.0 and got["p05"] == got["p95"] == got["mean"]
+    assert r.prob_tenant_default == 0.0
+    assert r.prob_dscr_below_covenant == float(fin.covenant_breached)
+    assert r.prob_equity_irr_below_hurdle == float(not fin.meets_equity_hurdle)
+
+
+def test_same_seed_same_json_for_any_chunk_size():
+    """A seed gives the same JSON bit for bit across runs and chunk sizes (timing fields aside)."""
+    s = load_scenario("us-b300-neocloud-usage")
+    runs = [run_montecarlo(s, paths=10_000, seed=42, backend="numpy", chunk_paths=c).to_dict()
+            for c in (None, 1000, 7919)]
+    first = json.dumps(without_timing(runs[0]), sort_keys=True)
+    for other in runs[1:]:
+        assert json.dumps(without_timing(other), sort_keys=True) == first
+
+
+def test_different_seeds_differ():
+    """Another seed gives another sample."""
+    s = load_scenario("b300-10k-cluster")
+    a = run_montecarlo(s, paths=3000, seed=1, backend="numpy")
+    b = run_montecarlo(s, paths=3000, seed=2, backend="numpy")
+    assert a.metrics["npv"]["mean"] != b.metrics["npv"]["mean"]
+
+
+def test_summary_matches_the_per_path_metrics():
+    """The summaries equal NumPy statistics of evaluate_paths' per-path values; IRR-less paths are counted apart."""
+    s = load_scenario("us-b300-neocloud-usage")
+    model = prepare(s)
+    r = run_montecarlo(s, paths=5000, seed=9, backend="numpy")
+    out = evaluate_paths(model, 9, 0, 5000)
+    for name in METRICS:
+        v = out["metrics"][name]
+        finite = v[np.isfinite(v)]
+        got = r.metrics[name]
+        assert got["count"] == finite.size and got["no_value"] == 5000 - finite.size
+        assert got["mean"] == pytest.approx(finite.mean(), rel=1e-12)
+        assert got["std"] == pytest.approx(finite.std(ddof=1), rel=1e-9)
+        assert got["p50"] == pytest.approx(np.median(finite), abs=r.histograms[name]["bin_width"])
+    for flag in FLAGS:
+        assert getattr(r, f"prob_{flag}") == pytest.approx(out["flags"][flag].mean())
+    assert r.mean_std_error == pytest.approx(r.metrics["npv"]["std"] / math.sqrt(5000))
+
+
+def _no_payback(doc: dict) -> None:
+    """No rent and no residual: every project cash flow is negative, so no path has an IRR."""
+    doc["contract"]["rent_per_cluster_year"] = 0.0
+    doc["residual"]["percent_of_cost_by_age"] = {0: 0.0}
+
+
+def test_paths_without_irr_are_counted_by_reason(tmp_path):
+    """Cash flows that never turn positive give no project IRR on any path: counted by reason, never a crash."""
+    r = run_montecarlo(load_scenario(variant(tmp_path, _no_payback)), paths=500, backend="numpy")
+    irr = r.to_dict()["project_irr"]
+    assert irr["no_value"] == 500 and math.isnan(irr["mean"])
+    assert sum(irr["no_value_reasons"].values()) == 500
+    assert any("sign change" in reason for reason in irr["no_value_reasons"])
+    assert r.prob_equity_irr_below_hurdle == 1.0
+
+
+def test_default_probability_is_the_analytic_one():
+    """prob_tenant_default is close to 1 - (1 - p)^term for the scenario's annual probability."""
+    s = load_scenario("us-b300-neocloud-usage")
+    p = load_uncertainty(s).tenant_default.probability_per_year
+    r = run_montecarlo(s, paths=10_000, seed=5, backend="numpy")
+    assert r.prob_tenant_default == pytest.approx(1 - (1 - p) ** s.contract.term_years, abs=0.01)
+
+
+def test_keep_paths_writes_one_row_per_path(tmp_path):
+    """--keep-paths writes every path's metrics to Parquet (atomically, no temporary file left)."""
+    s = load_scenario("b300-10k-cluster")
+    target = tmp_path / "out" / "paths.parquet"
+    run_montecarlo(s, paths=3000, seed=3, backend="numpy", chunk_paths=1024, keep_paths=target)
+    table = pd.read_parquet(target)
+    assert len(table) == 3000 and table["path"].tolist() == list(range(3000))
+    out = evaluate_paths(prepare(s), 3, 0, 3000)
+    np.testing.assert_array_equal(table["npv"].to_numpy(), out["metrics"]["npv"])
+    defaulted = out["tenant_default_month"] < 60
+    np.testing.assert_array_equal(table["tenant_default"].to_numpy(), defaulted)
+    assert (table["tenant_default_month"].to_numpy()[defaulted] >= 1).all()
+    assert [p.name for p in target.parent.iterdir()] == ["paths.parquet"]
+
+
+def test_progress_reports_every_chunk():
+    """The progress callback sees the paths done after each chunk, ending at the total."""
+    seen = []
+    run_montecarlo(load_scenario("b300-10k-cluster"), paths=2500, backend="numpy", chunk_paths=1000,
+                   progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(1000, 2500), (2000, 2500), (2500, 2500)]
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"paths": 0}, "--paths"), ({"paths": -5}, "--paths"), ({"paths": 1.5}, "--paths"),
+    ({"paths": 10, "seed": -1}, "--seed"), ({"paths": 10, "chunk_paths": 0}, "--chunk-paths"),
+    ({"paths": 10, "keep_paths": "x.csv"}, "--keep-paths"), ({"paths": 10, "dtype": "float16"}, "--dtype"),
+])
+def test_bad_arguments_are_user_errors(kwargs, match):
+    """Paths <= 0, a bad seed, chunk size, file name or dtype raise a UserError naming the option."""
+    with pytest.raises(UserError, match=match):
+        run_montecarlo(load_scenario("b300-10k-cluster"), **{"backend": "numpy", **kwargs})
+
+
+def test_numpy_ignores_float32_with_a_note():
+    """float32 applies to the GPU; NumPy runs float64 and says so."""
+    r = run_montecarlo(load_scenario("b300-10k-cluster"), paths=100, backend="numpy", dtype="float32")
+    assert r.dtype == "float64" and r.notes
+
+
+def test_params_layout_is_fully_packed():
+    """Every McParams field of kernels/mc_params.cuh gets a value, and the tables fit their slots."""
+    model = prepare(load_scenario("us-b300-neocloud-usage"))
+    layout = _mckernel.layout()
+    assert _mckernel.pack_params(model, "float32").size == layout.size
+    assert _mckernel.pack_schedule(model).shape == (layout.defines["MC_SCHEDULE_ROWS"], model.inputs.months + 1)
+    assert _mckernel.pack_tables(model).size == layout.defines["MC_TABLE_SIZE"]
+    geometry = _mckernel.launch_geometry(60, "float32")
+    assert geometry.threads == 64 and not geometry.use_scratch and geometry.shared_bytes <= 48 * 1024
+    assert _mckernel.launch_geometry(600, "float64").use_scratch
+
+
+def test_long_loss_carry_forward_on_the_gpu():
+    """Carry-forwards longer than the horizon's tax years run as unlimited; longer ones that can expire are refused."""
+    from types import SimpleNamespace
+
+    limit = _mckernel.layout().defines["MC_MAX_VINTAGES"]
+    assert _mckernel._loss_vintages(SimpleNamespace(loss_carry_forward_years=5), 60) == (5, True)
+    assert _mckernel._loss_vintages(SimpleNamespace(loss_carry_forward_years=0), 60) == (1, False)
+    assert _mckernel._loss_vintages(SimpleNamespace(loss_carry_forward_years=limit + 12), 60) == (1, False)
+    with pytest.raises(UserError, match="loss_carry_forward_years"):
+        _mckernel._loss_vintages(SimpleNamespace(loss_carry_forward_years=limit + 1), 12 * (limit + 5))
+
+
+# -- the kernel's mathematics on the host: kernels/montecarlo.cu compiled as C++ and compared with NumPy ----------
+HOST_PRELUDE = r"""
+#include <cmath>
+#include <cstring>
+#define __device__
+#define __host__
+#define __global__
+#define __forceinline__ inline
+#define __restrict__ __restrict
+#define __shared__
+struct uint2 { unsigned int x, y; };
+struct uint4 { unsigned int x, y, z, w; };
+struct double2 { double x, y; };
+static inline uint2 make_uint2(unsigned a, unsigned b) { return uint2{a, b}; }
+static inline uint4 make_uint4(unsigned a, unsigned b, unsigned c, unsigned d) { return uint4{a, b, c, d}; }
+static inline double2 make_double2(double a, double b) { return double2{a, b}; }
+static inline unsigned int __umulhi(unsigned int a, unsigned int b) {
+    return (unsigned int)(((unsigned long long)a * b) >> 32);
+}
+static inline double __longlong_as_double(unsigned long long v) { double d; std::memcpy(&d, &v, 8); return d; }
+static inline long long __double_as_longlong(double d) { long long v; std::memcpy(&v, &d, 8); return v; }
+static inline unsigned int __float_as_uint(float f) { unsigned int v; std::memcpy(&v, &f, 4); return v; }
+static inline void sincospif(float x, float* s, float* c) {
+    *s = (float)std::sin(M_PI * (double)x); *c = (float)std::cos(M_PI * (double)x);
+}
+struct dim3h { unsigned int x, y, z; };
+static dim3h blockIdx = {0, 0, 0}, threadIdx = {0, 0, 0}, blockDim = {1, 1, 1}, gridDim = {1, 1, 1};
+unsigned char mc_shared[1];
+"""
+
+
+@pytest.fixture(scope="module")
+def host_kernels(tmp_path_factory):
+    """kernels/montecarlo.cu built for the host (one 'thread', global scratch) in double and float."""
+    compiler = shutil.which("g++") or shutil.which("c++")
+    if compiler is None:
+        pytest.skip("no C++ compiler to build the kernel for the host")
+    folder = tmp_path_factory.mktemp("host_kernel")
+    (folder / "prelude.h").write_text(HOST_PRELUDE)
+    (folder / "mc.cpp").write_text(_kernels.inline_source("montecarlo"))
+    libraries = {}
+    for dtype, real in (("float64", "double"), ("float32", "float")):
+        lib = folder / f"mc_{real}.so"
+        subprocess.run([compiler, "-O1", "-std=c++17", "-fPIC", "-shared", "-Wno-unknown-pragmas", "-Wno-attributes",
+                        f"-DTOKENSIM_REAL={real}", "-include", str(folder / "prelude.h"), str(folder / "mc.cpp"),
+                        "-o", str(lib)], check=True, capture_output=True)
+        libraries[dtype] = ctypes.CDLL(str(lib))
+    return libraries
+
+
+def host_paths(lib, model, seed: int, first: int, n: int, dtype: str) -> dict:
+    real = np.float32 if dtype == "float32" else np.float64
+    inputs = [_mckernel.pack_params(model, dtype), _mckernel.pack_schedule(model).reshape(-1),
+              _mckernel.pack_tables(model)]
+    scratch = np.zeros(2 * (model.inputs.months + 1), real)
+    metrics = {name: np.zeros(n, real) for name in METRICS}
+    reasons = [np.zeros(n, np.int8), np.zeros(n, np.int8)]
+    flags, default_month = np.zeros(n, np.uint8), np.zeros(n, np.int32)
+    lib.mc_paths.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_uint64, ctypes.c_uint64, ctypes.c_int64,
+                                                     ctypes.c_int] + [ctypes.c_void_p] * 10
+    lib.mc_paths(*(a.ctypes.data for a in inputs), seed, first, n, 1, scratch.ctypes.data,
+                 *(metrics[m].ctypes.data for m in METRICS), *(r.ctypes.data for r in reasons), flags.ctypes.data,
+                 default_month.ctypes.data)
+    return {"metrics": metrics, "reasons": reasons, "flags": flags, "default_month": default_month}
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_kernel_mathematics_equal_numpy_on_the_host(host_kernels, name, dtype):
+    """mc_paths built as host C++ gives NumPy's per-path metrics (double: 1e-9; float: the float32 tolerance),
+    the same IRR reason codes, flags and default months."""
+    model = prepare(load_scenario(name))
+    ref = evaluate_paths(model, 11, 5000, 1500)
+    got = host_paths(host_kernels[dtype], model, 11, 5000, 1500, dtype)
+    capex = model.inputs.capex_total
+    tolerance = {"float64": dict(rtol=1e-9, atol=1e-12),
+                 "float32": dict(rtol=1e-4, atol=1e-5)}[dtype]
+    for metric in METRICS:
+        expected, value = ref["metrics"][metric], got["metrics"][metric].astype(np.float64)
+        np.testing.assert_array_equal(np.isfinite(value), np.isfinite(expected))
+        finite = np.isfinite(expected)
+        atol = tolerance["atol"] * (capex if metric == "npv" else 1.0)
+        np.testing.assert_allclose(value[finite], expected[finite], rtol=tolerance["rtol"], atol=atol)
+    np.testing.assert_array_equal(got["reasons"][0], ref["reasons"]["project_irr"])
+    np.testing.assert_array_equal(got["reasons"][1], ref["reasons"]["equity_irr"])
+    for bit, flag in enumerate(FLAGS):
+        np.testing.assert_array_equal((got["flags"] >> bit) & 1, ref["flags"][flag])
+    np.testing.assert_array_equal(got["default_month"], ref["tenant_default_month"])
+
+
+def test_kernel_irr_handles_rows_without_a_root(host_kernels, tmp_path):
+    """Paths without an IRR get NaN and the NumPy reason code from the kernel's IRR too."""
+    model = prepare(load_scenario(variant(tmp_path, _no_payback)))
+    ref = evaluate_paths(model, 1, 0, 200)
+    got = host_paths(host_kernels["float64"], model, 1, 0, 200, "float64")
+    assert np.isnan(got["metrics"]["project_irr"]).all()
+    np.testing.assert_array_equal(got["reasons"][0], ref["reasons"]["project_irr"])
+
+
+# -- the command ----------------------------------------------------------------------------------------------------
+def test_mc_json_has_the_issue_keys():
+    """`tokensim mc --format json` carries the keys the issue lists, each metric with mean/std/p05/p50/p95."""
+    res = invoke("mc", "b300-10k-cluster", "--paths", 2000, "--seed", 7, "--backend", "numpy", "--format", "json")
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.stdout)
+    for key in ("paths", "seed", "backend", "elapsed_s", "path_months_per_s", "prob_dscr_below_covenant",
+                "prob_equity_irr_below_hurdle", "prob_tenant_default", "mean_std_error"):
+        assert key in d
+    for metric in METRICS:
+        assert {"mean", "std", "p05", "p50", "p95"} <= set(d[metric])
+    assert d["paths"] == 2000 and d["seed"] == 7 and d["backend"] == "numpy"
+
+
+def test_mc_json_is_identical_across_chunk_sizes():
+    """The CLI's JSON for a seed does not depend on --chunk-paths (timing fields aside)."""
+    outs = [json.loads(invoke("mc", "us-b300-neocloud-usage", "--paths", 3000, "--backend", "numpy",
+                              "--chunk-paths", c, "--format", "json").stdout) for c in (333, 3000)]
+    assert without_timing(outs[0]) == without_timing(outs[1])
+
+
+def test_mc_table_for_people():
+    """The table shows each metric's distribution next to the deterministic value, and the breach odds."""
+    res = invoke("mc", "us-b300-neocloud-usage", "--paths", 1000, "--backend", "numpy")
+    assert res.exit_code == 0, res.output
+    for text in ("project IRR", "equity payback", "min DSCR", "P(DSCR below covenant", "deterministic"):
+        assert text in res.stdout
+
+
+@pytest.mark.parametrize(("args", "match"), [
+    (("--paths", 0), "--paths"), (("--paths", -3), "--paths"), (("--paths", 10, "--chunk-paths", 0), "--chunk-paths"),
+    (("--paths", 10, "--keep-paths", "out.csv"), "--keep-paths"),
+])
+def test_mc_bad_options_exit_2(args, match):
+    """Paths <= 0, a zero chunk and a non-Parquet --keep-paths exit with status 2 naming the option."""
+    res = invoke("mc", "b300-10k-cluster", "--backend", "numpy", *args)
+    assert res.exit_code == 2 and match in res.output
+
+
+@pytest.mark.parametrize(("mutate", "field"), [
+    (lambda d: d["uncertainty"]["market_rent"].__setitem__("volatility_per_year", -0.2),
+     "uncertainty.market_rent.volatility_per_year"),
+    (lambda d: d["uncertainty"]["tenant_default"].__setitem__("probability_per_year", 2),
+     "uncertainty.tenant_default.probability_per_year"),
+    (lambda d: d["uncertainty"]["correlation"].__setitem__("matrix", [[1, 0.99, 0, 0], [0.99, 1, 0, 0.9],
+                                                                     [0, 0, 1, 0], [0, 0.9, 0, 1]]),
+     "uncertainty.correlation.matrix"),
+])
+def test_mc_bad_uncertainty_exits_2_naming_the_field(tmp_path, mutate, field):
+    """A negative volatility, a probability above 1 or a non-positive-definite matrix exit 2 naming the field."""
+    res = invoke("mc", variant(tmp_path, mutate), "--paths", 10, "--backend", "numpy")
+    assert res.exit_code == 2 and field in res.output
+
+
+def test_mc_cupy_without_a_gpu_says_how_to_install():
+    """--backend cupy without CuPy exits 2 naming the cuda12/cuda13 extras."""
+    pytest.importorskip("numpy")
+    try:
+        import cupy  # noqa: F401
+
+        pytest.skip("CuPy is installed here")
+    except ImportError:
+        pass
+    res = invoke("mc", "b300-10k-cluster", "--paths", 10, "--backend", "cupy")
+    assert res.exit_code == 2 and "cuda12" in res.output and "cuda13" in res.output
+
+
+def test_mc_writes_paths_file(tmp_path):
+    """--keep-paths FILE.parquet writes the per-path table and says so on stderr."""
+    target = tmp_path / "p.parquet"
+    res = invoke("mc", "b300-10k-cluster", "--paths", 700, "--backend", "numpy", "--keep-paths", target,
+                 "--format", "json")
+    assert res.exit_code == 0 and len(pd.read_parquet(target)) == 700
+    assert json.loads(res.stdout)["keep_paths"] == str(target) and "wrote" in res.stderr
+
+
+def test_progress_bar_starts_only_for_long_runs(capsys):
+    """The CLI's progress bar stays silent for short runs and draws on stderr once a run is slow."""
+    from tokensim.cli._mc import _Progress
+
+    quick = _Progress()
+    quick(1, 10)
+    assert quick.bar is None
+    slow = _Progress()
+    slow.start -= 60.0
+    slow(1, 10)
+    slow(5, 10)
+    assert slow.bar is not None
+    slow.close()
+    assert capsys.readouterr().out == ""
+
+
+def test_model_uses_the_scenario_hurdle_and_covenant():
+    """Without a hurdle or covenant in the scenario their probabilities are null."""
+    s = load_scenario("b300-10k-cluster")
+    bare = replace(s, financing=replace(s.financing, equity_hurdle_irr=None, dscr_covenant=None))
+    r = run_montecarlo(bare, paths=200, backend="numpy")
+    assert r.prob_equity_irr_below_hurdle is None and r.prob_dscr_below_covenant is None

@@ -1,0 +1,221 @@
+"""Charts: each chart function, the plot pack of `tokensim run --out`, `tokensim plot`, and matplotlib kept lazy."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from tokensim import __version__, plots
+from tokensim._plotstyle import source_line
+from tokensim.cli import cli
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def assert_png(path: Path, min_bytes: int = 8_000) -> None:
+    """A valid PNG that is not blank: the signature, a size, decodable pixels, several colours and some spread."""
+    from PIL import Image
+
+    data = Path(path).read_bytes()
+    assert data[:8] == PNG_SIGNATURE, f"{path}: not a PNG"
+    assert len(data) > min_bytes, f"{path}: only {len(data)} bytes"
+    with Image.open(io.BytesIO(data)) as image:
+        image.verify()
+    with Image.open(io.BytesIO(data)) as image:
+        rgb = image.convert("RGB")
+    pixels = np.asarray(rgb, dtype=float)
+    assert pixels.shape[0] > 300 and pixels.shape[1] > 500
+    assert pixels.std() > 5.0, f"{path}: nearly one colour"
+    colours = rgb.getcolors(maxcolors=64)  # None: more than 64 distinct colours
+    assert colours is None or len(colours) > 20, f"{path}: too few colours to hold a chart"
+
+
+@pytest.fixture(scope="module")
+def report():
+    """The founding scenario's report (perf, cost, bridge, finance with its monthly schedule)."""
+    from tokensim.report import run_report
+    from tokensim.scenario import load_scenario
+
+    return run_report(load_scenario("b300-10k-cluster"))
+
+
+def _normal_histogram(mean=0.08, sd=0.06, low=-0.5, high=1.0, bins=16384, paths=20_000):
+    """A fixed-grid histogram of normal draws, in the Monte Carlo engine's shape (equal bins over [low, high))."""
+    draws = np.random.default_rng(7).normal(mean, sd, paths)
+    counts, edges = np.histogram(draws, np.linspace(low, high, bins + 1))
+    return draws, edges, counts
+
+
+def test_pareto_chart(tmp_path, report):
+    """Pareto curves of several hardware/precision pairs, straight from predict(pareto=True), make a PNG."""
+    curves = plots.pareto_curves(report.scenario)
+    assert len(curves) >= 2 and all("output_tokens_per_s_per_gpu" in p for pts in curves.values() for p in pts)
+    path = plots.pareto_chart(curves, tmp_path / "pareto.png", min_tokens_per_s_per_user=50, scenario="test")
+    assert path == tmp_path / "pareto.png"
+    assert_png(path)
+
+
+def test_pareto_chart_with_nothing_to_plot_is_a_user_error(tmp_path):
+    """Curves with no points are refused with a user error, and no file is left behind."""
+    from tokensim import UserError
+
+    with pytest.raises(UserError):
+        plots.pareto_chart({"B300 fp8": []}, tmp_path / "empty.png")
+    assert not list(tmp_path.iterdir())
+
+
+def test_bridge_waterfall_chart(tmp_path, report):
+    """The bridge dict of the report draws as a waterfall with its Shapley panel."""
+    assert_png(plots.bridge_waterfall_chart(report.bridge, tmp_path / "bridge.png", scenario="b300-10k-cluster"))
+
+
+def test_cashflow_chart(tmp_path, report):
+    """The monthly schedule DataFrame draws as cash-flow bars with the debt balance on a second axis."""
+    assert_png(plots.cashflow_chart(report.schedule, report.currency, tmp_path / "cashflow.png"))
+
+
+def test_distribution_chart_from_a_fine_grid(tmp_path):
+    """A 16,384-bin histogram with under/overflow counts draws with P5/P50/P95 and the hurdle."""
+    draws, edges, counts = _normal_histogram(low=0.0)
+    p05, p50, p95 = np.quantile(draws, [0.05, 0.5, 0.95])
+    path = plots.distribution_chart(edges, counts, p05, p50, p95, 0.15, "equity IRR", tmp_path / "irr.png",
+                                    underflow=int((draws < 0).sum()), percent=True)
+    assert_png(path)
+
+
+def test_distribution_chart_rejects_mismatched_counts(tmp_path):
+    """Counts that do not match the bin edges are an error before anything is written."""
+    with pytest.raises(ValueError, match="bin edges"):
+        plots.distribution_chart([0, 1, 2], [5], 0, 1, 2, None, "x", tmp_path / "bad.png")
+    assert not list(tmp_path.iterdir())
+
+
+def test_dscr_fan_chart(tmp_path):
+    """Quantile bands per loan year (keys as floats or "pNN") draw with the covenant and breach probabilities."""
+    years = np.arange(1, 6)
+    spread = np.sqrt(years)
+    quantiles = {"p05": 1.1 - 0.3 * spread, 0.25: 1.1 - 0.1 * spread, 0.5: np.full(5, 1.1),
+                 0.75: 1.1 + 0.1 * spread, "p95": 1.1 + 0.3 * spread}
+    assert_png(plots.dscr_fan_chart(years, quantiles, 1.2, tmp_path / "fan.png",
+                                    breach_probability=[0.3, 0.35, 0.4, 0.4, 0.45]))
+
+
+def test_tornado_chart(tmp_path):
+    """One-at-a-time rows around a base draw as a tornado, widest swing on top."""
+    rows = [{"input": "rent", "low_label": "-20%", "high_label": "+20%", "output_low": -0.3, "output_high": 0.05},
+            {"input": "interest_rate", "low_label": "3%", "high_label": "5%", "output_low": -0.1,
+             "output_high": -0.15},
+            {"input": "residual", "low_label": "10%", "high_label": "30%", "output_low": -0.2, "output_high": -0.06}]
+    assert_png(plots.tornado_chart(rows, -0.124, "equity IRR", tmp_path / "tornado.png", percent=True))
+
+
+def test_sobol_chart(tmp_path):
+    """S1 and ST bars with confidence intervals draw per input."""
+    rows = [{"input": "rent", "S1": 0.55, "S1_conf": 0.04, "ST": 0.62, "ST_conf": 0.05},
+            {"input": "utilisation", "S1": 0.2, "S1_conf": 0.03, "ST": 0.27, "ST_conf": 0.03},
+            {"input": "power_price", "S1": -0.01, "S1_conf": 0.01, "ST": 0.02, "ST_conf": 0.01}]
+    assert_png(plots.sobol_chart(rows, "equity IRR", tmp_path / "sobol.png"))
+
+
+def test_heatmap_chart_with_hurdle_contour(tmp_path):
+    """A rent × utilisation sweep draws as a grid with the hurdle contour (and without it when out of range)."""
+    rents, utils = np.linspace(14, 30, 9), np.linspace(0.6, 1.0, 9)
+    df = pd.DataFrame([{"rent": r, "utilisation": u, "equity_irr": -0.3 + 0.025 * (r - 14) + 0.4 * (u - 0.6)}
+                       for r in rents for u in utils])
+    assert_png(plots.heatmap_chart(df, "rent", "utilisation", "equity_irr", tmp_path / "heat.png",
+                                   contour_level=0.15, percent=True, x_label="rent (CNY per GPU-hour)",
+                                   y_label="utilisation (share of hours sold)", value_label="equity IRR"))
+    assert_png(plots.heatmap_chart(df[df["rent"] < 20], "rent", "utilisation", "equity_irr",
+                                   tmp_path / "heat2.png", contour_level=5.0))
+
+
+def test_footnote_names_version_scenario_and_source():
+    """The footnote reads "Source: tokensim <version>, scenario <name>; <data source>"."""
+    assert source_line("b300-10k-cluster", "scenario file") == \
+        f"Source: tokensim {__version__}, scenario b300-10k-cluster; scenario file"
+
+
+def test_plot_pack_with_monte_carlo_and_without_a_schedule(tmp_path, report):
+    """With a Monte Carlo summary carrying histogram counts the pack adds a distribution per such metric and a DSCR
+    fan, and it skips what is absent (here the schedule; the plain pack is checked through `run --out`)."""
+    draws, edges, counts = _normal_histogram(low=-0.5, high=1.0)
+    mc = {"paths": 20_000, "equity_irr": {"p05": float(np.quantile(draws, 0.05)), "p50": 0.08, "p95": 0.18},
+          "npv": {"mean": 1.0}, "histograms": {
+              "equity_irr": {"low": -0.5, "high": 1.0, "bins": 16384, "counts": counts.tolist(),
+                             "underflow": 0, "overflow": 0},
+              "npv": {"low": -5e9, "high": 5e9, "bins": 16384}},  # a grid without counts is not drawn
+          "dscr_by_loan_year": {"years": [1, 2, 3], "quantiles": {"p05": [0.8, 0.7, 0.6], "p50": [1.0, 1.0, 1.0],
+                                                                  "p95": [1.2, 1.3, 1.4]}}}
+    sparse = dataclasses.replace(report, monte_carlo=mc, schedule=None)
+    written = plots.write_plot_pack(sparse, tmp_path / "mc")
+    assert {p.name for p in written} == {"pareto.png", "bridge_waterfall.png", "distribution_equity_irr.png",
+                                         "dscr_fan.png"}
+    for path in written:
+        assert_png(path)
+
+
+def test_monte_carlo_seam_reads_quantiles_off_the_histogram():
+    """Without p05/p50/p95 the seam reads them off the histogram's CDF (within a bin)."""
+    draws, edges, counts = _normal_histogram(bins=1500)
+    data = plots.monte_carlo_histograms({"equity_irr": {"histogram": {"bin_edges": edges, "counts": counts}}})
+    got = [data["equity_irr"][k] for k in ("p05", "p50", "p95")]
+    assert got == pytest.approx(np.quantile(draws, [0.05, 0.5, 0.95]), abs=2 * (edges[1] - edges[0]))
+    assert plots.monte_carlo_histograms(None) == {} and plots.monte_carlo_dscr_fan({"paths": 3}) is None
+
+
+def test_run_out_writes_the_pack_and_tables(tmp_path):
+    """`tokensim run --out DIR` writes valid, non-blank PNGs plus CSV, Parquet and JSON (its wall time is a
+    benchmark figure, benchmarks/BENCHMARKS.md, not asserted here)."""
+    res = CliRunner().invoke(cli, ["run", "--out", str(tmp_path), "--format", "json"])
+    assert res.exit_code == 0, res.output
+    pngs = sorted(tmp_path.glob("*.png"))
+    assert {p.name for p in pngs} >= {"pareto.png", "bridge_waterfall.png", "cashflow.png"}
+    for png in pngs:
+        assert_png(png)
+    for name in ("unit_costs", "bridge_waterfall", "finance_schedule"):
+        assert len(pd.read_csv(tmp_path / f"{name}.csv")) > 0
+        assert len(pd.read_parquet(tmp_path / f"{name}.parquet")) > 0
+    assert json.loads((tmp_path / "report.json").read_text())["schema_version"]
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+@pytest.mark.parametrize("argv", [
+    ["pareto", "--hardware", "H100,B200", "--precision", "fp8", "--model", "llama-3.3-70b"],
+    ["bridge", "b300-10k-cluster", "--currency", "USD"],
+    ["cashflow"],
+])
+def test_plot_command_writes_a_png(tmp_path, argv):
+    """`tokensim plot KIND` writes the chart to --out and nothing on stdout."""
+    out = tmp_path / "chart.png"
+    res = CliRunner().invoke(cli, ["plot", *argv, "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert res.stdout == ""
+    assert_png(out)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["bridge", "--out", "chart.svg"], "ending in .png"),
+    (["cashflow", "--hardware", "H100", "--out", "c.png"], "only for 'plot pareto'"),
+    (["pareto", "--hardware", "B3000", "--out", "p.png"], "did you mean 'B300'"),
+    (["sobol", "--out", "s.png"], "Invalid value"),
+])
+def test_plot_command_user_errors(tmp_path, argv, message):
+    """A wrong suffix, options of another kind, an unknown name or an unregistered kind exit 2 with a message."""
+    res = CliRunner().invoke(cli, ["plot", *argv])
+    assert res.exit_code == 2 and message in res.output
+
+
+def test_matplotlib_is_imported_only_when_drawing():
+    """Importing tokensim, its CLI, the report and the plots module loads no matplotlib (a fresh interpreter)."""
+    code = ("import sys, tokensim, tokensim.cli, tokensim.report, tokensim.plots; "
+            "sys.exit(int('matplotlib' in sys.modules))")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0

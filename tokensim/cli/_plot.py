@@ -1,0 +1,110 @@
+"""``tokensim plot KIND [SCENARIO] --out FILE.png``: one chart as a PNG.
+
+Kinds registered here are those whose data a command can produce today:
+
+* ``pareto``   — throughput vs interactivity frontiers (:func:`tokensim.plots.pareto_chart`) of ``--hardware`` ×
+  ``--precision`` × ``--model`` (comma-separated lists), by default the scenario's hardware at its compare precisions
+  plus its previous generation;
+* ``bridge``   — the unit-cost waterfall and Shapley attribution (:func:`tokensim.plots.bridge_waterfall_chart`);
+* ``cashflow`` — the monthly cash flows and debt schedule (:func:`tokensim.plots.cashflow_chart`).
+
+Seams for the kinds whose producers are being built (register each in ``_KINDS`` once its producer exists; the chart
+functions and their data contracts are in :mod:`tokensim.plots`):
+
+* ``distribution`` — Monte Carlo summary → :func:`tokensim.plots.monte_carlo_histograms` →
+  :func:`tokensim.plots.distribution_chart` (one chart per metric: equity IRR, NPV ...);
+* ``fan``          — Monte Carlo DSCR quantiles per loan year → :func:`tokensim.plots.monte_carlo_dscr_fan` →
+  :func:`tokensim.plots.dscr_fan_chart`;
+* ``tornado``      — one-at-a-time sensitivity rows ``{input, low_label, high_label, output_low, output_high}`` and
+  the base value → :func:`tokensim.plots.tornado_chart`;
+* ``sobol``        — rows ``{input, S1, S1_conf, ST, ST_conf}`` → :func:`tokensim.plots.sobol_chart`;
+* ``heatmap``      — a sweep's long DataFrame (x, y, value columns) → :func:`tokensim.plots.heatmap_chart`, e.g.
+  rent × utilisation → equity IRR with ``contour_level`` = the scenario's equity hurdle.
+
+A kind function takes the loaded scenario, the output path and the parsed options, and returns the path written.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .._errors import UserError
+from ..money import check_currency
+from ..perf import MODES
+from ..scenario import load_scenario
+from ._common import cli, info
+
+
+def _names(values: tuple[str, ...]) -> list[str] | None:
+    """Repeated options and comma-separated lists alike: ``--precision fp8,nvfp4`` = ``--precision fp8 --precision
+    nvfp4``."""
+    names = [name.strip() for value in values for name in value.split(",") if name.strip()]
+    return names or None
+
+
+def _currency(scenario, currency: str | None) -> str:
+    return check_currency(currency, None, "--currency") if currency else scenario.currency
+
+
+def _pareto(s, out: Path, opts: dict) -> Path:
+    from ..plots import pareto_chart, pareto_curves
+
+    hardware, precisions, models = (_names(opts[k]) for k in ("hardware", "precision", "model"))
+    skipped: list[str] = []
+    curves = pareto_curves(s, hardware=hardware, precisions=precisions, models=models, mode=opts["mode"],
+                           skipped=skipped)
+    for reason in skipped:
+        info(f"tokensim: left out {reason}")
+    sv = s.serving
+    shown = {p["model"] for points in curves.values() for p in points[:1]}
+    title = (f"Throughput vs interactivity: {', '.join(sorted(shown))}, {sv.input_tokens:g} in / "
+             f"{sv.output_tokens:g} out tokens, {sv.cache_hit_rate:.0%} cache hits ({opts['mode']})")
+    return pareto_chart(curves, out, min_tokens_per_s_per_user=sv.min_tokens_per_s_per_user, title=title,
+                        scenario=s.name)
+
+
+def _bridge(s, out: Path, opts: dict) -> Path:
+    from ..bridge import bridge, bridge_in_currency, sides_from_scenario
+    from ..plots import bridge_waterfall_chart
+
+    a, b = sides_from_scenario(s)
+    result = bridge_in_currency(bridge(s, a, b).to_dict(), _currency(s, opts["currency"]))
+    return bridge_waterfall_chart(result, out, scenario=s.name)
+
+
+def _cashflow(s, out: Path, opts: dict) -> Path:
+    from ..finance import run_finance
+    from ..plots import cashflow_chart
+
+    currency = _currency(s, opts["currency"])
+    result = run_finance(s, schedule=True).in_currency(currency)
+    return cashflow_chart(result.schedule, currency, out, scenario=s.name,
+                          source=f"monthly schedule of tokensim finance on {Path(s.file).name}")
+
+
+_KINDS = {"pareto": _pareto, "bridge": _bridge, "cashflow": _cashflow}
+
+
+@cli.command("plot")
+@click.argument("kind", type=click.Choice(tuple(_KINDS)))
+@click.argument("scenario", default="b300-10k-cluster")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="the PNG file to write")
+@click.option("--hardware", multiple=True, help="pareto: accelerators, comma-separated or repeated")
+@click.option("--precision", multiple=True, help="pareto: precision recipes, comma-separated or repeated")
+@click.option("--model", multiple=True, help="pareto: models, comma-separated or repeated")
+@click.option("--mode", type=click.Choice(MODES), default="aggregated", show_default=True, help="pareto: serving mode")
+@click.option("--currency", help="bridge, cashflow: reporting currency (default: the scenario's)")
+def plot_command(kind: str, scenario: str, out_path: str, hardware, precision, model, mode, currency) -> None:
+    """Draw one chart as a PNG: pareto (throughput vs interactivity), bridge (unit-cost waterfall) or cashflow
+    (monthly cash flows and debt schedule) for SCENARIO (default: the founding b300-10k-cluster)."""
+    out = Path(out_path)
+    if out.suffix.lower() != ".png":
+        raise UserError(f"--out: got {out_path!r}; allowed: a file name ending in .png")
+    if kind != "pareto" and (hardware or precision or model):
+        raise UserError(f"--hardware/--precision/--model: only for 'plot pareto', not 'plot {kind}'")
+    s = load_scenario(scenario)
+    written = _KINDS[kind](s, out, {"hardware": hardware, "precision": precision, "model": model, "mode": mode,
+                                    "currency": currency})
+    info(f"tokensim: wrote {written}")
