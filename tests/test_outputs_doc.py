@@ -45,7 +45,7 @@ RUNS = {
     "tokensim mc": [["mc", "b300-10k-cluster", "--paths", "300", "--backend", "numpy"],
                     ["mc", "us-b300-neocloud-usage", "--paths", "300", "--backend", "numpy", "--keep-paths",
                      "{tmp}/paths.parquet"]],
-    "tokensim run": [["run", "--out", "{tmp}/run"]],
+    "tokensim run": [["run", "--out", "{tmp}/run", "--paths", "2000"]],
     "tokensim validate": [["validate", "--measurements", "{tmp}/measurements.csv"]],
     "tokensim calibrate": [["calibrate", "--measurements", "{tmp}/measurements.csv", "--out", "{tmp}/calibration.yaml",
                             "--date", "2026-01-01"]],

@@ -155,7 +155,7 @@ def test_plot_pack_with_monte_carlo_and_without_a_schedule(tmp_path, report):
               "npv": {"low": -5e9, "high": 5e9, "bins": 16384}},  # a grid without counts is not drawn
           "dscr_by_loan_year": {"years": [1, 2, 3], "quantiles": {"p05": [0.8, 0.7, 0.6], "p50": [1.0, 1.0, 1.0],
                                                                   "p95": [1.2, 1.3, 1.4]}}}
-    sparse = dataclasses.replace(report, monte_carlo=mc, schedule=None)
+    sparse = dataclasses.replace(report, monte_carlo=mc, schedule=None, mc_histograms={})
     written = plots.write_plot_pack(sparse, tmp_path / "mc")
     assert {p.name for p in written} == {"pareto.png", "bridge_waterfall.png", "distribution_equity_irr.png",
                                          "dscr_fan.png"}
@@ -175,7 +175,7 @@ def test_monte_carlo_seam_reads_quantiles_off_the_histogram():
 def test_run_out_writes_the_pack_and_tables(tmp_path):
     """`tokensim run --out DIR` writes valid, non-blank PNGs plus CSV, Parquet and JSON (its wall time is a
     benchmark figure, benchmarks/BENCHMARKS.md, not asserted here)."""
-    res = CliRunner().invoke(cli, ["run", "--out", str(tmp_path), "--format", "json"])
+    res = CliRunner().invoke(cli, ["run", "--out", str(tmp_path), "--format", "json", "--paths", "2000"])
     assert res.exit_code == 0, res.output
     pngs = sorted(tmp_path.glob("*.png"))
     assert {p.name for p in pngs} >= {"pareto.png", "bridge_waterfall.png", "cashflow.png"}

@@ -12,9 +12,9 @@ from tokensim.cli import cli
 
 @pytest.fixture(scope="module")
 def report_json():
-    res = CliRunner().invoke(cli, ["run", "--format", "json"])
+    res = CliRunner().invoke(cli, ["run", "--format", "json", "--paths", "4000"])
     assert res.exit_code == 0, res.output
-    return json.loads(res.output)
+    return json.loads(res.stdout)
 
 
 def test_run_json_has_every_section(report_json):
@@ -22,7 +22,7 @@ def test_run_json_has_every_section(report_json):
     reading."""
     d = report_json
     for key in ("unit_costs", "cost_per_gpu_hour", "bridge", "finance", "rent_for_dscr", "reading",
-                "payback_variants", "schema_version"):
+                "payback_variants", "schema_version", "monte_carlo"):
         assert key in d
     for key in ("project_irr", "equity_irr", "npv", "payback_years", "min_dscr", "avg_dscr", "llcr",
                 "breakeven_rent_per_gpu_hour", "assumptions", "payback_rents"):
@@ -53,7 +53,7 @@ def test_a_three_year_payback_needs_more_rent(report_json):
 
 def test_run_writes_artifacts(tmp_path):
     """--out writes CSV and Parquet tables that read back, the report JSON and the resolved config."""
-    res = CliRunner().invoke(cli, ["run", "--out", str(tmp_path), "--format", "json"])
+    res = CliRunner().invoke(cli, ["run", "--out", str(tmp_path), "--format", "json", "--paths", "2000"])
     assert res.exit_code == 0, res.output
     assert json.loads((tmp_path / "report.json").read_text())["scenario"] == "b300-10k-cluster"
     schedule = pd.read_parquet(tmp_path / "finance_schedule.parquet")
@@ -65,11 +65,13 @@ def test_run_writes_artifacts(tmp_path):
 
 def test_run_in_another_currency():
     """--currency USD converts money at the FX table (CNY 7.2 per USD) and keeps ratios."""
-    cny = json.loads(CliRunner().invoke(cli, ["run", "--format", "json"]).output)
-    usd = json.loads(CliRunner().invoke(cli, ["run", "--format", "json", "--currency", "USD"]).output)
+    cny = json.loads(CliRunner().invoke(cli, ["run", "--format", "json", "--paths", "2000"]).stdout)
+    usd = json.loads(CliRunner().invoke(cli, ["run", "--format", "json", "--currency", "USD", "--paths", "2000"]).stdout)
     assert usd["finance"]["npv"] == pytest.approx(cny["finance"]["npv"] / 7.2)
     assert usd["bridge"]["unit_cost_to"] == pytest.approx(cny["bridge"]["unit_cost_to"] / 7.2)
     assert usd["finance"]["equity_irr"] == cny["finance"]["equity_irr"]
+    assert usd["monte_carlo"]["npv"]["mean"] == pytest.approx(cny["monte_carlo"]["npv"]["mean"] / 7.2)
+    assert usd["monte_carlo"]["equity_irr"] == cny["monte_carlo"]["equity_irr"]
 
 
 def test_run_unknown_scenario_and_currency():
@@ -78,3 +80,23 @@ def test_run_unknown_scenario_and_currency():
     assert res.exit_code == 2 and "did you mean 'b300-10k-cluster'" in res.output
     res = CliRunner().invoke(cli, ["run", "--currency", "XYZ"])
     assert res.exit_code == 2 and "XYZ" in res.output
+
+
+def test_monte_carlo_section_and_fan(report_json):
+    """The run's Monte Carlo section has the mc keys, and its DSCR fan has one quantile row per loan year."""
+    mc = report_json["monte_carlo"]
+    assert mc["paths"] == 4000
+    for key in ("project_irr", "equity_irr", "npv", "payback_years_equity", "min_dscr", "prob_dscr_below_covenant",
+                "prob_equity_irr_below_hurdle", "prob_tenant_default", "mean_std_error"):
+        assert key in mc
+    fan = mc["dscr_by_year"]
+    assert fan["years"] == [1, 2, 3, 4, 5]
+    assert all(len(v) == 5 for v in fan["quantiles"].values())
+    q = fan["quantiles"]
+    assert all(a <= b for a, b in zip(q["0.05"], q["0.95"]))
+
+
+def test_run_can_skip_the_monte_carlo():
+    """--paths 0 leaves the Monte Carlo section out."""
+    res = CliRunner().invoke(cli, ["run", "--format", "json", "--paths", "0"])
+    assert res.exit_code == 0 and "monte_carlo" not in json.loads(res.stdout)

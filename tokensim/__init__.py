@@ -19,6 +19,7 @@ from .bridge import bridge, sides_from_scenario
 from .catalog import load_catalog
 from .cost import cost_inputs_from_scenario, cost_per_gpu_hour, cost_per_million_tokens, gpus_needed, serving_pnl
 from .finance import run_finance
+from .montecarlo import run_montecarlo
 from .perf import SLO, Deployment, Workload, evaluate, predict
 from .report import run_report
 from .scenario import load_scenario
@@ -27,5 +28,5 @@ __all__ = [
     "ConfigError", "Deployment", "IRR_REASONS", "SLO", "UserError", "Workload", "__version__",
     "annualise_monthly_rate", "bridge", "cost_inputs_from_scenario", "cost_per_gpu_hour", "cost_per_million_tokens",
     "evaluate", "gpus_needed", "irr", "load_catalog", "load_scenario", "npv", "predict", "run_finance",
-    "run_report", "serving_pnl", "sides_from_scenario",
+    "run_montecarlo", "run_report", "serving_pnl", "sides_from_scenario",
 ]

@@ -161,6 +161,7 @@ class CashFlows:
     llcr: Any
     covenant_breached: Any
     schedule: dict[str, Any] = field(default_factory=dict)
+    dscr_by_year: Any = None  # (paths, loan years): DSCR of each 12-month window, NaN where no debt service
 
 
 @dataclass
@@ -271,6 +272,7 @@ def cashflows(inputs: FinanceInputs, drivers: Drivers, xp=np, *, schedule: bool 
     sum_dscr = zeros.copy()
     n_dscr = zeros.copy()
     breached = xp.zeros(P, dtype=bool)
+    dscr_years = []
     llcr_start = fi.ops_start_month - 1  # end of deliveries
     llcr_balance = balance.copy() if llcr_start == 0 else zeros.copy()
     llcr_pv = zeros.copy()
@@ -375,6 +377,7 @@ def cashflows(inputs: FinanceInputs, drivers: Drivers, xp=np, *, schedule: bool 
             sum_dscr = sum_dscr + xp.where(has, dscr, 0.0)
             n_dscr = n_dscr + has
             breached = breached | (has & (dscr < fi.dscr_covenant))
+            dscr_years.append(xp.where(has, dscr, xp.nan))
             year_cfads = zeros.copy()
             year_service = zeros.copy()
         if m == llcr_start:
@@ -411,6 +414,7 @@ def cashflows(inputs: FinanceInputs, drivers: Drivers, xp=np, *, schedule: bool 
         payback_discounted=payback_discounted, min_dscr=xp.where(has_debt, min_dscr, xp.nan),
         avg_dscr=xp.where(has_debt, sum_dscr / xp.maximum(n_dscr, 1.0), xp.nan), llcr=llcr,
         covenant_breached=breached, schedule=rec,
+        dscr_by_year=xp.stack(dscr_years, axis=1) if dscr_years else xp.full((P, 0), xp.nan),
     )
 
 

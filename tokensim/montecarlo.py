@@ -62,7 +62,7 @@ from .uncertainty import Uncertainty, load_uncertainty
 
 __all__ = [
     "METRICS", "FLAGS", "EVAL_BLOCK_PATHS", "DEFAULT_PATHS", "FLOAT32_TOLERANCE", "MonteCarloResult", "MonteCarloModel",
-    "prepare", "evaluate_paths", "run_montecarlo", "default_paths", "metric_specs",
+    "prepare", "evaluate_paths", "run_montecarlo", "default_paths", "metric_specs", "dscr_fan",
 ]
 
 METRICS = ("project_irr", "equity_irr", "npv", "payback_years_equity", "min_dscr")
@@ -188,6 +188,24 @@ def evaluate_paths(model: MonteCarloModel, seed: int, first_path: int, n: int, x
     }
 
 
+def dscr_fan(scenario: Scenario, *, paths: int = 20_000, seed: int = 0,
+             quantiles: tuple[float, ...] = (0.05, 0.25, 0.5, 0.75, 0.95)) -> dict[str, Any]:
+    """DSCR quantiles per loan year over the first ``paths`` paths of ``seed`` (the same paths as a run's first
+    ones), from the NumPy engine's per-year DSCR; with the covenant and the share of paths breaching it each year."""
+    model = prepare(scenario)
+    index = np.arange(paths, dtype=np.uint64)
+    flows = cashflows(model.inputs, generate_drivers(model.drivers, seed, index, np), np)
+    by_year = flows.dscr_by_year
+    with np.errstate(invalid="ignore"):
+        keep = [y for y in range(by_year.shape[1]) if np.isfinite(by_year[:, y]).any()]
+        q = {float(p): [float(np.nanquantile(by_year[:, y], p)) for y in keep] for p in quantiles}
+        covenant = scenario.financing.dscr_covenant
+        breach = [float(np.mean(by_year[:, y] < covenant)) for y in keep] if covenant is not None else None
+    return {"years": [y + 1 for y in keep], "quantiles": q, "covenant": covenant, "breach_share_by_year": breach,
+            "breach_probability": float(np.mean(flows.covenant_breached)), "paths": paths, "seed": seed,
+            "backend": "numpy"}
+
+
 def _concat(parts: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key in parts[0]:
@@ -227,6 +245,17 @@ class MonteCarloResult:
     notes: tuple[str, ...] = ()
     keep_paths: str | None = None
     definitions: dict[str, str] = field(default_factory=lambda: dict(DEFINITIONS))
+    # histogram counts per metric ([underflow, bins..., overflow]) for charts; not part of the JSON
+    histogram_counts: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def chart_histograms(self) -> dict[str, dict[str, Any]]:
+        """Per metric: ``{low, high, counts, underflow, overflow}`` — the grid the distribution charts draw."""
+        out = {}
+        for name, counts in self.histogram_counts.items():
+            grid = self.histograms[name]
+            out[name] = {"low": grid["low"], "high": grid["high"], "counts": counts[1:-1],
+                         "underflow": int(counts[0]), "overflow": int(counts[-1])}
+        return out
 
     @property
     def path_months_per_s(self) -> float:
@@ -401,5 +430,6 @@ def _result(model, summary, paths, seed, chosen, dtype, elapsed, notes, keep_pat
         histograms={spec.name: {"low": spec.low, "high": spec.high, "bins": spec.bins, "bin_width": spec.bin_width}
                     for spec in model.specs},
         uncertainty=model.uncertainty.to_dict(), notes=tuple(notes), keep_paths=keep_paths,
+        histogram_counts={name: summary.metrics[name].histogram.copy() for name in METRICS},
     )
 

@@ -412,6 +412,8 @@ def write_plot_pack(report, out_dir: str | Path) -> list[Path]:
         written.append(cashflow_chart(report.schedule, report.currency, out / "cashflow.png", scenario=s.name,
                                       source=f"monthly schedule of tokensim finance on {Path(s.file).name}"))
     mc = report.monte_carlo
+    if isinstance(mc, Mapping) and getattr(report, "mc_histograms", None):
+        mc = {**mc, "histograms": report.mc_histograms}  # bin counts travel beside the JSON, not in it
     paths = mc.get("paths") if isinstance(mc, Mapping) else None
     mc_source = f"Monte Carlo, {paths:,} paths on {Path(s.file).name}" if paths else None
     for metric, data in monte_carlo_histograms(mc).items():

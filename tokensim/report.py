@@ -42,6 +42,7 @@ class Report:
     schedule: Any = None
     monte_carlo: dict | None = None
     extra: dict = field(default_factory=dict)
+    mc_histograms: dict = field(default_factory=dict)  # chart data (bin counts), not part of the JSON
 
     def to_dict(self) -> dict:
         s = self.scenario
@@ -187,7 +188,44 @@ def _variants_sentence(rows: list[dict]) -> str:
             + "; ".join(near) + ".")
 
 
-def run_report(scenario: Scenario, *, currency: str | None = None) -> Report:
+def _monte_carlo(s: Scenario, k: float, currency: str, paths: int, seed: int, backend: str):
+    """The Monte Carlo section: summaries of ``paths`` paths, the DSCR fan by loan year, both in ``currency``."""
+    from .montecarlo import dscr_fan, run_montecarlo
+
+    result = run_montecarlo(s, paths=paths, seed=seed, backend=backend)
+    mc = result.to_dict()
+    mc["dscr_by_year"] = dscr_fan(s, paths=min(paths, 20_000), seed=seed)
+    histograms = result.chart_histograms()
+    if k != 1.0:  # NPV is money; IRRs, years and DSCR are not
+        mc["currency"] = currency
+        mc["npv"] = {key: (v * k if isinstance(v, float) and key in ("mean", "std", "min", "max", "p05", "p50", "p95")
+                           else v) for key, v in mc["npv"].items()}
+        mc["mean_std_error"] = mc["mean_std_error"] * k
+        mc["deterministic"] = {key: (v * k if key == "npv" else v) for key, v in mc["deterministic"].items()}
+        grid = dict(mc["histograms"]["npv"])
+        for key in ("low", "high", "bin_width"):
+            grid[key] = grid[key] * k
+        mc["histograms"] = {**mc["histograms"], "npv": grid}
+        histograms["npv"] = {**histograms["npv"], "low": grid["low"], "high": grid["high"]}
+    return mc, histograms
+
+
+def _mc_sentence(mc: dict, s: Scenario) -> str:
+    irr = mc["equity_irr"]
+    parts = [f"Over {mc['paths']:,} Monte Carlo paths ({mc['backend']}), equity IRR P5/P50/P95 is "
+             f"{irr['p05']:.1%} / {irr['p50']:.1%} / {irr['p95']:.1%}"]
+    if mc.get("prob_equity_irr_below_hurdle") is not None:
+        parts.append(f"the chance of missing the {s.financing.equity_hurdle_irr:.0%} hurdle is "
+                     f"{mc['prob_equity_irr_below_hurdle']:.0%}")
+    if mc.get("prob_dscr_below_covenant") is not None:
+        parts.append(f"of breaching the DSCR covenant {mc['prob_dscr_below_covenant']:.0%}")
+    parts.append(f"of a tenant default {mc['prob_tenant_default']:.1%}")
+    return ", ".join(parts) + "."
+
+
+def run_report(scenario: Scenario, *, currency: str | None = None, mc_paths: int | None = None, seed: int = 0,
+               backend: str = "auto") -> Report:
+    """The full report; ``mc_paths`` None sizes the Monte Carlo by backend (NumPy- or GPU-sized), 0 skips it."""
     s = scenario
     currency = (currency or s.currency).upper()
     k = fx_factor(s.currency, currency)
@@ -205,8 +243,16 @@ def run_report(scenario: Scenario, *, currency: str | None = None) -> Report:
     variants = payback_variants(s)
     reading = _reading(s, currency, unit_costs, breakdown, br, fin, dscr_rent)
     reading.append(_variants_sentence(variants))
+    mc, histograms = None, {}
+    if mc_paths is None:
+        from .montecarlo import default_paths
+
+        mc_paths = default_paths(backend)
+    if mc_paths > 0:
+        mc, histograms = _monte_carlo(s, k, currency, mc_paths, seed, backend)
+        reading.append(_mc_sentence(mc, s))
     return Report(s, currency, unit_costs, breakdown, br, fin, dscr_rent, reading, schedule=fin_result.schedule,
-                  extra={"payback_variants": variants})
+                  monte_carlo=mc, extra={"payback_variants": variants}, mc_histograms=histograms)
 
 
 def _resolved_config(report: Report, seed: int | None) -> str:

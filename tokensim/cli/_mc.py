@@ -56,7 +56,8 @@ def _fmt(value, kind: str) -> str:
     return f"{value:.3f}"
 
 
-def _table(d: dict) -> str:
+def mc_table(d: dict) -> str:
+    """The Monte Carlo summary for people (also the Monte Carlo section of ``tokensim run``)."""
     kinds = {"project_irr": "pct", "equity_irr": "pct", "npv": "money", "payback_years_equity": "years",
              "min_dscr": "ratio"}
     labels = {"project_irr": "project IRR", "equity_irr": "equity IRR", "npv": f"NPV ({d['currency']})",
@@ -116,4 +117,4 @@ def mc_command(scenario: str, paths: int, seed: int, backend: str, dtype: str | 
     if fmt == "json":
         emit(data, fmt)
     else:
-        emit(None, fmt, table=_table(data))
+        emit(None, fmt, table=mc_table(data))

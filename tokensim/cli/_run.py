@@ -6,6 +6,7 @@ import math
 
 import click
 
+from .._errors import UserError
 from .._output import render_table
 from ..money import check_currency
 from ..report import PAYBACK_CLAIM_YEARS, run_report, write_artifacts
@@ -75,13 +76,22 @@ def _tables(report) -> str:
 @click.argument("scenario", default="b300-10k-cluster")
 @click.option("--currency", help="reporting currency (default: the scenario's)")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="write tables, JSON and config here")
+@click.option("--paths", type=int, default=None,
+              help="Monte Carlo paths [default: 100,000 on NumPy, 10,000,000 on a GPU]; 0 skips the section")
+@click.option("--seed", type=int, default=0, show_default=True, help="Monte Carlo seed")
+@click.option("--backend", default="auto", show_default=True, type=click.Choice(["auto", "numpy", "cupy"]))
 @format_option(("table", "json"))
-def run_command(scenario: str, currency: str | None, out_dir: str | None, fmt: str) -> None:
+def run_command(scenario: str, currency: str | None, out_dir: str | None, paths: int | None, seed: int,
+                backend: str, fmt: str) -> None:
     """The main job: unit costs per precision, the bridge from the previous generation, the cluster's finance with
-    every payback definition and DSCR, the rents a 3-year payback and the DSCR covenant need, and a reading."""
+    every payback definition and DSCR, the rents a 3-year payback and the DSCR covenant need, the Monte Carlo
+    distribution of returns and covenant odds, and a reading."""
+    if paths is not None and paths < 0:
+        raise UserError(f"--paths: got {paths}; allowed: 0 (skip the Monte Carlo) or a whole number of paths")
     s = load_scenario(scenario)
-    report = run_report(s, currency=check_currency(currency, field="--currency") if currency else None)
+    report = run_report(s, currency=check_currency(currency, field="--currency") if currency else None,
+                        mc_paths=paths, seed=seed, backend=backend)
     if out_dir:
-        paths = write_artifacts(report, out_dir)
+        paths = write_artifacts(report, out_dir, seed=seed)
         info(f"tokensim: wrote {len(paths)} files to {out_dir}")
     emit(report.to_dict(), fmt, table=_tables(report) if fmt == "table" else None)
