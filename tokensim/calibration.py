@@ -425,8 +425,8 @@ def calibrate(measurements: list[Measurement], data_label: str, calibration_path
     for phase, moe, name in _WIDTHS:
         rows = int(((prefill if phase == "prefill" else ~prefill) & (problem.row_moe == moe)).sum())
         defaults[f"{phase}.{name}"] = (sigmas[phase, moe], f"{conformal}, {rows} {phase} "
-                                       f"{'MoE' if moe else 'dense'} rows (the phase's width below "
-                                       f"{MIN_ROWS_FOR_INTERVAL}), pooled over hardware families")
+                                       f"{'MoE' if moe else 'dense'} rows pooled over hardware families (under "
+                                       f"{MIN_ROWS_FOR_INTERVAL} rows: the phase's rows, then all rows)")
     fit_block = {
         "date": date,
         "method": (f"robust least squares (scipy least_squares, soft_l1, f_scale {LOSS_SCALE}) on ln(predicted/"

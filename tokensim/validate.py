@@ -24,7 +24,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from statistics import median
 
@@ -220,7 +220,3 @@ def summarize(rows: list[dict], groups: tuple[str, ...] = GROUPS) -> dict:
         keys = sorted({r[g] for r in rows})
         per_group[g] = {k: _stats([r for r in rows if r[g] == k]) for k in keys}
     return {"summary": _stats(rows), "groups": per_group}
-
-
-def measurement_dict(m: Measurement) -> dict:
-    return asdict(m)

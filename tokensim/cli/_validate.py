@@ -62,7 +62,7 @@ def validate_command(measurements, calibration, cross, show_rows, fmt):
         report = _report(validate(data, calibration)["rows"])
     if fmt == "json":
         emit(report, fmt)
-    elif fmt == "csv":
+    elif fmt in ("csv", "parquet"):
         emit(report["rows"], fmt)
     else:
         kind = "leave-one-source-out" if cross else "in-sample"
@@ -98,7 +98,7 @@ def calibrate_command(measurements, calibration, out, date, fmt):
     if fmt == "json":
         emit({"path": str(target), "fit": result.fit_block, "factors": result.factors(),
               "cross_validation": report}, fmt)
-    elif fmt == "csv":
+    elif fmt in ("csv", "parquet"):
         emit(group_table_rows(report), fmt)
     else:
         factors = [{"family": fam, **{k: v for k, v in values.items()}} for fam, values in result.factors().items()]
