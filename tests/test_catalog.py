@@ -226,13 +226,13 @@ def test_unknown_name_suggests_the_closest(kind, typo, close):
 
 # -- malformed files ------------------------------------------------------------------------------------------------
 MALFORMED_H200 = [
-    pytest.param("hbm_gb: 141", "hbm_gb: [141", "malformed YAML", id="bad-yaml-syntax"),
-    pytest.param("hbm_gb: 141\n", "", "'hbm_gb'", id="missing-required-field"),
+    pytest.param("hbm_gib: 141", "hbm_gib: [141", "malformed YAML", id="bad-yaml-syntax"),
+    pytest.param("hbm_gib: 141", "# (hbm_gib removed)", "'hbm_gib'", id="missing-required-field"),
     pytest.param("hbm_bandwidth_tb_per_s: 4.8", "hbm_bandwidth_tb_per_s: -4.8", "'hbm_bandwidth_tb_per_s'",
                  id="negative-hbm-bandwidth"),
     pytest.param("scale_out_bandwidth_gb_per_s: 50", "scale_out_bandwidth_gb_per_s: -50",
                  "'scale_out_bandwidth_gb_per_s'", id="negative-network-bandwidth"),
-    pytest.param("hbm_usable_gb: 141", "hbm_usable_gb: 150", "'hbm_usable_gb'", id="usable-above-total"),
+    pytest.param("hbm_usable_gib: 141", "hbm_usable_gib: 150", "'hbm_usable_gib'", id="usable-above-total"),
     pytest.param("fp8: 1979", "fp8: .nan", "'dense_tflops.fp8'", id="nan-rate"),
 ]
 

@@ -25,9 +25,9 @@ IDEAL_EFF = Efficiency(family="test", prefill=IDEAL, decode=IDEAL, weight_only_d
                        prefill_chunk_tokens=8192, workspace_fraction=0.0, interval_level=0.8)
 
 
-def _hardware(bf16_tflops=50.0, fp8_tflops=100.0, hbm_tb_per_s=1.0, hbm_gb=80.0) -> Hardware:
+def _hardware(bf16_tflops=50.0, fp8_tflops=100.0, hbm_tb_per_s=1.0, hbm_gib=80.0) -> Hardware:
     return Hardware(name="TestGPU", vendor="test", family="test", description="", source="test",
-                    dense_tflops={"bf16": bf16_tflops, "fp8": fp8_tflops}, hbm_gb=hbm_gb, hbm_usable_gb=hbm_gb,
+                    dense_tflops={"bf16": bf16_tflops, "fp8": fp8_tflops}, hbm_gib=hbm_gib, hbm_usable_gib=hbm_gib,
                     hbm_bandwidth_tb_per_s=hbm_tb_per_s, scale_up_bandwidth_gb_per_s=450,
                     scale_up_domain_gpus=8, scale_out_bandwidth_gb_per_s=50, board_power_w=700, gpus_per_server=8)
 
@@ -78,7 +78,7 @@ def test_moe_mla_decode_step_matches_hand_count():
     8 of 256: 256·(1−(31/32)^64) ≈ 222.44 per layer, each 3·7168·2048 bytes, 58 layers. KV (MLA latent 512 + RoPE 64,
     1 byte): 64 · 61 layers · 1000 · 576.
     """
-    hw = _hardware(hbm_gb=192)
+    hw = _hardware(hbm_gib=192)
     model = load_catalog().get_model("deepseek-v3")
     prec = resolve_precision(load_catalog().get_recipe("fp8"), hw)
     sm = build_step_model(model, prec, hw, Deployment(8, 1, 8), IDEAL_EFF)
@@ -152,7 +152,7 @@ def test_operating_point_never_exceeds_memory(mode):
     r = resolve("H100", "llama-3.3-70b", "fp8")
     row = operating_point(r.step_model, mode, Workload(2000, 500))
     assert row["concurrency"] <= row["max_concurrency"]
-    usable_gb = r.hardware.hbm_usable_gb * (1 - r.efficiency.workspace_fraction)
+    usable_gb = r.hardware.hbm_usable_gib * 2**30 / 1e9 * (1 - r.efficiency.workspace_fraction)
     assert r.step_model.weight_bytes_per_gpu / 1e9 + row["kv_cache_gb_per_gpu"] <= usable_gb + 1e-9
 
 

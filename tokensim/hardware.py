@@ -19,8 +19,8 @@ __all__ = ["Hardware", "load_hardware_file", "COMPUTE_CLASSES"]
 COMPUTE_CLASSES = ("bf16", "fp16", "fp8", "fp6", "fp4")
 
 _KEYS = (
-    "name", "vendor", "family", "description", "source", "notes", "aliases", "dense_tflops", "hbm_gb",
-    "hbm_usable_gb", "hbm_bandwidth_tb_per_s", "scale_up_bandwidth_gb_per_s", "scale_up_domain_gpus",
+    "name", "vendor", "family", "description", "source", "notes", "aliases", "dense_tflops", "hbm_gib",
+    "hbm_usable_gib", "hbm_bandwidth_tb_per_s", "scale_up_bandwidth_gb_per_s", "scale_up_domain_gpus",
     "scale_out_bandwidth_gb_per_s", "board_power_w", "gpus_per_server",
 )
 
@@ -35,8 +35,8 @@ class Hardware:
     description: str
     source: str
     dense_tflops: dict[str, float]  # compute class -> dense peak TFLOPS; absent class = not native
-    hbm_gb: float
-    hbm_usable_gb: float
+    hbm_gib: float  # datasheet capacities are binary units (H100 '80 GB' = 80 GiB; nvidia-smi: 81,559 MiB)
+    hbm_usable_gib: float
     hbm_bandwidth_tb_per_s: float
     scale_up_bandwidth_gb_per_s: float  # NVLink / Infinity Fabric, unidirectional, per GPU
     scale_up_domain_gpus: int
@@ -64,7 +64,7 @@ class Hardware:
         return {
             "name": self.name, "vendor": self.vendor, "family": self.family, "description": self.description,
             "dense_tflops": dict(self.dense_tflops), "native_formats": sorted(self.dense_tflops),
-            "hbm_gb": self.hbm_gb, "hbm_usable_gb": self.hbm_usable_gb,
+            "hbm_gib": self.hbm_gib, "hbm_usable_gib": self.hbm_usable_gib,
             "hbm_bandwidth_tb_per_s": self.hbm_bandwidth_tb_per_s,
             "scale_up_bandwidth_gb_per_s": self.scale_up_bandwidth_gb_per_s,
             "scale_up_domain_gpus": self.scale_up_domain_gpus,
@@ -82,10 +82,10 @@ def load_hardware_file(path: str | Path) -> Hardware:
     dense_tflops = {k: tflops_section.number(k, low=0, low_open=True) for k in tflops_section.keys()}
     if "bf16" not in dense_tflops:
         raise doc.error("dense_tflops.bf16", None, "a positive number (every accelerator runs bf16)")
-    usable = doc.number("hbm_usable_gb", low=0, low_open=True)
-    total = doc.number("hbm_gb", low=0, low_open=True)
+    usable = doc.number("hbm_usable_gib", low=0, low_open=True)
+    total = doc.number("hbm_gib", low=0, low_open=True)
     if usable > total:
-        raise doc.error("hbm_usable_gb", usable, f"at most hbm_gb ({total:g})")
+        raise doc.error("hbm_usable_gib", usable, f"at most hbm_gib ({total:g})")
     return Hardware(
         name=doc.string("name"),
         vendor=doc.string("vendor"),
@@ -93,8 +93,8 @@ def load_hardware_file(path: str | Path) -> Hardware:
         description=doc.string("description", ""),
         source=doc.source(),
         dense_tflops=dense_tflops,
-        hbm_gb=total,
-        hbm_usable_gb=usable,
+        hbm_gib=total,
+        hbm_usable_gib=usable,
         hbm_bandwidth_tb_per_s=doc.number("hbm_bandwidth_tb_per_s", low=0, low_open=True),
         scale_up_bandwidth_gb_per_s=doc.number("scale_up_bandwidth_gb_per_s", low=0, low_open=True),
         scale_up_domain_gpus=doc.number("scale_up_domain_gpus", low=1, integer=True),

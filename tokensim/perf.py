@@ -33,6 +33,7 @@ __all__ = ["Deployment", "Workload", "SLO", "MODES", "build_step_model", "defaul
 
 MODES = ("aggregated", "disaggregated", "prefill", "decode")
 _GB = 1e9
+_GIB = 2.0**30  # datasheet memory capacities are binary: nvidia-smi shows H100 '80GB' as 81,559 MiB
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ def default_deployment(model: ModelSpec, prec: ResolvedPrecision, hardware: Hard
     experts sharded across all GPUs (the DeepSeek/SGLang large-EP layout).
     """
     if gpus is None:
-        usable = hardware.hbm_usable_gb * _GB * (1.0 - efficiency.workspace_fraction)
+        usable = hardware.hbm_usable_gib * _GIB * (1.0 - efficiency.workspace_fraction)
 
         def weights_share(g: int) -> float:
             trial = Deployment(g, tp or (g if not model.is_moe else 1), ep or (min(g, model.experts) or 1))
@@ -153,7 +154,7 @@ def build_step_model(model: ModelSpec, prec: ResolvedPrecision, hardware: Hardwa
         tp_seconds_per_byte=up if dep.tp <= domain else out, ep_seconds_per_byte=up,
         ep_scale_out_copies=scale_out_copies, scale_out_seconds_per_byte=out,
         weight_bytes_per_gpu=_weights_per_gpu_bytes(model, prec, dep),
-        usable_hbm_bytes_per_gpu=hardware.hbm_usable_gb * _GB,
+        usable_hbm_bytes_per_gpu=hardware.hbm_usable_gib * _GIB,
         dequant_overhead=efficiency.weight_only_dequant_overhead if prec.weight_only else 0.0,
         spec_tokens_per_step=1.0 + workload.speculative_draft_tokens,
         spec_acceptance_length=workload.speculative_acceptance_length,
@@ -395,7 +396,7 @@ def predict(hardware: str, model: str, precision: str, workload: Workload, *, mo
     }
     if not r.step_model.fits_weights:
         need = r.step_model.weight_bytes_per_gpu / _GB
-        usable = r.hardware.hbm_usable_gb * (1 - r.efficiency.workspace_fraction)
+        usable = r.hardware.hbm_usable_gib * _GIB / _GB * (1 - r.efficiency.workspace_fraction)
         raise UserError(
             f"{r.model.name} at {r.recipe.name} does not fit on {r.deployment.gpus}x {r.hardware.name}: weights need "
             f"{need:,.1f} GB per GPU, {usable:,.1f} GB usable after workspace; use more --gpus or a smaller precision")

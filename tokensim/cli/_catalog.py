@@ -8,7 +8,7 @@ from ..catalog import load_catalog
 from ._common import cli, emit, format_option
 
 _COLUMNS = {
-    "hardware": ("name", "family", "hbm_gb", "hbm_bandwidth_tb_per_s", "native_formats", "board_power_w"),
+    "hardware": ("name", "family", "hbm_gib", "hbm_bandwidth_tb_per_s", "native_formats", "board_power_w"),
     "models": ("name", "family", "attention", "total_params_b", "active_params_b", "experts", "native_precision"),
     "precisions": ("name", "routed_experts", "other_weights", "activations", "kv_cache", "description"),
 }
