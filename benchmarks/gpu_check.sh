@@ -103,7 +103,47 @@ fi
 #      EXTRA_RC=$((EXTRA_RC + STEP_RC))
 EXTRA_RC=0
 extra_device_checks() {
-  :
+  # -- grid sweeps (kernels/unitcost.cu): kernel vs NumPy point by point (float64 1e-9, float32 documented
+  #    tolerance), launch-split independence, run_sweep/CLI on CuPy; then parity on larger mixed grids and the
+  #    benchmark (10^8 fixed-batch points and 10^7 SLO-search points, float32 and float64, CUDA events after a
+  #    warm-up). The tests compile unitcost for both dtypes (~10-30 s); the benchmark reuses CuPy's cache.
+  step "sweep gpu tests" 180 env TOKENSIM_REQUIRE_GPU=1 "$PY" -m pytest -q -p no:cacheprovider -m gpu \
+    -W "ignore:CUDA path could not be detected:UserWarning" tests/test_sweep_gpu.py
+  local rc=$STEP_RC
+  summary_line "sweep gpu tests" "$([ "$rc" -eq 0 ] && echo PASS || echo "FAIL (exit $rc)"): $(grep -E "(passed|failed|error|skipped).* in [0-9.]+s" "$LOG" | tail -1)"
+  EXTRA_RC=$((EXTRA_RC + rc))
+  step "sweep benchmark and parity" 180 "$PY" benchmarks/bench_sweep.py --gpu --parity --no-numpy --repeats 3 \
+    --json "$OUTDIR/bench_sweep.json"
+  rc=$STEP_RC
+  EXTRA_RC=$((EXTRA_RC + rc))
+  if [ -s "$OUTDIR/bench_sweep.json" ]; then
+    [ "$rc" -eq 0 ] || summary_line "sweep benchmark" "FAIL in part (exit $rc): see the log"
+    "$PY" - "$OUTDIR/bench_sweep.json" >> "$SUMMARY" <<'PYEOF'
+import json, sys
+rows = json.load(open(sys.argv[1]))
+def line(name, text):
+    print(f"{name:34s} {text}")
+for r in rows:
+    what = r.get("what", "")
+    if what.startswith("kernel unitcost_points"):
+        kind, dtype = what.split()[-2:]
+        target = "; target >= 1e8" if kind == "fixed" else ""
+        line(f"sweep kernel {kind} {dtype}", f"{r['points_per_s']:.3g} points/s  ({r['points']:,} in {r['ms']:.1f} ms{target})")
+    elif what.startswith("kernel compile+first launch"):
+        line(f"sweep compile {what.split()[-1]}", f"{r['seconds']:.1f} s")
+    elif what.startswith("parity kernel"):
+        dtype = what.split()[2]
+        limit = "1e-9, same batches and flags" if dtype == "float64" else "tokensim.sweep.FLOAT32_TOLERANCE"
+        line(f"sweep parity {dtype}", f"max rel {r['max_rel_diff']:.2g} ({r['worst_output']}), other batch "
+             f"{r['share_other_batch']:.2%}, flags equal {r['flags_equal']}, {r['points']:,} points (limit {limit})")
+    elif what.startswith("cupy sweep"):
+        line("sweep end to end (cupy, float32)", f"{r['points_per_s']:.3g} points/s with DataFrames")
+    elif "error" in r:
+        line(what, r["error"][:90])
+PYEOF
+  else
+    summary_line "sweep benchmark" "FAIL (exit $rc, no measurements)"
+  fi
 }
 extra_device_checks
 

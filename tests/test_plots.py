@@ -192,6 +192,7 @@ def test_run_out_writes_the_pack_and_tables(tmp_path):
     ["pareto", "--hardware", "H100,B200", "--precision", "fp8", "--model", "llama-3.3-70b"],
     ["bridge", "b300-10k-cluster", "--currency", "USD"],
     ["cashflow"],
+    ["tornado", "--metric", "equity_irr"],
 ])
 def test_plot_command_writes_a_png(tmp_path, argv):
     """`tokensim plot KIND` writes the chart to --out and nothing on stdout."""
@@ -206,7 +207,7 @@ def test_plot_command_writes_a_png(tmp_path, argv):
     (["bridge", "--out", "chart.svg"], "ending in .png"),
     (["cashflow", "--hardware", "H100", "--out", "c.png"], "only for 'plot pareto'"),
     (["pareto", "--hardware", "B3000", "--out", "p.png"], "did you mean 'B300'"),
-    (["sobol", "--out", "s.png"], "Invalid value"),
+    (["heatmap", "--out", "h.png"], "Invalid value"),
 ])
 def test_plot_command_user_errors(tmp_path, argv, message):
     """A wrong suffix, options of another kind, an unknown name or an unregistered kind exit 2 with a message."""

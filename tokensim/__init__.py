@@ -23,10 +23,12 @@ from .montecarlo import run_montecarlo
 from .perf import SLO, Deployment, Workload, evaluate, predict
 from .report import run_report
 from .scenario import load_scenario
+from .sensitivity import run_sensitivity
+from .sweep import run_sweep
 
 __all__ = [
     "ConfigError", "Deployment", "IRR_REASONS", "SLO", "UserError", "Workload", "__version__",
     "annualise_monthly_rate", "bridge", "cost_inputs_from_scenario", "cost_per_gpu_hour", "cost_per_million_tokens",
     "evaluate", "gpus_needed", "irr", "load_catalog", "load_scenario", "npv", "predict", "run_finance",
-    "run_montecarlo", "run_report", "serving_pnl", "sides_from_scenario",
+    "run_montecarlo", "run_report", "run_sensitivity", "run_sweep", "serving_pnl", "sides_from_scenario",
 ]

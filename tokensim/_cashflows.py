@@ -62,7 +62,9 @@ SCHEDULE_ITEMS = (
 @dataclass(frozen=True)
 class FinanceInputs:
     """Everything the engine needs, resolved from a scenario; money in ``currency``. Fields typed ``Any`` may be
-    floats or arrays of shape (paths,) (the solvers vary the rent across paths)."""
+    floats or arrays of shape (paths,) (the solvers vary the rent across paths). :mod:`tokensim.sensitivity` stacks
+    one scenario per path: every numeric field may then be (paths,), capex and depreciation by month (paths, M+1);
+    the timeline, contract term, debt calendar and method fields stay shared."""
 
     currency: str
     months: int
@@ -222,9 +224,11 @@ def cashflows(inputs: FinanceInputs, drivers: Drivers, xp=np, *, schedule: bool 
     due = xp.asarray(debt.principal, dtype=f64)
     lump = xp.asarray(debt.lump, dtype=f64)
     pay_month = np.asarray(debt.payment_month)
-    capex_m = np.asarray(fi.capex_by_month, dtype=float)
+    # Capex and depreciation are (M+1,) or, when they differ by path (tokensim.sensitivity), (paths, M+1): month
+    # first, so capex_m[m] is a scalar or a (paths,) row.
+    capex_m = np.asarray(fi.capex_by_month, dtype=float).T
     online = np.asarray(fi.online_share, dtype=float)
-    dep_m = np.asarray(fi.depreciation_by_month, dtype=float)
+    dep_m = np.asarray(fi.depreciation_by_month, dtype=float).T
     rent = xp.asarray(fi.rent_per_gpu_month, dtype=f64)
     fee = xp.asarray(fi.usage_fee_per_million_tokens, dtype=f64)
     market_rent = xp.asarray(fi.market_rent_per_gpu_hour, dtype=f64)
@@ -371,7 +375,7 @@ def cashflows(inputs: FinanceInputs, drivers: Drivers, xp=np, *, schedule: bool 
         year_cfads = year_cfads + cfads
         year_service = year_service + service - lump[:, m]
         if m % 12 == 0 or m == M:
-            has = year_service > 1e-9 * max(fi.capex_total, 1.0)
+            has = year_service > 1e-9 * np.maximum(fi.capex_total, 1.0)
             dscr = year_cfads / xp.where(has, year_service, 1.0)
             min_dscr = xp.where(has, xp.minimum(min_dscr, dscr), min_dscr)
             sum_dscr = sum_dscr + xp.where(has, dscr, 0.0)

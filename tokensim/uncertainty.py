@@ -27,6 +27,8 @@ Schema (all numbers per year where the key says so; ``source`` is an optional fr
 - ``correlation``: ``drivers`` (a list of names from :data:`CORRELATED_DRIVERS`) and ``matrix`` (the correlation of
   their Gaussian shocks, symmetric with unit diagonal, positive definite). Drivers not listed are independent.
   Jumps, efficiency arrivals and the default time are independent of everything.
+- ``ranges``: low/high (and a distribution) of scenario inputs for ``tokensim sensitivity``; the Monte Carlo ignores
+  it. Schema and validation: :mod:`tokensim.sensitivity`.
 
 Drifts (``growth_per_year``, ``trend_per_year``) move the centre of the distribution away from the deterministic
 case on purpose; :meth:`Uncertainty.zeroed` sets them to zero along with every volatility, intensity and probability.
@@ -291,7 +293,7 @@ def _correlation(sec: Section) -> tuple[tuple[float, ...], ...]:
 def parse_uncertainty(data: Any, file: str | None = None) -> Uncertainty:
     """Validate a raw ``uncertainty:`` mapping (as carried by :attr:`Scenario.uncertainty`)."""
     sec = Section(data, file, "uncertainty")
-    sec.check_keys((*_SCHEMA, "correlation"))
+    sec.check_keys((*_SCHEMA, "correlation", "ranges"))  # ranges: validated by tokensim.sensitivity
     assumptions: list[dict] = []
     parts = {name: _driver(sec, name, assumptions) for name in _SCHEMA}
     return Uncertainty(**parts, correlation=_correlation(sec), assumptions=tuple(assumptions))

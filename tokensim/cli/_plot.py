@@ -6,7 +6,10 @@ Kinds registered here are those whose data a command can produce today:
   ``--precision`` × ``--model`` (comma-separated lists), by default the scenario's hardware at its compare precisions
   plus its previous generation;
 * ``bridge``   — the unit-cost waterfall and Shapley attribution (:func:`tokensim.plots.bridge_waterfall_chart`);
-* ``cashflow`` — the monthly cash flows and debt schedule (:func:`tokensim.plots.cashflow_chart`).
+* ``cashflow`` — the monthly cash flows and debt schedule (:func:`tokensim.plots.cashflow_chart`);
+* ``tornado``, ``sobol`` — ``tokensim sensitivity`` of ``--metric`` (:func:`tokensim.plots.tornado_chart`,
+  :func:`tokensim.plots.sobol_chart`; rows ``{input, low_label, high_label, output_low, output_high}`` and the base
+  value, or ``{input, S1, S1_conf, ST, ST_conf}``).
 
 Seams for the kinds whose producers are being built (register each in ``_KINDS`` once its producer exists; the chart
 functions and their data contracts are in :mod:`tokensim.plots`):
@@ -15,9 +18,6 @@ functions and their data contracts are in :mod:`tokensim.plots`):
   :func:`tokensim.plots.distribution_chart` (one chart per metric: equity IRR, NPV ...);
 * ``fan``          — Monte Carlo DSCR quantiles per loan year → :func:`tokensim.plots.monte_carlo_dscr_fan` →
   :func:`tokensim.plots.dscr_fan_chart`;
-* ``tornado``      — one-at-a-time sensitivity rows ``{input, low_label, high_label, output_low, output_high}`` and
-  the base value → :func:`tokensim.plots.tornado_chart`;
-* ``sobol``        — rows ``{input, S1, S1_conf, ST, ST_conf}`` → :func:`tokensim.plots.sobol_chart`;
 * ``heatmap``      — a sweep's long DataFrame (x, y, value columns) → :func:`tokensim.plots.heatmap_chart`, e.g.
   rent × utilisation → equity IRR with ``contour_level`` = the scenario's equity hurdle.
 
@@ -84,7 +84,17 @@ def _cashflow(s, out: Path, opts: dict) -> Path:
                           source=f"monthly schedule of tokensim finance on {Path(s.file).name}")
 
 
-_KINDS = {"pareto": _pareto, "bridge": _bridge, "cashflow": _cashflow}
+def _sensitivity(method: str):
+    def draw(s, out: Path, opts: dict) -> Path:
+        from ..sensitivity import run_sensitivity
+
+        return run_sensitivity(s, method=method, metric=opts["metric"]).chart(out)
+
+    return draw
+
+
+_KINDS = {"pareto": _pareto, "bridge": _bridge, "cashflow": _cashflow, "tornado": _sensitivity("tornado"),
+          "sobol": _sensitivity("sobol")}
 
 
 @cli.command("plot")
@@ -96,9 +106,13 @@ _KINDS = {"pareto": _pareto, "bridge": _bridge, "cashflow": _cashflow}
 @click.option("--model", multiple=True, help="pareto: models, comma-separated or repeated")
 @click.option("--mode", type=click.Choice(MODES), default="aggregated", show_default=True, help="pareto: serving mode")
 @click.option("--currency", help="bridge, cashflow: reporting currency (default: the scenario's)")
-def plot_command(kind: str, scenario: str, out_path: str, hardware, precision, model, mode, currency) -> None:
-    """Draw one chart as a PNG: pareto (throughput vs interactivity), bridge (unit-cost waterfall) or cashflow
-    (monthly cash flows and debt schedule) for SCENARIO (default: the founding b300-10k-cluster)."""
+@click.option("--metric", default="npv", show_default=True,
+              help="tornado, sobol: the finance metric (as tokensim sensitivity --metric)")
+def plot_command(kind: str, scenario: str, out_path: str, hardware, precision, model, mode, currency,
+                 metric) -> None:
+    """Draw one chart as a PNG: pareto (throughput vs interactivity), bridge (unit-cost waterfall), cashflow
+    (monthly cash flows and debt schedule), tornado or sobol (tokensim sensitivity, default N and seed) for SCENARIO
+    (default: the founding b300-10k-cluster)."""
     out = Path(out_path)
     if out.suffix.lower() != ".png":
         raise UserError(f"--out: got {out_path!r}; allowed: a file name ending in .png")
@@ -106,5 +120,5 @@ def plot_command(kind: str, scenario: str, out_path: str, hardware, precision, m
         raise UserError(f"--hardware/--precision/--model: only for 'plot pareto', not 'plot {kind}'")
     s = load_scenario(scenario)
     written = _KINDS[kind](s, out, {"hardware": hardware, "precision": precision, "model": model, "mode": mode,
-                                    "currency": currency})
+                                    "currency": currency, "metric": metric})
     info(f"tokensim: wrote {written}")

@@ -1,0 +1,191 @@
+// The performance model's arithmetic for one operating point: the CUDA twin of tokensim/_perfcore.py.
+//
+// Each function here equals the Python function of the same name without the prefix, term for term and in the
+// same order of operations (so that a float64 build agrees with NumPy to rounding):
+//   perf_touched_experts          == tokensim._perfcore.touched_experts
+//   perf_window / perf_attended   == _perfcore._window / _perfcore._attended_tokens
+//   perf_comm_time                == _perfcore._comm_time
+//   perf_decode_step              == _perfcore.decode_step
+//   perf_prefill_pass             == _perfcore.prefill_pass
+//   perf_kv_bytes_per_sequence    == _perfcore.kv_bytes_per_sequence_per_gpu
+//   perf_max_concurrency          == _perfcore.max_concurrency (in double always: it sets the batch grid)
+//   perf_free_kv_bytes_per_gpu    == StepModel.free_kv_bytes_per_gpu
+//
+// PerfStep is tokensim._perfcore.StepModel with its Efficiency flattened in; tokensim/_unitcost_kernel.py parses this
+// file for the field order and refuses to pack a StepModel, PhaseEfficiency or Efficiency field it has no slot for,
+// so a field added to the Python model fails the packing tests until it is added here. The arithmetic is checked by
+// tests/test_sweep.py (this file compiled for the host against tokensim.perf.evaluate, float64 to 1e-12).
+// Header only, no system #include (NVRTC builds it without system headers).
+#ifndef TOKENSIM_PERFCORE_CUH
+#define TOKENSIM_PERFCORE_CUH
+
+#include "real.cuh"
+
+// tokensim._perfcore._REDUCE_BYTES: all-reduce and EP combine run in bf16.
+#define PERF_REDUCE_BYTES 2.0
+
+__device__ __forceinline__ float perf_pow(float x, float y) { return powf(x, y); }
+__device__ __forceinline__ double perf_pow(double x, double y) { return pow(x, y); }
+
+struct PerfPhase {
+    double compute_efficiency;      // PhaseEfficiency.compute_efficiency
+    double memory_efficiency;       // .memory_efficiency
+    double network_efficiency;      // .network_efficiency
+    double comm_overlap;            // .comm_overlap
+    double step_overhead_s;         // .step_overhead_s
+    double collective_latency_s;    // .collective_latency_s
+    double sequence_overhead_s;     // .sequence_overhead_s
+    double alltoall_latency_s;      // .alltoall_latency_s
+    double layer_overhead_s;        // .layer_overhead_s
+};
+
+struct PerfStep {
+    double gpus;                                    // StepModel.gpus
+    double tp;                                      // .tp
+    double dp;                                      // .dp
+    double ep;                                      // .ep
+    double peak_flops_per_gpu;                      // .peak_flops_per_gpu
+    double hbm_bytes_per_s_per_gpu;                 // .hbm_bytes_per_s_per_gpu
+    double dense_stream_bytes;                      // .dense_stream_bytes
+    double expert_bytes;                            // .expert_bytes
+    double experts;                                 // .experts
+    double top_k;                                   // .top_k
+    double moe_layers;                              // .moe_layers
+    double matmul_flops_per_token;                  // .matmul_flops_per_token
+    double decode_attn_flops_per_ctx_token_layer;   // .decode_attn_flops_per_ctx_token_layer
+    double prefill_attn_flops_per_pair_layer;       // .prefill_attn_flops_per_pair_layer
+    double full_attention_layers;                   // .full_attention_layers
+    double window_layers;                           // .window_layers
+    double window_tokens;                           // .window_tokens (0 = no sliding window)
+    double kv_bytes_per_token_layer;                // .kv_bytes_per_token_layer
+    double kv_read_replication;                     // .kv_read_replication
+    double kv_capacity_split;                       // .kv_capacity_split
+    double layers;                                  // .layers
+    double hidden_size;                             // .hidden_size
+    double activation_bytes;                        // .activation_bytes
+    double tp_seconds_per_byte;                     // .tp_seconds_per_byte
+    double ep_seconds_per_byte;                     // .ep_seconds_per_byte
+    double ep_scale_out_copies;                     // .ep_scale_out_copies
+    double scale_out_seconds_per_byte;              // .scale_out_seconds_per_byte
+    double weight_bytes_per_gpu;                    // .weight_bytes_per_gpu
+    double usable_hbm_bytes_per_gpu;                // .usable_hbm_bytes_per_gpu
+    double dequant_overhead;                        // .dequant_overhead
+    double spec_tokens_per_step;                    // .spec_tokens_per_step
+    double spec_acceptance_length;                  // .spec_acceptance_length
+    PerfPhase prefill;                              // .efficiency.prefill
+    PerfPhase decode;                               // .efficiency.decode
+    double prefill_chunk_tokens;                    // .efficiency.prefill_chunk_tokens
+    double workspace_fraction;                      // .efficiency.workspace_fraction
+};
+
+// Times of one forward pass (the keys of decode_step's and prefill_pass's dicts the serving arithmetic reads).
+struct PerfPass {
+    real t_compute_s;
+    real t_memory_s;
+    real t_comm_s;
+    real t_step_s;
+};
+
+__device__ __forceinline__ real perf_touched_experts(const PerfStep& sm, real tokens) {
+    const real experts = (real)sm.experts;
+    const real safe = mc_max(experts, (real)1);
+    return experts > (real)0 ? experts * ((real)1 - perf_pow((real)1 - (real)sm.top_k / safe, tokens))
+                             : (real)0 * tokens;
+}
+
+__device__ __forceinline__ real perf_window(const PerfStep& sm) {
+    return sm.window_tokens > 0.0 ? (real)sm.window_tokens : mc_inf();
+}
+
+__device__ __forceinline__ real perf_attended(const PerfStep& sm, real context) {
+    return (real)sm.full_attention_layers * context + (real)sm.window_layers * mc_min(context, perf_window(sm));
+}
+
+__device__ __forceinline__ real perf_comm_time(const PerfStep& sm, real tokens_per_gpu_group, real tokens_per_gpu,
+                                               const PerfPhase& phase) {
+    const real tp = (real)sm.tp;
+    const real has_tp = sm.tp > 1.0 ? (real)1 : (real)0;
+    const real ring_bytes = (real)2.0 * (tp - (real)1) / tp * tokens_per_gpu_group * (real)sm.hidden_size
+                            * (real)PERF_REDUCE_BYTES;
+    const real n_reduce = (real)(2.0 * sm.layers);
+    const real t_tp = n_reduce * (ring_bytes * (real)sm.tp_seconds_per_byte / (real)phase.network_efficiency
+                                  + has_tp * (real)phase.collective_latency_s);
+    const real has_ep = (sm.ep > 1.0 && sm.moe_layers > 0.0) ? (real)1 : (real)0;
+    const real ep = (real)sm.ep;
+    const real remote = (ep - (real)1) / ep;
+    const real token_bytes = tokens_per_gpu * (real)sm.hidden_size
+                             * ((real)sm.activation_bytes + (real)PERF_REDUCE_BYTES);
+    const real t_up = token_bytes * (real)sm.top_k * remote * (real)sm.ep_seconds_per_byte;
+    const real t_out = token_bytes * (real)sm.ep_scale_out_copies * (real)sm.scale_out_seconds_per_byte;
+    const real t_ep = has_ep * (real)sm.moe_layers * (mc_max(t_up, t_out) / (real)phase.network_efficiency
+                                                      + (real)2 * (real)phase.alltoall_latency_s);
+    return ((real)1 - (real)phase.comm_overlap) * (t_tp + t_ep);
+}
+
+__device__ __forceinline__ PerfPass perf_decode_step(const PerfStep& sm, real batch, real context) {
+    const PerfPhase& phase = sm.decode;
+    const real tokens = batch * (real)sm.spec_tokens_per_step;
+    const real attended = perf_attended(sm, context);
+    const real flops = tokens * ((real)sm.matmul_flops_per_token
+                                 + (real)sm.decode_attn_flops_per_ctx_token_layer * attended);
+    const real expert_bytes = (real)sm.moe_layers * perf_touched_experts(sm, tokens) * (real)sm.expert_bytes;
+    const real kv_bytes = batch * attended * (real)sm.kv_bytes_per_token_layer * (real)sm.kv_read_replication;
+    const real total_bytes = (real)sm.dp * (real)sm.dense_stream_bytes + expert_bytes + kv_bytes;
+    PerfPass out;
+    out.t_compute_s = flops / ((real)sm.gpus * (real)sm.peak_flops_per_gpu * (real)phase.compute_efficiency)
+                      * ((real)1 + (real)sm.dequant_overhead);
+    out.t_memory_s = total_bytes / ((real)sm.gpus * (real)sm.hbm_bytes_per_s_per_gpu * (real)phase.memory_efficiency);
+    out.t_comm_s = perf_comm_time(sm, tokens / (real)sm.dp, tokens / (real)sm.gpus, phase);
+    out.t_step_s = mc_max(out.t_compute_s, out.t_memory_s) + out.t_comm_s + (real)phase.step_overhead_s
+                   + (real)phase.layer_overhead_s * (real)sm.layers
+                   + (real)phase.sequence_overhead_s * batch / (real)sm.dp;
+    return out;
+}
+
+__device__ __forceinline__ PerfPass perf_prefill_pass(const PerfStep& sm, real tokens_per_group,
+                                                      real new_tokens_per_request, real cached_tokens_per_request) {
+    const PerfPhase& phase = sm.prefill;
+    const real tokens = tokens_per_group * (real)sm.dp;
+    const real requests = tokens / new_tokens_per_request;
+    const real pairs_full = new_tokens_per_request * cached_tokens_per_request
+                            + (real)0.5 * (new_tokens_per_request * new_tokens_per_request);
+    const real pairs = (real)sm.full_attention_layers * pairs_full
+                       + (real)sm.window_layers * mc_min(pairs_full, new_tokens_per_request * perf_window(sm));
+    const real flops = tokens * (real)sm.matmul_flops_per_token
+                       + requests * pairs * (real)sm.prefill_attn_flops_per_pair_layer;
+    const real expert_bytes = (real)sm.moe_layers * perf_touched_experts(sm, tokens) * (real)sm.expert_bytes;
+    const real context = cached_tokens_per_request + new_tokens_per_request;
+    const real kv_bytes = requests * perf_attended(sm, context) * (real)sm.kv_bytes_per_token_layer;
+    const real total_bytes = (real)sm.dp * (real)sm.dense_stream_bytes + expert_bytes + kv_bytes;
+    PerfPass out;
+    out.t_compute_s = flops / ((real)sm.gpus * (real)sm.peak_flops_per_gpu * (real)phase.compute_efficiency)
+                      * ((real)1 + (real)sm.dequant_overhead);
+    out.t_memory_s = total_bytes / ((real)sm.gpus * (real)sm.hbm_bytes_per_s_per_gpu * (real)phase.memory_efficiency);
+    out.t_comm_s = perf_comm_time(sm, tokens_per_group, tokens / (real)sm.gpus, phase);
+    out.t_step_s = mc_max(out.t_compute_s, out.t_memory_s) + out.t_comm_s + (real)phase.step_overhead_s
+                   + (real)phase.layer_overhead_s * (real)sm.layers
+                   + (real)phase.sequence_overhead_s * requests / (real)sm.dp;
+    return out;
+}
+
+// Memory capacity in double in either build: the batch grid of the SLO search is read off it, and a float rounding
+// of floor(free / per_sequence) would move the grid.
+__device__ __forceinline__ double perf_free_kv_bytes_per_gpu(const PerfStep& sm) {
+    const double workspace = sm.workspace_fraction * sm.usable_hbm_bytes_per_gpu;
+    return sm.usable_hbm_bytes_per_gpu - workspace - sm.weight_bytes_per_gpu;
+}
+
+__device__ __forceinline__ double perf_kv_bytes_per_sequence(const PerfStep& sm, double tokens_per_sequence) {
+    const double window = sm.window_tokens > 0.0 ? sm.window_tokens : (double)mc_inf();
+    const double attended = sm.full_attention_layers * tokens_per_sequence
+                            + sm.window_layers * (window < tokens_per_sequence ? window : tokens_per_sequence);
+    return attended * sm.kv_bytes_per_token_layer / sm.kv_capacity_split;
+}
+
+__device__ __forceinline__ double perf_max_concurrency(const PerfStep& sm, double tokens_per_sequence) {
+    const double per_seq = perf_kv_bytes_per_sequence(sm, tokens_per_sequence);
+    const double free_bytes = perf_free_kv_bytes_per_gpu(sm);
+    return floor((free_bytes > 0.0 ? free_bytes : 0.0) / per_seq) * sm.dp;
+}
+
+#endif  // TOKENSIM_PERFCORE_CUH
