@@ -45,14 +45,14 @@ step "versions" 60 "$PY" -c "import cupy, numpy, sys; print('python', sys.versio
 #    Only these files: other test modules import packages the device image lacks (numpy-financial).
 #    CuPy's "CUDA path could not be detected" notice is not a failure of ours; every other warning still is.
 GPU_TESTS="tests/test_montecarlo_gpu.py tests/test_rng.py"
-step "gpu tests" 240 env TOKENSIM_REQUIRE_GPU=1 "$PY" -m pytest -q -p no:cacheprovider -m gpu \
+step "gpu tests" 150 env TOKENSIM_REQUIRE_GPU=1 "$PY" -m pytest -q -p no:cacheprovider -m gpu \
   -W "ignore:CUDA path could not be detected:UserWarning" $GPU_TESTS
 TESTS_RC=$STEP_RC
 TESTS_LINE=$(grep -E "(passed|failed|error|skipped|deselected).* in [0-9.]+s" "$LOG" | tail -1)
 summary_line "gpu tests ($GPU_TESTS)" "$([ "$TESTS_RC" -eq 0 ] && echo PASS || echo "FAIL (exit $TESTS_RC)"): $TESTS_LINE"
 
 # -- parity and benchmark (one process: the kernels compiled above come from CuPy's cache).
-step "monte carlo benchmark and parity" 300 "$PY" benchmarks/bench_montecarlo.py --gpu --parity \
+step "monte carlo benchmark and parity" 150 "$PY" benchmarks/bench_montecarlo.py --gpu --parity \
   --json "$OUTDIR/bench_montecarlo.json"
 BENCH_RC=$STEP_RC
 if [ -s "$OUTDIR/bench_montecarlo.json" ]; then
@@ -107,12 +107,12 @@ extra_device_checks() {
   #    tolerance), launch-split independence, run_sweep/CLI on CuPy; then parity on larger mixed grids and the
   #    benchmark (10^8 fixed-batch points and 10^7 SLO-search points, float32 and float64, CUDA events after a
   #    warm-up). The tests compile unitcost for both dtypes (~10-30 s); the benchmark reuses CuPy's cache.
-  step "sweep gpu tests" 180 env TOKENSIM_REQUIRE_GPU=1 "$PY" -m pytest -q -p no:cacheprovider -m gpu \
+  step "sweep gpu tests" 90 env TOKENSIM_REQUIRE_GPU=1 "$PY" -m pytest -q -p no:cacheprovider -m gpu \
     -W "ignore:CUDA path could not be detected:UserWarning" tests/test_sweep_gpu.py
   local rc=$STEP_RC
   summary_line "sweep gpu tests" "$([ "$rc" -eq 0 ] && echo PASS || echo "FAIL (exit $rc)"): $(grep -E "(passed|failed|error|skipped).* in [0-9.]+s" "$LOG" | tail -1)"
   EXTRA_RC=$((EXTRA_RC + rc))
-  step "sweep benchmark and parity" 180 "$PY" benchmarks/bench_sweep.py --gpu --parity --no-numpy --repeats 3 \
+  step "sweep benchmark and parity" 90 "$PY" benchmarks/bench_sweep.py --gpu --parity --no-numpy --repeats 3 \
     --json "$OUTDIR/bench_sweep.json"
   rc=$STEP_RC
   EXTRA_RC=$((EXTRA_RC + rc))
