@@ -175,6 +175,10 @@ def test_params_layout_is_fully_packed():
     geometry = _mckernel.launch_geometry(60, "float32")
     assert geometry.threads == 64 and not geometry.use_scratch and geometry.shared_bytes <= 48 * 1024
     assert _mckernel.launch_geometry(600, "float64").use_scratch
+    hopper = 227 * 1024  # opt-in shared memory per block on H100/H200
+    big = _mckernel.launch_geometry(60, "float32", optin_limit=hopper)
+    assert (big.threads, big.shared_bytes, big.use_scratch) == (256, 2 * 61 * 4 * 256, False)
+    assert _mckernel.launch_geometry(60, "float64", optin_limit=hopper).threads == 64
 
 
 def test_long_loss_carry_forward_on_the_gpu():

@@ -8,10 +8,12 @@ order lives in one place; :func:`pack_params` fails if a field has no value. Tru
 path, path count) go as typed NumPy scalars; the source is loaded by :mod:`tokensim._kernels` (headers inlined, hash
 in the options, compiled lazily once per dtype).
 
-Launch geometry: one thread per path (grid-stride loop), blocks of 64 threads in float32 and 32 in float64 so that
-each thread's two cash-flow rows fit the 48 kB of dynamic shared memory a block gets without opt-in
-(2 × 61 periods × 4 B × 64 = 31 kB for a five-year horizon); longer horizons opt in to more shared memory, and
-beyond the device's limit the rows go to a global scratch buffer sized for a capped grid.
+Launch geometry: one thread per path (grid-stride loop), blocks of up to 256 threads in float32 and 64 in float64,
+halved until each block's cash-flow rows (2 × (M + 1) reals per thread: 2 × 61 × 4 B × 256 = 125 kB for a five-year
+horizon in float32) fit the dynamic shared memory the device lets a block opt in to (227 kB on Hopper; 48 kB without
+opt-in gives 64 and 32 threads). The larger blocks were measured faster on an H200 (the table in _THREADS below);
+the kernel is latency-bound at 147 registers a thread and 19% occupancy (Nsight Compute, same log). Beyond the
+device's limit the rows go to a global scratch buffer sized for a capped grid.
 
 CuPy is imported only inside the functions that launch.
 """
@@ -41,7 +43,9 @@ LAYOUT_HEADER = "mc_params.cuh"
 # tokensim._irr.irr's defaults; float32 stops at 1e-6 per month (annual IRR within ~1e-5), the float rounding floor.
 IRR_SETTINGS = {"guess": 0.01, "max_iter": 100, "tol": {"float64": 1e-12, "float32": 1e-6}}
 _SHARED_BYTES_DEFAULT = 48 * 1024
-_THREADS = {"float32": 64, "float64": 32}
+# Largest block tried per dtype; measured best on an H200 (benchmarks/profile_montecarlo_h200.log, 2026-11-26):
+# float32 256 threads 7.78e9 vs 64 threads 6.93e9 path-months/s, float64 64 threads 4.0e9 vs 32 threads 3.76e9.
+_THREADS = {"float32": 256, "float64": 64}
 _SCRATCH_MAX_BLOCKS = 512
 
 
@@ -205,7 +209,8 @@ def launch_geometry(months: int, dtype: str, shared_limit: int = _SHARED_BYTES_D
     itemsize = 4 if dtype == "float32" else 8
     per_thread = 2 * (months + 1) * itemsize
     threads = _THREADS[dtype]
-    while threads > 32 and per_thread * threads > shared_limit:
+    limit = max(shared_limit, optin_limit)
+    while threads > 32 and per_thread * threads > limit:
         threads //= 2
     if per_thread * threads <= max(shared_limit, optin_limit):
         return Geometry(threads, per_thread * threads, False, None)
