@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from tokensim.bridge import FACTORS, bridge, sides_from_scenario, unit_cost
 from tokensim.cli import cli
 from tokensim.cost import cost_inputs_from_scenario
-from tokensim.perf import SLO, Workload
+from tokensim.perf import serving_slo, serving_workload
 from tokensim.scenario import load_scenario
 
 
@@ -63,9 +63,7 @@ def test_breakeven_rise_makes_costs_equal(founding, sides):
     """At the break-even rise the 'to' side's unit cost equals the 'from' side's."""
     a, b = sides
     r = bridge(founding, a, b)
-    s = founding.serving
-    w = Workload(s.input_tokens, s.output_tokens, cache_hit_rate=s.cache_hit_rate)
-    slo = SLO(s.min_tokens_per_s_per_user, s.max_ttft_s, s.max_tpot_s)
+    w, slo = serving_workload(founding.serving), serving_slo(founding.serving)
     at_breakeven = replace(b, server_price_rise=r.breakeven_server_price_change)
     base = cost_inputs_from_scenario(founding)
     assert unit_cost(at_breakeven, base, founding, w, slo) == pytest.approx(r.unit_cost_from, rel=1e-9)

@@ -165,3 +165,21 @@ def test_second_bundled_scenario_loads():
     assert s.contract.type == "base_plus_usage" and s.financing.rate_type == "floating"
     assert s.financing.interest_rate == pytest.approx(0.04 + 0.045)
     assert s.residual.method == "economic"
+
+
+def test_speculative_decoding_is_read_and_bounded(tmp_path):
+    """The founding case serves with DeepSeek's MTP (1 draft, 1.85 accepted); acceptance above 1 + drafts is refused
+    naming the field."""
+    import yaml as _yaml
+
+    from tokensim.perf import serving_workload
+
+    s = load_scenario("b300-10k-cluster")
+    w = serving_workload(s.serving)
+    assert (w.speculative_draft_tokens, w.speculative_acceptance_length) == (1, 1.85)
+    doc = _yaml.safe_load((config_dir() / "scenarios" / "b300-10k-cluster.yaml").read_text())
+    doc["serving"]["speculative_acceptance_length"] = 2.5
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(_yaml.safe_dump(doc))
+    with pytest.raises(UserError, match=r"serving\.speculative_acceptance_length.*\[1, 2\]"):
+        load_scenario(bad)

@@ -62,8 +62,7 @@ def test_one_point_sweep_is_predict_and_cost_composed_by_hand():
     sv = s.serving
     row = run_sweep(s, [], backend="numpy").frame.iloc[0]
     point = perf.predict(sv.hardware, sv.model, sv.precision,
-                         perf.Workload(sv.input_tokens, sv.output_tokens, cache_hit_rate=sv.cache_hit_rate),
-                         slo=perf.SLO(sv.min_tokens_per_s_per_user, sv.max_ttft_s, sv.max_tpot_s))
+                         perf.serving_workload(sv), slo=perf.serving_slo(sv))
     per_gpu_hour = cost_per_gpu_hour(cost_inputs_from_scenario(s), s.utilisation).total
     tokens = cost_per_million_tokens(per_gpu_hour, point["gpu_s_per_input_token"], point["gpu_s_per_output_token"],
                                      sv.cached_input_cost_fraction, input_tokens=sv.input_tokens,
@@ -88,8 +87,7 @@ def test_slo_search_and_layout_equal_predict_point_by_point():
         frame = run_sweep(s, axes, backend="numpy", mode=mode).frame
         assert (frame["tp"] > 1).any() and (frame["ep"] > 1).any()
         for _, row in frame.iterrows():
-            workload = perf.Workload(row["input_tokens"], s.serving.output_tokens,
-                                     cache_hit_rate=s.serving.cache_hit_rate)
+            workload = dataclasses.replace(perf.serving_workload(s.serving), input_tokens=row["input_tokens"])
             p = perf.predict(row["hardware"], row["model"], row["precision"], workload, mode=mode,
                              slo=perf.SLO(row["min_tokens_per_s_per_user"]))
             assert p["meets_slo"] == row["feasible"]
@@ -110,8 +108,7 @@ def test_without_any_slo_the_search_is_predicts_highest_throughput_batch(tmp_pat
     frame = run_sweep(s, ["model=deepseek-v3,llama-3.3-70b", "input_tokens=500,4000"], backend="numpy").frame
     for _, row in frame.iterrows():
         p = perf.predict(s.serving.hardware, row["model"], s.serving.precision,
-                         perf.Workload(row["input_tokens"], s.serving.output_tokens,
-                                       cache_hit_rate=s.serving.cache_hit_rate))
+                         dataclasses.replace(perf.serving_workload(s.serving), input_tokens=row["input_tokens"]))
         assert (row["concurrency"], row["tp"], row["ep"]) == (p["concurrency"], p["tp"], p["ep"])
         assert row["output_tokens_per_s_per_gpu"] == pytest.approx(p["output_tokens_per_s_per_gpu"], rel=1e-13)
 
@@ -120,7 +117,8 @@ def test_fixed_concurrency_is_perf_evaluate_and_beyond_memory_is_infeasible():
     """A concurrency axis evaluates that batch (perf.evaluate, no SLO); a batch over the memory limit is
     infeasible: NaN token metrics, the cost per GPU-hour still given."""
     s = founding()
-    r = perf.resolve(s.serving.hardware, s.serving.model, s.serving.precision)
+    r = perf.resolve(s.serving.hardware, s.serving.model, s.serving.precision,
+                     workload=perf.serving_workload(s.serving))
     limit = float(perf.evaluate(r.step_model, "aggregated", np.ones(1), s.serving.input_tokens,
                                 s.serving.output_tokens, None, s.serving.cache_hit_rate)["max_concurrency"][0])
     batches = np.array([1.0, 64.0, limit, limit + 1])

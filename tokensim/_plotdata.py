@@ -31,7 +31,7 @@ def pareto_curves(scenario, *, hardware: Sequence[str] | None = None, precisions
     combinations that cannot run (weights do not fit) are left out, with the reason appended to ``skipped``; if none
     can run, the first reason is raised."""
     from .catalog import load_catalog
-    from .perf import Workload, predict
+    from .perf import predict, serving_workload
 
     cat = load_catalog()
     for names, get, flag in ((hardware, cat.get_hardware, "--hardware"), (precisions, cat.get_recipe, "--precision"),
@@ -40,7 +40,7 @@ def pareto_curves(scenario, *, hardware: Sequence[str] | None = None, precisions
             get(name, flag)
 
     sv = scenario.serving
-    workload = Workload(sv.input_tokens, sv.output_tokens, cache_hit_rate=sv.cache_hit_rate)
+    workload = serving_workload(sv)
     if hardware is None and precisions is None and models is None:
         combos = [(sv.hardware, p, sv.model) for p in dict.fromkeys([*sv.compare_precisions, sv.precision])]
         if sv.previous_generation is not None:

@@ -59,6 +59,8 @@ class Serving:
     max_ttft_s: float | None
     max_tpot_s: float | None
     previous_generation: PreviousGeneration | None
+    speculative_draft_tokens: int = 0  # draft tokens verified per decode step (MTP, EAGLE)
+    speculative_acceptance_length: float = 1.0  # output tokens per decode step per sequence
 
 
 @dataclass(frozen=True)

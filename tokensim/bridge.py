@@ -30,7 +30,7 @@ from ._shapley import shapley_values, waterfall
 from .catalog import load_catalog
 from .cost import CostInputs, cost_inputs_from_scenario, cost_per_gpu_hour, cost_per_million_tokens
 from .money import fx_factor
-from .perf import SLO, Workload, predict
+from .perf import SLO, Workload, predict, serving_slo, serving_workload
 from .scenario import Scenario
 
 __all__ = ["FACTORS", "Side", "BridgeResult", "bridge", "bridge_in_currency", "unit_cost", "sides_from_scenario"]
@@ -140,8 +140,8 @@ def bridge(scenario: Scenario, a: Side, b: Side, *, metric: str = "blended", ord
     if unknown or len(set(order)) != len(order):
         raise UserError(f"--order {','.join(order)}: give each of {', '.join(FACTORS)} at most once")
     s = scenario.serving
-    workload = workload or Workload(s.input_tokens, s.output_tokens, cache_hit_rate=s.cache_hit_rate)
-    slo = slo or SLO(s.min_tokens_per_s_per_user, s.max_ttft_s, s.max_tpot_s)
+    workload = workload or serving_workload(s)
+    slo = slo or serving_slo(s)
     base = cost_inputs_from_scenario(scenario)
 
     def cost(side: Side) -> float:

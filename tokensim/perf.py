@@ -29,7 +29,7 @@ from .models import ModelSpec
 from .precisions import Recipe, ResolvedPrecision, resolve_precision
 
 __all__ = ["Deployment", "Workload", "SLO", "MODES", "build_step_model", "default_deployment", "evaluate",
-           "operating_point", "pareto_frontier", "predict", "concurrency_grid"]
+           "operating_point", "pareto_frontier", "predict", "concurrency_grid", "serving_workload", "serving_slo"]
 
 MODES = ("aggregated", "disaggregated", "prefill", "decode")
 _GB = 1e9
@@ -364,6 +364,18 @@ def resolve(hardware: str, model: str, precision: str, *, gpus=None, tp=None, ep
     kv_per_token = mdl.layers * mdl.kv_elements_per_token_per_layer * prec.kv_bytes_per_element
     kv_transfer = kv_per_token / (hw.scale_out_bandwidth_gb_per_s * _GB * dep.gpus)
     return Resolved(mdl, hw, recipe, prec, dep, eff, sm, kv_transfer)
+
+
+def serving_workload(serving) -> Workload:
+    """The workload of a scenario's ``serving`` section (lengths, cache hits, speculative decoding)."""
+    return Workload(serving.input_tokens, serving.output_tokens, cache_hit_rate=serving.cache_hit_rate,
+                    speculative_draft_tokens=serving.speculative_draft_tokens,
+                    speculative_acceptance_length=serving.speculative_acceptance_length)
+
+
+def serving_slo(serving) -> SLO:
+    """The SLO of a scenario's ``serving`` section."""
+    return SLO(serving.min_tokens_per_s_per_user, serving.max_ttft_s, serving.max_tpot_s)
 
 
 def predict(hardware: str, model: str, precision: str, workload: Workload, *, mode: str = "aggregated",

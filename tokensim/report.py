@@ -20,7 +20,7 @@ from .bridge import bridge, bridge_in_currency, sides_from_scenario
 from .cost import cost_inputs_from_scenario, cost_per_gpu_hour, cost_per_million_tokens
 from .finance import run_finance
 from .money import fx_factor
-from .perf import SLO, Workload, predict
+from .perf import predict, serving_slo, serving_workload
 from .scenario import Scenario
 
 __all__ = ["Report", "run_report", "write_artifacts", "PAYBACK_CLAIM_YEARS"]
@@ -58,8 +58,8 @@ class Report:
 
 def _unit_cost_rows(s: Scenario, k: float, currency: str) -> list[dict]:
     sv = s.serving
-    workload = Workload(sv.input_tokens, sv.output_tokens, cache_hit_rate=sv.cache_hit_rate)
-    slo = SLO(sv.min_tokens_per_s_per_user, sv.max_ttft_s, sv.max_tpot_s)
+    workload = serving_workload(sv)
+    slo = serving_slo(sv)
     per_gpu_hour = cost_per_gpu_hour(cost_inputs_from_scenario(s), s.utilisation).total * k
     cur = currency.lower()
     rows = []
@@ -244,10 +244,13 @@ def run_report(scenario: Scenario, *, currency: str | None = None, mc_paths: int
     reading = _reading(s, currency, unit_costs, breakdown, br, fin, dscr_rent)
     reading.append(_variants_sentence(variants))
     mc, histograms = None, {}
-    if mc_paths is None:
-        from .montecarlo import default_paths
+    if mc_paths != 0:
+        from ._backend import select_backend
+        from .montecarlo import DEFAULT_PATHS
 
-        mc_paths = default_paths(backend)
+        backend = select_backend(backend).name  # choose (and say so on stderr) once for the whole report
+        if mc_paths is None:
+            mc_paths = DEFAULT_PATHS[backend]
     if mc_paths > 0:
         mc, histograms = _monte_carlo(s, k, currency, mc_paths, seed, backend)
         reading.append(_mc_sentence(mc, s))

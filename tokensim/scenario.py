@@ -96,7 +96,8 @@ def _nonneg(sec: Section, key: str, default: Any = ConfigError.MISSING) -> Any: 
 def _serving(sec: Section, r: _Reader, catalog) -> Serving:
     sec.check_keys(("hardware", "model", "precision", "compare_precisions", "input_tokens", "output_tokens",
                     "cache_hit_rate", "cached_input_cost_fraction", "min_tokens_per_s_per_user", "max_ttft_s",
-                    "max_tpot_s", "previous_generation"))
+                    "max_tpot_s", "previous_generation", "speculative_draft_tokens",
+                    "speculative_acceptance_length"))
     hardware = _lookup(sec, "hardware", catalog.get_hardware)
     model = _lookup(sec, "model", catalog.get_model)
     precision = _lookup(sec, "precision", catalog.get_recipe).name
@@ -109,6 +110,8 @@ def _serving(sec: Section, r: _Reader, catalog) -> Serving:
         p.check_keys(("hardware", "precision", "server_price"))
         prev = PreviousGeneration(_lookup(p, "hardware", catalog.get_hardware).name,
                                   _lookup(p, "precision", catalog.get_recipe).name, _nonneg(p, "server_price"))
+    draft = sec.number("speculative_draft_tokens", 0, low=0, high=16, integer=True)
+    acceptance = sec.number("speculative_acceptance_length", 1.0, low=1, high=1 + draft)
     return Serving(
         hardware=hardware.name,
         model=model.name,
@@ -125,6 +128,8 @@ def _serving(sec: Section, r: _Reader, catalog) -> Serving:
         max_ttft_s=_optional_number(sec, "max_ttft_s", low=0, low_open=True),
         max_tpot_s=_optional_number(sec, "max_tpot_s", low=0, low_open=True),
         previous_generation=prev,
+        speculative_draft_tokens=draft,
+        speculative_acceptance_length=acceptance,
     )
 
 

@@ -144,6 +144,13 @@ class SweepPlan:
 
 
 # -- planning ----------------------------------------------------------------------------------------------------------
+def r_workload(r) -> perf.Workload:
+    """The speculative-decoding part of the workload a step model was built with (lengths are sweep axes)."""
+    sm = r.step_model
+    return perf.Workload(1, 1, speculative_draft_tokens=int(round(sm.spec_tokens_per_step - 1)),
+                         speculative_acceptance_length=sm.spec_acceptance_length)
+
+
 def _latency_layout(r, hardware: str, model: str, precision: str):
     """perf._better_layout_for_slo's alternative: attention and experts tensor-parallel over the same GPUs (the
     largest power-of-two TP dividing them within the head count), EP 1; None where predict would not try it."""
@@ -153,14 +160,14 @@ def _latency_layout(r, hardware: str, model: str, precision: str):
     tp = g
     while tp > 1 and (tp > r.model.heads or g % tp):
         tp //= 2
-    alt = perf.resolve(hardware, model, precision, gpus=g, tp=tp, ep=1)
+    alt = perf.resolve(hardware, model, precision, gpus=g, tp=tp, ep=1, workload=r_workload(r))
     return alt if alt.step_model.fits_weights else None
 
 
 def _layout(s: Scenario, hardware: str, precision: str, model: str, search: bool) -> Layout:
     cat = load_catalog()
     hw = cat.get_hardware(hardware)
-    r = perf.resolve(hw.name, model, precision)
+    r = perf.resolve(hw.name, model, precision, workload=perf.serving_workload(s.serving))
     own = hw.name == s.serving.hardware
     prev = s.serving.previous_generation
     # bridge.sides_from_scenario's prices and bridge.unit_cost's board power
