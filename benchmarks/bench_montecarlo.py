@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # a plain check
 from tokensim import _mckernel  # noqa: E402
 from tokensim.montecarlo import METRICS, evaluate_paths, prepare, run_montecarlo  # noqa: E402
 from tokensim.scenario import load_scenario  # noqa: E402
+from _cudatime import cuda_time_ms  # noqa: E402  (benchmarks/, next to this script)
 
 
 def peak_rss_mb() -> float:
@@ -70,23 +71,6 @@ def bench_memory(scenario, results: list[dict]) -> None:
     for paths in (200_000, 1_000_000):
         run_montecarlo(scenario, paths=paths, seed=1, backend="numpy")
         record(results, what="numpy peak RSS", paths=paths, peak_rss_mb=peak_rss_mb())
-
-
-def cuda_time_ms(fn, repeats: int) -> list[float]:
-    """Per-call device time of fn() with CUDA events, after one warm-up call."""
-    import cupy
-
-    fn()
-    cupy.cuda.Device().synchronize()
-    times = []
-    for _ in range(repeats):
-        start, stop = cupy.cuda.Event(), cupy.cuda.Event()
-        start.record()
-        fn()
-        stop.record()
-        stop.synchronize()
-        times.append(cupy.cuda.get_elapsed_time(start, stop))
-    return times
 
 
 def bench_gpu(scenario, args, results: list[dict]) -> None:

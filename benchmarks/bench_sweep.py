@@ -45,7 +45,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # a plain check
 
 from tokensim import _unitcost_kernel  # noqa: E402
 from tokensim.scenario import load_scenario  # noqa: E402
-from tokensim.sweep import OUTPUTS, _workers, evaluate_points, plan_sweep, prepare_sweep  # noqa: E402
+from tokensim._backend import cpu_workers  # noqa: E402
+from tokensim.sweep import OUTPUTS, evaluate_points, plan_sweep, prepare_sweep  # noqa: E402
+from _cudatime import cuda_time_ms  # noqa: E402  (benchmarks/, next to this script)
 
 _JSON_PATH: Path | None = None
 
@@ -83,34 +85,17 @@ def bench_numpy(scenario, args, results: list[dict]) -> None:
             rows = sum(len(frame) for frame in sweep.frames())
             best = min(best, time.perf_counter() - start)
         record(results, what=f"numpy sweep {kind} end to end", points=rows, seconds=best, points_per_s=rows / best,
-               threads=_workers(), chunk_points=sweep.chunk_points, note=f"best of {args.repeats}, DataFrames built")
+               threads=cpu_workers(), chunk_points=sweep.chunk_points, note=f"best of {args.repeats}, DataFrames built")
         block = 32_768 if not plan.search else 512
         best = math.inf
-        with ThreadPoolExecutor(max_workers=_workers()) as pool:
+        with ThreadPoolExecutor(max_workers=cpu_workers()) as pool:
             for _ in range(args.repeats):
                 start = time.perf_counter()
                 list(pool.map(lambda a: evaluate_points(plan, a, min(plan.points, a + block)),
                               range(0, plan.points, block)))
                 best = min(best, time.perf_counter() - start)
         record(results, what=f"numpy sweep {kind} evaluation only", points=plan.points, seconds=best,
-               points_per_s=plan.points / best, threads=_workers(), note=f"best of {args.repeats}")
-
-
-def cuda_time_ms(fn, repeats: int) -> list[float]:
-    """Device time of fn() with CUDA events, after one warm-up call."""
-    import cupy
-
-    fn()
-    cupy.cuda.Device().synchronize()
-    times = []
-    for _ in range(repeats):
-        start, stop = cupy.cuda.Event(), cupy.cuda.Event()
-        start.record()
-        fn()
-        stop.record()
-        stop.synchronize()
-        times.append(cupy.cuda.get_elapsed_time(start, stop))
-    return times
+               points_per_s=plan.points / best, threads=cpu_workers(), note=f"best of {args.repeats}")
 
 
 def bench_gpu(scenario, args, results: list[dict]) -> None:

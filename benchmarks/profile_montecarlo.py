@@ -13,22 +13,10 @@ import statistics
 import cupy
 import numpy as np
 
+from _cudatime import cuda_time_ms
 from tokensim import _mckernel
 from tokensim.montecarlo import prepare
 from tokensim.scenario import load_scenario
-
-
-def time_ms(fn, repeats: int = 3) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start, stop = cupy.cuda.Event(), cupy.cuda.Event()
-        start.record()
-        fn()
-        stop.record()
-        stop.synchronize()
-        times.append(cupy.cuda.get_elapsed_time(start, stop))
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -57,7 +45,7 @@ def main() -> None:
             try:
                 def run(g=geometry):
                     return _mckernel.launch(model, 1, 0, args.paths, dtype, arrays, geometry=g)
-                ms = time_ms(run)
+                ms = statistics.median(cuda_time_ms(run, 3))
                 out = run()
                 got = cupy.stack([out["metrics"][k] for k in sorted(out["metrics"])]).get()
                 if reference is None:

@@ -6,8 +6,6 @@ import copy
 import ctypes
 import json
 import math
-import shutil
-import subprocess
 from dataclasses import replace
 
 import numpy as np
@@ -16,7 +14,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from tokensim import UserError, _kernels, _mckernel
+from _hostcc import build_host_kernels
+from tokensim import UserError, _mckernel
 from tokensim._config import config_dir
 from tokensim.cli import cli
 from tokensim.finance import run_finance
@@ -194,53 +193,12 @@ def test_long_loss_carry_forward_on_the_gpu():
 
 
 # -- the kernel's mathematics on the host: kernels/montecarlo.cu compiled as C++ and compared with NumPy ----------
-HOST_PRELUDE = r"""
-#include <cmath>
-#include <cstring>
-#define __device__
-#define __host__
-#define __global__
-#define __forceinline__ inline
-#define __restrict__ __restrict
-#define __shared__
-struct uint2 { unsigned int x, y; };
-struct uint4 { unsigned int x, y, z, w; };
-struct double2 { double x, y; };
-static inline uint2 make_uint2(unsigned a, unsigned b) { return uint2{a, b}; }
-static inline uint4 make_uint4(unsigned a, unsigned b, unsigned c, unsigned d) { return uint4{a, b, c, d}; }
-static inline double2 make_double2(double a, double b) { return double2{a, b}; }
-static inline unsigned int __umulhi(unsigned int a, unsigned int b) {
-    return (unsigned int)(((unsigned long long)a * b) >> 32);
-}
-static inline double __longlong_as_double(unsigned long long v) { double d; std::memcpy(&d, &v, 8); return d; }
-static inline long long __double_as_longlong(double d) { long long v; std::memcpy(&v, &d, 8); return v; }
-static inline unsigned int __float_as_uint(float f) { unsigned int v; std::memcpy(&v, &f, 4); return v; }
-static inline void sincospif(float x, float* s, float* c) {
-    *s = (float)std::sin(M_PI * (double)x); *c = (float)std::cos(M_PI * (double)x);
-}
-struct dim3h { unsigned int x, y, z; };
-static dim3h blockIdx = {0, 0, 0}, threadIdx = {0, 0, 0}, blockDim = {1, 1, 1}, gridDim = {1, 1, 1};
-unsigned char mc_shared[1];
-"""
 
 
 @pytest.fixture(scope="module")
 def host_kernels(tmp_path_factory):
     """kernels/montecarlo.cu built for the host (one 'thread', global scratch) in double and float."""
-    compiler = shutil.which("g++") or shutil.which("c++")
-    if compiler is None:
-        pytest.skip("no C++ compiler to build the kernel for the host")
-    folder = tmp_path_factory.mktemp("host_kernel")
-    (folder / "prelude.h").write_text(HOST_PRELUDE)
-    (folder / "mc.cpp").write_text(_kernels.inline_source("montecarlo"))
-    libraries = {}
-    for dtype, real in (("float64", "double"), ("float32", "float")):
-        lib = folder / f"mc_{real}.so"
-        subprocess.run([compiler, "-O1", "-std=c++17", "-fPIC", "-shared", "-Wno-unknown-pragmas", "-Wno-attributes",
-                        f"-DTOKENSIM_REAL={real}", "-include", str(folder / "prelude.h"), str(folder / "mc.cpp"),
-                        "-o", str(lib)], check=True, capture_output=True)
-        libraries[dtype] = ctypes.CDLL(str(lib))
-    return libraries
+    return build_host_kernels("montecarlo", tmp_path_factory.mktemp("host_kernel"), "unsigned char mc_shared[1];\n")
 
 
 def host_paths(lib, model, seed: int, first: int, n: int, dtype: str) -> dict:
@@ -370,12 +328,12 @@ def test_mc_writes_paths_file(tmp_path):
 
 def test_progress_bar_starts_only_for_long_runs(capsys):
     """The CLI's progress bar stays silent for short runs and draws on stderr once a run is slow."""
-    from tokensim.cli._mc import _Progress
+    from tokensim.cli._common import LazyProgress
 
-    quick = _Progress()
+    quick = LazyProgress("paths")
     quick(1, 10)
     assert quick.bar is None
-    slow = _Progress()
+    slow = LazyProgress("paths")
     slow.start -= 60.0
     slow(1, 10)
     slow(5, 10)

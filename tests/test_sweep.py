@@ -7,8 +7,6 @@ import ctypes
 import dataclasses
 import json
 import math
-import shutil
-import subprocess
 import sys
 import types
 
@@ -18,7 +16,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from tokensim import UserError, _kernels, _unitcost_kernel, perf
+from _hostcc import build_host_kernels
+from tokensim import UserError, _unitcost_kernel, perf
 from tokensim._config import config_dir
 from tokensim._perfcore import StepModel
 from tokensim.cli import cli
@@ -265,34 +264,6 @@ def test_memory_budget_bounds_chunks_and_whole_grids():
 
 
 # -- the kernel's mathematics on the host: kernels/unitcost.cu compiled as C++ and compared with NumPy ---------------
-HOST_PRELUDE = r"""
-#include <cmath>
-#include <cstring>
-#include <math.h>
-#define __device__
-#define __host__
-#define __global__
-#define __forceinline__ inline
-#define __restrict__ __restrict
-#define __shared__
-struct uint2 { unsigned int x, y; };
-struct uint4 { unsigned int x, y, z, w; };
-struct double2 { double x, y; };
-static inline uint2 make_uint2(unsigned a, unsigned b) { return uint2{a, b}; }
-static inline uint4 make_uint4(unsigned a, unsigned b, unsigned c, unsigned d) { return uint4{a, b, c, d}; }
-static inline double2 make_double2(double a, double b) { return double2{a, b}; }
-static inline unsigned int __umulhi(unsigned int a, unsigned int b) {
-    return (unsigned int)(((unsigned long long)a * b) >> 32);
-}
-static inline double __longlong_as_double(unsigned long long v) { double d; std::memcpy(&d, &v, 8); return d; }
-static inline long long __double_as_longlong(double d) { long long v; std::memcpy(&v, &d, 8); return v; }
-static inline unsigned int __float_as_uint(float f) { unsigned int v; std::memcpy(&v, &f, 4); return v; }
-static inline void sincospif(float x, float* s, float* c) {
-    *s = (float)std::sin(M_PI * (double)x); *c = (float)std::cos(M_PI * (double)x);
-}
-struct dim3h { unsigned int x, y, z; };
-static dim3h blockIdx = {0, 0, 0}, threadIdx = {0, 0, 0}, blockDim = {1, 1, 1}, gridDim = {1, 1, 1};
-"""
 # Grids that together reach every branch of the device arithmetic: both serving modes, batch search (SLO axis and
 # the scenario's SLO) and fixed batches beyond memory, MoE throughput and latency layouts, dense TP, MLA and GQA,
 # sliding windows (gpt-oss), weight-only 4-bit on Hopper, EP across scale-up domains, speculative-free decode,
@@ -314,20 +285,7 @@ KERNEL_GRIDS = [
 @pytest.fixture(scope="module")
 def host_kernels(tmp_path_factory):
     """kernels/unitcost.cu built for the host (one 'thread' loops over every point) in double and float."""
-    compiler = shutil.which("g++") or shutil.which("c++")
-    if compiler is None:
-        pytest.skip("no C++ compiler to build the kernel for the host")
-    folder = tmp_path_factory.mktemp("host_unitcost")
-    (folder / "prelude.h").write_text(HOST_PRELUDE)
-    (folder / "uc.cpp").write_text(_kernels.inline_source("unitcost"))
-    libraries = {}
-    for dtype, real in (("float64", "double"), ("float32", "float")):
-        lib = folder / f"uc_{real}.so"
-        subprocess.run([compiler, "-O1", "-std=c++17", "-fPIC", "-shared", "-Wno-unknown-pragmas", "-Wno-attributes",
-                        f"-DTOKENSIM_REAL={real}", "-include", str(folder / "prelude.h"), str(folder / "uc.cpp"),
-                        "-o", str(lib)], check=True, capture_output=True)
-        libraries[dtype] = ctypes.CDLL(str(lib))
-    return libraries
+    return build_host_kernels("unitcost", tmp_path_factory.mktemp("host_unitcost"))
 
 
 def host_points(lib, plan, first: int, n: int, dtype: str) -> dict[str, np.ndarray]:

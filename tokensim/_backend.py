@@ -9,6 +9,7 @@ major version when it can be read). CuPy is imported only inside :func:`select_b
 from __future__ import annotations
 
 import ctypes
+import os
 import sys
 from dataclasses import dataclass
 from types import ModuleType
@@ -115,3 +116,13 @@ def select_backend(requested: str = "auto") -> Backend:
                         "or use --backend numpy")
     print(f"tokensim: {reason}; using NumPy backend", file=sys.stderr)
     return Backend("numpy", np, None)
+
+
+def cpu_workers(limit: int = 8) -> int:
+    """Threads for NumPy block work: the CPUs this process may use, at most ``limit`` (NumPy releases the GIL in
+    its array loops, so blocks on threads overlap)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, limit))

@@ -20,9 +20,6 @@ from dataclasses import dataclass
 
 from ._xp import array_namespace
 from .efficiency import Efficiency, PhaseEfficiency
-from .hardware import Hardware
-from .models import ModelSpec
-from .precisions import ResolvedPrecision
 
 __all__ = ["StepModel", "decode_step", "prefill_pass", "max_concurrency", "touched_experts"]
 

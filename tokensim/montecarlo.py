@@ -48,7 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from ._backend import select_backend
+from ._backend import cpu_workers, select_backend
 from ._cashflows import Drivers, FinanceInputs, cashflows, evaluate
 from ._config import check_number
 from ._drivers import DriverModel, driver_model, generate_drivers
@@ -325,17 +325,9 @@ class _PathWriter:
             self.tmp.unlink()
 
 
-def _workers() -> int:
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(cores, 8))
-
-
 def _numpy_chunks(model: MonteCarloModel, seed: int, paths: int, chunk: int):
     """Yield (first path, per-path outputs) per chunk, blocks evaluated on a thread pool, in path order."""
-    workers = _workers()
+    workers = cpu_workers()
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tokensim-mc") as pool:
         for first in range(0, paths, chunk):
             n = min(chunk, paths - first)

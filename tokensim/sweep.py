@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import inspect
 import math
-import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -62,7 +61,7 @@ from typing import Any
 import numpy as np
 
 from . import perf
-from ._backend import select_backend
+from ._backend import cpu_workers, select_backend
 from ._errors import UserError
 from ._scenario_types import HOURS_PER_MONTH
 from ._sweepaxes import AXES, METRICS, Axis, axis_column, metric_column, parse_axis, resolve_metrics
@@ -437,14 +436,6 @@ def frame_of(plan: SweepPlan, start: int, stop: int, outputs: dict[str, np.ndarr
     return pd.DataFrame(data, copy=False)
 
 
-def _workers() -> int:
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(cores, 8))
-
-
 @dataclass
 class Sweep:
     """A planned sweep on a backend, ready to stream: :meth:`frames` yields one DataFrame per chunk."""
@@ -490,7 +481,7 @@ class Sweep:
 
             kernel = _unitcost_kernel.host_chunks(self.plan, self.dtype)
         block = _BLOCK_POINTS[self.plan.search]
-        with ThreadPoolExecutor(max_workers=_workers(), thread_name_prefix="tokensim-sweep") as pool:
+        with ThreadPoolExecutor(max_workers=cpu_workers(), thread_name_prefix="tokensim-sweep") as pool:
             for start in range(0, self.plan.points, self.chunk_points):
                 stop = min(self.plan.points, start + self.chunk_points)
                 outputs = kernel(start, stop) if kernel is not None else None
@@ -530,7 +521,7 @@ def prepare_sweep(scenario: Scenario, axes: Sequence[Axis | str], metrics: Seque
     if name == "cupy" and plan.finance is not None:
         notes.append(f"finance metrics ran on NumPy ({plan.finance.rows:,} distinct finance points); the kernel "
                      "covers the unit-cost metrics")
-    working = (_workers() * _BLOCK_POINTS[plan.search] * _BLOCK_BYTES_PER_POINT[plan.search] if name == "numpy"
+    working = (cpu_workers() * _BLOCK_POINTS[plan.search] * _BLOCK_BYTES_PER_POINT[plan.search] if name == "numpy"
                else 0) / 2**20
     sweep = Sweep(plan, name, chosen.device, real, 1, float(memory_budget_mb), notes, working)
     itemsize = 8 if real == "float64" else 4

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import sys
+import time
 from typing import Any
 
 import click
@@ -51,3 +54,47 @@ def emit(data: Any, fmt: str, *, table: str | None = None) -> None:
 def info(message: str) -> None:
     """A note for people: stderr, so stdout stays data."""
     click.echo(message, err=True)
+
+
+class LazyProgress:
+    """A rich progress bar on stderr that appears only once a run has taken ``after_s`` seconds (short runs stay
+    quiet). Call it with (done, total); ``close()`` at the end."""
+
+    def __init__(self, unit: str, after_s: float = 2.0) -> None:
+        self.unit = unit
+        self.after_s = after_s
+        self.start = time.perf_counter()
+        self.bar = None
+        self.task = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            if time.perf_counter() - self.start < self.after_s or done >= total:
+                return
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+            self.bar = Progress(self.unit, BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                                console=Console(file=sys.stderr), transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task(self.unit, total=total)
+        self.bar.update(self.task, completed=done)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def fmt_value(value, kind: str = "number", missing: str = "NaN") -> str:
+    """A value for a human table: pct, money, years or a plain number; ``missing`` for None or NaN."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return missing
+    if kind == "pct":
+        return f"{value:.2%}"
+    if kind == "money":
+        return f"{value:,.0f}"
+    if kind == "years":
+        return f"{value:.2f} y"
+    if kind == "ratio":
+        return f"{value:.3f}"
+    return f"{value:,.4g}" if isinstance(value, float) else str(value)

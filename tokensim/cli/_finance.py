@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import click
@@ -14,19 +13,11 @@ from .._solve import Target
 from ..finance import run_finance
 from ..money import check_currency
 from ..scenario import load_scenario
-from ._common import cli, emit, format_option, info
+from ._common import cli, emit, fmt_value, format_option, info
 
 
 def _show(value, reason: str | None = None, kind: str = "number") -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return f"NaN ({reason})" if reason else "NaN"
-    if kind == "pct":
-        return f"{value:.2%}"
-    if kind == "money":
-        return f"{value:,.0f}"
-    if kind == "years":
-        return f"{value:.2f} y"
-    return f"{value:,.4g}" if isinstance(value, float) else str(value)
+    return fmt_value(value, kind, missing=f"NaN ({reason})" if reason else "NaN")
 
 
 def _table(result) -> str:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import math
-import sys
-import time
 
 import click
 
@@ -12,48 +9,14 @@ from .._errors import UserError
 from .._output import render_table
 from ..montecarlo import METRICS, run_montecarlo
 from ..scenario import load_scenario
-from ._common import cli, emit, format_option, info
+from ._common import LazyProgress, cli, emit, fmt_value, format_option, info
 
 # Show a progress bar only once a run has taken this long: short runs stay quiet.
 _PROGRESS_AFTER_S = 2.0
 
 
-class _Progress:
-    """A rich progress bar on stderr, started lazily after :data:`_PROGRESS_AFTER_S` seconds."""
-
-    def __init__(self) -> None:
-        self.start = time.perf_counter()
-        self.bar = None
-        self.task = None
-
-    def __call__(self, done: int, total: int) -> None:
-        if self.bar is None:
-            if time.perf_counter() - self.start < _PROGRESS_AFTER_S or done >= total:
-                return
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-            self.bar = Progress("paths", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                                console=Console(file=sys.stderr), transient=True)
-            self.bar.start()
-            self.task = self.bar.add_task("mc", total=total)
-        self.bar.update(self.task, completed=done)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-
-
-def _fmt(value, kind: str) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    if kind == "pct":
-        return f"{value:.2%}"
-    if kind == "money":
-        return f"{value:,.0f}"
-    if kind == "years":
-        return f"{value:.2f} y"
-    return f"{value:.3f}"
+def _fmt_na(value, kind: str) -> str:
+    return fmt_value(value, kind, missing="n/a")
 
 
 def mc_table(d: dict) -> str:
@@ -65,18 +28,18 @@ def mc_table(d: dict) -> str:
     rows = []
     for name in METRICS:
         m = d[name]
-        rows.append({"metric": labels[name], "mean": _fmt(m["mean"], kinds[name]), "std": _fmt(m["std"], kinds[name]),
-                     "p05": _fmt(m["p05"], kinds[name]), "p50": _fmt(m["p50"], kinds[name]),
-                     "p95": _fmt(m["p95"], kinds[name]),
-                     "deterministic": _fmt(d["deterministic"][name], kinds[name]),
+        rows.append({"metric": labels[name], "mean": _fmt_na(m["mean"], kinds[name]), "std": _fmt_na(m["std"], kinds[name]),
+                     "p05": _fmt_na(m["p05"], kinds[name]), "p50": _fmt_na(m["p50"], kinds[name]),
+                     "p95": _fmt_na(m["p95"], kinds[name]),
+                     "deterministic": _fmt_na(d["deterministic"][name], kinds[name]),
                      "paths without a value": f"{m['no_value']:,}"})
     out = render_table(rows, title=f"{d['scenario']}: Monte Carlo, {d['paths']:,} paths, seed {d['seed']} "
                                    f"({d['backend']}, {d['dtype']})")
     odds = {
-        "P(DSCR below covenant in some loan year)": _fmt(d["prob_dscr_below_covenant"], "pct"),
-        "P(equity IRR below hurdle)": _fmt(d["prob_equity_irr_below_hurdle"], "pct"),
-        "P(tenant default within the term)": _fmt(d["prob_tenant_default"], "pct"),
-        f"standard error of the NPV mean ({d['currency']})": _fmt(d["mean_std_error"], "money"),
+        "P(DSCR below covenant in some loan year)": _fmt_na(d["prob_dscr_below_covenant"], "pct"),
+        "P(equity IRR below hurdle)": _fmt_na(d["prob_equity_irr_below_hurdle"], "pct"),
+        "P(tenant default within the term)": _fmt_na(d["prob_tenant_default"], "pct"),
+        f"standard error of the NPV mean ({d['currency']})": _fmt_na(d["mean_std_error"], "money"),
         "elapsed": f"{d['elapsed_s']:.2f} s ({d['path_months_per_s']:,.0f} path-months/s)",
     }
     return out + render_table(odds, title="probabilities and convergence")
@@ -103,7 +66,7 @@ def mc_command(scenario: str, paths: int, seed: int, backend: str, dtype: str | 
     if chunk_paths is not None and chunk_paths <= 0:
         raise UserError(f"--chunk-paths: got {chunk_paths}; allowed: a whole number >= 1")
     s = load_scenario(scenario)
-    progress = _Progress()
+    progress = LazyProgress("paths", _PROGRESS_AFTER_S)
     try:
         result = run_montecarlo(s, paths=paths, seed=seed, backend=backend, dtype=dtype, chunk_paths=chunk_paths,
                                 keep_paths=keep_paths, progress=progress)

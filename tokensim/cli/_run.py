@@ -52,8 +52,8 @@ def _tables(report) -> str:
         "payback simple": _years(pb["simple"]), "payback net": _years(pb["net"]),
         "payback equity": _years(pb["equity"]), "payback discounted": _years(pb["discounted"]),
         "min / avg DSCR": f"{f['min_dscr']:.2f} / {f['avg_dscr']:.2f}", "LLCR": f"{f['llcr']:.2f}",
-        f"contract rent /GPU-h": f"{f['rent']['per_gpu_hour']:.2f}",
-        f"break-even rent /GPU-h (NPV = 0)": f"{f['breakeven_rent_per_gpu_hour']:.2f}",
+        "contract rent /GPU-h": f"{f['rent']['per_gpu_hour']:.2f}",
+        "break-even rent /GPU-h (NPV = 0)": f"{f['breakeven_rent_per_gpu_hour']:.2f}",
         f"rent for min DSCR {d['rent_for_dscr']['target'].split('=')[1]} /GPU-h":
             f"{d['rent_for_dscr']['rent_per_gpu_hour']:.2f}",
     }, title="cluster finance")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -23,36 +22,10 @@ from .._output import atomic_write_text, csv_text, dumps_json, render_table
 from ..scenario import load_scenario
 from ..sweep import DEFAULT_MEMORY_BUDGET_MB, MODES, Sweep, SweepResult, prepare_sweep
 from .._sweepaxes import AXES, METRICS, axis_column, metric_column
-from ._common import cli, emit, format_option, info
+from ._common import LazyProgress, cli, emit, format_option, info
 
 _TABLE_ROWS = 40
 _PROGRESS_AFTER_S = 2.0
-
-
-class _Progress:
-    """A rich progress bar on stderr, started once a sweep has run :data:`_PROGRESS_AFTER_S` seconds."""
-
-    def __init__(self) -> None:
-        self.start = time.perf_counter()
-        self.bar = None
-        self.task = None
-
-    def __call__(self, done: int, total: int) -> None:
-        if self.bar is None:
-            if time.perf_counter() - self.start < _PROGRESS_AFTER_S or done >= total:
-                return
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-            self.bar = Progress("points", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                                console=Console(file=sys.stderr), transient=True)
-            self.bar.start()
-            self.task = self.bar.add_task("sweep", total=total)
-        self.bar.update(self.task, completed=done)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
 
 
 class _FileWriter:
@@ -183,7 +156,7 @@ def sweep_command(scenario, axes, metrics, mode, backend, dtype, chunk_points, m
         keep = False
     writer = _FileWriter(Path(out_dir)) if out_dir is not None else None
     frames, first_csv = [], True
-    progress = _Progress()
+    progress = LazyProgress("points", _PROGRESS_AFTER_S)
     start = time.perf_counter()
     try:
         for frame in sweep.frames(progress):
