@@ -22,13 +22,11 @@ card, date and commit; tests never assert on them.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import resource
 import statistics
 import sys
 import time
-import traceback
 from pathlib import Path
 
 import numpy as np
@@ -38,23 +36,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # a plain check
 from tokensim import _mckernel  # noqa: E402
 from tokensim.montecarlo import METRICS, evaluate_paths, prepare, run_montecarlo  # noqa: E402
 from tokensim.scenario import load_scenario  # noqa: E402
-from _cudatime import cuda_time_ms  # noqa: E402  (benchmarks/, next to this script)
+from _benchutil import cuda_time_ms, record, run_sections, set_json_path  # noqa: E402  (benchmarks/)
 
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # kB on Linux
-
-
-_JSON_PATH: Path | None = None
-
-
-def record(results: list[dict], **row) -> None:
-    """Print one measurement and rewrite the JSON file, so that a later failure keeps what was measured."""
-    results.append(row)
-    parts = [f"{k}={v:,.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()]
-    print("  ".join(parts), flush=True)
-    if _JSON_PATH is not None:
-        _JSON_PATH.write_text(json.dumps(results, indent=2) + "\n")
 
 
 def bench_numpy(scenario, paths: int, repeats: int, results: list[dict]) -> None:
@@ -136,10 +122,7 @@ def main() -> None:
     parser.add_argument("--no-numpy", action="store_true", help="skip the NumPy timing")
     parser.add_argument("--json", type=Path, default=None, help="write the measurements to this file")
     args = parser.parse_args()
-    global _JSON_PATH
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        _JSON_PATH = args.json
+    set_json_path(args.json)
     scenario = load_scenario(args.scenario)
     print(f"python {platform.python_version()}, numpy {np.__version__}, scenario {args.scenario}", flush=True)
     results: list[dict] = []
@@ -153,14 +136,7 @@ def main() -> None:
         sections.append(("numpy", lambda: bench_numpy(scenario, args.paths, args.repeats, results)))
     if args.memory:
         sections.append(("memory", lambda: bench_memory(scenario, results)))
-    failed = 0
-    for name, run in sections:
-        try:
-            run()
-        except Exception as exc:  # report and go on: one broken section must not hide the others' figures
-            traceback.print_exc()
-            record(results, what=f"{name} failed", error=f"{type(exc).__name__}: {exc}")
-            failed += 1
+    failed = run_sections(sections, results)
     sys.exit(1 if failed else 0)
 
 

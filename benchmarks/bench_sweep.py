@@ -29,13 +29,11 @@ Figures go to BENCHMARKS.md with the machine, date and commit; tests never asser
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import platform
 import statistics
 import sys
 import time
-import traceback
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -47,19 +45,7 @@ from tokensim import _unitcost_kernel  # noqa: E402
 from tokensim.scenario import load_scenario  # noqa: E402
 from tokensim._backend import cpu_workers  # noqa: E402
 from tokensim.sweep import OUTPUTS, evaluate_points, plan_sweep, prepare_sweep  # noqa: E402
-from _cudatime import cuda_time_ms  # noqa: E402  (benchmarks/, next to this script)
-
-_JSON_PATH: Path | None = None
-
-
-def record(results: list[dict], **row) -> None:
-    """Print one measurement and rewrite the JSON file, so that a later failure keeps what was measured."""
-    results.append(row)
-    parts = [f"{k}={v:,.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()]
-    print("  ".join(parts), flush=True)
-    if _JSON_PATH is not None:
-        _JSON_PATH.write_text(json.dumps(results, indent=2) + "\n")
-
+from _benchutil import cuda_time_ms, record, run_sections, set_json_path  # noqa: E402  (benchmarks/)
 
 def fixed_axes(points: int) -> list[str]:
     """concurrency (256) x utilisation (16) x input tokens (enough for ``points``)."""
@@ -190,10 +176,7 @@ def main() -> None:
     parser.add_argument("--no-numpy", action="store_true", help="skip the NumPy timing")
     parser.add_argument("--json", type=Path, default=None, help="write the measurements to this file")
     args = parser.parse_args()
-    global _JSON_PATH
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        _JSON_PATH = args.json
+    set_json_path(args.json)
     scenario = load_scenario(args.scenario)
     print(f"python {platform.python_version()}, numpy {np.__version__}, scenario {args.scenario}", flush=True)
     results: list[dict] = []
@@ -204,14 +187,7 @@ def main() -> None:
         sections.append(("gpu", lambda: bench_gpu(scenario, args, results)))
     if not args.no_numpy:
         sections.append(("numpy", lambda: bench_numpy(scenario, args, results)))
-    failed = 0
-    for name, run in sections:
-        try:
-            run()
-        except Exception as exc:  # report and go on: one broken section must not hide the others' figures
-            traceback.print_exc()
-            record(results, what=f"{name} failed", error=f"{type(exc).__name__}: {exc}")
-            failed += 1
+    failed = run_sections(sections, results)
     parity = [r for r in results if str(r.get("what", "")).startswith("parity kernel float64")]
     if any(r["max_rel_diff"] > 1e-9 or r["share_other_batch"] > 0 or not r["flags_equal"] for r in parity):
         print("parity: float64 kernel differs from NumPy beyond 1e-9", flush=True)

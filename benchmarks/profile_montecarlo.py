@@ -13,7 +13,7 @@ import statistics
 import cupy
 import numpy as np
 
-from _cudatime import cuda_time_ms
+from _benchutil import cuda_time_ms
 from tokensim import _mckernel
 from tokensim.montecarlo import prepare
 from tokensim.scenario import load_scenario
