@@ -62,7 +62,7 @@ from .uncertainty import Uncertainty, load_uncertainty
 
 __all__ = [
     "METRICS", "FLAGS", "EVAL_BLOCK_PATHS", "DEFAULT_PATHS", "FLOAT32_TOLERANCE", "MonteCarloResult", "MonteCarloModel",
-    "prepare", "evaluate_paths", "run_montecarlo", "default_paths", "metric_specs", "dscr_fan",
+    "prepare", "evaluate_paths", "run_montecarlo", "metric_specs", "dscr_fan",
 ]
 
 METRICS = ("project_irr", "equity_irr", "npv", "payback_years_equity", "min_dscr")
@@ -214,11 +214,6 @@ def _concat(parts: list[dict[str, Any]]) -> dict[str, Any]:
         else:
             out[key] = np.concatenate([p[key] for p in parts])
     return out
-
-
-def default_paths(backend: str = "auto") -> int:
-    """Paths for a Monte Carlo section of ``tokensim run``: NumPy-sized on a CPU, larger when a GPU is present."""
-    return DEFAULT_PATHS["cupy" if select_backend(backend).is_gpu else "numpy"]
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ Uncached input tokens (1 − cache hit rate) are computed in prefill; cached one
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -440,7 +440,3 @@ def _better_layout_for_slo(r: Resolved, mode, workload, slo, hardware, model, pr
     if theirs["meets_slo"] and (not ours["meets_slo"] or theirs[metric] > ours[metric]):
         return alt
     return r
-
-
-def with_efficiency(sm: core.StepModel, efficiency: Efficiency) -> core.StepModel:
-    return replace(sm, efficiency=efficiency)
