@@ -41,6 +41,7 @@ __device__ __forceinline__ real irr_horner(const IrrRow& row, real x, bool u_for
     real value = 0, slope = 0;
     if (u_form) {  // coefficients v[first], ..., v[last], highest power first
         value = row.flows[row.first * row.stride];
+#pragma unroll 4
         for (int t = row.first + 1; t <= row.last; ++t) {
             if (with_slope) {
                 slope = slope * x + value;
@@ -49,6 +50,7 @@ __device__ __forceinline__ real irr_horner(const IrrRow& row, real x, bool u_for
         }
     } else {  // z-form: coefficients v[last], ..., v[first], highest power first
         value = row.flows[row.last * row.stride];
+#pragma unroll 4
         for (int t = row.last - 1; t >= row.first; --t) {
             if (with_slope) {
                 slope = slope * x + value;
@@ -150,7 +152,7 @@ __device__ bool irr_crossing(const IrrRow& row, const double* grid, int points, 
 }
 
 // _irr_nearest_guess: rows with several sign changes; the root nearest the guess that the scan grid separates.
-__device__ real irr_nearest_guess(const IrrRow& row, const double* scan, int scan_count, real guess, real tol,
+__device__ __noinline__ real irr_nearest_guess(const IrrRow& row, const double* scan, int scan_count, real guess, real tol,
                                   int max_iter, int* reason) {
     real lo_b = 0, hi_b = 0, vlo_b = 0, vhi_b = 0, lo_a = 0, hi_a = 0, vlo_a = 0, vhi_a = 0;
     const bool found_below = irr_crossing(row, scan, scan_count, guess, -1, true, &lo_b, &hi_b, &vlo_b, &vhi_b);

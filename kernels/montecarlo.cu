@@ -73,11 +73,16 @@ extern "C" __global__ void mc_paths(const double* __restrict__ params, const dou
         const int default_month = mc_default_month(p, seed, path);
         const McCashResult cash = mc_cashflows(p, schedule, tables, seed, path, default_month, project_cf, equity_cf,
                                                stride);
-        int project_reason, equity_reason;
-        const real project_monthly = irr_row(project_cf, stride, periods, guess, tol, max_iter, scan, scan_count,
-                                             &project_reason);
-        const real equity_monthly = irr_row(equity_cf, stride, periods, guess, tol, max_iter, scan, scan_count,
-                                            &equity_reason);
+        // Both rows through one call site (a loop kept rolled): one copy of the IRR code in the kernel.
+        real monthly[2];
+        int reason[2];
+#pragma unroll 1
+        for (int r = 0; r < 2; ++r) {
+            monthly[r] = irr_row(r == 0 ? project_cf : equity_cf, stride, periods, guess, tol, max_iter, scan,
+                                 scan_count, &reason[r]);
+        }
+        const real project_monthly = monthly[0], equity_monthly = monthly[1];
+        const int project_reason = reason[0], equity_reason = reason[1];
         const real equity_irr = irr_annualise_monthly(equity_monthly);
         bool below_hurdle = false;
         if (p.has_hurdle != 0.0) {

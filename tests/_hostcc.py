@@ -23,6 +23,7 @@ HOST_PRELUDE = r"""
 #define __host__
 #define __global__
 #define __forceinline__ inline
+#define __noinline__
 #define __restrict__ __restrict
 #define __shared__
 struct uint2 { unsigned int x, y; };
@@ -55,8 +56,10 @@ def build_host_kernels(kernel: str, folder, extra_prelude: str = "") -> dict:
     libraries = {}
     for dtype, real in (("float64", "double"), ("float32", "float")):
         lib = folder / f"{kernel}_{real}.so"
-        subprocess.run([compiler, "-O1", "-std=c++17", "-fPIC", "-shared", "-Wno-unknown-pragmas", "-Wno-attributes",
-                        f"-DTOKENSIM_REAL={real}", "-include", str(folder / "prelude.h"),
-                        str(folder / f"{kernel}.cpp"), "-o", str(lib)], check=True, capture_output=True)
+        built = subprocess.run([compiler, "-O1", "-std=c++17", "-fPIC", "-shared", "-Wno-unknown-pragmas",
+                                "-Wno-attributes", f"-DTOKENSIM_REAL={real}", "-include", str(folder / "prelude.h"),
+                                str(folder / f"{kernel}.cpp"), "-o", str(lib)], capture_output=True, text=True)
+        if built.returncode != 0:
+            raise AssertionError(f"{kernel}.cu does not build for the host ({real}):\n{built.stderr[-4000:]}")
         libraries[dtype] = ctypes.CDLL(str(lib))
     return libraries
