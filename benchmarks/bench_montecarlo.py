@@ -69,12 +69,12 @@ def bench_gpu(scenario, args, results: list[dict]) -> None:
     record(results, what="device", name=device, cupy=cupy.__version__)
     for dtype in ("float32", "float64"):
         start = time.perf_counter()
-        arrays = _mckernel.device_inputs(model, dtype)
-        _mckernel.launch(model, 1, 0, 1024, dtype, arrays)  # compile (or load from CuPy's cache) and warm up
+        images = _mckernel.constant_images(model, dtype, 1)
+        _mckernel.launch(model, 1, 0, 1024, dtype, images)  # compile (or load from CuPy's cache) and warm up
         cupy.cuda.Device().synchronize()
         record(results, what=f"kernel compile+first launch {dtype}", seconds=time.perf_counter() - start)
         n = args.gpu_paths
-        times = cuda_time_ms(lambda n=n, dtype=dtype, arrays=arrays: _mckernel.launch(model, 1, 0, n, dtype, arrays),
+        times = cuda_time_ms(lambda n=n, dtype=dtype, images=images: _mckernel.launch(model, 1, 0, n, dtype, images),
                              args.repeats)
         median = statistics.median(times)
         record(results, what=f"kernel mc_paths {dtype}", paths=n, months=months, ms=median,

@@ -30,7 +30,7 @@ def main() -> None:
     for dtype in ("float32", "float64"):
         itemsize = 4 if dtype == "float32" else 8
         per_thread = 2 * (months + 1) * itemsize
-        arrays = _mckernel.device_inputs(model, dtype)
+        images = _mckernel.constant_images(model, dtype, 1)
         default = _mckernel.launch_geometry(months, dtype,
                                             optin_limit=_mckernel._optin_limit(cupy.cuda.Device().id))
         variants = {"default": default}
@@ -44,7 +44,7 @@ def main() -> None:
                 continue
             try:
                 def run(g=geometry):
-                    return _mckernel.launch(model, 1, 0, args.paths, dtype, arrays, geometry=g)
+                    return _mckernel.launch(model, 1, 0, args.paths, dtype, images, geometry=g)
                 ms = statistics.median(cuda_time_ms(run, 3))
                 out = run()
                 got = cupy.stack([out["metrics"][k] for k in sorted(out["metrics"])]).get()

@@ -7,8 +7,8 @@
 //   mc_payback_update == tokensim._cashflows._payback_update
 //   mc_residual_value == tokensim._cashflows._residual_value
 // Launched from kernels/montecarlo.cu (mc_paths). Per-month deterministic arrays (capex, online share, depreciation,
-// debt draws and principal, payment months, discount and escalation factors) arrive precomputed in double in the
-// schedule rows of kernels/mc_params.cuh; everything else is in `real` registers.
+// debt draws and principal, payment months, discount and escalation factors) arrive precomputed in the schedule
+// rows of kernels/mc_params.cuh (constant memory, rounded once to `real`); the month state is in `real` registers.
 #ifndef TOKENSIM_CASHFLOWS_CUH
 #define TOKENSIM_CASHFLOWS_CUH
 
@@ -52,13 +52,13 @@ __device__ __forceinline__ real mc_payback_update(real payback, real previous, r
 
 // Sale proceeds at the horizon from the last month's drivers.
 __device__ __forceinline__ real mc_residual_value(const McParams& p, const McDrivers& d) {
-    if (p.residual_percent_method != 0.0) {
-        return (real)p.residual_percent_value * d.market_rent_multiplier;
+    if (p.residual_percent_method != 0) {
+        return p.residual_percent_value * d.market_rent_multiplier;
     }
-    const real per_gpu = (real)p.residual_pv_revenue_per_gpu * d.token_price_multiplier * d.efficiency_multiplier
-                         - (real)p.residual_pv_power_per_gpu * d.power_price_multiplier
-                         - (real)p.residual_pv_other_per_gpu;
-    return (real)p.gpus * mc_max(per_gpu, (real)0);
+    const real per_gpu = p.residual_pv_revenue_per_gpu * d.token_price_multiplier * d.efficiency_multiplier
+                         - p.residual_pv_power_per_gpu * d.power_price_multiplier
+                         - p.residual_pv_other_per_gpu;
+    return p.gpus * mc_max(per_gpu, (real)0);
 }
 
 // What a path's month loop leaves for the metrics (the cash-flow rows themselves are in the caller's memory).
@@ -69,35 +69,34 @@ struct McCashResult {
     bool covenant_breached;
 };
 
-// The month loop of one path. Writes project_cf[t * stride] and equity_cf[t * stride] for t = 0..M.
-__device__ McCashResult mc_cashflows(const McParams& p, const double* schedule, const double* tables,
-                                     unsigned long long seed, unsigned long long path, int default_month,
-                                     real* project_cf, real* equity_cf, int stride) {
-    const int M = (int)p.months;
-    const int periods = M + 1;
-    const double* capex_m = schedule + MC_SCHEDULE_CAPEX * periods;
-    const double* online = schedule + MC_SCHEDULE_ONLINE * periods;
-    const double* dep_m = schedule + MC_SCHEDULE_DEPRECIATION * periods;
-    const double* draws = schedule + MC_SCHEDULE_DRAWS * periods;
-    const double* due = schedule + MC_SCHEDULE_PRINCIPAL * periods;
-    const double* lump = schedule + MC_SCHEDULE_LUMP * periods;
-    const double* pay_month = schedule + MC_SCHEDULE_PAYMENT_MONTH * periods;
-    const double* discount_project = schedule + MC_SCHEDULE_DISCOUNT_PROJECT * periods;
-    const double* escalation_m = schedule + MC_SCHEDULE_ESCALATION * periods;
-    const double* market_trend = schedule + MC_SCHEDULE_MARKET_TREND * periods;
-    const real hours = (real)p.hours_per_month;
-    const real cs = (real)p.contracted_share;
-    const real lessee = (real)p.lessee_pays_power_and_facility;
-    const int lag = (int)p.vacancy_lag_months;
-    const int term_months = (int)p.term_months;
-    const int vintages = (int)p.loss_vintages;
-    const bool expire = p.loss_expire != 0.0;
-    const real tax_rate = (real)p.tax_rate;
+// The month loop of one path. Writes project_cf[t * stride] and equity_cf[t * stride] for t = 0..M. The schedule
+// rows are those of mc_schedule (constant memory).
+__device__ McCashResult mc_cashflows(const McParams& p, const unsigned int* round_keys, unsigned long long path,
+                                     int default_month, real* project_cf, real* equity_cf, int stride) {
+    const int M = p.months;
+    const real* capex_m = mc_schedule + MC_SCHEDULE_CAPEX * MC_MAX_PERIODS;
+    const real* online = mc_schedule + MC_SCHEDULE_ONLINE * MC_MAX_PERIODS;
+    const real* dep_m = mc_schedule + MC_SCHEDULE_DEPRECIATION * MC_MAX_PERIODS;
+    const real* draws = mc_schedule + MC_SCHEDULE_DRAWS * MC_MAX_PERIODS;
+    const real* due = mc_schedule + MC_SCHEDULE_PRINCIPAL * MC_MAX_PERIODS;
+    const real* lump = mc_schedule + MC_SCHEDULE_LUMP * MC_MAX_PERIODS;
+    const real* pay_month = mc_schedule + MC_SCHEDULE_PAYMENT_MONTH * MC_MAX_PERIODS;
+    const real* discount_project = mc_schedule + MC_SCHEDULE_DISCOUNT_PROJECT * MC_MAX_PERIODS;
+    const real* escalation_m = mc_schedule + MC_SCHEDULE_ESCALATION * MC_MAX_PERIODS;
+    const real* market_trend = mc_schedule + MC_SCHEDULE_MARKET_TREND * MC_MAX_PERIODS;
+    const real hours = p.hours_per_month;
+    const real cs = p.contracted_share;
+    const real lessee = p.lessee_pays_power_and_facility;
+    const int lag = p.vacancy_lag_months;
+    const int term_months = p.term_months;
+    const int vintages = p.loss_vintages;
+    const bool expire = p.loss_expire != 0;
+    const real tax_rate = p.tax_rate;
 
     // Month 0: capex at close, the first draw, and a finance lease's first rental (paid in advance).
-    real balance = (real)draws[0] - (real)due[0];
-    const real project_0 = -(real)capex_m[0];
-    const real equity_0 = -(real)capex_m[0] + (real)draws[0] - (real)due[0];
+    real balance = draws[0] - due[0];
+    const real project_0 = -capex_m[0];
+    const real equity_0 = -capex_m[0] + draws[0] - due[0];
     project_cf[0] = project_0;
     equity_cf[0] = equity_0;
 
@@ -121,23 +120,23 @@ __device__ McCashResult mc_cashflows(const McParams& p, const double* schedule, 
 
     for (int m = 1; m <= M; ++m) {
         const int j = m - 1;
-        const McDrivers d = mc_drivers_step(p, tables, seed, (unsigned int)m, path, &state);
+        const McDrivers d = mc_drivers_step(p, round_keys, (unsigned int)m, path, &state);
         // -- capacity and revenue --
-        const real gpus_on = (real)p.gpus * (real)online[m];
+        const real gpus_on = p.gpus * online[m];
         const real contracted = gpus_on * cs;
         const real contract_on = (m <= term_months && j < default_month) ? (real)1 : (real)0;
         const real vacant = (j >= default_month && j < default_month + lag) ? (real)1 : (real)0;
         const real market_gpus = gpus_on - contracted * (contract_on + vacant);
-        const real escalation = (real)escalation_m[m];
-        const real revenue_contract = contract_on * contracted * (real)p.rent_per_gpu_month * escalation;
-        const real tokens_per_gpu_hour = (real)p.usage_tokens_per_gpu_hour * d.efficiency_multiplier
-                                         * mc_min((real)1, (real)p.usage_busy_share * d.token_volume_multiplier);
+        const real escalation = escalation_m[m];
+        const real revenue_contract = contract_on * contracted * p.rent_per_gpu_month * escalation;
+        const real tokens_per_gpu_hour = p.usage_tokens_per_gpu_hour * d.efficiency_multiplier
+                                         * mc_min((real)1, p.usage_busy_share * d.token_volume_multiplier);
         const real usage_per_gpu_hour = mc_min(mc_max(
-            tokens_per_gpu_hour / (real)p.tokens_per_million * (real)p.usage_fee_per_million_tokens
-            * d.token_price_multiplier, (real)p.usage_floor_per_gpu_hour), (real)p.usage_cap_per_gpu_hour);
+            tokens_per_gpu_hour / p.tokens_per_million * p.usage_fee_per_million_tokens
+            * d.token_price_multiplier, p.usage_floor_per_gpu_hour), p.usage_cap_per_gpu_hour);
         const real revenue_usage = contract_on * contracted * hours * usage_per_gpu_hour;
         const real spot = d.spot_utilisation;
-        const real market_price = (real)p.market_rent_per_gpu_hour * (real)market_trend[m] * d.market_rent_multiplier;
+        const real market_price = p.market_rent_per_gpu_hour * market_trend[m] * d.market_rent_multiplier;
         const real revenue_market = market_gpus * hours * market_price * spot;
         const real revenue = revenue_contract + revenue_usage + revenue_market;
         // -- opex --
@@ -145,33 +144,33 @@ __device__ McCashResult mc_cashflows(const McParams& p, const double* schedule, 
         const real powered = gpus_on - passed_through;
         const real rented_powered = contract_on * contracted - passed_through + market_gpus * spot;
         const real opex_power = hours * d.power_price_multiplier * (
-            (real)p.power_idle_per_gpu_hour * powered
-            + ((real)p.power_busy_per_gpu_hour - (real)p.power_idle_per_gpu_hour) * rented_powered);
-        const real opex_facility = hours * (real)p.facility_per_gpu_hour * powered;
-        const real opex_maintenance = hours * (real)p.maintenance_per_gpu_hour * gpus_on;
-        const real opex_operations = hours * (real)p.operations_per_gpu_hour * gpus_on;
-        const real opex_insurance = hours * (real)p.insurance_per_gpu_hour * gpus_on;
+            p.power_idle_per_gpu_hour * powered
+            + (p.power_busy_per_gpu_hour - p.power_idle_per_gpu_hour) * rented_powered);
+        const real opex_facility = hours * p.facility_per_gpu_hour * powered;
+        const real opex_maintenance = hours * p.maintenance_per_gpu_hour * gpus_on;
+        const real opex_operations = hours * p.operations_per_gpu_hour * gpus_on;
+        const real opex_insurance = hours * p.insurance_per_gpu_hour * gpus_on;
         const real opex = opex_power + opex_facility + opex_maintenance + opex_operations + opex_insurance;
         const real ebitda = revenue - opex;
         // -- debt --
-        const real rate = p.floating_rate != 0.0 ? d.floating_base_rate + (real)p.floating_margin : (real)p.fixed_rate;
+        const real rate = p.floating_rate != 0 ? d.floating_base_rate + p.floating_margin : p.fixed_rate;
         const real interest_month = balance * rate / (real)12;
         accrued = accrued + interest_month;
         real interest_paid = 0;
-        if (pay_month[m] != 0.0) {
+        if (pay_month[m] != 0) {
             interest_paid = accrued;
             accrued = 0;
         }
-        const real principal = (real)due[m];
-        balance = balance + (real)draws[m] - principal;
+        const real principal = due[m];
+        balance = balance + draws[m] - principal;
         const real service = interest_paid + principal;
         // -- tax (settled at each year end and at the horizon) --
-        income_lev = income_lev + ebitda - interest_month - (real)dep_m[m];
-        income_unlev = income_unlev + ebitda - (real)dep_m[m];
+        income_lev = income_lev + ebitda - interest_month - dep_m[m];
+        income_unlev = income_unlev + ebitda - dep_m[m];
         real residual = 0, tax_lev_ops = 0, tax_lev_sale = 0, tax_unlev = 0;
         if (m == M) {
             residual = mc_residual_value(p, d);
-            const real gain = residual - (real)p.book_value_at_horizon;
+            const real gain = residual - p.book_value_at_horizon;
             real pool_ops[MC_MAX_VINTAGES];
 #pragma unroll
             for (int v = 0; v < MC_MAX_VINTAGES; ++v) {
@@ -188,27 +187,27 @@ __device__ McCashResult mc_cashflows(const McParams& p, const double* schedule, 
         }
         const real cfads = ebitda - tax_lev_ops;
         // -- cash flows --
-        const real project_m = ebitda - tax_unlev - (real)capex_m[m] + residual;
-        real equity_m = cfads - tax_lev_sale - service - (real)capex_m[m] + (real)draws[m];
+        const real project_m = ebitda - tax_unlev - capex_m[m] + residual;
+        real equity_m = cfads - tax_lev_sale - service - capex_m[m] + draws[m];
         if (m == M) {
             equity_m = equity_m + residual - balance - accrued;
         }
         project_cf[m * stride] = project_m;
         equity_cf[m * stride] = equity_m;
         // -- running metrics --
-        npv = npv + project_m * (real)discount_project[m];
+        npv = npv + project_m * discount_project[m];
         const real before = cum_equity;
         cum_equity = cum_equity + equity_m;
         payback_equity = mc_payback_update(payback_equity, before, cum_equity, equity_m, m);
         year_cfads = year_cfads + cfads;
-        year_service = year_service + service - (real)lump[m];
+        year_service = year_service + service - lump[m];
         if (m % 12 == 0 || m == M) {
-            const bool has = year_service > (real)p.dscr_service_floor;
+            const bool has = year_service > p.dscr_service_floor;
             const real dscr = year_cfads / (has ? year_service : (real)1);
             if (has) {
                 min_dscr = mc_min(min_dscr, dscr);
                 n_dscr += 1;
-                breached = breached || dscr < (real)p.dscr_covenant;
+                breached = breached || dscr < p.dscr_covenant;
             }
             year_cfads = 0;
             year_service = 0;

@@ -4,7 +4,7 @@
 //   mc_drivers_step   == the body of the month loop of tokensim._drivers.generate_drivers, then the multipliers
 //                        it builds from the states (exp, logit-normal utilisation, base rate + offset)
 //   mc_poisson_count  == tokensim._drivers.poisson_counts (the same float64 table and comparisons: same counts)
-//   mc_jump_sizes     == tokensim._drivers._jump_sizes
+//   mc_jump_sizes     == tokensim._drivers._jump_sizes (its normals drawn once a month for both kinds of jump)
 // Launched from kernels/montecarlo.cu (mc_paths); the constants come from tokensim._drivers.DriverModel through
 // tokensim/_mckernel.py (kernels/mc_params.cuh). Philox counters (month, stream, path) and stream ids are those of
 // the module docstring of tokensim/_drivers.py, so a path draws the same uniforms on both backends; normals agree to
@@ -42,12 +42,13 @@ __device__ __forceinline__ void mc_drivers_init(McDriverState* s) {
 }
 
 // Operating-month index of the tenant's default (months = none within the term), in double as NumPy.
-__device__ __forceinline__ int mc_default_month(const McParams& p, unsigned long long seed, unsigned long long path) {
-    const int never = (int)p.months;
+__device__ __forceinline__ int mc_default_month(const McParams& p, const unsigned int* round_keys,
+                                                unsigned long long path) {
+    const int never = p.months;
     if (!(p.default_log_survival_per_month < 0.0) || p.default_limit_month <= 0.0) {
         return never;  // DriverModel.draws_default is false
     }
-    const double u = philox_uniforms(seed, 0u, MC_STREAM_DEFAULT, path).x;
+    const double u = mc_uniforms(round_keys, 0u, MC_STREAM_DEFAULT, path).x;
     const double months_to_default = log(u) / p.default_log_survival_per_month;  // >= 0; +0 when p = 1
     return months_to_default < p.default_limit_month ? (int)floor(months_to_default) : never;
 }
@@ -61,89 +62,92 @@ __device__ __forceinline__ real mc_poisson_count(const double* table, int count,
     return (real)n;
 }
 
-// Total log size of `counts` jumps: N log_mean + sqrt(N) log_sd zeta, zeta normal `which` of the jump-size stream.
-__device__ __forceinline__ real mc_jump_sizes(real counts, double log_mean, double log_sd, unsigned long long seed,
-                                              unsigned int month, unsigned long long path, int which) {
-    real size = counts * (real)log_mean;
-    if (log_sd > 0.0 && counts != 0) {
-        real zeta0, zeta1;
-        mc_normals(seed, month, MC_STREAM_JUMP_SIZES, path, &zeta0, &zeta1);
-        size = size + mc_sqrt(counts) * ((real)log_sd * (which == 0 ? zeta0 : zeta1));
+// Total log size of `counts` jumps: N log_mean + sqrt(N) log_sd zeta, zeta one normal of the jump-size stream.
+__device__ __forceinline__ real mc_jump_sizes(real counts, real log_mean, real log_sd, real zeta) {
+    real size = counts * log_mean;
+    if (log_sd > 0 && counts != 0) {
+        size = size + mc_sqrt(counts) * (log_sd * zeta);
     }
     return size;
 }
 
 // One month (operating month `month`, 1..M) of the driver equations; returns the month's drivers.
-__device__ __forceinline__ McDrivers mc_drivers_step(const McParams& p, const double* tables,
-                                                     unsigned long long seed, unsigned int month,
-                                                     unsigned long long path, McDriverState* s) {
+__device__ __forceinline__ McDrivers mc_drivers_step(const McParams& p, const unsigned int* round_keys,
+                                                     unsigned int month, unsigned long long path, McDriverState* s) {
     real shocks[MC_DRIVERS];
 #pragma unroll
     for (int stream = 0; stream < 3; ++stream) {
         shocks[2 * stream] = 0;
         shocks[2 * stream + 1] = 0;
-        if (p.shock_streams[stream] != 0.0) {
-            mc_normals(seed, month, (unsigned int)stream, path, &shocks[2 * stream], &shocks[2 * stream + 1]);
+        if (p.shock_streams[stream] != 0) {
+            mc_normals(round_keys, month, (unsigned int)stream, path, &shocks[2 * stream], &shocks[2 * stream + 1]);
         }
     }
     double u_rent = 0.0, u_cut = 0.0;
-    if (p.rent_jump_count > 0.0 || p.cut_count > 0.0) {
-        const double2 u = philox_uniforms(seed, month, MC_STREAM_JUMP_COUNTS, path);
+    if (p.rent_jump_count > 0 || p.cut_count > 0) {
+        const double2 u = mc_uniforms(round_keys, month, MC_STREAM_JUMP_COUNTS, path);
         u_rent = u.x;
         u_cut = u.y;
     }
+    const real rent_jumps = p.rent_jump_count > 0
+                                ? mc_poisson_count(mc_tables + MC_TABLE_RENT_JUMPS, p.rent_jump_count, u_rent)
+                                : (real)0;
+    const real cuts = p.cut_count > 0 ? mc_poisson_count(mc_tables + MC_TABLE_CUTS, p.cut_count, u_cut) : (real)0;
+    // The jump-size normals (zeta0 for the rent, zeta1 for the price), drawn once when either has jumps to size.
+    real zeta0 = 0, zeta1 = 0;
+    if ((rent_jumps != 0 && p.rent_jump_log_sd > 0) || (cuts != 0 && p.cut_log_sd > 0)) {
+        mc_normals(round_keys, month, MC_STREAM_JUMP_SIZES, path, &zeta0, &zeta1);
+    }
 #pragma unroll
     for (int i = 0; i < MC_DRIVERS; ++i) {
-        if (p.active[i] == 0.0) {
+        if (p.active[i] == 0) {
             continue;
         }
-        real x = (real)p.persistence[i] * s->x[i] + (real)p.drift[i];
-        if (p.shock_scale[i] > 0.0) {
+        real x = p.persistence[i] * s->x[i] + p.drift[i];
+        if (p.shock_scale[i] > 0) {
             // z_i = sum_{k <= i} L_ik e_k in k order, zero loadings skipped (as NumPy skips them)
             real z = 0;
             bool started = false;
 #pragma unroll
             for (int k = 0; k <= i; ++k) {
-                const double loading = p.cholesky[i * MC_DRIVERS + k];
-                if (loading != 0.0) {
-                    const real term = (real)loading * shocks[k];
+                const real loading = p.cholesky[i * MC_DRIVERS + k];
+                if (loading != 0) {
+                    const real term = loading * shocks[k];
                     z = started ? z + term : term;
                     started = true;
                 }
             }
-            x = x + (real)p.shock_scale[i] * z;
+            x = x + p.shock_scale[i] * z;
         }
-        if (i == MC_RENT && p.rent_jump_count > 0.0) {
-            const real jumps = mc_poisson_count(tables + MC_TABLE_RENT_JUMPS, (int)p.rent_jump_count, u_rent);
-            x = x + mc_jump_sizes(jumps, p.rent_jump_log_mean, p.rent_jump_log_sd, seed, month, path, 0);
+        if (i == MC_RENT && p.rent_jump_count > 0) {
+            x = x + mc_jump_sizes(rent_jumps, p.rent_jump_log_mean, p.rent_jump_log_sd, zeta0);
         }
-        if (i == MC_PRICE && p.cut_count > 0.0) {
-            const real cuts = mc_poisson_count(tables + MC_TABLE_CUTS, (int)p.cut_count, u_cut);
-            x = x - mc_jump_sizes(cuts, p.cut_log_mean, p.cut_log_sd, seed, month, path, 1);
+        if (i == MC_PRICE && p.cut_count > 0) {
+            x = x - mc_jump_sizes(cuts, p.cut_log_mean, p.cut_log_sd, zeta1);
         }
         s->x[i] = x;
     }
     McDrivers d;
-    d.market_rent_multiplier = p.active[MC_RENT] != 0.0 ? mc_exp(s->x[MC_RENT]) : (real)1;
-    d.power_price_multiplier = p.active[MC_POWER] != 0.0 ? mc_exp(s->x[MC_POWER]) : (real)1;
-    d.token_volume_multiplier = p.active[MC_VOLUME] != 0.0 ? mc_exp(s->x[MC_VOLUME]) : (real)1;
-    d.token_price_multiplier = p.active[MC_PRICE] != 0.0 ? mc_exp(s->x[MC_PRICE]) : (real)1;
-    const real u0 = (real)p.spot_utilisation;
+    d.market_rent_multiplier = p.active[MC_RENT] != 0 ? mc_exp(s->x[MC_RENT]) : (real)1;
+    d.power_price_multiplier = p.active[MC_POWER] != 0 ? mc_exp(s->x[MC_POWER]) : (real)1;
+    d.token_volume_multiplier = p.active[MC_VOLUME] != 0 ? mc_exp(s->x[MC_VOLUME]) : (real)1;
+    d.token_price_multiplier = p.active[MC_PRICE] != 0 ? mc_exp(s->x[MC_PRICE]) : (real)1;
+    const real u0 = p.spot_utilisation;
     d.spot_utilisation = u0;
-    if (p.active[MC_UTILISATION] != 0.0 && s->x[MC_UTILISATION] != 0) {
+    if (p.active[MC_UTILISATION] != 0 && s->x[MC_UTILISATION] != 0) {
         // logit(spot) = logit(u0) + y
         const real shrink = mc_exp(-s->x[MC_UTILISATION]);
         d.spot_utilisation = u0 / (u0 + ((real)1 - u0) * shrink);
     }
-    d.floating_base_rate = (real)p.floating_base_rate;
-    if (p.active[MC_RATE] != 0.0) {
-        d.floating_base_rate = (real)p.floating_base_rate + s->x[MC_RATE];
+    d.floating_base_rate = p.floating_base_rate;
+    if (p.active[MC_RATE] != 0) {
+        d.floating_base_rate = p.floating_base_rate + s->x[MC_RATE];
     }
     d.efficiency_multiplier = 1;
-    if (p.efficiency_count > 0.0) {
-        const double u = philox_uniforms(seed, month, MC_STREAM_EFFICIENCY, path).x;
-        s->arrivals = s->arrivals + mc_poisson_count(tables + MC_TABLE_EFFICIENCY, (int)p.efficiency_count, u);
-        d.efficiency_multiplier = mc_exp(s->arrivals * (real)p.efficiency_log_gain);
+    if (p.efficiency_count > 0) {
+        const double u = mc_uniforms(round_keys, month, MC_STREAM_EFFICIENCY, path).x;
+        s->arrivals = s->arrivals + mc_poisson_count(mc_tables + MC_TABLE_EFFICIENCY, p.efficiency_count, u);
+        d.efficiency_multiplier = mc_exp(s->arrivals * p.efficiency_log_gain);
     }
     return d;
 }

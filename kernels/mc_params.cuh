@@ -1,12 +1,25 @@
-// Layout of what the Monte Carlo kernel reads: the McParams struct, the schedule rows and the lookup tables.
+// What the Monte Carlo kernel reads, all in constant memory: the McParams struct, the schedule rows, the lookup
+// tables and the Philox key schedule of the run's seed.
 //
-// Packed by tokensim/_mckernel.py (pack_params, pack_schedule, pack_tables), which parses THIS file for the field
-// order and the #define values, so the two cannot drift apart: a field added here must be given a value there.
-// Every field is a double (flags are 0/1, counts are whole numbers), so the struct is a plain array of doubles.
-// The values come from tokensim._cashflows.FinanceInputs (engine inputs) and tokensim._drivers.DriverModel (driver
-// constants); the comments name the Python attribute each field equals.
+// Packed by tokensim/_mckernel.py (pack_params, pack_schedule, pack_tables, constant_images), which parses THIS file
+// for the fields (type, name, count) and the #define values, so the two cannot drift apart: a field added here must
+// be given a value there. Field types: `double` where the arithmetic that uses the value is done in double on both
+// backends (the default time), `int` for counts and 0/1 flags, `real` (float or double, the kernel's type) for the
+// rest: the host rounds them to the kernel's type once (numpy astype: round to nearest, as the device's own
+// conversion), so the kernel computes with exactly the numbers it used to convert at every use. The values come from
+// tokensim._cashflows.FinanceInputs (engine inputs) and tokensim._drivers.DriverModel (driver constants); the comments
+// name the Python attribute each field equals.
+//
+// Why constant memory (the H200 profile in benchmarks/profile_montecarlo_h200.log): every thread reads the same
+// parameter at the same time, which is the access constant memory serves in one cycle, and an arithmetic instruction
+// can take a constant-bank value as an operand, so parameters need neither a load, a register, nor a double-to-float
+// conversion (the previous layout, double arrays in global memory, spent about 140 of 2,070 month-loop instructions
+// on loads and conversions at 147 registers a thread).
 #ifndef TOKENSIM_MC_PARAMS_CUH
 #define TOKENSIM_MC_PARAMS_CUH
+
+#include "philox.cuh"
+#include "real.cuh"
 
 // Shock streams and driver indices: tokensim/_drivers.py (STREAM_*, CORRELATED_DRIVERS order).
 #define MC_STREAM_JUMP_COUNTS 3
@@ -21,7 +34,9 @@
 #define MC_PRICE 5
 #define MC_DRIVERS 6
 
-// Rows of the schedule array (MC_SCHEDULE_ROWS x (months + 1) doubles, row-major), indexed by month 0..M.
+// Rows of the schedule (mc_schedule: MC_SCHEDULE_ROWS rows of MC_MAX_PERIODS reals, row-major), indexed by month
+// 0..M. MC_MAX_PERIODS covers the longest horizon a scenario allows (50 years: tokensim.scenario); in double the
+// schedule takes 48 kB of the 64 kB of constant memory.
 #define MC_SCHEDULE_CAPEX 0             // FinanceInputs.capex_by_month
 #define MC_SCHEDULE_ONLINE 1            // FinanceInputs.online_share
 #define MC_SCHEDULE_DEPRECIATION 2      // FinanceInputs.depreciation_by_month
@@ -33,8 +48,9 @@
 #define MC_SCHEDULE_ESCALATION 8        // (1 + escalator_per_year) ** ((m - 1) // 12)
 #define MC_SCHEDULE_MARKET_TREND 9      // (1 + market_rent_change_per_year) ** ((m - 1) / 12)
 #define MC_SCHEDULE_ROWS 10
+#define MC_MAX_PERIODS 601
 
-// Tables (doubles): Poisson CDFs (tokensim._drivers.poisson_table) and the IRR scan grid (tokensim._irr._scan_rates).
+// Tables (mc_tables, doubles): Poisson CDFs (tokensim._drivers.poisson_table) and the IRR scan grid (tokensim._irr._scan_rates).
 #define MC_POISSON_MAX 64
 #define MC_TABLE_RENT_JUMPS 0
 #define MC_TABLE_CUTS 64
@@ -48,72 +64,80 @@
 #define MC_MAX_VINTAGES 8
 
 struct McParams {
-    // time and units
-    double months;                          // FinanceInputs.months (M)
-    double hours_per_month;                 // HOURS_PER_MONTH
-    double tokens_per_million;              // TOKENS_PER_MILLION
-    // capacity and revenue
-    double gpus;                            // FinanceInputs.gpus
-    double contracted_share;                // .contracted_share
-    double term_months;                     // .term_months
-    double rent_per_gpu_month;              // .rent_per_gpu_month
-    double usage_fee_per_million_tokens;    // .usage_fee_per_million_tokens
-    double usage_tokens_per_gpu_hour;       // .usage_tokens_per_gpu_hour
-    double usage_busy_share;                // .usage_busy_share
-    double usage_floor_per_gpu_hour;        // .usage_floor_per_gpu_hour
-    double usage_cap_per_gpu_hour;          // .usage_cap_per_gpu_hour (inf when uncapped)
-    double market_rent_per_gpu_hour;        // .market_rent_per_gpu_hour
-    double vacancy_lag_months;              // .vacancy_lag_months
-    double lessee_pays_power_and_facility;  // .lessee_pays_power_and_facility (0/1)
-    // opex per GPU-hour
-    double power_busy_per_gpu_hour;         // .power_busy_per_gpu_hour
-    double power_idle_per_gpu_hour;         // .power_idle_per_gpu_hour
-    double facility_per_gpu_hour;           // .facility_per_gpu_hour
-    double maintenance_per_gpu_hour;        // .maintenance_per_gpu_hour
-    double operations_per_gpu_hour;         // .operations_per_gpu_hour
-    double insurance_per_gpu_hour;          // .insurance_per_gpu_hour
-    // debt, tax, residual, metrics
-    double floating_rate;                   // .rate_type == "floating" (0/1)
-    double fixed_rate;                      // .fixed_rate
-    double floating_margin;                 // .floating_margin
-    double tax_rate;                        // .tax_rate
-    double loss_vintages;                   // loss_carry_forward_years, or 1 when unlimited
-    double loss_expire;                     // loss_carry_forward_years > 0 (0/1)
-    double book_value_at_horizon;           // .book_value_at_horizon
-    double residual_percent_method;         // .residual_method == "percent_of_cost" (0/1)
-    double residual_percent_value;          // .residual_percent_value
-    double residual_pv_revenue_per_gpu;     // .residual_pv_revenue_per_gpu
-    double residual_pv_power_per_gpu;       // .residual_pv_power_per_gpu
-    double residual_pv_other_per_gpu;       // .residual_pv_other_per_gpu
-    double dscr_service_floor;              // 1e-9 * max(capex_total, 1): a loan year "has debt service" above it
-    double dscr_covenant;                   // .dscr_covenant (NaN when none: never breached)
-    double has_hurdle;                      // financing.equity_hurdle_irr given (0/1)
-    double hurdle_annual;                   // financing.equity_hurdle_irr
-    double hurdle_monthly;                  // (1 + hurdle) ** (1 / 12) - 1
-    // drivers (DriverModel)
-    double cholesky[36];                    // .cholesky, row-major, lower
-    double persistence[6];                  // .persistence
-    double drift[6];                        // .drift
-    double shock_scale[6];                  // .shock_scale
-    double active[6];                       // .active (0/1)
-    double shock_streams[3];                // .shock_streams (0/1)
-    double rent_jump_count;                 // .rent_jump_table.size (0 = no jumps)
-    double rent_jump_log_mean;              // .rent_jump_log_mean
-    double rent_jump_log_sd;                // .rent_jump_log_sd
-    double cut_count;                       // .cut_table.size
-    double cut_log_mean;                    // .cut_log_mean
-    double cut_log_sd;                      // .cut_log_sd
-    double efficiency_count;                // .efficiency_table.size
-    double efficiency_log_gain;             // .efficiency_log_gain
-    double default_log_survival_per_month;  // .default_log_survival_per_month (0 = no default, -inf = certain)
+    // double: the default time is computed in double, as NumPy does
+    double default_log_survival_per_month;  // DriverModel.default_log_survival_per_month (0 = none, -inf = certain)
     double default_limit_month;             // .default_limit_month
-    double spot_utilisation;                // .spot_utilisation
-    double floating_base_rate;              // .floating_base_rate
+    // time and units
+    real hours_per_month;                   // HOURS_PER_MONTH
+    real tokens_per_million;                // TOKENS_PER_MILLION
+    // capacity and revenue
+    real gpus;                              // FinanceInputs.gpus
+    real contracted_share;                  // .contracted_share
+    real rent_per_gpu_month;                // .rent_per_gpu_month
+    real usage_fee_per_million_tokens;      // .usage_fee_per_million_tokens
+    real usage_tokens_per_gpu_hour;         // .usage_tokens_per_gpu_hour
+    real usage_busy_share;                  // .usage_busy_share
+    real usage_floor_per_gpu_hour;          // .usage_floor_per_gpu_hour
+    real usage_cap_per_gpu_hour;            // .usage_cap_per_gpu_hour (inf when uncapped)
+    real market_rent_per_gpu_hour;          // .market_rent_per_gpu_hour
+    real lessee_pays_power_and_facility;    // .lessee_pays_power_and_facility (0/1, a factor in the month loop)
+    // opex per GPU-hour
+    real power_busy_per_gpu_hour;           // .power_busy_per_gpu_hour
+    real power_idle_per_gpu_hour;           // .power_idle_per_gpu_hour
+    real facility_per_gpu_hour;             // .facility_per_gpu_hour
+    real maintenance_per_gpu_hour;          // .maintenance_per_gpu_hour
+    real operations_per_gpu_hour;           // .operations_per_gpu_hour
+    real insurance_per_gpu_hour;            // .insurance_per_gpu_hour
+    // debt, tax, residual, metrics
+    real fixed_rate;                        // .fixed_rate
+    real floating_margin;                   // .floating_margin
+    real tax_rate;                          // .tax_rate
+    real book_value_at_horizon;             // .book_value_at_horizon
+    real residual_percent_value;            // .residual_percent_value
+    real residual_pv_revenue_per_gpu;       // .residual_pv_revenue_per_gpu
+    real residual_pv_power_per_gpu;         // .residual_pv_power_per_gpu
+    real residual_pv_other_per_gpu;         // .residual_pv_other_per_gpu
+    real dscr_service_floor;                // 1e-9 * max(capex_total, 1): a loan year "has debt service" above it
+    real dscr_covenant;                     // .dscr_covenant (NaN when none: never breached)
+    real hurdle_annual;                     // financing.equity_hurdle_irr
+    real hurdle_monthly;                    // (1 + hurdle) ** (1 / 12) - 1
+    // drivers (DriverModel)
+    real cholesky[36];                      // .cholesky, row-major, lower
+    real persistence[6];                    // .persistence
+    real drift[6];                          // .drift
+    real shock_scale[6];                    // .shock_scale
+    real rent_jump_log_mean;                // .rent_jump_log_mean
+    real rent_jump_log_sd;                  // .rent_jump_log_sd
+    real cut_log_mean;                      // .cut_log_mean
+    real cut_log_sd;                        // .cut_log_sd
+    real efficiency_log_gain;               // .efficiency_log_gain
+    real spot_utilisation;                  // .spot_utilisation
+    real floating_base_rate;                // .floating_base_rate
     // IRR (tokensim._irr.irr arguments)
-    double irr_guess;                       // guess
-    double irr_tol;                         // tol (1e-12 for double, 1e-6 for float)
-    double irr_max_iter;                    // max_iter
-    double scan_count;                      // len(_scan_rates(guess))
+    real irr_guess;                         // guess
+    real irr_tol;                           // tol (1e-12 for double, 1e-6 for float)
+    // counts and flags
+    int months;                             // FinanceInputs.months (M)
+    int term_months;                        // .term_months
+    int vacancy_lag_months;                 // .vacancy_lag_months
+    int floating_rate;                      // .rate_type == "floating" (0/1)
+    int loss_vintages;                      // loss_carry_forward_years, or 1 when unlimited
+    int loss_expire;                        // loss_carry_forward_years > 0 (0/1)
+    int residual_percent_method;            // .residual_method == "percent_of_cost" (0/1)
+    int has_hurdle;                         // financing.equity_hurdle_irr given (0/1)
+    int active[6];                          // DriverModel.active (0/1)
+    int shock_streams[3];                   // .shock_streams (0/1)
+    int rent_jump_count;                    // .rent_jump_table.size (0 = no jumps)
+    int cut_count;                          // .cut_table.size
+    int efficiency_count;                   // .efficiency_table.size
+    int irr_max_iter;                       // max_iter
+    int scan_count;                         // len(_scan_rates(guess))
 };
+
+// The kernel's inputs, written by tokensim._mckernel.launch before each launch (constant_images).
+__constant__ McParams mc_params;
+__constant__ real mc_schedule[MC_SCHEDULE_ROWS * MC_MAX_PERIODS];
+__constant__ double mc_tables[MC_TABLE_SIZE];
+__constant__ unsigned int mc_round_keys[2 * TOKENSIM_PHILOX_ROUNDS];  // tokensim._rng.round_keys(seed), row-major
 
 #endif  // TOKENSIM_MC_PARAMS_CUH

@@ -3,6 +3,7 @@
 // Twin of tokensim/_rng.py; each function here must equal the NumPy function named beside it:
 //   philox4x32_10             == tokensim._rng.philox4x32_10        (bit for bit)
 //   philox_key_from_seed      == tokensim._rng.key_from_seed        (bit for bit)
+//   philox_round_keys         == tokensim._rng.round_keys           (bit for bit)
 //   philox_draw_words         == tokensim._rng.draw_words           (bit for bit)
 //   philox_uniform_from_words == tokensim._rng.uniform_from_words   (bit for bit: every step is exact)
 //   philox_uniforms           == tokensim._rng.uniforms             (bit for bit)
@@ -40,29 +41,46 @@ __device__ __forceinline__ uint4 philox4x32_round(uint4 ctr, uint2 key) {
     return make_uint4(hi1 ^ ctr.y ^ key.x, lo1, hi0 ^ ctr.w ^ key.y, lo0);
 }
 
-// Philox4x32-10 block function: counter (x, y, z, w) and key (x, y) -> four 32-bit words.
-__device__ __forceinline__ uint4 philox4x32_10(uint4 ctr, uint2 key) {
+// The ten round keys of a key, as pairs (x, y) in round_keys[2 r], round_keys[2 r + 1]: the key itself, then Weyl
+// increments before rounds 2..10 (Random123 _philox4x32bumpkey; wraps mod 2^32). == tokensim._rng.round_keys.
+__device__ __forceinline__ void philox_round_keys(uint2 key, unsigned int* round_keys) {
 #pragma unroll
     for (int round_index = 0; round_index < TOKENSIM_PHILOX_ROUNDS; ++round_index) {
-        if (round_index > 0) {
-            // Key schedule: Weyl increments before rounds 2..10 (Random123 _philox4x32bumpkey); wraps mod 2^32.
-            key.x += TOKENSIM_PHILOX_W32_0;
-            key.y += TOKENSIM_PHILOX_W32_1;
-        }
-        ctr = philox4x32_round(ctr, key);
+        round_keys[2 * round_index] = key.x + (unsigned int)round_index * TOKENSIM_PHILOX_W32_0;
+        round_keys[2 * round_index + 1] = key.y + (unsigned int)round_index * TOKENSIM_PHILOX_W32_1;
+    }
+}
+
+// Philox4x32-10 with its key schedule given (2 x 10 words, as philox_round_keys writes them). Kernels that draw
+// many blocks under one seed read the schedule from constant memory, where each round key is an operand of the
+// round's XOR rather than an addition per round.
+__device__ __forceinline__ uint4 philox4x32_10_scheduled(uint4 ctr, const unsigned int* round_keys) {
+#pragma unroll
+    for (int round_index = 0; round_index < TOKENSIM_PHILOX_ROUNDS; ++round_index) {
+        ctr = philox4x32_round(ctr, make_uint2(round_keys[2 * round_index], round_keys[2 * round_index + 1]));
     }
     return ctr;
+}
+
+// Philox4x32-10 block function: counter (x, y, z, w) and key (x, y) -> four 32-bit words.
+__device__ __forceinline__ uint4 philox4x32_10(uint4 ctr, uint2 key) {
+    unsigned int round_keys[2 * TOKENSIM_PHILOX_ROUNDS];
+    philox_round_keys(key, round_keys);
+    return philox4x32_10_scheduled(ctr, round_keys);
 }
 
 __device__ __forceinline__ uint2 philox_key_from_seed(unsigned long long seed) {
     return make_uint2((unsigned int)(seed & 0xFFFFFFFFull), (unsigned int)(seed >> 32));
 }
 
+__device__ __forceinline__ uint4 philox_counter(unsigned int month, unsigned int stream, unsigned long long path) {
+    return make_uint4(month, stream, (unsigned int)(path & 0xFFFFFFFFull), (unsigned int)(path >> 32));
+}
+
 // The four words for (month, stream, path) under the key of seed.
 __device__ __forceinline__ uint4 philox_draw_words(unsigned long long seed, unsigned int month, unsigned int stream,
                                                    unsigned long long path) {
-    const uint4 ctr = make_uint4(month, stream, (unsigned int)(path & 0xFFFFFFFFull), (unsigned int)(path >> 32));
-    return philox4x32_10(ctr, philox_key_from_seed(seed));
+    return philox4x32_10(philox_counter(month, stream, path), philox_key_from_seed(seed));
 }
 
 // ((hi >> 6) * 2^26 + (lo >> 6) + 0.5) * 2^-52: exact in double, so equal to NumPy bit for bit even if contracted.
@@ -71,11 +89,22 @@ __device__ __forceinline__ double philox_uniform_from_words(unsigned int hi, uns
     return ((double)top52 + 0.5) * 0x1p-52;
 }
 
+// The same uniform rounded to float, without the double: u = (2 n + 1) 2^-53 with 2 n + 1 < 2^53 a whole number, so
+// converting 2 n + 1 to float (round to nearest even, as every conversion) and scaling by 2^-53 (exact: a power of
+// two, far from float's underflow) rounds the one exact value once, as (float)philox_uniform_from_words does.
+__device__ __forceinline__ float philox_uniform_float_from_words(unsigned int hi, unsigned int lo) {
+    const unsigned long long top52 = ((unsigned long long)(hi >> 6) << 26) | (unsigned long long)(lo >> 6);
+    return (float)(2ull * top52 + 1ull) * 0x1p-53f;
+}
+
 // u0 from words (x, y), u1 from words (z, w); both in (0, 1).
+__device__ __forceinline__ double2 philox_uniforms_from_words(uint4 words) {
+    return make_double2(philox_uniform_from_words(words.x, words.y), philox_uniform_from_words(words.z, words.w));
+}
+
 __device__ __forceinline__ double2 philox_uniforms(unsigned long long seed, unsigned int month, unsigned int stream,
                                                    unsigned long long path) {
-    const uint4 words = philox_draw_words(seed, month, stream, path);
-    return make_double2(philox_uniform_from_words(words.x, words.y), philox_uniform_from_words(words.z, words.w));
+    return philox_uniforms_from_words(philox_draw_words(seed, month, stream, path));
 }
 
 // Box-Muller in double: r = sqrt(-2 log u0), theta = 2 pi u1; (r cos theta, r sin theta).

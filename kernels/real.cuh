@@ -38,21 +38,37 @@ __device__ __forceinline__ real mc_max(real a, real b) { return b > a ? b : a; }
 __device__ __forceinline__ real mc_nan() { return (real)__longlong_as_double(0x7FF8000000000000ULL); }
 __device__ __forceinline__ real mc_inf() { return (real)__longlong_as_double(0x7FF0000000000000ULL); }
 
+// The four Philox words of counter (month, stream, path) under a key schedule (philox_round_keys; the Monte Carlo
+// kernel keeps it in constant memory, mc_round_keys).
+__device__ __forceinline__ uint4 mc_words(const unsigned int* round_keys, unsigned int month, unsigned int stream,
+                                          unsigned long long path) {
+    return philox4x32_10_scheduled(philox_counter(month, stream, path), round_keys);
+}
+
+// Two uniforms of counter (month, stream, path), exactly tokensim._rng.uniforms.
+__device__ __forceinline__ double2 mc_uniforms(const unsigned int* round_keys, unsigned int month, unsigned int stream,
+                                               unsigned long long path) {
+    return philox_uniforms_from_words(mc_words(round_keys, month, stream, path));
+}
+
 // Two standard normals of counter (month, stream, path), as tokensim._rng.normals: Box-Muller on the same two
-// uniforms. In double this is philox_normals itself; in float the uniforms (exact in double) are rounded to float and
-// r = sqrt(-2 log u0), theta = 2 pi u1 are taken in float (sincospi keeps theta accurate over the whole circle).
-__device__ __forceinline__ void mc_normals(unsigned long long seed, unsigned int month, unsigned int stream,
+// uniforms. In double this is philox_box_muller itself; in float the uniforms are the double ones rounded to float
+// (philox_uniform_float_from_words, bit for bit) and r = sqrt(-2 log u0), theta = 2 pi u1 are taken in float
+// (sincospi keeps theta accurate over the whole circle).
+__device__ __forceinline__ void mc_normals(const unsigned int* round_keys, unsigned int month, unsigned int stream,
                                            unsigned long long path, double* z0, double* z1) {
-    const double2 z = philox_normals(seed, month, stream, path);
+    const double2 z = philox_box_muller(philox_uniforms_from_words(mc_words(round_keys, month, stream, path)));
     *z0 = z.x;
     *z1 = z.y;
 }
-__device__ __forceinline__ void mc_normals(unsigned long long seed, unsigned int month, unsigned int stream,
+__device__ __forceinline__ void mc_normals(const unsigned int* round_keys, unsigned int month, unsigned int stream,
                                            unsigned long long path, float* z0, float* z1) {
-    const double2 u = philox_uniforms(seed, month, stream, path);
-    const float radius = sqrtf(-2.0f * logf((float)u.x));
+    const uint4 words = mc_words(round_keys, month, stream, path);
+    const float u0 = philox_uniform_float_from_words(words.x, words.y);
+    const float u1 = philox_uniform_float_from_words(words.z, words.w);
+    const float radius = sqrtf(-2.0f * logf(u0));
     float sin_theta, cos_theta;
-    sincospif(2.0f * (float)u.y, &sin_theta, &cos_theta);
+    sincospif(2.0f * u1, &sin_theta, &cos_theta);
     *z0 = radius * cos_theta;
     *z1 = radius * sin_theta;
 }

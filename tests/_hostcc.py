@@ -26,6 +26,7 @@ HOST_PRELUDE = r"""
 #define __noinline__
 #define __restrict__ __restrict
 #define __shared__
+#define __constant__
 struct uint2 { unsigned int x, y; };
 struct uint4 { unsigned int x, y, z, w; };
 struct double2 { double x, y; };
@@ -46,13 +47,15 @@ static dim3h blockIdx = {0, 0, 0}, threadIdx = {0, 0, 0}, blockDim = {1, 1, 1}, 
 """
 
 
-def build_host_kernels(kernel: str, folder, extra_prelude: str = "") -> dict:
-    """``kernels/<kernel>.cu`` built for the host in double and float: {"float64": CDLL, "float32": CDLL}."""
+def build_host_kernels(kernel: str, folder, extra_prelude: str = "", epilogue: str = "") -> dict:
+    """``kernels/<kernel>.cu`` built for the host in double and float: {"float64": CDLL, "float32": CDLL}.
+
+    ``extra_prelude`` goes before the kernel's source, ``epilogue`` after it (helpers the tests call)."""
     compiler = shutil.which("g++") or shutil.which("c++")
     if compiler is None:
         pytest.skip("no C++ compiler to build the kernel for the host")
     (folder / "prelude.h").write_text(HOST_PRELUDE + extra_prelude)
-    (folder / f"{kernel}.cpp").write_text(_kernels.inline_source(kernel))
+    (folder / f"{kernel}.cpp").write_text(_kernels.inline_source(kernel) + epilogue)
     libraries = {}
     for dtype, real in (("float64", "double"), ("float32", "float")):
         lib = folder / f"{kernel}_{real}.so"

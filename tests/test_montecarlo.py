@@ -164,13 +164,24 @@ def test_numpy_ignores_float32_with_a_note():
     assert r.dtype == "float64" and r.notes
 
 
-def test_params_layout_is_fully_packed():
-    """Every McParams field of kernels/mc_params.cuh gets a value, and the tables fit their slots."""
+def test_params_layout_is_fully_packed(host_kernels):
+    """Every McParams field of kernels/mc_params.cuh gets a value of its type, the record has the C struct's size
+    (sizeof from the host build), and the schedule and tables fit their constant arrays."""
     model = prepare(load_scenario("us-b300-neocloud-usage"))
     layout = _mckernel.layout()
-    assert _mckernel.pack_params(model, "float32").size == layout.size
-    assert _mckernel.pack_schedule(model).shape == (layout.defines["MC_SCHEDULE_ROWS"], model.inputs.months + 1)
+    for dtype, real in (("float32", np.float32), ("float64", np.float64)):
+        record = _mckernel.pack_params(model, dtype)
+        assert record.dtype.itemsize == host_kernels[dtype].mc_params_size()
+        assert record["months"] == model.inputs.months and record["months"].dtype == np.int32
+        assert record["gpus"].dtype == real and record["default_limit_month"].dtype == np.float64
+        schedule = _mckernel.pack_schedule(model, dtype)
+        assert schedule.dtype == real
+        assert schedule.shape == (layout.defines["MC_SCHEDULE_ROWS"], layout.defines["MC_MAX_PERIODS"])
+        np.testing.assert_array_equal(schedule[layout.defines["MC_SCHEDULE_CAPEX"], :model.inputs.months + 1],
+                                      model.inputs.capex_by_month.astype(real))
     assert _mckernel.pack_tables(model).size == layout.defines["MC_TABLE_SIZE"]
+    # The longest horizon a scenario allows (50 years) fits the constant schedule.
+    assert layout.defines["MC_MAX_PERIODS"] == 50 * 12 + 1
     geometry = _mckernel.launch_geometry(60, "float32")
     assert geometry.threads == 64 and not geometry.use_scratch and geometry.shared_bytes <= 48 * 1024
     assert _mckernel.launch_geometry(600, "float64").use_scratch
@@ -197,23 +208,27 @@ def test_long_loss_carry_forward_on_the_gpu():
 
 @pytest.fixture(scope="module")
 def host_kernels(tmp_path_factory):
-    """kernels/montecarlo.cu built for the host (one 'thread', global scratch) in double and float."""
-    return build_host_kernels("montecarlo", tmp_path_factory.mktemp("host_kernel"), "unsigned char mc_shared[1];\n")
+    """kernels/montecarlo.cu built for the host (one 'thread', global scratch) in double and float; the constant
+    symbols are plain globals there, and mc_params_size() reports sizeof(McParams)."""
+    libraries = build_host_kernels("montecarlo", tmp_path_factory.mktemp("host_kernel"), "unsigned char mc_shared[1];\n",
+                                   epilogue='extern "C" unsigned long mc_params_size() { return sizeof(McParams); }\n')
+    for lib in libraries.values():
+        lib.mc_params_size.restype = ctypes.c_ulong
+    return libraries
 
 
 def host_paths(lib, model, seed: int, first: int, n: int, dtype: str) -> dict:
     real = np.float32 if dtype == "float32" else np.float64
-    inputs = [_mckernel.pack_params(model, dtype), _mckernel.pack_schedule(model).reshape(-1),
-              _mckernel.pack_tables(model)]
+    for name, image in _mckernel.constant_images(model, dtype, seed).items():
+        data = np.ascontiguousarray(image).reshape(-1).view(np.uint8)
+        ctypes.memmove(ctypes.addressof(ctypes.c_char.in_dll(lib, name)), data.ctypes.data, data.size)
     scratch = np.zeros(2 * (model.inputs.months + 1), real)
     metrics = {name: np.zeros(n, real) for name in METRICS}
     reasons = [np.zeros(n, np.int8), np.zeros(n, np.int8)]
     flags, default_month = np.zeros(n, np.uint8), np.zeros(n, np.int32)
-    lib.mc_paths.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_uint64, ctypes.c_uint64, ctypes.c_int64,
-                                                     ctypes.c_int] + [ctypes.c_void_p] * 10
-    lib.mc_paths(*(a.ctypes.data for a in inputs), seed, first, n, 1, scratch.ctypes.data,
-                 *(metrics[m].ctypes.data for m in METRICS), *(r.ctypes.data for r in reasons), flags.ctypes.data,
-                 default_month.ctypes.data)
+    lib.mc_paths.argtypes = [ctypes.c_uint64, ctypes.c_int64, ctypes.c_int] + [ctypes.c_void_p] * 10
+    lib.mc_paths(first, n, 1, scratch.ctypes.data, *(metrics[m].ctypes.data for m in METRICS),
+                 *(r.ctypes.data for r in reasons), flags.ctypes.data, default_month.ctypes.data)
     return {"metrics": metrics, "reasons": reasons, "flags": flags, "default_month": default_month}
 
 

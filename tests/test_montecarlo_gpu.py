@@ -100,8 +100,8 @@ def test_results_do_not_depend_on_chunks_or_launch_geometry():
     for metric in METRICS:
         joined = np.concatenate([p["metrics"][metric] for p in parts])
         np.testing.assert_array_equal(joined, whole["metrics"][metric])
-    arrays = _mckernel.device_inputs(model, "float32")
-    scratch = host(_mckernel.launch(model, 77, 0, 6000, "float32", arrays,
+    images = _mckernel.constant_images(model, "float32", 77)
+    scratch = host(_mckernel.launch(model, 77, 0, 6000, "float32", images,
                                     geometry=_mckernel.Geometry(128, 0, True, 8)))
     for metric in METRICS:
         np.testing.assert_array_equal(scratch["metrics"][metric], whole["metrics"][metric])

@@ -7,6 +7,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from _hostcc import build_host_kernels
 
 from tokensim import _rng
 
@@ -236,3 +237,85 @@ def test_device_matches_numpy():
     # Normals agree to the rounding of log/sin/cos (CUDA's are within 1-2 ulp, as are the host libm's).
     np.testing.assert_allclose(normals.get(), np.stack(_rng.normals(seed, month, stream, paths), axis=1),
                                rtol=1e-13, atol=1e-13)
+
+
+# -- the key schedule and the float uniforms of kernels/philox.cuh, built for the host (tests/_hostcc.py) ----------
+
+_HOST_EPILOGUE = r"""
+extern "C" void host_scheduled_words(const unsigned int* counters, const unsigned int* round_keys, unsigned int* out,
+                                     int n) {
+    for (int i = 0; i < n; ++i) {
+        const uint4 w = philox4x32_10_scheduled(make_uint4(counters[4 * i], counters[4 * i + 1], counters[4 * i + 2],
+                                                           counters[4 * i + 3]), round_keys + 20 * i);
+        out[4 * i] = w.x; out[4 * i + 1] = w.y; out[4 * i + 2] = w.z; out[4 * i + 3] = w.w;
+    }
+}
+extern "C" void host_uniforms(const unsigned int* hi, const unsigned int* lo, int n, double* as_double,
+                              float* as_float) {
+    for (int i = 0; i < n; ++i) {
+        as_double[i] = philox_uniform_from_words(hi[i], lo[i]);
+        as_float[i] = philox_uniform_float_from_words(hi[i], lo[i]);
+    }
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def host_philox(tmp_path_factory):
+    return build_host_kernels("philox_kat", tmp_path_factory.mktemp("host_philox"), epilogue=_HOST_EPILOGUE)["float64"]
+
+
+def test_round_keys_are_the_bumped_keys():
+    """round_keys(seed) row r = the key plus r Weyl increments mod 2**32, as philox4x32_10 bumps it."""
+    seed = 0xFFFFFFFF_00000001
+    table = _rng.round_keys(seed)
+    assert table.shape == (_rng.PHILOX_ROUNDS, 2) and table.dtype == np.uint32
+    k0, k1 = _rng.key_from_seed(seed)
+    for r in range(_rng.PHILOX_ROUNDS):
+        assert int(table[r, 0]) == (k0 + r * _rng.PHILOX_W32_0) % 2**32
+        assert int(table[r, 1]) == (k1 + r * _rng.PHILOX_W32_1) % 2**32
+
+
+def test_scheduled_philox_equals_the_known_answers_on_the_host(host_philox):
+    """philox4x32_10_scheduled (the Monte Carlo kernel's block function, keys from constant memory) fed with
+    round_keys gives the Random123 vectors and NumPy's words for random counters and seeds."""
+    import ctypes
+
+    rng = np.random.default_rng(3)
+    counters = [_words(c) for c, _, _ in KAT_PHILOX4X32_10] + rng.integers(0, 2**32, (200, 4)).tolist()
+    seeds = [_words(k)[0] | _words(k)[1] << 32 for _, k, _ in KAT_PHILOX4X32_10] + \
+        [int(s) for s in rng.integers(0, 2**63, 200)]
+    counters = np.array(counters, dtype=np.uint32)
+    schedules = np.stack([_rng.round_keys(s) for s in seeds]).astype(np.uint32)
+    out = np.zeros_like(counters)
+    host_philox.host_scheduled_words.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_int]
+    host_philox.host_scheduled_words(counters.ctypes.data, schedules.ctypes.data, out.ctypes.data, len(seeds))
+    keys = np.array([_rng.key_from_seed(s) for s in seeds], dtype=np.uint32)
+    np.testing.assert_array_equal(out, np.stack(_rng.philox4x32_10(*counters.T, *keys.T), axis=1))
+    for i, (_, _, expected) in enumerate(KAT_PHILOX4X32_10):
+        assert out[i].tolist() == _words(expected)
+
+
+def test_float_uniforms_are_the_double_ones_rounded(host_philox):
+    """philox_uniform_float_from_words (the float kernel's uniforms, no double arithmetic) equals the double uniform
+    rounded to float bit for bit: random words, the ends of the grid, and round-half-even ties (2n + 1 = 2**24 + 1,
+    between two floats)."""
+    import ctypes
+
+    rng = np.random.default_rng(11)
+    hi = rng.integers(0, 2**32, 100_000, dtype=np.uint64)
+    lo = rng.integers(0, 2**32, 100_000, dtype=np.uint64)
+    # n = (hi >> 6) 2**26 + (lo >> 6): n = 0, the largest n, n = 2**23 (2n + 1 = 2**24 + 1, a tie), n = 2**23 + 1,
+    # n = 2**24 + 1 (2n + 1 = 2**25 + 3: 3/4 of the way, rounds up), small n whose u is below float's 2**-24 spacing.
+    special = [(0, 0), (2**32 - 1, 2**32 - 1), (0, 2**23 << 6), (0, (2**23 + 1) << 6), (0, (2**24 + 1) << 6),
+               (0, 1 << 6), (0, 63), (1 << 6, 0), (2**31, 2**31)]
+    hi = np.concatenate([np.array([h for h, _ in special], dtype=np.uint64), hi]).astype(np.uint32)
+    lo = np.concatenate([np.array([x for _, x in special], dtype=np.uint64), lo]).astype(np.uint32)
+    as_double = np.zeros(hi.size)
+    as_float = np.zeros(hi.size, np.float32)
+    host_philox.host_uniforms.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p,
+                                          ctypes.c_void_p]
+    host_philox.host_uniforms(hi.ctypes.data, lo.ctypes.data, hi.size, as_double.ctypes.data, as_float.ctypes.data)
+    np.testing.assert_array_equal(as_double, _rng.uniform_from_words(hi, lo))
+    np.testing.assert_array_equal(as_float.view(np.uint32), as_double.astype(np.float32).view(np.uint32))
+    assert as_float[1] == np.float32(1.0)  # the top of the grid rounds to 1 in float (the kernel's log gives 0)

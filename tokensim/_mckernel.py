@@ -1,19 +1,21 @@
 """Launching ``kernels/montecarlo.cu`` (``mc_paths``): packing the model for the device, chunking, outputs.
 
-The kernel reads three small double arrays laid out by ``kernels/mc_params.cuh``: the :c:type:`McParams` struct (every
-scalar of the engine inputs, the driver constants and the IRR settings), the schedule rows (per-month deterministic
-arrays, with the discount and escalation factors computed here exactly as :func:`tokensim._cashflows.cashflows`
-computes them) and the tables (Poisson CDFs, the IRR scan grid). :func:`layout` parses the header, so the field
-order lives in one place; :func:`pack_params` fails if a field has no value. True scalars of the launch (seed, first
-path, path count) go as typed NumPy scalars; the source is loaded by :mod:`tokensim._kernels` (headers inlined, hash
-in the options, compiled lazily once per dtype).
+The kernel reads its inputs from constant memory, laid out by ``kernels/mc_params.cuh``: the :c:type:`McParams`
+struct (every scalar of the engine inputs, the driver constants and the IRR settings; typed ``real``, ``int`` or
+``double`` field by field), the schedule rows (per-month deterministic arrays, with the discount and escalation
+factors computed here exactly as :func:`tokensim._cashflows.cashflows` computes them, rounded once to the kernel's
+type), the tables (Poisson CDFs, the IRR scan grid) and the Philox key schedule of the seed
+(:func:`tokensim._rng.round_keys`). :func:`layout` parses the header, so the fields live in one place;
+:func:`pack_params` builds the struct as a NumPy structured record (C alignment) and fails if a field has no value.
+:func:`launch` copies the images (:func:`constant_images`) into the module's ``__constant__`` symbols on the current
+stream, then launches on the same stream: launches of one process are ordered, so each reads its own inputs.
 
 Launch geometry: one thread per path (grid-stride loop), blocks of up to 256 threads in float32 and 64 in float64,
 halved until each block's cash-flow rows (2 × (M + 1) reals per thread: 2 × 61 × 4 B × 256 = 125 kB for a five-year
 horizon in float32) fit the dynamic shared memory the device lets a block opt in to (227 kB on Hopper; 48 kB without
 opt-in gives 64 and 32 threads). The larger blocks were measured faster on an H200 (the table in _THREADS below);
-the kernel is latency-bound at 147 registers a thread and 19% occupancy (Nsight Compute, same log). Beyond the
-device's limit the rows go to a global scratch buffer sized for a capped grid.
+with the inputs in global memory the kernel was latency-bound at 147 registers a thread and 19% occupancy (Nsight
+Compute, same log). Beyond the device's limit the rows go to a global scratch buffer sized for a capped grid.
 
 CuPy is imported only inside the functions that launch.
 """
@@ -31,15 +33,18 @@ import numpy as np
 from ._config import kernels_dir
 from ._errors import UserError
 from ._irr import _scan_rates
+from ._rng import round_keys
 from ._scenario_types import HOURS_PER_MONTH
 from .cost import TOKENS_PER_MILLION
 
-__all__ = ["Layout", "Geometry", "layout", "pack_params", "pack_schedule", "pack_tables", "IRR_SETTINGS",
-           "launch_geometry", "launch", "device_inputs", "kernel_chunks"]
+__all__ = ["Layout", "Geometry", "layout", "params_dtype", "pack_params", "pack_schedule", "pack_tables",
+           "constant_images", "IRR_SETTINGS", "launch_geometry", "launch", "kernel_chunks"]
 
 KERNEL_FILE = "montecarlo"
 KERNEL_NAME = "mc_paths"
 LAYOUT_HEADER = "mc_params.cuh"
+# The __constant__ symbols of kernels/mc_params.cuh, in the order constant_images lists them.
+CONSTANT_SYMBOLS = ("mc_params", "mc_schedule", "mc_tables", "mc_round_keys")
 # tokensim._irr.irr's defaults; float32 stops at 1e-6 per month (annual IRR within ~1e-5), the float rounding floor.
 IRR_SETTINGS = {"guess": 0.01, "max_iter": 100, "tol": {"float64": 1e-12, "float32": 1e-6}}
 _SHARED_BYTES_DEFAULT = 48 * 1024
@@ -51,12 +56,13 @@ _SCRATCH_MAX_BLOCKS = 512
 
 @dataclass(frozen=True)
 class Layout:
-    fields: tuple[tuple[str, int], ...]  # (name, count) in struct order
+    fields: tuple[tuple[str, str, int], ...]  # (C type, name, count) in struct order
     defines: dict[str, int]
 
     @property
     def size(self) -> int:
-        return sum(count for _, count in self.fields)
+        """Number of values (array fields count each element)."""
+        return sum(count for _, _, count in self.fields)
 
 
 @functools.lru_cache(maxsize=1)
@@ -71,13 +77,20 @@ def layout() -> Layout:
         code = line.split("//")[0].strip()
         if not code:
             continue
-        match = re.fullmatch(r"double\s+(\w+)(?:\[(\d+)\])?;", code)
+        match = re.fullmatch(r"(double|real|int)\s+(\w+)(?:\[(\d+)\])?;", code)
         if match is None:
-            raise RuntimeError(f"{LAYOUT_HEADER}: McParams fields must be doubles, got {code!r}")
-        fields.append((match.group(1), int(match.group(2) or 1)))
+            raise RuntimeError(f"{LAYOUT_HEADER}: McParams fields must be double, real or int, got {code!r}")
+        fields.append((match.group(1), match.group(2), int(match.group(3) or 1)))
     defines = {m.group(1): int(m.group(2)) for m in re.finditer(r"^#define\s+(MC_\w+)\s+(-?\d+)\s*(?://.*)?$",
                                                                  text, re.M)}
     return Layout(tuple(fields), defines)
+
+
+def params_dtype(dtype: str) -> np.dtype:
+    """The NumPy structured dtype of ``McParams`` for a kernel of ``dtype`` (C layout: ``align=True``)."""
+    scalar = {"double": np.float64, "real": _real_dtype(dtype), "int": np.int32}
+    return np.dtype([(name, scalar[ctype], (count,)) if count > 1 else (name, scalar[ctype])
+                     for ctype, name, count in layout().fields], align=True)
 
 
 def _monthly(annual: float) -> float:
@@ -101,7 +114,7 @@ def _loss_vintages(inputs, months: int) -> tuple[int, bool]:
 
 
 def pack_params(model, dtype: str) -> np.ndarray:
-    """The McParams struct of ``model`` (a :class:`tokensim.montecarlo.MonteCarloModel`) as float64 values."""
+    """The McParams struct of ``model`` (a :class:`tokensim.montecarlo.MonteCarloModel`): a 0-d structured record."""
     fi, dm = model.inputs, model.drivers
     vintages, expire = _loss_vintages(fi, fi.months)
     hurdle = model.hurdle
@@ -142,40 +155,47 @@ def pack_params(model, dtype: str) -> np.ndarray:
         "irr_guess": IRR_SETTINGS["guess"], "irr_tol": IRR_SETTINGS["tol"][dtype],
         "irr_max_iter": IRR_SETTINGS["max_iter"], "scan_count": _scan_rates(IRR_SETTINGS["guess"], np).size,
     }
-    out = []
-    for name, count in layout().fields:
+    record = np.zeros((), dtype=params_dtype(dtype))
+    for ctype, name, count in layout().fields:
         if name not in values:
             raise RuntimeError(f"kernels/{LAYOUT_HEADER}: McParams.{name} has no value in tokensim/_mckernel.py")
         value = np.asarray(values.pop(name), dtype=np.float64).reshape(-1)
         if value.size != count:
             raise RuntimeError(f"McParams.{name}: {value.size} values for {count} slots")
-        out.append(value)
+        if ctype == "int" and not np.array_equal(value, np.round(value)):
+            raise RuntimeError(f"McParams.{name} is an int field; got {value}")
+        # Rounded to the field's type: to nearest for reals; counts and flags are whole numbers (checked above).
+        record[name] = value[0] if count == 1 else value
     if values:
         raise RuntimeError(f"values not in McParams: {sorted(values)}")
-    return np.concatenate(out)
+    return record
 
 
-def pack_schedule(model) -> np.ndarray:
-    """The schedule rows (MC_SCHEDULE_ROWS × (M + 1)), row-major float64."""
+def pack_schedule(model, dtype: str = "float64") -> np.ndarray:
+    """The schedule rows (MC_SCHEDULE_ROWS × MC_MAX_PERIODS, months 0..M then zeros), row-major, in the kernel's type
+    (the float64 values rounded once)."""
     fi = model.inputs
     d = layout().defines
     months = fi.months
-    rows = np.zeros((d["MC_SCHEDULE_ROWS"], months + 1))
+    if months + 1 > d["MC_MAX_PERIODS"]:
+        raise RuntimeError(f"horizon of {months} months is beyond the kernel's MC_MAX_PERIODS - 1")
+    rows = np.zeros((d["MC_SCHEDULE_ROWS"], d["MC_MAX_PERIODS"]))
     debt = fi.debt
-    rows[d["MC_SCHEDULE_CAPEX"]] = fi.capex_by_month
-    rows[d["MC_SCHEDULE_ONLINE"]] = fi.online_share
-    rows[d["MC_SCHEDULE_DEPRECIATION"]] = fi.depreciation_by_month
-    rows[d["MC_SCHEDULE_DRAWS"]] = debt.draws[0]
-    rows[d["MC_SCHEDULE_PRINCIPAL"]] = debt.principal[0]
-    rows[d["MC_SCHEDULE_LUMP"]] = debt.lump[0]
-    rows[d["MC_SCHEDULE_PAYMENT_MONTH"]] = debt.payment_month.astype(float)
+    periods = slice(0, months + 1)
+    rows[d["MC_SCHEDULE_CAPEX"], periods] = fi.capex_by_month
+    rows[d["MC_SCHEDULE_ONLINE"], periods] = fi.online_share
+    rows[d["MC_SCHEDULE_DEPRECIATION"], periods] = fi.depreciation_by_month
+    rows[d["MC_SCHEDULE_DRAWS"], periods] = debt.draws[0]
+    rows[d["MC_SCHEDULE_PRINCIPAL"], periods] = debt.principal[0]
+    rows[d["MC_SCHEDULE_LUMP"], periods] = debt.lump[0]
+    rows[d["MC_SCHEDULE_PAYMENT_MONTH"], periods] = debt.payment_month.astype(float)
     # The same Python float expressions as tokensim._cashflows.cashflows, month by month.
     v_project = 1.0 / (1.0 + _monthly(fi.discount_rate))
     for m in range(1, months + 1):
         rows[d["MC_SCHEDULE_DISCOUNT_PROJECT"], m] = v_project ** m
         rows[d["MC_SCHEDULE_ESCALATION"], m] = (1.0 + fi.escalator_per_year) ** ((m - 1) // 12)
         rows[d["MC_SCHEDULE_MARKET_TREND"], m] = (1.0 + fi.market_rent_change_per_year) ** ((m - 1) / 12.0)
-    return np.ascontiguousarray(rows)
+    return np.ascontiguousarray(rows.astype(_real_dtype(dtype)))
 
 
 def pack_tables(model) -> np.ndarray:
@@ -230,19 +250,39 @@ def _real_dtype(dtype: str):
     return np.float32 if dtype == "float32" else np.float64
 
 
-def launch(model, seed: int, first_path: int, n: int, dtype: str, device_arrays=None,
+def constant_images(model, dtype: str, seed: int) -> dict[str, np.ndarray]:
+    """What each ``__constant__`` symbol of the kernel holds for ``model`` and ``seed``, as host arrays."""
+    return {"mc_params": pack_params(model, dtype), "mc_schedule": pack_schedule(model, dtype),
+            "mc_tables": pack_tables(model), "mc_round_keys": round_keys(seed)}
+
+
+def _write_constants(module, images: dict[str, np.ndarray]) -> None:
+    """Copy the images into the module's constant memory, ordered on the current stream before the next launch."""
+    import cupy
+
+    for name in CONSTANT_SYMBOLS:
+        data = np.ascontiguousarray(images[name]).reshape(-1).view(np.uint8)
+        symbol = cupy.ndarray((data.size,), dtype=cupy.uint8, memptr=module.get_global(name))
+        symbol.set(data)
+
+
+def launch(model, seed: int, first_path: int, n: int, dtype: str, images: dict[str, np.ndarray] | None = None,
            geometry: Geometry | None = None) -> dict[str, Any]:
     """Run ``mc_paths`` for paths first_path .. first_path + n - 1; per-path outputs as CuPy arrays.
 
-    ``geometry`` overrides :func:`launch_geometry` (the tests run the scratch layout on purpose)."""
+    ``images`` are :func:`constant_images` of (model, dtype, seed), built here when not given; ``geometry``
+    overrides :func:`launch_geometry` (the tests run the scratch layout on purpose)."""
     import cupy
 
-    from ._kernels import get_function
+    from ._kernels import get_module
 
-    kernel = get_function(KERNEL_FILE, KERNEL_NAME, dtype=dtype)
-    if device_arrays is None:
-        device_arrays = device_inputs(model, dtype)
-    params, schedule, tables = device_arrays
+    module = get_module(KERNEL_FILE, dtype=dtype)
+    kernel = module.get_function(KERNEL_NAME)
+    if images is None:
+        images = constant_images(model, dtype, seed)
+    elif not np.array_equal(images["mc_round_keys"], round_keys(seed)):
+        raise ValueError(f"launch: the constant images were built for another seed than {seed}")
+    _write_constants(module, images)
     if geometry is None:
         geometry = launch_geometry(model.inputs.months, dtype, optin_limit=_optin_limit(cupy.cuda.Device().id))
     if geometry.shared_bytes > _SHARED_BYTES_DEFAULT:
@@ -261,9 +301,9 @@ def launch(model, seed: int, first_path: int, n: int, dtype: str, device_arrays=
     flags = cupy.empty(n, dtype=cupy.uint8)
     default_month = cupy.empty(n, dtype=cupy.int32)
     kernel((blocks,), (geometry.threads,),
-           (params, schedule, tables, np.uint64(seed), np.uint64(first_path), np.int64(n),
-            np.int32(geometry.use_scratch), scratch, out["project_irr"], out["equity_irr"], out["npv"],
-            out["payback_years_equity"], out["min_dscr"], project_reason, equity_reason, flags, default_month),
+           (np.uint64(first_path), np.int64(n), np.int32(geometry.use_scratch), scratch, out["project_irr"],
+            out["equity_irr"], out["npv"], out["payback_years_equity"], out["min_dscr"], project_reason,
+            equity_reason, flags, default_month),
            shared_mem=geometry.shared_bytes)
     return {
         "metrics": out,
@@ -274,16 +314,8 @@ def launch(model, seed: int, first_path: int, n: int, dtype: str, device_arrays=
     }
 
 
-def device_inputs(model, dtype: str):
-    """(params, schedule, tables) on the device."""
-    import cupy
-
-    return (cupy.asarray(pack_params(model, dtype)), cupy.asarray(pack_schedule(model).reshape(-1)),
-            cupy.asarray(pack_tables(model)))
-
-
 def kernel_chunks(model, seed: int, paths: int, chunk: int, dtype: str):
     """Yield (first path, per-path device outputs) for each chunk of ``paths``."""
-    arrays = device_inputs(model, dtype)
+    images = constant_images(model, dtype, seed)
     for first in range(0, paths, chunk):
-        yield first, launch(model, seed, first, min(chunk, paths - first), dtype, arrays)
+        yield first, launch(model, seed, first, min(chunk, paths - first), dtype, images)

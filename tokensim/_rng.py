@@ -49,6 +49,7 @@ __all__ = [
     "PHILOX_ROUNDS",
     "philox4x32_10",
     "key_from_seed",
+    "round_keys",
     "draw_words",
     "uniform_from_words",
     "uniforms",
@@ -132,6 +133,19 @@ def key_from_seed(seed: int) -> tuple[int, int]:
     if not 0 <= seed < 2**64:
         raise ValueError(f"seed must be an integer in [0, 2**64), got {seed}")
     return seed & 0xFFFFFFFF, seed >> 32
+
+
+def round_keys(seed: int) -> np.ndarray:
+    """The key schedule of ``seed``: uint32 array (PHILOX_ROUNDS, 2), row r = the key words of round r + 1.
+
+    Round 1 uses the key itself; each later round adds the Weyl increments (mod 2**32), as :func:`philox4x32_10`
+    bumps them. The CUDA kernels that draw many blocks under one seed read this table from constant memory
+    (``philox_round_keys`` / ``philox4x32_10_scheduled`` in ``kernels/philox.cuh``).
+    """
+    k0, k1 = key_from_seed(seed)
+    rounds = np.arange(PHILOX_ROUNDS, dtype=np.uint64)
+    return np.stack([(np.uint64(k0) + rounds * _W0) & _MASK32, (np.uint64(k1) + rounds * _W1) & _MASK32],
+                    axis=1).astype(np.uint32)
 
 
 def _as_paths(paths):
