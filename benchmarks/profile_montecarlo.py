@@ -29,7 +29,7 @@ def main() -> None:
     sm = cupy.cuda.Device().attributes["MultiProcessorCount"]
     for dtype in ("float32", "float64"):
         itemsize = 4 if dtype == "float32" else 8
-        per_thread = 2 * (months + 1) * itemsize
+        per_thread = 2 * _mckernel.shared_row_length(months) * itemsize
         images = _mckernel.constant_images(model, dtype, 1)
         default = _mckernel.launch_geometry(months, dtype,
                                             optin_limit=_mckernel._optin_limit(cupy.cuda.Device().id))

@@ -12,7 +12,7 @@
 // Memory: the inputs (parameters, schedule rows, tables, Philox key schedule) are constant-memory symbols
 // (kernels/mc_params.cuh), read by every thread at the same address. Each thread keeps its month state in registers
 // and its two cash-flow rows (project and equity, M + 1 values each, needed again by the IRR iterations) in shared
-// memory, laid out [period][thread] so that a warp's accesses fall in distinct banks. Why not recompute the rows per
+// memory, laid out [row][thread][period] with an odd row length so that a warp's accesses fall in distinct banks. Why not recompute the rows per
 // Newton iteration: a month of a row costs up to six Philox blocks plus the transcendental driver updates, roughly
 // 50x the fused multiply-add of a Horner step, and each IRR takes 5-10 evaluations, so recomputing would multiply
 // the kernel's work several times over; storing costs 2 x 61 x 4 bytes of shared memory per thread. Registers
@@ -90,8 +90,8 @@ __device__ __forceinline__ void mc_thread_paths(unsigned long long first_path, l
 // Paths first_path .. first_path + n_paths - 1; output index i belongs to path first_path + i. Grid-stride loop:
 // any grid size gives the same results (each path's numbers depend only on its own counters). The inputs are the
 // constant-memory symbols of kernels/mc_params.cuh, written before the launch. With use_scratch = 0 the rows live in
-// dynamic shared memory (2 x (M + 1) x blockDim reals, [row][period][threadIdx]) and `scratch` is not read; with 1
-// in the global scratch, [row][period][thread of the grid] (coalesced).
+// dynamic shared memory (2 x blockDim rows of (M + 1) | 1 reals, [row][thread][period]) and `scratch` is not read;
+// with 1 in the global scratch, [row][period][thread of the grid] (coalesced).
 extern "C" __global__ void mc_paths(unsigned long long first_path, long long n_paths, int use_scratch,
                                     real* __restrict__ scratch,
                                     real* __restrict__ project_irr_out, real* __restrict__ equity_irr_out,
@@ -108,9 +108,14 @@ extern "C" __global__ void mc_paths(unsigned long long first_path, long long n_p
                         (int)threads, project_irr_out, equity_irr_out, npv_out, payback_equity_out, min_dscr_out,
                         project_reason_out, equity_reason_out, flags_out, default_month_out);
     } else {
+        // [row][thread][period] with an odd row length (tokensim._mckernel.shared_row_length): the 32 rows of a warp
+        // start in 32 different banks, and a row's elements are adjacent, so the unrolled Horner steps address them
+        // with constant offsets.
         real* rows = reinterpret_cast<real*>(mc_shared);
-        mc_thread_paths(first_path, n_paths, rows + threadIdx.x, rows + periods * blockDim.x + threadIdx.x,
-                        (int)blockDim.x, project_irr_out, equity_irr_out, npv_out, payback_equity_out, min_dscr_out,
-                        project_reason_out, equity_reason_out, flags_out, default_month_out);
+        const int row_length = periods | 1;
+        mc_thread_paths(first_path, n_paths, rows + threadIdx.x * row_length,
+                        rows + (blockDim.x + threadIdx.x) * row_length, 1, project_irr_out, equity_irr_out, npv_out,
+                        payback_equity_out, min_dscr_out, project_reason_out, equity_reason_out, flags_out,
+                        default_month_out);
     }
 }

@@ -39,6 +39,12 @@ static inline unsigned int __umulhi(unsigned int a, unsigned int b) {
 static inline double __longlong_as_double(unsigned long long v) { double d; std::memcpy(&d, &v, 8); return d; }
 static inline long long __double_as_longlong(double d) { long long v; std::memcpy(&v, &d, 8); return v; }
 static inline unsigned int __float_as_uint(float f) { unsigned int v; std::memcpy(&v, &f, 4); return v; }
+// The device's float intrinsics, computed exactly on the host (their approximation error is the device's own).
+// (Macros: glibc declares functions of these names itself.)
+static inline float host_logf(float x) { return std::log(x); }
+static inline void host_sincosf(float x, float* s, float* c) { *s = std::sin(x); *c = std::cos(x); }
+#define __logf(x) host_logf(x)
+#define __sincosf(x, s, c) host_sincosf(x, s, c)
 static inline void sincospif(float x, float* s, float* c) {
     *s = (float)std::sin(M_PI * (double)x); *c = (float)std::cos(M_PI * (double)x);
 }

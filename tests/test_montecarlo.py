@@ -188,6 +188,8 @@ def test_params_layout_is_fully_packed(host_kernels):
     hopper = 227 * 1024  # opt-in shared memory per block on H100/H200
     big = _mckernel.launch_geometry(60, "float32", optin_limit=hopper)
     assert (big.threads, big.shared_bytes, big.use_scratch) == (256, 2 * 61 * 4 * 256, False)
+    # Rows padded to an odd length: 48 months -> 49 values, 59 months -> 60 periods -> 61 values.
+    assert [_mckernel.shared_row_length(m) for m in (48, 59, 60)] == [49, 61, 61]
     assert _mckernel.launch_geometry(60, "float64", optin_limit=hopper).threads == 64
 
 
@@ -208,16 +210,16 @@ def test_long_loss_carry_forward_on_the_gpu():
 
 @pytest.fixture(scope="module")
 def host_kernels(tmp_path_factory):
-    """kernels/montecarlo.cu built for the host (one 'thread', global scratch) in double and float; the constant
-    symbols are plain globals there, and mc_params_size() reports sizeof(McParams)."""
-    libraries = build_host_kernels("montecarlo", tmp_path_factory.mktemp("host_kernel"), "unsigned char mc_shared[1];\n",
+    """kernels/montecarlo.cu built for the host (one 'thread', rows in the scratch or the 'shared' array) in double
+    and float; the constant symbols are plain globals there, and mc_params_size() reports sizeof(McParams)."""
+    libraries = build_host_kernels("montecarlo", tmp_path_factory.mktemp("host_kernel"), "unsigned char mc_shared[2 * 601 * 8];\n",
                                    epilogue='extern "C" unsigned long mc_params_size() { return sizeof(McParams); }\n')
     for lib in libraries.values():
         lib.mc_params_size.restype = ctypes.c_ulong
     return libraries
 
 
-def host_paths(lib, model, seed: int, first: int, n: int, dtype: str) -> dict:
+def host_paths(lib, model, seed: int, first: int, n: int, dtype: str, use_scratch: int = 1) -> dict:
     real = np.float32 if dtype == "float32" else np.float64
     for name, image in _mckernel.constant_images(model, dtype, seed).items():
         data = np.ascontiguousarray(image).reshape(-1).view(np.uint8)
@@ -227,7 +229,7 @@ def host_paths(lib, model, seed: int, first: int, n: int, dtype: str) -> dict:
     reasons = [np.zeros(n, np.int8), np.zeros(n, np.int8)]
     flags, default_month = np.zeros(n, np.uint8), np.zeros(n, np.int32)
     lib.mc_paths.argtypes = [ctypes.c_uint64, ctypes.c_int64, ctypes.c_int] + [ctypes.c_void_p] * 10
-    lib.mc_paths(first, n, 1, scratch.ctypes.data, *(metrics[m].ctypes.data for m in METRICS),
+    lib.mc_paths(first, n, use_scratch, scratch.ctypes.data, *(metrics[m].ctypes.data for m in METRICS),
                  *(r.ctypes.data for r in reasons), flags.ctypes.data, default_month.ctypes.data)
     return {"metrics": metrics, "reasons": reasons, "flags": flags, "default_month": default_month}
 
@@ -240,6 +242,9 @@ def test_kernel_mathematics_equal_numpy_on_the_host(host_kernels, name, dtype):
     model = prepare(load_scenario(name))
     ref = evaluate_paths(model, 11, 5000, 1500)
     got = host_paths(host_kernels[dtype], model, 11, 5000, 1500, dtype)
+    in_shared = host_paths(host_kernels[dtype], model, 11, 5000, 1500, dtype, use_scratch=0)
+    for metric in METRICS:  # the two places the rows can live give the same numbers
+        np.testing.assert_array_equal(in_shared["metrics"][metric], got["metrics"][metric])
     capex = model.inputs.capex_total
     tolerance = {"float64": dict(rtol=1e-9, atol=1e-12),
                  "float32": dict(rtol=1e-4, atol=1e-5)}[dtype]

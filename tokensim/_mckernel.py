@@ -11,8 +11,8 @@ type), the tables (Poisson CDFs, the IRR scan grid) and the Philox key schedule 
 stream, then launches on the same stream: launches of one process are ordered, so each reads its own inputs.
 
 Launch geometry: one thread per path (grid-stride loop), blocks of up to 256 threads in float32 and 64 in float64,
-halved until each block's cash-flow rows (2 × (M + 1) reals per thread: 2 × 61 × 4 B × 256 = 125 kB for a five-year
-horizon in float32) fit the dynamic shared memory the device lets a block opt in to (227 kB on Hopper; 48 kB without
+halved until each block's cash-flow rows (2 × (M + 1) reals per thread, M + 1 rounded up to odd: 2 × 61 × 4 B × 256
+= 125 kB for a five-year horizon in float32) fit the dynamic shared memory the device lets a block opt in to (227 kB on Hopper; 48 kB without
 opt-in gives 64 and 32 threads). The larger blocks were measured faster on an H200 (the table in _THREADS below);
 with the inputs in global memory the kernel was latency-bound at 147 registers a thread and 19% occupancy (Nsight
 Compute, same log). Beyond the device's limit the rows go to a global scratch buffer sized for a capped grid.
@@ -223,11 +223,17 @@ class Geometry:
     max_blocks: int | None  # cap on the grid (scratch only)
 
 
+def shared_row_length(months: int) -> int:
+    """Values a thread's cash-flow row takes in shared memory: the M + 1 periods, rounded up to an odd number so that
+    the rows of a warp's 32 threads start in 32 different banks (mc_paths lays them out [row][thread][period])."""
+    return (months + 1) | 1
+
+
 def launch_geometry(months: int, dtype: str, shared_limit: int = _SHARED_BYTES_DEFAULT,
                     optin_limit: int = _SHARED_BYTES_DEFAULT) -> Geometry:
     """Block size and where the cash-flow rows live (see the module docstring)."""
     itemsize = 4 if dtype == "float32" else 8
-    per_thread = 2 * (months + 1) * itemsize
+    per_thread = 2 * shared_row_length(months) * itemsize
     threads = _THREADS[dtype]
     limit = max(shared_limit, optin_limit)
     while threads > 32 and per_thread * threads > limit:
