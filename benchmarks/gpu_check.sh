@@ -147,6 +147,31 @@ PYEOF
 }
 extra_device_checks
 
+# -- Monte Carlo launch geometries: block sizes and row placements timed in one run (benchmarks/profile_montecarlo.py),
+#    each checked to give the default's per-path results; the fastest per dtype goes to the table, to set
+#    tokensim._mckernel._THREADS from a measurement.
+step "monte carlo launch geometries" 150 "$PY" benchmarks/profile_montecarlo.py --paths 4194304
+GEOMETRY_RC=$STEP_RC
+"$PY" - "$LOG" >> "$SUMMARY" <<'PYEOF'
+import re, sys
+best = {}
+for line in open(sys.argv[1]):
+    m = re.match(r"(float\d+) (.+?)\s+threads=\s*(\d+) .*?([\d.]+) ms\s+([\d.e+]+) path-months/s\s+same_as_default=(\w+)",
+                 line)
+    if m:
+        dtype, name, rate, same = m.group(1), m.group(2), float(m.group(5)), m.group(6) == "True"
+        default = best.setdefault(dtype, {"default": None, "best": None})
+        if name == "default":
+            default["default"] = rate
+        if same and (default["best"] is None or rate > default["best"][1]):
+            default["best"] = (name, rate)
+for dtype, r in best.items():
+    if r["best"]:
+        print(f"{'geometry ' + dtype:34s} fastest {r['best'][0]} {r['best'][1]:.3g} path-months/s "
+              f"(default {r['default'] or float('nan'):.3g})")
+PYEOF
+[ "$GEOMETRY_RC" -eq 0 ] || summary_line "monte carlo launch geometries" "FAIL (exit $GEOMETRY_RC)"
+
 summary_line "total time of this script" "$SECONDS s"
 log ""
 log "=== tokensim device check: summary ==="

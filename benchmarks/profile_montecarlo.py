@@ -52,7 +52,7 @@ def main() -> None:
                     reference = got
                 same = bool(np.array_equal(got, reference, equal_nan=True))
                 print(f"{dtype} {name:22s} threads={geometry.threads:4d} shared={geometry.shared_bytes:6d} B "
-                      f"{ms:8.2f} ms  {args.paths * months / ms / 1e6:.3g} path-months/s  same_as_default={same}")
+                      f"{ms:8.2f} ms  {args.paths * months / ms * 1e3:.3g} path-months/s  same_as_default={same}")
             except Exception as exc:  # a layout the device refuses: report it, keep going
                 print(f"{dtype} {name:22s} failed: {type(exc).__name__}: {str(exc)[:100]}")
 

@@ -16,7 +16,7 @@ from tokensim import _mckernel
 from tokensim.montecarlo import prepare
 from tokensim.scenario import load_scenario
 m = prepare(load_scenario('b300-10k-cluster'))
-a = _mckernel.device_inputs(m, 'float32')
+a = _mckernel.constant_images(m, 'float32', 1)
 for _ in range(2):
     _mckernel.launch(m, 1, 0, 1 << 20, 'float32', a)
 import cupy; cupy.cuda.Device().synchronize()
