@@ -105,17 +105,12 @@ __device__ __forceinline__ McDrivers mc_drivers_step(const McParams& p, const un
         }
         real x = p.persistence[i] * s->x[i] + p.drift[i];
         if (p.shock_scale[i] > 0) {
-            // z_i = sum_{k <= i} L_ik e_k in k order, zero loadings skipped (as NumPy skips them)
+            // z_i = sum_{k <= i} L_ik e_k in k order. NumPy skips zero loadings; here they add an exact zero, which
+            // leaves the sum's value unchanged, and save a branch per loading.
             real z = 0;
-            bool started = false;
 #pragma unroll
             for (int k = 0; k <= i; ++k) {
-                const real loading = p.cholesky[i * MC_DRIVERS + k];
-                if (loading != 0) {
-                    const real term = loading * shocks[k];
-                    z = started ? z + term : term;
-                    started = true;
-                }
+                z = z + p.cholesky[i * MC_DRIVERS + k] * shocks[k];
             }
             x = x + p.shock_scale[i] * z;
         }

@@ -59,8 +59,8 @@ __device__ __forceinline__ double2 mc_uniforms(const unsigned int* round_keys, u
 // intrinsic functions), so theta - pi = 2 pi u1 - pi is passed and the signs flipped back
 // (sin(t - pi) = -sin t, cos(t - pi) = -cos t). A normal is then within about 1e-6 of the double one, the size of
 // float rounding of the month loop itself (tokensim.montecarlo.FLOAT32_TOLERANCE). -2 log u0 is clamped at 0: the
-// approximation may put log u0 a hair above 0 when u0 is within 2^-21 of 1. About 80 instructions a pair fewer than
-// logf/sqrtf/sincospif (static count of the sm_90 build).
+// approximation may put log u0 a hair above 0 when u0 is within 2^-21 of 1; the square root is r^2 rsqrt(r^2)
+// (rsqrtf: 2 ulp). About 95 instructions a pair fewer than logf/sqrtf/sincospif (static count of the sm_90 build).
 __device__ __forceinline__ void mc_normals(const unsigned int* round_keys, unsigned int month, unsigned int stream,
                                            unsigned long long path, double* z0, double* z1) {
     const double2 z = philox_box_muller(philox_uniforms_from_words(mc_words(round_keys, month, stream, path)));
@@ -72,7 +72,8 @@ __device__ __forceinline__ void mc_normals(const unsigned int* round_keys, unsig
     const uint4 words = mc_words(round_keys, month, stream, path);
     const float u0 = philox_uniform_float_from_words(words.x, words.y);
     const float u1 = philox_uniform_float_from_words(words.z, words.w);
-    const float radius = sqrtf(fmaxf(-2.0f * __logf(u0), 0.0f));
+    const float radius_squared = fmaxf(-2.0f * __logf(u0), 0.0f);  // 0, or at least 1e-7 (u0 <= 1 - 2^-24)
+    const float radius = radius_squared > 0.0f ? radius_squared * rsqrtf(radius_squared) : 0.0f;
     float sin_shifted, cos_shifted;  // of theta - pi
     __sincosf(fmaf(6.283185307179586f, u1, -3.141592653589793f), &sin_shifted, &cos_shifted);
     *z0 = -radius * cos_shifted;

@@ -43,6 +43,7 @@ static inline unsigned int __float_as_uint(float f) { unsigned int v; std::memcp
 // (Macros: glibc declares functions of these names itself.)
 static inline float host_logf(float x) { return std::log(x); }
 static inline void host_sincosf(float x, float* s, float* c) { *s = std::sin(x); *c = std::cos(x); }
+static inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
 #define __logf(x) host_logf(x)
 #define __sincosf(x, s, c) host_sincosf(x, s, c)
 static inline void sincospif(float x, float* s, float* c) {
