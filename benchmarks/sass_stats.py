@@ -15,7 +15,7 @@ can skip parts). Use them to compare two versions of a kernel; time on a device 
 
 Needs nvcc and nvdisasm on PATH or in $NVDISASM (``pip install nvidia-cuda-nvdisasm`` provides it under
 ``site-packages/nvidia/cu13/bin``). Usage:
-``python benchmarks/sass_stats.py montecarlo [--arch sm_90] [--real float] [--loops 4]``.
+``python benchmarks/sass_stats.py montecarlo [--arch sm_90] [--real float] [--loops 4] [--scenario NAME]``.
 """
 
 from __future__ import annotations
@@ -89,7 +89,17 @@ def main() -> int:
     parser.add_argument("--arch", default="sm_90")
     parser.add_argument("--real", default="float", choices=("float", "double"))
     parser.add_argument("--loops", type=int, default=4, help="largest loops to list per function")
+    parser.add_argument("--scenario", help="montecarlo only: compile in this scenario's driver structure, as the GPU "
+                                           "run does (tokensim._mckernel.structure_options)")
     args = parser.parse_args()
+    defines: tuple[str, ...] = ()
+    if args.scenario:
+        from tokensim import _mckernel
+        from tokensim.montecarlo import prepare
+        from tokensim.scenario import load_scenario
+
+        dtype = "float32" if args.real == "float" else "float64"
+        defines = _mckernel.structure_options(_mckernel.pack_params(prepare(load_scenario(args.scenario)), dtype))
     nvcc = shutil.which("nvcc")
     nvdisasm = os.environ.get("NVDISASM") or shutil.which("nvdisasm")
     if nvcc is None or nvdisasm is None:
@@ -100,15 +110,15 @@ def main() -> int:
         source = Path(folder) / f"{args.kernel}.cu"
         source.write_text(_kernels.inline_source(args.kernel))
         cubin = Path(folder) / f"{args.kernel}.cubin"
-        built = subprocess.run([nvcc, "-std=c++17", f"-arch={args.arch}", f"-DTOKENSIM_REAL={args.real}", "-cubin",
-                                "-lineinfo", "-Xptxas", "-v", str(source), "-o", str(cubin)],
+        built = subprocess.run([nvcc, "-std=c++17", f"-arch={args.arch}", f"-DTOKENSIM_REAL={args.real}", *defines,
+                                "-cubin", "-lineinfo", "-Xptxas", "-v", str(source), "-o", str(cubin)],
                                capture_output=True, text=True)
         if built.returncode != 0:
             print(built.stderr, file=sys.stderr)
             return 1
         disassembly = subprocess.run([nvdisasm, "--print-line-info", str(cubin)], capture_output=True, text=True,
                                      check=True).stdout
-    print(f"# {args.kernel}.cu, {args.arch}, real = {args.real}")
+    print(f"# {args.kernel}.cu, {args.arch}, real = {args.real}" + (f", {' '.join(defines)}" if defines else ""))
     for line in built.stderr.splitlines():
         if re.search(r"registers|stack frame|spill", line):
             print("ptxas:", line.split(":", 1)[-1].strip())

@@ -79,20 +79,20 @@ __device__ __forceinline__ McDrivers mc_drivers_step(const McParams& p, const un
     for (int stream = 0; stream < 3; ++stream) {
         shocks[2 * stream] = 0;
         shocks[2 * stream + 1] = 0;
-        if (p.shock_streams[stream] != 0) {
+        if (MC_SHOCK_STREAM_ON(p, stream)) {
             mc_normals(round_keys, month, (unsigned int)stream, path, &shocks[2 * stream], &shocks[2 * stream + 1]);
         }
     }
     double u_rent = 0.0, u_cut = 0.0;
-    if (p.rent_jump_count > 0 || p.cut_count > 0) {
+    if (MC_HAS_RENT_JUMPS(p) || MC_HAS_CUTS(p)) {
         const double2 u = mc_uniforms(round_keys, month, MC_STREAM_JUMP_COUNTS, path);
         u_rent = u.x;
         u_cut = u.y;
     }
-    const real rent_jumps = p.rent_jump_count > 0
+    const real rent_jumps = MC_HAS_RENT_JUMPS(p)
                                 ? mc_poisson_count(mc_tables + MC_TABLE_RENT_JUMPS, p.rent_jump_count, u_rent)
                                 : (real)0;
-    const real cuts = p.cut_count > 0 ? mc_poisson_count(mc_tables + MC_TABLE_CUTS, p.cut_count, u_cut) : (real)0;
+    const real cuts = MC_HAS_CUTS(p) ? mc_poisson_count(mc_tables + MC_TABLE_CUTS, p.cut_count, u_cut) : (real)0;
     // The jump-size normals (zeta0 for the rent, zeta1 for the price), drawn once when either has jumps to size.
     real zeta0 = 0, zeta1 = 0;
     if ((rent_jumps != 0 && p.rent_jump_log_sd > 0) || (cuts != 0 && p.cut_log_sd > 0)) {
@@ -100,11 +100,11 @@ __device__ __forceinline__ McDrivers mc_drivers_step(const McParams& p, const un
     }
 #pragma unroll
     for (int i = 0; i < MC_DRIVERS; ++i) {
-        if (p.active[i] == 0) {
+        if (!MC_DRIVER_ACTIVE(p, i)) {
             continue;
         }
         real x = p.persistence[i] * s->x[i] + p.drift[i];
-        if (p.shock_scale[i] > 0) {
+        if (MC_DRIVER_SCALED(p, i)) {
             // z_i = sum_{k <= i} L_ik e_k in k order. NumPy skips zero loadings; here they add an exact zero, which
             // leaves the sum's value unchanged, and save a branch per loading.
             real z = 0;
@@ -114,32 +114,32 @@ __device__ __forceinline__ McDrivers mc_drivers_step(const McParams& p, const un
             }
             x = x + p.shock_scale[i] * z;
         }
-        if (i == MC_RENT && p.rent_jump_count > 0) {
+        if (i == MC_RENT && MC_HAS_RENT_JUMPS(p)) {
             x = x + mc_jump_sizes(rent_jumps, p.rent_jump_log_mean, p.rent_jump_log_sd, zeta0);
         }
-        if (i == MC_PRICE && p.cut_count > 0) {
+        if (i == MC_PRICE && MC_HAS_CUTS(p)) {
             x = x - mc_jump_sizes(cuts, p.cut_log_mean, p.cut_log_sd, zeta1);
         }
         s->x[i] = x;
     }
     McDrivers d;
-    d.market_rent_multiplier = p.active[MC_RENT] != 0 ? mc_exp(s->x[MC_RENT]) : (real)1;
-    d.power_price_multiplier = p.active[MC_POWER] != 0 ? mc_exp(s->x[MC_POWER]) : (real)1;
-    d.token_volume_multiplier = p.active[MC_VOLUME] != 0 ? mc_exp(s->x[MC_VOLUME]) : (real)1;
-    d.token_price_multiplier = p.active[MC_PRICE] != 0 ? mc_exp(s->x[MC_PRICE]) : (real)1;
+    d.market_rent_multiplier = MC_DRIVER_ACTIVE(p, MC_RENT) ? mc_exp(s->x[MC_RENT]) : (real)1;
+    d.power_price_multiplier = MC_DRIVER_ACTIVE(p, MC_POWER) ? mc_exp(s->x[MC_POWER]) : (real)1;
+    d.token_volume_multiplier = MC_DRIVER_ACTIVE(p, MC_VOLUME) ? mc_exp(s->x[MC_VOLUME]) : (real)1;
+    d.token_price_multiplier = MC_DRIVER_ACTIVE(p, MC_PRICE) ? mc_exp(s->x[MC_PRICE]) : (real)1;
     const real u0 = p.spot_utilisation;
     d.spot_utilisation = u0;
-    if (p.active[MC_UTILISATION] != 0 && s->x[MC_UTILISATION] != 0) {
+    if (MC_DRIVER_ACTIVE(p, MC_UTILISATION) && s->x[MC_UTILISATION] != 0) {
         // logit(spot) = logit(u0) + y
         const real shrink = mc_exp(-s->x[MC_UTILISATION]);
         d.spot_utilisation = u0 / (u0 + ((real)1 - u0) * shrink);
     }
     d.floating_base_rate = p.floating_base_rate;
-    if (p.active[MC_RATE] != 0) {
+    if (MC_DRIVER_ACTIVE(p, MC_RATE)) {
         d.floating_base_rate = p.floating_base_rate + s->x[MC_RATE];
     }
     d.efficiency_multiplier = 1;
-    if (p.efficiency_count > 0) {
+    if (MC_HAS_EFFICIENCY(p)) {
         const double u = mc_uniforms(round_keys, month, MC_STREAM_EFFICIENCY, path).x;
         s->arrivals = s->arrivals + mc_poisson_count(mc_tables + MC_TABLE_EFFICIENCY, p.efficiency_count, u);
         d.efficiency_multiplier = mc_exp(s->arrivals * p.efficiency_log_gain);

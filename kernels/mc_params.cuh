@@ -134,6 +134,27 @@ struct McParams {
     int scan_count;                         // len(_scan_rates(guess))
 };
 
+// The scenario's driver structure: which shock streams are drawn, which drivers move, which have a volatility, which
+// jumps and arrivals exist. tokensim._mckernel.structure_options compiles it in (-DMC_STRUCTURE and the masks below),
+// one build per structure: the branches on it disappear and the Philox blocks of the streams in use sit in one basic
+// block, where the compiler can interleave them. Without MC_STRUCTURE (the host tests' generic build) the same facts
+// are read from mc_params at run time; the launcher checks that the masks agree with the parameters.
+#ifdef MC_STRUCTURE
+#define MC_SHOCK_STREAM_ON(p, s) (((MC_STRUCTURE_SHOCK_STREAMS) >> (s)) & 1)
+#define MC_DRIVER_ACTIVE(p, i) (((MC_STRUCTURE_ACTIVE) >> (i)) & 1)
+#define MC_DRIVER_SCALED(p, i) (((MC_STRUCTURE_SCALED) >> (i)) & 1)
+#define MC_HAS_RENT_JUMPS(p) (MC_STRUCTURE_RENT_JUMPS)
+#define MC_HAS_CUTS(p) (MC_STRUCTURE_CUTS)
+#define MC_HAS_EFFICIENCY(p) (MC_STRUCTURE_EFFICIENCY)
+#else
+#define MC_SHOCK_STREAM_ON(p, s) ((p).shock_streams[s] != 0)
+#define MC_DRIVER_ACTIVE(p, i) ((p).active[i] != 0)
+#define MC_DRIVER_SCALED(p, i) ((p).shock_scale[i] > 0)
+#define MC_HAS_RENT_JUMPS(p) ((p).rent_jump_count > 0)
+#define MC_HAS_CUTS(p) ((p).cut_count > 0)
+#define MC_HAS_EFFICIENCY(p) ((p).efficiency_count > 0)
+#endif
+
 // The kernel's inputs, written by tokensim._mckernel.launch before each launch (constant_images).
 __constant__ McParams mc_params;
 __constant__ real mc_schedule[MC_SCHEDULE_ROWS * MC_MAX_PERIODS];

@@ -54,10 +54,12 @@ static dim3h blockIdx = {0, 0, 0}, threadIdx = {0, 0, 0}, blockDim = {1, 1, 1}, 
 """
 
 
-def build_host_kernels(kernel: str, folder, extra_prelude: str = "", epilogue: str = "") -> dict:
+def build_host_kernels(kernel: str, folder, extra_prelude: str = "", epilogue: str = "",
+                       defines: dict[str, tuple[str, ...]] | None = None) -> dict:
     """``kernels/<kernel>.cu`` built for the host in double and float: {"float64": CDLL, "float32": CDLL}.
 
-    ``extra_prelude`` goes before the kernel's source, ``epilogue`` after it (helpers the tests call)."""
+    ``extra_prelude`` goes before the kernel's source, ``epilogue`` after it (helpers the tests call); ``defines``
+    maps a dtype to extra ``-D`` options for its build (the launcher's compile options)."""
     compiler = shutil.which("g++") or shutil.which("c++")
     if compiler is None:
         pytest.skip("no C++ compiler to build the kernel for the host")
@@ -67,7 +69,8 @@ def build_host_kernels(kernel: str, folder, extra_prelude: str = "", epilogue: s
     for dtype, real in (("float64", "double"), ("float32", "float")):
         lib = folder / f"{kernel}_{real}.so"
         built = subprocess.run([compiler, "-O1", "-std=c++17", "-fPIC", "-shared", "-Wno-unknown-pragmas",
-                                "-Wno-attributes", f"-DTOKENSIM_REAL={real}", "-include", str(folder / "prelude.h"),
+                                "-Wno-attributes", f"-DTOKENSIM_REAL={real}", *(defines or {}).get(dtype, ()),
+                                "-include", str(folder / "prelude.h"),
                                 str(folder / f"{kernel}.cpp"), "-o", str(lib)], capture_output=True, text=True)
         if built.returncode != 0:
             raise AssertionError(f"{kernel}.cu does not build for the host ({real}):\n{built.stderr[-4000:]}")

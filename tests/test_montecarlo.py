@@ -261,6 +261,36 @@ def test_kernel_mathematics_equal_numpy_on_the_host(host_kernels, name, dtype):
     np.testing.assert_array_equal(got["default_month"], ref["tenant_default_month"])
 
 
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_kernel_built_for_the_scenario_structure_equals_the_generic_build(host_kernels, name, tmp_path):
+    """The build the GPU runs, with the scenario's driver structure compiled in (structure_options), gives the same
+    per-path results as the generic build that reads the structure at run time, in both precisions."""
+    model = prepare(load_scenario(name))
+    options = {dtype: _mckernel.structure_options(_mckernel.pack_params(model, dtype))
+               for dtype in ("float64", "float32")}
+    assert options["float64"] == options["float32"] and "-DMC_STRUCTURE=1" in options["float64"]
+    specialised = build_host_kernels("montecarlo", tmp_path, "unsigned char mc_shared[2 * 601 * 8];\n",
+                                     defines=options)
+    for dtype in ("float64", "float32"):
+        generic = host_paths(host_kernels[dtype], model, 5, 100, 600, dtype)
+        got = host_paths(specialised[dtype], model, 5, 100, 600, dtype, use_scratch=0)
+        for metric in METRICS:
+            np.testing.assert_array_equal(got["metrics"][metric], generic["metrics"][metric])
+        np.testing.assert_array_equal(got["flags"], generic["flags"])
+
+
+def test_structure_options_follow_the_drivers():
+    """The founding scenario leases the whole cluster at a fixed rent on a fixed-rate loan for the whole horizon, so
+    of its uncertainty section only the market rent (with its jumps, for the residual value) and the power price
+    move: shocks on streams 0 and 1 (drivers 0-1 and 2-3), drivers 0 and 2 active, rent jumps, no price cuts and no
+    efficiency arrivals (those only reach usage fees)."""
+    model = prepare(load_scenario("b300-10k-cluster"))
+    options = dict(o[2:].split("=") for o in _mckernel.structure_options(_mckernel.pack_params(model, "float32")))
+    assert options == {"MC_STRUCTURE": "1", "MC_STRUCTURE_SHOCK_STREAMS": "3", "MC_STRUCTURE_ACTIVE": "5",
+                       "MC_STRUCTURE_SCALED": "5", "MC_STRUCTURE_RENT_JUMPS": "1", "MC_STRUCTURE_CUTS": "0",
+                       "MC_STRUCTURE_EFFICIENCY": "0"}
+
+
 def test_kernel_irr_handles_rows_without_a_root(host_kernels, tmp_path):
     """Paths without an IRR get NaN and the NumPy reason code from the kernel's IRR too."""
     model = prepare(load_scenario(variant(tmp_path, _no_payback)))

@@ -8,7 +8,9 @@ type), the tables (Poisson CDFs, the IRR scan grid) and the Philox key schedule 
 (:func:`tokensim._rng.round_keys`). :func:`layout` parses the header, so the fields live in one place;
 :func:`pack_params` builds the struct as a NumPy structured record (C alignment) and fails if a field has no value.
 :func:`launch` copies the images (:func:`constant_images`) into the module's ``__constant__`` symbols on the current
-stream, then launches on the same stream: launches of one process are ordered, so each reads its own inputs.
+stream, then launches on the same stream: launches of one process are ordered, so each reads its own inputs. The
+module is built per (dtype, driver structure): :func:`structure_options` compiles in which shock streams, drivers,
+jumps and arrivals the scenario has, so the kernel carries no branches on them.
 
 Launch geometry: one thread per path (grid-stride loop), blocks of up to 256 threads in float32 and 64 in float64,
 halved until each block's cash-flow rows (2 × (M + 1) reals per thread, M + 1 rounded up to odd: 2 × 61 × 4 B × 256
@@ -38,7 +40,7 @@ from ._scenario_types import HOURS_PER_MONTH
 from .cost import TOKENS_PER_MILLION
 
 __all__ = ["Layout", "Geometry", "layout", "params_dtype", "pack_params", "pack_schedule", "pack_tables",
-           "constant_images", "IRR_SETTINGS", "launch_geometry", "launch", "kernel_chunks"]
+           "structure_options", "constant_images", "IRR_SETTINGS", "launch_geometry", "launch", "kernel_chunks"]
 
 KERNEL_FILE = "montecarlo"
 KERNEL_NAME = "mc_paths"
@@ -256,6 +258,23 @@ def _real_dtype(dtype: str):
     return np.float32 if dtype == "float32" else np.float64
 
 
+def _mask(flags) -> int:
+    return sum(1 << i for i, flag in enumerate(flags) if flag)
+
+
+def structure_options(record: np.ndarray) -> tuple[str, ...]:
+    """The ``-D`` options that compile a scenario's driver structure into the kernel (kernels/mc_params.cuh,
+    ``MC_STRUCTURE``), read from its packed :func:`pack_params` record: the same fields the generic build tests at run
+    time, so the two builds take the same branches."""
+    return ("-DMC_STRUCTURE=1",
+            f"-DMC_STRUCTURE_SHOCK_STREAMS={_mask(record['shock_streams'] != 0)}",
+            f"-DMC_STRUCTURE_ACTIVE={_mask(record['active'] != 0)}",
+            f"-DMC_STRUCTURE_SCALED={_mask(record['shock_scale'] > 0)}",
+            f"-DMC_STRUCTURE_RENT_JUMPS={int(record['rent_jump_count'] > 0)}",
+            f"-DMC_STRUCTURE_CUTS={int(record['cut_count'] > 0)}",
+            f"-DMC_STRUCTURE_EFFICIENCY={int(record['efficiency_count'] > 0)}")
+
+
 def constant_images(model, dtype: str, seed: int) -> dict[str, np.ndarray]:
     """What each ``__constant__`` symbol of the kernel holds for ``model`` and ``seed``, as host arrays."""
     return {"mc_params": pack_params(model, dtype), "mc_schedule": pack_schedule(model, dtype),
@@ -282,12 +301,13 @@ def launch(model, seed: int, first_path: int, n: int, dtype: str, images: dict[s
 
     from ._kernels import get_module
 
-    module = get_module(KERNEL_FILE, dtype=dtype)
-    kernel = module.get_function(KERNEL_NAME)
     if images is None:
         images = constant_images(model, dtype, seed)
     elif not np.array_equal(images["mc_round_keys"], round_keys(seed)):
         raise ValueError(f"launch: the constant images were built for another seed than {seed}")
+    # One build per (dtype, driver structure): compiled on first use, then from CuPy's cache.
+    module = get_module(KERNEL_FILE, dtype=dtype, extra_options=structure_options(images["mc_params"]))
+    kernel = module.get_function(KERNEL_NAME)
     _write_constants(module, images)
     if geometry is None:
         geometry = launch_geometry(model.inputs.months, dtype, optin_limit=_optin_limit(cupy.cuda.Device().id))
