@@ -293,6 +293,36 @@ def test_fp4_recipes_run_weight_only_without_fp4_tensor_cores(hardware):
         assert resolved.compute_class in ("fp8", "bf16"), name
 
 
+def test_nvfp4_is_native_on_blackwell_only():
+    """NVFP4's E4M3 block scales are Blackwell's: on MI355X (CDNA4, FP4 with OCP MX scales) an NVFP4 checkpoint is
+    dequantised and multiplied at FP8, not at CDNA4's FP4 or FP6 rate, while MXFP4 runs natively there."""
+    mi355x = CATALOG.hardware["MI355X"]
+    nvfp4 = resolve_precision(CATALOG.recipes["nvfp4"], mi355x)
+    assert (nvfp4.compute_class, nvfp4.weight_only, nvfp4.native) == ("fp8", True, False)
+    mxfp4 = resolve_precision(CATALOG.recipes["mxfp4"], mi355x)
+    assert (mxfp4.compute_class, mxfp4.weight_only, mxfp4.native) == ("fp4", False, True)
+    for name in ("B200", "B300"):
+        on_blackwell = resolve_precision(CATALOG.recipes["nvfp4"], CATALOG.hardware[name])
+        assert (on_blackwell.compute_class, on_blackwell.weight_only) == ("fp4", False)
+
+
+def test_unknown_native_family_is_a_clear_error(tmp_path):
+    """A format naming a hardware family that no accelerator has is refused with the field and a suggestion."""
+    import shutil
+
+    from tokensim._errors import ConfigError
+    from tokensim._config import config_dir
+    from tokensim.catalog import load_catalog
+
+    root = tmp_path / "configs"
+    shutil.copytree(config_dir(), root)
+    path = root / "precisions.yaml"
+    path.write_text(path.read_text().replace("native_families: [blackwell, blackwell-ultra]",
+                                             "native_families: [blackwel, blackwell-ultra]"))
+    with pytest.raises(ConfigError, match=r"formats\.nvfp4\.native_families.*did you mean 'blackwell'"):
+        load_catalog(str(root))
+
+
 @pytest.mark.parametrize("recipe", ["mxfp4", "nvfp4"])
 def test_fp4_recipes_compute_in_fp4_on_b300(recipe):
     """On B300, W4A4 FP4 recipes compute natively at the FP4 tensor rate with no dequantisation."""

@@ -83,4 +83,10 @@ def load_catalog(root: str | None = None) -> Catalog:
     _index(catalog.hardware.values(), "hardware")
     _index(catalog.models.values(), "model")
     _index(catalog.recipes.values(), "precision")
+    families = {hw.family for hw in catalog.hardware.values()}
+    for fmt in formats.values():
+        for family in fmt.native_families:
+            if family not in families:
+                raise unknown_name("hardware family", family, families, str(base / "precisions.yaml"),
+                                   f"formats.{fmt.name}.native_families")
     return catalog

@@ -8,6 +8,11 @@ elsewhere; DeepSeek-V4: FP4 experts with FP8 elsewhere).
 On hardware without native tensor cores for a format, the recipe runs *weight-only*: weights stay in the small format
 in memory, compute falls back to the best native class (FP8, else BF16) and pays a dequantisation cost. No FP4 compute
 speed-up is ever granted on Hopper or MI300X/MI325X.
+
+A format can also be native to some hardware families only (``native_families``): NVFP4's E4M3 scale per 16 elements
+is a Blackwell tensor-core feature, while CDNA4 (MI355X) multiplies FP4/FP6 only with the OCP MX scales (E8M0 per
+32). Elsewhere such a format's weights are dequantised and its matmuls run at FP8 (else BF16): the next FP4/FP6
+class would need the other scaling, i.e. a different checkpoint (use the ``mxfp4`` recipe for that).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ class Format:
     compute_class: str | None  # tensor-core rate class; None = storage-only (weight-only integer formats)
     source: str
     description: str = ""
+    native_families: tuple[str, ...] = ()  # hardware families whose tensor cores take this format; () = any with the class
 
     @property
     def bytes_per_element(self) -> float:
@@ -82,20 +88,33 @@ class ResolvedPrecision:
         return self.recipe.name
 
 
-def _native_class(hardware: Hardware, wanted: str) -> str:
-    for cls in (wanted, *_FALLBACK[wanted]):
+def _native_class(hardware: Hardware, candidates: tuple[str, ...]) -> str:
+    for cls in candidates:
         if hardware.is_native(cls) or (cls == "fp6" and hardware.dense_tflops.get("fp4")):
             return cls
     return "bf16"
 
 
+def _family_allows(fmt: Format, hardware: Hardware) -> bool:
+    return not fmt.native_families or hardware.family in fmt.native_families
+
+
+def _runs_natively(fmt: Format, hardware: Hardware) -> bool:
+    """The hardware's tensor cores take this format as it is stored."""
+    return fmt.compute_class is not None and _has_class(hardware, fmt.compute_class) and _family_allows(fmt, hardware)
+
+
 def resolve_precision(recipe: Recipe, hardware: Hardware) -> ResolvedPrecision:
     wanted = recipe.activations.compute_class or "bf16"
-    compute_class = _native_class(hardware, wanted)
-    weight_classes = {f.compute_class for f in (recipe.routed_experts, recipe.other_weights)}
+    if _family_allows(recipe.activations, hardware):
+        candidates = (wanted, *_FALLBACK[wanted])
+    else:  # a scaling these tensor cores lack: the sub-8-bit classes would need the other scaling (module docstring)
+        candidates = tuple(c for c in _FALLBACK[wanted] if c not in ("fp6", "fp4"))
+    compute_class = _native_class(hardware, candidates)
     # Weights need dequantisation when the hardware has no tensor-core path for their format (INT4 anywhere; FP4 on
-    # Hopper). Blackwell multiplies FP4 weights by FP8 activations natively (mixed-input MMA), so no dequant there.
-    weight_only = any(c is None or not _has_class(hardware, c) for c in weight_classes)
+    # Hopper; NVFP4 outside Blackwell). Blackwell multiplies FP4 weights by FP8 activations natively (mixed-input
+    # MMA), so no dequant there.
+    weight_only = any(not _runs_natively(f, hardware) for f in (recipe.routed_experts, recipe.other_weights))
     return ResolvedPrecision(
         recipe=recipe,
         compute_class=compute_class,
@@ -124,12 +143,16 @@ def load_precisions_file(path: str | Path) -> tuple[dict[str, Format], dict[str,
     fmt_section = doc.section("formats")
     for name in fmt_section.keys():
         f = fmt_section.section(name)
-        f.check_keys(("bits_per_element", "compute_class", "source", "description"))
+        f.check_keys(("bits_per_element", "compute_class", "source", "description", "native_families"))
         cls = f.raw("compute_class", None)
         if cls is not None:
             f.string("compute_class", choices=COMPUTE_CLASSES)
+        families = tuple(f.items("native_families", []))
+        for family in families:
+            if not isinstance(family, str) or not family:
+                raise f.error("native_families", family, "hardware family names (the `family` of configs/hardware)")
         formats[name] = Format(name, f.number("bits_per_element", low=1, high=32), cls, f.source(),
-                               f.string("description", ""))
+                               f.string("description", ""), families)
     recipes: dict[str, Recipe] = {}
     rec_section = doc.section("recipes")
     for name in rec_section.keys():
