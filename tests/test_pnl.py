@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from tokensim import ConfigError
 from tokensim.cli import cli
-from tokensim.cost import gpus_needed, serving_pnl
+from tokensim.cost import fleet_gpus, gpus_needed, serving_pnl
 
 DEEPSEEK_V32 = dict(price_input=0.28, price_cached_input=0.028, price_output=0.42)  # USD per M (ref 3.1)
 
@@ -44,6 +44,14 @@ def test_gpus_needed_for_a_volume():
     with_prefill = gpus_needed(hours=100, output_tokens=1e9, output_tokens_per_s_per_gpu=1000, input_tokens=1e9,
                                cache_hit_rate=0.4, input_tokens_per_s_per_gpu=10_000, cached_input_cost_fraction=0.1)
     assert with_prefill == pytest.approx(1e9 / 3.6e8 + 1e9 * 0.64 / 3.6e9)
+
+
+def test_fleet_is_the_needed_gpus_rounded_up():
+    """2.78 GPUs need 3; exactly 3 (even as 3.0000000000000004 from float division) needs 3; a trickle needs 1."""
+    assert fleet_gpus(2.7778) == 3
+    assert fleet_gpus(0.1 * 3 / 0.1) == 3 and 0.1 * 3 / 0.1 > 3  # the float rounding the tolerance absorbs
+    assert fleet_gpus(3.001) == 4
+    assert fleet_gpus(1e-6) == 1 and fleet_gpus(0.0) == 1
 
 
 @pytest.mark.parametrize("field, value", [("price_input", -0.1), ("price_output", -1.0), ("cost_per_gpu_hour", -2)])

@@ -40,6 +40,7 @@ __all__ = [
     "CostInputs", "CostBreakdown", "TokenCost", "ServingPnl", "BREAKDOWN_TERMS",
     "capital_recovery_factor", "cost_inputs_from_scenario", "cost_per_gpu_hour", "opex_per_installed_gpu_hour",
     "cost_per_million_tokens", "cost_per_million_tokens_at_throughput", "serving_pnl", "gpus_needed",
+    "fleet_gpus",
 ]
 
 SECONDS_PER_HOUR = 3600.0
@@ -335,6 +336,17 @@ def serving_pnl(*, gpus, hours, cost_per_gpu_hour, input_tokens, cache_hit_rate,
         cost_per_million_output_tokens=cost / output_tokens * TOKENS_PER_MILLION if output_tokens > 0 else nan,
         revenue_per_gpu_hour=revenue / gpu_hours, gpus_needed=gpus_needed,
     )
+
+
+# A GPU count computed as a whole number can land a few ulp above it (3 GPUs as 3.0000000000000004); within this
+# tolerance it is that whole number. Relative to the count, far below any real fraction of a GPU.
+_WHOLE_GPU_TOLERANCE = 1e-9
+
+
+def fleet_gpus(needed: float) -> int:
+    """Whole GPUs for a volume that needs ``needed`` (fractional, :func:`gpus_needed`): rounded up, at least one."""
+    _check_nonneg(needed, "gpus_needed")
+    return max(1, math.ceil(needed * (1 - _WHOLE_GPU_TOLERANCE)))
 
 
 def gpus_needed(*, hours, output_tokens, output_tokens_per_s_per_gpu, input_tokens=0.0, cache_hit_rate=0.0,

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
 import click
 
 from .._config import check_number
 from .._errors import UserError
-from ..cost import gpus_needed, serving_pnl
+from ..cost import fleet_gpus, gpus_needed, serving_pnl
 from ..money import check_currency
 from ._common import cli, emit, format_option
 
@@ -63,7 +61,7 @@ def pnl_command(gpus, hours, gpu_hour_cost, input_tokens, cache_hit_rate, output
         if needed is None:
             raise UserError("--gpus: missing; allowed: a number > 0, or omit it and give "
                             "--output-tokens-per-s-per-gpu to size the fleet")
-        gpus = max(1.0, float(math.ceil(needed - 1e-9)))
+        gpus = float(fleet_gpus(needed))
     result = serving_pnl(gpus=gpus, hours=hours, cost_per_gpu_hour=gpu_hour_cost, input_tokens=input_tokens,
                          cache_hit_rate=cache_hit_rate, output_tokens=output_tokens, price_input=price_input,
                          price_cached_input=price_cached_input, price_output=price_output, currency=code,
