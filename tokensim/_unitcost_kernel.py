@@ -33,7 +33,7 @@ from ._scenario_types import HOURS_PER_YEAR
 from ._sweepaxes import AXES
 from .cost import SECONDS_PER_HOUR, TOKENS_PER_MILLION
 from .efficiency import PHASES, Efficiency, PhaseEfficiency
-from .sweep import MODES, OUTPUTS  # the kernel's output rows are evaluate_points' outputs, in UC_OUT_* order
+from ._sweepplan import MODES, OUTPUTS  # the kernel's output rows are evaluate_points' outputs, in UC_OUT_* order
 
 __all__ = ["Layout", "layout", "step_values", "pack_params", "pack_records", "pack_axis_values", "compile_options",
            "launch", "device_inputs", "host_chunks", "OUTPUTS", "FLAGS", "THREADS"]
