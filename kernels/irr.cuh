@@ -152,7 +152,8 @@ __device__ bool irr_crossing(const IrrRow& row, const double* grid, int points, 
 }
 
 // _irr_nearest_guess: rows with several sign changes; the root nearest the guess that the scan grid separates.
-__device__ __noinline__ real irr_nearest_guess(const IrrRow& row, const double* scan, int scan_count, real guess, real tol,
+__device__ __noinline__ real irr_nearest_guess(const IrrRow& row, const double* scan, int scan_count, real guess,
+                                               real tol,
                                   int max_iter, int* reason) {
     real lo_b = 0, hi_b = 0, vlo_b = 0, vhi_b = 0, lo_a = 0, hi_a = 0, vlo_a = 0, vhi_a = 0;
     const bool found_below = irr_crossing(row, scan, scan_count, guess, -1, true, &lo_b, &hi_b, &vlo_b, &vhi_b);

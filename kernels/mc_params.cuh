@@ -50,7 +50,8 @@
 #define MC_SCHEDULE_ROWS 10
 #define MC_MAX_PERIODS 601
 
-// Tables (mc_tables, doubles): Poisson CDFs (tokensim._drivers.poisson_table) and the IRR scan grid (tokensim._irr._scan_rates).
+// Tables (mc_tables, doubles): Poisson CDFs (tokensim._drivers.poisson_table) and the IRR scan grid
+// (tokensim._irr._scan_rates).
 #define MC_POISSON_MAX 64
 #define MC_TABLE_RENT_JUMPS 0
 #define MC_TABLE_CUTS 64

@@ -12,13 +12,13 @@
 // Memory: the inputs (parameters, schedule rows, tables, Philox key schedule) are constant-memory symbols
 // (kernels/mc_params.cuh), read by every thread at the same address. Each thread keeps its month state in registers
 // and its two cash-flow rows (project and equity, M + 1 values each, needed again by the IRR iterations) in shared
-// memory, laid out [row][thread][period] with an odd row length so that a warp's accesses fall in distinct banks. Why not recompute the rows per
-// Newton iteration: a month of a row costs up to six Philox blocks plus the transcendental driver updates, roughly
-// 50x the fused multiply-add of a Horner step, and each IRR takes 5-10 evaluations, so recomputing would multiply
-// the kernel's work several times over; storing costs 2 x 61 x 4 bytes of shared memory per thread. Registers
-// cannot hold the rows (the month loop is not unrolled, so they would be indexed dynamically and spill to local
-// memory). When the rows do not fit in shared memory (long horizons in double) the launcher passes a global scratch
-// buffer instead, laid out [period][thread of the grid] (coalesced).
+// memory, laid out [row][thread][period] with an odd row length so that a warp's accesses fall in distinct banks.
+// Why not recompute the rows per Newton iteration: a month of a row costs up to six Philox blocks plus the
+// transcendental driver updates, roughly 50x the fused multiply-add of a Horner step, and each IRR takes 5-10
+// evaluations, so recomputing would multiply the kernel's work several times over; storing costs 2 x 61 x 4 bytes
+// of shared memory per thread. Registers cannot hold the rows (the month loop is not unrolled, so they would be
+// indexed dynamically and spill to local memory). When the rows do not fit in shared memory (long horizons in
+// double) the launcher passes a global scratch buffer instead, laid out [period][thread of the grid] (coalesced).
 //
 // Code size: the H200 profile (benchmarks/profile_montecarlo_h200.log) showed 41% of stalls waiting for instructions
 // in a 12,000-instruction kernel, most of it IRR code inlined six times over. The IRR now has one call site (both

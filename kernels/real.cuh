@@ -52,8 +52,8 @@ __device__ __forceinline__ double2 mc_uniforms(const unsigned int* round_keys, u
 }
 
 // Two standard normals of counter (month, stream, path), as tokensim._rng.normals: Box-Muller on the same two
-// uniforms. In double this is philox_box_muller itself. In float, the float run's purpose being speed, the uniforms
-// are the double ones rounded to float (philox_uniform_float_from_words, bit for bit) and the logarithm, sine and
+// uniforms. In double this is philox_box_muller itself. In float (the fast run) the uniforms are the double ones
+// rounded to float (philox_uniform_float_from_words, bit for bit) and the logarithm, sine and
 // cosine are the hardware approximations: __logf within 2^-21.41 absolute on [0.5, 2] and 3 ulp elsewhere,
 // __sincosf within 2^-21.41 absolute on [-pi, pi] (CUDA C++ Programming Guide, Mathematical Functions appendix,
 // intrinsic functions), so theta - pi = 2 pi u1 - pi is passed and the signs flipped back

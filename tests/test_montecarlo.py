@@ -208,11 +208,15 @@ def test_long_loss_carry_forward_on_the_gpu():
 # -- the kernel's mathematics on the host: kernels/montecarlo.cu compiled as C++ and compared with NumPy ----------
 
 
+# The host build's "shared memory": room for one thread's two rows at the longest horizon (MC_MAX_PERIODS) in double.
+HOST_SHARED = "unsigned char mc_shared[2 * 601 * 8];\n"
+
+
 @pytest.fixture(scope="module")
 def host_kernels(tmp_path_factory):
     """kernels/montecarlo.cu built for the host (one 'thread', rows in the scratch or the 'shared' array) in double
     and float; the constant symbols are plain globals there, and mc_params_size() reports sizeof(McParams)."""
-    libraries = build_host_kernels("montecarlo", tmp_path_factory.mktemp("host_kernel"), "unsigned char mc_shared[2 * 601 * 8];\n",
+    libraries = build_host_kernels("montecarlo", tmp_path_factory.mktemp("host_kernel"), HOST_SHARED,
                                    epilogue='extern "C" unsigned long mc_params_size() { return sizeof(McParams); }\n')
     for lib in libraries.values():
         lib.mc_params_size.restype = ctypes.c_ulong
@@ -269,8 +273,7 @@ def test_kernel_built_for_the_scenario_structure_equals_the_generic_build(host_k
     options = {dtype: _mckernel.structure_options(_mckernel.pack_params(model, dtype))
                for dtype in ("float64", "float32")}
     assert options["float64"] == options["float32"] and "-DMC_STRUCTURE=1" in options["float64"]
-    specialised = build_host_kernels("montecarlo", tmp_path, "unsigned char mc_shared[2 * 601 * 8];\n",
-                                     defines=options)
+    specialised = build_host_kernels("montecarlo", tmp_path, HOST_SHARED, defines=options)
     for dtype in ("float64", "float32"):
         generic = host_paths(host_kernels[dtype], model, 5, 100, 600, dtype)
         got = host_paths(specialised[dtype], model, 5, 100, 600, dtype, use_scratch=0)

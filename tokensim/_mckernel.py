@@ -14,10 +14,11 @@ jumps and arrivals the scenario has, so the kernel carries no branches on them.
 
 Launch geometry: one thread per path (grid-stride loop), blocks of up to 256 threads in float32 and 64 in float64,
 halved until each block's cash-flow rows (2 × (M + 1) reals per thread, M + 1 rounded up to odd: 2 × 61 × 4 B × 256
-= 125 kB for a five-year horizon in float32) fit the dynamic shared memory the device lets a block opt in to (227 kB on Hopper; 48 kB without
-opt-in gives 64 and 32 threads). The larger blocks were measured faster on an H200 (the table in _THREADS below);
-with the inputs in global memory the kernel was latency-bound at 147 registers a thread and 19% occupancy (Nsight
-Compute, same log). Beyond the device's limit the rows go to a global scratch buffer sized for a capped grid.
+= 125 kB for a five-year horizon in float32) fit the dynamic shared memory the device lets a block opt in to (227 kB
+on Hopper; 48 kB without opt-in gives 64 and 32 threads). The larger blocks were measured faster on an H200 (the
+table in _THREADS below) for the kernel as it was then, with its inputs in global memory, latency-bound at 147
+registers a thread and 19% occupancy (Nsight Compute, same log); benchmarks/gpu_check.sh times every geometry of the
+current kernel. Beyond the device's limit the rows go to a global scratch buffer sized for a capped grid.
 
 CuPy is imported only inside the functions that launch.
 """
@@ -51,7 +52,8 @@ CONSTANT_SYMBOLS = ("mc_params", "mc_schedule", "mc_tables", "mc_round_keys")
 IRR_SETTINGS = {"guess": 0.01, "max_iter": 100, "tol": {"float64": 1e-12, "float32": 1e-6}}
 _SHARED_BYTES_DEFAULT = 48 * 1024
 # Largest block tried per dtype; measured best on an H200 (benchmarks/profile_montecarlo_h200.log, 2026-11-26):
-# float32 256 threads 7.78e9 vs 64 threads 6.93e9 path-months/s, float64 64 threads 4.0e9 vs 32 threads 3.76e9.
+# float32 256 threads 7.78e9 vs 64 threads 6.93e9 path-months/s, float64 64 threads 4.0e9 vs 32 threads 3.76e9 (the
+# kernel of commit a306dcf; the reworked kernel is bounded by shared memory, not registers: to be re-measured).
 _THREADS = {"float32": 256, "float64": 64}
 _SCRATCH_MAX_BLOCKS = 512
 
