@@ -44,8 +44,9 @@ def _opcode(text: str) -> str:
     return _PREDICATE.sub("", text).split()[0].split(".")[0]
 
 
-def parse(disassembly: str) -> dict[str, list[tuple[str, str]]]:
-    """{function: [(instruction text, "file:line" or "?")]} from ``nvdisasm --print-line-info`` output."""
+def parse(disassembly: str) -> tuple[dict[str, list[tuple[str, str]]], dict[str, dict[str, int]]]:
+    """From ``nvdisasm --print-line-info`` output: {function: [(instruction text, "file:line" or "?")]} and
+    {function: {label: index of the instruction it marks}}."""
     functions: dict[str, list[tuple[str, str]]] = {}
     labels: dict[str, dict[str, int]] = {}
     current, source = None, "?"
@@ -68,8 +69,7 @@ def parse(disassembly: str) -> dict[str, list[tuple[str, str]]]:
         instruction = _INSTRUCTION.match(line)
         if instruction:
             functions[current].append((instruction.group(2).strip(), source))
-    parse.labels = labels  # kept for loops()
-    return functions
+    return functions, labels
 
 
 def loops(instructions: list[tuple[str, str]], labels: dict[str, int]) -> list[tuple[int, int, int]]:
@@ -122,10 +122,10 @@ def main() -> int:
     for line in built.stderr.splitlines():
         if re.search(r"registers|stack frame|spill", line):
             print("ptxas:", line.split(":", 1)[-1].strip())
-    functions = parse(disassembly)
+    functions, labels = parse(disassembly)
     for name, instructions in functions.items():
         print(f"{name}: {len(instructions)} instructions")
-        for size, first, last in loops(instructions, parse.labels[name])[:args.loops]:
+        for size, first, last in loops(instructions, labels[name])[:args.loops]:
             body = instructions[first:last + 1]
             files = collections.Counter(source.split(":")[0] for _, source in body)
             opcodes = collections.Counter(_opcode(text) for text, _ in body)

@@ -226,7 +226,7 @@ def host_kernels(tmp_path_factory):
 def host_paths(lib, model, seed: int, first: int, n: int, dtype: str, use_scratch: int = 1) -> dict:
     real = np.float32 if dtype == "float32" else np.float64
     for name, image in _mckernel.constant_images(model, dtype, seed).items():
-        data = np.ascontiguousarray(image).reshape(-1).view(np.uint8)
+        data = _mckernel.image_bytes(image)
         ctypes.memmove(ctypes.addressof(ctypes.c_char.in_dll(lib, name)), data.ctypes.data, data.size)
     scratch = np.zeros(2 * (model.inputs.months + 1), real)
     metrics = {name: np.zeros(n, real) for name in METRICS}

@@ -41,7 +41,7 @@ from ._scenario_types import HOURS_PER_MONTH
 from .cost import TOKENS_PER_MILLION
 
 __all__ = ["Layout", "Geometry", "layout", "params_dtype", "pack_params", "pack_schedule", "pack_tables",
-           "structure_options", "constant_images", "IRR_SETTINGS", "launch_geometry", "launch", "kernel_chunks"]
+           "structure_options", "constant_images", "image_bytes", "IRR_SETTINGS", "launch_geometry", "launch", "kernel_chunks"]
 
 KERNEL_FILE = "montecarlo"
 KERNEL_NAME = "mc_paths"
@@ -283,12 +283,17 @@ def constant_images(model, dtype: str, seed: int) -> dict[str, np.ndarray]:
             "mc_tables": pack_tables(model), "mc_round_keys": round_keys(seed)}
 
 
+def image_bytes(image: np.ndarray) -> np.ndarray:
+    """A constant image as the bytes copied into its symbol (a structured record, rows or keys alike)."""
+    return np.ascontiguousarray(image).reshape(-1).view(np.uint8)
+
+
 def _write_constants(module, images: dict[str, np.ndarray]) -> None:
     """Copy the images into the module's constant memory, ordered on the current stream before the next launch."""
     import cupy
 
     for name in CONSTANT_SYMBOLS:
-        data = np.ascontiguousarray(images[name]).reshape(-1).view(np.uint8)
+        data = image_bytes(images[name])
         symbol = cupy.ndarray((data.size,), dtype=cupy.uint8, memptr=module.get_global(name))
         symbol.set(data)
 
