@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from tokensim.perf import evaluate, resolve
+from tokensim.perf._model import evaluate, resolve
 
 
 def main() -> None:

@@ -80,7 +80,7 @@ if r:
 r = rows.get("numpy run_montecarlo")
 if r:
     line("numpy on this machine's CPU", f"{rate(r)}  ({r['paths']:,} paths)")
-for dtype, limit in (("float64", "1e-9"), ("float32", "tokensim.montecarlo.FLOAT32_TOLERANCE")):
+for dtype, limit in (("float64", "1e-9"), ("float32", "tokensim.montecarlo._run.FLOAT32_TOLERANCE")):
     r = rows.get(f"parity cupy {dtype} vs numpy")
     if r:
         line(f"parity {dtype} (same seed)", f"max rel diff of means {r['max_rel_diff_of_means']:.2g} "
@@ -133,7 +133,7 @@ for r in rows:
         line(f"sweep compile {what.split()[-1]}", f"{r['seconds']:.1f} s")
     elif what.startswith("parity kernel"):
         dtype = what.split()[2]
-        limit = "1e-9, same batches and flags" if dtype == "float64" else "tokensim.sweep.FLOAT32_TOLERANCE"
+        limit = "1e-9, same batches and flags" if dtype == "float64" else "tokensim.sweep._run.FLOAT32_TOLERANCE"
         line(f"sweep parity {dtype}", f"max rel {r['max_rel_diff']:.2g} ({r['worst_output']}), other batch "
              f"{r['share_other_batch']:.2%}, flags equal {r['flags_equal']}, {r['points']:,} points (limit {limit})")
     elif what.startswith("cupy sweep"):
@@ -149,7 +149,7 @@ extra_device_checks
 
 # -- Monte Carlo launch geometries: block sizes and row placements timed in one run (benchmarks/profile_montecarlo.py),
 #    each checked to give the default's per-path results; the fastest per dtype goes to the table, to set
-#    tokensim._mckernel._THREADS from a measurement.
+#    tokensim.montecarlo._kernel._THREADS from a measurement.
 step "monte carlo launch geometries" 150 "$PY" benchmarks/profile_montecarlo.py --paths 4194304
 GEOMETRY_RC=$STEP_RC
 "$PY" - "$LOG" >> "$SUMMARY" <<'PYEOF'

@@ -14,9 +14,9 @@ import cupy
 import numpy as np
 
 from _benchutil import cuda_time_ms
-from tokensim import _mckernel
-from tokensim.montecarlo import prepare
-from tokensim.scenario import load_scenario
+from tokensim.montecarlo import _kernel as _mckernel
+from tokensim.montecarlo._run import prepare
+from tokensim.config.scenario import load_scenario
 
 
 def main() -> None:

@@ -12,9 +12,9 @@ LOG=${OUT:-/tmp}/profile_montecarlo.log
     --section SpeedOfLight --section Occupancy --section LaunchStats --section ComputeWorkloadAnalysis \
     --section WarpStateStats \
     python3 -c "
-from tokensim import _mckernel
-from tokensim.montecarlo import prepare
-from tokensim.scenario import load_scenario
+from tokensim.montecarlo import _kernel as _mckernel
+from tokensim.montecarlo._run import prepare
+from tokensim.config.scenario import load_scenario
 m = prepare(load_scenario('b300-10k-cluster'))
 a = _mckernel.constant_images(m, 'float32', 1)
 for _ in range(2):

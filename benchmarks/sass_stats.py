@@ -90,13 +90,13 @@ def main() -> int:
     parser.add_argument("--real", default="float", choices=("float", "double"))
     parser.add_argument("--loops", type=int, default=4, help="largest loops to list per function")
     parser.add_argument("--scenario", help="montecarlo only: compile in this scenario's driver structure, as the GPU "
-                                           "run does (tokensim._mckernel.structure_options)")
+                                           "run does (tokensim.montecarlo._kernel.structure_options)")
     args = parser.parse_args()
     defines: tuple[str, ...] = ()
     if args.scenario:
-        from tokensim import _mckernel
-        from tokensim.montecarlo import prepare
-        from tokensim.scenario import load_scenario
+        from tokensim.montecarlo import _kernel as _mckernel
+        from tokensim.montecarlo._run import prepare
+        from tokensim.config.scenario import load_scenario
 
         dtype = "float32" if args.real == "float" else "float64"
         defines = _mckernel.structure_options(_mckernel.pack_params(prepare(load_scenario(args.scenario)), dtype))

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from tokensim import calibration as cal
+from tokensim.perf import calibration as cal
 from tokensim.cli import cli
-from tokensim.efficiency import load_efficiency, render_calibration
-from tokensim.perf import predict
-from tokensim.validate import Measurement, load_measurements, predict_measurement
+from tokensim.perf.efficiency import load_efficiency, render_calibration
+from tokensim.perf._model import predict
+from tokensim.perf.validate import Measurement, load_measurements, predict_measurement
 
 # Known factors for the synthetic data: every fitted factor away from its bounds.
 TRUTH = {"decode.compute_efficiency": 0.45, "prefill.compute_efficiency": 0.55, "memory_efficiency": 0.80,
@@ -163,7 +163,7 @@ def test_a_calibration_file_without_the_newer_factors_still_loads(tmp_path):
     """Files written before per-layer, per-sequence, all-to-all and MoE-width factors existed load with fallbacks."""
     import re
 
-    from tokensim._config import config_dir
+    from tokensim.config._yaml import config_dir
 
     text = (config_dir() / "calibration.yaml").read_text()
     old = re.sub(r"^ +(sequence_overhead_s|layer_overhead_s|alltoall_latency_s|moe_log_error_std):.*\n", "", text,

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from tokensim._config import config_dir
+from tokensim.config._yaml import config_dir
 from tokensim.cli import cli
 
 FOUNDING = config_dir() / "scenarios" / "b300-10k-cluster.yaml"

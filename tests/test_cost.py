@@ -1,4 +1,4 @@
-"""Cost per GPU-hour, cost per million tokens and currency conversion (tokensim.cost, tokensim.money)."""
+"""Cost per GPU-hour, cost per million tokens and currency conversion (tokensim.cost, tokensim.config.money)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from tokensim.cost import (
     BREAKDOWN_TERMS, CostInputs, capital_recovery_factor, cost_inputs_from_scenario, cost_per_gpu_hour,
     cost_per_million_tokens, cost_per_million_tokens_at_throughput,
 )
-from tokensim.money import check_currency, convert, fx_factor
-from tokensim.scenario import load_scenario
+from tokensim.config.money import check_currency, convert, fx_factor
+from tokensim.config.scenario import load_scenario
 
 
 def reference_case_c(**changes) -> CostInputs:

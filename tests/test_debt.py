@@ -1,4 +1,4 @@
-"""Debt schedules fixed at close (tokensim._debt): annuity, straight-line, bullet, balloon, finance lease, sculpted."""
+"""Debt schedules fixed at close (tokensim.finance._debt): annuity, straight-line, bullet, balloon, finance lease, sculpted."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import numpy_financial as npf
 import pytest
 
-from tokensim._debt import build_debt_schedule, level_payment
+from tokensim.finance._debt import build_debt_schedule, level_payment
 
 B = 6.3e9  # the founding case's debt: 90% of RMB 7 bn
 

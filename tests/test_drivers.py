@@ -1,4 +1,4 @@
-"""Tests for tokensim._drivers: the driver equations, their random-number layout and their deterministic limit."""
+"""Tests for tokensim.montecarlo._drivers: the driver equations, their random-number layout and their deterministic limit."""
 
 from __future__ import annotations
 
@@ -8,15 +8,15 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from tokensim import _rng
-from tokensim._cashflows import Drivers
-from tokensim._drivers import (
+from tokensim.montecarlo import _rng
+from tokensim.finance._cashflows import Drivers
+from tokensim.montecarlo._drivers import (
     POISSON_MAX_COUNT, STREAM_DEFAULT, driver_model, generate_drivers, poisson_counts, poisson_table,
     relevant_drivers,
 )
-from tokensim.finance import build_inputs
-from tokensim.scenario import load_scenario
-from tokensim.uncertainty import CORRELATED_DRIVERS, load_uncertainty, parse_uncertainty
+from tokensim.finance._run import build_inputs
+from tokensim.config.scenario import load_scenario
+from tokensim.config.uncertainty import CORRELATED_DRIVERS, load_uncertainty, parse_uncertainty
 
 FIELDS = ("market_rent_multiplier", "spot_utilisation", "token_volume_multiplier", "token_price_multiplier",
           "efficiency_multiplier", "power_price_multiplier", "floating_base_rate", "tenant_default_month")

@@ -1,4 +1,4 @@
-"""The monthly cash-flow engine, metrics and solvers (tokensim.finance, tokensim._cashflows, tokensim._solve)."""
+"""The monthly cash-flow engine, metrics and solvers (tokensim.finance._run, tokensim.finance._cashflows, tokensim.finance._solve)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import numpy_financial as npf
 import pytest
 import yaml
 
-from tokensim._config import config_dir
-from tokensim._solve import Target, solve_rent, usage_frontier
-from tokensim.finance import Drivers, build_inputs, cashflows, evaluate, run_finance
-from tokensim.scenario import load_scenario
+from tokensim.config._yaml import config_dir
+from tokensim.finance._solve import Target, solve_rent, usage_frontier
+from tokensim.finance._run import Drivers, build_inputs, cashflows, evaluate, run_finance
+from tokensim.config.scenario import load_scenario
 
 # A one-server case small enough to work by hand: capex 1,200 at close; rent 600 a year (50 a month); opex 15 per
 # GPU-year x 8 GPUs = 120 a year (10 a month), so EBITDA is 40 a month; half debt-funded; no tax, no residual.
@@ -321,7 +321,7 @@ def test_usage_frontier_trades_base_rent_against_the_fee():
 def test_rent_each_payback_definition_needs(tmp_path):
     """A 2-year payback on the hand case needs rent 1,200 / 2 = 600 a year (simple) and 600 + 120 of opex = 720
     (net); the equity and discounted definitions need more than the simple one here."""
-    from tokensim._solve import payback_requirements
+    from tokensim.finance._solve import payback_requirements
 
     rows = {row["definition"]: row for row in payback_requirements(hand(tmp_path), 2.0)}
     assert rows["simple"]["rent_per_cluster_year"] == pytest.approx(600, rel=1e-6)

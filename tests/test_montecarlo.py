@@ -1,4 +1,4 @@
-"""Tests for tokensim.montecarlo, its kernel's mathematics (compiled for the host) and the `tokensim mc` command."""
+"""Tests for tokensim.montecarlo._run, its kernel's mathematics (compiled for the host) and the `tokensim mc` command."""
 
 from __future__ import annotations
 
@@ -15,13 +15,14 @@ import yaml
 from click.testing import CliRunner
 
 from _hostcc import build_host_kernels
-from tokensim import UserError, _mckernel
-from tokensim._config import config_dir
+from tokensim import UserError
+from tokensim.montecarlo import _kernel as _mckernel
+from tokensim.config._yaml import config_dir
 from tokensim.cli import cli
-from tokensim.finance import run_finance
-from tokensim.montecarlo import FLAGS, METRICS, evaluate_paths, prepare, run_montecarlo
-from tokensim.scenario import load_scenario
-from tokensim.uncertainty import load_uncertainty
+from tokensim.finance._run import run_finance
+from tokensim.montecarlo._run import FLAGS, METRICS, evaluate_paths, prepare, run_montecarlo
+from tokensim.config.scenario import load_scenario
+from tokensim.config.uncertainty import load_uncertainty
 
 SCENARIOS = ("b300-10k-cluster", "us-b300-neocloud-usage")
 TIMING = ("elapsed_s", "path_months_per_s")

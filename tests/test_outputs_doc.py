@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from tokensim._output import SCHEMA_VERSION
 from tokensim.cli import cli
-from tokensim.validate import MEASUREMENTS_PATH
+from tokensim.perf.validate import MEASUREMENTS_PATH
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "outputs.md"
 # Commands whose JSON is not documented yet (their engines were landing when the page was written). Remove a name

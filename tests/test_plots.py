@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from tokensim import __version__, plots
-from tokensim._plotstyle import source_line
+from tokensim.plots._style import source_line
 from tokensim.cli import cli
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -43,7 +43,7 @@ def assert_png(path: Path, min_bytes: int = 8_000) -> None:
 def report():
     """The founding scenario's report (perf, cost, bridge, finance with its monthly schedule)."""
     from tokensim.report import run_report
-    from tokensim.scenario import load_scenario
+    from tokensim.config.scenario import load_scenario
 
     return run_report(load_scenario("b300-10k-cluster"))
 
@@ -217,6 +217,6 @@ def test_plot_command_user_errors(tmp_path, argv, message):
 
 def test_matplotlib_is_imported_only_when_drawing():
     """Importing tokensim, its CLI, the report and the plots module loads no matplotlib (a fresh interpreter)."""
-    code = ("import sys, tokensim, tokensim.cli, tokensim.report, tokensim.plots; "
+    code = ("import sys, tokensim, tokensim.cli, tokensim.report, tokensim.plots._charts; "
             "sys.exit(int('matplotlib' in sys.modules))")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0

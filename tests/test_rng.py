@@ -1,4 +1,4 @@
-"""Tests for tokensim._rng (Philox4x32-10 and its uniforms and normals) and its CUDA twin kernels/philox.cuh."""
+"""Tests for tokensim.montecarlo._rng (Philox4x32-10 and its uniforms and normals) and its CUDA twin kernels/philox.cuh."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from _hostcc import build_host_kernels
 
-from tokensim import _rng
+from tokensim.montecarlo import _rng
 
 # (counter words, key words, expected words), hex as in the source files.
 #

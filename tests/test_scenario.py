@@ -1,4 +1,4 @@
-"""Loading and validating scenario YAML (tokensim.scenario)."""
+"""Loading and validating scenario YAML (tokensim.config.scenario)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from tokensim import ConfigError, UserError
-from tokensim._config import config_dir
-from tokensim.scenario import load_scenario
+from tokensim.config._yaml import config_dir
+from tokensim.config.scenario import load_scenario
 
 FOUNDING = config_dir() / "scenarios" / "b300-10k-cluster.yaml"
 
@@ -172,7 +172,7 @@ def test_speculative_decoding_is_read_and_bounded(tmp_path):
     naming the field."""
     import yaml as _yaml
 
-    from tokensim.perf import serving_workload
+    from tokensim.perf._model import serving_workload
 
     s = load_scenario("b300-10k-cluster")
     w = serving_workload(s.serving)

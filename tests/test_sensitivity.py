@@ -12,12 +12,12 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from tokensim._config import config_dir
+from tokensim.config._yaml import config_dir
 from tokensim._errors import ConfigError, UserError
 from tokensim.cli import cli
 from tokensim.cost import cost_inputs_from_scenario, cost_per_gpu_hour
-from tokensim.finance import run_finance
-from tokensim.scenario import load_scenario
+from tokensim.finance._run import run_finance
+from tokensim.config.scenario import load_scenario
 from tokensim.sensitivity import (InputRange, evaluate_samples, load_ranges, run_sensitivity, sobol_indices,
                                   tornado)
 

@@ -1,4 +1,4 @@
-"""Tests for tokensim._summary: exact, order-independent, mergeable summaries and histogram quantiles."""
+"""Tests for tokensim.montecarlo._summary: exact, order-independent, mergeable summaries and histogram quantiles."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from tokensim._summary import BLOCK_PATHS, ExactSum, MetricSpec, Summary
+from tokensim.montecarlo._summary import BLOCK_PATHS, ExactSum, MetricSpec, Summary
 
 SPECS = [MetricSpec("x", -5.0, 5.0, shift=0.25), MetricSpec("y", 0.0, 1.0)]
 

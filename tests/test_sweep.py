@@ -1,4 +1,4 @@
-"""Tests for tokensim.sweep (NumPy path), its kernel's mathematics compiled for the host, and `tokensim sweep`."""
+"""Tests for tokensim.sweep._run (NumPy path), its kernel's mathematics compiled for the host, and `tokensim sweep`."""
 
 from __future__ import annotations
 
@@ -17,14 +17,16 @@ import yaml
 from click.testing import CliRunner
 
 from _hostcc import build_host_kernels
-from tokensim import UserError, _unitcost_kernel, perf
-from tokensim._config import config_dir
-from tokensim._perfcore import StepModel
+from tokensim import UserError
+from tokensim.perf import _model as perf
+from tokensim.sweep import _kernel as _unitcost_kernel
+from tokensim.config._yaml import config_dir
+from tokensim.perf._core import StepModel
 from tokensim.cli import cli
 from tokensim.cost import cost_inputs_from_scenario, cost_per_gpu_hour, cost_per_million_tokens
-from tokensim.finance import run_finance
-from tokensim.scenario import load_scenario
-from tokensim.sweep import FLOAT32_TOLERANCE, OUTPUTS, evaluate_points, indices, parse_axis, plan_sweep, \
+from tokensim.finance._run import run_finance
+from tokensim.config.scenario import load_scenario
+from tokensim.sweep._run import FLOAT32_TOLERANCE, OUTPUTS, evaluate_points, indices, parse_axis, plan_sweep, \
     prepare_sweep, run_sweep
 
 FOUNDING = "b300-10k-cluster"
@@ -411,9 +413,9 @@ def test_params_and_records_fill_every_header_field():
 
 
 def test_header_constants_follow_the_python_order():
-    """UC_AXIS_*, UC_OUT_*, UC_FLAG_* and UC_MODE_* in the header are tokensim.sweep's axis, output, flag and mode
+    """UC_AXIS_*, UC_OUT_*, UC_FLAG_* and UC_MODE_* in the header are tokensim.sweep._run's axis, output, flag and mode
     orders."""
-    from tokensim.sweep import AXES, FLAG_FEASIBLE, FLAG_LATENCY_LAYOUT, MODES
+    from tokensim.sweep._run import AXES, FLAG_FEASIBLE, FLAG_LATENCY_LAYOUT, MODES
 
     d = _unitcost_kernel.layout().defines
     assert [d[f"UC_AXIS_{name.upper()}"] for name in AXES] == list(range(len(AXES))) and d["UC_AXES"] == len(AXES)

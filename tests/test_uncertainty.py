@@ -1,4 +1,4 @@
-"""Tests for tokensim.uncertainty: the schema of the `uncertainty:` section and its validation messages."""
+"""Tests for tokensim.config.uncertainty: the schema of the `uncertainty:` section and its validation messages."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from tokensim import ConfigError
-from tokensim.scenario import load_scenario
-from tokensim.uncertainty import CORRELATED_DRIVERS, Uncertainty, load_uncertainty, parse_uncertainty
+from tokensim.config.scenario import load_scenario
+from tokensim.config.uncertainty import CORRELATED_DRIVERS, Uncertainty, load_uncertainty, parse_uncertainty
 
 FULL = {
     "market_rent": {"volatility_per_year": 0.3, "mean_reversion_per_year": 0.7, "jump_intensity_per_year": 0.3,

@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from tokensim import UserError
-from tokensim.catalog import load_catalog
+from tokensim.config.catalog import load_catalog
 from tokensim.cli import cli
-from tokensim.validate import (
+from tokensim.perf.validate import (
     MEASUREMENTS_PATH,
     METRICS,
     REQUIRED_COLUMNS,

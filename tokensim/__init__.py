@@ -16,15 +16,15 @@ __version__ = "0.1.0"
 from ._errors import ConfigError, UserError
 from ._irr import IRR_REASONS, annualise_monthly_rate, irr, npv
 from .bridge import bridge, sides_from_scenario
-from .catalog import load_catalog
+from .config.catalog import load_catalog
 from .cost import cost_inputs_from_scenario, cost_per_gpu_hour, cost_per_million_tokens, gpus_needed, serving_pnl
-from .finance import run_finance
-from .montecarlo import run_montecarlo
-from .perf import SLO, Deployment, Workload, evaluate, predict
+from .finance._run import run_finance
+from .montecarlo._run import run_montecarlo
+from .perf._model import SLO, Deployment, Workload, evaluate, predict
 from .report import run_report
-from .scenario import load_scenario
+from .config.scenario import load_scenario
 from .sensitivity import run_sensitivity
-from .sweep import run_sweep
+from .sweep._run import run_sweep
 
 __all__ = [
     "ConfigError", "Deployment", "IRR_REASONS", "SLO", "UserError", "Workload", "__version__",

@@ -20,7 +20,7 @@ import sys
 import threading
 from pathlib import Path
 
-from ._config import kernels_dir
+from .config._yaml import kernels_dir
 from ._errors import UserError, did_you_mean
 
 __all__ = [

@@ -34,7 +34,7 @@ import numpy as np
 
 from ._errors import ConfigError
 from ._xp import array_namespace, to_numpy
-from .scenario import HOURS_PER_YEAR, Scenario
+from .config.scenario import HOURS_PER_YEAR, Scenario
 
 __all__ = [
     "CostInputs", "CostBreakdown", "TokenCost", "ServingPnl", "BREAKDOWN_TERMS",
@@ -191,7 +191,7 @@ def cost_per_gpu_hour(ci: CostInputs, utilisation) -> CostBreakdown:
 def cost_inputs_from_scenario(scenario: Scenario) -> CostInputs:
     """The per-GPU cost inputs of a scenario; residual at the end of its economic life, cost of capital = its
     discount rate (pre-tax WACC unless set), book depreciation over the tax depreciation years."""
-    from ._residual import residual_at_age  # _residual builds on this module's opex formulas
+    from .finance._residual import residual_at_age  # _residual builds on this module's opex formulas
 
     s = scenario
     gpus = s.cluster.gpus

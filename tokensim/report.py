@@ -15,13 +15,13 @@ from typing import Any
 
 from . import __version__
 from ._output import SCHEMA_VERSION, atomic_write_text, dumps_json, to_jsonable, write_table
-from ._solve import Target, solve_rent
+from .finance._solve import Target, solve_rent
 from .bridge import bridge, bridge_in_currency, sides_from_scenario
 from .cost import cost_inputs_from_scenario, cost_per_gpu_hour, cost_per_million_tokens
-from .finance import run_finance
-from .money import fx_factor
-from .perf import predict, serving_slo, serving_workload
-from .scenario import Scenario
+from .finance._run import run_finance
+from .config.money import fx_factor
+from .perf._model import predict, serving_slo, serving_workload
+from .config.scenario import Scenario
 
 __all__ = ["Report", "run_report", "write_artifacts", "PAYBACK_CLAIM_YEARS"]
 
@@ -190,7 +190,7 @@ def _variants_sentence(rows: list[dict]) -> str:
 
 def _monte_carlo(s: Scenario, k: float, currency: str, paths: int, seed: int, backend: str):
     """The Monte Carlo section: summaries of ``paths`` paths, the DSCR fan by loan year, both in ``currency``."""
-    from .montecarlo import dscr_fan, run_montecarlo
+    from .montecarlo._run import dscr_fan, run_montecarlo
 
     result = run_montecarlo(s, paths=paths, seed=seed, backend=backend)
     mc = result.to_dict()
@@ -246,7 +246,7 @@ def run_report(scenario: Scenario, *, currency: str | None = None, mc_paths: int
     mc, histograms = None, {}
     if mc_paths != 0:
         from ._backend import select_backend
-        from .montecarlo import DEFAULT_PATHS
+        from .montecarlo._run import DEFAULT_PATHS
 
         backend = select_backend(backend).name  # choose (and say so on stderr) once for the whole report
         if mc_paths is None:
@@ -291,7 +291,7 @@ def write_artifacts(report: Report, out_dir: str | Path, *, seed: int | None = N
             continue
         for suffix in (".csv", ".parquet"):
             written.append(write_table(rows, out / f"{name}{suffix}"))
-    from .plots import write_plot_pack  # matplotlib only when artefacts are written
+    from .plots._charts import write_plot_pack  # matplotlib only when artefacts are written
 
     written.extend(write_plot_pack(report, out))
     return written

@@ -20,8 +20,8 @@ around its values for the inputs that move its cash flows (:func:`default_ranges
 loader derived from others (a defaulted discount rate = the pre-tax WACC, a fixed contract's defaulted market rent =
 its rent) keep the scenario's value unless they are inputs themselves.
 
-Evaluation in bulk (:mod:`tokensim._bulk`): a sample is the scenario with its inputs replaced, resolved by
-:func:`tokensim.finance.build_inputs` exactly as ``tokensim finance`` would (capex, debt fixed at close, opex rates,
+Evaluation in bulk (:mod:`tokensim.finance._bulk`): a sample is the scenario with its inputs replaced, resolved by
+:func:`tokensim.finance._run.build_inputs` exactly as ``tokensim finance`` would (capex, debt fixed at close, opex rates,
 residual); the samples run as the paths of one NumPy cash-flow engine call. The floating base rate moves interest as
 on a Monte Carlo path (principal fixed at close at the scenario's rate); sculpted debt is sized on each sample's CFADS.
 The Monte Carlo kernel draws stochastic drivers, not per-sample inputs, so sensitivity always runs on NumPy.
@@ -37,11 +37,11 @@ from typing import Any
 
 import numpy as np
 
-from ._bulk import evaluate_scenarios
-from ._config import Section
+from .finance._bulk import evaluate_scenarios
+from .config._yaml import Section
 from ._errors import ConfigError, UserError, did_you_mean
-from ._residual import percent_of_cost_at
-from .scenario import Scenario
+from .finance._residual import percent_of_cost_at
+from .config.scenario import Scenario
 
 __all__ = ["METRICS", "INPUTS", "METHODS", "DISTRIBUTIONS", "DEFAULT_CHANGE", "InputRange",
            "SensitivityResult", "load_ranges", "default_ranges", "evaluate_samples", "tornado", "sobol_indices",
@@ -271,7 +271,7 @@ def _scenario_at(s: Scenario, names: Sequence[str], values: Sequence[float]) -> 
 
 def evaluate_samples(s: Scenario, names: Sequence[str], values, metric: str) -> np.ndarray:
     """``metric`` of the scenario with the inputs ``names`` set to each row of ``values`` (samples, inputs): one
-    engine path per sample (:func:`tokensim._bulk.evaluate_scenarios`)."""
+    engine path per sample (:func:`tokensim.finance._bulk.evaluate_scenarios`)."""
     values = np.atleast_2d(np.asarray(values, dtype=float))
     names = list(names)
     floating = "financing.floating_base_rate"
@@ -384,8 +384,8 @@ class SensitivityResult:
         return out
 
     def chart(self, path) -> Any:
-        """The tornado or Sobol chart of this result as a PNG (:mod:`tokensim.plots`)."""
-        from . import plots
+        """The tornado or Sobol chart of this result as a PNG (:mod:`tokensim.plots._charts`)."""
+        from .plots import _charts as plots
 
         label = self.metric.replace("_", " ")
         source = f"tokensim sensitivity --method {self.method} --metric {self.metric}"

@@ -6,8 +6,8 @@ import click
 
 from .._output import render_table
 from ..bridge import FACTORS, METRICS, bridge, bridge_in_currency, sides_from_scenario
-from ..money import check_currency
-from ..scenario import load_scenario
+from ..config.money import check_currency
+from ..config.scenario import load_scenario
 from ._common import cli, emit, format_option
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..catalog import load_catalog
+from ..config.catalog import load_catalog
 from ._common import cli, emit, format_option
 
 _COLUMNS = {

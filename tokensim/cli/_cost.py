@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from .._config import check_number
+from ..config._yaml import check_number
 from ..cost import cost_inputs_from_scenario, cost_per_gpu_hour
-from ..money import check_currency, fx_factor
-from ..scenario import load_scenario
+from ..config.money import check_currency, fx_factor
+from ..config.scenario import load_scenario
 from .._output import render_table
 from ._common import cli, emit, format_option
 

@@ -7,8 +7,8 @@ import click
 
 from .._errors import UserError
 from .._output import render_table
-from ..montecarlo import METRICS, run_montecarlo
-from ..scenario import load_scenario
+from ..montecarlo._run import METRICS, run_montecarlo
+from ..config.scenario import load_scenario
 from ._common import LazyProgress, cli, emit, fmt_value, format_option, info
 
 # Show a progress bar only once a run has taken this long: short runs stay quiet.

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from .._config import check_number
+from ..config._yaml import check_number
 from .._output import render_table
-from ..perf import MODES, SLO, Workload, predict
+from ..perf._model import MODES, SLO, Workload, predict
 from ._common import cli, emit, format_option
 
 _TABLE_FIELDS = ("hardware", "model", "precision", "compute_format", "weight_only", "mode", "gpus", "tp", "ep",

@@ -2,23 +2,23 @@
 
 Kinds registered here are those whose data a command can produce today:
 
-* ``pareto``   — throughput vs interactivity frontiers (:func:`tokensim.plots.pareto_chart`) of ``--hardware`` ×
+* ``pareto``   — throughput vs interactivity frontiers (:func:`tokensim.plots._charts.pareto_chart`) of ``--hardware`` ×
   ``--precision`` × ``--model`` (comma-separated lists), by default the scenario's hardware at its compare precisions
   plus its previous generation;
-* ``bridge``   — the unit-cost waterfall and Shapley attribution (:func:`tokensim.plots.bridge_waterfall_chart`);
-* ``cashflow`` — the monthly cash flows and debt schedule (:func:`tokensim.plots.cashflow_chart`);
-* ``tornado``, ``sobol`` — ``tokensim sensitivity`` of ``--metric`` (:func:`tokensim.plots.tornado_chart`,
-  :func:`tokensim.plots.sobol_chart`; rows ``{input, low_label, high_label, output_low, output_high}`` and the base
+* ``bridge``   — the unit-cost waterfall and Shapley attribution (:func:`tokensim.plots._charts.bridge_waterfall_chart`);
+* ``cashflow`` — the monthly cash flows and debt schedule (:func:`tokensim.plots._charts.cashflow_chart`);
+* ``tornado``, ``sobol`` — ``tokensim sensitivity`` of ``--metric`` (:func:`tokensim.plots._charts.tornado_chart`,
+  :func:`tokensim.plots._charts.sobol_chart`; rows ``{input, low_label, high_label, output_low, output_high}`` and the base
   value, or ``{input, S1, S1_conf, ST, ST_conf}``).
 
 Seams for the kinds whose producers are being built (register each in ``_KINDS`` once its producer exists; the chart
-functions and their data contracts are in :mod:`tokensim.plots`):
+functions and their data contracts are in :mod:`tokensim.plots._charts`):
 
-* ``distribution`` — Monte Carlo summary → :func:`tokensim.plots.monte_carlo_histograms` →
-  :func:`tokensim.plots.distribution_chart` (one chart per metric: equity IRR, NPV ...);
-* ``fan``          — Monte Carlo DSCR quantiles per loan year → :func:`tokensim.plots.monte_carlo_dscr_fan` →
-  :func:`tokensim.plots.dscr_fan_chart`;
-* ``heatmap``      — a sweep's long DataFrame (x, y, value columns) → :func:`tokensim.plots.heatmap_chart`, e.g.
+* ``distribution`` — Monte Carlo summary → :func:`tokensim.plots._charts.monte_carlo_histograms` →
+  :func:`tokensim.plots._charts.distribution_chart` (one chart per metric: equity IRR, NPV ...);
+* ``fan``          — Monte Carlo DSCR quantiles per loan year → :func:`tokensim.plots._charts.monte_carlo_dscr_fan` →
+  :func:`tokensim.plots._charts.dscr_fan_chart`;
+* ``heatmap``      — a sweep's long DataFrame (x, y, value columns) → :func:`tokensim.plots._charts.heatmap_chart`, e.g.
   rent × utilisation → equity IRR with ``contour_level`` = the scenario's equity hurdle.
 
 A kind function takes the loaded scenario, the output path and the parsed options, and returns the path written.
@@ -31,9 +31,9 @@ from pathlib import Path
 import click
 
 from .._errors import UserError
-from ..money import check_currency
-from ..perf import MODES
-from ..scenario import load_scenario
+from ..config.money import check_currency
+from ..perf._model import MODES
+from ..config.scenario import load_scenario
 from ._common import cli, info
 
 
@@ -49,7 +49,7 @@ def _currency(scenario, currency: str | None) -> str:
 
 
 def _pareto(s, out: Path, opts: dict) -> Path:
-    from ..plots import pareto_chart, pareto_curves
+    from ..plots._charts import pareto_chart, pareto_curves
 
     hardware, precisions, models = (_names(opts[k]) for k in ("hardware", "precision", "model"))
     skipped: list[str] = []
@@ -67,7 +67,7 @@ def _pareto(s, out: Path, opts: dict) -> Path:
 
 def _bridge(s, out: Path, opts: dict) -> Path:
     from ..bridge import bridge, bridge_in_currency, sides_from_scenario
-    from ..plots import bridge_waterfall_chart
+    from ..plots._charts import bridge_waterfall_chart
 
     a, b = sides_from_scenario(s)
     result = bridge_in_currency(bridge(s, a, b).to_dict(), _currency(s, opts["currency"]))
@@ -75,8 +75,8 @@ def _bridge(s, out: Path, opts: dict) -> Path:
 
 
 def _cashflow(s, out: Path, opts: dict) -> Path:
-    from ..finance import run_finance
-    from ..plots import cashflow_chart
+    from ..finance._run import run_finance
+    from ..plots._charts import cashflow_chart
 
     currency = _currency(s, opts["currency"])
     result = run_finance(s, schedule=True).in_currency(currency)

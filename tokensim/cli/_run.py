@@ -8,9 +8,9 @@ import click
 
 from .._errors import UserError
 from .._output import render_table
-from ..money import check_currency
+from ..config.money import check_currency
 from ..report import PAYBACK_CLAIM_YEARS, run_report, write_artifacts
-from ..scenario import load_scenario
+from ..config.scenario import load_scenario
 from ._common import cli, emit, format_option, info
 
 

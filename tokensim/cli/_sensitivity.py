@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from .._output import atomic_write_text, dumps_json, render_table, write_table
-from ..scenario import load_scenario
+from ..config.scenario import load_scenario
 from ..sensitivity import METHODS, METRICS, check_metric, check_samples, run_sensitivity
 from ._common import cli, emit, format_option, info
 

@@ -1,6 +1,6 @@
 """``tokensim sweep [SCENARIO] --axis NAME=V1,V2,... [--metric M ...]``: unit cost (and finance) over a grid.
 
-The arithmetic is :mod:`tokensim.sweep`; this module parses, streams chunks to their destinations and draws the
+The arithmetic is :mod:`tokensim.sweep._run`; this module parses, streams chunks to their destinations and draws the
 heatmaps. Destinations: ``--format csv`` streams to stdout chunk by chunk; ``table``, ``json`` and ``parquet`` on
 stdout need the whole grid in memory (refused beyond ``--memory-budget-mb``); ``--out DIR`` streams every chunk to
 ``DIR/sweep.csv`` and ``DIR/sweep.parquet`` (temporary files renamed at the end), writes ``DIR/sweep.json`` (what
@@ -19,9 +19,9 @@ import click
 from .._backend import BACKEND_NAMES
 from .._errors import UserError
 from .._output import atomic_write_text, csv_text, dumps_json, render_table
-from ..scenario import load_scenario
-from ..sweep import DEFAULT_MEMORY_BUDGET_MB, MODES, Sweep, SweepResult, prepare_sweep
-from .._sweepaxes import AXES, METRICS, axis_column, metric_column
+from ..config.scenario import load_scenario
+from ..sweep._run import DEFAULT_MEMORY_BUDGET_MB, MODES, Sweep, SweepResult, prepare_sweep
+from ..sweep._axes import AXES, METRICS, axis_column, metric_column
 from ._common import LazyProgress, cli, emit, format_option, info
 
 _TABLE_ROWS = 40
@@ -75,7 +75,7 @@ class _FileWriter:
 
 def _heatmaps(sweep: Sweep, frame, folder: Path) -> list[Path]:
     """One heatmap per metric when exactly two numeric axes take several values and every other axis one."""
-    from ..plots import heatmap_chart
+    from ..plots._charts import heatmap_chart
 
     plan = sweep.plan
     varying = [a for a in plan.axes if a.size > 1]

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import click
 
-from .._config import config_dir
+from ..config._yaml import config_dir
 from .._output import atomic_write_text, render_table
-from ..calibration import calibrate, cross_validated_rows
-from ..validate import GROUPS, MEASUREMENTS_PATH, load_measurements, measurements_sha256, summarize, validate
+from ..perf.calibration import calibrate, cross_validated_rows
+from ..perf.validate import GROUPS, MEASUREMENTS_PATH, load_measurements, measurements_sha256, summarize, validate
 from ._common import cli, emit, format_option, info
 
 _ROW_FIELDS = ("id", "hardware", "model", "precision", "serving", "predicted", "measured", "error", "low", "high",

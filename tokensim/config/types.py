@@ -1,0 +1,205 @@
+"""The scenario's data types: frozen dataclasses filled by :func:`tokensim.config.scenario.load_scenario`.
+
+Kept apart from the YAML reader so that engine modules can import the types without the loader. Money is in the
+scenario's currency; every other unit is in the field name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "Assumption", "Scenario", "Serving", "PreviousGeneration", "Cluster", "Delivery", "Capex", "Opex", "Financing",
+    "Contract", "Tax", "Residual", "rent_per_gpu_month", "HOURS_PER_YEAR", "HOURS_PER_MONTH", "AMORTISATIONS",
+    "CONTRACT_TYPES", "BILLINGS", "RESIDUAL_METHODS", "PAYERS",
+]
+
+HOURS_PER_YEAR = 8760.0  # a 365-day year; rents per GPU-hour and costs per GPU-hour use it throughout
+HOURS_PER_MONTH = HOURS_PER_YEAR / 12.0
+
+AMORTISATIONS = ("annuity", "straight_line", "bullet", "sculpted", "finance_lease")
+CONTRACT_TYPES = ("fixed", "base_plus_usage", "spot")
+BILLINGS = ("per_gpu_hour", "per_server_month", "per_cluster_year")
+RESIDUAL_METHODS = ("economic", "percent_of_cost")
+PAYERS = ("lessor", "lessee")
+
+
+@dataclass(frozen=True)
+class Assumption:
+    """A value the user did not give, or that the scenario file itself declares as an assumption."""
+
+    field: str
+    value: Any
+    why: str
+    origin: str = "default"  # "default" (applied by the loader) or "scenario" (declared in the file)
+
+    def to_dict(self) -> dict:
+        return {"field": self.field, "value": self.value, "why": self.why, "origin": self.origin}
+
+
+@dataclass(frozen=True)
+class PreviousGeneration:
+    hardware: str
+    precision: str
+    server_price: float
+
+
+@dataclass(frozen=True)
+class Serving:
+    hardware: str
+    model: str
+    precision: str
+    compare_precisions: tuple[str, ...]
+    input_tokens: float
+    output_tokens: float
+    cache_hit_rate: float
+    cached_input_cost_fraction: float  # GPU time of a cached input token relative to an uncached one
+    min_tokens_per_s_per_user: float | None
+    max_ttft_s: float | None
+    max_tpot_s: float | None
+    previous_generation: PreviousGeneration | None
+    speculative_draft_tokens: int = 0  # draft tokens verified per decode step (MTP, EAGLE)
+    speculative_acceptance_length: float = 1.0  # output tokens per decode step per sequence
+
+
+@dataclass(frozen=True)
+class Cluster:
+    gpus: int
+    servers: int
+    gpus_per_server: int
+
+
+@dataclass(frozen=True)
+class Delivery:
+    month: int  # months after financial close (0 = at close); capacity earns from the next month
+    share: float  # of total capex
+
+
+@dataclass(frozen=True)
+class Capex:
+    server_price: float  # per server
+    network_and_fabric_total: float  # optics, switches, cluster fabric for the whole cluster
+    installation_total: float
+    economic_life_years: float
+    delivery: tuple[Delivery, ...]
+    # The part of server_price that is a recent market rise (0.5 = prices rose 50%): the bridge shows it apart.
+    recent_server_price_rise: float = 0.0
+
+
+@dataclass(frozen=True)
+class Opex:
+    power_and_facility_paid_by: str  # lessor | lessee (lessee: pass-through while the contract runs)
+    board_power_w: float
+    server_overhead_factor: float  # server (CPU, NIC, fans) and network power over GPU board power
+    pue: float
+    electricity_price_per_kwh: float
+    load_factor: float  # mean draw of a rented GPU as a share of its provisioned (max) power
+    idle_load_factor: float  # mean draw of an idle GPU as a share of its provisioned power
+    facility_price_per_kw_month: float  # per provisioned IT kW
+    maintenance_share_of_capex_per_year: float
+    operations_per_gpu_year: float
+    insurance_share_of_capex_per_year: float
+
+
+@dataclass(frozen=True)
+class Financing:
+    debt_share: float
+    rate_type: str  # fixed | floating
+    interest_rate: float  # all-in annual nominal rate at close (floating: base + margin)
+    floating_base_rate: float | None
+    floating_margin: float | None
+    tenor_years: float
+    amortisation: str
+    payments_per_year: int
+    balloon_share: float
+    target_dscr: float | None
+    dscr_covenant: float | None
+    cost_of_equity: float
+    discount_rate: float
+    equity_hurdle_irr: float | None
+
+
+@dataclass(frozen=True)
+class Contract:
+    type: str
+    term_years: float
+    billing: str
+    rent: float  # in the billing unit
+    escalator_per_year: float
+    contracted_share: float
+    usage_fee_per_million_tokens: float
+    usage_tokens_per_s_per_gpu: float
+    usage_busy_share: float
+    usage_floor_per_gpu_hour: float
+    usage_cap_per_gpu_hour: float | None
+    market_rent_per_gpu_hour: float
+    market_rent_change_per_year: float
+    spot_utilisation: float
+    vacancy_lag_months: int
+
+
+@dataclass(frozen=True)
+class Tax:
+    rate: float
+    depreciation_years: float
+    loss_carry_forward_years: int | None  # None = unlimited
+
+
+@dataclass(frozen=True)
+class Residual:
+    method: str  # economic | percent_of_cost | none
+    percent_of_cost_by_age: tuple[tuple[float, float], ...]
+    tokens_per_s_per_gpu: float
+    newest_cost_per_million_tokens: float
+    margin: float
+    busy_share: float
+    remaining_life_years: float
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    file: str
+    description: str
+    currency: str
+    horizon_years: float
+    utilisation: float
+    serving: Serving
+    cluster: Cluster
+    capex: Capex
+    opex: Opex
+    financing: Financing
+    contract: Contract
+    tax: Tax
+    residual: Residual
+    assumptions: tuple[Assumption, ...]
+    sources: dict = field(default_factory=dict, compare=False)
+    uncertainty: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def horizon_months(self) -> int:
+        return int(round(self.horizon_years * 12))
+
+    @property
+    def capex_total(self) -> float:
+        return (self.cluster.servers * self.capex.server_price + self.capex.network_and_fabric_total
+                + self.capex.installation_total)
+
+    @property
+    def hardware_capex_total(self) -> float:
+        """Servers plus network and fabric: what a residual percentage of cost applies to."""
+        return self.cluster.servers * self.capex.server_price + self.capex.network_and_fabric_total
+
+    def assumption_rows(self) -> list[dict]:
+        return [a.to_dict() for a in self.assumptions]
+
+
+def rent_per_gpu_month(billing: str, rent, cluster: Cluster, contracted_share: float):
+    """A contract rent in its billing unit expressed per contracted GPU-month (730 hours)."""
+    if billing == "per_gpu_hour":
+        return rent * HOURS_PER_MONTH
+    if billing == "per_server_month":
+        return rent / cluster.gpus_per_server
+    contracted_gpus = cluster.gpus * contracted_share
+    return rent / 12 / contracted_gpus if contracted_gpus > 0 else rent * 0.0

@@ -1,0 +1,152 @@
+"""Debt schedules fixed at financial close: draws and principal by month for each amortisation profile.
+
+Conventions (the finance engine, :func:`tokensim.finance._run.cashflows`, follows them month by month):
+
+- Months run 0..M from financial close. Debt is drawn with the capex it funds (``draw_shares`` by month).
+- Interest accrues monthly on the outstanding balance at the annual nominal rate / 12 and is paid at each payment
+  month; payments fall every 12 / ``payments_per_year`` months. With a constant rate the interest of one period is
+  balance × rate / payments_per_year, the periodic rate ``i`` of the closed forms below.
+- Repayment starts after the last delivery month ``s`` (before it, payment months carry interest only) and ends at
+  maturity = the last payment month not after the tenor (months from close).
+- ``annuity``: level payment P = (B − bB(1+i)^−n) · i / (1 − (1+i)^−n) in arrears (n payments, balloon share b
+  repaid with the last); principal = P − interest.
+- ``straight_line``: equal principal B(1 − b)/n per payment, plus the balloon bB with the last.
+- ``bullet``: interest only, the whole principal at maturity.
+- ``finance_lease``: level rental in advance (the first at month s): P = (B − bB(1+i)^−n) · i / ((1 − (1+i)^−n)(1+i)),
+  the purchase option / balloon bB at maturity (s + n periods).
+- ``sculpted``: debt service of each period = CFADS of that period (base case) / target DSCR, so every period's DSCR
+  equals the target; the debt is the lesser of the amount asked and the PV of that service at ``i`` (it is sized
+  down when CFADS cannot carry the amount at the target, and the service scaled so it repays exactly otherwise).
+
+The principal schedule is computed once at the rate at close and kept: on a Monte Carlo path a floating base rate
+changes the interest paid, not the principal (for an annuity the payment then floats, like a loan whose amortisation
+table is fixed at signing). Every function works on R rows at once (R = 1 for one debt, or one per candidate rent
+in the solvers).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["DebtSchedule", "level_payment", "build_debt_schedule", "payment_calendar"]
+
+
+@dataclass(frozen=True)
+class DebtSchedule:
+    """Draws, principal repayments and payment months of a debt, for R rows; arrays indexed by month 0..M."""
+
+    kind: str
+    amount: np.ndarray  # (R,) debt drawn in total
+    draws: np.ndarray  # (R, M+1)
+    principal: np.ndarray  # (R, M+1) scheduled repayments
+    lump: np.ndarray  # (R, M+1) the balloon or bullet part of ``principal`` (left out of DSCR)
+    payment_month: np.ndarray  # (M+1,) bool: accrued interest (and principal) are paid in these months
+    maturity_month: int
+    repayment_months: np.ndarray  # the months with scheduled principal, in order
+    periodic_rate: float  # rate at close / payments per year
+    sized_down: np.ndarray  # (R,) bool: sculpting cut the debt below the amount asked
+
+
+def level_payment(balance, periodic_rate, n, balloon_share=0.0, advance=False):
+    """Level payment that repays ``balance`` in n periods at ``periodic_rate``, leaving ``balloon_share`` of it to
+    the end; in advance (first payment at once) when ``advance``."""
+    balance = np.asarray(balance, dtype=float)
+    i = float(periodic_rate)
+    if abs(i) < 1e-15:
+        return balance * (1.0 - balloon_share) / n
+    v_n = (1.0 + i) ** (-n)
+    payment = (balance - balloon_share * balance * v_n) * i / (1.0 - v_n)
+    return payment / (1.0 + i) if advance else payment
+
+
+def payment_calendar(months: int, payments_per_year: int, repayment_start: int, tenor_months: int,
+                     advance: bool) -> tuple[np.ndarray, np.ndarray, int]:
+    """(payment-month flags, repayment months, maturity month) for a debt.
+
+    Interest-only payments every period until ``repayment_start``; repayments every period from
+    ``repayment_start`` (advance) or one period later (arrears) up to the tenor; maturity = the last repayment
+    month, or for advance the period after the last rental (when the balloon falls due).
+    """
+    step = 12 // payments_per_year
+    n = (tenor_months - repayment_start) // step
+    if n < 1:
+        raise ValueError("tenor shorter than one payment period after the last delivery")
+    first = repayment_start if advance else repayment_start + step
+    repay = np.array([first + k * step for k in range(n)], dtype=int)
+    maturity = int(repayment_start + n * step)
+    flags = np.zeros(max(months, maturity) + 1, dtype=bool)
+    flags[np.arange(step, repayment_start + 1, step)] = True  # interest during delivery
+    flags[repay] = True
+    flags[maturity] = True
+    return flags[: months + 1], repay, maturity
+
+
+def build_debt_schedule(kind: str, amount, draw_shares: np.ndarray, annual_rate: float, payments_per_year: int,
+                        tenor_months: int, months: int, *, balloon_share: float = 0.0,
+                        cfads: np.ndarray | None = None, target_dscr: float | None = None) -> DebtSchedule:
+    """The schedule of a debt of ``amount`` (scalar or (R,)) drawn by ``draw_shares`` (by month, summing to 1).
+
+    ``cfads`` (R, M+1) is the base-case cash flow available for debt service by month, needed for ``sculpted``.
+    Repayments scheduled after month M stay outstanding at the horizon (the engine repays them from the residual).
+    """
+    amount = np.atleast_1d(np.asarray(amount, dtype=float))
+    rows = amount.shape[0] if cfads is None else max(amount.shape[0], cfads.shape[0])
+    amount = np.broadcast_to(amount, (rows,)).copy()
+    draw_shares = np.asarray(draw_shares, dtype=float)
+    repayment_start = int(np.flatnonzero(draw_shares)[-1]) if draw_shares.any() else 0
+    advance = kind == "finance_lease"
+    flags, repay, maturity = payment_calendar(months, payments_per_year, repayment_start, tenor_months, advance)
+    step = 12 // payments_per_year
+    i = annual_rate / payments_per_year
+    n = len(repay)
+    sized_down = np.zeros(rows, dtype=bool)
+    length = max(months, maturity) + 1
+    due = np.zeros((rows, length))  # principal by month, possibly beyond the horizon
+    lump = np.zeros((rows, length))
+
+    if kind == "sculpted":
+        if cfads is None or target_dscr is None:
+            raise ValueError("sculpted debt needs base-case cfads and a target DSCR")
+        cf = np.zeros((rows, length))
+        cf[:, : months + 1] = np.broadcast_to(cfads, (rows, months + 1))
+        period_cf = np.stack([cf[:, p - step + 1: p + 1].sum(axis=1) for p in repay], axis=1)  # (R, n)
+        period_cf = np.maximum(period_cf, 0.0)
+        discount = (1.0 + i) ** -np.arange(1, n + 1)
+        capacity = (period_cf * discount).sum(axis=1) / target_dscr
+        sized_down = amount > capacity * (1 + 1e-12)
+        amount = np.minimum(amount, capacity)
+        pv_cf = (period_cf * discount).sum(axis=1)
+        scale = np.divide(amount, pv_cf, out=np.zeros(rows), where=pv_cf > 0)
+        service = period_cf * scale[:, None]
+    balance = amount.copy()
+    if kind in ("annuity", "finance_lease"):
+        payment = level_payment(amount, i, n, balloon_share, advance)
+    for k, month in enumerate(repay):
+        interest = 0.0 if (advance and k == 0) else balance * i
+        if kind in ("annuity", "finance_lease"):
+            principal = payment - interest
+        elif kind == "straight_line":
+            principal = amount * (1.0 - balloon_share) / n
+        elif kind == "bullet":
+            principal = np.zeros(rows)
+        elif kind == "sculpted":
+            principal = service[:, k] - interest
+        else:
+            raise ValueError(f"unknown amortisation {kind!r}")
+        principal = np.minimum(principal, balance)
+        if not advance and k == n - 1:
+            if kind != "sculpted":
+                lump[:, month] = balance - principal  # balloon (bullet: everything)
+            principal = balance.copy()  # the last payment clears the balance (balloon, bullet, rounding)
+        due[:, month] += principal
+        balance = balance - principal
+    if advance:
+        due[:, maturity] += balance  # the balloon / purchase option, one period after the last rental
+        lump[:, maturity] += balance
+    draws = amount[:, None] * draw_shares[None, : months + 1]
+    principal = due[:, : months + 1].copy()
+    return DebtSchedule(kind=kind, amount=amount, draws=draws, principal=principal,
+                        lump=lump[:, : months + 1].copy(), payment_month=flags,
+                        maturity_month=maturity, repayment_months=repay, periodic_rate=i, sized_down=sized_down)

@@ -1,0 +1,354 @@
+"""Launching ``kernels/montecarlo.cu`` (``mc_paths``): packing the model for the device, chunking, outputs.
+
+The kernel reads its inputs from constant memory, laid out by ``kernels/mc_params.cuh``: the :c:type:`McParams`
+struct (every scalar of the engine inputs, the driver constants and the IRR settings; typed ``real``, ``int`` or
+``double`` field by field), the schedule rows (per-month deterministic arrays, with the discount and escalation
+factors computed here exactly as :func:`tokensim.finance._cashflows.cashflows` computes them, rounded once to the kernel's
+type), the tables (Poisson CDFs, the IRR scan grid) and the Philox key schedule of the seed
+(:func:`tokensim.montecarlo._rng.round_keys`). :func:`layout` parses the header, so the fields live in one place;
+:func:`pack_params` builds the struct as a NumPy structured record (C alignment) and fails if a field has no value.
+:func:`launch` copies the images (:func:`constant_images`) into the module's ``__constant__`` symbols on the current
+stream, then launches on the same stream: launches of one process are ordered, so each reads its own inputs. The
+module is built per (dtype, driver structure): :func:`structure_options` compiles in which shock streams, drivers,
+jumps and arrivals the scenario has, so the kernel carries no branches on them.
+
+Launch geometry: one thread per path (grid-stride loop), blocks of up to 256 threads in float32 and 64 in float64,
+halved until each block's cash-flow rows (2 × (M + 1) reals per thread, M + 1 rounded up to odd: 2 × 61 × 4 B × 256
+= 125 kB for a five-year horizon in float32) fit the dynamic shared memory the device lets a block opt in to (227 kB
+on Hopper; 48 kB without opt-in gives 64 and 32 threads). The larger blocks were measured faster on an H200 (the
+table in _THREADS below) for the kernel as it was then, with its inputs in global memory, latency-bound at 147
+registers a thread and 19% occupancy (Nsight Compute, same log); benchmarks/gpu_check.sh times every geometry of the
+current kernel. Beyond the device's limit the rows go to a global scratch buffer sized for a capped grid.
+
+CuPy is imported only inside the functions that launch.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..config._yaml import kernels_dir
+from .._errors import UserError
+from .._irr import _scan_rates
+from ._rng import round_keys
+from ..config.types import HOURS_PER_MONTH
+from ..cost import TOKENS_PER_MILLION
+
+__all__ = ["Layout", "Geometry", "layout", "params_dtype", "pack_params", "pack_schedule", "pack_tables",
+           "structure_options", "constant_images", "image_bytes", "IRR_SETTINGS", "launch_geometry", "launch", "kernel_chunks"]
+
+KERNEL_FILE = "montecarlo"
+KERNEL_NAME = "mc_paths"
+LAYOUT_HEADER = "mc_params.cuh"
+# The __constant__ symbols of kernels/mc_params.cuh, in the order constant_images lists them.
+CONSTANT_SYMBOLS = ("mc_params", "mc_schedule", "mc_tables", "mc_round_keys")
+# tokensim._irr.irr's defaults; float32 stops at 1e-6 per month (annual IRR within ~1e-5), the float rounding floor.
+IRR_SETTINGS = {"guess": 0.01, "max_iter": 100, "tol": {"float64": 1e-12, "float32": 1e-6}}
+_SHARED_BYTES_DEFAULT = 48 * 1024
+# Largest block tried per dtype; measured best on an H200 (benchmarks/profile_montecarlo_h200.log, 2026-11-26):
+# float32 256 threads 7.78e9 vs 64 threads 6.93e9 path-months/s, float64 64 threads 4.0e9 vs 32 threads 3.76e9 (the
+# kernel of commit a306dcf; the reworked kernel is bounded by shared memory, not registers: to be re-measured).
+_THREADS = {"float32": 256, "float64": 64}
+_SCRATCH_MAX_BLOCKS = 512
+
+
+@dataclass(frozen=True)
+class Layout:
+    fields: tuple[tuple[str, str, int], ...]  # (C type, name, count) in struct order
+    defines: dict[str, int]
+
+    @property
+    def size(self) -> int:
+        """Number of values (array fields count each element)."""
+        return sum(count for _, _, count in self.fields)
+
+
+@functools.lru_cache(maxsize=1)
+def layout() -> Layout:
+    """Fields of ``struct McParams`` and the integer ``#define``s of ``kernels/mc_params.cuh``."""
+    text = (kernels_dir() / LAYOUT_HEADER).read_text(encoding="utf-8")
+    body = re.search(r"struct\s+McParams\s*\{(.*?)\};", text, re.S)
+    if body is None:
+        raise RuntimeError(f"{LAYOUT_HEADER}: struct McParams not found")
+    fields = []
+    for line in body.group(1).splitlines():
+        code = line.split("//")[0].strip()
+        if not code:
+            continue
+        match = re.fullmatch(r"(double|real|int)\s+(\w+)(?:\[(\d+)\])?;", code)
+        if match is None:
+            raise RuntimeError(f"{LAYOUT_HEADER}: McParams fields must be double, real or int, got {code!r}")
+        fields.append((match.group(1), match.group(2), int(match.group(3) or 1)))
+    defines = {m.group(1): int(m.group(2)) for m in re.finditer(r"^#define\s+(MC_\w+)\s+(-?\d+)\s*(?://.*)?$",
+                                                                 text, re.M)}
+    return Layout(tuple(fields), defines)
+
+
+def params_dtype(dtype: str) -> np.dtype:
+    """The NumPy structured dtype of ``McParams`` for a kernel of ``dtype`` (C layout: ``align=True``)."""
+    scalar = {"double": np.float64, "real": _real_dtype(dtype), "int": np.int32}
+    return np.dtype([(name, scalar[ctype], (count,)) if count > 1 else (name, scalar[ctype])
+                     for ctype, name, count in layout().fields], align=True)
+
+
+def _monthly(annual: float) -> float:
+    return (1.0 + annual) ** (1.0 / 12.0) - 1.0
+
+
+def _loss_vintages(inputs, months: int) -> tuple[int, bool]:
+    """(vintages, expire) for the kernel. A carry-forward longer than the number of tax settlements in the horizon
+    never expires a loss within it: then one pool without expiry is the same rule (equal to rounding)."""
+    years = inputs.loss_carry_forward_years
+    if years <= 0:
+        return 1, False
+    settlements = months // 12 + (1 if months % 12 else 0)
+    if years > layout().defines["MC_MAX_VINTAGES"]:
+        if years >= settlements:
+            return 1, False
+        raise UserError(f"tax.loss_carry_forward_years: got {years}; allowed on the GPU: at most "
+                        f"{layout().defines['MC_MAX_VINTAGES']} when losses can expire within the horizon "
+                        "(use --backend numpy)")
+    return years, True
+
+
+def pack_params(model, dtype: str) -> np.ndarray:
+    """The McParams struct of ``model`` (a :class:`tokensim.montecarlo._run.MonteCarloModel`): a 0-d structured record."""
+    fi, dm = model.inputs, model.drivers
+    vintages, expire = _loss_vintages(fi, fi.months)
+    hurdle = model.hurdle
+    values: dict[str, Any] = {
+        "months": fi.months, "hours_per_month": HOURS_PER_MONTH, "tokens_per_million": TOKENS_PER_MILLION,
+        "gpus": fi.gpus, "contracted_share": fi.contracted_share, "term_months": fi.term_months,
+        "rent_per_gpu_month": float(np.asarray(fi.rent_per_gpu_month).reshape(-1)[0]),
+        "usage_fee_per_million_tokens": float(np.asarray(fi.usage_fee_per_million_tokens).reshape(-1)[0]),
+        "usage_tokens_per_gpu_hour": fi.usage_tokens_per_gpu_hour, "usage_busy_share": fi.usage_busy_share,
+        "usage_floor_per_gpu_hour": fi.usage_floor_per_gpu_hour, "usage_cap_per_gpu_hour": fi.usage_cap_per_gpu_hour,
+        "market_rent_per_gpu_hour": float(np.asarray(fi.market_rent_per_gpu_hour).reshape(-1)[0]),
+        "vacancy_lag_months": fi.vacancy_lag_months,
+        "lessee_pays_power_and_facility": float(fi.lessee_pays_power_and_facility),
+        "power_busy_per_gpu_hour": fi.power_busy_per_gpu_hour, "power_idle_per_gpu_hour": fi.power_idle_per_gpu_hour,
+        "facility_per_gpu_hour": fi.facility_per_gpu_hour, "maintenance_per_gpu_hour": fi.maintenance_per_gpu_hour,
+        "operations_per_gpu_hour": fi.operations_per_gpu_hour, "insurance_per_gpu_hour": fi.insurance_per_gpu_hour,
+        "floating_rate": float(fi.rate_type == "floating"), "fixed_rate": fi.fixed_rate,
+        "floating_margin": fi.floating_margin, "tax_rate": fi.tax_rate, "loss_vintages": vintages,
+        "loss_expire": float(expire), "book_value_at_horizon": fi.book_value_at_horizon,
+        "residual_percent_method": float(fi.residual_method == "percent_of_cost"),
+        "residual_percent_value": fi.residual_percent_value,
+        "residual_pv_revenue_per_gpu": fi.residual_pv_revenue_per_gpu,
+        "residual_pv_power_per_gpu": fi.residual_pv_power_per_gpu,
+        "residual_pv_other_per_gpu": fi.residual_pv_other_per_gpu,
+        "dscr_service_floor": 1e-9 * max(fi.capex_total, 1.0), "dscr_covenant": fi.dscr_covenant,
+        "has_hurdle": float(hurdle is not None), "hurdle_annual": hurdle if hurdle is not None else 0.0,
+        "hurdle_monthly": _monthly(hurdle) if hurdle is not None else 0.0,
+        "cholesky": dm.cholesky.reshape(-1), "persistence": dm.persistence, "drift": dm.drift,
+        "shock_scale": dm.shock_scale, "active": dm.active.astype(float),
+        "shock_streams": np.array(dm.shock_streams, dtype=float),
+        "rent_jump_count": dm.rent_jump_table.size, "rent_jump_log_mean": dm.rent_jump_log_mean,
+        "rent_jump_log_sd": dm.rent_jump_log_sd, "cut_count": dm.cut_table.size, "cut_log_mean": dm.cut_log_mean,
+        "cut_log_sd": dm.cut_log_sd, "efficiency_count": dm.efficiency_table.size,
+        "efficiency_log_gain": dm.efficiency_log_gain,
+        "default_log_survival_per_month": dm.default_log_survival_per_month if dm.draws_default else 0.0,
+        "default_limit_month": dm.default_limit_month, "spot_utilisation": dm.spot_utilisation,
+        "floating_base_rate": dm.floating_base_rate,
+        "irr_guess": IRR_SETTINGS["guess"], "irr_tol": IRR_SETTINGS["tol"][dtype],
+        "irr_max_iter": IRR_SETTINGS["max_iter"], "scan_count": _scan_rates(IRR_SETTINGS["guess"], np).size,
+    }
+    record = np.zeros((), dtype=params_dtype(dtype))
+    for ctype, name, count in layout().fields:
+        if name not in values:
+            raise RuntimeError(f"kernels/{LAYOUT_HEADER}: McParams.{name} has no value in tokensim/_mckernel.py")
+        value = np.asarray(values.pop(name), dtype=np.float64).reshape(-1)
+        if value.size != count:
+            raise RuntimeError(f"McParams.{name}: {value.size} values for {count} slots")
+        if ctype == "int" and not np.array_equal(value, np.round(value)):
+            raise RuntimeError(f"McParams.{name} is an int field; got {value}")
+        # Rounded to the field's type: to nearest for reals; counts and flags are whole numbers (checked above).
+        record[name] = value[0] if count == 1 else value
+    if values:
+        raise RuntimeError(f"values not in McParams: {sorted(values)}")
+    return record
+
+
+def pack_schedule(model, dtype: str = "float64") -> np.ndarray:
+    """The schedule rows (MC_SCHEDULE_ROWS × MC_MAX_PERIODS, months 0..M then zeros), row-major, in the kernel's type
+    (the float64 values rounded once)."""
+    fi = model.inputs
+    d = layout().defines
+    months = fi.months
+    if months + 1 > d["MC_MAX_PERIODS"]:
+        raise RuntimeError(f"horizon of {months} months is beyond the kernel's MC_MAX_PERIODS - 1")
+    rows = np.zeros((d["MC_SCHEDULE_ROWS"], d["MC_MAX_PERIODS"]))
+    debt = fi.debt
+    periods = slice(0, months + 1)
+    rows[d["MC_SCHEDULE_CAPEX"], periods] = fi.capex_by_month
+    rows[d["MC_SCHEDULE_ONLINE"], periods] = fi.online_share
+    rows[d["MC_SCHEDULE_DEPRECIATION"], periods] = fi.depreciation_by_month
+    rows[d["MC_SCHEDULE_DRAWS"], periods] = debt.draws[0]
+    rows[d["MC_SCHEDULE_PRINCIPAL"], periods] = debt.principal[0]
+    rows[d["MC_SCHEDULE_LUMP"], periods] = debt.lump[0]
+    rows[d["MC_SCHEDULE_PAYMENT_MONTH"], periods] = debt.payment_month.astype(float)
+    # The same Python float expressions as tokensim.finance._cashflows.cashflows, month by month.
+    v_project = 1.0 / (1.0 + _monthly(fi.discount_rate))
+    for m in range(1, months + 1):
+        rows[d["MC_SCHEDULE_DISCOUNT_PROJECT"], m] = v_project ** m
+        rows[d["MC_SCHEDULE_ESCALATION"], m] = (1.0 + fi.escalator_per_year) ** ((m - 1) // 12)
+        rows[d["MC_SCHEDULE_MARKET_TREND"], m] = (1.0 + fi.market_rent_change_per_year) ** ((m - 1) / 12.0)
+    return np.ascontiguousarray(rows.astype(_real_dtype(dtype)))
+
+
+def pack_tables(model) -> np.ndarray:
+    """Poisson tables and the IRR scan grid, at the offsets of ``kernels/mc_params.cuh``."""
+    d = layout().defines
+    dm = model.drivers
+    out = np.zeros(d["MC_TABLE_SIZE"])
+    for offset, table in ((d["MC_TABLE_RENT_JUMPS"], dm.rent_jump_table), (d["MC_TABLE_CUTS"], dm.cut_table),
+                          (d["MC_TABLE_EFFICIENCY"], dm.efficiency_table)):
+        if table.size > d["MC_POISSON_MAX"]:
+            raise RuntimeError("Poisson table longer than MC_POISSON_MAX")
+        out[offset: offset + table.size] = table
+    scan = _scan_rates(IRR_SETTINGS["guess"], np)
+    if scan.size > d["MC_SCAN_MAX"]:
+        raise RuntimeError("IRR scan grid longer than MC_SCAN_MAX")
+    out[d["MC_TABLE_SCAN"]: d["MC_TABLE_SCAN"] + scan.size] = scan
+    return out
+
+
+@dataclass(frozen=True)
+class Geometry:
+    threads: int  # per block
+    shared_bytes: int  # dynamic shared memory per block (0 with scratch)
+    use_scratch: bool
+    max_blocks: int | None  # cap on the grid (scratch only)
+
+
+def shared_row_length(months: int) -> int:
+    """Values a thread's cash-flow row takes in shared memory: the M + 1 periods, rounded up to an odd number so that
+    the rows of a warp's 32 threads start in 32 different banks (mc_paths lays them out [row][thread][period])."""
+    return (months + 1) | 1
+
+
+def launch_geometry(months: int, dtype: str, shared_limit: int = _SHARED_BYTES_DEFAULT,
+                    optin_limit: int = _SHARED_BYTES_DEFAULT) -> Geometry:
+    """Block size and where the cash-flow rows live (see the module docstring)."""
+    itemsize = 4 if dtype == "float32" else 8
+    per_thread = 2 * shared_row_length(months) * itemsize
+    threads = _THREADS[dtype]
+    limit = max(shared_limit, optin_limit)
+    while threads > 32 and per_thread * threads > limit:
+        threads //= 2
+    if per_thread * threads <= max(shared_limit, optin_limit):
+        return Geometry(threads, per_thread * threads, False, None)
+    return Geometry(128, 0, True, _SCRATCH_MAX_BLOCKS)
+
+
+@functools.lru_cache(maxsize=None)
+def _optin_limit(device_id: int) -> int:
+    """The most dynamic shared memory a block may opt in to on this device."""
+    import cupy
+
+    attributes = cupy.cuda.Device(device_id).attributes
+    return int(attributes.get("MaxSharedMemoryPerBlockOptin", _SHARED_BYTES_DEFAULT))
+
+
+def _real_dtype(dtype: str):
+    return np.float32 if dtype == "float32" else np.float64
+
+
+def _mask(flags) -> int:
+    return sum(1 << i for i, flag in enumerate(flags) if flag)
+
+
+def structure_options(record: np.ndarray) -> tuple[str, ...]:
+    """The ``-D`` options that compile a scenario's driver structure into the kernel (kernels/mc_params.cuh,
+    ``MC_STRUCTURE``), read from its packed :func:`pack_params` record: the same fields the generic build tests at run
+    time, so the two builds take the same branches."""
+    return ("-DMC_STRUCTURE=1",
+            f"-DMC_STRUCTURE_SHOCK_STREAMS={_mask(record['shock_streams'] != 0)}",
+            f"-DMC_STRUCTURE_ACTIVE={_mask(record['active'] != 0)}",
+            f"-DMC_STRUCTURE_SCALED={_mask(record['shock_scale'] > 0)}",
+            f"-DMC_STRUCTURE_RENT_JUMPS={int(record['rent_jump_count'] > 0)}",
+            f"-DMC_STRUCTURE_CUTS={int(record['cut_count'] > 0)}",
+            f"-DMC_STRUCTURE_EFFICIENCY={int(record['efficiency_count'] > 0)}")
+
+
+def constant_images(model, dtype: str, seed: int) -> dict[str, np.ndarray]:
+    """What each ``__constant__`` symbol of the kernel holds for ``model`` and ``seed``, as host arrays."""
+    return {"mc_params": pack_params(model, dtype), "mc_schedule": pack_schedule(model, dtype),
+            "mc_tables": pack_tables(model), "mc_round_keys": round_keys(seed)}
+
+
+def image_bytes(image: np.ndarray) -> np.ndarray:
+    """A constant image as the bytes copied into its symbol (a structured record, rows or keys alike)."""
+    return np.ascontiguousarray(image).reshape(-1).view(np.uint8)
+
+
+def _write_constants(module, images: dict[str, np.ndarray]) -> None:
+    """Copy the images into the module's constant memory, ordered on the current stream before the next launch."""
+    import cupy
+
+    for name in CONSTANT_SYMBOLS:
+        data = image_bytes(images[name])
+        symbol = cupy.ndarray((data.size,), dtype=cupy.uint8, memptr=module.get_global(name))
+        symbol.set(data)
+
+
+def launch(model, seed: int, first_path: int, n: int, dtype: str, images: dict[str, np.ndarray] | None = None,
+           geometry: Geometry | None = None) -> dict[str, Any]:
+    """Run ``mc_paths`` for paths first_path .. first_path + n - 1; per-path outputs as CuPy arrays.
+
+    ``images`` are :func:`constant_images` of (model, dtype, seed), built here when not given; ``geometry``
+    overrides :func:`launch_geometry` (the tests run the scratch layout on purpose)."""
+    import cupy
+
+    from .._kernels import get_module
+
+    if images is None:
+        images = constant_images(model, dtype, seed)
+    elif not np.array_equal(images["mc_round_keys"], round_keys(seed)):
+        raise ValueError(f"launch: the constant images were built for another seed than {seed}")
+    # One build per (dtype, driver structure): compiled on first use, then from CuPy's cache.
+    module = get_module(KERNEL_FILE, dtype=dtype, extra_options=structure_options(images["mc_params"]))
+    kernel = module.get_function(KERNEL_NAME)
+    _write_constants(module, images)
+    if geometry is None:
+        geometry = launch_geometry(model.inputs.months, dtype, optin_limit=_optin_limit(cupy.cuda.Device().id))
+    if geometry.shared_bytes > _SHARED_BYTES_DEFAULT:
+        kernel.max_dynamic_shared_size_bytes = geometry.shared_bytes
+    real = _real_dtype(dtype)
+    blocks = max(1, math.ceil(n / geometry.threads))
+    if geometry.use_scratch:
+        blocks = min(blocks, geometry.max_blocks)
+        scratch = cupy.empty(2 * (model.inputs.months + 1) * blocks * geometry.threads, dtype=real)
+    else:
+        scratch = cupy.empty(1, dtype=real)
+    out = {name: cupy.empty(n, dtype=real) for name in ("project_irr", "equity_irr", "npv", "payback_years_equity",
+                                                        "min_dscr")}
+    project_reason = cupy.empty(n, dtype=cupy.int8)
+    equity_reason = cupy.empty(n, dtype=cupy.int8)
+    flags = cupy.empty(n, dtype=cupy.uint8)
+    default_month = cupy.empty(n, dtype=cupy.int32)
+    kernel((blocks,), (geometry.threads,),
+           (np.uint64(first_path), np.int64(n), np.int32(geometry.use_scratch), scratch, out["project_irr"],
+            out["equity_irr"], out["npv"], out["payback_years_equity"], out["min_dscr"], project_reason,
+            equity_reason, flags, default_month),
+           shared_mem=geometry.shared_bytes)
+    return {
+        "metrics": out,
+        "reasons": {"project_irr": project_reason, "equity_irr": equity_reason},
+        "flags": {"dscr_below_covenant": (flags & 1) != 0, "equity_irr_below_hurdle": (flags & 2) != 0,
+                  "tenant_default": (flags & 4) != 0},
+        "tenant_default_month": default_month,
+    }
+
+
+def kernel_chunks(model, seed: int, paths: int, chunk: int, dtype: str):
+    """Yield (first path, per-path device outputs) for each chunk of ``paths``."""
+    images = constant_images(model, dtype, seed)
+    for first in range(0, paths, chunk):
+        yield first, launch(model, seed, first, min(chunk, paths - first), dtype, images)

@@ -1,0 +1,423 @@
+"""Monte Carlo of a cluster's finance (DESIGN.md section 8): the distribution of IRRs, NPV, payback and DSCR.
+
+:func:`run_montecarlo` draws ``paths`` stochastic paths of the drivers (:mod:`tokensim.montecarlo._drivers`, parameters from the
+scenario's ``uncertainty:`` section, :mod:`tokensim.config.uncertainty`), runs each through the same cash-flow model as
+``tokensim finance`` (:func:`tokensim.finance._cashflows.cashflows` and :func:`tokensim._irr.irr`) and streams the per-path
+metrics into mergeable summaries (:mod:`tokensim.montecarlo._summary`). Two engines compute the same mathematics:
+
+- ``numpy``: the reference. Blocks of :data:`EVAL_BLOCK_PATHS` paths run the NumPy month loop (vectorised over paths)
+  on a small thread pool (NumPy releases the GIL inside its array loops); float64.
+- ``cupy``: ``kernels/montecarlo.cu`` through :mod:`tokensim.montecarlo._kernel`, one CUDA thread per path (drivers, month
+  loop, NPV, payback, DSCR and both IRRs in registers and shared memory); float32 by default, float64 selectable.
+  The summaries reduce on the device; only block sums and histogram counts cross to the host.
+
+Reproducibility: path p's random numbers are Philox4x32-10 of counter (month, stream, p) under the seed's key, so
+its metrics do not depend on the chunk size, the block size, the thread count or the order of execution; the
+summaries are order-independent by construction (:mod:`tokensim.montecarlo._summary`). With NumPy the JSON is therefore
+identical bit for bit for a seed, whatever ``chunk_paths`` (except ``elapsed_s`` and ``path_months_per_s``).
+
+Metrics per path: ``project_irr`` and ``equity_irr`` (annual; NaN with a reason code when a path has no IRR: those
+paths count under ``no_value`` and ``no_value_reasons``, never in the moments), ``npv`` (project, at the discount
+rate), ``payback_years_equity`` (NaN when never within the horizon), ``min_dscr`` (NaN without debt service).
+Probabilities: ``prob_dscr_below_covenant`` (a loan year's DSCR below the covenant: the engine's covenant flag;
+null without a covenant), ``prob_equity_irr_below_hurdle`` (equity IRR below the hurdle; a path without an equity IRR
+counts when its equity cash flows have a negative NPV at the hurdle; null without a hurdle), ``prob_tenant_default``
+(the tenant defaulted within the contract term). ``mean_std_error`` is the standard error of the NPV mean,
+std / √n, for convergence.
+
+GPU tolerance (float32 kernel vs the float64 NumPy reference, same seed; tests/test_montecarlo_gpu.py): means of
+IRRs within 2e-4 absolute, the NPV mean within 1e-4 of the capex total, payback and DSCR means within 1e-3
+relative, probabilities and no-value counts within 2e-3 of the paths (:data:`FLOAT32_TOLERANCE`). Why these: the
+kernel's mathematics compiled for the host in float (tests/test_montecarlo.py) differ from NumPy per path by at most
+2e-6 in annual IRR, 5e-7 of capex in NPV and 4e-6 relative in payback and DSCR (float rounding of the month loop,
+the Box-Muller normals and the IRR stopped at 1e-6 a month); the limits leave a hundredfold margin for the device's
+own float maths (its Box-Muller uses the hardware log and sine/cosine, within about 1e-6 of the exact functions:
+kernels/real.cuh), and means average the per-path errors further. The float64 kernel agrees to 1e-9 relative on
+means (per path too: 1e-12 on the host build).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._backend import cpu_workers, select_backend
+from ..finance._cashflows import Drivers, FinanceInputs, cashflows, evaluate
+from ..config._yaml import check_number
+from ._drivers import DriverModel, driver_model, generate_drivers
+from .._errors import UserError
+from .._irr import IRR_REASONS, annualise_monthly_rate, irr, npv
+from ._summary import MetricSpec, Summary
+from .._xp import to_numpy
+from ..finance._run import build_inputs
+from ..config.scenario import Scenario
+from ..config.uncertainty import Uncertainty, load_uncertainty
+
+__all__ = [
+    "METRICS", "FLAGS", "EVAL_BLOCK_PATHS", "DEFAULT_PATHS", "FLOAT32_TOLERANCE", "MonteCarloResult", "MonteCarloModel",
+    "prepare", "evaluate_paths", "run_montecarlo", "metric_specs", "dscr_fan",
+]
+
+METRICS = ("project_irr", "equity_irr", "npv", "payback_years_equity", "min_dscr")
+FLAGS = ("dscr_below_covenant", "equity_irr_below_hurdle", "tenant_default")
+# Paths per NumPy evaluation block (one thread of the pool each). Larger blocks cut NumPy's per-call overhead and the
+# time threads wait for the GIL; smaller ones keep the month loop's (paths,) arrays in cache. On the 2-core sandbox
+# (founding scenario, 131,072 paths, two threads) 8192 / 16384 / 32768 gave 3.0-3.6 / 4.1-5.0 / 4.7-5.3 M
+# path-months/s; 16384 keeps a block's driver and cash-flow arrays near 100 MB.
+EVAL_BLOCK_PATHS = 16384
+# Paths per chunk (the unit of summaries, progress and Parquet row groups) when not given.
+_DEFAULT_CHUNK = {"numpy": 8 * EVAL_BLOCK_PATHS, "cupy": 2**22}
+# Default path counts for `tokensim run`: about 2-3 s on the 2-core sandbox CPU; on a GPU the benchmark's size
+# (10^7 paths; its time is measured by benchmarks/gpu_check.sh).
+DEFAULT_PATHS = {"numpy": 100_000, "cupy": 10_000_000}
+FLOAT32_TOLERANCE = {"irr_abs": 2e-4, "npv_abs_per_capex": 1e-4, "payback_rel": 1e-3, "dscr_rel": 1e-3,
+                     "probability_abs": 2e-3}
+_MAX_PATHS = 2**63  # path indices fill the Philox counter's two 32-bit words
+_MAX_SEED = 2**64
+
+DEFINITIONS = {
+    "paths": "independent draws of every driver over the horizon; path p uses Philox counters (month, stream, p)",
+    "project_irr": "annualised monthly IRR of the project cash flows (unlevered, after tax) of each path",
+    "equity_irr": "annualised monthly IRR of the equity cash flows of each path",
+    "npv": "project cash flows discounted at the scenario's discount rate",
+    "payback_years_equity": "years from which cumulative equity cash flow stays non-negative (NaN if never)",
+    "min_dscr": "lowest loan-year DSCR (CFADS / scheduled debt service) of each path",
+    "no_value": "paths where the metric does not exist (no IRR, no payback, no debt service); excluded from "
+                "mean, std and quantiles, and counted by reason",
+    "quantiles": "from a fixed-grid histogram (16384 bins over the range in `histograms`), linear within a bin, "
+                 "clamped to [min, max]: error at most one bin width",
+    "prob_dscr_below_covenant": "share of paths with a loan-year DSCR below the covenant",
+    "prob_equity_irr_below_hurdle": "share of paths whose equity IRR is below the hurdle (paths without an IRR: "
+                                    "negative equity NPV at the hurdle)",
+    "prob_tenant_default": "share of paths where the tenant defaults within the contract term",
+    "mean_std_error": "standard error of the NPV mean, std / sqrt(paths with a value)",
+}
+
+
+@dataclass(frozen=True)
+class MonteCarloModel:
+    """What every path shares: engine inputs, driver constants, metric settings and the deterministic case."""
+
+    scenario: Scenario
+    inputs: FinanceInputs
+    uncertainty: Uncertainty
+    drivers: DriverModel
+    hurdle: float | None
+    deterministic: dict[str, float]
+    specs: tuple[MetricSpec, ...]
+
+
+def _check_single_row(inputs: FinanceInputs) -> None:
+    for name in ("rent_per_gpu_month", "market_rent_per_gpu_hour", "usage_fee_per_million_tokens"):
+        if np.size(getattr(inputs, name)) != 1:
+            raise ValueError(f"the Monte Carlo runs one contract: {name} must be a scalar")
+
+
+def metric_specs(scenario: Scenario, inputs: FinanceInputs, deterministic: dict[str, float]) -> tuple[MetricSpec, ...]:
+    """Histogram ranges, fixed by the scenario (never by the data), and the shifts of the sums.
+
+    IRRs: [-100 %, +400 %] a year (0.03 % bins). NPV: the deterministic NPV ± 2 × capex total. Equity payback:
+    [0, horizon]. Min DSCR: [-2, 6]. Values outside fall in the under/overflow bins, bounded by the exact min/max.
+    """
+    def shift(name):
+        value = deterministic.get(name, math.nan)
+        return value if math.isfinite(value) else 0.0
+
+    centre = shift("npv")
+    span = 2.0 * max(inputs.capex_total, 1.0)
+    return (
+        MetricSpec("project_irr", -1.0, 4.0, shift("project_irr")),
+        MetricSpec("equity_irr", -1.0, 4.0, shift("equity_irr")),
+        MetricSpec("npv", centre - span, centre + span, centre),
+        MetricSpec("payback_years_equity", 0.0, float(scenario.horizon_years), shift("payback_years_equity")),
+        MetricSpec("min_dscr", -2.0, 6.0, shift("min_dscr")),
+    )
+
+
+def prepare(scenario: Scenario, uncertainty: Uncertainty | None = None) -> MonteCarloModel:
+    """Resolve a scenario and its uncertainty into what the engines need (validates the ``uncertainty:`` section)."""
+    unc = load_uncertainty(scenario) if uncertainty is None else uncertainty
+    inputs = build_inputs(scenario)
+    _check_single_row(inputs)
+    base = evaluate(inputs, Drivers.base(inputs))
+    f = base.flows
+    deterministic = {
+        "project_irr": float(base.project_irr[0]), "equity_irr": float(base.equity_irr[0]), "npv": float(f.npv[0]),
+        "payback_years_equity": float(f.payback_equity[0]), "min_dscr": float(f.min_dscr[0]),
+    }
+    return MonteCarloModel(scenario=scenario, inputs=inputs, uncertainty=unc, drivers=driver_model(unc, inputs),
+                           hurdle=scenario.financing.equity_hurdle_irr, deterministic=deterministic,
+                           specs=metric_specs(scenario, inputs, deterministic))
+
+
+def _hurdle_monthly(hurdle: float) -> float:
+    return (1.0 + hurdle) ** (1.0 / 12.0) - 1.0
+
+
+def evaluate_paths(model: MonteCarloModel, seed: int, first_path: int, n: int, xp=np) -> dict[str, Any]:
+    """Per-path metrics, flags and IRR reason codes of paths first_path .. first_path + n - 1 (the NumPy twin of the
+    kernel ``mc_paths``; with ``xp=cupy`` the same array code runs unfused on the GPU, the benchmark's baseline)."""
+    paths = xp.arange(first_path, first_path + n, dtype=xp.uint64)
+    drivers = generate_drivers(model.drivers, seed, paths, xp)
+    flows = cashflows(model.inputs, drivers, xp)
+    project_monthly, project_reason = irr(flows.project_cf, return_reason=True)
+    equity_monthly, equity_reason = irr(flows.equity_cf, return_reason=True)
+    equity_irr = annualise_monthly_rate(equity_monthly)
+    if model.hurdle is None:
+        below = xp.zeros(n, dtype=bool)
+    else:
+        below = equity_irr < model.hurdle
+        missing = ~xp.isfinite(equity_irr)
+        if bool(missing.any()):
+            rows = flows.equity_cf[missing]
+            below[missing] = npv(_hurdle_monthly(model.hurdle), rows) < 0
+    return {
+        "metrics": {"project_irr": annualise_monthly_rate(project_monthly), "equity_irr": equity_irr,
+                    "npv": flows.npv, "payback_years_equity": flows.payback_equity, "min_dscr": flows.min_dscr},
+        "reasons": {"project_irr": project_reason, "equity_irr": equity_reason},
+        "flags": {"dscr_below_covenant": flows.covenant_breached, "equity_irr_below_hurdle": below,
+                  "tenant_default": drivers.tenant_default_month < model.inputs.months},
+        "tenant_default_month": drivers.tenant_default_month,
+    }
+
+
+def dscr_fan(scenario: Scenario, *, paths: int = 20_000, seed: int = 0,
+             quantiles: tuple[float, ...] = (0.05, 0.25, 0.5, 0.75, 0.95)) -> dict[str, Any]:
+    """DSCR quantiles per loan year over the first ``paths`` paths of ``seed`` (the same paths as a run's first
+    ones), from the NumPy engine's per-year DSCR; with the covenant and the share of paths breaching it each year."""
+    model = prepare(scenario)
+    index = np.arange(paths, dtype=np.uint64)
+    flows = cashflows(model.inputs, generate_drivers(model.drivers, seed, index, np), np)
+    by_year = flows.dscr_by_year
+    with np.errstate(invalid="ignore"):
+        keep = [y for y in range(by_year.shape[1]) if np.isfinite(by_year[:, y]).any()]
+        q = {float(p): [float(np.nanquantile(by_year[:, y], p)) for y in keep] for p in quantiles}
+        covenant = scenario.financing.dscr_covenant
+        breach = [float(np.mean(by_year[:, y] < covenant)) for y in keep] if covenant is not None else None
+    return {"years": [y + 1 for y in keep], "quantiles": q, "covenant": covenant, "breach_share_by_year": breach,
+            "breach_probability": float(np.mean(flows.covenant_breached)), "paths": paths, "seed": seed,
+            "backend": "numpy"}
+
+
+def _concat(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in parts[0]:
+        if isinstance(parts[0][key], dict):
+            out[key] = {k: np.concatenate([p[key][k] for p in parts]) for k in parts[0][key]}
+        else:
+            out[key] = np.concatenate([p[key] for p in parts])
+    return out
+
+
+@dataclass(frozen=True)
+class MonteCarloResult:
+    """Summaries of a Monte Carlo run; :meth:`to_dict` gives the JSON of ``tokensim mc``."""
+
+    scenario: str
+    currency: str
+    paths: int
+    seed: int
+    backend: str
+    device: str | None
+    dtype: str
+    months: int
+    elapsed_s: float
+    metrics: dict[str, dict[str, Any]]
+    prob_dscr_below_covenant: float | None
+    prob_equity_irr_below_hurdle: float | None
+    prob_tenant_default: float
+    mean_std_error: float
+    deterministic: dict[str, float]
+    histograms: dict[str, dict[str, float]]
+    uncertainty: dict[str, Any]
+    notes: tuple[str, ...] = ()
+    keep_paths: str | None = None
+    definitions: dict[str, str] = field(default_factory=lambda: dict(DEFINITIONS))
+    # histogram counts per metric ([underflow, bins..., overflow]) for charts; not part of the JSON
+    histogram_counts: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def chart_histograms(self) -> dict[str, dict[str, Any]]:
+        """Per metric: ``{low, high, counts, underflow, overflow}`` — the grid the distribution charts draw."""
+        out = {}
+        for name, counts in self.histogram_counts.items():
+            grid = self.histograms[name]
+            out[name] = {"low": grid["low"], "high": grid["high"], "counts": counts[1:-1],
+                         "underflow": int(counts[0]), "overflow": int(counts[-1])}
+        return out
+
+    @property
+    def path_months_per_s(self) -> float:
+        return self.paths * self.months / self.elapsed_s if self.elapsed_s > 0 else math.inf
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "scenario": self.scenario, "currency": self.currency, "paths": self.paths, "seed": self.seed,
+            "backend": self.backend, "device": self.device, "dtype": self.dtype, "months": self.months,
+            "elapsed_s": self.elapsed_s, "path_months_per_s": self.path_months_per_s,
+        }
+        out.update(self.metrics)
+        out.update({
+            "prob_dscr_below_covenant": self.prob_dscr_below_covenant,
+            "prob_equity_irr_below_hurdle": self.prob_equity_irr_below_hurdle,
+            "prob_tenant_default": self.prob_tenant_default, "mean_std_error": self.mean_std_error,
+            "deterministic": self.deterministic, "histograms": self.histograms, "uncertainty": self.uncertainty,
+            "definitions": self.definitions,
+        })
+        if self.keep_paths is not None:
+            out["keep_paths"] = self.keep_paths
+        return out
+
+
+class _PathWriter:
+    """Per-path rows to Parquet, one row group per chunk, into a temporary file renamed into place at the end."""
+
+    def __init__(self, path: str | Path):
+        import pyarrow.parquet  # noqa: F401  (fails early, before any work, if pyarrow is missing)
+
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        import tempfile
+
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        os.close(fd)
+        self.tmp = Path(tmp)
+        self.writer = None
+
+    def write(self, first_path: int, out: dict[str, Any]) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        n = len(out["metrics"]["npv"])
+        columns = {"path": np.arange(first_path, first_path + n, dtype=np.uint64)}
+        for name in METRICS:
+            columns[name] = to_numpy(out["metrics"][name]).astype(np.float64)
+        for name in ("project_irr", "equity_irr"):
+            columns[f"{name}_reason"] = to_numpy(out["reasons"][name]).astype(np.int8)
+        for name in FLAGS:
+            columns[name] = to_numpy(out["flags"][name]).astype(bool)
+        default = to_numpy(out["tenant_default_month"]).astype(np.int64)
+        months = int(out.get("months", 0))
+        # 1-based operating month of the default, 0 when none (the engine's index `months` means never).
+        columns["tenant_default_month"] = np.where(default < months, default + 1, 0).astype(np.int32)
+        table = pa.table(columns)
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.tmp, table.schema)
+        self.writer.write_table(table)
+
+    def close(self, ok: bool) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        if ok and self.writer is not None:
+            os.replace(self.tmp, self.path)
+        elif self.tmp.exists():
+            self.tmp.unlink()
+
+
+def _numpy_chunks(model: MonteCarloModel, seed: int, paths: int, chunk: int):
+    """Yield (first path, per-path outputs) per chunk, blocks evaluated on a thread pool, in path order."""
+    workers = cpu_workers()
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tokensim-mc") as pool:
+        for first in range(0, paths, chunk):
+            n = min(chunk, paths - first)
+            starts = range(first, first + n, EVAL_BLOCK_PATHS)
+            parts = list(pool.map(
+                lambda s: evaluate_paths(model, seed, s, min(EVAL_BLOCK_PATHS, first + n - s)), starts))
+            yield first, _concat(parts)
+
+
+def _check_run_args(paths, seed, chunk_paths, backend, dtype, keep_paths) -> None:
+    if isinstance(paths, bool) or not isinstance(paths, (int, np.integer)) or paths <= 0 or paths >= _MAX_PATHS:
+        raise UserError(f"--paths: got {paths!r}; allowed: a whole number of paths in [1, 2**63)")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < _MAX_SEED:
+        raise UserError(f"--seed: got {seed!r}; allowed: a whole number in [0, 2**64)")
+    if chunk_paths is not None:
+        check_number(chunk_paths, None, "--chunk-paths", low=1, integer=True)
+    if dtype is not None and dtype not in ("float32", "float64"):
+        raise UserError(f"--dtype: got {dtype!r}; allowed: float32, float64")
+    if keep_paths is not None and Path(keep_paths).suffix != ".parquet":
+        raise UserError(f"--keep-paths: got {str(keep_paths)!r}; allowed: a file name ending in .parquet")
+
+
+def run_montecarlo(scenario: Scenario, *, paths: int, seed: int = 0, backend: str = "auto", dtype: str | None = None,
+                   chunk_paths: int | None = None, keep_paths: str | Path | None = None,
+                   progress: Callable[[int, int], None] | None = None,
+                   uncertainty: Uncertainty | None = None) -> MonteCarloResult:
+    """Run ``paths`` Monte Carlo paths of ``scenario`` and summarise them (see the module docstring).
+
+    ``backend``: auto | numpy | cupy. ``dtype``: the kernel's float type (default float32 on the GPU; NumPy always
+    runs float64). ``chunk_paths``: paths per chunk (memory bound; results do not depend on it). ``keep_paths``: a
+    ``.parquet`` file for per-path rows. ``progress(done, total)`` is called after each chunk. ``uncertainty``
+    overrides the scenario's section (e.g. :meth:`Uncertainty.zeroed`).
+    """
+    _check_run_args(paths, seed, chunk_paths, backend, dtype, keep_paths)
+    paths, seed = int(paths), int(seed)
+    chosen = select_backend(backend)
+    model = prepare(scenario, uncertainty)
+    notes: list[str] = []
+    if chosen.is_gpu:
+        dtype = dtype or "float32"
+    else:
+        if dtype == "float32":
+            notes.append("the NumPy backend runs in float64; --dtype float32 applies to the GPU kernel only")
+        dtype = "float64"
+    chunk = int(chunk_paths) if chunk_paths is not None else _DEFAULT_CHUNK[chosen.name]
+    summary = Summary(list(model.specs), list(FLAGS))
+    writer = _PathWriter(keep_paths) if keep_paths is not None else None
+    start = time.perf_counter()
+    ok = False
+    try:
+        if chosen.is_gpu:
+            from ._kernel import kernel_chunks
+
+            chunks = kernel_chunks(model, seed, paths, chunk, dtype)
+        else:
+            chunks = _numpy_chunks(model, seed, paths, chunk)
+        done = 0
+        for first, out in chunks:
+            summary.add(first, out["metrics"], out["flags"], out["reasons"])
+            if writer is not None:
+                writer.write(first, {**out, "months": model.inputs.months})
+            done += len(out["metrics"]["npv"])
+            if progress is not None:
+                progress(done, paths)
+        summary.finish()
+        ok = True
+    finally:
+        if writer is not None:
+            writer.close(ok)
+    elapsed = time.perf_counter() - start
+    return _result(model, summary, paths, seed, chosen, dtype, elapsed, notes,
+                   str(keep_paths) if keep_paths is not None else None)
+
+
+def _result(model, summary, paths, seed, chosen, dtype, elapsed, notes, keep_paths) -> MonteCarloResult:
+    s = model.scenario
+    metrics = {}
+    for name in METRICS:
+        reasons = IRR_REASONS if name.endswith("_irr") else None
+        metrics[name] = summary.metrics[name].to_dict(reasons)
+    npv_summary = summary.metrics["npv"]
+    std_error = npv_summary.std / math.sqrt(npv_summary.finite) if npv_summary.finite > 1 else math.nan
+    covenant = s.financing.dscr_covenant
+    return MonteCarloResult(
+        scenario=s.name, currency=s.currency, paths=paths, seed=seed, backend=chosen.name, device=chosen.device,
+        dtype=dtype, months=model.inputs.months, elapsed_s=elapsed, metrics=metrics,
+        prob_dscr_below_covenant=summary.probability("dscr_below_covenant") if covenant is not None else None,
+        prob_equity_irr_below_hurdle=summary.probability("equity_irr_below_hurdle")
+        if model.hurdle is not None else None,
+        prob_tenant_default=summary.probability("tenant_default"), mean_std_error=std_error,
+        deterministic=dict(model.deterministic),
+        histograms={spec.name: {"low": spec.low, "high": spec.high, "bins": spec.bins, "bin_width": spec.bin_width}
+                    for spec in model.specs},
+        uncertainty=model.uncertainty.to_dict(), notes=tuple(notes), keep_paths=keep_paths,
+        histogram_counts={name: summary.metrics[name].histogram.copy() for name in METRICS},
+    )
+

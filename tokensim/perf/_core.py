@@ -1,0 +1,178 @@
+"""The performance model's arithmetic: one serving instance, vectorised over operating points.
+
+:class:`StepModel` holds the scalars of one (model, precision, hardware, parallelism, efficiency) combination; the
+functions below take arrays of batch sizes and context lengths (NumPy or CuPy — the namespace is read from the
+arrays) and return per-step times. Everything is instance-wide: G GPUs, tensor parallel TP inside each of DP = G/TP
+attention data-parallel groups, routed experts sharded over all G GPUs (expert parallel EP ranks × G/EP-way tensor
+parallel inside each expert, as TensorRT-LLM's moe_ep × moe_tp = G).
+
+Per decode step (design §4):
+  bytes  = DP·(non-expert weights, less the embedding table) + touched experts' weights + KV read
+  FLOPs  = B·s·(2·N_matmul + attention over the context)            s = tokens per sequence per step (speculation)
+  t      = max(FLOPs / (G·peak·η_c), bytes / (G·HBM·η_m)) + (1 − overlap)·t_comm + overhead
+           + layers·per-layer overhead (kernel launch gaps and small-kernel tails every layer pays)
+           + (B / DP)·per-sequence overhead (scheduling, sampling and bookkeeping each sequence costs every step)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .._xp import array_namespace
+from .efficiency import Efficiency, PhaseEfficiency
+
+__all__ = ["StepModel", "decode_step", "prefill_pass", "max_concurrency", "touched_experts"]
+
+_GB = 1e9
+_TB = 1e12
+_REDUCE_BYTES = 2.0  # all-reduce and EP combine run in bf16 (TensorRT-LLM, DeepEP "BF16 combine")
+
+
+@dataclass(frozen=True)
+class StepModel:
+    """Scalars of one configuration; built by :func:`tokensim.perf._model.build_step_model`."""
+
+    gpus: int
+    tp: int
+    dp: int
+    ep: int
+    peak_flops_per_gpu: float
+    hbm_bytes_per_s_per_gpu: float
+    dense_stream_bytes: float  # non-expert weights read per step by one DP group (embedding table excluded)
+    expert_bytes: float  # one routed expert in one layer
+    experts: int
+    top_k: int
+    moe_layers: int
+    matmul_flops_per_token: float  # 2 · matmul parameters per token
+    decode_attn_flops_per_ctx_token_layer: float
+    prefill_attn_flops_per_pair_layer: float
+    full_attention_layers: int
+    window_layers: int
+    window_tokens: float  # 0 = no sliding window
+    kv_bytes_per_token_layer: float
+    kv_read_replication: float  # TP ranks that each read the same KV (MLA: all TP; GQA: TP / kv-head split)
+    kv_capacity_split: float  # how many GPUs of a DP group share one sequence's KV
+    layers: int
+    hidden_size: int
+    activation_bytes: float
+    tp_seconds_per_byte: float  # per GPU, over the link the TP group uses
+    ep_seconds_per_byte: float  # per GPU, scale-up link: every routed copy to another GPU crosses it once
+    ep_scale_out_copies: float  # distinct remote scale-up domains a token is sent to (0 if EP fits in one domain)
+    scale_out_seconds_per_byte: float  # per GPU, NIC
+    weight_bytes_per_gpu: float
+    usable_hbm_bytes_per_gpu: float
+    dequant_overhead: float  # fraction of matmul time added when weights are dequantised (0 if native)
+    spec_tokens_per_step: float  # 1 + draft tokens verified per step
+    spec_acceptance_length: float  # output tokens produced per step per sequence (≥ 1)
+    efficiency: Efficiency
+
+    @property
+    def free_kv_bytes_per_gpu(self) -> float:
+        workspace = self.efficiency.workspace_fraction * self.usable_hbm_bytes_per_gpu
+        return self.usable_hbm_bytes_per_gpu - workspace - self.weight_bytes_per_gpu
+
+    @property
+    def fits_weights(self) -> bool:
+        return self.free_kv_bytes_per_gpu > 0
+
+
+def touched_experts(experts, top_k, tokens, xp):
+    """Expected distinct experts hit when ``tokens`` tokens each pick ``top_k`` of ``experts``: E·(1−(1−k/E)^T).
+
+    ``experts`` may be 0 (a dense model: none touched) or an array of configurations.
+    """
+    safe = xp.maximum(experts, 1)
+    return xp.where(experts > 0, experts * (1.0 - (1.0 - top_k / safe) ** tokens), 0.0 * tokens)
+
+
+def _window(sm: StepModel, xp):
+    """Sliding-window length in tokens; infinite where the model has none (0 in the catalogue)."""
+    return xp.where(xp.asarray(sm.window_tokens) > 0, sm.window_tokens, xp.inf)
+
+
+def _attended_tokens(sm: StepModel, context, xp):
+    """Context tokens attended per sequence summed over layers (sliding-window layers capped at the window)."""
+    return sm.full_attention_layers * context + sm.window_layers * xp.minimum(context, _window(sm, xp))
+
+
+def _comm_time(sm: StepModel, tokens_per_gpu_group, tokens_per_gpu, phase: PhaseEfficiency, xp):
+    """Exposed communication per forward pass: TP all-reduces per layer and EP all-to-all per MoE layer."""
+    # Written without branches so that every StepModel field may be an array of configurations.
+    has_tp = xp.asarray(sm.tp) > 1
+    ring_bytes = 2.0 * (sm.tp - 1) / sm.tp * tokens_per_gpu_group * sm.hidden_size * _REDUCE_BYTES
+    n_reduce = 2 * sm.layers  # after attention and after the FFN/MoE block
+    t_tp = n_reduce * (ring_bytes * sm.tp_seconds_per_byte / phase.network_efficiency
+                       + has_tp * phase.collective_latency_s)
+    # EP dispatch + combine. Every copy of a token bound for another GPU's expert crosses the scale-up fabric once
+    # (directly, or forwarded inside the remote domain); across domains a token travels once per distinct remote
+    # domain it needs, de-duplicated as DeepEP's internode kernels do, and the two links work in parallel.
+    has_ep = (xp.asarray(sm.ep) > 1) & (xp.asarray(sm.moe_layers) > 0)
+    remote = (sm.ep - 1) / sm.ep
+    token_bytes = tokens_per_gpu * sm.hidden_size * (sm.activation_bytes + _REDUCE_BYTES)
+    t_up = token_bytes * sm.top_k * remote * sm.ep_seconds_per_byte
+    t_out = token_bytes * sm.ep_scale_out_copies * sm.scale_out_seconds_per_byte
+    t_ep = has_ep * sm.moe_layers * (xp.maximum(t_up, t_out) / phase.network_efficiency
+                                     + 2 * phase.alltoall_latency_s)
+    return (1.0 - phase.comm_overlap) * (t_tp + t_ep)
+
+
+def decode_step(sm: StepModel, batch, context):
+    """Times of one decode step for ``batch`` sequences at mean ``context`` tokens (arrays broadcast together).
+
+    Returns a dict of arrays: ``t_compute_s``, ``t_memory_s``, ``t_comm_s``, ``t_step_s``, ``bytes``, ``flops``.
+    """
+    xp = array_namespace(batch, context)
+    phase = sm.efficiency.decode
+    tokens = batch * sm.spec_tokens_per_step
+    attended = _attended_tokens(sm, context, xp)
+    flops = tokens * (sm.matmul_flops_per_token + sm.decode_attn_flops_per_ctx_token_layer * attended)
+    expert_bytes = sm.moe_layers * touched_experts(sm.experts, sm.top_k, tokens, xp) * sm.expert_bytes
+    kv_bytes = batch * attended * sm.kv_bytes_per_token_layer * sm.kv_read_replication
+    total_bytes = sm.dp * sm.dense_stream_bytes + expert_bytes + kv_bytes
+    t_compute = flops / (sm.gpus * sm.peak_flops_per_gpu * phase.compute_efficiency) * (1.0 + sm.dequant_overhead)
+    t_memory = total_bytes / (sm.gpus * sm.hbm_bytes_per_s_per_gpu * phase.memory_efficiency)
+    t_comm = _comm_time(sm, tokens / sm.dp, tokens / sm.gpus, phase, xp)
+    t_step = (xp.maximum(t_compute, t_memory) + t_comm + phase.step_overhead_s
+              + phase.layer_overhead_s * sm.layers + phase.sequence_overhead_s * batch / sm.dp)
+    return {"t_compute_s": t_compute, "t_memory_s": t_memory, "t_comm_s": t_comm, "t_step_s": t_step,
+            "bytes": total_bytes, "flops": flops}
+
+
+def prefill_pass(sm: StepModel, tokens_per_group, new_tokens_per_request, cached_tokens_per_request):
+    """Times of one prefill forward pass with ``tokens_per_group`` new tokens in each DP group.
+
+    Requests have ``new_tokens_per_request`` tokens to compute after a cached prefix of ``cached_tokens_per_request``.
+    Attention pairs per request: new·cached + new²/2 (causal), window layers capped at new·window.
+    """
+    xp = array_namespace(tokens_per_group, new_tokens_per_request, cached_tokens_per_request)
+    phase = sm.efficiency.prefill
+    tokens = tokens_per_group * sm.dp
+    requests = tokens / new_tokens_per_request
+    pairs_full = new_tokens_per_request * cached_tokens_per_request + 0.5 * new_tokens_per_request ** 2
+    pairs = (sm.full_attention_layers * pairs_full
+             + sm.window_layers * xp.minimum(pairs_full, new_tokens_per_request * _window(sm, xp)))
+    flops = tokens * sm.matmul_flops_per_token + requests * pairs * sm.prefill_attn_flops_per_pair_layer
+    expert_bytes = sm.moe_layers * touched_experts(sm.experts, sm.top_k, tokens, xp) * sm.expert_bytes
+    context = cached_tokens_per_request + new_tokens_per_request
+    kv_bytes = requests * _attended_tokens(sm, context, xp) * sm.kv_bytes_per_token_layer
+    total_bytes = sm.dp * sm.dense_stream_bytes + expert_bytes + kv_bytes
+    t_compute = flops / (sm.gpus * sm.peak_flops_per_gpu * phase.compute_efficiency) * (1.0 + sm.dequant_overhead)
+    t_memory = total_bytes / (sm.gpus * sm.hbm_bytes_per_s_per_gpu * phase.memory_efficiency)
+    t_comm = _comm_time(sm, tokens_per_group, tokens / sm.gpus, phase, xp)
+    t_pass = (xp.maximum(t_compute, t_memory) + t_comm + phase.step_overhead_s
+              + phase.layer_overhead_s * sm.layers + phase.sequence_overhead_s * requests / sm.dp)
+    return {"t_compute_s": t_compute, "t_memory_s": t_memory, "t_comm_s": t_comm, "t_step_s": t_pass,
+            "bytes": total_bytes, "flops": flops}
+
+
+def kv_bytes_per_sequence_per_gpu(sm: StepModel, tokens_per_sequence, xp):
+    """KV cache one sequence holds on each GPU of its DP group."""
+    return _attended_tokens(sm, tokens_per_sequence, xp) * sm.kv_bytes_per_token_layer / sm.kv_capacity_split
+
+
+def max_concurrency(sm: StepModel, tokens_per_sequence):
+    """Largest number of sequences of ``tokens_per_sequence`` whose KV fits beside the weights (whole instance)."""
+    xp = array_namespace(tokens_per_sequence)
+    per_seq = kv_bytes_per_sequence_per_gpu(sm, tokens_per_sequence, xp)
+    free = xp.maximum(sm.free_kv_bytes_per_gpu, 0.0)
+    return xp.floor(free / per_seq) * sm.dp

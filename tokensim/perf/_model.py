@@ -1,0 +1,442 @@
+"""Inference performance: tokens per second per GPU at an operating point, the SLO-constrained optimum, the Pareto
+frontier. Vectorised: :func:`evaluate` takes arrays of concurrency and workload (NumPy or CuPy) and returns arrays.
+
+Serving modes (design §4):
+
+* ``decode`` — decode alone at mean context L: per-GPU throughput a·B / (t_step·G), a = speculative acceptance length.
+* ``prefill`` — prefill alone in chunks of ``prefill_chunk_tokens`` per attention-DP group.
+* ``aggregated`` — one instance does both; each request is charged its prefill time plus its share of decode steps:
+  a cycle of B requests takes B·t_prefill(request) + (L_out/a)·t_step(B), producing B·L_out output tokens.
+* ``disaggregated`` — separate prefill and decode pools in the ratio that balances them; per request
+  GPU-seconds = L_new/P + L_out/D (P, D per-GPU prefill and decode rates), TTFT adds the KV transfer.
+
+Uncached input tokens (1 − cache hit rate) are computed in prefill; cached ones are read from the prefix cache.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _core as core
+from .._errors import UserError
+from .._xp import array_namespace, to_numpy
+from ..config.catalog import load_catalog
+from .efficiency import Efficiency, load_efficiency
+from ..config.hardware import Hardware
+from ..config.models import ModelSpec
+from ..config.precisions import Recipe, ResolvedPrecision, resolve_precision
+
+__all__ = ["Deployment", "Workload", "SLO", "MODES", "build_step_model", "default_deployment", "evaluate",
+           "operating_point", "pareto_frontier", "predict", "concurrency_grid", "serving_workload", "serving_slo"]
+
+MODES = ("aggregated", "disaggregated", "prefill", "decode")
+_GB = 1e9
+_GIB = 2.0**30  # datasheet memory capacities are binary: nvidia-smi shows H100 '80GB' as 81,559 MiB
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """One serving instance: ``gpus`` GPUs, tensor parallel ``tp`` (attention DP = gpus/tp), expert parallel ``ep``."""
+
+    gpus: int
+    tp: int
+    ep: int
+
+    @property
+    def dp(self) -> int:
+        return self.gpus // self.tp
+
+
+@dataclass(frozen=True)
+class Workload:
+    input_tokens: float
+    output_tokens: float
+    context_tokens: float | None = None  # decode mean context; default input + output/2
+    cache_hit_rate: float = 0.0
+    speculative_draft_tokens: int = 0
+    speculative_acceptance_length: float = 1.0  # output tokens per decode step per sequence
+
+
+@dataclass(frozen=True)
+class SLO:
+    min_tokens_per_s_per_user: float | None = None
+    max_ttft_s: float | None = None
+    max_tpot_s: float | None = None
+
+
+# -- configuration ---------------------------------------------------------------------------------------------------
+def _weights_per_gpu_bytes(model: ModelSpec, prec: ResolvedPrecision, dep: Deployment) -> float:
+    return (model.other_weight_params * prec.other_weight_bytes_per_param / dep.tp
+            + model.routed_expert_params * prec.routed_expert_bytes_per_param / dep.gpus)
+
+
+def _check_deployment(model: ModelSpec, hardware: Hardware, dep: Deployment) -> None:
+    if dep.gpus < 1 or dep.tp < 1 or dep.ep < 1:
+        raise UserError(f"--gpus, --tp and --ep must be at least 1 (got gpus={dep.gpus}, tp={dep.tp}, ep={dep.ep})")
+    if dep.gpus % dep.tp:
+        raise UserError(f"--tp {dep.tp} must divide --gpus {dep.gpus}")
+    if dep.gpus % dep.ep:
+        raise UserError(f"--ep {dep.ep} must divide --gpus {dep.gpus}")
+    if dep.ep > 1 and not model.is_moe:
+        raise UserError(f"--ep {dep.ep}: {model.name} is a dense model (no experts); allowed: --ep 1")
+    if model.is_moe and dep.ep > model.experts:
+        raise UserError(f"--ep {dep.ep} exceeds the {model.experts} experts of {model.name}")
+    if dep.tp > model.heads:
+        raise UserError(f"--tp {dep.tp} exceeds the {model.heads} attention heads of {model.name}")
+
+
+def default_deployment(model: ModelSpec, prec: ResolvedPrecision, hardware: Hardware, efficiency: Efficiency,
+                       gpus: int | None = None, tp: int | None = None, ep: int | None = None) -> Deployment:
+    """The deployment a user gets when they give none (or only part) of --gpus/--tp/--ep.
+
+    GPUs: the smallest power of two whose memory holds the weights with at least half of the free HBM left for KV
+    cache, or the scale-up domain if that would cross it and the domain still leaves a fifth for KV. Dense models use tensor parallelism across the instance; MoE models use attention data parallelism with
+    experts sharded across all GPUs (the DeepSeek/SGLang large-EP layout).
+    """
+    if gpus is None:
+        usable = hardware.hbm_usable_gib * _GIB * (1.0 - efficiency.workspace_fraction)
+
+        def weights_share(g: int) -> float:
+            trial = Deployment(g, tp or (g if not model.is_moe else 1), ep or (min(g, model.experts) or 1))
+            return _weights_per_gpu_bytes(model, prec, trial) / usable
+
+        gpus = 1
+        while gpus < 4096 and weights_share(gpus) > 0.5:
+            gpus *= 2
+        # Stay inside the scale-up domain when it still leaves a fifth of memory for KV: crossing onto the
+        # scale-out network costs more than the extra KV room buys.
+        domain = hardware.scale_up_domain_gpus
+        if gpus > domain and weights_share(domain) <= 0.8:
+            gpus = domain
+    if tp is None:
+        tp = 1 if model.is_moe else min(gpus, model.heads)
+    if ep is None:
+        ep = min(gpus, model.experts) if model.is_moe else 1
+    dep = Deployment(int(gpus), int(tp), int(ep))
+    _check_deployment(model, hardware, dep)
+    return dep
+
+
+def build_step_model(model: ModelSpec, prec: ResolvedPrecision, hardware: Hardware, dep: Deployment,
+                     efficiency: Efficiency, workload: Workload | None = None) -> core.StepModel:
+    """Scalars of one configuration for the vectorised arithmetic in :mod:`tokensim.perf._core`."""
+    _check_deployment(model, hardware, dep)
+    workload = workload or Workload(1, 1)
+    if model.attention_type == "gqa":
+        kv_split = min(dep.tp, model.kv_heads)
+        kv_read_replication = dep.tp / kv_split
+    else:  # MLA caches one latent per token that every TP rank reads
+        kv_split, kv_read_replication = 1, dep.tp
+    domain = hardware.scale_up_domain_gpus
+    up = 1.0 / (hardware.scale_up_bandwidth_gb_per_s * _GB)
+    out = 1.0 / (hardware.scale_out_bandwidth_gb_per_s * _GB)
+    # Distinct remote scale-up domains among a token's top-k experts when EP spans D domains (token's own domain
+    # excluded): (D − 1)·(1 − (1 − 1/D)^k). Zero when the EP group fits in one domain.
+    domains = max(1.0, dep.ep / domain)
+    scale_out_copies = (domains - 1.0) * (1.0 - (1.0 - 1.0 / domains) ** model.top_k) if model.is_moe else 0.0
+    return core.StepModel(
+        gpus=dep.gpus, tp=dep.tp, dp=dep.dp, ep=dep.ep,
+        peak_flops_per_gpu=hardware.peak_tflops(prec.compute_class) * 1e12,
+        hbm_bytes_per_s_per_gpu=hardware.hbm_bandwidth_tb_per_s * 1e12,
+        dense_stream_bytes=model.streamed_other_weight_params * prec.other_weight_bytes_per_param,
+        expert_bytes=model.params_per_routed_expert * prec.routed_expert_bytes_per_param,
+        experts=model.experts, top_k=model.top_k, moe_layers=model.moe_layers,
+        matmul_flops_per_token=2.0 * model.matmul_params_per_token,
+        decode_attn_flops_per_ctx_token_layer=model.decode_attention_flops_per_context_token_per_layer,
+        prefill_attn_flops_per_pair_layer=model.prefill_attention_flops_per_pair_per_layer,
+        full_attention_layers=model.full_attention_layers, window_layers=model.sliding_window_layers,
+        window_tokens=model.sliding_window_tokens,
+        kv_bytes_per_token_layer=model.kv_elements_per_token_per_layer * prec.kv_bytes_per_element,
+        kv_read_replication=kv_read_replication, kv_capacity_split=kv_split,
+        layers=model.layers, hidden_size=model.hidden_size, activation_bytes=prec.activation_bytes_per_element,
+        tp_seconds_per_byte=up if dep.tp <= domain else out, ep_seconds_per_byte=up,
+        ep_scale_out_copies=scale_out_copies, scale_out_seconds_per_byte=out,
+        weight_bytes_per_gpu=_weights_per_gpu_bytes(model, prec, dep),
+        usable_hbm_bytes_per_gpu=hardware.hbm_usable_gib * _GIB,
+        dequant_overhead=efficiency.weight_only_dequant_overhead if prec.weight_only else 0.0,
+        spec_tokens_per_step=1.0 + workload.speculative_draft_tokens,
+        spec_acceptance_length=workload.speculative_acceptance_length,
+        efficiency=efficiency,
+    )
+
+
+# -- vectorised evaluation -------------------------------------------------------------------------------------------
+def _bound(xp, compute, memory, comm):
+    """0 compute, 1 memory, 2 communication: the largest term."""
+    return xp.where((comm > compute) & (comm > memory), 2, xp.where(compute >= memory, 0, 1))
+
+
+BOUNDS = np.array(["compute", "memory", "communication"])
+
+
+def evaluate(sm: core.StepModel, mode: str, concurrency, input_tokens, output_tokens, context_tokens=None,
+             cache_hit_rate=0.0, kv_transfer_s_per_token: float = 0.0):
+    """Metrics of every operating point (arrays broadcast together); NumPy or CuPy in, the same out.
+
+    Returns a dict of arrays: output/input tokens per s per GPU, tokens per s per user, TTFT, TPOT, GPU-seconds per
+    uncached input token and per output token, the memory limit on concurrency, ``fits`` and ``bound`` (0/1/2).
+    """
+    xp = array_namespace(concurrency, input_tokens, output_tokens)
+    b = xp.asarray(concurrency, dtype=float)
+    l_in = xp.asarray(input_tokens, dtype=float)
+    l_out = xp.asarray(output_tokens, dtype=float)
+    h = xp.asarray(cache_hit_rate, dtype=float)
+    l_new = xp.maximum(l_in * (1.0 - h), 1.0)
+    l_cached = l_in - l_new
+    a = sm.spec_acceptance_length
+    chunk = sm.efficiency.prefill_chunk_tokens
+    nan = xp.full(xp.broadcast(b, l_in, l_out).shape, xp.nan)
+    out: dict = {}
+
+    if mode in ("aggregated", "disaggregated", "prefill"):
+        full = core.prefill_pass(sm, xp.asarray(chunk, dtype=float), l_new, l_cached)
+        # instance-seconds per uncached input token when prefill runs in full chunks
+        pf_s_per_token = full["t_step_s"] / (chunk * sm.dp)
+        single_tokens = xp.minimum(l_new, chunk)
+        single = core.prefill_pass(sm, single_tokens, l_new, l_cached)
+        n_chunks = xp.ceil(l_new / chunk)
+    if mode in ("aggregated", "disaggregated", "decode"):
+        ctx = (xp.asarray(context_tokens, dtype=float) if context_tokens is not None
+               else l_in + 0.5 * l_out)
+        dec = core.decode_step(sm, b, ctx)
+        t_dec = dec["t_step_s"]
+
+    if mode == "decode":
+        out_tps_gpu = a * b / (t_dec * sm.gpus)
+        out.update(output_tokens_per_s_per_gpu=out_tps_gpu, input_tokens_per_s_per_gpu=0.0 * out_tps_gpu,
+                   tokens_per_s_per_user=a / t_dec + 0.0 * b, ttft_s=nan, tpot_s=t_dec / a + 0.0 * b,
+                   gpu_s_per_input_token=nan, gpu_s_per_output_token=t_dec * sm.gpus / (a * b),
+                   max_concurrency=core.max_concurrency(sm, ctx) + 0.0 * b,
+                   bound=_bound(xp, dec["t_compute_s"], dec["t_memory_s"], dec["t_comm_s"]))
+    elif mode == "prefill":
+        in_tps_gpu = chunk * sm.dp / full["t_step_s"] / sm.gpus / (1.0 - h)
+        ttft = n_chunks * single["t_step_s"]
+        out.update(output_tokens_per_s_per_gpu=0.0 * in_tps_gpu, input_tokens_per_s_per_gpu=in_tps_gpu,
+                   tokens_per_s_per_user=nan, ttft_s=ttft + 0.0 * b, tpot_s=nan,
+                   gpu_s_per_input_token=pf_s_per_token * sm.gpus + 0.0 * b, gpu_s_per_output_token=nan,
+                   max_concurrency=core.max_concurrency(sm, l_in) + 0.0 * b,
+                   bound=_bound(xp, full["t_compute_s"], full["t_memory_s"], full["t_comm_s"]) + 0 * b.astype(int))
+        # in prefill mode the "concurrency" reported is the requests in one pass
+        b = chunk * sm.dp / l_new + 0.0 * b
+    elif mode == "aggregated":
+        t_pf_req = pf_s_per_token * l_new
+        cycle = b * t_pf_req + (l_out / a) * t_dec
+        out_tps_gpu = b * l_out / cycle / sm.gpus
+        tpot = cycle / l_out
+        prefill_heavy = b * t_pf_req > (l_out / a) * t_dec
+        bound = xp.where(prefill_heavy, _bound(xp, full["t_compute_s"], full["t_memory_s"], full["t_comm_s"]),
+                         _bound(xp, dec["t_compute_s"], dec["t_memory_s"], dec["t_comm_s"]))
+        out.update(output_tokens_per_s_per_gpu=out_tps_gpu, input_tokens_per_s_per_gpu=out_tps_gpu * l_in / l_out,
+                   tokens_per_s_per_user=1.0 / tpot, ttft_s=n_chunks * (single["t_step_s"] + t_dec), tpot_s=tpot,
+                   gpu_s_per_input_token=pf_s_per_token * sm.gpus + 0.0 * b,
+                   gpu_s_per_output_token=t_dec * sm.gpus / (a * b),
+                   max_concurrency=core.max_concurrency(sm, l_in + l_out) + 0.0 * b, bound=bound)
+    elif mode == "disaggregated":
+        prefill_gpu_s = pf_s_per_token * sm.gpus * l_new  # per request
+        decode_gpu_s = t_dec * sm.gpus / (a * b) * l_out
+        total = prefill_gpu_s + decode_gpu_s
+        out_tps_gpu = l_out / total
+        out.update(output_tokens_per_s_per_gpu=out_tps_gpu, input_tokens_per_s_per_gpu=out_tps_gpu * l_in / l_out,
+                   tokens_per_s_per_user=a / t_dec, tpot_s=t_dec / a,
+                   ttft_s=n_chunks * single["t_step_s"] + l_in * kv_transfer_s_per_token + 0.0 * b,
+                   gpu_s_per_input_token=pf_s_per_token * sm.gpus + 0.0 * b,
+                   gpu_s_per_output_token=t_dec * sm.gpus / (a * b),
+                   prefill_gpu_share=prefill_gpu_s / total,
+                   max_concurrency=core.max_concurrency(sm, l_in + l_out) + 0.0 * b,
+                   bound=_bound(xp, dec["t_compute_s"], dec["t_memory_s"], dec["t_comm_s"]))
+    else:
+        raise UserError(f"mode '{mode}': allowed: {', '.join(MODES)}")
+    out["concurrency"] = b + 0.0 * out["output_tokens_per_s_per_gpu"]
+    out["fits"] = (out["concurrency"] <= out["max_concurrency"]) & (out["concurrency"] >= 1) & sm.fits_weights
+    if mode != "prefill":
+        out["kv_cache_gb_per_gpu"] = (out["concurrency"] / sm.dp * core.kv_bytes_per_sequence_per_gpu(
+            sm, ctx if mode == "decode" else l_in + l_out, xp)) / _GB
+    else:
+        out["kv_cache_gb_per_gpu"] = (chunk * core.kv_bytes_per_sequence_per_gpu(sm, l_in, xp) / l_new) / _GB \
+            + 0.0 * b
+    return out
+
+
+def concurrency_grid(max_concurrency: float, points: int = 96) -> np.ndarray:
+    """Candidate batch sizes: 1 … the memory limit, geometrically spaced integers, the limit itself included."""
+    top = max(1.0, float(max_concurrency))
+    grid = np.unique(np.round(np.geomspace(1.0, top, points)))
+    return np.unique(np.append(grid, np.floor(top)))
+
+
+def _slo_mask(res: dict, slo: SLO):
+    ok = np.asarray(res["fits"], dtype=bool).copy()
+    with np.errstate(invalid="ignore"):
+        if slo.min_tokens_per_s_per_user is not None:
+            ok &= np.asarray(res["tokens_per_s_per_user"]) >= slo.min_tokens_per_s_per_user
+        if slo.max_ttft_s is not None:
+            ok &= np.asarray(res["ttft_s"]) <= slo.max_ttft_s
+        if slo.max_tpot_s is not None:
+            ok &= np.asarray(res["tpot_s"]) <= slo.max_tpot_s
+    return ok
+
+
+def _sweep(sm, mode, workload: Workload, concurrency=None, kv_transfer_s_per_token=0.0):
+    ctx = workload.context_tokens
+    if concurrency is None:
+        probe = evaluate(sm, mode, np.ones(1), workload.input_tokens, workload.output_tokens, ctx,
+                         workload.cache_hit_rate, kv_transfer_s_per_token)
+        limit = float(to_numpy(probe["max_concurrency"]).reshape(-1)[0])
+        grid = concurrency_grid(limit if sm.fits_weights else 1.0)
+    else:
+        grid = np.asarray([float(concurrency)])
+    res = evaluate(sm, mode, grid, workload.input_tokens, workload.output_tokens, ctx, workload.cache_hit_rate,
+                   kv_transfer_s_per_token)
+    return {k: np.broadcast_to(to_numpy(v), grid.shape) for k, v in res.items()}
+
+
+def _row(res: dict, i: int, sm: core.StepModel) -> dict:
+    row = {k: v[i].item() for k, v in res.items()}
+    row["bound"] = str(BOUNDS[int(row["bound"])])
+    row["fits"] = bool(row["fits"])
+    row["concurrency"] = float(row["concurrency"])
+    z = sm.efficiency.interval_z
+    sigma = sm.efficiency.decode.interval_log_std(bool(sm.experts))
+    value = row["output_tokens_per_s_per_gpu"]
+    row["output_tokens_per_s_per_gpu_low"] = value * float(np.exp(-z * sigma))
+    row["output_tokens_per_s_per_gpu_high"] = value * float(np.exp(z * sigma))
+    sigma_pf = sm.efficiency.prefill.interval_log_std(bool(sm.experts))
+    row["input_tokens_per_s_per_gpu_low"] = row["input_tokens_per_s_per_gpu"] * float(np.exp(-z * sigma_pf))
+    row["input_tokens_per_s_per_gpu_high"] = row["input_tokens_per_s_per_gpu"] * float(np.exp(z * sigma_pf))
+    return row
+
+
+def operating_point(sm, mode, workload: Workload, slo: SLO = SLO(), concurrency=None, kv_transfer_s_per_token=0.0):
+    """The highest-throughput point meeting the SLOs and memory (or the given concurrency). ``meets_slo`` says
+    whether any point met them; if none did, the point closest to meeting them (fewest sequences) is returned."""
+    res = _sweep(sm, mode, workload, concurrency, kv_transfer_s_per_token)
+    ok = _slo_mask(res, slo)
+    metric = res["input_tokens_per_s_per_gpu"] if mode == "prefill" else res["output_tokens_per_s_per_gpu"]
+    if ok.any():
+        i = int(np.argmax(np.where(ok, metric, -np.inf)))
+    else:
+        i = 0
+    row = _row(res, i, sm)
+    row["meets_slo"] = bool(ok.any())
+    return row
+
+
+def pareto_frontier(sm, mode, workload: Workload, kv_transfer_s_per_token=0.0) -> list[dict]:
+    """Points not dominated in (tokens/s/GPU, tokens/s/user), fastest-per-user first."""
+    res = _sweep(sm, mode, workload, None, kv_transfer_s_per_token)
+    fits = np.asarray(res["fits"], dtype=bool)
+    idx = [i for i in np.argsort(-res["tokens_per_s_per_user"]) if fits[i]]
+    frontier, best = [], -np.inf
+    for i in idx:
+        if res["output_tokens_per_s_per_gpu"][i] > best:
+            best = res["output_tokens_per_s_per_gpu"][i]
+            frontier.append(_row(res, int(i), sm))
+    return frontier
+
+
+# -- the one-call interface the CLI and other stages use -------------------------------------------------------------
+@dataclass(frozen=True)
+class Resolved:
+    model: ModelSpec
+    hardware: Hardware
+    recipe: Recipe
+    precision: ResolvedPrecision
+    deployment: Deployment
+    efficiency: Efficiency
+    step_model: core.StepModel
+    kv_transfer_s_per_token: float
+
+
+def resolve(hardware: str, model: str, precision: str, *, gpus=None, tp=None, ep=None, kv_cache_precision=None,
+            workload: Workload | None = None, calibration_path: str | None = None) -> Resolved:
+    cat = load_catalog()
+    hw = cat.get_hardware(hardware, "--hardware")
+    mdl = cat.get_model(model, "--model")
+    recipe = cat.get_recipe(precision, "--precision")
+    if kv_cache_precision:
+        recipe = recipe.with_kv_cache(cat.get_format(kv_cache_precision, "--kv-cache-precision"))
+    prec = resolve_precision(recipe, hw)
+    eff = load_efficiency(hw.family, calibration_path)
+    dep = default_deployment(mdl, prec, hw, eff, gpus, tp, ep)
+    sm = build_step_model(mdl, prec, hw, dep, eff, workload)
+    kv_per_token = mdl.layers * mdl.kv_elements_per_token_per_layer * prec.kv_bytes_per_element
+    kv_transfer = kv_per_token / (hw.scale_out_bandwidth_gb_per_s * _GB * dep.gpus)
+    return Resolved(mdl, hw, recipe, prec, dep, eff, sm, kv_transfer)
+
+
+def serving_workload(serving) -> Workload:
+    """The workload of a scenario's ``serving`` section (lengths, cache hits, speculative decoding)."""
+    return Workload(serving.input_tokens, serving.output_tokens, cache_hit_rate=serving.cache_hit_rate,
+                    speculative_draft_tokens=serving.speculative_draft_tokens,
+                    speculative_acceptance_length=serving.speculative_acceptance_length)
+
+
+def serving_slo(serving) -> SLO:
+    """The SLO of a scenario's ``serving`` section."""
+    return SLO(serving.min_tokens_per_s_per_user, serving.max_ttft_s, serving.max_tpot_s)
+
+
+def predict(hardware: str, model: str, precision: str, workload: Workload, *, mode: str = "aggregated",
+            slo: SLO = SLO(), concurrency: int | None = None, gpus=None, tp=None, ep=None,
+            kv_cache_precision=None, pareto: bool = False, calibration_path: str | None = None):
+    """Resolve names, then the operating point (or the Pareto frontier): the dict(s) behind ``tokensim perf``.
+
+    For a MoE model with neither ``tp`` nor ``ep`` given and an SLO to meet, the search also tries the latency layout
+    (attention and experts tensor-parallel over the instance, no all-to-all) beside the throughput layout of
+    :func:`default_deployment` (attention data-parallel, experts expert-parallel), and keeps the layout that serves
+    more tokens per second per GPU within the SLO: expert-parallel decode is bound by its per-layer dispatch/combine
+    latency, which caps per-user speed, so interactive serving runs tensor-parallel.
+    """
+    if mode not in MODES:
+        raise UserError(f"--mode '{mode}': allowed: {', '.join(MODES)}")
+    r = resolve(hardware, model, precision, gpus=gpus, tp=tp, ep=ep, kv_cache_precision=kv_cache_precision,
+                workload=workload, calibration_path=calibration_path)
+    has_slo = any(v is not None for v in (slo.min_tokens_per_s_per_user, slo.max_ttft_s, slo.max_tpot_s))
+    if (r.model.is_moe and tp is None and ep is None and has_slo and not pareto and concurrency is None
+            and r.deployment.ep > 1 and r.step_model.fits_weights):
+        r = _better_layout_for_slo(r, mode, workload, slo, hardware, model, precision, kv_cache_precision,
+                                   calibration_path)
+    header = {
+        "hardware": r.hardware.name, "model": r.model.name, "precision": r.recipe.name,
+        "kv_cache_precision": r.recipe.kv_cache.name, "compute_format": r.precision.compute_class,
+        "weight_only": r.precision.weight_only, "mode": mode, "gpus": r.deployment.gpus, "tp": r.deployment.tp,
+        "ep": r.deployment.ep, "input_tokens": workload.input_tokens, "output_tokens": workload.output_tokens,
+        "cache_hit_rate": workload.cache_hit_rate,
+        "weights_gb_per_gpu": r.step_model.weight_bytes_per_gpu / _GB,
+    }
+    if not r.step_model.fits_weights:
+        need = r.step_model.weight_bytes_per_gpu / _GB
+        usable = r.hardware.hbm_usable_gib * _GIB / _GB * (1 - r.efficiency.workspace_fraction)
+        raise UserError(
+            f"{r.model.name} at {r.recipe.name} does not fit on {r.deployment.gpus}x {r.hardware.name}: weights need "
+            f"{need:,.1f} GB per GPU, {usable:,.1f} GB usable after workspace; use more --gpus or a smaller precision")
+    if pareto:
+        return [{**header, **row} for row in pareto_frontier(r.step_model, mode, workload, r.kv_transfer_s_per_token)]
+    row = operating_point(r.step_model, mode, workload, slo, concurrency, r.kv_transfer_s_per_token)
+    if concurrency is not None and not row["fits"]:
+        raise UserError(
+            f"--concurrency {concurrency} exceeds the memory limit of {int(row['max_concurrency']):,} sequences of "
+            f"{workload.input_tokens + workload.output_tokens:g} tokens for {r.model.name} on {r.deployment.gpus}x "
+            f"{r.hardware.name} at {r.recipe.name}")
+    return {**header, **row}
+
+
+def _better_layout_for_slo(r: Resolved, mode, workload, slo, hardware, model, precision, kv_cache_precision,
+                           calibration_path) -> Resolved:
+    """The throughput layout ``r`` or the tensor-parallel layout on the same GPUs, whichever serves more within SLO."""
+    g = r.deployment.gpus
+    tp = g
+    while tp > 1 and (tp > r.model.heads or g % tp):
+        tp //= 2
+    alt = resolve(hardware, model, precision, gpus=g, tp=tp, ep=1, kv_cache_precision=kv_cache_precision,
+                  workload=workload, calibration_path=calibration_path)
+    if not alt.step_model.fits_weights:
+        return r
+    metric = "input_tokens_per_s_per_gpu" if mode == "prefill" else "output_tokens_per_s_per_gpu"
+    ours = operating_point(r.step_model, mode, workload, slo, None, r.kv_transfer_s_per_token)
+    theirs = operating_point(alt.step_model, mode, workload, slo, None, alt.kv_transfer_s_per_token)
+    if theirs["meets_slo"] and (not ours["meets_slo"] or theirs[metric] > ours[metric]):
+        return alt
+    return r

@@ -1,0 +1,445 @@
+"""Fitting the performance model's efficiency factors to published measurements (``tokensim calibrate``).
+
+What is fitted (:data:`PARAMETERS`): a handful of factors per hardware family — decode and prefill compute efficiency,
+memory efficiency, and the fixed costs of a forward pass (per step, per layer, per sequence in the batch) — and, pooled
+over all families, network efficiency and the fixed cost of an expert-parallel dispatch or combine. Each is bounded to
+its physical range (efficiencies below the measured GEMM/copy ceilings cited in calibration.yaml). The objective is
+robust least squares (soft-L1) on ln(predicted / measured) over all rows, plus a shrinkage term that pulls each
+family's log-factor toward the pooled value with a prior width of :data:`PRIOR_LOG_SD`: a family with hundreds of rows
+is fitted by its data, one with three rows stays near the pool, and a family with none uses the pooled value (written
+as ``defaults``). Every fit starts from the same documented values, so it is deterministic.
+
+Speed: every row's step model, workload and concurrency grid are built once; a candidate parameter vector then runs
+:func:`tokensim.perf._model.evaluate` once per serving mode on the stacked rows (every :class:`~tokensim.perf._core.StepModel`
+field an array with one entry per row), which is the same arithmetic ``predict`` runs row by row.
+
+Error is reported out of sample by leave-one-source-out cross-validation: each source document is predicted by a
+fit to all the others. Prediction intervals come from those out-of-sample residuals: per phase and per architecture
+(dense or MoE), pooled over hardware families, the training-conditional conformal quantile of |ln(predicted /
+measured)| at the interval level, written as ``log_error_std`` = quantile / z.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+from dataclasses import dataclass, fields, replace
+
+import numpy as np
+from scipy.optimize import least_squares
+from scipy.stats import binom
+
+from . import _core as core
+from .efficiency import GLOBAL_FACTORS, PHASE_FACTORS, PHASES, Efficiency, PhaseEfficiency, render_calibration
+from ._model import concurrency_grid, evaluate, resolve
+from .validate import Measurement, row_result, summarize
+
+__all__ = ["FitParameter", "PARAMETERS", "PRIOR_LOG_SD", "Problem", "FitResult", "Calibration", "build_problem",
+           "fit", "predict_rows", "cross_validate", "cross_validated_rows", "interval_sigmas", "conformal_sigma",
+           "calibrate"]
+
+# How far (log scale, one standard deviation) a family's factor may stray from the pooled value before the
+# penalty equals one data residual of the same size. A modelling choice: 0.3 lets a family differ by ~35%.
+PRIOR_LOG_SD = 0.3
+# Soft-L1 scale: residuals beyond ~15% count linearly, so a few badly mapped rows cannot drag the fit.
+LOSS_SCALE = 0.15
+_KINDS = ("output", "input", "ttft")
+# Confidence that an interval's coverage reaches the interval level (training-conditional conformal).
+INTERVAL_CONFIDENCE = 0.9
+# Narrowest interval written (log scale): a perfect fit to few rows must not claim zero uncertainty.
+MIN_LOG_ERROR_STD = 0.01
+# An interval class (phase x dense/MoE) with fewer rows than this takes its phase's width.
+MIN_ROWS_FOR_INTERVAL = 20
+
+
+@dataclass(frozen=True)
+class FitParameter:
+    """One fitted factor: ``name`` in the given phases (or a global factor when ``phases`` is empty)."""
+
+    key: str  # how the fit reports it
+    name: str  # the calibration.yaml key
+    phases: tuple[str, ...]
+    low: float
+    high: float
+    per_family: bool
+    start: float  # where every fit starts (the documented pre-fit assumption), so results never depend on the file
+
+
+PARAMETERS = (
+    # Ceilings: 0.80 of dense tensor peak (8192^3 GEMM) and 0.90 of HBM bandwidth (copy); configs/calibration.yaml.
+    # Starts: the assumptions calibration.yaml carried before the first fit (and 10 us per sequence, 20 us per layer).
+    FitParameter("decode.compute_efficiency", "compute_efficiency", ("decode",), 0.05, 0.80, True, 0.50),
+    FitParameter("prefill.compute_efficiency", "compute_efficiency", ("prefill",), 0.05, 0.80, True, 0.60),
+    FitParameter("memory_efficiency", "memory_efficiency", ("decode", "prefill"), 0.05, 0.90, True, 0.75),
+    FitParameter("step_overhead_s", "step_overhead_s", ("decode", "prefill"), 2e-4, 0.05, True, 0.002),
+    FitParameter("sequence_overhead_s", "sequence_overhead_s", ("decode", "prefill"), 1e-7, 1e-3, True, 1e-5),
+    FitParameter("layer_overhead_s", "layer_overhead_s", ("decode", "prefill"), 1e-7, 1e-3, True, 2e-5),
+    FitParameter("network_efficiency", "network_efficiency", ("decode", "prefill"), 0.05, 1.0, False, 0.70),
+    FitParameter("alltoall_latency_s", "alltoall_latency_s", ("decode", "prefill"), 1e-6, 1e-3, False, 1e-5),
+)
+
+
+# -- the stacked problem ---------------------------------------------------------------------------------------------
+@dataclass
+class _Stack:
+    """Rows of one serving mode, every per-configuration scalar an (n, 1) array."""
+
+    mode: str
+    rows: np.ndarray  # indices into Problem.measurements
+    sm: core.StepModel
+    base: dict  # "phase.name" or global name -> (n, 1) array of the calibration file's values
+    weight_only: np.ndarray
+    family: np.ndarray  # (n,) index into Problem.families
+    grid: np.ndarray  # (n, K) candidate concurrencies, padded with the row's last candidate
+    l_in: np.ndarray
+    l_out: np.ndarray
+    ctx: np.ndarray | None
+    kv_transfer: np.ndarray
+    kind: np.ndarray  # (n,) 0 output tokens/s, 1 input tokens/s, 2 TTFT seconds
+    slo: dict  # SLO field -> (n, 1) array, NaN where unset
+
+
+@dataclass
+class Problem:
+    measurements: list[Measurement]
+    families: list[str]  # hardware families present, sorted
+    row_family: np.ndarray  # (rows,) index into families
+    row_moe: np.ndarray  # (rows,) the model is a mixture of experts
+    stacks: list[_Stack]
+    base_efficiency: dict[str, Efficiency]
+    measured: np.ndarray
+
+
+def _stack_fields(models: list[core.StepModel]) -> dict:
+    out = {}
+    for f in fields(core.StepModel):
+        if f.name != "efficiency":
+            out[f.name] = np.array([getattr(m, f.name) for m in models], dtype=float)[:, None]
+    return out
+
+
+def _grid(sm: core.StepModel, m: Measurement) -> np.ndarray:
+    """The candidates :func:`tokensim.perf._model.operating_point` searches for this row."""
+    if m.concurrency is not None:
+        return np.array([float(m.concurrency)])
+    probe = evaluate(sm, m.mode, np.ones(1), m.input_tokens, m.output_tokens, m.context_tokens)
+    limit = float(np.asarray(probe["max_concurrency"]).reshape(-1)[0])
+    return concurrency_grid(limit if sm.fits_weights else 1.0)
+
+
+def build_problem(measurements: list[Measurement], calibration_path: str | None = None) -> Problem:
+    """Resolve every row once: step model, grid, workload and the family whose factors apply."""
+    resolved = [resolve(m.hardware, m.model, m.precision, gpus=m.instance_gpus, tp=m.tp, ep=m.ep,
+                        kv_cache_precision=m.kv_cache_precision, workload=m.workload, calibration_path=calibration_path)
+                for m in measurements]
+    families = sorted({r.hardware.family for r in resolved})
+    row_family = np.array([families.index(r.hardware.family) for r in resolved])
+    stacks = []
+    for mode in sorted({m.mode for m in measurements}):
+        idx = np.array([i for i, m in enumerate(measurements) if m.mode == mode])
+        sms = [resolved[i].step_model for i in idx]
+        grids = [_grid(sms[j], measurements[i]) for j, i in enumerate(idx)]
+        width = max(len(g) for g in grids)
+        grid = np.array([np.pad(g, (0, width - len(g)), mode="edge") for g in grids])
+        base = {}
+        for phase in PHASES:
+            for name in PHASE_FACTORS:
+                base[f"{phase}.{name}"] = np.array([getattr(resolved[i].efficiency.phase(phase), name)
+                                                    for i in idx])[:, None]
+        for name in GLOBAL_FACTORS:
+            base[name] = np.array([getattr(resolved[i].efficiency, name) for i in idx], dtype=float)[:, None]
+        col = lambda values: np.array(values, dtype=float)[:, None]  # noqa: E731
+        ms = [measurements[i] for i in idx]
+        slo = {k: col([getattr(m.slo_limits, k) if getattr(m.slo_limits, k) is not None else np.nan for m in ms])
+               for k in ("min_tokens_per_s_per_user", "max_ttft_s", "max_tpot_s")}
+        has_ctx = any(m.context_tokens is not None for m in ms)
+        stacks.append(_Stack(
+            mode=mode, rows=idx, sm=replace(sms[0], **_stack_fields(sms)), base=base,
+            weight_only=col([resolved[i].precision.weight_only for i in idx]), family=row_family[idx], grid=grid,
+            l_in=col([m.input_tokens for m in ms]), l_out=col([m.output_tokens for m in ms]),
+            ctx=col([m.context_tokens if m.context_tokens is not None else m.input_tokens + 0.5 * m.output_tokens
+                     for m in ms]) if has_ctx else None,
+            kv_transfer=col([resolved[i].kv_transfer_s_per_token for i in idx]),
+            kind=np.array([_KINDS.index(m.kind) for m in ms]), slo=slo))
+    return Problem(measurements, families, row_family, np.array([r.model.is_moe for r in resolved]), stacks,
+                   {r.hardware.family: r.efficiency for r in resolved},
+                   np.array([m.measured for m in measurements]))
+
+
+# -- parameter vector <-> factors ------------------------------------------------------------------------------------
+def _layout(problem: Problem) -> list[tuple[FitParameter, int | None]]:
+    """Slots of the parameter vector: (parameter, family index or None for the pooled value)."""
+    slots = []
+    for p in PARAMETERS:
+        slots.append((p, None))
+        if p.per_family:
+            slots.extend((p, f) for f in range(len(problem.families)))
+    return slots
+
+
+def _start(problem: Problem, slots) -> np.ndarray:
+    """Every slot at its parameter's documented starting value (log scale)."""
+    return np.log([p.start for p, _ in slots])
+
+
+def _current(problem: Problem, slots) -> np.ndarray:
+    """The calibration file's own values (pooled: geometric mean over the families present)."""
+    x = []
+    for p, fam in slots:
+        families = problem.families if fam is None else [problem.families[fam]]
+        values = np.clip([_factor(problem.base_efficiency[f], p) for f in families], p.low * 1.0001, p.high * 0.9999)
+        x.append(float(np.mean(np.log(values))))
+    return np.array(x)
+
+
+def _factor(eff: Efficiency, p: FitParameter) -> float:
+    return getattr(eff.phase(p.phases[0]), p.name) if p.phases else getattr(eff, p.name)
+
+
+def _row_values(stack: _Stack, x: np.ndarray, slots) -> dict:
+    """Fitted factor values per row of a stack, keyed like ``_Stack.base``."""
+    values = {}
+    index = {(p.key, fam): i for i, (p, fam) in enumerate(slots)}
+    for p in PARAMETERS:
+        if p.per_family:
+            per_family = np.exp(np.array([x[index[p.key, f]] for f in range(int(stack.family.max()) + 1)]))
+            v = per_family[stack.family][:, None]
+        else:
+            v = np.full((len(stack.rows), 1), math.exp(x[index[p.key, None]]))
+        for phase in p.phases or ("",):
+            values[f"{phase}.{p.name}" if phase else p.name] = v
+    return values
+
+
+def _predict_stack(stack: _Stack, values: dict) -> np.ndarray:
+    """Per-row prediction (tokens/s per GPU) at the operating point ``operating_point`` would choose."""
+    merged = {**stack.base, **values}
+    phases = {ph: PhaseEfficiency(**{n: merged[f"{ph}.{n}"] for n in PHASE_FACTORS}) for ph in PHASES}
+    eff = Efficiency(family="stack", interval_level=0.8, **phases,
+                     **{n: merged[n] for n in GLOBAL_FACTORS})
+    sm = replace(stack.sm, efficiency=eff, dequant_overhead=stack.weight_only * merged["weight_only_dequant_overhead"])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        res = evaluate(sm, stack.mode, stack.grid, stack.l_in, stack.l_out, stack.ctx, 0.0, stack.kv_transfer)
+        ok = np.asarray(res["fits"], dtype=bool)
+        for key, field, sign in (("min_tokens_per_s_per_user", "tokens_per_s_per_user", 1),
+                                 ("max_ttft_s", "ttft_s", -1), ("max_tpot_s", "tpot_s", -1)):
+            limit = stack.slo[key]
+            ok &= np.isnan(limit) | (sign * np.asarray(res[field]) >= sign * np.nan_to_num(limit))
+    # the point operating_point chooses: highest throughput of the mode's own kind within SLO and memory
+    key = "input_tokens_per_s_per_gpu" if stack.mode == "prefill" else "output_tokens_per_s_per_gpu"
+    select = np.broadcast_to(res[key], stack.grid.shape)
+    index = np.where(ok.any(axis=1), np.argmax(np.where(ok, select, -np.inf), axis=1), 0)
+    rows = np.arange(len(index))
+    values = [np.broadcast_to(res[k], stack.grid.shape)[rows, index]
+              for k in ("output_tokens_per_s_per_gpu", "input_tokens_per_s_per_gpu", "ttft_s")]
+    return np.choose(stack.kind, values)
+
+
+def predict_rows(problem: Problem, x: np.ndarray) -> np.ndarray:
+    slots = _layout(problem)
+    out = np.empty(len(problem.measurements))
+    for stack in problem.stacks:
+        out[stack.rows] = _predict_stack(stack, _row_values(stack, x, slots))
+    return out
+
+
+# -- the fit ---------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FitResult:
+    families: list[str]
+    pooled: dict[str, float]  # parameter key -> value
+    per_family: dict[str, dict[str, float]]  # family -> parameter key -> value
+    rows_per_family: dict[str, int]
+    x: np.ndarray
+    predicted: np.ndarray  # in-sample, per row of the problem
+    cost: float
+    converged: bool
+
+
+def fit(problem: Problem, train: np.ndarray | None = None, x0: np.ndarray | None = None) -> FitResult:
+    """Robust least squares on ln(predicted/measured) over ``train`` rows (default all), shrunk to the pool."""
+    slots = _layout(problem)
+    train = np.ones(len(problem.measurements), dtype=bool) if train is None else train
+    counts = np.bincount(problem.row_family[train], minlength=len(problem.families))
+    pooled_of = {p.key: i for i, (p, fam) in enumerate(slots) if fam is None}
+    prior = [(i, pooled_of[p.key]) for i, (p, fam) in enumerate(slots) if fam is not None]
+    log_measured = np.log(problem.measured)
+
+    def residuals(x):
+        pred = predict_rows(problem, x)
+        data = (np.log(np.maximum(pred, 1e-30)) - log_measured)[train]
+        shrink = np.array([(x[i] - x[j]) / PRIOR_LOG_SD for i, j in prior])
+        return np.concatenate([data, shrink])
+
+    low = np.log([p.low for p, _ in slots])
+    high = np.log([p.high for p, _ in slots])
+    start = np.clip(_start(problem, slots) if x0 is None else x0, low + 1e-9, high - 1e-9)
+    sol = least_squares(residuals, start, bounds=(low, high), loss="soft_l1", f_scale=LOSS_SCALE, method="trf",
+                        x_scale="jac", diff_step=1e-4, xtol=1e-10, ftol=1e-10, gtol=1e-10, max_nfev=400)
+    values = np.exp(sol.x)
+    pooled = {p.key: float(values[i]) for i, (p, fam) in enumerate(slots) if fam is None}
+    per_family = {f: {} for f in problem.families}
+    for i, (p, fam) in enumerate(slots):
+        if fam is not None:
+            per_family[problem.families[fam]][p.key] = float(values[i])
+    return FitResult(problem.families, pooled, per_family, {f: int(c) for f, c in zip(problem.families, counts)},
+                     sol.x, predict_rows(problem, sol.x), float(sol.cost), bool(sol.success))
+
+
+def cross_validate(problem: Problem, x0: np.ndarray | None = None) -> np.ndarray:
+    """Leave-one-source-out predictions: each source's rows predicted by a fit to every other source."""
+    sources = np.array([m.source_id for m in problem.measurements])
+    out = np.empty(len(sources))
+    for s in sorted(set(sources)):
+        held = sources == s
+        out[held] = fit(problem, train=~held, x0=x0).predicted[held]
+    return out
+
+
+# -- intervals -------------------------------------------------------------------------------------------------------
+def conformal_sigma(log_residuals: np.ndarray, level: float, z: float) -> float:
+    """Width (as a log-normal std) whose ±z band holds the k-th smallest |residual| of n.
+
+    Training-conditional split conformal (Vovk 2012): k is the smallest rank with P(Binomial(n, level) < k) ≥
+    :data:`INTERVAL_CONFIDENCE`, so the interval covers at least ``level`` of new rows with that confidence, not
+    merely on average over calibration sets (the plain ⌈(n+1)·level⌉ rank).
+    """
+    r = np.sort(np.abs(np.asarray(log_residuals, dtype=float)))
+    n = len(r)
+    k = int(binom.ppf(INTERVAL_CONFIDENCE, n, level)) + 1
+    return max(float(r[min(k, n) - 1] / z), MIN_LOG_ERROR_STD)
+
+
+_WIDTHS = (("decode", False, "log_error_std"), ("decode", True, "moe_log_error_std"),
+           ("prefill", False, "log_error_std"), ("prefill", True, "moe_log_error_std"))
+
+
+def interval_sigmas(prefill_rows: np.ndarray, moe_rows: np.ndarray, log_residuals: np.ndarray, level: float,
+                    z: float) -> dict[tuple[str, bool], float]:
+    """Interval width per phase and architecture (dense or MoE), pooled over hardware families.
+
+    Pooled over families because that holds out of sample: a family's own width, estimated from the other sources'
+    rows of that family, under-covered the held-out source (78% against 82% pooled). MoE serving (expert-parallel
+    all-to-all, attention data parallelism) is less predictable than dense, so it gets its own width. A class with
+    fewer than :data:`MIN_ROWS_FOR_INTERVAL` rows takes its phase's width, then the overall one.
+    """
+    overall = conformal_sigma(log_residuals, level, z)
+    out = {}
+    for phase, moe, _ in _WIDTHS:
+        in_phase = prefill_rows if phase == "prefill" else ~prefill_rows
+        mine = in_phase & (moe_rows == moe)
+        if mine.sum() >= MIN_ROWS_FOR_INTERVAL:
+            out[phase, moe] = conformal_sigma(log_residuals[mine], level, z)
+        elif in_phase.sum() >= MIN_ROWS_FOR_INTERVAL:
+            out[phase, moe] = conformal_sigma(log_residuals[in_phase], level, z)
+        else:
+            out[phase, moe] = overall
+    return out
+
+
+def loso_rows(problem: Problem, loso_pred: np.ndarray, level: float, z: float) -> list[dict]:
+    """Validation rows for cross-validated predictions; each source's intervals use the other sources' residuals."""
+    resid = np.log(loso_pred / problem.measured)
+    prefill = np.array([m.kind != "output" for m in problem.measurements])
+    sources = np.array([m.source_id for m in problem.measurements])
+    rows = []
+    sigma_cache = {}
+    for i, m in enumerate(problem.measurements):
+        if m.source_id not in sigma_cache:
+            keep = sources != m.source_id
+            sigma_cache[m.source_id] = interval_sigmas(prefill[keep], problem.row_moe[keep], resid[keep], level, z)
+        sig = sigma_cache[m.source_id]["prefill" if prefill[i] else "decode", bool(problem.row_moe[i])]
+        p = float(loso_pred[i])
+        rows.append(row_result(m, p, p * math.exp(-z * sig), p * math.exp(z * sig)))
+    return rows
+
+
+def cross_validated_rows(measurements: list[Measurement], calibration_path: str | None = None) -> list[dict]:
+    """Validation rows of leave-one-source-out predictions (``tokensim validate --cross-validate``)."""
+    problem = build_problem(measurements, calibration_path)
+    eff = next(iter(problem.base_efficiency.values()))
+    return loso_rows(problem, cross_validate(problem), eff.interval_level, eff.interval_z)
+
+
+# -- calibrate: fit, cross-validate, derive intervals, render calibration.yaml ---------------------------------------
+@dataclass(frozen=True)
+class Calibration:
+    fit: FitResult
+    loso: list[dict]  # validation rows of the leave-one-source-out predictions
+    sigmas: dict[tuple[str, bool], float]  # (phase, MoE) -> interval width (log-normal std)
+    fit_block: dict
+    yaml_text: str
+
+    def factors(self) -> dict:
+        """Fitted factors: pooled and per family, with each family's interval width."""
+        widths = {f"{ph}.{name}": self.sigmas[ph, moe] for ph, moe, name in _WIDTHS}
+        out = {"pooled": {**self.fit.pooled, **widths}}
+        for fam in self.fit.families:
+            out[fam] = {**self.fit.per_family[fam], "rows": self.fit.rows_per_family[fam]}
+        return out
+
+
+_HEADER = """
+# Efficiency factors of the performance model, per hardware family and phase.
+# Written by `tokensim calibrate` (tokensim/calibration.py): robust least squares on ln(predicted/measured) over
+# tokensim/data/measurements.csv, families shrunk toward the pooled value, bounded by the measured ceilings (compute
+# efficiency <= 0.80: 8192^3 dense GEMM at 788-798 of 989 TFLOP/s on H100/H200; memory efficiency <= 0.90: copy at
+# 3.0 of 3.35 TB/s on H100, 4.3 of 4.8 on H200; device KINDS.md, this workplace, 2026-11). `defaults` hold the pooled
+# values (used by families without measurements); `families` what each family's data moved. Factors not fitted keep
+# their value and source. Prediction intervals: value x exp(+/- z * width), z the normal quantile of the two-sided
+# `interval_level`, width `log_error_std` (dense models) or `moe_log_error_std`: the training-conditional conformal
+# quantile of the leave-one-source-out residuals. Change the data or the physics (docs/model-notes.md), not these
+# numbers.
+"""
+
+
+def calibrate(measurements: list[Measurement], data_label: str, calibration_path: str | None = None,
+              date: str | None = None) -> Calibration:
+    """Fit the factors, cross-validate by source, derive intervals; return the new calibration.yaml text."""
+    date = date or _dt.date.today().isoformat()
+    problem = build_problem(measurements, calibration_path)
+    full = fit(problem)
+    loso_pred = cross_validate(problem)
+    eff = next(iter(problem.base_efficiency.values()))
+    level, z = eff.interval_level, eff.interval_z
+    resid = np.log(loso_pred / problem.measured)
+    prefill = np.array([m.kind != "output" for m in measurements])
+    sigmas = interval_sigmas(prefill, problem.row_moe, resid, level, z)
+    loso = loso_rows(problem, loso_pred, level, z)
+    stats = summarize(loso)["summary"]
+    sources = len({m.source_id for m in measurements})
+    fitted = (f"fitted by tokensim calibrate on {date} to {len(measurements)} rows of measurements.csv "
+              f"({sources} sources); LOSO median abs error {stats['median_abs_error']:.1%}")
+    defaults: dict[str, tuple[float, str]] = {}
+    families: dict[str, dict[str, tuple[float, str]]] = {f: {} for f in problem.families}
+    for p in PARAMETERS:
+        for phase in p.phases or ("",):
+            key = f"{phase}.{p.name}" if phase else p.name
+            defaults[key] = (full.pooled[p.key], f"{fitted}; pooled over all families")
+            if p.per_family:
+                for fam in problem.families:
+                    families[fam][key] = (full.per_family[fam][p.key],
+                                          f"{fitted}; {full.rows_per_family[fam]} {fam} rows, shrunk to the pool")
+    conformal = (f"conformal {level:.0%} quantile ({INTERVAL_CONFIDENCE:.0%} confidence) of leave-one-source-out "
+                 f"|ln(pred/meas)| / z ({date})")
+    for phase, moe, name in _WIDTHS:
+        rows = int(((prefill if phase == "prefill" else ~prefill) & (problem.row_moe == moe)).sum())
+        defaults[f"{phase}.{name}"] = (sigmas[phase, moe], f"{conformal}, {rows} {phase} "
+                                       f"{'MoE' if moe else 'dense'} rows pooled over hardware families (under "
+                                       f"{MIN_ROWS_FOR_INTERVAL} rows: the phase's rows, then all rows)")
+    fit_block = {
+        "date": date,
+        "method": (f"robust least squares (scipy least_squares, soft_l1, f_scale {LOSS_SCALE}) on ln(predicted/"
+                   f"measured), per-family log-factors shrunk to the pool with sd {PRIOR_LOG_SD}; intervals "
+                   f"training-conditional conformal ({INTERVAL_CONFIDENCE:.0%} confidence) on leave-one-source-out "
+                   "residuals, per phase and dense/MoE"),
+        "data": data_label,
+        "rows": len(measurements),
+        "sources": sources,
+        "converged": full.converged,
+        "in_sample_median_abs_error": float(np.median(np.abs(full.predicted / problem.measured - 1.0))),
+        "loso_median_abs_error": float(stats["median_abs_error"]),
+        "loso_interval_coverage": float(stats["interval_coverage"]),
+    }
+    text = render_calibration(fit_block, defaults, families, calibration_path, header=_HEADER)
+    return Calibration(full, loso, sigmas, fit_block, text)

@@ -1,0 +1,215 @@
+"""Efficiency factors of the performance model (``configs/calibration.yaml``): schema, loader and writer.
+
+Each factor carries its value and its source. Family entries override the defaults key by key, so a fit can set only
+what the data constrain. ``tokensim calibrate`` writes this file; everything else only reads it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from pathlib import Path
+from statistics import NormalDist
+
+from ..config._yaml import Section, config_dir, load_yaml
+
+__all__ = ["PhaseEfficiency", "Efficiency", "load_efficiency", "render_calibration", "PHASES", "PHASE_FACTORS",
+           "GLOBAL_FACTORS"]
+
+PHASES = ("prefill", "decode")
+# name -> (low, high, open-low) allowed range
+PHASE_FACTORS = {
+    "compute_efficiency": (0.0, 1.0, True),
+    "memory_efficiency": (0.0, 1.0, True),
+    "network_efficiency": (0.0, 1.0, True),
+    "comm_overlap": (0.0, 1.0, False),
+    "step_overhead_s": (0.0, 1.0, False),
+    "sequence_overhead_s": (0.0, 0.01, False),
+    "layer_overhead_s": (0.0, 0.01, False),
+    "collective_latency_s": (0.0, 0.01, False),
+    "alltoall_latency_s": (0.0, 0.01, False),
+    "log_error_std": (0.0, 3.0, True),
+    "moe_log_error_std": (0.0, 3.0, True),
+}
+# Factors a calibration file may omit: a number, or the factor whose value stands in.
+OPTIONAL_PHASE_FACTORS = {"sequence_overhead_s": 0.0, "layer_overhead_s": 0.0,
+                          "alltoall_latency_s": "collective_latency_s", "moe_log_error_std": "log_error_std"}
+GLOBAL_FACTORS = {
+    "weight_only_dequant_overhead": (0.0, 5.0, False),
+    "prefill_chunk_tokens": (1.0, 1e7, False),
+    "workspace_fraction": (0.0, 0.9, False),
+}
+
+
+@dataclass(frozen=True)
+class PhaseEfficiency:
+    compute_efficiency: float
+    memory_efficiency: float
+    network_efficiency: float
+    comm_overlap: float
+    step_overhead_s: float
+    collective_latency_s: float
+    log_error_std: float
+    sequence_overhead_s: float = 0.0  # per sequence in the batch (per attention-DP group) per forward pass
+    alltoall_latency_s: float = 1e-5  # fixed cost of one EP dispatch or combine (vs collective_latency_s: all-reduce)
+    layer_overhead_s: float = 0.0  # fixed cost per transformer layer per forward pass (launch gaps, small kernels)
+    moe_log_error_std: float | None = None  # interval width for mixture-of-experts models (None: log_error_std)
+
+    def interval_log_std(self, moe: bool) -> float:
+        """The log-normal width of this phase's prediction interval for a dense or a MoE model."""
+        return self.moe_log_error_std if moe and self.moe_log_error_std is not None else self.log_error_std
+
+
+@dataclass(frozen=True)
+class Efficiency:
+    """Factors for one hardware family: one set per phase plus the phase-independent ones."""
+
+    family: str
+    prefill: PhaseEfficiency
+    decode: PhaseEfficiency
+    weight_only_dequant_overhead: float
+    prefill_chunk_tokens: float
+    workspace_fraction: float
+    interval_level: float
+    sources: dict[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def interval_z(self) -> float:
+        """Normal quantile for the two-sided interval level (0.8 → 1.2816)."""
+        return NormalDist().inv_cdf(0.5 + self.interval_level / 2)
+
+    def phase(self, name: str) -> PhaseEfficiency:
+        return getattr(self, name)
+
+    def with_phase(self, name: str, **changes: float) -> Efficiency:
+        return replace(self, **{name: replace(self.phase(name), **changes)})
+
+
+def _factor(section: Section, key: str, spec: tuple[float, float, bool], sources: dict, prefix: str) -> float:
+    entry = section.raw(key)
+    if isinstance(entry, dict):
+        sub = section.section(key)
+        sub.check_keys(("value", "source"))
+        sources[f"{prefix}{key}"] = sub.source()
+        low, high, low_open = spec
+        return sub.number("value", low=low, high=high, low_open=low_open)
+    low, high, low_open = spec
+    sources[f"{prefix}{key}"] = "fitted" if section.file else "given"
+    return section.number(key, low=low, high=high, low_open=low_open)
+
+
+def _merged(defaults: Section, family: Section | None, key: str, spec, sources: dict, prefix: str) -> float:
+    if family is not None and key in family:
+        return _factor(family, key, spec, sources, prefix)
+    return _factor(defaults, key, spec, sources, prefix)
+
+
+@dataclass(frozen=True)
+class _Document:
+    defaults: Section
+    families: Section
+    interval_level: float
+    fit: dict
+
+
+def _read(path: Path) -> _Document:
+    doc = Section(load_yaml(path), path)
+    doc.check_keys(("fit", "interval_level", "defaults", "families"))
+    defaults = doc.section("defaults")
+    defaults.check_keys((*PHASES, *GLOBAL_FACTORS))
+    return _Document(defaults, doc.section("families", {}),
+                     doc.number("interval_level", 0.8, low=0, high=1, low_open=True, high_open=True),
+                     dict(doc.raw("fit", {}) or {}))
+
+
+def _phase_values(defaults: Section, family: Section | None, phase: str, sources: dict) -> dict[str, float]:
+    """One phase's factors: the family's, else the defaults'; optional factors absent from both take their
+    fallback (an older file without them still loads)."""
+    values = {}
+    for key, spec in PHASE_FACTORS.items():
+        if key in OPTIONAL_PHASE_FACTORS and key not in defaults and (family is None or key not in family):
+            continue
+        values[key] = _merged(defaults, family, key, spec, sources, f"{phase}.")
+    for key, fallback in OPTIONAL_PHASE_FACTORS.items():
+        if key not in values:
+            values[key] = values[fallback] if isinstance(fallback, str) else fallback
+            sources[f"{phase}.{key}"] = f"not in the file: {fallback}"
+    return values
+
+
+@lru_cache(maxsize=64)
+def load_efficiency(family: str, path: str | None = None) -> Efficiency:
+    """Factors for ``family`` from ``path`` (default: the bundled configs/calibration.yaml)."""
+    doc = _read(Path(path) if path else config_dir() / "calibration.yaml")
+    fam = doc.families.section(family) if family in doc.families else None
+    if fam is not None:
+        fam.check_keys((*PHASES, *GLOBAL_FACTORS))
+    sources: dict[str, str] = {}
+    phases = {}
+    for phase in PHASES:
+        d = doc.defaults.section(phase)
+        d.check_keys(PHASE_FACTORS)
+        f = fam.section(phase) if fam is not None and phase in fam else None
+        if f is not None:
+            f.check_keys(PHASE_FACTORS)
+        phases[phase] = PhaseEfficiency(**_phase_values(d, f, phase, sources))
+    glob = {k: _merged(doc.defaults, fam, k, spec, sources, "") for k, spec in GLOBAL_FACTORS.items()}
+    return Efficiency(family=family, interval_level=doc.interval_level, sources=sources, **phases, **glob)
+
+
+# -- writer (``tokensim calibrate``) ----------------------------------------------------------------------------------
+def _yaml_number(value: float) -> str:
+    """A float PyYAML reads back as a float (it needs a '.' before any exponent)."""
+    text = f"{float(value):.6g}"
+    mantissa, _, exponent = text.partition("e")
+    if "." not in mantissa and "inf" not in mantissa and "nan" not in mantissa:
+        mantissa += ".0"
+    return mantissa + (f"e{exponent}" if exponent else "")
+
+
+def _yaml_entry(name: str, value: float, source: str, indent: int) -> str:
+    return f"{' ' * indent}{name}: {{value: {_yaml_number(value)}, source: {json.dumps(source)}}}\n"
+
+
+def render_calibration(fit: dict, defaults: dict[str, tuple[float, str]],
+                       families: dict[str, dict[str, tuple[float, str]]], base_path: str | None = None,
+                       header: str = "") -> str:
+    """calibration.yaml text: ``defaults``/``families`` map "phase.name" (or a global name) to (value, source).
+
+    Default factors not given keep the value and source they have in ``base_path`` (default: the bundled file), so
+    a fit writes only what it fitted.
+    """
+    path = Path(base_path) if base_path else config_dir() / "calibration.yaml"
+    doc = _read(path)
+    base: dict[str, tuple[float, str]] = {}
+    for phase in PHASES:
+        sources: dict[str, str] = {}
+        for key, value in _phase_values(doc.defaults.section(phase), None, phase, sources).items():
+            base[f"{phase}.{key}"] = (value, sources[f"{phase}.{key}"])
+    for key, spec in GLOBAL_FACTORS.items():
+        sources = {}
+        base[key] = (_factor(doc.defaults, key, spec, sources, ""), sources[key])
+    merged = {**base, **defaults}
+    out = [line + "\n" for line in header.strip().splitlines()] if header else []
+    out.append("fit:\n")
+    for key, value in fit.items():
+        text = _yaml_number(value) if isinstance(value, float) else json.dumps(value) if isinstance(value, str) \
+            else str(value)
+        out.append(f"  {key}: {text}\n")
+    out.append(f"interval_level: {_yaml_number(doc.interval_level)}\n")
+    out.append("defaults:\n")
+    for phase in PHASES:
+        out.append(f"  {phase}:\n")
+        out.extend(_yaml_entry(k, *merged[f"{phase}.{k}"], 4) for k in PHASE_FACTORS)
+    out.extend(_yaml_entry(k, *merged[k], 2) for k in GLOBAL_FACTORS)
+    out.append("families:\n" if families else "families: {}\n")
+    for family, factors in sorted(families.items()):
+        out.append(f"  {family}:\n")
+        for phase in PHASES:
+            keys = [k for k in PHASE_FACTORS if f"{phase}.{k}" in factors]
+            if keys:
+                out.append(f"    {phase}:\n")
+                out.extend(_yaml_entry(k, *factors[f"{phase}.{k}"], 6) for k in keys)
+        out.extend(_yaml_entry(k, *factors[k], 4) for k in GLOBAL_FACTORS if k in factors)
+    return "".join(out)

@@ -1,0 +1,433 @@
+"""Charts (PNG): one function per chart, each taking plain data (lists of dicts, DataFrames, arrays) and a path.
+
+Every function writes its PNG atomically and returns the path; every chart has a title, axis labels with units
+(currency codes for money) and a footnote "Source: tokensim <version>, scenario <name>; <data source>". matplotlib is
+imported inside the functions (through :mod:`tokensim.plots._style`), never by ``import tokensim``.
+
+Data contracts (what a producer hands over):
+
+* :func:`pareto_chart` — ``{label: [point, ...]}``, points as :func:`tokensim.perf._model.predict` ``(pareto=True)`` rows:
+  ``tokens_per_s_per_user``, ``output_tokens_per_s_per_gpu`` and optionally its ``_low``/``_high`` interval.
+* :func:`bridge_waterfall_chart` — ``bridge(...).to_dict()``: ``unit_cost_from/to``, ``waterfall``, ``contributions``.
+* :func:`cashflow_chart` — ``run_finance(s, schedule=True).schedule`` (``tokensim.finance._run.schedule_frame``).
+* :func:`distribution_chart` — a fixed-grid histogram (bin edges, counts, optional under/overflow) and P5/P50/P95.
+* :func:`dscr_fan_chart` — loan years and ``{quantile: DSCR per year}``.
+* :func:`tornado_chart` — rows ``{input, low_label, high_label, output_low, output_high}`` and the base value.
+* :func:`sobol_chart` — rows ``{input, S1, S1_conf, ST, ST_conf}``.
+* :func:`heatmap_chart` — a long DataFrame with an x, a y and a value column (a 2-D sweep).
+
+:func:`write_plot_pack` draws what a :class:`tokensim.report.Report` holds; its Monte Carlo seam is
+:func:`monte_carlo_histograms` / :func:`monte_carlo_dscr_fan`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import _style as style
+from .._errors import UserError
+from ._data import (coarsen_histogram, metric_hurdle, metric_unit, monte_carlo_dscr_fan,  # noqa: F401
+                        monte_carlo_histograms, pareto_curves, quantile_key)
+
+__all__ = ["pareto_chart", "bridge_waterfall_chart", "cashflow_chart", "distribution_chart", "dscr_fan_chart",
+           "tornado_chart", "sobol_chart", "heatmap_chart", "write_plot_pack", "pareto_curves",
+           "monte_carlo_histograms", "monte_carlo_dscr_fan"]
+
+
+def pareto_chart(curves: Mapping[str, Sequence[Mapping[str, Any]]], path: str | Path, *,
+                 min_tokens_per_s_per_user: float | None = None, title: str | None = None,
+                 scenario: str | None = None, source: str | None = None) -> Path:
+    """Throughput per GPU against interactivity per user, one frontier per label, with its prediction interval."""
+    curves = {label: sorted(points, key=lambda p: p["tokens_per_s_per_user"]) for label, points in curves.items()
+              if points}
+    if not curves:
+        raise UserError("pareto chart: no curve has any point to plot")
+    fig, ax = style.figure()
+    every_y = []
+    for i, (label, points) in enumerate(curves.items()):
+        colour = style.PALETTE[i % len(style.PALETTE)]
+        x = np.array([p["tokens_per_s_per_user"] for p in points], dtype=float)
+        y = np.array([p["output_tokens_per_s_per_gpu"] for p in points], dtype=float)
+        every_y.extend(y)
+        ax.plot(x, y, "-o", color=colour, markersize=2.5, linewidth=1.8, label=label)
+        if all("output_tokens_per_s_per_gpu_low" in p for p in points):
+            low = [p["output_tokens_per_s_per_gpu_low"] for p in points]
+            high = [p["output_tokens_per_s_per_gpu_high"] for p in points]
+            ax.fill_between(x, low, high, color=colour, alpha=0.12, linewidth=0)
+    positive = [v for v in every_y if v > 0]
+    if positive and max(positive) / min(positive) > 30:  # frontiers span decades from max batch to batch 1
+        ax.set_yscale("log")
+    if min_tokens_per_s_per_user:
+        ax.axvline(min_tokens_per_s_per_user, color=style.HURDLE, linestyle="--", linewidth=1.2,
+                   label=f"SLO: at least {min_tokens_per_s_per_user:g} tokens/s per user")
+    ax.set_xlabel("Interactivity: output tokens/s per user")
+    ax.set_ylabel("Throughput: output tokens/s per GPU")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=9, loc="best")
+    note = (source or style.calibration_source()) + "; shaded: the model's prediction interval"
+    return style.finish(fig, title or "Throughput vs interactivity (Pareto frontier)",
+                        style.source_line(scenario, note), path)
+
+
+def bridge_waterfall_chart(bridge_dict: Mapping[str, Any], path: str | Path, *, scenario: str | None = None,
+                           source: str | None = None) -> Path:
+    """The unit-cost bridge: a waterfall from the 'from' cost to the 'to' cost, and the Shapley attribution."""
+    b = bridge_dict
+    cur = b["currency"]
+    start, end = float(b["unit_cost_from"]), float(b["unit_cost_to"])
+    tiny = 1e-9 * max(abs(start), abs(end))
+    steps = [s for s in b["waterfall"] if abs(s["cost_delta"]) > tiny]
+    left_label = f"{b['from']['hardware']} {b['from']['precision']}"
+    right_label = f"{b['to']['hardware']} {b['to']['precision']}"
+    fig, (ax, ax2) = style.figure(13.0, 6.5, ncols=2, width_ratios=[3, 2])
+
+    names = [left_label, *(s["factor"].replace("_", " ") for s in steps), right_label]
+    bottoms = [0.0, *(min(s["unit_cost_before"], s["unit_cost_after"]) for s in steps), 0.0]
+    heights = [start, *(abs(s["cost_delta"]) for s in steps), end]
+    colours = [style.NEUTRAL, *(style.RISE if s["cost_delta"] > 0 else style.FALL for s in steps), style.PALETTE[0]]
+    xs = np.arange(len(names))
+    ax.bar(xs, heights, bottom=bottoms, color=colours, width=0.65, edgecolor="white")
+    levels = [start, *(s["unit_cost_after"] for s in steps)]
+    for i, level in enumerate(levels):  # connectors: each bar starts where the previous one ended
+        ax.plot([i + 0.33, i + 0.67], [level, level], color="#555555", linewidth=0.8)
+    labels = [f"{start:.3g}", *(f"{s['cost_delta']:+.3g}" for s in steps), f"{end:.3g}"]
+    for x, bottom, height, text in zip(xs, bottoms, heights, labels):
+        ax.annotate(text, (x, bottom + height), xytext=(0, 3), textcoords="offset points", ha="center",
+                    va="bottom", fontsize=9)
+    ax.set_xticks(xs, names, rotation=30, ha="right")
+    ax.set_ylabel(style.money_label(cur, "", "per million tokens"))
+    ax.set_title(f"Sequential waterfall ({b['metric'].replace('_', ' ')})", fontsize=10)
+    ax.grid(True, axis="y", alpha=0.3)
+
+    contrib = [(n, c) for n, c in b["contributions"].items() if abs(c["log_contribution"]) > 1e-12]
+    contrib.sort(key=lambda nc: nc[1]["cost_delta"])
+    unchanged = [n.replace("_", " ") for n, c in b["contributions"].items() if abs(c["log_contribution"]) <= 1e-12]
+    ys = np.arange(len(contrib))
+    deltas = [c["cost_delta"] for _, c in contrib]
+    ax2.barh(ys, deltas, color=[style.RISE if d > 0 else style.FALL for d in deltas], height=0.6)
+    for y, (name, c) in zip(ys, contrib):
+        # every label starts right of the bar's outer end or of zero, so none runs into the factor names
+        ax2.annotate(f"{c['cost_delta']:+.3g} ({math.expm1(c['log_contribution']):+.0%} on its own)",
+                     (max(c["cost_delta"], 0.0), y), xytext=(4, 0), textcoords="offset points", ha="left",
+                     va="center", fontsize=9)
+    ax2.set_yticks(ys, [n.replace("_", " ") for n, _ in contrib])
+    ax2.axvline(0, color="black", linewidth=0.8)
+    ax2.set_xlabel(style.money_label(cur, "", "per million tokens (share of the total change)"))
+    ax2.set_title("Shapley attribution (order-free; adds up to the total change)", fontsize=10)
+    lo, hi = min(deltas + [0.0]), max(deltas + [0.0])
+    span = (hi - lo) or 1.0
+    ax2.set_xlim(lo - 0.05 * span, hi + 0.6 * span)  # room for the labels right of the bars
+    ax2.grid(True, axis="x", alpha=0.3)
+    if unchanged:
+        ax2.text(0.01, 0.01, "unchanged: " + ", ".join(unchanged), transform=ax2.transAxes, fontsize=8,
+                 color="#555555", va="bottom")
+    title = (f"Unit cost bridge {left_label} \u2192 {right_label}: {start:.3g} \u2192 {end:.3g} {cur} per million "
+             f"tokens ({end / start - 1:+.0%})")
+    note = source or ("bridge: exact Shapley values over ln(unit cost), waterfall in the factor order given; "
+                      + style.calibration_source())
+    return style.finish(fig, title, style.source_line(scenario, note), path)
+
+
+def _col(df, name: str, currency: str):
+    column = f"{name}_{currency.lower()}"
+    return df[column].to_numpy(dtype=float) if column in df.columns else np.zeros(len(df))
+
+
+def cashflow_chart(schedule_df, currency: str, path: str | Path, *, scenario: str | None = None,
+                   source: str | None = None) -> Path:
+    """Monthly revenue, opex, tax and debt service with the equity cash flow; cumulative equity and the debt balance."""
+    df = schedule_df
+    months = df["month"].to_numpy(dtype=float)
+    revenue, opex, tax = _col(df, "revenue", currency), _col(df, "opex", currency), _col(df, "tax_levered", currency)
+    service, equity = _col(df, "debt_service", currency), _col(df, "equity_cf", currency)
+    residual, balance = _col(df, "residual_proceeds", currency), _col(df, "debt_balance", currency)
+    capex, drawn = _col(df, "capex", currency), _col(df, "debt_drawn", currency)
+    ops = months >= 1
+    # Month 0 (capex, the draw) and the horizon's residual sale are an order of magnitude above a month of rent:
+    # drawn to scale they would flatten the operating months, so they are written out instead.
+    operating_equity = equity - residual
+    operating_equity[~ops] = np.nan
+    fig, (ax, ax2) = style.figure(11.0, 8.0, nrows=2, sharex=True, height_ratios=[3, 2])
+    div, word = style.money_scale(np.concatenate([revenue[ops], (opex + tax + service)[ops]]))
+    m = months[ops]
+    ax.bar(m, revenue[ops] / div, color=style.PALETTE[0], width=0.8, label="revenue")
+    down = np.zeros(ops.sum())
+    for values, label, colour in ((opex, "opex", style.PALETTE[1]), (tax, "tax paid", style.PALETTE[4]),
+                                  (service, "debt service", style.PALETTE[3])):
+        v = values[ops] / div
+        if np.any(v != 0):
+            ax.bar(m, -v, bottom=-down, color=colour, width=0.8, label=label)
+            down += v
+    ax.plot(months, operating_equity / div, color="black", linewidth=1.6, label="equity cash flow (before residual)")
+    ax.axhline(0, color="black", linewidth=0.6)
+    bottom, top = ax.get_ylim()
+    ax.set_ylim(bottom, top + 0.4 * (top - bottom))  # headroom: the legend and the month-0 note sit above the bars
+    ax.set_ylabel(style.money_label(currency, word, "per month"))
+    ax.set_title("Monthly cash flows (inflows up, outflows down)", fontsize=10)
+    ax.legend(fontsize=8, ncol=3, loc="upper left")
+    ax.grid(True, axis="y", alpha=0.3)
+    first = (f"Month 0: capex {style.fmt_value(capex[0])}, debt drawn {style.fmt_value(drawn[0])}, "
+             f"equity {style.fmt_value(equity[0])} {currency.upper()}")
+    if residual.any():
+        first += f"\nHorizon (month {months[-1]:.0f}): residual proceeds {style.fmt_value(residual.sum())}"
+    ax.text(0.99, 0.98, first, transform=ax.transAxes, ha="right", va="top", fontsize=8,
+            bbox={"facecolor": "white", "edgecolor": "#BBBBBB", "alpha": 0.9})
+
+    cumulative = np.cumsum(equity)
+    cdiv, cword = style.money_scale(np.concatenate([cumulative, balance]))
+    ax2.plot(months, cumulative / cdiv, color="black", linewidth=1.8, label="cumulative equity cash flow")
+    ax2.fill_between(months, cumulative / cdiv, 0, where=cumulative < 0, color=style.RISE, alpha=0.07, linewidth=0)
+    ax2.axhline(0, color="black", linewidth=0.6)
+    ax2.set_ylabel(style.money_label(currency, cword, "cumulative"))
+    ax2.set_xlabel("month since financial close")
+    twin = ax2.twinx()
+    twin.plot(months, balance / cdiv, color=style.PALETTE[3], linewidth=1.6, linestyle="--", label="debt balance")
+    twin.set_ylabel(style.money_label(currency, cword, "debt outstanding"), color=style.PALETTE[3])
+    twin.set_ylim(bottom=0)
+    handles = ax2.get_legend_handles_labels()
+    more = twin.get_legend_handles_labels()
+    ax2.legend(handles[0] + more[0], handles[1] + more[1], fontsize=8, loc="upper left")
+    ax2.set_title("Cumulative equity cash flow and debt balance", fontsize=10)
+    ax2.grid(True, alpha=0.3)
+    note = source or "monthly schedule of tokensim finance (DESIGN.md section 7) on the scenario file"
+    return style.finish(fig, f"Cluster cash flow and debt schedule ({currency.upper()})",
+                        style.source_line(scenario, note), path)
+
+
+def _interp_cdf(edges: np.ndarray, cdf: np.ndarray, x: float) -> float:
+    return float(np.interp(x, edges, cdf))
+
+
+def distribution_chart(bin_edges, counts, p05: float, p50: float, p95: float, hurdle: float | None,
+                       metric_label: str, path: str | Path, *, underflow: float = 0.0, overflow: float = 0.0,
+                       percent: bool = False, unit: str | None = None, scenario: str | None = None,
+                       source: str | None = None) -> Path:
+    """Histogram and CDF of an outcome over Monte Carlo paths, with P5/P50/P95 and the hurdle marked.
+
+    ``counts[i]`` paths fell in [bin_edges[i], bin_edges[i+1]); ``underflow``/``overflow`` fell below/above the grid.
+    ``percent`` shows fractions (an IRR of 0.12) as percentages; ``unit`` names the unit otherwise (e.g. "CNY").
+    """
+    edges = np.asarray(bin_edges, dtype=float)
+    counts = np.asarray(counts, dtype=float)
+    if edges.ndim != 1 or counts.shape != (len(edges) - 1,) or len(counts) == 0:
+        raise ValueError(f"distribution chart: {len(edges)} bin edges need {len(edges) - 1} counts, got "
+                         f"{counts.shape}")
+    total = counts.sum() + underflow + overflow
+    if total <= 0:
+        raise ValueError("distribution chart: no paths counted")
+    edges, counts = coarsen_histogram(edges, counts)
+    share = counts / total
+    cdf = (underflow + np.concatenate([[0.0], np.cumsum(counts)])) / total
+    fig, ax = style.figure()
+    ax.bar(edges[:-1], share, width=np.diff(edges), align="edge", color=style.PALETTE[5], edgecolor="white",
+           linewidth=0.3, label="share of paths per bin")
+    ax.set_ylabel("share of paths per bin")
+    twin = ax.twinx()
+    twin.plot(edges, cdf, color=style.PALETTE[0], linewidth=1.8, label="cumulative share (CDF)")
+    twin.set_ylim(0, 1.02)
+    twin.set_ylabel("cumulative share of paths")
+    style.percent_axis(twin.yaxis)
+    style.percent_axis(ax.yaxis, decimals=1)
+    for q, value, dash in (("P5", p05, ":"), ("P50", p50, "--"), ("P95", p95, ":")):
+        ax.axvline(value, color="black", linestyle=dash, linewidth=1.1)
+        ax.annotate(f"{q} {style.fmt_value(value, percent)}", (value, 1.0), xycoords=("data", "axes fraction"),
+                    xytext=(3, -12), textcoords="offset points", fontsize=8.5, rotation=90, va="top")
+    if hurdle is not None and math.isfinite(hurdle):
+        below = underflow / total if hurdle <= edges[0] else (1 - overflow / total if hurdle >= edges[-1]
+                                                               else _interp_cdf(edges, cdf, hurdle))
+        ax.axvline(hurdle, color=style.HURDLE, linewidth=2.0,
+                   label=f"hurdle {style.fmt_value(hurdle, percent)}: {below:.0%} of paths below")
+    if percent:
+        style.percent_axis(ax.xaxis)
+    ax.set_xlabel(metric_label + (f" ({unit})" if unit and not percent else " (%)" if percent else ""))
+    handles, labels = ax.get_legend_handles_labels()
+    more = twin.get_legend_handles_labels()
+    # below the axes: inside, it would hide a tail or a quantile label wherever the distribution puts them
+    ax.legend(handles + more[0], labels + more[1], fontsize=8.5, loc="upper center", bbox_to_anchor=(0.5, -0.11),
+              ncols=3, frameon=False)
+    ax.grid(True, axis="x", alpha=0.3)
+    outside = ""
+    if underflow or overflow:
+        outside = f"; outside the plotted range: {underflow / total:.1%} below, {overflow / total:.1%} above"
+    note = (source or "Monte Carlo paths, fixed-grid histogram") + outside
+    title = f"{metric_label}: distribution over {total:,.0f} paths"
+    return style.finish(fig, title, style.source_line(scenario, note), path)
+
+
+def dscr_fan_chart(years, quantiles: Mapping[Any, Any], covenant: float | None, path: str | Path, *,
+                   breach_probability=None, scenario: str | None = None, source: str | None = None) -> Path:
+    """A fan of DSCR quantiles per loan year (bands between q and 1 − q), the median, and the covenant line."""
+    years = np.asarray(years, dtype=float)
+    q = {quantile_key(k): np.asarray(v, dtype=float) for k, v in quantiles.items()}
+    fig, ax = style.figure()
+    lower = sorted(k for k in q if k < 0.5 and any(abs(k2 - (1 - k)) < 1e-9 for k2 in q))
+    for i, lo in enumerate(lower):  # outer band first and palest
+        hi = next(k for k in q if abs(k - (1 - lo)) < 1e-9)
+        ax.fill_between(years, q[lo], q[hi], color=style.PALETTE[0], alpha=0.15 + 0.2 * i / max(1, len(lower)),
+                        linewidth=0, label=f"P{lo * 100:g}-P{hi * 100:g}")
+    median = next((k for k in q if abs(k - 0.5) < 1e-9), None)
+    if median is not None:
+        ax.plot(years, q[median], "-o", color=style.PALETTE[0], linewidth=2, markersize=4, label="median")
+    if covenant is not None and math.isfinite(covenant):
+        ax.axhline(covenant, color=style.HURDLE, linestyle="--", linewidth=1.5, label=f"covenant {covenant:g}x")
+    ax.set_xlabel("loan year")
+    ax.set_ylabel("DSCR (CFADS / debt service, x)")
+    ax.set_xticks(years)
+    ax.grid(True, alpha=0.3)
+    handles, labels = ax.get_legend_handles_labels()
+    if breach_probability is not None:
+        twin = ax.twinx()
+        twin.bar(years, np.asarray(breach_probability, dtype=float), width=0.3, color=style.RISE, alpha=0.35,
+                 label="P(DSCR below covenant)")
+        twin.set_ylim(0, 1)
+        twin.set_ylabel("probability of a covenant breach")
+        ax.set_zorder(twin.get_zorder() + 1)  # the fan over the bars, not under them
+        ax.patch.set_visible(False)
+        style.percent_axis(twin.yaxis)
+        more = twin.get_legend_handles_labels()
+        handles, labels = handles + more[0], labels + more[1]
+    ax.legend(handles, labels, fontsize=8.5, loc="best")
+    note = source or "Monte Carlo paths, DSCR per loan year"
+    return style.finish(fig, "Debt service cover by loan year (fan of Monte Carlo quantiles)",
+                        style.source_line(scenario, note), path)
+
+
+def tornado_chart(rows: Sequence[Mapping[str, Any]], base: float, metric_label: str, path: str | Path, *,
+                  percent: bool = False, unit: str | None = None, scenario: str | None = None,
+                  source: str | None = None) -> Path:
+    """One-at-a-time sensitivity: per input, the output at its low and high value around the base, widest on top."""
+    rows = sorted(rows, key=lambda r: abs(r["output_high"] - r["output_low"]))
+    fig, ax = style.figure(10.0, max(4.0, 1.2 + 0.45 * len(rows)))
+    ys = np.arange(len(rows))
+    for y, r in zip(ys, rows):
+        for value, label, colour in ((r["output_low"], r["low_label"], style.PALETTE[0]),
+                                     (r["output_high"], r["high_label"], style.PALETTE[1])):
+            ax.barh(y, value - base, left=base, color=colour, height=0.6)
+            ax.annotate(f"{label}: {style.fmt_value(value, percent)}", (value, y),
+                        xytext=(4 if value >= base else -4, 0), textcoords="offset points",
+                        ha="left" if value >= base else "right", va="center", fontsize=8)
+    ax.axvline(base, color="black", linewidth=1.0)
+    ax.set_yticks(ys, [str(r["input"]).replace("_", " ") for r in rows])
+    values = [base, *(r["output_low"] for r in rows), *(r["output_high"] for r in rows)]
+    span = (max(values) - min(values)) or abs(base) or 1.0
+    ax.set_xlim(min(values) - 0.35 * span, max(values) + 0.35 * span)
+    if percent:
+        style.percent_axis(ax.xaxis)
+    ax.set_xlabel(metric_label + (f" ({unit})" if unit else " (%)" if percent else ""))
+    ax.grid(True, axis="x", alpha=0.3)
+    from matplotlib.patches import Patch
+
+    ax.legend(handles=[Patch(color=style.PALETTE[0], label="input at its low value"),
+                       Patch(color=style.PALETTE[1], label="input at its high value")], fontsize=8.5,
+              loc="lower right")
+    note = source or "one-at-a-time sensitivity around the scenario"
+    return style.finish(fig, f"Tornado: {metric_label} (base {style.fmt_value(base, percent)})",
+                        style.source_line(scenario, note), path)
+
+
+def sobol_chart(rows: Sequence[Mapping[str, Any]], metric_label: str, path: str | Path, *,
+                scenario: str | None = None, source: str | None = None) -> Path:
+    """First-order (S1) and total (ST) Sobol indices per input with their confidence intervals, largest ST on top."""
+    rows = sorted(rows, key=lambda r: r["ST"])
+    fig, ax = style.figure(10.0, max(4.0, 1.2 + 0.45 * len(rows)))
+    ys = np.arange(len(rows))
+    ax.barh(ys + 0.18, [r["ST"] for r in rows], xerr=[r.get("ST_conf", 0.0) for r in rows], height=0.36,
+            color=style.PALETTE[0], label="total effect ST", capsize=2)
+    ax.barh(ys - 0.18, [r["S1"] for r in rows], xerr=[r.get("S1_conf", 0.0) for r in rows], height=0.36,
+            color=style.PALETTE[1], label="first order S1", capsize=2)
+    ax.set_yticks(ys, [str(r["input"]).replace("_", " ") for r in rows])
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_xlabel("Sobol index (share of the output variance, 0-1)")
+    ax.grid(True, axis="x", alpha=0.3)
+    ax.legend(fontsize=8.5, loc="lower right")
+    note = source or "variance-based sensitivity (Sobol indices; error bars: confidence intervals)"
+    return style.finish(fig, f"What drives the spread of {metric_label}: Sobol indices",
+                        style.source_line(scenario, note), path)
+
+
+def heatmap_chart(df, x: str, y: str, value: str, path: str | Path, contour_level: float | None = None, *,
+                  percent: bool = False, x_label: str | None = None, y_label: str | None = None,
+                  value_label: str | None = None, title: str | None = None, contour_label: str | None = None,
+                  scenario: str | None = None, source: str | None = None) -> Path:
+    """A 2-D sweep as a colour grid (long DataFrame: one row per (x, y) point), with an optional contour line."""
+    grid = df.pivot_table(index=y, columns=x, values=value, aggfunc="mean").sort_index().sort_index(axis=1)
+    xs, ys_ = grid.columns.to_numpy(dtype=float), grid.index.to_numpy(dtype=float)
+    z = np.ma.masked_invalid(grid.to_numpy(dtype=float))
+    fig, ax = style.figure(10.0, 7.0)
+    from matplotlib.colors import TwoSlopeNorm
+
+    zmin, zmax = float(z.min()), float(z.max())
+    inside = contour_level is not None and zmin < contour_level < zmax
+    norm = TwoSlopeNorm(vcenter=contour_level, vmin=zmin, vmax=zmax) if inside else None
+    mesh = ax.pcolormesh(xs, ys_, z, shading="nearest", cmap="RdBu" if inside else "viridis", norm=norm)
+    bar = fig.colorbar(mesh, ax=ax)
+    bar.set_label(value_label or value)
+    if percent:
+        style.percent_axis(bar.ax.yaxis)
+    if z.size <= 150:  # small grids: the number in each cell reads better than the colour alone
+        for i, yy in enumerate(ys_):
+            for j, xx in enumerate(xs):
+                if np.ma.getmaskarray(z)[i, j]:
+                    continue
+                red, green, blue, _ = mesh.cmap(mesh.norm(float(z[i, j])))
+                dark = 0.299 * red + 0.587 * green + 0.114 * blue < 0.5  # ITU-R BT.601 luma
+                ax.text(xx, yy, style.fmt_value(float(z[i, j]), percent), ha="center", va="center",
+                        fontsize=7.5, color="white" if dark else "black")
+    if inside and len(xs) > 1 and len(ys_) > 1:
+        lines = ax.contour(xs, ys_, z, levels=[contour_level], colors="black", linewidths=2.0)
+        text = contour_label or style.fmt_value(contour_level, percent)
+        ax.clabel(lines, fmt={contour_level: text}, fontsize=9)
+    ax.set_xlabel(x_label or x)
+    ax.set_ylabel(y_label or y)
+    note = source or "parameter sweep"
+    if contour_level is not None and not inside:
+        note += f"; the contour level {style.fmt_value(contour_level, percent)} lies outside the swept values"
+    return style.finish(fig, title or f"{value_label or value} by {x_label or x} and {y_label or y}",
+                        style.source_line(scenario, note), path)
+
+
+# -- the pack a report draws -------------------------------------------------------------------------------------------
+def write_plot_pack(report, out_dir: str | Path) -> list[Path]:
+    """Every chart a :class:`tokensim.report.Report` has data for, as PNGs under ``out_dir``; absent sections
+    (no schedule, no Monte Carlo) are skipped. Returns the paths written."""
+    out = Path(out_dir)
+    s = report.scenario
+    written: list[Path] = []
+    curves = pareto_curves(s)
+    if curves:
+        sv = s.serving
+        written.append(pareto_chart(
+            curves, out / "pareto.png", min_tokens_per_s_per_user=sv.min_tokens_per_s_per_user, scenario=s.name,
+            title=f"Throughput vs interactivity: {sv.model}, {sv.input_tokens:g} in / {sv.output_tokens:g} out "
+                  f"tokens, {sv.cache_hit_rate:.0%} cache hits"))
+    if report.bridge:
+        written.append(bridge_waterfall_chart(report.bridge, out / "bridge_waterfall.png", scenario=s.name))
+    if report.schedule is not None and len(report.schedule):
+        written.append(cashflow_chart(report.schedule, report.currency, out / "cashflow.png", scenario=s.name,
+                                      source=f"monthly schedule of tokensim finance on {Path(s.file).name}"))
+    mc = report.monte_carlo
+    if isinstance(mc, Mapping) and getattr(report, "mc_histograms", None):
+        mc = {**mc, "histograms": report.mc_histograms}  # bin counts travel beside the JSON, not in it
+    paths = mc.get("paths") if isinstance(mc, Mapping) else None
+    mc_source = f"Monte Carlo, {paths:,} paths on {Path(s.file).name}" if paths else None
+    for metric, data in monte_carlo_histograms(mc).items():
+        hurdle = data.pop("hurdle")
+        hurdle = metric_hurdle(metric, s) if hurdle is None else hurdle
+        percent, unit = metric_unit(metric, report.currency)
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", metric)
+        written.append(distribution_chart(
+            data.pop("bin_edges"), data.pop("counts"), hurdle=hurdle, path=out / f"distribution_{name}.png",
+            metric_label=metric.replace("_", " "), percent=percent, unit=unit,
+            scenario=s.name, source=mc_source, **data))
+    fan = monte_carlo_dscr_fan(mc)
+    if fan is not None:
+        covenant = fan.pop("covenant")
+        written.append(dscr_fan_chart(path=out / "dscr_fan.png", scenario=s.name, source=mc_source,
+                                      covenant=s.financing.dscr_covenant if covenant is None else covenant, **fan))
+    return written

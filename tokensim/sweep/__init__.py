@@ -1,0 +1,10 @@
+"""Sweeps: unit cost and finance metrics over a grid of scenario fields, on NumPy or the fused CUDA kernel.
+"""
+
+from __future__ import annotations
+
+from ._run import (  # noqa: F401
+    Axis, SweepPlan, Layout, Sweep, SweepResult, parse_axis, plan_sweep, evaluate_points, prepare_sweep, run_sweep, OUTPUTS, MODES, FLOAT32_TOLERANCE, DEFAULT_MEMORY_BUDGET_MB,
+)
+
+__all__ = ["Axis", "DEFAULT_MEMORY_BUDGET_MB", "FLOAT32_TOLERANCE", "Layout", "MODES", "OUTPUTS", "Sweep", "SweepPlan", "SweepResult", "evaluate_points", "parse_axis", "plan_sweep", "prepare_sweep", "run_sweep"]

@@ -1,0 +1,235 @@
+"""The axes and metrics of a sweep (``tokensim sweep --axis NAME=... --metric M``): names, ranges and parsing.
+
+An axis is one field of the unit-cost calculation given several values; the grid is their cartesian product. Axis
+names (aliases in brackets), what each value means and the range it is checked against:
+
+==============================  =====================================================================  ===========
+axis                            value                                                                  range
+==============================  =====================================================================  ===========
+hardware                        accelerator (catalogue name)                                           catalogue
+precision                       precision recipe                                                       catalogue
+model                           model                                                                  catalogue
+concurrency (batch)             concurrent sequences per instance, fixed (no batch search)             whole, >= 1
+min_tokens_per_s_per_user (slo) the SLO under which the batch is searched per point                    > 0
+input_tokens                    input tokens per request                                               >= 1
+output_tokens                   output tokens per request                                              >= 1
+context_tokens (context)        mean decode context (default input + output / 2, as perf)              >= 1
+cache_hit_rate                  share of input tokens from the prefix cache                            [0, 1]
+server_price                    price per server in the scenario currency                              >= 0
+utilisation                     sold share of hours                                                    (0, 1]
+cost_of_capital                 annual rate of the capital charge (and of the finance NPV)             (-1, 1)
+electricity_price_per_kwh       electricity price in the scenario currency (power_price)               >= 0
+rent_per_gpu_hour (rent)        contract rent (market rent for a spot contract) per GPU-hour           >= 0
+==============================  =====================================================================  ===========
+
+Values are ``V1,V2,...`` or ``START:STOP:N`` (N evenly spaced values, both ends included). The order of the axes
+is the order of the grid: the first axis varies slowest (C order, like ``numpy.unravel_index``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._errors import UserError, did_you_mean
+
+__all__ = ["AXES", "ALIASES", "Axis", "AxisSpec", "METRICS", "MetricSpec", "DEFAULT_METRICS", "FINANCE_METRICS",
+           "parse_axis", "axis_column", "metric_column", "resolve_metrics"]
+
+
+@dataclass(frozen=True)
+class AxisSpec:
+    name: str
+    categorical: bool
+    column: str  # the DataFrame column; {cur} = the currency code in lower case
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    integer: bool = False
+
+    def allowed(self) -> str:
+        if self.categorical:
+            return f"{self.name} names from `tokensim catalog`"
+        lo = "(-inf" if self.low is None else ("(" if self.low_open else "[") + f"{self.low:g}"
+        hi = "inf)" if self.high is None else f"{self.high:g}" + (")" if self.high_open else "]")
+        return ("whole numbers" if self.integer else "numbers") + f" in {lo}, {hi}"
+
+
+# In the kernel's slot order (kernels/unitcost.cuh UC_AXIS_*).
+AXES: dict[str, AxisSpec] = {spec.name: spec for spec in (
+    AxisSpec("hardware", True, "hardware"),
+    AxisSpec("precision", True, "precision"),
+    AxisSpec("model", True, "model"),
+    AxisSpec("concurrency", False, "concurrency", low=1, integer=True),
+    AxisSpec("min_tokens_per_s_per_user", False, "min_tokens_per_s_per_user", low=0, low_open=True),
+    AxisSpec("input_tokens", False, "input_tokens", low=1),
+    AxisSpec("output_tokens", False, "output_tokens", low=1),
+    AxisSpec("context_tokens", False, "context_tokens", low=1),
+    AxisSpec("cache_hit_rate", False, "cache_hit_rate", low=0, high=1),
+    AxisSpec("server_price", False, "server_price_{cur}", low=0),
+    AxisSpec("utilisation", False, "utilisation", low=0, high=1, low_open=True),
+    AxisSpec("cost_of_capital", False, "cost_of_capital", low=-1, high=1, low_open=True, high_open=True),
+    AxisSpec("electricity_price_per_kwh", False, "electricity_price_per_kwh_{cur}", low=0),
+    AxisSpec("rent_per_gpu_hour", False, "rent_per_gpu_hour_{cur}", low=0),
+)}
+ALIASES = {"batch": "concurrency", "slo": "min_tokens_per_s_per_user", "context": "context_tokens",
+           "rent": "rent_per_gpu_hour", "power_price": "electricity_price_per_kwh",
+           "electricity_price": "electricity_price_per_kwh", "utilization": "utilisation", "gpu": "hardware"}
+# The most values one axis may take: a longer list is almost surely a typo in START:STOP:N (the grid may still be
+# huge through the product of axes; it is processed in chunks).
+MAX_AXIS_VALUES = 1_000_000
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One swept field: its canonical name and its values (names for categorical axes, floats otherwise)."""
+
+    name: str
+    values: tuple
+
+    @property
+    def spec(self) -> AxisSpec:
+        return AXES[self.name]
+
+    @property
+    def size(self) -> int:
+        return len(self.values)
+
+
+def axis_column(name: str, currency: str) -> str:
+    return AXES[name].column.replace("{cur}", currency.lower())
+
+
+def _axis_name(raw: str) -> str:
+    key = raw.strip().lower().replace("-", "_")
+    key = ALIASES.get(key, key)
+    if key not in AXES:
+        hint = did_you_mean(raw.strip(), [*AXES, *ALIASES])
+        raise UserError(f"--axis {raw.strip()!r}: unknown axis; allowed: {', '.join(AXES)}"
+                        + (f" ({hint})" if hint else ""))
+    return key
+
+
+def _number(text: str, where: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise UserError(f"{where}: {text!r} is not a number") from None
+    return value
+
+
+def _numeric_values(spec: AxisSpec, text: str, where: str) -> tuple[float, ...]:
+    if ":" in text:
+        parts = text.split(":")
+        if len(parts) != 3:
+            raise UserError(f"{where}: {text!r}; allowed: V1,V2,... or START:STOP:N")
+        start, stop, count = (_number(p.strip(), where) for p in parts)
+        if not (math.isfinite(count) and count == int(count) and 1 <= count <= MAX_AXIS_VALUES):
+            raise UserError(f"{where}: N = {parts[2].strip()!r} in START:STOP:N; allowed: a whole number in "
+                            f"[1, {MAX_AXIS_VALUES:,}]")
+        values = np.linspace(start, stop, int(count)).tolist()
+    else:
+        items = [item.strip() for item in text.split(",")]
+        if any(not item for item in items):
+            raise UserError(f"{where}: {text!r} has an empty value; allowed: V1,V2,... or START:STOP:N")
+        if len(items) > MAX_AXIS_VALUES:
+            raise UserError(f"{where}: {len(items):,} values; allowed: at most {MAX_AXIS_VALUES:,} per axis")
+        values = [_number(item, where) for item in items]
+    for value in values:
+        ok = math.isfinite(value)
+        ok = ok and (spec.low is None or (value > spec.low if spec.low_open else value >= spec.low))
+        ok = ok and (spec.high is None or (value < spec.high if spec.high_open else value <= spec.high))
+        ok = ok and (not spec.integer or value == int(value))
+        if not ok:
+            raise UserError(f"{where}: value {value:g} is out of range; allowed: {spec.allowed()}")
+    return tuple(float(v) for v in values)
+
+
+def _names(spec: AxisSpec, text: str, where: str) -> tuple[str, ...]:
+    from ..config.catalog import load_catalog
+
+    items = [item.strip() for item in text.split(",")]
+    if any(not item for item in items):
+        raise UserError(f"{where}: {text!r} has an empty name")
+    cat = load_catalog()
+    getter = {"hardware": cat.get_hardware, "precision": cat.get_recipe, "model": cat.get_model}[spec.name]
+    return tuple(getter(item, where).name for item in items)
+
+
+def parse_axis(text: str) -> Axis:
+    """``NAME=V1,V2,...`` or ``NAME=START:STOP:N`` → :class:`Axis`, every value checked against the field's range."""
+    name_part, sep, value_part = text.partition("=")
+    if not sep or not name_part.strip():
+        raise UserError(f"--axis {text!r}; allowed: NAME=V1,V2,... or NAME=START:STOP:N")
+    name = _axis_name(name_part)
+    where = f"--axis {name}"
+    if not value_part.strip():
+        raise UserError(f"{where}: the axis is empty; give at least one value (NAME=V1,V2,... or START:STOP:N)")
+    spec = AXES[name]
+    values = _names(spec, value_part, where) if spec.categorical else _numeric_values(spec, value_part, where)
+    seen: set = set()
+    for value in values:
+        if value in seen:
+            shown = value if isinstance(value, str) else f"{value:g}"
+            raise UserError(f"{where}: value {shown} appears twice; each value once")
+        seen.add(value)
+    return Axis(name, values)
+
+
+# -- metrics ---------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class MetricSpec:
+    name: str
+    money: bool  # the column carries the currency: name_{cur}
+    finance: bool  # from the finance engine (needs the scenario's cluster), not the unit-cost arithmetic
+
+
+METRICS: dict[str, MetricSpec] = {spec.name: spec for spec in (
+    MetricSpec("cost_per_million_tokens_blended", True, False),
+    MetricSpec("cost_per_million_input_tokens", True, False),
+    MetricSpec("cost_per_million_cached_input_tokens", True, False),
+    MetricSpec("cost_per_million_output_tokens", True, False),
+    MetricSpec("cost_per_gpu_hour", True, False),
+    MetricSpec("breakeven_rent_per_gpu_hour", True, False),
+    MetricSpec("output_tokens_per_s_per_gpu", False, False),
+    MetricSpec("npv", True, True),
+    MetricSpec("project_irr", False, True),
+    MetricSpec("equity_irr", False, True),
+)}
+DEFAULT_METRICS = ("cost_per_million_tokens_blended", "cost_per_million_input_tokens",
+                   "cost_per_million_output_tokens", "cost_per_gpu_hour", "breakeven_rent_per_gpu_hour",
+                   "output_tokens_per_s_per_gpu")
+FINANCE_METRICS = ("npv", "project_irr", "equity_irr")
+
+
+def metric_column(name: str, currency: str) -> str:
+    return f"{name}_{currency.lower()}" if METRICS[name].money else name
+
+
+def resolve_metrics(requested, currency: str, axes: list[str]) -> tuple[str, ...]:
+    """Canonical metric names from ``--metric`` values (with or without the currency suffix, comma-separated or
+    repeated); the defaults when none: the unit-cost metrics, plus NPV and both IRRs when rent or utilisation is an
+    axis."""
+    names = [m.strip() for value in (requested or ()) for m in str(value).split(",") if m.strip()]
+    if not names:
+        extra = FINANCE_METRICS if {"rent_per_gpu_hour", "utilisation"} & set(axes) else ()
+        return DEFAULT_METRICS + extra
+    suffix = f"_{currency.lower()}"
+    known = {metric_column(m, currency): m for m in METRICS} | {m: m for m in METRICS}
+    out: list[str] = []
+    for raw in names:
+        key = raw.lower()
+        if key not in known:
+            stem = key.rsplit("_", 1)[0]
+            if stem in METRICS and METRICS[stem].money:  # another currency's suffix
+                raise UserError(f"--metric {raw!r}: money metrics are in the scenario's currency "
+                                f"{currency.upper()}; did you mean '{stem}{suffix}'?")
+            hint = did_you_mean(raw, [*METRICS, *(m + suffix for m in METRICS if METRICS[m].money)])
+            raise UserError(f"--metric {raw!r}: unknown metric; allowed: {', '.join(METRICS)}"
+                            + (f" ({hint})" if hint else ""))
+        if known[key] not in out:
+            out.append(known[key])
+    return tuple(out)

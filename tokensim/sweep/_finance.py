@@ -1,0 +1,109 @@
+"""Finance metrics of a sweep (``npv``, ``project_irr``, ``equity_irr``): the scenario's cluster finance at every
+distinct combination of the swept finance axes, evaluated once and looked up per grid point.
+
+Finance reads five axes: ``rent_per_gpu_hour`` (the contract rent per GPU-hour; the market rent of a spot contract),
+``utilisation`` (the spot utilisation: the sold share of GPUs selling at market — uncontracted capacity, after the
+term or after a default; a take-or-pay contract is owed whatever the use), ``server_price`` (per server, into the
+capex), ``cost_of_capital`` (the discount rate of the NPV) and ``electricity_price_per_kwh``. Rent and utilisation
+vary across the rows of one engine run (:func:`tokensim.finance._run.build_inputs` with a rent array, the drivers' spot
+utilisation per row); the other three are scalars of the engine inputs, so each of their combinations is a scenario
+of its own. The debt is fixed at close on the base case, as in ``tokensim finance``. Always NumPy (the Monte Carlo
+kernel takes one rent and one debt schedule per launch).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from .._errors import UserError
+from ..config.types import HOURS_PER_MONTH
+from ._axes import FINANCE_METRICS
+from ..config.scenario import Scenario
+
+__all__ = ["FINANCE_AXES", "FINANCE_MAX_ROWS", "FINANCE_MAX_SCENARIOS", "FinanceTable"]
+
+# Finance runs once per distinct (server price, cost of capital, electricity price, rent, utilisation) point.
+FINANCE_MAX_ROWS = 100_000
+FINANCE_MAX_SCENARIOS = 2_000
+_FINANCE_BLOCK_ROWS = 2048
+FINANCE_AXES = ("server_price", "cost_of_capital", "electricity_price_per_kwh", "rent_per_gpu_hour", "utilisation")
+
+
+@dataclass
+class FinanceTable:
+    """NPV and IRRs at every distinct combination of the swept finance axes (C order of :data:`FINANCE_AXES`)."""
+
+    axes: tuple[str, ...]
+    sizes: tuple[int, ...]
+    values: dict[str, np.ndarray]
+
+    @property
+    def rows(self) -> int:
+        return math.prod(self.sizes)
+
+    def lookup(self, idx: dict[str, Any], n: int) -> dict[str, np.ndarray]:
+        flat: Any = 0
+        for name, size in zip(self.axes, self.sizes):
+            flat = flat * size + idx[name]
+        take = np.broadcast_to(np.asarray(flat, dtype=np.int64), (n,))
+        return {k: v[take] for k, v in self.values.items()}
+
+    @classmethod
+    def build(cls, plan) -> FinanceTable:
+        from ..finance._cashflows import Drivers, evaluate
+        from ..finance._run import build_inputs
+
+        s = plan.scenario
+        axes = tuple(a for a in FINANCE_AXES if a in plan.strides)
+        sizes = tuple(len(plan.slots[a]) for a in axes)
+        rows = math.prod(sizes)
+        scalar = [a for a in axes if a not in ("rent_per_gpu_hour", "utilisation")]
+        scenarios = math.prod(len(plan.slots[a]) for a in scalar)
+        if rows > FINANCE_MAX_ROWS or scenarios > FINANCE_MAX_SCENARIOS:
+            raise UserError(f"finance metrics on {rows:,} distinct (server price, cost of capital, electricity, rent, "
+                            f"utilisation) points, {scenarios:,} of them separate scenarios; allowed: at most "
+                            f"{FINANCE_MAX_ROWS:,} points and {FINANCE_MAX_SCENARIOS:,} scenarios (fewer values, or "
+                            "leave npv/project_irr/equity_irr out of --metric)")
+        rents = plan.slots["rent_per_gpu_hour"] if "rent_per_gpu_hour" in plan.strides else None
+        utils = plan.slots["utilisation"] if "utilisation" in plan.strides else None
+        n_r = 1 if rents is None else len(rents)
+        n_u = 1 if utils is None else len(utils)
+        pairs = [(i_r, i_u) for i_r in range(n_r) for i_u in range(n_u)]
+        out = {name: np.empty(rows) for name in FINANCE_METRICS}
+        row = 0
+        for combo in itertools.product(*(range(len(plan.slots[a])) for a in scalar)):
+            variant = _scenario_at(s, {a: float(plan.slots[a][i]) for a, i in zip(scalar, combo)})
+            for first in range(0, len(pairs), _FINANCE_BLOCK_ROWS):
+                block = pairs[first:first + _FINANCE_BLOCK_ROWS]
+                kwargs = {}
+                if rents is not None:
+                    r = rents[[p[0] for p in block]]
+                    kwargs = ({"market_rent_per_gpu_hour": r} if s.contract.type == "spot"
+                              else {"rent_per_gpu_month": r * HOURS_PER_MONTH})
+                inputs = build_inputs(variant, **kwargs)
+                drivers = Drivers.base(inputs, paths=len(block))
+                if utils is not None:
+                    u = utils[[p[1] for p in block]]
+                    drivers = replace(drivers, spot_utilisation=np.repeat(u[:, None], inputs.months, axis=1))
+                metrics = evaluate(inputs, drivers)
+                n = len(block)
+                for name, value in (("npv", metrics.flows.npv), ("project_irr", metrics.project_irr),
+                                    ("equity_irr", metrics.equity_irr)):
+                    out[name][row:row + n] = np.broadcast_to(np.asarray(value, dtype=float), (n,))
+                row += n
+        return cls(axes, sizes, out)
+
+
+def _scenario_at(s: Scenario, values: dict[str, float]) -> Scenario:
+    if "server_price" in values:
+        s = replace(s, capex=replace(s.capex, server_price=values["server_price"]))
+    if "cost_of_capital" in values:
+        s = replace(s, financing=replace(s.financing, discount_rate=values["cost_of_capital"]))
+    if "electricity_price_per_kwh" in values:
+        s = replace(s, opex=replace(s.opex, electricity_price_per_kwh=values["electricity_price_per_kwh"]))
+    return s

@@ -1,0 +1,247 @@
+"""Sweep plans: the grid of a ``tokensim sweep`` (axes, categories, strides), its layouts and its flat indexing.
+
+:func:`plan_sweep` validates the axes against the scenario and resolves, once per (hardware, precision, model)
+combination, the step models and cost inputs every point of that combination shares (:class:`Layout`);
+:func:`indices` turns a range of flat point indices into per-axis indices (``numpy.unravel_index`` order: the first
+axis varies slowest) without materialising the grid. Evaluation, frames and the command's driver are in
+:mod:`tokensim.sweep._run`, which re-exports the names here.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..perf import _model as perf
+from .._errors import UserError
+from ..config.types import HOURS_PER_MONTH
+from ._axes import AXES, METRICS, Axis, parse_axis, resolve_metrics
+from ._finance import FINANCE_AXES, FinanceTable
+from ..config.catalog import load_catalog
+from ..cost import CostInputs, cost_inputs_from_scenario
+from ..config.scenario import Scenario
+
+__all__ = ["MODES", "OUTPUTS", "FLAG_FEASIBLE", "FLAG_LATENCY_LAYOUT", "MAX_POINTS", "Layout", "SweepPlan",
+           "plan_sweep", "indices", "combo_index", "r_workload"]
+
+MODES = ("aggregated", "disaggregated")
+# What evaluate_points returns per point, in kernels/unitcost.cuh UC_OUT_* order, plus "flags" (bit 0 feasible,
+# bit 1 latency layout).
+OUTPUTS = ("concurrency", "tokens_per_s_per_user", "output_tokens_per_s_per_gpu", "cost_per_gpu_hour",
+           "cost_per_million_input_tokens", "cost_per_million_cached_input_tokens", "cost_per_million_output_tokens",
+           "cost_per_million_tokens_blended")
+FLAG_FEASIBLE, FLAG_LATENCY_LAYOUT = 1, 2
+# The flat index travels to the kernel as a double (exact below 2^53).
+MAX_POINTS = 1 << 53
+
+@dataclass(frozen=True)
+class Layout:
+    """One (hardware, precision, model) combination: the throughput layout of perf.resolve, the tensor-parallel
+    latency layout predict also tries under an SLO (None when it does not apply), and the hardware's cost inputs."""
+
+    hardware: str
+    precision: str
+    model: str
+    throughput: Any  # tokensim.perf._model.Resolved
+    latency: Any | None
+    server_price: float  # per server; NaN when the scenario prices neither this hardware nor its previous generation
+    gpus_per_server: int
+    it_kw_per_gpu: float
+
+
+@dataclass
+class SweepPlan:
+    """Everything a chunk of the grid needs; built by :func:`plan_sweep`."""
+
+    scenario: Scenario
+    currency: str
+    mode: str
+    axes: tuple[Axis, ...]
+    metrics: tuple[str, ...]
+    search: bool  # batch searched under the SLOs (no concurrency axis)
+    shape: tuple[int, ...]
+    points: int
+    slots: dict[str, np.ndarray]  # every axis slot's values (categorical: indices); one value when not swept
+    strides: dict[str, int]  # swept slots only
+    categories: dict[str, tuple[str, ...]]
+    layouts: tuple[Layout, ...]  # hardware-major: (hardware x precisions + precision) x models + model
+    min_tokens_per_s_per_user: float | None  # the scenario's, when not an axis
+    max_ttft_s: float | None
+    max_tpot_s: float | None
+    cached_input_cost_fraction: float
+    base_cost: CostInputs
+    grid_points: int  # perf.concurrency_grid's default number of points
+    base: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+    finance: Any = None  # tokensim.sweep._finance.FinanceTable when a finance metric is asked for
+
+    @property
+    def swept(self) -> tuple[str, ...]:
+        return tuple(a.name for a in self.axes)
+
+    @property
+    def has_slo(self) -> bool:
+        return "min_tokens_per_s_per_user" in self.strides or any(
+            v is not None for v in (self.min_tokens_per_s_per_user, self.max_ttft_s, self.max_tpot_s))
+
+
+# -- planning ----------------------------------------------------------------------------------------------------------
+def r_workload(r) -> perf.Workload:
+    """The speculative-decoding part of the workload a step model was built with (lengths are sweep axes)."""
+    sm = r.step_model
+    return perf.Workload(1, 1, speculative_draft_tokens=int(round(sm.spec_tokens_per_step - 1)),
+                         speculative_acceptance_length=sm.spec_acceptance_length)
+
+
+def _latency_layout(r, hardware: str, model: str, precision: str):
+    """perf._better_layout_for_slo's alternative: attention and experts tensor-parallel over the same GPUs (the
+    largest power-of-two TP dividing them within the head count), EP 1; None where predict would not try it."""
+    if not (r.model.is_moe and r.deployment.ep > 1 and r.step_model.fits_weights):
+        return None
+    g = r.deployment.gpus
+    tp = g
+    while tp > 1 and (tp > r.model.heads or g % tp):
+        tp //= 2
+    alt = perf.resolve(hardware, model, precision, gpus=g, tp=tp, ep=1, workload=r_workload(r))
+    return alt if alt.step_model.fits_weights else None
+
+
+def _layout(s: Scenario, hardware: str, precision: str, model: str, search: bool) -> Layout:
+    cat = load_catalog()
+    hw = cat.get_hardware(hardware)
+    r = perf.resolve(hw.name, model, precision, workload=perf.serving_workload(s.serving))
+    own = hw.name == s.serving.hardware
+    prev = s.serving.previous_generation
+    # bridge.sides_from_scenario's prices and bridge.unit_cost's board power
+    price = s.capex.server_price if own else prev.server_price if prev and prev.hardware == hw.name else math.nan
+    board_power_w = s.opex.board_power_w if own else hw.board_power_w
+    return Layout(hw.name, r.recipe.name, r.model.name, r,
+                  _latency_layout(r, hw.name, model, precision) if search else None, float(price),
+                  s.cluster.gpus_per_server if own else hw.gpus_per_server,
+                  board_power_w / 1000.0 * s.opex.server_overhead_factor)
+
+
+def _base_rent_per_gpu_hour(s: Scenario) -> float:
+    from ..finance._run import rent_per_gpu_month_of
+
+    if s.contract.type == "spot":
+        return float(s.contract.market_rent_per_gpu_hour)
+    return float(rent_per_gpu_month_of(s)) / HOURS_PER_MONTH
+
+
+def plan_sweep(scenario: Scenario, axes: Sequence[Axis | str], metrics: Sequence[str] | None = None, *,
+               mode: str = "aggregated") -> SweepPlan:
+    """Check the axes and metrics against each other and the scenario; resolve every (hardware, precision, model)."""
+    if mode not in MODES:
+        raise UserError(f"--mode {mode!r}: allowed: {', '.join(MODES)} (modes that price input and output tokens)")
+    parsed = tuple(a if isinstance(a, Axis) else parse_axis(a) for a in axes)
+    names = [a.name for a in parsed]
+    for name in set(names):
+        if names.count(name) > 1:
+            raise UserError(f"--axis {name}: given {names.count(name)} times; give each axis once")
+    if "concurrency" in names and "min_tokens_per_s_per_user" in names:
+        raise UserError("--axis concurrency and --axis min_tokens_per_s_per_user: give one: a fixed batch "
+                        "(concurrency) or an SLO under which the batch is searched")
+    s = scenario
+    cur = s.currency
+    chosen = resolve_metrics(metrics, cur, names)
+    sv = s.serving
+    by_name = {a.name: a for a in parsed}
+    search = "concurrency" not in by_name
+    base_values: dict[str, Any] = {
+        "hardware": sv.hardware, "precision": sv.precision, "model": sv.model, "concurrency": None,
+        "min_tokens_per_s_per_user": sv.min_tokens_per_s_per_user, "input_tokens": sv.input_tokens,
+        "output_tokens": sv.output_tokens, "context_tokens": None, "cache_hit_rate": sv.cache_hit_rate,
+        "server_price": None, "utilisation": s.utilisation, "cost_of_capital": s.financing.discount_rate,
+        "electricity_price_per_kwh": s.opex.electricity_price_per_kwh, "rent_per_gpu_hour": _base_rent_per_gpu_hour(s),
+    }
+    categories = {name: tuple(by_name[name].values) if name in by_name else (base_values[name],)
+                  for name in ("hardware", "precision", "model")}
+    slots: dict[str, np.ndarray] = {}
+    for name, spec in AXES.items():
+        if spec.categorical:
+            slots[name] = np.arange(len(categories[name]), dtype=float)
+        elif name in by_name:
+            slots[name] = np.asarray(by_name[name].values, dtype=float)
+        else:
+            value = base_values[name]
+            slots[name] = np.array([math.nan if value is None else float(value)])
+    shape = tuple(a.size for a in parsed)
+    points = math.prod(shape)
+    if points > MAX_POINTS:
+        raise UserError(f"the grid has {points:,} points; allowed: at most 2^53 (fewer values per axis)")
+    strides = {a.name: math.prod(shape[i + 1:]) for i, a in enumerate(parsed)}
+    layouts = tuple(_layout(s, hw, prec, model, search) for hw in categories["hardware"]
+                    for prec in categories["precision"] for model in categories["model"])
+    if "server_price" not in by_name:
+        unpriced = sorted({lay.hardware for lay in layouts if math.isnan(lay.server_price)})
+        if unpriced:
+            priced = [sv.hardware] + ([sv.previous_generation.hardware] if sv.previous_generation else [])
+            raise UserError(f"no server price known for {', '.join(unpriced)} (the scenario prices "
+                            f"{' and '.join(priced)}); add --axis server_price=PRICE[,...] (per server, {cur})")
+    plan = SweepPlan(
+        scenario=s, currency=cur, mode=mode, axes=parsed, metrics=chosen, search=search, shape=shape, points=points,
+        slots=slots, strides=strides, categories=categories, layouts=layouts,
+        min_tokens_per_s_per_user=sv.min_tokens_per_s_per_user, max_ttft_s=sv.max_ttft_s, max_tpot_s=sv.max_tpot_s,
+        cached_input_cost_fraction=sv.cached_input_cost_fraction, base_cost=cost_inputs_from_scenario(s),
+        grid_points=int(inspect.signature(perf.concurrency_grid).parameters["points"].default),
+        base={name: (categories[name][0] if AXES[name].categorical else value)
+              for name, value in base_values.items()},
+    )
+    if any(METRICS[m].finance for m in chosen):
+        plan.finance = FinanceTable.build(plan)
+    plan.notes.extend(_notes(plan))
+    return plan
+
+
+def _notes(plan: SweepPlan) -> list[str]:
+    s, notes = plan.scenario, []
+    finance = [m for m in plan.metrics if METRICS[m].finance]
+    if "rent_per_gpu_hour" in plan.strides and not finance:
+        notes.append("rent enters only the finance metrics (npv, project_irr, equity_irr), none of which was asked "
+                     "for: add --metric equity_irr (or npv, project_irr)")
+    if finance:
+        outside = [n for n in plan.swept if n not in FINANCE_AXES]
+        if outside:
+            notes.append(f"finance metrics are the scenario's cluster at each rent, utilisation, server price, cost of "
+                         f"capital and electricity price; {', '.join(outside)} do not enter them")
+        take_or_pay = (s.contract.type != "spot" and s.contract.contracted_share >= 1.0
+                       and s.contract.term_years >= s.horizon_years)
+        if "utilisation" in plan.strides and take_or_pay:
+            notes.append("utilisation moves the cost metrics but not NPV or IRR here: every GPU is under a "
+                         "take-or-pay contract for the whole horizon (utilisation applies to GPUs sold at market)")
+    return notes
+
+
+# -- the NumPy reference ---------------------------------------------------------------------------------------------
+def _axis_index(start: int, stop: int, stride: int, size: int) -> np.ndarray:
+    """(flat // stride) % size for flat = start..stop-1, in 32-bit arithmetic on the block's own offsets (the
+    64-bit division numpy would do costs ~9 ns a point and axis; the flat index itself may exceed 2^32)."""
+    first, offset = divmod(start, stride)
+    n = stop - start
+    base = first % size
+    if offset + n <= stride:  # the whole block sits on one value of this axis
+        return np.full(n, base, dtype=np.intp)
+    dtype = np.uint32 if offset + n < 2**32 else np.uint64
+    local = np.arange(offset, offset + n, dtype=dtype) // dtype(stride)
+    return ((local + dtype(base)) % dtype(size)).astype(np.intp)
+
+
+def indices(plan: SweepPlan, start: int, stop: int) -> dict[str, Any]:
+    """Each swept axis' value index for flat points start..stop-1 (C order, as numpy.unravel_index); 0 for axes not
+    swept."""
+    out: dict[str, Any] = {name: 0 for name in AXES}
+    for axis in plan.axes:
+        out[axis.name] = _axis_index(start, stop, plan.strides[axis.name], axis.size)
+    return out
+
+
+def combo_index(plan: SweepPlan, idx: dict[str, Any]):
+    """The layout (hardware-major combination) of each point."""
+    n_p, n_m = len(plan.categories["precision"]), len(plan.categories["model"])
+    return (idx["hardware"] * n_p + idx["precision"]) * n_m + idx["model"]

@@ -1,0 +1,356 @@
+"""Grid sweeps (``tokensim sweep``): unit cost, cost per GPU-hour, break-even rent and finance over a cartesian grid.
+
+The grid is the product of the axes given (:mod:`tokensim.sweep._axes`); every field not swept keeps the scenario's
+value. Each point is one evaluation of the same arithmetic as ``tokensim perf`` + ``tokensim cost``:
+
+- **operating point**: :func:`tokensim.perf._model.evaluate` for the point's (hardware, precision, model) step model. With a
+  ``concurrency`` axis that batch is evaluated as it is (no SLO applies; the point is infeasible if the batch does
+  not fit in memory). Otherwise the batch is searched as :func:`tokensim.perf._model.predict` does: every batch of
+  :func:`tokensim.perf._model.concurrency_grid` up to the memory limit, the highest output tokens/s/GPU meeting the SLOs
+  (``min_tokens_per_s_per_user`` — an axis or the scenario's — and the scenario's TTFT/TPOT limits), and for a MoE
+  model under an SLO also the tensor-parallel latency layout, keeping the better one. No batch meeting the SLOs makes
+  the point infeasible: its token metrics are NaN (null in JSON), ``feasible`` is false.
+- **cost per GPU-hour**: :func:`tokensim.cost.cost_per_gpu_hour` on the scenario's cost inputs with the point's
+  server price (per server; default the scenario's price for its hardware or its previous generation's), utilisation,
+  cost of capital and electricity price, and the hardware's board power, as :func:`tokensim.bridge.unit_cost` builds
+  them. ``breakeven_rent_per_gpu_hour`` is the same number under its pricing name: the cost per *sold* GPU-hour with
+  the capital charge at the cost of capital is the levelised rent at which the investment breaks even (NPV = 0 at
+  that rate over the economic life).
+- **cost per million tokens**: :func:`tokensim.cost.cost_per_million_tokens` (input, cached input, output, blended
+  over the point's token mix).
+- **finance** (``npv``, ``project_irr``, ``equity_irr``): the cluster finance of the scenario
+  (:func:`tokensim.finance._run.build_inputs` + the monthly engine, vectorised over rows) at the point's rent (the contract
+  rent per GPU-hour; the market rent for a spot contract), utilisation (the sold share of GPUs that sell at market:
+  uncontracted capacity, after the term or after a default — a take-or-pay contract is owed whatever the use), server
+  price, cost of capital (the NPV's discount rate) and electricity price. The debt is fixed at close on the base
+  case, as in ``tokensim finance``. Finance depends only on those five axes, so it is evaluated once per distinct
+  combination of them (always on NumPy, :mod:`tokensim.sweep._finance`) and joined to the grid; hardware, precision,
+  model and workload axes do not enter it (the cluster is the scenario's).
+
+Two engines compute the per-point arithmetic: ``numpy`` — :func:`evaluate_points`, which *is* ``perf.evaluate``,
+``perf.concurrency_grid``, ``perf._slo_mask``, ``cost.cost_per_gpu_hour`` and ``cost.cost_per_million_tokens``
+called on arrays (float64) — and ``cupy`` — ``kernels/unitcost.cu`` through :mod:`tokensim.sweep._kernel`, one
+thread per point (float32 by default, float64 selectable), which must equal it (tests/test_sweep.py compiles the
+kernel for the host; tests/test_sweep_gpu.py runs it on a device).
+
+Memory: the grid is never materialised. Points are enumerated by flat index in chunks (``numpy.unravel_index``
+order: the first axis varies slowest); each chunk becomes a tidy DataFrame (one row per point, unit-suffixed
+columns) that callers stream to CSV/Parquet. The chunk size follows ``memory_budget_mb``; asking for the whole grid
+as one DataFrame when it exceeds the budget is a :class:`~tokensim.UserError`.
+
+GPU tolerance (float32 kernel vs the float64 reference, :data:`FLOAT32_TOLERANCE`): the host build of the kernel in
+float differs from NumPy by at most 5e-7 relative on every output where both choose the same batch (the test grids of
+tests/test_sweep.py); the limit of 1e-5 leaves twentyfold room for the device's fused multiply-adds and float
+transcendentals. The batch grid and the memory limit are computed in double in either build, but under an SLO search
+a float rounding can still flip a batch whose per-user speed sits within ~1e-6 of the SLO, or pick another of two
+batches whose throughputs tie to ~1e-6; so float32 parity is stated on points with the same batch, plus the share of
+points whose batch differs (at most 1%; 0 on the host test grids). float64: 1e-9 relative, the same batches and
+flags (the float64 build fuses no multiply-add; only the device's transcendentals differ from NumPy's, by an ulp).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from ..perf import _model as perf
+from .._backend import cpu_workers, select_backend
+from .._errors import UserError
+from ._axes import AXES, METRICS, Axis, axis_column, metric_column, parse_axis
+from ._plan import (FLAG_FEASIBLE, FLAG_LATENCY_LAYOUT, MODES, OUTPUTS, Layout, SweepPlan, combo_index,
+                         indices, plan_sweep)
+from ..cost import cost_per_gpu_hour, cost_per_million_tokens
+from ..config.scenario import Scenario
+
+__all__ = ["Axis", "SweepPlan", "Layout", "Sweep", "SweepResult", "parse_axis", "plan_sweep", "evaluate_points",
+           "prepare_sweep", "run_sweep", "OUTPUTS", "MODES", "FLOAT32_TOLERANCE", "DEFAULT_MEMORY_BUDGET_MB"]
+
+DEFAULT_MEMORY_BUDGET_MB = 1024.0
+# NumPy evaluation blocks (one thread each): a fixed batch needs ~60 float64 temporaries a point; a batch search
+# evaluates every candidate of the grid (~97) at once, so its blocks are a hundredth of the size.
+_BLOCK_POINTS = {False: 32_768, True: 512}
+_BLOCK_BYTES_PER_POINT = {False: 60 * 8, True: 100 * 60 * 8}
+_MAX_CHUNK = {"numpy": 1 << 20, "cupy": 1 << 24}
+FLOAT32_TOLERANCE = {"rel": 1e-5, "max_share_other_batch": 0.01}
+
+
+def _search(plan: SweepPlan, r, l_in, l_out, ctx, h, slo):
+    """perf.operating_point's batch search for every point at once: (batch, meets the SLOs, its throughput)."""
+    sm, kv = r.step_model, r.kv_transfer_s_per_token
+    m = l_in.shape[0]
+    probe = perf.evaluate(sm, plan.mode, np.ones(m), l_in, l_out, ctx, h, kv)
+    limit = probe["max_concurrency"] if sm.fits_weights else np.ones(m)
+    tops, inverse = np.unique(np.broadcast_to(limit, (m,)), return_inverse=True)
+    grids = [perf.concurrency_grid(top) for top in tops]
+    table = np.ones((len(grids), max(len(g) for g in grids)))  # padded with batch 1, which every grid holds
+    for row, grid in enumerate(grids):
+        table[row, :len(grid)] = grid
+    batch = table[inverse.reshape(-1)]
+    col = (lambda x: None if x is None else x[:, None])
+    res = perf.evaluate(sm, plan.mode, batch, l_in[:, None], l_out[:, None], col(ctx), h[:, None], kv)
+    ok = perf._slo_mask(res, perf.SLO(col(slo), plan.max_ttft_s, plan.max_tpot_s))
+    metric = np.where(ok, res["output_tokens_per_s_per_gpu"], -np.inf)
+    best = metric.max(axis=1)
+    meets = ok.any(axis=1)
+    # argmax over the sorted grid = the smallest batch among the best
+    chosen = np.where(ok & (metric == best[:, None]), batch, np.inf).min(axis=1)
+    return np.where(meets, chosen, 1.0), meets, np.where(meets, best, 0.0)
+
+
+def _column(x, sel, m: int):
+    return np.broadcast_to(x[sel] if isinstance(x, np.ndarray) else x, (m,)).astype(float)
+
+
+def _value(x, sel):
+    """A swept value's points in ``sel``; an axis not swept stays one float (the arithmetic broadcasts it)."""
+    return x[sel] if isinstance(x, np.ndarray) else x
+
+
+def evaluate_points(plan: SweepPlan, start: int, stop: int, idx: dict[str, Any] | None = None
+                    ) -> dict[str, np.ndarray]:
+    """The unit-cost outputs (:data:`OUTPUTS`) and ``flags`` of flat points start..stop-1, in float64: the reference
+    ``kernels/unitcost.cu`` must equal. ``idx``: :func:`indices` of the same points, when already at hand."""
+    n = stop - start
+    idx = indices(plan, start, stop) if idx is None else idx
+    val = {name: plan.slots[name][idx[name]] if isinstance(idx[name], np.ndarray) else float(plan.slots[name][0])
+           for name in AXES}
+    combo = combo_index(plan, idx)
+    out = {name: np.full(n, np.nan) for name in OUTPUTS}
+    flags = np.zeros(n, dtype=np.uint8)
+    groups = np.unique(combo) if isinstance(combo, np.ndarray) else [combo]
+    for c in groups:
+        sel = combo == c if isinstance(combo, np.ndarray) else slice(None)
+        m = int(np.count_nonzero(sel)) if isinstance(sel, np.ndarray) else n
+        lay = plan.layouts[int(c)]
+        l_in, l_out, h = (_column(val[k], sel, m) for k in ("input_tokens", "output_tokens", "cache_hit_rate"))
+        ctx = _column(val["context_tokens"], sel, m) if "context_tokens" in plan.strides else None
+        latency = np.zeros(m, dtype=bool)
+        if plan.search:
+            slo = (_column(val["min_tokens_per_s_per_user"], sel, m) if "min_tokens_per_s_per_user" in plan.strides
+                   else plan.min_tokens_per_s_per_user)
+            slo_arr = slo if isinstance(slo, np.ndarray) or slo is None else np.full(m, slo)
+            batch, feasible, metric = _search(plan, lay.throughput, l_in, l_out, ctx, h, slo_arr)
+            res = perf.evaluate(lay.throughput.step_model, plan.mode, batch, l_in, l_out, ctx, h,
+                                lay.throughput.kv_transfer_s_per_token)
+            if plan.has_slo and lay.latency is not None:
+                batch1, meets1, metric1 = _search(plan, lay.latency, l_in, l_out, ctx, h, slo_arr)
+                latency = meets1 & (~feasible | (metric1 > metric))
+                res1 = perf.evaluate(lay.latency.step_model, plan.mode, batch1, l_in, l_out, ctx, h,
+                                     lay.latency.kv_transfer_s_per_token)
+                res = {k: np.where(latency, res1[k], res[k]) for k in res}
+                batch = np.where(latency, batch1, batch)
+                feasible = feasible | latency
+        else:
+            batch = _column(val["concurrency"], sel, m)
+            l_in, l_out, h = (_value(val[k], sel) for k in ("input_tokens", "output_tokens", "cache_hit_rate"))
+            ctx = _value(val["context_tokens"], sel) if "context_tokens" in plan.strides else None
+            res = perf.evaluate(lay.throughput.step_model, plan.mode, batch, l_in, l_out, ctx, h,
+                                lay.throughput.kv_transfer_s_per_token)
+            feasible = np.asarray(res["fits"], dtype=bool)
+        price = _value(val["server_price"], sel)
+        price = np.where(np.isnan(price), lay.server_price, price) if isinstance(price, np.ndarray) \
+            else (lay.server_price if math.isnan(price) else price)
+        ci = replace(plan.base_cost, server_price_per_gpu=price / lay.gpus_per_server,
+                     cost_of_capital=_value(val["cost_of_capital"], sel),
+                     electricity_price_per_kwh=_value(val["electricity_price_per_kwh"], sel),
+                     it_kw_per_gpu=lay.it_kw_per_gpu)
+        per_gpu_hour = cost_per_gpu_hour(ci, _value(val["utilisation"], sel)).total
+        tokens = cost_per_million_tokens(per_gpu_hour, res["gpu_s_per_input_token"], res["gpu_s_per_output_token"],
+                                         plan.cached_input_cost_fraction, input_tokens=l_in, output_tokens=l_out,
+                                         cache_hit_rate=h)
+        values = {"concurrency": batch, "tokens_per_s_per_user": res["tokens_per_s_per_user"],
+                  "output_tokens_per_s_per_gpu": res["output_tokens_per_s_per_gpu"],
+                  "cost_per_million_input_tokens": tokens.input,
+                  "cost_per_million_cached_input_tokens": tokens.cached_input,
+                  "cost_per_million_output_tokens": tokens.output, "cost_per_million_tokens_blended": tokens.blended}
+        for name, value in values.items():
+            out[name][sel] = np.where(feasible, value, np.nan)
+        out["cost_per_gpu_hour"][sel] = np.broadcast_to(per_gpu_hour, (m,))
+        flags[sel] = feasible * FLAG_FEASIBLE + latency * FLAG_LATENCY_LAYOUT
+    out["flags"] = flags
+    return out
+
+
+# -- chunks, backends and the DataFrame ------------------------------------------------------------------------------
+def _columns(plan: SweepPlan) -> list[str]:
+    cur = plan.currency
+    cols = [axis_column(a.name, cur) for a in plan.axes]
+    if plan.search:
+        cols.append("concurrency")
+    cols += ["tokens_per_s_per_user", "gpus_per_instance", "tp", "ep", "feasible"]
+    return cols + [metric_column(m, cur) for m in plan.metrics]
+
+
+def frame_of(plan: SweepPlan, start: int, stop: int, outputs: dict[str, np.ndarray],
+             idx: dict[str, Any] | None = None):
+    """The tidy DataFrame of points start..stop-1 from the per-point outputs (either backend's)."""
+    import pandas as pd
+
+    n = stop - start
+    cur = plan.currency
+    idx = indices(plan, start, stop) if idx is None else idx
+    data: dict[str, Any] = {}
+    for axis in plan.axes:
+        if axis.spec.categorical:
+            data[axis_column(axis.name, cur)] = pd.Categorical.from_codes(idx[axis.name], list(axis.values))
+        else:
+            data[axis_column(axis.name, cur)] = plan.slots[axis.name][idx[axis.name]]
+    if plan.search:
+        data["concurrency"] = outputs["concurrency"]
+    data["tokens_per_s_per_user"] = outputs["tokens_per_s_per_user"]
+    layout = np.broadcast_to(combo_index(plan, idx), (n,)) * 2 + ((outputs["flags"] & FLAG_LATENCY_LAYOUT) > 0)
+    table = np.array([[r.deployment.gpus, r.deployment.tp, r.deployment.ep] for lay in plan.layouts
+                      for r in (lay.throughput, lay.latency or lay.throughput)], dtype=np.int64)
+    for j, name in enumerate(("gpus_per_instance", "tp", "ep")):
+        data[name] = table[layout, j]
+    data["feasible"] = (outputs["flags"] & FLAG_FEASIBLE) > 0
+    finance = plan.finance.lookup(idx, n) if plan.finance is not None else {}
+    for m in plan.metrics:
+        source = "cost_per_gpu_hour" if m == "breakeven_rent_per_gpu_hour" else m
+        data[metric_column(m, cur)] = finance[m] if METRICS[m].finance else outputs[source]
+    return pd.DataFrame(data, copy=False)
+
+
+@dataclass
+class Sweep:
+    """A planned sweep on a backend, ready to stream: :meth:`frames` yields one DataFrame per chunk."""
+
+    plan: SweepPlan
+    backend: str  # numpy | cupy
+    device: str | None
+    dtype: str
+    chunk_points: int
+    memory_budget_mb: float
+    notes: list[str]
+    working_mb: float = 0.0  # the evaluation's own temporaries, beside the chunks
+
+    @property
+    def bytes_per_row(self) -> int:
+        return 8 * len(_columns(self.plan)) + 8
+
+    def check_fits_in_memory(self, what: str = "the whole grid as one table") -> None:
+        need = self.plan.points * self.bytes_per_row / 2**20 + self.working_mb
+        if need > self.memory_budget_mb:
+            raise UserError(
+                f"the grid has {self.plan.points:,} points x {len(_columns(self.plan))} columns, about {need:,.0f} MB "
+                f"for {what}, over the memory budget of {self.memory_budget_mb:,.0f} MB; stream it in chunks with "
+                "--out DIR or --format csv, or raise --memory-budget-mb")
+
+    def _block_frame(self, start: int, stop: int, outputs: dict[str, np.ndarray] | None, offset: int):
+        idx = indices(self.plan, start, stop)
+        if outputs is None:
+            block = evaluate_points(self.plan, start, stop, idx)
+        else:
+            block = {k: v[start - offset: stop - offset] for k, v in outputs.items()}
+        return frame_of(self.plan, start, stop, block, idx)
+
+    def frames(self, progress: Callable[[int, int], None] | None = None) -> Iterator[Any]:
+        """One DataFrame per chunk of ``chunk_points`` points, in flat-index order. NumPy evaluates and assembles
+        blocks of a chunk on a thread pool (NumPy and pandas release the GIL in their array loops); the kernel
+        evaluates a whole chunk per launch."""
+        import pandas as pd
+
+        kernel = None
+        if self.backend == "cupy":
+            from . import _kernel as _unitcost_kernel
+
+            kernel = _unitcost_kernel.host_chunks(self.plan, self.dtype)
+        block = _BLOCK_POINTS[self.plan.search]
+        with ThreadPoolExecutor(max_workers=cpu_workers(), thread_name_prefix="tokensim-sweep") as pool:
+            for start in range(0, self.plan.points, self.chunk_points):
+                stop = min(self.plan.points, start + self.chunk_points)
+                outputs = kernel(start, stop) if kernel is not None else None
+                parts = list(pool.map(lambda a: self._block_frame(a, min(stop, a + block), outputs, start),
+                                      range(start, stop, block)))
+                yield pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+                if progress is not None:
+                    progress(stop, self.plan.points)
+
+    def meta(self) -> dict[str, Any]:
+        p = self.plan
+        return {"scenario": p.scenario.name, "currency": p.currency, "mode": p.mode,
+                "batch": "searched under the SLOs" if p.search else "fixed (concurrency axis)",
+                "backend": self.backend, "device": self.device, "dtype": self.dtype, "points": p.points,
+                "axes": [{"name": a.name, "column": axis_column(a.name, p.currency), "values": list(a.values)}
+                         for a in p.axes],
+                "metrics": [metric_column(m, p.currency) for m in p.metrics], "columns": _columns(p),
+                "base": dict(p.base), "finance_points": p.finance.rows if p.finance is not None else 0,
+                "notes": list(self.notes)}
+
+
+def prepare_sweep(scenario: Scenario, axes: Sequence[Axis | str], metrics: Sequence[str] | None = None, *,
+                  mode: str = "aggregated", backend: str = "auto", dtype: str | None = None,
+                  chunk_points: int | None = None, memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB) -> Sweep:
+    """Plan the sweep, pick the backend and size the chunks within ``memory_budget_mb``."""
+    if not (isinstance(memory_budget_mb, (int, float)) and math.isfinite(memory_budget_mb) and memory_budget_mb > 0):
+        raise UserError(f"--memory-budget-mb: got {memory_budget_mb!r}; allowed: a number of MB > 0")
+    if dtype not in (None, "float32", "float64"):
+        raise UserError(f"--dtype {dtype!r}: allowed: float32, float64")
+    plan = plan_sweep(scenario, axes, metrics, mode=mode)
+    chosen = select_backend(backend)
+    name = chosen.name
+    real = "float64" if name == "numpy" else (dtype or "float32")
+    notes = list(plan.notes)
+    if name == "numpy" and dtype == "float32":
+        notes.append("NumPy runs in float64; --dtype float32 applies to the GPU kernel only")
+    if name == "cupy" and plan.finance is not None:
+        notes.append(f"finance metrics ran on NumPy ({plan.finance.rows:,} distinct finance points); the kernel "
+                     "covers the unit-cost metrics")
+    working = (cpu_workers() * _BLOCK_POINTS[plan.search] * _BLOCK_BYTES_PER_POINT[plan.search] if name == "numpy"
+               else 0) / 2**20
+    sweep = Sweep(plan, name, chosen.device, real, 1, float(memory_budget_mb), notes, working)
+    itemsize = 8 if real == "float64" else 4
+    # a chunk's rows, plus on the GPU its outputs on the device, their host copy and the float64 views
+    per_point = sweep.bytes_per_row + (len(OUTPUTS) * (8 + 2 * itemsize) + 2 if name == "cupy" else 0)
+    room = memory_budget_mb - working
+    if chunk_points is not None:
+        if isinstance(chunk_points, bool) or not isinstance(chunk_points, int) or chunk_points < 1:
+            raise UserError(f"--chunk-points: got {chunk_points!r}; allowed: a whole number >= 1")
+        need = chunk_points * per_point / 2**20
+        if need > room:
+            raise UserError(f"--chunk-points {chunk_points:,} needs about {need + working:,.0f} MB, over the memory "
+                            f"budget of {memory_budget_mb:,.0f} MB; use fewer points per chunk or raise "
+                            "--memory-budget-mb")
+        sweep.chunk_points = chunk_points
+    else:
+        fit = int(room * 2**20 // per_point)
+        if fit < 1:
+            raise UserError(f"--memory-budget-mb {memory_budget_mb:g} is below the {working + 1:,.0f} MB one chunk "
+                            "of this sweep needs; raise it")
+        sweep.chunk_points = max(1, min(fit, _MAX_CHUNK[name], plan.points))
+    return sweep
+
+
+@dataclass
+class SweepResult:
+    """A whole sweep: the tidy DataFrame (``frame``) and what produced it."""
+
+    meta: dict[str, Any]
+    frame: Any
+    elapsed_s: float
+
+    def to_dict(self) -> dict[str, Any]:
+        points = self.meta["points"]
+        return {**self.meta, "elapsed_s": self.elapsed_s,
+                "points_per_s": points / self.elapsed_s if self.elapsed_s > 0 else None,
+                "rows": self.frame.to_dict(orient="records")}
+
+
+def run_sweep(scenario: Scenario, axes: Sequence[Axis | str], metrics: Sequence[str] | None = None,
+              **options: Any) -> SweepResult:
+    """The whole grid as one DataFrame (within the memory budget; stream :meth:`Sweep.frames` for larger grids).
+    Options as :func:`prepare_sweep`."""
+    import pandas as pd
+
+    sweep = prepare_sweep(scenario, axes, metrics, **options)
+    sweep.check_fits_in_memory()
+    start = time.perf_counter()
+    frames = list(sweep.frames())
+    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    return SweepResult(sweep.meta(), frame, time.perf_counter() - start)
