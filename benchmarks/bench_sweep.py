@@ -9,8 +9,8 @@ Grids (founding scenario ``b300-10k-cluster`` unless ``--scenario``):
 
 Measurements:
 
-- ``numpy``: :meth:`tokensim.sweep._run.Sweep.frames` end to end (tidy DataFrames included, discarded after each chunk) and
-  the evaluation alone (:func:`tokensim.sweep._run.evaluate_points` on the same thread pool), best of ``--repeats``;
+- ``numpy``: :meth:`tokensim.sweep.Sweep.frames` end to end (tidy DataFrames included, discarded after each chunk) and
+  the evaluation alone (:func:`tokensim.sweep.evaluate_points` on the same thread pool), best of ``--repeats``;
 - ``--gpu``: ``unitcost_points`` over ``--gpu-points`` points (default 10^8) in launches of 2^25 points into reused
   buffers, timed with CUDA events around the whole loop after a warm-up, median of ``--repeats``, float32 and
   float64; the SLO grid at ``--gpu-slo-points``; the NVRTC compile and first launch; ``Sweep.frames`` on CuPy end to
@@ -41,11 +41,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # a plain checkout, without installing
 
-from tokensim.sweep import _kernel as _unitcost_kernel  # noqa: E402
-from tokensim.config.scenario import load_scenario  # noqa: E402
-from tokensim._backend import cpu_workers  # noqa: E402
-from tokensim.sweep._run import OUTPUTS, evaluate_points, plan_sweep, prepare_sweep  # noqa: E402
 from _benchutil import cuda_time_ms, record, run_sections, set_json_path  # noqa: E402  (benchmarks/)
+
+from tokensim._backend import cpu_workers  # noqa: E402
+from tokensim.config.scenario import load_scenario  # noqa: E402
+from tokensim.sweep import _kernel as _unitcost_kernel  # noqa: E402
+from tokensim.sweep._run import OUTPUTS, evaluate_points, plan_sweep, prepare_sweep  # noqa: E402
+
 
 def fixed_axes(points: int) -> list[str]:
     """concurrency (256) x utilisation (16) x input tokens (enough for ``points``)."""

@@ -12,11 +12,11 @@ import statistics
 
 import cupy
 import numpy as np
-
 from _benchutil import cuda_time_ms
+
+from tokensim.config.scenario import load_scenario
 from tokensim.montecarlo import _kernel as _mckernel
 from tokensim.montecarlo._run import prepare
-from tokensim.config.scenario import load_scenario
 
 
 def main() -> None:

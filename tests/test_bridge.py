@@ -9,9 +9,9 @@ from click.testing import CliRunner
 
 from tokensim.bridge import FACTORS, bridge, sides_from_scenario, unit_cost
 from tokensim.cli import cli
+from tokensim.config.scenario import load_scenario
 from tokensim.cost import cost_inputs_from_scenario
 from tokensim.perf._model import serving_slo, serving_workload
-from tokensim.config.scenario import load_scenario
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from tokensim.config._yaml import config_dir
 from tokensim.cli import cli
+from tokensim.config._yaml import config_dir
 
 FOUNDING = config_dir() / "scenarios" / "b300-10k-cluster.yaml"
 

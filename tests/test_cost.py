@@ -9,12 +9,17 @@ import numpy_financial as npf
 import pytest
 
 from tokensim import ConfigError
-from tokensim.cost import (
-    BREAKDOWN_TERMS, CostInputs, capital_recovery_factor, cost_inputs_from_scenario, cost_per_gpu_hour,
-    cost_per_million_tokens, cost_per_million_tokens_at_throughput,
-)
 from tokensim.config.money import check_currency, convert, fx_factor
 from tokensim.config.scenario import load_scenario
+from tokensim.cost import (
+    BREAKDOWN_TERMS,
+    CostInputs,
+    capital_recovery_factor,
+    cost_inputs_from_scenario,
+    cost_per_gpu_hour,
+    cost_per_million_tokens,
+    cost_per_million_tokens_at_throughput,
+)
 
 
 def reference_case_c(**changes) -> CostInputs:

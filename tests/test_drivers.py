@@ -8,15 +8,20 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from tokensim.montecarlo import _rng
-from tokensim.finance._cashflows import Drivers
-from tokensim.montecarlo._drivers import (
-    POISSON_MAX_COUNT, STREAM_DEFAULT, driver_model, generate_drivers, poisson_counts, poisson_table,
-    relevant_drivers,
-)
-from tokensim.finance._run import build_inputs
 from tokensim.config.scenario import load_scenario
 from tokensim.config.uncertainty import CORRELATED_DRIVERS, load_uncertainty, parse_uncertainty
+from tokensim.finance._cashflows import Drivers
+from tokensim.finance._run import build_inputs
+from tokensim.montecarlo import _rng
+from tokensim.montecarlo._drivers import (
+    POISSON_MAX_COUNT,
+    STREAM_DEFAULT,
+    driver_model,
+    generate_drivers,
+    poisson_counts,
+    poisson_table,
+    relevant_drivers,
+)
 
 FIELDS = ("market_rent_multiplier", "spot_utilisation", "token_volume_multiplier", "token_price_multiplier",
           "efficiency_multiplier", "power_price_multiplier", "floating_base_rate", "tenant_default_month")

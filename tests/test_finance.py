@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 from tokensim.config._yaml import config_dir
-from tokensim.finance._solve import Target, solve_rent, usage_frontier
-from tokensim.finance._run import Drivers, build_inputs, cashflows, evaluate, run_finance
 from tokensim.config.scenario import load_scenario
+from tokensim.finance._run import Drivers, build_inputs, cashflows, evaluate, run_finance
+from tokensim.finance._solve import Target, solve_rent, usage_frontier
 
 # A one-server case small enough to work by hand: capex 1,200 at close; rent 600 a year (50 a month); opex 15 per
 # GPU-year x 8 GPUs = 120 a year (10 a month), so EBITDA is 40 a month; half debt-funded; no tax, no residual.

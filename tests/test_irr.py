@@ -232,7 +232,7 @@ def test_npv_per_row_rates_equal_numpy_financial():
     """A 2-D npv with one rate per row equals numpy_financial.npv row by row."""
     rows = realistic_rows(20, seed=4)
     rates = np.linspace(-0.05, 0.2, 20)
-    expected = [npf.npv(r, row) for r, row in zip(rates, rows)]
+    expected = [npf.npv(r, row) for r, row in zip(rates, rows, strict=False)]
     np.testing.assert_allclose(npv(rates, rows), expected, rtol=1e-12, atol=1e-6)
     np.testing.assert_allclose(npv(0.01, rows), [npf.npv(0.01, row) for row in rows], rtol=1e-12, atol=1e-6)
 

@@ -12,17 +12,17 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from _hostcc import build_host_kernels
 from click.testing import CliRunner
 
-from _hostcc import build_host_kernels
 from tokensim import UserError
-from tokensim.montecarlo import _kernel as _mckernel
-from tokensim.config._yaml import config_dir
 from tokensim.cli import cli
-from tokensim.finance._run import run_finance
-from tokensim.montecarlo._run import FLAGS, METRICS, evaluate_paths, prepare, run_montecarlo
+from tokensim.config._yaml import config_dir
 from tokensim.config.scenario import load_scenario
 from tokensim.config.uncertainty import load_uncertainty
+from tokensim.finance._run import run_finance
+from tokensim.montecarlo import _kernel as _mckernel
+from tokensim.montecarlo._run import FLAGS, METRICS, evaluate_paths, prepare, run_montecarlo
 
 SCENARIOS = ("b300-10k-cluster", "us-b300-neocloud-usage")
 TIMING = ("elapsed_s", "path_months_per_s")

@@ -12,9 +12,10 @@ import math
 
 import numpy as np
 import pytest
+
+from tokensim.config.scenario import load_scenario
 from tokensim.montecarlo import _kernel as _mckernel
 from tokensim.montecarlo._run import FLAGS, FLOAT32_TOLERANCE, METRICS, evaluate_paths, prepare, run_montecarlo
-from tokensim.config.scenario import load_scenario
 
 pytestmark = pytest.mark.gpu
 
@@ -70,7 +71,7 @@ def test_summaries_float64_agree_to_1e9(name):
 
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_summaries_float32_within_the_documented_tolerance(name):
-    """The float32 kernel (the GPU default) agrees with NumPy within tokensim.montecarlo._run.FLOAT32_TOLERANCE."""
+    """The float32 kernel (the GPU default) agrees with NumPy within tokensim.montecarlo.FLOAT32_TOLERANCE."""
     s = load_scenario(name)
     gpu = run_montecarlo(s, paths=50_000, seed=6, backend="cupy")
     cpu = run_montecarlo(s, paths=50_000, seed=6, backend="numpy")

@@ -10,14 +10,23 @@ import pytest
 from click.testing import CliRunner
 
 from tokensim import UserError
-from tokensim.perf import _core as core
-from tokensim.config.catalog import load_catalog
 from tokensim.cli import cli
-from tokensim.perf.efficiency import Efficiency, PhaseEfficiency, load_efficiency
+from tokensim.config.catalog import load_catalog
 from tokensim.config.hardware import Hardware
 from tokensim.config.models import ModelSpec
-from tokensim.perf._model import SLO, Deployment, Workload, build_step_model, evaluate, operating_point, predict, resolve
 from tokensim.config.precisions import resolve_precision
+from tokensim.perf import _core as core
+from tokensim.perf._model import (
+    SLO,
+    Deployment,
+    Workload,
+    build_step_model,
+    evaluate,
+    operating_point,
+    predict,
+    resolve,
+)
+from tokensim.perf.efficiency import Efficiency, PhaseEfficiency, load_efficiency
 
 IDEAL = PhaseEfficiency(compute_efficiency=1.0, memory_efficiency=1.0, network_efficiency=1.0, comm_overlap=0.0,
                         step_overhead_s=0.0, collective_latency_s=0.0, log_error_std=0.1)

@@ -15,8 +15,8 @@ import pytest
 from click.testing import CliRunner
 
 from tokensim import __version__, plots
-from tokensim.plots._style import source_line
 from tokensim.cli import cli
+from tokensim.plots._style import source_line
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -42,8 +42,8 @@ def assert_png(path: Path, min_bytes: int = 8_000) -> None:
 @pytest.fixture(scope="module")
 def report():
     """The founding scenario's report (perf, cost, bridge, finance with its monthly schedule)."""
-    from tokensim.report import run_report
     from tokensim.config.scenario import load_scenario
+    from tokensim.report import run_report
 
     return run_report(load_scenario("b300-10k-cluster"))
 

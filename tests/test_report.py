@@ -93,7 +93,7 @@ def test_monte_carlo_section_and_fan(report_json):
     assert fan["years"] == [1, 2, 3, 4, 5]
     assert all(len(v) == 5 for v in fan["quantiles"].values())
     q = fan["quantiles"]
-    assert all(a <= b for a, b in zip(q["0.05"], q["0.95"]))
+    assert all(a <= b for a, b in zip(q["0.05"], q["0.95"], strict=False))
 
 
 def test_run_can_skip_the_monte_carlo():

@@ -12,14 +12,13 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from tokensim.config._yaml import config_dir
 from tokensim._errors import ConfigError, UserError
 from tokensim.cli import cli
+from tokensim.config._yaml import config_dir
+from tokensim.config.scenario import load_scenario
 from tokensim.cost import cost_inputs_from_scenario, cost_per_gpu_hour
 from tokensim.finance._run import run_finance
-from tokensim.config.scenario import load_scenario
-from tokensim.sensitivity import (InputRange, evaluate_samples, load_ranges, run_sensitivity, sobol_indices,
-                                  tornado)
+from tokensim.sensitivity import InputRange, evaluate_samples, load_ranges, run_sensitivity, sobol_indices, tornado
 
 FOUNDING = config_dir() / "scenarios" / "b300-10k-cluster.yaml"
 # Ishigami (a = 7, b = 0.1) on [-pi, pi]^3: analytic indices (Ishigami & Homma 1990; Saltelli et al. 2008, sec. 4.9)

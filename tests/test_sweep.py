@@ -14,20 +14,28 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from _hostcc import build_host_kernels
 from click.testing import CliRunner
 
-from _hostcc import build_host_kernels
 from tokensim import UserError
-from tokensim.perf import _model as perf
-from tokensim.sweep import _kernel as _unitcost_kernel
-from tokensim.config._yaml import config_dir
-from tokensim.perf._core import StepModel
 from tokensim.cli import cli
+from tokensim.config._yaml import config_dir
+from tokensim.config.scenario import load_scenario
 from tokensim.cost import cost_inputs_from_scenario, cost_per_gpu_hour, cost_per_million_tokens
 from tokensim.finance._run import run_finance
-from tokensim.config.scenario import load_scenario
-from tokensim.sweep._run import FLOAT32_TOLERANCE, OUTPUTS, evaluate_points, indices, parse_axis, plan_sweep, \
-    prepare_sweep, run_sweep
+from tokensim.perf import _model as perf
+from tokensim.perf._core import StepModel
+from tokensim.sweep import _kernel as _unitcost_kernel
+from tokensim.sweep._run import (
+    FLOAT32_TOLERANCE,
+    OUTPUTS,
+    evaluate_points,
+    indices,
+    parse_axis,
+    plan_sweep,
+    prepare_sweep,
+    run_sweep,
+)
 
 FOUNDING = "b300-10k-cluster"
 
@@ -157,13 +165,13 @@ def test_flat_index_decomposition_is_numpy_unravel_index():
     for start, stop in ((0, 5000), (123_456, 130_000), (plan.points - 777, plan.points)):
         idx = indices(plan, start, stop)
         expected = np.unravel_index(np.arange(start, stop), plan.shape)
-        for axis, want in zip(plan.axes, expected):
+        for axis, want in zip(plan.axes, expected, strict=False):
             np.testing.assert_array_equal(idx[axis.name], want)
     big = plan_sweep(founding(), ["concurrency=1:50000:50000", "input_tokens=1:100000:100000", "cache_hit_rate=0,1"])
     start = 2**32 + 12_345
     idx = indices(big, start, start + 4096)
     expected = np.unravel_index(np.arange(start, start + 4096), big.shape)
-    for axis, want in zip(big.axes, expected):
+    for axis, want in zip(big.axes, expected, strict=False):
         np.testing.assert_array_equal(idx[axis.name], want)
 
 

@@ -1,9 +1,9 @@
-"""Device checks of the sweep kernel: kernels/unitcost.cu against the NumPy reference (tokensim.sweep._run.evaluate_points).
+"""Device checks of the sweep kernel: kernels/unitcost.cu against the NumPy reference (tokensim.sweep.evaluate_points).
 
 All tests here need CuPy and a CUDA device (`gpu` marker; TOKENSIM_REQUIRE_GPU=1 turns skips into failures). CuPy is
 imported inside the tests so the module collects anywhere. Tolerances: float64 1e-9 relative point by point, the same
 batches and flags (the float64 build fuses no multiply-add, so only the device's transcendentals differ from NumPy's,
-by an ulp); float32 as tokensim.sweep._run.FLOAT32_TOLERANCE (relative error on points with the same batch, and the share
+by an ulp); float32 as tokensim.sweep.FLOAT32_TOLERANCE (relative error on points with the same batch, and the share
 of points whose SLO search picked another batch).
 """
 
@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from tokensim.sweep import _kernel as _unitcost_kernel
 from tokensim.cli import cli
 from tokensim.config.scenario import load_scenario
+from tokensim.sweep import _kernel as _unitcost_kernel
 from tokensim.sweep._run import FLOAT32_TOLERANCE, OUTPUTS, evaluate_points, plan_sweep, run_sweep
 
 pytestmark = pytest.mark.gpu
@@ -66,7 +66,7 @@ def test_kernel_float64_equals_numpy_point_by_point(grid):
 
 @pytest.mark.parametrize("grid", sorted(GRIDS))
 def test_kernel_float32_within_the_documented_tolerance(grid):
-    """The float32 kernel (the GPU default) agrees with NumPy within tokensim.sweep._run.FLOAT32_TOLERANCE."""
+    """The float32 kernel (the GPU default) agrees with NumPy within tokensim.sweep.FLOAT32_TOLERANCE."""
     scenario, mode, axes = GRIDS[grid]
     plan = plan_sweep(load_scenario(scenario), axes, mode=mode)
     ref = evaluate_points(plan, 0, plan.points)

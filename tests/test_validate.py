@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from tokensim import UserError
-from tokensim.config.catalog import load_catalog
 from tokensim.cli import cli
+from tokensim.config.catalog import load_catalog
 from tokensim.perf.validate import (
     MEASUREMENTS_PATH,
     METRICS,

@@ -17,12 +17,12 @@ from ._errors import ConfigError, UserError
 from ._irr import IRR_REASONS, annualise_monthly_rate, irr, npv
 from .bridge import bridge, sides_from_scenario
 from .config.catalog import load_catalog
+from .config.scenario import load_scenario
 from .cost import cost_inputs_from_scenario, cost_per_gpu_hour, cost_per_million_tokens, gpus_needed, serving_pnl
 from .finance._run import run_finance
 from .montecarlo._run import run_montecarlo
 from .perf._model import SLO, Deployment, Workload, evaluate, predict
 from .report import run_report
-from .config.scenario import load_scenario
 from .sensitivity import run_sensitivity
 from .sweep._run import run_sweep
 

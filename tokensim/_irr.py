@@ -294,7 +294,7 @@ def _irr_nearest_guess(coeffs_z, coeffs_u, guess, tol, max_iter, xp):
     below = _crossing(values, grid, (grid[1:] <= guess)[:, None], True, xp)
     above = _crossing(values, grid, (grid[:-1] >= guess)[:, None], False, xp)
     n_rows = coeffs_z.shape[1]
-    both = [xp.concatenate([b, a], axis=0) for b, a in zip(below, above)]
+    both = [xp.concatenate([b, a], axis=0) for b, a in zip(below, above, strict=False)]
     solved, converged = _rtsafe(
         xp.concatenate([coeffs_z, coeffs_z], axis=1), xp.concatenate([coeffs_u, coeffs_u], axis=1), *both,
         guess, tol, max_iter, xp,

@@ -20,8 +20,8 @@ import sys
 import threading
 from pathlib import Path
 
-from .config._yaml import kernels_dir
 from ._errors import UserError, did_you_mean
+from .config._yaml import kernels_dir
 
 __all__ = [
     "REAL_TYPES",

@@ -28,10 +28,10 @@ from functools import lru_cache
 from ._errors import UserError
 from ._shapley import shapley_values, waterfall
 from .config.catalog import load_catalog
-from .cost import CostInputs, cost_inputs_from_scenario, cost_per_gpu_hour, cost_per_million_tokens
 from .config.money import fx_factor
-from .perf._model import SLO, Workload, predict, serving_slo, serving_workload
 from .config.scenario import Scenario
+from .cost import CostInputs, cost_inputs_from_scenario, cost_per_gpu_hour, cost_per_million_tokens
+from .perf._model import SLO, Workload, predict, serving_slo, serving_workload
 
 __all__ = ["FACTORS", "Side", "BridgeResult", "bridge", "bridge_in_currency", "unit_cost", "sides_from_scenario"]
 

@@ -15,13 +15,13 @@ from typing import Any
 
 from . import __version__
 from ._output import SCHEMA_VERSION, atomic_write_text, dumps_json, to_jsonable, write_table
-from .finance._solve import Target, solve_rent
 from .bridge import bridge, bridge_in_currency, sides_from_scenario
+from .config.money import fx_factor
+from .config.scenario import Scenario
 from .cost import cost_inputs_from_scenario, cost_per_gpu_hour, cost_per_million_tokens
 from .finance._run import run_finance
-from .config.money import fx_factor
+from .finance._solve import Target, solve_rent
 from .perf._model import predict, serving_slo, serving_workload
-from .config.scenario import Scenario
 
 __all__ = ["Report", "run_report", "write_artifacts", "PAYBACK_CLAIM_YEARS"]
 

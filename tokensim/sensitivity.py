@@ -21,7 +21,7 @@ loader derived from others (a defaulted discount rate = the pre-tax WACC, a fixe
 its rent) keep the scenario's value unless they are inputs themselves.
 
 Evaluation in bulk (:mod:`tokensim.finance._bulk`): a sample is the scenario with its inputs replaced, resolved by
-:func:`tokensim.finance._run.build_inputs` exactly as ``tokensim finance`` would (capex, debt fixed at close, opex rates,
+:func:`tokensim.finance.build_inputs` exactly as ``tokensim finance`` would (capex, debt fixed at close, opex rates,
 residual); the samples run as the paths of one NumPy cash-flow engine call. The floating base rate moves interest as
 on a Monte Carlo path (principal fixed at close at the scenario's rate); sculpted debt is sized on each sample's CFADS.
 The Monte Carlo kernel draws stochastic drivers, not per-sample inputs, so sensitivity always runs on NumPy.
@@ -37,11 +37,11 @@ from typing import Any
 
 import numpy as np
 
-from .finance._bulk import evaluate_scenarios
-from .config._yaml import Section
 from ._errors import ConfigError, UserError, did_you_mean
-from .finance._residual import percent_of_cost_at
+from .config._yaml import Section
 from .config.scenario import Scenario
+from .finance._bulk import evaluate_scenarios
+from .finance._residual import percent_of_cost_at
 
 __all__ = ["METRICS", "INPUTS", "METHODS", "DISTRIBUTIONS", "DEFAULT_CHANGE", "InputRange",
            "SensitivityResult", "load_ranges", "default_ranges", "evaluate_samples", "tornado", "sobol_indices",
@@ -252,7 +252,7 @@ def default_ranges(s: Scenario) -> tuple[list[InputRange], list[dict]]:
 def _scenario_at(s: Scenario, names: Sequence[str], values: Sequence[float]) -> Scenario:
     """The scenario with the inputs ``names`` at ``values`` (the floating base rate is applied to the engine inputs)."""
     changes: dict[str | None, dict[str, Any]] = {}
-    for name, value in zip(names, values):
+    for name, value in zip(names, values, strict=False):
         f = INPUTS[name]
         value = float(value)
         if name == "financing.floating_base_rate":
@@ -426,7 +426,7 @@ def run_sensitivity(s: Scenario, *, method: str = "tornado", metric: str = "npv"
         rows = [{"input": r.name, "low": r.low, "high": r.high, "base": r.base, "output_low": lo,
                  "output_high": hi, "change_low": lo - base, "change_high": hi - base, "swing": abs(hi - lo),
                  "low_label": _label(r.name, r.low), "high_label": _label(r.name, r.high)}
-                for r, lo, hi in zip(ranges, at_low, at_high)]
+                for r, lo, hi in zip(ranges, at_low, at_high, strict=False)]
         rows.sort(key=lambda row: -row["swing"] if math.isfinite(row["swing"]) else math.inf)
         evaluations, extra = 2 * len(ranges) + 1, {}
         if not all(math.isfinite(r["swing"]) for r in rows) or not math.isfinite(base):

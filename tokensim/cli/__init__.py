@@ -16,8 +16,7 @@ from ._common import cli
 __all__ = ["cli", "main"]
 
 # Each command lives in its own module and registers itself on ``cli`` at import.
-from . import _catalog, _perf, _sweep, _validate  # noqa: E402,F401
-from . import _bridge, _cost, _finance, _mc, _plot, _pnl, _run, _sensitivity  # noqa: E402,F401
+from . import _bridge, _catalog, _cost, _finance, _mc, _perf, _plot, _pnl, _run, _sensitivity, _sweep, _validate  # noqa: E402,F401  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> None:

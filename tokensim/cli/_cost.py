@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
+from .._output import render_table
 from ..config._yaml import check_number
-from ..cost import cost_inputs_from_scenario, cost_per_gpu_hour
 from ..config.money import check_currency, fx_factor
 from ..config.scenario import load_scenario
-from .._output import render_table
+from ..cost import cost_inputs_from_scenario, cost_per_gpu_hour
 from ._common import cli, emit, format_option
 
 

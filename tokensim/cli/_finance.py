@@ -6,13 +6,13 @@ from pathlib import Path
 
 import click
 
-from ..config._yaml import check_number
 from .._errors import UserError
 from .._output import render_table, write_table
-from ..finance._solve import Target
-from ..finance._run import run_finance
+from ..config._yaml import check_number
 from ..config.money import check_currency
 from ..config.scenario import load_scenario
+from ..finance._run import run_finance
+from ..finance._solve import Target
 from ._common import cli, emit, fmt_value, format_option, info
 
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-
 import click
 
 from .._errors import UserError
 from .._output import render_table
-from ..montecarlo._run import METRICS, run_montecarlo
 from ..config.scenario import load_scenario
+from ..montecarlo._run import METRICS, run_montecarlo
 from ._common import LazyProgress, cli, emit, fmt_value, format_option, info
 
 # Show a progress bar only once a run has taken this long: short runs stay quiet.

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ..config._yaml import check_number
 from .._output import render_table
+from ..config._yaml import check_number
 from ..perf._model import MODES, SLO, Workload, predict
 from ._common import cli, emit, format_option
 

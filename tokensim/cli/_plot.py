@@ -2,23 +2,23 @@
 
 Kinds registered here are those whose data a command can produce today:
 
-* ``pareto``   — throughput vs interactivity frontiers (:func:`tokensim.plots._charts.pareto_chart`) of ``--hardware`` ×
+* ``pareto``   — throughput vs interactivity frontiers (:func:`tokensim.plots.pareto_chart`) of ``--hardware`` ×
   ``--precision`` × ``--model`` (comma-separated lists), by default the scenario's hardware at its compare precisions
   plus its previous generation;
-* ``bridge``   — the unit-cost waterfall and Shapley attribution (:func:`tokensim.plots._charts.bridge_waterfall_chart`);
-* ``cashflow`` — the monthly cash flows and debt schedule (:func:`tokensim.plots._charts.cashflow_chart`);
-* ``tornado``, ``sobol`` — ``tokensim sensitivity`` of ``--metric`` (:func:`tokensim.plots._charts.tornado_chart`,
-  :func:`tokensim.plots._charts.sobol_chart`; rows ``{input, low_label, high_label, output_low, output_high}`` and the base
+* ``bridge``   — the unit-cost waterfall and Shapley attribution (:func:`tokensim.plots.bridge_waterfall_chart`);
+* ``cashflow`` — the monthly cash flows and debt schedule (:func:`tokensim.plots.cashflow_chart`);
+* ``tornado``, ``sobol`` — ``tokensim sensitivity`` of ``--metric`` (:func:`tokensim.plots.tornado_chart`,
+  :func:`tokensim.plots.sobol_chart`; rows ``{input, low_label, high_label, output_low, output_high}`` and the base
   value, or ``{input, S1, S1_conf, ST, ST_conf}``).
 
 Seams for the kinds whose producers are being built (register each in ``_KINDS`` once its producer exists; the chart
 functions and their data contracts are in :mod:`tokensim.plots._charts`):
 
-* ``distribution`` — Monte Carlo summary → :func:`tokensim.plots._charts.monte_carlo_histograms` →
-  :func:`tokensim.plots._charts.distribution_chart` (one chart per metric: equity IRR, NPV ...);
-* ``fan``          — Monte Carlo DSCR quantiles per loan year → :func:`tokensim.plots._charts.monte_carlo_dscr_fan` →
-  :func:`tokensim.plots._charts.dscr_fan_chart`;
-* ``heatmap``      — a sweep's long DataFrame (x, y, value columns) → :func:`tokensim.plots._charts.heatmap_chart`, e.g.
+* ``distribution`` — Monte Carlo summary → :func:`tokensim.plots.monte_carlo_histograms` →
+  :func:`tokensim.plots.distribution_chart` (one chart per metric: equity IRR, NPV ...);
+* ``fan``          — Monte Carlo DSCR quantiles per loan year → :func:`tokensim.plots.monte_carlo_dscr_fan` →
+  :func:`tokensim.plots.dscr_fan_chart`;
+* ``heatmap``      — a sweep's long DataFrame (x, y, value columns) → :func:`tokensim.plots.heatmap_chart`, e.g.
   rent × utilisation → equity IRR with ``contour_level`` = the scenario's equity hurdle.
 
 A kind function takes the loaded scenario, the output path and the parsed options, and returns the path written.
@@ -32,8 +32,8 @@ import click
 
 from .._errors import UserError
 from ..config.money import check_currency
-from ..perf._model import MODES
 from ..config.scenario import load_scenario
+from ..perf._model import MODES
 from ._common import cli, info
 
 

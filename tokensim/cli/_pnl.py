@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from ..config._yaml import check_number
 from .._errors import UserError
-from ..cost import fleet_gpus, gpus_needed, serving_pnl
+from ..config._yaml import check_number
 from ..config.money import check_currency
+from ..cost import fleet_gpus, gpus_needed, serving_pnl
 from ._common import cli, emit, format_option
 
 

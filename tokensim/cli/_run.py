@@ -9,8 +9,8 @@ import click
 from .._errors import UserError
 from .._output import render_table
 from ..config.money import check_currency
-from ..report import PAYBACK_CLAIM_YEARS, run_report, write_artifacts
 from ..config.scenario import load_scenario
+from ..report import PAYBACK_CLAIM_YEARS, run_report, write_artifacts
 from ._common import cli, emit, format_option, info
 
 

@@ -20,8 +20,8 @@ from .._backend import BACKEND_NAMES
 from .._errors import UserError
 from .._output import atomic_write_text, csv_text, dumps_json, render_table
 from ..config.scenario import load_scenario
-from ..sweep._run import DEFAULT_MEMORY_BUDGET_MB, MODES, Sweep, SweepResult, prepare_sweep
 from ..sweep._axes import AXES, METRICS, axis_column, metric_column
+from ..sweep._run import DEFAULT_MEMORY_BUDGET_MB, MODES, Sweep, SweepResult, prepare_sweep
 from ._common import LazyProgress, cli, emit, format_option, info
 
 _TABLE_ROWS = 40

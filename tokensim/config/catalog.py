@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from ._yaml import config_dir
 from .._errors import ConfigError, unknown_name
+from ._yaml import config_dir
 from .hardware import Hardware, load_hardware_file
 from .models import ModelSpec, load_model_file
 from .precisions import Format, Recipe, load_precisions_file

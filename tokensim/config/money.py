@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from ._yaml import Section, config_dir, load_yaml
 from .._errors import ConfigError, did_you_mean
+from ._yaml import Section, config_dir, load_yaml
 
 __all__ = ["FxTable", "load_fx", "check_currency", "fx_factor", "convert"]
 

@@ -20,8 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._yaml import Section, load_yaml
 from .._errors import unknown_name
+from ._yaml import Section, load_yaml
 from .hardware import COMPUTE_CLASSES, Hardware
 
 __all__ = ["Format", "Recipe", "ResolvedPrecision", "load_precisions_file", "resolve_precision"]

@@ -39,15 +39,32 @@ import copy
 from pathlib import Path
 from typing import Any
 
-from ._yaml import Section, load_yaml, resolve_config_path
 from .._errors import ConfigError, did_you_mean
-from .types import (
-    AMORTISATIONS, BILLINGS, CONTRACT_TYPES, HOURS_PER_MONTH, HOURS_PER_YEAR, PAYERS, RESIDUAL_METHODS, Assumption,
-    Capex, Cluster, Contract, Delivery, Financing, Opex, PreviousGeneration, Residual, Scenario, Serving, Tax,
-    rent_per_gpu_month,
-)
+from ._yaml import Section, load_yaml, resolve_config_path
 from .catalog import load_catalog
 from .money import check_currency
+from .types import (
+    AMORTISATIONS,
+    BILLINGS,
+    CONTRACT_TYPES,
+    HOURS_PER_MONTH,
+    HOURS_PER_YEAR,
+    PAYERS,
+    RESIDUAL_METHODS,
+    Assumption,
+    Capex,
+    Cluster,
+    Contract,
+    Delivery,
+    Financing,
+    Opex,
+    PreviousGeneration,
+    Residual,
+    Scenario,
+    Serving,
+    Tax,
+    rent_per_gpu_month,
+)
 
 __all__ = [
     "Assumption", "Scenario", "Serving", "PreviousGeneration", "Cluster", "Delivery", "Capex", "Opex", "Financing",

@@ -1,4 +1,4 @@
-"""The scenario's data types: frozen dataclasses filled by :func:`tokensim.config.scenario.load_scenario`.
+"""The scenario's data types: frozen dataclasses filled by :func:`tokensim.config.load_scenario`.
 
 Kept apart from the YAML reader so that engine modules can import the types without the loader. Money is in the
 scenario's currency; every other unit is in the field name.

@@ -45,8 +45,8 @@ from typing import Any
 
 import numpy as np
 
-from ._yaml import Section, check_number
 from .._errors import ConfigError, did_you_mean
+from ._yaml import Section, check_number
 from .types import Scenario
 
 __all__ = [

@@ -5,7 +5,19 @@ cover, and the rents that meet a target.
 from __future__ import annotations
 
 from ._run import (  # noqa: F401
-    FinanceInputs, Drivers, CashFlows, Metrics, FinanceResult, DEFINITIONS, build_inputs, cashflows, evaluate, run_finance, rent_units, rent_per_gpu_month_of, schedule_frame,
+    DEFINITIONS,
+    CashFlows,
+    Drivers,
+    FinanceInputs,
+    FinanceResult,
+    Metrics,
+    build_inputs,
+    cashflows,
+    evaluate,
+    rent_per_gpu_month_of,
+    rent_units,
+    run_finance,
+    schedule_frame,
 )
 
 __all__ = ["CashFlows", "DEFINITIONS", "Drivers", "FinanceInputs", "FinanceResult", "Metrics", "build_inputs", "cashflows", "evaluate", "rent_per_gpu_month_of", "rent_units", "run_finance", "schedule_frame"]

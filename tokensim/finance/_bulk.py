@@ -1,10 +1,10 @@
 """Many variants of one scenario evaluated as the paths of one cash-flow engine call (sensitivity, sweeps).
 
-Each variant is resolved by :func:`tokensim.finance._run.build_inputs` exactly as ``tokensim finance`` would resolve it
+Each variant is resolved by :func:`tokensim.finance.build_inputs` exactly as ``tokensim finance`` would resolve it
 (capex and depreciation, debt schedule fixed at close, opex rates per GPU-hour, residual); :func:`stack_inputs` then
-stacks the variants' :class:`~tokensim.finance._cashflows.FinanceInputs` into one whose numeric fields hold one value per
+stacks the variants' :class:`~tokensim.finance.FinanceInputs` into one whose numeric fields hold one value per
 variant ((variants,) arrays; capex and depreciation by month (variants, M+1); debt schedules one row each), and
-:func:`tokensim.finance._cashflows.cashflows` runs every variant as one path of its month loop. What the engine needs shared
+:func:`tokensim.finance.cashflows` runs every variant as one path of its month loop. What the engine needs shared
 (timeline, contract term, debt calendar, methods) must not differ between variants: :func:`stack_inputs` checks it.
 
 Sculpted debt is sized on each variant's own base-case CFADS: the fixed point of ``build_inputs`` (service = CFADS /
@@ -23,12 +23,12 @@ from typing import Any
 
 import numpy as np
 
+from .._irr import annualise_monthly_rate, irr
+from ..config.scenario import Scenario
+from ..cost import cost_inputs_from_scenario, cost_per_gpu_hour
 from ._cashflows import Drivers, FinanceInputs, cashflows
 from ._debt import DebtSchedule, build_debt_schedule
-from .._irr import annualise_monthly_rate, irr
-from ..cost import cost_inputs_from_scenario, cost_per_gpu_hour
 from ._run import build_inputs
-from ..config.scenario import Scenario
 
 __all__ = ["BLOCK_VARIANTS", "BULK_METRICS", "stack_inputs", "constant_drivers", "evaluate_scenarios"]
 

@@ -44,10 +44,10 @@ from typing import Any
 
 import numpy as np
 
-from ._debt import DebtSchedule
 from .._irr import annualise_monthly_rate, irr
 from ..config.types import HOURS_PER_MONTH
 from ..cost import TOKENS_PER_MILLION
+from ._debt import DebtSchedule
 
 __all__ = ["FinanceInputs", "Drivers", "CashFlows", "Metrics", "cashflows", "evaluate", "SCHEDULE_ITEMS"]
 

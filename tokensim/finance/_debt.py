@@ -1,6 +1,6 @@
 """Debt schedules fixed at financial close: draws and principal by month for each amortisation profile.
 
-Conventions (the finance engine, :func:`tokensim.finance._run.cashflows`, follows them month by month):
+Conventions (the finance engine, :func:`tokensim.finance.cashflows`, follows them month by month):
 
 - Months run 0..M from financial close. Debt is drawn with the capex it funds (``draw_shares`` by month).
 - Interest accrues monthly on the outstanding balance at the annual nominal rate / 12 and is paid at each payment

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..cost import SECONDS_PER_HOUR, TOKENS_PER_MILLION, CostInputs, opex_per_installed_gpu_hour
 from ..config.scenario import HOURS_PER_MONTH, Scenario
+from ..cost import SECONDS_PER_HOUR, TOKENS_PER_MILLION, CostInputs, opex_per_installed_gpu_hour
 
 __all__ = ["EconomicResidualParts", "economic_residual_parts", "percent_of_cost_at", "residual_at_age",
            "monthly_rate"]

@@ -1,6 +1,6 @@
 """Cluster finance (DESIGN.md section 7): a scenario's monthly cash flows, returns, paybacks and debt cover.
 
-:func:`build_inputs` resolves a :class:`~tokensim.config.scenario.Scenario` into the engine's :class:`FinanceInputs`, fixing
+:func:`build_inputs` resolves a :class:`~tokensim.config.Scenario` into the engine's :class:`FinanceInputs`, fixing
 the debt schedule at financial close from the base case (sculpted debt is sized against base-case CFADS, iterating
 because CFADS depends on the interest tax shield). :func:`cashflows` (in ``tokensim.finance._cashflows``) is the monthly
 engine, vectorised over paths; :func:`run_finance` is the deterministic case: one path with :meth:`Drivers.base`,
@@ -17,13 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from ._cashflows import SCHEDULE_ITEMS, CashFlows, Drivers, FinanceInputs, Metrics, cashflows, evaluate
-from ._debt import DebtSchedule, build_debt_schedule
 from .._irr import IRR_OK, IRR_REASONS
-from ._residual import economic_residual_parts, percent_of_cost_at
-from ..cost import SECONDS_PER_HOUR, cost_inputs_from_scenario, opex_per_installed_gpu_hour
 from ..config.money import fx_factor
 from ..config.scenario import HOURS_PER_MONTH, Scenario, rent_per_gpu_month
+from ..cost import SECONDS_PER_HOUR, cost_inputs_from_scenario, opex_per_installed_gpu_hour
+from ._cashflows import SCHEDULE_ITEMS, CashFlows, Drivers, FinanceInputs, Metrics, cashflows, evaluate
+from ._debt import DebtSchedule, build_debt_schedule
+from ._residual import economic_residual_parts, percent_of_cost_at
 
 __all__ = [
     "FinanceInputs", "Drivers", "CashFlows", "Metrics", "FinanceResult", "DEFINITIONS", "build_inputs", "cashflows",

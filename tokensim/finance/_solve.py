@@ -2,7 +2,7 @@
 base-rent / usage-fee pairs that meet it for a base + usage contract.
 
 Each round evaluates a grid of candidate rents at once, one engine path per candidate (the paths axis of
-:func:`tokensim.finance._cashflows.cashflows`), keeps the interval where the target is first met and refines it: a
+:func:`tokensim.finance.cashflows`), keeps the interval where the target is first met and refines it: a
 vectorised bisection. The metric is taken to improve with rent (NPV, IRRs, DSCR rise; paybacks fall); the answer is
 the lowest rent found that meets the target. A target that no rent up to a large bound meets, or that even a zero
 rent meets, is reported with a reason instead of an exception. The rent solved for is the contract (base) rent, or
@@ -15,10 +15,10 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
-from ._cashflows import Drivers, evaluate
 from .._errors import UserError, did_you_mean
-from ..cost import SECONDS_PER_HOUR, TOKENS_PER_MILLION
 from ..config.scenario import HOURS_PER_MONTH, Scenario
+from ..cost import SECONDS_PER_HOUR, TOKENS_PER_MILLION
+from ._cashflows import Drivers, evaluate
 
 __all__ = ["Target", "RentSolution", "NPV_ZERO", "TARGET_METRICS", "PAYBACK_DEFINITIONS", "solve_rent",
            "usage_frontier", "payback_requirements"]

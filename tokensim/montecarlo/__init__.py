@@ -5,7 +5,18 @@ mergeable summaries of the per-path metrics.
 from __future__ import annotations
 
 from ._run import (  # noqa: F401
-    METRICS, FLAGS, EVAL_BLOCK_PATHS, DEFAULT_PATHS, FLOAT32_TOLERANCE, MonteCarloResult, MonteCarloModel, prepare, evaluate_paths, run_montecarlo, metric_specs, dscr_fan,
+    DEFAULT_PATHS,
+    EVAL_BLOCK_PATHS,
+    FLAGS,
+    FLOAT32_TOLERANCE,
+    METRICS,
+    MonteCarloModel,
+    MonteCarloResult,
+    dscr_fan,
+    evaluate_paths,
+    metric_specs,
+    prepare,
+    run_montecarlo,
 )
 
 __all__ = ["DEFAULT_PATHS", "EVAL_BLOCK_PATHS", "FLAGS", "FLOAT32_TOLERANCE", "METRICS", "MonteCarloModel", "MonteCarloResult", "dscr_fan", "evaluate_paths", "metric_specs", "prepare", "run_montecarlo"]

@@ -1,9 +1,9 @@
 """Stochastic drivers of the Monte Carlo in NumPy: a month loop vectorised over paths, Philox numbers by counter.
 
-:func:`driver_model` turns a validated :class:`~tokensim.config.uncertainty.Uncertainty` and the engine's
-:class:`~tokensim.finance._cashflows.FinanceInputs` into per-month constants (one home for them: the CUDA kernel receives the
+:func:`driver_model` turns a validated :class:`~tokensim.config.Uncertainty` and the engine's
+:class:`~tokensim.finance.FinanceInputs` into per-month constants (one home for them: the CUDA kernel receives the
 same numbers, packed by :mod:`tokensim.montecarlo._run`); :func:`generate_drivers` draws a block of paths and returns the
-engine's :class:`~tokensim.finance._cashflows.Drivers`. ``kernels/drivers.cuh`` (``mc_drivers_step``) is the CUDA twin of
+engine's :class:`~tokensim.finance.Drivers`. ``kernels/drivers.cuh`` (``mc_drivers_step``) is the CUDA twin of
 :func:`generate_drivers`'s month body, line for line.
 
 Random numbers (``tokensim.montecarlo._rng``, Philox4x32-10): key = seed, counter = (month, stream, path). Operating month m
@@ -54,10 +54,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _rng
-from ..finance._cashflows import Drivers, FinanceInputs
 from .._xp import array_namespace
 from ..config.uncertainty import CORRELATED_DRIVERS, Uncertainty
+from ..finance._cashflows import Drivers, FinanceInputs
+from . import _rng
 
 __all__ = [
     "DT_YEARS", "STREAM_SHOCKS", "STREAM_JUMP_COUNTS", "STREAM_JUMP_SIZES", "STREAM_EFFICIENCY", "STREAM_DEFAULT",

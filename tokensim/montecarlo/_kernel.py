@@ -3,7 +3,7 @@
 The kernel reads its inputs from constant memory, laid out by ``kernels/mc_params.cuh``: the :c:type:`McParams`
 struct (every scalar of the engine inputs, the driver constants and the IRR settings; typed ``real``, ``int`` or
 ``double`` field by field), the schedule rows (per-month deterministic arrays, with the discount and escalation
-factors computed here exactly as :func:`tokensim.finance._cashflows.cashflows` computes them, rounded once to the kernel's
+factors computed here exactly as :func:`tokensim.finance.cashflows` computes them, rounded once to the kernel's
 type), the tables (Poisson CDFs, the IRR scan grid) and the Philox key schedule of the seed
 (:func:`tokensim.montecarlo._rng.round_keys`). :func:`layout` parses the header, so the fields live in one place;
 :func:`pack_params` builds the struct as a NumPy structured record (C alignment) and fails if a field has no value.
@@ -33,12 +33,12 @@ from typing import Any
 
 import numpy as np
 
-from ..config._yaml import kernels_dir
 from .._errors import UserError
 from .._irr import _scan_rates
-from ._rng import round_keys
+from ..config._yaml import kernels_dir
 from ..config.types import HOURS_PER_MONTH
 from ..cost import TOKENS_PER_MILLION
+from ._rng import round_keys
 
 __all__ = ["Layout", "Geometry", "layout", "params_dtype", "pack_params", "pack_schedule", "pack_tables",
            "structure_options", "constant_images", "image_bytes", "IRR_SETTINGS", "launch_geometry", "launch", "kernel_chunks"]
@@ -118,7 +118,7 @@ def _loss_vintages(inputs, months: int) -> tuple[int, bool]:
 
 
 def pack_params(model, dtype: str) -> np.ndarray:
-    """The McParams struct of ``model`` (a :class:`tokensim.montecarlo._run.MonteCarloModel`): a 0-d structured record."""
+    """The McParams struct of ``model`` (a :class:`tokensim.montecarlo.MonteCarloModel`): a 0-d structured record."""
     fi, dm = model.inputs, model.drivers
     vintages, expire = _loss_vintages(fi, fi.months)
     hurdle = model.hurdle
@@ -193,7 +193,7 @@ def pack_schedule(model, dtype: str = "float64") -> np.ndarray:
     rows[d["MC_SCHEDULE_PRINCIPAL"], periods] = debt.principal[0]
     rows[d["MC_SCHEDULE_LUMP"], periods] = debt.lump[0]
     rows[d["MC_SCHEDULE_PAYMENT_MONTH"], periods] = debt.payment_month.astype(float)
-    # The same Python float expressions as tokensim.finance._cashflows.cashflows, month by month.
+    # The same Python float expressions as tokensim.finance.cashflows, month by month.
     v_project = 1.0 / (1.0 + _monthly(fi.discount_rate))
     for m in range(1, months + 1):
         rows[d["MC_SCHEDULE_DISCOUNT_PROJECT"], m] = v_project ** m
@@ -247,7 +247,7 @@ def launch_geometry(months: int, dtype: str, shared_limit: int = _SHARED_BYTES_D
     return Geometry(128, 0, True, _SCRATCH_MAX_BLOCKS)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _optin_limit(device_id: int) -> int:
     """The most dynamic shared memory a block may opt in to on this device."""
     import cupy

@@ -2,7 +2,7 @@
 
 :func:`run_montecarlo` draws ``paths`` stochastic paths of the drivers (:mod:`tokensim.montecarlo._drivers`, parameters from the
 scenario's ``uncertainty:`` section, :mod:`tokensim.config.uncertainty`), runs each through the same cash-flow model as
-``tokensim finance`` (:func:`tokensim.finance._cashflows.cashflows` and :func:`tokensim._irr.irr`) and streams the per-path
+``tokensim finance`` (:func:`tokensim.finance.cashflows` and :func:`tokensim._irr.irr`) and streams the per-path
 metrics into mergeable summaries (:mod:`tokensim.montecarlo._summary`). Two engines compute the same mathematics:
 
 - ``numpy``: the reference. Blocks of :data:`EVAL_BLOCK_PATHS` paths run the NumPy month loop (vectorised over paths)
@@ -50,16 +50,16 @@ from typing import Any
 import numpy as np
 
 from .._backend import cpu_workers, select_backend
-from ..finance._cashflows import Drivers, FinanceInputs, cashflows, evaluate
-from ..config._yaml import check_number
-from ._drivers import DriverModel, driver_model, generate_drivers
 from .._errors import UserError
 from .._irr import IRR_REASONS, annualise_monthly_rate, irr, npv
-from ._summary import MetricSpec, Summary
 from .._xp import to_numpy
-from ..finance._run import build_inputs
+from ..config._yaml import check_number
 from ..config.scenario import Scenario
 from ..config.uncertainty import Uncertainty, load_uncertainty
+from ..finance._cashflows import Drivers, FinanceInputs, cashflows, evaluate
+from ..finance._run import build_inputs
+from ._drivers import DriverModel, driver_model, generate_drivers
+from ._summary import MetricSpec, Summary
 
 __all__ = [
     "METRICS", "FLAGS", "EVAL_BLOCK_PATHS", "DEFAULT_PATHS", "FLOAT32_TOLERANCE", "MonteCarloResult", "MonteCarloModel",

@@ -222,7 +222,7 @@ class Summary:
             return
         xp = array_namespace(*metrics.values())
         self.paths += n
-        for name, count in flags.items():
+        for name, _count in flags.items():
             self.flags[name] += int(xp.count_nonzero(flags[name]))
         values64 = {name: xp.asarray(v, dtype=xp.float64) for name, v in metrics.items()}
         for name, values in values64.items():
@@ -301,7 +301,7 @@ class Summary:
         for name, count in other.flags.items():
             self.flags[name] += count
         self.paths += other.paths
-        for block, parts in other.pending.items():
+        for _block, parts in other.pending.items():
             for first_path, values in parts:
                 self._add_partial(first_path, values)
 

@@ -6,11 +6,28 @@ validation against published measurements.
 from __future__ import annotations
 
 from ._model import (  # noqa: F401
-    Deployment, Workload, SLO, MODES, build_step_model, default_deployment, evaluate, operating_point, pareto_frontier, predict, concurrency_grid, serving_workload, serving_slo,
+    MODES,
+    SLO,
+    Deployment,
+    Workload,
+    build_step_model,
+    concurrency_grid,
+    default_deployment,
+    evaluate,
+    operating_point,
+    pareto_frontier,
+    predict,
+    serving_slo,
+    serving_workload,
 )
-
 from .efficiency import (  # noqa: F401
-    PhaseEfficiency, Efficiency, load_efficiency, render_calibration, PHASES, PHASE_FACTORS, GLOBAL_FACTORS,
+    GLOBAL_FACTORS,
+    PHASE_FACTORS,
+    PHASES,
+    Efficiency,
+    PhaseEfficiency,
+    load_efficiency,
+    render_calibration,
 )
 
 __all__ = ["Deployment", "Efficiency", "GLOBAL_FACTORS", "MODES", "PHASES", "PHASE_FACTORS", "PhaseEfficiency", "SLO", "Workload", "build_step_model", "concurrency_grid", "default_deployment", "evaluate", "load_efficiency", "operating_point", "pareto_frontier", "predict", "render_calibration", "serving_slo", "serving_workload"]

@@ -30,7 +30,7 @@ _REDUCE_BYTES = 2.0  # all-reduce and EP combine run in bf16 (TensorRT-LLM, Deep
 
 @dataclass(frozen=True)
 class StepModel:
-    """Scalars of one configuration; built by :func:`tokensim.perf._model.build_step_model`."""
+    """Scalars of one configuration; built by :func:`tokensim.perf.build_step_model`."""
 
     gpus: int
     tp: int

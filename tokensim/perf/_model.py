@@ -19,14 +19,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _core as core
 from .._errors import UserError
 from .._xp import array_namespace, to_numpy
 from ..config.catalog import load_catalog
-from .efficiency import Efficiency, load_efficiency
 from ..config.hardware import Hardware
 from ..config.models import ModelSpec
 from ..config.precisions import Recipe, ResolvedPrecision, resolve_precision
+from . import _core as core
+from .efficiency import Efficiency, load_efficiency
 
 __all__ = ["Deployment", "Workload", "SLO", "MODES", "build_step_model", "default_deployment", "evaluate",
            "operating_point", "pareto_frontier", "predict", "concurrency_grid", "serving_workload", "serving_slo"]

@@ -10,7 +10,7 @@ is fitted by its data, one with three rows stays near the pool, and a family wit
 as ``defaults``). Every fit starts from the same documented values, so it is deterministic.
 
 Speed: every row's step model, workload and concurrency grid are built once; a candidate parameter vector then runs
-:func:`tokensim.perf._model.evaluate` once per serving mode on the stacked rows (every :class:`~tokensim.perf._core.StepModel`
+:func:`tokensim.perf.evaluate` once per serving mode on the stacked rows (every :class:`~tokensim.perf._core.StepModel`
 field an array with one entry per row), which is the same arithmetic ``predict`` runs row by row.
 
 Error is reported out of sample by leave-one-source-out cross-validation: each source document is predicted by a
@@ -30,8 +30,8 @@ from scipy.optimize import least_squares
 from scipy.stats import binom
 
 from . import _core as core
-from .efficiency import GLOBAL_FACTORS, PHASE_FACTORS, PHASES, Efficiency, PhaseEfficiency, render_calibration
 from ._model import concurrency_grid, evaluate, resolve
+from .efficiency import GLOBAL_FACTORS, PHASE_FACTORS, PHASES, Efficiency, PhaseEfficiency, render_calibration
 from .validate import Measurement, row_result, summarize
 
 __all__ = ["FitParameter", "PARAMETERS", "PRIOR_LOG_SD", "Problem", "FitResult", "Calibration", "build_problem",
@@ -119,7 +119,7 @@ def _stack_fields(models: list[core.StepModel]) -> dict:
 
 
 def _grid(sm: core.StepModel, m: Measurement) -> np.ndarray:
-    """The candidates :func:`tokensim.perf._model.operating_point` searches for this row."""
+    """The candidates :func:`tokensim.perf.operating_point` searches for this row."""
     if m.concurrency is not None:
         return np.array([float(m.concurrency)])
     probe = evaluate(sm, m.mode, np.ones(1), m.input_tokens, m.output_tokens, m.context_tokens)
@@ -282,7 +282,7 @@ def fit(problem: Problem, train: np.ndarray | None = None, x0: np.ndarray | None
     for i, (p, fam) in enumerate(slots):
         if fam is not None:
             per_family[problem.families[fam]][p.key] = float(values[i])
-    return FitResult(problem.families, pooled, per_family, {f: int(c) for f, c in zip(problem.families, counts)},
+    return FitResult(problem.families, pooled, per_family, {f: int(c) for f, c in zip(problem.families, counts, strict=False)},
                      sol.x, predict_rows(problem, sol.x), float(sol.cost), bool(sol.success))
 
 

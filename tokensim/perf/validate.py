@@ -2,7 +2,7 @@
 
 Each row of the dataset is one published throughput point: its source (document, date), the system measured, the
 model and precision recipe, the serving mode and workload, the metric and its value. :func:`predict_measurement` maps
-a row onto the same :func:`tokensim.perf._model.predict` call that ``tokensim perf`` makes and returns the prediction with
+a row onto the same :func:`tokensim.perf.predict` call that ``tokensim perf`` makes and returns the prediction with
 its interval; :func:`validate` does so for every row and :func:`summarize` reports, per group (hardware family, model
 family, precision, serving mode), the median and largest absolute relative error and the share of measurements that
 fall inside the prediction interval.
@@ -102,7 +102,7 @@ class Measurement:
         return Workload(self.input_tokens, self.output_tokens, self.context_tokens)
 
     def predict_kwargs(self) -> dict:
-        """Keyword arguments of :func:`tokensim.perf._model.predict` (besides hardware, model, precision, workload)."""
+        """Keyword arguments of :func:`tokensim.perf.predict` (besides hardware, model, precision, workload)."""
         return dict(mode=self.mode, slo=self.slo_limits, concurrency=self.concurrency, gpus=self.instance_gpus,
                     tp=self.tp, ep=self.ep, kv_cache_precision=self.kv_cache_precision)
 

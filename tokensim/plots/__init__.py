@@ -4,7 +4,18 @@
 from __future__ import annotations
 
 from ._charts import (  # noqa: F401
-    pareto_chart, bridge_waterfall_chart, cashflow_chart, distribution_chart, dscr_fan_chart, tornado_chart, sobol_chart, heatmap_chart, write_plot_pack, pareto_curves, monte_carlo_histograms, monte_carlo_dscr_fan,
+    bridge_waterfall_chart,
+    cashflow_chart,
+    distribution_chart,
+    dscr_fan_chart,
+    heatmap_chart,
+    monte_carlo_dscr_fan,
+    monte_carlo_histograms,
+    pareto_chart,
+    pareto_curves,
+    sobol_chart,
+    tornado_chart,
+    write_plot_pack,
 )
 
 __all__ = ["bridge_waterfall_chart", "cashflow_chart", "distribution_chart", "dscr_fan_chart", "heatmap_chart", "monte_carlo_dscr_fan", "monte_carlo_histograms", "pareto_chart", "pareto_curves", "sobol_chart", "tornado_chart", "write_plot_pack"]

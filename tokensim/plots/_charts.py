@@ -6,10 +6,10 @@ imported inside the functions (through :mod:`tokensim.plots._style`), never by `
 
 Data contracts (what a producer hands over):
 
-* :func:`pareto_chart` — ``{label: [point, ...]}``, points as :func:`tokensim.perf._model.predict` ``(pareto=True)`` rows:
+* :func:`pareto_chart` — ``{label: [point, ...]}``, points as :func:`tokensim.perf.predict` ``(pareto=True)`` rows:
   ``tokens_per_s_per_user``, ``output_tokens_per_s_per_gpu`` and optionally its ``_low``/``_high`` interval.
 * :func:`bridge_waterfall_chart` — ``bridge(...).to_dict()``: ``unit_cost_from/to``, ``waterfall``, ``contributions``.
-* :func:`cashflow_chart` — ``run_finance(s, schedule=True).schedule`` (``tokensim.finance._run.schedule_frame``).
+* :func:`cashflow_chart` — ``run_finance(s, schedule=True).schedule`` (``tokensim.finance.schedule_frame``).
 * :func:`distribution_chart` — a fixed-grid histogram (bin edges, counts, optional under/overflow) and P5/P50/P95.
 * :func:`dscr_fan_chart` — loan years and ``{quantile: DSCR per year}``.
 * :func:`tornado_chart` — rows ``{input, low_label, high_label, output_low, output_high}`` and the base value.
@@ -30,10 +30,17 @@ from typing import Any
 
 import numpy as np
 
-from . import _style as style
 from .._errors import UserError
-from ._data import (coarsen_histogram, metric_hurdle, metric_unit, monte_carlo_dscr_fan,  # noqa: F401
-                        monte_carlo_histograms, pareto_curves, quantile_key)
+from . import _style as style
+from ._data import (  # noqa: F401
+    coarsen_histogram,
+    metric_hurdle,
+    metric_unit,
+    monte_carlo_dscr_fan,
+    monte_carlo_histograms,
+    pareto_curves,
+    quantile_key,
+)
 
 __all__ = ["pareto_chart", "bridge_waterfall_chart", "cashflow_chart", "distribution_chart", "dscr_fan_chart",
            "tornado_chart", "sobol_chart", "heatmap_chart", "write_plot_pack", "pareto_curves",
@@ -97,7 +104,7 @@ def bridge_waterfall_chart(bridge_dict: Mapping[str, Any], path: str | Path, *, 
     for i, level in enumerate(levels):  # connectors: each bar starts where the previous one ended
         ax.plot([i + 0.33, i + 0.67], [level, level], color="#555555", linewidth=0.8)
     labels = [f"{start:.3g}", *(f"{s['cost_delta']:+.3g}" for s in steps), f"{end:.3g}"]
-    for x, bottom, height, text in zip(xs, bottoms, heights, labels):
+    for x, bottom, height, text in zip(xs, bottoms, heights, labels, strict=False):
         ax.annotate(text, (x, bottom + height), xytext=(0, 3), textcoords="offset points", ha="center",
                     va="bottom", fontsize=9)
     ax.set_xticks(xs, names, rotation=30, ha="right")
@@ -111,7 +118,7 @@ def bridge_waterfall_chart(bridge_dict: Mapping[str, Any], path: str | Path, *, 
     ys = np.arange(len(contrib))
     deltas = [c["cost_delta"] for _, c in contrib]
     ax2.barh(ys, deltas, color=[style.RISE if d > 0 else style.FALL for d in deltas], height=0.6)
-    for y, (name, c) in zip(ys, contrib):
+    for y, (_name, c) in zip(ys, contrib, strict=False):
         # every label starts right of the bar's outer end or of zero, so none runs into the factor names
         ax2.annotate(f"{c['cost_delta']:+.3g} ({math.expm1(c['log_contribution']):+.0%} on its own)",
                      (max(c["cost_delta"], 0.0), y), xytext=(4, 0), textcoords="offset points", ha="left",
@@ -305,7 +312,7 @@ def tornado_chart(rows: Sequence[Mapping[str, Any]], base: float, metric_label: 
     rows = sorted(rows, key=lambda r: abs(r["output_high"] - r["output_low"]))
     fig, ax = style.figure(10.0, max(4.0, 1.2 + 0.45 * len(rows)))
     ys = np.arange(len(rows))
-    for y, r in zip(ys, rows):
+    for y, r in zip(ys, rows, strict=False):
         for value, label, colour in ((r["output_low"], r["low_label"], style.PALETTE[0]),
                                      (r["output_high"], r["high_label"], style.PALETTE[1])):
             ax.barh(y, value - base, left=base, color=colour, height=0.6)

@@ -103,7 +103,7 @@ def _quantile_from(entry: Mapping[str, Any], q: float, hist: Mapping[str, Any]) 
 
 
 def monte_carlo_histograms(monte_carlo: Mapping[str, Any] | None) -> dict[str, dict]:
-    """The seam between the Monte Carlo summary and :func:`tokensim.plots._charts.distribution_chart`.
+    """The seam between the Monte Carlo summary and :func:`tokensim.plots.distribution_chart`.
 
     A metric is drawn when the summary has its histogram counts, in either place:
 

@@ -4,7 +4,20 @@
 from __future__ import annotations
 
 from ._run import (  # noqa: F401
-    Axis, SweepPlan, Layout, Sweep, SweepResult, parse_axis, plan_sweep, evaluate_points, prepare_sweep, run_sweep, OUTPUTS, MODES, FLOAT32_TOLERANCE, DEFAULT_MEMORY_BUDGET_MB,
+    DEFAULT_MEMORY_BUDGET_MB,
+    FLOAT32_TOLERANCE,
+    MODES,
+    OUTPUTS,
+    Axis,
+    Layout,
+    Sweep,
+    SweepPlan,
+    SweepResult,
+    evaluate_points,
+    parse_axis,
+    plan_sweep,
+    prepare_sweep,
+    run_sweep,
 )
 
 __all__ = ["Axis", "DEFAULT_MEMORY_BUDGET_MB", "FLOAT32_TOLERANCE", "Layout", "MODES", "OUTPUTS", "Sweep", "SweepPlan", "SweepResult", "evaluate_points", "parse_axis", "plan_sweep", "prepare_sweep", "run_sweep"]

@@ -5,7 +5,7 @@ Finance reads five axes: ``rent_per_gpu_hour`` (the contract rent per GPU-hour; 
 ``utilisation`` (the spot utilisation: the sold share of GPUs selling at market — uncontracted capacity, after the
 term or after a default; a take-or-pay contract is owed whatever the use), ``server_price`` (per server, into the
 capex), ``cost_of_capital`` (the discount rate of the NPV) and ``electricity_price_per_kwh``. Rent and utilisation
-vary across the rows of one engine run (:func:`tokensim.finance._run.build_inputs` with a rent array, the drivers' spot
+vary across the rows of one engine run (:func:`tokensim.finance.build_inputs` with a rent array, the drivers' spot
 utilisation per row); the other three are scalars of the engine inputs, so each of their combinations is a scenario
 of its own. The debt is fixed at close on the base case, as in ``tokensim finance``. Always NumPy (the Monte Carlo
 kernel takes one rent and one debt schedule per launch).
@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 
 from .._errors import UserError
+from ..config.scenario import Scenario
 from ..config.types import HOURS_PER_MONTH
 from ._axes import FINANCE_METRICS
-from ..config.scenario import Scenario
 
 __all__ = ["FINANCE_AXES", "FINANCE_MAX_ROWS", "FINANCE_MAX_SCENARIOS", "FinanceTable"]
 
@@ -48,7 +48,7 @@ class FinanceTable:
 
     def lookup(self, idx: dict[str, Any], n: int) -> dict[str, np.ndarray]:
         flat: Any = 0
-        for name, size in zip(self.axes, self.sizes):
+        for name, size in zip(self.axes, self.sizes, strict=False):
             flat = flat * size + idx[name]
         take = np.broadcast_to(np.asarray(flat, dtype=np.int64), (n,))
         return {k: v[take] for k, v in self.values.items()}
@@ -77,7 +77,7 @@ class FinanceTable:
         out = {name: np.empty(rows) for name in FINANCE_METRICS}
         row = 0
         for combo in itertools.product(*(range(len(plan.slots[a])) for a in scalar)):
-            variant = _scenario_at(s, {a: float(plan.slots[a][i]) for a, i in zip(scalar, combo)})
+            variant = _scenario_at(s, {a: float(plan.slots[a][i]) for a, i in zip(scalar, combo, strict=False)})
             for first in range(0, len(pairs), _FINANCE_BLOCK_ROWS):
                 block = pairs[first:first + _FINANCE_BLOCK_ROWS]
                 kwargs = {}

@@ -28,11 +28,11 @@ from typing import Any
 import numpy as np
 
 from ..config._yaml import kernels_dir
-from ..perf._core import StepModel
 from ..config.types import HOURS_PER_YEAR
-from ._axes import AXES
 from ..cost import SECONDS_PER_HOUR, TOKENS_PER_MILLION
+from ..perf._core import StepModel
 from ..perf.efficiency import PHASES, Efficiency, PhaseEfficiency
+from ._axes import AXES
 from ._plan import MODES, OUTPUTS  # the kernel's output rows are evaluate_points' outputs, in UC_OUT_* order
 
 __all__ = ["Layout", "layout", "step_values", "pack_params", "pack_records", "pack_axis_values", "compile_options",
@@ -153,7 +153,7 @@ def pack_axis_values(plan) -> tuple[np.ndarray, np.ndarray]:
 
 
 def pack_params(plan) -> np.ndarray:
-    """The UcParams struct of a :class:`tokensim.sweep._run.SweepPlan` as float64 values."""
+    """The UcParams struct of a :class:`tokensim.sweep.SweepPlan` as float64 values."""
     ci = plan.base_cost
     _, offsets = pack_axis_values(plan)
     values: dict[str, Any] = {

@@ -17,14 +17,14 @@ from typing import Any
 
 import numpy as np
 
-from ..perf import _model as perf
 from .._errors import UserError
+from ..config.catalog import load_catalog
+from ..config.scenario import Scenario
 from ..config.types import HOURS_PER_MONTH
+from ..cost import CostInputs, cost_inputs_from_scenario
+from ..perf import _model as perf
 from ._axes import AXES, METRICS, Axis, parse_axis, resolve_metrics
 from ._finance import FINANCE_AXES, FinanceTable
-from ..config.catalog import load_catalog
-from ..cost import CostInputs, cost_inputs_from_scenario
-from ..config.scenario import Scenario
 
 __all__ = ["MODES", "OUTPUTS", "FLAG_FEASIBLE", "FLAG_LATENCY_LAYOUT", "MAX_POINTS", "Layout", "SweepPlan",
            "plan_sweep", "indices", "combo_index", "r_workload"]

@@ -3,10 +3,10 @@
 The grid is the product of the axes given (:mod:`tokensim.sweep._axes`); every field not swept keeps the scenario's
 value. Each point is one evaluation of the same arithmetic as ``tokensim perf`` + ``tokensim cost``:
 
-- **operating point**: :func:`tokensim.perf._model.evaluate` for the point's (hardware, precision, model) step model. With a
+- **operating point**: :func:`tokensim.perf.evaluate` for the point's (hardware, precision, model) step model. With a
   ``concurrency`` axis that batch is evaluated as it is (no SLO applies; the point is infeasible if the batch does
-  not fit in memory). Otherwise the batch is searched as :func:`tokensim.perf._model.predict` does: every batch of
-  :func:`tokensim.perf._model.concurrency_grid` up to the memory limit, the highest output tokens/s/GPU meeting the SLOs
+  not fit in memory). Otherwise the batch is searched as :func:`tokensim.perf.predict` does: every batch of
+  :func:`tokensim.perf.concurrency_grid` up to the memory limit, the highest output tokens/s/GPU meeting the SLOs
   (``min_tokens_per_s_per_user`` — an axis or the scenario's — and the scenario's TTFT/TPOT limits), and for a MoE
   model under an SLO also the tensor-parallel latency layout, keeping the better one. No batch meeting the SLOs makes
   the point infeasible: its token metrics are NaN (null in JSON), ``feasible`` is false.
@@ -19,7 +19,7 @@ value. Each point is one evaluation of the same arithmetic as ``tokensim perf`` 
 - **cost per million tokens**: :func:`tokensim.cost.cost_per_million_tokens` (input, cached input, output, blended
   over the point's token mix).
 - **finance** (``npv``, ``project_irr``, ``equity_irr``): the cluster finance of the scenario
-  (:func:`tokensim.finance._run.build_inputs` + the monthly engine, vectorised over rows) at the point's rent (the contract
+  (:func:`tokensim.finance.build_inputs` + the monthly engine, vectorised over rows) at the point's rent (the contract
   rent per GPU-hour; the market rent for a spot contract), utilisation (the sold share of GPUs that sell at market:
   uncontracted capacity, after the term or after a default — a take-or-pay contract is owed whatever the use), server
   price, cost of capital (the NPV's discount rate) and electricity price. The debt is fixed at close on the base
@@ -59,14 +59,23 @@ from typing import Any
 
 import numpy as np
 
-from ..perf import _model as perf
 from .._backend import cpu_workers, select_backend
 from .._errors import UserError
-from ._axes import AXES, METRICS, Axis, axis_column, metric_column, parse_axis
-from ._plan import (FLAG_FEASIBLE, FLAG_LATENCY_LAYOUT, MODES, OUTPUTS, Layout, SweepPlan, combo_index,
-                         indices, plan_sweep)
-from ..cost import cost_per_gpu_hour, cost_per_million_tokens
 from ..config.scenario import Scenario
+from ..cost import cost_per_gpu_hour, cost_per_million_tokens
+from ..perf import _model as perf
+from ._axes import AXES, METRICS, Axis, axis_column, metric_column, parse_axis
+from ._plan import (
+    FLAG_FEASIBLE,
+    FLAG_LATENCY_LAYOUT,
+    MODES,
+    OUTPUTS,
+    Layout,
+    SweepPlan,
+    combo_index,
+    indices,
+    plan_sweep,
+)
 
 __all__ = ["Axis", "SweepPlan", "Layout", "Sweep", "SweepResult", "parse_axis", "plan_sweep", "evaluate_points",
            "prepare_sweep", "run_sweep", "OUTPUTS", "MODES", "FLOAT32_TOLERANCE", "DEFAULT_MEMORY_BUDGET_MB"]
@@ -92,7 +101,8 @@ def _search(plan: SweepPlan, r, l_in, l_out, ctx, h, slo):
     for row, grid in enumerate(grids):
         table[row, :len(grid)] = grid
     batch = table[inverse.reshape(-1)]
-    col = (lambda x: None if x is None else x[:, None])
+    def col(x):
+        return (None if x is None else x[:, None])
     res = perf.evaluate(sm, plan.mode, batch, l_in[:, None], l_out[:, None], col(ctx), h[:, None], kv)
     ok = perf._slo_mask(res, perf.SLO(col(slo), plan.max_ttft_s, plan.max_tpot_s))
     metric = np.where(ok, res["output_tokens_per_s_per_gpu"], -np.inf)
