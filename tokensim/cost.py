@@ -33,8 +33,9 @@ from typing import Any
 import numpy as np
 
 from ._errors import ConfigError
+from ._units import HOURS_PER_YEAR, SECONDS_PER_HOUR
 from ._xp import array_namespace, to_numpy
-from .config.scenario import HOURS_PER_YEAR, Scenario
+from .config.scenario import Scenario
 
 __all__ = [
     "CostInputs", "CostBreakdown", "TokenCost", "ServingPnl", "BREAKDOWN_TERMS",
@@ -43,7 +44,6 @@ __all__ = [
     "fleet_gpus",
 ]
 
-SECONDS_PER_HOUR = 3600.0
 TOKENS_PER_MILLION = 1e6
 
 # The terms of a cost per GPU-hour, in display order; they add up to ``total``.

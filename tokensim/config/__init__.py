@@ -39,9 +39,7 @@ from .precisions import (  # noqa: F401
     load_precisions_file,
     resolve_precision,
 )
-from .scenario import (  # noqa: F401
-    HOURS_PER_MONTH,
-    HOURS_PER_YEAR,
+from .scenario import (
     Assumption,
     Capex,
     Cluster,
@@ -79,4 +77,4 @@ from .uncertainty import (  # noqa: F401
     parse_uncertainty,
 )
 
-__all__ = ["AMORTISATIONS", "Assumption", "BILLINGS", "COMPUTE_CLASSES", "CONTRACT_TYPES", "CORRELATED_DRIVERS", "Capex", "Catalog", "Cluster", "Contract", "Delivery", "Efficiency", "Financing", "FloatingBaseRate", "Format", "FxTable", "HOURS_PER_MONTH", "HOURS_PER_YEAR", "Hardware", "MarketRent", "ModelSpec", "Opex", "PAYERS", "PowerPrice", "PreviousGeneration", "RESIDUAL_METHODS", "Recipe", "Residual", "ResolvedPrecision", "Scenario", "Section", "Serving", "Tax", "TenantDefault", "TokenPrice", "TokenVolume", "Uncertainty", "Utilisation", "check_currency", "config_dir", "convert", "fx_factor", "kernels_dir", "load_catalog", "load_fx", "load_hardware_file", "load_model_file", "load_precisions_file", "load_scenario", "load_uncertainty", "load_yaml", "parse_uncertainty", "rent_per_gpu_month", "resolve_config_path", "resolve_precision"]
+__all__ = ["AMORTISATIONS", "Assumption", "BILLINGS", "COMPUTE_CLASSES", "CONTRACT_TYPES", "CORRELATED_DRIVERS", "Capex", "Catalog", "Cluster", "Contract", "Delivery", "Efficiency", "Financing", "FloatingBaseRate", "Format", "FxTable", "Hardware", "MarketRent", "ModelSpec", "Opex", "PAYERS", "PowerPrice", "PreviousGeneration", "RESIDUAL_METHODS", "Recipe", "Residual", "ResolvedPrecision", "Scenario", "Section", "Serving", "Tax", "TenantDefault", "TokenPrice", "TokenVolume", "Uncertainty", "Utilisation", "check_currency", "config_dir", "convert", "fx_factor", "kernels_dir", "load_catalog", "load_fx", "load_hardware_file", "load_model_file", "load_precisions_file", "load_scenario", "load_uncertainty", "load_yaml", "parse_uncertainty", "rent_per_gpu_month", "resolve_config_path", "resolve_precision"]

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import ConfigError, did_you_mean
+from .._units import HOURS_PER_MONTH
 from ._yaml import Section, load_yaml, resolve_config_path
 from .catalog import load_catalog
 from .money import check_currency
@@ -47,8 +48,6 @@ from .types import (
     AMORTISATIONS,
     BILLINGS,
     CONTRACT_TYPES,
-    HOURS_PER_MONTH,
-    HOURS_PER_YEAR,
     PAYERS,
     RESIDUAL_METHODS,
     Assumption,
@@ -68,7 +67,7 @@ from .types import (
 
 __all__ = [
     "Assumption", "Scenario", "Serving", "PreviousGeneration", "Cluster", "Delivery", "Capex", "Opex", "Financing",
-    "Contract", "Tax", "Residual", "load_scenario", "rent_per_gpu_month", "HOURS_PER_YEAR", "HOURS_PER_MONTH",
+    "Contract", "Tax", "Residual", "load_scenario", "rent_per_gpu_month",
 ]
 
 _TOP_KEYS = ("name", "description", "currency", "horizon_years", "utilisation", "sources", "assumptions",

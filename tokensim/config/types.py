@@ -9,14 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._units import HOURS_PER_MONTH
+
 __all__ = [
     "Assumption", "Scenario", "Serving", "PreviousGeneration", "Cluster", "Delivery", "Capex", "Opex", "Financing",
-    "Contract", "Tax", "Residual", "rent_per_gpu_month", "HOURS_PER_YEAR", "HOURS_PER_MONTH", "AMORTISATIONS",
+    "Contract", "Tax", "Residual", "rent_per_gpu_month", "AMORTISATIONS",
     "CONTRACT_TYPES", "BILLINGS", "RESIDUAL_METHODS", "PAYERS",
 ]
 
-HOURS_PER_YEAR = 8760.0  # a 365-day year; rents per GPU-hour and costs per GPU-hour use it throughout
-HOURS_PER_MONTH = HOURS_PER_YEAR / 12.0
 
 AMORTISATIONS = ("annuity", "straight_line", "bullet", "sculpted", "finance_lease")
 CONTRACT_TYPES = ("fixed", "base_plus_usage", "spot")

@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 
 from .._irr import annualise_monthly_rate, irr
-from ..config.types import HOURS_PER_MONTH
+from .._units import HOURS_PER_MONTH, monthly_rate
 from ..cost import TOKENS_PER_MILLION
 from ._debt import DebtSchedule
 
@@ -180,10 +180,6 @@ class Metrics:
     flows: CashFlows
 
 
-def _monthly(annual: float) -> float:
-    return (1.0 + annual) ** (1.0 / 12.0) - 1.0
-
-
 def _settle_tax(pool, income, rate, expire: bool, xp):
     """Tax on one year's income after using carried-forward losses (oldest first); updates ``pool`` in place.
 
@@ -259,8 +255,8 @@ def cashflows(inputs: FinanceInputs, drivers: Drivers, xp=np, *, schedule: bool 
     pool_unlev = xp.zeros((P, vintages), dtype=f64)
     income_lev = zeros.copy()
     income_unlev = zeros.copy()
-    v_project = 1.0 / (1.0 + _monthly(fi.discount_rate))
-    v_equity = 1.0 / (1.0 + _monthly(fi.cost_of_equity))
+    v_project = 1.0 / (1.0 + monthly_rate(fi.discount_rate))
+    v_equity = 1.0 / (1.0 + monthly_rate(fi.cost_of_equity))
     npv = project[:, 0].copy()
     equity_npv = equity[:, 0].copy()
     cum_equity = equity[:, 0].copy()

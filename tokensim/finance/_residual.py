@@ -21,11 +21,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..config.scenario import HOURS_PER_MONTH, Scenario
-from ..cost import SECONDS_PER_HOUR, TOKENS_PER_MILLION, CostInputs, opex_per_installed_gpu_hour
+from .._units import HOURS_PER_MONTH, SECONDS_PER_HOUR, monthly_rate
+from ..config.scenario import Scenario
+from ..cost import TOKENS_PER_MILLION, CostInputs, opex_per_installed_gpu_hour
 
 __all__ = ["EconomicResidualParts", "economic_residual_parts", "percent_of_cost_at", "residual_at_age",
-           "monthly_rate"]
+           ]
 
 
 @dataclass(frozen=True)
@@ -39,11 +40,6 @@ class EconomicResidualParts:
     @property
     def value(self) -> float:
         return max(0.0, self.revenue - self.power - self.other)
-
-
-def monthly_rate(annual_rate: float) -> float:
-    """The monthly rate equivalent to ``annual_rate`` compounded monthly: (1 + r)^(1/12) − 1."""
-    return (1.0 + annual_rate) ** (1.0 / 12.0) - 1.0
 
 
 def _annuity_factor(rate_per_month: float, months: int) -> float:

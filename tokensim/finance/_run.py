@@ -18,9 +18,10 @@ from typing import Any
 import numpy as np
 
 from .._irr import IRR_OK, IRR_REASONS
+from .._units import HOURS_PER_MONTH, SECONDS_PER_HOUR
 from ..config.money import fx_factor
-from ..config.scenario import HOURS_PER_MONTH, Scenario, rent_per_gpu_month
-from ..cost import SECONDS_PER_HOUR, cost_inputs_from_scenario, opex_per_installed_gpu_hour
+from ..config.scenario import Scenario, rent_per_gpu_month
+from ..cost import cost_inputs_from_scenario, opex_per_installed_gpu_hour
 from ._cashflows import SCHEDULE_ITEMS, CashFlows, Drivers, FinanceInputs, Metrics, cashflows, evaluate
 from ._debt import DebtSchedule, build_debt_schedule
 from ._residual import economic_residual_parts, percent_of_cost_at

@@ -16,8 +16,9 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 
 from .._errors import UserError, did_you_mean
-from ..config.scenario import HOURS_PER_MONTH, Scenario
-from ..cost import SECONDS_PER_HOUR, TOKENS_PER_MILLION
+from .._units import HOURS_PER_MONTH, SECONDS_PER_HOUR
+from ..config.scenario import Scenario
+from ..cost import TOKENS_PER_MILLION
 from ._cashflows import Drivers, evaluate
 
 __all__ = ["Target", "RentSolution", "NPV_ZERO", "TARGET_METRICS", "PAYBACK_DEFINITIONS", "solve_rent",

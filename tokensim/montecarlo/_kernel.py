@@ -35,8 +35,8 @@ import numpy as np
 
 from .._errors import UserError
 from .._irr import _scan_rates
+from .._units import HOURS_PER_MONTH, monthly_rate
 from ..config._yaml import kernels_dir
-from ..config.types import HOURS_PER_MONTH
 from ..cost import TOKENS_PER_MILLION
 from ._rng import round_keys
 
@@ -97,10 +97,6 @@ def params_dtype(dtype: str) -> np.dtype:
                      for ctype, name, count in layout().fields], align=True)
 
 
-def _monthly(annual: float) -> float:
-    return (1.0 + annual) ** (1.0 / 12.0) - 1.0
-
-
 def _loss_vintages(inputs, months: int) -> tuple[int, bool]:
     """(vintages, expire) for the kernel. A carry-forward longer than the number of tax settlements in the horizon
     never expires a loss within it: then one pool without expiry is the same rule (equal to rounding)."""
@@ -145,7 +141,7 @@ def pack_params(model, dtype: str) -> np.ndarray:
         "residual_pv_other_per_gpu": fi.residual_pv_other_per_gpu,
         "dscr_service_floor": 1e-9 * max(fi.capex_total, 1.0), "dscr_covenant": fi.dscr_covenant,
         "has_hurdle": float(hurdle is not None), "hurdle_annual": hurdle if hurdle is not None else 0.0,
-        "hurdle_monthly": _monthly(hurdle) if hurdle is not None else 0.0,
+        "hurdle_monthly": monthly_rate(hurdle) if hurdle is not None else 0.0,
         "cholesky": dm.cholesky.reshape(-1), "persistence": dm.persistence, "drift": dm.drift,
         "shock_scale": dm.shock_scale, "active": dm.active.astype(float),
         "shock_streams": np.array(dm.shock_streams, dtype=float),
@@ -194,7 +190,7 @@ def pack_schedule(model, dtype: str = "float64") -> np.ndarray:
     rows[d["MC_SCHEDULE_LUMP"], periods] = debt.lump[0]
     rows[d["MC_SCHEDULE_PAYMENT_MONTH"], periods] = debt.payment_month.astype(float)
     # The same Python float expressions as tokensim.finance.cashflows, month by month.
-    v_project = 1.0 / (1.0 + _monthly(fi.discount_rate))
+    v_project = 1.0 / (1.0 + monthly_rate(fi.discount_rate))
     for m in range(1, months + 1):
         rows[d["MC_SCHEDULE_DISCOUNT_PROJECT"], m] = v_project ** m
         rows[d["MC_SCHEDULE_ESCALATION"], m] = (1.0 + fi.escalator_per_year) ** ((m - 1) // 12)

@@ -52,6 +52,7 @@ import numpy as np
 from .._backend import cpu_workers, select_backend
 from .._errors import UserError
 from .._irr import IRR_REASONS, annualise_monthly_rate, irr, npv
+from .._units import monthly_rate
 from .._xp import to_numpy
 from ..config._yaml import check_number
 from ..config.scenario import Scenario
@@ -158,10 +159,6 @@ def prepare(scenario: Scenario, uncertainty: Uncertainty | None = None) -> Monte
                            specs=metric_specs(scenario, inputs, deterministic))
 
 
-def _hurdle_monthly(hurdle: float) -> float:
-    return (1.0 + hurdle) ** (1.0 / 12.0) - 1.0
-
-
 def evaluate_paths(model: MonteCarloModel, seed: int, first_path: int, n: int, xp=np) -> dict[str, Any]:
     """Per-path metrics, flags and IRR reason codes of paths first_path .. first_path + n - 1 (the NumPy twin of the
     kernel ``mc_paths``; with ``xp=cupy`` the same array code runs unfused on the GPU, the benchmark's baseline)."""
@@ -178,7 +175,7 @@ def evaluate_paths(model: MonteCarloModel, seed: int, first_path: int, n: int, x
         missing = ~xp.isfinite(equity_irr)
         if bool(missing.any()):
             rows = flows.equity_cf[missing]
-            below[missing] = npv(_hurdle_monthly(model.hurdle), rows) < 0
+            below[missing] = npv(monthly_rate(model.hurdle), rows) < 0
     return {
         "metrics": {"project_irr": annualise_monthly_rate(project_monthly), "equity_irr": equity_irr,
                     "npv": flows.npv, "payback_years_equity": flows.payback_equity, "min_dscr": flows.min_dscr},

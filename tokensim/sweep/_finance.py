@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from .._errors import UserError
+from .._units import HOURS_PER_MONTH
 from ..config.scenario import Scenario
-from ..config.types import HOURS_PER_MONTH
 from ._axes import FINANCE_METRICS
 
 __all__ = ["FINANCE_AXES", "FINANCE_MAX_ROWS", "FINANCE_MAX_SCENARIOS", "FinanceTable"]

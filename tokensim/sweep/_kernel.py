@@ -27,9 +27,9 @@ from typing import Any
 
 import numpy as np
 
+from .._units import HOURS_PER_YEAR, SECONDS_PER_HOUR
 from ..config._yaml import kernels_dir
-from ..config.types import HOURS_PER_YEAR
-from ..cost import SECONDS_PER_HOUR, TOKENS_PER_MILLION
+from ..cost import TOKENS_PER_MILLION
 from ..perf._core import StepModel
 from ..perf.efficiency import PHASES, Efficiency, PhaseEfficiency
 from ._axes import AXES

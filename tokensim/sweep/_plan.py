@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 
 from .._errors import UserError
+from .._units import HOURS_PER_MONTH
 from ..config.catalog import load_catalog
 from ..config.scenario import Scenario
-from ..config.types import HOURS_PER_MONTH
 from ..cost import CostInputs, cost_inputs_from_scenario
 from ..perf import _model as perf
 from ._axes import AXES, METRICS, Axis, parse_axis, resolve_metrics
