@@ -7,11 +7,12 @@ from dataclasses import replace
 import pytest
 from click.testing import CliRunner
 
-from tokensim.bridge import FACTORS, bridge, sides_from_scenario, unit_cost
+from tokensim import run_bridge as bridge
+from tokensim.bridge import FACTORS, unit_cost
 from tokensim.cli import cli
 from tokensim.config.scenario import load_scenario
-from tokensim.cost import cost_inputs_from_scenario
-from tokensim.perf._model import serving_slo, serving_workload
+from tokensim.resolve.bridge import context
+from tokensim.resolve.bridge import sides as sides_from_scenario
 
 
 @pytest.fixture(scope="module")
@@ -63,10 +64,8 @@ def test_breakeven_rise_makes_costs_equal(founding, sides):
     """At the break-even rise the 'to' side's unit cost equals the 'from' side's."""
     a, b = sides
     r = bridge(founding, a, b)
-    w, slo = serving_workload(founding.serving), serving_slo(founding.serving)
     at_breakeven = replace(b, server_price_rise=r.breakeven_server_price_change)
-    base = cost_inputs_from_scenario(founding)
-    assert unit_cost(at_breakeven, base, founding, w, slo) == pytest.approx(r.unit_cost_from, rel=1e-9)
+    assert unit_cost(at_breakeven, context(founding)) == pytest.approx(r.unit_cost_from, rel=1e-9)
 
 
 def test_higher_server_price_raises_unit_cost(founding, sides):

@@ -15,11 +15,11 @@ from tokensim.cost import (
     BREAKDOWN_TERMS,
     CostInputs,
     capital_recovery_factor,
-    cost_inputs_from_scenario,
     cost_per_gpu_hour,
     cost_per_million_tokens,
     cost_per_million_tokens_at_throughput,
 )
+from tokensim.resolve.cost import cost_inputs
 
 
 def reference_case_c(**changes) -> CostInputs:
@@ -37,7 +37,7 @@ def reference_case_c(**changes) -> CostInputs:
 
 def test_breakdown_terms_add_up_to_the_total():
     """The seven terms of the founding case's cost per GPU-hour sum to its total, at several utilisations."""
-    ci = cost_inputs_from_scenario(load_scenario("b300-10k-cluster"))
+    ci = cost_inputs(load_scenario("b300-10k-cluster"))
     for u in (0.3, 0.8, 1.0):
         b = cost_per_gpu_hour(ci, u)
         assert sum(b.terms().values()) == pytest.approx(b.total, rel=1e-12)
@@ -100,7 +100,7 @@ def test_utilisation_outside_zero_one_is_rejected(u):
 
 def test_cost_per_token_falls_when_throughput_rises():
     """At a fixed cost per GPU-hour, more tokens per second per GPU means a lower cost per million tokens."""
-    cost = cost_per_gpu_hour(cost_inputs_from_scenario(load_scenario("b300-10k-cluster")), 1.0).total
+    cost = cost_per_gpu_hour(cost_inputs(load_scenario("b300-10k-cluster")), 1.0).total
     per_million = cost_per_million_tokens_at_throughput(cost, np.array([500.0, 1000.0, 2000.0]))
     assert np.all(np.diff(per_million) < 0)
     assert per_million[0] == pytest.approx(2 * per_million[1])
@@ -108,7 +108,7 @@ def test_cost_per_token_falls_when_throughput_rises():
 
 def test_cost_per_token_rises_with_server_price():
     """A dearer server raises the cost per GPU-hour and so the cost per million tokens at the same throughput."""
-    ci = cost_inputs_from_scenario(load_scenario("b300-10k-cluster"))
+    ci = cost_inputs(load_scenario("b300-10k-cluster"))
     prices = ci.server_price_per_gpu * np.array([0.8, 1.0, 1.5])
     totals = cost_per_gpu_hour(ci.with_server_price(prices), 1.0).total
     per_million = cost_per_million_tokens_at_throughput(totals, 1500.0)
@@ -157,7 +157,7 @@ def test_breakdown_converts_to_another_currency():
 def test_economic_residual_enters_the_capital_charge():
     """The US scenario's economic residual is positive and below the hardware cost, and lowers the capital charge
     relative to no residual."""
-    ci = cost_inputs_from_scenario(load_scenario("us-b300-neocloud-usage"))
+    ci = cost_inputs(load_scenario("us-b300-neocloud-usage"))
     assert 0 < ci.residual_per_gpu < ci.capex_per_gpu
     no_residual = cost_per_gpu_hour(replace(ci, residual_value_per_gpu=0.0), 0.9)
     assert cost_per_gpu_hour(ci, 0.9).total < no_residual.total

@@ -16,8 +16,9 @@ from tokensim._errors import ConfigError, UserError
 from tokensim.cli import cli
 from tokensim.config._yaml import config_dir
 from tokensim.config.scenario import load_scenario
-from tokensim.cost import cost_inputs_from_scenario, cost_per_gpu_hour
+from tokensim.cost import cost_per_gpu_hour
 from tokensim.finance._run import run_finance
+from tokensim.resolve.cost import cost_inputs
 from tokensim.sensitivity import InputRange, evaluate_samples, load_ranges, run_sensitivity, sobol_indices, tornado
 
 FOUNDING = config_dir() / "scenarios" / "b300-10k-cluster.yaml"
@@ -142,7 +143,7 @@ def test_bulk_evaluation_equals_finance_per_sample(name, inputs, rows):
         assert np.allclose(got, expected, rtol=1e-9, equal_nan=True), metric
     cost = evaluate_samples(s, inputs, rows, "cost_per_gpu_hour")
     x = _scenario_at(s, inputs, rows[0])
-    assert math.isclose(cost[0], cost_per_gpu_hour(cost_inputs_from_scenario(x), x.utilisation).total)
+    assert math.isclose(cost[0], cost_per_gpu_hour(cost_inputs(x), x.utilisation).total)
 
 
 def test_floating_base_rate_moves_interest_with_the_principal_fixed_at_close():

@@ -21,10 +21,11 @@ from tokensim import UserError
 from tokensim.cli import cli
 from tokensim.config._yaml import config_dir
 from tokensim.config.scenario import load_scenario
-from tokensim.cost import cost_inputs_from_scenario, cost_per_gpu_hour, cost_per_million_tokens
+from tokensim.cost import cost_per_gpu_hour, cost_per_million_tokens
 from tokensim.finance._run import run_finance
 from tokensim.perf import _model as perf
 from tokensim.perf._core import StepModel
+from tokensim.resolve.cost import cost_inputs
 from tokensim.sweep import _kernel as _unitcost_kernel
 from tokensim.sweep._run import (
     FLOAT32_TOLERANCE,
@@ -72,7 +73,7 @@ def test_one_point_sweep_is_predict_and_cost_composed_by_hand():
     row = run_sweep(s, [], backend="numpy").frame.iloc[0]
     point = perf.predict(sv.hardware, sv.model, sv.precision,
                          perf.serving_workload(sv), slo=perf.serving_slo(sv))
-    per_gpu_hour = cost_per_gpu_hour(cost_inputs_from_scenario(s), s.utilisation).total
+    per_gpu_hour = cost_per_gpu_hour(cost_inputs(s), s.utilisation).total
     tokens = cost_per_million_tokens(per_gpu_hour, point["gpu_s_per_input_token"], point["gpu_s_per_output_token"],
                                      sv.cached_input_cost_fraction, input_tokens=sv.input_tokens,
                                      output_tokens=sv.output_tokens, cache_hit_rate=sv.cache_hit_rate)

@@ -15,20 +15,21 @@ __version__ = "0.1.0"
 
 from ._errors import ConfigError, UserError
 from ._irr import IRR_REASONS, annualise_monthly_rate, irr, npv
-from .bridge import bridge, sides_from_scenario
+from .api import run_bridge
 from .config.catalog import load_catalog
 from .config.scenario import load_scenario
-from .cost import cost_inputs_from_scenario, cost_per_gpu_hour, cost_per_million_tokens, gpus_needed, serving_pnl
+from .cost import cost_per_gpu_hour, cost_per_million_tokens, gpus_needed, serving_pnl
 from .finance._run import run_finance
 from .montecarlo._run import run_montecarlo
 from .perf._model import SLO, Deployment, Workload, evaluate, predict
 from .report import run_report
+from .resolve.bridge import sides as bridge_sides
 from .sensitivity import run_sensitivity
 from .sweep._run import run_sweep
 
 __all__ = [
     "ConfigError", "Deployment", "IRR_REASONS", "SLO", "UserError", "Workload", "__version__",
-    "annualise_monthly_rate", "bridge", "cost_inputs_from_scenario", "cost_per_gpu_hour", "cost_per_million_tokens",
+    "annualise_monthly_rate", "bridge_sides", "cost_per_gpu_hour", "cost_per_million_tokens",
     "evaluate", "gpus_needed", "irr", "load_catalog", "load_scenario", "npv", "predict", "run_finance",
-    "run_montecarlo", "run_report", "run_sensitivity", "run_sweep", "serving_pnl", "sides_from_scenario",
+    "run_bridge", "run_montecarlo", "run_report", "run_sensitivity", "run_sweep", "serving_pnl",
 ]

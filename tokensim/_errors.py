@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
-__all__ = ["UserError", "ConfigError", "did_you_mean", "unknown_name"]
+__all__ = ["UserError", "ConfigError", "ParameterError", "did_you_mean", "unknown_name"]
 
 
 class UserError(Exception):
@@ -29,12 +29,31 @@ class ConfigError(UserError):
         self.field = field
         self.value = value
         self.allowed = allowed
+        self.hint = hint
         where = " ".join(p for p in (f"{file}:" if file else "", f"field '{field}'" if field else "") if p)
         got = f"got {value!r}" if value is not _MISSING else "missing"
         message = f"{where} {got}; allowed: {allowed}".strip()
         if hint:
             message += f" ({hint})"
         super().__init__(message)
+
+
+class ParameterError(UserError):
+    """A function argument is out of range or malformed; the message starts with the parameter's name.
+
+    ``param`` is the Python parameter name (``server_price_change``) and ``detail`` the rest of the message
+    (``"-1.5: allowed: a number above -1"``). The command line shows the option the user typed instead of the
+    parameter (``--server-price-change -1.5: ...``) through :meth:`with_label`.
+    """
+
+    def __init__(self, param: str, detail: str):
+        self.param = param
+        self.detail = detail
+        super().__init__(f"{param} {detail}")
+
+    def with_label(self, label: str) -> str:
+        """The message with ``label`` (e.g. a CLI flag) in place of the parameter name."""
+        return f"{label} {self.detail}"
 
 
 class _Missing:

@@ -25,15 +25,14 @@ import math
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
-from ._errors import UserError
+from ._errors import ParameterError, UserError
 from ._shapley import shapley_values, waterfall
 from .config.catalog import load_catalog
 from .config.money import fx_factor
-from .config.scenario import Scenario
-from .cost import CostInputs, cost_inputs_from_scenario, cost_per_gpu_hour, cost_per_million_tokens
-from .perf._model import SLO, Workload, predict, serving_slo, serving_workload
+from .cost import CostInputs, cost_per_gpu_hour, cost_per_million_tokens
+from .perf._model import SLO, Workload, predict
 
-__all__ = ["FACTORS", "Side", "BridgeResult", "bridge", "bridge_in_currency", "unit_cost", "sides_from_scenario"]
+__all__ = ["FACTORS", "METRICS", "BridgeContext", "Side", "BridgeResult", "bridge", "bridge_in_currency", "unit_cost"]
 
 FACTORS = ("server_price", "server_price_rise", "hardware", "precision", "model", "software", "utilisation",
            "financing")
@@ -52,6 +51,24 @@ class Side:
     software_gain: float = 1.0
     utilisation: float = 1.0
     cost_of_capital: float = 0.05
+
+
+@dataclass(frozen=True)
+class BridgeContext:
+    """What both sides of a bridge share: the cluster's cost inputs, the workload and SLO, the token mix's cached-input
+    cost and how board power turns into IT power (built from a scenario by :func:`tokensim.resolve.bridge.context`).
+
+    ``board_power_w`` gives the board power (W) to use for named accelerators (the scenario's own hardware uses the
+    scenario's figure); any other accelerator uses its catalogue board power.
+    """
+
+    currency: str
+    cost_inputs: CostInputs
+    workload: Workload
+    slo: SLO
+    cached_input_cost_fraction: float
+    server_overhead_factor: float
+    board_power_w: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -89,21 +106,37 @@ def _gpu_seconds(hardware: str, model: str, precision: str, workload: Workload, 
     return point["gpu_s_per_input_token"], point["gpu_s_per_output_token"]
 
 
-def unit_cost(side: Side, base: CostInputs, scenario: Scenario, workload: Workload, slo: SLO,
-              metric: str = "blended") -> float:
-    """Cost per million tokens (``metric``: blended, output or input) of one side, in the scenario currency."""
-    cat = load_catalog()
-    hw = cat.get_hardware(side.hardware)
-    board_power_w = scenario.opex.board_power_w if hw.name == scenario.serving.hardware else hw.board_power_w
-    ci = replace(base, server_price_per_gpu=side.server_price * (1.0 + side.server_price_rise) / hw.gpus_per_server,
+def unit_cost(side: Side, context: BridgeContext, metric: str = "blended") -> float:
+    """Cost per million tokens of one side.
+
+    Parameters
+    ----------
+    side : Side
+        Hardware, precision, model, server price (per server) and its rise, software gain, utilisation (sold share of
+        hours) and cost of capital (annual).
+    context : BridgeContext
+        The cost inputs, workload and SLO both sides share.
+    metric : {"blended", "output", "input"}
+        Which cost per million tokens.
+
+    Returns
+    -------
+    float
+        Cost per million tokens in ``context.currency``.
+    """
+    hw = load_catalog().get_hardware(side.hardware)
+    board_power_w = dict(context.board_power_w).get(hw.name, hw.board_power_w)
+    ci = replace(context.cost_inputs,
+                 server_price_per_gpu=side.server_price * (1.0 + side.server_price_rise) / hw.gpus_per_server,
                  cost_of_capital=side.cost_of_capital,
-                 it_kw_per_gpu=board_power_w / 1000.0 * scenario.opex.server_overhead_factor)
+                 it_kw_per_gpu=board_power_w / 1000.0 * context.server_overhead_factor)
     per_gpu_hour = cost_per_gpu_hour(ci, side.utilisation).total
-    g_in, g_out = _gpu_seconds(hw.name, side.model, side.precision, workload, slo)
+    workload = context.workload
+    g_in, g_out = _gpu_seconds(hw.name, side.model, side.precision, workload, context.slo)
     tokens = cost_per_million_tokens(per_gpu_hour, g_in / side.software_gain, g_out / side.software_gain,
-                                     scenario.serving.cached_input_cost_fraction,
+                                     context.cached_input_cost_fraction,
                                      input_tokens=workload.input_tokens, output_tokens=workload.output_tokens,
-                                     cache_hit_rate=workload.cache_hit_rate, currency=scenario.currency)
+                                     cache_hit_rate=workload.cache_hit_rate, currency=context.currency)
     return float({"blended": tokens.blended, "output": tokens.output, "input": tokens.input}[metric])
 
 
@@ -131,21 +164,36 @@ def _breakeven_rise(b: Side, target: float, cost) -> tuple[float, str]:
     return (target - at[0.0]) / slope, "ok"
 
 
-def bridge(scenario: Scenario, a: Side, b: Side, *, metric: str = "blended", order: tuple[str, ...] = FACTORS,
-           workload: Workload | None = None, slo: SLO | None = None) -> BridgeResult:
-    """Unit cost of A and B, Shapley contributions over ln c, the waterfall in ``order``, the break-even rise."""
+def bridge(context: BridgeContext, a: Side, b: Side, *, metric: str = "blended",
+           order: tuple[str, ...] = FACTORS) -> BridgeResult:
+    """How unit cost moves from side A to side B, and why.
+
+    Parameters
+    ----------
+    context : BridgeContext
+        Cost inputs, workload and SLO shared by both sides.
+    a, b : Side
+        The two ends of the bridge.
+    metric : {"blended", "output", "input"}
+        Which cost per million tokens to bridge.
+    order : tuple of str
+        The sequential waterfall's order, each of :data:`FACTORS` at most once (the rest follow in their default
+        order).
+
+    Returns
+    -------
+    BridgeResult
+        Unit costs of A and B (per million tokens, ``context.currency``), exact Shapley contributions over ln(cost),
+        the waterfall in ``order`` and the break-even server-price rise on B's base price.
+    """
     if metric not in METRICS:
-        raise UserError(f"--metric '{metric}': allowed: {', '.join(METRICS)}")
+        raise ParameterError("metric", f"'{metric}': allowed: {', '.join(METRICS)}")
     unknown = [f for f in order if f not in FACTORS]
     if unknown or len(set(order)) != len(order):
-        raise UserError(f"--order {','.join(order)}: give each of {', '.join(FACTORS)} at most once")
-    s = scenario.serving
-    workload = workload or serving_workload(s)
-    slo = slo or serving_slo(s)
-    base = cost_inputs_from_scenario(scenario)
+        raise ParameterError("order", f"{','.join(order)}: give each of {', '.join(FACTORS)} at most once")
 
     def cost(side: Side) -> float:
-        return unit_cost(side, base, scenario, workload, slo, metric)
+        return unit_cost(side, context, metric)
 
     def log_cost(subset: frozenset[str]) -> float:
         return math.log(cost(_mix(a, b, subset)))
@@ -168,7 +216,7 @@ def bridge(scenario: Scenario, a: Side, b: Side, *, metric: str = "blended", ord
                       "cost_delta": new - running})
         running = new
     rise, reason = _breakeven_rise(b, c_a, cost)
-    return BridgeResult(currency=scenario.currency, metric=metric, unit_cost_from=c_a, unit_cost_to=c_b,
+    return BridgeResult(currency=context.currency, metric=metric, unit_cost_from=c_a, unit_cost_to=c_b,
                         contributions=contributions, waterfall=steps, breakeven_server_price_change=rise,
                         breakeven_reason=reason, sides={"from": vars(a).copy(), "to": vars(b).copy()})
 
@@ -184,77 +232,3 @@ def bridge_in_currency(result: dict, currency: str) -> dict:
     out["waterfall"] = [{**s, **{f: s[f] * k for f in ("unit_cost_before", "unit_cost_after", "cost_delta")}}
                         for s in result["waterfall"]]
     return out
-
-
-def sides_from_scenario(scenario: Scenario, *, from_spec: str | None = None, to_spec: str | None = None,
-                        server_price_change: float = 0.0, software_gain: float = 1.0,
-                        from_model: str | None = None, to_model: str | None = None,
-                        from_utilisation: float | None = None, to_utilisation: float | None = None,
-                        from_cost_of_capital: float | None = None, to_cost_of_capital: float | None = None
-                        ) -> tuple[Side, Side]:
-    """Build both sides from ``HARDWARE:PRECISION[:SERVER_PRICE]`` specs and the scenario's defaults.
-
-    Defaults: "from" is the scenario's previous generation (with its server price), "to" the scenario's own hardware,
-    precision and server price, split into a base price and the scenario's recent rise; ``server_price_change`` is a
-    further rise compounded on top of "to"'s price.
-    """
-    s = scenario.serving
-    prev = s.previous_generation
-
-    def parse(spec: str | None, default: tuple[str, str, float | None], flag: str) -> tuple[str, str, float | None]:
-        if spec is None:
-            return default
-        parts = spec.split(":")
-        if len(parts) not in (2, 3) or not all(parts[:2]):
-            raise UserError(f"{flag} '{spec}': allowed: HARDWARE:PRECISION or HARDWARE:PRECISION:SERVER_PRICE")
-        cat = load_catalog()
-        hw = cat.get_hardware(parts[0], flag).name
-        prec = cat.get_recipe(parts[1], flag).name
-        price = None
-        if len(parts) == 3:
-            try:
-                price = float(parts[2])
-            except ValueError:
-                raise UserError(f"{flag} '{spec}': the server price '{parts[2]}' is not a number") from None
-            if not math.isfinite(price) or price <= 0:
-                raise UserError(f"{flag} '{spec}': the server price must be a positive number")
-        return hw, prec, price
-
-    prev_default = (prev.hardware, prev.precision, prev.server_price) if prev else (s.hardware, s.precision, None)
-    f_hw, f_prec, f_price = parse(from_spec, prev_default, "--from")
-    t_hw, t_prec, t_price = parse(to_spec, (s.hardware, s.precision, None), "--to")
-    cat = load_catalog()
-
-    def price_for(hw: str, given: float | None, flag: str) -> float:
-        if given is not None:
-            return given
-        if hw == s.hardware:
-            return scenario.capex.server_price
-        if prev and hw == prev.hardware:
-            return prev.server_price
-        raise UserError(f"{flag}: no server price known for {hw}; give it as {hw}:PRECISION:SERVER_PRICE "
-                        f"(per {cat.get_hardware(hw).gpus_per_server}-GPU server, {scenario.currency})")
-
-    if server_price_change <= -1:
-        raise UserError(f"--server-price-change {server_price_change}: allowed: a number above -1")
-    if software_gain <= 0:
-        raise UserError(f"--software-gain {software_gain}: allowed: a positive number")
-    util = scenario.utilisation
-    k = scenario.financing.discount_rate
-    a = Side(f_hw, f_prec, from_model or s.model, price_for(f_hw, f_price, "--from"), 0.0, 1.0,
-             util if from_utilisation is None else from_utilisation, k if from_cost_of_capital is None
-             else from_cost_of_capital)
-    # The scenario's own server price splits into its base and its recent rise (capex.recent_server_price_rise),
-    # so the bridge shows "prices rose 50%" as a factor of its own; --server-price-change compounds on top.
-    recent = scenario.capex.recent_server_price_rise if (t_price is None and t_hw == s.hardware) else 0.0
-    t_base = price_for(t_hw, t_price, "--to") / (1.0 + recent)
-    rise = (1.0 + recent) * (1.0 + server_price_change) - 1.0
-    b = Side(t_hw, t_prec, to_model or s.model, t_base, rise,
-             software_gain, util if to_utilisation is None else to_utilisation,
-             k if to_cost_of_capital is None else to_cost_of_capital)
-    for side, name in ((a, "from"), (b, "to")):
-        if not 0 < side.utilisation <= 1:
-            raise UserError(f"--{name}-utilisation {side.utilisation}: allowed: a number in (0, 1]")
-        if not -1 < side.cost_of_capital < 1:
-            raise UserError(f"--{name}-cost-of-capital {side.cost_of_capital}: allowed: a number in (-1, 1)")
-    return a, b

@@ -35,11 +35,10 @@ import numpy as np
 from ._errors import ConfigError
 from ._units import HOURS_PER_YEAR, SECONDS_PER_HOUR
 from ._xp import array_namespace, to_numpy
-from .config.scenario import Scenario
 
 __all__ = [
     "CostInputs", "CostBreakdown", "TokenCost", "ServingPnl", "BREAKDOWN_TERMS",
-    "capital_recovery_factor", "cost_inputs_from_scenario", "cost_per_gpu_hour", "opex_per_installed_gpu_hour",
+    "capital_recovery_factor", "cost_per_gpu_hour", "opex_per_installed_gpu_hour",
     "cost_per_million_tokens", "cost_per_million_tokens_at_throughput", "serving_pnl", "gpus_needed",
     "fleet_gpus",
 ]
@@ -186,37 +185,6 @@ def cost_per_gpu_hour(ci: CostInputs, utilisation) -> CostBreakdown:
     return CostBreakdown(currency=ci.currency, utilisation=utilisation, **terms, total=total,
                          book_depreciation=capex / ci.depreciation_years / sold_hours, capex_per_gpu=capex,
                          residual_per_gpu=residual)
-
-
-def cost_inputs_from_scenario(scenario: Scenario) -> CostInputs:
-    """The per-GPU cost inputs of a scenario; residual at the end of its economic life, cost of capital = its
-    discount rate (pre-tax WACC unless set), book depreciation over the tax depreciation years."""
-    from .finance._residual import residual_at_age  # _residual builds on this module's opex formulas
-
-    s = scenario
-    gpus = s.cluster.gpus
-    base = CostInputs(
-        currency=s.currency,
-        server_price_per_gpu=s.capex.server_price / s.cluster.gpus_per_server,
-        network_per_gpu=s.capex.network_and_fabric_total / gpus,
-        installation_per_gpu=s.capex.installation_total / gpus,
-        residual_share_of_hardware=0.0,
-        residual_value_per_gpu=0.0,
-        economic_life_years=s.capex.economic_life_years,
-        cost_of_capital=s.financing.discount_rate,
-        depreciation_years=s.tax.depreciation_years,
-        it_kw_per_gpu=s.opex.board_power_w / 1000.0 * s.opex.server_overhead_factor,
-        pue=s.opex.pue,
-        electricity_price_per_kwh=s.opex.electricity_price_per_kwh,
-        load_factor=s.opex.load_factor,
-        idle_load_factor=s.opex.idle_load_factor,
-        facility_price_per_kw_month=s.opex.facility_price_per_kw_month,
-        maintenance_share_of_capex_per_year=s.opex.maintenance_share_of_capex_per_year,
-        operations_per_gpu_year=s.opex.operations_per_gpu_year,
-        insurance_share_of_capex_per_year=s.opex.insurance_share_of_capex_per_year,
-    )
-    share, value = residual_at_age(s, base, s.capex.economic_life_years)
-    return replace(base, residual_share_of_hardware=share, residual_value_per_gpu=value)
 
 
 # -- per million tokens -------------------------------------------------------------------------------------------

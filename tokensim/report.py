@@ -15,13 +15,15 @@ from typing import Any
 
 from . import __version__
 from ._output import SCHEMA_VERSION, atomic_write_text, dumps_json, to_jsonable, write_table
-from .bridge import bridge, bridge_in_currency, sides_from_scenario
+from .api import run_bridge
+from .bridge import bridge_in_currency
 from .config.money import fx_factor
 from .config.scenario import Scenario
-from .cost import cost_inputs_from_scenario, cost_per_gpu_hour, cost_per_million_tokens
+from .cost import cost_per_gpu_hour, cost_per_million_tokens
 from .finance._run import run_finance
 from .finance._solve import Target, solve_rent
 from .perf._model import predict, serving_slo, serving_workload
+from .resolve.cost import cost_inputs
 
 __all__ = ["Report", "run_report", "write_artifacts", "PAYBACK_CLAIM_YEARS"]
 
@@ -60,7 +62,7 @@ def _unit_cost_rows(s: Scenario, k: float, currency: str) -> list[dict]:
     sv = s.serving
     workload = serving_workload(sv)
     slo = serving_slo(sv)
-    per_gpu_hour = cost_per_gpu_hour(cost_inputs_from_scenario(s), s.utilisation).total * k
+    per_gpu_hour = cost_per_gpu_hour(cost_inputs(s), s.utilisation).total * k
     cur = currency.lower()
     rows = []
     precisions = list(dict.fromkeys([*sv.compare_precisions, sv.precision]))
@@ -230,9 +232,8 @@ def run_report(scenario: Scenario, *, currency: str | None = None, mc_paths: int
     currency = (currency or s.currency).upper()
     k = fx_factor(s.currency, currency)
     unit_costs = _unit_cost_rows(s, k, currency)
-    breakdown = cost_per_gpu_hour(cost_inputs_from_scenario(s), s.utilisation).scaled(k, currency).to_dict()
-    a, b = sides_from_scenario(s)
-    br = bridge(s, a, b).to_dict()
+    breakdown = cost_per_gpu_hour(cost_inputs(s), s.utilisation).scaled(k, currency).to_dict()
+    br = run_bridge(s).to_dict()
     br = bridge_in_currency(br, currency)
     fin_result = run_finance(s, schedule=True, payback_in_years=PAYBACK_CLAIM_YEARS).in_currency(currency)
     fin = fin_result.to_dict()

@@ -5,9 +5,11 @@ from __future__ import annotations
 import click
 
 from .._output import render_table
-from ..bridge import FACTORS, METRICS, bridge, bridge_in_currency, sides_from_scenario
+from ..api import run_bridge
+from ..bridge import FACTORS, METRICS, bridge_in_currency
 from ..config.money import check_currency
 from ..config.scenario import load_scenario
+from ..resolve.bridge import sides
 from ._common import cli, emit, format_option
 
 
@@ -57,12 +59,11 @@ def bridge_command(scenario_name, from_spec, to_spec, server_price_change, model
     """How unit token cost moves from A to B: server price, hardware, precision, model, software, utilisation,
     financing — exact Shapley contributions over ln(cost), a waterfall, and the break-even server-price rise."""
     scenario = load_scenario(scenario_name)
-    a, b = sides_from_scenario(scenario, from_spec=from_spec, to_spec=to_spec,
-                               server_price_change=server_price_change, software_gain=software_gain,
-                               from_model=from_model or model, to_model=to_model or model,
-                               from_utilisation=from_utilisation, to_utilisation=to_utilisation,
-                               from_cost_of_capital=from_cost_of_capital, to_cost_of_capital=to_cost_of_capital)
+    a, b = sides(scenario, from_spec=from_spec, to_spec=to_spec, server_price_change=server_price_change,
+                 software_gain=software_gain, from_model=from_model or model, to_model=to_model or model,
+                 from_utilisation=from_utilisation, to_utilisation=to_utilisation,
+                 from_cost_of_capital=from_cost_of_capital, to_cost_of_capital=to_cost_of_capital)
     steps = tuple(x.strip() for x in order.split(",")) if order else FACTORS
-    result = bridge(scenario, a, b, metric=metric, order=steps).to_dict()
+    result = run_bridge(scenario, a, b, metric=metric, order=steps).to_dict()
     result = bridge_in_currency(result, check_currency(currency, field="--currency") if currency else result["currency"])
     emit(result, fmt, table=_table(result) if fmt == "table" else None)

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from .._errors import UserError
+from .._errors import ConfigError, ParameterError, UserError
 from .._output import csv_text, dumps_json, parquet_bytes, render_table
 
 FORMATS = ("table", "json", "csv", "parquet")
@@ -22,8 +22,29 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except UserError as exc:
-            click.echo(f"tokensim: error: {exc}", err=True)
+            click.echo(f"tokensim: error: {user_message(exc, self, ctx)}", err=True)
             ctx.exit(exc.exit_code)
+
+
+def user_message(exc: UserError, group: click.Group, ctx: click.Context) -> str:
+    """The one-line message of a user error. A library error about a function argument (a :class:`ParameterError`, or
+    a :class:`ConfigError` with no file whose field is the argument) names the option the user typed (the click
+    option whose destination is that argument, e.g. ``--server-price-change`` for ``server_price_change``) instead of
+    the Python parameter."""
+    if isinstance(exc, ParameterError):
+        name = exc.param
+    elif isinstance(exc, ConfigError) and exc.file is None and exc.field:
+        name = exc.field
+    else:
+        return str(exc)
+    command = group.get_command(ctx, ctx.invoked_subcommand) if ctx.invoked_subcommand else None
+    for param in command.params if command is not None else ():
+        if param.name == name and param.opts:
+            label = max(param.opts, key=len)
+            if isinstance(exc, ParameterError):
+                return exc.with_label(label)
+            return str(ConfigError(None, label, exc.value, exc.allowed, exc.hint))
+    return str(exc)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})

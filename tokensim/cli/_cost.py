@@ -8,7 +8,8 @@ from .._output import render_table
 from ..config._yaml import check_number
 from ..config.money import check_currency, fx_factor
 from ..config.scenario import load_scenario
-from ..cost import cost_inputs_from_scenario, cost_per_gpu_hour
+from ..cost import cost_per_gpu_hour
+from ..resolve.cost import cost_inputs
 from ._common import cli, emit, format_option
 
 
@@ -23,7 +24,7 @@ def cost_command(scenario: str, utilisation: float | None, currency: str | None,
     s = load_scenario(scenario)
     u = s.utilisation if utilisation is None else check_number(utilisation, None, "--utilisation", low=0, high=1,
                                                                low_open=True)
-    breakdown = cost_per_gpu_hour(cost_inputs_from_scenario(s), u)
+    breakdown = cost_per_gpu_hour(cost_inputs(s), u)
     if currency is not None:
         code = check_currency(currency, None, "--currency")
         breakdown = breakdown.scaled(fx_factor(s.currency, code), code)

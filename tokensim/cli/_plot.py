@@ -66,11 +66,11 @@ def _pareto(s, out: Path, opts: dict) -> Path:
 
 
 def _bridge(s, out: Path, opts: dict) -> Path:
-    from ..bridge import bridge, bridge_in_currency, sides_from_scenario
+    from ..api import run_bridge
+    from ..bridge import bridge_in_currency
     from ..plots._charts import bridge_waterfall_chart
 
-    a, b = sides_from_scenario(s)
-    result = bridge_in_currency(bridge(s, a, b).to_dict(), _currency(s, opts["currency"]))
+    result = bridge_in_currency(run_bridge(s).to_dict(), _currency(s, opts["currency"]))
     return bridge_waterfall_chart(result, out, scenario=s.name)
 
 

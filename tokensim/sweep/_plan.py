@@ -21,8 +21,9 @@ from .._errors import UserError
 from .._units import HOURS_PER_MONTH
 from ..config.catalog import load_catalog
 from ..config.scenario import Scenario
-from ..cost import CostInputs, cost_inputs_from_scenario
+from ..cost import CostInputs
 from ..perf import _model as perf
+from ..resolve.cost import cost_inputs
 from ._axes import AXES, METRICS, Axis, parse_axis, resolve_metrics
 from ._finance import FINANCE_AXES, FinanceTable
 
@@ -188,7 +189,7 @@ def plan_sweep(scenario: Scenario, axes: Sequence[Axis | str], metrics: Sequence
         scenario=s, currency=cur, mode=mode, axes=parsed, metrics=chosen, search=search, shape=shape, points=points,
         slots=slots, strides=strides, categories=categories, layouts=layouts,
         min_tokens_per_s_per_user=sv.min_tokens_per_s_per_user, max_ttft_s=sv.max_ttft_s, max_tpot_s=sv.max_tpot_s,
-        cached_input_cost_fraction=sv.cached_input_cost_fraction, base_cost=cost_inputs_from_scenario(s),
+        cached_input_cost_fraction=sv.cached_input_cost_fraction, base_cost=cost_inputs(s),
         grid_points=int(inspect.signature(perf.concurrency_grid).parameters["points"].default),
         base={name: (categories[name][0] if AXES[name].categorical else value)
               for name, value in base_values.items()},

@@ -1,0 +1,134 @@
+"""The bridge's inputs from a scenario: the shared :class:`~tokensim.bridge.BridgeContext` and the two sides."""
+
+from __future__ import annotations
+
+import math
+
+from .._errors import ParameterError
+from ..bridge import BridgeContext, Side
+from ..config.catalog import load_catalog
+from ..config.types import Scenario
+from ..perf import SLO, Workload
+from .cost import cost_inputs
+from .perf import slo as serving_slo
+from .perf import workload as serving_workload
+
+__all__ = ["context", "sides"]
+
+
+def context(scenario: Scenario, *, workload: Workload | None = None, slo: SLO | None = None) -> BridgeContext:
+    """What both sides of the scenario's bridge share.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        Supplies the cost inputs, the serving workload and SLO, the cached-input cost fraction and the board power
+        and server overhead of its own hardware.
+    workload, slo : optional
+        Replace the scenario's workload or SLO.
+
+    Returns
+    -------
+    BridgeContext
+    """
+    return BridgeContext(
+        currency=scenario.currency, cost_inputs=cost_inputs(scenario),
+        workload=workload or serving_workload(scenario.serving), slo=slo or serving_slo(scenario.serving),
+        cached_input_cost_fraction=scenario.serving.cached_input_cost_fraction,
+        server_overhead_factor=scenario.opex.server_overhead_factor,
+        board_power_w=((scenario.serving.hardware, scenario.opex.board_power_w),))
+
+
+def sides(scenario: Scenario, *, from_spec: str | None = None, to_spec: str | None = None,
+                        server_price_change: float = 0.0, software_gain: float = 1.0,
+                        from_model: str | None = None, to_model: str | None = None,
+                        from_utilisation: float | None = None, to_utilisation: float | None = None,
+                        from_cost_of_capital: float | None = None, to_cost_of_capital: float | None = None
+                        ) -> tuple[Side, Side]:
+    """Both sides of a bridge from ``HARDWARE:PRECISION[:SERVER_PRICE]`` specs and the scenario's defaults.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        Supplies the defaults: "from" is its previous generation (with its server price), "to" its own hardware,
+        precision and server price, split into a base price and the scenario's recent rise.
+    from_spec, to_spec : str, optional
+        ``HARDWARE:PRECISION`` or ``HARDWARE:PRECISION:SERVER_PRICE`` (price per server, scenario currency).
+    server_price_change : float
+        A further rise compounded on top of "to"'s price (0.5 = +50%); above -1.
+    software_gain : float
+        Throughput multiplier of the "to" side from serving software; positive.
+    from_model, to_model : str, optional
+        Models served on each side (default: the scenario's).
+    from_utilisation, to_utilisation : float, optional
+        Sold share of hours, in (0, 1] (default: the scenario's).
+    from_cost_of_capital, to_cost_of_capital : float, optional
+        Annual cost of capital, in (-1, 1) (default: the scenario's discount rate).
+
+    Returns
+    -------
+    tuple of Side
+        The "from" and "to" sides.
+    """
+    s = scenario.serving
+    prev = s.previous_generation
+
+    def parse(spec: str | None, default: tuple[str, str, float | None], param: str) -> tuple[str, str, float | None]:
+        if spec is None:
+            return default
+        parts = spec.split(":")
+        if len(parts) not in (2, 3) or not all(parts[:2]):
+            raise ParameterError(param, f"'{spec}': allowed: HARDWARE:PRECISION or HARDWARE:PRECISION:SERVER_PRICE")
+        cat = load_catalog()
+        hw = cat.get_hardware(parts[0], param).name
+        prec = cat.get_recipe(parts[1], param).name
+        price = None
+        if len(parts) == 3:
+            try:
+                price = float(parts[2])
+            except ValueError:
+                raise ParameterError(param, f"'{spec}': the server price '{parts[2]}' is not a number") from None
+            if not math.isfinite(price) or price <= 0:
+                raise ParameterError(param, f"'{spec}': the server price must be a positive number")
+        return hw, prec, price
+
+    given_spec = {"from_spec": from_spec, "to_spec": to_spec}
+    prev_default = (prev.hardware, prev.precision, prev.server_price) if prev else (s.hardware, s.precision, None)
+    f_hw, f_prec, f_price = parse(from_spec, prev_default, "from_spec")
+    t_hw, t_prec, t_price = parse(to_spec, (s.hardware, s.precision, None), "to_spec")
+    cat = load_catalog()
+
+    def price_for(hw: str, given: float | None, param: str) -> float:
+        if given is not None:
+            return given
+        if hw == s.hardware:
+            return scenario.capex.server_price
+        if prev and hw == prev.hardware:
+            return prev.server_price
+        raise ParameterError(param, f"'{given_spec[param]}': no server price known for {hw}; give it as "
+                             f"{hw}:PRECISION:SERVER_PRICE (per {cat.get_hardware(hw).gpus_per_server}-GPU server, "
+                             f"{scenario.currency})")
+
+    if server_price_change <= -1:
+        raise ParameterError("server_price_change", f"{server_price_change}: allowed: a number above -1")
+    if software_gain <= 0:
+        raise ParameterError("software_gain", f"{software_gain}: allowed: a positive number")
+    util = scenario.utilisation
+    k = scenario.financing.discount_rate
+    a = Side(f_hw, f_prec, from_model or s.model, price_for(f_hw, f_price, "from_spec"), 0.0, 1.0,
+             util if from_utilisation is None else from_utilisation, k if from_cost_of_capital is None
+             else from_cost_of_capital)
+    # The scenario's own server price splits into its base and its recent rise (capex.recent_server_price_rise),
+    # so the bridge shows "prices rose 50%" as a factor of its own; --server-price-change compounds on top.
+    recent = scenario.capex.recent_server_price_rise if (t_price is None and t_hw == s.hardware) else 0.0
+    t_base = price_for(t_hw, t_price, "to_spec") / (1.0 + recent)
+    rise = (1.0 + recent) * (1.0 + server_price_change) - 1.0
+    b = Side(t_hw, t_prec, to_model or s.model, t_base, rise,
+             software_gain, util if to_utilisation is None else to_utilisation,
+             k if to_cost_of_capital is None else to_cost_of_capital)
+    for side, name in ((a, "from"), (b, "to")):
+        if not 0 < side.utilisation <= 1:
+            raise ParameterError(f"{name}_utilisation", f"{side.utilisation}: allowed: a number in (0, 1]")
+        if not -1 < side.cost_of_capital < 1:
+            raise ParameterError(f"{name}_cost_of_capital", f"{side.cost_of_capital}: allowed: a number in (-1, 1)")
+    return a, b
