@@ -4,7 +4,7 @@ the CuPy-vs-NumPy parity of the summaries, all in one run.
 The model is the full cluster model of a scenario (default: the founding ``b300-10k-cluster``, with its
 ``uncertainty:`` section): drivers, monthly cash flows, NPV, payback, DSCR and both IRRs per path.
 
-- ``numpy``: :func:`tokensim.montecarlo.run_montecarlo` end to end (summaries included), best of ``--repeats``.
+- ``numpy``: :func:`tokensim.run_montecarlo` end to end (summaries included), best of ``--repeats``.
 - ``--gpu``: the kernel ``mc_paths`` at ``--gpu-paths`` paths (default 10^7) in one launch, timed with CUDA events
   after a warm-up, median of ``--repeats``, float32 and float64; the same model as unfused CuPy array code (the NumPy
   twin :func:`tokensim.montecarlo.evaluate_paths` with ``xp=cupy``) at ``--unfused-paths`` (default 2^20), timed the
@@ -35,9 +35,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # a plain check
 
 from _benchutil import cuda_time_ms, record, run_sections, set_json_path  # noqa: E402  (benchmarks/)
 
+from tokensim import run_montecarlo  # noqa: E402
 from tokensim.config.scenario import load_scenario  # noqa: E402
+from tokensim.montecarlo import METRICS, evaluate_paths  # noqa: E402
 from tokensim.montecarlo import _kernel as _mckernel  # noqa: E402
-from tokensim.montecarlo._run import METRICS, evaluate_paths, prepare, run_montecarlo  # noqa: E402
+from tokensim.resolve.montecarlo import montecarlo_model as prepare  # noqa: E402
 
 
 def peak_rss_mb() -> float:

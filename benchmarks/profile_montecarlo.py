@@ -16,7 +16,7 @@ from _benchutil import cuda_time_ms
 
 from tokensim.config.scenario import load_scenario
 from tokensim.montecarlo import _kernel as _mckernel
-from tokensim.montecarlo._run import prepare
+from tokensim.resolve.montecarlo import montecarlo_model as prepare
 
 
 def main() -> None:

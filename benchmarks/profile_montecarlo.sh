@@ -13,7 +13,7 @@ LOG=${OUT:-/tmp}/profile_montecarlo.log
     --section WarpStateStats \
     python3 -c "
 from tokensim.montecarlo import _kernel as _mckernel
-from tokensim.montecarlo._run import prepare
+from tokensim.resolve.montecarlo import montecarlo_model as prepare
 from tokensim.config.scenario import load_scenario
 m = prepare(load_scenario('b300-10k-cluster'))
 a = _mckernel.constant_images(m, 'float32', 1)

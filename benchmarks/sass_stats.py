@@ -96,7 +96,7 @@ def main() -> int:
     if args.scenario:
         from tokensim.config.scenario import load_scenario
         from tokensim.montecarlo import _kernel as _mckernel
-        from tokensim.montecarlo._run import prepare
+        from tokensim.resolve.montecarlo import montecarlo_model as prepare
 
         dtype = "float32" if args.real == "float" else "float64"
         defines = _mckernel.structure_options(_mckernel.pack_params(prepare(load_scenario(args.scenario)), dtype))

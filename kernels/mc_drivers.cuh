@@ -6,7 +6,7 @@
 //   mc_poisson_count  == tokensim._drivers.poisson_counts (the same float64 table and comparisons: same counts)
 //   mc_jump_sizes     == tokensim._drivers._jump_sizes (its normals drawn once a month for both kinds of jump)
 // Launched from kernels/montecarlo.cu (mc_paths); the constants come from tokensim._drivers.DriverModel through
-// tokensim/_mckernel.py (kernels/mc_params.cuh). Philox counters (month, stream, path) and stream ids are those of
+// tokensim/montecarlo/_kernel.py (kernels/mc_params.cuh). Philox counters (month, stream, path) and stream ids are those of
 // the module docstring of tokensim/_drivers.py, so a path draws the same uniforms on both backends; normals agree to
 // the rounding of log/sin/cos (exactly philox_normals in double, float Box-Muller on the same uniforms in float).
 #ifndef TOKENSIM_MC_DRIVERS_CUH

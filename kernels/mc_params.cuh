@@ -1,12 +1,14 @@
 // What the Monte Carlo kernel reads, all in constant memory: the McParams struct, the schedule rows, the lookup
 // tables and the Philox key schedule of the run's seed.
 //
-// Packed by tokensim/_mckernel.py (pack_params, pack_schedule, pack_tables, constant_images), which parses THIS file
-// for the fields (type, name, count) and the #define values, so the two cannot drift apart: a field added here must
-// be given a value there. Field types: `double` where the arithmetic that uses the value is done in double on both
-// backends (the default time), `int` for counts and 0/1 flags, `real` (float or double, the kernel's type) for the
-// rest: the host rounds them to the kernel's type once (numpy astype: round to nearest, as the device's own
-// conversion), so the kernel computes with exactly the numbers it used to convert at every use. The values come from
+// Packed by tokensim/montecarlo/_kernel.py (pack_params, pack_schedule, pack_tables, constant_images) through
+// tokensim._kernels.struct_layout and header_defines, which read THIS file for the fields (type, name, count, offset)
+// and the #define values, so the two cannot drift apart: a field added here must be given a value there. The sweep
+// kernel's UcParams (kernels/unitcost.cuh) is packed and written to constant memory the same way. Field types:
+// `double` where the arithmetic that uses the value is done in double on both backends (the default time), `int` for
+// counts and 0/1 flags, `real` (float or double, the kernel's type) for the rest: the host rounds them to the
+// kernel's type once (numpy astype: round to nearest, as the device's own conversion), so the kernel computes with
+// exactly the numbers it used to convert at every use. The values come from
 // tokensim._cashflows.FinanceInputs (engine inputs) and tokensim._drivers.DriverModel (driver constants); the comments
 // name the Python attribute each field equals.
 //
@@ -136,7 +138,7 @@ struct McParams {
 };
 
 // The scenario's driver structure: which shock streams are drawn, which drivers move, which have a volatility, which
-// jumps and arrivals exist. tokensim._mckernel.structure_options compiles it in (-DMC_STRUCTURE and the masks below),
+// jumps and arrivals exist. tokensim.montecarlo._kernel.structure_options compiles it in (-DMC_STRUCTURE and the masks below),
 // one build per structure: the branches on it disappear and the Philox blocks of the streams in use sit in one basic
 // block, where the compiler can interleave them. Without MC_STRUCTURE (the host tests' generic build) the same facts
 // are read from mc_params at run time; the launcher checks that the masks agree with the parameters.
@@ -156,7 +158,7 @@ struct McParams {
 #define MC_HAS_EFFICIENCY(p) ((p).efficiency_count > 0)
 #endif
 
-// The kernel's inputs, written by tokensim._mckernel.launch before each launch (constant_images).
+// The kernel's inputs, written by tokensim.montecarlo._kernel.launch before each launch (constant_images).
 __constant__ McParams mc_params;
 __constant__ real mc_schedule[MC_SCHEDULE_ROWS * MC_MAX_PERIODS];
 __constant__ double mc_tables[MC_TABLE_SIZE];

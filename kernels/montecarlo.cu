@@ -1,6 +1,6 @@
 // Monte Carlo of a cluster's finance on the GPU: one thread per path, the whole path in one kernel.
 //
-// Launched by tokensim/_mckernel.py (kernel_chunks, launch) for tokensim.montecarlo.run_montecarlo(backend="cupy").
+// Launched by tokensim/montecarlo/_kernel.py (kernel_chunks, launch) for tokensim.montecarlo.run_montecarlo(backend="cupy").
 // mc_paths must equal tokensim.montecarlo.evaluate_paths (the NumPy reference) path for path:
 //   drivers      kernels/mc_drivers.cuh == tokensim/_drivers.py (generate_drivers)
 //   cash flows   kernels/cashflows.cuh  == tokensim/_cashflows.py (cashflows)
@@ -108,7 +108,7 @@ extern "C" __global__ void mc_paths(unsigned long long first_path, long long n_p
                         (int)threads, project_irr_out, equity_irr_out, npv_out, payback_equity_out, min_dscr_out,
                         project_reason_out, equity_reason_out, flags_out, default_month_out);
     } else {
-        // [row][thread][period] with an odd row length (tokensim._mckernel.shared_row_length): the 32 rows of a warp
+        // [row][thread][period] with an odd row length (tokensim.montecarlo._kernel.shared_row_length): the 32 rows of a warp
         // start in 32 different banks, and a row's elements are adjacent, so the unrolled Horner steps address them
         // with constant offsets.
         real* rows = reinterpret_cast<real*>(mc_shared);

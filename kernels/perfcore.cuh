@@ -11,7 +11,7 @@
 //   perf_max_concurrency          == _perfcore.max_concurrency (in double always: it sets the batch grid)
 //   perf_free_kv_bytes_per_gpu    == StepModel.free_kv_bytes_per_gpu
 //
-// PerfStep is tokensim._perfcore.StepModel with its Efficiency flattened in; tokensim/_unitcost_kernel.py parses this
+// PerfStep is tokensim._perfcore.StepModel with its Efficiency flattened in; tokensim/sweep/_kernel.py reads this
 // file for the field order and refuses to pack a StepModel, PhaseEfficiency or Efficiency field it has no slot for,
 // so a field added to the Python model fails the packing tests until it is added here. The arithmetic is checked by
 // tests/test_sweep.py (this file compiled for the host against tokensim.perf.evaluate, float64 to 1e-12).

@@ -1,7 +1,7 @@
 // Grid sweeps of unit cost on the GPU: one thread per grid point, the whole point (operating point, SLO search, cost
 // per GPU-hour, cost per million tokens) fused in one kernel.
 //
-// Launched by tokensim/_unitcost_kernel.py (launch, kernel_chunks) for tokensim.sweep (backend "cupy").
+// Launched by tokensim/sweep/_kernel.py (launch, host_chunks) for tokensim.sweep (backend "cupy").
 // unitcost_points must equal tokensim.sweep.evaluate_points (the NumPy reference) point for point, which is itself
 // tokensim.perf.evaluate + perf.concurrency_grid + cost.cost_per_gpu_hour + cost.cost_per_million_tokens:
 //   performance   kernels/perfcore.cuh  == tokensim/_perfcore.py (decode_step, prefill_pass, max_concurrency, ...)
@@ -11,8 +11,8 @@
 // Checked by tests/test_sweep.py (compiled for the host, float64 to 1e-12 and float32 to the documented tolerance)
 // and tests/test_sweep_gpu.py (on a device, float64 to 1e-9).
 //
-// A thread reads only small tables: the UcParams struct, the axis values (one short list per axis) and the records
-// of the (hardware, precision, model) combinations; the grid itself is never stored. Point i of a launch is flat
+// A thread reads only small tables: the UcParams struct (constant memory, uc_params), the axis values (one short list
+// per axis) and the records of the (hardware, precision, model) combinations; the grid itself is never stored. Point i of a launch is flat
 // index first + i of the cartesian product, decomposed with the strides of UcParams (C order of the user's axes), as
 // numpy.unravel_index does.
 #include "perfcore.cuh"
@@ -47,11 +47,10 @@ __device__ double uc_search(const UcRecord& rec, int mode, const UcWorkload& w, 
     return best_batch;
 }
 
-extern "C" __global__ void unitcost_points(const double* __restrict__ params, const double* __restrict__ axis_values,
-                                           const double* __restrict__ records, unsigned long long first, long long n,
-                                           real* __restrict__ out, unsigned char* __restrict__ flags) {
-    const UcParams& p = *reinterpret_cast<const UcParams*>(params);
-    const UcRecord* rec_table = reinterpret_cast<const UcRecord*>(records);
+extern "C" __global__ void unitcost_points(const double* __restrict__ axis_values,
+                                           const UcRecord* __restrict__ rec_table, unsigned long long first,
+                                           long long n, real* __restrict__ out, unsigned char* __restrict__ flags) {
+    const UcParams& p = uc_params;
     const int mode = (int)p.mode;
     const bool search = p.search != 0.0;
     const int points = (int)p.grid_points;

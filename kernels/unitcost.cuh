@@ -1,13 +1,17 @@
 // Layout and device code of the unit-cost sweep kernel (kernels/unitcost.cu).
 //
-// Packed by tokensim/_unitcost_kernel.py, which parses THIS file (and perfcore.cuh) for the field order and the
-// #define values: a field added here must be given a value there, or packing fails. Every field is a double.
+// Packed by tokensim/sweep/_kernel.py through tokensim._kernels.struct_layout, which reads THIS file (and
+// perfcore.cuh) for the fields, their offsets and the #define values, as for the Monte Carlo kernel's McParams: a
+// field added here must be given a value there, or packing fails. Every field is a double.
 //
 //   UcParams   what every grid point shares: the serving mode, the SLOs that are not axes, the scenario's cost inputs
-//              (tokensim.cost.CostInputs fields), and where each axis sits in the flat grid index
+//              (tokensim.cost.CostInputs fields), and where each axis sits in the flat grid index. In constant memory
+//              (uc_params below, written before each launch), like mc_params: every thread reads the same field at
+//              the same time
 //   UcRecord   one (hardware, precision, model) combination in one layout: tokensim.perf.resolve's StepModel
 //              (PerfStep) and what the cost side needs of the hardware; two records per combination, the throughput
-//              layout of perf.default_deployment and the latency layout of perf._better_layout_for_slo
+//              layout of perf.default_deployment and the latency layout of perf._better_layout_for_slo. A device
+//              array passed to the kernel: its length depends on the grid, and threads read different records
 //
 // Device code, each function equal to the Python it names (same terms, same order of operations):
 //   uc_prefill / uc_serve            == tokensim.perf.evaluate (modes aggregated and disaggregated)
@@ -39,7 +43,7 @@
 #define UC_AXIS_RENT_PER_GPU_HOUR 13
 #define UC_AXES 14
 
-// Rows of the output (UC_OUTPUTS x n reals, row-major), in tokensim._unitcost_kernel.OUTPUTS order.
+// Rows of the output (UC_OUTPUTS x n reals, row-major), in tokensim.sweep._kernel.OUTPUTS order.
 #define UC_OUT_CONCURRENCY 0
 #define UC_OUT_TOKENS_PER_S_PER_USER 1
 #define UC_OUT_OUTPUT_TOKENS_PER_S_PER_GPU 2
@@ -50,7 +54,7 @@
 #define UC_OUT_COST_PER_MILLION_TOKENS_BLENDED 7
 #define UC_OUTPUTS 8
 
-// Bits of the flags output, as tokensim._unitcost_kernel.FLAGS.
+// Bits of the flags output, as tokensim.sweep._kernel.FLAGS.
 #define UC_FLAG_FEASIBLE 1
 #define UC_FLAG_LATENCY_LAYOUT 2
 
@@ -92,6 +96,9 @@ struct UcRecord {
     double it_kw_per_gpu;                           // board power x server overhead / 1000 (CostInputs field)
     double server_price;                            // default price per server; NaN: a server_price axis is needed
 };
+
+// The kernel's shared parameters, written by tokensim.sweep._kernel.launch before each launch (constant_images).
+__constant__ UcParams uc_params;
 
 __device__ __forceinline__ float uc_ceil(float x) { return ceilf(x); }
 __device__ __forceinline__ double uc_ceil(double x) { return ceil(x); }

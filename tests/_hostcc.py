@@ -2,7 +2,10 @@
 
 The prelude maps the CUDA keywords and intrinsics the kernels use onto plain C++ (one "thread": block and grid of
 size 1), so ``kernels/<name>.cu`` with its headers inlined compiles with g++ into a shared library loaded by ctypes.
-Used by tests/test_montecarlo.py and tests/test_sweep.py.
+There ``__constant__`` symbols are plain globals: :func:`write_host_constants` fills them from the launchers' constant
+images, as :func:`tokensim._kernels.write_constants` fills the device's. :func:`layout_probe` compiles in the C
+compiler's own ``sizeof`` and ``offsetof`` of the structs the launchers pack, so the tests can hold
+:func:`tokensim._kernels.struct_layout` to them. Used by tests/test_montecarlo.py and tests/test_sweep.py.
 """
 
 from __future__ import annotations
@@ -10,13 +13,16 @@ from __future__ import annotations
 import ctypes
 import shutil
 import subprocess
+from collections.abc import Mapping, Sequence
 
+import numpy as np
 import pytest
 
 from tokensim import _kernels
 
 HOST_PRELUDE = r"""
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 #include <math.h>
 #define __device__
@@ -76,3 +82,30 @@ def build_host_kernels(kernel: str, folder, extra_prelude: str = "", epilogue: s
             raise AssertionError(f"{kernel}.cu does not build for the host ({real}):\n{built.stderr[-4000:]}")
         libraries[dtype] = ctypes.CDLL(str(lib))
     return libraries
+
+
+def write_host_constants(lib, images: Mapping[str, np.ndarray]) -> None:
+    """Copy constant images (symbol name -> host array) into the host build's globals of the same names."""
+    for name, image in images.items():
+        data = _kernels.image_bytes(image)
+        ctypes.memmove(ctypes.addressof(ctypes.c_char.in_dll(lib, name)), data.ctypes.data, data.size)
+
+
+def layout_probe(layouts: Sequence[_kernels.StructLayout]) -> str:
+    """C++ to append to a host build (``epilogue``): for each struct ``S`` a function ``layout_probe_S(offsets)`` that
+    writes ``offsetof`` of every leaf field (nested ones by their dotted path) and returns ``sizeof(S)``."""
+    out = []
+    for layout in layouts:
+        lines = [f"    offsets[{k}] = offsetof({layout.name}, {f.name});" for k, f in enumerate(layout.fields)]
+        out.append(f'extern "C" unsigned long layout_probe_{layout.name}(unsigned long* offsets) {{\n'
+                   + "\n".join(lines) + f"\n    return sizeof({layout.name});\n}}\n")
+    return "".join(out)
+
+
+def probed_layout(lib, layout: _kernels.StructLayout) -> tuple[int, list[int]]:
+    """(sizeof, field offsets) of ``layout``'s struct as the host compiler laid it out (see :func:`layout_probe`)."""
+    probe = getattr(lib, f"layout_probe_{layout.name}")
+    probe.restype = ctypes.c_ulong
+    offsets = (ctypes.c_ulong * len(layout.fields))()
+    size = probe(offsets)
+    return int(size), [int(v) for v in offsets]

@@ -1,5 +1,7 @@
-"""Shared fixtures: the ``xp`` array namespace and the ``gpu`` marker.
+"""Shared fixtures: the ``xp`` array namespace, the ``gpu`` marker and the founding report.
 
+- ``founding_run`` runs ``tokensim run`` on the founding scenario once per test session; every test that only reads
+  the report, its JSON or the files it writes shares that one run.
 - ``xp`` runs a test on NumPy always and on CuPy when CuPy imports and sees a device (the CuPy case carries the
   ``gpu`` marker).
 - Tests marked ``gpu`` are skipped without CuPy and a device. On a GPU machine set ``TOKENSIM_REQUIRE_GPU=1``: the
@@ -9,7 +11,11 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -60,3 +66,47 @@ def xp(request):
     if request.param == "numpy":
         return np
     return pytest.importorskip("cupy")
+
+
+FOUNDING_SCENARIO = "b300-10k-cluster"
+FOUNDING_PATHS = 2000  # Monte Carlo paths of the shared run: enough for every section, well under a second
+
+
+@dataclass(frozen=True)
+class FoundingRun:
+    """One ``tokensim run --out DIR --format json --paths 2000`` of the founding scenario (read it, never change it).
+
+    ``json`` is what the command printed, ``out`` the folder it wrote (tables, report.json, resolved config, charts)
+    and ``report`` the :class:`tokensim.report.Report` behind both, taken from the command's own call of
+    ``run_report``.
+    """
+
+    argv: tuple[str, ...]
+    json: dict
+    out: Path
+    report: Any
+
+
+@pytest.fixture(scope="session")
+def founding_run(tmp_path_factory) -> FoundingRun:
+    """The founding report, built once per session through the command line."""
+    from click.testing import CliRunner
+
+    from tokensim.cli import _run as run_cli
+    from tokensim.cli import cli
+
+    out = tmp_path_factory.mktemp("founding-run")
+    argv = ("run", FOUNDING_SCENARIO, "--out", str(out), "--format", "json", "--paths", str(FOUNDING_PATHS))
+    reports = []
+    real = run_cli.run_report
+
+    def keep(*args, **kwargs):
+        reports.append(real(*args, **kwargs))
+        return reports[-1]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(run_cli, "run_report", keep)
+        res = CliRunner().invoke(cli, list(argv))
+    assert res.exit_code == 0, res.output
+    assert len(reports) == 1, "tokensim.cli._run no longer calls run_report by that name: update this fixture"
+    return FoundingRun(argv, json.loads(res.stdout), out, reports[0])

@@ -156,7 +156,7 @@ def test_cli_calibrate_writes_out_file_and_reports(synthetic, tmp_path):
     assert '"cross_validation"' in res.stdout and '"median_abs_error"' in res.stdout
     load_efficiency.cache_clear()
     assert predict("H200", "llama-3.1-8b", "fp8", measurements[0].workload,
-                   calibration_path=str(out))["output_tokens_per_s_per_gpu"] > 0
+                   calibration_path=str(out)).output_tokens_per_s_per_gpu > 0
 
 
 def test_a_calibration_file_without_the_newer_factors_still_loads(tmp_path):

@@ -11,7 +11,6 @@ import pytest
 from tokensim.config.scenario import load_scenario
 from tokensim.config.uncertainty import CORRELATED_DRIVERS, load_uncertainty, parse_uncertainty
 from tokensim.finance._cashflows import Drivers
-from tokensim.finance._run import build_inputs
 from tokensim.montecarlo import _rng
 from tokensim.montecarlo._drivers import (
     POISSON_MAX_COUNT,
@@ -22,6 +21,7 @@ from tokensim.montecarlo._drivers import (
     poisson_table,
     relevant_drivers,
 )
+from tokensim.resolve.finance import finance_inputs
 
 FIELDS = ("market_rent_multiplier", "spot_utilisation", "token_volume_multiplier", "token_price_multiplier",
           "efficiency_multiplier", "power_price_multiplier", "floating_base_rate", "tenant_default_month")
@@ -30,13 +30,13 @@ FIELDS = ("market_rent_multiplier", "spot_utilisation", "token_volume_multiplier
 @pytest.fixture(scope="module")
 def usage():
     s = load_scenario("us-b300-neocloud-usage")
-    return s, build_inputs(s), load_uncertainty(s)
+    return s, finance_inputs(s), load_uncertainty(s)
 
 
 @pytest.fixture(scope="module")
 def founding():
     s = load_scenario("b300-10k-cluster")
-    return s, build_inputs(s), load_uncertainty(s)
+    return s, finance_inputs(s), load_uncertainty(s)
 
 
 @pytest.mark.parametrize("seed", [0, 12345, 2**64 - 1])

@@ -1,4 +1,4 @@
-"""The monthly cash-flow engine, metrics and solvers (tokensim.finance._run, tokensim.finance._cashflows, tokensim.finance._solve)."""
+"""The monthly cash-flow engine, metrics and solvers (tokensim.finance) and the deterministic run (run_finance)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ import numpy_financial as npf
 import pytest
 import yaml
 
+from tokensim import Target, run_finance
 from tokensim.config._yaml import config_dir
 from tokensim.config.scenario import load_scenario
-from tokensim.finance._run import Drivers, build_inputs, cashflows, evaluate, run_finance
-from tokensim.finance._solve import Target, solve_rent, usage_frontier
+from tokensim.finance import Drivers, cashflows, finance_metrics, payback_requirements, solve_rent, usage_frontier
+from tokensim.resolve.finance import debt_terms, finance_inputs
 
 # A one-server case small enough to work by hand: capex 1,200 at close; rent 600 a year (50 a month); opex 15 per
 # GPU-year x 8 GPUs = 120 a year (10 a month), so EBITDA is 40 a month; half debt-funded; no tax, no residual.
@@ -62,8 +63,13 @@ def founding(tmp_path, mutate=None):
     return load_scenario(path)
 
 
+def case(scenario):
+    """(inputs, debt terms) of a scenario: what the solvers take."""
+    return finance_inputs(scenario), debt_terms(scenario)
+
+
 def schedule_of(scenario, drivers=None):
-    inputs = build_inputs(scenario)
+    inputs = finance_inputs(scenario)
     flows = cashflows(inputs, drivers or Drivers.base(inputs), schedule=True)
     return {k: v[0] for k, v in flows.schedule.items()}, flows
 
@@ -216,7 +222,7 @@ def test_tenant_default_stops_rent_then_relets_after_the_lag(tmp_path):
     """A default in month 13 (index 12) stops the rent; the GPUs stand empty for 3 months and then earn the
     market rent (defaulted to the contract rent, 50 a month) from month 16."""
     s = hand(tmp_path, contract={"vacancy_lag_months": 3})
-    inputs = build_inputs(s)
+    inputs = finance_inputs(s)
     base = Drivers.base(inputs)
     drivers = replace(base, tenant_default_month=np.array([12]))
     rows, _ = schedule_of(s, drivers)
@@ -229,7 +235,7 @@ def test_floating_rate_interest_follows_the_path(tmp_path):
     is the balance after month 12 x 7% / 12."""
     s = hand(tmp_path, financing={"interest_rate": None, "rate_type": "floating", "floating_base_rate": 0.02,
                                   "floating_margin": 0.02})
-    inputs = build_inputs(s)
+    inputs = finance_inputs(s)
     rates = np.full((1, 36), 0.02)
     rates[0, 12:] = 0.05
     rows, _ = schedule_of(s, replace(Drivers.base(inputs), floating_base_rate=rates))
@@ -240,9 +246,9 @@ def test_floating_rate_interest_follows_the_path(tmp_path):
 def test_base_drivers_on_many_paths_equal_the_deterministic_case(tmp_path):
     """Every path of Drivers.base gives the same flows and metrics as the one-path deterministic run."""
     s = load_scenario("b300-10k-cluster")
-    inputs = build_inputs(s)
-    one = evaluate(inputs, Drivers.base(inputs, paths=1))
-    many = evaluate(inputs, Drivers.base(inputs, paths=5))
+    inputs = finance_inputs(s)
+    one = finance_metrics(inputs, Drivers.base(inputs, paths=1))
+    many = finance_metrics(inputs, Drivers.base(inputs, paths=5))
     assert np.array_equal(many.flows.equity_cf, np.repeat(one.flows.equity_cf, 5, axis=0))
     assert np.array_equal(many.equity_irr, np.repeat(one.equity_irr, 5), equal_nan=True)
 
@@ -284,35 +290,37 @@ def test_breakeven_rent_sets_npv_to_zero(tmp_path):
     s = hand(tmp_path)
     i = monthly_discount(0.12)
     rent_month = 10 + 1200 / ((1 - (1 + i) ** -36) / i)
-    solution = solve_rent(s, Target.parse("npv=0"))
+    solution = solve_rent(*case(s), Target.parse("npv=0"))
     assert solution.rent_per_cluster_year == pytest.approx(12 * rent_month, rel=1e-6)
     assert solution.rent_per_gpu_hour == pytest.approx(rent_month / 8 / 730, rel=1e-6)
-    assert run_finance(s).breakeven_rent_per_gpu_hour == pytest.approx(solution.rent_per_gpu_hour)
+    assert run_finance(s, breakeven=True).breakeven_rent_per_gpu_hour == pytest.approx(solution.rent_per_gpu_hour)
+    assert run_finance(s).breakeven_rent_per_gpu_hour is None
 
 
 def test_rent_for_a_simple_payback(tmp_path):
     """A 1-year simple payback on 1,200 of capex needs 1,200 of rent a year."""
-    solution = solve_rent(hand(tmp_path), Target.parse("payback_simple=1"))
+    solution = solve_rent(*case(hand(tmp_path)), Target.parse("payback_simple=1"))
     assert solution.rent_per_cluster_year == pytest.approx(1200, rel=1e-6)
 
 
 def test_rent_for_an_equity_irr_meets_it(tmp_path):
     """The rent solved for a 12% equity IRR gives (to the solver's precision) a 12% equity IRR."""
     s = founding(tmp_path)
-    solution = solve_rent(s, Target.parse("equity_irr=0.12"))
+    solution = solve_rent(*case(s), Target.parse("equity_irr=0.12"))
     assert solution.achieved == pytest.approx(0.12, abs=1e-4) and solution.reason == ""
     assert solution.rent_per_gpu_hour > 17.24  # above the contract: the case misses 12% today
 
 
 def test_unreachable_target_is_nan_with_a_reason(tmp_path):
     """An all-equity case has no DSCR, so no rent meets min_dscr=1.2: NaN with a reason, no exception."""
-    solution = solve_rent(hand(tmp_path, financing={"debt_share": 0}), Target.parse("min_dscr=1.2"))
+    solution = solve_rent(*case(hand(tmp_path, financing={"debt_share": 0})), Target.parse("min_dscr=1.2"))
     assert math.isnan(solution.rent_per_gpu_hour) and "not met" in solution.reason
 
 
 def test_usage_frontier_trades_base_rent_against_the_fee():
     """For the base + usage scenario, a higher usage fee needs a lower base rent to meet NPV = 0."""
-    rows = usage_frontier(load_scenario("us-b300-neocloud-usage"), Target.parse("npv=0"), fees=[0.0, 0.1, 0.2])
+    s = load_scenario("us-b300-neocloud-usage")
+    rows = usage_frontier(*case(s), Target.parse("npv=0"), fees=[0.0, 0.1, 0.2])
     rents = [row["rent_per_gpu_hour"] for row in rows]
     assert rents[0] > rents[1] > rents[2] > 0
     assert [row["usage_fee_per_million_tokens"] for row in rows] == [0.0, 0.1, 0.2]
@@ -321,9 +329,7 @@ def test_usage_frontier_trades_base_rent_against_the_fee():
 def test_rent_each_payback_definition_needs(tmp_path):
     """A 2-year payback on the hand case needs rent 1,200 / 2 = 600 a year (simple) and 600 + 120 of opex = 720
     (net); the equity and discounted definitions need more than the simple one here."""
-    from tokensim.finance._solve import payback_requirements
-
-    rows = {row["definition"]: row for row in payback_requirements(hand(tmp_path), 2.0)}
+    rows = {row["definition"]: row for row in payback_requirements(*case(hand(tmp_path)), 2.0)}
     assert rows["simple"]["rent_per_cluster_year"] == pytest.approx(600, rel=1e-6)
     assert rows["simple"]["change_vs_scenario_rent"] == pytest.approx(0.0, abs=1e-6)
     assert rows["net"]["rent_per_cluster_year"] == pytest.approx(720, rel=1e-6)
@@ -340,7 +346,7 @@ def test_spot_capacity_earns_market_rent_times_utilisation(tmp_path):
     assert rows["revenue"][1] == pytest.approx(8 * 730 * 2.0 * 0.5)
     assert rows["revenue"][13] == pytest.approx(8 * 730 * 2.0 * 0.5 * 0.9)
     assert rows["revenue_contract"].sum() == 0
-    assert solve_rent(s, Target.parse("npv=0")).solved_for == "market rent"
+    assert solve_rent(*case(s), Target.parse("npv=0")).solved_for == "market rent"
 
 
 def test_usage_fees_are_capped_per_gpu_hour(tmp_path):

@@ -1,4 +1,5 @@
-"""Tests for tokensim._kernels: header inlining, #line directives, the source hash and lazy compilation (no CuPy)."""
+"""Tests for tokensim._kernels: header inlining, #line directives, the source hash, lazy compilation (no CuPy), and
+struct layouts and constant images."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import re
 import sys
 import types
 
+import numpy as np
 import pytest
 
 from tokensim import _kernels
@@ -173,3 +175,98 @@ def test_main_prints_inlined_source(kernels, capsys):
     assert _kernels.main(["main"]) == 0
     assert capsys.readouterr().out == _kernels.inline_source("main")
     assert _kernels.main([]) == 2
+
+
+# -- struct layouts -------------------------------------------------------------------------------------------------
+
+_LAYOUT_HEADER = """// params of a test kernel
+#define T_SLOTS 3  // a count
+#define T_NEGATIVE -2
+#define T_SCALE 2.5
+struct Inner {
+    double a;   // a double
+    int flag;   /* an int, then padding */
+};
+struct Params {
+    int months;
+    real rate;                 // TOKENSIM_REAL
+    double series[T_SLOTS];
+    Inner inner;
+    unsigned int seed; float
+        wrapped;
+};
+__constant__ Params t_params;
+"""
+
+
+@pytest.fixture
+def layout_kernels(kernels):
+    (kernels / "params.cuh").write_text(_LAYOUT_HEADER)
+    (kernels / "uses.cu").write_text('#include "params.cuh"\nextern "C" __global__ void k() {}\n')
+    return kernels
+
+
+def test_struct_layout_reads_fields_types_offsets_and_size(layout_kernels):
+    """Fields in order with their C types, counts (#define sizes too) and C offsets; nested structs dotted; `real`
+    follows the dtype."""
+    layout = _kernels.struct_layout("uses", "Params", "float64")
+    assert [(f.name, f.ctype, f.count, f.offset) for f in layout.fields] == [
+        ("months", "int", 1, 0), ("rate", "real", 1, 8), ("series", "double", 3, 16), ("inner.a", "double", 1, 40),
+        ("inner.flag", "int", 1, 48), ("seed", "unsigned int", 1, 56), ("wrapped", "float", 1, 60)]
+    assert layout.size == 64 and layout.values == 9
+    single = _kernels.struct_layout("uses.cu", "Params", "float32")
+    assert [f.offset for f in single.fields][:3] == [0, 4, 8] and single.dtype["rate"] == np.float32
+    assert _kernels.header_defines("uses") == {"T_SLOTS": 3, "T_NEGATIVE": -2}
+    assert _kernels.header_defines("uses", ("T_N",)) == {"T_NEGATIVE": -2}
+
+
+def test_pack_fills_every_field_and_refuses_mismatches(layout_kernels):
+    """A record packs from a mapping by (dotted) name, rounded to each field's type; a missing value, an extra value,
+    a wrong count or a fractional integer raises, naming the field."""
+    layout = _kernels.struct_layout("uses", "Params", "float32")
+    values = {"months": 60, "rate": 0.1, "series": [1, 2, 3], "inner.a": 2.5, "inner.flag": 1, "seed": 7,
+              "wrapped": 1 / 3}
+    record = layout.pack(values)
+    assert record.shape == () and record.dtype == layout.dtype
+    assert record["rate"] == np.float32(0.1) and record["inner"]["flag"] == 1
+    assert _kernels.image_bytes(record).size == layout.size
+    many = layout.pack_many([values, {**values, "months": 12}])
+    assert list(many["months"]) == [60, 12] and _kernels.image_bytes(many).size == 2 * layout.size
+    with pytest.raises(RuntimeError, match=r"Params\.inner\.a has no value"):
+        layout.pack({k: v for k, v in values.items() if k != "inner.a"})
+    with pytest.raises(RuntimeError, match="no field for the values spare"):
+        layout.pack({**values, "spare": 1})
+    with pytest.raises(RuntimeError, match=r"series: 2 values for 3 slots"):
+        layout.pack({**values, "series": [1, 2]})
+    with pytest.raises(RuntimeError, match="months is an integer field"):
+        layout.pack({**values, "months": 1.5})
+
+
+def test_struct_layout_refuses_what_it_cannot_read(layout_kernels):
+    """A missing struct, a pointer field or an array sized by an unknown name is an error, not a guess."""
+    with pytest.raises(RuntimeError, match="struct Missing not found"):
+        _kernels.struct_layout("uses", "Missing")
+    (layout_kernels / "params.cuh").write_text("struct P { double* rows; };\nstruct Q { double x[N_UNKNOWN]; };\n")
+    _kernels.clear_cache()
+    with pytest.raises(RuntimeError, match="a field must be"):
+        _kernels.struct_layout("uses", "P")
+    with pytest.raises(RuntimeError, match="N_UNKNOWN is not an integer #define"):
+        _kernels.struct_layout("uses", "Q")
+
+
+def test_write_constants_copies_each_image_into_its_symbol(monkeypatch):
+    """write_constants copies the bytes of each image into the module's symbol of the same name."""
+    written: dict = {}
+
+    class Symbol:
+        def __init__(self, shape, dtype, memptr):
+            self.name, self.shape = memptr, shape
+
+        def set(self, data):
+            written[self.name] = (self.shape, bytes(data))
+
+    monkeypatch.setitem(sys.modules, "cupy", types.SimpleNamespace(ndarray=Symbol, uint8=np.uint8))
+    module = types.SimpleNamespace(get_global=lambda name: name)
+    record = np.zeros((), dtype=np.dtype([("a", np.float64), ("b", np.int32)], align=True))
+    _kernels.write_constants(module, {"p": record, "keys": np.arange(3, dtype=np.uint32)})
+    assert written == {"p": ((16,), bytes(16)), "keys": ((12,), np.arange(3, dtype=np.uint32).tobytes())}

@@ -1,4 +1,4 @@
-"""Tests for tokensim.montecarlo._run, its kernel's mathematics (compiled for the host) and the `tokensim mc` command."""
+"""Tests for tokensim.montecarlo._run, its kernel's mathematics (compiled for the host) and `tokensim mc`."""
 
 from __future__ import annotations
 
@@ -12,17 +12,18 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from _hostcc import build_host_kernels
+from _hostcc import build_host_kernels, layout_probe, probed_layout, write_host_constants
 from click.testing import CliRunner
 
-from tokensim import UserError
+from tokensim import UserError, run_montecarlo
+from tokensim.api import run_finance
 from tokensim.cli import cli
 from tokensim.config._yaml import config_dir
 from tokensim.config.scenario import load_scenario
 from tokensim.config.uncertainty import load_uncertainty
-from tokensim.finance._run import run_finance
+from tokensim.montecarlo import FLAGS, METRICS, evaluate_paths
 from tokensim.montecarlo import _kernel as _mckernel
-from tokensim.montecarlo._run import FLAGS, METRICS, evaluate_paths, prepare, run_montecarlo
+from tokensim.resolve.montecarlo import montecarlo_model as prepare
 
 SCENARIOS = ("b300-10k-cluster", "us-b300-neocloud-usage")
 TIMING = ("elapsed_s", "path_months_per_s")
@@ -149,14 +150,27 @@ def test_progress_reports_every_chunk():
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [
-    ({"paths": 0}, "--paths"), ({"paths": -5}, "--paths"), ({"paths": 1.5}, "--paths"),
-    ({"paths": 10, "seed": -1}, "--seed"), ({"paths": 10, "chunk_paths": 0}, "--chunk-paths"),
-    ({"paths": 10, "keep_paths": "x.csv"}, "--keep-paths"), ({"paths": 10, "dtype": "float16"}, "--dtype"),
+    ({"paths": 0}, "^paths: "), ({"paths": -5}, "^paths: "), ({"paths": 1.5}, "^paths: "),
+    ({"paths": 10, "seed": -1}, "^seed: "), ({"paths": 10, "chunk_paths": 0}, "field 'chunk_paths'"),
+    ({"paths": 10, "keep_paths": "x.csv"}, "^keep_paths: "), ({"paths": 10, "dtype": "float16"}, "^dtype: "),
 ])
 def test_bad_arguments_are_user_errors(kwargs, match):
-    """Paths <= 0, a bad seed, chunk size, file name or dtype raise a UserError naming the option."""
+    """Paths <= 0, a bad seed, chunk size, file name or dtype raise a UserError naming the parameter (the library
+    speaks in parameters; the CLI in its options, below)."""
     with pytest.raises(UserError, match=match):
         run_montecarlo(load_scenario("b300-10k-cluster"), **{"backend": "numpy", **kwargs})
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--paths", "10", "--seed", "-1"], "tokensim: error: --seed: got -1; allowed: a whole number in [0, 2**64)"),
+    (["--paths", "10", "--keep-paths", "x.csv"],
+     "tokensim: error: --keep-paths: got 'x.csv'; allowed: a file name ending in .parquet"),
+])
+def test_cli_names_the_option_for_a_library_parameter_error(args, message):
+    """The library's parameter name becomes the option the user typed, in the house one-line form."""
+    res = CliRunner().invoke(cli, ["mc", "b300-10k-cluster", *args])
+    assert res.exit_code == 2
+    assert res.stderr.strip() == message
 
 
 def test_numpy_ignores_float32_with_a_note():
@@ -166,23 +180,25 @@ def test_numpy_ignores_float32_with_a_note():
 
 
 def test_params_layout_is_fully_packed(host_kernels):
-    """Every McParams field of kernels/mc_params.cuh gets a value of its type, the record has the C struct's size
-    (sizeof from the host build), and the schedule and tables fit their constant arrays."""
+    """Every McParams field of kernels/mc_params.cuh gets a value of its type, the record has the C struct's size and
+    field offsets (sizeof and offsetof from the host build), and the schedule and tables fit their constant arrays."""
     model = prepare(load_scenario("us-b300-neocloud-usage"))
-    layout = _mckernel.layout()
+    defines = _mckernel.defines()
     for dtype, real in (("float32", np.float32), ("float64", np.float64)):
+        layout = _mckernel.params_layout(dtype)
+        assert probed_layout(host_kernels[dtype], layout) == (layout.size, [f.offset for f in layout.fields])
         record = _mckernel.pack_params(model, dtype)
-        assert record.dtype.itemsize == host_kernels[dtype].mc_params_size()
+        assert record.dtype == layout.dtype and record.dtype.itemsize == layout.size
         assert record["months"] == model.inputs.months and record["months"].dtype == np.int32
         assert record["gpus"].dtype == real and record["default_limit_month"].dtype == np.float64
         schedule = _mckernel.pack_schedule(model, dtype)
         assert schedule.dtype == real
-        assert schedule.shape == (layout.defines["MC_SCHEDULE_ROWS"], layout.defines["MC_MAX_PERIODS"])
-        np.testing.assert_array_equal(schedule[layout.defines["MC_SCHEDULE_CAPEX"], :model.inputs.months + 1],
+        assert schedule.shape == (defines["MC_SCHEDULE_ROWS"], defines["MC_MAX_PERIODS"])
+        np.testing.assert_array_equal(schedule[defines["MC_SCHEDULE_CAPEX"], :model.inputs.months + 1],
                                       model.inputs.capex_by_month.astype(real))
-    assert _mckernel.pack_tables(model).size == layout.defines["MC_TABLE_SIZE"]
+    assert _mckernel.pack_tables(model).size == defines["MC_TABLE_SIZE"]
     # The longest horizon a scenario allows (50 years) fits the constant schedule.
-    assert layout.defines["MC_MAX_PERIODS"] == 50 * 12 + 1
+    assert defines["MC_MAX_PERIODS"] == 50 * 12 + 1
     geometry = _mckernel.launch_geometry(60, "float32")
     assert geometry.threads == 64 and not geometry.use_scratch and geometry.shared_bytes <= 48 * 1024
     assert _mckernel.launch_geometry(600, "float64").use_scratch
@@ -198,7 +214,7 @@ def test_long_loss_carry_forward_on_the_gpu():
     """Carry-forwards longer than the horizon's tax years run as unlimited; longer ones that can expire are refused."""
     from types import SimpleNamespace
 
-    limit = _mckernel.layout().defines["MC_MAX_VINTAGES"]
+    limit = _mckernel.defines()["MC_MAX_VINTAGES"]
     assert _mckernel._loss_vintages(SimpleNamespace(loss_carry_forward_years=5), 60) == (5, True)
     assert _mckernel._loss_vintages(SimpleNamespace(loss_carry_forward_years=0), 60) == (1, False)
     assert _mckernel._loss_vintages(SimpleNamespace(loss_carry_forward_years=limit + 12), 60) == (1, False)
@@ -216,19 +232,15 @@ HOST_SHARED = "unsigned char mc_shared[2 * 601 * 8];\n"
 @pytest.fixture(scope="module")
 def host_kernels(tmp_path_factory):
     """kernels/montecarlo.cu built for the host (one 'thread', rows in the scratch or the 'shared' array) in double
-    and float; the constant symbols are plain globals there, and mc_params_size() reports sizeof(McParams)."""
-    libraries = build_host_kernels("montecarlo", tmp_path_factory.mktemp("host_kernel"), HOST_SHARED,
-                                   epilogue='extern "C" unsigned long mc_params_size() { return sizeof(McParams); }\n')
-    for lib in libraries.values():
-        lib.mc_params_size.restype = ctypes.c_ulong
-    return libraries
+    and float; the constant symbols are plain globals there, and layout_probe_McParams reports sizeof and offsetof
+    of McParams as each build (with its own `real`) lays it out."""
+    return build_host_kernels("montecarlo", tmp_path_factory.mktemp("host_kernel"), HOST_SHARED,
+                              epilogue=layout_probe([_mckernel.params_layout("float64")]))
 
 
 def host_paths(lib, model, seed: int, first: int, n: int, dtype: str, use_scratch: int = 1) -> dict:
     real = np.float32 if dtype == "float32" else np.float64
-    for name, image in _mckernel.constant_images(model, dtype, seed).items():
-        data = _mckernel.image_bytes(image)
-        ctypes.memmove(ctypes.addressof(ctypes.c_char.in_dll(lib, name)), data.ctypes.data, data.size)
+    write_host_constants(lib, _mckernel.constant_images(model, dtype, seed))
     scratch = np.zeros(2 * (model.inputs.months + 1), real)
     metrics = {name: np.zeros(n, real) for name in METRICS}
     reasons = [np.zeros(n, np.int8), np.zeros(n, np.int8)]

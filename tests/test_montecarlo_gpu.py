@@ -13,9 +13,11 @@ import math
 import numpy as np
 import pytest
 
+from tokensim import run_montecarlo
 from tokensim.config.scenario import load_scenario
+from tokensim.montecarlo import FLAGS, FLOAT32_TOLERANCE, METRICS, evaluate_paths
 from tokensim.montecarlo import _kernel as _mckernel
-from tokensim.montecarlo._run import FLAGS, FLOAT32_TOLERANCE, METRICS, evaluate_paths, prepare, run_montecarlo
+from tokensim.resolve.montecarlo import montecarlo_model as prepare
 
 pytestmark = pytest.mark.gpu
 

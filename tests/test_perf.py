@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import replace
 
@@ -20,11 +21,13 @@ from tokensim.perf._model import (
     SLO,
     Deployment,
     Workload,
+    batch_search,
     build_step_model,
     evaluate,
+    instance,
+    latency_layout,
     operating_point,
     predict,
-    resolve,
 )
 from tokensim.perf.efficiency import Efficiency, PhaseEfficiency, load_efficiency
 
@@ -120,9 +123,9 @@ def test_fp4_on_hopper_is_weight_only_not_faster_in_prefill_but_smaller():
     w = Workload(4000, 100)
     fp8 = predict("H200", "llama-3.3-70b", "fp8", w, mode="prefill", gpus=2)
     fp4 = predict("H200", "llama-3.3-70b", "nvfp4", w, mode="prefill", gpus=2)
-    assert fp4["weight_only"] and fp4["compute_format"] in ("fp8", "bf16")
-    assert fp4["input_tokens_per_s_per_gpu"] <= fp8["input_tokens_per_s_per_gpu"]
-    assert fp4["weights_gb_per_gpu"] < 0.6 * fp8["weights_gb_per_gpu"]
+    assert fp4.weight_only and fp4.compute_format in ("fp8", "bf16")
+    assert fp4.input_tokens_per_s_per_gpu <= fp8.input_tokens_per_s_per_gpu
+    assert fp4.weights_gb_per_gpu < 0.6 * fp8.weights_gb_per_gpu
 
 
 def test_blackwell_ultra_raises_only_fp4():
@@ -149,7 +152,7 @@ def test_longer_context_never_raises_decode_throughput():
     ctx = np.linspace(128, 64_000, 50)
     for hw, model, prec in (("H200", "llama-3.1-8b", "fp8"), ("B300", "gpt-oss-120b", "mxfp4-moe"),
                             ("H200", "deepseek-v3", "fp8")):
-        r = resolve(hw, model, prec)
+        r = instance(hw, model, prec)
         rate = evaluate(r.step_model, "decode", np.full_like(ctx, 32.0), 1000.0, 1000.0,
                         context_tokens=ctx)["output_tokens_per_s_per_gpu"]
         assert np.all(np.diff(rate) <= 1e-9 * rate[:-1])
@@ -158,7 +161,7 @@ def test_longer_context_never_raises_decode_throughput():
 @pytest.mark.parametrize("mode", ["aggregated", "decode", "disaggregated"])
 def test_operating_point_never_exceeds_memory(mode):
     """The chosen concurrency is within the memory limit and weights plus KV fit in usable HBM."""
-    r = resolve("H100", "llama-3.3-70b", "fp8")
+    r = instance("H100", "llama-3.3-70b", "fp8")
     row = operating_point(r.step_model, mode, Workload(2000, 500))
     assert row["concurrency"] <= row["max_concurrency"]
     usable_gb = r.hardware.hbm_usable_gib * 2**30 / 1e9 * (1 - r.efficiency.workspace_fraction)
@@ -169,17 +172,17 @@ def test_slo_constrains_operating_point():
     """A per-user speed floor lowers the chosen batch and throughput, and the floor is met."""
     free = predict("H200", "llama-3.1-8b", "fp8", Workload(1000, 1000))
     slo = predict("H200", "llama-3.1-8b", "fp8", Workload(1000, 1000), slo=SLO(min_tokens_per_s_per_user=100))
-    assert slo["meets_slo"] and slo["tokens_per_s_per_user"] >= 100
-    assert slo["output_tokens_per_s_per_gpu"] < free["output_tokens_per_s_per_gpu"]
-    assert slo["concurrency"] < free["concurrency"]
+    assert slo.meets_slo and slo.tokens_per_s_per_user >= 100
+    assert slo.output_tokens_per_s_per_gpu < free.output_tokens_per_s_per_gpu
+    assert slo.concurrency < free.concurrency
 
 
 def test_pareto_frontier_is_monotone():
     """Along the frontier, faster per-user speed always costs throughput per GPU."""
     front = predict("B300", "llama-3.3-70b", "nvfp4", Workload(1000, 1000), pareto=True)
     assert len(front) > 3
-    user = [p["tokens_per_s_per_user"] for p in front]
-    gpu = [p["output_tokens_per_s_per_gpu"] for p in front]
+    user = [p.tokens_per_s_per_user for p in front]
+    gpu = [p.output_tokens_per_s_per_gpu for p in front]
     assert user == sorted(user, reverse=True) and gpu == sorted(gpu)
 
 
@@ -189,20 +192,20 @@ def test_speculative_decoding_raises_user_speed_in_memory_bound_decode():
     spec = predict("H200", "llama-3.3-70b", "fp8",
                    Workload(1000, 1000, speculative_draft_tokens=3, speculative_acceptance_length=2.5),
                    mode="decode", concurrency=8, gpus=2)
-    assert base["bound"] == "memory"
-    assert 1.5 < spec["tokens_per_s_per_user"] / base["tokens_per_s_per_user"] <= 2.5
+    assert base.bound == "memory"
+    assert 1.5 < spec.tokens_per_s_per_user / base.tokens_per_s_per_user <= 2.5
 
 
 def test_cache_hits_raise_prefill_throughput():
     """Serving half the input from the prefix cache raises input tokens per second in prefill."""
     cold = predict("H200", "llama-3.1-8b", "fp8", Workload(8000, 1), mode="prefill")
     warm = predict("H200", "llama-3.1-8b", "fp8", Workload(8000, 1, cache_hit_rate=0.5), mode="prefill")
-    assert warm["input_tokens_per_s_per_gpu"] > 1.5 * cold["input_tokens_per_s_per_gpu"]
+    assert warm.input_tokens_per_s_per_gpu > 1.5 * cold.input_tokens_per_s_per_gpu
 
 
 def test_evaluate_is_vectorised_over_a_million_points():
     """One call evaluates 10^6 operating points and returns arrays of that shape."""
-    r = resolve("H200", "llama-3.3-70b", "fp8")
+    r = instance("H200", "llama-3.3-70b", "fp8")
     rng = np.random.default_rng(0)
     b = rng.integers(1, 256, 1_000_000).astype(float)
     res = evaluate(r.step_model, "aggregated", b, rng.uniform(100, 8000, b.size), rng.uniform(50, 2000, b.size))
@@ -215,6 +218,91 @@ def test_model_too_large_says_memory_needed():
     with pytest.raises(UserError, match=r"does not fit on 1x H100: weights need [\d,.]+ GB per GPU"):
         predict("H100", "llama-3.1-405b", "bf16", Workload(1000, 1000), gpus=1)
 
+
+
+# -- one batch search, the latency layout, the typed result, parameter-named errors -----------------------------------
+_HEADER = ["hardware", "model", "precision", "kv_cache_precision", "compute_format", "weight_only", "mode", "gpus",
+           "tp", "ep", "input_tokens", "output_tokens", "cache_hit_rate", "weights_gb_per_gpu"]
+_TAIL = ["max_concurrency", "bound", "concurrency", "fits", "kv_cache_gb_per_gpu", "output_tokens_per_s_per_gpu_low",
+         "output_tokens_per_s_per_gpu_high", "input_tokens_per_s_per_gpu_low", "input_tokens_per_s_per_gpu_high"]
+_RATES = ["output_tokens_per_s_per_gpu", "input_tokens_per_s_per_gpu", "tokens_per_s_per_user"]
+_GPU_S = ["gpu_s_per_input_token", "gpu_s_per_output_token"]
+
+
+@pytest.mark.parametrize("mode, keys", [
+    ("aggregated", _HEADER + _RATES + ["ttft_s", "tpot_s"] + _GPU_S + _TAIL + ["meets_slo"]),
+    ("decode", _HEADER + _RATES + ["ttft_s", "tpot_s"] + _GPU_S + _TAIL + ["meets_slo"]),
+    ("prefill", _HEADER + _RATES + ["ttft_s", "tpot_s"] + _GPU_S + _TAIL + ["meets_slo"]),
+    ("disaggregated", _HEADER + _RATES + ["tpot_s", "ttft_s"] + _GPU_S + ["prefill_gpu_share"] + _TAIL
+     + ["meets_slo"]),
+])
+def test_prediction_to_dict_keeps_the_record_order(mode, keys):
+    """predict returns a frozen Prediction whose to_dict is the `tokensim perf` record, keys in their order per mode;
+    Pareto rows carry no meets_slo."""
+    p = predict("H200", "llama-3.1-8b", "fp8", Workload(1000, 1000), mode=mode)
+    assert list(p.to_dict()) == keys
+    assert p.to_dict()["output_tokens_per_s_per_gpu"] == p.output_tokens_per_s_per_gpu
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        p.gpus = 3  # type: ignore[misc]
+    if mode != "prefill":
+        front = predict("H200", "llama-3.1-8b", "fp8", Workload(1000, 1000), mode=mode, pareto=True)
+        assert list(front[0].to_dict()) == keys[:-1]
+
+
+def test_batch_search_on_many_points_is_operating_point_on_each():
+    """perf.batch_search over arrays of workloads and SLO floors picks, point by point, operating_point's batch."""
+    r = instance("H200", "deepseek-v3", "fp8")
+    l_in = np.array([300.0, 1000.0, 4000.0, 1000.0, 8000.0])
+    floors = np.array([10.0, 40.0, 20.0, 400.0, 5.0])
+    found = batch_search(r.step_model, "aggregated", l_in, 800.0, None, np.full(5, 0.3),
+                         min_tokens_per_s_per_user=floors, kv_transfer_s_per_token=r.kv_transfer_s_per_token)
+    for i in range(5):
+        row = operating_point(r.step_model, "aggregated", Workload(l_in[i], 800.0, cache_hit_rate=0.3),
+                              SLO(min_tokens_per_s_per_user=floors[i]), None, r.kv_transfer_s_per_token)
+        assert row["meets_slo"] == found.meets_slo[i]
+        assert row["concurrency"] == found.concurrency[i]
+        if row["meets_slo"]:
+            assert row["output_tokens_per_s_per_gpu"] == found.throughput[i]
+    assert not found.meets_slo[3] and found.concurrency[3] == 1.0 and found.throughput[3] == 0.0
+
+
+def test_latency_layout_is_tensor_parallel_on_the_same_gpus():
+    """A MoE instance's latency layout keeps its GPUs with TP = GPUs (within the heads) and EP 1; dense models and
+    instances without expert parallelism have none."""
+    moe = instance("H200", "deepseek-v3", "fp8")
+    alt = latency_layout(moe)
+    assert alt is not None and moe.deployment.ep > 1
+    assert (alt.deployment.gpus, alt.deployment.tp, alt.deployment.ep) == (moe.deployment.gpus,
+                                                                           moe.deployment.gpus, 1)
+    assert alt.step_model == instance("H200", "deepseek-v3", "fp8", gpus=moe.deployment.gpus,
+                                      tp=moe.deployment.gpus, ep=1).step_model
+    assert latency_layout(instance("H200", "llama-3.3-70b", "fp8")) is None
+    assert latency_layout(alt) is None
+
+
+def test_library_errors_name_parameters_not_flags():
+    """perf's errors name the Python parameters (tp=2, field 'hardware'); `tokensim perf` shows its options."""
+    with pytest.raises(UserError, match=r"^tp=2 must divide gpus=3$"):
+        predict("H200", "llama-3.1-8b", "fp8", Workload(100, 100), gpus=3, tp=2)
+    with pytest.raises(UserError, match=r"^ep=2: llama-3.1-8b is a dense model \(no experts\); allowed: ep=1$"):
+        instance("H200", "llama-3.1-8b", "fp8", gpus=2, ep=2)
+    with pytest.raises(UserError, match=r"^field 'hardware' got 'H2000'.*did you mean 'H200'"):
+        instance("H2000", "llama-3.1-8b", "fp8")
+    with pytest.raises(UserError, match=r"^field 'kv_cache_precision' got 'fp9'"):
+        instance("H200", "llama-3.1-8b", "fp8", kv_cache_precision="fp9")
+    with pytest.raises(UserError, match=r"^concurrency=10000000 exceeds the memory limit"):
+        predict("H200", "llama-3.1-8b", "fp8", Workload(100, 100), concurrency=10_000_000)
+    with pytest.raises(UserError, match=r"use more gpus or a smaller precision$"):
+        predict("H100", "llama-3.1-405b", "bf16", Workload(1000, 1000), gpus=1)
+    base = ["--hardware", "H200", "--model", "llama-3.1-8b", "--precision", "fp8", "--output-tokens", "100",
+            "--input-tokens", "100"]
+    assert "field '--hardware' got 'H2000'" in _run(*base, "--hardware", "H2000").output
+    assert "field '--kv-cache-precision' got 'fp9'" in _run(*base, "--kv-cache-precision", "fp9").output
+    assert "--ep 2: llama-3.1-8b is a dense model (no experts); allowed: --ep 1" in _run(*base, "--gpus", "2",
+                                                                                          "--ep", "2").output
+    res = _run("--hardware", "H100", "--model", "llama-3.1-405b", "--precision", "bf16", "--output-tokens", "100",
+               "--input-tokens", "100", "--gpus", "1")
+    assert res.exit_code == 2 and "use more --gpus or a smaller precision" in res.output
 
 # -- CLI -------------------------------------------------------------------------------------------------------------
 REQUIRED_KEYS = {"output_tokens_per_s_per_gpu", "input_tokens_per_s_per_gpu", "tokens_per_s_per_user", "ttft_s",
@@ -333,6 +421,6 @@ def test_moe_slo_search_tries_the_tensor_parallel_layout():
     w = Workload(1000, 1000)
     free = predict("H200", "deepseek-v3", "fp8", w)
     fast = predict("H200", "deepseek-v3", "fp8", w, slo=SLO(min_tokens_per_s_per_user=50))
-    assert free["ep"] > 1 and free["tp"] == 1
-    assert fast["meets_slo"] and fast["tokens_per_s_per_user"] >= 50
-    assert fast["gpus"] == free["gpus"] and fast["tp"] == fast["gpus"] and fast["ep"] == 1
+    assert free.ep > 1 and free.tp == 1
+    assert fast.meets_slo and fast.tokens_per_s_per_user >= 50
+    assert fast.gpus == free.gpus and fast.tp == fast.gpus and fast.ep == 1

@@ -1,12 +1,10 @@
-"""Charts: each chart function, the plot pack of `tokensim run --out`, `tokensim plot`, and matplotlib kept lazy."""
+"""Charts: each chart function, the plot pack of `tokensim run --out` and `tokensim plot` (that matplotlib stays
+unimported until a chart is drawn: test_public_api.py::test_import_is_light)."""
 
 from __future__ import annotations
 
 import dataclasses
 import io
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -40,12 +38,10 @@ def assert_png(path: Path, min_bytes: int = 8_000) -> None:
 
 
 @pytest.fixture(scope="module")
-def report():
-    """The founding scenario's report (perf, cost, bridge, finance with its monthly schedule)."""
-    from tokensim.config.scenario import load_scenario
-    from tokensim.report import run_report
-
-    return run_report(load_scenario("b300-10k-cluster"))
+def report(founding_run):
+    """The founding scenario's report (perf, cost, bridge, finance with its monthly schedule, Monte Carlo), shared
+    with the session's ``tokensim run`` (conftest.py)."""
+    return founding_run.report
 
 
 def _normal_histogram(mean=0.08, sd=0.06, low=-0.5, high=1.0, bins=16384, paths=20_000):
@@ -172,20 +168,13 @@ def test_monte_carlo_seam_reads_quantiles_off_the_histogram():
     assert plots.monte_carlo_histograms(None) == {} and plots.monte_carlo_dscr_fan({"paths": 3}) is None
 
 
-def test_run_out_writes_the_pack_and_tables(tmp_path):
-    """`tokensim run --out DIR` writes valid, non-blank PNGs plus CSV, Parquet and JSON (its wall time is a
-    benchmark figure, benchmarks/BENCHMARKS.md, not asserted here)."""
-    res = CliRunner().invoke(cli, ["run", "--out", str(tmp_path), "--format", "json", "--paths", "2000"])
-    assert res.exit_code == 0, res.output
-    pngs = sorted(tmp_path.glob("*.png"))
+def test_run_out_writes_the_plot_pack(founding_run):
+    """`tokensim run --out DIR` writes valid, non-blank PNGs of the pack beside its tables (those are checked by
+    test_report.py::test_run_writes_artifacts; its wall time is a benchmark figure, benchmarks/BENCHMARKS.md)."""
+    pngs = sorted(founding_run.out.glob("*.png"))
     assert {p.name for p in pngs} >= {"pareto.png", "bridge_waterfall.png", "cashflow.png"}
     for png in pngs:
         assert_png(png)
-    for name in ("unit_costs", "bridge_waterfall", "finance_schedule"):
-        assert len(pd.read_csv(tmp_path / f"{name}.csv")) > 0
-        assert len(pd.read_parquet(tmp_path / f"{name}.parquet")) > 0
-    assert json.loads((tmp_path / "report.json").read_text())["schema_version"]
-    assert not list(tmp_path.glob(".*.tmp"))
 
 
 @pytest.mark.parametrize("argv", [
@@ -213,10 +202,3 @@ def test_plot_command_user_errors(tmp_path, argv, message):
     """A wrong suffix, options of another kind, an unknown name or an unregistered kind exit 2 with a message."""
     res = CliRunner().invoke(cli, ["plot", *argv])
     assert res.exit_code == 2 and message in res.output
-
-
-def test_matplotlib_is_imported_only_when_drawing():
-    """Importing tokensim, its CLI, the report and the plots module loads no matplotlib (a fresh interpreter)."""
-    code = ("import sys, tokensim, tokensim.cli, tokensim.report, tokensim.plots._charts; "
-            "sys.exit(int('matplotlib' in sys.modules))")
-    assert subprocess.run([sys.executable, "-c", code]).returncode == 0

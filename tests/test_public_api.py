@@ -1,7 +1,9 @@
 """The package's public surface."""
 
+import json
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -11,17 +13,44 @@ import tokensim
 
 def test_all_lists_exactly_the_public_names():
     """``tokensim.__all__`` equals the package's public (non-underscore, non-module) attributes."""
-    import types
-
     public = {name for name, value in vars(tokensim).items()
               if not name.startswith("_") and not isinstance(value, types.ModuleType) and name != "annotations"}
     assert set(tokensim.__all__) == public | {"__version__"}
 
 
+def test_every_public_name_imports():
+    """Every name in ``tokensim.__all__`` imports with ``from tokensim import NAME`` (no stale re-export)."""
+    namespace: dict = {}
+    for name in tokensim.__all__:
+        exec(f"from tokensim import {name}", namespace)
+        assert namespace[name] is getattr(tokensim, name)
+
+
+# Optional or heavy dependencies a plain `import tokensim` must not load (each is imported where it is used).
+HEAVY = ("cupy", "matplotlib", "SALib", "pandas", "pyarrow", "dask", "scipy")
+# Modules that may load some heavy dependencies but never these two: CuPy only when a GPU backend is selected,
+# matplotlib only when a chart is drawn.
+NEVER_ON_IMPORT = {"tokensim._backend": ("cupy",), "tokensim._kernels": ("cupy",),
+                   "tokensim.montecarlo._rng": ("cupy",), "tokensim.cli": ("cupy", "matplotlib"),
+                   "tokensim.report": ("cupy", "matplotlib"), "tokensim.plots._charts": ("cupy", "matplotlib")}
+
+
 def test_import_is_light():
-    """Importing tokensim loads neither CuPy nor matplotlib."""
-    code = "import sys, tokensim; sys.exit(int('cupy' in sys.modules) + 2 * int('matplotlib' in sys.modules))"
-    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+    """In a fresh interpreter, ``import tokensim`` loads none of the heavy dependencies; its backend, kernel and RNG
+    modules then load no CuPy, and its CLI, report and plots modules neither CuPy nor matplotlib."""
+    code = f"""
+import importlib, json, sys
+import tokensim
+loaded = {{"tokensim": [m for m in {HEAVY!r} if m in sys.modules]}}
+for module, never in {NEVER_ON_IMPORT!r}.items():
+    importlib.import_module(module)
+    loaded[module] = [m for m in never if m in sys.modules]
+print(json.dumps(loaded))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    loaded = json.loads(out.stdout)
+    assert loaded == {name: [] for name in ["tokensim", *NEVER_ON_IMPORT]}, loaded
 
 
 def test_installed_entry_point_runs():

@@ -13,11 +13,11 @@ import yaml
 from click.testing import CliRunner
 
 from tokensim._errors import ConfigError, UserError
+from tokensim.api import run_finance
 from tokensim.cli import cli
 from tokensim.config._yaml import config_dir
 from tokensim.config.scenario import load_scenario
 from tokensim.cost import cost_per_gpu_hour
-from tokensim.finance._run import run_finance
 from tokensim.resolve.cost import cost_inputs
 from tokensim.sensitivity import InputRange, evaluate_samples, load_ranges, run_sensitivity, sobol_indices, tornado
 

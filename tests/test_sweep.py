@@ -14,18 +14,20 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from _hostcc import build_host_kernels
+from _hostcc import build_host_kernels, layout_probe, probed_layout, write_host_constants
 from click.testing import CliRunner
 
 from tokensim import UserError
+from tokensim.api import run_finance
 from tokensim.cli import cli
 from tokensim.config._yaml import config_dir
 from tokensim.config.scenario import load_scenario
 from tokensim.cost import cost_per_gpu_hour, cost_per_million_tokens
-from tokensim.finance._run import run_finance
 from tokensim.perf import _model as perf
 from tokensim.perf._core import StepModel
 from tokensim.resolve.cost import cost_inputs
+from tokensim.resolve.perf import slo as serving_slo
+from tokensim.resolve.perf import workload as serving_workload
 from tokensim.sweep import _kernel as _unitcost_kernel
 from tokensim.sweep._run import (
     FLOAT32_TOLERANCE,
@@ -72,14 +74,14 @@ def test_one_point_sweep_is_predict_and_cost_composed_by_hand():
     sv = s.serving
     row = run_sweep(s, [], backend="numpy").frame.iloc[0]
     point = perf.predict(sv.hardware, sv.model, sv.precision,
-                         perf.serving_workload(sv), slo=perf.serving_slo(sv))
+                         serving_workload(sv), slo=serving_slo(sv))
     per_gpu_hour = cost_per_gpu_hour(cost_inputs(s), s.utilisation).total
-    tokens = cost_per_million_tokens(per_gpu_hour, point["gpu_s_per_input_token"], point["gpu_s_per_output_token"],
+    tokens = cost_per_million_tokens(per_gpu_hour, point.gpu_s_per_input_token, point.gpu_s_per_output_token,
                                      sv.cached_input_cost_fraction, input_tokens=sv.input_tokens,
                                      output_tokens=sv.output_tokens, cache_hit_rate=sv.cache_hit_rate)
-    assert row["feasible"] and row["concurrency"] == point["concurrency"]
-    assert (row["tp"], row["ep"], row["gpus_per_instance"]) == (point["tp"], point["ep"], point["gpus"])
-    expected = {"output_tokens_per_s_per_gpu": point["output_tokens_per_s_per_gpu"],
+    assert row["feasible"] and row["concurrency"] == point.concurrency
+    assert (row["tp"], row["ep"], row["gpus_per_instance"]) == (point.tp, point.ep, point.gpus)
+    expected = {"output_tokens_per_s_per_gpu": point.output_tokens_per_s_per_gpu,
                 "cost_per_gpu_hour_cny": per_gpu_hour, "breakeven_rent_per_gpu_hour_cny": per_gpu_hour,
                 "cost_per_million_tokens_blended_cny": tokens.blended,
                 "cost_per_million_input_tokens_cny": tokens.input, "cost_per_million_output_tokens_cny": tokens.output}
@@ -97,13 +99,13 @@ def test_slo_search_and_layout_equal_predict_point_by_point():
         frame = run_sweep(s, axes, backend="numpy", mode=mode).frame
         assert (frame["tp"] > 1).any() and (frame["ep"] > 1).any()
         for _, row in frame.iterrows():
-            workload = dataclasses.replace(perf.serving_workload(s.serving), input_tokens=row["input_tokens"])
+            workload = dataclasses.replace(serving_workload(s.serving), input_tokens=row["input_tokens"])
             p = perf.predict(row["hardware"], row["model"], row["precision"], workload, mode=mode,
                              slo=perf.SLO(row["min_tokens_per_s_per_user"]))
-            assert p["meets_slo"] == row["feasible"]
-            if p["meets_slo"]:
-                assert (p["concurrency"], p["tp"], p["ep"]) == (row["concurrency"], row["tp"], row["ep"])
-                assert row["output_tokens_per_s_per_gpu"] == pytest.approx(p["output_tokens_per_s_per_gpu"],
+            assert p.meets_slo == row["feasible"]
+            if p.meets_slo:
+                assert (p.concurrency, p.tp, p.ep) == (row["concurrency"], row["tp"], row["ep"])
+                assert row["output_tokens_per_s_per_gpu"] == pytest.approx(p.output_tokens_per_s_per_gpu,
                                                                            rel=1e-13)
 
 
@@ -118,17 +120,17 @@ def test_without_any_slo_the_search_is_predicts_highest_throughput_batch(tmp_pat
     frame = run_sweep(s, ["model=deepseek-v3,llama-3.3-70b", "input_tokens=500,4000"], backend="numpy").frame
     for _, row in frame.iterrows():
         p = perf.predict(s.serving.hardware, row["model"], s.serving.precision,
-                         dataclasses.replace(perf.serving_workload(s.serving), input_tokens=row["input_tokens"]))
-        assert (row["concurrency"], row["tp"], row["ep"]) == (p["concurrency"], p["tp"], p["ep"])
-        assert row["output_tokens_per_s_per_gpu"] == pytest.approx(p["output_tokens_per_s_per_gpu"], rel=1e-13)
+                         dataclasses.replace(serving_workload(s.serving), input_tokens=row["input_tokens"]))
+        assert (row["concurrency"], row["tp"], row["ep"]) == (p.concurrency, p.tp, p.ep)
+        assert row["output_tokens_per_s_per_gpu"] == pytest.approx(p.output_tokens_per_s_per_gpu, rel=1e-13)
 
 
 def test_fixed_concurrency_is_perf_evaluate_and_beyond_memory_is_infeasible():
     """A concurrency axis evaluates that batch (perf.evaluate, no SLO); a batch over the memory limit is
     infeasible: NaN token metrics, the cost per GPU-hour still given."""
     s = founding()
-    r = perf.resolve(s.serving.hardware, s.serving.model, s.serving.precision,
-                     workload=perf.serving_workload(s.serving))
+    r = perf.instance(s.serving.hardware, s.serving.model, s.serving.precision,
+                      workload=serving_workload(s.serving))
     limit = float(perf.evaluate(r.step_model, "aggregated", np.ones(1), s.serving.input_tokens,
                                 s.serving.output_tokens, None, s.serving.cache_hit_rate)["max_concurrency"][0])
     batches = np.array([1.0, 64.0, limit, limit + 1])
@@ -295,19 +297,25 @@ KERNEL_GRIDS = [
 
 @pytest.fixture(scope="module")
 def host_kernels(tmp_path_factory):
-    """kernels/unitcost.cu built for the host (one 'thread' loops over every point) in double and float."""
-    return build_host_kernels("unitcost", tmp_path_factory.mktemp("host_unitcost"))
+    """kernels/unitcost.cu built for the host (one 'thread' loops over every point) in double and float, with
+    layout_probe_UcParams and layout_probe_UcRecord reporting the C layouts of the packed structs."""
+    layouts = [_unitcost_kernel.params_layout(), _unitcost_kernel.record_layout()]
+    return build_host_kernels("unitcost", tmp_path_factory.mktemp("host_unitcost"), epilogue=layout_probe(layouts))
+
+
+# unitcost_points(axis_values, records, first, n, out, flags); UcParams is the constant symbol uc_params.
+_ARGTYPES = [ctypes.c_void_p] * 2 + [ctypes.c_uint64, ctypes.c_int64] + [ctypes.c_void_p] * 2
 
 
 def host_points(lib, plan, first: int, n: int, dtype: str) -> dict[str, np.ndarray]:
     real = np.float32 if dtype == "float32" else np.float64
     values, _ = _unitcost_kernel.pack_axis_values(plan)
-    params, records = _unitcost_kernel.pack_params(plan), _unitcost_kernel.pack_records(plan).reshape(-1)
+    records = _unitcost_kernel.pack_records(plan)
+    write_host_constants(lib, _unitcost_kernel.constant_images(plan))
     out = np.zeros(len(OUTPUTS) * n, real)
     flags = np.zeros(n, np.uint8)
-    lib.unitcost_points.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_uint64, ctypes.c_int64] + [ctypes.c_void_p] * 2
-    lib.unitcost_points(params.ctypes.data, values.ctypes.data, records.ctypes.data, first, n, out.ctypes.data,
-                        flags.ctypes.data)
+    lib.unitcost_points.argtypes = _ARGTYPES
+    lib.unitcost_points(values.ctypes.data, records.ctypes.data, first, n, out.ctypes.data, flags.ctypes.data)
     rows = out.reshape(len(OUTPUTS), n).astype(np.float64)
     return {**{name: rows[k] for k, name in enumerate(OUTPUTS)}, "flags": flags}
 
@@ -362,14 +370,25 @@ class _HostKernel:
 
     def __init__(self, lib):
         self.lib = lib
-        lib.unitcost_points.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_uint64, ctypes.c_int64] + [ctypes.c_void_p] * 2
+        lib.unitcost_points.argtypes = _ARGTYPES
 
     def __call__(self, grid, block, args):
-        params, values, records, first, n, outputs, flags = args
+        values, records, first, n, outputs, flags = args
         assert isinstance(first, np.uint64) and isinstance(n, np.int64)
-        assert all(a.flags.c_contiguous for a in (params, values, records, outputs, flags))
-        self.lib.unitcost_points(params.ctypes.data, values.ctypes.data, records.ctypes.data, int(first), int(n),
-                                 outputs.ctypes.data, flags.ctypes.data)
+        assert all(a.flags.c_contiguous for a in (values, records, outputs, flags))
+        self.lib.unitcost_points(values.ctypes.data, records.ctypes.data, int(first), int(n), outputs.ctypes.data,
+                                 flags.ctypes.data)
+
+
+class _HostModule:
+    """The host build standing in for the compiled cupy.RawModule: its kernel, and its globals as constant memory."""
+
+    def __init__(self, lib):
+        self.lib = lib
+
+    def get_function(self, name):
+        assert name == "unitcost_points"
+        return _HostKernel(self.lib)
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -380,7 +399,9 @@ def test_cupy_path_with_the_host_kernel_gives_the_numpy_frame(host_kernels, monk
                                  empty=lambda shape, dtype: np.empty(shape, dtype).view(_HostArray),
                                  uint8=np.uint8, ndarray=type("NoDeviceArray", (), {}))
     monkeypatch.setitem(sys.modules, "cupy", fake)
-    monkeypatch.setattr(_unitcost_kernel, "_kernel", lambda d: _HostKernel(host_kernels[d]))
+    monkeypatch.setattr(_unitcost_kernel, "_module", lambda d: _HostModule(host_kernels[d]))
+    monkeypatch.setattr(_unitcost_kernel, "write_constants", lambda module, images: write_host_constants(module.lib,
+                                                                                                         images))
     s = founding()
     axes = ["model=deepseek-v3,llama-3.3-70b", "slo=20,60", "input_tokens=500:4000:4", "rent=15,20"]
     sweep = prepare_sweep(s, axes, backend="numpy", chunk_points=7)
@@ -406,19 +427,28 @@ def test_packing_refuses_a_step_model_field_the_kernel_lacks(monkeypatch):
     """A field added to StepModel without a slot in kernels/perfcore.cuh fails packing, naming the field."""
     grown = dataclasses.make_dataclass("StepModel", [("new_overhead_s", float, dataclasses.field(default=0.0))],
                                        bases=(StepModel,), frozen=True)
-    sm = perf.resolve("H200", "llama-3.3-70b", "fp8").step_model
+    sm = perf.instance("H200", "llama-3.3-70b", "fp8").step_model
     _unitcost_kernel.step_values(sm)  # in step today
     monkeypatch.setattr(_unitcost_kernel, "StepModel", grown)
     with pytest.raises(RuntimeError, match="fields without a slot: new_overhead_s"):
         _unitcost_kernel.step_values(grown(**{f.name: getattr(sm, f.name) for f in dataclasses.fields(sm)}))
 
 
-def test_params_and_records_fill_every_header_field():
-    """UcParams and UcRecord pack to exactly the header's sizes for a multi-combination plan."""
+def test_params_and_records_fill_every_header_field(host_kernels):
+    """UcParams and UcRecord pack to the header's structs for a multi-combination plan, laid out as the C compiler
+    lays them out (sizeof and offsetof of every field, nested PerfStep/PerfPhase fields too, from the host build)."""
     plan = plan_sweep(founding(), ["hardware=B300,H200", "model=deepseek-v3,llama-3.3-70b", "rent=10,20"])
-    layout = _unitcost_kernel.layout()
-    assert _unitcost_kernel.pack_params(plan).size == layout.size(layout.params)
-    assert _unitcost_kernel.pack_records(plan).shape == (2 * len(plan.layouts), layout.size(layout.record))
+    params, record = _unitcost_kernel.params_layout(), _unitcost_kernel.record_layout()
+    for layout in (params, record):
+        for lib in host_kernels.values():
+            assert probed_layout(lib, layout) == (layout.size, [f.offset for f in layout.fields])
+    packed = _unitcost_kernel.pack_params(plan)
+    assert packed.dtype == params.dtype and packed.shape == ()
+    records = _unitcost_kernel.pack_records(plan)
+    assert records.dtype == record.dtype and records.shape == (2 * len(plan.layouts),)
+    # every field a double, no padding: the images are the flat double arrays the kernel used to take
+    assert params.size == 8 * params.values and record.size == 8 * record.values
+    assert records["step"]["prefill"]["compute_efficiency"].shape == (2 * len(plan.layouts),)
 
 
 def test_header_constants_follow_the_python_order():
@@ -426,7 +456,7 @@ def test_header_constants_follow_the_python_order():
     orders."""
     from tokensim.sweep._run import AXES, FLAG_FEASIBLE, FLAG_LATENCY_LAYOUT, MODES
 
-    d = _unitcost_kernel.layout().defines
+    d = _unitcost_kernel.defines()
     assert [d[f"UC_AXIS_{name.upper()}"] for name in AXES] == list(range(len(AXES))) and d["UC_AXES"] == len(AXES)
     assert [d[f"UC_OUT_{name.upper()}"] for name in OUTPUTS] == list(range(len(OUTPUTS)))
     assert d["UC_OUTPUTS"] == len(OUTPUTS)

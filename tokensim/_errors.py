@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
-__all__ = ["UserError", "ConfigError", "ParameterError", "did_you_mean", "unknown_name"]
+__all__ = ["UserError", "ConfigError", "ConfigErrors", "ParameterError", "did_you_mean", "unknown_name"]
 
 
 class UserError(Exception):
@@ -38,6 +38,20 @@ class ConfigError(UserError):
         super().__init__(message)
 
 
+class ConfigErrors(ConfigError):
+    """Several configuration errors found in one file, reported together: one :class:`ConfigError` line each.
+
+    ``errors`` holds them in the order found; ``file``, ``field``, ``value`` and ``allowed`` are the first one's.
+    The CLI prints each line as its own ``tokensim: error:`` line.
+    """
+
+    def __init__(self, errors: list[ConfigError]):
+        first = errors[0]
+        self.errors = list(errors)
+        self.file, self.field, self.value, self.allowed = first.file, first.field, first.value, first.allowed
+        UserError.__init__(self, "\n".join(str(e) for e in errors))
+
+
 class ParameterError(UserError):
     """A function argument is out of range or malformed; the message starts with the parameter's name.
 
@@ -46,14 +60,15 @@ class ParameterError(UserError):
     parameter (``--server-price-change -1.5: ...``) through :meth:`with_label`.
     """
 
-    def __init__(self, param: str, detail: str):
+    def __init__(self, param: str, detail: str, sep: str = " "):
         self.param = param
         self.detail = detail
-        super().__init__(f"{param} {detail}")
+        self.sep = sep
+        super().__init__(f"{param}{sep}{detail}")
 
     def with_label(self, label: str) -> str:
         """The message with ``label`` (e.g. a CLI flag) in place of the parameter name."""
-        return f"{label} {self.detail}"
+        return f"{label}{self.sep}{self.detail}"
 
 
 class _Missing:

@@ -6,13 +6,39 @@ inputs only. ``tokensim`` re-exports each of them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from ._errors import UserError
+from ._irr import IRR_OK, IRR_REASONS
+from ._units import HOURS_PER_MONTH
 from .bridge import FACTORS, BridgeResult, Side
 from .bridge import bridge as _bridge
 from .config.types import Scenario
+from .config.uncertainty import Uncertainty
+from .finance import (
+    DEFINITIONS,
+    NPV_ZERO,
+    Drivers,
+    FinanceResult,
+    Metrics,
+    Target,
+    finance_metrics,
+    payback_requirements,
+    rent_units,
+    schedule_frame,
+    solve_rent,
+    usage_frontier,
+)
+from .montecarlo import MonteCarloResult, simulate
 from .perf import SLO, Workload
 from .resolve import bridge as _resolve_bridge
+from .resolve import finance as _resolve_finance
+from .resolve.montecarlo import montecarlo_model
 
-__all__ = ["run_bridge"]
+__all__ = ["run_bridge", "run_finance", "run_montecarlo"]
 
 
 def run_bridge(scenario: Scenario, a: Side | None = None, b: Side | None = None, *, metric: str = "blended",
@@ -45,3 +71,152 @@ def run_bridge(scenario: Scenario, a: Side | None = None, b: Side | None = None,
         a, b = a or default_a, b or default_b
     context = _resolve_bridge.context(scenario, workload=workload, slo=slo)
     return _bridge(context, a, b, metric=metric, order=order)
+
+def _scalar(x) -> float:
+    return float(np.asarray(x).reshape(-1)[0])
+
+
+def _finance_reasons(metrics: Metrics, s: Scenario) -> dict[str, str]:
+    """Why each NaN metric of the deterministic case is NaN."""
+    reasons: dict[str, str] = {}
+    for name in ("project_irr", "project_irr_pre_tax", "equity_irr"):
+        code = int(np.asarray(getattr(metrics, f"{name}_reason")).reshape(-1)[0])
+        if code != IRR_OK:
+            reasons[name] = IRR_REASONS[code]
+    f = metrics.flows
+    horizon = f"cumulative cash flow is negative at the {s.horizon_years:g}-year horizon"
+    for name in ("payback_equity", "payback_discounted"):
+        if np.isnan(_scalar(getattr(f, name))):
+            reasons[name] = horizon
+    for name in ("payback_simple", "payback_net"):
+        if np.isnan(_scalar(getattr(f, name))):
+            reasons[name] = ("first full operating year ends after the horizon"
+                             if s.capex.delivery[-1].month + 12 > s.horizon_months
+                             else "first-year revenue or EBITDA is not positive: capex is never recovered")
+    if np.isnan(_scalar(f.min_dscr)):
+        reasons["min_dscr"] = reasons["avg_dscr"] = "no debt service within the horizon"
+    if np.isnan(_scalar(f.llcr)):
+        reasons["llcr"] = "no debt outstanding at the end of deliveries"
+    return reasons
+
+
+def _target(target: Target | str | None) -> Target | None:
+    if target is None or isinstance(target, Target):
+        return target
+    if isinstance(target, str):
+        return Target.parse(target, "target")
+    raise UserError(f"target: got {target!r}; allowed: a tokensim.Target or 'METRIC=VALUE' text")
+
+
+def run_finance(scenario: Scenario, *, target: Target | str | None = None, frontier: bool = False,
+                schedule: bool = False, payback_in_years: float | None = None,
+                breakeven: bool = False) -> FinanceResult:
+    """The deterministic finance of a scenario: monthly cash flows, IRRs, NPVs, paybacks, DSCR and LLCR.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        A loaded scenario.
+    target : Target or str, optional
+        Also solve for the lowest rent that meets it (``Target("equity_irr", 0.12)`` or ``"equity_irr=0.12"``):
+        the contract (base) rent, the market rent for a spot contract.
+    frontier : bool, optional
+        A base_plus_usage contract only: the base rent meeting ``target`` (default NPV = 0) at each of nine usage
+        fees.
+    schedule : bool, optional
+        Keep the monthly schedule (``result.schedule``, a DataFrame).
+    payback_in_years : float, optional
+        The rent each payback definition needs to pay back in this many years.
+    breakeven : bool, optional
+        Solve for the break-even rent (project NPV = 0); about ten times the cost of the finance itself.
+
+    Returns
+    -------
+    FinanceResult
+        Money in the scenario's currency, IRRs annual fractions, paybacks in years; the reasons for any NaN, the
+        assumptions made and the definitions used; the optional parts None unless asked for.
+    """
+    s = scenario
+    target = _target(target)
+    if frontier and s.contract.type != "base_plus_usage":
+        raise UserError(f"{s.file}: field 'contract.type' got {s.contract.type!r}; allowed: base_plus_usage "
+                        "(a base-rent/usage-fee frontier needs a usage-linked contract)")
+    inputs = _resolve_finance.finance_inputs(s)
+    terms = _resolve_finance.debt_terms(s)
+    metrics = finance_metrics(inputs, Drivers.base(inputs), schedule=schedule)
+    f = metrics.flows
+    solved = solve_rent(inputs, terms, NPV_ZERO) if breakeven else None
+    fin = s.financing
+    equity_irr = _scalar(metrics.equity_irr)
+    hurdle = None if fin.equity_hurdle_irr is None or np.isnan(equity_irr) else equity_irr >= fin.equity_hurdle_irr
+    market = s.contract.type == "spot"
+    rent_now = (s.contract.market_rent_per_gpu_hour * HOURS_PER_MONTH if market
+                else _resolve_finance.contract_rent_per_gpu_month(s))
+    assumptions = s.assumption_rows()
+    if bool(inputs.debt.sized_down[0]):
+        assumptions.append({"field": "financing.debt_share", "value": float(inputs.debt.amount[0] / s.capex_total),
+                            "why": f"sculpted debt sized down: CFADS carries only this share at the target DSCR "
+                                   f"{fin.target_dscr:g}", "origin": "default"})
+    if inputs.debt.maturity_month > s.horizon_months and inputs.debt.amount[0] > 0:
+        assumptions.append({"field": "financing.tenor_years", "value": fin.tenor_years,
+                            "why": "the debt matures after the horizon: the balance left is repaid from the residual "
+                                   "at the horizon (equity cash flow), and LLCR counts CFADS within the horizon only",
+                            "origin": "default"})
+    return FinanceResult(
+        scenario=s.name, currency=s.currency,
+        project_irr=_scalar(metrics.project_irr), project_irr_pre_tax=_scalar(metrics.project_irr_pre_tax),
+        equity_irr=equity_irr, npv=_scalar(f.npv), equity_npv=_scalar(f.equity_npv),
+        payback_years={"simple": _scalar(f.payback_simple), "net": _scalar(f.payback_net),
+                       "equity": _scalar(f.payback_equity), "discounted": _scalar(f.payback_discounted)},
+        min_dscr=_scalar(f.min_dscr), avg_dscr=_scalar(f.avg_dscr), llcr=_scalar(f.llcr),
+        covenant_breached=bool(np.asarray(f.covenant_breached).reshape(-1)[0]), meets_equity_hurdle=hurdle,
+        breakeven_rent_per_gpu_hour=solved.rent_per_gpu_hour if solved is not None else None,
+        breakeven_rent=solved.to_dict() if solved is not None else None,
+        rent={"basis": "market" if market else s.contract.billing, **rent_units(rent_now, inputs, market=market)},
+        debt={"amortisation": fin.amortisation, "amount": float(inputs.debt.amount[0]),
+              "share_of_capex": float(inputs.debt.amount[0] / s.capex_total), "interest_rate": fin.interest_rate,
+              "tenor_years": fin.tenor_years, "payments_per_year": fin.payments_per_year,
+              "maturity_month": inputs.debt.maturity_month},
+        reasons=_finance_reasons(metrics, s), assumptions=assumptions, definitions=dict(DEFINITIONS),
+        solution=solve_rent(inputs, terms, target).to_dict() if target is not None else None,
+        frontier=usage_frontier(inputs, terms, target or NPV_ZERO) if frontier else None,
+        payback_rents=payback_requirements(inputs, terms, payback_in_years) if payback_in_years is not None else None,
+        schedule=schedule_frame(f, s.currency) if schedule else None,
+    )
+
+
+def run_montecarlo(scenario: Scenario, *, paths: int, seed: int = 0, backend: str = "auto", dtype: str | None = None,
+                   chunk_paths: int | None = None, keep_paths: str | Path | None = None,
+                   progress: Callable[[int, int], None] | None = None,
+                   uncertainty: Uncertainty | None = None) -> MonteCarloResult:
+    """The distribution of a scenario's IRRs, NPV, equity payback and minimum DSCR over ``paths`` Monte Carlo paths.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        A loaded scenario; its ``uncertainty:`` section sets the drivers.
+    paths : int
+        Number of paths, in [1, 2**63).
+    seed : int
+        Philox key, in [0, 2**64): same seed, same results, whatever the backend's chunking.
+    backend : {"auto", "numpy", "cupy"}
+        ``cupy`` runs the fused CUDA kernel; ``auto`` picks it when a GPU is usable.
+    dtype : {"float32", "float64"}, optional
+        The kernel's float type (default float32 on the GPU; NumPy always runs float64).
+    chunk_paths : int, optional
+        Paths per chunk (bounds memory; results do not depend on it).
+    keep_paths : str or Path, optional
+        A ``.parquet`` file for one row per path.
+    progress : callable, optional
+        ``progress(done, total)`` after each chunk.
+    uncertainty : Uncertainty, optional
+        Replaces the scenario's section (e.g. :meth:`Uncertainty.zeroed`).
+
+    Returns
+    -------
+    MonteCarloResult
+        Summaries (mean, std, quantiles, histograms) in the scenario currency, probabilities of a covenant breach,
+        of missing the equity hurdle and of a tenant default, and the deterministic case.
+    """
+    return simulate(montecarlo_model(scenario, uncertainty), paths=paths, seed=seed, backend=backend, dtype=dtype,
+                    chunk_paths=chunk_paths, keep_paths=keep_paths, progress=progress)

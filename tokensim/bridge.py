@@ -29,7 +29,7 @@ from ._errors import ParameterError, UserError
 from ._shapley import shapley_values, waterfall
 from .config.catalog import load_catalog
 from .config.money import fx_factor
-from .cost import CostInputs, cost_per_gpu_hour, cost_per_million_tokens
+from .cost import CostInputs, cost_per_gpu_hour, cost_per_million_tokens, it_power_per_gpu_kw
 from .perf._model import SLO, Workload, predict
 
 __all__ = ["FACTORS", "METRICS", "BridgeContext", "Side", "BridgeResult", "bridge", "bridge_in_currency", "unit_cost"]
@@ -100,10 +100,10 @@ class BridgeResult:
 def _gpu_seconds(hardware: str, model: str, precision: str, workload: Workload, slo: SLO) -> tuple[float, float]:
     """GPU-seconds per computed input token and per output token at the SLO-constrained operating point."""
     point = predict(hardware, model, precision, workload, slo=slo)
-    if not point["meets_slo"]:
+    if not point.meets_slo:
         raise UserError(f"{model} at {precision} on {hardware} cannot meet the SLO ({slo}); relax it or change "
                         "the hardware/precision")
-    return point["gpu_s_per_input_token"], point["gpu_s_per_output_token"]
+    return point.gpu_s_per_input_token, point.gpu_s_per_output_token
 
 
 def unit_cost(side: Side, context: BridgeContext, metric: str = "blended") -> float:
@@ -129,7 +129,7 @@ def unit_cost(side: Side, context: BridgeContext, metric: str = "blended") -> fl
     ci = replace(context.cost_inputs,
                  server_price_per_gpu=side.server_price * (1.0 + side.server_price_rise) / hw.gpus_per_server,
                  cost_of_capital=side.cost_of_capital,
-                 it_kw_per_gpu=board_power_w / 1000.0 * context.server_overhead_factor)
+                 it_kw_per_gpu=it_power_per_gpu_kw(board_power_w, context.server_overhead_factor))
     per_gpu_hour = cost_per_gpu_hour(ci, side.utilisation).total
     workload = context.workload
     g_in, g_out = _gpu_seconds(hw.name, side.model, side.precision, workload, context.slo)

@@ -38,7 +38,7 @@ from ._xp import array_namespace, to_numpy
 
 __all__ = [
     "CostInputs", "CostBreakdown", "TokenCost", "ServingPnl", "BREAKDOWN_TERMS",
-    "capital_recovery_factor", "cost_per_gpu_hour", "opex_per_installed_gpu_hour",
+    "capital_recovery_factor", "cost_per_gpu_hour", "opex_per_installed_gpu_hour", "it_power_per_gpu_kw",
     "cost_per_million_tokens", "cost_per_million_tokens_at_throughput", "serving_pnl", "gpus_needed",
     "fleet_gpus",
 ]
@@ -143,6 +143,27 @@ def capital_recovery_factor(rate, years):
     safe = xp.where(at_zero, 1.0, k)
     crf = xp.where(at_zero, 1.0 / n, safe / (1.0 - (1.0 + safe) ** (-n)))
     return float(crf) if crf.ndim == 0 else crf
+
+
+def it_power_per_gpu_kw(board_power_w, server_overhead_factor):
+    """IT power provisioned per GPU: its board power plus its share of the server (CPU, NIC, fans) and network.
+
+    The one home of the formula behind :attr:`CostInputs.it_kw_per_gpu` (the scenario's cost inputs, the sweep's
+    per-hardware layouts and the bridge's sides use it).
+
+    Parameters
+    ----------
+    board_power_w : float or array
+        GPU board power, W.
+    server_overhead_factor : float or array
+        Server and network power over GPU board power (>= 1), dimensionless.
+
+    Returns
+    -------
+    float or array
+        ``board_power_w / 1000 * server_overhead_factor``, kW per GPU (before PUE).
+    """
+    return board_power_w / 1000.0 * server_overhead_factor
 
 
 def opex_per_installed_gpu_hour(ci: CostInputs, rented_share) -> dict[str, Any]:

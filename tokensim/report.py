@@ -13,17 +13,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+import yaml
+
+from ._backend import select_backend
 from ._output import SCHEMA_VERSION, atomic_write_text, dumps_json, to_jsonable, write_table
-from .api import run_bridge
+from ._version import __version__
+from .api import run_bridge, run_finance
 from .bridge import bridge_in_currency
 from .config.money import fx_factor
 from .config.scenario import Scenario
 from .cost import cost_per_gpu_hour, cost_per_million_tokens
-from .finance._run import run_finance
-from .finance._solve import Target, solve_rent
-from .perf._model import predict, serving_slo, serving_workload
+from .finance import Target, solve_rent
+from .montecarlo import DEFAULT_PATHS, dscr_fan, simulate
+from .perf._model import predict
+from .plots import write_plot_pack  # draws with matplotlib, imported only when a chart is drawn
 from .resolve.cost import cost_inputs
+from .resolve.finance import debt_terms, finance_inputs
+from .resolve.montecarlo import montecarlo_model
+from .resolve.perf import slo as serving_slo
+from .resolve.perf import workload as serving_workload
 
 __all__ = ["Report", "run_report", "write_artifacts", "PAYBACK_CLAIM_YEARS"]
 
@@ -68,20 +76,20 @@ def _unit_cost_rows(s: Scenario, k: float, currency: str) -> list[dict]:
     precisions = list(dict.fromkeys([*sv.compare_precisions, sv.precision]))
     for precision in precisions:
         p = predict(sv.hardware, sv.model, precision, workload, slo=slo)
-        tokens = cost_per_million_tokens(per_gpu_hour, p["gpu_s_per_input_token"], p["gpu_s_per_output_token"],
+        tokens = cost_per_million_tokens(per_gpu_hour, p.gpu_s_per_input_token, p.gpu_s_per_output_token,
                                          sv.cached_input_cost_fraction, input_tokens=sv.input_tokens,
                                          output_tokens=sv.output_tokens, cache_hit_rate=sv.cache_hit_rate,
                                          currency=currency)
-        ratio_low = p["output_tokens_per_s_per_gpu_low"] / p["output_tokens_per_s_per_gpu"]
-        ratio_high = p["output_tokens_per_s_per_gpu_high"] / p["output_tokens_per_s_per_gpu"]
+        ratio_low = p.output_tokens_per_s_per_gpu_low / p.output_tokens_per_s_per_gpu
+        ratio_high = p.output_tokens_per_s_per_gpu_high / p.output_tokens_per_s_per_gpu
         rows.append({
-            "hardware": p["hardware"], "model": p["model"], "precision": p["precision"],
-            "compute_format": p["compute_format"], "weight_only": p["weight_only"], "gpus_per_instance": p["gpus"],
-            "concurrency": p["concurrency"], "meets_slo": p["meets_slo"],
-            "output_tokens_per_s_per_gpu": p["output_tokens_per_s_per_gpu"],
-            "output_tokens_per_s_per_gpu_low": p["output_tokens_per_s_per_gpu_low"],
-            "output_tokens_per_s_per_gpu_high": p["output_tokens_per_s_per_gpu_high"],
-            "tokens_per_s_per_user": p["tokens_per_s_per_user"], "ttft_s": p["ttft_s"], "tpot_s": p["tpot_s"],
+            "hardware": p.hardware, "model": p.model, "precision": p.precision,
+            "compute_format": p.compute_format, "weight_only": p.weight_only, "gpus_per_instance": p.gpus,
+            "concurrency": p.concurrency, "meets_slo": p.meets_slo,
+            "output_tokens_per_s_per_gpu": p.output_tokens_per_s_per_gpu,
+            "output_tokens_per_s_per_gpu_low": p.output_tokens_per_s_per_gpu_low,
+            "output_tokens_per_s_per_gpu_high": p.output_tokens_per_s_per_gpu_high,
+            "tokens_per_s_per_user": p.tokens_per_s_per_user, "ttft_s": p.ttft_s, "tpot_s": p.tpot_s,
             f"cost_per_gpu_hour_{cur}": per_gpu_hour,
             f"cost_per_million_input_tokens_{cur}": tokens.input,
             f"cost_per_million_cached_input_tokens_{cur}": tokens.cached_input,
@@ -104,12 +112,13 @@ def _reading(s: Scenario, currency: str, unit_costs: list[dict], breakdown: dict
     cur = currency.lower()
     lines = []
     main = next(r for r in unit_costs if r["precision"] == s.serving.precision)
+    low, high = main[f"cost_per_million_tokens_blended_low_{cur}"], main[f"cost_per_million_tokens_blended_high_{cur}"]
     lines.append(
-        f"{main['model']} on {main['hardware']} at {main['precision']} serves {main['output_tokens_per_s_per_gpu']:,.0f} "
-        f"output tokens/s per GPU at {main['tokens_per_s_per_user']:.0f} tokens/s per user and costs "
-        f"{currency} {main[f'cost_per_million_tokens_blended_{cur}']:.3g} per million tokens blended "
-        f"({main[f'cost_per_million_output_tokens_{cur}']:.3g} per million output tokens; model interval "
-        f"{main[f'cost_per_million_tokens_blended_low_{cur}']:.3g}-{main[f'cost_per_million_tokens_blended_high_{cur}']:.3g}).")
+        f"{main['model']} on {main['hardware']} at {main['precision']} serves "
+        f"{main['output_tokens_per_s_per_gpu']:,.0f} output tokens/s per GPU at {main['tokens_per_s_per_user']:.0f} "
+        f"tokens/s per user and costs {currency} {main[f'cost_per_million_tokens_blended_{cur}']:.3g} per million "
+        f"tokens blended ({main[f'cost_per_million_output_tokens_{cur}']:.3g} per million output tokens; model "
+        f"interval {low:.3g}-{high:.3g}).")
     contrib = br["contributions"]
     biggest = sorted(contrib.items(), key=lambda kv: kv[1]["log_contribution"])
     falls = [f"{n.replace('_', ' ')} {math.expm1(c['log_contribution']):+.0%}" for n, c in biggest
@@ -131,9 +140,10 @@ def _reading(s: Scenario, currency: str, unit_costs: list[dict], breakdown: dict
             f"{br['to']['hardware']} token stopped being cheaper than the {br['from']['hardware']} one.")
     rent = fin["rent"]["per_gpu_hour"]
     cost = breakdown[f"total_per_gpu_hour_{cur}"]
+    capital = breakdown[f"capital_recovery_per_gpu_hour_{cur}"] + breakdown[f"financing_per_gpu_hour_{cur}"]
     lines.append(
         f"The contract rent of {currency} {rent:.2f} per GPU-hour is {'below' if rent < cost else 'above'} the full "
-        f"cost of {cost:.2f} per sold GPU-hour (capital {breakdown[f'capital_recovery_per_gpu_hour_{cur}'] + breakdown[f'financing_per_gpu_hour_{cur}']:.2f}); "
+        f"cost of {cost:.2f} per sold GPU-hour (capital {capital:.2f}); "
         f"the rent for NPV = 0 is {fin['breakeven_rent_per_gpu_hour']:.2f}.")
     pb = fin["payback_years"]
     lines.append(
@@ -162,9 +172,8 @@ def payback_variants(s: Scenario) -> list[dict]:
     variants = [("as given", s)]
     rise = s.capex.recent_server_price_rise
     if rise:
-        variants.append((f"servers at the price before the {rise:.0%} rise",
-                         dataclasses.replace(s, capex=dataclasses.replace(s.capex,
-                                                                          server_price=s.capex.server_price / (1 + rise)))))
+        before = dataclasses.replace(s.capex, server_price=s.capex.server_price / (1 + rise))
+        variants.append((f"servers at the price before the {rise:.0%} rise", dataclasses.replace(s, capex=before)))
     if s.opex.power_and_facility_paid_by == "lessor":
         variants.append(("lessee pays power and space",
                          dataclasses.replace(s, opex=dataclasses.replace(s.opex, power_and_facility_paid_by="lessee"))))
@@ -192,11 +201,10 @@ def _variants_sentence(rows: list[dict]) -> str:
 
 def _monte_carlo(s: Scenario, k: float, currency: str, paths: int, seed: int, backend: str):
     """The Monte Carlo section: summaries of ``paths`` paths, the DSCR fan by loan year, both in ``currency``."""
-    from .montecarlo._run import dscr_fan, run_montecarlo
-
-    result = run_montecarlo(s, paths=paths, seed=seed, backend=backend)
+    model = montecarlo_model(s)
+    result = simulate(model, paths=paths, seed=seed, backend=backend)
     mc = result.to_dict()
-    mc["dscr_by_year"] = dscr_fan(s, paths=min(paths, 20_000), seed=seed)
+    mc["dscr_by_year"] = dscr_fan(model, paths=min(paths, 20_000), seed=seed)
     histograms = result.chart_histograms()
     if k != 1.0:  # NPV is money; IRRs, years and DSCR are not
         mc["currency"] = currency
@@ -235,10 +243,11 @@ def run_report(scenario: Scenario, *, currency: str | None = None, mc_paths: int
     breakdown = cost_per_gpu_hour(cost_inputs(s), s.utilisation).scaled(k, currency).to_dict()
     br = run_bridge(s).to_dict()
     br = bridge_in_currency(br, currency)
-    fin_result = run_finance(s, schedule=True, payback_in_years=PAYBACK_CLAIM_YEARS).in_currency(currency)
+    fin_result = run_finance(s, schedule=True, payback_in_years=PAYBACK_CLAIM_YEARS,
+                             breakeven=True).in_currency(currency)
     fin = fin_result.to_dict()
     dscr_target = Target("min_dscr", s.financing.dscr_covenant)
-    dscr_rent = solve_rent(s, dscr_target).to_dict()
+    dscr_rent = solve_rent(finance_inputs(s, size_debt=False), debt_terms(s), dscr_target).to_dict()
     for key in ("rent_per_gpu_hour", "rent_per_server_month", "rent_per_cluster_year"):
         dscr_rent[key] *= k
     variants = payback_variants(s)
@@ -246,9 +255,6 @@ def run_report(scenario: Scenario, *, currency: str | None = None, mc_paths: int
     reading.append(_variants_sentence(variants))
     mc, histograms = None, {}
     if mc_paths != 0:
-        from ._backend import select_backend
-        from .montecarlo._run import DEFAULT_PATHS
-
         backend = select_backend(backend).name  # choose (and say so on stderr) once for the whole report
         if mc_paths is None:
             mc_paths = DEFAULT_PATHS[backend]
@@ -260,8 +266,6 @@ def run_report(scenario: Scenario, *, currency: str | None = None, mc_paths: int
 
 
 def _resolved_config(report: Report, seed: int | None) -> str:
-    import yaml
-
     data = to_jsonable(dataclasses.asdict(report.scenario))
     data = {"tokensim_version": __version__, "schema_version": SCHEMA_VERSION, "seed": seed,
             "reporting_currency": report.currency, "scenario": data}
@@ -292,7 +296,5 @@ def write_artifacts(report: Report, out_dir: str | Path, *, seed: int | None = N
             continue
         for suffix in (".csv", ".parquet"):
             written.append(write_table(rows, out / f"{name}{suffix}"))
-    from .plots._charts import write_plot_pack  # matplotlib only when artefacts are written
-
     written.extend(write_plot_pack(report, out))
     return written

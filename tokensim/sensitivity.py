@@ -20,10 +20,12 @@ around its values for the inputs that move its cash flows (:func:`default_ranges
 loader derived from others (a defaulted discount rate = the pre-tax WACC, a fixed contract's defaulted market rent =
 its rent) keep the scenario's value unless they are inputs themselves.
 
-Evaluation in bulk (:mod:`tokensim.finance._bulk`): a sample is the scenario with its inputs replaced, resolved by
-:func:`tokensim.finance.build_inputs` exactly as ``tokensim finance`` would (capex, debt fixed at close, opex rates,
-residual); the samples run as the paths of one NumPy cash-flow engine call. The floating base rate moves interest as
-on a Monte Carlo path (principal fixed at close at the scenario's rate); sculpted debt is sized on each sample's CFADS.
+Evaluation in bulk (:func:`evaluate_samples`): a sample is the scenario with its inputs replaced, resolved by
+:func:`tokensim.resolve.finance.finance_inputs` exactly as ``tokensim finance`` would (capex, opex rates, residual,
+debt terms); the samples run as the rows of the batched finance engine (:func:`tokensim.finance.batch_metrics`, one
+NumPy cash-flow engine call per block), which fixes each sample's debt at close. The floating base rate moves
+interest as on a Monte Carlo path (principal fixed at close at the scenario's rate); sculpted debt is sized on each
+sample's CFADS, samples sharing a rate at close sized together.
 The Monte Carlo kernel draws stochastic drivers, not per-sample inputs, so sensitivity always runs on NumPy.
 """
 
@@ -40,8 +42,11 @@ import numpy as np
 from ._errors import ConfigError, UserError, did_you_mean
 from .config._yaml import Section
 from .config.scenario import Scenario
-from .finance._bulk import evaluate_scenarios
+from .cost import cost_per_gpu_hour
+from .finance import BLOCK_ROWS, batch_metrics, sizing_key, stack_inputs, stack_terms
 from .finance._residual import percent_of_cost_at
+from .resolve.cost import cost_inputs
+from .resolve.finance import debt_terms, finance_inputs
 
 __all__ = ["METRICS", "INPUTS", "METHODS", "DISTRIBUTIONS", "DEFAULT_CHANGE", "InputRange",
            "SensitivityResult", "load_ranges", "default_ranges", "evaluate_samples", "tornado", "sobol_indices",
@@ -78,7 +83,7 @@ class _Field:
     only: str = ""  # "fixed" | "floating" (rate type), "percent_of_cost" | "economic" (residual), "" = always
 
 
-_RATE = dict(low=-0.99, high=10.0, low_open=True)
+_RATE: dict[str, Any] = dict(low=-0.99, high=10.0, low_open=True)
 INPUTS: dict[str, _Field] = {
     "utilisation": _Field(None, "utilisation", 0.0, 1.0, low_open=True),
     **{f"capex.{a}": _Field("capex", a) for a in ("server_price", "network_and_fabric_total", "installation_total")},
@@ -176,7 +181,7 @@ class InputRange:
 def _range(s: Scenario, name: str, entry: Section) -> InputRange:
     f = INPUTS[name]
     entry.check_keys(("low", "high", "distribution", "mode", "source"))
-    bounds = dict(low=f.low, high=f.high, low_open=f.low_open, high_open=f.high_open)
+    bounds: dict[str, Any] = dict(low=f.low, high=f.high, low_open=f.low_open, high_open=f.high_open)
     low, high = entry.number("low", **bounds), entry.number("high", **bounds)
     if not low < high:
         raise entry.error("high", high, f"a number above low ({low:g})")
@@ -252,9 +257,9 @@ def default_ranges(s: Scenario) -> tuple[list[InputRange], list[dict]]:
 def _scenario_at(s: Scenario, names: Sequence[str], values: Sequence[float]) -> Scenario:
     """The scenario with the inputs ``names`` at ``values`` (the floating base rate is applied to the engine inputs)."""
     changes: dict[str | None, dict[str, Any]] = {}
-    for name, value in zip(names, values, strict=False):
+    for name, raw in zip(names, values, strict=False):
         f = INPUTS[name]
-        value = float(value)
+        value: Any = float(raw)
         if name == "financing.floating_base_rate":
             continue
         if name == "residual.percent_of_cost_at_horizon":
@@ -262,21 +267,54 @@ def _scenario_at(s: Scenario, names: Sequence[str], values: Sequence[float]) -> 
             at = percent_of_cost_at(curve, s.horizon_years)
             value = tuple((age, min(1.0, share * value / at)) for age, share in curve) if at > 0 else ((0.0, value),)
         elif name == "financing.floating_margin":
-            changes.setdefault("financing", {})["interest_rate"] = s.financing.floating_base_rate + value
+            changes.setdefault("financing", {})["interest_rate"] = (s.financing.floating_base_rate or 0.0) + value
         changes.setdefault(f.section, {})[f.attr] = value
     top = changes.pop(None, {})
-    top.update({section: replace(getattr(s, section), **kw) for section, kw in changes.items()})
+    top.update({section: replace(getattr(s, section), **kw) for section, kw in changes.items()
+                if section is not None})
     return replace(s, **top)
 
 
 def evaluate_samples(s: Scenario, names: Sequence[str], values, metric: str) -> np.ndarray:
-    """``metric`` of the scenario with the inputs ``names`` set to each row of ``values`` (samples, inputs): one
-    engine path per sample (:func:`tokensim.finance._bulk.evaluate_scenarios`)."""
+    """A metric of the scenario with some inputs set to each row of a sample.
+
+    Parameters
+    ----------
+    s : Scenario
+        The scenario.
+    names : sequence of str
+        Inputs of :data:`INPUTS` (dotted scenario paths).
+    values : array_like of shape (samples, inputs)
+        Each sample's values, in each input's unit.
+    metric : str
+        One of :data:`METRICS`.
+
+    Returns
+    -------
+    ndarray of shape (samples,)
+        The metric per sample, in its unit (:data:`METRICS`): money in the scenario's currency, IRRs annual
+        fractions, paybacks in years. Finance metrics run as one batched engine row per sample, in blocks of
+        :data:`tokensim.finance.BLOCK_ROWS` samples sharing a sizing key (sculpted debt: the rate at close).
+    """
     values = np.atleast_2d(np.asarray(values, dtype=float))
     names = list(names)
     floating = "financing.floating_base_rate"
-    return evaluate_scenarios([_scenario_at(s, names, row) for row in values], metric,
-                              values[:, names.index(floating)] if floating in names else None)
+    rates = values[:, names.index(floating)] if floating in names else None
+    variants = [_scenario_at(s, names, row) for row in values]
+    if metric == "cost_per_gpu_hour":  # scalar arithmetic per sample, no cash flows
+        return np.array([float(cost_per_gpu_hour(cost_inputs(v), v.utilisation).total) for v in variants])
+    terms = [debt_terms(v) for v in variants]
+    groups: dict[float, list[int]] = {}
+    for i, t in enumerate(terms):
+        groups.setdefault(sizing_key(t), []).append(i)
+    out = np.empty(len(variants))
+    for rows in groups.values():
+        for start in range(0, len(rows), BLOCK_ROWS):
+            block = rows[start:start + BLOCK_ROWS]
+            inputs = stack_inputs([finance_inputs(variants[i], size_debt=False) for i in block])
+            out[block] = batch_metrics(inputs, stack_terms([terms[i] for i in block]), [metric],
+                                       floating_base_rate=None if rates is None else rates[block])[metric]
+    return out
 
 
 # -- the two methods, on any function of an (n, inputs) array ---------------------------------------------------------
@@ -382,21 +420,6 @@ class SensitivityResult:
             "assumptions": [dict(a) for a in self.assumptions], "notes": list(self.notes),
         }
         return out
-
-    def chart(self, path) -> Any:
-        """The tornado or Sobol chart of this result as a PNG (:mod:`tokensim.plots._charts`)."""
-        from .plots import _charts as plots
-
-        label = self.metric.replace("_", " ")
-        source = f"tokensim sensitivity --method {self.method} --metric {self.metric}"
-        if self.method == "sobol":
-            return plots.sobol_chart(self.rows, label, path, scenario=self.scenario,
-                                     source=f"{source}, N = {self.sobol['samples']:,}, seed {self.sobol['seed']}")
-        rows = [r for r in self.rows if math.isfinite(r["swing"] if r["swing"] is not None else math.nan)]
-        unit = self.currency if self.metric_unit == "currency" else self.metric_unit
-        return plots.tornado_chart(rows, self.base_value, label, path, percent=self.metric_unit == "fraction",
-                                   unit=None if self.metric_unit == "fraction" else unit, scenario=self.scenario,
-                                   source=source)
 
 
 def run_sensitivity(s: Scenario, *, method: str = "tornado", metric: str = "npv", samples: int = 1024,

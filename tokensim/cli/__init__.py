@@ -27,7 +27,8 @@ def main(argv: list[str] | None = None) -> None:
         if isinstance(code, int) and code:
             sys.exit(code)
     except UserError as exc:
-        click.echo(f"tokensim: error: {exc}", err=True)
+        for line in str(exc).splitlines() or [""]:  # several errors of one file: one line each
+            click.echo(f"tokensim: error: {line}", err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         click.echo("tokensim: aborted", err=True)

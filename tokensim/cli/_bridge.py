@@ -65,5 +65,6 @@ def bridge_command(scenario_name, from_spec, to_spec, server_price_change, model
                  from_cost_of_capital=from_cost_of_capital, to_cost_of_capital=to_cost_of_capital)
     steps = tuple(x.strip() for x in order.split(",")) if order else FACTORS
     result = run_bridge(scenario, a, b, metric=metric, order=steps).to_dict()
-    result = bridge_in_currency(result, check_currency(currency, field="--currency") if currency else result["currency"])
+    target = check_currency(currency, field="--currency") if currency else result["currency"]
+    result = bridge_in_currency(result, target)
     emit(result, fmt, table=_table(result) if fmt == "table" else None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from .._output import render_table
 from ..config.catalog import load_catalog
 from ._common import cli, emit, format_option
 
@@ -23,8 +24,6 @@ def catalog_command(kind: str, fmt: str) -> None:
     table = {"hardware": cat.hardware, "models": cat.models, "precisions": cat.recipes}[kind]
     rows = [entry.to_dict() for entry in table.values()]
     if fmt == "table":
-        from .._output import render_table
-
         emit(rows, fmt, table=render_table([{c: r.get(c) for c in _COLUMNS[kind]} for r in rows], title=kind))
     elif fmt == "csv":
         emit([{k: (v if not isinstance(v, (dict, list)) else str(v)) for k, v in r.items()} for r in rows], fmt)

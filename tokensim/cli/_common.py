@@ -22,7 +22,8 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except UserError as exc:
-            click.echo(f"tokensim: error: {user_message(exc, self, ctx)}", err=True)
+            for line in user_message(exc, self, ctx).splitlines() or [""]:  # several errors of one file: one each
+                click.echo(f"tokensim: error: {line}", err=True)
             ctx.exit(exc.exit_code)
 
 

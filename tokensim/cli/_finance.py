@@ -8,11 +8,11 @@ import click
 
 from .._errors import UserError
 from .._output import render_table, write_table
+from ..api import run_finance
 from ..config._yaml import check_number
 from ..config.money import check_currency
 from ..config.scenario import load_scenario
-from ..finance._run import run_finance
-from ..finance._solve import Target
+from ..finance import Target
 from ._common import cli, emit, fmt_value, format_option, info
 
 
@@ -90,7 +90,7 @@ def finance_command(scenario: str, currency: str | None, schedule_path: str | No
     """Monthly cash flows of a cluster and its contract: IRRs, NPV, paybacks, DSCR, LLCR, break-even rent."""
     if solve_for and target is None:
         raise UserError("--target: missing; allowed: METRIC=VALUE (e.g. npv=0) with --solve-for rent")
-    parsed = Target.parse(target) if target is not None else None
+    parsed = Target.parse(target, "--target") if target is not None else None
     if schedule_path is not None and Path(schedule_path).suffix not in (".csv", ".parquet"):
         raise UserError(f"--schedule: got {schedule_path!r}; allowed: a file name ending in .csv or .parquet")
     code = check_currency(currency, None, "--currency") if currency is not None else None
@@ -98,7 +98,7 @@ def finance_command(scenario: str, currency: str | None, schedule_path: str | No
         check_number(payback_in, None, "--payback-in", low=0, low_open=True, high=100)
     s = load_scenario(scenario)
     result = run_finance(s, target=parsed, frontier=frontier, schedule=schedule_path is not None,
-                         payback_in_years=payback_in)
+                         payback_in_years=payback_in, breakeven=True)
     if code is not None:
         result = result.in_currency(code)
     if schedule_path is not None:

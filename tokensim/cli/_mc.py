@@ -6,8 +6,9 @@ import click
 
 from .._errors import UserError
 from .._output import render_table
+from ..api import run_montecarlo
 from ..config.scenario import load_scenario
-from ..montecarlo._run import METRICS, run_montecarlo
+from ..montecarlo import METRICS
 from ._common import LazyProgress, cli, emit, fmt_value, format_option, info
 
 # Show a progress bar only once a run has taken this long: short runs stay quiet.
@@ -27,7 +28,8 @@ def mc_table(d: dict) -> str:
     rows = []
     for name in METRICS:
         m = d[name]
-        rows.append({"metric": labels[name], "mean": _fmt_na(m["mean"], kinds[name]), "std": _fmt_na(m["std"], kinds[name]),
+        rows.append({"metric": labels[name], "mean": _fmt_na(m["mean"], kinds[name]),
+                     "std": _fmt_na(m["std"], kinds[name]),
                      "p05": _fmt_na(m["p05"], kinds[name]), "p50": _fmt_na(m["p50"], kinds[name]),
                      "p95": _fmt_na(m["p95"], kinds[name]),
                      "deterministic": _fmt_na(d["deterministic"][name], kinds[name]),

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import click
 
+from .._errors import ConfigError, ParameterError, UserError
 from .._output import render_table
 from ..config._yaml import check_number
-from ..perf._model import MODES, SLO, Workload, predict
+from ..perf import MODES, SLO, Workload, predict
 from ._common import cli, emit, format_option
 
 _TABLE_FIELDS = ("hardware", "model", "precision", "compute_format", "weight_only", "mode", "gpus", "tp", "ep",
@@ -21,6 +24,20 @@ def _positive(name: str, value, integer: bool = False, low: float = 0.0, low_ope
     if value is None:
         return None
     return check_number(value, None, name, low=low, low_open=low_open, high=high, integer=integer)
+
+
+# Library messages name deployment parameters as ``tp=8``; the command shows the options typed (``--tp 8``).
+_FLAG_VALUES = re.compile(r"\b(gpus|tp|ep|concurrency)=(\S+)")
+
+
+def _flag_wording(exc: UserError) -> UserError:
+    """A library error in this command's option wording (``tp=2 must divide gpus=3`` -> ``--tp 2 must divide --gpus
+    3``, ``use more gpus`` -> ``use more --gpus``). Catalogue and parameter errors pass through: the command group
+    names their options."""
+    if isinstance(exc, (ConfigError, ParameterError)):
+        return exc
+    text = _FLAG_VALUES.sub(lambda m: f"--{m[1]} {m[2]}", str(exc)).replace("use more gpus", "use more --gpus")
+    return UserError(text)
 
 
 @cli.command("perf")
@@ -66,14 +83,18 @@ def perf_command(hardware, model, precision, input_tokens, output_tokens, gpus, 
               _positive("--max-ttft-s", max_ttft_s), _positive("--max-tpot-s", max_tpot_s))
     for name, value in (("--gpus", gpus), ("--tp", tp), ("--ep", ep), ("--concurrency", concurrency)):
         _positive(name, value, integer=True, low=1, low_open=False)
-    result = predict(hardware, model, precision, workload, mode=mode, slo=slo, concurrency=concurrency, gpus=gpus,
-                     tp=tp, ep=ep, kv_cache_precision=kv_cache_precision, pareto=pareto,
-                     calibration_path=calibration)
-    if fmt != "table":
-        emit(result, fmt)
-    elif pareto:
+    try:
+        prediction = predict(hardware, model, precision, workload, mode=mode, slo=slo, concurrency=concurrency,
+                             gpus=gpus, tp=tp, ep=ep, kv_cache_precision=kv_cache_precision, pareto=pareto,
+                             calibration_path=calibration)
+    except UserError as exc:
+        raise _flag_wording(exc) from None
+    if isinstance(prediction, list):
+        rows = [p.to_dict() for p in prediction]
         title = f"Pareto frontier: {hardware} {model} {precision} ({mode})"
-        emit(result, fmt, table=render_table(result, title=title, columns=_PARETO_FIELDS))
+        emit(rows, fmt, table=render_table(rows, title=title, columns=_PARETO_FIELDS) if fmt == "table" else None)
     else:
+        result = prediction.to_dict()
         emit(result, fmt, table=render_table({k: result.get(k) for k in _TABLE_FIELDS if k in result},
-                                             title=f"{result['model']} on {result['hardware']}"))
+                                             title=f"{result['model']} on {result['hardware']}")
+             if fmt == "table" else None)

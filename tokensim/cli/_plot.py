@@ -30,10 +30,15 @@ from pathlib import Path
 
 import click
 
+from .. import run_finance
 from .._errors import UserError
+from ..api import run_bridge
+from ..bridge import bridge_in_currency
 from ..config.money import check_currency
 from ..config.scenario import load_scenario
 from ..perf._model import MODES
+from ..plots import bridge_waterfall_chart, cashflow_chart, pareto_chart, pareto_curves, sensitivity_chart
+from ..sensitivity import run_sensitivity
 from ._common import cli, info
 
 
@@ -49,7 +54,6 @@ def _currency(scenario, currency: str | None) -> str:
 
 
 def _pareto(s, out: Path, opts: dict) -> Path:
-    from ..plots._charts import pareto_chart, pareto_curves
 
     hardware, precisions, models = (_names(opts[k]) for k in ("hardware", "precision", "model"))
     skipped: list[str] = []
@@ -66,18 +70,11 @@ def _pareto(s, out: Path, opts: dict) -> Path:
 
 
 def _bridge(s, out: Path, opts: dict) -> Path:
-    from ..api import run_bridge
-    from ..bridge import bridge_in_currency
-    from ..plots._charts import bridge_waterfall_chart
-
     result = bridge_in_currency(run_bridge(s).to_dict(), _currency(s, opts["currency"]))
     return bridge_waterfall_chart(result, out, scenario=s.name)
 
 
 def _cashflow(s, out: Path, opts: dict) -> Path:
-    from ..finance._run import run_finance
-    from ..plots._charts import cashflow_chart
-
     currency = _currency(s, opts["currency"])
     result = run_finance(s, schedule=True).in_currency(currency)
     return cashflow_chart(result.schedule, currency, out, scenario=s.name,
@@ -86,9 +83,7 @@ def _cashflow(s, out: Path, opts: dict) -> Path:
 
 def _sensitivity(method: str):
     def draw(s, out: Path, opts: dict) -> Path:
-        from ..sensitivity import run_sensitivity
-
-        return run_sensitivity(s, method=method, metric=opts["metric"]).chart(out)
+        return sensitivity_chart(run_sensitivity(s, method=method, metric=opts["metric"]), out)
 
     return draw
 

@@ -12,6 +12,7 @@ from ..config.money import check_currency
 from ..config.scenario import load_scenario
 from ..report import PAYBACK_CLAIM_YEARS, run_report, write_artifacts
 from ._common import cli, emit, format_option, info
+from ._mc import mc_table
 
 
 def _pct(x) -> str:
@@ -65,8 +66,6 @@ def _tables(report) -> str:
                           "discounted": _years(v["payback_discounted_years"]), "equity IRR": _pct(v["equity_irr"])}
                          for v in d.get("payback_variants", [])], title="paybacks under other assumptions")
     if "monte_carlo" in d:
-        from ._mc import mc_table
-
         out += mc_table(d["monte_carlo"])
     out += "\nWhat the numbers say:\n" + "\n".join(f"  - {line}" for line in d["reading"]) + "\n"
     return out

@@ -9,6 +9,7 @@ import click
 
 from .._output import atomic_write_text, dumps_json, render_table, write_table
 from ..config.scenario import load_scenario
+from ..plots import sensitivity_chart
 from ..sensitivity import METHODS, METRICS, check_metric, check_samples, run_sensitivity
 from ._common import cli, emit, format_option, info
 
@@ -76,7 +77,8 @@ def sensitivity_command(scenario: str, method: str, metric: str, samples: int, s
     if out_dir is not None:
         out = Path(out_dir)
         written = [atomic_write_text(out / "sensitivity.json", dumps_json(data)),
-                   write_table(data[method], out / f"sensitivity_{method}.csv"), result.chart(out / f"{method}.png")]
+                   write_table(data[method], out / f"sensitivity_{method}.csv"),
+                   sensitivity_chart(result, out / f"{method}.png")]
         info(f"tokensim: wrote {', '.join(str(p) for p in written)}")
     if fmt == "table":
         emit(None, fmt, table=sensitivity_table(data))

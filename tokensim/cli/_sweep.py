@@ -20,6 +20,7 @@ from .._backend import BACKEND_NAMES
 from .._errors import UserError
 from .._output import atomic_write_text, csv_text, dumps_json, render_table
 from ..config.scenario import load_scenario
+from ..plots import heatmap_chart
 from ..sweep._axes import AXES, METRICS, axis_column, metric_column
 from ..sweep._run import DEFAULT_MEMORY_BUDGET_MB, MODES, Sweep, SweepResult, prepare_sweep
 from ._common import LazyProgress, cli, emit, format_option, info
@@ -75,8 +76,6 @@ class _FileWriter:
 
 def _heatmaps(sweep: Sweep, frame, folder: Path) -> list[Path]:
     """One heatmap per metric when exactly two numeric axes take several values and every other axis one."""
-    from ..plots._charts import heatmap_chart
-
     plan = sweep.plan
     varying = [a for a in plan.axes if a.size > 1]
     if len(varying) != 2 or any(a.spec.categorical for a in varying):

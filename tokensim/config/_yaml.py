@@ -15,27 +15,11 @@ from typing import Any
 import yaml
 
 from .._errors import ConfigError, UserError, did_you_mean
+from .._paths import config_dir, kernels_dir
 
 __all__ = ["Section", "config_dir", "kernels_dir", "load_yaml", "resolve_config_path"]
 
-_PACKAGE_DIR = Path(__file__).resolve().parent.parent  # the tokensim package, not this subpackage
 _MISSING: Any = ConfigError.MISSING  # type: ignore[attr-defined]
-
-
-def _data_dir(name: str) -> Path:
-    """The bundled folder ``name``: inside the installed package, else at the checkout root."""
-    for candidate in (_PACKAGE_DIR / name, _PACKAGE_DIR.parent / name):
-        if candidate.is_dir():
-            return candidate
-    raise FileNotFoundError(f"tokensim data folder '{name}' not found next to {_PACKAGE_DIR}")
-
-
-def config_dir() -> Path:
-    return _data_dir("configs")
-
-
-def kernels_dir() -> Path:
-    return _data_dir("kernels")
 
 
 def resolve_config_path(name_or_path: str | Path, subdir: str, kind: str) -> Path:

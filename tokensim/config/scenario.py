@@ -1,10 +1,12 @@
 """A scenario: one cluster, its serving workload, capex, opex, financing, contract, tax and residual, from YAML.
 
-``load_scenario(name_or_path)`` reads a bundled scenario (``configs/scenarios/<name>.yaml``) or a file, validates every
-field (type, finiteness, range; unknown keys with "did you mean") and returns a frozen :class:`Scenario`. Money is in
-the scenario's top-level ``currency``; the unit of every other number is in its key name.
+``load_scenario(name_or_path)`` reads a bundled scenario (``configs/scenarios/<name>.yaml``) or a file, validates it
+against the declared schema (:mod:`tokensim.config.schema`: type, finiteness, range and unit of every field; unknown
+keys with "did you mean"; every error of the file reported at once) and returns a frozen :class:`Scenario`. Money is in
+the scenario's top-level ``currency``; the unit of every other number is in its key name and in the schema.
 
-Every default the loader applies is recorded in :attr:`Scenario.assumptions` (field, value, why), together with the
+Every default the loader applies is recorded in :attr:`Scenario.assumptions` (field, value, and the why declared with
+the field in the schema), together with the
 fields the file itself declares as assumptions in its top-level ``assumptions:`` list, so results can show the user
 what was assumed rather than given.
 
@@ -39,17 +41,28 @@ import copy
 from pathlib import Path
 from typing import Any
 
-from .._errors import ConfigError, did_you_mean
 from .._units import HOURS_PER_MONTH
-from ._yaml import Section, load_yaml, resolve_config_path
+from ._yaml import load_yaml, resolve_config_path
 from .catalog import load_catalog
-from .money import check_currency
+from .schema import (
+    DELIVERY_DEFAULT,
+    RENT_KEYS,
+    RESIDUAL_DEFAULT,
+    TAX_DEFAULT,
+    CapexSchema,
+    ClusterSchema,
+    ContractSchema,
+    FinancingSchema,
+    OpexSchema,
+    ResidualSchema,
+    ScenarioSchema,
+    ServingSchema,
+    TaxSchema,
+    field_spec,
+    field_value,
+    validate_scenario,
+)
 from .types import (
-    AMORTISATIONS,
-    BILLINGS,
-    CONTRACT_TYPES,
-    PAYERS,
-    RESIDUAL_METHODS,
     Assumption,
     Capex,
     Cluster,
@@ -70,12 +83,9 @@ __all__ = [
     "Contract", "Tax", "Residual", "load_scenario", "rent_per_gpu_month",
 ]
 
-_TOP_KEYS = ("name", "description", "currency", "horizon_years", "utilisation", "sources", "assumptions",
-             "uncertainty", "serving", "cluster", "capex", "opex", "financing", "contract", "tax", "residual")
-
 
 class _Reader:
-    """Reads optional fields and records each default it applies as an :class:`Assumption`."""
+    """Reads validated fields and records each default it applies as an :class:`Assumption` (why: the schema's)."""
 
     def __init__(self) -> None:
         self.assumptions: list[Assumption] = []
@@ -83,392 +93,244 @@ class _Reader:
     def note(self, field_path: str, value: Any, why: str) -> None:
         self.assumptions.append(Assumption(field_path, value, why))
 
-    def default(self, sec: Section, key: str, value: Any, why: str, **check: Any) -> Any:
-        """A number read with ``check`` (range etc.), or ``value`` recorded as an assumption when absent."""
-        if key in sec:
-            return sec.number(key, **check)
-        self.note(sec.field(key), value, why)
+    def default(self, section: str, model: Any, key: str, value: Any = None, case: str = "", **why: Any) -> Any:
+        """The field's value, or its default (``value``, else the schema's) recorded with the schema's reason."""
+        if model.given(key):
+            return _value(section, model, key)
+        spec = field_spec(section, key)
+        value = spec.default if value is None else value
+        self.note(f"{section}.{key}", value, spec.why_for(case, **why))
         return value
 
 
-def _lookup(sec: Section, key: str, getter) -> Any:
-    """A catalogue entry named by ``sec[key]``; an unknown name is reported at this file and field."""
-    name = sec.string(key)
-    try:
-        return getter(name)
-    except ConfigError as exc:
-        raise sec.error(key, name, exc.allowed, did_you_mean(name, [c.strip() for c in
-                                                                     exc.allowed.removeprefix("one of ").split(",")]))
+def _value(section: str, model: Any, key: str) -> Any:
+    """A validated field's value as the stages receive it (float, or int for whole-number fields; None if absent)."""
+    value = getattr(model, key)
+    return None if value is None else field_spec(section, key).check(value)
 
 
-def _optional_number(sec: Section, key: str, **check: Any) -> float | None:
-    return sec.number(key, None, **check) if key in sec else None
-
-
-def _nonneg(sec: Section, key: str, default: Any = ConfigError.MISSING) -> Any:  # type: ignore[attr-defined]
-    return sec.number(key, default, low=0)
-
-
-def _serving(sec: Section, r: _Reader, catalog) -> Serving:
-    sec.check_keys(("hardware", "model", "precision", "compare_precisions", "input_tokens", "output_tokens",
-                    "cache_hit_rate", "cached_input_cost_fraction", "min_tokens_per_s_per_user", "max_ttft_s",
-                    "max_tpot_s", "previous_generation", "speculative_draft_tokens",
-                    "speculative_acceptance_length"))
-    hardware = _lookup(sec, "hardware", catalog.get_hardware)
-    model = _lookup(sec, "model", catalog.get_model)
-    precision = _lookup(sec, "precision", catalog.get_recipe).name
-    compare_sec = Section({str(i): p for i, p in enumerate(sec.items("compare_precisions", []))}, sec.file,
-                          sec.field("compare_precisions"))
-    compare = tuple(_lookup(compare_sec, key, catalog.get_recipe).name for key in compare_sec.keys())
+def _serving(m: ServingSchema, r: _Reader, catalog) -> Serving:
     prev = None
-    if "previous_generation" in sec:
-        p = sec.section("previous_generation")
-        p.check_keys(("hardware", "precision", "server_price"))
-        prev = PreviousGeneration(_lookup(p, "hardware", catalog.get_hardware).name,
-                                  _lookup(p, "precision", catalog.get_recipe).name, _nonneg(p, "server_price"))
-    draft = sec.number("speculative_draft_tokens", 0, low=0, high=16, integer=True)
-    acceptance = sec.number("speculative_acceptance_length", 1.0, low=1, high=1 + draft)
+    if m.previous_generation is not None:
+        p = m.previous_generation
+        prev = PreviousGeneration(catalog.get_hardware(p.hardware).name, catalog.get_recipe(p.precision).name,
+                                  float(p.server_price))
+    draft = _value("serving", m, "speculative_draft_tokens")
+    acceptance = _value("serving", m, "speculative_acceptance_length")
     return Serving(
-        hardware=hardware.name,
-        model=model.name,
-        precision=precision,
-        compare_precisions=compare,
-        input_tokens=sec.number("input_tokens", low=0),
-        output_tokens=sec.number("output_tokens", low=0, low_open=True),
-        cache_hit_rate=r.default(sec, "cache_hit_rate", 0.0, "no prefix-cache hits unless stated", low=0, high=1),
-        cached_input_cost_fraction=r.default(
-            sec, "cached_input_cost_fraction", 0.1,
-            "a cached input token is charged 10% of an uncached one's prefill GPU time (DeepSeek V3.2 prices cache "
-            "hits at 10% of misses, economics-reference.md section 3.3)", low=0, high=1),
-        min_tokens_per_s_per_user=_optional_number(sec, "min_tokens_per_s_per_user", low=0, low_open=True),
-        max_ttft_s=_optional_number(sec, "max_ttft_s", low=0, low_open=True),
-        max_tpot_s=_optional_number(sec, "max_tpot_s", low=0, low_open=True),
+        hardware=catalog.get_hardware(m.hardware).name,
+        model=catalog.get_model(m.model).name,
+        precision=catalog.get_recipe(m.precision).name,
+        compare_precisions=tuple(catalog.get_recipe(p).name for p in (m.compare_precisions or ())),
+        input_tokens=_value("serving", m, "input_tokens"),
+        output_tokens=_value("serving", m, "output_tokens"),
+        cache_hit_rate=r.default("serving", m, "cache_hit_rate"),
+        cached_input_cost_fraction=r.default("serving", m, "cached_input_cost_fraction"),
+        min_tokens_per_s_per_user=_value("serving", m, "min_tokens_per_s_per_user"),
+        max_ttft_s=_value("serving", m, "max_ttft_s"),
+        max_tpot_s=_value("serving", m, "max_tpot_s"),
         previous_generation=prev,
-        speculative_draft_tokens=draft,
-        speculative_acceptance_length=acceptance,
+        speculative_draft_tokens=0 if draft is None else draft,
+        speculative_acceptance_length=1.0 if acceptance is None else acceptance,
     )
 
 
-def _cluster(sec: Section, r: _Reader, gpus_per_server_catalog: int) -> Cluster:
-    sec.check_keys(("gpus", "servers", "gpus_per_server"))
-    gps = int(r.default(sec, "gpus_per_server", gpus_per_server_catalog,
-                        "GPUs per server from the hardware catalogue", low=1, integer=True))
-    if "servers" not in sec and "gpus" not in sec:
-        raise sec.error("servers", ConfigError.MISSING, "a whole number >= 1 (give servers or gpus)")  # type: ignore
-    servers = sec.number("servers", None, low=1, integer=True) if "servers" in sec else None
-    gpus = sec.number("gpus", None, low=1, integer=True) if "gpus" in sec else None
+def _cluster(m: ClusterSchema, r: _Reader, gpus_per_server_catalog: int) -> Cluster:
+    gps = int(r.default("cluster", m, "gpus_per_server", gpus_per_server_catalog))
+    servers, gpus = m.servers, m.gpus
     if servers is None:
-        if gpus % gps:
-            raise sec.error("gpus", gpus, f"a multiple of gpus_per_server ({gps})")
+        assert gpus is not None  # the schema's rule: servers or gpus
         servers = gpus // gps
     if gpus is None:
         gpus = servers * gps
-    if gpus != servers * gps:
-        raise sec.error("gpus", gpus, f"servers x gpus_per_server = {servers} x {gps} = {servers * gps}")
     return Cluster(gpus=int(gpus), servers=int(servers), gpus_per_server=gps)
 
 
-def _capex(sec: Section, r: _Reader, horizon_years: float) -> Capex:
-    sec.check_keys(("server_price", "network_and_fabric_total", "installation_total", "economic_life_years",
-                    "delivery", "recent_server_price_rise"))
+def _capex(m: CapexSchema, r: _Reader, horizon_years: float) -> Capex:
     deliveries: tuple[Delivery, ...]
-    if "delivery" in sec:
-        rows = sec.items("delivery")
-        if not rows:
-            raise sec.error("delivery", rows, "a non-empty list of {month, share}")
-        out = []
-        for i, row in enumerate(rows):
-            d = Section(row, sec.file, f"{sec.field('delivery')}[{i}]")
-            d.check_keys(("month", "share"))
-            out.append(Delivery(int(d.number("month", low=0, integer=True)),
-                                d.number("share", low=0, high=1, low_open=True)))
-        total = sum(d.share for d in out)
-        if abs(total - 1.0) > 1e-9:
-            raise sec.error("delivery", [d.share for d in out], f"shares that add up to 1 (they add up to {total:g})")
-        months = [d.month for d in out]
-        if months != sorted(set(months)):
-            raise sec.error("delivery", months, "increasing, distinct delivery months")
-        deliveries = tuple(out)
+    if m.delivery is not None:
+        deliveries = tuple(Delivery(int(d.month), float(d.share)) for d in m.delivery)
     else:
         deliveries = (Delivery(0, 1.0),)
-        r.note(sec.field("delivery"), "all at month 0", "whole cluster delivered and paid at financial close")
+        r.note("capex.delivery", *DELIVERY_DEFAULT)
     return Capex(
-        server_price=_nonneg(sec, "server_price"),
-        network_and_fabric_total=_nonneg(sec, "network_and_fabric_total"),
-        installation_total=r.default(sec, "installation_total", 0.0, "installation included in the prices given",
-                                     low=0),
-        economic_life_years=r.default(sec, "economic_life_years", horizon_years,
-                                      "economic life = horizon (cost per GPU-hour recovers capital over it)",
-                                      low=0, low_open=True, high=30),
+        server_price=_value("capex", m, "server_price"),
+        network_and_fabric_total=_value("capex", m, "network_and_fabric_total"),
+        installation_total=r.default("capex", m, "installation_total"),
+        economic_life_years=r.default("capex", m, "economic_life_years", horizon_years),
         delivery=deliveries,
-        recent_server_price_rise=r.default(sec, "recent_server_price_rise", 0.0,
-                                           "no recent server-price rise split out in the bridge", low=-1,
-                                           low_open=True, high=10),
+        recent_server_price_rise=r.default("capex", m, "recent_server_price_rise"),
     )
 
 
-def _opex(sec: Section, r: _Reader, board_power_catalog: float) -> Opex:
-    sec.check_keys(("power_and_facility_paid_by", "board_power_w", "server_overhead_factor", "pue",
-                    "electricity_price_per_kwh", "load_factor", "idle_load_factor", "facility_price_per_kw_month",
-                    "maintenance_share_of_capex_per_year", "operations_per_gpu_year",
-                    "insurance_share_of_capex_per_year"))
-    load = sec.number("load_factor", low=0, high=1)
+def _opex(m: OpexSchema, r: _Reader, board_power_catalog: float) -> Opex:
+    load = _value("opex", m, "load_factor")
     return Opex(
-        power_and_facility_paid_by=sec.string("power_and_facility_paid_by", choices=PAYERS),
-        board_power_w=r.default(sec, "board_power_w", board_power_catalog, "board power from the hardware catalogue",
-                                low=0, low_open=True),
-        server_overhead_factor=sec.number("server_overhead_factor", low=1, high=5),
-        pue=sec.number("pue", low=1, high=3),
-        electricity_price_per_kwh=_nonneg(sec, "electricity_price_per_kwh"),
+        power_and_facility_paid_by=m.power_and_facility_paid_by,
+        board_power_w=r.default("opex", m, "board_power_w", board_power_catalog),
+        server_overhead_factor=_value("opex", m, "server_overhead_factor"),
+        pue=_value("opex", m, "pue"),
+        electricity_price_per_kwh=_value("opex", m, "electricity_price_per_kwh"),
         load_factor=load,
-        idle_load_factor=r.default(sec, "idle_load_factor", load, "idle GPUs draw as much as rented ones",
-                                   low=0, high=1),
-        facility_price_per_kw_month=_nonneg(sec, "facility_price_per_kw_month"),
-        maintenance_share_of_capex_per_year=sec.number("maintenance_share_of_capex_per_year", low=0, high=1),
-        operations_per_gpu_year=_nonneg(sec, "operations_per_gpu_year"),
-        insurance_share_of_capex_per_year=sec.number("insurance_share_of_capex_per_year", low=0, high=1),
+        idle_load_factor=r.default("opex", m, "idle_load_factor", load),
+        facility_price_per_kw_month=_value("opex", m, "facility_price_per_kw_month"),
+        maintenance_share_of_capex_per_year=_value("opex", m, "maintenance_share_of_capex_per_year"),
+        operations_per_gpu_year=_value("opex", m, "operations_per_gpu_year"),
+        insurance_share_of_capex_per_year=_value("opex", m, "insurance_share_of_capex_per_year"),
     )
 
 
-def _financing(sec: Section, r: _Reader, term_years: float, horizon_years: float, contract_type: str) -> Financing:
-    sec.check_keys(("debt_share", "rate_type", "interest_rate", "floating_base_rate", "floating_margin",
-                    "tenor_years", "amortisation", "payments_per_year", "balloon_share", "target_dscr",
-                    "dscr_covenant", "cost_of_equity", "discount_rate", "equity_hurdle_irr"))
-    debt_share = sec.number("debt_share", low=0, high=1)
-    rate_type = sec.string("rate_type", "fixed", choices=("fixed", "floating"))
-    base = margin = None
-    if rate_type == "floating":
-        base = sec.number("floating_base_rate", low=-0.05, high=1)
-        margin = sec.number("floating_margin", low=0, high=1)
-        rate = base + margin
-        if "interest_rate" in sec:
-            raise sec.error("interest_rate", sec.raw("interest_rate"),
-                            "absent for floating debt (the rate is floating_base_rate + floating_margin)")
-    else:
-        for key in ("floating_base_rate", "floating_margin"):
-            if key in sec:
-                raise sec.error(key, sec.raw(key), "absent for fixed-rate debt (set rate_type: floating)")
-        rate = sec.number("interest_rate", low=0, high=1)
-    default_tenor = term_years if contract_type != "spot" else horizon_years
-    tenor = r.default(sec, "tenor_years", default_tenor,
-                      "debt tenor = contract term" if contract_type != "spot" else "debt tenor = horizon (spot)",
-                      low=0, low_open=True, high=40)
-    amortisation = sec.string("amortisation", choices=AMORTISATIONS)
-    ppy = int(r.default(sec, "payments_per_year", 12, "monthly debt service, like monthly billing", low=1, high=12,
-                        integer=True))
-    if ppy not in (1, 2, 4, 12):
-        raise sec.error("payments_per_year", ppy, "one of 1, 2, 4, 12")
-    tenor_months = tenor * 12
-    if abs(tenor_months - round(tenor_months)) > 1e-9 or round(tenor_months) % (12 // ppy):
-        raise sec.error("tenor_years", tenor, f"a whole number of payment periods ({12 // ppy} months each)")
-    balloon = r.default(sec, "balloon_share", 0.0, "fully amortising", low=0, high=1)
-    if balloon and amortisation not in ("annuity", "straight_line", "finance_lease"):
-        raise sec.error("balloon_share", balloon, "0 for bullet and sculpted debt (a balloon needs an "
-                        "annuity, straight_line or finance_lease profile)")
-    target = None
-    if amortisation == "sculpted":
-        target = sec.number("target_dscr", low=0, low_open=True, high=100)
-    elif "target_dscr" in sec:
-        raise sec.error("target_dscr", sec.raw("target_dscr"), "only with amortisation: sculpted")
-    cost_of_equity = sec.number("cost_of_equity", low=-0.99, high=10)
+def _financing(m: FinancingSchema, r: _Reader, term_years: float, horizon_years: float,
+               contract_type: str) -> Financing:
+    debt_share = _value("financing", m, "debt_share")
+    rate_type = m.rate_type or "fixed"
+    base = _value("financing", m, "floating_base_rate") if rate_type == "floating" else None
+    margin = _value("financing", m, "floating_margin") if rate_type == "floating" else None
+    rate = base + margin if base is not None and margin is not None else _value("financing", m, "interest_rate")
+    spot = contract_type == "spot"
+    tenor = r.default("financing", m, "tenor_years", horizon_years if spot else term_years,
+                      "spot" if spot else "term")
+    ppy = int(r.default("financing", m, "payments_per_year"))
+    balloon = r.default("financing", m, "balloon_share")
+    target = _value("financing", m, "target_dscr") if m.amortisation == "sculpted" else None
+    cost_of_equity = _value("financing", m, "cost_of_equity")
     wacc = debt_share * rate + (1 - debt_share) * cost_of_equity
     # pre-tax WACC, as in economics-reference.md section 1.8 case C (5.1% = 0.9 x 4% + 0.1 x 15%)
-    discount = r.default(sec, "discount_rate", wacc,
-                         f"pre-tax WACC = {debt_share:g} x {rate:g} + {1 - debt_share:g} x {cost_of_equity:g}",
-                         low=-0.99, low_open=True, high=10)
+    discount = r.default("financing", m, "discount_rate", wacc, debt_share=debt_share, rate=rate,
+                         equity_share=1 - debt_share, cost_of_equity=cost_of_equity)
     return Financing(
         debt_share=debt_share, rate_type=rate_type, interest_rate=rate, floating_base_rate=base,
-        floating_margin=margin, tenor_years=tenor, amortisation=amortisation, payments_per_year=ppy,
+        floating_margin=margin, tenor_years=tenor, amortisation=m.amortisation, payments_per_year=ppy,
         balloon_share=balloon, target_dscr=target,
-        dscr_covenant=_optional_number(sec, "dscr_covenant", low=0, high=100),
+        dscr_covenant=_value("financing", m, "dscr_covenant"),
         cost_of_equity=cost_of_equity, discount_rate=discount,
-        equity_hurdle_irr=_optional_number(sec, "equity_hurdle_irr", low=-0.99, high=10),
+        equity_hurdle_irr=_value("financing", m, "equity_hurdle_irr"),
     )
 
 
-_RENT_KEYS = {"rent_per_gpu_hour": "per_gpu_hour", "rent_per_server_month": "per_server_month",
-              "rent_per_cluster_year": "per_cluster_year"}
-
-
-
-
-def _contract(sec: Section, r: _Reader, horizon_years: float, cluster: Cluster) -> Contract:
-    sec.check_keys(("type", "term_years", "billing", *_RENT_KEYS, "escalator_per_year", "contracted_share",
-                    "usage_fee_per_million_tokens", "usage_tokens_per_s_per_gpu", "usage_busy_share",
-                    "usage_floor_per_gpu_hour", "usage_cap_per_gpu_hour", "market_rent_per_gpu_hour",
-                    "market_rent_change_per_year", "spot_utilisation", "vacancy_lag_months"))
-    kind = sec.string("type", choices=CONTRACT_TYPES)
-    given = [k for k in _RENT_KEYS if k in sec]
-    if kind == "spot":
-        term = 0.0
-        for key in ("term_years", *given, "contracted_share"):
-            if key in sec and sec.raw(key):
-                raise sec.error(key, sec.raw(key), "absent for a spot contract (all capacity sells at market)")
-        billing, rent, share = "per_gpu_hour", 0.0, 0.0
+def _contract(m: ContractSchema, r: _Reader, horizon_years: float, cluster: Cluster) -> Contract:
+    kind = m.type
+    spot = kind == "spot"
+    if spot:
+        term, billing, rent, share = 0.0, "per_gpu_hour", 0.0, 0.0
     else:
-        term = sec.number("term_years", low=0, low_open=True, high=40)
-        if abs(term * 12 - round(term * 12)) > 1e-9:
-            raise sec.error("term_years", term, "a whole number of months (term_years x 12)")
-        if len(given) != 1:
-            raise sec.error("rent_per_cluster_year", given or ConfigError.MISSING,  # type: ignore[attr-defined]
-                            f"exactly one of {', '.join(_RENT_KEYS)}")
-        billing = _RENT_KEYS[given[0]]
-        if "billing" in sec and sec.string("billing", choices=BILLINGS) != billing:
-            raise sec.error("billing", sec.raw("billing"), f"{billing} (the rent is given as {given[0]})")
-        rent = _nonneg(sec, given[0])
-        share = r.default(sec, "contracted_share", 1.0, "the whole cluster is under the contract", low=0, high=1)
+        key = m.rent_key()
+        assert key is not None  # the schema's rule: exactly one rent key
+        term = _value("contract", m, "term_years")
+        billing, rent = RENT_KEYS[key], _value("contract", m, key)
+        share = r.default("contract", m, "contracted_share")
     usage = kind == "base_plus_usage"
-    if not usage:
-        for key in ("usage_fee_per_million_tokens", "usage_tokens_per_s_per_gpu", "usage_busy_share",
-                    "usage_floor_per_gpu_hour", "usage_cap_per_gpu_hour"):
-            if key in sec:
-                raise sec.error(key, sec.raw(key), "only with type: base_plus_usage")
-    fee = sec.number("usage_fee_per_million_tokens", low=0) if usage else 0.0
-    tps = sec.number("usage_tokens_per_s_per_gpu", low=0) if usage else 0.0
-    busy = r.default(sec, "usage_busy_share", 1.0, "contracted GPUs serve tokens all hours",
-                     low=0, high=1) if usage else 0.0
-    floor = r.default(sec, "usage_floor_per_gpu_hour", 0.0, "no floor on usage fees", low=0) if usage else 0.0
-    cap = _optional_number(sec, "usage_cap_per_gpu_hour", low=0) if usage else None
-    if cap is not None and cap < floor:
-        raise sec.error("usage_cap_per_gpu_hour", cap, f"a number >= usage_floor_per_gpu_hour ({floor:g})")
-    needs_market = kind == "spot" or share < 1 or term < horizon_years
-    if needs_market or "market_rent_per_gpu_hour" in sec:
-        market = sec.number("market_rent_per_gpu_hour", low=0)
+    fee = _value("contract", m, "usage_fee_per_million_tokens") if usage else 0.0
+    tps = _value("contract", m, "usage_tokens_per_s_per_gpu") if usage else 0.0
+    busy = r.default("contract", m, "usage_busy_share") if usage else 0.0
+    floor = r.default("contract", m, "usage_floor_per_gpu_hour") if usage else 0.0
+    cap = _value("contract", m, "usage_cap_per_gpu_hour") if usage else None
+    needs_market = m.needs_market(horizon_years)
+    if needs_market or m.given("market_rent_per_gpu_hour"):
+        market = _value("contract", m, "market_rent_per_gpu_hour")
     else:
         market = rent_per_gpu_month(billing, rent, cluster, share) / HOURS_PER_MONTH
-        r.note(sec.field("market_rent_per_gpu_hour"), market,
-               "capacity re-let after a default earns the contract's rent per GPU-hour")
+        r.note("contract.market_rent_per_gpu_hour", market,
+               field_spec("contract", "market_rent_per_gpu_hour").why_for())
     return Contract(
         type=kind, term_years=term, billing=billing, rent=rent,
-        escalator_per_year=r.default(sec, "escalator_per_year", 0.0, "flat rent", low=-1, high=1, low_open=True)
-        if kind != "spot" else 0.0,
+        escalator_per_year=r.default("contract", m, "escalator_per_year") if not spot else 0.0,
         contracted_share=share, usage_fee_per_million_tokens=fee, usage_tokens_per_s_per_gpu=tps,
         usage_busy_share=busy, usage_floor_per_gpu_hour=floor, usage_cap_per_gpu_hour=cap,
         market_rent_per_gpu_hour=market,
-        market_rent_change_per_year=r.default(sec, "market_rent_change_per_year", 0.0, "market rent flat in time",
-                                              low=-1, high=10, low_open=True),
-        spot_utilisation=r.default(sec, "spot_utilisation", 1.0 if not needs_market else 0.7,
-                                   "capacity sold at market is rented 70% of hours" if needs_market
-                                   else "unused: no capacity sells at market in the base case", low=0, high=1),
-        vacancy_lag_months=int(r.default(sec, "vacancy_lag_months", 3, "three months to re-let after a default",
-                                         low=0, high=120, integer=True)),
+        market_rent_change_per_year=r.default("contract", m, "market_rent_change_per_year"),
+        spot_utilisation=r.default("contract", m, "spot_utilisation", 0.7 if needs_market else 1.0,
+                                   "market" if needs_market else "unused"),
+        vacancy_lag_months=int(r.default("contract", m, "vacancy_lag_months")),
     )
 
 
-def _tax(doc: Section, r: _Reader, economic_life_years: float) -> Tax:
-    if "tax" not in doc:
-        r.note("tax", "none", "no tax section: profits are not taxed; book depreciation over the economic life")
+def _tax(m: TaxSchema | None, r: _Reader, economic_life_years: float) -> Tax:
+    if m is None:
+        r.note("tax", *TAX_DEFAULT)
         return Tax(rate=0.0, depreciation_years=economic_life_years, loss_carry_forward_years=None)
-    sec = doc.section("tax")
-    sec.check_keys(("rate", "depreciation_years", "loss_carry_forward_years"))
-    carry = sec.raw("loss_carry_forward_years", None)
-    if carry is not None:
-        carry = int(sec.number("loss_carry_forward_years", low=1, high=50, integer=True))
-    else:
-        r.note(sec.field("loss_carry_forward_years"), "unlimited", "tax losses carry forward without expiry")
-    return Tax(rate=sec.number("rate", low=0, high=1, high_open=True),
-               depreciation_years=sec.number("depreciation_years", low=0, low_open=True, high=50),
+    carry = _value("tax", m, "loss_carry_forward_years")
+    if carry is None:
+        spec = field_spec("tax", "loss_carry_forward_years")
+        r.note("tax.loss_carry_forward_years", spec.default, spec.why_for())
+    return Tax(rate=_value("tax", m, "rate"), depreciation_years=_value("tax", m, "depreciation_years"),
                loss_carry_forward_years=carry)
 
 
-def _residual(doc: Section, r: _Reader) -> Residual:
-    none = Residual("percent_of_cost", ((0.0, 0.0),), 0.0, 0.0, 0.0, 0.0, 0.0)
-    if "residual" not in doc:
-        r.note("residual", 0.0, "no residual section: the cluster is worth nothing at the horizon")
-        return none
-    sec = doc.section("residual")
-    sec.check_keys(("method", "percent_of_cost_by_age", "tokens_per_s_per_gpu", "newest_cost_per_million_tokens",
-                    "margin", "busy_share", "remaining_life_years"))
-    if "method" in sec:
-        method = sec.string("method", choices=RESIDUAL_METHODS)
+def _residual(m: ResidualSchema | None, r: _Reader) -> Residual:
+    if m is None:
+        r.note("residual", *RESIDUAL_DEFAULT)
+        return Residual("percent_of_cost", ((0.0, 0.0),), 0.0, 0.0, 0.0, 0.0, 0.0)
+    method: str
+    if m.method is not None:
+        method = m.method
     else:
-        method = "economic"
-        r.note(sec.field("method"), method, "economic residual value by default (DESIGN.md section 7)")
+        spec = field_spec("residual", "method")
+        method = spec.default
+        r.note("residual.method", method, spec.why)
     if method == "percent_of_cost":
-        curve_sec = sec.section("percent_of_cost_by_age")
-        points = []
-        for key in curve_sec.keys():
-            try:
-                age = float(key)
-            except (TypeError, ValueError):
-                raise curve_sec.error(str(key), key, "an age in years (a number) as the key") from None
-            points.append((age, curve_sec.number(key, low=0, high=1)))
-        if not points:
-            raise sec.error("percent_of_cost_by_age", {}, "at least one {age_years: share} point")
-        points.sort()
-        if points[0][0] < 0:
-            raise curve_sec.error(str(points[0][0]), points[0][0], "ages >= 0")
-        return Residual(method, tuple(points), 0.0, 0.0, 0.0, 0.0, 0.0)
+        return Residual(method, m.curve(), 0.0, 0.0, 0.0, 0.0, 0.0)
     return Residual(
         method=method, percent_of_cost_by_age=(),
-        tokens_per_s_per_gpu=sec.number("tokens_per_s_per_gpu", low=0),
-        newest_cost_per_million_tokens=sec.number("newest_cost_per_million_tokens", low=0),
-        margin=sec.number("margin", low=-1, high=10, low_open=True),
-        busy_share=r.default(sec, "busy_share", 0.7, "a used GPU serves tokens 70% of hours", low=0, high=1),
-        remaining_life_years=sec.number("remaining_life_years", low=0, high=30),
+        tokens_per_s_per_gpu=_value("residual", m, "tokens_per_s_per_gpu"),
+        newest_cost_per_million_tokens=_value("residual", m, "newest_cost_per_million_tokens"),
+        margin=_value("residual", m, "margin"),
+        busy_share=r.default("residual", m, "busy_share"),
+        remaining_life_years=_value("residual", m, "remaining_life_years"),
     )
 
 
-def _declared(doc: Section, data: dict) -> list[Assumption]:
-    """The file's own ``assumptions:`` list, each naming an existing field and why it is assumed."""
-    out = []
-    for i, row in enumerate(doc.items("assumptions", [])):
-        a = Section(row, doc.file, f"assumptions[{i}]")
-        a.check_keys(("field", "why"))
-        path = a.string("field")
-        node: Any = data
-        for part in path.split("."):
-            if not isinstance(node, dict) or part not in node:
-                raise a.error("field", path, "the dotted path of a field present in this scenario")
-            node = node[part]
-        out.append(Assumption(path, copy.deepcopy(node), a.string("why"), origin="scenario"))
-    return out
+def _declared(doc: ScenarioSchema, data: dict) -> list[Assumption]:
+    """The file's own ``assumptions:`` list (each naming a field the schema found present) with the values there."""
+    return [Assumption(a.field, copy.deepcopy(field_value(data, a.field)), a.why, origin="scenario")
+            for a in doc.assumptions or ()]
 
 
 def load_scenario(name_or_path: str | Path) -> Scenario:
-    """Load and validate a scenario: a bundled name (``b300-10k-cluster``) or a YAML file path."""
+    """Load and validate a scenario: a bundled name or a YAML file path.
+
+    Parameters
+    ----------
+    name_or_path : str or pathlib.Path
+        A bundled scenario's name (``b300-10k-cluster``) or the path of a scenario YAML file.
+
+    Returns
+    -------
+    Scenario
+        The frozen scenario; money in its ``currency``, other units in the field names; every default applied is in
+        :attr:`Scenario.assumptions`.
+
+    Raises
+    ------
+    ConfigError
+        When the file breaks the schema: one error, or a :class:`~tokensim.ConfigErrors` listing every error of
+        the file (one line each: file, dotted field path, value, what is allowed).
+    """
     path = resolve_config_path(name_or_path, "scenarios", "scenario")
     data = load_yaml(path)
-    doc = Section(data, path)
-    doc.check_keys(_TOP_KEYS)
-    for required in ("serving", "cluster", "capex", "opex", "financing", "contract"):
-        if required not in doc:
-            raise doc.error(required, ConfigError.MISSING,  # type: ignore[attr-defined]
-                            f"a '{required}' section (required sections: serving, cluster, capex, opex, financing, "
-                            "contract)")
-    r = _Reader()
-    currency = check_currency(doc.string("currency"), doc.file, "currency")
-    horizon = doc.number("horizon_years", low=0, low_open=True, high=50)
-    if abs(horizon * 12 - round(horizon * 12)) > 1e-9:
-        raise doc.error("horizon_years", horizon, "a whole number of months (horizon_years x 12)")
-    utilisation = doc.number("utilisation", low=0, high=1, low_open=True)
     catalog = load_catalog()
-    serving = _serving(doc.section("serving"), r, catalog)
+    doc = validate_scenario(data, str(path), catalog)
+    r = _Reader()
+    horizon = doc.horizon_years
+    serving = _serving(doc.serving, r, catalog)
     hardware = catalog.get_hardware(serving.hardware)
-    cluster = _cluster(doc.section("cluster"), r, hardware.gpus_per_server)
-    capex = _capex(doc.section("capex"), r, horizon)
-    opex = _opex(doc.section("opex"), r, hardware.board_power_w)
-    contract = _contract(doc.section("contract"), r, horizon, cluster)
-    tax = _tax(doc, r, capex.economic_life_years)
-    financing = _financing(doc.section("financing"), r, contract.term_years, horizon, contract.type)
-    residual = _residual(doc, r)
+    cluster = _cluster(doc.cluster, r, hardware.gpus_per_server)
+    capex = _capex(doc.capex, r, horizon)
+    opex = _opex(doc.opex, r, hardware.board_power_w)
+    contract = _contract(doc.contract, r, horizon, cluster)
+    tax = _tax(doc.tax, r, capex.economic_life_years)
+    financing = _financing(doc.financing, r, contract.term_years, horizon, contract.type)
+    residual = _residual(doc.residual, r)
     if contract.term_years > horizon:
         r.note("contract.term_years", contract.term_years,
                f"contract runs past the {horizon:g}-year horizon: rent after it is ignored")
-    last_delivery = capex.delivery[-1].month
-    if last_delivery >= round(horizon * 12):
-        raise doc.section("capex").error("delivery", last_delivery, f"months before the horizon ({horizon * 12:g})")
-    if financing.tenor_years * 12 <= last_delivery and financing.debt_share > 0:
-        raise doc.section("financing").error("tenor_years", financing.tenor_years,
-                                             f"longer than the delivery period ({last_delivery} months)")
-    sources = doc.raw("sources", {})
-    uncertainty = doc.raw("uncertainty", {})
-    if not isinstance(uncertainty, dict):
-        raise doc.error("uncertainty", uncertainty, "a mapping (validated by the Monte Carlo stage)")
+    sources = {} if doc.sources is None else doc.sources
+    uncertainty = {} if doc.uncertainty is None else doc.uncertainty
     return Scenario(
-        name=str(doc.raw("name", Path(path).stem)), file=str(path), description=str(doc.raw("description", "")),
-        currency=currency, horizon_years=horizon, utilisation=utilisation, serving=serving, cluster=cluster,
-        capex=capex, opex=opex, financing=financing, contract=contract, tax=tax, residual=residual,
+        name=str(doc.name if doc.name is not None else Path(path).stem), file=str(path),
+        description=str(doc.description if doc.description is not None else ""),
+        currency=doc.currency, horizon_years=horizon, utilisation=doc.utilisation, serving=serving,
+        cluster=cluster, capex=capex, opex=opex, financing=financing, contract=contract, tax=tax, residual=residual,
         assumptions=tuple(_declared(doc, data) + r.assumptions),
         sources=copy.deepcopy(sources) if isinstance(sources, dict) else {"text": sources},
         uncertainty=copy.deepcopy(uncertainty),

@@ -1,23 +1,39 @@
 """Cluster finance (DESIGN.md section 7): monthly cash flows of a cluster and its contract, returns, paybacks, debt
 cover, and the rents that meet a target.
+
+The engine takes typed inputs only (:class:`FinanceInputs`, :class:`DebtTerms`); ``tokensim.resolve.finance`` builds
+them from a scenario and :func:`tokensim.run_finance` runs a scenario end to end.
 """
 
 from __future__ import annotations
 
-from ._run import (  # noqa: F401
-    DEFINITIONS,
-    CashFlows,
-    Drivers,
-    FinanceInputs,
-    FinanceResult,
-    Metrics,
-    build_inputs,
-    cashflows,
-    evaluate,
-    rent_per_gpu_month_of,
+from ._batch import (
+    BATCH_METRICS,
+    BLOCK_ROWS,
+    batch_metrics,
+    constant_drivers,
+    debt_at_close,
+    sizing_key,
+    stack_inputs,
+    stack_terms,
+)
+from ._cashflows import CashFlows, Drivers, FinanceInputs, Metrics, cashflows, finance_metrics
+from ._debt import DebtSchedule, DebtTerms
+from ._run import DEFINITIONS, FinanceResult, schedule_frame
+from ._solve import (
+    NPV_ZERO,
+    TARGET_METRICS,
+    RentSolution,
+    Target,
+    payback_requirements,
     rent_units,
-    run_finance,
-    schedule_frame,
+    solve_rent,
+    usage_frontier,
 )
 
-__all__ = ["CashFlows", "DEFINITIONS", "Drivers", "FinanceInputs", "FinanceResult", "Metrics", "build_inputs", "cashflows", "evaluate", "rent_per_gpu_month_of", "rent_units", "run_finance", "schedule_frame"]
+__all__ = [
+    "BATCH_METRICS", "BLOCK_ROWS", "CashFlows", "DEFINITIONS", "DebtSchedule", "DebtTerms", "Drivers", "FinanceInputs",
+    "FinanceResult", "Metrics", "NPV_ZERO", "RentSolution", "TARGET_METRICS", "Target", "batch_metrics", "cashflows",
+    "constant_drivers", "debt_at_close", "finance_metrics", "payback_requirements", "rent_units", "schedule_frame",
+    "sizing_key", "solve_rent", "stack_inputs", "stack_terms", "usage_frontier",
+]

@@ -10,7 +10,7 @@ kept only when ``schedule=True`` (one path or a few).
 Timeline: month 0 is financial close; months 1..M are operating months (M = horizon × 12); driver arrays have shape
 (paths, M) and column j belongs to month j + 1. Capacity delivered in month m earns from month m + 1.
 
-Definitions (also returned by :func:`tokensim.finance._run.definitions`):
+Definitions (also returned as :data:`tokensim.finance.DEFINITIONS`):
 
 - revenue: contracted GPUs online × rent per GPU-month × (1 + escalator)^(contract year − 1) while the contract
   runs (month ≤ term and before the tenant's default) + usage fees on contracted GPUs (base_plus_usage) + the other
@@ -49,7 +49,7 @@ from .._units import HOURS_PER_MONTH, monthly_rate
 from ..cost import TOKENS_PER_MILLION
 from ._debt import DebtSchedule
 
-__all__ = ["FinanceInputs", "Drivers", "CashFlows", "Metrics", "cashflows", "evaluate", "SCHEDULE_ITEMS"]
+__all__ = ["FinanceInputs", "Drivers", "CashFlows", "Metrics", "cashflows", "finance_metrics", "SCHEDULE_ITEMS"]
 
 SCHEDULE_ITEMS = (
     "gpus_online", "revenue_contract", "revenue_usage", "revenue_market", "revenue", "opex_power", "opex_facility",
@@ -430,8 +430,26 @@ def _residual_value(fi: FinanceInputs, drivers: Drivers, xp):
     return fi.gpus * xp.maximum(per_gpu, 0.0)
 
 
-def evaluate(inputs: FinanceInputs, drivers: Drivers, xp=np, *, schedule: bool = False) -> Metrics:
-    """:func:`cashflows` plus the IRRs (monthly IRR of each row, annualised), with reason codes for NaNs."""
+def finance_metrics(inputs: FinanceInputs, drivers: Drivers, xp=np, *, schedule: bool = False) -> Metrics:
+    """:func:`cashflows` plus the IRRs (monthly IRR of each row, annualised), with reason codes for NaNs.
+
+    Parameters
+    ----------
+    inputs : FinanceInputs
+        The engine inputs, debt schedule included (money in ``inputs.currency``).
+    drivers : Drivers
+        Per-path, per-month drivers; one path per row of the result.
+    xp : module, optional
+        Array namespace (NumPy, or CuPy for device arrays).
+    schedule : bool, optional
+        Keep the per-month line items (``flows.schedule``).
+
+    Returns
+    -------
+    Metrics
+        Per-path IRRs (annual fractions) with reason codes, and the engine's :class:`CashFlows` (NPVs in the
+        inputs' currency, paybacks in years, DSCR and LLCR as ratios).
+    """
     flows = cashflows(inputs, drivers, xp, schedule=schedule)
     out = {}
     for name, rows in (("project_irr", flows.project_cf), ("project_irr_pre_tax", flows.project_cf_pre_tax),

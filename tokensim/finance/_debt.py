@@ -27,10 +27,43 @@ in the solvers).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-__all__ = ["DebtSchedule", "level_payment", "build_debt_schedule", "payment_calendar"]
+__all__ = ["DebtTerms", "DebtSchedule", "level_payment", "build_debt_schedule", "payment_calendar"]
+
+
+@dataclass(frozen=True)
+class DebtTerms:
+    """The terms a debt is signed on at financial close; :func:`tokensim.finance.debt_at_close` turns them into a
+    :class:`DebtSchedule` (sculpting on the base case's CFADS when ``amortisation`` is ``sculpted``).
+
+    Parameters
+    ----------
+    amortisation : str
+        ``annuity``, ``straight_line``, ``bullet``, ``finance_lease`` or ``sculpted``.
+    amount : float or ndarray of shape (rows,)
+        Debt asked for, in the inputs' currency (sculpting may size it down).
+    annual_rate : float or ndarray of shape (rows,)
+        Nominal annual interest rate at close (fraction); rows sculpted together share one value.
+    payments_per_year : int
+        Debt-service payments per year (12 divisible by it).
+    tenor_months : int
+        Months from close to the last scheduled repayment.
+    balloon_share : float or ndarray of shape (rows,), optional
+        Share of ``amount`` repaid with the last payment (annuity, straight line, finance lease).
+    target_dscr : float, optional
+        The DSCR each period's debt service is sculpted to (x); needed for ``sculpted``.
+    """
+
+    amortisation: str
+    amount: Any
+    annual_rate: Any
+    payments_per_year: int
+    tenor_months: int
+    balloon_share: Any = 0.0
+    target_dscr: float | None = None
 
 
 @dataclass(frozen=True)
@@ -45,7 +78,7 @@ class DebtSchedule:
     payment_month: np.ndarray  # (M+1,) bool: accrued interest (and principal) are paid in these months
     maturity_month: int
     repayment_months: np.ndarray  # the months with scheduled principal, in order
-    periodic_rate: float  # rate at close / payments per year
+    periodic_rate: Any  # rate at close / payments per year; (R,) when rows with several rates are stacked
     sized_down: np.ndarray  # (R,) bool: sculpting cut the debt below the amount asked
 
 

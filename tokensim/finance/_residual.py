@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._units import HOURS_PER_MONTH, SECONDS_PER_HOUR, monthly_rate
-from ..config.scenario import Scenario
+from ..config.types import Residual
 from ..cost import TOKENS_PER_MILLION, CostInputs, opex_per_installed_gpu_hour
 
 __all__ = ["EconomicResidualParts", "economic_residual_parts", "percent_of_cost_at", "residual_at_age",
@@ -52,26 +52,73 @@ def _annuity_factor(rate_per_month: float, months: int) -> float:
 
 
 def percent_of_cost_at(curve: tuple[tuple[float, float], ...], age_years: float) -> float:
+    """The percent-of-cost residual curve at an age.
+
+    Parameters
+    ----------
+    curve : tuple of (age in years, share of hardware cost) pairs
+        The curve, ages ascending; interpolated linearly, flat beyond its ends.
+    age_years : float
+        Age of the hardware (years).
+
+    Returns
+    -------
+    float
+        Share of the hardware cost (fraction).
+    """
     ages = np.array([a for a, _ in curve], dtype=float)
     shares = np.array([s for _, s in curve], dtype=float)
     return float(np.interp(age_years, ages, shares))
 
 
-def economic_residual_parts(scenario: Scenario, ci: CostInputs) -> EconomicResidualParts:
-    r = scenario.residual
+def economic_residual_parts(residual: Residual, discount_rate: float, ci: CostInputs) -> EconomicResidualParts:
+    """The economic residual value of one used GPU, in parts.
+
+    Parameters
+    ----------
+    residual : Residual
+        The residual section (market price per token at the time of sale, busy share, remaining life).
+    discount_rate : float
+        Annual discount rate (fraction) of the remaining life's earnings (its monthly equivalent is used).
+    ci : CostInputs
+        The GPU's cost inputs (its opex per installed hour).
+
+    Returns
+    -------
+    EconomicResidualParts
+        Present values per GPU (currency of ``ci``) of the revenue, the power and the other opex.
+    """
+    r = residual
     price_per_million = r.newest_cost_per_million_tokens * (1.0 + r.margin)
     revenue_per_hour = r.tokens_per_s_per_gpu * SECONDS_PER_HOUR / TOKENS_PER_MILLION * price_per_million * r.busy_share
     opex = opex_per_installed_gpu_hour(ci, r.busy_share)
     months = int(round(r.remaining_life_years * 12))
-    factor = _annuity_factor(monthly_rate(scenario.financing.discount_rate), months) * HOURS_PER_MONTH
+    factor = _annuity_factor(monthly_rate(discount_rate), months) * HOURS_PER_MONTH
     other = sum(v for k, v in opex.items() if k != "power")
     return EconomicResidualParts(revenue=revenue_per_hour * factor, power=opex["power"] * factor,
                                  other=other * factor)
 
 
-def residual_at_age(scenario: Scenario, ci: CostInputs, age_years: float) -> tuple[float, float]:
-    """(share of hardware cost, absolute value per GPU) of the residual at ``age_years``; one of them is zero."""
-    r = scenario.residual
+def residual_at_age(residual: Residual, discount_rate: float, ci: CostInputs, age_years: float) -> tuple[float, float]:
+    """The residual of one GPU at an age, by the residual's method.
+
+    Parameters
+    ----------
+    residual : Residual
+        The residual section (method and its inputs).
+    discount_rate : float
+        Annual discount rate (fraction), for the economic method.
+    ci : CostInputs
+        The GPU's cost inputs, for the economic method.
+    age_years : float
+        Age of the hardware (years), for the percent-of-cost method.
+
+    Returns
+    -------
+    tuple of float
+        (share of hardware cost (fraction), absolute value per GPU (currency of ``ci``)); one of them is zero.
+    """
+    r = residual
     if r.method == "percent_of_cost":
         return percent_of_cost_at(r.percent_of_cost_by_age, age_years), 0.0
-    return 0.0, economic_residual_parts(scenario, ci).value
+    return 0.0, economic_residual_parts(r, discount_rate, ci).value

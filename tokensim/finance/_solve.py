@@ -12,16 +12,18 @@ the market rent for a spot scenario.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 import numpy as np
 
 from .._errors import UserError, did_you_mean
-from .._units import HOURS_PER_MONTH, SECONDS_PER_HOUR
-from ..config.scenario import Scenario
+from .._units import HOURS_PER_MONTH
 from ..cost import TOKENS_PER_MILLION
-from ._cashflows import Drivers, evaluate
+from ._batch import batch_metrics
+from ._cashflows import FinanceInputs
+from ._debt import DebtTerms
 
-__all__ = ["Target", "RentSolution", "NPV_ZERO", "TARGET_METRICS", "PAYBACK_DEFINITIONS", "solve_rent",
+__all__ = ["Target", "RentSolution", "NPV_ZERO", "TARGET_METRICS", "PAYBACK_DEFINITIONS", "rent_units", "solve_rent",
            "usage_frontier", "payback_requirements"]
 
 # metric -> +1 if larger is better (met when value >= target), -1 if smaller is better (met when value <= target)
@@ -37,13 +39,38 @@ _EXPANSIONS = 8
 
 @dataclass(frozen=True)
 class Target:
-    """A metric and the value it must reach, e.g. ``Target.parse("equity_irr=0.12")``."""
+    """A metric and the value it must reach, e.g. ``Target("equity_irr", 0.12)`` or ``Target.parse("equity_irr=0.12")``.
+
+    Parameters
+    ----------
+    metric : str
+        One of :data:`TARGET_METRICS`: ``npv``, ``equity_npv`` (currency), ``project_irr``, ``equity_irr`` (annual
+        fraction), ``min_dscr``, ``avg_dscr``, ``llcr`` (x) are met at or above ``value``; ``payback_simple``,
+        ``payback_net``, ``payback_equity``, ``payback_discounted`` (years) at or below it.
+    value : float
+        The value to reach, in the metric's unit.
+    """
 
     metric: str
     value: float
 
     @classmethod
-    def parse(cls, text: str, field: str = "--target") -> Target:
+    def parse(cls, text: str, field: str = "target") -> Target:
+        """A target from ``METRIC=VALUE`` text.
+
+        Parameters
+        ----------
+        text : str
+            E.g. ``"equity_irr=0.12"`` or ``"payback_equity=3"``.
+        field : str, optional
+            The name the errors give the text (a parameter, or the CLI's flag).
+
+        Returns
+        -------
+        Target
+            The parsed target; :class:`~tokensim.UserError` naming ``field`` when the metric is unknown, the value
+            not a finite number, or a payback not positive.
+        """
         name, sep, value = str(text).partition("=")
         name = name.strip()
         if not sep or name not in TARGET_METRICS:
@@ -88,15 +115,47 @@ class RentSolution:
         return out
 
 
-def _metric_values(scenario: Scenario, metric: str, rents, usage_fee) -> np.ndarray:
-    from ._run import build_inputs
+def rent_units(per_gpu_month, inputs: FinanceInputs, *, market: bool = False) -> dict[str, Any]:
+    """A rent per GPU-month in three billing units.
 
-    spot = scenario.contract.type == "spot"
-    kwargs = {"market_rent_per_gpu_hour": rents / HOURS_PER_MONTH} if spot else {"rent_per_gpu_month": rents}
-    inputs = build_inputs(scenario, usage_fee_per_million_tokens=usage_fee, **kwargs)
-    metrics = evaluate(inputs, Drivers.base(inputs, paths=len(rents)))
-    source = metrics if metric.endswith("irr") else metrics.flows
-    return np.broadcast_to(np.asarray(getattr(source, metric), dtype=float), (len(rents),))
+    Parameters
+    ----------
+    per_gpu_month : float
+        Rent per GPU-month (730 hours), in the inputs' currency.
+    inputs : FinanceInputs
+        The case (GPUs, GPUs per server, contracted share, contract type).
+    market : bool, optional
+        A market rent: charged on every GPU (also for a spot contract), not the contracted ones only.
+
+    Returns
+    -------
+    dict
+        ``per_gpu_hour``, ``per_server_month`` and ``per_cluster_year`` (on the contracted GPUs; all GPUs for a
+        market rent or a spot contract), in the inputs' currency.
+    """
+    gpus = inputs.gpus * (1.0 if market or inputs.contract_type == "spot" else inputs.contracted_share)
+    return {"per_gpu_hour": per_gpu_month / HOURS_PER_MONTH,
+            "per_server_month": per_gpu_month * inputs.gpus_per_server,
+            "per_cluster_year": per_gpu_month * 12.0 * gpus}
+
+
+def _spot(inputs: FinanceInputs) -> bool:
+    return inputs.contract_type == "spot"
+
+
+def _current_rent(inputs: FinanceInputs) -> float:
+    """The case's rent per GPU-month: the contract rent, or the market rent for a spot contract."""
+    if _spot(inputs):
+        return float(inputs.market_rent_per_gpu_hour) * HOURS_PER_MONTH
+    return float(inputs.rent_per_gpu_month)
+
+
+def _metric_values(inputs: FinanceInputs, debt: DebtTerms, metric: str, rents, usage_fee) -> np.ndarray:
+    at = (replace(inputs, market_rent_per_gpu_hour=rents / HOURS_PER_MONTH) if _spot(inputs)
+          else replace(inputs, rent_per_gpu_month=rents))
+    if usage_fee is not None:
+        at = replace(at, usage_fee_per_million_tokens=usage_fee)
+    return batch_metrics(at, debt, [metric])[metric]
 
 
 def _met(values: np.ndarray, target: Target) -> np.ndarray:
@@ -105,45 +164,60 @@ def _met(values: np.ndarray, target: Target) -> np.ndarray:
     return ok & np.isfinite(values)
 
 
-def _answer(scenario: Scenario, target: Target, per_gpu_month: float, achieved: float, reason: str,
+def _answer(inputs: FinanceInputs, target: Target, per_gpu_month: float, achieved: float, reason: str,
             usage_fee: float | None) -> RentSolution:
-    from ._run import rent_units
-
-    spot = scenario.contract.type == "spot"
-    units = rent_units(per_gpu_month, scenario, market=spot)
+    spot = _spot(inputs)
+    units = rent_units(per_gpu_month, inputs, market=spot)
     return RentSolution(target=str(target), solved_for="market rent" if spot else "contract rent",
                         rent_per_gpu_hour=units["per_gpu_hour"], rent_per_server_month=units["per_server_month"],
                         rent_per_cluster_year=units["per_cluster_year"], achieved=achieved, reason=reason,
                         usage_fee_per_million_tokens=usage_fee)
 
 
-def solve_rent(scenario: Scenario, target: Target, *, usage_fee: float | None = None) -> RentSolution:
-    """The lowest rent (per GPU-month internally) at which ``target`` is met, everything else as in the scenario."""
-    from ._run import rent_per_gpu_month_of
+def solve_rent(inputs: FinanceInputs, debt: DebtTerms, target: Target, *,
+               usage_fee: float | None = None) -> RentSolution:
+    """The lowest rent at which ``target`` is met, everything else as in the case.
 
-    s = scenario
-    current = (s.contract.market_rent_per_gpu_hour * HOURS_PER_MONTH if s.contract.type == "spot"
-               else rent_per_gpu_month_of(s))
-    capex_per_gpu_month = s.capex_total / s.cluster.gpus / 12.0
+    Parameters
+    ----------
+    inputs : FinanceInputs
+        The case (one, not a batch; its ``debt`` is ignored: each candidate rent's debt is fixed at close from
+        ``debt``). The rent solved for is the contract (base) rent, or the market rent of a spot contract.
+    debt : DebtTerms
+        The case's debt terms (sculpted debt moves with the rent).
+    target : Target
+        The metric and the value it must reach.
+    usage_fee : float, optional
+        Usage fee per million tokens (inputs' currency) to hold fixed; default the case's.
+
+    Returns
+    -------
+    RentSolution
+        The rent per GPU-hour, per server-month and per cluster-year (inputs' currency) and the metric reached;
+        NaN with a reason when no rent up to a large bound meets the target, zero when even a zero rent does.
+    """
+    current = _current_rent(inputs)
+    capex_per_gpu_month = inputs.capex_total / inputs.gpus / 12.0
     lo, hi = 0.0, 2.0 * max(current, capex_per_gpu_month)
     nan = float("nan")
     for _ in range(_EXPANSIONS):
         rents = np.linspace(lo, hi, _GRID)
-        values = _metric_values(s, target.metric, rents, usage_fee)
+        values = _metric_values(inputs, debt, target.metric, rents, usage_fee)
         ok = _met(values, target)
         if ok.any():
             break
         lo, hi = hi, hi * 4.0
     else:
         bound = hi / HOURS_PER_MONTH
-        return _answer(s, target, nan, nan, f"not met by any rent up to {bound:,.4g} per GPU-hour", usage_fee)
+        return _answer(inputs, target, nan, nan, f"not met by any rent up to {bound:,.4g} per GPU-hour", usage_fee)
     first = int(np.argmax(ok))
     if first == 0 and lo == 0.0:
-        return _answer(s, target, 0.0, float(values[0]), "met at zero rent: the target does not bind", usage_fee)
+        return _answer(inputs, target, 0.0, float(values[0]), "met at zero rent: the target does not bind",
+                       usage_fee)
     lo, hi, achieved = float(rents[first - 1]), float(rents[first]), float(values[first])
     for _ in range(_ROUNDS):
         rents = np.linspace(lo, hi, _GRID)
-        values = _metric_values(s, target.metric, rents, usage_fee)
+        values = _metric_values(inputs, debt, target.metric, rents, usage_fee)
         ok = _met(values, target)
         ok[-1] = True  # hi met the target in the previous round
         first = int(np.argmax(ok))
@@ -151,44 +225,72 @@ def solve_rent(scenario: Scenario, target: Target, *, usage_fee: float | None = 
             break
         lo, hi = float(rents[first - 1]), float(rents[first])
         achieved = float(values[first]) if np.isfinite(values[first]) else achieved
-    return _answer(s, target, hi, achieved, "", usage_fee)
+    return _answer(inputs, target, hi, achieved, "", usage_fee)
 
 
-def usage_frontier(scenario: Scenario, target: Target, fees=None, points: int = 9) -> list[dict]:
-    """For each usage fee per million tokens, the lowest base rent that meets ``target`` (base_plus_usage only).
+def usage_frontier(inputs: FinanceInputs, debt: DebtTerms, target: Target, fees=None,
+                   points: int = 9) -> list[dict]:
+    """For each usage fee, the lowest base rent that meets ``target`` (a ``base_plus_usage`` contract only).
 
-    Default fees run from 0 to twice the scenario's fee (or, if that is 0, to the fee at which usage alone would
-    earn the current base rent)."""
-    s = scenario
-    if s.contract.type != "base_plus_usage":
-        raise UserError(f"{s.file}: field 'contract.type' got {s.contract.type!r}; allowed: base_plus_usage "
+    Parameters
+    ----------
+    inputs : FinanceInputs
+        The case (one, not a batch).
+    debt : DebtTerms
+        The case's debt terms.
+    target : Target
+        The metric and the value it must reach.
+    fees : array_like, optional
+        Usage fees per million tokens (inputs' currency). Default: ``points`` from 0 to twice the case's fee (or,
+        if that is 0, to the fee at which usage alone would earn the current base rent).
+    points : int, optional
+        Number of default fees.
+
+    Returns
+    -------
+    list of dict
+        One :meth:`RentSolution.to_dict` per fee (``solved_for`` = ``base rent``), rents in the inputs' currency.
+    """
+    if inputs.contract_type != "base_plus_usage":
+        raise UserError(f"inputs.contract_type: got {inputs.contract_type!r}; allowed: base_plus_usage "
                         "(a base-rent/usage-fee frontier needs a usage-linked contract)")
     if fees is None:
-        top = 2.0 * s.contract.usage_fee_per_million_tokens
-        tokens_per_gpu_hour = s.contract.usage_tokens_per_s_per_gpu * SECONDS_PER_HOUR * s.contract.usage_busy_share
+        top = 2.0 * inputs.usage_fee_per_million_tokens
+        tokens_per_gpu_hour = inputs.usage_tokens_per_gpu_hour * inputs.usage_busy_share
         if top == 0 and tokens_per_gpu_hour > 0:
-            from ._run import rent_per_gpu_month_of
-
-            top = rent_per_gpu_month_of(s) / HOURS_PER_MONTH / (tokens_per_gpu_hour / TOKENS_PER_MILLION)
+            top = float(inputs.rent_per_gpu_month) / HOURS_PER_MONTH / (tokens_per_gpu_hour / TOKENS_PER_MILLION)
         fees = np.linspace(0.0, top, points)
     rows = []
     for fee in np.asarray(fees, dtype=float):
-        solution = solve_rent(s, target, usage_fee=float(fee))
+        solution = solve_rent(inputs, debt, target, usage_fee=float(fee))
         rows.append(replace(solution, solved_for="base rent").to_dict())
     return rows
 
 
-def payback_requirements(scenario: Scenario, years: float) -> list[dict]:
-    """For each payback definition, the lowest rent that brings that payback down to ``years``, and its change
-    against the scenario's rent: what a claim such as "payback about 3 years" requires of the rent."""
-    from ._run import rent_per_gpu_month_of
+def payback_requirements(inputs: FinanceInputs, debt: DebtTerms, years: float) -> list[dict]:
+    """For each payback definition, the lowest rent that brings that payback down to ``years``: what a claim such
+    as "payback about 3 years" requires of the rent.
 
-    s = scenario
-    spot = s.contract.type == "spot"
-    now = (s.contract.market_rent_per_gpu_hour if spot else rent_per_gpu_month_of(s) / HOURS_PER_MONTH)
+    Parameters
+    ----------
+    inputs : FinanceInputs
+        The case (one, not a batch).
+    debt : DebtTerms
+        The case's debt terms.
+    years : float
+        The payback claimed (years).
+
+    Returns
+    -------
+    list of dict
+        Per definition of :data:`PAYBACK_DEFINITIONS`: the :meth:`RentSolution.to_dict` fields (inputs' currency)
+        and ``change_vs_scenario_rent``, the rent's change against the case's rent (fraction).
+    """
+    now = (float(inputs.market_rent_per_gpu_hour) if _spot(inputs)
+           else float(inputs.rent_per_gpu_month) / HOURS_PER_MONTH)
     rows = []
     for name in PAYBACK_DEFINITIONS:
-        solution = solve_rent(s, Target(f"payback_{name}", float(years)))
+        solution = solve_rent(inputs, debt, Target(f"payback_{name}", float(years)))
         change = solution.rent_per_gpu_hour / now - 1.0 if now > 0 else float("nan")
         rows.append({"definition": name, "payback_years": float(years), **solution.to_dict(),
                      "change_vs_scenario_rent": change})

@@ -1,10 +1,11 @@
 """Monte Carlo of a cluster's finance (DESIGN.md section 8): stochastic drivers, the NumPy and CUDA engines, and
-mergeable summaries of the per-path metrics.
+mergeable summaries of the per-path metrics. The engines take a :class:`MonteCarloModel`; a scenario's is built by
+:func:`tokensim.resolve.montecarlo.montecarlo_model`, and :func:`tokensim.run_montecarlo` runs a scenario end to end.
 """
 
 from __future__ import annotations
 
-from ._run import (  # noqa: F401
+from ._run import (
     DEFAULT_PATHS,
     EVAL_BLOCK_PATHS,
     FLAGS,
@@ -12,11 +13,14 @@ from ._run import (  # noqa: F401
     METRICS,
     MonteCarloModel,
     MonteCarloResult,
+    build_model,
     dscr_fan,
     evaluate_paths,
     metric_specs,
-    prepare,
-    run_montecarlo,
+    simulate,
 )
 
-__all__ = ["DEFAULT_PATHS", "EVAL_BLOCK_PATHS", "FLAGS", "FLOAT32_TOLERANCE", "METRICS", "MonteCarloModel", "MonteCarloResult", "dscr_fan", "evaluate_paths", "metric_specs", "prepare", "run_montecarlo"]
+__all__ = [
+    "DEFAULT_PATHS", "EVAL_BLOCK_PATHS", "FLAGS", "FLOAT32_TOLERANCE", "METRICS", "MonteCarloModel",
+    "MonteCarloResult", "build_model", "dscr_fan", "evaluate_paths", "metric_specs", "simulate",
+]

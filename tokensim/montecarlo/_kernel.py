@@ -5,10 +5,13 @@ struct (every scalar of the engine inputs, the driver constants and the IRR sett
 ``double`` field by field), the schedule rows (per-month deterministic arrays, with the discount and escalation
 factors computed here exactly as :func:`tokensim.finance.cashflows` computes them, rounded once to the kernel's
 type), the tables (Poisson CDFs, the IRR scan grid) and the Philox key schedule of the seed
-(:func:`tokensim.montecarlo._rng.round_keys`). :func:`layout` parses the header, so the fields live in one place;
-:func:`pack_params` builds the struct as a NumPy structured record (C alignment) and fails if a field has no value.
-:func:`launch` copies the images (:func:`constant_images`) into the module's ``__constant__`` symbols on the current
-stream, then launches on the same stream: launches of one process are ordered, so each reads its own inputs. The
+(:func:`tokensim.montecarlo._rng.round_keys`). The header is the one place the fields live:
+:func:`params_layout` reads ``McParams`` through :func:`tokensim._kernels.struct_layout` and :func:`defines` its
+``MC_*`` constants (:func:`tokensim._kernels.header_defines`); :func:`pack_params` packs the struct as a NumPy
+structured record (C alignment) with :meth:`tokensim._kernels.StructLayout.pack`, which fails if a field has no value
+or a value no field. :func:`launch` copies the images (:func:`constant_images`) into the module's ``__constant__``
+symbols on the current stream (:func:`tokensim._kernels.write_constants`, as the sweep kernel's launcher does), then
+launches on the same stream: launches of one process are ordered, so each reads its own inputs. The
 module is built per (dtype, driver structure): :func:`structure_options` compiles in which shock streams, drivers,
 jumps and arrivals the scenario has, so the kernel carries no branches on them.
 
@@ -27,7 +30,6 @@ from __future__ import annotations
 
 import functools
 import math
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,21 +37,22 @@ import numpy as np
 
 from .._errors import UserError
 from .._irr import _scan_rates
+from .._kernels import StructLayout, get_module, header_defines, image_bytes, struct_layout, write_constants
 from .._units import HOURS_PER_MONTH, monthly_rate
-from ..config._yaml import kernels_dir
 from ..cost import TOKENS_PER_MILLION
 from ._rng import round_keys
 
-__all__ = ["Layout", "Geometry", "layout", "params_dtype", "pack_params", "pack_schedule", "pack_tables",
-           "structure_options", "constant_images", "image_bytes", "IRR_SETTINGS", "launch_geometry", "launch", "kernel_chunks"]
+__all__ = ["Geometry", "defines", "params_layout", "params_dtype", "pack_params", "pack_schedule", "pack_tables",
+           "structure_options", "constant_images", "image_bytes", "IRR_SETTINGS", "launch_geometry", "launch",
+           "kernel_chunks"]
 
 KERNEL_FILE = "montecarlo"
 KERNEL_NAME = "mc_paths"
-LAYOUT_HEADER = "mc_params.cuh"
+PARAMS_STRUCT = "McParams"  # declared in kernels/mc_params.cuh
 # The __constant__ symbols of kernels/mc_params.cuh, in the order constant_images lists them.
 CONSTANT_SYMBOLS = ("mc_params", "mc_schedule", "mc_tables", "mc_round_keys")
 # tokensim._irr.irr's defaults; float32 stops at 1e-6 per month (annual IRR within ~1e-5), the float rounding floor.
-IRR_SETTINGS = {"guess": 0.01, "max_iter": 100, "tol": {"float64": 1e-12, "float32": 1e-6}}
+IRR_SETTINGS: dict[str, Any] = {"guess": 0.01, "max_iter": 100, "tol": {"float64": 1e-12, "float32": 1e-6}}
 _SHARED_BYTES_DEFAULT = 48 * 1024
 # Largest block tried per dtype; measured best on an H200 (benchmarks/profile_montecarlo_h200.log, 2026-11-26):
 # float32 256 threads 7.78e9 vs 64 threads 6.93e9 path-months/s, float64 64 threads 4.0e9 vs 32 threads 3.76e9 (the
@@ -58,43 +61,49 @@ _THREADS = {"float32": 256, "float64": 64}
 _SCRATCH_MAX_BLOCKS = 512
 
 
-@dataclass(frozen=True)
-class Layout:
-    fields: tuple[tuple[str, str, int], ...]  # (C type, name, count) in struct order
-    defines: dict[str, int]
+@functools.cache
+def defines() -> dict[str, int]:
+    """The integer ``MC_*`` constants of ``kernels/mc_params.cuh`` (and the other headers of the kernel).
 
-    @property
-    def size(self) -> int:
-        """Number of values (array fields count each element)."""
-        return sum(count for _, _, count in self.fields)
+    Returns
+    -------
+    dict of str to int
+        Value by name: schedule rows, table offsets, MC_MAX_PERIODS, MC_MAX_VINTAGES, ...
+    """
+    return header_defines(KERNEL_FILE, ("MC_",))
 
 
-@functools.lru_cache(maxsize=1)
-def layout() -> Layout:
-    """Fields of ``struct McParams`` and the integer ``#define``s of ``kernels/mc_params.cuh``."""
-    text = (kernels_dir() / LAYOUT_HEADER).read_text(encoding="utf-8")
-    body = re.search(r"struct\s+McParams\s*\{(.*?)\};", text, re.S)
-    if body is None:
-        raise RuntimeError(f"{LAYOUT_HEADER}: struct McParams not found")
-    fields = []
-    for line in body.group(1).splitlines():
-        code = line.split("//")[0].strip()
-        if not code:
-            continue
-        match = re.fullmatch(r"(double|real|int)\s+(\w+)(?:\[(\d+)\])?;", code)
-        if match is None:
-            raise RuntimeError(f"{LAYOUT_HEADER}: McParams fields must be double, real or int, got {code!r}")
-        fields.append((match.group(1), match.group(2), int(match.group(3) or 1)))
-    defines = {m.group(1): int(m.group(2)) for m in re.finditer(r"^#define\s+(MC_\w+)\s+(-?\d+)\s*(?://.*)?$",
-                                                                 text, re.M)}
-    return Layout(tuple(fields), defines)
+@functools.cache
+def params_layout(dtype: str) -> StructLayout:
+    """``struct McParams`` of ``kernels/mc_params.cuh`` for a kernel of ``dtype`` (``real`` fields in its type).
+
+    Parameters
+    ----------
+    dtype : {"float64", "float32"}
+        The kernel's floating type.
+
+    Returns
+    -------
+    tokensim._kernels.StructLayout
+        Fields, offsets and the structured dtype; ``size`` is ``sizeof(McParams)``.
+    """
+    return struct_layout(KERNEL_FILE, PARAMS_STRUCT, dtype)
 
 
 def params_dtype(dtype: str) -> np.dtype:
-    """The NumPy structured dtype of ``McParams`` for a kernel of ``dtype`` (C layout: ``align=True``)."""
-    scalar = {"double": np.float64, "real": _real_dtype(dtype), "int": np.int32}
-    return np.dtype([(name, scalar[ctype], (count,)) if count > 1 else (name, scalar[ctype])
-                     for ctype, name, count in layout().fields], align=True)
+    """The NumPy structured dtype of ``McParams`` for a kernel of ``dtype`` (C layout: ``align=True``).
+
+    Parameters
+    ----------
+    dtype : {"float64", "float32"}
+        The kernel's floating type.
+
+    Returns
+    -------
+    numpy.dtype
+        :func:`params_layout`'s dtype.
+    """
+    return params_layout(dtype).dtype
 
 
 def _loss_vintages(inputs, months: int) -> tuple[int, bool]:
@@ -104,17 +113,30 @@ def _loss_vintages(inputs, months: int) -> tuple[int, bool]:
     if years <= 0:
         return 1, False
     settlements = months // 12 + (1 if months % 12 else 0)
-    if years > layout().defines["MC_MAX_VINTAGES"]:
+    if years > defines()["MC_MAX_VINTAGES"]:
         if years >= settlements:
             return 1, False
         raise UserError(f"tax.loss_carry_forward_years: got {years}; allowed on the GPU: at most "
-                        f"{layout().defines['MC_MAX_VINTAGES']} when losses can expire within the horizon "
+                        f"{defines()['MC_MAX_VINTAGES']} when losses can expire within the horizon "
                         "(use --backend numpy)")
     return years, True
 
 
 def pack_params(model, dtype: str) -> np.ndarray:
-    """The McParams struct of ``model`` (a :class:`tokensim.montecarlo.MonteCarloModel`): a 0-d structured record."""
+    """The McParams struct of ``model`` for a kernel of ``dtype``.
+
+    Parameters
+    ----------
+    model : tokensim.montecarlo.MonteCarloModel
+        Engine inputs, driver model and hurdle of a prepared run.
+    dtype : {"float64", "float32"}
+        The kernel's floating type (``real`` fields are rounded to it once).
+
+    Returns
+    -------
+    numpy.ndarray
+        0-d structured record of :func:`params_dtype`: the image of the ``mc_params`` constant symbol.
+    """
     fi, dm = model.inputs, model.drivers
     vintages, expire = _loss_vintages(fi, fi.months)
     hurdle = model.hurdle
@@ -155,27 +177,14 @@ def pack_params(model, dtype: str) -> np.ndarray:
         "irr_guess": IRR_SETTINGS["guess"], "irr_tol": IRR_SETTINGS["tol"][dtype],
         "irr_max_iter": IRR_SETTINGS["max_iter"], "scan_count": _scan_rates(IRR_SETTINGS["guess"], np).size,
     }
-    record = np.zeros((), dtype=params_dtype(dtype))
-    for ctype, name, count in layout().fields:
-        if name not in values:
-            raise RuntimeError(f"kernels/{LAYOUT_HEADER}: McParams.{name} has no value in tokensim/_mckernel.py")
-        value = np.asarray(values.pop(name), dtype=np.float64).reshape(-1)
-        if value.size != count:
-            raise RuntimeError(f"McParams.{name}: {value.size} values for {count} slots")
-        if ctype == "int" and not np.array_equal(value, np.round(value)):
-            raise RuntimeError(f"McParams.{name} is an int field; got {value}")
-        # Rounded to the field's type: to nearest for reals; counts and flags are whole numbers (checked above).
-        record[name] = value[0] if count == 1 else value
-    if values:
-        raise RuntimeError(f"values not in McParams: {sorted(values)}")
-    return record
+    return params_layout(dtype).pack(values)
 
 
 def pack_schedule(model, dtype: str = "float64") -> np.ndarray:
     """The schedule rows (MC_SCHEDULE_ROWS × MC_MAX_PERIODS, months 0..M then zeros), row-major, in the kernel's type
     (the float64 values rounded once)."""
     fi = model.inputs
-    d = layout().defines
+    d = defines()
     months = fi.months
     if months + 1 > d["MC_MAX_PERIODS"]:
         raise RuntimeError(f"horizon of {months} months is beyond the kernel's MC_MAX_PERIODS - 1")
@@ -200,7 +209,7 @@ def pack_schedule(model, dtype: str = "float64") -> np.ndarray:
 
 def pack_tables(model) -> np.ndarray:
     """Poisson tables and the IRR scan grid, at the offsets of ``kernels/mc_params.cuh``."""
-    d = layout().defines
+    d = defines()
     dm = model.drivers
     out = np.zeros(d["MC_TABLE_SIZE"])
     for offset, table in ((d["MC_TABLE_RENT_JUMPS"], dm.rent_jump_table), (d["MC_TABLE_CUTS"], dm.cut_table),
@@ -279,21 +288,6 @@ def constant_images(model, dtype: str, seed: int) -> dict[str, np.ndarray]:
             "mc_tables": pack_tables(model), "mc_round_keys": round_keys(seed)}
 
 
-def image_bytes(image: np.ndarray) -> np.ndarray:
-    """A constant image as the bytes copied into its symbol (a structured record, rows or keys alike)."""
-    return np.ascontiguousarray(image).reshape(-1).view(np.uint8)
-
-
-def _write_constants(module, images: dict[str, np.ndarray]) -> None:
-    """Copy the images into the module's constant memory, ordered on the current stream before the next launch."""
-    import cupy
-
-    for name in CONSTANT_SYMBOLS:
-        data = image_bytes(images[name])
-        symbol = cupy.ndarray((data.size,), dtype=cupy.uint8, memptr=module.get_global(name))
-        symbol.set(data)
-
-
 def launch(model, seed: int, first_path: int, n: int, dtype: str, images: dict[str, np.ndarray] | None = None,
            geometry: Geometry | None = None) -> dict[str, Any]:
     """Run ``mc_paths`` for paths first_path .. first_path + n - 1; per-path outputs as CuPy arrays.
@@ -302,8 +296,6 @@ def launch(model, seed: int, first_path: int, n: int, dtype: str, images: dict[s
     overrides :func:`launch_geometry` (the tests run the scratch layout on purpose)."""
     import cupy
 
-    from .._kernels import get_module
-
     if images is None:
         images = constant_images(model, dtype, seed)
     elif not np.array_equal(images["mc_round_keys"], round_keys(seed)):
@@ -311,7 +303,7 @@ def launch(model, seed: int, first_path: int, n: int, dtype: str, images: dict[s
     # One build per (dtype, driver structure): compiled on first use, then from CuPy's cache.
     module = get_module(KERNEL_FILE, dtype=dtype, extra_options=structure_options(images["mc_params"]))
     kernel = module.get_function(KERNEL_NAME)
-    _write_constants(module, images)
+    write_constants(module, {name: images[name] for name in CONSTANT_SYMBOLS})
     if geometry is None:
         geometry = launch_geometry(model.inputs.months, dtype, optin_limit=_optin_limit(cupy.cuda.Device().id))
     if geometry.shared_bytes > _SHARED_BYTES_DEFAULT:
@@ -319,7 +311,8 @@ def launch(model, seed: int, first_path: int, n: int, dtype: str, images: dict[s
     real = _real_dtype(dtype)
     blocks = max(1, math.ceil(n / geometry.threads))
     if geometry.use_scratch:
-        blocks = min(blocks, geometry.max_blocks)
+        if geometry.max_blocks is not None:
+            blocks = min(blocks, geometry.max_blocks)
         scratch = cupy.empty(2 * (model.inputs.months + 1) * blocks * geometry.threads, dtype=real)
     else:
         scratch = cupy.empty(1, dtype=real)

@@ -1,14 +1,16 @@
 """Monte Carlo of a cluster's finance (DESIGN.md section 8): the distribution of IRRs, NPV, payback and DSCR.
 
-:func:`run_montecarlo` draws ``paths`` stochastic paths of the drivers (:mod:`tokensim.montecarlo._drivers`, parameters from the
-scenario's ``uncertainty:`` section, :mod:`tokensim.config.uncertainty`), runs each through the same cash-flow model as
-``tokensim finance`` (:func:`tokensim.finance.cashflows` and :func:`tokensim._irr.irr`) and streams the per-path
-metrics into mergeable summaries (:mod:`tokensim.montecarlo._summary`). Two engines compute the same mathematics:
+:func:`simulate` draws ``paths`` stochastic paths of the drivers (:mod:`tokensim.montecarlo._drivers`; parameters
+from a scenario's ``uncertainty:`` section, :mod:`tokensim.config.uncertainty`, gathered with the finance inputs in a
+:class:`MonteCarloModel` by :func:`tokensim.resolve.montecarlo.montecarlo_model`), runs each through the same
+cash-flow model as ``tokensim finance`` (:func:`tokensim.finance.cashflows` and :func:`tokensim._irr.irr`) and
+streams the per-path metrics into mergeable summaries (:mod:`tokensim.montecarlo._summary`). Two engines compute the
+same mathematics:
 
 - ``numpy``: the reference. Blocks of :data:`EVAL_BLOCK_PATHS` paths run the NumPy month loop (vectorised over paths)
   on a small thread pool (NumPy releases the GIL inside its array loops); float64.
-- ``cupy``: ``kernels/montecarlo.cu`` through :mod:`tokensim.montecarlo._kernel`, one CUDA thread per path (drivers, month
-  loop, NPV, payback, DSCR and both IRRs in registers and shared memory); float32 by default, float64 selectable.
+- ``cupy``: ``kernels/montecarlo.cu`` through :mod:`tokensim.montecarlo._kernel`, one CUDA thread per path (drivers,
+  month loop, NPV, payback, DSCR and both IRRs in registers and shared memory); float32 by default, float64 selectable.
   The summaries reduce on the device; only block sums and histogram counts cross to the host.
 
 Reproducibility: path p's random numbers are Philox4x32-10 of counter (month, stream, p) under the seed's key, so
@@ -40,6 +42,7 @@ from __future__ import annotations
 
 import math
 import os
+import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -50,21 +53,20 @@ from typing import Any
 import numpy as np
 
 from .._backend import cpu_workers, select_backend
-from .._errors import UserError
+from .._errors import ParameterError
 from .._irr import IRR_REASONS, annualise_monthly_rate, irr, npv
 from .._units import monthly_rate
 from .._xp import to_numpy
 from ..config._yaml import check_number
-from ..config.scenario import Scenario
-from ..config.uncertainty import Uncertainty, load_uncertainty
-from ..finance._cashflows import Drivers, FinanceInputs, cashflows, evaluate
-from ..finance._run import build_inputs
+from ..config.uncertainty import Uncertainty
+from ..finance._cashflows import Drivers, FinanceInputs, cashflows, finance_metrics
 from ._drivers import DriverModel, driver_model, generate_drivers
+from ._kernel import kernel_chunks
 from ._summary import MetricSpec, Summary
 
 __all__ = [
     "METRICS", "FLAGS", "EVAL_BLOCK_PATHS", "DEFAULT_PATHS", "FLOAT32_TOLERANCE", "MonteCarloResult", "MonteCarloModel",
-    "prepare", "evaluate_paths", "run_montecarlo", "metric_specs", "dscr_fan",
+    "build_model", "evaluate_paths", "simulate", "metric_specs", "dscr_fan",
 ]
 
 METRICS = ("project_irr", "equity_irr", "npv", "payback_years_equity", "min_dscr")
@@ -105,13 +107,20 @@ DEFINITIONS = {
 
 @dataclass(frozen=True)
 class MonteCarloModel:
-    """What every path shares: engine inputs, driver constants, metric settings and the deterministic case."""
+    """What every path shares: engine inputs, driver constants, metric settings and the deterministic case.
 
-    scenario: Scenario
+    Built by :func:`build_model` (from a scenario: :func:`tokensim.resolve.montecarlo.montecarlo_model`). ``name``
+    labels the result; money is in ``currency``; ``hurdle`` is the equity hurdle IRR (annual) and ``dscr_covenant``
+    the DSCR covenant, ``None`` where the scenario sets none.
+    """
+
+    name: str
+    currency: str
     inputs: FinanceInputs
     uncertainty: Uncertainty
     drivers: DriverModel
     hurdle: float | None
+    dscr_covenant: float | None
     deterministic: dict[str, float]
     specs: tuple[MetricSpec, ...]
 
@@ -122,8 +131,9 @@ def _check_single_row(inputs: FinanceInputs) -> None:
             raise ValueError(f"the Monte Carlo runs one contract: {name} must be a scalar")
 
 
-def metric_specs(scenario: Scenario, inputs: FinanceInputs, deterministic: dict[str, float]) -> tuple[MetricSpec, ...]:
-    """Histogram ranges, fixed by the scenario (never by the data), and the shifts of the sums.
+def metric_specs(inputs: FinanceInputs, deterministic: dict[str, float], horizon_years: float
+                 ) -> tuple[MetricSpec, ...]:
+    """Histogram ranges, fixed by the inputs (never by the data), and the shifts of the sums.
 
     IRRs: [-100 %, +400 %] a year (0.03 % bins). NPV: the deterministic NPV ± 2 × capex total. Equity payback:
     [0, horizon]. Min DSCR: [-2, 6]. Values outside fall in the under/overflow bins, bounded by the exact min/max.
@@ -138,25 +148,45 @@ def metric_specs(scenario: Scenario, inputs: FinanceInputs, deterministic: dict[
         MetricSpec("project_irr", -1.0, 4.0, shift("project_irr")),
         MetricSpec("equity_irr", -1.0, 4.0, shift("equity_irr")),
         MetricSpec("npv", centre - span, centre + span, centre),
-        MetricSpec("payback_years_equity", 0.0, float(scenario.horizon_years), shift("payback_years_equity")),
+        MetricSpec("payback_years_equity", 0.0, float(horizon_years), shift("payback_years_equity")),
         MetricSpec("min_dscr", -2.0, 6.0, shift("min_dscr")),
     )
 
 
-def prepare(scenario: Scenario, uncertainty: Uncertainty | None = None) -> MonteCarloModel:
-    """Resolve a scenario and its uncertainty into what the engines need (validates the ``uncertainty:`` section)."""
-    unc = load_uncertainty(scenario) if uncertainty is None else uncertainty
-    inputs = build_inputs(scenario)
+def build_model(inputs: FinanceInputs, uncertainty: Uncertainty, *, name: str, horizon_years: float,
+                hurdle: float | None = None, dscr_covenant: float | None = None) -> MonteCarloModel:
+    """What the engines need to run paths of one contract.
+
+    Parameters
+    ----------
+    inputs : FinanceInputs
+        The finance engine's inputs of one contract (one row), debt fixed at close.
+    uncertainty : Uncertainty
+        The stochastic drivers' parameters.
+    name : str
+        Labels the result (the scenario's name).
+    horizon_years : float
+        The horizon in years (``inputs.months`` / 12 as the scenario states it): the equity payback histogram's range.
+    hurdle : float, optional
+        Equity hurdle IRR, annual (0.12 = 12%); ``None``: no hurdle flag.
+    dscr_covenant : float, optional
+        DSCR covenant; ``None``: no covenant probability.
+
+    Returns
+    -------
+    MonteCarloModel
+        With the driver constants, the deterministic case (every volatility at zero) and the histogram ranges.
+    """
     _check_single_row(inputs)
-    base = evaluate(inputs, Drivers.base(inputs))
+    base = finance_metrics(inputs, Drivers.base(inputs))
     f = base.flows
     deterministic = {
         "project_irr": float(base.project_irr[0]), "equity_irr": float(base.equity_irr[0]), "npv": float(f.npv[0]),
         "payback_years_equity": float(f.payback_equity[0]), "min_dscr": float(f.min_dscr[0]),
     }
-    return MonteCarloModel(scenario=scenario, inputs=inputs, uncertainty=unc, drivers=driver_model(unc, inputs),
-                           hurdle=scenario.financing.equity_hurdle_irr, deterministic=deterministic,
-                           specs=metric_specs(scenario, inputs, deterministic))
+    return MonteCarloModel(name=name, currency=inputs.currency, inputs=inputs, uncertainty=uncertainty,
+                           drivers=driver_model(uncertainty, inputs), hurdle=hurdle, dscr_covenant=dscr_covenant,
+                           deterministic=deterministic, specs=metric_specs(inputs, deterministic, horizon_years))
 
 
 def evaluate_paths(model: MonteCarloModel, seed: int, first_path: int, n: int, xp=np) -> dict[str, Any]:
@@ -186,18 +216,35 @@ def evaluate_paths(model: MonteCarloModel, seed: int, first_path: int, n: int, x
     }
 
 
-def dscr_fan(scenario: Scenario, *, paths: int = 20_000, seed: int = 0,
+def dscr_fan(model: MonteCarloModel, *, paths: int = 20_000, seed: int = 0,
              quantiles: tuple[float, ...] = (0.05, 0.25, 0.5, 0.75, 0.95)) -> dict[str, Any]:
-    """DSCR quantiles per loan year over the first ``paths`` paths of ``seed`` (the same paths as a run's first
-    ones), from the NumPy engine's per-year DSCR; with the covenant and the share of paths breaching it each year."""
-    model = prepare(scenario)
+    """DSCR quantiles per loan year over the first ``paths`` paths of ``seed``.
+
+    Parameters
+    ----------
+    model : MonteCarloModel
+        The contract and its drivers.
+    paths : int
+        Paths (the same paths as a run's first ones).
+    seed : int
+        Philox key.
+    quantiles : tuple of float
+        Probabilities in [0, 1].
+
+    Returns
+    -------
+    dict
+        ``years`` (loan years with debt service), ``quantiles`` {p: DSCR per year}, ``covenant``,
+        ``breach_share_by_year`` (share of paths below the covenant each year), ``breach_probability`` (any year),
+        from the NumPy engine's per-year DSCR.
+    """
     index = np.arange(paths, dtype=np.uint64)
     flows = cashflows(model.inputs, generate_drivers(model.drivers, seed, index, np), np)
     by_year = flows.dscr_by_year
     with np.errstate(invalid="ignore"):
         keep = [y for y in range(by_year.shape[1]) if np.isfinite(by_year[:, y]).any()]
         q = {float(p): [float(np.nanquantile(by_year[:, y], p)) for y in keep] for p in quantiles}
-        covenant = scenario.financing.dscr_covenant
+        covenant = model.dscr_covenant
         breach = [float(np.mean(by_year[:, y] < covenant)) for y in keep] if covenant is not None else None
     return {"years": [y + 1 for y in keep], "quantiles": q, "covenant": covenant, "breach_share_by_year": breach,
             "breach_probability": float(np.mean(flows.covenant_breached)), "paths": paths, "seed": seed,
@@ -281,8 +328,6 @@ class _PathWriter:
 
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        import tempfile
-
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
         os.close(fd)
         self.tmp = Path(tmp)
@@ -324,40 +369,59 @@ def _numpy_chunks(model: MonteCarloModel, seed: int, paths: int, chunk: int):
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tokensim-mc") as pool:
         for first in range(0, paths, chunk):
             n = min(chunk, paths - first)
-            starts = range(first, first + n, EVAL_BLOCK_PATHS)
+            stop = first + n
+            starts = range(first, stop, EVAL_BLOCK_PATHS)
             parts = list(pool.map(
-                lambda s: evaluate_paths(model, seed, s, min(EVAL_BLOCK_PATHS, first + n - s)), starts))
+                lambda s, stop=stop: evaluate_paths(model, seed, s, min(EVAL_BLOCK_PATHS, stop - s)), starts))
             yield first, _concat(parts)
 
 
 def _check_run_args(paths, seed, chunk_paths, backend, dtype, keep_paths) -> None:
     if isinstance(paths, bool) or not isinstance(paths, (int, np.integer)) or paths <= 0 or paths >= _MAX_PATHS:
-        raise UserError(f"--paths: got {paths!r}; allowed: a whole number of paths in [1, 2**63)")
+        raise ParameterError("paths", f"got {paths!r}; allowed: a whole number of paths in [1, 2**63)", sep=": ")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < _MAX_SEED:
-        raise UserError(f"--seed: got {seed!r}; allowed: a whole number in [0, 2**64)")
+        raise ParameterError("seed", f"got {seed!r}; allowed: a whole number in [0, 2**64)", sep=": ")
     if chunk_paths is not None:
-        check_number(chunk_paths, None, "--chunk-paths", low=1, integer=True)
+        check_number(chunk_paths, None, "chunk_paths", low=1, integer=True)
     if dtype is not None and dtype not in ("float32", "float64"):
-        raise UserError(f"--dtype: got {dtype!r}; allowed: float32, float64")
+        raise ParameterError("dtype", f"got {dtype!r}; allowed: float32, float64", sep=": ")
     if keep_paths is not None and Path(keep_paths).suffix != ".parquet":
-        raise UserError(f"--keep-paths: got {str(keep_paths)!r}; allowed: a file name ending in .parquet")
+        raise ParameterError("keep_paths", f"got {str(keep_paths)!r}; allowed: a file name ending in .parquet",
+                             sep=": ")
 
 
-def run_montecarlo(scenario: Scenario, *, paths: int, seed: int = 0, backend: str = "auto", dtype: str | None = None,
-                   chunk_paths: int | None = None, keep_paths: str | Path | None = None,
-                   progress: Callable[[int, int], None] | None = None,
-                   uncertainty: Uncertainty | None = None) -> MonteCarloResult:
-    """Run ``paths`` Monte Carlo paths of ``scenario`` and summarise them (see the module docstring).
+def simulate(model: MonteCarloModel, *, paths: int, seed: int = 0, backend: str = "auto", dtype: str | None = None,
+             chunk_paths: int | None = None, keep_paths: str | Path | None = None,
+             progress: Callable[[int, int], None] | None = None) -> MonteCarloResult:
+    """Run ``paths`` Monte Carlo paths of a model and summarise them (see the module docstring).
 
-    ``backend``: auto | numpy | cupy. ``dtype``: the kernel's float type (default float32 on the GPU; NumPy always
-    runs float64). ``chunk_paths``: paths per chunk (memory bound; results do not depend on it). ``keep_paths``: a
-    ``.parquet`` file for per-path rows. ``progress(done, total)`` is called after each chunk. ``uncertainty``
-    overrides the scenario's section (e.g. :meth:`Uncertainty.zeroed`).
+    Parameters
+    ----------
+    model : MonteCarloModel
+        The contract and its drivers (:func:`build_model`).
+    paths : int
+        Number of paths, in [1, 2**63).
+    seed : int
+        Philox key, in [0, 2**64): same seed, same results.
+    backend : {"auto", "numpy", "cupy"}
+        ``cupy`` runs the CUDA kernel; ``auto`` picks it when a GPU is usable.
+    dtype : {"float32", "float64"}, optional
+        The kernel's float type (default float32 on the GPU; NumPy always runs float64).
+    chunk_paths : int, optional
+        Paths per chunk (bounds memory; results do not depend on it).
+    keep_paths : str or Path, optional
+        A ``.parquet`` file for one row per path.
+    progress : callable, optional
+        ``progress(done, total)`` after each chunk.
+
+    Returns
+    -------
+    MonteCarloResult
+        Summaries of the per-path metrics (money in ``model.currency``), probabilities and the deterministic case.
     """
     _check_run_args(paths, seed, chunk_paths, backend, dtype, keep_paths)
     paths, seed = int(paths), int(seed)
     chosen = select_backend(backend)
-    model = prepare(scenario, uncertainty)
     notes: list[str] = []
     if chosen.is_gpu:
         dtype = dtype or "float32"
@@ -372,8 +436,6 @@ def run_montecarlo(scenario: Scenario, *, paths: int, seed: int = 0, backend: st
     ok = False
     try:
         if chosen.is_gpu:
-            from ._kernel import kernel_chunks
-
             chunks = kernel_chunks(model, seed, paths, chunk, dtype)
         else:
             chunks = _numpy_chunks(model, seed, paths, chunk)
@@ -396,16 +458,15 @@ def run_montecarlo(scenario: Scenario, *, paths: int, seed: int = 0, backend: st
 
 
 def _result(model, summary, paths, seed, chosen, dtype, elapsed, notes, keep_paths) -> MonteCarloResult:
-    s = model.scenario
     metrics = {}
     for name in METRICS:
         reasons = IRR_REASONS if name.endswith("_irr") else None
         metrics[name] = summary.metrics[name].to_dict(reasons)
     npv_summary = summary.metrics["npv"]
     std_error = npv_summary.std / math.sqrt(npv_summary.finite) if npv_summary.finite > 1 else math.nan
-    covenant = s.financing.dscr_covenant
+    covenant = model.dscr_covenant
     return MonteCarloResult(
-        scenario=s.name, currency=s.currency, paths=paths, seed=seed, backend=chosen.name, device=chosen.device,
+        scenario=model.name, currency=model.currency, paths=paths, seed=seed, backend=chosen.name, device=chosen.device,
         dtype=dtype, months=model.inputs.months, elapsed_s=elapsed, metrics=metrics,
         prob_dscr_below_covenant=summary.probability("dscr_below_covenant") if covenant is not None else None,
         prob_equity_irr_below_hurdle=summary.probability("equity_irr_below_hurdle")

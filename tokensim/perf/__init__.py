@@ -8,17 +8,21 @@ from __future__ import annotations
 from ._model import (  # noqa: F401
     MODES,
     SLO,
+    BatchSearch,
     Deployment,
+    Instance,
+    Prediction,
     Workload,
+    batch_search,
     build_step_model,
     concurrency_grid,
     default_deployment,
     evaluate,
+    instance,
+    latency_layout,
     operating_point,
     pareto_frontier,
     predict,
-    serving_slo,
-    serving_workload,
 )
 from .efficiency import (  # noqa: F401
     GLOBAL_FACTORS,
@@ -30,4 +34,7 @@ from .efficiency import (  # noqa: F401
     render_calibration,
 )
 
-__all__ = ["Deployment", "Efficiency", "GLOBAL_FACTORS", "MODES", "PHASES", "PHASE_FACTORS", "PhaseEfficiency", "SLO", "Workload", "build_step_model", "concurrency_grid", "default_deployment", "evaluate", "load_efficiency", "operating_point", "pareto_frontier", "predict", "render_calibration", "serving_slo", "serving_workload"]
+__all__ = ["BatchSearch", "Deployment", "Efficiency", "GLOBAL_FACTORS", "Instance", "MODES", "PHASES", "PHASE_FACTORS",
+           "PhaseEfficiency", "Prediction", "SLO", "Workload", "batch_search", "build_step_model", "concurrency_grid",
+           "default_deployment", "evaluate", "instance", "latency_layout", "load_efficiency", "operating_point",
+           "pareto_frontier", "predict", "render_calibration"]

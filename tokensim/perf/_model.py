@@ -15,7 +15,8 @@ Uncached input tokens (1 − cache hit rate) are computed in prefill; cached one
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any, Literal, overload
 
 import numpy as np
 
@@ -28,8 +29,9 @@ from ..config.precisions import Recipe, ResolvedPrecision, resolve_precision
 from . import _core as core
 from .efficiency import Efficiency, load_efficiency
 
-__all__ = ["Deployment", "Workload", "SLO", "MODES", "build_step_model", "default_deployment", "evaluate",
-           "operating_point", "pareto_frontier", "predict", "concurrency_grid", "serving_workload", "serving_slo"]
+__all__ = ["Deployment", "Workload", "SLO", "MODES", "BatchSearch", "Instance", "Prediction", "batch_search",
+           "build_step_model", "default_deployment", "evaluate", "instance", "latency_layout", "operating_point",
+           "pareto_frontier", "predict", "concurrency_grid"]
 
 MODES = ("aggregated", "disaggregated", "prefill", "decode")
 _GB = 1e9
@@ -74,26 +76,51 @@ def _weights_per_gpu_bytes(model: ModelSpec, prec: ResolvedPrecision, dep: Deplo
 
 def _check_deployment(model: ModelSpec, hardware: Hardware, dep: Deployment) -> None:
     if dep.gpus < 1 or dep.tp < 1 or dep.ep < 1:
-        raise UserError(f"--gpus, --tp and --ep must be at least 1 (got gpus={dep.gpus}, tp={dep.tp}, ep={dep.ep})")
+        raise UserError(f"gpus, tp and ep must be at least 1 (got gpus={dep.gpus}, tp={dep.tp}, ep={dep.ep})")
     if dep.gpus % dep.tp:
-        raise UserError(f"--tp {dep.tp} must divide --gpus {dep.gpus}")
+        raise UserError(f"tp={dep.tp} must divide gpus={dep.gpus}")
     if dep.gpus % dep.ep:
-        raise UserError(f"--ep {dep.ep} must divide --gpus {dep.gpus}")
+        raise UserError(f"ep={dep.ep} must divide gpus={dep.gpus}")
     if dep.ep > 1 and not model.is_moe:
-        raise UserError(f"--ep {dep.ep}: {model.name} is a dense model (no experts); allowed: --ep 1")
+        raise UserError(f"ep={dep.ep}: {model.name} is a dense model (no experts); allowed: ep=1")
     if model.is_moe and dep.ep > model.experts:
-        raise UserError(f"--ep {dep.ep} exceeds the {model.experts} experts of {model.name}")
+        raise UserError(f"ep={dep.ep} exceeds the {model.experts} experts of {model.name}")
     if dep.tp > model.heads:
-        raise UserError(f"--tp {dep.tp} exceeds the {model.heads} attention heads of {model.name}")
+        raise UserError(f"tp={dep.tp} exceeds the {model.heads} attention heads of {model.name}")
 
 
 def default_deployment(model: ModelSpec, prec: ResolvedPrecision, hardware: Hardware, efficiency: Efficiency,
                        gpus: int | None = None, tp: int | None = None, ep: int | None = None) -> Deployment:
-    """The deployment a user gets when they give none (or only part) of --gpus/--tp/--ep.
+    """The deployment a user gets when they give none (or only part) of ``gpus``/``tp``/``ep``.
 
     GPUs: the smallest power of two whose memory holds the weights with at least half of the free HBM left for KV
-    cache, or the scale-up domain if that would cross it and the domain still leaves a fifth for KV. Dense models use tensor parallelism across the instance; MoE models use attention data parallelism with
-    experts sharded across all GPUs (the DeepSeek/SGLang large-EP layout).
+    cache, or the scale-up domain if that would cross it and the domain still leaves a fifth for KV. Dense models use
+    tensor parallelism across the instance; MoE models use attention data parallelism with experts sharded across all
+    GPUs (the DeepSeek/SGLang large-EP layout).
+
+    Parameters
+    ----------
+    model : ModelSpec
+        The model served.
+    prec : ResolvedPrecision
+        Its precision recipe resolved on ``hardware`` (bytes per parameter and per KV element).
+    hardware : Hardware
+        The accelerator (usable HBM in GiB, scale-up domain in GPUs).
+    efficiency : Efficiency
+        The hardware family's efficiency factors (workspace share of HBM).
+    gpus, tp, ep : int, optional
+        GPUs per instance, tensor-parallel and expert-parallel sizes; each one given is kept as it is.
+
+    Returns
+    -------
+    Deployment
+        GPUs per instance, tensor-parallel and expert-parallel sizes.
+
+    Raises
+    ------
+    UserError
+        If the sizes do not fit the model (``tp`` must divide ``gpus``, at most one rank per head or expert, ...),
+        naming the parameters (``tp=8 must divide gpus=12``).
     """
     if gpus is None:
         usable = hardware.hbm_usable_gib * _GIB * (1.0 - efficiency.workspace_fraction)
@@ -172,7 +199,7 @@ BOUNDS = np.array(["compute", "memory", "communication"])
 
 
 def evaluate(sm: core.StepModel, mode: str, concurrency, input_tokens, output_tokens, context_tokens=None,
-             cache_hit_rate=0.0, kv_transfer_s_per_token: float = 0.0):
+             cache_hit_rate=0.0, kv_transfer_s_per_token: float | np.ndarray = 0.0):
     """Metrics of every operating point (arrays broadcast together); NumPy or CuPy in, the same out.
 
     Returns a dict of arrays: output/input tokens per s per GPU, tokens per s per user, TTFT, TPOT, GPU-seconds per
@@ -260,39 +287,141 @@ def evaluate(sm: core.StepModel, mode: str, concurrency, input_tokens, output_to
 
 
 def concurrency_grid(max_concurrency: float, points: int = 96) -> np.ndarray:
-    """Candidate batch sizes: 1 … the memory limit, geometrically spaced integers, the limit itself included."""
+    """Candidate batch sizes: 1 … the memory limit, geometrically spaced integers, the limit itself included.
+
+    Parameters
+    ----------
+    max_concurrency : float
+        The memory limit on concurrent sequences per instance (below 1 counts as 1).
+    points : int
+        Geometrically spaced candidates before rounding to whole batches and removing duplicates.
+
+    Returns
+    -------
+    numpy.ndarray
+        Sorted distinct whole batch sizes (sequences per instance, as floats), starting at 1.
+    """
     top = max(1.0, float(max_concurrency))
     grid = np.unique(np.round(np.geomspace(1.0, top, points)))
     return np.unique(np.append(grid, np.floor(top)))
 
 
-def _slo_mask(res: dict, slo: SLO):
+def _meets(res: dict, min_tokens_per_s_per_user=None, max_ttft_s=None, max_tpot_s=None) -> np.ndarray:
+    """Points that fit in memory and meet every SLO bound given (bounds broadcast against the metrics)."""
     ok = np.asarray(res["fits"], dtype=bool).copy()
     with np.errstate(invalid="ignore"):
-        if slo.min_tokens_per_s_per_user is not None:
-            ok &= np.asarray(res["tokens_per_s_per_user"]) >= slo.min_tokens_per_s_per_user
-        if slo.max_ttft_s is not None:
-            ok &= np.asarray(res["ttft_s"]) <= slo.max_ttft_s
-        if slo.max_tpot_s is not None:
-            ok &= np.asarray(res["tpot_s"]) <= slo.max_tpot_s
+        if min_tokens_per_s_per_user is not None:
+            ok &= np.asarray(res["tokens_per_s_per_user"]) >= min_tokens_per_s_per_user
+        if max_ttft_s is not None:
+            ok &= np.asarray(res["ttft_s"]) <= max_ttft_s
+        if max_tpot_s is not None:
+            ok &= np.asarray(res["tpot_s"]) <= max_tpot_s
     return ok
 
 
-def _sweep(sm, mode, workload: Workload, concurrency=None, kv_transfer_s_per_token=0.0):
-    ctx = workload.context_tokens
-    if concurrency is None:
-        probe = evaluate(sm, mode, np.ones(1), workload.input_tokens, workload.output_tokens, ctx,
-                         workload.cache_hit_rate, kv_transfer_s_per_token)
-        limit = float(to_numpy(probe["max_concurrency"]).reshape(-1)[0])
-        grid = concurrency_grid(limit if sm.fits_weights else 1.0)
-    else:
-        grid = np.asarray([float(concurrency)])
-    res = evaluate(sm, mode, grid, workload.input_tokens, workload.output_tokens, ctx, workload.cache_hit_rate,
-                   kv_transfer_s_per_token)
-    return {k: np.broadcast_to(to_numpy(v), grid.shape) for k, v in res.items()}
+def _column(x):
+    """A per-point array as a column against the candidate batches; scalars and None as they are."""
+    return x[:, None] if isinstance(x, np.ndarray) and x.ndim == 1 else x
 
 
-def _row(res: dict, i: int, sm: core.StepModel) -> dict:
+@dataclass(frozen=True)
+class BatchSearch:
+    """The batch search of :func:`batch_search` over ``m`` points, each against its own candidate batches.
+
+    Attributes
+    ----------
+    concurrency : numpy.ndarray
+        ``(m,)`` the chosen batch (sequences per instance): the highest-throughput candidate within the SLOs and memory,
+        the smallest such batch on a tie; 1 (the first candidate) where none qualifies.
+    meets_slo : numpy.ndarray
+        ``(m,)`` bool: some candidate fits in memory and meets the SLOs.
+    throughput : numpy.ndarray
+        ``(m,)`` the chosen batch's output tokens/s per GPU (input tokens/s per GPU in ``prefill`` mode); 0 where no
+        candidate qualifies.
+    index : numpy.ndarray
+        ``(m,)`` the chosen batch's column in ``grid``.
+    grid : numpy.ndarray
+        ``(m, k)`` the candidates of each point (:func:`concurrency_grid` up to its memory limit, padded with 1).
+    results : dict of numpy.ndarray
+        :func:`evaluate`'s metrics at every candidate, each ``(m, k)``.
+    """
+
+    concurrency: np.ndarray
+    meets_slo: np.ndarray
+    throughput: np.ndarray
+    index: np.ndarray
+    grid: np.ndarray
+    results: dict[str, np.ndarray]
+
+
+def _candidates(sm: core.StepModel, mode: str, input_tokens, output_tokens, context_tokens, cache_hit_rate,
+                kv_transfer_s_per_token: float):
+    """Every point's candidate batches and :func:`evaluate` at each: ``(grid, results)``, both ``(m, k)``."""
+    l_in = np.asarray(input_tokens, dtype=float).reshape(-1)
+    m = l_in.shape[0]
+    l_out = np.broadcast_to(np.asarray(output_tokens, dtype=float), (m,))
+    h = np.broadcast_to(np.asarray(cache_hit_rate, dtype=float), (m,))
+    ctx = None if context_tokens is None else np.broadcast_to(np.asarray(context_tokens, dtype=float), (m,))
+    probe = evaluate(sm, mode, np.ones(m), l_in, l_out, ctx, h, kv_transfer_s_per_token)
+    limit = to_numpy(probe["max_concurrency"]) if sm.fits_weights else np.ones(m)
+    tops, inverse = np.unique(np.broadcast_to(limit, (m,)), return_inverse=True)
+    grids = [concurrency_grid(top) for top in tops]
+    table = np.ones((len(grids), max(len(g) for g in grids)))  # padded with batch 1, which every grid holds
+    for row, grid in enumerate(grids):
+        table[row, :len(grid)] = grid
+    batch = table[inverse.reshape(-1)]
+    res = evaluate(sm, mode, batch, l_in[:, None], l_out[:, None], _column(ctx), h[:, None], kv_transfer_s_per_token)
+    return batch, {k: np.broadcast_to(to_numpy(v), batch.shape) for k, v in res.items()}
+
+
+def batch_search(sm: core.StepModel, mode: str, input_tokens, output_tokens, context_tokens=None,
+                 cache_hit_rate=0.0, *, min_tokens_per_s_per_user=None, max_ttft_s=None, max_tpot_s=None,
+                 kv_transfer_s_per_token: float = 0.0) -> BatchSearch:
+    """The SLO batch search of many operating points at once (NumPy): the one search behind :func:`operating_point`,
+    :func:`predict` and ``tokensim sweep``.
+
+    Each point's candidates are the batches of :func:`concurrency_grid` up to its memory limit; the chosen batch is
+    the one with the highest throughput (output tokens/s per GPU; input tokens/s per GPU in ``prefill`` mode) among
+    those that fit in memory and meet the SLOs.
+
+    Parameters
+    ----------
+    sm : StepModel
+        The configuration (:func:`build_step_model`).
+    mode : str
+        One of :data:`MODES`.
+    input_tokens, output_tokens : array_like
+        Tokens per request, one per point (``(m,)``; output tokens may be a scalar shared by all).
+    context_tokens : array_like, optional
+        Mean decode context in tokens (default input + output/2).
+    cache_hit_rate : array_like
+        Share of input tokens served from the prefix cache, in [0, 1].
+    min_tokens_per_s_per_user : float or array_like, optional
+        SLO: lowest decode speed per user (tokens/s); a scalar or one per point.
+    max_ttft_s, max_tpot_s : float, optional
+        SLOs: longest time to first token and time per output token (s).
+    kv_transfer_s_per_token : float
+        KV transfer time per input token (s) added to TTFT in ``disaggregated`` mode.
+
+    Returns
+    -------
+    BatchSearch
+        The chosen batch, whether it meets the SLOs and its throughput per point, with every candidate's metrics.
+    """
+    batch, res = _candidates(sm, mode, input_tokens, output_tokens, context_tokens, cache_hit_rate,
+                             kv_transfer_s_per_token)
+    ok = _meets(res, _column(min_tokens_per_s_per_user), max_ttft_s, max_tpot_s)
+    metric = res["input_tokens_per_s_per_gpu"] if mode == "prefill" else res["output_tokens_per_s_per_gpu"]
+    score = np.where(ok, metric, -np.inf)
+    index = np.argmax(score, axis=1)  # the first best: the smallest batch among ties (each grid is sorted)
+    meets = np.asarray(ok.any(axis=1), dtype=bool)
+    best = np.take_along_axis(score, index[:, None], axis=1)[:, 0]
+    chosen = np.take_along_axis(batch, index[:, None], axis=1)[:, 0]
+    return BatchSearch(concurrency=chosen, meets_slo=meets, throughput=np.where(meets, best, 0.0), index=index,
+                       grid=batch, results=res)
+
+
+def _row(res: dict, i: int, sm: core.StepModel) -> dict[str, Any]:
     row = {k: v[i].item() for k, v in res.items()}
     row["bound"] = str(BOUNDS[int(row["bound"])])
     row["fits"] = bool(row["fits"])
@@ -308,24 +437,76 @@ def _row(res: dict, i: int, sm: core.StepModel) -> dict:
     return row
 
 
-def operating_point(sm, mode, workload: Workload, slo: SLO = SLO(), concurrency=None, kv_transfer_s_per_token=0.0):
-    """The highest-throughput point meeting the SLOs and memory (or the given concurrency). ``meets_slo`` says
-    whether any point met them; if none did, the point closest to meeting them (fewest sequences) is returned."""
-    res = _sweep(sm, mode, workload, concurrency, kv_transfer_s_per_token)
-    ok = _slo_mask(res, slo)
-    metric = res["input_tokens_per_s_per_gpu"] if mode == "prefill" else res["output_tokens_per_s_per_gpu"]
-    if ok.any():
-        i = int(np.argmax(np.where(ok, metric, -np.inf)))
+def operating_point(sm: core.StepModel, mode: str, workload: Workload, slo: SLO = SLO(),
+                    concurrency: float | None = None, kv_transfer_s_per_token: float = 0.0) -> dict[str, Any]:
+    """The highest-throughput point meeting the SLOs and memory (or the given concurrency): :func:`batch_search` on
+    one point.
+
+    Parameters
+    ----------
+    sm : StepModel
+        The configuration (:func:`build_step_model`).
+    mode : str
+        One of :data:`MODES`.
+    workload : Workload
+        Tokens per request (input, output, decode context), cache hit rate.
+    slo : SLO
+        Service-level objectives (tokens/s per user, TTFT and TPOT in s); none by default.
+    concurrency : float, optional
+        Evaluate this batch (sequences per instance) instead of searching.
+    kv_transfer_s_per_token : float
+        KV transfer time per input token (s), ``disaggregated`` mode.
+
+    Returns
+    -------
+    dict
+        :func:`evaluate`'s metrics at the point as Python scalars (``bound`` as a name), the throughput intervals
+        (``*_low``/``*_high``) and ``meets_slo``: whether any point met the SLOs; if none did, the point closest to
+        meeting them (fewest sequences) is returned.
+    """
+    if concurrency is None:
+        found = batch_search(sm, mode, np.array([float(workload.input_tokens)]), workload.output_tokens,
+                             workload.context_tokens, workload.cache_hit_rate,
+                             min_tokens_per_s_per_user=slo.min_tokens_per_s_per_user, max_ttft_s=slo.max_ttft_s,
+                             max_tpot_s=slo.max_tpot_s, kv_transfer_s_per_token=kv_transfer_s_per_token)
+        res = {k: v[0] for k, v in found.results.items()}
+        i, meets = int(found.index[0]), bool(found.meets_slo[0])
     else:
+        grid = np.asarray([float(concurrency)])
+        out = evaluate(sm, mode, grid, workload.input_tokens, workload.output_tokens, workload.context_tokens,
+                       workload.cache_hit_rate, kv_transfer_s_per_token)
+        res = {k: np.broadcast_to(to_numpy(v), grid.shape) for k, v in out.items()}
         i = 0
+        meets = bool(_meets(res, slo.min_tokens_per_s_per_user, slo.max_ttft_s, slo.max_tpot_s).any())
     row = _row(res, i, sm)
-    row["meets_slo"] = bool(ok.any())
+    row["meets_slo"] = meets
     return row
 
 
-def pareto_frontier(sm, mode, workload: Workload, kv_transfer_s_per_token=0.0) -> list[dict]:
-    """Points not dominated in (tokens/s/GPU, tokens/s/user), fastest-per-user first."""
-    res = _sweep(sm, mode, workload, None, kv_transfer_s_per_token)
+def pareto_frontier(sm: core.StepModel, mode: str, workload: Workload,
+                    kv_transfer_s_per_token: float = 0.0) -> list[dict[str, Any]]:
+    """Points not dominated in (tokens/s/GPU, tokens/s/user), fastest-per-user first.
+
+    Parameters
+    ----------
+    sm : StepModel
+        The configuration (:func:`build_step_model`).
+    mode : str
+        One of :data:`MODES`.
+    workload : Workload
+        Tokens per request, cache hit rate.
+    kv_transfer_s_per_token : float
+        KV transfer time per input token (s), ``disaggregated`` mode.
+
+    Returns
+    -------
+    list of dict
+        The frontier's points among the candidates of :func:`batch_search` that fit in memory, each as
+        :func:`operating_point`'s row without ``meets_slo``.
+    """
+    _, found = _candidates(sm, mode, np.array([float(workload.input_tokens)]), workload.output_tokens,
+                           workload.context_tokens, workload.cache_hit_rate, kv_transfer_s_per_token)
+    res = {k: v[0] for k, v in found.items()}
     fits = np.asarray(res["fits"], dtype=bool)
     idx = [i for i in np.argsort(-res["tokens_per_s_per_user"]) if fits[i]]
     frontier, best = [], -np.inf
@@ -336,9 +517,27 @@ def pareto_frontier(sm, mode, workload: Workload, kv_transfer_s_per_token=0.0) -
     return frontier
 
 
-# -- the one-call interface the CLI and other stages use -------------------------------------------------------------
+# -- one serving instance from catalogue names -----------------------------------------------------------------------
 @dataclass(frozen=True)
-class Resolved:
+class Instance:
+    """One serving instance resolved from the catalogue: what :func:`instance` returns.
+
+    Attributes
+    ----------
+    model, hardware, recipe : ModelSpec, Hardware, Recipe
+        The catalogue entries (the recipe with its KV-cache format override applied).
+    precision : ResolvedPrecision
+        The recipe on this hardware (bytes per parameter and KV element, compute format).
+    deployment : Deployment
+        GPUs per instance, tensor-parallel and expert-parallel sizes.
+    efficiency : Efficiency
+        The hardware family's efficiency factors.
+    step_model : StepModel
+        The scalars :func:`evaluate` takes.
+    kv_transfer_s_per_token : float
+        Seconds per input token to move its KV cache between instances (``disaggregated`` mode).
+    """
+
     model: ModelSpec
     hardware: Hardware
     recipe: Recipe
@@ -349,56 +548,214 @@ class Resolved:
     kv_transfer_s_per_token: float
 
 
-def resolve(hardware: str, model: str, precision: str, *, gpus=None, tp=None, ep=None, kv_cache_precision=None,
-            workload: Workload | None = None, calibration_path: str | None = None) -> Resolved:
-    cat = load_catalog()
-    hw = cat.get_hardware(hardware, "--hardware")
-    mdl = cat.get_model(model, "--model")
-    recipe = cat.get_recipe(precision, "--precision")
-    if kv_cache_precision:
-        recipe = recipe.with_kv_cache(cat.get_format(kv_cache_precision, "--kv-cache-precision"))
-    prec = resolve_precision(recipe, hw)
-    eff = load_efficiency(hw.family, calibration_path)
-    dep = default_deployment(mdl, prec, hw, eff, gpus, tp, ep)
+def _instance_of(mdl: ModelSpec, hw: Hardware, recipe: Recipe, prec: ResolvedPrecision, eff: Efficiency,
+                 dep: Deployment, workload: Workload | None) -> Instance:
     sm = build_step_model(mdl, prec, hw, dep, eff, workload)
     kv_per_token = mdl.layers * mdl.kv_elements_per_token_per_layer * prec.kv_bytes_per_element
     kv_transfer = kv_per_token / (hw.scale_out_bandwidth_gb_per_s * _GB * dep.gpus)
-    return Resolved(mdl, hw, recipe, prec, dep, eff, sm, kv_transfer)
+    return Instance(mdl, hw, recipe, prec, dep, eff, sm, kv_transfer)
 
 
-def serving_workload(serving) -> Workload:
-    """The workload of a scenario's ``serving`` section (lengths, cache hits, speculative decoding)."""
-    return Workload(serving.input_tokens, serving.output_tokens, cache_hit_rate=serving.cache_hit_rate,
-                    speculative_draft_tokens=serving.speculative_draft_tokens,
-                    speculative_acceptance_length=serving.speculative_acceptance_length)
+def instance(hardware: str, model: str, precision: str, *, gpus: int | None = None, tp: int | None = None,
+             ep: int | None = None, kv_cache_precision: str | None = None, workload: Workload | None = None,
+             calibration_path: str | None = None) -> Instance:
+    """One serving instance from catalogue names: the step model :func:`evaluate` takes and what it was built from.
+
+    Parameters
+    ----------
+    hardware, model, precision : str
+        Catalogue names (or aliases) of the accelerator, the model and the precision recipe.
+    gpus, tp, ep : int, optional
+        GPUs per instance, tensor-parallel and expert-parallel sizes (default: :func:`default_deployment`).
+    kv_cache_precision : str, optional
+        A format name replacing the recipe's KV-cache format.
+    workload : Workload, optional
+        Only its speculative decoding (draft tokens per step, acceptance length) enters the step model.
+    calibration_path : str, optional
+        A calibration YAML replacing the bundled efficiency factors.
+
+    Returns
+    -------
+    Instance
+
+    Raises
+    ------
+    UserError
+        For an unknown name (``field 'hardware' got 'H2000'; ... did you mean 'H200'?``) or a deployment that does
+        not fit the model, naming the parameter.
+    """
+    cat = load_catalog()
+    hw = cat.get_hardware(hardware, "hardware")
+    mdl = cat.get_model(model, "model")
+    recipe = cat.get_recipe(precision, "precision")
+    if kv_cache_precision:
+        recipe = recipe.with_kv_cache(cat.get_format(kv_cache_precision, "kv_cache_precision"))
+    prec = resolve_precision(recipe, hw)
+    eff = load_efficiency(hw.family, calibration_path)
+    dep = default_deployment(mdl, prec, hw, eff, gpus, tp, ep)
+    return _instance_of(mdl, hw, recipe, prec, eff, dep, workload)
 
 
-def serving_slo(serving) -> SLO:
-    """The SLO of a scenario's ``serving`` section."""
-    return SLO(serving.min_tokens_per_s_per_user, serving.max_ttft_s, serving.max_tpot_s)
+def latency_layout(r: Instance) -> Instance | None:
+    """The tensor-parallel latency layout of a MoE instance on the same GPUs.
+
+    Attention and experts run tensor-parallel over the instance (the largest power-of-two TP that divides its GPUs
+    within the model's head count), EP 1: no all-to-all, whose per-layer dispatch/combine latency caps the per-user
+    speed of the expert-parallel throughput layout.
+
+    Parameters
+    ----------
+    r : Instance
+        The throughput layout (:func:`instance` with neither ``tp`` nor ``ep`` given).
+
+    Returns
+    -------
+    Instance or None
+        The latency layout, with ``r``'s model, precision, efficiency and speculative decoding; None for a dense
+        model, an instance already without expert parallelism, or when either layout's weights do not fit.
+    """
+    if not (r.model.is_moe and r.deployment.ep > 1 and r.step_model.fits_weights):
+        return None
+    g = r.deployment.gpus
+    tp = g
+    while tp > 1 and (tp > r.model.heads or g % tp):
+        tp //= 2
+    sm = r.step_model
+    speculation = Workload(1, 1, speculative_draft_tokens=int(round(sm.spec_tokens_per_step - 1)),
+                           speculative_acceptance_length=sm.spec_acceptance_length)
+    alt = _instance_of(r.model, r.hardware, r.recipe, r.precision, r.efficiency, Deployment(g, tp, 1), speculation)
+    return alt if alt.step_model.fits_weights else None
+
+
+# -- the one-call interface the CLI and other stages use -------------------------------------------------------------
+@dataclass(frozen=True)
+class Prediction:
+    """One operating point (or one point of a Pareto frontier) of a serving instance: what :func:`predict` returns.
+
+    Throughputs are per GPU of the instance; times in seconds; memory in GB (10^9 bytes) per GPU.
+    :meth:`to_dict` gives the JSON record of ``tokensim perf``.
+    """
+
+    hardware: str
+    model: str
+    precision: str
+    kv_cache_precision: str
+    compute_format: str
+    weight_only: bool
+    mode: str
+    gpus: int  # per instance
+    tp: int
+    ep: int
+    input_tokens: float  # per request
+    output_tokens: float
+    cache_hit_rate: float
+    weights_gb_per_gpu: float
+    output_tokens_per_s_per_gpu: float
+    input_tokens_per_s_per_gpu: float
+    tokens_per_s_per_user: float  # NaN in prefill mode
+    ttft_s: float  # NaN in decode mode
+    tpot_s: float  # NaN in prefill mode
+    gpu_s_per_input_token: float  # GPU-seconds per uncached input token
+    gpu_s_per_output_token: float
+    max_concurrency: float  # the memory limit, sequences per instance
+    bound: str  # compute | memory | communication
+    concurrency: float  # sequences per instance (requests in one pass in prefill mode)
+    fits: bool
+    kv_cache_gb_per_gpu: float
+    output_tokens_per_s_per_gpu_low: float
+    output_tokens_per_s_per_gpu_high: float
+    input_tokens_per_s_per_gpu_low: float
+    input_tokens_per_s_per_gpu_high: float
+    prefill_gpu_share: float | None = None  # disaggregated mode: the prefill pool's share of GPUs
+    meets_slo: bool | None = None  # operating points; None on Pareto rows
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as ``tokensim perf`` prints it.
+
+        Returns
+        -------
+        dict
+            Every field in declaration order, except that in ``disaggregated`` mode ``tpot_s`` precedes ``ttft_s``
+            and ``prefill_gpu_share`` follows ``gpu_s_per_output_token``; ``prefill_gpu_share`` only in that mode and
+            ``meets_slo`` only on operating points.
+        """
+        return {name: getattr(self, name) for name in (
+            _DISAGGREGATED_ORDER if self.mode == "disaggregated" else _ORDER)
+            if name != "meets_slo" or self.meets_slo is not None}
+
+
+_ORDER = tuple(f.name for f in fields(Prediction) if f.name != "prefill_gpu_share")
+_DISAGGREGATED_ORDER = tuple(_ORDER[:_ORDER.index("ttft_s")]) + (
+    "tpot_s", "ttft_s", "gpu_s_per_input_token", "gpu_s_per_output_token", "prefill_gpu_share") + tuple(
+    _ORDER[_ORDER.index("max_concurrency"):])
+
+
+@overload
+def predict(hardware: str, model: str, precision: str, workload: Workload, *, mode: str = ...,
+            slo: SLO = ..., concurrency: int | None = ..., gpus: int | None = ..., tp: int | None = ...,
+            ep: int | None = ..., kv_cache_precision: str | None = ..., pareto: Literal[False] = ...,
+            calibration_path: str | None = ...) -> Prediction: ...
+
+
+@overload
+def predict(hardware: str, model: str, precision: str, workload: Workload, *, mode: str = ...,
+            slo: SLO = ..., concurrency: int | None = ..., gpus: int | None = ..., tp: int | None = ...,
+            ep: int | None = ..., kv_cache_precision: str | None = ..., pareto: Literal[True],
+            calibration_path: str | None = ...) -> list[Prediction]: ...
 
 
 def predict(hardware: str, model: str, precision: str, workload: Workload, *, mode: str = "aggregated",
-            slo: SLO = SLO(), concurrency: int | None = None, gpus=None, tp=None, ep=None,
-            kv_cache_precision=None, pareto: bool = False, calibration_path: str | None = None):
-    """Resolve names, then the operating point (or the Pareto frontier): the dict(s) behind ``tokensim perf``.
+            slo: SLO = SLO(), concurrency: int | None = None, gpus: int | None = None, tp: int | None = None,
+            ep: int | None = None, kv_cache_precision: str | None = None, pareto: bool = False,
+            calibration_path: str | None = None) -> Prediction | list[Prediction]:
+    """The operating point (or the Pareto frontier) of a serving instance named from the catalogue: ``tokensim perf``.
 
     For a MoE model with neither ``tp`` nor ``ep`` given and an SLO to meet, the search also tries the latency layout
-    (attention and experts tensor-parallel over the instance, no all-to-all) beside the throughput layout of
-    :func:`default_deployment` (attention data-parallel, experts expert-parallel), and keeps the layout that serves
-    more tokens per second per GPU within the SLO: expert-parallel decode is bound by its per-layer dispatch/combine
-    latency, which caps per-user speed, so interactive serving runs tensor-parallel.
+    (:func:`latency_layout`: attention and experts tensor-parallel over the instance, no all-to-all) beside the
+    throughput layout of :func:`default_deployment` (attention data-parallel, experts expert-parallel), and keeps the
+    layout that serves more tokens per second per GPU within the SLO: expert-parallel decode is bound by its per-layer
+    dispatch/combine latency, which caps per-user speed, so interactive serving runs tensor-parallel.
+
+    Parameters
+    ----------
+    hardware, model, precision : str
+        Catalogue names (or aliases).
+    workload : Workload
+        Input and output tokens per request, decode context, prefix-cache hit rate, speculative decoding.
+    mode : str
+        One of :data:`MODES`.
+    slo : SLO
+        Lowest tokens/s per user, longest TTFT and TPOT (s); none by default.
+    concurrency : int, optional
+        Evaluate this batch (sequences per instance) instead of searching; it must fit in memory.
+    gpus, tp, ep : int, optional
+        GPUs per instance, tensor-parallel and expert-parallel sizes (default: :func:`default_deployment`).
+    kv_cache_precision : str, optional
+        A format name replacing the recipe's KV-cache format.
+    pareto : bool
+        Return the Pareto frontier of throughput against per-user speed instead of one point.
+    calibration_path : str, optional
+        A calibration YAML replacing the bundled efficiency factors.
+
+    Returns
+    -------
+    Prediction or list of Prediction
+        The operating point; with ``pareto=True`` the frontier's points, fastest per user first.
+
+    Raises
+    ------
+    UserError
+        Unknown names, a deployment that does not fit, weights beyond memory or a ``concurrency`` beyond the memory
+        limit; messages name the parameters (``tp=8 must divide gpus=12``).
     """
     if mode not in MODES:
-        raise UserError(f"--mode '{mode}': allowed: {', '.join(MODES)}")
-    r = resolve(hardware, model, precision, gpus=gpus, tp=tp, ep=ep, kv_cache_precision=kv_cache_precision,
-                workload=workload, calibration_path=calibration_path)
+        raise UserError(f"mode={mode!r}: allowed: {', '.join(MODES)}")
+    r = instance(hardware, model, precision, gpus=gpus, tp=tp, ep=ep, kv_cache_precision=kv_cache_precision,
+                 workload=workload, calibration_path=calibration_path)
     has_slo = any(v is not None for v in (slo.min_tokens_per_s_per_user, slo.max_ttft_s, slo.max_tpot_s))
-    if (r.model.is_moe and tp is None and ep is None and has_slo and not pareto and concurrency is None
-            and r.deployment.ep > 1 and r.step_model.fits_weights):
-        r = _better_layout_for_slo(r, mode, workload, slo, hardware, model, precision, kv_cache_precision,
-                                   calibration_path)
-    header = {
+    if tp is None and ep is None and has_slo and not pareto and concurrency is None:
+        r = _better_layout_for_slo(r, mode, workload, slo)
+    header: dict[str, Any] = {
         "hardware": r.hardware.name, "model": r.model.name, "precision": r.recipe.name,
         "kv_cache_precision": r.recipe.kv_cache.name, "compute_format": r.precision.compute_class,
         "weight_only": r.precision.weight_only, "mode": mode, "gpus": r.deployment.gpus, "tp": r.deployment.tp,
@@ -411,28 +768,24 @@ def predict(hardware: str, model: str, precision: str, workload: Workload, *, mo
         usable = r.hardware.hbm_usable_gib * _GIB / _GB * (1 - r.efficiency.workspace_fraction)
         raise UserError(
             f"{r.model.name} at {r.recipe.name} does not fit on {r.deployment.gpus}x {r.hardware.name}: weights need "
-            f"{need:,.1f} GB per GPU, {usable:,.1f} GB usable after workspace; use more --gpus or a smaller precision")
+            f"{need:,.1f} GB per GPU, {usable:,.1f} GB usable after workspace; use more gpus or a smaller precision")
     if pareto:
-        return [{**header, **row} for row in pareto_frontier(r.step_model, mode, workload, r.kv_transfer_s_per_token)]
+        return [Prediction(**header, **row)
+                for row in pareto_frontier(r.step_model, mode, workload, r.kv_transfer_s_per_token)]
     row = operating_point(r.step_model, mode, workload, slo, concurrency, r.kv_transfer_s_per_token)
     if concurrency is not None and not row["fits"]:
         raise UserError(
-            f"--concurrency {concurrency} exceeds the memory limit of {int(row['max_concurrency']):,} sequences of "
+            f"concurrency={concurrency} exceeds the memory limit of {int(row['max_concurrency']):,} sequences of "
             f"{workload.input_tokens + workload.output_tokens:g} tokens for {r.model.name} on {r.deployment.gpus}x "
             f"{r.hardware.name} at {r.recipe.name}")
-    return {**header, **row}
+    return Prediction(**header, **row)
 
 
-def _better_layout_for_slo(r: Resolved, mode, workload, slo, hardware, model, precision, kv_cache_precision,
-                           calibration_path) -> Resolved:
-    """The throughput layout ``r`` or the tensor-parallel layout on the same GPUs, whichever serves more within SLO."""
-    g = r.deployment.gpus
-    tp = g
-    while tp > 1 and (tp > r.model.heads or g % tp):
-        tp //= 2
-    alt = resolve(hardware, model, precision, gpus=g, tp=tp, ep=1, kv_cache_precision=kv_cache_precision,
-                  workload=workload, calibration_path=calibration_path)
-    if not alt.step_model.fits_weights:
+
+def _better_layout_for_slo(r: Instance, mode: str, workload: Workload, slo: SLO) -> Instance:
+    """The throughput layout ``r`` or its :func:`latency_layout`, whichever serves more within the SLO."""
+    alt = latency_layout(r)
+    if alt is None:
         return r
     metric = "input_tokens_per_s_per_gpu" if mode == "prefill" else "output_tokens_per_s_per_gpu"
     ours = operating_point(r.step_model, mode, workload, slo, None, r.kv_transfer_s_per_token)

@@ -24,13 +24,14 @@ from __future__ import annotations
 import datetime as _dt
 import math
 from dataclasses import dataclass, fields, replace
+from typing import Any
 
 import numpy as np
 from scipy.optimize import least_squares
 from scipy.stats import binom
 
 from . import _core as core
-from ._model import concurrency_grid, evaluate, resolve
+from ._model import concurrency_grid, evaluate, instance
 from .efficiency import GLOBAL_FACTORS, PHASE_FACTORS, PHASES, Efficiency, PhaseEfficiency, render_calibration
 from .validate import Measurement, row_result, summarize
 
@@ -129,8 +130,9 @@ def _grid(sm: core.StepModel, m: Measurement) -> np.ndarray:
 
 def build_problem(measurements: list[Measurement], calibration_path: str | None = None) -> Problem:
     """Resolve every row once: step model, grid, workload and the family whose factors apply."""
-    resolved = [resolve(m.hardware, m.model, m.precision, gpus=m.instance_gpus, tp=m.tp, ep=m.ep,
-                        kv_cache_precision=m.kv_cache_precision, workload=m.workload, calibration_path=calibration_path)
+    resolved = [instance(m.hardware, m.model, m.precision, gpus=m.instance_gpus, tp=m.tp, ep=m.ep,
+                         kv_cache_precision=m.kv_cache_precision, workload=m.workload,
+                         calibration_path=calibration_path)
                 for m in measurements]
     families = sorted({r.hardware.family for r in resolved})
     row_family = np.array([families.index(r.hardware.family) for r in resolved])
@@ -169,7 +171,7 @@ def build_problem(measurements: list[Measurement], calibration_path: str | None 
 # -- parameter vector <-> factors ------------------------------------------------------------------------------------
 def _layout(problem: Problem) -> list[tuple[FitParameter, int | None]]:
     """Slots of the parameter vector: (parameter, family index or None for the pooled value)."""
-    slots = []
+    slots: list[tuple[FitParameter, int | None]] = []
     for p in PARAMETERS:
         slots.append((p, None))
         if p.per_family:
@@ -214,9 +216,9 @@ def _row_values(stack: _Stack, x: np.ndarray, slots) -> dict:
 def _predict_stack(stack: _Stack, values: dict) -> np.ndarray:
     """Per-row prediction (tokens/s per GPU) at the operating point ``operating_point`` would choose."""
     merged = {**stack.base, **values}
-    phases = {ph: PhaseEfficiency(**{n: merged[f"{ph}.{n}"] for n in PHASE_FACTORS}) for ph in PHASES}
-    eff = Efficiency(family="stack", interval_level=0.8, **phases,
-                     **{n: merged[n] for n in GLOBAL_FACTORS})
+    phases: dict[str, Any] = {ph: PhaseEfficiency(**{n: merged[f"{ph}.{n}"] for n in PHASE_FACTORS}) for ph in PHASES}
+    factors: dict[str, Any] = {n: merged[n] for n in GLOBAL_FACTORS}
+    eff = Efficiency(family="stack", interval_level=0.8, **phases, **factors)
     sm = replace(stack.sm, efficiency=eff, dequant_overhead=stack.weight_only * merged["weight_only_dequant_overhead"])
     with np.errstate(invalid="ignore", divide="ignore"):
         res = evaluate(sm, stack.mode, stack.grid, stack.l_in, stack.l_out, stack.ctx, 0.0, stack.kv_transfer)
@@ -230,9 +232,9 @@ def _predict_stack(stack: _Stack, values: dict) -> np.ndarray:
     select = np.broadcast_to(res[key], stack.grid.shape)
     index = np.where(ok.any(axis=1), np.argmax(np.where(ok, select, -np.inf), axis=1), 0)
     rows = np.arange(len(index))
-    values = [np.broadcast_to(res[k], stack.grid.shape)[rows, index]
+    chosen = [np.broadcast_to(res[k], stack.grid.shape)[rows, index]
               for k in ("output_tokens_per_s_per_gpu", "input_tokens_per_s_per_gpu", "ttft_s")]
-    return np.choose(stack.kind, values)
+    return np.choose(stack.kind, chosen)
 
 
 def predict_rows(problem: Problem, x: np.ndarray) -> np.ndarray:
@@ -278,12 +280,13 @@ def fit(problem: Problem, train: np.ndarray | None = None, x0: np.ndarray | None
                         x_scale="jac", diff_step=1e-4, xtol=1e-10, ftol=1e-10, gtol=1e-10, max_nfev=400)
     values = np.exp(sol.x)
     pooled = {p.key: float(values[i]) for i, (p, fam) in enumerate(slots) if fam is None}
-    per_family = {f: {} for f in problem.families}
+    per_family: dict[str, dict[str, float]] = {f: {} for f in problem.families}
     for i, (p, fam) in enumerate(slots):
         if fam is not None:
             per_family[problem.families[fam]][p.key] = float(values[i])
-    return FitResult(problem.families, pooled, per_family, {f: int(c) for f, c in zip(problem.families, counts, strict=False)},
-                     sol.x, predict_rows(problem, sol.x), float(sol.cost), bool(sol.success))
+    counted = {f: int(c) for f, c in zip(problem.families, counts, strict=False)}
+    return FitResult(problem.families, pooled, per_family, counted, sol.x, predict_rows(problem, sol.x),
+                     float(sol.cost), bool(sol.success))
 
 
 def cross_validate(problem: Problem, x0: np.ndarray | None = None) -> np.ndarray:

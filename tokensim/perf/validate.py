@@ -184,13 +184,14 @@ def predict_measurement(m: Measurement, calibration_path: str | None = None) -> 
     except UserError as exc:
         raise UserError(f"measurement '{m.id}': {exc}") from None
     key = PREDICTED_KEY[m.kind]
+    value = getattr(res, key)
     if m.kind == "ttft":  # a time: the prefill interval width, as for input tokens per second
-        width = res["input_tokens_per_s_per_gpu_high"] / res["input_tokens_per_s_per_gpu"]
-        low, high = res[key] / width, res[key] * width
+        width = res.input_tokens_per_s_per_gpu_high / res.input_tokens_per_s_per_gpu
+        low, high = value / width, value * width
     else:
-        low, high = res[f"{key}_low"], res[f"{key}_high"]
-    return row_result(m, res[key], low, high,
-                      concurrency=res["concurrency"], gpus=res["gpus"], tp=res["tp"], ep=res["ep"], bound=res["bound"])
+        low, high = getattr(res, f"{key}_low"), getattr(res, f"{key}_high")
+    return row_result(m, value, low, high,
+                      concurrency=res.concurrency, gpus=res.gpus, tp=res.tp, ep=res.ep, bound=res.bound)
 
 
 def row_result(m: Measurement, predicted: float, low: float, high: float, **extra) -> dict:

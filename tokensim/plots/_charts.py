@@ -43,7 +43,7 @@ from ._data import (  # noqa: F401
 )
 
 __all__ = ["pareto_chart", "bridge_waterfall_chart", "cashflow_chart", "distribution_chart", "dscr_fan_chart",
-           "tornado_chart", "sobol_chart", "heatmap_chart", "write_plot_pack", "pareto_curves",
+           "tornado_chart", "sobol_chart", "heatmap_chart", "sensitivity_chart", "write_plot_pack", "pareto_curves",
            "monte_carlo_histograms", "monte_carlo_dscr_fan"]
 
 
@@ -438,3 +438,30 @@ def write_plot_pack(report, out_dir: str | Path) -> list[Path]:
         written.append(dscr_fan_chart(path=out / "dscr_fan.png", scenario=s.name, source=mc_source,
                                       covenant=s.financing.dscr_covenant if covenant is None else covenant, **fan))
     return written
+
+
+def sensitivity_chart(result: Any, path: str | Path) -> Path:
+    """The tornado or Sobol chart of a :class:`tokensim.sensitivity.SensitivityResult` as a PNG.
+
+    Parameters
+    ----------
+    result : SensitivityResult
+        A result of :func:`tokensim.run_sensitivity` (its method, metric, rows, base value and currency are used).
+    path : str or Path
+        The PNG to write.
+
+    Returns
+    -------
+    Path
+        The file written.
+    """
+    label = result.metric.replace("_", " ")
+    source = f"tokensim sensitivity --method {result.method} --metric {result.metric}"
+    if result.method == "sobol":
+        return sobol_chart(result.rows, label, path, scenario=result.scenario,
+                           source=f"{source}, N = {result.sobol['samples']:,}, seed {result.sobol['seed']}")
+    rows = [r for r in result.rows if math.isfinite(r["swing"] if r["swing"] is not None else math.nan)]
+    unit = result.currency if result.metric_unit == "currency" else result.metric_unit
+    return tornado_chart(rows, result.base_value, label, path, percent=result.metric_unit == "fraction",
+                         unit=None if result.metric_unit == "fraction" else unit, scenario=result.scenario,
+                         source=source)

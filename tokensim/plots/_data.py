@@ -1,5 +1,6 @@
 """Data adapters for the charts: producers' results (perf, the Monte Carlo summary) in the shapes that
-:mod:`tokensim.plots._charts` draws. No matplotlib here; each function is the documented seam between a producer and a chart.
+:mod:`tokensim.plots._charts` draws. No matplotlib here; each function is the documented seam between a producer and
+a chart.
 """
 
 from __future__ import annotations
@@ -10,6 +11,9 @@ from typing import Any
 import numpy as np
 
 from .._errors import UserError
+from ..config.catalog import load_catalog
+from ..perf import predict
+from ..resolve.perf import workload as serving_workload
 
 __all__ = ["pareto_curves", "monte_carlo_histograms", "monte_carlo_dscr_fan", "metric_hurdle", "metric_unit",
            "quantile_key", "coarsen_histogram"]
@@ -29,15 +33,34 @@ def pareto_curves(scenario, *, hardware: Sequence[str] | None = None, precisions
     """Pareto frontiers keyed "HARDWARE PRECISION [model]": by default the scenario's hardware at each compare
     precision plus the previous generation at its precision, on the scenario's workload. Unknown names are an error;
     combinations that cannot run (weights do not fit) are left out, with the reason appended to ``skipped``; if none
-    can run, the first reason is raised."""
-    from ..config.catalog import load_catalog
-    from ..perf._model import predict, serving_workload
+    can run, the first reason is raised.
 
+    Parameters
+    ----------
+    scenario : Scenario
+        Supplies the workload (its ``serving`` section) and the default combinations.
+    hardware, precisions, models : sequence of str, optional
+        Catalogue names to combine (each default: the scenario's).
+    mode : str
+        Serving mode (:data:`tokensim.perf.MODES`).
+    skipped : list of str, optional
+        Receives "HARDWARE PRECISION MODEL: reason" for each combination left out.
+
+    Returns
+    -------
+    dict
+        Label to the frontier's points (:meth:`tokensim.perf.Prediction.to_dict` records), fastest per user first.
+
+    Raises
+    ------
+    UserError
+        An unknown name (``field 'hardware'``, ``'precision'`` or ``'model'``), or the first reason when no
+        combination can run.
+    """
     cat = load_catalog()
-    for names, get, flag in ((hardware, cat.get_hardware, "--hardware"), (precisions, cat.get_recipe, "--precision"),
-                             (models, cat.get_model, "--model")):
+    for names, get in ((hardware, cat.get_hardware), (precisions, cat.get_recipe), (models, cat.get_model)):
         for name in names or ():
-            get(name, flag)
+            get(name)
 
     sv = scenario.serving
     workload = serving_workload(sv)
@@ -54,7 +77,7 @@ def pareto_curves(scenario, *, hardware: Sequence[str] | None = None, precisions
     first_error: UserError | None = None
     for hw, prec, model in combos:
         try:
-            points = predict(hw, model, prec, workload, mode=mode, pareto=True)
+            points = [p.to_dict() for p in predict(hw, model, prec, workload, mode=mode, pareto=True)]
         except UserError as exc:
             first_error = first_error or exc
             if skipped is not None:
@@ -119,10 +142,12 @@ def monte_carlo_histograms(monte_carlo: Mapping[str, Any] | None) -> dict[str, d
         return {}
     entries = dict(monte_carlo.get("metrics") or {}) if isinstance(monte_carlo.get("metrics"), Mapping) else {}
     entries.update({k: v for k, v in monte_carlo.items() if k not in ("metrics", "histograms")})
-    grids = monte_carlo.get("histograms") if isinstance(monte_carlo.get("histograms"), Mapping) else {}
+    histograms = monte_carlo.get("histograms")
+    grids: Mapping[str, Any] = histograms if isinstance(histograms, Mapping) else {}
     out = {}
     for metric in dict.fromkeys([*entries, *grids]):
-        entry = entries.get(metric) if isinstance(entries.get(metric), Mapping) else {}
+        found = entries.get(metric)
+        entry: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
         hist = _histogram_of(entry) or _histogram_of(grids.get(metric))
         if hist is None or hist["counts"].sum() + hist["underflow"] + hist["overflow"] <= 0:
             continue

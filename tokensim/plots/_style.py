@@ -14,8 +14,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
+import yaml
+
 from .._output import atomic_write_bytes
+from .._paths import config_dir
+from .._version import __version__
 
 # A colour-blind-safe qualitative palette (Okabe & Ito, "Color Universal Design", 2008): curves and bar families.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
@@ -101,10 +104,6 @@ def fmt_value(value: float, percent: bool = False) -> str:
 def calibration_source() -> str:
     """Where the performance model's efficiency factors come from, from configs/calibration.yaml's ``fit`` block."""
     try:
-        import yaml
-
-        from ..config._yaml import config_dir
-
         fit = (yaml.safe_load((config_dir() / "calibration.yaml").read_text()) or {}).get("fit") or {}
     except Exception:  # the footnote must never stop a chart; the catalogue loader reports a broken file itself
         fit = {}

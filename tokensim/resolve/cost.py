@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..config.types import Scenario
-from ..cost import CostInputs
+from ..cost import CostInputs, it_power_per_gpu_kw
 from ..finance._residual import residual_at_age
 
 __all__ = ["cost_inputs"]
@@ -38,7 +38,7 @@ def cost_inputs(scenario: Scenario) -> CostInputs:
         economic_life_years=s.capex.economic_life_years,
         cost_of_capital=s.financing.discount_rate,
         depreciation_years=s.tax.depreciation_years,
-        it_kw_per_gpu=s.opex.board_power_w / 1000.0 * s.opex.server_overhead_factor,
+        it_kw_per_gpu=it_power_per_gpu_kw(s.opex.board_power_w, s.opex.server_overhead_factor),
         pue=s.opex.pue,
         electricity_price_per_kwh=s.opex.electricity_price_per_kwh,
         load_factor=s.opex.load_factor,

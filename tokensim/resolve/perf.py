@@ -1,11 +1,17 @@
-"""The performance model's inputs from a scenario's ``serving`` section: its workload and its SLO."""
+"""The performance model's inputs from a scenario: the workload and SLO of its ``serving`` section, and the serving
+layouts (with their hardware's cost figures) a sweep evaluates."""
 
 from __future__ import annotations
 
-from ..config.types import Serving
-from ..perf import SLO, Workload
+import math
+from dataclasses import dataclass
 
-__all__ = ["slo", "workload"]
+from ..config.catalog import load_catalog
+from ..config.types import Scenario, Serving
+from ..cost import it_power_per_gpu_kw
+from ..perf import SLO, Instance, Workload, instance, latency_layout
+
+__all__ = ["ServingLayout", "serving_layout", "slo", "workload"]
 
 
 def workload(serving: Serving) -> Workload:
@@ -42,3 +48,69 @@ def slo(serving: Serving) -> SLO:
         where the scenario sets no bound.
     """
     return SLO(serving.min_tokens_per_s_per_user, serving.max_ttft_s, serving.max_tpot_s)
+
+
+@dataclass(frozen=True)
+class ServingLayout:
+    """One (hardware, precision, model) combination of a sweep: its serving instances and its hardware's cost figures.
+
+    Attributes
+    ----------
+    hardware, precision, model : str
+        Catalogue names.
+    throughput : Instance
+        The throughput layout (:func:`tokensim.perf.instance` with the default deployment).
+    latency : Instance or None
+        The tensor-parallel latency layout :func:`tokensim.perf.predict` also tries under an SLO
+        (:func:`tokensim.perf.latency_layout`); None when it does not apply or was not asked for.
+    server_price : float
+        Price per server in the scenario currency; NaN when the scenario prices neither this hardware nor its previous
+        generation.
+    gpus_per_server : int
+        GPUs per server.
+    it_kw_per_gpu : float
+        IT power per GPU (kW): board power times the scenario's server overhead factor.
+    """
+
+    hardware: str
+    precision: str
+    model: str
+    throughput: Instance
+    latency: Instance | None
+    server_price: float
+    gpus_per_server: int
+    it_kw_per_gpu: float
+
+
+def serving_layout(scenario: Scenario, hardware: str, precision: str, model: str, *,
+                   latency: bool) -> ServingLayout:
+    """The serving instances and cost figures of one (hardware, precision, model) under a scenario.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        Supplies the workload's speculative decoding, the server prices (its own hardware's and its previous
+        generation's), its own hardware's board power and servers, and the server overhead factor.
+    hardware, precision, model : str
+        Catalogue names (or aliases).
+    latency : bool
+        Also resolve the tensor-parallel latency layout (a batch searched under SLOs).
+
+    Returns
+    -------
+    ServingLayout
+        The instances, the server price (per server, scenario currency; NaN if unknown), GPUs per server and IT kW per
+        GPU. Another hardware than the scenario's uses its catalogue board power and GPUs per server.
+    """
+    hw = load_catalog().get_hardware(hardware)
+    r = instance(hw.name, model, precision, workload=workload(scenario.serving))
+    sv = scenario.serving
+    own = hw.name == sv.hardware
+    prev = sv.previous_generation
+    # the prices of tokensim.resolve.bridge.sides and the board power of tokensim.bridge.unit_cost
+    price = scenario.capex.server_price if own else prev.server_price if prev and prev.hardware == hw.name \
+        else math.nan
+    board_power_w = scenario.opex.board_power_w if own else hw.board_power_w
+    return ServingLayout(hw.name, r.recipe.name, r.model.name, r, latency_layout(r) if latency else None,
+                         float(price), scenario.cluster.gpus_per_server if own else hw.gpus_per_server,
+                         it_power_per_gpu_kw(board_power_w, scenario.opex.server_overhead_factor))

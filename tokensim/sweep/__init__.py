@@ -9,7 +9,7 @@ from ._run import (  # noqa: F401
     MODES,
     OUTPUTS,
     Axis,
-    Layout,
+    ServingLayout,
     Sweep,
     SweepPlan,
     SweepResult,
@@ -20,4 +20,5 @@ from ._run import (  # noqa: F401
     run_sweep,
 )
 
-__all__ = ["Axis", "DEFAULT_MEMORY_BUDGET_MB", "FLOAT32_TOLERANCE", "Layout", "MODES", "OUTPUTS", "Sweep", "SweepPlan", "SweepResult", "evaluate_points", "parse_axis", "plan_sweep", "prepare_sweep", "run_sweep"]
+__all__ = ["Axis", "DEFAULT_MEMORY_BUDGET_MB", "FLOAT32_TOLERANCE", "MODES", "OUTPUTS", "ServingLayout", "Sweep",
+           "SweepPlan", "SweepResult", "evaluate_points", "parse_axis", "plan_sweep", "prepare_sweep", "run_sweep"]

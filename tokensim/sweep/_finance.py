@@ -5,10 +5,11 @@ Finance reads five axes: ``rent_per_gpu_hour`` (the contract rent per GPU-hour; 
 ``utilisation`` (the spot utilisation: the sold share of GPUs selling at market — uncontracted capacity, after the
 term or after a default; a take-or-pay contract is owed whatever the use), ``server_price`` (per server, into the
 capex), ``cost_of_capital`` (the discount rate of the NPV) and ``electricity_price_per_kwh``. Rent and utilisation
-vary across the rows of one engine run (:func:`tokensim.finance.build_inputs` with a rent array, the drivers' spot
-utilisation per row); the other three are scalars of the engine inputs, so each of their combinations is a scenario
-of its own. The debt is fixed at close on the base case, as in ``tokensim finance``. Always NumPy (the Monte Carlo
-kernel takes one rent and one debt schedule per launch).
+vary across the rows of one batch of the finance engine (:func:`tokensim.finance.batch_metrics` on
+:func:`tokensim.resolve.finance.finance_inputs` with a rent array, the spot utilisation per row); the other three
+are scalars of the engine inputs, so each of their combinations is a scenario of its own. The debt is fixed at close
+on the base case (each rent's own, the scenario's spot utilisation), as in ``tokensim finance``. Always NumPy (the
+Monte Carlo kernel takes one rent and one debt schedule per launch).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import numpy as np
 from .._errors import UserError
 from .._units import HOURS_PER_MONTH
 from ..config.scenario import Scenario
+from ..finance import batch_metrics
+from ..resolve.finance import debt_terms, finance_inputs
 from ._axes import FINANCE_METRICS
 
 __all__ = ["FINANCE_AXES", "FINANCE_MAX_ROWS", "FINANCE_MAX_SCENARIOS", "FinanceTable"]
@@ -55,9 +58,6 @@ class FinanceTable:
 
     @classmethod
     def build(cls, plan) -> FinanceTable:
-        from ..finance._cashflows import Drivers, evaluate
-        from ..finance._run import build_inputs
-
         s = plan.scenario
         axes = tuple(a for a in FINANCE_AXES if a in plan.strides)
         sizes = tuple(len(plan.slots[a]) for a in axes)
@@ -78,23 +78,19 @@ class FinanceTable:
         row = 0
         for combo in itertools.product(*(range(len(plan.slots[a])) for a in scalar)):
             variant = _scenario_at(s, {a: float(plan.slots[a][i]) for a, i in zip(scalar, combo, strict=False)})
+            base, terms = finance_inputs(variant, size_debt=False), debt_terms(variant)
             for first in range(0, len(pairs), _FINANCE_BLOCK_ROWS):
                 block = pairs[first:first + _FINANCE_BLOCK_ROWS]
-                kwargs = {}
+                inputs = base
                 if rents is not None:
                     r = rents[[p[0] for p in block]]
-                    kwargs = ({"market_rent_per_gpu_hour": r} if s.contract.type == "spot"
-                              else {"rent_per_gpu_month": r * HOURS_PER_MONTH})
-                inputs = build_inputs(variant, **kwargs)
-                drivers = Drivers.base(inputs, paths=len(block))
-                if utils is not None:
-                    u = utils[[p[1] for p in block]]
-                    drivers = replace(drivers, spot_utilisation=np.repeat(u[:, None], inputs.months, axis=1))
-                metrics = evaluate(inputs, drivers)
+                    inputs = (replace(base, market_rent_per_gpu_hour=r) if s.contract.type == "spot"
+                              else replace(base, rent_per_gpu_month=r * HOURS_PER_MONTH))
+                u = utils[[p[1] for p in block]] if utils is not None else None
                 n = len(block)
-                for name, value in (("npv", metrics.flows.npv), ("project_irr", metrics.project_irr),
-                                    ("equity_irr", metrics.equity_irr)):
-                    out[name][row:row + n] = np.broadcast_to(np.asarray(value, dtype=float), (n,))
+                values = batch_metrics(inputs, terms, FINANCE_METRICS, spot_utilisation=u)
+                for name in FINANCE_METRICS:
+                    out[name][row:row + n] = values[name]
                 row += n
         return cls(axes, sizes, out)
 

@@ -1,12 +1,17 @@
 """Launching ``kernels/unitcost.cu`` (``unitcost_points``): packing a sweep plan for the device, chunks, outputs.
 
-The kernel reads three double arrays: the :c:type:`UcParams` struct (shared scalars and the axis strides), the axis
-values (each axis' list, concatenated) and one :c:type:`UcRecord` per (combination, layout) — the
-:class:`tokensim.perf._core.StepModel` of ``perf.resolve`` flattened into :c:type:`PerfStep` plus the hardware's cost
-inputs. :func:`layout` parses ``kernels/perfcore.cuh`` and ``kernels/unitcost.cuh`` for the field order, so the
-structs live in one place; :func:`step_values` refuses a StepModel, PhaseEfficiency or Efficiency field the header
+Inputs, packed as the Monte Carlo kernel's are (:mod:`tokensim._kernels`): the :c:type:`UcParams` struct (shared
+scalars and the axis strides) is a ``__constant__`` symbol, ``uc_params``, written before each launch
+(:func:`constant_images`, :func:`tokensim._kernels.write_constants`): every thread reads the same parameter at the
+same time, the access constant memory serves. The two per-thread tables, whose length depends on the grid, are
+device arrays passed as arguments: the axis values (each axis' list of doubles, concatenated) and one
+:c:type:`UcRecord` per (combination, layout) — the :class:`tokensim.perf._core.StepModel` of ``perf.resolve``
+flattened into :c:type:`PerfStep` plus the hardware's cost inputs. :func:`params_layout` and :func:`record_layout`
+read the structs from ``kernels/unitcost.cuh`` and ``kernels/perfcore.cuh`` (:func:`tokensim._kernels.struct_layout`),
+so they live in one place; :func:`step_values` refuses a StepModel, PhaseEfficiency or Efficiency field the header
 has no slot for (and a slot without a field), so a change to the Python performance model fails the packing tests
-until the kernel follows it. :func:`pack_params` and :func:`pack_records` fail if a field has no value.
+until the kernel follows it. :func:`pack_params` and :func:`pack_records` fail if a field has no value (or a value
+no field).
 
 Compile options: the float64 build passes ``--fmad=false`` so that no multiply-add is fused: every operation then
 rounds as NumPy's does, and the batch grid (``floor``/``rint`` of computed values) and the SLO comparisons see the
@@ -21,26 +26,27 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-import re
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from .._kernels import StructLayout, get_module, header_defines, image_bytes, struct_layout, write_constants
 from .._units import HOURS_PER_YEAR, SECONDS_PER_HOUR
-from ..config._yaml import kernels_dir
 from ..cost import TOKENS_PER_MILLION
 from ..perf._core import StepModel
 from ..perf.efficiency import PHASES, Efficiency, PhaseEfficiency
 from ._axes import AXES
 from ._plan import MODES, OUTPUTS  # the kernel's output rows are evaluate_points' outputs, in UC_OUT_* order
 
-__all__ = ["Layout", "layout", "step_values", "pack_params", "pack_records", "pack_axis_values", "compile_options",
-           "launch", "device_inputs", "host_chunks", "OUTPUTS", "FLAGS", "THREADS"]
+__all__ = ["defines", "params_layout", "record_layout", "step_values", "pack_params", "pack_records",
+           "pack_axis_values", "constant_images", "compile_options", "launch", "device_inputs", "host_chunks",
+           "OUTPUTS", "FLAGS", "THREADS"]
 
 KERNEL_FILE = "unitcost"
 KERNEL_NAME = "unitcost_points"
-HEADERS = ("perfcore.cuh", "unitcost.cuh")
+PARAMS_STRUCT = "UcParams"  # kernels/unitcost.cuh; the __constant__ symbol is PARAMS_SYMBOL
+PARAMS_SYMBOL = "uc_params"
+RECORD_STRUCT = "UcRecord"  # kernels/unitcost.cuh (its PerfStep: kernels/perfcore.cuh)
 FLAGS = {"feasible": 1, "latency_layout": 2}
 THREADS = 128
 _MAX_BLOCKS = 1 << 16
@@ -55,49 +61,40 @@ _NOT_IN_KERNEL = {
 }
 
 
-@dataclass(frozen=True)
-class Layout:
-    params: tuple[tuple[str, int], ...]  # (flattened name, count) in struct order
-    record: tuple[tuple[str, int], ...]
-    defines: dict[str, int]
+@functools.cache
+def defines() -> dict[str, int]:
+    """The integer ``UC_*`` and ``PERF_*`` constants of ``kernels/unitcost.cuh`` and ``kernels/perfcore.cuh``.
 
-    @staticmethod
-    def size(fields) -> int:
-        return sum(count for _, count in fields)
-
-
-def _structs(text: str) -> dict[str, str]:
-    return {m.group(1): m.group(2) for m in re.finditer(r"struct\s+(\w+)\s*\{(.*?)\};", text, re.S)}
+    Returns
+    -------
+    dict of str to int
+        Value by name: axis slots, output rows, flag bits, serving modes.
+    """
+    return header_defines(KERNEL_FILE, ("UC_", "PERF_"))
 
 
-def _fields(structs: dict[str, str], name: str, defines: dict[str, int], prefix: str = "") -> list[tuple[str, int]]:
-    out: list[tuple[str, int]] = []
-    for line in structs[name].splitlines():
-        code = line.split("//")[0].strip()
-        if not code:
-            continue
-        match = re.fullmatch(r"double\s+(\w+)(?:\[(\w+)\])?;", code)
-        if match:
-            count = match.group(2)
-            out.append((prefix + match.group(1), int(defines.get(count, count)) if count else 1))
-            continue
-        nested = re.fullmatch(r"(\w+)\s+(\w+);", code)
-        if nested is None or nested.group(1) not in structs:
-            raise RuntimeError(f"{name}: fields must be doubles or structs of doubles, got {code!r}")
-        out.extend(_fields(structs, nested.group(1), defines, f"{prefix}{nested.group(2)}."))
-    return out
+@functools.cache
+def params_layout() -> StructLayout:
+    """``struct UcParams`` (every field a double, so one layout for both dtypes).
+
+    Returns
+    -------
+    tokensim._kernels.StructLayout
+        Fields, offsets and the structured dtype; ``size`` is ``sizeof(UcParams)``.
+    """
+    return struct_layout(KERNEL_FILE, PARAMS_STRUCT)
 
 
-@functools.lru_cache(maxsize=1)
-def layout() -> Layout:
-    """Fields of ``UcParams`` and ``UcRecord`` (nested structs flattened as ``step.prefill.x``) and the integer
-    ``#define``s of the kernel headers."""
-    text = "\n".join((kernels_dir() / h).read_text(encoding="utf-8") for h in HEADERS)
-    defines = {m.group(1): int(m.group(2))
-               for m in re.finditer(r"^#define\s+((?:UC|PERF)_\w+)\s+(-?\d+)\s*(?://.*)?$", text, re.M)}
-    structs = _structs(text)
-    return Layout(tuple(_fields(structs, "UcParams", defines)), tuple(_fields(structs, "UcRecord", defines)),
-                  defines)
+@functools.cache
+def record_layout() -> StructLayout:
+    """``struct UcRecord``, its ``PerfStep`` and ``PerfPhase`` flattened as ``step.prefill.x`` (all doubles).
+
+    Returns
+    -------
+    tokensim._kernels.StructLayout
+        Fields, offsets and the structured dtype; ``size`` is ``sizeof(UcRecord)``.
+    """
+    return struct_layout(KERNEL_FILE, RECORD_STRUCT)
 
 
 def step_values(sm: StepModel) -> dict[str, float]:
@@ -118,7 +115,7 @@ def step_values(sm: StepModel) -> dict[str, float]:
             skipped.append(("Efficiency", f.name))
             continue
         values[f.name] = float(getattr(eff, f.name))
-    slots = {name[len("step."):] for name, _ in layout().record if name.startswith("step.")}
+    slots = {name[len("step."):] for name in record_layout().names if name.startswith("step.")}
     missing, extra = sorted(set(values) - slots), sorted(slots - set(values))
     if missing or extra:
         raise RuntimeError(
@@ -127,18 +124,6 @@ def step_values(sm: StepModel) -> dict[str, float]:
             + ("; " if missing and extra else "") + (f"slots without a field: {', '.join(extra)}" if extra else "")
             + " (add them to the header and to the device arithmetic, or to _NOT_IN_KERNEL with the reason)")
     return values
-
-
-def _pack(fields, values: dict[str, Any], what: str) -> np.ndarray:
-    out = []
-    for name, count in fields:
-        if name not in values:
-            raise RuntimeError(f"{what}: field {name} has no value")
-        value = np.asarray(values[name], dtype=float).reshape(-1)
-        if value.size != count:
-            raise RuntimeError(f"{what}: field {name} has {value.size} values, the header {count}")
-        out.append(value)
-    return np.concatenate(out)
 
 
 def _nan_if_none(x) -> float:
@@ -153,7 +138,18 @@ def pack_axis_values(plan) -> tuple[np.ndarray, np.ndarray]:
 
 
 def pack_params(plan) -> np.ndarray:
-    """The UcParams struct of a :class:`tokensim.sweep.SweepPlan` as float64 values."""
+    """The UcParams struct of a sweep plan.
+
+    Parameters
+    ----------
+    plan : tokensim.sweep.SweepPlan
+        The planned grid (mode, SLOs, axes and the scenario's cost inputs).
+
+    Returns
+    -------
+    numpy.ndarray
+        0-d structured record of :func:`params_layout`: the image of the ``uc_params`` constant symbol.
+    """
     ci = plan.base_cost
     _, offsets = pack_axis_values(plan)
     values: dict[str, Any] = {
@@ -171,11 +167,22 @@ def pack_params(plan) -> np.ndarray:
                  "maintenance_share_of_capex_per_year", "operations_per_gpu_year",
                  "insurance_share_of_capex_per_year"):
         values[name] = float(getattr(ci, name))
-    return _pack(layout().params, values, "UcParams")
+    return params_layout().pack(values)
 
 
 def pack_records(plan) -> np.ndarray:
-    """Two UcRecords per combination (throughput layout, then latency layout or a copy), hardware-major."""
+    """Two UcRecords per combination (throughput layout, then latency layout or a copy), hardware-major.
+
+    Parameters
+    ----------
+    plan : tokensim.sweep.SweepPlan
+        The planned grid; ``plan.layouts`` holds one entry per (hardware, precision, model) combination.
+
+    Returns
+    -------
+    numpy.ndarray
+        1-d structured array of :func:`record_layout`, ``2 * len(plan.layouts)`` records (a C array of UcRecord).
+    """
     rows = []
     for lay in plan.layouts:
         for r, latency_next in ((lay.throughput, lay.latency is not None), (lay.latency or lay.throughput, False)):
@@ -183,8 +190,24 @@ def pack_records(plan) -> np.ndarray:
             values.update({"kv_transfer_s_per_token": r.kv_transfer_s_per_token,
                            "latency_layout": float(latency_next), "gpus_per_server": lay.gpus_per_server,
                            "it_kw_per_gpu": lay.it_kw_per_gpu, "server_price": lay.server_price})
-            rows.append(_pack(layout().record, values, "UcRecord"))
-    return np.stack(rows)
+            rows.append(values)
+    return record_layout().pack_many(rows)
+
+
+def constant_images(plan) -> dict[str, np.ndarray]:
+    """What each ``__constant__`` symbol of the kernel holds for ``plan``, as host arrays.
+
+    Parameters
+    ----------
+    plan : tokensim.sweep.SweepPlan
+        The planned grid.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        ``{"uc_params": pack_params(plan)}``.
+    """
+    return {PARAMS_SYMBOL: pack_params(plan)}
 
 
 def compile_options(dtype: str) -> tuple[str, ...]:
@@ -192,18 +215,16 @@ def compile_options(dtype: str) -> tuple[str, ...]:
     return ("--fmad=false",) if dtype == "float64" else ()
 
 
-def _kernel(dtype: str):
-    from .._kernels import get_module
-
-    return get_module(KERNEL_FILE, dtype=dtype, extra_options=compile_options(dtype)).get_function(KERNEL_NAME)
+def _module(dtype: str):
+    return get_module(KERNEL_FILE, dtype=dtype, extra_options=compile_options(dtype))
 
 
 def device_inputs(plan):
-    """(params, axis values, records) on the device."""
+    """(constant images on the host, axis values on the device, records' bytes on the device) for :func:`launch`."""
     import cupy
 
     values, _ = pack_axis_values(plan)
-    return cupy.asarray(pack_params(plan)), cupy.asarray(values), cupy.asarray(pack_records(plan).reshape(-1))
+    return constant_images(plan), cupy.asarray(values), cupy.asarray(image_bytes(pack_records(plan)))
 
 
 def launch(plan, first: int, n: int, dtype: str, device_arrays=None, out=None):
@@ -212,15 +233,17 @@ def launch(plan, first: int, n: int, dtype: str, device_arrays=None, out=None):
     across chunks (the benchmark's loop)."""
     import cupy
 
-    kernel = _kernel(dtype)
-    params, values, records = device_arrays if device_arrays is not None else device_inputs(plan)
+    module = _module(dtype)
+    kernel = module.get_function(KERNEL_NAME)
+    images, values, records = device_arrays if device_arrays is not None else device_inputs(plan)
+    write_constants(module, images)
     real = np.float32 if dtype == "float32" else np.float64
     if out is None:
         outputs, flags = cupy.empty((len(OUTPUTS), n), dtype=real), cupy.empty(n, dtype=cupy.uint8)
     else:
         outputs, flags = out[0][:len(OUTPUTS) * n].reshape(len(OUTPUTS), n), out[1][:n]
     blocks = max(1, min(_MAX_BLOCKS, -(-n // THREADS)))
-    kernel((blocks,), (THREADS,), (params, values, records, np.uint64(first), np.int64(n), outputs, flags))
+    kernel((blocks,), (THREADS,), (values, records, np.uint64(first), np.int64(n), outputs, flags))
     return outputs, flags
 
 

@@ -1,7 +1,8 @@
 """Sweep plans: the grid of a ``tokensim sweep`` (axes, categories, strides), its layouts and its flat indexing.
 
 :func:`plan_sweep` validates the axes against the scenario and resolves, once per (hardware, precision, model)
-combination, the step models and cost inputs every point of that combination shares (:class:`Layout`);
+combination, the step models and cost inputs every point of that combination shares
+(:class:`~tokensim.resolve.perf.ServingLayout`);
 :func:`indices` turns a range of flat point indices into per-axis indices (``numpy.unravel_index`` order: the first
 axis varies slowest) without materialising the grid. Evaluation, frames and the command's driver are in
 :mod:`tokensim.sweep._run`, which re-exports the names here.
@@ -19,16 +20,17 @@ import numpy as np
 
 from .._errors import UserError
 from .._units import HOURS_PER_MONTH
-from ..config.catalog import load_catalog
 from ..config.scenario import Scenario
 from ..cost import CostInputs
-from ..perf import _model as perf
+from ..perf import concurrency_grid
 from ..resolve.cost import cost_inputs
+from ..resolve.finance import contract_rent_per_gpu_month
+from ..resolve.perf import ServingLayout, serving_layout
 from ._axes import AXES, METRICS, Axis, parse_axis, resolve_metrics
 from ._finance import FINANCE_AXES, FinanceTable
 
-__all__ = ["MODES", "OUTPUTS", "FLAG_FEASIBLE", "FLAG_LATENCY_LAYOUT", "MAX_POINTS", "Layout", "SweepPlan",
-           "plan_sweep", "indices", "combo_index", "r_workload"]
+__all__ = ["MODES", "OUTPUTS", "FLAG_FEASIBLE", "FLAG_LATENCY_LAYOUT", "MAX_POINTS", "ServingLayout", "SweepPlan",
+           "plan_sweep", "indices", "combo_index"]
 
 MODES = ("aggregated", "disaggregated")
 # What evaluate_points returns per point, in kernels/unitcost.cuh UC_OUT_* order, plus "flags" (bit 0 feasible,
@@ -39,20 +41,6 @@ OUTPUTS = ("concurrency", "tokens_per_s_per_user", "output_tokens_per_s_per_gpu"
 FLAG_FEASIBLE, FLAG_LATENCY_LAYOUT = 1, 2
 # The flat index travels to the kernel as a double (exact below 2^53).
 MAX_POINTS = 1 << 53
-
-@dataclass(frozen=True)
-class Layout:
-    """One (hardware, precision, model) combination: the throughput layout of perf.resolve, the tensor-parallel
-    latency layout predict also tries under an SLO (None when it does not apply), and the hardware's cost inputs."""
-
-    hardware: str
-    precision: str
-    model: str
-    throughput: Any  # tokensim.perf._model.Resolved
-    latency: Any | None
-    server_price: float  # per server; NaN when the scenario prices neither this hardware nor its previous generation
-    gpus_per_server: int
-    it_kw_per_gpu: float
 
 
 @dataclass
@@ -70,7 +58,7 @@ class SweepPlan:
     slots: dict[str, np.ndarray]  # every axis slot's values (categorical: indices); one value when not swept
     strides: dict[str, int]  # swept slots only
     categories: dict[str, tuple[str, ...]]
-    layouts: tuple[Layout, ...]  # hardware-major: (hardware x precisions + precision) x models + model
+    layouts: tuple[ServingLayout, ...]  # hardware-major: (hardware x precisions + precision) x models + model
     min_tokens_per_s_per_user: float | None  # the scenario's, when not an axis
     max_ttft_s: float | None
     max_tpot_s: float | None
@@ -92,47 +80,10 @@ class SweepPlan:
 
 
 # -- planning ----------------------------------------------------------------------------------------------------------
-def r_workload(r) -> perf.Workload:
-    """The speculative-decoding part of the workload a step model was built with (lengths are sweep axes)."""
-    sm = r.step_model
-    return perf.Workload(1, 1, speculative_draft_tokens=int(round(sm.spec_tokens_per_step - 1)),
-                         speculative_acceptance_length=sm.spec_acceptance_length)
-
-
-def _latency_layout(r, hardware: str, model: str, precision: str):
-    """perf._better_layout_for_slo's alternative: attention and experts tensor-parallel over the same GPUs (the
-    largest power-of-two TP dividing them within the head count), EP 1; None where predict would not try it."""
-    if not (r.model.is_moe and r.deployment.ep > 1 and r.step_model.fits_weights):
-        return None
-    g = r.deployment.gpus
-    tp = g
-    while tp > 1 and (tp > r.model.heads or g % tp):
-        tp //= 2
-    alt = perf.resolve(hardware, model, precision, gpus=g, tp=tp, ep=1, workload=r_workload(r))
-    return alt if alt.step_model.fits_weights else None
-
-
-def _layout(s: Scenario, hardware: str, precision: str, model: str, search: bool) -> Layout:
-    cat = load_catalog()
-    hw = cat.get_hardware(hardware)
-    r = perf.resolve(hw.name, model, precision, workload=perf.serving_workload(s.serving))
-    own = hw.name == s.serving.hardware
-    prev = s.serving.previous_generation
-    # bridge.sides_from_scenario's prices and bridge.unit_cost's board power
-    price = s.capex.server_price if own else prev.server_price if prev and prev.hardware == hw.name else math.nan
-    board_power_w = s.opex.board_power_w if own else hw.board_power_w
-    return Layout(hw.name, r.recipe.name, r.model.name, r,
-                  _latency_layout(r, hw.name, model, precision) if search else None, float(price),
-                  s.cluster.gpus_per_server if own else hw.gpus_per_server,
-                  board_power_w / 1000.0 * s.opex.server_overhead_factor)
-
-
 def _base_rent_per_gpu_hour(s: Scenario) -> float:
-    from ..finance._run import rent_per_gpu_month_of
-
     if s.contract.type == "spot":
         return float(s.contract.market_rent_per_gpu_hour)
-    return float(rent_per_gpu_month_of(s)) / HOURS_PER_MONTH
+    return float(contract_rent_per_gpu_month(s)) / HOURS_PER_MONTH
 
 
 def plan_sweep(scenario: Scenario, axes: Sequence[Axis | str], metrics: Sequence[str] | None = None, *,
@@ -177,7 +128,7 @@ def plan_sweep(scenario: Scenario, axes: Sequence[Axis | str], metrics: Sequence
     if points > MAX_POINTS:
         raise UserError(f"the grid has {points:,} points; allowed: at most 2^53 (fewer values per axis)")
     strides = {a.name: math.prod(shape[i + 1:]) for i, a in enumerate(parsed)}
-    layouts = tuple(_layout(s, hw, prec, model, search) for hw in categories["hardware"]
+    layouts = tuple(serving_layout(s, hw, prec, model, latency=search) for hw in categories["hardware"]
                     for prec in categories["precision"] for model in categories["model"])
     if "server_price" not in by_name:
         unpriced = sorted({lay.hardware for lay in layouts if math.isnan(lay.server_price)})
@@ -190,7 +141,7 @@ def plan_sweep(scenario: Scenario, axes: Sequence[Axis | str], metrics: Sequence
         slots=slots, strides=strides, categories=categories, layouts=layouts,
         min_tokens_per_s_per_user=sv.min_tokens_per_s_per_user, max_ttft_s=sv.max_ttft_s, max_tpot_s=sv.max_tpot_s,
         cached_input_cost_fraction=sv.cached_input_cost_fraction, base_cost=cost_inputs(s),
-        grid_points=int(inspect.signature(perf.concurrency_grid).parameters["points"].default),
+        grid_points=int(inspect.signature(concurrency_grid).parameters["points"].default),
         base={name: (categories[name][0] if AXES[name].categorical else value)
               for name, value in base_values.items()},
     )
@@ -228,7 +179,7 @@ def _axis_index(start: int, stop: int, stride: int, size: int) -> np.ndarray:
     base = first % size
     if offset + n <= stride:  # the whole block sits on one value of this axis
         return np.full(n, base, dtype=np.intp)
-    dtype = np.uint32 if offset + n < 2**32 else np.uint64
+    dtype: Any = np.uint32 if offset + n < 2**32 else np.uint64
     local = np.arange(offset, offset + n, dtype=dtype) // dtype(stride)
     return ((local + dtype(base)) % dtype(size)).astype(np.intp)
 

@@ -5,10 +5,11 @@ value. Each point is one evaluation of the same arithmetic as ``tokensim perf`` 
 
 - **operating point**: :func:`tokensim.perf.evaluate` for the point's (hardware, precision, model) step model. With a
   ``concurrency`` axis that batch is evaluated as it is (no SLO applies; the point is infeasible if the batch does
-  not fit in memory). Otherwise the batch is searched as :func:`tokensim.perf.predict` does: every batch of
-  :func:`tokensim.perf.concurrency_grid` up to the memory limit, the highest output tokens/s/GPU meeting the SLOs
-  (``min_tokens_per_s_per_user`` — an axis or the scenario's — and the scenario's TTFT/TPOT limits), and for a MoE
-  model under an SLO also the tensor-parallel latency layout, keeping the better one. No batch meeting the SLOs makes
+  not fit in memory). Otherwise the batch is searched as :func:`tokensim.perf.predict` does, by the same
+  :func:`tokensim.perf.batch_search`: every batch of :func:`tokensim.perf.concurrency_grid` up to the memory limit,
+  the highest output tokens/s/GPU meeting the SLOs (``min_tokens_per_s_per_user`` — an axis or the scenario's — and
+  the scenario's TTFT/TPOT limits), and for a MoE model under an SLO also the tensor-parallel latency layout
+  (:func:`tokensim.perf.latency_layout`), keeping the better one. No batch meeting the SLOs makes
   the point infeasible: its token metrics are NaN (null in JSON), ``feasible`` is false.
 - **cost per GPU-hour**: :func:`tokensim.cost.cost_per_gpu_hour` on the scenario's cost inputs with the point's
   server price (per server; default the scenario's price for its hardware or its previous generation's), utilisation,
@@ -19,7 +20,7 @@ value. Each point is one evaluation of the same arithmetic as ``tokensim perf`` 
 - **cost per million tokens**: :func:`tokensim.cost.cost_per_million_tokens` (input, cached input, output, blended
   over the point's token mix).
 - **finance** (``npv``, ``project_irr``, ``equity_irr``): the cluster finance of the scenario
-  (:func:`tokensim.finance.build_inputs` + the monthly engine, vectorised over rows) at the point's rent (the contract
+  (:func:`tokensim.finance.batch_metrics`: the monthly engine, vectorised over rows) at the point's rent (the contract
   rent per GPU-hour; the market rent for a spot contract), utilisation (the sold share of GPUs that sell at market:
   uncontracted capacity, after the term or after a default — a take-or-pay contract is owed whatever the use), server
   price, cost of capital (the NPV's discount rate) and electricity price. The debt is fixed at close on the base
@@ -28,8 +29,8 @@ value. Each point is one evaluation of the same arithmetic as ``tokensim perf`` 
   model and workload axes do not enter it (the cluster is the scenario's).
 
 Two engines compute the per-point arithmetic: ``numpy`` — :func:`evaluate_points`, which *is* ``perf.evaluate``,
-``perf.concurrency_grid``, ``perf._slo_mask``, ``cost.cost_per_gpu_hour`` and ``cost.cost_per_million_tokens``
-called on arrays (float64) — and ``cupy`` — ``kernels/unitcost.cu`` through :mod:`tokensim.sweep._kernel`, one
+``perf.batch_search``, ``cost.cost_per_gpu_hour`` and ``cost.cost_per_million_tokens`` called on arrays
+(float64) — and ``cupy`` — ``kernels/unitcost.cu`` through :mod:`tokensim.sweep._kernel`, one
 thread per point (float32 by default, float64 selectable), which must equal it (tests/test_sweep.py compiles the
 kernel for the host; tests/test_sweep_gpu.py runs it on a device).
 
@@ -63,21 +64,23 @@ from .._backend import cpu_workers, select_backend
 from .._errors import UserError
 from ..config.scenario import Scenario
 from ..cost import cost_per_gpu_hour, cost_per_million_tokens
-from ..perf import _model as perf
+from ..perf import Instance, batch_search
+from ..perf import evaluate as perf_evaluate
+from . import _kernel as _unitcost_kernel
 from ._axes import AXES, METRICS, Axis, axis_column, metric_column, parse_axis
 from ._plan import (
     FLAG_FEASIBLE,
     FLAG_LATENCY_LAYOUT,
     MODES,
     OUTPUTS,
-    Layout,
+    ServingLayout,
     SweepPlan,
     combo_index,
     indices,
     plan_sweep,
 )
 
-__all__ = ["Axis", "SweepPlan", "Layout", "Sweep", "SweepResult", "parse_axis", "plan_sweep", "evaluate_points",
+__all__ = ["Axis", "SweepPlan", "ServingLayout", "Sweep", "SweepResult", "parse_axis", "plan_sweep", "evaluate_points",
            "prepare_sweep", "run_sweep", "OUTPUTS", "MODES", "FLOAT32_TOLERANCE", "DEFAULT_MEMORY_BUDGET_MB"]
 
 DEFAULT_MEMORY_BUDGET_MB = 1024.0
@@ -89,28 +92,12 @@ _MAX_CHUNK = {"numpy": 1 << 20, "cupy": 1 << 24}
 FLOAT32_TOLERANCE = {"rel": 1e-5, "max_share_other_batch": 0.01}
 
 
-def _search(plan: SweepPlan, r, l_in, l_out, ctx, h, slo):
-    """perf.operating_point's batch search for every point at once: (batch, meets the SLOs, its throughput)."""
-    sm, kv = r.step_model, r.kv_transfer_s_per_token
-    m = l_in.shape[0]
-    probe = perf.evaluate(sm, plan.mode, np.ones(m), l_in, l_out, ctx, h, kv)
-    limit = probe["max_concurrency"] if sm.fits_weights else np.ones(m)
-    tops, inverse = np.unique(np.broadcast_to(limit, (m,)), return_inverse=True)
-    grids = [perf.concurrency_grid(top) for top in tops]
-    table = np.ones((len(grids), max(len(g) for g in grids)))  # padded with batch 1, which every grid holds
-    for row, grid in enumerate(grids):
-        table[row, :len(grid)] = grid
-    batch = table[inverse.reshape(-1)]
-    def col(x):
-        return (None if x is None else x[:, None])
-    res = perf.evaluate(sm, plan.mode, batch, l_in[:, None], l_out[:, None], col(ctx), h[:, None], kv)
-    ok = perf._slo_mask(res, perf.SLO(col(slo), plan.max_ttft_s, plan.max_tpot_s))
-    metric = np.where(ok, res["output_tokens_per_s_per_gpu"], -np.inf)
-    best = metric.max(axis=1)
-    meets = ok.any(axis=1)
-    # argmax over the sorted grid = the smallest batch among the best
-    chosen = np.where(ok & (metric == best[:, None]), batch, np.inf).min(axis=1)
-    return np.where(meets, chosen, 1.0), meets, np.where(meets, best, 0.0)
+def _search(plan: SweepPlan, r: Instance, l_in, l_out, ctx, h, slo):
+    """:func:`tokensim.perf.batch_search` for every point at once: (batch, meets the SLOs, its throughput)."""
+    found = batch_search(r.step_model, plan.mode, l_in, l_out, ctx, h, min_tokens_per_s_per_user=slo,
+                         max_ttft_s=plan.max_ttft_s, max_tpot_s=plan.max_tpot_s,
+                         kv_transfer_s_per_token=r.kv_transfer_s_per_token)
+    return found.concurrency, found.meets_slo, found.throughput
 
 
 def _column(x, sel, m: int):
@@ -146,12 +133,12 @@ def evaluate_points(plan: SweepPlan, start: int, stop: int, idx: dict[str, Any] 
                    else plan.min_tokens_per_s_per_user)
             slo_arr = slo if isinstance(slo, np.ndarray) or slo is None else np.full(m, slo)
             batch, feasible, metric = _search(plan, lay.throughput, l_in, l_out, ctx, h, slo_arr)
-            res = perf.evaluate(lay.throughput.step_model, plan.mode, batch, l_in, l_out, ctx, h,
+            res = perf_evaluate(lay.throughput.step_model, plan.mode, batch, l_in, l_out, ctx, h,
                                 lay.throughput.kv_transfer_s_per_token)
             if plan.has_slo and lay.latency is not None:
                 batch1, meets1, metric1 = _search(plan, lay.latency, l_in, l_out, ctx, h, slo_arr)
                 latency = meets1 & (~feasible | (metric1 > metric))
-                res1 = perf.evaluate(lay.latency.step_model, plan.mode, batch1, l_in, l_out, ctx, h,
+                res1 = perf_evaluate(lay.latency.step_model, plan.mode, batch1, l_in, l_out, ctx, h,
                                      lay.latency.kv_transfer_s_per_token)
                 res = {k: np.where(latency, res1[k], res[k]) for k in res}
                 batch = np.where(latency, batch1, batch)
@@ -160,7 +147,7 @@ def evaluate_points(plan: SweepPlan, start: int, stop: int, idx: dict[str, Any] 
             batch = _column(val["concurrency"], sel, m)
             l_in, l_out, h = (_value(val[k], sel) for k in ("input_tokens", "output_tokens", "cache_hit_rate"))
             ctx = _value(val["context_tokens"], sel) if "context_tokens" in plan.strides else None
-            res = perf.evaluate(lay.throughput.step_model, plan.mode, batch, l_in, l_out, ctx, h,
+            res = perf_evaluate(lay.throughput.step_model, plan.mode, batch, l_in, l_out, ctx, h,
                                 lay.throughput.kv_transfer_s_per_token)
             feasible = np.asarray(res["fits"], dtype=bool)
         price = _value(val["server_price"], sel)
@@ -208,7 +195,8 @@ def frame_of(plan: SweepPlan, start: int, stop: int, outputs: dict[str, np.ndarr
     data: dict[str, Any] = {}
     for axis in plan.axes:
         if axis.spec.categorical:
-            data[axis_column(axis.name, cur)] = pd.Categorical.from_codes(idx[axis.name], list(axis.values))
+            data[axis_column(axis.name, cur)] = pd.Categorical.from_codes(  # type: ignore[call-overload]
+                idx[axis.name], list(axis.values))
         else:
             data[axis_column(axis.name, cur)] = plan.slots[axis.name][idx[axis.name]]
     if plan.search:
@@ -268,16 +256,14 @@ class Sweep:
 
         kernel = None
         if self.backend == "cupy":
-            from . import _kernel as _unitcost_kernel
-
             kernel = _unitcost_kernel.host_chunks(self.plan, self.dtype)
         block = _BLOCK_POINTS[self.plan.search]
         with ThreadPoolExecutor(max_workers=cpu_workers(), thread_name_prefix="tokensim-sweep") as pool:
             for start in range(0, self.plan.points, self.chunk_points):
                 stop = min(self.plan.points, start + self.chunk_points)
                 outputs = kernel(start, stop) if kernel is not None else None
-                parts = list(pool.map(lambda a: self._block_frame(a, min(stop, a + block), outputs, start),
-                                      range(start, stop, block)))
+                parts = list(pool.map(lambda a, b=start, e=stop, o=outputs: self._block_frame(
+                    a, min(e, a + block), o, b), range(start, stop, block)))
                 yield pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
                 if progress is not None:
                     progress(stop, self.plan.points)

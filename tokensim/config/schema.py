@@ -1,0 +1,945 @@
+"""The scenario schema, declared once (pydantic v2): every field's type, bounds, unit and default, and why.
+
+Each field of a scenario YAML is declared here with a spec in its annotation:
+
+- :class:`Number`: a finite number in a range (closed or open ends, whole numbers where asked), its unit, and its
+  default with the reason a result shows when the default is applied (the "assumptions the source did not give");
+- :class:`Choice`: one of a fixed set of strings;
+- :class:`CatalogName`: a name from the hardware, model or precision catalogue;
+- :class:`Text`: any string.
+
+Unknown keys are refused (``extra='forbid'``) with "did you mean". Rules that join several fields (floating rate
+against ``interest_rate``, a balloon only for some amortisations, a tenor of whole payment periods, ...) are model
+validators with the loader's historical messages. :func:`validate_scenario` reports every error of a file at once:
+one :class:`~tokensim.ConfigError` line per error (file, dotted field path, value, what is allowed).
+
+The specs are also the one source of the ranges of :mod:`tokensim.sensitivity` and :mod:`tokensim.sweep` (see
+:func:`field_spec`). :func:`tokensim.config.scenario.load_scenario` builds the frozen dataclasses of
+:mod:`tokensim.config.types` from a validated :class:`ScenarioSchema`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic_core import core_schema
+
+from .._errors import ConfigError, ConfigErrors, did_you_mean
+from ._yaml import check_number
+from .money import check_currency
+from .types import AMORTISATIONS, BILLINGS, CONTRACT_TYPES, PAYERS, RESIDUAL_METHODS
+
+__all__ = [
+    "Number", "Choice", "CatalogName", "Text", "Invalid", "Derived", "REQUIRED", "field_spec", "field_specs",
+    "ScenarioSchema", "validate_scenario", "config_errors", "REQUIRED_SECTIONS", "RENT_KEYS",
+]
+
+_MISSING: Any = ConfigError.MISSING  # type: ignore[attr-defined]
+_INPUT: Any = object()  # an Invalid's value: the validator's input
+REQUIRED_SECTIONS = ("serving", "cluster", "capex", "opex", "financing", "contract")
+RENT_KEYS = {"rent_per_gpu_hour": "per_gpu_hour", "rent_per_server_month": "per_server_month",
+             "rent_per_cluster_year": "per_cluster_year"}
+
+
+class _Required:
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+REQUIRED: Any = _Required()  # a field's default when it has none
+
+
+@dataclass(frozen=True)
+class Derived:
+    """A default computed from other fields or from a catalogue; ``text`` says from what."""
+
+    text: str
+
+
+class Invalid(ValueError):
+    """A rule's verdict on one value, raised inside the schema's validators and reported as a :class:`ConfigError`.
+
+    ``allowed`` (and ``hint``) complete "got VALUE; allowed: ALLOWED (HINT)". ``key`` names the field below the
+    validator's location (``"tenor_years"``, ``"[0].field"``) and ``value`` the value to show; by default the
+    validator's own location and input.
+    """
+
+    def __init__(self, allowed: str, hint: str = "", *, key: str | None = None, value: Any = _INPUT):
+        super().__init__(allowed)
+        self.allowed = allowed
+        self.hint = hint
+        self.key = key
+        self.value = value
+
+    @classmethod
+    def from_error(cls, exc: ConfigError, key: str | None = None) -> Invalid:
+        """The same verdict as an error another checker raised (``allowed`` keeps that error's hint)."""
+        return cls(str(exc).split("; allowed: ", 1)[1], key=key, value=exc.value)
+
+
+def _missing(key: str | None = None, allowed: str = "a value (this field is required)") -> Invalid:
+    return Invalid(allowed, key=key, value=_MISSING)
+
+
+# -- field specs -------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Number:
+    """A finite number in [low, high] (``low_open``/``high_open`` for open ends; ``None`` = unbounded).
+
+    ``integer`` demands a whole number (returned as ``int``). ``unit`` is documentation; ``default`` is the value the
+    loader applies when the field is absent (:data:`REQUIRED` when it must be given, a :class:`Derived` when computed)
+    and ``why`` the reason recorded with it (``str.format`` fields where the reason names values; (case, reason)
+    pairs where it depends on the scenario). ``rule``: the field is checked by its section's rule rather than on its
+    own (its range or presence depends on other fields).
+    """
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    integer: bool = False
+    unit: str = ""
+    default: Any = REQUIRED
+    why: str | tuple[tuple[str, str], ...] = ""
+    rule: bool = False
+
+    def check(self, value: Any, high: float | None = None) -> float | int:
+        """``value`` validated (``high`` replaces the declared upper bound where a rule computes it).
+
+        Parameters
+        ----------
+        value : Any
+            The value as parsed from YAML.
+        high : float, optional
+            An upper bound computed by a rule, in place of :attr:`high`.
+
+        Returns
+        -------
+        float or int
+            The value as a float (an int for whole-number fields), in the field's unit.
+
+        Raises
+        ------
+        Invalid
+            When the value is not a finite number in range.
+        """
+        try:
+            return check_number(value, None, "", low=self.low, high=self.high if high is None else high,
+                                low_open=self.low_open, high_open=self.high_open, integer=self.integer)
+        except ConfigError as exc:
+            raise Invalid(exc.allowed) from None
+
+    def allowed(self) -> str:
+        """The range as the messages write it: ``a number in (0, 1]``."""
+        lo = "(-inf" if self.low is None else ("(" if self.low_open else "[") + f"{self.low:g}"
+        hi = "inf)" if self.high is None else f"{self.high:g}" + (")" if self.high_open else "]")
+        return f"a number in {lo}, {hi}"
+
+    def why_for(self, case: str = "", **values: Any) -> str:
+        """The reason recorded when the default is applied (``case`` picks one of several; ``values`` fill it)."""
+        text = self.why if isinstance(self.why, str) else dict(self.why)[case]
+        return text.format(**values) if values else text
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Callable) -> core_schema.CoreSchema:
+        if self.rule:
+            return core_schema.any_schema()
+        return core_schema.no_info_plain_validator_function(self.check)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One of ``choices`` (strings), with "did you mean" for a near miss; ``default``, ``why`` and ``rule`` as for
+    :class:`Number`."""
+
+    choices: tuple[str, ...]
+    default: Any = REQUIRED
+    rule: bool = False
+    why: str = ""
+
+    def check(self, value: Any) -> str:
+        """``value`` validated.
+
+        Parameters
+        ----------
+        value : Any
+            The value as parsed from YAML.
+
+        Returns
+        -------
+        str
+            The value, one of :attr:`choices`.
+
+        Raises
+        ------
+        Invalid
+            When the value is not a string or not one of the choices.
+        """
+        if not isinstance(value, str):
+            raise Invalid("a string")
+        if value not in self.choices:
+            raise Invalid(f"one of {', '.join(self.choices)}", did_you_mean(value, self.choices))
+        return value
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Callable) -> core_schema.CoreSchema:
+        if self.rule:
+            return core_schema.any_schema()
+        return core_schema.no_info_plain_validator_function(self.check)
+
+
+@dataclass(frozen=True)
+class Text:
+    """Any string."""
+
+    def check(self, value: Any) -> str:
+        """``value`` if it is a string, else :class:`Invalid`."""
+        if not isinstance(value, str):
+            raise Invalid("a string")
+        return value
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Callable) -> core_schema.CoreSchema:
+        return core_schema.no_info_plain_validator_function(self.check)
+
+
+def _catalog(info: ValidationInfo | None) -> Any:
+    context = info.context if info is not None else None
+    if context and "catalog" in context:
+        return context["catalog"]
+    from .catalog import load_catalog  # only when validated without a context (catalogue import is heavy-ish)
+
+    return load_catalog()
+
+
+@dataclass(frozen=True)
+class CatalogName:
+    """A name from the catalogue: ``kind`` is ``hardware``, ``model`` or ``recipe`` (a precision)."""
+
+    kind: str
+
+    def check(self, value: Any, catalog: Any) -> str:
+        """``value`` looked up in ``catalog``; an unknown name lists the known ones and the closest.
+
+        Parameters
+        ----------
+        value : Any
+            The name as parsed from YAML.
+        catalog : tokensim.config.catalog.Catalog
+            The catalogue to look the name up in.
+
+        Returns
+        -------
+        str
+            The name as written (the catalogue may know it under an alias).
+
+        Raises
+        ------
+        Invalid
+            When the value is not a string or not a known name.
+        """
+        if not isinstance(value, str):
+            raise Invalid("a string")
+        try:
+            getattr(catalog, f"get_{self.kind}")(value)
+        except ConfigError as exc:
+            names = [c.strip() for c in exc.allowed.removeprefix("one of ").split(",")]
+            raise Invalid(exc.allowed, did_you_mean(value, names)) from None
+        return value
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Callable) -> core_schema.CoreSchema:
+        return core_schema.with_info_plain_validator_function(lambda v, info: self.check(v, _catalog(info)))
+
+
+# Shorthands for the declarations below.
+def _num(low: float | None = None, high: float | None = None, *, lo_open: bool = False, hi_open: bool = False,
+         integer: bool = False, unit: str = "", default: Any = REQUIRED, why: str | tuple[tuple[str, str], ...] = "",
+         rule: bool = False) -> Number:
+    return Number(low, high, lo_open, hi_open, integer, unit, default, why, rule)
+
+
+_SHARE = dict(low=0, high=1, unit="fraction")
+_NONNEG_MONEY = dict(low=0, unit="currency")
+_RATE = dict(low=-0.99, high=10, unit="fraction per year")
+
+
+class _Section(BaseModel):
+    """A mapping of a scenario: unknown keys refused; a key set to null counts as absent (as the loader always did)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mapping(cls, data: Any) -> Any:
+        if data is None:
+            return {}
+        if not isinstance(data, Mapping):
+            raise Invalid("a mapping of key: value")
+        return {(key if isinstance(key, str) else str(key)): value for key, value in data.items()
+                if not (value is None and key in cls.model_fields)}
+
+    def given(self, key: str) -> bool:
+        """Whether the file gives ``key`` (a null value counts as absent)."""
+        return getattr(self, key) is not None
+
+
+# -- the sections ------------------------------------------------------------------------------------------------
+class PreviousGenerationSchema(_Section):
+    hardware: Annotated[str, CatalogName("hardware")]
+    precision: Annotated[str, CatalogName("recipe")]
+    server_price: Annotated[float, _num(**_NONNEG_MONEY)]
+
+
+class ServingSchema(_Section):
+    hardware: Annotated[str, CatalogName("hardware")]
+    model: Annotated[str, CatalogName("model")]
+    precision: Annotated[str, CatalogName("recipe")]
+    compare_precisions: Annotated[Any, "precision recipes compared in `tokensim perf`"] = Field(None)
+    input_tokens: Annotated[float, _num(0, unit="tokens per request")]
+    output_tokens: Annotated[float, _num(0, lo_open=True, unit="tokens per request")]
+    cache_hit_rate: Annotated[float, _num(**_SHARE, default=0.0, why="no prefix-cache hits unless stated")] \
+        | None = Field(None)
+    cached_input_cost_fraction: Annotated[float, _num(
+        **_SHARE, default=0.1,
+        why="a cached input token is charged 10% of an uncached one's prefill GPU time (DeepSeek V3.2 prices cache "
+            "hits at 10% of misses, economics-reference.md section 3.3)")] | None = Field(None)
+    min_tokens_per_s_per_user: Annotated[float, _num(0, lo_open=True, unit="tokens/s", default=None)] | None \
+        = Field(None)
+    max_ttft_s: Annotated[float, _num(0, lo_open=True, unit="s", default=None)] | None = Field(None)
+    max_tpot_s: Annotated[float, _num(0, lo_open=True, unit="s", default=None)] | None = Field(None)
+    previous_generation: PreviousGenerationSchema | None = Field(None)
+    speculative_draft_tokens: Annotated[int, _num(0, 16, integer=True, unit="tokens per decode step", default=0)] \
+        | None = Field(None)
+    # the upper bound is 1 + speculative_draft_tokens
+    speculative_acceptance_length: Annotated[Any, _num(1, unit="output tokens per decode step", default=1.0,
+                                                         rule=True)] = Field(None)
+
+    @field_validator("compare_precisions", mode="after")
+    @classmethod
+    def _compare(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None:
+            return value
+        if not isinstance(value, list):
+            raise Invalid("a list")
+        name = CatalogName("recipe")
+        for i, item in enumerate(value):
+            try:
+                name.check(item, _catalog(info))
+            except Invalid as exc:
+                raise Invalid(exc.allowed, exc.hint, key=str(i), value=item) from None
+        return value
+
+    @model_validator(mode="after")
+    def _acceptance(self) -> ServingSchema:
+        if self.given("speculative_acceptance_length"):
+            spec = field_spec("serving", "speculative_acceptance_length")
+            draft = self.speculative_draft_tokens or 0
+            try:
+                spec.check(self.speculative_acceptance_length, high=1 + draft)
+            except Invalid as exc:
+                raise Invalid(exc.allowed, key="speculative_acceptance_length",
+                              value=self.speculative_acceptance_length) from None
+        return self
+
+
+class ClusterSchema(_Section):
+    gpus: Annotated[int, _num(1, integer=True, unit="GPUs", default=Derived("servers x gpus_per_server"))] \
+        | None = Field(None)
+    servers: Annotated[int, _num(1, integer=True, unit="servers", default=Derived("gpus / gpus_per_server"))] \
+        | None = Field(None)
+    gpus_per_server: Annotated[int, _num(1, integer=True, unit="GPUs per server",
+                                         default=Derived("the hardware catalogue"),
+                                         why="GPUs per server from the hardware catalogue")] | None = Field(None)
+
+    @model_validator(mode="after")
+    def _servers_or_gpus(self) -> ClusterSchema:
+        if not self.given("servers") and not self.given("gpus"):
+            raise _missing("servers", "a whole number >= 1 (give servers or gpus)")
+        return self
+
+
+class DeliverySchema(_Section):
+    month: Annotated[int, _num(0, integer=True, unit="months after financial close")]
+    share: Annotated[float, _num(0, 1, lo_open=True, unit="fraction of capex")]
+
+
+class CapexSchema(_Section):
+    server_price: Annotated[float, _num(**_NONNEG_MONEY)]
+    network_and_fabric_total: Annotated[float, _num(**_NONNEG_MONEY)]
+    delivery: list[DeliverySchema] | None = Field(None)  # default: all at month 0 (see _DELIVERY_DEFAULT)
+    installation_total: Annotated[float, _num(**_NONNEG_MONEY, default=0.0,
+                                              why="installation included in the prices given")] | None = Field(None)
+    economic_life_years: Annotated[float, _num(
+        0, 30, lo_open=True, unit="years", default=Derived("horizon_years"),
+        why="economic life = horizon (cost per GPU-hour recovers capital over it)")] | None = Field(None)
+    recent_server_price_rise: Annotated[float, _num(
+        -1, 10, lo_open=True, unit="fraction", default=0.0,
+        why="no recent server-price rise split out in the bridge")] | None = Field(None)
+
+    @field_validator("delivery", mode="after")
+    @classmethod
+    def _delivery(cls, rows: list[DeliverySchema] | None) -> list[DeliverySchema] | None:
+        if rows is None:
+            return rows
+        if not rows:
+            raise Invalid("a non-empty list of {month, share}", value=rows)
+        total = sum(float(d.share) for d in rows)
+        if abs(total - 1.0) > 1e-9:
+            raise Invalid(f"shares that add up to 1 (they add up to {total:g})", value=[d.share for d in rows])
+        months = [d.month for d in rows]
+        if months != sorted(set(months)):
+            raise Invalid("increasing, distinct delivery months", value=months)
+        return rows
+
+
+DELIVERY_DEFAULT = ("all at month 0", "whole cluster delivered and paid at financial close")
+
+
+class OpexSchema(_Section):
+    power_and_facility_paid_by: Annotated[str, Choice(PAYERS)]
+    board_power_w: Annotated[float, _num(0, lo_open=True, unit="W per GPU", default=Derived("the hardware catalogue"),
+                                         why="board power from the hardware catalogue")] | None = Field(None)
+    server_overhead_factor: Annotated[float, _num(1, 5, unit="x GPU board power")]
+    pue: Annotated[float, _num(1, 3, unit="x IT power")]
+    electricity_price_per_kwh: Annotated[float, _num(0, unit="currency per kWh")]
+    load_factor: Annotated[float, _num(**_SHARE)]
+    idle_load_factor: Annotated[float, _num(**_SHARE, default=Derived("load_factor"),
+                                            why="idle GPUs draw as much as rented ones")] | None = Field(None)
+    facility_price_per_kw_month: Annotated[float, _num(0, unit="currency per provisioned IT kW-month")]
+    maintenance_share_of_capex_per_year: Annotated[float, _num(0, 1, unit="fraction of capex per year")]
+    operations_per_gpu_year: Annotated[float, _num(0, unit="currency per GPU-year")]
+    insurance_share_of_capex_per_year: Annotated[float, _num(0, 1, unit="fraction of capex per year")]
+
+
+class FinancingSchema(_Section):
+    debt_share: Annotated[float, _num(**_SHARE)]
+    rate_type: Annotated[str, Choice(("fixed", "floating"), default="fixed")] | None = Field(None)
+    interest_rate: Annotated[Any, _num(0, 1, unit="fraction per year", rule=True)] = Field(None)
+    floating_base_rate: Annotated[Any, _num(-0.05, 1, unit="fraction per year", rule=True)] = Field(None)
+    floating_margin: Annotated[Any, _num(0, 1, unit="fraction per year", rule=True)] = Field(None)
+    tenor_years: Annotated[float, _num(
+        0, 40, lo_open=True, unit="years", default=Derived("contract.term_years (horizon_years for spot)"),
+        why=(("term", "debt tenor = contract term"), ("spot", "debt tenor = horizon (spot)")))] | None = Field(None)
+    amortisation: Annotated[str, Choice(AMORTISATIONS)]
+    payments_per_year: Annotated[int, _num(1, 12, integer=True, unit="payments per year", default=12,
+                                           why="monthly debt service, like monthly billing")] | None = Field(None)
+    balloon_share: Annotated[float, _num(**_SHARE, default=0.0, why="fully amortising")] | None = Field(None)
+    target_dscr: Annotated[Any, _num(0, 100, lo_open=True, unit="x", rule=True)] = Field(None)
+    dscr_covenant: Annotated[float, _num(0, 100, unit="x", default=None)] | None = Field(None)
+    cost_of_equity: Annotated[float, _num(**_RATE)]
+    discount_rate: Annotated[float, _num(
+        **_RATE, lo_open=True, default=Derived("the pre-tax WACC"),
+        why="pre-tax WACC = {debt_share:g} x {rate:g} + {equity_share:g} x {cost_of_equity:g}")] | None = Field(None)
+    equity_hurdle_irr: Annotated[float, _num(**_RATE, default=None)] | None = Field(None)
+
+    @field_validator("payments_per_year", mode="after")
+    @classmethod
+    def _periods(cls, ppy: int | None) -> int | None:
+        if ppy is not None and ppy not in (1, 2, 4, 12):
+            raise Invalid("one of 1, 2, 4, 12", value=ppy)
+        return ppy
+
+    @model_validator(mode="after")
+    def _rules(self) -> FinancingSchema:
+        def check(key: str) -> float:
+            if not self.given(key):
+                raise _missing(key)
+            try:
+                return field_spec("financing", key).check(getattr(self, key))
+            except Invalid as exc:
+                raise Invalid(exc.allowed, key=key, value=getattr(self, key)) from None
+
+        if self.rate_type == "floating":
+            check("floating_base_rate")
+            check("floating_margin")
+            if self.given("interest_rate"):
+                raise Invalid("absent for floating debt (the rate is floating_base_rate + floating_margin)",
+                              key="interest_rate", value=self.interest_rate)
+        else:
+            for key in ("floating_base_rate", "floating_margin"):
+                if self.given(key):
+                    raise Invalid("absent for fixed-rate debt (set rate_type: floating)", key=key,
+                                  value=getattr(self, key))
+            check("interest_rate")
+        if self.balloon_share and self.amortisation not in ("annuity", "straight_line", "finance_lease"):
+            raise Invalid("0 for bullet and sculpted debt (a balloon needs an annuity, straight_line or finance_lease "
+                          "profile)", key="balloon_share", value=self.balloon_share)
+        if self.amortisation == "sculpted":
+            check("target_dscr")
+        elif self.given("target_dscr"):
+            raise Invalid("only with amortisation: sculpted", key="target_dscr", value=self.target_dscr)
+        return self
+
+
+_RENT_WHY = "capacity re-let after a default earns the contract's rent per GPU-hour"
+_USAGE_KEYS = ("usage_fee_per_million_tokens", "usage_tokens_per_s_per_gpu", "usage_busy_share",
+               "usage_floor_per_gpu_hour", "usage_cap_per_gpu_hour")
+
+
+class ContractSchema(_Section):
+    type: Annotated[str, Choice(CONTRACT_TYPES)]
+    term_years: Annotated[Any, _num(0, 40, lo_open=True, unit="years", rule=True)] = Field(None)
+    billing: Annotated[Any, Choice(BILLINGS, default=Derived("the rent key given"), rule=True)] = Field(None)
+    rent_per_gpu_hour: Annotated[Any, _num(0, unit="currency per GPU-hour", rule=True)] = Field(None)
+    rent_per_server_month: Annotated[Any, _num(0, unit="currency per server-month", rule=True)] = Field(None)
+    rent_per_cluster_year: Annotated[Any, _num(0, unit="currency per cluster-year", rule=True)] = Field(None)
+    escalator_per_year: Annotated[Any, _num(-1, 1, lo_open=True, unit="fraction per year", default=0.0,
+                                              why="flat rent", rule=True)] = Field(None)
+    contracted_share: Annotated[Any, _num(**_SHARE, default=1.0, why="the whole cluster is under the contract",
+                                            rule=True)] = Field(None)
+    usage_fee_per_million_tokens: Annotated[Any, _num(0, unit="currency per million tokens", rule=True)] \
+        = Field(None)
+    usage_tokens_per_s_per_gpu: Annotated[Any, _num(0, unit="tokens/s per GPU", rule=True)] = Field(None)
+    usage_busy_share: Annotated[Any, _num(**_SHARE, default=1.0, why="contracted GPUs serve tokens all hours",
+                                            rule=True)] = Field(None)
+    usage_floor_per_gpu_hour: Annotated[Any, _num(0, unit="currency per GPU-hour", default=0.0,
+                                                    why="no floor on usage fees", rule=True)] = Field(None)
+    usage_cap_per_gpu_hour: Annotated[Any, _num(0, unit="currency per GPU-hour", default=None, rule=True)] \
+        = Field(None)
+    market_rent_per_gpu_hour: Annotated[Any, _num(0, unit="currency per GPU-hour",
+                                                    default=Derived("the contract's rent per GPU-hour"),
+                                                    why=_RENT_WHY, rule=True)] = Field(None)
+    market_rent_change_per_year: Annotated[float, _num(-1, 10, lo_open=True, unit="fraction per year", default=0.0,
+                                                       why="market rent flat in time")] | None = Field(None)
+    spot_utilisation: Annotated[float, _num(
+        **_SHARE, default=Derived("0.7 where capacity sells at market, else 1"),
+        why=(("market", "capacity sold at market is rented 70% of hours"),
+             ("unused", "unused: no capacity sells at market in the base case")))] | None = Field(None)
+    vacancy_lag_months: Annotated[int, _num(0, 120, integer=True, unit="months", default=3,
+                                            why="three months to re-let after a default")] | None = Field(None)
+
+    def _check(self, key: str, high: float | None = None) -> Any:
+        """A rule-checked field's value, validated (None when absent)."""
+        value = getattr(self, key)
+        if value is None:
+            return None
+        try:
+            return field_spec("contract", key).check(value, high)
+        except Invalid as exc:
+            raise Invalid(exc.allowed, key=key, value=value) from None
+
+    def _require(self, key: str) -> Any:
+        if not self.given(key):
+            raise _missing(key)
+        return self._check(key)
+
+    def rent_key(self) -> str | None:
+        """The rent key the file gives (None for spot)."""
+        given = [k for k in RENT_KEYS if self.given(k)]
+        return given[0] if len(given) == 1 and self.type != "spot" else None
+
+    @model_validator(mode="after")
+    def _rules(self) -> ContractSchema:
+        given = [k for k in RENT_KEYS if self.given(k)]
+        if self.type == "spot":
+            for key in ("term_years", *given, "contracted_share"):
+                if self.given(key) and getattr(self, key):
+                    raise Invalid("absent for a spot contract (all capacity sells at market)", key=key,
+                                  value=getattr(self, key))
+        else:
+            term = self._require("term_years")
+            if abs(term * 12 - round(term * 12)) > 1e-9:
+                raise Invalid("a whole number of months (term_years x 12)", key="term_years", value=term)
+            if len(given) != 1:
+                raise Invalid(f"exactly one of {', '.join(RENT_KEYS)}", key="rent_per_cluster_year",
+                              value=given or _MISSING)
+            billing = RENT_KEYS[given[0]]
+            if self.given("billing"):
+                try:
+                    field_spec("contract", "billing").check(self.billing)
+                except Invalid as exc:
+                    raise Invalid(exc.allowed, exc.hint, key="billing", value=self.billing) from None
+                if self.billing != billing:
+                    raise Invalid(f"{billing} (the rent is given as {given[0]})", key="billing", value=self.billing)
+            self._check(given[0])
+            self._check("contracted_share")
+        if self.type != "base_plus_usage":
+            for key in _USAGE_KEYS:
+                if self.given(key):
+                    raise Invalid("only with type: base_plus_usage", key=key, value=getattr(self, key))
+        else:
+            self._require("usage_fee_per_million_tokens")
+            self._require("usage_tokens_per_s_per_gpu")
+            self._check("usage_busy_share")
+            floor = self._check("usage_floor_per_gpu_hour")
+            floor = 0.0 if floor is None else floor
+            cap = self._check("usage_cap_per_gpu_hour")
+            if cap is not None and cap < floor:
+                raise Invalid(f"a number >= usage_floor_per_gpu_hour ({floor:g})", key="usage_cap_per_gpu_hour",
+                              value=cap)
+        self._check("market_rent_per_gpu_hour")
+        if self.type != "spot":
+            self._check("escalator_per_year")
+        return self
+
+    def needs_market(self, horizon_years: float) -> bool:
+        """Whether some capacity sells at market in the base case (spot, part contracted, or a term short of the
+        horizon): the market rent must then be given."""
+        share = 1.0 if self.contracted_share is None else float(self.contracted_share)  # validated by _rules
+        term = 0.0 if self.type == "spot" else float(self.term_years)
+        return self.type == "spot" or share < 1 or term < horizon_years
+
+
+class TaxSchema(_Section):
+    rate: Annotated[float, _num(0, 1, hi_open=True, unit="fraction of taxable profit")]
+    depreciation_years: Annotated[float, _num(0, 50, lo_open=True, unit="years")]
+    loss_carry_forward_years: Annotated[int, _num(1, 50, integer=True, unit="years", default="unlimited",
+                                                  why="tax losses carry forward without expiry")] | None = Field(None)
+
+
+TAX_DEFAULT = ("none", "no tax section: profits are not taxed; book depreciation over the economic life")
+RESIDUAL_DEFAULT = (0.0, "no residual section: the cluster is worth nothing at the horizon")
+
+
+class ResidualSchema(_Section):
+    method: Annotated[str, Choice(RESIDUAL_METHODS, default="economic",
+                                  why="economic residual value by default (DESIGN.md section 7)")] | None = Field(None)
+    percent_of_cost_by_age: Annotated[Any, _num(0, 1, unit="fraction of hardware cost, keyed by age in years",
+                                                rule=True)] = Field(None)
+    tokens_per_s_per_gpu: Annotated[Any, _num(0, unit="tokens/s per GPU", rule=True)] = Field(None)
+    newest_cost_per_million_tokens: Annotated[Any, _num(0, unit="currency per million tokens", rule=True)] \
+        = Field(None)
+    margin: Annotated[Any, _num(-1, 10, lo_open=True, unit="fraction", rule=True)] = Field(None)
+    busy_share: Annotated[Any, _num(**_SHARE, default=0.7, why="a used GPU serves tokens 70% of hours",
+                                      rule=True)] = Field(None)
+    remaining_life_years: Annotated[Any, _num(0, 30, unit="years", rule=True)] = Field(None)
+
+    def _value(self, key: str, required: bool = True) -> Any:
+        value = getattr(self, key)
+        if value is None:
+            if required:
+                raise _missing(key)
+            return None
+        try:
+            return field_spec("residual", key).check(value)
+        except Invalid as exc:
+            raise Invalid(exc.allowed, key=key, value=value) from None
+
+    def curve(self) -> tuple[tuple[float, float], ...]:
+        """The percent-of-cost curve as sorted (age in years, share of cost) points, validated."""
+        if self.percent_of_cost_by_age is None:
+            raise _missing("percent_of_cost_by_age")
+        curve = self.percent_of_cost_by_age
+        if not isinstance(curve, Mapping):
+            raise Invalid("a mapping of key: value", key="percent_of_cost_by_age", value=curve)
+        spec = field_spec("residual", "percent_of_cost_by_age")
+        points = []
+        for key, value in curve.items():
+            where = f"percent_of_cost_by_age.{key}"
+            try:
+                age = float(key)
+            except (TypeError, ValueError):
+                raise Invalid("an age in years (a number) as the key", key=where, value=key) from None
+            if value is None:
+                raise _missing(where)
+            try:
+                points.append((age, spec.check(value)))
+            except Invalid as exc:
+                raise Invalid(exc.allowed, key=where, value=value) from None
+        if not points:
+            raise Invalid("at least one {age_years: share} point", key="percent_of_cost_by_age", value={})
+        points.sort()
+        if points[0][0] < 0:
+            raise Invalid("ages >= 0", key=f"percent_of_cost_by_age.{points[0][0]}", value=points[0][0])
+        return tuple(points)
+
+    @model_validator(mode="after")
+    def _rules(self) -> ResidualSchema:
+        if (self.method or "economic") == "percent_of_cost":
+            self.curve()
+        else:
+            for key in ("tokens_per_s_per_gpu", "newest_cost_per_million_tokens", "margin"):
+                self._value(key)
+            self._value("busy_share", required=False)
+            self._value("remaining_life_years")
+        return self
+
+
+class AssumptionSchema(_Section):
+    field: Annotated[str, Text()]
+    why: Annotated[str, Text()]
+
+
+class ScenarioSchema(_Section):
+    """A whole scenario file. Sections and fields are declared above; :func:`validate_scenario` reads one."""
+
+    name: Any | None = Field(None)
+    description: Any | None = Field(None)
+    currency: Annotated[str, Text()]
+    horizon_years: Annotated[float, _num(0, 50, lo_open=True, unit="years")]
+    utilisation: Annotated[float, _num(0, 1, lo_open=True, unit="fraction of hours sold")]
+    sources: Any | None = Field(None)
+    assumptions: list[AssumptionSchema] | None = Field(None)
+    uncertainty: Any | None = Field(None)  # validated by tokensim.config.uncertainty for the Monte Carlo stage
+    serving: ServingSchema
+    cluster: ClusterSchema
+    capex: CapexSchema
+    opex: OpexSchema
+    financing: FinancingSchema
+    contract: ContractSchema
+    tax: TaxSchema | None = Field(None)
+    residual: ResidualSchema | None = Field(None)
+
+    @field_validator("currency", mode="after")
+    @classmethod
+    def _currency(cls, code: str) -> str:
+        try:
+            return check_currency(code, None, "currency")
+        except ConfigError as exc:
+            raise Invalid.from_error(exc) from None
+
+    @field_validator("horizon_years", mode="after")
+    @classmethod
+    def _whole_months(cls, horizon: float) -> float:
+        if abs(horizon * 12 - round(horizon * 12)) > 1e-9:
+            raise Invalid("a whole number of months (horizon_years x 12)", value=horizon)
+        return horizon
+
+    @field_validator("uncertainty", mode="after")
+    @classmethod
+    def _uncertainty(cls, value: Any) -> Any:
+        if value is not None and not isinstance(value, dict):
+            raise Invalid("a mapping (validated by the Monte Carlo stage)", value=value)
+        return value
+
+    @model_validator(mode="after")
+    def _rules(self, info: ValidationInfo) -> ScenarioSchema:
+        catalog = _catalog(info)
+        hardware = catalog.get_hardware(self.serving.hardware)
+        cluster = self.cluster
+        gps = cluster.gpus_per_server or hardware.gpus_per_server
+        servers, gpus = cluster.servers, cluster.gpus
+        if servers is None:
+            assert gpus is not None  # the cluster's rule: servers or gpus
+            if gpus % gps:
+                raise Invalid(f"a multiple of gpus_per_server ({gps})", key="cluster.gpus", value=gpus)
+            servers = gpus // gps
+        gpus = gpus if gpus is not None else servers * gps
+        if gpus != servers * gps:
+            raise Invalid(f"servers x gpus_per_server = {servers} x {gps} = {servers * gps}", key="cluster.gpus",
+                          value=gpus)
+        horizon = self.horizon_years
+        contract = self.contract
+        if (contract.needs_market(horizon) and not contract.given("market_rent_per_gpu_hour")):
+            raise _missing("contract.market_rent_per_gpu_hour")
+        financing = self.financing
+        tenor = self.tenor_years()
+        ppy = financing.payments_per_year or 12
+        tenor_months = tenor * 12
+        if abs(tenor_months - round(tenor_months)) > 1e-9 or round(tenor_months) % (12 // ppy):
+            raise Invalid(f"a whole number of payment periods ({12 // ppy} months each)", key="financing.tenor_years",
+                          value=tenor)
+        last_delivery = self.capex.delivery[-1].month if self.capex.delivery else 0
+        if last_delivery >= round(horizon * 12):
+            raise Invalid(f"months before the horizon ({horizon * 12:g})", key="capex.delivery", value=last_delivery)
+        if tenor * 12 <= last_delivery and financing.debt_share > 0:
+            raise Invalid(f"longer than the delivery period ({last_delivery} months)", key="financing.tenor_years",
+                          value=tenor)
+        data = (info.context or {}).get("document")
+        for i, row in enumerate(self.assumptions or ()):
+            if data is not None and field_value(data, row.field) is _MISSING:
+                raise Invalid("the dotted path of a field present in this scenario", key=f"assumptions[{i}].field",
+                              value=row.field)
+        return self
+
+    def tenor_years(self) -> float:
+        """The debt tenor: given, else the contract term (the horizon for a spot contract), in years."""
+        if self.financing.tenor_years is not None:
+            return float(self.financing.tenor_years)
+        return float(self.horizon_years) if self.contract.type == "spot" else float(self.contract.term_years)
+
+
+def field_value(data: Any, dotted: str) -> Any:
+    """The value at ``dotted`` (``financing.debt_share``) in a raw document, or ``ConfigError.MISSING``.
+
+    Parameters
+    ----------
+    data : Any
+        The parsed YAML document.
+    dotted : str
+        A dotted path of mapping keys.
+
+    Returns
+    -------
+    Any
+        The value found there, or the MISSING marker of :class:`~tokensim.ConfigError`.
+    """
+    node = data
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return _MISSING
+        node = node[part]
+    return node
+
+
+# -- metadata access ---------------------------------------------------------------------------------------------
+_SECTIONS: dict[str | None, type[_Section]] = {
+    None: ScenarioSchema, "serving": ServingSchema, "cluster": ClusterSchema, "capex": CapexSchema,
+    "opex": OpexSchema, "financing": FinancingSchema, "contract": ContractSchema, "tax": TaxSchema,
+    "residual": ResidualSchema, "serving.previous_generation": PreviousGenerationSchema,
+    "capex.delivery": DeliverySchema,
+}
+
+
+def field_spec(section: str | None, name: str) -> Any:
+    """The declared spec (:class:`Number`, :class:`Choice`, ...) of one scenario field.
+
+    Parameters
+    ----------
+    section : str or None
+        The section (``"financing"``; ``None`` for top-level fields such as ``utilisation``).
+    name : str
+        The field's key in that section (``"debt_share"``).
+
+    Returns
+    -------
+    Number or Choice or CatalogName or Text
+        The spec, with the field's bounds, unit, default and the reason for the default.
+
+    Raises
+    ------
+    KeyError
+        When the section or field is not declared.
+    """
+    info = _SECTIONS[section].model_fields[name]
+    candidates = list(info.metadata)
+    for arg in get_args(info.annotation):  # Annotated[float, Number(...)] | None
+        candidates.extend(getattr(arg, "__metadata__", ()))
+    for item in candidates:
+        if isinstance(item, (Number, Choice, CatalogName, Text)):
+            return item
+    raise KeyError(f"{section}.{name} has no declared spec")
+
+
+def field_specs() -> dict[str, Any]:
+    """Every declared field spec by dotted path (``"financing.debt_share"``), in declaration order.
+
+    Returns
+    -------
+    dict[str, Any]
+        Dotted path -> :class:`Number`, :class:`Choice`, :class:`CatalogName` or :class:`Text`.
+    """
+    out: dict[str, Any] = {}
+    for section, cls in _SECTIONS.items():
+        for name in cls.model_fields:
+            try:
+                out[f"{section}.{name}" if section else name] = field_spec(section, name)
+            except KeyError:
+                continue
+    return out
+
+
+# -- errors ------------------------------------------------------------------------------------------------------
+def _path(loc: Iterable[Any]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _join(path: str, key: str | None) -> str:
+    if not key:
+        return path or "(document)"
+    if key.startswith("["):
+        return path + key
+    return f"{path}.{key}" if path else key
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The section class at ``loc`` (list indices skipped)."""
+    cls: type[BaseModel] = ScenarioSchema
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        annotation = cls.model_fields[part].annotation
+        inner = getattr(annotation, "__args__", None) or (annotation,)
+        for candidate in (annotation, *inner):
+            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+                cls = candidate
+                break
+        else:
+            return None
+    return cls
+
+
+def config_errors(exc: ValidationError, file: str | None) -> list[ConfigError]:
+    """The errors of a schema validation as house-form :class:`ConfigError` s (file, dotted path, value, allowed).
+
+    Parameters
+    ----------
+    exc : pydantic.ValidationError
+        The errors of one validation.
+    file : str or None
+        The file the document came from (named in each message).
+
+    Returns
+    -------
+    list[ConfigError]
+        One per error, in the order pydantic found them.
+    """
+    out: list[ConfigError] = []
+    errors = exc.errors(include_url=False)
+    # A mapping with an unknown key: its missing fields are most likely that key misspelt, reported once as unknown.
+    misspelt = {tuple(err["loc"])[:-1] for err in errors if err["type"] == "extra_forbidden"}
+    for err in errors:
+        loc = tuple(err["loc"])
+        if err["type"] == "missing" and loc[:-1] in misspelt:
+            continue
+        path = _path(loc)
+        kind = err["type"]
+        error = (err.get("ctx") or {}).get("error")
+        if isinstance(error, Invalid):
+            value = err.get("input") if error.value is _INPUT else error.value
+            out.append(ConfigError(file, _join(path, error.key), value, error.allowed, error.hint))
+        elif kind == "missing":
+            if len(loc) == 1 and loc[0] in REQUIRED_SECTIONS:
+                out.append(ConfigError(file, path, _MISSING, f"a '{loc[0]}' section (required sections: "
+                                       f"{', '.join(REQUIRED_SECTIONS)})"))
+            else:
+                out.append(ConfigError(file, path, _MISSING, "a value (this field is required)"))
+        elif kind == "extra_forbidden":
+            cls = _model_at(loc[:-1])
+            known = list(cls.model_fields) if cls is not None else []
+            key = str(loc[-1])
+            out.append(ConfigError(file, path, err.get("input"), f"known keys: {', '.join(sorted(known))}",
+                                   did_you_mean(key, known) or "unknown key"))
+        elif kind == "list_type":
+            out.append(ConfigError(file, path, err.get("input"), "a list"))
+        else:
+            out.append(ConfigError(file, path or "(document)", err.get("input"), err["msg"]))
+    return out
+
+
+def validate_scenario(data: Any, file: str | None, catalog: Any = None) -> ScenarioSchema:
+    """A parsed scenario document validated against the schema, every error reported at once.
+
+    Parameters
+    ----------
+    data : Any
+        The parsed YAML document.
+    file : str or None
+        The file it came from, named in messages.
+    catalog : tokensim.config.catalog.Catalog, optional
+        The catalogue that hardware, model and precision names are looked up in (default: the bundled one).
+
+    Returns
+    -------
+    ScenarioSchema
+        The validated document (absent optional fields are None; the loader applies their defaults).
+
+    Raises
+    ------
+    ConfigError
+        One error: exactly the loader's historical message. Several: a :class:`~tokensim.ConfigErrors` with one
+        line per error.
+    """
+    if data is not None and not isinstance(data, Mapping):
+        raise ConfigError(file, "(document)", data, "a mapping of key: value")
+    try:
+        return ScenarioSchema.model_validate(data if data is not None else {},
+                                             context={"catalog": catalog if catalog is not None else _catalog(None),
+                                                      "document": data})
+    except ValidationError as exc:
+        errors = config_errors(exc, file)
+    raise errors[0] if len(errors) == 1 else ConfigErrors(errors)
+
