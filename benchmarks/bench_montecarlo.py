@@ -37,7 +37,7 @@ from _benchutil import cuda_time_ms, record, run_sections, set_json_path  # noqa
 
 from tokensim import run_montecarlo  # noqa: E402
 from tokensim.config.scenario import load_scenario  # noqa: E402
-from tokensim.montecarlo import METRICS, evaluate_paths  # noqa: E402
+from tokensim.montecarlo import PATH_METRICS, evaluate_paths  # noqa: E402
 from tokensim.montecarlo import _kernel as _mckernel  # noqa: E402
 from tokensim.resolve.montecarlo import montecarlo_model as prepare  # noqa: E402
 
@@ -101,7 +101,7 @@ def bench_parity(scenario, paths: int, results: list[dict]) -> None:
     for dtype in ("float64", "float32"):
         gpu = run_montecarlo(scenario, paths=paths, seed=123, backend="cupy", dtype=dtype)
         diffs = {}
-        for metric in METRICS:
+        for metric in PATH_METRICS:
             c, g = cpu.metrics[metric]["mean"], gpu.metrics[metric]["mean"]
             if np.isfinite(c):
                 diffs[metric] = abs(g - c) / max(abs(c), 1e-300)

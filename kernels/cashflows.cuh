@@ -1,11 +1,11 @@
-// The monthly cash-flow model of one path: the twin of tokensim/_cashflows.py (cashflows), line for line.
+// The monthly cash-flow model of one path: the twin of tokensim/finance/_cashflows.py (cashflows), line for line.
 //
-//   mc_cashflows      == tokensim._cashflows.cashflows for one path (the rows project_cf and equity_cf, npv,
+//   mc_cashflows      == tokensim.finance._cashflows.cashflows for one path (the rows project_cf and equity_cf, npv,
 //                        payback_equity, min_dscr, covenant_breached); the schedule records, LLCR, average DSCR,
 //                        equity NPV and the static/discounted paybacks are left out (the Monte Carlo reports none)
-//   mc_settle_tax     == tokensim._cashflows._settle_tax
-//   mc_payback_update == tokensim._cashflows._payback_update
-//   mc_residual_value == tokensim._cashflows._residual_value
+//   mc_settle_tax     == tokensim.finance._cashflows._settle_tax
+//   mc_payback_update == tokensim.finance._cashflows._payback_update
+//   mc_residual_value == tokensim.finance._cashflows._residual_value
 // Launched from kernels/montecarlo.cu (mc_paths). Per-month deterministic arrays (capex, online share, depreciation,
 // debt draws and principal, payment months, discount and escalation factors) arrive precomputed in the schedule
 // rows of kernels/mc_params.cuh (constant memory, rounded once to `real`); the month state is in `real` registers.

@@ -1,14 +1,18 @@
-// Stochastic drivers of one Monte Carlo path, month by month: the twin of tokensim/_drivers.py.
+// Stochastic drivers of one Monte Carlo path, month by month: the twin of tokensim/montecarlo/_drivers.py.
 //
-//   mc_default_month  == tokensim._drivers.default_months for one path (same double arithmetic: same month)
-//   mc_drivers_step   == the body of the month loop of tokensim._drivers.generate_drivers, then the multipliers
-//                        it builds from the states (exp, logit-normal utilisation, base rate + offset)
-//   mc_poisson_count  == tokensim._drivers.poisson_counts (the same float64 table and comparisons: same counts)
-//   mc_jump_sizes     == tokensim._drivers._jump_sizes (its normals drawn once a month for both kinds of jump)
-// Launched from kernels/montecarlo.cu (mc_paths); the constants come from tokensim._drivers.DriverModel through
-// tokensim/montecarlo/_kernel.py (kernels/mc_params.cuh). Philox counters (month, stream, path) and stream ids are those of
-// the module docstring of tokensim/_drivers.py, so a path draws the same uniforms on both backends; normals agree to
-// the rounding of log/sin/cos (exactly philox_normals in double, float Box-Muller on the same uniforms in float).
+//   mc_default_month  == tokensim.montecarlo._drivers.default_months for one path (same double arithmetic: same
+//                        month)
+//   mc_drivers_step   == the body of the month loop of tokensim.montecarlo._drivers.generate_drivers, then the
+//                        multipliers it builds from the states (exp, logit-normal utilisation, base rate + offset)
+//   mc_poisson_count  == tokensim.montecarlo._drivers.poisson_counts (the same float64 table and comparisons: same
+//                        counts)
+//   mc_jump_sizes     == tokensim.montecarlo._drivers._jump_sizes (its normals drawn once a month for both kinds of
+//                        jump)
+// Launched from kernels/montecarlo.cu (mc_paths); the constants come from tokensim.montecarlo._drivers.DriverModel
+// through tokensim/montecarlo/_kernel.py (kernels/mc_params.cuh). Philox counters (month, stream, path) and stream ids
+// are those of the module docstring of tokensim/montecarlo/_drivers.py, so a path draws the same uniforms on both
+// backends; normals agree to the rounding of log/sin/cos (exactly philox_normals in double, float Box-Muller on the
+// same uniforms in float).
 #ifndef TOKENSIM_MC_DRIVERS_CUH
 #define TOKENSIM_MC_DRIVERS_CUH
 
@@ -22,7 +26,7 @@ struct McDriverState {
     real arrivals;
 };
 
-// This month's drivers, named as the fields of tokensim._cashflows.Drivers (one path, one month).
+// This month's drivers, named as the fields of tokensim.finance._cashflows.Drivers (one path, one month).
 struct McDrivers {
     real market_rent_multiplier;
     real spot_utilisation;

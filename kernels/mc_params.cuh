@@ -9,8 +9,8 @@
 // counts and 0/1 flags, `real` (float or double, the kernel's type) for the rest: the host rounds them to the
 // kernel's type once (numpy astype: round to nearest, as the device's own conversion), so the kernel computes with
 // exactly the numbers it used to convert at every use. The values come from
-// tokensim._cashflows.FinanceInputs (engine inputs) and tokensim._drivers.DriverModel (driver constants); the comments
-// name the Python attribute each field equals.
+// tokensim.finance._cashflows.FinanceInputs (engine inputs) and tokensim.montecarlo._drivers.DriverModel (driver
+// constants); the comments name the Python attribute each field equals.
 //
 // Why constant memory (the H200 profile in benchmarks/profile_montecarlo_h200.log): every thread reads the same
 // parameter at the same time, which is the access constant memory serves in one cycle, and an arithmetic instruction
@@ -23,7 +23,7 @@
 #include "philox.cuh"
 #include "real.cuh"
 
-// Shock streams and driver indices: tokensim/_drivers.py (STREAM_*, CORRELATED_DRIVERS order).
+// Shock streams and driver indices: tokensim/montecarlo/_drivers.py (STREAM_*, CORRELATED_DRIVERS order).
 #define MC_STREAM_JUMP_COUNTS 3
 #define MC_STREAM_JUMP_SIZES 4
 #define MC_STREAM_EFFICIENCY 5
@@ -37,7 +37,7 @@
 #define MC_DRIVERS 6
 
 // Rows of the schedule (mc_schedule: MC_SCHEDULE_ROWS rows of MC_MAX_PERIODS reals, row-major), indexed by month
-// 0..M. MC_MAX_PERIODS covers the longest horizon a scenario allows (50 years: tokensim.scenario); in double the
+// 0..M. MC_MAX_PERIODS covers the longest horizon a scenario allows (50 years: tokensim.config.schema); in double the
 // schedule takes 48 kB of the 64 kB of constant memory.
 #define MC_SCHEDULE_CAPEX 0             // FinanceInputs.capex_by_month
 #define MC_SCHEDULE_ONLINE 1            // FinanceInputs.online_share
@@ -52,7 +52,7 @@
 #define MC_SCHEDULE_ROWS 10
 #define MC_MAX_PERIODS 601
 
-// Tables (mc_tables, doubles): Poisson CDFs (tokensim._drivers.poisson_table) and the IRR scan grid
+// Tables (mc_tables, doubles): Poisson CDFs (tokensim.montecarlo._drivers.poisson_table) and the IRR scan grid
 // (tokensim._irr._scan_rates).
 #define MC_POISSON_MAX 64
 #define MC_TABLE_RENT_JUMPS 0
@@ -162,6 +162,7 @@ struct McParams {
 __constant__ McParams mc_params;
 __constant__ real mc_schedule[MC_SCHEDULE_ROWS * MC_MAX_PERIODS];
 __constant__ double mc_tables[MC_TABLE_SIZE];
-__constant__ unsigned int mc_round_keys[2 * TOKENSIM_PHILOX_ROUNDS];  // tokensim._rng.round_keys(seed), row-major
+// tokensim.montecarlo._rng.round_keys(seed), row-major
+__constant__ unsigned int mc_round_keys[2 * TOKENSIM_PHILOX_ROUNDS];
 
 #endif  // TOKENSIM_MC_PARAMS_CUH

@@ -1,11 +1,11 @@
 // Monte Carlo of a cluster's finance on the GPU: one thread per path, the whole path in one kernel.
 //
-// Launched by tokensim/montecarlo/_kernel.py (kernel_chunks, launch) for tokensim.montecarlo.run_montecarlo(backend="cupy").
+// Launched by tokensim/montecarlo/_kernel.py (kernel_chunks, launch) for tokensim.run_montecarlo(backend="cupy").
 // mc_paths must equal tokensim.montecarlo.evaluate_paths (the NumPy reference) path for path:
-//   drivers      kernels/mc_drivers.cuh == tokensim/_drivers.py (generate_drivers)
-//   cash flows   kernels/cashflows.cuh  == tokensim/_cashflows.py (cashflows)
+//   drivers      kernels/mc_drivers.cuh == tokensim/montecarlo/_drivers.py (generate_drivers)
+//   cash flows   kernels/cashflows.cuh  == tokensim/finance/_cashflows.py (cashflows)
 //   IRRs         kernels/irr.cuh        == tokensim/_irr.py (irr, npv, annualise_monthly_rate)
-//   numbers      kernels/philox.cuh     == tokensim/_rng.py (Philox4x32-10, counter = (month, stream, path))
+//   numbers      kernels/philox.cuh     == tokensim/montecarlo/_rng.py (Philox4x32-10, counter = (month, stream, path))
 // Checked by tests/test_montecarlo_gpu.py (float64: 1e-9 relative on the means of the summaries; float32: the
 // tolerance in tokensim.montecarlo.FLOAT32_TOLERANCE).
 //

@@ -1,8 +1,8 @@
-// The performance model's arithmetic for one operating point: the CUDA twin of tokensim/_perfcore.py.
+// The performance model's arithmetic for one operating point: the CUDA twin of tokensim/perf/_core.py.
 //
 // Each function here equals the Python function of the same name without the prefix, term for term and in the
 // same order of operations (so that a float64 build agrees with NumPy to rounding):
-//   perf_touched_experts          == tokensim._perfcore.touched_experts
+//   perf_touched_experts          == tokensim.perf._core.touched_experts
 //   perf_window / perf_attended   == _perfcore._window / _perfcore._attended_tokens
 //   perf_comm_time                == _perfcore._comm_time
 //   perf_decode_step              == _perfcore.decode_step
@@ -11,7 +11,7 @@
 //   perf_max_concurrency          == _perfcore.max_concurrency (in double always: it sets the batch grid)
 //   perf_free_kv_bytes_per_gpu    == StepModel.free_kv_bytes_per_gpu
 //
-// PerfStep is tokensim._perfcore.StepModel with its Efficiency flattened in; tokensim/sweep/_kernel.py reads this
+// PerfStep is tokensim.perf._core.StepModel with its Efficiency flattened in; tokensim/sweep/_kernel.py reads this
 // file for the field order and refuses to pack a StepModel, PhaseEfficiency or Efficiency field it has no slot for,
 // so a field added to the Python model fails the packing tests until it is added here. The arithmetic is checked by
 // tests/test_sweep.py (this file compiled for the host against tokensim.perf.evaluate, float64 to 1e-12).
@@ -21,7 +21,7 @@
 
 #include "real.cuh"
 
-// tokensim._perfcore._REDUCE_BYTES: all-reduce and EP combine run in bf16.
+// tokensim.perf._core._REDUCE_BYTES: all-reduce and EP combine run in bf16.
 #define PERF_REDUCE_BYTES 2.0
 
 __device__ __forceinline__ float perf_pow(float x, float y) { return powf(x, y); }

@@ -1,14 +1,14 @@
 // Counter-based random numbers on the device: Philox4x32-10, uniforms in (0, 1), Box-Muller normals.
 //
-// Twin of tokensim/_rng.py; each function here must equal the NumPy function named beside it:
-//   philox4x32_10             == tokensim._rng.philox4x32_10        (bit for bit)
-//   philox_key_from_seed      == tokensim._rng.key_from_seed        (bit for bit)
-//   philox_round_keys         == tokensim._rng.round_keys           (bit for bit)
-//   philox_draw_words         == tokensim._rng.draw_words           (bit for bit)
-//   philox_uniform_from_words == tokensim._rng.uniform_from_words   (bit for bit: every step is exact)
-//   philox_uniforms           == tokensim._rng.uniforms             (bit for bit)
-//   philox_box_muller         == tokensim._rng.box_muller           (to the rounding of log/sin/cos)
-//   philox_normals            == tokensim._rng.normals              (to the rounding of log/sin/cos)
+// Twin of tokensim/montecarlo/_rng.py; each function here must equal the NumPy function named beside it:
+//   philox4x32_10             == tokensim.montecarlo._rng.philox4x32_10        (bit for bit)
+//   philox_key_from_seed      == tokensim.montecarlo._rng.key_from_seed        (bit for bit)
+//   philox_round_keys         == tokensim.montecarlo._rng.round_keys           (bit for bit)
+//   philox_draw_words         == tokensim.montecarlo._rng.draw_words           (bit for bit)
+//   philox_uniform_from_words == tokensim.montecarlo._rng.uniform_from_words   (bit for bit: every step is exact)
+//   philox_uniforms           == tokensim.montecarlo._rng.uniforms             (bit for bit)
+//   philox_box_muller         == tokensim.montecarlo._rng.box_muller           (to the rounding of log/sin/cos)
+//   philox_normals            == tokensim.montecarlo._rng.normals              (to the rounding of log/sin/cos)
 // Checked by tests/test_rng.py::test_device_matches_numpy through kernels/philox_kat.cu.
 //
 // Layout (DESIGN.md section 8): key = (seed low 32, seed high 32); counter = (month, stream, path low 32,
@@ -16,7 +16,7 @@
 //
 // Uniform formula, exact in double: n = (hi >> 6) * 2^26 + (lo >> 6) (52 bits), u = (n + 0.5) * 2^-52, an odd
 // multiple of 2^-53 in [2^-53, 1 - 2^-53]. 52 rather than 53 bits because (n + 0.5) * 2^-53 is not representable
-// for n >= 2^52 and would round, up to exactly 1.0 (see the docstring of tokensim/_rng.py).
+// for n >= 2^52 and would round, up to exactly 1.0 (see the docstring of tokensim/montecarlo/_rng.py).
 //
 // Header only, no #include: NVRTC builds it without system headers; tokensim/_kernels.py inlines it.
 #ifndef TOKENSIM_PHILOX_CUH
@@ -42,7 +42,8 @@ __device__ __forceinline__ uint4 philox4x32_round(uint4 ctr, uint2 key) {
 }
 
 // The ten round keys of a key, as pairs (x, y) in round_keys[2 r], round_keys[2 r + 1]: the key itself, then Weyl
-// increments before rounds 2..10 (Random123 _philox4x32bumpkey; wraps mod 2^32). == tokensim._rng.round_keys.
+// increments before rounds 2..10 (Random123 _philox4x32bumpkey; wraps mod 2^32).
+// == tokensim.montecarlo._rng.round_keys.
 __device__ __forceinline__ void philox_round_keys(uint2 key, unsigned int* round_keys) {
 #pragma unroll
     for (int round_index = 0; round_index < TOKENSIM_PHILOX_ROUNDS; ++round_index) {
@@ -109,7 +110,7 @@ __device__ __forceinline__ double2 philox_uniforms(unsigned long long seed, unsi
 
 // Box-Muller in double: r = sqrt(-2 log u0), theta = 2 pi u1; (r cos theta, r sin theta).
 __device__ __forceinline__ double2 philox_box_muller(double2 u) {
-    // 2 pi rounded to double, the same constant as 2.0 * math.pi in tokensim/_rng.py.
+    // 2 pi rounded to double, the same constant as 2.0 * math.pi in tokensim/montecarlo/_rng.py.
     const double two_pi = 6.283185307179586;
     const double radius = sqrt(-2.0 * log(u.x));
     const double theta = two_pi * u.y;

@@ -1,9 +1,11 @@
-// Known-answer and parity kernels for kernels/philox.cuh: the device writes what tokensim/_rng.py computes.
+// Known-answer and parity kernels for kernels/philox.cuh: the device writes what tokensim/montecarlo/_rng.py computes.
 //
 // Launched by tests/test_rng.py::test_device_matches_numpy (through tokensim._kernels.get_function) and by the
 // device check. One thread per counter; no shared state, so any grid shape gives the same output.
-//   philox_kat_words  must equal tokensim._rng.philox4x32_10 (Random123 known-answer vectors and arbitrary input)
-//   philox_kat_draws  must equal tokensim._rng.draw_words, .uniforms (bit for bit) and .normals (to a few ulp)
+//   philox_kat_words  must equal tokensim.montecarlo._rng.philox4x32_10 (Random123 known-answer vectors and
+//                     arbitrary input)
+//   philox_kat_draws  must equal tokensim.montecarlo._rng.draw_words, .uniforms (bit for bit) and .normals (to a few
+//                     ulp)
 #include "philox.cuh"
 
 // counters: n x 4 words, keys: n x 2 words, words_out: n x 4 words (row-major, one row per counter).

@@ -45,14 +45,14 @@ __device__ __forceinline__ uint4 mc_words(const unsigned int* round_keys, unsign
     return philox4x32_10_scheduled(philox_counter(month, stream, path), round_keys);
 }
 
-// Two uniforms of counter (month, stream, path), exactly tokensim._rng.uniforms.
+// Two uniforms of counter (month, stream, path), exactly tokensim.montecarlo._rng.uniforms.
 __device__ __forceinline__ double2 mc_uniforms(const unsigned int* round_keys, unsigned int month, unsigned int stream,
                                                unsigned long long path) {
     return philox_uniforms_from_words(mc_words(round_keys, month, stream, path));
 }
 
-// Two standard normals of counter (month, stream, path), as tokensim._rng.normals: Box-Muller on the same two
-// uniforms. In double this is philox_box_muller itself. In float (the fast run) the uniforms are the double ones
+// Two standard normals of counter (month, stream, path), as tokensim.montecarlo._rng.normals: Box-Muller on the same
+// two uniforms. In double this is philox_box_muller itself. In float (the fast run) the uniforms are the double ones
 // rounded to float (philox_uniform_float_from_words, bit for bit) and the logarithm, sine and
 // cosine are the hardware approximations: __logf within 2^-21.41 absolute on [0.5, 2] and 3 ulp elsewhere,
 // __sincosf within 2^-21.41 absolute on [-pi, pi] (CUDA C++ Programming Guide, Mathematical Functions appendix,

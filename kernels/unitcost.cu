@@ -4,9 +4,9 @@
 // Launched by tokensim/sweep/_kernel.py (launch, host_chunks) for tokensim.sweep (backend "cupy").
 // unitcost_points must equal tokensim.sweep.evaluate_points (the NumPy reference) point for point, which is itself
 // tokensim.perf.evaluate + perf.concurrency_grid + cost.cost_per_gpu_hour + cost.cost_per_million_tokens:
-//   performance   kernels/perfcore.cuh  == tokensim/_perfcore.py (decode_step, prefill_pass, max_concurrency, ...)
-//   serving       kernels/unitcost.cuh  == tokensim/perf.py (evaluate, _slo_mask, concurrency_grid, operating_point,
-//                                          _better_layout_for_slo)
+//   performance   kernels/perfcore.cuh  == tokensim/perf/_core.py (decode_step, prefill_pass, max_concurrency, ...)
+//   serving       kernels/unitcost.cuh  == tokensim/perf/_model.py (evaluate, _slo_mask, concurrency_grid,
+//                                          operating_point, _better_layout_for_slo)
 //   cost          kernels/unitcost.cuh  == tokensim/cost.py (cost_per_gpu_hour, cost_per_million_tokens)
 // Checked by tests/test_sweep.py (compiled for the host, float64 to 1e-12 and float32 to the documented tolerance)
 // and tests/test_sweep_gpu.py (on a device, float64 to 1e-9).

@@ -26,7 +26,7 @@
 #include "perfcore.cuh"
 #include "real.cuh"
 
-// Axis slots of the grid, in tokensim.sweep.AXES order. A slot not swept has size 1 and its base value.
+// Axis slots of the grid, in tokensim.sweep._axes.AXES order. A slot not swept has size 1 and its base value.
 #define UC_AXIS_HARDWARE 0
 #define UC_AXIS_PRECISION 1
 #define UC_AXIS_MODEL 2
@@ -80,7 +80,7 @@ struct UcParams {
     double maintenance_share_of_capex_per_year;     // .maintenance_share_of_capex_per_year
     double operations_per_gpu_year;                 // .operations_per_gpu_year
     double insurance_share_of_capex_per_year;       // .insurance_share_of_capex_per_year
-    double hours_per_year;                          // tokensim.scenario.HOURS_PER_YEAR
+    double hours_per_year;                          // tokensim._units.HOURS_PER_YEAR
     double seconds_per_hour;                        // tokensim.cost.SECONDS_PER_HOUR
     double tokens_per_million;                      // tokensim.cost.TOKENS_PER_MILLION
     double axis_size[UC_AXES];                      // values on each axis (1 when not swept)

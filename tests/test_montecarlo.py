@@ -21,7 +21,7 @@ from tokensim.cli import cli
 from tokensim.config._yaml import config_dir
 from tokensim.config.scenario import load_scenario
 from tokensim.config.uncertainty import load_uncertainty
-from tokensim.montecarlo import FLAGS, METRICS, evaluate_paths
+from tokensim.montecarlo import FLAGS, PATH_METRICS, evaluate_paths
 from tokensim.montecarlo import _kernel as _mckernel
 from tokensim.resolve.montecarlo import montecarlo_model as prepare
 
@@ -89,7 +89,7 @@ def test_summary_matches_the_per_path_metrics():
     model = prepare(s)
     r = run_montecarlo(s, paths=5000, seed=9, backend="numpy")
     out = evaluate_paths(model, 9, 0, 5000)
-    for name in METRICS:
+    for name in PATH_METRICS:
         v = out["metrics"][name]
         finite = v[np.isfinite(v)]
         got = r.metrics[name]
@@ -242,11 +242,11 @@ def host_paths(lib, model, seed: int, first: int, n: int, dtype: str, use_scratc
     real = np.float32 if dtype == "float32" else np.float64
     write_host_constants(lib, _mckernel.constant_images(model, dtype, seed))
     scratch = np.zeros(2 * (model.inputs.months + 1), real)
-    metrics = {name: np.zeros(n, real) for name in METRICS}
+    metrics = {name: np.zeros(n, real) for name in PATH_METRICS}
     reasons = [np.zeros(n, np.int8), np.zeros(n, np.int8)]
     flags, default_month = np.zeros(n, np.uint8), np.zeros(n, np.int32)
     lib.mc_paths.argtypes = [ctypes.c_uint64, ctypes.c_int64, ctypes.c_int] + [ctypes.c_void_p] * 10
-    lib.mc_paths(first, n, use_scratch, scratch.ctypes.data, *(metrics[m].ctypes.data for m in METRICS),
+    lib.mc_paths(first, n, use_scratch, scratch.ctypes.data, *(metrics[m].ctypes.data for m in PATH_METRICS),
                  *(r.ctypes.data for r in reasons), flags.ctypes.data, default_month.ctypes.data)
     return {"metrics": metrics, "reasons": reasons, "flags": flags, "default_month": default_month}
 
@@ -260,12 +260,12 @@ def test_kernel_mathematics_equal_numpy_on_the_host(host_kernels, name, dtype):
     ref = evaluate_paths(model, 11, 5000, 1500)
     got = host_paths(host_kernels[dtype], model, 11, 5000, 1500, dtype)
     in_shared = host_paths(host_kernels[dtype], model, 11, 5000, 1500, dtype, use_scratch=0)
-    for metric in METRICS:  # the two places the rows can live give the same numbers
+    for metric in PATH_METRICS:  # the two places the rows can live give the same numbers
         np.testing.assert_array_equal(in_shared["metrics"][metric], got["metrics"][metric])
     capex = model.inputs.capex_total
     tolerance = {"float64": dict(rtol=1e-9, atol=1e-12),
                  "float32": dict(rtol=1e-4, atol=1e-5)}[dtype]
-    for metric in METRICS:
+    for metric in PATH_METRICS:
         expected, value = ref["metrics"][metric], got["metrics"][metric].astype(np.float64)
         np.testing.assert_array_equal(np.isfinite(value), np.isfinite(expected))
         finite = np.isfinite(expected)
@@ -290,7 +290,7 @@ def test_kernel_built_for_the_scenario_structure_equals_the_generic_build(host_k
     for dtype in ("float64", "float32"):
         generic = host_paths(host_kernels[dtype], model, 5, 100, 600, dtype)
         got = host_paths(specialised[dtype], model, 5, 100, 600, dtype, use_scratch=0)
-        for metric in METRICS:
+        for metric in PATH_METRICS:
             np.testing.assert_array_equal(got["metrics"][metric], generic["metrics"][metric])
         np.testing.assert_array_equal(got["flags"], generic["flags"])
 
@@ -325,7 +325,7 @@ def test_mc_json_has_the_issue_keys():
     for key in ("paths", "seed", "backend", "elapsed_s", "path_months_per_s", "prob_dscr_below_covenant",
                 "prob_equity_irr_below_hurdle", "prob_tenant_default", "mean_std_error"):
         assert key in d
-    for metric in METRICS:
+    for metric in PATH_METRICS:
         assert {"mean", "std", "p05", "p50", "p95"} <= set(d[metric])
     assert d["paths"] == 2000 and d["seed"] == 7 and d["backend"] == "numpy"
 

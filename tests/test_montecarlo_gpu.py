@@ -15,7 +15,7 @@ import pytest
 
 from tokensim import run_montecarlo
 from tokensim.config.scenario import load_scenario
-from tokensim.montecarlo import FLAGS, FLOAT32_TOLERANCE, METRICS, evaluate_paths
+from tokensim.montecarlo import FLAGS, FLOAT32_TOLERANCE, PATH_METRICS, evaluate_paths
 from tokensim.montecarlo import _kernel as _mckernel
 from tokensim.resolve.montecarlo import montecarlo_model as prepare
 
@@ -41,7 +41,7 @@ def test_kernel_float64_equals_numpy_path_by_path(name):
     ref = evaluate_paths(model, 2024, 10_000, 4000)
     got = host(_mckernel.launch(model, 2024, 10_000, 4000, "float64"))
     capex = model.inputs.capex_total
-    for metric in METRICS:
+    for metric in PATH_METRICS:
         expected, value = ref["metrics"][metric], got["metrics"][metric]
         np.testing.assert_array_equal(np.isfinite(value), np.isfinite(expected))
         finite = np.isfinite(expected)
@@ -61,7 +61,7 @@ def test_summaries_float64_agree_to_1e9(name):
     gpu = run_montecarlo(s, paths=50_000, seed=5, backend="cupy", dtype="float64")
     cpu = run_montecarlo(s, paths=50_000, seed=5, backend="numpy")
     assert gpu.backend == "cupy" and gpu.dtype == "float64"
-    for metric in METRICS:
+    for metric in PATH_METRICS:
         g, c = gpu.metrics[metric], cpu.metrics[metric]
         assert g["count"] == c["count"]
         if c["count"]:
@@ -83,7 +83,7 @@ def test_summaries_float32_within_the_documented_tolerance(name):
     limits = {"project_irr": dict(abs=tol["irr_abs"]), "equity_irr": dict(abs=tol["irr_abs"]),
               "npv": dict(abs=tol["npv_abs_per_capex"] * capex),
               "payback_years_equity": dict(rel=tol["payback_rel"]), "min_dscr": dict(rel=tol["dscr_rel"])}
-    for metric in METRICS:
+    for metric in PATH_METRICS:
         g, c = gpu.metrics[metric], cpu.metrics[metric]
         assert abs(g["count"] - c["count"]) <= tol["probability_abs"] * 50_000
         if c["count"]:
@@ -100,13 +100,13 @@ def test_results_do_not_depend_on_chunks_or_launch_geometry():
     model = prepare(load_scenario("us-b300-neocloud-usage"))
     whole = host(_mckernel.launch(model, 77, 0, 6000, "float32"))
     parts = [host(_mckernel.launch(model, 77, a, b - a, "float32")) for a, b in ((0, 1000), (1000, 6000))]
-    for metric in METRICS:
+    for metric in PATH_METRICS:
         joined = np.concatenate([p["metrics"][metric] for p in parts])
         np.testing.assert_array_equal(joined, whole["metrics"][metric])
     images = _mckernel.constant_images(model, "float32", 77)
     scratch = host(_mckernel.launch(model, 77, 0, 6000, "float32", images,
                                     geometry=_mckernel.Geometry(128, 0, True, 8)))
-    for metric in METRICS:
+    for metric in PATH_METRICS:
         np.testing.assert_array_equal(scratch["metrics"][metric], whole["metrics"][metric])
     cupy.cuda.Device().synchronize()
 
@@ -116,7 +116,7 @@ def test_summary_is_chunk_independent_on_the_gpu():
     s = load_scenario("b300-10k-cluster")
     a = run_montecarlo(s, paths=100_000, seed=1, backend="cupy", chunk_paths=16_384).to_dict()
     b = run_montecarlo(s, paths=100_000, seed=1, backend="cupy", chunk_paths=65_536).to_dict()
-    for metric in METRICS:
+    for metric in PATH_METRICS:
         assert json.dumps(a[metric]) == json.dumps(b[metric])
 
 
@@ -127,7 +127,7 @@ def test_unfused_cupy_arrays_equal_numpy():
     model = prepare(load_scenario("us-b300-neocloud-usage"))
     ref = evaluate_paths(model, 3, 0, 3000)
     got = evaluate_paths(model, 3, 0, 3000, xp=cupy)
-    for metric in METRICS:
+    for metric in PATH_METRICS:
         np.testing.assert_allclose(cupy.asnumpy(got["metrics"][metric]), ref["metrics"][metric], rtol=1e-9,
                                    atol=1e-9 * model.inputs.capex_total if metric == "npv" else 1e-12)
 

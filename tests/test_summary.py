@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from tokensim.montecarlo._summary import BLOCK_PATHS, ExactSum, MetricSpec, Summary
+from tokensim.montecarlo._summary import BLOCK_PATHS, ExactSum, HistogramSpec, Summary
 
-SPECS = [MetricSpec("x", -5.0, 5.0, shift=0.25), MetricSpec("y", 0.0, 1.0)]
+SPECS = [HistogramSpec("x", -5.0, 5.0, shift=0.25), HistogramSpec("y", 0.0, 1.0)]
 
 
 def sample(n: int, seed: int = 0) -> dict[str, np.ndarray]:
@@ -108,7 +108,7 @@ def test_quantiles_are_within_one_bin_of_the_exact_ones():
 
 def test_quantiles_in_the_tails_stay_between_min_and_max():
     """Values beyond the fixed range fall in the under/overflow bins; quantiles there stay within [min, max]."""
-    s = Summary([MetricSpec("z", 0.0, 1.0)], [])
+    s = Summary([HistogramSpec("z", 0.0, 1.0)], [])
     z = np.concatenate([np.full(10, -50.0), np.full(10, 70.0)])
     s.add(0, {"z": z})
     s.finish()
@@ -120,7 +120,7 @@ def test_quantiles_in_the_tails_stay_between_min_and_max():
 def test_equal_values_give_exact_mean_zero_std_and_exact_quantiles():
     """When every path has the same value (zero volatility) the mean and quantiles are that value and std is 0."""
     v = -1_004_404_688.0927272
-    s = Summary([MetricSpec("npv", v - 1e10, v + 1e10, shift=v)], [])
+    s = Summary([HistogramSpec("npv", v - 1e10, v + 1e10, shift=v)], [])
     s.add(0, {"npv": np.full(12_345, v)})
     s.finish()
     d = s.metrics["npv"].to_dict()
@@ -129,7 +129,7 @@ def test_equal_values_give_exact_mean_zero_std_and_exact_quantiles():
 
 def test_all_nan_metric_has_no_moments():
     """A metric without any value reports NaN moments and counts every path under no_value."""
-    s = Summary([MetricSpec("p", 0.0, 5.0)], [])
+    s = Summary([HistogramSpec("p", 0.0, 5.0)], [])
     s.add(0, {"p": np.full(100, np.nan)})
     s.finish()
     d = s.metrics["p"].to_dict()

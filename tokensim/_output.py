@@ -128,7 +128,7 @@ def _fmt(value: Any) -> str:
     if isinstance(value, (float, np.floating)):
         if not math.isfinite(value):
             return "NaN"
-        mag = abs(value)
+        mag = abs(float(value))
         if mag == 0:
             return "0"
         if mag >= 1e6 or mag < 1e-3:
@@ -160,6 +160,7 @@ def render_table(rows: Sequence[Mapping[str, Any]] | Mapping[str, Any], title: s
             table.add_column(col, justify="right")
         for row in rows:
             table.add_row(*(_fmt(row.get(c)) for c in cols))
-    console = Console(file=io.StringIO(), width=200, force_terminal=False, color_system=None)
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=200, force_terminal=False, color_system=None)
     console.print(table)
-    return console.file.getvalue()
+    return buffer.getvalue()

@@ -43,7 +43,8 @@ def shapley_values(f: Callable[[frozenset[str]], float], factors: Sequence[str])
 
 def waterfall(f: Callable[[frozenset[str]], float], order: Sequence[str]) -> list[tuple[str, float]]:
     """Switch factors to their "to" values one at a time in ``order``: each step's change in f."""
-    steps, current = [], frozenset()
+    steps: list[tuple[str, float]] = []
+    current: frozenset[str] = frozenset()
     previous = f(current)
     for factor in order:
         current = current | {factor}

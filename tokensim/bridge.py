@@ -32,11 +32,12 @@ from .config.money import fx_factor
 from .cost import CostInputs, cost_per_gpu_hour, cost_per_million_tokens, it_power_per_gpu_kw
 from .perf._model import SLO, Workload, predict
 
-__all__ = ["FACTORS", "METRICS", "BridgeContext", "Side", "BridgeResult", "bridge", "bridge_in_currency", "unit_cost"]
+__all__ = ["FACTORS", "UNIT_COST_METRICS", "BridgeContext", "Side", "BridgeResult", "bridge", "bridge_in_currency",
+           "unit_cost"]
 
 FACTORS = ("server_price", "server_price_rise", "hardware", "precision", "model", "software", "utilisation",
            "financing")
-METRICS = ("blended", "output", "input")
+UNIT_COST_METRICS = ("blended", "output", "input")
 
 
 @dataclass(frozen=True)
@@ -186,8 +187,8 @@ def bridge(context: BridgeContext, a: Side, b: Side, *, metric: str = "blended",
         Unit costs of A and B (per million tokens, ``context.currency``), exact Shapley contributions over ln(cost),
         the waterfall in ``order`` and the break-even server-price rise on B's base price.
     """
-    if metric not in METRICS:
-        raise ParameterError("metric", f"'{metric}': allowed: {', '.join(METRICS)}")
+    if metric not in UNIT_COST_METRICS:
+        raise ParameterError("metric", f"'{metric}': allowed: {', '.join(UNIT_COST_METRICS)}")
     unknown = [f for f in order if f not in FACTORS]
     if unknown or len(set(order)) != len(order):
         raise ParameterError("order", f"{','.join(order)}: give each of {', '.join(FACTORS)} at most once")

@@ -47,7 +47,7 @@ class Report:
     cost_breakdown: dict
     bridge: dict
     finance: dict
-    dscr_rent: dict
+    dscr_rent: dict | None  # the rent whose minimum DSCR equals the covenant; None without a covenant
     reading: list[str]
     schedule: Any = None
     monte_carlo: dict | None = None
@@ -107,7 +107,7 @@ def _fmt_years(x: float) -> str:
 
 
 def _reading(s: Scenario, currency: str, unit_costs: list[dict], breakdown: dict, br: dict, fin: dict,
-             dscr_rent: dict) -> list[str]:
+             dscr_rent: dict | None) -> list[str]:
     """Sentences that say what the numbers say, built from the numbers only."""
     cur = currency.lower()
     lines = []
@@ -158,10 +158,13 @@ def _reading(s: Scenario, currency: str, unit_costs: list[dict], breakdown: dict
                                                          if not math.isnan(r["rent_per_gpu_hour"]))
                      else f"A {PAYBACK_CLAIM_YEARS:g}-year payback: {'; '.join(needs)}.")
     covenant = s.financing.dscr_covenant
-    lines.append(
-        f"Debt cover: minimum DSCR {fin['min_dscr']:.2f} against a covenant of {covenant:g} "
-        f"({'breached' if fin['covenant_breached'] else 'met'}); a minimum DSCR of {covenant:g} needs rent of "
-        f"{dscr_rent['rent_per_gpu_hour']:.2f} per GPU-hour.")
+    if covenant is None or dscr_rent is None:
+        lines.append(f"Debt cover: minimum DSCR {fin['min_dscr']:.2f}; the scenario sets no DSCR covenant.")
+    else:
+        lines.append(
+            f"Debt cover: minimum DSCR {fin['min_dscr']:.2f} against a covenant of {covenant:g} "
+            f"({'breached' if fin['covenant_breached'] else 'met'}); a minimum DSCR of {covenant:g} needs rent of "
+            f"{dscr_rent['rent_per_gpu_hour']:.2f} per GPU-hour.")
     return lines
 
 
@@ -246,10 +249,12 @@ def run_report(scenario: Scenario, *, currency: str | None = None, mc_paths: int
     fin_result = run_finance(s, schedule=True, payback_in_years=PAYBACK_CLAIM_YEARS,
                              breakeven=True).in_currency(currency)
     fin = fin_result.to_dict()
-    dscr_target = Target("min_dscr", s.financing.dscr_covenant)
-    dscr_rent = solve_rent(finance_inputs(s, size_debt=False), debt_terms(s), dscr_target).to_dict()
-    for key in ("rent_per_gpu_hour", "rent_per_server_month", "rent_per_cluster_year"):
-        dscr_rent[key] *= k
+    dscr_rent = None
+    if s.financing.dscr_covenant is not None:
+        dscr_target = Target("min_dscr", s.financing.dscr_covenant)
+        dscr_rent = solve_rent(finance_inputs(s, size_debt=False), debt_terms(s), dscr_target).to_dict()
+        for key in ("rent_per_gpu_hour", "rent_per_server_month", "rent_per_cluster_year"):
+            dscr_rent[key] *= k
     variants = payback_variants(s)
     reading = _reading(s, currency, unit_costs, breakdown, br, fin, dscr_rent)
     reading.append(_variants_sentence(variants))

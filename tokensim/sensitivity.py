@@ -42,6 +42,7 @@ import numpy as np
 from ._errors import ConfigError, UserError, did_you_mean
 from .config._yaml import Section
 from .config.scenario import Scenario
+from .config.schema import field_spec
 from .cost import cost_per_gpu_hour
 from .finance import BLOCK_ROWS, batch_metrics, sizing_key, stack_inputs, stack_terms
 from .finance._residual import percent_of_cost_at
@@ -83,40 +84,39 @@ class _Field:
     only: str = ""  # "fixed" | "floating" (rate type), "percent_of_cost" | "economic" (residual), "" = always
 
 
-_RATE: dict[str, Any] = dict(low=-0.99, high=10.0, low_open=True)
+def _declared(section: str | None, attr: str, key: str | None = None, only: str = "", **override: bool) -> _Field:
+    """An input with the range its field declares in the scenario schema (:func:`tokensim.config.schema.field_spec`;
+    ``key`` when the field's key differs from the Scenario attribute); ``override`` narrows an end's openness."""
+    spec = field_spec(section, key or attr)
+    return _Field(section, attr, None if spec.low is None else float(spec.low),
+                  None if spec.high is None else float(spec.high), override.get("low_open", spec.low_open),
+                  override.get("high_open", spec.high_open), only)
+
+
+# The inputs and their ranges: each field's range as the scenario schema declares it. One exception: the cost of
+# equity excludes -0.99 here (the schema allows it), so that a sampled discount factor 1 + r stays away from 0.01.
 INPUTS: dict[str, _Field] = {
-    "utilisation": _Field(None, "utilisation", 0.0, 1.0, low_open=True),
-    **{f"capex.{a}": _Field("capex", a) for a in ("server_price", "network_and_fabric_total", "installation_total")},
-    "opex.board_power_w": _Field("opex", "board_power_w", low_open=True),
-    "opex.server_overhead_factor": _Field("opex", "server_overhead_factor", 1.0, 5.0),
-    "opex.pue": _Field("opex", "pue", 1.0, 3.0),
-    **{f"opex.{a}": _Field("opex", a) for a in ("electricity_price_per_kwh", "facility_price_per_kw_month",
-                                                "operations_per_gpu_year")},
-    **{f"opex.{a}": _Field("opex", a, 0.0, 1.0) for a in ("load_factor", "idle_load_factor",
-                                                          "maintenance_share_of_capex_per_year",
-                                                          "insurance_share_of_capex_per_year")},
-    "financing.debt_share": _Field("financing", "debt_share", 0.0, 1.0),
-    "financing.interest_rate": _Field("financing", "interest_rate", 0.0, 1.0, only="fixed"),
-    "financing.floating_base_rate": _Field("financing", "floating_base_rate", -0.05, 1.0, only="floating"),
-    "financing.floating_margin": _Field("financing", "floating_margin", 0.0, 1.0, only="floating"),
-    "financing.cost_of_equity": _Field("financing", "cost_of_equity", **_RATE),
-    "financing.discount_rate": _Field("financing", "discount_rate", **_RATE),
-    **{f"contract.rent_per_{b}": _Field("contract", "rent", only=b) for b in ("gpu_hour", "server_month",
-                                                                           "cluster_year")},
-    "contract.escalator_per_year": _Field("contract", "escalator_per_year", -1.0, 1.0, low_open=True),
-    **{f"contract.{a}": _Field("contract", a) for a in ("usage_fee_per_million_tokens", "usage_tokens_per_s_per_gpu",
-                                                        "market_rent_per_gpu_hour")},
-    "contract.usage_busy_share": _Field("contract", "usage_busy_share", 0.0, 1.0),
-    "contract.market_rent_change_per_year": _Field("contract", "market_rent_change_per_year", -1.0, 10.0,
-                                                   low_open=True),
-    "contract.spot_utilisation": _Field("contract", "spot_utilisation", 0.0, 1.0),
-    "tax.rate": _Field("tax", "rate", 0.0, 1.0, high_open=True),
-    "residual.percent_of_cost_at_horizon": _Field("residual", "percent_of_cost_by_age", 0.0, 1.0,
-                                                  only="percent_of_cost"),
-    **{f"residual.{a}": _Field("residual", a, only="economic") for a in ("tokens_per_s_per_gpu",
-                                                                        "newest_cost_per_million_tokens")},
-    "residual.margin": _Field("residual", "margin", -1.0, 10.0, low_open=True, only="economic"),
-    "residual.busy_share": _Field("residual", "busy_share", 0.0, 1.0, only="economic"),
+    "utilisation": _declared(None, "utilisation"),
+    **{f"capex.{a}": _declared("capex", a) for a in ("server_price", "network_and_fabric_total", "installation_total")},
+    **{f"opex.{a}": _declared("opex", a) for a in (
+        "board_power_w", "server_overhead_factor", "pue", "electricity_price_per_kwh", "facility_price_per_kw_month",
+        "operations_per_gpu_year", "load_factor", "idle_load_factor", "maintenance_share_of_capex_per_year",
+        "insurance_share_of_capex_per_year")},
+    "financing.debt_share": _declared("financing", "debt_share"),
+    "financing.interest_rate": _declared("financing", "interest_rate", only="fixed"),
+    "financing.floating_base_rate": _declared("financing", "floating_base_rate", only="floating"),
+    "financing.floating_margin": _declared("financing", "floating_margin", only="floating"),
+    "financing.cost_of_equity": _declared("financing", "cost_of_equity", low_open=True),
+    "financing.discount_rate": _declared("financing", "discount_rate"),
+    **{f"contract.rent_per_{b}": _declared("contract", "rent", f"rent_per_{b}", only=b)
+       for b in ("gpu_hour", "server_month", "cluster_year")},
+    **{f"contract.{a}": _declared("contract", a) for a in (
+        "escalator_per_year", "usage_fee_per_million_tokens", "usage_tokens_per_s_per_gpu", "market_rent_per_gpu_hour",
+        "usage_busy_share", "market_rent_change_per_year", "spot_utilisation")},
+    "tax.rate": _declared("tax", "rate"),
+    "residual.percent_of_cost_at_horizon": _declared("residual", "percent_of_cost_by_age", only="percent_of_cost"),
+    **{f"residual.{a}": _declared("residual", a, only="economic") for a in (
+        "tokens_per_s_per_gpu", "newest_cost_per_million_tokens", "margin", "busy_share")},
 }
 # Inputs given ±DEFAULT_CHANGE when a scenario has no ranges, where they move its cash flows (see default_ranges).
 _DEFAULT_INPUTS = ("contract.rent_per_{billing}", "contract.usage_fee_per_million_tokens",

@@ -6,7 +6,7 @@ import click
 
 from .._output import render_table
 from ..api import run_bridge
-from ..bridge import FACTORS, METRICS, bridge_in_currency
+from ..bridge import FACTORS, UNIT_COST_METRICS, bridge_in_currency
 from ..config.money import check_currency
 from ..config.scenario import load_scenario
 from ..resolve.bridge import sides
@@ -49,7 +49,7 @@ def _table(r: dict) -> str:
 @click.option("--to-utilisation", type=float)
 @click.option("--from-cost-of-capital", type=float)
 @click.option("--to-cost-of-capital", type=float)
-@click.option("--metric", type=click.Choice(METRICS), default="blended", show_default=True)
+@click.option("--metric", type=click.Choice(UNIT_COST_METRICS), default="blended", show_default=True)
 @click.option("--order", help=f"waterfall order, comma-separated from: {','.join(FACTORS)}")
 @click.option("--currency", help="reporting currency (default: the scenario's)")
 @format_option(("table", "json"))

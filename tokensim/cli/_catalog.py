@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from .._output import render_table
@@ -21,7 +23,8 @@ _COLUMNS = {
 def catalog_command(kind: str, fmt: str) -> None:
     """List catalogue entries (hardware, models or precisions) with their specs and sources."""
     cat = load_catalog()
-    table = {"hardware": cat.hardware, "models": cat.models, "precisions": cat.recipes}[kind]
+    tables: dict[str, dict[str, Any]] = {"hardware": cat.hardware, "models": cat.models, "precisions": cat.recipes}
+    table = tables[kind]
     rows = [entry.to_dict() for entry in table.values()]
     if fmt == "table":
         emit(rows, fmt, table=render_table([{c: r.get(c) for c in _COLUMNS[kind]} for r in rows], title=kind))

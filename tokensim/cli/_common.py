@@ -86,8 +86,8 @@ class LazyProgress:
         self.unit = unit
         self.after_s = after_s
         self.start = time.perf_counter()
-        self.bar = None
-        self.task = None
+        self.bar: Any = None  # a rich Progress once shown
+        self.task: Any = None
 
     def __call__(self, done: int, total: int) -> None:
         if self.bar is None:

@@ -8,7 +8,7 @@ from .._errors import UserError
 from .._output import render_table
 from ..api import run_montecarlo
 from ..config.scenario import load_scenario
-from ..montecarlo import METRICS
+from ..montecarlo import PATH_METRICS
 from ._common import LazyProgress, cli, emit, fmt_value, format_option, info
 
 # Show a progress bar only once a run has taken this long: short runs stay quiet.
@@ -26,7 +26,7 @@ def mc_table(d: dict) -> str:
     labels = {"project_irr": "project IRR", "equity_irr": "equity IRR", "npv": f"NPV ({d['currency']})",
               "payback_years_equity": "equity payback", "min_dscr": "min DSCR"}
     rows = []
-    for name in METRICS:
+    for name in PATH_METRICS:
         m = d[name]
         rows.append({"metric": labels[name], "mean": _fmt_na(m["mean"], kinds[name]),
                      "std": _fmt_na(m["std"], kinds[name]),

@@ -47,7 +47,7 @@ def _tables(report) -> str:
                               f"({br['change']:+.0%})")
     f = d["finance"]
     pb = f["payback_years"]
-    out += render_table({
+    finance_rows = {
         "project IRR": _pct(f["project_irr"]), "equity IRR": _pct(f["equity_irr"]),
         f"NPV ({d['currency']})": f"{f['npv']:,.0f}",
         "payback simple": _years(pb["simple"]), "payback net": _years(pb["net"]),
@@ -55,9 +55,11 @@ def _tables(report) -> str:
         "min / avg DSCR": f"{f['min_dscr']:.2f} / {f['avg_dscr']:.2f}", "LLCR": f"{f['llcr']:.2f}",
         "contract rent /GPU-h": f"{f['rent']['per_gpu_hour']:.2f}",
         "break-even rent /GPU-h (NPV = 0)": f"{f['breakeven_rent_per_gpu_hour']:.2f}",
-        f"rent for min DSCR {d['rent_for_dscr']['target'].split('=')[1]} /GPU-h":
-            f"{d['rent_for_dscr']['rent_per_gpu_hour']:.2f}",
-    }, title="cluster finance")
+    }
+    if d["rent_for_dscr"] is not None:  # the scenario has a DSCR covenant
+        finance_rows[f"rent for min DSCR {d['rent_for_dscr']['target'].split('=')[1]} /GPU-h"] = \
+            f"{d['rent_for_dscr']['rent_per_gpu_hour']:.2f}"
+    out += render_table(finance_rows, title="cluster finance")
     out += render_table([{"definition": r["definition"], "rent /GPU-h": r["rent_per_gpu_hour"],
                           "vs contract": f"{r['change_vs_scenario_rent']:+.1%}"} for r in f.get("payback_rents") or []],
                         title=f"rent needed for a {PAYBACK_CLAIM_YEARS:g}-year payback")
@@ -91,6 +93,6 @@ def run_command(scenario: str, currency: str | None, out_dir: str | None, paths:
     report = run_report(s, currency=check_currency(currency, field="--currency") if currency else None,
                         mc_paths=paths, seed=seed, backend=backend)
     if out_dir:
-        paths = write_artifacts(report, out_dir, seed=seed)
-        info(f"tokensim: wrote {len(paths)} files to {out_dir}")
+        written = write_artifacts(report, out_dir, seed=seed)
+        info(f"tokensim: wrote {len(written)} files to {out_dir}")
     emit(report.to_dict(), fmt, table=_tables(report) if fmt == "table" else None)

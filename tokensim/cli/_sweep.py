@@ -49,6 +49,7 @@ class _FileWriter:
         if self.parquet is None:
             self.schema = table.schema
             self.parquet = pq.ParquetWriter(self.tmp["parquet"], self.schema)
+        assert self.parquet is not None
         self.parquet.write_table(table)
 
     def close(self) -> list[Path]:

@@ -851,15 +851,22 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     for part in loc:
         if isinstance(part, int):
             continue
-        annotation = cls.model_fields[part].annotation
-        inner = getattr(annotation, "__args__", None) or (annotation,)
-        for candidate in (annotation, *inner):
-            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
-                cls = candidate
-                break
-        else:
+        found = _model_in(cls.model_fields[part].annotation)
+        if found is None:
             return None
+        cls = found
     return cls
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The section class inside an annotation (``X``, ``X | None``, ``list[X] | None``), if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
 
 
 def config_errors(exc: ValidationError, file: str | None) -> list[ConfigError]:

@@ -10,7 +10,7 @@ from ._run import (
     EVAL_BLOCK_PATHS,
     FLAGS,
     FLOAT32_TOLERANCE,
-    METRICS,
+    PATH_METRICS,
     MonteCarloModel,
     MonteCarloResult,
     build_model,
@@ -21,6 +21,6 @@ from ._run import (
 )
 
 __all__ = [
-    "DEFAULT_PATHS", "EVAL_BLOCK_PATHS", "FLAGS", "FLOAT32_TOLERANCE", "METRICS", "MonteCarloModel",
+    "DEFAULT_PATHS", "EVAL_BLOCK_PATHS", "FLAGS", "FLOAT32_TOLERANCE", "PATH_METRICS", "MonteCarloModel",
     "MonteCarloResult", "build_model", "dscr_fan", "evaluate_paths", "metric_specs", "simulate",
 ]

@@ -2,12 +2,12 @@
 
 :func:`driver_model` turns a validated :class:`~tokensim.config.Uncertainty` and the engine's
 :class:`~tokensim.finance.FinanceInputs` into per-month constants (one home for them: the CUDA kernel receives the
-same numbers, packed by :mod:`tokensim.montecarlo._run`); :func:`generate_drivers` draws a block of paths and returns the
-engine's :class:`~tokensim.finance.Drivers`. ``kernels/drivers.cuh`` (``mc_drivers_step``) is the CUDA twin of
-:func:`generate_drivers`'s month body, line for line.
+same numbers, packed by :mod:`tokensim.montecarlo._kernel`); :func:`generate_drivers` draws a block of paths and
+returns the engine's :class:`~tokensim.finance.Drivers`. ``kernels/mc_drivers.cuh`` (``mc_drivers_step``) is the
+CUDA twin of :func:`generate_drivers`'s month body, line for line.
 
-Random numbers (``tokensim.montecarlo._rng``, Philox4x32-10): key = seed, counter = (month, stream, path). Operating month m
-(1..M) uses counter month m; counter month 0 holds the one-off draw of the default time. Streams:
+Random numbers (``tokensim.montecarlo._rng``, Philox4x32-10): key = seed, counter = (month, stream, path). Operating
+month m (1..M) uses counter month m; counter month 0 holds the one-off draw of the default time. Streams:
 
 ====== ==================================================================================================
 stream what it carries
@@ -198,7 +198,8 @@ def driver_model(uncertainty: Uncertainty, inputs: FinanceInputs) -> DriverModel
     active[PRICE] |= cut_table.size > 0
     # A stream of shocks is drawn when an active driver loads on one of its two shocks.
     loads = (lower != 0) & (scale > 0)[:, None]
-    streams = tuple(bool(loads[:, 2 * s: 2 * s + 2].any()) for s in range(3))
+    used = [bool(loads[:, 2 * s: 2 * s + 2].any()) for s in range(3)]
+    streams = (used[0], used[1], used[2])
     p_year = u.tenant_default.probability_per_year
     has_tenant = inputs.contract_type != "spot" and inputs.contracted_share > 0 and inputs.term_months > 0
     if p_year <= 0.0 or not has_tenant:

@@ -62,14 +62,14 @@ from ..config.uncertainty import Uncertainty
 from ..finance._cashflows import Drivers, FinanceInputs, cashflows, finance_metrics
 from ._drivers import DriverModel, driver_model, generate_drivers
 from ._kernel import kernel_chunks
-from ._summary import MetricSpec, Summary
+from ._summary import HistogramSpec, Summary
 
 __all__ = [
-    "METRICS", "FLAGS", "EVAL_BLOCK_PATHS", "DEFAULT_PATHS", "FLOAT32_TOLERANCE", "MonteCarloResult", "MonteCarloModel",
-    "build_model", "evaluate_paths", "simulate", "metric_specs", "dscr_fan",
+    "PATH_METRICS", "FLAGS", "EVAL_BLOCK_PATHS", "DEFAULT_PATHS", "FLOAT32_TOLERANCE", "MonteCarloResult",
+    "MonteCarloModel", "build_model", "evaluate_paths", "simulate", "metric_specs", "dscr_fan",
 ]
 
-METRICS = ("project_irr", "equity_irr", "npv", "payback_years_equity", "min_dscr")
+PATH_METRICS = ("project_irr", "equity_irr", "npv", "payback_years_equity", "min_dscr")
 FLAGS = ("dscr_below_covenant", "equity_irr_below_hurdle", "tenant_default")
 # Paths per NumPy evaluation block (one thread of the pool each). Larger blocks cut NumPy's per-call overhead and the
 # time threads wait for the GIL; smaller ones keep the month loop's (paths,) arrays in cache. On the 2-core sandbox
@@ -122,7 +122,7 @@ class MonteCarloModel:
     hurdle: float | None
     dscr_covenant: float | None
     deterministic: dict[str, float]
-    specs: tuple[MetricSpec, ...]
+    specs: tuple[HistogramSpec, ...]
 
 
 def _check_single_row(inputs: FinanceInputs) -> None:
@@ -132,7 +132,7 @@ def _check_single_row(inputs: FinanceInputs) -> None:
 
 
 def metric_specs(inputs: FinanceInputs, deterministic: dict[str, float], horizon_years: float
-                 ) -> tuple[MetricSpec, ...]:
+                 ) -> tuple[HistogramSpec, ...]:
     """Histogram ranges, fixed by the inputs (never by the data), and the shifts of the sums.
 
     IRRs: [-100 %, +400 %] a year (0.03 % bins). NPV: the deterministic NPV ± 2 × capex total. Equity payback:
@@ -145,11 +145,11 @@ def metric_specs(inputs: FinanceInputs, deterministic: dict[str, float], horizon
     centre = shift("npv")
     span = 2.0 * max(inputs.capex_total, 1.0)
     return (
-        MetricSpec("project_irr", -1.0, 4.0, shift("project_irr")),
-        MetricSpec("equity_irr", -1.0, 4.0, shift("equity_irr")),
-        MetricSpec("npv", centre - span, centre + span, centre),
-        MetricSpec("payback_years_equity", 0.0, float(horizon_years), shift("payback_years_equity")),
-        MetricSpec("min_dscr", -2.0, 6.0, shift("min_dscr")),
+        HistogramSpec("project_irr", -1.0, 4.0, shift("project_irr")),
+        HistogramSpec("equity_irr", -1.0, 4.0, shift("equity_irr")),
+        HistogramSpec("npv", centre - span, centre + span, centre),
+        HistogramSpec("payback_years_equity", 0.0, float(horizon_years), shift("payback_years_equity")),
+        HistogramSpec("min_dscr", -2.0, 6.0, shift("min_dscr")),
     )
 
 
@@ -339,7 +339,7 @@ class _PathWriter:
 
         n = len(out["metrics"]["npv"])
         columns = {"path": np.arange(first_path, first_path + n, dtype=np.uint64)}
-        for name in METRICS:
+        for name in PATH_METRICS:
             columns[name] = to_numpy(out["metrics"][name]).astype(np.float64)
         for name in ("project_irr", "equity_irr"):
             columns[f"{name}_reason"] = to_numpy(out["reasons"][name]).astype(np.int8)
@@ -352,6 +352,7 @@ class _PathWriter:
         table = pa.table(columns)
         if self.writer is None:
             self.writer = pq.ParquetWriter(self.tmp, table.schema)
+        assert self.writer is not None
         self.writer.write_table(table)
 
     def close(self, ok: bool) -> None:
@@ -459,7 +460,7 @@ def simulate(model: MonteCarloModel, *, paths: int, seed: int = 0, backend: str 
 
 def _result(model, summary, paths, seed, chosen, dtype, elapsed, notes, keep_paths) -> MonteCarloResult:
     metrics = {}
-    for name in METRICS:
+    for name in PATH_METRICS:
         reasons = IRR_REASONS if name.endswith("_irr") else None
         metrics[name] = summary.metrics[name].to_dict(reasons)
     npv_summary = summary.metrics["npv"]
@@ -476,6 +477,6 @@ def _result(model, summary, paths, seed, chosen, dtype, elapsed, notes, keep_pat
         histograms={spec.name: {"low": spec.low, "high": spec.high, "bins": spec.bins, "bin_width": spec.bin_width}
                     for spec in model.specs},
         uncertainty=model.uncertainty.to_dict(), notes=tuple(notes), keep_paths=keep_paths,
-        histogram_counts={name: summary.metrics[name].histogram.copy() for name in METRICS},
+        histogram_counts={name: summary.metrics[name].histogram.copy() for name in PATH_METRICS},
     )
 

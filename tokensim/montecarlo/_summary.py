@@ -18,7 +18,7 @@ Why the result does not depend on chunking or order:
   deterministic case (zero volatility) the mean is K exactly and the standard deviation 0.
 
 Quantiles come from the histogram: a fixed grid of :data:`HISTOGRAM_BINS` equal bins over a range fixed by the
-scenario (not by the data; see :func:`metric_specs` in ``tokensim.montecarlo._run``), plus an underflow and an overflow bin
+scenario (not by the data; see :func:`tokensim.montecarlo._run.metric_specs`), plus an underflow and an overflow bin
 whose outer edges are the exact min and max. The p-quantile is the value where the cumulative count reaches p·n,
 interpolated linearly inside its bin, then clamped to [min, max]; its error is at most one bin width
 (range / 16384) inside the range, and it is exact when all values are equal.
@@ -37,7 +37,7 @@ import numpy as np
 
 from .._xp import array_namespace, to_numpy
 
-__all__ = ["BLOCK_PATHS", "HISTOGRAM_BINS", "ExactSum", "MetricSpec", "MetricSummary", "Summary"]
+__all__ = ["BLOCK_PATHS", "HISTOGRAM_BINS", "ExactSum", "HistogramSpec", "MetricSummary", "Summary"]
 
 # Paths per aligned block of the sums (a power of two: the halving tree of _block_sums). 8192 float64 values are
 # 64 kB, a reduction in cache; 1e9 paths make 122,071 blocks, each one Python-level exact addition per metric.
@@ -84,7 +84,7 @@ class ExactSum:
 
 
 @dataclass(frozen=True)
-class MetricSpec:
+class HistogramSpec:
     """A metric's summary settings: histogram range [low, high) and the shift of its sums."""
 
     name: str
@@ -102,7 +102,7 @@ class MetricSpec:
 class MetricSummary:
     """The running summary of one metric (see the module docstring)."""
 
-    spec: MetricSpec
+    spec: HistogramSpec
     count: int = 0  # paths seen, NaN included
     finite: int = 0
     sum_d: ExactSum = field(default_factory=ExactSum)
@@ -201,7 +201,7 @@ class Summary:
     for its NaNs (optional). Arrays may be NumPy or CuPy.
     """
 
-    def __init__(self, specs: list[MetricSpec], flags: list[str]):
+    def __init__(self, specs: list[HistogramSpec], flags: list[str]):
         self.specs = {s.name: s for s in specs}
         self.metrics = {s.name: MetricSummary(s) for s in specs}
         self.flags: dict[str, int] = {name: 0 for name in flags}
@@ -215,7 +215,7 @@ class Summary:
         flags = flags or {}
         reasons = reasons or {}
         n = None
-        for name, values in metrics.items():
+        for _name, values in metrics.items():
             n = int(values.shape[0])
             break
         if n is None or n == 0:

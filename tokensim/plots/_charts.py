@@ -56,7 +56,7 @@ def pareto_chart(curves: Mapping[str, Sequence[Mapping[str, Any]]], path: str | 
     if not curves:
         raise UserError("pareto chart: no curve has any point to plot")
     fig, ax = style.figure()
-    every_y = []
+    every_y: list[float] = []
     for i, (label, points) in enumerate(curves.items()):
         colour = style.PALETTE[i % len(style.PALETTE)]
         x = np.array([p["tokens_per_s_per_user"] for p in points], dtype=float)
@@ -370,8 +370,9 @@ def heatmap_chart(df, x: str, y: str, value: str, path: str | Path, contour_leve
     from matplotlib.colors import TwoSlopeNorm
 
     zmin, zmax = float(z.min()), float(z.max())
-    inside = contour_level is not None and zmin < contour_level < zmax
-    norm = TwoSlopeNorm(vcenter=contour_level, vmin=zmin, vmax=zmax) if inside else None
+    level = contour_level if contour_level is not None and zmin < contour_level < zmax else None
+    inside = level is not None
+    norm = TwoSlopeNorm(vcenter=level, vmin=zmin, vmax=zmax) if level is not None else None
     mesh = ax.pcolormesh(xs, ys_, z, shading="nearest", cmap="RdBu" if inside else "viridis", norm=norm)
     bar = fig.colorbar(mesh, ax=ax)
     bar.set_label(value_label or value)
@@ -386,10 +387,10 @@ def heatmap_chart(df, x: str, y: str, value: str, path: str | Path, contour_leve
                 dark = 0.299 * red + 0.587 * green + 0.114 * blue < 0.5  # ITU-R BT.601 luma
                 ax.text(xx, yy, style.fmt_value(float(z[i, j]), percent), ha="center", va="center",
                         fontsize=7.5, color="white" if dark else "black")
-    if inside and len(xs) > 1 and len(ys_) > 1:
-        lines = ax.contour(xs, ys_, z, levels=[contour_level], colors="black", linewidths=2.0)
-        text = contour_label or style.fmt_value(contour_level, percent)
-        ax.clabel(lines, fmt={contour_level: text}, fontsize=9)
+    if level is not None and len(xs) > 1 and len(ys_) > 1:
+        lines = ax.contour(xs, ys_, z, levels=[level], colors="black", linewidths=2.0)
+        text = contour_label or style.fmt_value(level, percent)
+        ax.clabel(lines, fmt={level: text}, fontsize=9)
     ax.set_xlabel(x_label or x)
     ax.set_ylabel(y_label or y)
     note = source or "parameter sweep"

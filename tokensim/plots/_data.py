@@ -157,8 +157,9 @@ def monte_carlo_histograms(monte_carlo: Mapping[str, Any] | None) -> dict[str, d
 
 
 def monte_carlo_dscr_fan(monte_carlo: Mapping[str, Any] | None) -> dict | None:
-    """The seam to :func:`dscr_fan_chart`: the first mapping under a key containing "dscr" with ``years`` and
-    ``quantiles`` (and optionally ``covenant``, ``breach_probability``); None when the summary has none."""
+    """The seam to :func:`~tokensim.plots.dscr_fan_chart`: the first mapping under a key containing "dscr" with
+    ``years`` and ``quantiles`` (and optionally ``covenant``, ``breach_probability``); None when the summary has
+    none."""
     if not isinstance(monte_carlo, Mapping):
         return None
     for key, entry in monte_carlo.items():
