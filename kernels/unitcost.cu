@@ -5,8 +5,8 @@
 // unitcost_points must equal tokensim.sweep.evaluate_points (the NumPy reference) point for point, which is itself
 // tokensim.perf.evaluate + perf.concurrency_grid + cost.cost_per_gpu_hour + cost.cost_per_million_tokens:
 //   performance   kernels/perfcore.cuh  == tokensim/perf/_core.py (decode_step, prefill_pass, max_concurrency, ...)
-//   serving       kernels/unitcost.cuh  == tokensim/perf/_model.py (evaluate, _slo_mask, concurrency_grid,
-//                                          operating_point, _better_layout_for_slo)
+//   serving       kernels/unitcost.cuh  == tokensim/perf/_model.py (evaluate, _meets, concurrency_grid,
+//                                          batch_search, latency_layout)
 //   cost          kernels/unitcost.cuh  == tokensim/cost.py (cost_per_gpu_hour, cost_per_million_tokens)
 // Checked by tests/test_sweep.py (compiled for the host, float64 to 1e-12 and float32 to the documented tolerance)
 // and tests/test_sweep_gpu.py (on a device, float64 to 1e-9).
@@ -25,7 +25,7 @@
 __device__ double uc_search(const UcRecord& rec, int mode, const UcWorkload& w, const UcPrefill& pf,
                             double max_concurrency, int points, double min_tokens_per_s_per_user, double max_ttft_s,
                             double max_tpot_s, bool* meets, real* best_metric) {
-    // perf._sweep: the grid runs to the memory limit (1 when the weights do not fit)
+    // perf.batch_search: the grid runs to the memory limit (1 when the weights do not fit)
     const double limit = perf_free_kv_bytes_per_gpu(rec.step) > 0.0 ? max_concurrency : 1.0;
     const double top = limit > 1.0 ? limit : 1.0;
     bool found = false;

@@ -8,14 +8,14 @@
 //              (tokensim.cost.CostInputs fields), and where each axis sits in the flat grid index. In constant memory
 //              (uc_params below, written before each launch), like mc_params: every thread reads the same field at
 //              the same time
-//   UcRecord   one (hardware, precision, model) combination in one layout: tokensim.perf.resolve's StepModel
+//   UcRecord   one (hardware, precision, model) combination in one layout: tokensim.perf.instance's StepModel
 //              (PerfStep) and what the cost side needs of the hardware; two records per combination, the throughput
-//              layout of perf.default_deployment and the latency layout of perf._better_layout_for_slo. A device
+//              layout of perf.default_deployment and the latency layout of perf.latency_layout. A device
 //              array passed to the kernel: its length depends on the grid, and threads read different records
 //
 // Device code, each function equal to the Python it names (same terms, same order of operations):
 //   uc_prefill / uc_serve            == tokensim.perf.evaluate (modes aggregated and disaggregated)
-//   uc_meets_slo                     == tokensim.perf._slo_mask
+//   uc_meets_slo                     == tokensim.perf._model._meets
 //   uc_grid_batch                    == tokensim.perf.concurrency_grid (the candidates, one at a time)
 //   uc_cost_per_gpu_hour             == tokensim.cost.cost_per_gpu_hour(...).total (with capital_recovery_factor and
 //                                       opex_per_installed_gpu_hour)
@@ -89,8 +89,8 @@ struct UcParams {
 };
 
 struct UcRecord {
-    PerfStep step;                                  // perf.resolve(...).step_model
-    double kv_transfer_s_per_token;                 // perf.resolve(...).kv_transfer_s_per_token
+    PerfStep step;                                  // perf.instance(...).step_model
+    double kv_transfer_s_per_token;                 // perf.instance(...).kv_transfer_s_per_token
     double latency_layout;                          // 1: the next record is predict's latency layout to try
     double gpus_per_server;                         // the unit a server price refers to
     double it_kw_per_gpu;                           // board power x server overhead / 1000 (CostInputs field)
@@ -187,7 +187,7 @@ __device__ __forceinline__ UcServe uc_serve(const UcRecord& rec, int mode, const
     return s;
 }
 
-// perf._slo_mask: fits, and every SLO that is set (NaN = not set).
+// perf._model._meets: fits, and every SLO that is set (NaN = not set).
 __device__ __forceinline__ bool uc_meets_slo(const UcServe& s, double min_tokens_per_s_per_user, double max_ttft_s,
                                              double max_tpot_s) {
     bool ok = s.fits;

@@ -4,11 +4,14 @@ lazy optional dependencies, and no stage function that takes a scenario."""
 from __future__ import annotations
 
 import ast
+import inspect
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+
+import tokensim
 
 PACKAGE = Path(__file__).resolve().parent.parent / "tokensim"
 
@@ -77,3 +80,16 @@ def test_import_contracts_hold():
     proc = subprocess.run(["lint-imports", "--no-cache"], cwd=PACKAGE.parent, capture_output=True, text=True,
                           check=False)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+
+
+def test_public_functions_document_parameters_and_returns():
+    """Every function ``tokensim`` exports has numpydoc Parameters and Returns sections."""
+    missing = []
+    for name in tokensim.__all__:
+        obj = getattr(tokensim, name)
+        if inspect.isfunction(obj) or (callable(obj) and not isinstance(obj, type)):
+            doc = inspect.getdoc(obj) or ""
+            for section in ("Parameters\n----------", "Returns\n-------"):
+                if section not in doc:
+                    missing.append(f"{name}: {section.splitlines()[0]}")
+    assert not missing, "\n".join(missing)

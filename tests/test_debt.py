@@ -1,4 +1,4 @@
-"""Debt schedules fixed at close (tokensim.finance._debt): annuity, straight-line, bullet, balloon, finance lease, sculpted."""
+"""Debt schedules fixed at close (tokensim.finance._debt): annuity, straight line, bullet, balloon, lease, sculpted."""
 
 from __future__ import annotations
 

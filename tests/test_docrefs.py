@@ -234,19 +234,19 @@ def test_code_references_resolve(path):
     assert not broken, "references to names that do not exist:\n" + "\n".join(broken)
 
 
-def test_the_scanner_finds_and_resolves_each_form(tmp_path):
+def test_the_scanner_finds_and_resolves_each_form():
     """The scanner reads roles with ~, titles and leading dots, plain dotted mentions, comments and class context."""
     text = ('"""See :func:`~tokensim.cost.cost_per_gpu_hour`, :class:`the report <tokensim.report.Report>`,\n'
-            ':mod:`.cost`, :data:`tokensim.montecarlo._summary.BLOCK_PATHS` and tokensim.no_such_name."""\n'
+            ':mod:`.cost`, :data:`tokensim.report.PAYBACK_CLAIM_YEARS` and tokensim.no_such_name."""\n'
             "class Report:\n"
             '    """:meth:`to_dict` and :attr:`missing_attribute`."""\n'
-            "# a comment naming tokensim.bridge.bridge_in_currency and :func:`run_report`\n"
+            "# a comment naming tokensim._shapley.shapley_values and :func:`run_report`\n"
             "# (tokensim/report.py, tokensim/no_such_file.py, kernels/philox.cuh)\n")
     refs = python_refs(PACKAGE / "report.py", source=text, module="tokensim.report")
     result = {ref.target: resolves(ref) for ref in refs}
     assert result == {"tokensim.cost.cost_per_gpu_hour": True, "tokensim.report.Report": True, ".cost": True,
-                      "tokensim.montecarlo._summary.BLOCK_PATHS": True, "tokensim.no_such_name": False,
-                      "to_dict": True, "missing_attribute": False, "tokensim.bridge.bridge_in_currency": True,
+                      "tokensim.report.PAYBACK_CLAIM_YEARS": True, "tokensim.no_such_name": False,
+                      "to_dict": True, "missing_attribute": False, "tokensim._shapley.shapley_values": True,
                       "run_report": True, "tokensim/report.py": True, "tokensim/no_such_file.py": False,
                       "kernels/philox.cuh": True}
     assert {ref.line for ref in refs if ref.target == "tokensim.no_such_name"} == {2}

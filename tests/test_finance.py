@@ -11,10 +11,23 @@ import numpy_financial as npf
 import pytest
 import yaml
 
-from tokensim import Target, run_finance
+import tokensim
+from tokensim import Target, UserError, run_finance
 from tokensim.config._yaml import config_dir
 from tokensim.config.scenario import load_scenario
-from tokensim.finance import Drivers, cashflows, finance_metrics, payback_requirements, solve_rent, usage_frontier
+from tokensim.finance import (
+    Drivers,
+    batch_metrics,
+    cashflows,
+    debt_at_close,
+    finance_metrics,
+    payback_requirements,
+    sizing_key,
+    solve_rent,
+    stack_inputs,
+    stack_terms,
+    usage_frontier,
+)
 from tokensim.resolve.finance import debt_terms, finance_inputs
 
 # A one-server case small enough to work by hand: capex 1,200 at close; rent 600 a year (50 a month); opex 15 per
@@ -358,3 +371,47 @@ def test_usage_fees_are_capped_per_gpu_hour(tmp_path):
     rows, _ = schedule_of(s)
     assert rows["revenue_usage"][1] == pytest.approx(8 * 730 * 1.5)
     assert rows["revenue_contract"][1] == pytest.approx(50)
+
+
+# -- the batched engine, the public Target ----------------------------------------------------------------------------
+
+def test_one_sculpting_loop_sizes_a_batch_like_each_case_alone(tmp_path):
+    """debt_at_close on two stacked cases (rates equal, capex different) gives each case's own sculpted schedule,
+    and batch_metrics gives run_finance's metrics."""
+    cases = [hand(tmp_path, financing={"amortisation": "sculpted", "target_dscr": 1.3, "interest_rate": 0.06},
+                  capex={"server_price": price}) for price in (1200, 1500)]
+    inputs = stack_inputs([finance_inputs(s, size_debt=False) for s in cases])
+    terms = stack_terms([debt_terms(s) for s in cases])
+    stacked = debt_at_close(inputs, terms)
+    for row, s in enumerate(cases):
+        alone = finance_inputs(s).debt
+        assert stacked.principal[row] == pytest.approx(alone.principal[0], rel=1e-9, abs=1e-9)
+    got = batch_metrics(inputs, terms, ["npv", "equity_irr", "min_dscr"])
+    for row, s in enumerate(cases):
+        r = run_finance(s)
+        assert got["npv"][row] == pytest.approx(r.npv, rel=1e-9)
+        assert got["equity_irr"][row] == pytest.approx(r.equity_irr, rel=1e-9)
+        assert got["min_dscr"][row] == pytest.approx(r.min_dscr, rel=1e-9)
+
+
+def test_sculpting_needs_one_rate_per_batch(tmp_path):
+    """Sculpted rows with different rates at close are refused (callers group them by sizing_key)."""
+    cases = [hand(tmp_path, financing={"amortisation": "sculpted", "target_dscr": 1.3, "interest_rate": rate})
+             for rate in (0.05, 0.06)]
+    terms = [debt_terms(s) for s in cases]
+    assert sizing_key(terms[0]) != sizing_key(terms[1])
+    with pytest.raises(ValueError, match="sizing_key"):
+        debt_at_close(stack_inputs([finance_inputs(s, size_debt=False) for s in cases]), stack_terms(terms))
+
+
+def test_target_is_public_and_its_errors_name_the_parameter(tmp_path):
+    """tokensim.Target is the solvers' Target; run_finance takes one or its text; errors name ``target``."""
+    assert tokensim.Target is Target
+    s = hand(tmp_path)
+    by_object = run_finance(s, target=Target("payback_simple", 1.0)).solution
+    assert by_object == run_finance(s, target="payback_simple=1").solution
+    assert by_object["rent_per_cluster_year"] == pytest.approx(1200, rel=1e-6)
+    with pytest.raises(UserError, match=r"^target: got 'equity_ir=0\.1'"):
+        run_finance(s, target="equity_ir=0.1")
+    with pytest.raises(UserError, match="^--target: "):
+        Target.parse("npv", "--target")

@@ -65,6 +65,7 @@ def test_zero_volatility_equals_tokensim_finance(name):
     assert r.prob_equity_irr_below_hurdle == float(not fin.meets_equity_hurdle)
 
 
+@pytest.mark.slow
 def test_same_seed_same_json_for_any_chunk_size():
     """A seed gives the same JSON bit for bit across runs and chunk sizes (timing fields aside)."""
     s = load_scenario("us-b300-neocloud-usage")
@@ -278,6 +279,7 @@ def test_kernel_mathematics_equal_numpy_on_the_host(host_kernels, name, dtype):
     np.testing.assert_array_equal(got["default_month"], ref["tenant_default_month"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_kernel_built_for_the_scenario_structure_equals_the_generic_build(host_kernels, name, tmp_path):
     """The build the GPU runs, with the scenario's driver structure compiled in (structure_options), gives the same

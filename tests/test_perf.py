@@ -203,6 +203,7 @@ def test_cache_hits_raise_prefill_throughput():
     assert warm.input_tokens_per_s_per_gpu > 1.5 * cold.input_tokens_per_s_per_gpu
 
 
+@pytest.mark.slow
 def test_evaluate_is_vectorised_over_a_million_points():
     """One call evaluates 10^6 operating points and returns arrays of that shape."""
     r = instance("H200", "llama-3.3-70b", "fp8")

@@ -19,52 +19,53 @@ def test_all_lists_exactly_the_public_names():
 
 
 def test_every_public_name_imports():
-    """Every name in ``tokensim.__all__`` imports with ``from tokensim import NAME`` (no stale re-export)."""
+    """``from tokensim import *`` imports every name of ``tokensim.__all__`` (a stale entry fails here)."""
     namespace: dict = {}
-    for name in tokensim.__all__:
-        exec(f"from tokensim import {name}", namespace)
-        assert namespace[name] is getattr(tokensim, name)
+    exec("from tokensim import *", namespace)
+    assert set(namespace) - {"__builtins__"} == set(tokensim.__all__)
 
 
 # Optional or heavy dependencies a plain `import tokensim` must not load (each is imported where it is used).
 HEAVY = ("cupy", "matplotlib", "SALib", "pandas", "pyarrow", "dask", "scipy")
-# Modules that may load some heavy dependencies but never these two: CuPy only when a GPU backend is selected,
-# matplotlib only when a chart is drawn.
-NEVER_ON_IMPORT = {"tokensim._backend": ("cupy",), "tokensim._kernels": ("cupy",),
-                   "tokensim.montecarlo._rng": ("cupy",), "tokensim.cli": ("cupy", "matplotlib"),
-                   "tokensim.report": ("cupy", "matplotlib"), "tokensim.plots._charts": ("cupy", "matplotlib")}
+# Modules whose import must not load CuPy (only a GPU backend does) or matplotlib (only drawing a chart does); the
+# command line, which may load the other heavy dependencies, is checked by test_module_entry_point_runs.
+LIGHT_MODULES = ("tokensim._backend", "tokensim._kernels", "tokensim.montecarlo._rng", "tokensim.report",
+                 "tokensim.plots._charts")
 
 
 def test_import_is_light():
-    """In a fresh interpreter, ``import tokensim`` loads none of the heavy dependencies; its backend, kernel and RNG
-    modules then load no CuPy, and its CLI, report and plots modules neither CuPy nor matplotlib."""
+    """In a fresh interpreter, ``import tokensim`` loads none of the heavy dependencies, and its backend, kernel, RNG,
+    report and plots modules load neither CuPy nor matplotlib."""
     code = f"""
 import importlib, json, sys
 import tokensim
 loaded = {{"tokensim": [m for m in {HEAVY!r} if m in sys.modules]}}
-for module, never in {NEVER_ON_IMPORT!r}.items():
+for module in {LIGHT_MODULES!r}:
     importlib.import_module(module)
-    loaded[module] = [m for m in never if m in sys.modules]
+loaded["modules"] = [m for m in ("cupy", "matplotlib") if m in sys.modules]
 print(json.dumps(loaded))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    loaded = json.loads(out.stdout)
-    assert loaded == {name: [] for name in ["tokensim", *NEVER_ON_IMPORT]}, loaded
+    assert json.loads(out.stdout) == {"tokensim": [], "modules": []}
 
 
 def test_installed_entry_point_runs():
-    """The installed ``tokensim`` script exits 0 on --version and 2 on a user error (a subprocess, not CliRunner)."""
+    """The installed ``tokensim`` script runs the command line and exits 2 on a user error, without a traceback (a
+    subprocess, not CliRunner; ``--version`` through the same ``main``: test_module_entry_point_runs)."""
     script = Path(sys.executable).with_name("tokensim")
     if not script.exists():
         pytest.skip(f"no tokensim script next to {sys.executable}: package not installed in this interpreter")
-    out = subprocess.run([str(script), "--version"], capture_output=True, text=True)
-    assert out.returncode == 0 and tokensim.__version__ in out.stdout
     bad = subprocess.run([str(script), "catalog", "hardware", "--format", "xml"], capture_output=True, text=True)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert "Invalid value for '--format'" in bad.stderr
 
 
 def test_module_entry_point_runs():
-    """``python -m tokensim`` runs the same command line."""
-    out = subprocess.run([sys.executable, "-m", "tokensim", "--version"], capture_output=True, text=True)
+    """``python -m tokensim`` runs the same command line, and loading it imports neither CuPy nor matplotlib."""
+    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "tokensim", "--version"], capture_output=True,
+                         text=True)
     assert out.returncode == 0 and tokensim.__version__ in out.stdout
+    imported = {line.rsplit("|", 1)[1].strip() for line in out.stderr.splitlines() if line.startswith("import time:")}
+    assert "tokensim.cli" in imported
+    assert not {m for m in imported if m.split(".")[0] in ("cupy", "matplotlib")}

@@ -90,7 +90,7 @@ def test_monte_carlo_section_and_fan(report_json):
 
 
 def test_run_can_skip_the_monte_carlo():
-    """--paths 0 leaves the Monte Carlo section out."""
+    """--paths 0 leaves the Monte Carlo section, and the reading's sentence about it, out."""
     res = CliRunner().invoke(cli, ["run", "--format", "json", "--paths", "0"])
     assert res.exit_code == 0
     d = json.loads(res.stdout)

@@ -270,9 +270,9 @@ def test_memory_budget_bounds_chunks_and_whole_grids():
     assert sweep.plan.points / 5 < sweep.chunk_points < sweep.plan.points / 3
     with pytest.raises(UserError, match="over the memory budget of .* MB; stream it in chunks with --out DIR"):
         run_sweep(s, axes, backend="numpy", memory_budget_mb=budget)
-    with pytest.raises(UserError, match="--chunk-points 100,000 needs about"):
+    with pytest.raises(UserError, match="^chunk_points 100,000 needs about"):
         prepare_sweep(s, axes, backend="numpy", chunk_points=100_000, memory_budget_mb=budget)
-    with pytest.raises(UserError, match="--memory-budget-mb 1 is below"):
+    with pytest.raises(UserError, match="^memory_budget_mb 1 is below"):
         prepare_sweep(s, axes, backend="numpy", memory_budget_mb=1)
 
 

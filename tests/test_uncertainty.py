@@ -146,3 +146,136 @@ def test_to_dict_round_trips_the_values():
     assert d["market_rent"]["jump_intensity_per_year"] == 0.3
     assert d["correlation"]["drivers"] == list(CORRELATED_DRIVERS)
     assert len(d["correlation"]["matrix"]) == 6
+
+
+# -- today's messages, pinned (issue 10 item 3: the declared schema keeps every single-error message) ---------------
+DROP = object()  # an edit that removes the key
+# (case, {dotted path in FULL: new value or DROP}, the exact message for file x.yaml)
+PINNED_MESSAGES = [
+    ('unknown_driver', {'market_rents': {'volatility_per_year': 0.1}},
+     "x.yaml: field 'uncertainty.market_rents' got {'volatility_per_year': 0.1}; allowed: known keys: "
+     'correlation, efficiency, floating_base_rate, market_rent, power_price, ranges, tenant_default, '
+     "token_price, token_volume, utilisation (did you mean 'market_rent'?)"),
+    ('unknown_field', {'market_rent.volatility': 0.3},
+     "x.yaml: field 'uncertainty.market_rent.volatility' got 0.3; allowed: known keys: "
+     'jump_intensity_per_year, jump_mean, jump_volatility, mean_reversion_per_year, source, '
+     "volatility_per_year (did you mean 'jump_volatility'?)"),
+    ('volatility_high', {'market_rent.volatility_per_year': 6},
+     "x.yaml: field 'uncertainty.market_rent.volatility_per_year' got 6; allowed: a number in [0, 5]"),
+    ('volatility_negative', {'market_rent.volatility_per_year': -0.1},
+     "x.yaml: field 'uncertainty.market_rent.volatility_per_year' got -0.1; allowed: a number in [0, 5]"),
+    ('volatility_string', {'market_rent.volatility_per_year': '30%'},
+     "x.yaml: field 'uncertainty.market_rent.volatility_per_year' got '30%'; allowed: a number"),
+    ('volatility_nan', {'market_rent.volatility_per_year': float("nan")},
+     "x.yaml: field 'uncertainty.market_rent.volatility_per_year' got nan; allowed: a finite number (no "
+     'NaN or infinity)'),
+    ('jump_mean_low', {'market_rent.jump_mean': -1},
+     "x.yaml: field 'uncertainty.market_rent.jump_mean' got -1; allowed: a number in (-1, 10]"),
+    ('utilisation_volatility_high', {'utilisation.volatility_per_year': 21},
+     "x.yaml: field 'uncertainty.utilisation.volatility_per_year' got 21; allowed: a number in [0, 20]"),
+    ('growth_high', {'token_volume.growth_per_year': -5.5},
+     "x.yaml: field 'uncertainty.token_volume.growth_per_year' got -5.5; allowed: a number in [-5, 5]"),
+    ('cut_mean_one', {'token_price.cut_mean': 1.0},
+     "x.yaml: field 'uncertainty.token_price.cut_mean' got 1.0; allowed: a number in [0, 1)"),
+    ('intensity_high', {'token_price.cut_intensity_per_year': 121},
+     "x.yaml: field 'uncertainty.token_price.cut_intensity_per_year' got 121; allowed: a number in [0, 120]"),
+    ('gain_low', {'efficiency.gain_per_arrival': -1},
+     "x.yaml: field 'uncertainty.efficiency.gain_per_arrival' got -1; allowed: a number in (-1, 10]"),
+    ('power_reversion_high', {'power_price.mean_reversion_per_year': 101},
+     "x.yaml: field 'uncertainty.power_price.mean_reversion_per_year' got 101; allowed: a number in [0, 100]"),
+    ('rate_volatility_high', {'floating_base_rate.volatility_per_year': 0.6},
+     "x.yaml: field 'uncertainty.floating_base_rate.volatility_per_year' got 0.6; allowed: a number in [0, 0.5]"),
+    ('default_probability', {'tenant_default.probability_per_year': 1.5},
+     "x.yaml: field 'uncertainty.tenant_default.probability_per_year' got 1.5; allowed: a number in [0, 1]"),
+    ('driver_not_mapping', {'market_rent': 0.3},
+     "x.yaml: field 'uncertainty.market_rent' got 0.3; allowed: a mapping of key: value"),
+    ('source_empty', {'market_rent.source': ''},
+     "x.yaml: field 'uncertainty.market_rent.source' got ''; allowed: a source: document and date, or 'assumption'"),
+    ('source_number', {'market_rent.source': 5},
+     "x.yaml: field 'uncertainty.market_rent.source' got 5; allowed: a source: document and date, or 'assumption'"),
+    ('source_mapping_no_document', {'market_rent.source': {'date': '2026'}},
+     "x.yaml: field 'uncertainty.market_rent.source.document' got None; allowed: the document a value comes from"),
+    ('correlation_unknown_key', {'correlation.source2': 'x'},
+     "x.yaml: field 'uncertainty.correlation.source2' got 'x'; allowed: known keys: drivers, matrix, "
+     "source (did you mean 'source'?)"),
+    ('correlation_not_mapping', {'correlation': [[1.0]]},
+     "x.yaml: field 'uncertainty.correlation' got [[1.0]]; allowed: a mapping of key: value"),
+    ('correlation_driver_unknown', {'correlation.drivers': ['market_rent', 'utilisaton', 'token_price']},
+     "x.yaml: field 'uncertainty.correlation.drivers[1]' got 'utilisaton'; allowed: one of market_rent, "
+     'utilisation, power_price, floating_base_rate, token_volume, token_price (did you mean '
+     "'utilisation'?)"),
+    ('correlation_driver_twice', {'correlation.drivers': ['market_rent', 'utilisation', 'market_rent']},
+     "x.yaml: field 'uncertainty.correlation.drivers[2]' got 'market_rent'; allowed: each driver listed once"),
+    ('correlation_drivers_not_list', {'correlation.drivers': 'market_rent'},
+     "x.yaml: field 'uncertainty.correlation.drivers' got 'market_rent'; allowed: a list"),
+    ('correlation_drivers_missing', {'correlation.drivers': DROP},
+     "x.yaml: field 'uncertainty.correlation.drivers' missing; allowed: a value (this field is required)"),
+    ('correlation_matrix_missing', {'correlation.matrix': DROP},
+     "x.yaml: field 'uncertainty.correlation.matrix' missing; allowed: a value (this field is required)"),
+    ('correlation_rows', {'correlation.matrix': [[1.0, 0.5, 0.3], [0.5, 1.0, 0.2]]},
+     "x.yaml: field 'uncertainty.correlation.matrix' got [[1.0, 0.5, 0.3], [0.5, 1.0, 0.2]]; allowed: 3 "
+     'rows (one per driver listed)'),
+    ('correlation_row_length', {'correlation.matrix': [[1.0, 0.5, 0.3], [0.5, 1.0], [0.3, 0.2, 1.0]]},
+     "x.yaml: field 'uncertainty.correlation.matrix[1]' got [0.5, 1.0]; allowed: a list of 3 numbers"),
+    ('correlation_row_not_list', {'correlation.matrix': [[1.0, 0.5, 0.3], 5, [0.3, 0.2, 1.0]]},
+     "x.yaml: field 'uncertainty.correlation.matrix[1]' got 5; allowed: a list of 3 numbers"),
+    ('correlation_value', {'correlation.matrix': [[1.0, 0.5, 0.3], [0.5, 1.0, 1.2], [0.3, 1.2, 1.0]]},
+     "x.yaml: field 'uncertainty.correlation.matrix[1][2]' got 1.2; allowed: a number in [-1, 1]"),
+    ('correlation_value_string', {'correlation.matrix': [[1.0, 0.5, 0.3], [0.5, 1.0, 'x'], [0.3, 0.2, 1.0]]},
+     "x.yaml: field 'uncertainty.correlation.matrix[1][2]' got 'x'; allowed: a number"),
+    ('correlation_diagonal', {'correlation.matrix': [[1.0, 0.5, 0.3], [0.5, 0.9, 0.2], [0.3, 0.2, 1.0]]},
+     "x.yaml: field 'uncertainty.correlation.matrix[1][1]' got np.float64(0.9); allowed: 1 on the "
+     "diagonal (a driver's correlation with itself)"),
+    ('correlation_asymmetric', {'correlation.matrix': [[1.0, 0.5, 0.3], [0.4, 1.0, 0.2], [0.3, 0.2, 1.0]]},
+     "x.yaml: field 'uncertainty.correlation.matrix[1][0]' got np.float64(0.4); allowed: a symmetric "
+     'matrix: [0][1] is np.float64(0.5)'),
+    ('correlation_not_definite', {'correlation.matrix': [[1.0, 0.9, -0.9], [0.9, 1.0, 0.9], [-0.9, 0.9, 1.0]]},
+     "x.yaml: field 'uncertainty.correlation.matrix' got [[1.0, 0.9, -0.9], [0.9, 1.0, 0.9], [-0.9, 0.9, "
+     '1.0]]; allowed: a positive definite correlation matrix (Cholesky factorisation failed; smallest '
+     'eigenvalue -0.8: some correlations contradict each other, or two drivers are perfectly correlated)'),
+    ('correlation_matrix_not_list', {'correlation.matrix': 1.0},
+     "x.yaml: field 'uncertainty.correlation.matrix' got 1.0; allowed: a list"),
+]
+
+
+@pytest.mark.parametrize("case, edits, message", PINNED_MESSAGES, ids=[c[0] for c in PINNED_MESSAGES])
+def test_pinned_error_messages(case, edits, message):
+    """One mistake in an uncertainty section gives exactly the one-line message given before the schema."""
+    doc = copy.deepcopy(FULL)
+    for dotted, value in edits.items():
+        *parents, last = dotted.split(".")
+        node = doc
+        for part in parents:
+            node = node[part]
+        if value is DROP:
+            node.pop(last)
+        else:
+            node[last] = value
+    with pytest.raises(ConfigError) as info:
+        parse_uncertainty(doc, "x.yaml")
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize("data", [5, [1]])
+def test_pinned_message_for_a_section_that_is_not_a_mapping(data):
+    """An uncertainty section that is not a mapping is reported at 'uncertainty'."""
+    with pytest.raises(ConfigError) as info:
+        parse_uncertainty(data, "x.yaml")
+    assert str(info.value) == f"x.yaml: field 'uncertainty' got {data!r}; allowed: a mapping of key: value"
+
+
+def test_every_error_of_the_section_is_reported_at_once():
+    """Three mistakes in three drivers: all three reported, one line each, in the house form."""
+    from tokensim import ConfigErrors
+
+    doc = with_change("market_rent.volatility_per_year", 6)
+    doc["token_price"]["cut_mean"] = 1.0
+    doc["efficiency"]["gain_per_arival"] = 0.1
+    with pytest.raises(ConfigErrors) as info:
+        parse_uncertainty(doc, "x.yaml")
+    assert str(info.value).splitlines() == [
+        "x.yaml: field 'uncertainty.market_rent.volatility_per_year' got 6; allowed: a number in [0, 5]",
+        "x.yaml: field 'uncertainty.token_price.cut_mean' got 1.0; allowed: a number in [0, 1)",
+        "x.yaml: field 'uncertainty.efficiency.gain_per_arival' got 0.1; allowed: known keys: arrival_rate_per_year, "
+        "gain_per_arrival, source (did you mean 'gain_per_arrival'?)",
+    ]

@@ -184,7 +184,22 @@ def opex_per_installed_gpu_hour(ci: CostInputs, rented_share) -> dict[str, Any]:
 
 
 def cost_per_gpu_hour(ci: CostInputs, utilisation) -> CostBreakdown:
-    """Cost per sold GPU-hour at ``utilisation`` (sold share of hours, in (0, 1]) with every term."""
+    """Cost per sold GPU-hour, with every term.
+
+    Parameters
+    ----------
+    ci : CostInputs
+        Per-GPU capex, residual, cost of capital (annual), economic life (years), power and facility rates; money in
+        ``ci.currency``. Fields may be arrays (they broadcast).
+    utilisation : float or array
+        Sold share of the 8,760 hours of a year, in (0, 1].
+
+    Returns
+    -------
+    CostBreakdown
+        Per sold GPU-hour in ``ci.currency``: capital recovery, financing, power, facility, maintenance, operations,
+        insurance and their ``total``; book depreciation beside them (not a term of the total).
+    """
     check = to_numpy(utilisation).astype(float)
     if np.any(~np.isfinite(check)) or np.any(check <= 0) or np.any(check > 1):
         raise ConfigError(None, "utilisation", utilisation, "a number in (0, 1]")
@@ -234,11 +249,31 @@ def cost_per_million_tokens(cost_per_gpu_hour, gpu_s_per_input_token, gpu_s_per_
                             currency: str = "USD") -> TokenCost:
     """Cost per million input, cached input and output tokens by GPU time, and blended for a token mix.
 
-    ``input_tokens``/``output_tokens`` give the mix (per request or in total; only their ratio matters) and
-    ``cache_hit_rate`` h the share of input tokens served from the prefix cache. ``gpu_s_per_input_token`` is the
-    prefill GPU time per *computed* (uncached) input token, as the performance model reports it. That prefill time is
-    shared between uncached and cached tokens in the ratio 1 : ``cached_input_cost_fraction`` f, so the token costs
-    add up to the GPU time actually used: c_input = g·(1 − h) / ((1 − h) + f·h) per token, c_cached = f·c_input.
+    The prefill GPU time per computed input token g is shared between uncached and cached tokens in the ratio
+    1 : f (``cached_input_cost_fraction``), so the token costs add up to the GPU time actually used:
+    c_input = g·(1 − h) / ((1 − h) + f·h) per token, c_cached = f·c_input, with h the cache hit rate.
+
+    Parameters
+    ----------
+    cost_per_gpu_hour : float or array
+        Cost per sold GPU-hour, in ``currency``.
+    gpu_s_per_input_token : float or array
+        Prefill GPU-seconds per computed (uncached) input token, as the performance model reports it.
+    gpu_s_per_output_token : float or array
+        Decode GPU-seconds per output token.
+    cached_input_cost_fraction : float
+        GPU time of a cached input token relative to an uncached one, in [0, 1].
+    input_tokens, output_tokens : float
+        The token mix (per request or in total; only their ratio matters).
+    cache_hit_rate : float
+        Share of input tokens served from the prefix cache, in [0, 1].
+    currency : str
+        Currency of ``cost_per_gpu_hour``.
+
+    Returns
+    -------
+    TokenCost
+        Cost per million uncached input, cached input and output tokens, and blended over the mix, in ``currency``.
     """
     per_gpu_second = cost_per_gpu_hour / SECONDS_PER_HOUR
     uncached = 1.0 - cache_hit_rate
@@ -252,7 +287,20 @@ def cost_per_million_tokens(cost_per_gpu_hour, gpu_s_per_input_token, gpu_s_per_
 
 
 def cost_per_million_tokens_at_throughput(cost_per_gpu_hour, tokens_per_s_per_gpu):
-    """Cost per million tokens when a GPU serves ``tokens_per_s_per_gpu``: c ÷ (tokens per GPU-hour / 10⁶)."""
+    """Cost per million tokens when a GPU serves ``tokens_per_s_per_gpu``: c ÷ (tokens per GPU-hour / 10⁶).
+
+    Parameters
+    ----------
+    cost_per_gpu_hour : float or array
+        Cost per sold GPU-hour.
+    tokens_per_s_per_gpu : float or array
+        Tokens per second per GPU, positive.
+
+    Returns
+    -------
+    float or array
+        Cost per million tokens, in the currency of ``cost_per_gpu_hour``.
+    """
     return cost_per_gpu_hour / (tokens_per_s_per_gpu * SECONDS_PER_HOUR / TOKENS_PER_MILLION)
 
 
@@ -294,9 +342,33 @@ def _check_nonneg(value, field: str, *, positive: bool = False):
 def serving_pnl(*, gpus, hours, cost_per_gpu_hour, input_tokens, cache_hit_rate, output_tokens, price_input,
                 price_cached_input, price_output, currency: str = "USD", gpus_needed: float | None = None
                 ) -> ServingPnl:
-    """Cost, revenue and margin of ``gpus`` GPUs for ``hours`` hours serving the given token volumes.
+    """Cost, revenue and margin of a fleet serving given token volumes over a period.
 
-    ``input_tokens`` includes the cached ones (``cache_hit_rate`` of them); prices are per million tokens.
+    Parameters
+    ----------
+    gpus : float
+        GPUs in the fleet (each paid for all ``hours``), positive.
+    hours : float
+        Hours in the period, positive.
+    cost_per_gpu_hour : float
+        Cost per GPU-hour, in ``currency``.
+    input_tokens : float
+        Input tokens in the period, cached ones included.
+    cache_hit_rate : float
+        Share of input tokens served from the prefix cache, in [0, 1].
+    output_tokens : float
+        Output tokens in the period.
+    price_input, price_cached_input, price_output : float
+        Prices per million uncached input, cached input and output tokens, in ``currency``.
+    currency : str
+        Currency of the cost and the prices.
+    gpus_needed : float, optional
+        GPUs (fractional) the volume needs at a measured throughput (:func:`gpus_needed`), reported beside the fleet.
+
+    Returns
+    -------
+    ServingPnl
+        Cost, revenue by token kind, profit and margin over the period, and cost per million tokens, in ``currency``.
     """
     for name, value in (("gpus", gpus), ("hours", hours)):
         _check_nonneg(value, name, positive=True)
@@ -340,8 +412,33 @@ def fleet_gpus(needed: float) -> int:
 
 def gpus_needed(*, hours, output_tokens, output_tokens_per_s_per_gpu, input_tokens=0.0, cache_hit_rate=0.0,
                 input_tokens_per_s_per_gpu=None, cached_input_cost_fraction=0.0) -> float:
-    """GPUs (fractional) that serve the volume in ``hours``: GPU time of decode plus, when a prefill rate is
-    given, of uncached input and ``cached_input_cost_fraction`` of cached input. Round up for a fleet size."""
+    """GPUs (fractional) that serve a token volume in ``hours``.
+
+    GPU time of decode plus, when a prefill rate is given, of uncached input and ``cached_input_cost_fraction`` of
+    cached input; round up for a fleet size (:func:`fleet_gpus`).
+
+    Parameters
+    ----------
+    hours : float
+        Hours in the period, positive.
+    output_tokens : float
+        Output tokens in the period.
+    output_tokens_per_s_per_gpu : float
+        Measured decode throughput, output tokens per second per GPU, positive.
+    input_tokens : float
+        Input tokens in the period, cached ones included.
+    cache_hit_rate : float
+        Share of input tokens served from the prefix cache, in [0, 1].
+    input_tokens_per_s_per_gpu : float, optional
+        Measured prefill throughput, input tokens per second per GPU; without it input costs no GPU time.
+    cached_input_cost_fraction : float
+        GPU time of a cached input token relative to an uncached one, in [0, 1].
+
+    Returns
+    -------
+    float
+        GPUs busy on average over the period (fractional).
+    """
     _check_nonneg(hours, "hours", positive=True)
     _check_nonneg(output_tokens_per_s_per_gpu, "output_tokens_per_s_per_gpu", positive=True)
     gpu_seconds = output_tokens / output_tokens_per_s_per_gpu

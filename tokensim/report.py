@@ -238,7 +238,28 @@ def _mc_sentence(mc: dict, s: Scenario) -> str:
 
 def run_report(scenario: Scenario, *, currency: str | None = None, mc_paths: int | None = None, seed: int = 0,
                backend: str = "auto") -> Report:
-    """The full report; ``mc_paths`` None sizes the Monte Carlo by backend (NumPy- or GPU-sized), 0 skips it."""
+    """The main job: unit costs, the bridge, the cluster's finance, the Monte Carlo and a plain-language reading.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        A loaded scenario.
+    currency : str, optional
+        Reporting currency (default: the scenario's); money converts at the bundled FX table.
+    mc_paths : int, optional
+        Monte Carlo paths; ``None`` sizes them by backend (NumPy- or GPU-sized), 0 skips the Monte Carlo.
+    seed : int
+        Monte Carlo seed (Philox key).
+    backend : {"auto", "numpy", "cupy"}
+        Monte Carlo backend, chosen once for the whole report.
+
+    Returns
+    -------
+    Report
+        Unit costs per precision, the cost per GPU-hour breakdown, the bridge, the finance (with every payback and
+        the rents a 3-year payback and the DSCR covenant need), payback variants, the Monte Carlo section and the
+        reading; money in ``currency``.
+    """
     s = scenario
     currency = (currency or s.currency).upper()
     k = fx_factor(s.currency, currency)

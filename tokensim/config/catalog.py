@@ -71,7 +71,19 @@ def _load_folder(folder: Path, loader) -> dict:
 
 @lru_cache(maxsize=4)
 def load_catalog(root: str | None = None) -> Catalog:
-    """Load (once) the catalogues under ``root`` (default: the bundled ``configs/``)."""
+    """The catalogues of accelerators, models and precision recipes (loaded once per ``root``).
+
+    Parameters
+    ----------
+    root : str, optional
+        A folder with ``hardware/``, ``models/`` and ``precisions.yaml`` (default: the bundled ``configs/``).
+
+    Returns
+    -------
+    Catalog
+        Hardware specs, model architectures and precision formats and recipes, each with its source; lookups by
+        name with "did you mean" on a miss.
+    """
     base = Path(root) if root else config_dir()
     formats, recipes = load_precisions_file(base / "precisions.yaml")
     catalog = Catalog(

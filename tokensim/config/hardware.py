@@ -1,4 +1,4 @@
-"""Accelerator specifications: the hardware catalogue's schema and loader.
+"""Accelerator specifications: the hardware catalogue's schema (declared once, :class:`HardwareSchema`) and loader.
 
 One YAML file per accelerator under ``configs/hardware/``. Every rate is a dense (not sparse) vendor peak with its
 unit in the key name; the ``source`` names the document and date. Formats absent from ``dense_tflops`` are not native
@@ -9,20 +9,54 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, Any
 
-from ._yaml import Section, load_yaml
+from pydantic import Field, field_validator, model_validator
 
-__all__ = ["Hardware", "load_hardware_file", "COMPUTE_CLASSES"]
+from ._spec import Invalid, Number, SchemaSection, Source, Table, Text, validate_document
+from ._yaml import load_yaml
+
+__all__ = ["Hardware", "HardwareSchema", "load_hardware_file", "COMPUTE_CLASSES"]
 
 # Tensor-core rate classes a precision's compute can run at. fp6 runs at the fp8 rate on Blackwell unless a part
 # lists its own (MI355X lists MXFP6 at its FP4 rate); see configs/precisions.yaml.
 COMPUTE_CLASSES = ("bf16", "fp16", "fp8", "fp6", "fp4")
 
-_KEYS = (
-    "name", "vendor", "family", "description", "source", "notes", "aliases", "dense_tflops", "hbm_gib",
-    "hbm_usable_gib", "hbm_bandwidth_tb_per_s", "scale_up_bandwidth_gb_per_s", "scale_up_domain_gpus",
-    "scale_out_bandwidth_gb_per_s", "board_power_w", "gpus_per_server",
-)
+_TFLOPS = Number(0, low_open=True, unit="dense TFLOPS")
+
+
+class HardwareSchema(SchemaSection):
+    """A hardware file: every rate a dense vendor peak per GPU, its unit in its name."""
+
+    name: Annotated[str, Text()]
+    vendor: Annotated[str, Text()]
+    family: Annotated[str, Text()]  # calibration family (configs/calibration.yaml)
+    description: Annotated[str, Text()] | None = Field(None)
+    source: Annotated[str, Source()]
+    notes: Annotated[str, Text()] | None = Field(None)
+    aliases: list[Any] | None = Field(None)
+    dense_tflops: Annotated[dict, Table(COMPUTE_CLASSES, _TFLOPS)]  # compute class -> TFLOPS; absent = not native
+    hbm_gib: Annotated[float, Number(0, low_open=True, unit="GiB")]
+    hbm_usable_gib: Annotated[float, Number(0, low_open=True, unit="GiB")]
+    hbm_bandwidth_tb_per_s: Annotated[float, Number(0, low_open=True, unit="TB/s")]
+    scale_up_bandwidth_gb_per_s: Annotated[float, Number(0, low_open=True, unit="GB/s per GPU, unidirectional")]
+    scale_up_domain_gpus: Annotated[int, Number(1, integer=True, unit="GPUs")]
+    scale_out_bandwidth_gb_per_s: Annotated[float, Number(0, low_open=True, unit="GB/s per GPU")]
+    board_power_w: Annotated[float, Number(0, low_open=True, unit="W")]
+    gpus_per_server: Annotated[int, Number(1, integer=True, unit="GPUs per server")]
+
+    @field_validator("dense_tflops", mode="after")
+    @classmethod
+    def _bf16(cls, rates: dict) -> dict:
+        if "bf16" not in rates:
+            raise Invalid("a positive number (every accelerator runs bf16)", key="bf16", value=None)
+        return rates
+
+    @model_validator(mode="after")
+    def _usable(self) -> HardwareSchema:
+        if self.hbm_usable_gib > self.hbm_gib:
+            raise Invalid(f"at most hbm_gib ({self.hbm_gib:g})", key="hbm_usable_gib", value=self.hbm_usable_gib)
+        return self
 
 
 @dataclass(frozen=True)
@@ -75,33 +109,40 @@ class Hardware:
 
 
 def load_hardware_file(path: str | Path) -> Hardware:
-    doc = Section(load_yaml(path), path)
-    doc.check_keys(_KEYS)
-    tflops_section = doc.section("dense_tflops")
-    tflops_section.check_keys(COMPUTE_CLASSES)
-    dense_tflops = {k: tflops_section.number(k, low=0, low_open=True) for k in tflops_section.keys()}
-    if "bf16" not in dense_tflops:
-        raise doc.error("dense_tflops.bf16", None, "a positive number (every accelerator runs bf16)")
-    usable = doc.number("hbm_usable_gib", low=0, low_open=True)
-    total = doc.number("hbm_gib", low=0, low_open=True)
-    if usable > total:
-        raise doc.error("hbm_usable_gib", usable, f"at most hbm_gib ({total:g})")
+    """Read and validate one hardware file (:class:`HardwareSchema`), every error of the file reported at once.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        A YAML file in the format of ``configs/hardware/``.
+
+    Returns
+    -------
+    Hardware
+        The accelerator, per GPU, in the units of its field names.
+
+    Raises
+    ------
+    ConfigError
+        One error, or a :class:`~tokensim.ConfigErrors` with one line per error.
+    """
+    m = validate_document(HardwareSchema, load_yaml(path), str(path))
     return Hardware(
-        name=doc.string("name"),
-        vendor=doc.string("vendor"),
-        family=doc.string("family"),
-        description=doc.string("description", ""),
-        source=doc.source(),
-        dense_tflops=dense_tflops,
-        hbm_gib=total,
-        hbm_usable_gib=usable,
-        hbm_bandwidth_tb_per_s=doc.number("hbm_bandwidth_tb_per_s", low=0, low_open=True),
-        scale_up_bandwidth_gb_per_s=doc.number("scale_up_bandwidth_gb_per_s", low=0, low_open=True),
-        scale_up_domain_gpus=doc.number("scale_up_domain_gpus", low=1, integer=True),
-        scale_out_bandwidth_gb_per_s=doc.number("scale_out_bandwidth_gb_per_s", low=0, low_open=True),
-        board_power_w=doc.number("board_power_w", low=0, low_open=True),
-        gpus_per_server=doc.number("gpus_per_server", low=1, integer=True),
-        aliases=tuple(doc.items("aliases", [])),
-        notes=doc.string("notes", ""),
+        name=m.name,
+        vendor=m.vendor,
+        family=m.family,
+        description=m.description or "",
+        source=m.source,
+        dense_tflops=dict(m.dense_tflops),
+        hbm_gib=m.hbm_gib,
+        hbm_usable_gib=m.hbm_usable_gib,
+        hbm_bandwidth_tb_per_s=m.hbm_bandwidth_tb_per_s,
+        scale_up_bandwidth_gb_per_s=m.scale_up_bandwidth_gb_per_s,
+        scale_up_domain_gpus=m.scale_up_domain_gpus,
+        scale_out_bandwidth_gb_per_s=m.scale_out_bandwidth_gb_per_s,
+        board_power_w=m.board_power_w,
+        gpus_per_server=m.gpus_per_server,
+        aliases=tuple(m.aliases or ()),
+        notes=m.notes or "",
         file=str(path),
     )

@@ -1,6 +1,7 @@
 """The scenario schema, declared once (pydantic v2): every field's type, bounds, unit and default, and why.
 
-Each field of a scenario YAML is declared here with a spec in its annotation:
+Each field of a scenario YAML is declared here with a spec in its annotation (the specs are in
+:mod:`tokensim.config._spec`):
 
 - :class:`Number`: a finite number in a range (closed or open ends, whole numbers where asked), its unit, and its
   default with the reason a result shows when the default is applied (the "assumptions the source did not give");
@@ -20,195 +21,49 @@ The specs are also the one source of the ranges of :mod:`tokensim.sensitivity` a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, get_args
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import core_schema
 
-from .._errors import ConfigError, ConfigErrors, did_you_mean
-from ._yaml import check_number
+from .._errors import ConfigError, did_you_mean
+from ._spec import (
+    _MISSING,
+    REQUIRED,
+    Choice,
+    Derived,
+    Invalid,
+    Number,
+    SchemaSection,
+    Source,
+    Table,
+    Text,
+    _missing,
+    config_errors,
+    spec_of,
+    validate_document,
+)
+from .catalog import load_catalog
 from .money import check_currency
 from .types import AMORTISATIONS, BILLINGS, CONTRACT_TYPES, PAYERS, RESIDUAL_METHODS
 
 __all__ = [
-    "Number", "Choice", "CatalogName", "Text", "Invalid", "Derived", "REQUIRED", "field_spec", "field_specs",
-    "ScenarioSchema", "validate_scenario", "config_errors", "REQUIRED_SECTIONS", "RENT_KEYS",
+    "Number", "Choice", "CatalogName", "Text", "Source", "Table", "Invalid", "Derived", "REQUIRED", "SchemaSection",
+    "field_spec", "field_specs", "field_value", "ScenarioSchema", "validate_scenario", "validate_document",
+    "config_errors", "REQUIRED_SECTIONS", "RENT_KEYS",
 ]
 
-_MISSING: Any = ConfigError.MISSING  # type: ignore[attr-defined]
-_INPUT: Any = object()  # an Invalid's value: the validator's input
 REQUIRED_SECTIONS = ("serving", "cluster", "capex", "opex", "financing", "contract")
 RENT_KEYS = {"rent_per_gpu_hour": "per_gpu_hour", "rent_per_server_month": "per_server_month",
              "rent_per_cluster_year": "per_cluster_year"}
-
-
-class _Required:
-    def __repr__(self) -> str:
-        return "REQUIRED"
-
-
-REQUIRED: Any = _Required()  # a field's default when it has none
-
-
-@dataclass(frozen=True)
-class Derived:
-    """A default computed from other fields or from a catalogue; ``text`` says from what."""
-
-    text: str
-
-
-class Invalid(ValueError):
-    """A rule's verdict on one value, raised inside the schema's validators and reported as a :class:`ConfigError`.
-
-    ``allowed`` (and ``hint``) complete "got VALUE; allowed: ALLOWED (HINT)". ``key`` names the field below the
-    validator's location (``"tenor_years"``, ``"[0].field"``) and ``value`` the value to show; by default the
-    validator's own location and input.
-    """
-
-    def __init__(self, allowed: str, hint: str = "", *, key: str | None = None, value: Any = _INPUT):
-        super().__init__(allowed)
-        self.allowed = allowed
-        self.hint = hint
-        self.key = key
-        self.value = value
-
-    @classmethod
-    def from_error(cls, exc: ConfigError, key: str | None = None) -> Invalid:
-        """The same verdict as an error another checker raised (``allowed`` keeps that error's hint)."""
-        return cls(str(exc).split("; allowed: ", 1)[1], key=key, value=exc.value)
-
-
-def _missing(key: str | None = None, allowed: str = "a value (this field is required)") -> Invalid:
-    return Invalid(allowed, key=key, value=_MISSING)
-
-
-# -- field specs -------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Number:
-    """A finite number in [low, high] (``low_open``/``high_open`` for open ends; ``None`` = unbounded).
-
-    ``integer`` demands a whole number (returned as ``int``). ``unit`` is documentation; ``default`` is the value the
-    loader applies when the field is absent (:data:`REQUIRED` when it must be given, a :class:`Derived` when computed)
-    and ``why`` the reason recorded with it (``str.format`` fields where the reason names values; (case, reason)
-    pairs where it depends on the scenario). ``rule``: the field is checked by its section's rule rather than on its
-    own (its range or presence depends on other fields).
-    """
-
-    low: float | None = None
-    high: float | None = None
-    low_open: bool = False
-    high_open: bool = False
-    integer: bool = False
-    unit: str = ""
-    default: Any = REQUIRED
-    why: str | tuple[tuple[str, str], ...] = ""
-    rule: bool = False
-
-    def check(self, value: Any, high: float | None = None) -> float | int:
-        """``value`` validated (``high`` replaces the declared upper bound where a rule computes it).
-
-        Parameters
-        ----------
-        value : Any
-            The value as parsed from YAML.
-        high : float, optional
-            An upper bound computed by a rule, in place of :attr:`high`.
-
-        Returns
-        -------
-        float or int
-            The value as a float (an int for whole-number fields), in the field's unit.
-
-        Raises
-        ------
-        Invalid
-            When the value is not a finite number in range.
-        """
-        try:
-            return check_number(value, None, "", low=self.low, high=self.high if high is None else high,
-                                low_open=self.low_open, high_open=self.high_open, integer=self.integer)
-        except ConfigError as exc:
-            raise Invalid(exc.allowed) from None
-
-    def allowed(self) -> str:
-        """The range as the messages write it: ``a number in (0, 1]``."""
-        lo = "(-inf" if self.low is None else ("(" if self.low_open else "[") + f"{self.low:g}"
-        hi = "inf)" if self.high is None else f"{self.high:g}" + (")" if self.high_open else "]")
-        return f"a number in {lo}, {hi}"
-
-    def why_for(self, case: str = "", **values: Any) -> str:
-        """The reason recorded when the default is applied (``case`` picks one of several; ``values`` fill it)."""
-        text = self.why if isinstance(self.why, str) else dict(self.why)[case]
-        return text.format(**values) if values else text
-
-    def __get_pydantic_core_schema__(self, source: Any, handler: Callable) -> core_schema.CoreSchema:
-        if self.rule:
-            return core_schema.any_schema()
-        return core_schema.no_info_plain_validator_function(self.check)
-
-
-@dataclass(frozen=True)
-class Choice:
-    """One of ``choices`` (strings), with "did you mean" for a near miss; ``default``, ``why`` and ``rule`` as for
-    :class:`Number`."""
-
-    choices: tuple[str, ...]
-    default: Any = REQUIRED
-    rule: bool = False
-    why: str = ""
-
-    def check(self, value: Any) -> str:
-        """``value`` validated.
-
-        Parameters
-        ----------
-        value : Any
-            The value as parsed from YAML.
-
-        Returns
-        -------
-        str
-            The value, one of :attr:`choices`.
-
-        Raises
-        ------
-        Invalid
-            When the value is not a string or not one of the choices.
-        """
-        if not isinstance(value, str):
-            raise Invalid("a string")
-        if value not in self.choices:
-            raise Invalid(f"one of {', '.join(self.choices)}", did_you_mean(value, self.choices))
-        return value
-
-    def __get_pydantic_core_schema__(self, source: Any, handler: Callable) -> core_schema.CoreSchema:
-        if self.rule:
-            return core_schema.any_schema()
-        return core_schema.no_info_plain_validator_function(self.check)
-
-
-@dataclass(frozen=True)
-class Text:
-    """Any string."""
-
-    def check(self, value: Any) -> str:
-        """``value`` if it is a string, else :class:`Invalid`."""
-        if not isinstance(value, str):
-            raise Invalid("a string")
-        return value
-
-    def __get_pydantic_core_schema__(self, source: Any, handler: Callable) -> core_schema.CoreSchema:
-        return core_schema.no_info_plain_validator_function(self.check)
 
 
 def _catalog(info: ValidationInfo | None) -> Any:
     context = info.context if info is not None else None
     if context and "catalog" in context:
         return context["catalog"]
-    from .catalog import load_catalog  # only when validated without a context (catalogue import is heavy-ish)
-
     return load_catalog()
 
 
@@ -263,34 +118,14 @@ _NONNEG_MONEY = dict(low=0, unit="currency")
 _RATE = dict(low=-0.99, high=10, unit="fraction per year")
 
 
-class _Section(BaseModel):
-    """A mapping of a scenario: unknown keys refused; a key set to null counts as absent (as the loader always did)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _mapping(cls, data: Any) -> Any:
-        if data is None:
-            return {}
-        if not isinstance(data, Mapping):
-            raise Invalid("a mapping of key: value")
-        return {(key if isinstance(key, str) else str(key)): value for key, value in data.items()
-                if not (value is None and key in cls.model_fields)}
-
-    def given(self, key: str) -> bool:
-        """Whether the file gives ``key`` (a null value counts as absent)."""
-        return getattr(self, key) is not None
-
-
 # -- the sections ------------------------------------------------------------------------------------------------
-class PreviousGenerationSchema(_Section):
+class PreviousGenerationSchema(SchemaSection):
     hardware: Annotated[str, CatalogName("hardware")]
     precision: Annotated[str, CatalogName("recipe")]
     server_price: Annotated[float, _num(**_NONNEG_MONEY)]
 
 
-class ServingSchema(_Section):
+class ServingSchema(SchemaSection):
     hardware: Annotated[str, CatalogName("hardware")]
     model: Annotated[str, CatalogName("model")]
     precision: Annotated[str, CatalogName("recipe")]
@@ -342,7 +177,7 @@ class ServingSchema(_Section):
         return self
 
 
-class ClusterSchema(_Section):
+class ClusterSchema(SchemaSection):
     gpus: Annotated[int, _num(1, integer=True, unit="GPUs", default=Derived("servers x gpus_per_server"))] \
         | None = Field(None)
     servers: Annotated[int, _num(1, integer=True, unit="servers", default=Derived("gpus / gpus_per_server"))] \
@@ -358,12 +193,12 @@ class ClusterSchema(_Section):
         return self
 
 
-class DeliverySchema(_Section):
+class DeliverySchema(SchemaSection):
     month: Annotated[int, _num(0, integer=True, unit="months after financial close")]
     share: Annotated[float, _num(0, 1, lo_open=True, unit="fraction of capex")]
 
 
-class CapexSchema(_Section):
+class CapexSchema(SchemaSection):
     server_price: Annotated[float, _num(**_NONNEG_MONEY)]
     network_and_fabric_total: Annotated[float, _num(**_NONNEG_MONEY)]
     delivery: list[DeliverySchema] | None = Field(None)  # default: all at month 0 (see _DELIVERY_DEFAULT)
@@ -395,7 +230,7 @@ class CapexSchema(_Section):
 DELIVERY_DEFAULT = ("all at month 0", "whole cluster delivered and paid at financial close")
 
 
-class OpexSchema(_Section):
+class OpexSchema(SchemaSection):
     power_and_facility_paid_by: Annotated[str, Choice(PAYERS)]
     board_power_w: Annotated[float, _num(0, lo_open=True, unit="W per GPU", default=Derived("the hardware catalogue"),
                                          why="board power from the hardware catalogue")] | None = Field(None)
@@ -411,7 +246,7 @@ class OpexSchema(_Section):
     insurance_share_of_capex_per_year: Annotated[float, _num(0, 1, unit="fraction of capex per year")]
 
 
-class FinancingSchema(_Section):
+class FinancingSchema(SchemaSection):
     debt_share: Annotated[float, _num(**_SHARE)]
     rate_type: Annotated[str, Choice(("fixed", "floating"), default="fixed")] | None = Field(None)
     interest_rate: Annotated[Any, _num(0, 1, unit="fraction per year", rule=True)] = Field(None)
@@ -476,7 +311,7 @@ _USAGE_KEYS = ("usage_fee_per_million_tokens", "usage_tokens_per_s_per_gpu", "us
                "usage_floor_per_gpu_hour", "usage_cap_per_gpu_hour")
 
 
-class ContractSchema(_Section):
+class ContractSchema(SchemaSection):
     type: Annotated[str, Choice(CONTRACT_TYPES)]
     term_years: Annotated[Any, _num(0, 40, lo_open=True, unit="years", rule=True)] = Field(None)
     billing: Annotated[Any, Choice(BILLINGS, default=Derived("the rent key given"), rule=True)] = Field(None)
@@ -580,7 +415,7 @@ class ContractSchema(_Section):
         return self.type == "spot" or share < 1 or term < horizon_years
 
 
-class TaxSchema(_Section):
+class TaxSchema(SchemaSection):
     rate: Annotated[float, _num(0, 1, hi_open=True, unit="fraction of taxable profit")]
     depreciation_years: Annotated[float, _num(0, 50, lo_open=True, unit="years")]
     loss_carry_forward_years: Annotated[int, _num(1, 50, integer=True, unit="years", default="unlimited",
@@ -591,7 +426,7 @@ TAX_DEFAULT = ("none", "no tax section: profits are not taxed; book depreciation
 RESIDUAL_DEFAULT = (0.0, "no residual section: the cluster is worth nothing at the horizon")
 
 
-class ResidualSchema(_Section):
+class ResidualSchema(SchemaSection):
     method: Annotated[str, Choice(RESIDUAL_METHODS, default="economic",
                                   why="economic residual value by default (DESIGN.md section 7)")] | None = Field(None)
     percent_of_cost_by_age: Annotated[Any, _num(0, 1, unit="fraction of hardware cost, keyed by age in years",
@@ -655,12 +490,12 @@ class ResidualSchema(_Section):
         return self
 
 
-class AssumptionSchema(_Section):
+class AssumptionSchema(SchemaSection):
     field: Annotated[str, Text()]
     why: Annotated[str, Text()]
 
 
-class ScenarioSchema(_Section):
+class ScenarioSchema(SchemaSection):
     """A whole scenario file. Sections and fields are declared above; :func:`validate_scenario` reads one."""
 
     name: Any | None = Field(None)
@@ -679,6 +514,13 @@ class ScenarioSchema(_Section):
     contract: ContractSchema
     tax: TaxSchema | None = Field(None)
     residual: ResidualSchema | None = Field(None)
+
+    @classmethod
+    def missing_allowed(cls, key: str) -> str | None:
+        """What a missing required section's message allows (None for other fields)."""
+        if key in REQUIRED_SECTIONS:
+            return f"a '{key}' section (required sections: {', '.join(REQUIRED_SECTIONS)})"
+        return None
 
     @field_validator("currency", mode="after")
     @classmethod
@@ -773,7 +615,7 @@ def field_value(data: Any, dotted: str) -> Any:
 
 
 # -- metadata access ---------------------------------------------------------------------------------------------
-_SECTIONS: dict[str | None, type[_Section]] = {
+_SECTIONS: dict[str | None, type[SchemaSection]] = {
     None: ScenarioSchema, "serving": ServingSchema, "cluster": ClusterSchema, "capex": CapexSchema,
     "opex": OpexSchema, "financing": FinancingSchema, "contract": ContractSchema, "tax": TaxSchema,
     "residual": ResidualSchema, "serving.previous_generation": PreviousGenerationSchema,
@@ -801,14 +643,7 @@ def field_spec(section: str | None, name: str) -> Any:
     KeyError
         When the section or field is not declared.
     """
-    info = _SECTIONS[section].model_fields[name]
-    candidates = list(info.metadata)
-    for arg in get_args(info.annotation):  # Annotated[float, Number(...)] | None
-        candidates.extend(getattr(arg, "__metadata__", ()))
-    for item in candidates:
-        if isinstance(item, (Number, Choice, CatalogName, Text)):
-            return item
-    raise KeyError(f"{section}.{name} has no declared spec")
+    return spec_of(_SECTIONS[section], name)
 
 
 def field_specs() -> dict[str, Any]:
@@ -826,94 +661,6 @@ def field_specs() -> dict[str, Any]:
                 out[f"{section}.{name}" if section else name] = field_spec(section, name)
             except KeyError:
                 continue
-    return out
-
-
-# -- errors ------------------------------------------------------------------------------------------------------
-def _path(loc: Iterable[Any]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def _join(path: str, key: str | None) -> str:
-    if not key:
-        return path or "(document)"
-    if key.startswith("["):
-        return path + key
-    return f"{path}.{key}" if path else key
-
-
-def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    """The section class at ``loc`` (list indices skipped)."""
-    cls: type[BaseModel] = ScenarioSchema
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        found = _model_in(cls.model_fields[part].annotation)
-        if found is None:
-            return None
-        cls = found
-    return cls
-
-
-def _model_in(annotation: Any) -> type[BaseModel] | None:
-    """The section class inside an annotation (``X``, ``X | None``, ``list[X] | None``), if any."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in get_args(annotation):
-        found = _model_in(arg)
-        if found is not None:
-            return found
-    return None
-
-
-def config_errors(exc: ValidationError, file: str | None) -> list[ConfigError]:
-    """The errors of a schema validation as house-form :class:`ConfigError` s (file, dotted path, value, allowed).
-
-    Parameters
-    ----------
-    exc : pydantic.ValidationError
-        The errors of one validation.
-    file : str or None
-        The file the document came from (named in each message).
-
-    Returns
-    -------
-    list[ConfigError]
-        One per error, in the order pydantic found them.
-    """
-    out: list[ConfigError] = []
-    errors = exc.errors(include_url=False)
-    # A mapping with an unknown key: its missing fields are most likely that key misspelt, reported once as unknown.
-    misspelt = {tuple(err["loc"])[:-1] for err in errors if err["type"] == "extra_forbidden"}
-    for err in errors:
-        loc = tuple(err["loc"])
-        if err["type"] == "missing" and loc[:-1] in misspelt:
-            continue
-        path = _path(loc)
-        kind = err["type"]
-        error = (err.get("ctx") or {}).get("error")
-        if isinstance(error, Invalid):
-            value = err.get("input") if error.value is _INPUT else error.value
-            out.append(ConfigError(file, _join(path, error.key), value, error.allowed, error.hint))
-        elif kind == "missing":
-            if len(loc) == 1 and loc[0] in REQUIRED_SECTIONS:
-                out.append(ConfigError(file, path, _MISSING, f"a '{loc[0]}' section (required sections: "
-                                       f"{', '.join(REQUIRED_SECTIONS)})"))
-            else:
-                out.append(ConfigError(file, path, _MISSING, "a value (this field is required)"))
-        elif kind == "extra_forbidden":
-            cls = _model_at(loc[:-1])
-            known = list(cls.model_fields) if cls is not None else []
-            key = str(loc[-1])
-            out.append(ConfigError(file, path, err.get("input"), f"known keys: {', '.join(sorted(known))}",
-                                   did_you_mean(key, known) or "unknown key"))
-        elif kind == "list_type":
-            out.append(ConfigError(file, path, err.get("input"), "a list"))
-        else:
-            out.append(ConfigError(file, path or "(document)", err.get("input"), err["msg"]))
     return out
 
 
@@ -942,11 +689,7 @@ def validate_scenario(data: Any, file: str | None, catalog: Any = None) -> Scena
     """
     if data is not None and not isinstance(data, Mapping):
         raise ConfigError(file, "(document)", data, "a mapping of key: value")
-    try:
-        return ScenarioSchema.model_validate(data if data is not None else {},
-                                             context={"catalog": catalog if catalog is not None else _catalog(None),
-                                                      "document": data})
-    except ValidationError as exc:
-        errors = config_errors(exc, file)
-    raise errors[0] if len(errors) == 1 else ConfigErrors(errors)
+    context = {"catalog": catalog if catalog is not None else _catalog(None), "document": data}
+    return validate_document(ScenarioSchema, data if data is not None else {}, file, context=context)
+
 

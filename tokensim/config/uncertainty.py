@@ -1,4 +1,8 @@
-"""The ``uncertainty:`` section of a scenario: what the Monte Carlo varies, validated field by field.
+"""The ``uncertainty:`` section of a scenario: what the Monte Carlo varies, declared once and validated field by field.
+
+The section's schema is declared here with the specs of :mod:`tokensim.config._spec` (:class:`UncertaintySchema`:
+each parameter's range and unit; unknown keys refused with "did you mean"); :func:`parse_uncertainty` reports every
+error of the section at once and builds the frozen dataclasses the Monte Carlo consumes.
 
 Every part is optional; a driver that is absent (or whose volatilities, intensities and probabilities are all zero)
 stays at the deterministic scenario's value, so with nothing given the Monte Carlo equals ``tokensim finance``.
@@ -41,12 +45,13 @@ market rent (percent-of-cost method) or token price × efficiency and power pric
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
+from pydantic import Field, model_validator
 
-from .._errors import ConfigError, did_you_mean
-from ._yaml import Section, check_number
+from .._errors import did_you_mean
+from ._spec import Invalid, Number, SchemaSection, Source, validate_document
 from .types import Scenario
 
 __all__ = [
@@ -64,7 +69,8 @@ _MAX_LOG_VOLATILITY = 5.0
 _MAX_RATE_VOLATILITY = 0.5
 _MAX_MEAN_REVERSION = 100.0
 _MAX_DRIFT = 5.0
-# Ten events a month at most: the Poisson tables of tokensim.montecarlo._drivers stay short (see _drivers.POISSON_MAX_COUNT).
+# Ten events a month at most: the Poisson tables of tokensim.montecarlo._drivers stay short (see
+# _drivers.POISSON_MAX_COUNT).
 _MAX_INTENSITY = 120.0
 _MAX_JUMP_MEAN = 10.0
 
@@ -182,121 +188,190 @@ class Uncertainty:
         return out
 
 
-# (class, {key: (low, high, low_open, high_open)})
-_SCHEMA: dict[str, tuple[type, dict[str, tuple]]] = {
-    "market_rent": (MarketRent, {
-        "volatility_per_year": (0.0, _MAX_LOG_VOLATILITY, False, False),
-        "mean_reversion_per_year": (0.0, _MAX_MEAN_REVERSION, False, False),
-        "jump_intensity_per_year": (0.0, _MAX_INTENSITY, False, False),
-        "jump_mean": (-1.0, _MAX_JUMP_MEAN, True, False),
-        "jump_volatility": (0.0, _MAX_LOG_VOLATILITY, False, False),
-    }),
-    "utilisation": (Utilisation, {
-        "volatility_per_year": (0.0, _MAX_LOG_VOLATILITY * 4, False, False),  # logit units are wider than log units
-        "mean_reversion_per_year": (0.0, _MAX_MEAN_REVERSION, False, False),
-    }),
-    "token_volume": (TokenVolume, {
-        "growth_per_year": (-_MAX_DRIFT, _MAX_DRIFT, False, False),
-        "volatility_per_year": (0.0, _MAX_LOG_VOLATILITY, False, False),
-    }),
-    "token_price": (TokenPrice, {
-        "trend_per_year": (-_MAX_DRIFT, _MAX_DRIFT, False, False),
-        "volatility_per_year": (0.0, _MAX_LOG_VOLATILITY, False, False),
-        "cut_intensity_per_year": (0.0, _MAX_INTENSITY, False, False),
-        "cut_mean": (0.0, 1.0, False, True),
-        "cut_volatility": (0.0, _MAX_LOG_VOLATILITY, False, False),
-    }),
-    "efficiency": (Efficiency, {
-        "arrival_rate_per_year": (0.0, _MAX_INTENSITY, False, False),
-        "gain_per_arrival": (-1.0, _MAX_JUMP_MEAN, True, False),
-    }),
-    "power_price": (PowerPrice, {
-        "volatility_per_year": (0.0, _MAX_LOG_VOLATILITY, False, False),
-        "mean_reversion_per_year": (0.0, _MAX_MEAN_REVERSION, False, False),
-    }),
-    "floating_base_rate": (FloatingBaseRate, {
-        "volatility_per_year": (0.0, _MAX_RATE_VOLATILITY, False, False),
-        "mean_reversion_per_year": (0.0, _MAX_MEAN_REVERSION, False, False),
-    }),
-    "tenant_default": (TenantDefault, {
-        "probability_per_year": (0.0, 1.0, False, False),
-    }),
-}
+# -- the declared schema ------------------------------------------------------------------------------------------
+def _rate(low: float, high: float, unit: str, low_open: bool = False, high_open: bool = False) -> Number:
+    return Number(low, high, low_open, high_open, unit=unit, default=0.0)
+
+
+_VOL = _rate(0.0, _MAX_LOG_VOLATILITY, "of log value per sqrt(year)")
+_REVERSION = _rate(0.0, _MAX_MEAN_REVERSION, "per year")
+_INTENSITY = _rate(0.0, _MAX_INTENSITY, "events per year")
+_DRIFT = _rate(-_MAX_DRIFT, _MAX_DRIFT, "of log value per year")
+_SIZE = _rate(-1.0, _MAX_JUMP_MEAN, "fraction", low_open=True)
+
+
+class _Driver(SchemaSection):
+    source: Annotated[str, Source()] | None = Field(None)
+
+
+class MarketRentSchema(_Driver):
+    volatility_per_year: Annotated[float, _VOL] | None = Field(None)
+    mean_reversion_per_year: Annotated[float, _REVERSION] | None = Field(None)
+    jump_intensity_per_year: Annotated[float, _INTENSITY] | None = Field(None)
+    jump_mean: Annotated[float, _SIZE] | None = Field(None)
+    jump_volatility: Annotated[float, _VOL] | None = Field(None)
+
+
+class UtilisationSchema(_Driver):
+    # logit units are wider than log units
+    volatility_per_year: Annotated[float, _rate(0.0, _MAX_LOG_VOLATILITY * 4, "of logit per sqrt(year)")] | None \
+        = Field(None)
+    mean_reversion_per_year: Annotated[float, _REVERSION] | None = Field(None)
+
+
+class TokenVolumeSchema(_Driver):
+    growth_per_year: Annotated[float, _DRIFT] | None = Field(None)
+    volatility_per_year: Annotated[float, _VOL] | None = Field(None)
+
+
+class TokenPriceSchema(_Driver):
+    trend_per_year: Annotated[float, _DRIFT] | None = Field(None)
+    volatility_per_year: Annotated[float, _VOL] | None = Field(None)
+    cut_intensity_per_year: Annotated[float, _INTENSITY] | None = Field(None)
+    cut_mean: Annotated[float, _rate(0.0, 1.0, "fraction of the price", high_open=True)] | None = Field(None)
+    cut_volatility: Annotated[float, _VOL] | None = Field(None)
+
+
+class EfficiencySchema(_Driver):
+    arrival_rate_per_year: Annotated[float, _INTENSITY] | None = Field(None)
+    gain_per_arrival: Annotated[float, _SIZE] | None = Field(None)
+
+
+class PowerPriceSchema(_Driver):
+    volatility_per_year: Annotated[float, _VOL] | None = Field(None)
+    mean_reversion_per_year: Annotated[float, _REVERSION] | None = Field(None)
+
+
+class FloatingBaseRateSchema(_Driver):
+    volatility_per_year: Annotated[float, _rate(0.0, _MAX_RATE_VOLATILITY, "rate points per sqrt(year)")] | None \
+        = Field(None)
+    mean_reversion_per_year: Annotated[float, _REVERSION] | None = Field(None)
+
+
+class TenantDefaultSchema(_Driver):
+    probability_per_year: Annotated[float, _rate(0.0, 1.0, "probability per year")] | None = Field(None)
+
 
 # Tolerances for the correlation matrix as typed in YAML (a few decimals): symmetric and unit diagonal to 1e-9.
 _SYMMETRY_TOLERANCE = 1e-9
+_ENTRY = Number(-1.0, 1.0, unit="correlation")
 
 
-def _driver(sec: Section, name: str, assumptions: list[dict]):
-    cls, keys = _SCHEMA[name]
-    if name not in sec:
-        assumptions.append({"field": sec.field(name), "value": "absent",
-                            "why": "no uncertainty given: this driver stays at the deterministic scenario's value"})
-        return cls()
-    sub = sec.section(name)
-    sub.check_keys((*keys, "source"))
-    values: dict[str, Any] = {}
-    for key, (low, high, low_open, high_open) in keys.items():
-        if key in sub:
-            values[key] = sub.number(key, low=low, high=high, low_open=low_open, high_open=high_open)
-    if "source" in sub:
-        values["source"] = sub.source("source")
-    return cls(**values)
-
-
-def _correlation(sec: Section) -> tuple[tuple[float, ...], ...]:
+def _correlation_matrix(names: list[Any], rows: list[Any]) -> tuple[tuple[float, ...], ...]:
+    """The full matrix over :data:`CORRELATED_DRIVERS` from the listed drivers' rows (identity elsewhere)."""
     full = np.eye(len(CORRELATED_DRIVERS))
-    if "correlation" not in sec:
-        return tuple(tuple(float(x) for x in row) for row in full)
-    corr = sec.section("correlation")
-    corr.check_keys(("drivers", "matrix", "source"))
-    names = corr.items("drivers")
     for i, name in enumerate(names):
         if name not in CORRELATED_DRIVERS:
-            raise ConfigError(corr.file, f"{corr.field('drivers')}[{i}]", name,
-                              f"one of {', '.join(CORRELATED_DRIVERS)}", did_you_mean(str(name), CORRELATED_DRIVERS))
+            raise Invalid(f"one of {', '.join(CORRELATED_DRIVERS)}", did_you_mean(str(name), CORRELATED_DRIVERS),
+                          key=f"drivers[{i}]", value=name)
         if name in names[:i]:
-            raise ConfigError(corr.file, f"{corr.field('drivers')}[{i}]", name, "each driver listed once")
-    rows = corr.items("matrix")
+            raise Invalid("each driver listed once", key=f"drivers[{i}]", value=name)
     n = len(names)
     if len(rows) != n:
-        raise corr.error("matrix", rows, f"{n} rows (one per driver listed)")
+        raise Invalid(f"{n} rows (one per driver listed)", key="matrix", value=rows)
     matrix = np.empty((n, n))
     for i, row in enumerate(rows):
         if not isinstance(row, list) or len(row) != n:
-            raise ConfigError(corr.file, f"{corr.field('matrix')}[{i}]", row, f"a list of {n} numbers")
+            raise Invalid(f"a list of {n} numbers", key=f"matrix[{i}]", value=row)
         for j, value in enumerate(row):
-            matrix[i, j] = check_number(value, corr.file, f"{corr.field('matrix')}[{i}][{j}]", low=-1.0, high=1.0)
+            try:
+                matrix[i, j] = _ENTRY.check(value)
+            except Invalid as exc:
+                raise Invalid(exc.allowed, key=f"matrix[{i}][{j}]", value=value) from None
     for i in range(n):
         if abs(matrix[i, i] - 1.0) > _SYMMETRY_TOLERANCE:
-            raise ConfigError(corr.file, f"{corr.field('matrix')}[{i}][{i}]", matrix[i, i],
-                              "1 on the diagonal (a driver's correlation with itself)")
+            raise Invalid("1 on the diagonal (a driver's correlation with itself)", key=f"matrix[{i}][{i}]",
+                          value=matrix[i, i])
         for j in range(i):
             if abs(matrix[i, j] - matrix[j, i]) > _SYMMETRY_TOLERANCE:
-                raise ConfigError(corr.file, f"{corr.field('matrix')}[{i}][{j}]", matrix[i, j],
-                                  f"a symmetric matrix: [{j}][{i}] is {matrix[j, i]!r}")
+                raise Invalid(f"a symmetric matrix: [{j}][{i}] is {matrix[j, i]!r}", key=f"matrix[{i}][{j}]",
+                              value=matrix[i, j])
     matrix = (matrix + matrix.T) / 2.0
     np.fill_diagonal(matrix, 1.0)
     try:
         np.linalg.cholesky(matrix)
     except np.linalg.LinAlgError:
         smallest = float(np.linalg.eigvalsh(matrix)[0])
-        raise corr.error("matrix", [list(map(float, r)) for r in matrix],
-                         f"a positive definite correlation matrix (Cholesky factorisation failed; smallest "
-                         f"eigenvalue {smallest:.3g}: some correlations contradict each other, or two drivers "
-                         f"are perfectly correlated)") from None
+        raise Invalid(f"a positive definite correlation matrix (Cholesky factorisation failed; smallest "
+                      f"eigenvalue {smallest:.3g}: some correlations contradict each other, or two drivers "
+                      f"are perfectly correlated)", key="matrix",
+                      value=[list(map(float, r)) for r in matrix]) from None
     index = [CORRELATED_DRIVERS.index(name) for name in names]
     full[np.ix_(index, index)] = matrix
     return tuple(tuple(float(x) for x in row) for row in full)
 
 
+class CorrelationSchema(SchemaSection):
+    drivers: list[Any]
+    matrix: list[Any]
+    source: Annotated[str, Source()] | None = Field(None)
+
+    @model_validator(mode="after")
+    def _matrix(self) -> CorrelationSchema:
+        _correlation_matrix(self.drivers, self.matrix)
+        return self
+
+
+# The drivers in the order of their assumptions, each with its dataclass.
+_DRIVERS: dict[str, tuple[type, type[_Driver]]] = {
+    "market_rent": (MarketRent, MarketRentSchema), "utilisation": (Utilisation, UtilisationSchema),
+    "token_volume": (TokenVolume, TokenVolumeSchema), "token_price": (TokenPrice, TokenPriceSchema),
+    "efficiency": (Efficiency, EfficiencySchema), "power_price": (PowerPrice, PowerPriceSchema),
+    "floating_base_rate": (FloatingBaseRate, FloatingBaseRateSchema),
+    "tenant_default": (TenantDefault, TenantDefaultSchema),
+}
+ABSENT_WHY = "no uncertainty given: this driver stays at the deterministic scenario's value"
+
+
+class UncertaintySchema(SchemaSection):
+    """The ``uncertainty:`` section; ``ranges`` is validated by :mod:`tokensim.sensitivity`."""
+
+    market_rent: MarketRentSchema | None = Field(None)
+    utilisation: UtilisationSchema | None = Field(None)
+    token_volume: TokenVolumeSchema | None = Field(None)
+    token_price: TokenPriceSchema | None = Field(None)
+    efficiency: EfficiencySchema | None = Field(None)
+    power_price: PowerPriceSchema | None = Field(None)
+    floating_base_rate: FloatingBaseRateSchema | None = Field(None)
+    tenant_default: TenantDefaultSchema | None = Field(None)
+    correlation: CorrelationSchema | None = Field(None)
+    ranges: Any = Field(None)
+
+
 def parse_uncertainty(data: Any, file: str | None = None) -> Uncertainty:
-    """Validate a raw ``uncertainty:`` mapping (as carried by :attr:`Scenario.uncertainty`)."""
-    sec = Section(data, file, "uncertainty")
-    sec.check_keys((*_SCHEMA, "correlation", "ranges"))  # ranges: validated by tokensim.sensitivity
+    """Validate a raw ``uncertainty:`` mapping (as carried by :attr:`Scenario.uncertainty`), every error at once.
+
+    Parameters
+    ----------
+    data : Any
+        The section as parsed from YAML (None or an empty mapping: no uncertainty).
+    file : str, optional
+        The file it came from, named in messages.
+
+    Returns
+    -------
+    Uncertainty
+        The validated drivers and the full correlation matrix; each absent driver is listed in ``assumptions``.
+
+    Raises
+    ------
+    ConfigError
+        One error with its historical message, or a :class:`~tokensim.ConfigErrors` listing every error.
+    """
+    m = validate_document(UncertaintySchema, data, file, prefix="uncertainty")
     assumptions: list[dict] = []
-    parts = {name: _driver(sec, name, assumptions) for name in _SCHEMA}
-    return Uncertainty(**parts, correlation=_correlation(sec), assumptions=tuple(assumptions))
+    parts = {}
+    for name, (cls, _) in _DRIVERS.items():
+        driver = getattr(m, name)
+        if driver is None:
+            assumptions.append({"field": f"uncertainty.{name}", "value": "absent", "why": ABSENT_WHY})
+            parts[name] = cls()
+        else:
+            parts[name] = cls(**{key: getattr(driver, key) for key in type(driver).model_fields
+                                 if getattr(driver, key) is not None})
+    full = (tuple(tuple(float(i == j) for j in range(len(CORRELATED_DRIVERS))) for i in range(len(CORRELATED_DRIVERS)))
+            if m.correlation is None else _correlation_matrix(m.correlation.drivers, m.correlation.matrix))
+    return Uncertainty(**parts, correlation=full, assumptions=tuple(assumptions))
 
 
 def load_uncertainty(scenario: Scenario) -> Uncertainty:

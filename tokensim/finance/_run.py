@@ -1,11 +1,11 @@
 """Cluster finance (DESIGN.md section 7): the deterministic result of a cluster's monthly cash flows, returns,
 paybacks and debt cover.
 
-:func:`tokensim.resolve.finance.finance_inputs` resolves a scenario into the engine's :class:`FinanceInputs`, the
-debt fixed at close by :func:`tokensim.finance.debt_at_close`; :func:`tokensim.finance.cashflows` is the monthly
-engine, vectorised over paths; :func:`tokensim.api.run_finance` is the deterministic case (one path with
-:meth:`Drivers.base`) returned as a :class:`FinanceResult`, with the break-even rent, a solved rent or a
-base-rent/usage-fee frontier when asked (``tokensim.finance._solve``).
+:func:`tokensim.resolve.finance.finance_inputs` resolves a scenario into the engine's
+:class:`~tokensim.finance.FinanceInputs`, the debt fixed at close by :func:`tokensim.finance.debt_at_close`;
+:func:`tokensim.finance.cashflows` is the monthly engine, vectorised over paths; :func:`tokensim.api.run_finance` is
+the deterministic case (one path with :meth:`tokensim.finance.Drivers.base`) returned as a :class:`FinanceResult`,
+with the break-even rent, a solved rent or a base-rent/usage-fee frontier when asked (``tokensim.finance._solve``).
 
 Every definition (what project and equity cash flows are, how tax, residual and leftover debt are treated, the four
 paybacks, DSCR and LLCR) is in :data:`DEFINITIONS`, returned with every result.

@@ -1,8 +1,10 @@
 """Solvers: the rent that meets a target (NPV, equity or project IRR, min DSCR, a payback), and the frontier of
 base-rent / usage-fee pairs that meet it for a base + usage contract.
 
-Each round evaluates a grid of candidate rents at once, one engine path per candidate (the paths axis of
-:func:`tokensim.finance.cashflows`), keeps the interval where the target is first met and refines it: a
+The solvers take one case's typed inputs (:class:`~tokensim.finance.FinanceInputs`) and debt terms
+(:class:`~tokensim.finance.DebtTerms`). Each round evaluates a grid of candidate rents at once, one row of the
+batched engine per candidate (:func:`tokensim.finance.batch_metrics`: each rent's debt fixed at close, then one path
+of :func:`tokensim.finance.cashflows`), keeps the interval where the target is first met and refines it: a
 vectorised bisection. The metric is taken to improve with rent (NPV, IRRs, DSCR rise; paybacks fall); the answer is
 the lowest rent found that meets the target. A target that no rent up to a large bound meets, or that even a zero
 rent meets, is reported with a reason instead of an exception. The rent solved for is the contract (base) rent, or
@@ -109,6 +111,14 @@ class RentSolution:
     usage_fee_per_million_tokens: float | None = None
 
     def to_dict(self) -> dict:
+        """The solution as plain data.
+
+        Returns
+        -------
+        dict
+            The fields (rents in the inputs' currency, ``achieved`` in the target metric's unit); the usage fee only
+            when one was held fixed.
+        """
         out = asdict(self)
         if self.usage_fee_per_million_tokens is None:
             del out["usage_fee_per_million_tokens"]

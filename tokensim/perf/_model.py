@@ -202,8 +202,30 @@ def evaluate(sm: core.StepModel, mode: str, concurrency, input_tokens, output_to
              cache_hit_rate=0.0, kv_transfer_s_per_token: float | np.ndarray = 0.0):
     """Metrics of every operating point (arrays broadcast together); NumPy or CuPy in, the same out.
 
-    Returns a dict of arrays: output/input tokens per s per GPU, tokens per s per user, TTFT, TPOT, GPU-seconds per
-    uncached input token and per output token, the memory limit on concurrency, ``fits`` and ``bound`` (0/1/2).
+    Parameters
+    ----------
+    sm : StepModel
+        The configuration (:func:`build_step_model`).
+    mode : str
+        One of :data:`MODES`.
+    concurrency : array_like
+        Sequences in flight per instance (ignored in ``prefill`` mode, which runs full chunks).
+    input_tokens, output_tokens : array_like
+        Tokens per request.
+    context_tokens : array_like, optional
+        Mean decode context in tokens (default input + output/2).
+    cache_hit_rate : array_like
+        Share of input tokens served from the prefix cache, in [0, 1].
+    kv_transfer_s_per_token : float or array_like
+        KV transfer time per input token (s) added to TTFT in ``disaggregated`` mode.
+
+    Returns
+    -------
+    dict of arrays
+        Output/input tokens per s per GPU, tokens per s per user, TTFT and TPOT (s), GPU-seconds per uncached input
+        token and per output token, the memory limit on concurrency (sequences per instance), ``concurrency``,
+        ``fits``, ``kv_cache_gb_per_gpu`` (GB), ``bound`` (0 compute, 1 memory, 2 communication) and, in
+        ``disaggregated`` mode, ``prefill_gpu_share``.
     """
     xp = array_namespace(concurrency, input_tokens, output_tokens)
     b = xp.asarray(concurrency, dtype=float)

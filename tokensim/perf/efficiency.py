@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from statistics import NormalDist
+from typing import Any
 
 from ..config._yaml import Section, config_dir, load_yaml
 
@@ -33,8 +34,9 @@ PHASE_FACTORS = {
     "moe_log_error_std": (0.0, 3.0, True),
 }
 # Factors a calibration file may omit: a number, or the factor whose value stands in.
-OPTIONAL_PHASE_FACTORS = {"sequence_overhead_s": 0.0, "layer_overhead_s": 0.0,
-                          "alltoall_latency_s": "collective_latency_s", "moe_log_error_std": "log_error_std"}
+OPTIONAL_PHASE_FACTORS: dict[str, float | str] = {
+    "sequence_overhead_s": 0.0, "layer_overhead_s": 0.0, "alltoall_latency_s": "collective_latency_s",
+    "moe_log_error_std": "log_error_std"}
 GLOBAL_FACTORS = {
     "weight_only_dequant_overhead": (0.0, 5.0, False),
     "prefill_chunk_tokens": (1.0, 1e7, False),
@@ -83,7 +85,8 @@ class Efficiency:
         return getattr(self, name)
 
     def with_phase(self, name: str, **changes: float) -> Efficiency:
-        return replace(self, **{name: replace(self.phase(name), **changes)})
+        phase: Any = replace(self.phase(name), **changes)
+        return replace(self, **{name: phase})
 
 
 def _factor(section: Section, key: str, spec: tuple[float, float, bool], sources: dict, prefix: str) -> float:
@@ -126,14 +129,14 @@ def _read(path: Path) -> _Document:
 def _phase_values(defaults: Section, family: Section | None, phase: str, sources: dict) -> dict[str, float]:
     """One phase's factors: the family's, else the defaults'; optional factors absent from both take their
     fallback (an older file without them still loads)."""
-    values = {}
+    values: dict[str, float] = {}
     for key, spec in PHASE_FACTORS.items():
         if key in OPTIONAL_PHASE_FACTORS and key not in defaults and (family is None or key not in family):
             continue
         values[key] = _merged(defaults, family, key, spec, sources, f"{phase}.")
     for key, fallback in OPTIONAL_PHASE_FACTORS.items():
         if key not in values:
-            values[key] = values[fallback] if isinstance(fallback, str) else fallback
+            values[key] = values[fallback] if isinstance(fallback, str) else float(fallback)
             sources[f"{phase}.{key}"] = f"not in the file: {fallback}"
     return values
 
@@ -146,7 +149,7 @@ def load_efficiency(family: str, path: str | None = None) -> Efficiency:
     if fam is not None:
         fam.check_keys((*PHASES, *GLOBAL_FACTORS))
     sources: dict[str, str] = {}
-    phases = {}
+    phases: dict[str, Any] = {}
     for phase in PHASES:
         d = doc.defaults.section(phase)
         d.check_keys(PHASE_FACTORS)
@@ -154,7 +157,7 @@ def load_efficiency(family: str, path: str | None = None) -> Efficiency:
         if f is not None:
             f.check_keys(PHASE_FACTORS)
         phases[phase] = PhaseEfficiency(**_phase_values(d, f, phase, sources))
-    glob = {k: _merged(doc.defaults, fam, k, spec, sources, "") for k, spec in GLOBAL_FACTORS.items()}
+    glob: dict[str, Any] = {k: _merged(doc.defaults, fam, k, spec, sources, "") for k, spec in GLOBAL_FACTORS.items()}
     return Efficiency(family=family, interval_level=doc.interval_level, sources=sources, **phases, **glob)
 
 

@@ -177,7 +177,21 @@ def group_keys(m: Measurement) -> dict[str, str]:
 
 
 def predict_measurement(m: Measurement, calibration_path: str | None = None) -> dict:
-    """Predict one row with the code path of ``tokensim perf``: predicted, measured, error, interval, groups."""
+    """Predict one row with the code path of ``tokensim perf``: predicted, measured, error, interval, groups.
+
+    Parameters
+    ----------
+    m : Measurement
+        One published measurement.
+    calibration_path : str, optional
+        A calibration YAML replacing the bundled efficiency factors.
+
+    Returns
+    -------
+    dict
+        :func:`row_result`'s record (predicted and measured in the row's unit: tokens/s per GPU or seconds; relative
+        error; interval; groups) with the predicted point's concurrency, GPUs, TP, EP and bound.
+    """
     try:
         res = predict(m.hardware, m.model, m.precision, m.workload, calibration_path=calibration_path,
                       **m.predict_kwargs())

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._errors import UserError, did_you_mean
+from ..config.schema import field_spec
 
 __all__ = ["AXES", "ALIASES", "Axis", "AxisSpec", "METRICS", "MetricSpec", "DEFAULT_METRICS", "FINANCE_METRICS",
            "parse_axis", "axis_column", "metric_column", "resolve_metrics"]
@@ -58,22 +59,32 @@ class AxisSpec:
         return ("whole numbers" if self.integer else "numbers") + f" in {lo}, {hi}"
 
 
-# In the kernel's slot order (kernels/unitcost.cuh UC_AXIS_*).
+def _scenario_axis(name: str, column: str, section: str | None, key: str | None = None) -> AxisSpec:
+    """A numeric axis over a scenario field, with the range the scenario schema declares for it
+    (:func:`tokensim.config.schema.field_spec`; ``key`` when the field's key differs from the axis name)."""
+    spec = field_spec(section, key or name)
+    return AxisSpec(name, False, column, low=spec.low, high=spec.high, low_open=spec.low_open,
+                    high_open=spec.high_open, integer=spec.integer)
+
+
+# In the kernel's slot order (kernels/unitcost.cuh UC_AXIS_*). Axes over a scenario field take its declared range;
+# the others (performance options, the tokens of a request as the engine needs them, the capital charge's rate) are
+# the sweep's own.
 AXES: dict[str, AxisSpec] = {spec.name: spec for spec in (
     AxisSpec("hardware", True, "hardware"),
     AxisSpec("precision", True, "precision"),
     AxisSpec("model", True, "model"),
     AxisSpec("concurrency", False, "concurrency", low=1, integer=True),
-    AxisSpec("min_tokens_per_s_per_user", False, "min_tokens_per_s_per_user", low=0, low_open=True),
+    _scenario_axis("min_tokens_per_s_per_user", "min_tokens_per_s_per_user", "serving"),
     AxisSpec("input_tokens", False, "input_tokens", low=1),
     AxisSpec("output_tokens", False, "output_tokens", low=1),
     AxisSpec("context_tokens", False, "context_tokens", low=1),
-    AxisSpec("cache_hit_rate", False, "cache_hit_rate", low=0, high=1),
-    AxisSpec("server_price", False, "server_price_{cur}", low=0),
-    AxisSpec("utilisation", False, "utilisation", low=0, high=1, low_open=True),
+    _scenario_axis("cache_hit_rate", "cache_hit_rate", "serving"),
+    _scenario_axis("server_price", "server_price_{cur}", "capex"),
+    _scenario_axis("utilisation", "utilisation", None),
     AxisSpec("cost_of_capital", False, "cost_of_capital", low=-1, high=1, low_open=True, high_open=True),
-    AxisSpec("electricity_price_per_kwh", False, "electricity_price_per_kwh_{cur}", low=0),
-    AxisSpec("rent_per_gpu_hour", False, "rent_per_gpu_hour_{cur}", low=0),
+    _scenario_axis("electricity_price_per_kwh", "electricity_price_per_kwh_{cur}", "opex"),
+    _scenario_axis("rent_per_gpu_hour", "rent_per_gpu_hour_{cur}", "contract"),
 )}
 ALIASES = {"batch": "concurrency", "slo": "min_tokens_per_s_per_user", "context": "context_tokens",
            "rent": "rent_per_gpu_hour", "power_price": "electricity_price_per_kwh",

@@ -58,6 +58,20 @@ class FinanceTable:
 
     @classmethod
     def build(cls, plan) -> FinanceTable:
+        """The finance metrics at every distinct combination of a sweep plan's finance axes.
+
+        Parameters
+        ----------
+        plan : SweepPlan
+            The sweep's plan (scenario, axes and their values).
+
+        Returns
+        -------
+        FinanceTable
+            ``npv`` (scenario's currency), ``project_irr`` and ``equity_irr`` (annual fractions) per combination, in C
+            order of the swept axes of :data:`FINANCE_AXES`; :class:`~tokensim.UserError` when there are more than
+            :data:`FINANCE_MAX_ROWS` combinations or :data:`FINANCE_MAX_SCENARIOS` separate scenarios.
+        """
         s = plan.scenario
         axes = tuple(a for a in FINANCE_AXES if a in plan.strides)
         sizes = tuple(len(plan.slots[a]) for a in axes)

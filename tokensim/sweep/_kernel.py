@@ -5,7 +5,7 @@ scalars and the axis strides) is a ``__constant__`` symbol, ``uc_params``, writt
 (:func:`constant_images`, :func:`tokensim._kernels.write_constants`): every thread reads the same parameter at the
 same time, the access constant memory serves. The two per-thread tables, whose length depends on the grid, are
 device arrays passed as arguments: the axis values (each axis' list of doubles, concatenated) and one
-:c:type:`UcRecord` per (combination, layout) — the :class:`tokensim.perf._core.StepModel` of ``perf.resolve``
+:c:type:`UcRecord` per (combination, layout) — the :class:`tokensim.perf._core.StepModel` of ``perf.instance``
 flattened into :c:type:`PerfStep` plus the hardware's cost inputs. :func:`params_layout` and :func:`record_layout`
 read the structs from ``kernels/unitcost.cuh`` and ``kernels/perfcore.cuh`` (:func:`tokensim._kernels.struct_layout`),
 so they live in one place; :func:`step_values` refuses a StepModel, PhaseEfficiency or Efficiency field the header

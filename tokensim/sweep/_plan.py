@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .._errors import UserError
+from .._errors import ParameterError, UserError
 from .._units import HOURS_PER_MONTH
 from ..config.scenario import Scenario
 from ..cost import CostInputs
@@ -90,12 +90,13 @@ def plan_sweep(scenario: Scenario, axes: Sequence[Axis | str], metrics: Sequence
                mode: str = "aggregated") -> SweepPlan:
     """Check the axes and metrics against each other and the scenario; resolve every (hardware, precision, model)."""
     if mode not in MODES:
-        raise UserError(f"--mode {mode!r}: allowed: {', '.join(MODES)} (modes that price input and output tokens)")
+        raise ParameterError("mode", f"{mode!r}: allowed: {', '.join(MODES)} (modes that price input and output "
+                             "tokens)")
     parsed = tuple(a if isinstance(a, Axis) else parse_axis(a) for a in axes)
     names = [a.name for a in parsed]
     for name in set(names):
         if names.count(name) > 1:
-            raise UserError(f"--axis {name}: given {names.count(name)} times; give each axis once")
+            raise ParameterError("axes", f"{name}: given {names.count(name)} times; give each axis once")
     if "concurrency" in names and "min_tokens_per_s_per_user" in names:
         raise UserError("--axis concurrency and --axis min_tokens_per_s_per_user: give one: a fixed batch "
                         "(concurrency) or an SLO under which the batch is searched")

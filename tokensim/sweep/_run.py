@@ -61,7 +61,7 @@ from typing import Any
 import numpy as np
 
 from .._backend import cpu_workers, select_backend
-from .._errors import UserError
+from .._errors import ParameterError, UserError
 from ..config.scenario import Scenario
 from ..cost import cost_per_gpu_hour, cost_per_million_tokens
 from ..perf import Instance, batch_search
@@ -285,9 +285,9 @@ def prepare_sweep(scenario: Scenario, axes: Sequence[Axis | str], metrics: Seque
                   chunk_points: int | None = None, memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB) -> Sweep:
     """Plan the sweep, pick the backend and size the chunks within ``memory_budget_mb``."""
     if not (isinstance(memory_budget_mb, (int, float)) and math.isfinite(memory_budget_mb) and memory_budget_mb > 0):
-        raise UserError(f"--memory-budget-mb: got {memory_budget_mb!r}; allowed: a number of MB > 0")
+        raise ParameterError("memory_budget_mb", f"got {memory_budget_mb!r}; allowed: a number of MB > 0", sep=": ")
     if dtype not in (None, "float32", "float64"):
-        raise UserError(f"--dtype {dtype!r}: allowed: float32, float64")
+        raise ParameterError("dtype", f"{dtype!r}: allowed: float32, float64")
     plan = plan_sweep(scenario, axes, metrics, mode=mode)
     chosen = select_backend(backend)
     name = chosen.name
@@ -307,18 +307,18 @@ def prepare_sweep(scenario: Scenario, axes: Sequence[Axis | str], metrics: Seque
     room = memory_budget_mb - working
     if chunk_points is not None:
         if isinstance(chunk_points, bool) or not isinstance(chunk_points, int) or chunk_points < 1:
-            raise UserError(f"--chunk-points: got {chunk_points!r}; allowed: a whole number >= 1")
+            raise ParameterError("chunk_points", f"got {chunk_points!r}; allowed: a whole number >= 1", sep=": ")
         need = chunk_points * per_point / 2**20
         if need > room:
-            raise UserError(f"--chunk-points {chunk_points:,} needs about {need + working:,.0f} MB, over the memory "
-                            f"budget of {memory_budget_mb:,.0f} MB; use fewer points per chunk or raise "
-                            "--memory-budget-mb")
+            raise ParameterError("chunk_points", f"{chunk_points:,} needs about {need + working:,.0f} MB, over the "
+                                 f"memory budget of {memory_budget_mb:,.0f} MB; use fewer points per chunk or raise "
+                                 "the memory budget")
         sweep.chunk_points = chunk_points
     else:
         fit = int(room * 2**20 // per_point)
         if fit < 1:
-            raise UserError(f"--memory-budget-mb {memory_budget_mb:g} is below the {working + 1:,.0f} MB one chunk "
-                            "of this sweep needs; raise it")
+            raise ParameterError("memory_budget_mb", f"{memory_budget_mb:g} is below the {working + 1:,.0f} MB one "
+                                 "chunk of this sweep needs; raise it")
         sweep.chunk_points = max(1, min(fit, _MAX_CHUNK[name], plan.points))
     return sweep
 
@@ -340,8 +340,31 @@ class SweepResult:
 
 def run_sweep(scenario: Scenario, axes: Sequence[Axis | str], metrics: Sequence[str] | None = None,
               **options: Any) -> SweepResult:
-    """The whole grid as one DataFrame (within the memory budget; stream :meth:`Sweep.frames` for larger grids).
-    Options as :func:`prepare_sweep`."""
+    """Unit cost and finance metrics over a grid of scenario fields, as one table.
+
+    Within the memory budget; stream :meth:`Sweep.frames` of :func:`prepare_sweep` for larger grids.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        The scenario every point starts from.
+    axes : sequence of Axis or str
+        The grid: ``NAME=V1,V2,...`` or ``NAME=START:STOP:N`` (linearly spaced), e.g. ``server_price=3e6:7e6:5``,
+        ``precision=fp8,nvfp4``; the names and their units are in :data:`tokensim.sweep._axes.AXES`.
+    metrics : sequence of str, optional
+        Metric columns (default: cost per million tokens blended, input, cached input and output, and cost per
+        GPU-hour; finance metrics ``npv``, ``project_irr``, ``equity_irr`` on request).
+    **options
+        ``mode`` (aggregated or disaggregated), ``backend`` (auto, numpy or cupy), ``dtype`` (float32 or float64, GPU
+        only), ``chunk_points`` and ``memory_budget_mb``, as :func:`prepare_sweep`.
+
+    Returns
+    -------
+    SweepResult
+        The metadata (axes, metrics, backend, notes) and a tidy DataFrame with one row per point: the axis values,
+        the operating point (concurrency, tokens/s per user and per GPU) and the metrics, money in the scenario
+        currency (the column names carry it).
+    """
     import pandas as pd
 
     sweep = prepare_sweep(scenario, axes, metrics, **options)
