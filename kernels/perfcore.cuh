@@ -3,12 +3,12 @@
 // Each function here equals the Python function of the same name without the prefix, term for term and in the
 // same order of operations (so that a float64 build agrees with NumPy to rounding):
 //   perf_touched_experts          == tokensim.perf._core.touched_experts
-//   perf_window / perf_attended   == _perfcore._window / _perfcore._attended_tokens
-//   perf_comm_time                == _perfcore._comm_time
-//   perf_decode_step              == _perfcore.decode_step
-//   perf_prefill_pass             == _perfcore.prefill_pass
-//   perf_kv_bytes_per_sequence    == _perfcore.kv_bytes_per_sequence_per_gpu
-//   perf_max_concurrency          == _perfcore.max_concurrency (in double always: it sets the batch grid)
+//   perf_window / perf_attended   == tokensim.perf._core._window / tokensim.perf._core._attended_tokens
+//   perf_comm_time                == tokensim.perf._core._comm_time
+//   perf_decode_step              == tokensim.perf._core.decode_step
+//   perf_prefill_pass             == tokensim.perf._core.prefill_pass
+//   perf_kv_bytes_per_sequence    == tokensim.perf._core.kv_bytes_per_sequence_per_gpu
+//   perf_max_concurrency          == tokensim.perf._core.max_concurrency (in double always: it sets the batch grid)
 //   perf_free_kv_bytes_per_gpu    == StepModel.free_kv_bytes_per_gpu
 //
 // PerfStep is tokensim.perf._core.StepModel with its Efficiency flattened in; tokensim/sweep/_kernel.py reads this

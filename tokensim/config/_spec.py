@@ -5,7 +5,8 @@ declaration (type, bounds, unit, default, the reason for the default) and its va
 
 - :class:`Number`: a finite number in a range (closed or open ends, whole numbers where asked);
 - :class:`Choice`: one of a fixed set of strings, with "did you mean";
-- :class:`Text`: any string; :class:`Source`: a citation (``{document, date}`` or a string);
+- :class:`Text`: any string; :class:`Flag`: true or false; :class:`Source`: a citation (``{document, date}`` or a
+  string);
 - :class:`Table`: a mapping from known keys to numbers of one spec.
 
 :class:`SchemaSection` is a mapping with unknown keys refused and null values counted as absent. Validators raise
@@ -27,7 +28,7 @@ from pydantic_core import core_schema
 from .._errors import ConfigError, ConfigErrors, did_you_mean
 from ._yaml import check_number
 
-__all__ = ["Number", "Choice", "Text", "Source", "Table", "Invalid", "Derived", "REQUIRED", "SchemaSection",
+__all__ = ["Number", "Choice", "Text", "Flag", "Source", "Table", "Invalid", "Derived", "REQUIRED", "SchemaSection",
            "config_errors", "validate_document", "spec_of"]
 
 _MISSING: Any = ConfigError.MISSING  # type: ignore[attr-defined]
@@ -121,6 +122,13 @@ class Number:
         except ConfigError as exc:
             raise Invalid(exc.allowed) from None
 
+    def check_at(self, key: str, value: Any, high: float | None = None) -> float | int:
+        """:meth:`check`, with an error reported at ``key`` (below the validator's location) showing ``value``."""
+        try:
+            return self.check(value, high)
+        except Invalid as exc:
+            raise Invalid(exc.allowed, exc.hint, key=key, value=value) from None
+
     def allowed(self) -> str:
         """The range as the messages write it: ``a number in (0, 1]``."""
         lo = "(-inf" if self.low is None else ("(" if self.low_open else "[") + f"{self.low:g}"
@@ -172,6 +180,13 @@ class Choice:
             raise Invalid(f"one of {', '.join(self.choices)}", did_you_mean(value, self.choices))
         return value
 
+    def check_at(self, key: str, value: Any) -> str:
+        """:meth:`check`, with an error reported at ``key`` (below the validator's location) showing ``value``."""
+        try:
+            return self.check(value)
+        except Invalid as exc:
+            raise Invalid(exc.allowed, exc.hint, key=key, value=value) from None
+
     def __get_pydantic_core_schema__(self, source: Any, handler: Callable) -> core_schema.CoreSchema:
         if self.rule:
             return core_schema.any_schema()
@@ -186,6 +201,22 @@ class Text:
         """``value`` if it is a string, else :class:`Invalid`."""
         if not isinstance(value, str):
             raise Invalid("a string")
+        return value
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Callable) -> core_schema.CoreSchema:
+        return core_schema.no_info_plain_validator_function(self.check)
+
+
+@dataclass(frozen=True)
+class Flag:
+    """``true`` or ``false``; ``default`` as for :class:`Number`."""
+
+    default: Any = REQUIRED
+
+    def check(self, value: Any) -> bool:
+        """``value`` if it is a boolean, else :class:`Invalid`."""
+        if not isinstance(value, bool):
+            raise Invalid("true or false")
         return value
 
     def __get_pydantic_core_schema__(self, source: Any, handler: Callable) -> core_schema.CoreSchema:

@@ -1,4 +1,5 @@
-"""Model architectures: the model catalogue's schema, parameter counts and per-token costs.
+"""Model architectures: the model catalogue's schema (declared once, :class:`ModelFileSchema`), parameter counts and
+per-token costs.
 
 One YAML file per model under ``configs/models/``, with the shape from the published config (layers, hidden size,
 attention type and heads, MLA ranks, experts, top-k, shared experts, expert width, leading dense layers, vocabulary,
@@ -8,20 +9,152 @@ totals. The performance model reads the derived quantities below, never the raw 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, Any
 
-from ._yaml import Section, load_yaml
+from pydantic import Field, model_validator
 
-__all__ = ["ModelSpec", "load_model_file"]
+from .._errors import did_you_mean
+from ._spec import (
+    REQUIRED,
+    Choice,
+    Derived,
+    Flag,
+    Invalid,
+    Number,
+    SchemaSection,
+    Source,
+    Text,
+    _missing,
+    spec_of,
+    validate_document,
+)
+from ._yaml import load_yaml
 
-_KEYS = ("name", "aliases", "family", "description", "source", "published_parameters", "native_precision",
-         "layers", "hidden_size", "vocab_size", "tied_embeddings", "attention", "ffn", "moe", "notes")
+__all__ = ["ModelSpec", "ModelFileSchema", "load_model_file"]
+
+def _count(low: int, *, default: Any = REQUIRED, rule: bool = False, unit: str = "") -> Number:
+    return Number(low, integer=True, unit=unit, default=default, rule=rule)
+
+
 _GQA_KEYS = ("type", "heads", "kv_heads", "head_dim", "sliding_window_tokens", "sliding_window_layers", "notes")
 _MLA_KEYS = ("type", "heads", "q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim",
              "notes")
-_MOE_KEYS = ("experts", "top_k", "shared_experts", "expert_intermediate_size", "shared_expert_intermediate_size",
-             "dense_layers", "layer_interval", "notes")
+
+
+class AttentionSchema(SchemaSection):
+    """``attention:``: GQA (incl. MHA/MQA) or MLA, each with its own keys."""
+
+    type: Annotated[str, Choice(("gqa", "mla"))]
+    heads: Annotated[int, _count(1, unit="heads")]
+    kv_heads: Annotated[Any, _count(1, rule=True, unit="heads (at most heads)")] = Field(None)  # GQA
+    head_dim: Annotated[int, _count(1)] | None = Field(None)  # GQA
+    sliding_window_tokens: Annotated[int, _count(0, default=0, unit="tokens (0: none)")] | None = Field(None)
+    # GQA: at most layers
+    sliding_window_layers: Annotated[Any, _count(0, default=0, rule=True, unit="layers")] = Field(None)
+    q_lora_rank: Annotated[int, _count(0, default=0)] | None = Field(None)  # MLA
+    kv_lora_rank: Annotated[int, _count(1)] | None = Field(None)  # MLA
+    qk_nope_head_dim: Annotated[int, _count(1)] | None = Field(None)  # MLA
+    qk_rope_head_dim: Annotated[int, _count(0)] | None = Field(None)  # MLA
+    v_head_dim: Annotated[int, _count(1)] | None = Field(None)  # MLA
+    notes: Annotated[str, Text()] | None = Field(None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _keys_of_the_type(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping) or data.get("type") is None:
+            return data
+        kind = Choice(("gqa", "mla")).check_at("type", data["type"])
+        allowed = _GQA_KEYS if kind == "gqa" else _MLA_KEYS
+        for key, value in data.items():
+            if key not in allowed:
+                raise Invalid(f"known keys: {', '.join(sorted(allowed))}",
+                              did_you_mean(str(key), allowed) or "unknown key", key=str(key), value=value)
+        return data
+
+    @model_validator(mode="after")
+    def _required_of_the_type(self) -> AttentionSchema:
+        required = ("kv_heads", "head_dim") if self.type == "gqa" else (
+            "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim", "kv_lora_rank")
+        for key in required:
+            if not self.given(key):
+                raise _missing(key)
+            if key == "kv_heads":
+                spec_of(AttentionSchema, key).check_at(key, self.kv_heads, high=self.heads)
+        return self
+
+
+class FfnSchema(SchemaSection):
+    intermediate_size: Annotated[int, _count(0, default=0, unit="FFN width (0: no dense FFN)")] | None = Field(None)
+    notes: Annotated[str, Text()] | None = Field(None)
+
+
+class MoeSchema(SchemaSection):
+    experts: Annotated[int, _count(1, unit="routed experts per MoE layer")]
+    top_k: Annotated[Any, _count(1, rule=True, unit="experts per token (at most experts)")] = Field(None)
+    shared_experts: Annotated[int, _count(0, default=0)] | None = Field(None)
+    expert_intermediate_size: Annotated[int, _count(1)]
+    shared_expert_intermediate_size: Annotated[int, _count(1, default=Derived("expert_intermediate_size"))] | None \
+        = Field(None)
+    dense_layers: Annotated[Any, _count(0, default=0, rule=True, unit="leading dense layers (at most layers)")] \
+        = Field(None)
+    layer_interval: Annotated[int, _count(1, default=1, unit="layers per MoE layer")] | None = Field(None)
+    notes: Annotated[str, Text()] | None = Field(None)
+
+    @model_validator(mode="after")
+    def _top_k(self) -> MoeSchema:
+        if not self.given("top_k"):
+            raise _missing("top_k")
+        spec_of(MoeSchema, "top_k").check_at("top_k", self.top_k, high=self.experts)
+        return self
+
+
+class PublishedSchema(SchemaSection):
+    total_b: Annotated[float, Number(0, low_open=True, unit="billion parameters")]
+    active_b: Annotated[float, Number(0, low_open=True, unit="billion parameters per token")]
+    source: Annotated[str, Source()]
+
+
+class ModelFileSchema(SchemaSection):
+    """A model file: the shape from the published config, and the published parameter counts."""
+
+    name: Annotated[str, Text()]
+    aliases: list[Any] | None = Field(None)
+    family: Annotated[str, Text()]
+    description: Annotated[str, Text()] | None = Field(None)
+    source: Annotated[str, Source()]
+    published_parameters: PublishedSchema
+    native_precision: Annotated[str, Text()] | None = Field(None)  # default bf16
+    layers: Annotated[int, _count(1)]
+    hidden_size: Annotated[int, _count(1)]
+    vocab_size: Annotated[int, _count(1)]
+    tied_embeddings: Annotated[bool, Flag(default=False)] | None = Field(None)
+    attention: AttentionSchema
+    ffn: FfnSchema | None = Field(None)
+    moe: MoeSchema | None = Field(None)
+    notes: Annotated[str, Text()] | None = Field(None)
+
+    @model_validator(mode="after")
+    def _against_layers(self) -> ModelFileSchema:
+        att = self.attention
+        if att.type == "gqa" and att.given("sliding_window_layers"):
+            spec_of(AttentionSchema, "sliding_window_layers").check_at(
+                "attention.sliding_window_layers", att.sliding_window_layers, high=self.layers)
+        if self.moe is not None and self.moe.given("dense_layers"):
+            spec_of(MoeSchema, "dense_layers").check_at("moe.dense_layers", self.moe.dense_layers, high=self.layers)
+        intermediate = self.ffn.intermediate_size if self.ffn is not None else None
+        if self.layers - self.moe_layers() > 0 and not intermediate:
+            raise Invalid("a positive width: the model has dense FFN layers", key="ffn.intermediate_size", value=None)
+        return self
+
+    def moe_layers(self) -> int:
+        """Layers with routed experts: (layers - dense_layers) // layer_interval; 0 for a dense model."""
+        if self.moe is None:
+            return 0
+        dense = 0 if self.moe.dense_layers is None else int(self.moe.dense_layers)
+        return (self.layers - dense) // (self.moe.layer_interval or 1)
 
 
 @dataclass(frozen=True)
@@ -173,57 +306,56 @@ class ModelSpec:
 
 
 def load_model_file(path: str | Path) -> ModelSpec:
-    doc = Section(load_yaml(path), path)
-    doc.check_keys(_KEYS)
-    layers = doc.number("layers", low=1, integer=True)
-    hidden = doc.number("hidden_size", low=1, integer=True)
-    att = doc.section("attention")
-    kind = att.string("type", choices=("gqa", "mla"))
-    att.check_keys(_GQA_KEYS if kind == "gqa" else _MLA_KEYS)
-    heads = att.number("heads", low=1, integer=True)
-    if kind == "gqa":
-        kv_heads = att.number("kv_heads", low=1, high=heads, integer=True)
-        head_dim = att.number("head_dim", low=1, integer=True)
+    """Read and validate one model file (:class:`ModelFileSchema`), every error of the file reported at once.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        A YAML file in the format of ``configs/models/``.
+
+    Returns
+    -------
+    ModelSpec
+        The model's shape and derived counts.
+
+    Raises
+    ------
+    ConfigError
+        One error, or a :class:`~tokensim.ConfigErrors` with one line per error.
+    """
+    m = validate_document(ModelFileSchema, load_yaml(path), str(path))
+    att = m.attention
+    if att.type == "gqa":
+        kv_heads, head_dim = int(att.kv_heads), int(att.head_dim or 0)
         v_dim, q_lora, kv_lora, rope = head_dim, 0, 0, 0
-        window = att.number("sliding_window_tokens", 0, low=0, integer=True)
-        window_layers = att.number("sliding_window_layers", 0, low=0, high=layers, integer=True)
+        window = att.sliding_window_tokens or 0
+        window_layers = 0 if att.sliding_window_layers is None else int(att.sliding_window_layers)
     else:
         kv_heads = 1
-        rope = att.number("qk_rope_head_dim", low=0, integer=True)
-        head_dim = att.number("qk_nope_head_dim", low=1, integer=True) + rope
-        v_dim = att.number("v_head_dim", low=1, integer=True)
-        q_lora = att.number("q_lora_rank", 0, low=0, integer=True)
-        kv_lora = att.number("kv_lora_rank", low=1, integer=True)
+        rope = int(att.qk_rope_head_dim or 0)
+        head_dim = int(att.qk_nope_head_dim or 0) + rope
+        v_dim = int(att.v_head_dim or 0)
+        q_lora = att.q_lora_rank or 0
+        kv_lora = int(att.kv_lora_rank or 0)
         window, window_layers = 0, 0
-    ffn = doc.section("ffn", {})
-    ffn.check_keys(("intermediate_size", "notes"))
-    intermediate = ffn.number("intermediate_size", 0, low=0, integer=True)
-    if "moe" in doc:
-        moe = doc.section("moe")
-        moe.check_keys(_MOE_KEYS)
-        experts = moe.number("experts", low=1, integer=True)
-        top_k = moe.number("top_k", low=1, high=experts, integer=True)
-        shared = moe.number("shared_experts", 0, low=0, integer=True)
-        e_width = moe.number("expert_intermediate_size", low=1, integer=True)
-        s_width = moe.number("shared_expert_intermediate_size", e_width, low=1, integer=True)
-        dense_layers = moe.number("dense_layers", 0, low=0, high=layers, integer=True)
-        interval = moe.number("layer_interval", 1, low=1, integer=True)
-        moe_layers = (layers - dense_layers) // interval
+    intermediate = (m.ffn.intermediate_size if m.ffn is not None else None) or 0
+    if m.moe is not None:
+        moe = m.moe
+        experts, top_k, shared = moe.experts, int(moe.top_k), moe.shared_experts or 0
+        e_width = moe.expert_intermediate_size
+        s_width = e_width if moe.shared_expert_intermediate_size is None else moe.shared_expert_intermediate_size
     else:
-        experts = top_k = shared = e_width = s_width = moe_layers = 0
-    if layers - moe_layers > 0 and intermediate == 0:
-        raise doc.error("ffn.intermediate_size", None, "a positive width: the model has dense FFN layers")
-    pub = doc.section("published_parameters")
+        experts = top_k = shared = e_width = s_width = 0
+    pub = m.published_parameters
     return ModelSpec(
-        name=doc.string("name"), family=doc.string("family"), source=doc.source(), layers=layers,
-        hidden_size=hidden, vocab_size=doc.number("vocab_size", low=1, integer=True),
-        tied_embeddings=doc.boolean("tied_embeddings", False), attention_type=kind, heads=heads, kv_heads=kv_heads,
+        name=m.name, family=m.family, source=m.source, layers=m.layers,
+        hidden_size=m.hidden_size, vocab_size=m.vocab_size,
+        tied_embeddings=bool(m.tied_embeddings), attention_type=att.type, heads=att.heads, kv_heads=kv_heads,
         head_dim=head_dim, v_head_dim=v_dim, q_lora_rank=q_lora, kv_lora_rank=kv_lora, qk_rope_head_dim=rope,
         sliding_window_tokens=window, sliding_window_layers=window_layers if window else 0,
         intermediate_size=intermediate, experts=experts, top_k=top_k, shared_experts=shared,
-        expert_intermediate_size=e_width, shared_expert_intermediate_size=s_width, moe_layers=moe_layers,
-        published_total_b=pub.number("total_b", low=0, low_open=True),
-        published_active_b=pub.number("active_b", low=0, low_open=True), published_source=pub.source(),
-        native_precision=doc.string("native_precision", "bf16"), aliases=tuple(doc.items("aliases", [])),
-        description=doc.string("description", ""), notes=doc.string("notes", ""), file=str(path),
+        expert_intermediate_size=e_width, shared_expert_intermediate_size=s_width, moe_layers=m.moe_layers(),
+        published_total_b=pub.total_b, published_active_b=pub.active_b, published_source=pub.source,
+        native_precision="bf16" if m.native_precision is None else m.native_precision,
+        aliases=tuple(m.aliases or ()), description=m.description or "", notes=m.notes or "", file=str(path),
     )

@@ -9,7 +9,7 @@ from ..bridge import BridgeContext, Side
 from ..config.catalog import load_catalog
 from ..config.types import Scenario
 from ..perf import SLO, Workload
-from .cost import cost_inputs
+from .cost import board_power_w, cost_inputs, server_price
 from .perf import slo as serving_slo
 from .perf import workload as serving_workload
 
@@ -31,12 +31,14 @@ def context(scenario: Scenario, *, workload: Workload | None = None, slo: SLO | 
     -------
     BridgeContext
     """
+    # The scenario states the board power of its own accelerator; every other one takes the catalogue's.
+    hw = load_catalog().get_hardware(scenario.serving.hardware)
     return BridgeContext(
         currency=scenario.currency, cost_inputs=cost_inputs(scenario),
         workload=workload or serving_workload(scenario.serving), slo=slo or serving_slo(scenario.serving),
         cached_input_cost_fraction=scenario.serving.cached_input_cost_fraction,
         server_overhead_factor=scenario.opex.server_overhead_factor,
-        board_power_w=((scenario.serving.hardware, scenario.opex.board_power_w),))
+        board_power_w=((hw.name, board_power_w(scenario, hw.name, hw.board_power_w)),))
 
 
 def sides(scenario: Scenario, *, from_spec: str | None = None, to_spec: str | None = None,
@@ -99,12 +101,9 @@ def sides(scenario: Scenario, *, from_spec: str | None = None, to_spec: str | No
     cat = load_catalog()
 
     def price_for(hw: str, given: float | None, param: str) -> float:
-        if given is not None:
-            return given
-        if hw == s.hardware:
-            return scenario.capex.server_price
-        if prev and hw == prev.hardware:
-            return prev.server_price
+        known = given if given is not None else server_price(scenario, hw)
+        if known is not None:
+            return known
         raise ParameterError(param, f"'{given_spec[param]}': no server price known for {hw}; give it as "
                              f"{hw}:PRECISION:SERVER_PRICE (per {cat.get_hardware(hw).gpus_per_server}-GPU server, "
                              f"{scenario.currency})")

@@ -8,7 +8,7 @@ from ..config.types import Scenario
 from ..cost import CostInputs, it_power_per_gpu_kw
 from ..finance._residual import residual_at_age
 
-__all__ = ["cost_inputs"]
+__all__ = ["board_power_w", "cost_inputs", "server_price"]
 
 
 def cost_inputs(scenario: Scenario) -> CostInputs:
@@ -50,3 +50,48 @@ def cost_inputs(scenario: Scenario) -> CostInputs:
     )
     share, value = residual_at_age(s.residual, s.financing.discount_rate, base, s.capex.economic_life_years)
     return replace(base, residual_share_of_hardware=share, residual_value_per_gpu=value)
+
+
+def server_price(scenario: Scenario, hardware: str) -> float | None:
+    """The server price a scenario knows for an accelerator: its own hardware's (``capex.server_price``) or its
+    previous generation's; ``None`` for any other.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        A loaded scenario.
+    hardware : str
+        A catalogue accelerator name (canonical).
+
+    Returns
+    -------
+    float or None
+        Price per server in the scenario currency.
+    """
+    if hardware == scenario.serving.hardware:
+        return scenario.capex.server_price
+    prev = scenario.serving.previous_generation
+    if prev is not None and hardware == prev.hardware:
+        return prev.server_price
+    return None
+
+
+def board_power_w(scenario: Scenario, hardware: str, catalogue_board_power_w: float) -> float:
+    """The board power of an accelerator in a scenario: the scenario's figure (``opex.board_power_w``) for its own
+    hardware, the catalogue's for any other.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        A loaded scenario.
+    hardware : str
+        A catalogue accelerator name (canonical).
+    catalogue_board_power_w : float
+        The catalogue's board power of ``hardware``, W.
+
+    Returns
+    -------
+    float
+        Board power, W.
+    """
+    return scenario.opex.board_power_w if hardware == scenario.serving.hardware else catalogue_board_power_w

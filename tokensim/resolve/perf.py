@@ -10,6 +10,7 @@ from ..config.catalog import load_catalog
 from ..config.types import Scenario, Serving
 from ..cost import it_power_per_gpu_kw
 from ..perf import SLO, Instance, Workload, instance, latency_layout
+from .cost import board_power_w, server_price
 
 __all__ = ["ServingLayout", "serving_layout", "slo", "workload"]
 
@@ -106,11 +107,9 @@ def serving_layout(scenario: Scenario, hardware: str, precision: str, model: str
     r = instance(hw.name, model, precision, workload=workload(scenario.serving))
     sv = scenario.serving
     own = hw.name == sv.hardware
-    prev = sv.previous_generation
-    # the prices of tokensim.resolve.bridge.sides and the board power of tokensim.bridge.unit_cost
-    price = scenario.capex.server_price if own else prev.server_price if prev and prev.hardware == hw.name \
-        else math.nan
-    board_power_w = scenario.opex.board_power_w if own else hw.board_power_w
+    known = server_price(scenario, hw.name)
+    price = known if known is not None else math.nan
+    power_w = board_power_w(scenario, hw.name, hw.board_power_w)
     return ServingLayout(hw.name, r.recipe.name, r.model.name, r, latency_layout(r) if latency else None,
                          float(price), scenario.cluster.gpus_per_server if own else hw.gpus_per_server,
-                         it_power_per_gpu_kw(board_power_w, scenario.opex.server_overhead_factor))
+                         it_power_per_gpu_kw(power_w, scenario.opex.server_overhead_factor))
