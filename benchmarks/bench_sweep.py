@@ -79,7 +79,7 @@ def bench_numpy(scenario, args, results: list[dict]) -> None:
         with ThreadPoolExecutor(max_workers=cpu_workers()) as pool:
             for _ in range(args.repeats):
                 start = time.perf_counter()
-                list(pool.map(lambda a: evaluate_points(plan, a, min(plan.points, a + block)),
+                list(pool.map(lambda a, plan=plan, block=block: evaluate_points(plan, a, min(plan.points, a + block)),
                               range(0, plan.points, block)))
                 best = min(best, time.perf_counter() - start)
         record(results, what=f"numpy sweep {kind} evaluation only", points=plan.points, seconds=best,

@@ -170,7 +170,7 @@ def test_a_calibration_file_without_the_newer_factors_still_loads(tmp_path):
     """Files written before per-layer, per-sequence, all-to-all and MoE-width factors existed load with fallbacks."""
     import re
 
-    from tokensim.config._yaml import config_dir
+    from tokensim.config.reader import config_dir
 
     text = (config_dir() / "calibration.yaml").read_text()
     old = re.sub(r"^ +(sequence_overhead_s|layer_overhead_s|alltoall_latency_s|moe_log_error_std):.*\n", "", text,

@@ -12,9 +12,9 @@ import shutil
 import pytest
 
 from tokensim import ConfigError, UserError
-from tokensim.config._yaml import config_dir
 from tokensim.config.catalog import load_catalog
 from tokensim.config.precisions import resolve_precision
+from tokensim.config.reader import config_dir
 
 REQUIRED_HARDWARE = ("H100", "H200", "H800", "H20", "B200", "B300", "GB200", "GB300")
 REQUIRED_MODELS = ("llama-3.1-8b", "llama-3.3-70b", "llama-2-70b", "llama-3.1-405b", "mixtral-8x7b", "qwen3-235b-a22b",
@@ -311,8 +311,8 @@ def test_unknown_native_family_is_a_clear_error(tmp_path):
     import shutil
 
     from tokensim._errors import ConfigError
-    from tokensim.config._yaml import config_dir
     from tokensim.config.catalog import load_catalog
+    from tokensim.config.reader import config_dir
 
     root = tmp_path / "configs"
     shutil.copytree(config_dir(), root)

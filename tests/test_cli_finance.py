@@ -11,7 +11,7 @@ import yaml
 from click.testing import CliRunner
 
 from tokensim.cli import cli
-from tokensim.config._yaml import config_dir
+from tokensim.config.reader import config_dir
 
 FOUNDING = config_dir() / "scenarios" / "b300-10k-cluster.yaml"
 

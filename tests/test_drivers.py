@@ -1,4 +1,5 @@
-"""Tests for tokensim.montecarlo._drivers: the driver equations, their random-number layout and their deterministic limit."""
+"""Tests for tokensim.montecarlo._drivers: the driver equations, their random-number layout and their deterministic
+limit."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ import yaml
 
 import tokensim
 from tokensim import Target, UserError, run_finance
-from tokensim.config._yaml import config_dir
+from tokensim.config.reader import config_dir
 from tokensim.config.scenario import load_scenario
 from tokensim.finance import (
     Drivers,

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from tokensim import UserError, run_montecarlo
 from tokensim.api import run_finance
 from tokensim.cli import cli
-from tokensim.config._yaml import config_dir
+from tokensim.config.reader import config_dir
 from tokensim.config.scenario import load_scenario
 from tokensim.config.uncertainty import load_uncertainty
 from tokensim.montecarlo import FLAGS, PATH_METRICS, evaluate_paths

@@ -1,4 +1,5 @@
-"""Tests for tokensim.montecarlo._rng (Philox4x32-10 and its uniforms and normals) and its CUDA twin kernels/philox.cuh."""
+"""Tests for tokensim.montecarlo._rng (Philox4x32-10 and its uniforms and normals) and its CUDA twin
+kernels/philox.cuh."""
 
 from __future__ import annotations
 

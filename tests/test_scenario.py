@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from tokensim import ConfigError, UserError
-from tokensim.config._yaml import config_dir
+from tokensim.config.reader import config_dir
 from tokensim.config.scenario import load_scenario
 
 FOUNDING = config_dir() / "scenarios" / "b300-10k-cluster.yaml"
@@ -498,3 +498,23 @@ def test_five_mistakes_are_reported_in_one_run(tmp_path):
     assert result.exit_code == 2
     printed = [line for line in result.output.splitlines() if line.startswith("tokensim: error: ")]
     assert printed == [f"tokensim: error: {line}" for line in lines]
+
+
+def test_the_schema_declares_every_number_with_a_unit_and_every_default_with_a_reason():
+    """Each numeric scenario field carries bounds and a unit; each default the loader records as an assumption
+    carries its reason in the schema; the JSON schema exports them."""
+    from tokensim.config._spec import Number
+    from tokensim.config.schema import ScenarioSchema, field_spec, field_specs
+
+    numbers = {path: spec for path, spec in field_specs().items() if isinstance(spec, Number)}
+    assert numbers["financing.debt_share"].allowed() == "a number in [0, 1]"
+    assert all(spec.unit for spec in numbers.values())
+    recorded = {a.field for a in load_scenario("us-b300-neocloud-usage").assumptions if a.origin == "default"}
+    recorded |= {a.field for a in load_scenario("b300-10k-cluster").assumptions if a.origin == "default"}
+    for path in recorded - {"contract.term_years", "tax", "residual", "capex.delivery"}:
+        section, _, key = path.rpartition(".")
+        assert field_spec(section or None, key).why, path
+    schema = ScenarioSchema.model_json_schema()["$defs"]["ServingSchema"]["properties"]["cache_hit_rate"]
+    number = schema["anyOf"][0]
+    assert (number["minimum"], number["maximum"], number["default"]) == (0, 1, 0.0)
+    assert number["x-default-why"] == "no prefix-cache hits unless stated"

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from tokensim._errors import ConfigError, UserError
 from tokensim.api import run_finance
 from tokensim.cli import cli
-from tokensim.config._yaml import config_dir
+from tokensim.config.reader import config_dir
 from tokensim.config.scenario import load_scenario
 from tokensim.cost import cost_per_gpu_hour
 from tokensim.resolve.cost import cost_inputs
@@ -107,7 +107,8 @@ def test_scenario_tornado_puts_the_dominant_rent_first_and_matches_finance(tmp_p
     assert math.isclose(result.base_value, run_finance(s).npv, rel_tol=1e-12)
     rent = result.rows[0]
     for end in ("low", "high"):
-        changed = variant(tmp_path, RENT_DOMINANT, lambda d: d["contract"].update(rent_per_cluster_year=rent[end]))
+        changed = variant(tmp_path, RENT_DOMINANT,
+                          lambda d, end=end: d["contract"].update(rent_per_cluster_year=rent[end]))
         assert math.isclose(rent[f"output_{end}"], run_finance(changed).npv, rel_tol=1e-12)
     v = 1 / 1.051 ** (1 / 12)  # the pre-tax WACC 5.1%, monthly
     lost = (1.45e9 - 1.0e9) / 12 * sum(v ** m for m in range(1, 61))

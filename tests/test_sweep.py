@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from tokensim import UserError
 from tokensim.api import run_finance
 from tokensim.cli import cli
-from tokensim.config._yaml import config_dir
+from tokensim.config.reader import config_dir
 from tokensim.config.scenario import load_scenario
 from tokensim.cost import cost_per_gpu_hour, cost_per_million_tokens
 from tokensim.perf import _model as perf

@@ -30,7 +30,7 @@ from ._shapley import shapley_values, waterfall
 from .config.catalog import load_catalog
 from .config.money import fx_factor
 from .cost import CostInputs, cost_per_gpu_hour, cost_per_million_tokens, it_power_per_gpu_kw
-from .perf._model import SLO, Workload, predict
+from .perf import SLO, Workload, predict
 
 __all__ = ["FACTORS", "UNIT_COST_METRICS", "BridgeContext", "Side", "BridgeResult", "bridge", "bridge_in_currency",
            "unit_cost"]

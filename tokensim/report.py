@@ -25,7 +25,7 @@ from .config.scenario import Scenario
 from .cost import cost_per_gpu_hour, cost_per_million_tokens
 from .finance import Target, solve_rent
 from .montecarlo import DEFAULT_PATHS, dscr_fan, simulate
-from .perf._model import predict
+from .perf import predict
 from .plots import write_plot_pack  # draws with matplotlib, imported only when a chart is drawn
 from .resolve.cost import cost_inputs
 from .resolve.finance import debt_terms, finance_inputs

@@ -1,6 +1,7 @@
 """Sensitivity of a cluster's finance to its uncertain inputs: one-at-a-time tornado and variance-based Sobol indices.
 
-Both methods vary the same inputs (the scenario's ``uncertainty.ranges``) and report one metric (:data:`METRICS`):
+Both methods vary the same inputs (the scenario's ``uncertainty.ranges``) and report one metric
+(:data:`SENSITIVITY_METRICS`):
 
 - ``tornado`` (:func:`tornado`): each input at its low and at its high value with every other input at the scenario's
   value, 2D + 1 evaluations; rows ordered by swing |output at high − output at low|, widest first.
@@ -40,16 +41,15 @@ from typing import Any
 import numpy as np
 
 from ._errors import ConfigError, ParameterError, UserError, did_you_mean
-from .config._yaml import Section
+from .config import Section
 from .config.scenario import Scenario
 from .config.schema import field_spec
 from .cost import cost_per_gpu_hour
-from .finance import BLOCK_ROWS, batch_metrics, sizing_key, stack_inputs, stack_terms
-from .finance._residual import percent_of_cost_at
+from .finance import BLOCK_ROWS, batch_metrics, percent_of_cost_at, sizing_key, stack_inputs, stack_terms
 from .resolve.cost import cost_inputs
 from .resolve.finance import debt_terms, finance_inputs
 
-__all__ = ["METRICS", "INPUTS", "METHODS", "DISTRIBUTIONS", "DEFAULT_CHANGE", "InputRange",
+__all__ = ["SENSITIVITY_METRICS", "INPUTS", "METHODS", "DISTRIBUTIONS", "DEFAULT_CHANGE", "InputRange",
            "SensitivityResult", "load_ranges", "default_ranges", "evaluate_samples", "tornado", "sobol_indices",
            "check_metric", "check_samples", "run_sensitivity"]
 
@@ -57,7 +57,7 @@ METHODS = ("tornado", "sobol")
 DISTRIBUTIONS = ("uniform", "triangular", "pert")
 DEFAULT_CHANGE = 0.2  # ±20% around the scenario's value when the scenario gives no ranges
 # metric -> (unit, definition)
-METRICS: dict[str, tuple[str, str]] = {
+SENSITIVITY_METRICS: dict[str, tuple[str, str]] = {
     "npv": ("currency", "project NPV at the discount rate (tokensim finance)"),
     "equity_npv": ("currency", "equity NPV at the cost of equity"),
     "project_irr": ("fraction", "project IRR after tax, annualised"),
@@ -287,12 +287,12 @@ def evaluate_samples(s: Scenario, names: Sequence[str], values, metric: str) -> 
     values : array_like of shape (samples, inputs)
         Each sample's values, in each input's unit.
     metric : str
-        One of :data:`METRICS`.
+        One of :data:`SENSITIVITY_METRICS`.
 
     Returns
     -------
     ndarray of shape (samples,)
-        The metric per sample, in its unit (:data:`METRICS`): money in the scenario's currency, IRRs annual
+        The metric per sample, in its unit (:data:`SENSITIVITY_METRICS`): money in the scenario's currency, IRRs annual
         fractions, paybacks in years. Finance metrics run as one batched engine row per sample, in blocks of
         :data:`tokensim.finance.BLOCK_ROWS` samples sharing a sizing key (sculpted debt: the rate at close).
     """
@@ -372,10 +372,11 @@ def sobol_indices(func: Callable[[np.ndarray], np.ndarray], bounds: Sequence[tup
 
 # -- on a scenario --------------------------------------------------------------------------------------------------
 def check_metric(metric: str) -> str:
-    if metric not in METRICS:
-        near = [m for m in METRICS if metric and metric.lower() in m]
-        hint = did_you_mean(metric, METRICS) or (f"did you mean {' or '.join(repr(m) for m in near)}?" if near else "")
-        raise ParameterError("metric", f"got {metric!r}; allowed: one of {', '.join(METRICS)}"
+    if metric not in SENSITIVITY_METRICS:
+        near = [m for m in SENSITIVITY_METRICS if metric and metric.lower() in m]
+        hint = did_you_mean(metric, SENSITIVITY_METRICS) or (
+            f"did you mean {' or '.join(repr(m) for m in near)}?" if near else "")
+        raise ParameterError("metric", f"got {metric!r}; allowed: one of {', '.join(SENSITIVITY_METRICS)}"
                              + (f" ({hint})" if hint else ""), sep=": ")
     return metric
 
@@ -408,12 +409,12 @@ class SensitivityResult:
 
     @property
     def metric_unit(self) -> str:
-        return METRICS[self.metric][0]
+        return SENSITIVITY_METRICS[self.metric][0]
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "scenario": self.scenario, "currency": self.currency, "method": self.method, "metric": self.metric,
-            "metric_unit": self.metric_unit, "metric_definition": METRICS[self.metric][1],
+            "metric_unit": self.metric_unit, "metric_definition": SENSITIVITY_METRICS[self.metric][1],
             "base_value": self.base_value, "backend": "numpy", "evaluations": self.evaluations,
             "elapsed_s": self.elapsed_s, **self.sobol,
             "inputs": [r.to_dict() for r in self.inputs], self.method: [dict(r) for r in self.rows],
@@ -436,7 +437,8 @@ def run_sensitivity(s: Scenario, *, method: str = "tornado", metric: str = "npv"
         Tornado: each input at its low and high end, the others at the base; Sobol: first-order and total indices
         from Saltelli sampling (SALib).
     metric : str
-        One of :data:`METRICS` (``npv``, ``equity_npv``, ``project_irr``, ``equity_irr``, ``min_dscr``, ...).
+        One of :data:`SENSITIVITY_METRICS` (``npv``, ``equity_npv``, ``project_irr``, ``equity_irr``, ``min_dscr``,
+        ...).
     samples : int
         Sobol base samples N, a power of 2 (N x (inputs + 2) evaluations); unused by the tornado.
     seed : int

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from .._output import render_table
-from ..config._yaml import check_number
+from ..config import check_number
 from ..config.money import check_currency, fx_factor
 from ..config.scenario import load_scenario
 from ..cost import cost_per_gpu_hour

@@ -9,7 +9,7 @@ import click
 from .._errors import UserError
 from .._output import render_table, write_table
 from ..api import run_finance
-from ..config._yaml import check_number
+from ..config import check_number
 from ..config.money import check_currency
 from ..config.scenario import load_scenario
 from ..finance import Target

@@ -8,7 +8,7 @@ import click
 
 from .._errors import ConfigError, ParameterError, UserError
 from .._output import render_table
-from ..config._yaml import check_number
+from ..config import check_number
 from ..perf import MODES, SLO, Workload, predict
 from ._common import cli, emit, format_option
 

@@ -36,7 +36,7 @@ from ..api import run_bridge
 from ..bridge import bridge_in_currency
 from ..config.money import check_currency
 from ..config.scenario import load_scenario
-from ..perf._model import MODES
+from ..perf import MODES
 from ..plots import bridge_waterfall_chart, cashflow_chart, pareto_chart, pareto_curves, sensitivity_chart
 from ..sensitivity import run_sensitivity
 from ._common import cli, info

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from .._errors import UserError
-from ..config._yaml import check_number
+from ..config import check_number
 from ..config.money import check_currency
 from ..cost import fleet_gpus, gpus_needed, serving_pnl
 from ._common import cli, emit, format_option

@@ -10,7 +10,7 @@ import click
 from .._output import atomic_write_text, dumps_json, render_table, write_table
 from ..config.scenario import load_scenario
 from ..plots import sensitivity_chart
-from ..sensitivity import METHODS, METRICS, check_metric, check_samples, run_sensitivity
+from ..sensitivity import METHODS, SENSITIVITY_METRICS, check_metric, check_samples, run_sensitivity
 from ._common import cli, emit, format_option, info
 
 
@@ -50,7 +50,7 @@ def sensitivity_table(d: dict) -> str:
 @click.argument("scenario")
 @click.option("--method", type=click.Choice(METHODS), default="tornado", show_default=True,
               help="tornado: one input at a time at its low/high; sobol: variance shares S1/ST with intervals")
-@click.option("--metric", default="npv", show_default=True, help=f"one of {', '.join(METRICS)}")
+@click.option("--metric", default="npv", show_default=True, help=f"one of {', '.join(SENSITIVITY_METRICS)}")
 @click.option("--samples", type=int, default=1024, show_default=True,
               help="sobol: base samples N, a power of 2 (N x (inputs + 2) evaluations)")
 @click.option("--seed", type=int, default=0, show_default=True, help="sobol: seed of the scrambled Sobol' sequence")

@@ -21,8 +21,17 @@ from .._errors import UserError
 from .._output import atomic_write_text, csv_text, dumps_json, render_table
 from ..config.scenario import load_scenario
 from ..plots import heatmap_chart
-from ..sweep._axes import AXES, METRICS, axis_column, metric_column
-from ..sweep._run import DEFAULT_MEMORY_BUDGET_MB, MODES, Sweep, SweepResult, prepare_sweep
+from ..sweep import (
+    AXES,
+    DEFAULT_MEMORY_BUDGET_MB,
+    MODES,
+    SWEEP_METRICS,
+    Sweep,
+    SweepResult,
+    axis_column,
+    metric_column,
+    prepare_sweep,
+)
 from ._common import LazyProgress, cli, emit, format_option, info
 
 _TABLE_ROWS = 40
@@ -122,7 +131,7 @@ def _axes_help() -> str:
 @click.option("--axis", "axes", multiple=True, metavar="NAME=V1,V2,...|NAME=START:STOP:N",
               help=f"an axis of the grid (repeat for more; the first varies slowest). Names: {_axes_help()}")
 @click.option("--metric", "metrics", multiple=True,
-              help=f"a metric column (repeat or comma-separate): {', '.join(METRICS)} [default: the unit-cost "
+              help=f"a metric column (repeat or comma-separate): {', '.join(SWEEP_METRICS)} [default: the unit-cost "
                    "metrics, plus npv and the IRRs with a rent or utilisation axis]")
 @click.option("--mode", type=click.Choice(MODES), default="aggregated", show_default=True, help="serving mode")
 @click.option("--backend", default="auto", show_default=True, type=click.Choice(BACKEND_NAMES),

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from .._output import atomic_write_text, render_table
-from ..config._yaml import config_dir
+from ..config import config_dir
 from ..perf.calibration import calibrate, cross_validated_rows
 from ..perf.validate import GROUPS, MEASUREMENTS_PATH, load_measurements, measurements_sha256, summarize, validate
 from ._common import cli, emit, format_option, info

@@ -5,13 +5,6 @@ package loads.
 
 from __future__ import annotations
 
-from ._yaml import (  # noqa: F401
-    Section,
-    config_dir,
-    kernels_dir,
-    load_yaml,
-    resolve_config_path,
-)
 from .catalog import (  # noqa: F401
     Catalog,
     load_catalog,
@@ -39,6 +32,14 @@ from .precisions import (  # noqa: F401
     load_precisions_file,
     resolve_precision,
 )
+from .reader import (  # noqa: F401
+    Section,
+    check_number,
+    config_dir,
+    kernels_dir,
+    load_yaml,
+    resolve_config_path,
+)
 from .scenario import (
     Assumption,
     Capex,
@@ -64,7 +65,7 @@ from .types import (  # noqa: F401
 )
 from .uncertainty import (  # noqa: F401
     CORRELATED_DRIVERS,
-    Efficiency,
+    EfficiencyGains,
     FloatingBaseRate,
     MarketRent,
     PowerPrice,
@@ -77,4 +78,13 @@ from .uncertainty import (  # noqa: F401
     parse_uncertainty,
 )
 
-__all__ = ["AMORTISATIONS", "Assumption", "BILLINGS", "COMPUTE_CLASSES", "CONTRACT_TYPES", "CORRELATED_DRIVERS", "Capex", "Catalog", "Cluster", "Contract", "Delivery", "Efficiency", "Financing", "FloatingBaseRate", "Format", "FxTable", "Hardware", "MarketRent", "ModelSpec", "Opex", "PAYERS", "PowerPrice", "PreviousGeneration", "RESIDUAL_METHODS", "Recipe", "Residual", "ResolvedPrecision", "Scenario", "Section", "Serving", "Tax", "TenantDefault", "TokenPrice", "TokenVolume", "Uncertainty", "Utilisation", "check_currency", "config_dir", "convert", "fx_factor", "kernels_dir", "load_catalog", "load_fx", "load_hardware_file", "load_model_file", "load_precisions_file", "load_scenario", "load_uncertainty", "load_yaml", "parse_uncertainty", "rent_per_gpu_month", "resolve_config_path", "resolve_precision"]
+__all__ = [
+    "AMORTISATIONS", "Assumption", "BILLINGS", "COMPUTE_CLASSES", "CONTRACT_TYPES", "CORRELATED_DRIVERS", "Capex",
+    "Catalog", "Cluster", "Contract", "Delivery", "EfficiencyGains", "Financing", "FloatingBaseRate", "Format",
+    "FxTable", "Hardware", "MarketRent", "ModelSpec", "Opex", "PAYERS", "PowerPrice", "PreviousGeneration",
+    "RESIDUAL_METHODS", "Recipe", "Residual", "ResolvedPrecision", "Scenario", "Section", "Serving", "Tax",
+    "TenantDefault", "TokenPrice", "TokenVolume", "Uncertainty", "Utilisation", "check_currency", "check_number",
+    "config_dir", "convert", "fx_factor", "kernels_dir", "load_catalog", "load_fx", "load_hardware_file",
+    "load_model_file", "load_precisions_file", "load_scenario", "load_uncertainty", "load_yaml", "parse_uncertainty",
+    "rent_per_gpu_month", "resolve_config_path", "resolve_precision",
+]

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from pydantic_core import core_schema
 
 from .._errors import ConfigError, ConfigErrors, did_you_mean
-from ._yaml import check_number
+from .reader import check_number
 
 __all__ = ["Number", "Choice", "Text", "Flag", "Source", "Table", "Invalid", "Derived", "REQUIRED", "SchemaSection",
            "config_errors", "validate_document", "spec_of"]
@@ -145,6 +145,28 @@ class Number:
             return core_schema.any_schema()
         return core_schema.no_info_plain_validator_function(self.check)
 
+    def __get_pydantic_json_schema__(self, schema: Any, handler: Callable) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": "integer" if self.integer else "number"}
+        if self.low is not None:
+            out["exclusiveMinimum" if self.low_open else "minimum"] = self.low
+        if self.high is not None:
+            out["exclusiveMaximum" if self.high_open else "maximum"] = self.high
+        return out | _documented(self.unit, self.default, self.why)
+
+
+def _documented(unit: str, default: Any, why: Any) -> dict[str, Any]:
+    """The JSON-schema keys that document a field: unit, default, and why the default."""
+    out: dict[str, Any] = {}
+    if unit:
+        out["description"] = unit
+    if isinstance(default, Derived):
+        out["x-default-from"] = default.text
+    elif default is not REQUIRED and default is not None:
+        out["default"] = default
+    if why:
+        out["x-default-why"] = why if isinstance(why, str) else dict(why)
+    return out
+
 
 @dataclass(frozen=True)
 class Choice:
@@ -192,6 +214,9 @@ class Choice:
             return core_schema.any_schema()
         return core_schema.no_info_plain_validator_function(self.check)
 
+    def __get_pydantic_json_schema__(self, schema: Any, handler: Callable) -> dict[str, Any]:
+        return {"enum": list(self.choices)} | _documented("", self.default, self.why)
+
 
 @dataclass(frozen=True)
 class Text:
@@ -205,6 +230,9 @@ class Text:
 
     def __get_pydantic_core_schema__(self, source: Any, handler: Callable) -> core_schema.CoreSchema:
         return core_schema.no_info_plain_validator_function(self.check)
+
+    def __get_pydantic_json_schema__(self, schema: Any, handler: Callable) -> dict[str, Any]:
+        return {"type": "string"}
 
 
 @dataclass(frozen=True)
@@ -221,6 +249,9 @@ class Flag:
 
     def __get_pydantic_core_schema__(self, source: Any, handler: Callable) -> core_schema.CoreSchema:
         return core_schema.no_info_plain_validator_function(self.check)
+
+    def __get_pydantic_json_schema__(self, schema: Any, handler: Callable) -> dict[str, Any]:
+        return {"type": "boolean"} | _documented("", self.default, "")
 
 
 @dataclass(frozen=True)
@@ -256,6 +287,11 @@ class Source:
 
     def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> core_schema.CoreSchema:
         return core_schema.no_info_plain_validator_function(self.check)
+
+    def __get_pydantic_json_schema__(self, schema: Any, handler: Callable) -> dict[str, Any]:
+        return {"anyOf": [{"type": "string", "minLength": 1},
+                          {"type": "object", "properties": {"document": {"type": "string"}, "date": {}},
+                           "required": ["document"]}]}
 
 
 @dataclass(frozen=True)
@@ -300,6 +336,10 @@ class Table:
 
     def __get_pydantic_core_schema__(self, source: Any, handler: Callable) -> core_schema.CoreSchema:
         return core_schema.no_info_plain_validator_function(self.check)
+
+    def __get_pydantic_json_schema__(self, schema: Any, handler: Callable) -> dict[str, Any]:
+        return {"type": "object", "additionalProperties": False,
+                "properties": {key: self.value.__get_pydantic_json_schema__(schema, handler) for key in self.keys}}
 
 
 class SchemaSection(BaseModel):
@@ -373,7 +413,7 @@ def _model_at(loc: tuple[Any, ...], root: type[BaseModel]) -> type[BaseModel] | 
     """The section class at ``loc`` below ``root`` (list indices skipped)."""
     cls: type[BaseModel] = root
     for part in loc:
-        if isinstance(part, int):
+        if isinstance(part, int) or part not in cls.model_fields:  # a list index or a key of a mapping of sections
             continue
         found = _model_in(cls.model_fields[part].annotation)
         if found is None:
@@ -440,6 +480,8 @@ def config_errors(exc: ValidationError, file: str | None, root: type[BaseModel],
                                    did_you_mean(key, known) or "unknown key"))
         elif kind == "list_type":
             out.append(ConfigError(file, path, err.get("input"), "a list"))
+        elif kind == "dict_type":
+            out.append(ConfigError(file, path, err.get("input"), "a mapping of key: value"))
         else:
             out.append(ConfigError(file, path or "(document)", err.get("input"), err["msg"]))
     return out

@@ -12,10 +12,10 @@ from functools import lru_cache
 from pathlib import Path
 
 from .._errors import ConfigError, unknown_name
-from ._yaml import config_dir
 from .hardware import Hardware, load_hardware_file
 from .models import ModelSpec, load_model_file
 from .precisions import Format, Recipe, load_precisions_file
+from .reader import config_dir
 
 __all__ = ["Catalog", "load_catalog"]
 

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from pydantic import Field, field_validator, model_validator
 
 from ._spec import Invalid, Number, SchemaSection, Source, Table, Text, validate_document
-from ._yaml import load_yaml
+from .reader import load_yaml
 
 __all__ = ["Hardware", "HardwareSchema", "load_hardware_file", "COMPUTE_CLASSES"]
 

@@ -31,7 +31,7 @@ from ._spec import (
     spec_of,
     validate_document,
 )
-from ._yaml import load_yaml
+from .reader import load_yaml
 
 __all__ = ["ModelSpec", "ModelFileSchema", "load_model_file"]
 

@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from .._errors import ConfigError, did_you_mean
-from ._yaml import Section, config_dir, load_yaml
+from .reader import Section, config_dir, load_yaml
 
 __all__ = ["FxTable", "load_fx", "check_currency", "fx_factor", "convert"]
 

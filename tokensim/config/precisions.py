@@ -19,12 +19,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Any
 
-from .._errors import unknown_name
-from ._yaml import Section, load_yaml
+from pydantic import Field, field_validator, model_validator
+
+from .._errors import did_you_mean
+from ._spec import Choice, Invalid, Number, SchemaSection, Source, Text, validate_document
 from .hardware import COMPUTE_CLASSES, Hardware
+from .reader import load_yaml
 
-__all__ = ["Format", "Recipe", "ResolvedPrecision", "load_precisions_file", "resolve_precision"]
+__all__ = ["Format", "Recipe", "ResolvedPrecision", "PrecisionsSchema", "load_precisions_file", "resolve_precision"]
 
 # When a compute class is not native, try these in order (each a strictly wider format).
 _FALLBACK = {"fp4": ("fp6", "fp8", "bf16"), "fp6": ("fp8", "bf16"), "fp8": ("bf16",), "fp16": ("bf16",),
@@ -39,7 +43,8 @@ class Format:
     compute_class: str | None  # tensor-core rate class; None = storage-only (weight-only integer formats)
     source: str
     description: str = ""
-    native_families: tuple[str, ...] = ()  # hardware families whose tensor cores take this format; () = any with the class
+    # hardware families whose tensor cores take this format; () = any with the class
+    native_families: tuple[str, ...] = ()
 
     @property
     def bytes_per_element(self) -> float:
@@ -136,34 +141,79 @@ def _has_class(hardware: Hardware, cls: str) -> bool:
     return hardware.is_native(cls)
 
 
-def load_precisions_file(path: str | Path) -> tuple[dict[str, Format], dict[str, Recipe]]:
-    doc = Section(load_yaml(path), path)
-    doc.check_keys(("formats", "recipes", "source"))
-    formats: dict[str, Format] = {}
-    fmt_section = doc.section("formats")
-    for name in fmt_section.keys():
-        f = fmt_section.section(name)
-        f.check_keys(("bits_per_element", "compute_class", "source", "description", "native_families"))
-        cls = f.raw("compute_class", None)
-        if cls is not None:
-            f.string("compute_class", choices=COMPUTE_CLASSES)
-        families = tuple(f.items("native_families", []))
-        for family in families:
+class FormatSchema(SchemaSection):
+    """One number format: storage cost and the tensor-core class it computes at."""
+
+    bits_per_element: Annotated[float, Number(1, 32, unit="bits per element, block scales included")]
+    compute_class: Annotated[str, Choice(COMPUTE_CLASSES)] | None = Field(None)  # absent: storage-only
+    source: Annotated[str, Source()]
+    description: Annotated[str, Text()] | None = Field(None)
+    native_families: list[Any] | None = Field(None)  # hardware families (configs/hardware `family`); absent: any
+
+    @field_validator("native_families", mode="after")
+    @classmethod
+    def _families(cls, families: list[Any] | None) -> list[Any] | None:
+        for family in families or ():
             if not isinstance(family, str) or not family:
-                raise f.error("native_families", family, "hardware family names (the `family` of configs/hardware)")
-        formats[name] = Format(name, f.number("bits_per_element", low=1, high=32), cls, f.source(),
-                               f.string("description", ""), families)
-    recipes: dict[str, Recipe] = {}
-    rec_section = doc.section("recipes")
-    for name in rec_section.keys():
-        r = rec_section.section(name)
-        r.check_keys((*_COMPONENTS, "source", "description", "aliases"))
-        parts = {}
-        for component in _COMPONENTS:
-            fname = r.string(component)
-            if fname not in formats:
-                raise unknown_name("format", fname, formats, str(path), r.field(component))
-            parts[component] = formats[fname]
-        recipes[name] = Recipe(name=name, source=r.source(), description=r.string("description", ""),
-                               aliases=tuple(r.items("aliases", [])), **parts)
+                raise Invalid("hardware family names (the `family` of configs/hardware)", value=family)
+        return families
+
+
+class RecipeSchema(SchemaSection):
+    """A precision recipe: a format (a key of ``formats``) for each component."""
+
+    routed_experts: Annotated[str, Text()]
+    other_weights: Annotated[str, Text()]
+    activations: Annotated[str, Text()]
+    kv_cache: Annotated[str, Text()]
+    source: Annotated[str, Source()]
+    description: Annotated[str, Text()] | None = Field(None)
+    aliases: list[Any] | None = Field(None)
+
+
+class PrecisionsSchema(SchemaSection):
+    """``configs/precisions.yaml``: the formats and the recipes built from them."""
+
+    formats: dict[str, FormatSchema]
+    recipes: dict[str, RecipeSchema]
+    source: Any = Field(None)
+
+    @model_validator(mode="after")
+    def _known_formats(self) -> PrecisionsSchema:
+        names = sorted(self.formats)
+        for name, recipe in self.recipes.items():
+            for component in _COMPONENTS:
+                fname = getattr(recipe, component)
+                if fname not in self.formats:
+                    raise Invalid(f"one of {', '.join(names)}", did_you_mean(fname, names),
+                                  key=f"recipes.{name}.{component}", value=fname)
+        return self
+
+
+def load_precisions_file(path: str | Path) -> tuple[dict[str, Format], dict[str, Recipe]]:
+    """Read and validate the formats and recipes file (:class:`PrecisionsSchema`), every error reported at once.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        A YAML file in the format of ``configs/precisions.yaml``.
+
+    Returns
+    -------
+    tuple[dict[str, Format], dict[str, Recipe]]
+        The formats and the recipes by name, in the file's order.
+
+    Raises
+    ------
+    ConfigError
+        One error, or a :class:`~tokensim.ConfigErrors` with one line per error.
+    """
+    m = validate_document(PrecisionsSchema, load_yaml(path), str(path))
+    formats = {name: Format(name, f.bits_per_element, f.compute_class, f.source, f.description or "",
+                            tuple(f.native_families or ()))
+               for name, f in m.formats.items()}
+    recipes = {name: Recipe(name=name, source=r.source, description=r.description or "",
+                            aliases=tuple(r.aliases or ()),
+                            **{component: formats[getattr(r, component)] for component in _COMPONENTS})
+               for name, r in m.recipes.items()}
     return formats, recipes

@@ -6,11 +6,11 @@ keys with "did you mean"; every error of the file reported at once) and returns 
 the scenario's top-level ``currency``; the unit of every other number is in its key name and in the schema.
 
 Every default the loader applies is recorded in :attr:`Scenario.assumptions` (field, value, and the why declared with
-the field in the schema), together with the
-fields the file itself declares as assumptions in its top-level ``assumptions:`` list, so results can show the user
-what was assumed rather than given.
+the field in the schema), together with the fields the file itself declares as assumptions in its top-level
+``assumptions:`` list, so results can show the user what was assumed rather than given.
 
-Schema (section → keys; ``?`` = optional, default recorded when applied):
+The sections and keys, in brief (the declaration, with each field's bounds, unit, default and why, is
+:class:`tokensim.config.schema.ScenarioSchema`; ``?`` = optional, default recorded when applied):
 
 - top level: ``name?``, ``description?``, ``currency``, ``horizon_years``, ``utilisation``, ``sources?``,
   ``assumptions?`` (list of {field, why}), ``uncertainty?`` (raw mapping, validated by the Monte Carlo stage)
@@ -42,8 +42,8 @@ from pathlib import Path
 from typing import Any
 
 from .._units import HOURS_PER_MONTH
-from ._yaml import load_yaml, resolve_config_path
 from .catalog import load_catalog
+from .reader import load_yaml, resolve_config_path
 from .schema import (
     DELIVERY_DEFAULT,
     RENT_KEYS,

@@ -12,7 +12,11 @@ Each field of a scenario YAML is declared here with a spec in its annotation (th
 Unknown keys are refused (``extra='forbid'``) with "did you mean". Rules that join several fields (floating rate
 against ``interest_rate``, a balloon only for some amortisations, a tenor of whole payment periods, ...) are model
 validators with the loader's historical messages. :func:`validate_scenario` reports every error of a file at once:
-one :class:`~tokensim.ConfigError` line per error (file, dotted field path, value, what is allowed).
+one :class:`~tokensim.ConfigError` line per error (file, dotted field path, value, what is allowed). Every field is
+checked on its own; a section's rules run once its fields are valid, and the rules across sections (cluster against
+the hardware, tenor against the contract and deliveries, declared assumptions) once the whole file's are, so a
+rule's error may only appear after the field errors are fixed. A missing key next to an unknown one in the same
+mapping is taken to be that key misspelt and reported once, as unknown.
 
 The specs are also the one source of the ranges of :mod:`tokensim.sensitivity` and :mod:`tokensim.sweep` (see
 :func:`field_spec`). :func:`tokensim.config.scenario.load_scenario` builds the frozen dataclasses of
@@ -104,6 +108,9 @@ class CatalogName:
 
     def __get_pydantic_core_schema__(self, source: Any, handler: Callable) -> core_schema.CoreSchema:
         return core_schema.with_info_plain_validator_function(lambda v, info: self.check(v, _catalog(info)))
+
+    def __get_pydantic_json_schema__(self, schema: Any, handler: Callable) -> dict[str, Any]:
+        return {"type": "string", "description": f"a {self.kind} name from the catalogue (`tokensim catalog`)"}
 
 
 # Shorthands for the declarations below.

@@ -55,7 +55,7 @@ from ._spec import Invalid, Number, SchemaSection, Source, validate_document
 from .types import Scenario
 
 __all__ = [
-    "CORRELATED_DRIVERS", "MarketRent", "Utilisation", "TokenVolume", "TokenPrice", "Efficiency", "PowerPrice",
+    "CORRELATED_DRIVERS", "MarketRent", "Utilisation", "TokenVolume", "TokenPrice", "EfficiencyGains", "PowerPrice",
     "FloatingBaseRate", "TenantDefault", "Uncertainty", "parse_uncertainty", "load_uncertainty",
 ]
 
@@ -110,7 +110,7 @@ class TokenPrice:
 
 
 @dataclass(frozen=True)
-class Efficiency:
+class EfficiencyGains:
     arrival_rate_per_year: float = 0.0
     gain_per_arrival: float = 0.0
     source: str = ""
@@ -152,7 +152,7 @@ class Uncertainty:
     utilisation: Utilisation = Utilisation()
     token_volume: TokenVolume = TokenVolume()
     token_price: TokenPrice = TokenPrice()
-    efficiency: Efficiency = Efficiency()
+    efficiency: EfficiencyGains = EfficiencyGains()
     power_price: PowerPrice = PowerPrice()
     floating_base_rate: FloatingBaseRate = FloatingBaseRate()
     tenant_default: TenantDefault = TenantDefault()
@@ -316,7 +316,7 @@ class CorrelationSchema(SchemaSection):
 _DRIVERS: dict[str, tuple[type, type[_Driver]]] = {
     "market_rent": (MarketRent, MarketRentSchema), "utilisation": (Utilisation, UtilisationSchema),
     "token_volume": (TokenVolume, TokenVolumeSchema), "token_price": (TokenPrice, TokenPriceSchema),
-    "efficiency": (Efficiency, EfficiencySchema), "power_price": (PowerPrice, PowerPriceSchema),
+    "efficiency": (EfficiencyGains, EfficiencySchema), "power_price": (PowerPrice, PowerPriceSchema),
     "floating_base_rate": (FloatingBaseRate, FloatingBaseRateSchema),
     "tenant_default": (TenantDefault, TenantDefaultSchema),
 }

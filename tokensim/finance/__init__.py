@@ -18,7 +18,8 @@ from ._batch import (
     stack_terms,
 )
 from ._cashflows import CashFlows, Drivers, FinanceInputs, Metrics, cashflows, finance_metrics
-from ._debt import DebtSchedule, DebtTerms
+from ._debt import DebtSchedule, DebtTerms, build_debt_schedule
+from ._residual import EconomicResidualParts, economic_residual_parts, percent_of_cost_at, residual_at_age
 from ._run import DEFINITIONS, FinanceResult, schedule_frame
 from ._solve import (
     NPV_ZERO,
@@ -32,7 +33,9 @@ from ._solve import (
 )
 
 __all__ = [
-    "BATCH_METRICS", "BLOCK_ROWS", "CashFlows", "DEFINITIONS", "DebtSchedule", "DebtTerms", "Drivers", "FinanceInputs",
+    "BATCH_METRICS", "BLOCK_ROWS", "CashFlows", "DEFINITIONS", "DebtSchedule", "DebtTerms", "Drivers",
+    "EconomicResidualParts", "FinanceInputs", "build_debt_schedule", "economic_residual_parts", "percent_of_cost_at",
+    "residual_at_age",
     "FinanceResult", "Metrics", "NPV_ZERO", "RentSolution", "TARGET_METRICS", "Target", "batch_metrics", "cashflows",
     "constant_drivers", "debt_at_close", "finance_metrics", "payback_requirements", "rent_units", "schedule_frame",
     "sizing_key", "solve_rent", "stack_inputs", "stack_terms", "usage_frontier",

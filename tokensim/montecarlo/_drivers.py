@@ -56,7 +56,7 @@ import numpy as np
 
 from .._xp import array_namespace
 from ..config.uncertainty import CORRELATED_DRIVERS, Uncertainty
-from ..finance._cashflows import Drivers, FinanceInputs
+from ..finance import Drivers, FinanceInputs
 from . import _rng
 
 __all__ = [

@@ -57,9 +57,9 @@ from .._errors import ParameterError
 from .._irr import IRR_REASONS, annualise_monthly_rate, irr, npv
 from .._units import monthly_rate
 from .._xp import to_numpy
-from ..config._yaml import check_number
+from ..config.reader import check_number
 from ..config.uncertainty import Uncertainty
-from ..finance._cashflows import Drivers, FinanceInputs, cashflows, finance_metrics
+from ..finance import Drivers, FinanceInputs, cashflows, finance_metrics
 from ._drivers import DriverModel, driver_model, generate_drivers
 from ._kernel import kernel_chunks
 from ._summary import HistogramSpec, Summary

@@ -5,6 +5,7 @@ validation against published measurements.
 
 from __future__ import annotations
 
+from ._core import StepModel
 from ._model import (  # noqa: F401
     MODES,
     SLO,
@@ -34,7 +35,9 @@ from .efficiency import (  # noqa: F401
     render_calibration,
 )
 
-__all__ = ["BatchSearch", "Deployment", "Efficiency", "GLOBAL_FACTORS", "Instance", "MODES", "PHASES", "PHASE_FACTORS",
-           "PhaseEfficiency", "Prediction", "SLO", "Workload", "batch_search", "build_step_model", "concurrency_grid",
-           "default_deployment", "evaluate", "instance", "latency_layout", "load_efficiency", "operating_point",
-           "pareto_frontier", "predict", "render_calibration"]
+__all__ = [
+    "BatchSearch", "Deployment", "Efficiency", "GLOBAL_FACTORS", "Instance", "MODES", "PHASES", "PHASE_FACTORS",
+    "PhaseEfficiency", "Prediction", "SLO", "StepModel", "Workload", "batch_search", "build_step_model",
+    "concurrency_grid", "default_deployment", "evaluate", "instance", "latency_layout", "load_efficiency",
+    "operating_point", "pareto_frontier", "predict", "render_calibration",
+]

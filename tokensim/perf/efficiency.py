@@ -13,7 +13,7 @@ from pathlib import Path
 from statistics import NormalDist
 from typing import Any
 
-from ..config._yaml import Section, config_dir, load_yaml
+from ..config.reader import Section, config_dir, load_yaml
 
 __all__ = ["PhaseEfficiency", "Efficiency", "load_efficiency", "render_calibration", "PHASES", "PHASE_FACTORS",
            "GLOBAL_FACTORS"]

@@ -32,7 +32,7 @@ from .._errors import ConfigError, UserError
 from ..config.catalog import load_catalog
 from ._model import SLO, Workload, predict
 
-__all__ = ["Measurement", "REQUIRED_COLUMNS", "SERVING", "METRICS", "GROUPS", "MEASUREMENTS_PATH",
+__all__ = ["Measurement", "REQUIRED_COLUMNS", "SERVING", "MEASURED_METRICS", "GROUPS", "MEASUREMENTS_PATH",
            "load_measurements", "measurements_sha256", "predict_measurement", "validate", "summarize"]
 
 MEASUREMENTS_PATH = Path(__file__).resolve().parent.parent / "data" / "measurements.csv"
@@ -41,7 +41,7 @@ MEASUREMENTS_PATH = Path(__file__).resolve().parent.parent / "data" / "measureme
 SERVING = {"aggregated-offline": "aggregated", "aggregated-static": "aggregated", "aggregated-slo": "aggregated",
            "disaggregated-prefill": "prefill", "first-token-latency": "prefill", "decode": "decode"}
 # metric -> (what is counted, whether the value covers system_gpus GPUs)
-METRICS = {"output_tokens_per_s_total": ("output", True), "output_tokens_per_s_per_gpu": ("output", False),
+MEASURED_METRICS = {"output_tokens_per_s_total": ("output", True), "output_tokens_per_s_per_gpu": ("output", False),
            "input_tokens_per_s_total": ("input", True), "input_tokens_per_s_per_gpu": ("input", False),
            "ttft_s": ("ttft", False)}
 # what predict reports for each kind of metric
@@ -84,12 +84,12 @@ class Measurement:
     @property
     def kind(self) -> str:
         """What the value counts: "output" or "input" tokens per second, or "ttft" seconds."""
-        return METRICS[self.metric][0]
+        return MEASURED_METRICS[self.metric][0]
 
     @property
     def measured(self) -> float:
         """The measured value as predict reports it: tokens/s per GPU (totals divided by system_gpus), or seconds."""
-        return self.value / self.system_gpus if METRICS[self.metric][1] else self.value
+        return self.value / self.system_gpus if MEASURED_METRICS[self.metric][1] else self.value
 
     @property
     def slo_limits(self) -> SLO:
@@ -134,8 +134,8 @@ def _cell(path: str, line: int, column: str, text: str):
         return number
     if column == "serving" and text not in SERVING:
         raise ConfigError(path, field, text, f"one of {', '.join(SERVING)}")
-    if column == "metric" and text not in METRICS:
-        raise ConfigError(path, field, text, f"one of {', '.join(METRICS)}")
+    if column == "metric" and text not in MEASURED_METRICS:
+        raise ConfigError(path, field, text, f"one of {', '.join(MEASURED_METRICS)}")
     if column == "slo" and any(p.split("=")[0] not in _SLO_KEYS or p.count("=") != 1 for p in text.split(";")):
         raise ConfigError(path, field, text, f"key=value pairs separated by ';', keys {', '.join(_SLO_KEYS)}")
     return text

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from ..config.types import Scenario
 from ..cost import CostInputs, it_power_per_gpu_kw
-from ..finance._residual import residual_at_age
+from ..finance import residual_at_age
 
 __all__ = ["board_power_w", "cost_inputs", "server_price"]
 

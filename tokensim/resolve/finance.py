@@ -16,9 +16,15 @@ import numpy as np
 from .._units import SECONDS_PER_HOUR
 from ..config.types import Scenario, rent_per_gpu_month
 from ..cost import CostInputs, opex_per_installed_gpu_hour
-from ..finance import DebtTerms, FinanceInputs, debt_at_close
-from ..finance._debt import build_debt_schedule
-from ..finance._residual import EconomicResidualParts, economic_residual_parts, percent_of_cost_at
+from ..finance import (
+    DebtTerms,
+    EconomicResidualParts,
+    FinanceInputs,
+    build_debt_schedule,
+    debt_at_close,
+    economic_residual_parts,
+    percent_of_cost_at,
+)
 from .cost import cost_inputs
 
 __all__ = ["finance_inputs", "debt_terms", "contract_rent_per_gpu_month"]

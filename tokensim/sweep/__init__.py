@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from ._axes import AXES, SWEEP_METRICS, SweepMetric, axis_column, metric_column
 from ._run import (  # noqa: F401
     DEFAULT_MEMORY_BUDGET_MB,
     FLOAT32_TOLERANCE,
@@ -20,5 +21,8 @@ from ._run import (  # noqa: F401
     run_sweep,
 )
 
-__all__ = ["Axis", "DEFAULT_MEMORY_BUDGET_MB", "FLOAT32_TOLERANCE", "MODES", "OUTPUTS", "ServingLayout", "Sweep",
-           "SweepPlan", "SweepResult", "evaluate_points", "parse_axis", "plan_sweep", "prepare_sweep", "run_sweep"]
+__all__ = [
+    "AXES", "Axis", "DEFAULT_MEMORY_BUDGET_MB", "FLOAT32_TOLERANCE", "MODES", "OUTPUTS", "SWEEP_METRICS",
+    "ServingLayout", "Sweep", "SweepMetric", "SweepPlan", "SweepResult", "axis_column", "evaluate_points",
+    "metric_column", "parse_axis", "plan_sweep", "prepare_sweep", "run_sweep",
+]

@@ -29,14 +29,17 @@ is the order of the grid: the first axis varies slowest (C order, like ``numpy.u
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from .._errors import UserError, did_you_mean
+from ..config.catalog import load_catalog
 from ..config.schema import field_spec
 
-__all__ = ["AXES", "ALIASES", "Axis", "AxisSpec", "METRICS", "MetricSpec", "DEFAULT_METRICS", "FINANCE_METRICS",
+__all__ = ["AXES", "ALIASES", "Axis", "AxisSpec", "SWEEP_METRICS", "SweepMetric", "DEFAULT_METRICS", "FINANCE_METRICS",
            "parse_axis", "axis_column", "metric_column", "resolve_metrics"]
 
 
@@ -160,13 +163,12 @@ def _numeric_values(spec: AxisSpec, text: str, where: str) -> tuple[float, ...]:
 
 
 def _names(spec: AxisSpec, text: str, where: str) -> tuple[str, ...]:
-    from ..config.catalog import load_catalog
-
     items = [item.strip() for item in text.split(",")]
     if any(not item for item in items):
         raise UserError(f"{where}: {text!r} has an empty name")
     cat = load_catalog()
-    getter = {"hardware": cat.get_hardware, "precision": cat.get_recipe, "model": cat.get_model}[spec.name]
+    getter: Callable[[str, str], Any] = {"hardware": cat.get_hardware, "precision": cat.get_recipe,
+                                         "model": cat.get_model}[spec.name]
     return tuple(getter(item, where).name for item in items)
 
 
@@ -192,23 +194,23 @@ def parse_axis(text: str) -> Axis:
 
 # -- metrics ---------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class MetricSpec:
+class SweepMetric:
     name: str
     money: bool  # the column carries the currency: name_{cur}
     finance: bool  # from the finance engine (needs the scenario's cluster), not the unit-cost arithmetic
 
 
-METRICS: dict[str, MetricSpec] = {spec.name: spec for spec in (
-    MetricSpec("cost_per_million_tokens_blended", True, False),
-    MetricSpec("cost_per_million_input_tokens", True, False),
-    MetricSpec("cost_per_million_cached_input_tokens", True, False),
-    MetricSpec("cost_per_million_output_tokens", True, False),
-    MetricSpec("cost_per_gpu_hour", True, False),
-    MetricSpec("breakeven_rent_per_gpu_hour", True, False),
-    MetricSpec("output_tokens_per_s_per_gpu", False, False),
-    MetricSpec("npv", True, True),
-    MetricSpec("project_irr", False, True),
-    MetricSpec("equity_irr", False, True),
+SWEEP_METRICS: dict[str, SweepMetric] = {spec.name: spec for spec in (
+    SweepMetric("cost_per_million_tokens_blended", True, False),
+    SweepMetric("cost_per_million_input_tokens", True, False),
+    SweepMetric("cost_per_million_cached_input_tokens", True, False),
+    SweepMetric("cost_per_million_output_tokens", True, False),
+    SweepMetric("cost_per_gpu_hour", True, False),
+    SweepMetric("breakeven_rent_per_gpu_hour", True, False),
+    SweepMetric("output_tokens_per_s_per_gpu", False, False),
+    SweepMetric("npv", True, True),
+    SweepMetric("project_irr", False, True),
+    SweepMetric("equity_irr", False, True),
 )}
 DEFAULT_METRICS = ("cost_per_million_tokens_blended", "cost_per_million_input_tokens",
                    "cost_per_million_output_tokens", "cost_per_gpu_hour", "breakeven_rent_per_gpu_hour",
@@ -217,7 +219,7 @@ FINANCE_METRICS = ("npv", "project_irr", "equity_irr")
 
 
 def metric_column(name: str, currency: str) -> str:
-    return f"{name}_{currency.lower()}" if METRICS[name].money else name
+    return f"{name}_{currency.lower()}" if SWEEP_METRICS[name].money else name
 
 
 def resolve_metrics(requested, currency: str, axes: list[str]) -> tuple[str, ...]:
@@ -229,17 +231,17 @@ def resolve_metrics(requested, currency: str, axes: list[str]) -> tuple[str, ...
         extra = FINANCE_METRICS if {"rent_per_gpu_hour", "utilisation"} & set(axes) else ()
         return DEFAULT_METRICS + extra
     suffix = f"_{currency.lower()}"
-    known = {metric_column(m, currency): m for m in METRICS} | {m: m for m in METRICS}
+    known = {metric_column(m, currency): m for m in SWEEP_METRICS} | {m: m for m in SWEEP_METRICS}
     out: list[str] = []
     for raw in names:
         key = raw.lower()
         if key not in known:
             stem = key.rsplit("_", 1)[0]
-            if stem in METRICS and METRICS[stem].money:  # another currency's suffix
+            if stem in SWEEP_METRICS and SWEEP_METRICS[stem].money:  # another currency's suffix
                 raise UserError(f"--metric {raw!r}: money metrics are in the scenario's currency "
                                 f"{currency.upper()}; did you mean '{stem}{suffix}'?")
-            hint = did_you_mean(raw, [*METRICS, *(m + suffix for m in METRICS if METRICS[m].money)])
-            raise UserError(f"--metric {raw!r}: unknown metric; allowed: {', '.join(METRICS)}"
+            hint = did_you_mean(raw, [*SWEEP_METRICS, *(m + suffix for m in SWEEP_METRICS if SWEEP_METRICS[m].money)])
+            raise UserError(f"--metric {raw!r}: unknown metric; allowed: {', '.join(SWEEP_METRICS)}"
                             + (f" ({hint})" if hint else ""))
         if known[key] not in out:
             out.append(known[key])

@@ -33,7 +33,7 @@ import numpy as np
 from .._kernels import StructLayout, get_module, header_defines, image_bytes, struct_layout, write_constants
 from .._units import HOURS_PER_YEAR, SECONDS_PER_HOUR
 from ..cost import TOKENS_PER_MILLION
-from ..perf._core import StepModel
+from ..perf import StepModel
 from ..perf.efficiency import PHASES, Efficiency, PhaseEfficiency
 from ._axes import AXES
 from ._plan import MODES, OUTPUTS  # the kernel's output rows are evaluate_points' outputs, in UC_OUT_* order

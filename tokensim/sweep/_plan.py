@@ -26,7 +26,7 @@ from ..perf import concurrency_grid
 from ..resolve.cost import cost_inputs
 from ..resolve.finance import contract_rent_per_gpu_month
 from ..resolve.perf import ServingLayout, serving_layout
-from ._axes import AXES, METRICS, Axis, parse_axis, resolve_metrics
+from ._axes import AXES, SWEEP_METRICS, Axis, parse_axis, resolve_metrics
 from ._finance import FINANCE_AXES, FinanceTable
 
 __all__ = ["MODES", "OUTPUTS", "FLAG_FEASIBLE", "FLAG_LATENCY_LAYOUT", "MAX_POINTS", "ServingLayout", "SweepPlan",
@@ -146,7 +146,7 @@ def plan_sweep(scenario: Scenario, axes: Sequence[Axis | str], metrics: Sequence
         base={name: (categories[name][0] if AXES[name].categorical else value)
               for name, value in base_values.items()},
     )
-    if any(METRICS[m].finance for m in chosen):
+    if any(SWEEP_METRICS[m].finance for m in chosen):
         plan.finance = FinanceTable.build(plan)
     plan.notes.extend(_notes(plan))
     return plan
@@ -154,7 +154,7 @@ def plan_sweep(scenario: Scenario, axes: Sequence[Axis | str], metrics: Sequence
 
 def _notes(plan: SweepPlan) -> list[str]:
     s, notes = plan.scenario, []
-    finance = [m for m in plan.metrics if METRICS[m].finance]
+    finance = [m for m in plan.metrics if SWEEP_METRICS[m].finance]
     if "rent_per_gpu_hour" in plan.strides and not finance:
         notes.append("rent enters only the finance metrics (npv, project_irr, equity_irr), none of which was asked "
                      "for: add --metric equity_irr (or npv, project_irr)")

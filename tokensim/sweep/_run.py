@@ -67,7 +67,7 @@ from ..cost import cost_per_gpu_hour, cost_per_million_tokens
 from ..perf import Instance, batch_search
 from ..perf import evaluate as perf_evaluate
 from . import _kernel as _unitcost_kernel
-from ._axes import AXES, METRICS, Axis, axis_column, metric_column, parse_axis
+from ._axes import AXES, SWEEP_METRICS, Axis, axis_column, metric_column, parse_axis
 from ._plan import (
     FLAG_FEASIBLE,
     FLAG_LATENCY_LAYOUT,
@@ -211,7 +211,7 @@ def frame_of(plan: SweepPlan, start: int, stop: int, outputs: dict[str, np.ndarr
     finance = plan.finance.lookup(idx, n) if plan.finance is not None else {}
     for m in plan.metrics:
         source = "cost_per_gpu_hour" if m == "breakeven_rent_per_gpu_hour" else m
-        data[metric_column(m, cur)] = finance[m] if METRICS[m].finance else outputs[source]
+        data[metric_column(m, cur)] = finance[m] if SWEEP_METRICS[m].finance else outputs[source]
     return pd.DataFrame(data, copy=False)
 
 
