@@ -45,6 +45,7 @@ COMMANDS: list[tuple[str, list[str]]] = [
     ("bridge", ["bridge", "--from", "H200:fp8", "--to", "B300:nvfp4", "--server-price-change", "0.5",
                 "--model", "deepseek-v3"]),
     ("validate", ["validate"]),
+    ("calibrate", ["calibrate", "--out", "calibration.yaml", "--date", "2026-01-01"]),
 ]
 for _s in SCENARIOS:
     COMMANDS += [

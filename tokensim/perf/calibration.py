@@ -384,7 +384,7 @@ class Calibration:
 
 _HEADER = """
 # Efficiency factors of the performance model, per hardware family and phase.
-# Written by `tokensim calibrate` (tokensim/calibration.py): robust least squares on ln(predicted/measured) over
+# Written by `tokensim calibrate` (tokensim/perf/calibration.py): robust least squares on ln(predicted/measured) over
 # tokensim/data/measurements.csv, families shrunk toward the pooled value, bounded by the measured ceilings (compute
 # efficiency <= 0.80: 8192^3 dense GEMM at 788-798 of 989 TFLOP/s on H100/H200; memory efficiency <= 0.90: copy at
 # 3.0 of 3.35 TB/s on H100, 4.3 of 4.8 on H200; device KINDS.md, this workplace, 2026-11). `defaults` hold the pooled

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from .._errors import UserError, did_you_mean
+from .._errors import ParameterError, did_you_mean
 from ..config.catalog import load_catalog
 from ..config.schema import field_spec
 
@@ -122,8 +122,8 @@ def _axis_name(raw: str) -> str:
     key = ALIASES.get(key, key)
     if key not in AXES:
         hint = did_you_mean(raw.strip(), [*AXES, *ALIASES])
-        raise UserError(f"--axis {raw.strip()!r}: unknown axis; allowed: {', '.join(AXES)}"
-                        + (f" ({hint})" if hint else ""))
+        raise ParameterError("axes", f"{raw.strip()!r}: unknown axis; allowed: {', '.join(AXES)}"
+                             + (f" ({hint})" if hint else ""))
     return key
 
 
@@ -131,7 +131,7 @@ def _number(text: str, where: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise UserError(f"{where}: {text!r} is not a number") from None
+        raise ParameterError("axes", f"{where}: {text!r} is not a number") from None
     return value
 
 
@@ -139,18 +139,20 @@ def _numeric_values(spec: AxisSpec, text: str, where: str) -> tuple[float, ...]:
     if ":" in text:
         parts = text.split(":")
         if len(parts) != 3:
-            raise UserError(f"{where}: {text!r}; allowed: V1,V2,... or START:STOP:N")
+            raise ParameterError("axes", f"{where}: {text!r}; allowed: V1,V2,... or START:STOP:N")
         start, stop, count = (_number(p.strip(), where) for p in parts)
         if not (math.isfinite(count) and count == int(count) and 1 <= count <= MAX_AXIS_VALUES):
-            raise UserError(f"{where}: N = {parts[2].strip()!r} in START:STOP:N; allowed: a whole number in "
-                            f"[1, {MAX_AXIS_VALUES:,}]")
+            raise ParameterError("axes", f"{where}: N = {parts[2].strip()!r} in START:STOP:N; allowed: a whole "
+                                 f"number in [1, {MAX_AXIS_VALUES:,}]")
         values = np.linspace(start, stop, int(count)).tolist()
     else:
         items = [item.strip() for item in text.split(",")]
         if any(not item for item in items):
-            raise UserError(f"{where}: {text!r} has an empty value; allowed: V1,V2,... or START:STOP:N")
+            raise ParameterError("axes", f"{where}: {text!r} has an empty value; allowed: V1,V2,... or "
+                                 "START:STOP:N")
         if len(items) > MAX_AXIS_VALUES:
-            raise UserError(f"{where}: {len(items):,} values; allowed: at most {MAX_AXIS_VALUES:,} per axis")
+            raise ParameterError("axes", f"{where}: {len(items):,} values; allowed: at most {MAX_AXIS_VALUES:,} "
+                                 "per axis")
         values = [_number(item, where) for item in items]
     for value in values:
         ok = math.isfinite(value)
@@ -158,36 +160,37 @@ def _numeric_values(spec: AxisSpec, text: str, where: str) -> tuple[float, ...]:
         ok = ok and (spec.high is None or (value < spec.high if spec.high_open else value <= spec.high))
         ok = ok and (not spec.integer or value == int(value))
         if not ok:
-            raise UserError(f"{where}: value {value:g} is out of range; allowed: {spec.allowed()}")
+            raise ParameterError("axes", f"{where}: value {value:g} is out of range; allowed: {spec.allowed()}")
     return tuple(float(v) for v in values)
 
 
 def _names(spec: AxisSpec, text: str, where: str) -> tuple[str, ...]:
     items = [item.strip() for item in text.split(",")]
     if any(not item for item in items):
-        raise UserError(f"{where}: {text!r} has an empty name")
+        raise ParameterError("axes", f"{where}: {text!r} has an empty name")
     cat = load_catalog()
     getter: Callable[[str, str], Any] = {"hardware": cat.get_hardware, "precision": cat.get_recipe,
                                          "model": cat.get_model}[spec.name]
-    return tuple(getter(item, where).name for item in items)
+    return tuple(getter(item, "axes").name for item in items)
 
 
 def parse_axis(text: str) -> Axis:
     """``NAME=V1,V2,...`` or ``NAME=START:STOP:N`` → :class:`Axis`, every value checked against the field's range."""
     name_part, sep, value_part = text.partition("=")
     if not sep or not name_part.strip():
-        raise UserError(f"--axis {text!r}; allowed: NAME=V1,V2,... or NAME=START:STOP:N")
+        raise ParameterError("axes", f"{text!r}; allowed: NAME=V1,V2,... or NAME=START:STOP:N")
     name = _axis_name(name_part)
-    where = f"--axis {name}"
+    where = name
     if not value_part.strip():
-        raise UserError(f"{where}: the axis is empty; give at least one value (NAME=V1,V2,... or START:STOP:N)")
+        raise ParameterError("axes", f"{where}: the axis is empty; give at least one value (NAME=V1,V2,... or "
+                             "START:STOP:N)")
     spec = AXES[name]
     values = _names(spec, value_part, where) if spec.categorical else _numeric_values(spec, value_part, where)
     seen: set = set()
     for value in values:
         if value in seen:
             shown = value if isinstance(value, str) else f"{value:g}"
-            raise UserError(f"{where}: value {shown} appears twice; each value once")
+            raise ParameterError("axes", f"{where}: value {shown} appears twice; each value once")
         seen.add(value)
     return Axis(name, values)
 
@@ -238,11 +241,11 @@ def resolve_metrics(requested, currency: str, axes: list[str]) -> tuple[str, ...
         if key not in known:
             stem = key.rsplit("_", 1)[0]
             if stem in SWEEP_METRICS and SWEEP_METRICS[stem].money:  # another currency's suffix
-                raise UserError(f"--metric {raw!r}: money metrics are in the scenario's currency "
-                                f"{currency.upper()}; did you mean '{stem}{suffix}'?")
+                raise ParameterError("metrics", f"{raw!r}: money metrics are in the scenario's currency "
+                                     f"{currency.upper()}; did you mean '{stem}{suffix}'?")
             hint = did_you_mean(raw, [*SWEEP_METRICS, *(m + suffix for m in SWEEP_METRICS if SWEEP_METRICS[m].money)])
-            raise UserError(f"--metric {raw!r}: unknown metric; allowed: {', '.join(SWEEP_METRICS)}"
-                            + (f" ({hint})" if hint else ""))
+            raise ParameterError("metrics", f"{raw!r}: unknown metric; allowed: {', '.join(SWEEP_METRICS)}"
+                                 + (f" ({hint})" if hint else ""))
         if known[key] not in out:
             out.append(known[key])
     return tuple(out)

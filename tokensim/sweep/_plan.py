@@ -98,8 +98,8 @@ def plan_sweep(scenario: Scenario, axes: Sequence[Axis | str], metrics: Sequence
         if names.count(name) > 1:
             raise ParameterError("axes", f"{name}: given {names.count(name)} times; give each axis once")
     if "concurrency" in names and "min_tokens_per_s_per_user" in names:
-        raise UserError("--axis concurrency and --axis min_tokens_per_s_per_user: give one: a fixed batch "
-                        "(concurrency) or an SLO under which the batch is searched")
+        raise ParameterError("axes", "concurrency and min_tokens_per_s_per_user: give one: a fixed batch "
+                             "(concurrency) or an SLO under which the batch is searched")
     s = scenario
     cur = s.currency
     chosen = resolve_metrics(metrics, cur, names)

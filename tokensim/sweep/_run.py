@@ -237,8 +237,9 @@ class Sweep:
         if need > self.memory_budget_mb:
             raise UserError(
                 f"the grid has {self.plan.points:,} points x {len(_columns(self.plan))} columns, about {need:,.0f} MB "
-                f"for {what}, over the memory budget of {self.memory_budget_mb:,.0f} MB; stream it in chunks with "
-                "--out DIR or --format csv, or raise --memory-budget-mb")
+                f"for {what}, over the memory budget of {self.memory_budget_mb:,.0f} MB; stream it in chunks "
+                "(Sweep.frames; on the command line --out DIR or --format csv), or raise memory_budget_mb "
+                "(--memory-budget-mb)")
 
     def _block_frame(self, start: int, stop: int, outputs: dict[str, np.ndarray] | None, offset: int):
         idx = indices(self.plan, start, stop)
