@@ -18,15 +18,91 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "to_jsonable", "dumps_json", "write_table", "render_table"]
+from ._errors import ParameterError, UserError
+
+__all__ = ["check_output_path", "atomic_write_bytes", "atomic_write_text", "to_jsonable", "dumps_json", "write_table",
+           "render_table"]
 
 SCHEMA_VERSION = "1.0"
 
 
+def check_output_path(path: str | Path, param: str, *, folder: bool = False) -> Path:
+    """Check, before any work starts, that ``path`` can be written; make its folder.
+
+    The one place every output path is checked (a file, or with ``folder`` a folder of files): the path is not
+    empty; no existing part of it above the target is a file; a file target is not an existing folder and a folder
+    target not an existing file; the folder exists or can be made; and a file can be created in it (a probe file is
+    made and removed, which catches read-only file systems, permissions and pseudo file systems such as /proc).
+
+    Parameters
+    ----------
+    path : str or Path
+        The output file or folder as the user gave it.
+    param : str
+        The parameter (or CLI destination) that holds it, named in the error.
+    folder : bool
+        The path is a folder to write files into.
+
+    Returns
+    -------
+    Path
+        ``path`` as a :class:`~pathlib.Path`.
+
+    Raises
+    ------
+    ParameterError
+        Naming ``param``, the path and the reason (exit status 2 on the command line).
+    """
+    text = str(path)
+    kind = "folder" if folder else "file"
+    if not text.strip():
+        raise ParameterError(param, f"'': an empty path; allowed: a {kind} name")
+    target = Path(text).expanduser()
+    try:
+        if target.exists() and target.is_dir() != folder:
+            raise ParameterError(param, f"{text!r}: is {'a file' if folder else 'a folder'}; allowed: a {kind} name")
+        directory = target if folder else target.parent
+        existing = directory
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if existing.exists() and not existing.is_dir():
+            raise ParameterError(param, f"{text!r}: '{existing}' is a file, not a folder")
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".tokensim-probe.", dir=directory)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ParameterError(param, f"{text!r}: cannot write there ({exc.strerror or exc})") from None
+    return target
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file renamed into place: readers see the old file or the whole
+    new one, never a part; the temporary file is removed on any failure or interrupt.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file to write; its folder is made if missing.
+    data : bytes
+        The content.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    UserError
+        When the operating system refuses (the path and its reason).
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise UserError(f"{path}: cannot write ({exc.strerror or exc})") from None
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -35,9 +111,11 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise UserError(f"{path}: cannot write ({exc.strerror or exc})") from None
         raise
     return path
 

@@ -6,6 +6,7 @@ and exit status 2; stdout carries data only.
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import click
@@ -16,11 +17,28 @@ from ._common import cli
 __all__ = ["cli", "main"]
 
 # Each command lives in its own module and registers itself on ``cli`` at import.
-from . import _bridge, _catalog, _cost, _finance, _mc, _perf, _plot, _pnl, _run, _sensitivity, _sweep, _validate  # noqa: E402,F401  # noqa: E402,F401
+from . import _bridge, _catalog, _cost, _finance, _mc, _perf, _plot, _pnl, _run, _sensitivity, _sweep, _validate  # noqa: E402,F401
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: unwinds like Ctrl-C (every writer removes its temporary file), then exit status 143."""
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated()
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the click group, turning user errors into exit status 2 without a traceback."""
+    """Entry point: run the click group, turning user errors into exit status 2 without a traceback.
+
+    Ctrl-C ends with status 130 and SIGTERM with 143, each with one line on stderr; temporary files are removed as the
+    stack unwinds. An operating-system error (a disk full, a path that vanished after its check) is one line with the
+    path and the reason, status 2.
+    """
+    try:
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread (an embedding application): leave its handlers alone
+        previous = None
     try:
         # With standalone_mode=False click returns the code of a ctx.exit() (how _Group reports a UserError).
         code = cli.main(args=argv, prog_name="tokensim", standalone_mode=False)
@@ -33,8 +51,18 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("tokensim: aborted", err=True)
         sys.exit(130)
+    except Terminated:
+        click.echo("tokensim: terminated", err=True)
+        sys.exit(143)
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        click.echo(f"tokensim: error: {where}{exc.strerror or exc}", err=True)
+        sys.exit(2)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)

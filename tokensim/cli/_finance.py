@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from .._errors import UserError
-from .._output import render_table, write_table
+from .._output import check_output_path, render_table, write_table
 from ..api import run_finance
 from ..config import check_number
 from ..config.money import check_currency
@@ -93,6 +93,8 @@ def finance_command(scenario: str, currency: str | None, schedule_path: str | No
     parsed = Target.parse(target, "--target") if target is not None else None
     if schedule_path is not None and Path(schedule_path).suffix not in (".csv", ".parquet"):
         raise UserError(f"--schedule: got {schedule_path!r}; allowed: a file name ending in .csv or .parquet")
+    if schedule_path is not None:
+        check_output_path(schedule_path, "schedule_path")
     code = check_currency(currency, None, "--currency") if currency is not None else None
     if payback_in is not None:
         check_number(payback_in, None, "--payback-in", low=0, low_open=True, high=100)

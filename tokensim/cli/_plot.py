@@ -2,7 +2,8 @@
 
 Kinds registered here are those whose data a command can produce today:
 
-* ``pareto``   — throughput vs interactivity frontiers (:func:`tokensim.plots.pareto_chart`) of ``--hardware`` ×
+* ``pareto``   — throughput vs interactivity envelopes across instance layouts, with the point ``tokensim run``
+  prices starred (:func:`tokensim.plots.pareto_chart`) of ``--hardware`` ×
   ``--precision`` × ``--model`` (comma-separated lists), by default the scenario's hardware at its compare precisions
   plus its previous generation;
 * ``bridge``   — the unit-cost waterfall and Shapley attribution (:func:`tokensim.plots.bridge_waterfall_chart`);
@@ -32,6 +33,7 @@ import click
 
 from .. import run_finance
 from .._errors import UserError
+from .._output import check_output_path
 from ..api import run_bridge
 from ..bridge import bridge_in_currency
 from ..config.money import check_currency
@@ -57,16 +59,17 @@ def _pareto(s, out: Path, opts: dict) -> Path:
 
     hardware, precisions, models = (_names(opts[k]) for k in ("hardware", "precision", "model"))
     skipped: list[str] = []
+    points: dict[str, dict] = {}
     curves = pareto_curves(s, hardware=hardware, precisions=precisions, models=models, mode=opts["mode"],
-                           skipped=skipped)
+                           skipped=skipped, operating_points=points)
     for reason in skipped:
         info(f"tokensim: left out {reason}")
     sv = s.serving
     shown = {p["model"] for points in curves.values() for p in points[:1]}
-    title = (f"Throughput vs interactivity: {', '.join(sorted(shown))}, {sv.input_tokens:g} in / "
+    title = (f"Throughput vs interactivity across layouts: {', '.join(sorted(shown))}, {sv.input_tokens:g} in / "
              f"{sv.output_tokens:g} out tokens, {sv.cache_hit_rate:.0%} cache hits ({opts['mode']})")
     return pareto_chart(curves, out, min_tokens_per_s_per_user=sv.min_tokens_per_s_per_user, title=title,
-                        scenario=s.name)
+                        scenario=s.name, operating_points=points)
 
 
 def _bridge(s, out: Path, opts: dict) -> Path:
@@ -111,6 +114,7 @@ def plot_command(kind: str, scenario: str, out_path: str, hardware, precision, m
     out = Path(out_path)
     if out.suffix.lower() != ".png":
         raise UserError(f"--out: got {out_path!r}; allowed: a file name ending in .png")
+    check_output_path(out_path, "out_path")
     if kind != "pareto" and (hardware or precision or model):
         raise UserError(f"--hardware/--precision/--model: only for 'plot pareto', not 'plot {kind}'")
     s = load_scenario(scenario)

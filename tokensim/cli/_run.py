@@ -7,7 +7,7 @@ import math
 import click
 
 from .._errors import UserError
-from .._output import render_table
+from .._output import check_output_path, render_table
 from ..config.money import check_currency
 from ..config.scenario import load_scenario
 from ..report import PAYBACK_CLAIM_YEARS, run_report, write_artifacts
@@ -89,10 +89,12 @@ def run_command(scenario: str, currency: str | None, out_dir: str | None, paths:
     distribution of returns and covenant odds, and a reading."""
     if paths is not None and paths < 0:
         raise UserError(f"--paths: got {paths}; allowed: 0 (skip the Monte Carlo) or a whole number of paths")
+    if out_dir is not None:
+        check_output_path(out_dir, "out_dir", folder=True)
     s = load_scenario(scenario)
     report = run_report(s, currency=check_currency(currency, field="--currency") if currency else None,
                         mc_paths=paths, seed=seed, backend=backend)
-    if out_dir:
+    if out_dir is not None:
         written = write_artifacts(report, out_dir, seed=seed)
         info(f"tokensim: wrote {len(written)} files to {out_dir}")
     emit(report.to_dict(), fmt, table=_tables(report) if fmt == "table" else None)

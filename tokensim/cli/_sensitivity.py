@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .._output import atomic_write_text, dumps_json, render_table, write_table
+from .._output import atomic_write_text, check_output_path, dumps_json, render_table, write_table
 from ..config.scenario import load_scenario
 from ..plots import sensitivity_chart
 from ..sensitivity import METHODS, SENSITIVITY_METRICS, check_metric, check_samples, run_sensitivity
@@ -63,6 +63,8 @@ def sensitivity_command(scenario: str, method: str, metric: str, samples: int, s
                         out_dir: str | None, fmt: str) -> None:
     """Tornado (one at a time) or Sobol indices (variance shares) of a finance metric over the scenario's input
     ranges (uncertainty.ranges; ±20% defaults when absent)."""
+    if out_dir is not None:
+        check_output_path(out_dir, "out_dir", folder=True)
     check_metric(metric)
     if method == "sobol":
         check_samples(samples)

@@ -18,7 +18,7 @@ import click
 
 from .._backend import BACKEND_NAMES
 from .._errors import UserError
-from .._output import atomic_write_text, csv_text, dumps_json, render_table
+from .._output import atomic_write_text, check_output_path, csv_text, dumps_json, render_table
 from ..config.scenario import load_scenario
 from ..plots import heatmap_chart
 from ..sweep import (
@@ -150,6 +150,8 @@ def sweep_command(scenario, axes, metrics, mode, backend, dtype, chunk_points, m
     over the cartesian grid of the axes; every field not swept keeps SCENARIO's value (default: b300-10k-cluster)."""
     if memory_budget_mb is not None and not (math.isfinite(memory_budget_mb) and memory_budget_mb > 0):
         raise UserError(f"--memory-budget-mb: got {memory_budget_mb:g}; allowed: a number of MB > 0")
+    if out_dir is not None:
+        check_output_path(out_dir, "out_dir", folder=True)
     s = load_scenario(scenario)
     sweep = prepare_sweep(s, axes, metrics, mode=mode, backend=backend, dtype=dtype, chunk_points=chunk_points,
                           memory_budget_mb=memory_budget_mb)

@@ -8,6 +8,7 @@ Bundled data lives in ``configs/`` (in a checkout) or ``tokensim/configs`` (in a
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -40,20 +41,111 @@ def resolve_config_path(name_or_path: str | Path, subdir: str, kind: str) -> Pat
     )
 
 
+MAX_FILE_BYTES = 1 << 20  # 1 MiB: the bundled scenarios are ~15 KB; a larger file is not a hand-written input
+MAX_DEPTH = 32  # nesting levels; the schemas nest at most 4 deep
+
+
+class _Refused(yaml.MarkedYAMLError):
+    """Well-formed YAML that tokensim refuses (an alias, a duplicate key, NaN, too deep)."""
+
+
+class _Loader(yaml.SafeLoader):
+    """A safe loader that reads YAML as people mean it (the YAML 1.2 core schema) and refuses what can only hurt.
+
+    Plain scalars resolve as in YAML 1.2: only true/false are booleans (``NO``, ``yes``, ``on`` stay strings, so a
+    schema rejects them with the text typed), numbers are decimal integers, ``0o``/``0x`` integers and floats with an
+    optional exponent (``1.45e9`` is a number; YAML 1.1 read it as a string), ``5:00`` and dates stay strings.
+    Refused before anything is built: duplicate keys, aliases (``*name``, which expand), nesting deeper than
+    :data:`MAX_DEPTH`, and NaN or infinite mapping keys (NaN and infinite values reach the schema, which refuses them
+    naming the field).
+    """
+
+    yaml_implicit_resolvers: dict = {}
+    _depth = 0
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise _Refused(None, None, "aliases (*name) are not allowed in tokensim files; write the value out",
+                           event.start_mark)
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise _Refused(None, None, f"nested more than {MAX_DEPTH} levels deep", self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, Any] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, float) and not math.isfinite(key):  # a value is the schema's to check, with its path
+                raise _Refused(None, None, f"key {key_node.value!r} is not a finite number; allowed: finite numbers "
+                               "only", key_node.start_mark)
+            if key in seen:
+                raise _Refused(None, None, f"duplicate key {key!r} (first at line {seen[key].line + 1}); give each "
+                               "key once", key_node.start_mark)
+            seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
+
+    def construct_yaml_int(self, node):
+        text = str(self.construct_scalar(node))
+        sign, digits = (-1, text[1:]) if text[0] == "-" else (1, text.lstrip("+"))
+        base = 8 if digits.startswith("0o") else 16 if digits.startswith("0x") else 10
+        return sign * int(digits[2:] if base != 10 else digits, base)
+
+for _tag, _pattern, _first in (
+    ("bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
+    ("null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+    ("int", r"^(?:[-+]?[0-9]+|[-+]?0o[0-7]+|[-+]?0x[0-9a-fA-F]+)$", "-+0123456789"),
+    ("float", r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+              r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$", "-+0123456789."),
+):
+    _Loader.add_implicit_resolver(f"tag:yaml.org,2002:{_tag}", re.compile(_pattern), list(_first))
+_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
+
+
 def load_yaml(path: str | Path) -> Any:
-    """Parse a YAML file; malformed YAML or an unreadable file is a user error naming the file and line."""
+    """Parse a YAML file as people mean it, refusing what can only hurt (see :class:`_Loader`).
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+
+    Returns
+    -------
+    Any
+        The document (mappings, lists, strings, finite numbers, booleans, None).
+
+    Raises
+    ------
+    UserError
+        An unreadable file, one over :data:`MAX_FILE_BYTES`, bytes that are not UTF-8 (with the byte offset), or
+        YAML that is malformed or refused (with the line and column).
+    """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise UserError(f"{path}: {size:,} bytes; allowed: at most {MAX_FILE_BYTES:,} bytes for a YAML input")
+        data = path.read_bytes()
     except OSError as exc:
         raise UserError(f"{path}: cannot read file ({exc.strerror or exc})") from None
     try:
-        return yaml.safe_load(text)
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not UTF-8 text (byte {exc.start:,}: {data[exc.start:exc.start + 1]!r}); "
+                        "allowed: a UTF-8 YAML file") from None
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506  (_Loader is a SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise UserError(f"{path}:{where} malformed YAML: {problem}") from None
+        kind = "refused" if isinstance(exc, _Refused) else "malformed YAML"
+        raise UserError(f"{path}:{where} {kind}: {problem}") from None
 
 
 class Section:

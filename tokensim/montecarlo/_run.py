@@ -55,6 +55,7 @@ import numpy as np
 from .._backend import cpu_workers, select_backend
 from .._errors import ParameterError
 from .._irr import IRR_REASONS, annualise_monthly_rate, irr, npv
+from .._output import check_output_path
 from .._units import monthly_rate
 from .._xp import to_numpy
 from ..config.reader import check_number
@@ -389,6 +390,8 @@ def _check_run_args(paths, seed, chunk_paths, backend, dtype, keep_paths) -> Non
     if keep_paths is not None and Path(keep_paths).suffix != ".parquet":
         raise ParameterError("keep_paths", f"got {str(keep_paths)!r}; allowed: a file name ending in .parquet",
                              sep=": ")
+    if keep_paths is not None:
+        check_output_path(keep_paths, "keep_paths")
 
 
 def simulate(model: MonteCarloModel, *, paths: int, seed: int = 0, backend: str = "auto", dtype: str | None = None,
