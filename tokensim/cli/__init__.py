@@ -12,7 +12,7 @@ import sys
 import click
 
 from .._errors import UserError
-from ._common import cli
+from ._common import cli, usage_message
 
 __all__ = ["cli", "main"]
 
@@ -39,9 +39,13 @@ def main(argv: list[str] | None = None) -> None:
         previous = signal.signal(signal.SIGTERM, _terminate)
     except ValueError:  # not the main thread (an embedding application): leave its handlers alone
         previous = None
+    args = sys.argv[1:] if argv is None else list(argv)
+    if not args:  # no command: the help, as `tokensim --help` (a request for help, not an error)
+        click.echo(cli.get_help(click.Context(cli, info_name="tokensim")))
+        return
     try:
         # With standalone_mode=False click returns the code of a ctx.exit() (how _Group reports a UserError).
-        code = cli.main(args=argv, prog_name="tokensim", standalone_mode=False)
+        code = cli.main(args=args, prog_name="tokensim", standalone_mode=False)
         if isinstance(code, int) and code:
             sys.exit(code)
     except UserError as exc:
@@ -59,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"tokensim: error: {where}{exc.strerror or exc}", err=True)
         sys.exit(2)
     except click.ClickException as exc:
-        exc.show()
+        click.echo(f"tokensim: error: {usage_message(exc)}", err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)

@@ -25,6 +25,14 @@ class _Group(click.Group):
             for line in user_message(exc, self, ctx).splitlines() or [""]:  # several errors of one file: one each
                 click.echo(f"tokensim: error: {line}", err=True)
             ctx.exit(exc.exit_code)
+        except click.UsageError as exc:  # click's own parsing errors, in the house form too
+            click.echo(f"tokensim: error: {usage_message(exc)}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+def usage_message(exc: click.ClickException) -> str:
+    """Click's message for a usage error on one line ("Invalid value for '--paths': 'abc' is not a valid integer.")."""
+    return " ".join(exc.format_message().split())
 
 
 def user_message(exc: UserError, group: click.Group, ctx: click.Context) -> str:
