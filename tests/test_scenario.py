@@ -70,7 +70,7 @@ def test_declared_assumption_must_name_an_existing_field(tmp_path):
     (lambda d: d["financing"].__setitem__("tenor_years", 0), "financing.tenor_years", r"\(0, 40\]"),
     (lambda d: d["opex"].__setitem__("electricity_price_per_kwh", -0.1), "opex.electricity_price_per_kwh",
      r"\[0, inf\)"),
-    (lambda d: d["capex"].__setitem__("server_price", -1), "capex.server_price", r"\[0, inf\)"),
+    (lambda d: d["capex"].__setitem__("server_price", 0), "capex.server_price", r"\(0, inf\) \(a server has a price\)"),
     (lambda d: d["contract"].__setitem__("rent_per_cluster_year", -5), "contract.rent_per_cluster_year",
      r"\[0, inf\)"),
     (lambda d: d["contract"].__setitem__("term_years", 0), "contract.term_years", r"\(0, 40\]"),
@@ -224,18 +224,20 @@ PINNED_MESSAGES = [
      "H800-SXM, HGX-B200, MI300X, MI325X, MI355X (did you mean 'B300'?)"),
     ('model_unknown', {'serving.model': 'deepseek-v9'},
      "{path}: field 'serving.model' got 'deepseek-v9'; allowed: one of deepseek-r1, deepseek-v3, "
-     'gpt-oss-120b, llama-2-70b, llama-2-70b-chat, llama-3.1-405b, llama-3.1-405b-instruct, '
+     'deepseek-v3.2, deepseek-v3.2-exp, glm-5, glm-5.1, gpt-oss-120b, kimi-k2, kimi-k2-base, kimi-k2-instruct, '
+     'kimi-k2-thinking, kimi-k2.5, llama-2-70b, llama-2-70b-chat, llama-3.1-405b, llama-3.1-405b-instruct, '
      'llama-3.1-70b, llama-3.1-8b, llama-3.3-70b, llama-3.3-70b-instruct, llama-4-maverick, '
-     'llama-4-maverick-17b-128e, llama-4-maverick-17b-128e-instruct, mixtral-8x7b, mixtral-8x7b-instruct, '
-     "qwen3-235b, qwen3-235b-a22b (did you mean 'deepseek-v3'?)"),
+     'llama-4-maverick-17b-128e, llama-4-maverick-17b-128e-instruct, minimax-m2, minimax-m2.1, mixtral-8x7b, '
+     'mixtral-8x7b-instruct, qwen3-235b, qwen3-235b-a22b, qwen3-coder, qwen3-coder-480b, qwen3-coder-480b-a35b '
+     "(did you mean 'deepseek-v3'?)"),
     ('precision_unknown', {'serving.precision': 'fp3'},
      "{path}: field 'serving.precision' got 'fp3'; allowed: one of bf16, fp16, fp4-experts-fp8, fp8, "
-     'gpt-oss-native, int4, int4-weight-only, mxfp4, mxfp4-moe, mxfp6, mxfp8, nvfp4, w4a16 (did you mean '
-     "'fp8'?)"),
+     'gpt-oss-native, int4, int4-experts, int4-weight-only, mxfp4, mxfp4-moe, mxfp6, mxfp8, nvfp4, w4a16 (did '
+     "you mean 'fp8'?)"),
     ('compare_precision_unknown', {'serving.compare_precisions': ['fp8', 'nvfp5']},
      "{path}: field 'serving.compare_precisions.1' got 'nvfp5'; allowed: one of bf16, fp16, "
-     'fp4-experts-fp8, fp8, gpt-oss-native, int4, int4-weight-only, mxfp4, mxfp4-moe, mxfp6, mxfp8, '
-     "nvfp4, w4a16 (did you mean 'nvfp4'?)"),
+     'fp4-experts-fp8, fp8, gpt-oss-native, int4, int4-experts, int4-weight-only, mxfp4, mxfp4-moe, mxfp6, '
+     "mxfp8, nvfp4, w4a16 (did you mean 'nvfp4'?)"),
     ('compare_precisions_not_list', {'serving.compare_precisions': 'fp8'},
      "{path}: field 'serving.compare_precisions' got 'fp8'; allowed: a list"),
     ('draft_tokens_fraction', {'serving.speculative_draft_tokens': 1.5},
@@ -263,7 +265,8 @@ PINNED_MESSAGES = [
      'DGX-B200, GB200, GB200-NVL72, GB300, GB300-NVL72, H100, H100-SXM, H100-SXM5-80GB, H20, H20-96GB, '
      "H200, H800, H800-SXM, HGX-B200, MI300X, MI325X, MI355X (did you mean 'H200'?)"),
     ('previous_generation_price', {'serving.previous_generation.server_price': -1},
-     "{path}: field 'serving.previous_generation.server_price' got -1; allowed: a number in [0, inf)"),
+     "{path}: field 'serving.previous_generation.server_price' got -1; allowed: a number in (0, inf) (a server has a "
+     "price)"),
     ('cluster_mismatch', {'cluster.gpus': 10000},
      "{path}: field 'cluster.gpus' got 10000; allowed: servers x gpus_per_server = 1200 x 8 = 9600"),
     ('cluster_empty', {'cluster': {'gpus_per_server': 8}},
@@ -293,7 +296,7 @@ PINNED_MESSAGES = [
     ('economic_life_high', {'capex.economic_life_years': 31},
      "{path}: field 'capex.economic_life_years' got 31; allowed: a number in (0, 30]"),
     ('server_price_negative', {'capex.server_price': -1},
-     "{path}: field 'capex.server_price' got -1; allowed: a number in [0, inf)"),
+     "{path}: field 'capex.server_price' got -1; allowed: a number in (0, inf) (a server has a price)"),
     ('price_rise_low', {'capex.recent_server_price_rise': -1},
      "{path}: field 'capex.recent_server_price_rise' got -1; allowed: a number in (-1, 10]"),
     ('pue_low', {'opex.pue': 0.5},
@@ -348,12 +351,18 @@ PINNED_MESSAGES = [
      'needs an annuity, straight_line or finance_lease profile)'),
     ('sculpted_no_target', {'financing.amortisation': 'sculpted'},
      "{path}: field 'financing.target_dscr' missing; allowed: a value (this field is required)"),
+    ('sculpted_without_debt', {'financing.amortisation': 'sculpted', 'financing.target_dscr': 1.3,
+                               'financing.debt_share': 0},  # issue 12: it reached the engine and raised there
+     "{path}: field 'financing.debt_share' got 0.0; allowed: a number in (0, 1] for sculpted debt (sculpting sizes a "
+     "loan against cash flow; with no debt choose any other amortisation)"),
     ('target_with_annuity', {'financing.target_dscr': 1.3},
      "{path}: field 'financing.target_dscr' got 1.3; allowed: only with amortisation: sculpted"),
     ('cost_of_equity_high', {'financing.cost_of_equity': 11},
-     "{path}: field 'financing.cost_of_equity' got 11; allowed: a number in [-0.99, 10]"),
-    ('discount_low', {'financing.discount_rate': -0.99},
-     "{path}: field 'financing.discount_rate' got -0.99; allowed: a number in (-0.99, 10]"),
+     "{path}: field 'financing.cost_of_equity' got 11; allowed: a number in [-0.05, 10] "
+     "(below -5% a year the capital charge and the cost per GPU-hour can turn negative)"),
+    ('discount_low', {'financing.discount_rate': -0.98},  # issue 12: it gave -12.27 per GPU-hour
+     "{path}: field 'financing.discount_rate' got -0.98; allowed: a number in [-0.05, 10] "
+     "(below -5% a year the capital charge and the cost per GPU-hour can turn negative)"),
     ('covenant_high', {'financing.dscr_covenant': 101},
      "{path}: field 'financing.dscr_covenant' got 101; allowed: a number in [0, 100]"),
     ('hurdle_string', {'financing.equity_hurdle_irr': '15%'},

@@ -222,7 +222,7 @@ def test_take_or_pay_notes_that_utilisation_does_not_move_finance():
     ("rnt=1,2", "did you mean 'rent'"),
     ("utilisation=0,0.5", "value 0 is out of range; allowed: numbers in (0, 1]"),
     ("utilisation=0.5,1.2", "out of range"),
-    ("server_price=-1", "allowed: numbers in [0, inf)"),
+    ("server_price=-1", "allowed: numbers in (0, inf)"),
     ("concurrency=2.5", "whole numbers"),
     ("cache_hit_rate=nan", "out of range"),
     ("rent=1,,2", "empty value"),
@@ -279,11 +279,13 @@ def test_memory_budget_bounds_chunks_and_whole_grids():
 # -- the kernel's mathematics on the host: kernels/unitcost.cu compiled as C++ and compared with NumPy ---------------
 # Grids that together reach every branch of the device arithmetic: both serving modes, batch search (SLO axis and
 # the scenario's SLO) and fixed batches beyond memory, MoE throughput and latency layouts, dense TP, MLA and GQA,
-# sliding windows (gpt-oss), weight-only 4-bit on Hopper, EP across scale-up domains, speculative-free decode,
-# cache hits, an explicit decode context, zero cost of capital, several currencies' scenarios.
+# sliding windows (gpt-oss), DSA sparse attention (deepseek-v3.2), weight-only 4-bit on Hopper, EP across scale-up
+# domains, speculative-free decode, cache hits, an explicit decode context, zero cost of capital, several
+# currencies' scenarios.
 KERNEL_GRIDS = [
     (FOUNDING, "aggregated", ["hardware=B300,H200,H100", "precision=fp8,nvfp4",
-                              "model=deepseek-v3,llama-3.3-70b,gpt-oss-120b,mixtral-8x7b", "input_tokens=200,3000",
+                              "model=deepseek-v3,deepseek-v3.2,llama-3.3-70b,gpt-oss-120b,mixtral-8x7b",
+                              "input_tokens=200,3000",
                               "slo=20,80", "server_price=4e6"]),
     (FOUNDING, "disaggregated", ["hardware=B300,H100", "model=llama-3.1-8b,qwen3-235b-a22b",
                                  "concurrency=1,16,300,100000", "cache_hit_rate=0,0.5,1", "context=2000",
@@ -330,6 +332,7 @@ def test_kernel_grids_reach_every_branch():
     assert any(sm.experts and sm.ep == 1 and sm.tp > 1 for sm in steps)
     assert any(not sm.experts and sm.tp > 1 for sm in steps)
     assert any(sm.window_layers > 0 for sm in steps)
+    assert any(sm.sparse_topk_tokens > 0 and sm.index_layers > 0 for sm in steps)  # DSA (deepseek-v3.2)
     assert any(sm.dequant_overhead > 0 for sm in steps)
     assert any(sm.ep_scale_out_copies > 0 for sm in steps)
 

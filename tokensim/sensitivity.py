@@ -93,8 +93,7 @@ def _declared(section: str | None, attr: str, key: str | None = None, only: str 
                   override.get("high_open", spec.high_open), only)
 
 
-# The inputs and their ranges: each field's range as the scenario schema declares it. One exception, kept as it was
-# before the schema: the cost of equity's range is open at -0.99 here, closed in the schema.
+# The inputs and their ranges: each field's range as the scenario schema declares it.
 INPUTS: dict[str, _Field] = {
     "utilisation": _declared(None, "utilisation"),
     **{f"capex.{a}": _declared("capex", a) for a in ("server_price", "network_and_fabric_total", "installation_total")},
@@ -106,7 +105,7 @@ INPUTS: dict[str, _Field] = {
     "financing.interest_rate": _declared("financing", "interest_rate", only="fixed"),
     "financing.floating_base_rate": _declared("financing", "floating_base_rate", only="floating"),
     "financing.floating_margin": _declared("financing", "floating_margin", only="floating"),
-    "financing.cost_of_equity": _declared("financing", "cost_of_equity", low_open=True),
+    "financing.cost_of_equity": _declared("financing", "cost_of_equity"),
     "financing.discount_rate": _declared("financing", "discount_rate"),
     **{f"contract.rent_per_{b}": _declared("contract", "rent", f"rent_per_{b}", only=b)
        for b in ("gpu_hour", "server_month", "cluster_year")},

@@ -83,7 +83,8 @@ class Number:
     loader applies when the field is absent (:data:`REQUIRED` when it must be given, a :class:`Derived` when computed)
     and ``why`` the reason recorded with it (``str.format`` fields where the reason names values; (case, reason)
     pairs where it depends on the scenario). ``rule``: the field is checked by its section's rule rather than on its
-    own (its range or presence depends on other fields).
+    own (its range or presence depends on other fields). ``bound_why`` says why a bound is where it is, when it is
+    a judgement rather than a definition (a rate below -5% a year); messages append it.
     """
 
     low: float | None = None
@@ -95,6 +96,7 @@ class Number:
     default: Any = REQUIRED
     why: str | tuple[tuple[str, str], ...] = ""
     rule: bool = False
+    bound_why: str = ""
 
     def check(self, value: Any, high: float | None = None) -> float | int:
         """``value`` validated (``high`` replaces the declared upper bound where a rule computes it).
@@ -120,7 +122,8 @@ class Number:
             return check_number(value, None, "", low=self.low, high=self.high if high is None else high,
                                 low_open=self.low_open, high_open=self.high_open, integer=self.integer)
         except ConfigError as exc:
-            raise Invalid(exc.allowed) from None
+            raise Invalid(exc.allowed + (f" ({self.bound_why})" if self.bound_why and "number in" in exc.allowed
+                                         else "")) from None
 
     def check_at(self, key: str, value: Any, high: float | None = None) -> float | int:
         """:meth:`check`, with an error reported at ``key`` (below the validator's location) showing ``value``."""

@@ -116,20 +116,27 @@ class CatalogName:
 # Shorthands for the declarations below.
 def _num(low: float | None = None, high: float | None = None, *, lo_open: bool = False, hi_open: bool = False,
          integer: bool = False, unit: str = "", default: Any = REQUIRED, why: str | tuple[tuple[str, str], ...] = "",
-         rule: bool = False) -> Number:
-    return Number(low, high, lo_open, hi_open, integer, unit, default, why, rule)
+         rule: bool = False, bound_why: str = "") -> Number:
+    return Number(low, high, lo_open, hi_open, integer, unit, default, why, rule, bound_why)
 
 
 _SHARE = dict(low=0, high=1, unit="fraction")
 _NONNEG_MONEY = dict(low=0, unit="currency")
 _RATE = dict(low=-0.99, high=10, unit="fraction per year")
+# Rates that discount cash flows or charge for capital: far below zero the capital charge of a GPU with a residual
+# value turns negative and the cost per GPU-hour with it (issue 12: a -98% discount rate gave -12.27 per GPU-hour).
+# -5% a year, the floor floating_base_rate already has, is an assumption, stated as the bound's reason.
+_DISCOUNT_RATE = dict(low=-0.05, high=10, unit="fraction per year",
+                      bound_why="below -5% a year the capital charge and the cost per GPU-hour can turn negative")
+# A server has a price: at 0 the whole capex can be 0 and nothing in the finance can be scaled by it.
+_SERVER_PRICE = dict(low=0, lo_open=True, unit="currency per server", bound_why="a server has a price")
 
 
 # -- the sections ------------------------------------------------------------------------------------------------
 class PreviousGenerationSchema(SchemaSection):
     hardware: Annotated[str, CatalogName("hardware")]
     precision: Annotated[str, CatalogName("recipe")]
-    server_price: Annotated[float, _num(**_NONNEG_MONEY)]
+    server_price: Annotated[float, _num(**_SERVER_PRICE)]
 
 
 class ServingSchema(SchemaSection):
@@ -206,7 +213,7 @@ class DeliverySchema(SchemaSection):
 
 
 class CapexSchema(SchemaSection):
-    server_price: Annotated[float, _num(**_NONNEG_MONEY)]
+    server_price: Annotated[float, _num(**_SERVER_PRICE)]
     network_and_fabric_total: Annotated[float, _num(**_NONNEG_MONEY)]
     delivery: list[DeliverySchema] | None = Field(None)  # default: all at month 0 (see _DELIVERY_DEFAULT)
     installation_total: Annotated[float, _num(**_NONNEG_MONEY, default=0.0,
@@ -268,9 +275,9 @@ class FinancingSchema(SchemaSection):
     balloon_share: Annotated[float, _num(**_SHARE, default=0.0, why="fully amortising")] | None = Field(None)
     target_dscr: Annotated[Any, _num(0, 100, lo_open=True, unit="x", rule=True)] = Field(None)
     dscr_covenant: Annotated[float, _num(0, 100, unit="x", default=None)] | None = Field(None)
-    cost_of_equity: Annotated[float, _num(**_RATE)]
+    cost_of_equity: Annotated[float, _num(**_DISCOUNT_RATE)]
     discount_rate: Annotated[float, _num(
-        **_RATE, lo_open=True, default=Derived("the pre-tax WACC"),
+        **_DISCOUNT_RATE, default=Derived("the pre-tax WACC"),
         why="pre-tax WACC = {debt_share:g} x {rate:g} + {equity_share:g} x {cost_of_equity:g}")] | None = Field(None)
     equity_hurdle_irr: Annotated[float, _num(**_RATE, default=None)] | None = Field(None)
 
@@ -308,6 +315,9 @@ class FinancingSchema(SchemaSection):
                           "profile)", key="balloon_share", value=self.balloon_share)
         if self.amortisation == "sculpted":
             check("target_dscr")
+            if self.debt_share == 0:
+                raise Invalid("a number in (0, 1] for sculpted debt (sculpting sizes a loan against cash flow; with "
+                              "no debt choose any other amortisation)", key="debt_share", value=self.debt_share)
         elif self.given("target_dscr"):
             raise Invalid("only with amortisation: sculpted", key="target_dscr", value=self.target_dscr)
         return self
