@@ -4,6 +4,8 @@
 // same order of operations (so that a float64 build agrees with NumPy to rounding):
 //   perf_touched_experts          == tokensim.perf._core.touched_experts
 //   perf_window / perf_attended   == tokensim.perf._core._window / tokensim.perf._core._attended_tokens
+//   perf_sparse_cap / perf_stored == tokensim.perf._core._sparse_cap / tokensim.perf._core._stored_tokens
+//   perf_sparse_pairs             == tokensim.perf._core._sparse_pairs
 //   perf_comm_time                == tokensim.perf._core._comm_time
 //   perf_decode_step              == tokensim.perf._core.decode_step
 //   perf_prefill_pass             == tokensim.perf._core.prefill_pass
@@ -57,6 +59,10 @@ struct PerfStep {
     double full_attention_layers;                   // .full_attention_layers
     double window_layers;                           // .window_layers
     double window_tokens;                           // .window_tokens (0 = no sliding window)
+    double sparse_topk_tokens;                      // .sparse_topk_tokens (0 = dense attention)
+    double index_flops_per_ctx_token_layer;         // .index_flops_per_ctx_token_layer
+    double index_bytes_per_token_layer;             // .index_bytes_per_token_layer
+    double index_layers;                            // .index_layers
     double kv_bytes_per_token_layer;                // .kv_bytes_per_token_layer
     double kv_read_replication;                     // .kv_read_replication
     double kv_capacity_split;                       // .kv_capacity_split
@@ -97,8 +103,27 @@ __device__ __forceinline__ real perf_window(const PerfStep& sm) {
     return sm.window_tokens > 0.0 ? (real)sm.window_tokens : mc_inf();
 }
 
-__device__ __forceinline__ real perf_attended(const PerfStep& sm, real context) {
+__device__ __forceinline__ real perf_sparse_cap(const PerfStep& sm) {
+    return sm.sparse_topk_tokens > 0.0 ? (real)sm.sparse_topk_tokens : mc_inf();
+}
+
+__device__ __forceinline__ real perf_stored(const PerfStep& sm, real context) {
     return (real)sm.full_attention_layers * context + (real)sm.window_layers * mc_min(context, perf_window(sm));
+}
+
+__device__ __forceinline__ real perf_attended(const PerfStep& sm, real context) {
+    return (real)sm.full_attention_layers * mc_min(context, perf_sparse_cap(sm))
+           + (real)sm.window_layers * mc_min(context, perf_window(sm));
+}
+
+__device__ __forceinline__ real perf_sparse_pairs(const PerfStep& sm, real new_tokens, real cached_tokens,
+                                                  real pairs_full) {
+    if (!(sm.sparse_topk_tokens > 0.0)) return pairs_full;
+    const real cap = perf_sparse_cap(sm);
+    const real end = cached_tokens + new_tokens;
+    const real m_end = mc_min(end, cap);
+    const real m_start = mc_min(cached_tokens, cap);
+    return m_end * (end - (real)0.5 * m_end) - m_start * (cached_tokens - (real)0.5 * m_start);
 }
 
 __device__ __forceinline__ real perf_comm_time(const PerfStep& sm, real tokens_per_gpu_group, real tokens_per_gpu,
@@ -126,10 +151,13 @@ __device__ __forceinline__ PerfPass perf_decode_step(const PerfStep& sm, real ba
     const PerfPhase& phase = sm.decode;
     const real tokens = batch * (real)sm.spec_tokens_per_step;
     const real attended = perf_attended(sm, context);
+    const real indexed = (real)sm.index_layers * context;
     const real flops = tokens * ((real)sm.matmul_flops_per_token
-                                 + (real)sm.decode_attn_flops_per_ctx_token_layer * attended);
+                                 + (real)sm.decode_attn_flops_per_ctx_token_layer * attended
+                                 + (real)sm.index_flops_per_ctx_token_layer * indexed);
     const real expert_bytes = (real)sm.moe_layers * perf_touched_experts(sm, tokens) * (real)sm.expert_bytes;
-    const real kv_bytes = batch * attended * (real)sm.kv_bytes_per_token_layer * (real)sm.kv_read_replication;
+    const real kv_bytes = batch * attended * (real)sm.kv_bytes_per_token_layer * (real)sm.kv_read_replication
+                          + batch * indexed * (real)sm.index_bytes_per_token_layer * (real)sm.kv_read_replication;
     const real total_bytes = (real)sm.dp * (real)sm.dense_stream_bytes + expert_bytes + kv_bytes;
     PerfPass out;
     out.t_compute_s = flops / ((real)sm.gpus * (real)sm.peak_flops_per_gpu * (real)phase.compute_efficiency)
@@ -149,13 +177,16 @@ __device__ __forceinline__ PerfPass perf_prefill_pass(const PerfStep& sm, real t
     const real requests = tokens / new_tokens_per_request;
     const real pairs_full = new_tokens_per_request * cached_tokens_per_request
                             + (real)0.5 * (new_tokens_per_request * new_tokens_per_request);
-    const real pairs = (real)sm.full_attention_layers * pairs_full
+    const real pairs = (real)sm.full_attention_layers
+                           * perf_sparse_pairs(sm, new_tokens_per_request, cached_tokens_per_request, pairs_full)
                        + (real)sm.window_layers * mc_min(pairs_full, new_tokens_per_request * perf_window(sm));
     const real flops = tokens * (real)sm.matmul_flops_per_token
-                       + requests * pairs * (real)sm.prefill_attn_flops_per_pair_layer;
+                       + requests * pairs * (real)sm.prefill_attn_flops_per_pair_layer
+                       + requests * (real)sm.index_layers * pairs_full * (real)sm.index_flops_per_ctx_token_layer;
     const real expert_bytes = (real)sm.moe_layers * perf_touched_experts(sm, tokens) * (real)sm.expert_bytes;
     const real context = cached_tokens_per_request + new_tokens_per_request;
-    const real kv_bytes = requests * perf_attended(sm, context) * (real)sm.kv_bytes_per_token_layer;
+    const real kv_bytes = requests * perf_stored(sm, context) * (real)sm.kv_bytes_per_token_layer
+                          + requests * (real)sm.index_layers * context * (real)sm.index_bytes_per_token_layer;
     const real total_bytes = (real)sm.dp * (real)sm.dense_stream_bytes + expert_bytes + kv_bytes;
     PerfPass out;
     out.t_compute_s = flops / ((real)sm.gpus * (real)sm.peak_flops_per_gpu * (real)phase.compute_efficiency)
@@ -177,9 +208,10 @@ __device__ __forceinline__ double perf_free_kv_bytes_per_gpu(const PerfStep& sm)
 
 __device__ __forceinline__ double perf_kv_bytes_per_sequence(const PerfStep& sm, double tokens_per_sequence) {
     const double window = sm.window_tokens > 0.0 ? sm.window_tokens : (double)mc_inf();
-    const double attended = sm.full_attention_layers * tokens_per_sequence
-                            + sm.window_layers * (window < tokens_per_sequence ? window : tokens_per_sequence);
-    return attended * sm.kv_bytes_per_token_layer / sm.kv_capacity_split;
+    const double stored = sm.full_attention_layers * tokens_per_sequence
+                          + sm.window_layers * (window < tokens_per_sequence ? window : tokens_per_sequence);
+    return (stored * sm.kv_bytes_per_token_layer
+            + sm.index_layers * tokens_per_sequence * sm.index_bytes_per_token_layer) / sm.kv_capacity_split;
 }
 
 __device__ __forceinline__ double perf_max_concurrency(const PerfStep& sm, double tokens_per_sequence) {

@@ -14,7 +14,7 @@ from tokensim.cli import cli
 from tokensim.perf import calibration as cal
 from tokensim.perf._model import predict
 from tokensim.perf.efficiency import load_efficiency, render_calibration
-from tokensim.perf.validate import Measurement, load_measurements, predict_measurement
+from tokensim.perf.validate import Measurement, calibration_rows, load_measurements, predict_measurement
 
 # Known factors for the synthetic data: every fitted factor away from its bounds.
 TRUTH = {"decode.compute_efficiency": 0.45, "prefill.compute_efficiency": 0.55, "memory_efficiency": 0.80,
@@ -107,7 +107,7 @@ def test_fit_is_deterministic(synthetic, calibrated):
 def test_stacked_evaluation_equals_predict_on_the_dataset(synthetic):
     """The fit's stacked evaluation of every dataset row equals what `predict` returns for it."""
     path, _, _ = synthetic
-    measurements = load_measurements()[::5]
+    measurements = calibration_rows(load_measurements())[::5]
     problem = cal.build_problem(measurements, path)
     stacked = cal.predict_rows(problem, cal._current(problem, cal._layout(problem)))
     direct = np.array([predict_measurement(m, path)["predicted"] for m in measurements])

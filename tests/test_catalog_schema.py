@@ -143,8 +143,9 @@ MODEL_MESSAGES = [
     ('deepseek-v3', 'attention_type_missing', {'attention.type': DROP},
      "{path}: field 'attention.type' missing; allowed: a value (this field is required)"),
     ('deepseek-v3', 'mla_with_gqa_key', {'attention.kv_heads': 8},
-     "{path}: field 'attention.kv_heads' got 8; allowed: known keys: heads, kv_lora_rank, notes, "
-     "q_lora_rank, qk_nope_head_dim, qk_rope_head_dim, type, v_head_dim (did you mean 'heads'?)"),
+     "{path}: field 'attention.kv_heads' got 8; allowed: known keys: heads, indexer_head_dim, indexer_heads, "
+     "indexer_layers, kv_lora_rank, notes, q_lora_rank, qk_nope_head_dim, qk_rope_head_dim, sparse_topk_tokens, type, "
+     "v_head_dim (did you mean 'heads'?)"),
     ('deepseek-v3', 'mla_heads_zero', {'attention.heads': 0},
      "{path}: field 'attention.heads' got 0; allowed: a number in [1, inf)"),
     ('deepseek-v3', 'mla_rope_missing', {'attention.qk_rope_head_dim': DROP},
@@ -284,7 +285,7 @@ PRECISION_MESSAGES = [
     ('recipe_component_missing', {'recipes.fp8.kv_cache': DROP},
      "{path}: field 'recipes.fp8.kv_cache' missing; allowed: a value (this field is required)"),
     ('recipe_component_unknown', {'recipes.fp8.kv_cache': 'fp7'},
-     "{path}: field 'recipes.fp8.kv_cache' got 'fp7'; allowed: one of bf16, fp16, fp8, int4, mxfp4, "
+     "{path}: field 'recipes.fp8.kv_cache' got 'fp7'; allowed: one of bf16, fp16, fp8, int4, int4-g32, mxfp4, "
      "mxfp6, mxfp8, nvfp4 (did you mean 'fp8'?)"),
     ('recipe_component_not_string', {'recipes.fp8.kv_cache': 8},
      "{path}: field 'recipes.fp8.kv_cache' got 8; allowed: a string"),

@@ -241,13 +241,14 @@ def test_prediction_to_dict_keeps_the_record_order(mode, keys):
     """predict returns a frozen Prediction whose to_dict is the `tokensim perf` record, keys in their order per mode;
     Pareto rows carry no meets_slo."""
     p = predict("H200", "llama-3.1-8b", "fp8", Workload(1000, 1000), mode=mode)
+    keys = keys + ["speed_band", "envelope_rows", "extrapolation"]  # the validated envelope, set by predict
     assert list(p.to_dict()) == keys
     assert p.to_dict()["output_tokens_per_s_per_gpu"] == p.output_tokens_per_s_per_gpu
     with pytest.raises(dataclasses.FrozenInstanceError):
         p.gpus = 3  # type: ignore[misc]
     if mode != "prefill":
         front = predict("H200", "llama-3.1-8b", "fp8", Workload(1000, 1000), mode=mode, pareto=True)
-        assert list(front[0].to_dict()) == keys[:-1]
+        assert list(front[0].to_dict()) == [k for k in keys if k != "meets_slo"]
 
 
 def test_batch_search_on_many_points_is_operating_point_on_each():
@@ -323,7 +324,7 @@ def test_cli_json_keys_for_every_model(hardware):
         res = _run("--hardware", hardware, "--model", model.name, "--precision", precision, "--input-tokens", "1000",
                    "--output-tokens", "1000", "--format", "json")
         assert res.exit_code == 0, (model.name, res.output)
-        data = json.loads(res.output)
+        data = json.loads(res.stdout)  # stderr may carry the extrapolation note
         assert REQUIRED_KEYS <= set(data), model.name
         assert data["bound"] in ("compute", "memory", "communication")
         assert data["output_tokens_per_s_per_gpu_low"] < data["output_tokens_per_s_per_gpu"] \
@@ -335,7 +336,7 @@ def test_cli_pareto_is_a_list():
     res = _run("--hardware", "H200", "--model", "llama-3.1-8b", "--precision", "fp8", "--input-tokens", "1000",
                "--output-tokens", "500", "--pareto", "--format", "json")
     assert res.exit_code == 0
-    data = json.loads(res.output)
+    data = json.loads(res.stdout)
     assert isinstance(data, list) and REQUIRED_KEYS <= set(data[0])
 
 
@@ -343,7 +344,7 @@ def test_cli_decode_mode_with_context():
     """--mode decode --context-tokens L reports decode alone (no TTFT)."""
     res = _run("--hardware", "H200", "--model", "llama-3.1-8b", "--precision", "fp8", "--input-tokens", "1000",
                "--output-tokens", "1000", "--mode", "decode", "--context-tokens", "4000", "--format", "json")
-    data = json.loads(res.output)
+    data = json.loads(res.stdout)
     assert res.exit_code == 0 and data["mode"] == "decode" and data["ttft_s"] is None
 
 
@@ -425,3 +426,211 @@ def test_moe_slo_search_tries_the_tensor_parallel_layout():
     assert free.ep > 1 and free.tp == 1
     assert fast.meets_slo and fast.tokens_per_s_per_user >= 50
     assert fast.gpus == free.gpus and fast.tp == fast.gpus and fast.ep == 1
+
+
+# -- deployments as people run them (issue 11, build 3) --------------------------------------------------------------
+from tokensim._errors import ParameterError  # noqa: E402
+from tokensim.perf import (  # noqa: E402
+    Pool,
+    candidate_deployments,
+    layout_envelope,
+    pareto_frontier,
+    parse_pool,
+    search_layout,
+)
+from tokensim.perf._model import _integer_pools  # noqa: E402
+
+_DS = ("B300", "deepseek-v3", "nvfp4")
+_W = Workload(1024, 1024, cache_hit_rate=0.563)
+
+
+@pytest.mark.parametrize("text, pool", [
+    ("3xTEP4", Pool(3, Deployment(4, 4, 4))),
+    ("1xDEP32", Pool(1, Deployment(32, 1, 32))),
+    ("TP8", Pool(1, Deployment(8, 8, 1))),
+    (" 2 × dep16 ", Pool(2, Deployment(16, 1, 16))),
+    ("11*TP2", Pool(11, Deployment(2, 2, 1))),
+    ("?xTEP4", Pool(None, Deployment(4, 4, 4))),
+])
+def test_pool_syntax(text, pool):
+    """N x KIND G: N instances (default 1) of G GPUs; TP = (G, G, 1), TEP = (G, G, G), DEP = (G, 1, G)."""
+    assert parse_pool(text) == pool
+    assert parse_pool(pool.label) == pool
+    assert pool.gpus == (None if pool.instances is None else pool.instances * pool.deployment.gpus)
+
+
+@pytest.mark.parametrize("text", ["3xFOO4", "0xTP8", "TP0", "TP", "3x", "EP8", ""])
+def test_pool_syntax_errors_name_the_parameter(text):
+    with pytest.raises(ParameterError) as err:
+        parse_pool(text, "decode")
+    assert err.value.param == "decode" and str(err.value).startswith("decode ")
+
+
+def test_fixed_pools_serve_at_the_slower_pools_rate_over_all_gpus():
+    """3xTEP4 prefill + 1xDEP8 decode at a fixed decode batch: per request the prefill pool spends
+    p = (GPU-s per uncached input token of one TEP4 instance) x L_new and the decode pool d = (GPU-s per output token
+    of the DEP8 instance at the batch) x L_out; the deployment serves min(12/p, 8/d) requests/s, and output tokens/s per
+    GPU = that rate x L_out / 20 GPUs. The single-pool figures come from evaluate's prefill and decode modes."""
+    b = 64
+    pre = instance(*_DS, gpus=4, tp=4, ep=4)
+    dec = instance(*_DS, gpus=8, tp=1, ep=8)
+    l_new = 1024 * (1 - 0.563)
+    p = float(evaluate(pre.step_model, "prefill", np.ones(1), 1024, 1024, None, 0.563)["gpu_s_per_input_token"][0]) \
+        * l_new
+    d = float(evaluate(dec.step_model, "decode", np.array([b]), 1024, 1024, None, 0.563)["gpu_s_per_output_token"][0]) \
+        * 1024
+    rate = min(12 / p, 8 / d)
+    got = predict(*_DS, _W, prefill="3xTEP4", decode="1xDEP8", concurrency=b)
+    assert got.mode == "disaggregated" and got.total_gpus == 20
+    assert (got.prefill_pool, got.decode_pool) == ("3xTEP4", "1xDEP8")
+    assert (got.gpus, got.tp, got.ep) == (8, 1, 8)
+    assert got.output_tokens_per_s_per_gpu == pytest.approx(rate * 1024 / 20, rel=1e-12)
+    assert got.bottleneck == ("prefill" if 12 / p < 8 / d else "decode")
+    assert got.prefill_gpu_share == pytest.approx(12 / 20)
+    # every GPU is charged: per request, L_new x GPU-s per input token + L_out x GPU-s per output token = 20 / rate
+    assert l_new * got.gpu_s_per_input_token + 1024 * got.gpu_s_per_output_token == pytest.approx(20 / rate, rel=1e-12)
+
+
+def test_pools_of_unknown_size_are_rate_matched():
+    """?xTEP4 prefill + ?xDEP8 decode: the pools in the ratio of their GPU-seconds per request, so output tokens/s per
+    GPU = L_out / (p + d) with p, d as in the fixed-pool test (the decode batch fixed)."""
+    b = 64
+    pre = instance(*_DS, gpus=4, tp=4, ep=4)
+    dec = instance(*_DS, gpus=8, tp=1, ep=8)
+    l_new = 1024 * (1 - 0.563)
+    p = float(evaluate(pre.step_model, "prefill", np.ones(1), 1024, 1024, None, 0.563)["gpu_s_per_input_token"][0]) \
+        * l_new
+    d = float(evaluate(dec.step_model, "decode", np.array([b]), 1024, 1024, None, 0.563)["gpu_s_per_output_token"][0]) \
+        * 1024
+    got = predict(*_DS, _W, prefill="?xTEP4", decode="?xDEP8", concurrency=b)
+    assert got.bottleneck == "balanced" and got.total_gpus is None
+    assert got.output_tokens_per_s_per_gpu == pytest.approx(1024 / (p + d), rel=1e-12)
+    assert got.prefill_gpu_share == pytest.approx(p / (p + d), rel=1e-12)
+
+
+def test_adding_instances_to_the_bottleneck_pool_raises_throughput_to_the_other_pools_limit():
+    """A prefill-heavy workload (8k in, 256 out): one TP2 prefill instance starves two TP8 decode instances; sixteen
+    feed them faster than they decode."""
+    w = Workload(8192, 256)
+    one = predict(*_DS, w, prefill="1xTP2", decode="2xTP8", concurrency=128)
+    many = predict(*_DS, w, prefill="16xTP2", decode="2xTP8", concurrency=128)
+    assert one.bottleneck == "prefill" and many.bottleneck == "decode"
+    assert many.output_tokens_per_s_per_gpu * many.total_gpus > one.output_tokens_per_s_per_gpu * one.total_gpus
+
+
+@pytest.mark.parametrize("prefill, decode, total", [
+    ("11xTP2", "3xTEP4", 34),  # 22 prefill GPUs with 12 decode GPUs
+    ("3xTEP4", "1xDEP32", 44),  # several TP4/TEP4 prefill instances with one 32-GPU DEP decode instance
+])
+def test_unequal_pools_run(prefill, decode, total):
+    """Deployments refused before ("--tp 8 must divide --gpus 12") run, with the SLO searched over the decode batch."""
+    got = predict(*_DS, _W, prefill=prefill, decode=decode, slo=SLO(min_tokens_per_s_per_user=20))
+    assert got.total_gpus == total and got.output_tokens_per_s_per_gpu > 0 and got.bottleneck in ("prefill", "decode")
+
+
+def test_pools_and_one_instance_do_not_mix():
+    with pytest.raises(ParameterError, match=r"^gpus describes one instance"):
+        predict(*_DS, _W, prefill="TP8", decode="TP8", gpus=8)
+    with pytest.raises(ParameterError, match=r"^decode missing"):
+        predict(*_DS, _W, prefill="TP8")
+    with pytest.raises(ParameterError, match=r"^mode 'aggregated'"):
+        predict(*_DS, _W, prefill="TP8", decode="TP8", mode="aggregated")
+    with pytest.raises(ParameterError, match=r"^prefill TP1: .* does not fit"):
+        predict(*_DS, _W, prefill="TP1", decode="TP8")
+
+
+def test_moe_experts_split_without_expert_parallelism_is_refused():
+    """gpus=8, tp=1, ep=1 on a MoE model would split the experts over 8 attention-DP GPUs with no exchange between
+    them: refused. ep=1 alone means tensor parallel over the instance (TP8); a dense model may run attention-DP
+    replicas (gpus=8, tp=1 is 8 copies)."""
+    with pytest.raises(UserError, match=r"^ep=1 with tp=1 on gpus=8: deepseek-v3's experts would be split over 8 GPUs"):
+        instance(*_DS, gpus=8, tp=1, ep=1)
+    with pytest.raises(UserError, match=r"^ep=1 with tp=2 on gpus=8"):
+        instance(*_DS, gpus=8, tp=2, ep=1)
+    d = instance(*_DS, gpus=8, ep=1).deployment
+    assert (d.gpus, d.tp, d.ep) == (8, 8, 1)
+    assert instance(*_DS, gpus=8, tp=1, ep=8).deployment.label == "DEP8"
+    assert instance("H200", "llama-3.1-8b", "fp8", gpus=8, tp=1).deployment.dp == 8
+    res = _run("--hardware", "B300", "--model", "deepseek-v3", "--precision", "nvfp4", "--input-tokens", "100",
+               "--output-tokens", "100", "--gpus", "8", "--tp", "1", "--ep", "1")
+    assert res.exit_code == 2 and "--ep 1 with --tp 1 on --gpus 8" in res.output
+
+
+def test_candidate_layouts_stay_in_the_nvlink_domain_unless_the_model_needs_more():
+    cat = load_catalog()
+
+    def sizes(hw, model, precision):
+        h, m = cat.get_hardware(hw), cat.get_model(model)
+        prec = resolve_precision(cat.get_recipe(precision), h)
+        return {d.label for d in candidate_deployments(m, prec, h, load_efficiency(h.family))}
+
+    # DeepSeek-V3 at NVFP4 on B300 (8-GPU HGX): weights ~ 380 GB need 2 or more of 288 GB GPUs
+    assert sizes("B300", "deepseek-v3", "nvfp4") == {"TP2", "TEP2", "DEP2", "TP4", "TEP4", "DEP4", "TP8", "TEP8",
+                                                      "DEP8"}
+    # FP8 DeepSeek-V3 (~ 690 GB) does not fit on 8 H100s (80 GB): two and four HGX nodes over the scale-out network
+    assert {int("".join(c for c in s if c.isdigit())) for s in sizes("H100", "deepseek-v3", "fp8")} == {16, 32}
+    assert sizes("H200", "llama-3.1-8b", "fp8") == {"TP1", "TP2", "TP4", "TP8"}
+
+
+def test_layout_search_is_never_worse_than_any_candidate_or_the_old_choice():
+    """The search's point serves at least as much within the SLO as each candidate layout's own operating point, and
+    as the default instance with its latency layout (predict without search)."""
+    slo = SLO(min_tokens_per_s_per_user=50)
+    best = search_layout(*_DS, _W, mode="aggregated", slo=slo)
+    assert best.row["meets_slo"] and best.tried == 9
+    cat = load_catalog()
+    h, m = cat.get_hardware("B300"), cat.get_model("deepseek-v3")
+    prec = resolve_precision(cat.get_recipe("nvfp4"), h)
+    for dep in candidate_deployments(m, prec, h, load_efficiency(h.family)):
+        r = instance(*_DS, gpus=dep.gpus, tp=dep.tp, ep=dep.ep)
+        row = operating_point(r.step_model, "aggregated", _W, slo)
+        assert not row["meets_slo"] or row["output_tokens_per_s_per_gpu"] <= best.row["output_tokens_per_s_per_gpu"]
+    old = predict(*_DS, _W, slo=slo)
+    new = predict(*_DS, _W, slo=slo, search=True)
+    assert new.meets_slo and new.output_tokens_per_s_per_gpu >= old.output_tokens_per_s_per_gpu
+    assert new.layout is not None and old.layout is None
+
+
+def test_search_does_not_run_when_a_layout_is_given():
+    w, slo = _W, SLO(min_tokens_per_s_per_user=50)
+    assert predict(*_DS, w, slo=slo, gpus=4, search=True) == predict(*_DS, w, slo=slo, gpus=4)
+    with pytest.raises(ParameterError, match=r"^mode 'auto'"):
+        predict(*_DS, w, mode="auto")
+
+
+def test_integer_pools_closed_form():
+    """Prefill share 0.25 of GPU time, TP2 prefill and TP8 decode instances: 1 decode instance takes round(8/3/2) = 1
+    prefill instance, min(2/0.25, 8/0.75)/10 = 80% of the rate-matched rate per GPU; 2 take round(16/3/2) = 3,
+    min(6/0.25, 16/0.75)/22 = 97%: the first at least 95%."""
+    assert _integer_pools(Deployment(2, 2, 1), Deployment(8, 8, 1), 0.25) == (3, 2)
+    assert _integer_pools(Deployment(8, 8, 1), Deployment(8, 8, 1), 0.5) == (1, 1)
+
+
+def test_layout_envelope_dominates_every_layouts_frontier():
+    env = layout_envelope(*_DS, _W)
+    speeds = [p.tokens_per_s_per_user for p in env]
+    rates = [p.output_tokens_per_s_per_gpu for p in env]
+    assert speeds == sorted(speeds, reverse=True) and rates == sorted(rates)
+    assert len({p.layout for p in env}) > 1
+    r = instance(*_DS)  # the default (expert-parallel) instance: its frontier is under the envelope
+    for point in pareto_frontier(r.step_model, "aggregated", _W, r.kv_transfer_s_per_token):
+        assert any(p.tokens_per_s_per_user >= point["tokens_per_s_per_user"]
+                   and p.output_tokens_per_s_per_gpu >= point["output_tokens_per_s_per_gpu"] for p in env)
+
+
+def test_cli_pools_and_search():
+    base = ("--hardware", "B300", "--model", "deepseek-v3", "--precision", "nvfp4", "--input-tokens", "1024",
+            "--output-tokens", "1024", "--cache-hit-rate", "0.563", "--min-tokens-per-s-per-user", "20",
+            "--format", "json")
+    res = _run(*base, "--prefill", "3xTEP4", "--decode", "1xDEP32")
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert data["mode"] == "disaggregated" and data["total_gpus"] == 44 and data["decode_pool"] == "1xDEP32"
+    res = _run(*base, "--prefill", "3xTEP4")
+    assert res.exit_code == 2 and "--decode missing" in res.output
+    res = _run(*base, "--prefill", "3xFOO4", "--decode", "TP8")
+    assert res.exit_code == 2 and "--prefill '3xFOO4': allowed: [N x] KIND G" in res.output
+    searched = json.loads(_run(*base).stdout)
+    single = json.loads(_run(*base, "--no-search").stdout)
+    assert "layout" in searched and "layout" not in single
+    assert searched["output_tokens_per_s_per_gpu"] >= single["output_tokens_per_s_per_gpu"]

@@ -60,6 +60,24 @@ def test_pareto_chart(tmp_path, report):
     assert_png(path)
 
 
+def test_pareto_envelope_spans_layouts_and_holds_runs_point(tmp_path, report):
+    """Each curve is the envelope across layouts (several layouts on it); the operating point `tokensim run` prices
+    (predict at the scenario's SLO) lies on or under its curve, and the chart marks it."""
+    points: dict = {}
+    curves = plots.pareto_curves(report.scenario, operating_points=points)
+    assert set(points) == set(curves)
+    for label, curve in curves.items():
+        assert len({p["layout"] for p in curve}) > 1
+        run = points[label]
+        assert run["meets_slo"] and run["layout"]
+        assert any(p["tokens_per_s_per_user"] >= run["tokens_per_s_per_user"] * (1 - 1e-12)
+                   and p["output_tokens_per_s_per_gpu"] >= run["output_tokens_per_s_per_gpu"] * (1 - 1e-12)
+                   for p in curve), label
+    path = plots.pareto_chart(curves, tmp_path / "envelope.png", min_tokens_per_s_per_user=50, scenario="test",
+                              operating_points=points)
+    assert_png(path)
+
+
 def test_pareto_chart_with_nothing_to_plot_is_a_user_error(tmp_path):
     """Curves with no points are refused with a user error, and no file is left behind."""
     from tokensim import UserError

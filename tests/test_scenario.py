@@ -207,7 +207,7 @@ PINNED_MESSAGES = [
     ('horizon_missing', {'horizon_years': DROP},
      "{path}: field 'horizon_years' missing; allowed: a value (this field is required)"),
     ('currency_unknown', {'currency': 'XYZ'},
-     "{path}: field 'currency' got 'XYZ'; allowed: a currency in {configs}/fx.yaml: CNY, EUR, USD"),
+     "{path}: field 'currency' got 'XYZ'; allowed: a currency in configs/fx.yaml: CNY, EUR, USD"),
     ('currency_not_string', {'currency': 5},
      "{path}: field 'currency' got 5; allowed: a string"),
     ('section_missing', {'serving': DROP},

@@ -3,22 +3,38 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
+import math
+from dataclasses import replace
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
-from tokensim import UserError
+from tokensim import SLO, UserError, Workload, predict
 from tokensim.cli import cli
+from tokensim.config import config_dir
 from tokensim.config.catalog import load_catalog
+from tokensim.perf.envelope import envelope_counts, speed_band
 from tokensim.perf.validate import (
+    EXTRA_COLUMNS,
     MEASURED_METRICS,
     MEASUREMENTS_PATH,
+    REASONS,
     REQUIRED_COLUMNS,
     SERVING,
+    UNMAPPED_SERVING,
+    Measurement,
+    NotRunnable,
+    calibration_rows,
+    calibration_sha256,
     load_measurements,
+    parse_slo,
+    plan_measurement,
     predict_measurement,
     summarize,
+    validate,
 )
 
 
@@ -34,25 +50,72 @@ def test_dataset_has_every_required_column():
 
 
 def test_every_row_has_a_source_and_known_names():
-    """Each row names its source document and date, a confidence grade, and catalogue entries that exist."""
+    """Each row names its source document and date and a confidence grade; rows calibrate fits name catalogue
+    entries that exist (the issue-11 rows may name models not catalogued yet: validate reports them as not run)."""
     cat = load_catalog()
     rows = load_measurements()
     assert len(rows) >= 500 and len({m.id for m in rows}) == len(rows)
     for m in rows:
         assert m.source.strip() and m.source_id.strip() and m.date[:2] == "20", m.id
         assert m.confidence in ("A", "B", "C"), m.id
+        assert (m.serving in SERVING or m.serving in UNMAPPED_SERVING) and m.metric in MEASURED_METRICS
+    for m in calibration_rows(rows):
         cat.get_hardware(m.hardware), cat.get_model(m.model), cat.get_recipe(m.precision)
-        assert m.serving in SERVING and m.metric in MEASURED_METRICS
+        assert m.serving in SERVING
     assert len({m.source_id for m in rows}) >= 6
 
 
+def test_issue11_rows_are_merged_unfitted():
+    """The 1,156 staged issue-11 rows (data-staging/README.md) are in the dataset, marked calibrate: no, with the
+    extra columns; the 579 rows fitted before are unchanged in number."""
+    rows = load_measurements()
+    unfitted = [m for m in rows if not m.calibrate]
+    assert len(rows) == 579 + 1156 and len(unfitted) == 1156
+    assert sum(m.tokens_per_s_per_user is not None for m in unfitted) >= 1156 // 2
+    with MEASUREMENTS_PATH.open(newline="") as fh:
+        header = next(csv.reader(fh))
+    assert header[:len(REQUIRED_COLUMNS)] == list(REQUIRED_COLUMNS) and set(EXTRA_COLUMNS) <= set(header)
+
+
+def test_bundled_calibration_records_the_sha_of_the_data_it_fits():
+    """configs/calibration.yaml's fit.data names the sha256 of the fitted rows and columns; its row count matches."""
+    fit = yaml.safe_load((config_dir() / "calibration.yaml").read_text())["fit"]
+    assert fit["data"] == f"measurements.csv sha256:{calibration_sha256()}"
+    assert fit["rows"] == len(calibration_rows(load_measurements()))
+
+
+def test_calibration_sha_is_the_file_sha_without_unfitted_rows_or_extra_columns(tmp_path):
+    """For a file holding only the fitted rows and the required columns, the sha is the file's own; adding rows
+    marked calibrate: no and the issue-11 columns leaves it unchanged; changing a fitted value changes it."""
+    with MEASUREMENTS_PATH.open(newline="") as fh:
+        records = list(csv.DictReader(fh))
+    fitted = [r for r in records if r["calibrate"] != "no"][:3]
+    plain = tmp_path / "plain.csv"
+    with plain.open("w", newline="") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(REQUIRED_COLUMNS)
+        writer.writerows([[r[c] for c in REQUIRED_COLUMNS] for r in fitted])
+    assert calibration_sha256(plain) == hashlib.sha256(plain.read_bytes()).hexdigest()
+    merged = tmp_path / "merged.csv"
+    unfitted = next(r for r in records if r["calibrate"] == "no")
+    with merged.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, list(records[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows([*fitted, unfitted])
+    assert calibration_sha256(merged) == calibration_sha256(plain)
+    changed = tmp_path / "changed.csv"
+    changed.write_text(plain.read_text().replace(fitted[0]["value"], fitted[0]["value"] + "1", 1))
+    assert calibration_sha256(changed) != calibration_sha256(plain)
+
+
 def test_mlperf_rows_carry_dataset_input_lengths():
-    """MLPerf rows give the dataset's mean input and output lengths, with how they were obtained in the notes."""
+    """MLPerf rows give the dataset's mean input and output lengths, with how they were obtained in the notes (the
+    issue-11 rows: in the assumptions column)."""
     mlperf = [m for m in load_measurements() if m.source_id.startswith("mlperf")]
     assert mlperf
     for m in mlperf:
         assert m.input_tokens > 0 and m.output_tokens > 0
-        assert "input_tokens" in m.notes
+        assert "input_tokens" in m.notes or "input" in m.assumptions
 
 
 def test_total_metrics_are_divided_by_the_system_gpus():
@@ -76,14 +139,21 @@ def test_summary_statistics():
 
 
 def test_cli_validate_json_has_rows_and_summary():
-    """`tokensim validate --format json` gives rows (id, predicted, measured, error, low, high) and a summary."""
+    """`tokensim validate --format json` gives rows (id, predicted, measured, error, low, high), a summary, the groups
+    of issue 11 and every row it could not run with the reason: none dropped."""
     res = CliRunner().invoke(cli, ["validate", "--format", "json"])
     assert res.exit_code == 0, res.output
     data = json.loads(res.stdout)
-    assert {"id", "predicted", "measured", "error", "low", "high"} <= set(data["rows"][0])
+    assert {"id", "predicted", "measured", "error", "low", "high", "band", "engine"} <= set(data["rows"][0])
     assert {"n", "median_abs_error", "max_abs_error", "interval_coverage"} <= set(data["summary"])
-    assert data["summary"]["n"] == len(load_measurements()) == len(data["rows"])
-    assert set(data["groups"]) == {"hardware_family", "model_family", "precision", "serving"}
+    assert data["summary"]["n"] == len(data["rows"])
+    assert len(data["rows"]) + len(data["not_run"]) == len(load_measurements())
+    assert sum(data["not_run_by_reason"].values()) == len(data["not_run"])
+    assert all(r["reason"] in REASONS and r["detail"] for r in data["not_run"])
+    assert set(data["groups"]) == {"hardware_family", "model_family", "precision", "serving", "band", "engine",
+                                   "speculative", "fitted"}
+    assert set(data["groups"]["band"]) <= {"<20", "20-50", "50-100", ">100", "none"}
+    assert "not run" in res.stderr
 
 
 def test_cli_validate_table_shows_groups():
@@ -120,3 +190,207 @@ def test_missing_column_is_reported(tmp_path):
     path.write_text(",".join(header[i] for i in keep) + "\n")
     with pytest.raises(UserError, match="missing: metric"):
         load_measurements(path)
+
+
+def test_cli_validate_subset_fitted_is_the_calibration_rows():
+    """`--subset fitted` reports exactly the rows calibrate fits, all of which run."""
+    res = CliRunner().invoke(cli, ["validate", "--subset", "fitted", "--format", "json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert data["summary"]["n"] == len(calibration_rows(load_measurements())) and data["not_run"] == []
+
+
+# -- the issue-11 mapping ---------------------------------------------------------------------------------------------
+def _row(**changes) -> Measurement:
+    base = dict(id="t", source_id="s", source="test", date="2026-01-01", confidence="A", hardware="B200",
+                system_gpus=8, instance_gpus=8, tp=8, ep=8, model="deepseek-r1", precision="fp8",
+                kv_cache_precision=None, serving="aggregated-online", input_tokens=1024.0, output_tokens=1024.0,
+                context_tokens=None, concurrency=64, slo=None, metric="output_tokens_per_s_per_gpu", value=100.0,
+                calibrate=False)
+    return Measurement(**{**base, **changes})
+
+
+def test_speed_bands_have_inclusive_lower_edges():
+    """Issue 11's bands: <20, 20-50, 50-100, >100 tokens/s per user; none for no stated speed."""
+    assert [speed_band(v) for v in (0.5, 19.99, 20.0, 49.9, 50.0, 99.99, 100.0, 400.0)] == [
+        "<20", "<20", "20-50", "20-50", "50-100", "50-100", ">100", ">100"]
+    assert speed_band(None) == speed_band(math.nan) == "none"
+
+
+def test_slo_text_is_read_as_bounds():
+    """MLPerf's 'p99 TTFT <= 2 s; p99 TPOT <= 80 ms' is max_ttft_s 2, max_tpot_s 0.08; key=value pairs as before."""
+    assert parse_slo("p99 TTFT <= 2 s; p99 TPOT <= 80 ms") == SLO(max_ttft_s=2.0, max_tpot_s=0.08)
+    assert parse_slo("TTFT < 1.5 s; TPOT < 50 ms") == SLO(max_ttft_s=1.5, max_tpot_s=0.05)
+    assert parse_slo("min_tokens_per_s_per_user=50;max_ttft_s=2") == SLO(50.0, 2.0)
+    with pytest.raises(ValueError):
+        parse_slo("p99 latency <= 2 s")
+
+
+def test_client_concurrency_is_spread_over_the_instances():
+    """A 16-GPU pool of four 4-GPU instances at client concurrency 8 runs 2 sequences per instance; a stated speed
+    without concurrency or SLO becomes the SLO floor."""
+    m = _row(system_gpus=16, instance_gpus=4, tp=4, ep=4, concurrency=8)
+    assert plan_measurement(m)["concurrency"] == 2
+    floor = plan_measurement(_row(concurrency=None, tokens_per_s_per_user=42.0))
+    assert floor["concurrency"] is None and floor["slo"] == SLO(min_tokens_per_s_per_user=42.0)
+
+
+def test_total_tokens_per_gpu_counts_input_and_output():
+    """tokens_per_s_per_gpu (input + output per GPU) at 8k/1k in aggregated serving is 9x the output rate: the model
+    processes 8,192 input tokens per 1,024 output tokens."""
+    m = _row(input_tokens=8192.0, metric="tokens_per_s_per_gpu", concurrency=16)
+    total = predict_measurement(m)["predicted"]
+    out = predict_measurement(replace(m, metric="output_tokens_per_s_per_gpu"))["predicted"]
+    assert total == pytest.approx(9.0 * out)
+
+
+def test_decode_gpu_metric_is_compared_per_decode_gpu():
+    """InferenceMAX's per-decode-GPU output rate is compared with the predicted output rate over the decode share of
+    GPUs: output per GPU / (1 - prefill GPU share)."""
+    m = _row(serving="disaggregated-online", metric="output_tokens_per_s_per_decode_gpu", system_gpus=16,
+             prefill_pool="1xTEP8", decode_pool="1xTEP8", concurrency=32)
+    res = predict("B200", "deepseek-r1", "fp8", Workload(1024, 1024), mode="disaggregated", concurrency=32, gpus=8,
+                  tp=8, ep=8)
+    assert predict_measurement(m)["predicted"] == pytest.approx(
+        res.output_tokens_per_s_per_gpu / (1.0 - res.prefill_gpu_share))
+
+
+@pytest.mark.parametrize("changes, reason", [
+    (dict(model="no-such-model"), "model not in the catalogue"),
+    (dict(serving="production-fleet"), "serving mode not mapped"),
+    (dict(serving="disaggregated-online", prefill_pool="3xTEP4", decode_pool="1xDEP32"),
+     "unequal prefill/decode pools"),
+    (dict(serving="disaggregated-online", prefill_pool="?xTEP4", decode_pool="?xTEP4"),
+     "pool layout not published as <n>x<kind><gpus>"),
+    (dict(serving="disaggregated-decode", metric="tokens_per_s_per_gpu"), "metric not mapped for the serving mode"),
+    (dict(input_tokens=math.nan), "workload or GPU count not published"),
+    (dict(tp=3, ep=8), "predict refused the deployment"),
+])
+def test_rows_that_cannot_run_carry_the_reason(changes, reason):
+    """Each kind of row no predict call reproduces raises NotRunnable with its reason; validate lists it."""
+    m = _row(**changes)
+    with pytest.raises(NotRunnable) as info:
+        predict_measurement(m)
+    assert info.value.reason == reason
+    out = validate([m, _row(id="ok")])
+    assert [r["id"] for r in out["rows"]] == ["ok"] and out["not_run_by_reason"] == {reason: 1}
+
+
+def test_speculative_decoding_is_modelled_only_when_published():
+    """Draft tokens with a published acceptance (a range: its midpoint) enter the workload; MTP without them runs
+    without speculation and is grouped as not modelled."""
+    m = _row(mtp_draft_tokens=3, mtp_acceptance_length="2.3-2.5")
+    assert m.speculative == "modelled"
+    assert m.workload.speculative_draft_tokens == 3 and m.workload.speculative_acceptance_length == pytest.approx(2.4)
+    bare = _row(mtp_draft_tokens=3)
+    assert bare.speculative == "not modelled" and bare.workload.speculative_draft_tokens == 0
+    assert _row(assumptions="MTP speculative decoding (spec_method=mtp)").speculative == "not modelled"
+    assert _row().speculative == "none"
+
+
+def test_organisations_are_one_source_group():
+    """The three SemiAnalysis source_ids are one leave-one-source-out unit, the LMSYS posts another; the
+    TensorRT-LLM perf-overview versions stay separate (the fitted calibration's partition is unchanged)."""
+    groups = {s: _row(source_id=s).source_group for s in ("inferencemax-2026", "inferencemax-gha-gptoss",
+                                                          "inferencex-blog", "lmsys-sglang-2025-05",
+                                                          "lmsys-sglang-kimi-k2", "trtllm-v1.0", "trtllm-v0.20")}
+    assert groups["inferencemax-2026"] == groups["inferencemax-gha-gptoss"] == groups["inferencex-blog"]
+    assert groups["lmsys-sglang-2025-05"] == groups["lmsys-sglang-kimi-k2"] != groups["inferencex-blog"]
+    assert groups["trtllm-v1.0"] != groups["trtllm-v0.20"]
+    fitted = calibration_rows(load_measurements())
+    assert len({m.source_group for m in fitted}) == len({m.source_id for m in fitted})
+
+
+def test_unfitted_rows_may_leave_gpus_blank_but_fitted_rows_may_not(tmp_path):
+    """A blank system_gpus is allowed only on a row marked calibrate: no."""
+    with MEASUREMENTS_PATH.open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        row, header = next(reader), reader.fieldnames
+    path = tmp_path / "m.csv"
+    for flag, ok in (("no", True), ("", False)):
+        with path.open("w", newline="") as fh:
+            writer = csv.DictWriter(fh, header)
+            writer.writeheader()
+            writer.writerow({**row, "system_gpus": "", "calibrate": flag})
+        if ok:
+            assert load_measurements(path)[0].system_gpus == 0
+        else:
+            with pytest.raises(UserError, match="column system_gpus"):
+                load_measurements(path)
+
+
+# -- the validated envelope -------------------------------------------------------------------------------------------
+def test_envelope_counts_rows_per_family_and_band(tmp_path):
+    """Rows per hardware family x model family x band: two H100 and one H200 Llama rows at 30 and 45 tokens/s per
+    user are 3 hopper/llama/20-50 rows; an uncatalogued model is not counted; a blank speed is band none."""
+    path = tmp_path / "m.csv"
+    path.write_text("hardware,model,tokens_per_s_per_user\nH100,llama-3.3-70b,30\nH100,llama-3.1-8b,45\n"
+                    "H200,llama-3.3-70b,45\nH200,no-such-model,45\nH200,llama-3.3-70b,\n")
+    counts = envelope_counts(str(path))
+    assert counts == {("hopper", "llama", "20-50"): 3, ("hopper", "llama", "none"): 1}
+
+
+def test_prediction_says_whether_it_extrapolates():
+    """A max-throughput Llama 3.3 70B point on H200 is band none, inside the envelope (hundreds of TensorRT-LLM
+    rows); every prediction reports its band and the rows behind it, extrapolation when fewer than 10."""
+    p = predict("H200", "llama-3.3-70b", "fp8", Workload(1000, 1000))
+    cat = load_catalog()
+
+    def families(r):
+        try:
+            return cat.get_hardware(r["hardware"]).family, cat.get_model(r["model"]).family
+        except UserError:
+            return None
+
+    with MEASUREMENTS_PATH.open(newline="") as fh:
+        hopper_llama_none = sum(1 for r in csv.DictReader(fh)
+                                if families(r) == ("hopper", "llama") and not r["tokens_per_s_per_user"])
+    assert p.speed_band == "none" and p.envelope_rows == hopper_llama_none and p.extrapolation is False
+    d = p.to_dict()
+    assert d["extrapolation"] is False and d["speed_band"] == "none"
+    fast = predict("H100", "llama-3.1-8b", "fp8", Workload(1000, 1000), slo=SLO(min_tokens_per_s_per_user=150))
+    assert fast.speed_band == speed_band(fast.tokens_per_s_per_user)
+    assert fast.extrapolation == (fast.envelope_rows < 10)
+
+
+def test_cli_perf_notes_an_extrapolation_on_stderr():
+    """`tokensim perf` writes one stderr note when the point is outside the envelope, none when inside."""
+    runner = CliRunner()
+    inside = runner.invoke(cli, ["perf", "--hardware", "H200", "--model", "llama-3.3-70b", "--precision", "fp8",
+                                 "--input-tokens", "1000", "--output-tokens", "1000", "--format", "json"])
+    assert inside.exit_code == 0, inside.output
+    assert json.loads(inside.stdout)["extrapolation"] is False and "extrapolation" not in inside.stderr
+    outside = runner.invoke(cli, ["perf", "--hardware", "MI300X", "--model", "mixtral-8x7b", "--precision", "fp8",
+                                  "--input-tokens", "1000", "--output-tokens", "1000", "--min-tokens-per-s-per-user",
+                                  "150", "--format", "json"])
+    assert outside.exit_code == 0, outside.output
+    data = json.loads(outside.stdout)
+    assert data["extrapolation"] is True and data["envelope_rows"] < 10
+    assert outside.stderr.count("note: extrapolation") == 1
+
+
+def test_cli_cross_validate_refits_fitted_rows_and_reports_the_rest(tmp_path):
+    """`--cross-validate` on a small file: the fitted rows are predicted by fits to the other source groups, an
+    unfitted row by the calibration in force (the same as plain validate), an unrunnable row is listed with its
+    reason."""
+    with MEASUREMENTS_PATH.open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        records, header = list(reader), reader.fieldnames
+    fitted = [r for r in records if r["source_id"] == "trtllm-v1.0"][:2] + [
+        r for r in records if r["source_id"] == "trtllm-v0.20"][:2]
+    ok = next(r for r in records if r["calibrate"] == "no" and r["serving"] == "server-slo"
+              and r["model"] == "llama-2-70b")
+    bad = {**ok, "id": "unknown-model-row", "model": "no-such-model"}
+    path = tmp_path / "m.csv"
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, header)
+        writer.writeheader()
+        writer.writerows([*fitted, ok, bad])
+    runner = CliRunner()
+    cross = runner.invoke(cli, ["validate", "--measurements", str(path), "--cross-validate", "--format", "json"])
+    plain = runner.invoke(cli, ["validate", "--measurements", str(path), "--format", "json"])
+    assert cross.exit_code == 0 and plain.exit_code == 0, cross.output + plain.output
+    c, p = json.loads(cross.stdout), json.loads(plain.stdout)
+    assert [r["id"] for r in c["rows"]] == [r["id"] for r in p["rows"]] == [*(r["id"] for r in fitted), ok["id"]]
+    assert c["rows"][-1]["predicted"] == pytest.approx(p["rows"][-1]["predicted"], rel=1e-12)
+    assert c["not_run_by_reason"] == p["not_run_by_reason"] == {"model not in the catalogue": 1}

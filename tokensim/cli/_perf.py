@@ -1,4 +1,10 @@
-"""``tokensim perf``: tokens per second per GPU at the operating point (or the Pareto frontier)."""
+"""``tokensim perf``: tokens per second per GPU at the operating point (or the Pareto frontier).
+
+Deployments (:data:`tokensim.perf.POOL_SYNTAX`): one instance with ``--gpus/--tp/--ep``; a disaggregated deployment
+with ``--prefill 3xTEP4 --decode 1xDEP32`` (N instances of a layout KIND G: TP, TEP or DEP on G GPUs each); with no
+layout given the instance size and layout are searched (aggregated and disaggregated unless ``--mode`` names one;
+``--no-search`` evaluates the default instance alone, as ``tokensim run`` does).
+"""
 
 from __future__ import annotations
 
@@ -9,15 +15,17 @@ import click
 from .._errors import ConfigError, ParameterError, UserError
 from .._output import render_table
 from ..config import check_number
-from ..perf import MODES, SLO, Workload, predict
-from ._common import cli, emit, format_option
+from ..perf import MODES, POOL_SYNTAX, SLO, Workload, predict
+from ._common import cli, emit, format_option, info
 
 _TABLE_FIELDS = ("hardware", "model", "precision", "compute_format", "weight_only", "mode", "gpus", "tp", "ep",
                  "concurrency", "output_tokens_per_s_per_gpu", "output_tokens_per_s_per_gpu_low",
                  "output_tokens_per_s_per_gpu_high", "input_tokens_per_s_per_gpu", "tokens_per_s_per_user", "ttft_s",
                  "tpot_s", "bound", "weights_gb_per_gpu", "kv_cache_gb_per_gpu", "max_concurrency", "fits",
                  "meets_slo")
-_PARETO_FIELDS = ("concurrency", "tokens_per_s_per_user", "output_tokens_per_s_per_gpu", "ttft_s", "tpot_s", "bound")
+_DEPLOYMENT_FIELDS = ("layout", "prefill_pool", "decode_pool", "total_gpus", "bottleneck", "prefill_gpu_share")
+_PARETO_FIELDS = ("concurrency", "tokens_per_s_per_user", "output_tokens_per_s_per_gpu", "ttft_s", "tpot_s", "bound",
+                  "layout")
 
 
 def _positive(name: str, value, integer: bool = False, low: float = 0.0, low_open: bool = True, high=None):
@@ -40,6 +48,17 @@ def _flag_wording(exc: UserError) -> UserError:
     return UserError(text)
 
 
+def _envelope_note(points) -> None:
+    """One stderr line when a point lies outside the validated envelope (``extrapolation``: fewer than 10 measured
+    rows of its hardware family x model family x per-user speed band; tokensim.perf.envelope)."""
+    outside = [p for p in points if p.extrapolation]
+    if outside:
+        bands = ", ".join(dict.fromkeys(f"{p.speed_band} ({p.envelope_rows} rows)" for p in outside))
+        info(f"note: extrapolation: fewer than 10 measured rows back {points[0].hardware} x {points[0].model} "
+             f"(hardware family x model family) in the per-user speed band {bands}, tokens/s per user; "
+             "see docs/model-notes.md, 'The validated envelope'")
+
+
 @cli.command("perf")
 @click.option("--hardware", required=True, help="accelerator name (tokensim catalog hardware)")
 @click.option("--model", required=True, help="model name (tokensim catalog models)")
@@ -49,7 +68,14 @@ def _flag_wording(exc: UserError) -> UserError:
 @click.option("--gpus", type=int, help="GPUs per serving instance (default: smallest that fits with KV room)")
 @click.option("--tp", type=int, help="tensor-parallel size")
 @click.option("--ep", type=int, help="expert-parallel size (MoE models)")
-@click.option("--mode", type=click.Choice(MODES), default="aggregated", show_default=True)
+@click.option("--prefill", help=f"disaggregated: the prefill pool, {POOL_SYNTAX}")
+@click.option("--decode", help="disaggregated: the decode pool (as --prefill), e.g. 1xDEP32")
+@click.option("--search/--no-search", default=True, show_default=True,
+              help="with no --gpus/--tp/--ep/--prefill/--decode/--concurrency: search the instance size and layout "
+                   "(TP, TEP, DEP up to the NVLink domain; aggregated and disaggregated unless --mode names one)")
+@click.option("--mode", type=click.Choice((*MODES, "auto")),
+              help="serving mode [default: aggregated; disaggregated with --prefill/--decode; auto (the better of "
+                   "aggregated and disaggregated) when searching]")
 @click.option("--context-tokens", type=float, help="mean context for --mode decode (default input + output/2)")
 @click.option("--kv-cache-precision", help="override the recipe's KV-cache format (e.g. bf16, fp8)")
 @click.option("--cache-hit-rate", type=float, default=0.0, show_default=True,
@@ -65,7 +91,8 @@ def _flag_wording(exc: UserError) -> UserError:
 @click.option("--pareto", is_flag=True, help="list the throughput-vs-interactivity Pareto frontier")
 @click.option("--calibration", type=click.Path(exists=True, dir_okay=False), help="calibration YAML to use")
 @format_option()
-def perf_command(hardware, model, precision, input_tokens, output_tokens, gpus, tp, ep, mode, context_tokens,
+def perf_command(hardware, model, precision, input_tokens, output_tokens, gpus, tp, ep, prefill, decode, search, mode,
+                 context_tokens,
                  kv_cache_precision, cache_hit_rate, min_tokens_per_s_per_user, max_ttft_s, max_tpot_s, concurrency,
                  speculative_draft_tokens, speculative_acceptance_length, pareto, calibration, fmt):
     """Tokens per second per GPU, per user, TTFT and TPOT at the best operating point meeting the SLOs."""
@@ -86,15 +113,17 @@ def perf_command(hardware, model, precision, input_tokens, output_tokens, gpus, 
     try:
         prediction = predict(hardware, model, precision, workload, mode=mode, slo=slo, concurrency=concurrency,
                              gpus=gpus, tp=tp, ep=ep, kv_cache_precision=kv_cache_precision, pareto=pareto,
-                             calibration_path=calibration)
+                             calibration_path=calibration, prefill=prefill, decode=decode, search=search)
     except UserError as exc:
         raise _flag_wording(exc) from None
+    _envelope_note(prediction if isinstance(prediction, list) else [prediction])
     if isinstance(prediction, list):
         rows = [p.to_dict() for p in prediction]
-        title = f"Pareto frontier: {hardware} {model} {precision} ({mode})"
+        title = f"Pareto frontier: {hardware} {model} {precision} ({prediction[0].mode if prediction else mode})"
         emit(rows, fmt, table=render_table(rows, title=title, columns=_PARETO_FIELDS) if fmt == "table" else None)
     else:
         result = prediction.to_dict()
-        emit(result, fmt, table=render_table({k: result.get(k) for k in _TABLE_FIELDS if k in result},
+        emit(result, fmt, table=render_table({k: result.get(k) for k in (*_TABLE_FIELDS, *_DEPLOYMENT_FIELDS)
+                                              if k in result},
                                              title=f"{result['model']} on {result['hardware']}")
              if fmt == "table" else None)

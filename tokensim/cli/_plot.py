@@ -52,7 +52,7 @@ def _names(values: tuple[str, ...]) -> list[str] | None:
 
 
 def _currency(scenario, currency: str | None) -> str:
-    return check_currency(currency, None, "--currency") if currency else scenario.currency
+    return check_currency(currency, None, "--currency") if currency is not None else scenario.currency
 
 
 def _pareto(s, out: Path, opts: dict) -> Path:

@@ -6,24 +6,39 @@ from pathlib import Path
 
 import click
 
-from .._output import atomic_write_text, render_table
+from .._output import atomic_write_text, check_output_path, render_table
 from ..config import config_dir
 from ..perf.calibration import calibrate, cross_validated_rows
-from ..perf.validate import GROUPS, MEASUREMENTS_PATH, load_measurements, measurements_sha256, summarize, validate
+from ..perf.validate import (
+    MEASUREMENTS_PATH,
+    VALIDATE_GROUPS,
+    NotRunnable,
+    calibration_rows,
+    calibration_sha256,
+    load_measurements,
+    not_run_result,
+    not_run_summary,
+    plan_measurement,
+    summarize,
+    validate,
+)
 from ._common import cli, emit, format_option, info
 
 _ROW_FIELDS = ("id", "hardware", "model", "precision", "serving", "predicted", "measured", "error", "low", "high",
                "inside")
-_JSON_ROW_FIELDS = ("id", "source_id", "hardware_family", "model_family", "precision", "serving", "hardware",
-                    "model", "predicted", "measured", "error", "low", "high", "inside")
+_JSON_ROW_FIELDS = ("id", "source_id", "hardware_family", "model_family", "precision", "serving", "band", "engine",
+                    "speculative", "fitted", "hardware", "model", "predicted", "measured", "error", "low", "high",
+                    "inside")
+_NOT_RUN_FIELDS = ("id", "source_id", "hardware", "model", "serving", "reason", "detail")
+_SUBSETS = {"all": lambda m: True, "fitted": lambda m: m.calibrate, "unfitted": lambda m: not m.calibrate}
 _STAT_FIELDS = ("n", "median_abs_error", "max_abs_error", "interval_coverage")
 
 
 def group_table_rows(report: dict) -> list[dict]:
     """One row per (group, value) plus the overall line, in the order the README table shows them."""
     rows = [{"group": "all", "value": "all", **report["summary"]}]
-    for group in GROUPS:
-        for value, stats in report["groups"][group].items():
+    for group, values in report["groups"].items():
+        for value, stats in values.items():
             rows.append({"group": group, "value": value, **stats})
     return rows
 
@@ -33,14 +48,34 @@ def _percent(rows: list[dict]) -> list[dict]:
     for r in rows:
         r = dict(r)
         for key in ("median_abs_error", "max_abs_error", "interval_coverage", "error"):
-            if key in r:
+            if key in r and r[key] is not None:
                 r[key] = f"{100 * r[key]:+.1f}%" if key == "error" else f"{100 * r[key]:.1f}%"
         out.append(r)
     return out
 
 
-def _report(rows: list[dict]) -> dict:
-    return {"rows": [{k: r[k] for k in _JSON_ROW_FIELDS} for r in rows], **summarize(rows)}
+def _report(rows: list[dict], not_run: list[dict]) -> dict:
+    return {"rows": [{k: r[k] for k in _JSON_ROW_FIELDS} for r in rows], **summarize(rows, VALIDATE_GROUPS),
+            "not_run": [{k: r[k] for k in _NOT_RUN_FIELDS} for r in not_run],
+            "not_run_by_reason": not_run_summary(not_run)}
+
+
+def _cross_validated(data, calibration) -> tuple[list[dict], list[dict]]:
+    """Leave-one-source-out rows: fitted rows from fits to the other source groups; rows calibrate does not fit
+    (``calibrate: no``) from the calibration in force, which is the fit to all fitted rows (no refit needed)."""
+    fitted, rest, not_run = [], [], []
+    for m in data:
+        if not m.calibrate:
+            rest.append(m)
+            continue
+        try:
+            plan_measurement(m)
+            fitted.append(m)
+        except NotRunnable as exc:
+            not_run.append(not_run_result(m, exc))
+    rows = cross_validated_rows(fitted, calibration) if fitted else []
+    held = validate(rest, calibration) if rest else {"rows": [], "not_run": []}
+    return rows + held["rows"], not_run + held["not_run"]
 
 
 @cli.command("validate")
@@ -51,15 +86,22 @@ def _report(rows: list[dict]) -> dict:
               help="predict each source from a fit to the other sources (leave-one-source-out; refits, ~1 minute)")
 @click.option("--rows/--no-rows", "show_rows", default=True, show_default=True,
               help="print the per-row table before the per-group table (table format)")
+@click.option("--subset", type=click.Choice(tuple(_SUBSETS)), default="all", show_default=True,
+              help="rows to report: all, those calibrate fits, or those it does not (calibrate: no)")
 @format_option()
-def validate_command(measurements, calibration, cross, show_rows, fmt):
-    """Predict every published measurement with the code path of `tokensim perf`; report error and coverage."""
-    data = load_measurements(measurements)
+def validate_command(measurements, calibration, cross, show_rows, subset, fmt):
+    """Predict every published measurement with the code path of `tokensim perf`; report error and coverage, and
+    every row that cannot be run with the reason."""
+    data = [m for m in load_measurements(measurements) if _SUBSETS[subset](m)]
     if cross:
-        info(f"cross-validating {len(data)} rows by source (one fit per source)...")
-        report = _report(cross_validated_rows(data, calibration))
+        info(f"cross-validating {len(data)} rows by source group (one fit per group of fitted rows)...")
+        report = _report(*_cross_validated(data, calibration))
     else:
-        report = _report(validate(data, calibration)["rows"])
+        result = validate(data, calibration)
+        report = _report(result["rows"], result["not_run"])
+    if report["not_run"]:
+        info(f"{len(report['not_run'])} of {len(data)} rows not run: "
+             + "; ".join(f"{n} {reason}" for reason, n in report["not_run_by_reason"].items()))
     if fmt == "json":
         emit(report, fmt)
     elif fmt in ("csv", "parquet"):
@@ -72,6 +114,9 @@ def validate_command(measurements, calibration, cross, show_rows, fmt):
                                  columns=_ROW_FIELDS)
         text += render_table(_percent(group_table_rows(report)), title=f"Error by group ({kind})",
                              columns=("group", "value", *_STAT_FIELDS))
+        if report["not_run"]:
+            reasons = [{"reason": reason, "rows": n} for reason, n in report["not_run_by_reason"].items()]
+            text += render_table(reasons, title="Rows not run", columns=("reason", "rows"))
         emit(report, fmt, table=text)
 
 
@@ -86,10 +131,14 @@ def validate_command(measurements, calibration, cross, show_rows, fmt):
 @format_option()
 def calibrate_command(measurements, calibration, out, date, fmt):
     """Fit the efficiency factors to the measurements, cross-validate by source and write calibration.yaml."""
-    data = load_measurements(measurements)
+    check_output_path(out or calibration or config_dir() / "calibration.yaml", "out")
+    every = load_measurements(measurements)
+    data = calibration_rows(every)
     path = Path(measurements) if measurements else MEASUREMENTS_PATH
-    label = f"{path.name} sha256:{measurements_sha256(path)}"
-    info(f"fitting {len(data)} rows, then one fit per source for cross-validation...")
+    # the sha256 of the fitted rows and columns: the file's own sha256 when it holds nothing else
+    label = f"{path.name} sha256:{calibration_sha256(path)}"
+    skipped = f" ({len(every) - len(data)} marked calibrate: no are left out)" if len(every) > len(data) else ""
+    info(f"fitting {len(data)} rows{skipped}, then one fit per source for cross-validation...")
     result = calibrate(data, label, calibration, date)
     target = Path(out or calibration or config_dir() / "calibration.yaml")
     atomic_write_text(target, result.yaml_text)

@@ -41,7 +41,15 @@ def _count(low: int, *, default: Any = REQUIRED, rule: bool = False, unit: str =
 
 _GQA_KEYS = ("type", "heads", "kv_heads", "head_dim", "sliding_window_tokens", "sliding_window_layers", "notes")
 _MLA_KEYS = ("type", "heads", "q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim",
-             "notes")
+             "sparse_topk_tokens", "indexer_heads", "indexer_head_dim", "indexer_layers", "notes")
+_DSA_KEYS = ("sparse_topk_tokens", "indexer_heads", "indexer_head_dim")
+
+# DeepSeek Sparse Attention's indexer key cache: FP8 (E4M3) keys with one FP32 scale per block of 128 elements, whatever
+# the recipe's KV format (DeepSeek-V3.2-Exp inference/model.py, class Indexer: k_cache float8_e4m3fn and k_scale_cache
+# float32 of head_dim // block_size, block_size = 128; github.com/deepseek-ai/DeepSeek-V3.2-Exp, 2025-09-29).
+INDEXER_KEY_BYTES_PER_ELEMENT = 1.0
+INDEXER_SCALE_BYTES_PER_BLOCK = 4.0
+INDEXER_SCALE_BLOCK = 128
 
 
 class AttentionSchema(SchemaSection):
@@ -59,6 +67,12 @@ class AttentionSchema(SchemaSection):
     qk_nope_head_dim: Annotated[int, _count(1)] | None = Field(None)  # MLA
     qk_rope_head_dim: Annotated[int, _count(0)] | None = Field(None)  # MLA
     v_head_dim: Annotated[int, _count(1)] | None = Field(None)  # MLA
+    # MLA with DeepSeek Sparse Attention (DSA): a lightning indexer picks the top-k cached tokens each query attends
+    sparse_topk_tokens: Annotated[int, _count(0, default=0, unit="tokens per query (0: dense)")] | None = Field(None)
+    indexer_heads: Annotated[int, _count(1)] | None = Field(None)  # DSA
+    indexer_head_dim: Annotated[int, _count(1)] | None = Field(None)  # DSA
+    indexer_layers: Annotated[Any, _count(0, default=Derived("layers"), rule=True,
+                                          unit="layers with their own indexer (at most layers)")] = Field(None)
     notes: Annotated[str, Text()] | None = Field(None)
 
     @model_validator(mode="before")
@@ -76,8 +90,10 @@ class AttentionSchema(SchemaSection):
 
     @model_validator(mode="after")
     def _required_of_the_type(self) -> AttentionSchema:
-        required = ("kv_heads", "head_dim") if self.type == "gqa" else (
+        required: tuple[str, ...] = ("kv_heads", "head_dim") if self.type == "gqa" else (
             "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim", "kv_lora_rank")
+        if self.type == "mla" and self.sparse_topk_tokens:
+            required = required + _DSA_KEYS
         for key in required:
             if not self.given(key):
                 raise _missing(key)
@@ -142,6 +158,9 @@ class ModelFileSchema(SchemaSection):
         if att.type == "gqa" and att.given("sliding_window_layers"):
             spec_of(AttentionSchema, "sliding_window_layers").check_at(
                 "attention.sliding_window_layers", att.sliding_window_layers, high=self.layers)
+        if att.type == "mla" and att.given("indexer_layers"):
+            spec_of(AttentionSchema, "indexer_layers").check_at(
+                "attention.indexer_layers", att.indexer_layers, high=self.layers)
         if self.moe is not None and self.moe.given("dense_layers"):
             spec_of(MoeSchema, "dense_layers").check_at("moe.dense_layers", self.moe.dense_layers, high=self.layers)
         intermediate = self.ffn.intermediate_size if self.ffn is not None else None
@@ -189,6 +208,10 @@ class ModelSpec:
     published_active_b: float
     published_source: str
     native_precision: str
+    sparse_topk_tokens: int = 0  # DSA: cached tokens each query attends (0 = dense attention)
+    indexer_heads: int = 0  # DSA lightning indexer heads (0 = no indexer)
+    indexer_head_dim: int = 0
+    indexer_layers: int = 0  # layers with their own indexer
     aliases: tuple[str, ...] = ()
     description: str = ""
     notes: str = ""
@@ -210,6 +233,16 @@ class ModelSpec:
         qk_nope = d - self.qk_rope_head_dim
         kv_up = self.kv_lora_rank * self.heads * (qk_nope + self.v_head_dim)
         return q + kv_down + kv_up + self.heads * self.v_head_dim * h
+
+    @property
+    def indexer_params_per_layer(self) -> int:
+        """DSA lightning indexer weights in one layer (DeepSeek-V3.2-Exp inference/model.py, class Indexer): query
+        up-projection from the query latent (q_lora x heads·dim), key projection (hidden x dim), key LayerNorm
+        (weight and bias, 2·dim) and per-head weights (hidden x heads)."""
+        if not self.indexer_heads:
+            return 0
+        h, n, d = self.hidden_size, self.indexer_heads, self.indexer_head_dim
+        return self.q_lora_rank * n * d + h * d + 2 * d + h * n
 
     @property
     def params_per_routed_expert(self) -> int:
@@ -236,7 +269,7 @@ class ModelSpec:
         shared = self.moe_layers * self.shared_experts * 3 * self.hidden_size * self.shared_expert_intermediate_size
         router = self.moe_layers * self.hidden_size * self.experts
         return (self.layers * self.attention_params_per_layer + norms + dense_ffn + shared + router
-                + self.embedding_params + self.lm_head_params)
+                + self.embedding_params + self.lm_head_params + self.indexer_layers * self.indexer_params_per_layer)
 
     @property
     def total_params(self) -> int:
@@ -264,6 +297,26 @@ class ModelSpec:
         if self.attention_type == "gqa":
             return 2 * self.kv_heads * self.head_dim
         return self.kv_lora_rank + self.qk_rope_head_dim
+
+    @property
+    def indexer_key_bytes_per_token_per_layer(self) -> float:
+        """Bytes the DSA indexer caches per token per indexer layer: FP8 keys plus an FP32 scale per 128 elements
+        (:data:`INDEXER_KEY_BYTES_PER_ELEMENT`); 0 without an indexer."""
+        if not self.indexer_heads:
+            return 0.0
+        blocks = -(-self.indexer_head_dim // INDEXER_SCALE_BLOCK)
+        return self.indexer_head_dim * INDEXER_KEY_BYTES_PER_ELEMENT + blocks * INDEXER_SCALE_BYTES_PER_BLOCK
+
+    @property
+    def indexer_flops_per_context_token_per_layer(self) -> int:
+        """FLOPs the DSA indexer spends per query per cached token in one indexer layer.
+
+        The index score is I(t, s) = Σ_j w(t, j)·ReLU(q(t, j)·k(s)) over the indexer heads j (DeepSeek-V3.2-Exp
+        technical report, eq. 1): 2·dim per head for the dot product and 2 for the weighted sum, 2·heads·(dim + 1).
+        """
+        if not self.indexer_heads:
+            return 0
+        return 2 * self.indexer_heads * (self.indexer_head_dim + 1)
 
     @property
     def full_attention_layers(self) -> int:
@@ -338,6 +391,12 @@ def load_model_file(path: str | Path) -> ModelSpec:
         q_lora = att.q_lora_rank or 0
         kv_lora = int(att.kv_lora_rank or 0)
         window, window_layers = 0, 0
+    topk = (att.sparse_topk_tokens or 0) if att.type == "mla" else 0
+    if topk:
+        index_heads, index_dim = int(att.indexer_heads or 0), int(att.indexer_head_dim or 0)
+        index_layers = m.layers if att.indexer_layers is None else int(att.indexer_layers)
+    else:
+        index_heads = index_dim = index_layers = 0
     intermediate = (m.ffn.intermediate_size if m.ffn is not None else None) or 0
     if m.moe is not None:
         moe = m.moe
@@ -357,5 +416,6 @@ def load_model_file(path: str | Path) -> ModelSpec:
         expert_intermediate_size=e_width, shared_expert_intermediate_size=s_width, moe_layers=m.moe_layers(),
         published_total_b=pub.total_b, published_active_b=pub.active_b, published_source=pub.source,
         native_precision="bf16" if m.native_precision is None else m.native_precision,
+        sparse_topk_tokens=topk, indexer_heads=index_heads, indexer_head_dim=index_dim, indexer_layers=index_layers,
         aliases=tuple(m.aliases or ()), description=m.description or "", notes=m.notes or "", file=str(path),
     )

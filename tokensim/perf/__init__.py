@@ -8,22 +8,31 @@ from __future__ import annotations
 from ._core import StepModel
 from ._model import (  # noqa: F401
     MODES,
+    POOL_KINDS,
+    POOL_SYNTAX,
     SLO,
     BatchSearch,
     Deployment,
     Instance,
+    LayoutChoice,
+    Pool,
     Prediction,
     Workload,
     batch_search,
     build_step_model,
+    candidate_deployments,
     concurrency_grid,
     default_deployment,
     evaluate,
     instance,
     latency_layout,
+    layout,
+    layout_envelope,
     operating_point,
     pareto_frontier,
+    parse_pool,
     predict,
+    search_layout,
 )
 from .efficiency import (  # noqa: F401
     GLOBAL_FACTORS,
@@ -40,4 +49,6 @@ __all__ = [
     "PhaseEfficiency", "Prediction", "SLO", "StepModel", "Workload", "batch_search", "build_step_model",
     "concurrency_grid", "default_deployment", "evaluate", "instance", "latency_layout", "load_efficiency",
     "operating_point", "pareto_frontier", "predict", "render_calibration",
+    "POOL_KINDS", "POOL_SYNTAX", "LayoutChoice", "Pool", "candidate_deployments", "layout", "layout_envelope",
+    "parse_pool", "search_layout",
 ]

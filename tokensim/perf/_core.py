@@ -9,6 +9,8 @@ parallel inside each expert, as TensorRT-LLM's moe_ep × moe_tp = G).
 Per decode step (design §4):
   bytes  = DP·(non-expert weights, less the embedding table) + touched experts' weights + KV read
   FLOPs  = B·s·(2·N_matmul + attention over the context)            s = tokens per sequence per step (speculation)
+  (DSA sparse attention: attention and its KV read over min(context, top-k) tokens, plus the lightning indexer's
+  FLOPs and key-cache read over the whole context)
   t      = max(FLOPs / (G·peak·η_c), bytes / (G·HBM·η_m)) + (1 − overlap)·t_comm + overhead
            + layers·per-layer overhead (kernel launch gaps and small-kernel tails every layer pays)
            + (B / DP)·per-sequence overhead (scheduling, sampling and bookkeeping each sequence costs every step)
@@ -49,6 +51,10 @@ class StepModel:
     full_attention_layers: int
     window_layers: int
     window_tokens: float  # 0 = no sliding window
+    sparse_topk_tokens: float  # DSA: cached tokens each query attends in full-attention layers (0 = dense)
+    index_flops_per_ctx_token_layer: float  # DSA lightning indexer: FLOPs per query per cached token (0 = none)
+    index_bytes_per_token_layer: float  # DSA indexer key cache per token per indexer layer (0 = none)
+    index_layers: int  # layers that run their own indexer over the whole context
     kv_bytes_per_token_layer: float
     kv_read_replication: float  # TP ranks that each read the same KV (MLA: all TP; GQA: TP / kv-head split)
     kv_capacity_split: float  # how many GPUs of a DP group share one sequence's KV
@@ -90,9 +96,35 @@ def _window(sm: StepModel, xp):
     return xp.where(xp.asarray(sm.window_tokens) > 0, sm.window_tokens, xp.inf)
 
 
-def _attended_tokens(sm: StepModel, context, xp):
-    """Context tokens attended per sequence summed over layers (sliding-window layers capped at the window)."""
+def _sparse_cap(sm: StepModel, xp):
+    """Tokens a query attends in a full-attention layer under sparse attention (DSA top-k); infinite when dense."""
+    return xp.where(xp.asarray(sm.sparse_topk_tokens) > 0, sm.sparse_topk_tokens, xp.inf)
+
+
+def _stored_tokens(sm: StepModel, context, xp):
+    """Context tokens cached per sequence summed over layers (sliding-window layers capped at the window)."""
     return sm.full_attention_layers * context + sm.window_layers * xp.minimum(context, _window(sm, xp))
+
+
+def _attended_tokens(sm: StepModel, context, xp):
+    """Context tokens one query attends summed over layers: full-attention layers capped at the sparse top-k (DSA
+    selects ``min(context, top_k)`` cached tokens), sliding-window layers at the window."""
+    return (sm.full_attention_layers * xp.minimum(context, _sparse_cap(sm, xp))
+            + sm.window_layers * xp.minimum(context, _window(sm, xp)))
+
+
+def _sparse_pairs(sm: StepModel, new_tokens, cached_tokens, pairs_full, xp):
+    """(query, key) pairs per request in one full-attention layer of a prefill pass.
+
+    Dense: ``pairs_full`` = new·cached + new²/2. Sparse (top-k k): the query at position p attends min(p, k) keys;
+    in the continuous form that is F(cached + new) − F(cached), F(x) = ∫₀ˣ min(p, k) dp = m·(x − m/2), m = min(x, k).
+    """
+    cap = _sparse_cap(sm, xp)
+    end = cached_tokens + new_tokens
+    m_end = xp.minimum(end, cap)
+    m_start = xp.minimum(cached_tokens, cap)
+    sparse = m_end * (end - 0.5 * m_end) - m_start * (cached_tokens - 0.5 * m_start)
+    return xp.where(xp.asarray(sm.sparse_topk_tokens) > 0, sparse, pairs_full)
 
 
 def _comm_time(sm: StepModel, tokens_per_gpu_group, tokens_per_gpu, phase: PhaseEfficiency, xp):
@@ -125,9 +157,12 @@ def decode_step(sm: StepModel, batch, context):
     phase = sm.efficiency.decode
     tokens = batch * sm.spec_tokens_per_step
     attended = _attended_tokens(sm, context, xp)
-    flops = tokens * (sm.matmul_flops_per_token + sm.decode_attn_flops_per_ctx_token_layer * attended)
+    indexed = sm.index_layers * context  # the DSA indexer scores every cached token
+    flops = tokens * (sm.matmul_flops_per_token + sm.decode_attn_flops_per_ctx_token_layer * attended
+                      + sm.index_flops_per_ctx_token_layer * indexed)
     expert_bytes = sm.moe_layers * touched_experts(sm.experts, sm.top_k, tokens, xp) * sm.expert_bytes
-    kv_bytes = batch * attended * sm.kv_bytes_per_token_layer * sm.kv_read_replication
+    kv_bytes = (batch * attended * sm.kv_bytes_per_token_layer * sm.kv_read_replication
+                + batch * indexed * sm.index_bytes_per_token_layer * sm.kv_read_replication)
     total_bytes = sm.dp * sm.dense_stream_bytes + expert_bytes + kv_bytes
     t_compute = flops / (sm.gpus * sm.peak_flops_per_gpu * phase.compute_efficiency) * (1.0 + sm.dequant_overhead)
     t_memory = total_bytes / (sm.gpus * sm.hbm_bytes_per_s_per_gpu * phase.memory_efficiency)
@@ -142,19 +177,23 @@ def prefill_pass(sm: StepModel, tokens_per_group, new_tokens_per_request, cached
     """Times of one prefill forward pass with ``tokens_per_group`` new tokens in each DP group.
 
     Requests have ``new_tokens_per_request`` tokens to compute after a cached prefix of ``cached_tokens_per_request``.
-    Attention pairs per request: new·cached + new²/2 (causal), window layers capped at new·window.
+    Attention pairs per request: new·cached + new²/2 (causal), window layers capped at new·window, sparse (DSA)
+    layers at min(position, top-k) keys per query (:func:`_sparse_pairs`); the DSA indexer scores every causal pair.
     """
     xp = array_namespace(tokens_per_group, new_tokens_per_request, cached_tokens_per_request)
     phase = sm.efficiency.prefill
     tokens = tokens_per_group * sm.dp
     requests = tokens / new_tokens_per_request
     pairs_full = new_tokens_per_request * cached_tokens_per_request + 0.5 * new_tokens_per_request ** 2
-    pairs = (sm.full_attention_layers * pairs_full
+    pairs = (sm.full_attention_layers * _sparse_pairs(sm, new_tokens_per_request, cached_tokens_per_request,
+                                                      pairs_full, xp)
              + sm.window_layers * xp.minimum(pairs_full, new_tokens_per_request * _window(sm, xp)))
-    flops = tokens * sm.matmul_flops_per_token + requests * pairs * sm.prefill_attn_flops_per_pair_layer
+    flops = (tokens * sm.matmul_flops_per_token + requests * pairs * sm.prefill_attn_flops_per_pair_layer
+             + requests * sm.index_layers * pairs_full * sm.index_flops_per_ctx_token_layer)
     expert_bytes = sm.moe_layers * touched_experts(sm.experts, sm.top_k, tokens, xp) * sm.expert_bytes
     context = cached_tokens_per_request + new_tokens_per_request
-    kv_bytes = requests * _attended_tokens(sm, context, xp) * sm.kv_bytes_per_token_layer
+    kv_bytes = (requests * _stored_tokens(sm, context, xp) * sm.kv_bytes_per_token_layer
+                + requests * sm.index_layers * context * sm.index_bytes_per_token_layer)
     total_bytes = sm.dp * sm.dense_stream_bytes + expert_bytes + kv_bytes
     t_compute = flops / (sm.gpus * sm.peak_flops_per_gpu * phase.compute_efficiency) * (1.0 + sm.dequant_overhead)
     t_memory = total_bytes / (sm.gpus * sm.hbm_bytes_per_s_per_gpu * phase.memory_efficiency)
@@ -166,8 +205,10 @@ def prefill_pass(sm: StepModel, tokens_per_group, new_tokens_per_request, cached
 
 
 def kv_bytes_per_sequence_per_gpu(sm: StepModel, tokens_per_sequence, xp):
-    """KV cache one sequence holds on each GPU of its DP group."""
-    return _attended_tokens(sm, tokens_per_sequence, xp) * sm.kv_bytes_per_token_layer / sm.kv_capacity_split
+    """KV cache one sequence holds on each GPU of its DP group (sparse attention still caches every token, plus the
+    DSA indexer's keys)."""
+    return (_stored_tokens(sm, tokens_per_sequence, xp) * sm.kv_bytes_per_token_layer
+            + sm.index_layers * tokens_per_sequence * sm.index_bytes_per_token_layer) / sm.kv_capacity_split
 
 
 def max_concurrency(sm: StepModel, tokens_per_sequence):

@@ -15,12 +15,13 @@ Uncached input tokens (1 − cache hit rate) are computed in prefill; cached one
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, fields
 from typing import Any, Literal, overload
 
 import numpy as np
 
-from .._errors import UserError
+from .._errors import ParameterError, UserError
 from .._xp import array_namespace, to_numpy
 from ..config.catalog import load_catalog
 from ..config.hardware import Hardware
@@ -28,10 +29,12 @@ from ..config.models import ModelSpec
 from ..config.precisions import Recipe, ResolvedPrecision, resolve_precision
 from . import _core as core
 from .efficiency import Efficiency, load_efficiency
+from .envelope import MIN_ENVELOPE_ROWS, envelope_rows, speed_band
 
 __all__ = ["Deployment", "Workload", "SLO", "MODES", "BatchSearch", "Instance", "Prediction", "batch_search",
            "build_step_model", "default_deployment", "evaluate", "instance", "latency_layout", "operating_point",
-           "pareto_frontier", "predict", "concurrency_grid"]
+           "pareto_frontier", "predict", "concurrency_grid", "POOL_KINDS", "POOL_SYNTAX", "Pool", "LayoutChoice",
+           "candidate_deployments", "layout", "layout_envelope", "parse_pool", "search_layout"]
 
 MODES = ("aggregated", "disaggregated", "prefill", "decode")
 _GB = 1e9
@@ -49,6 +52,19 @@ class Deployment:
     @property
     def dp(self) -> int:
         return self.gpus // self.tp
+
+    @property
+    def label(self) -> str:
+        """The layout as :func:`parse_pool` writes it: ``TP8`` (tp = gpus, ep = 1), ``TEP8`` (tp = ep = gpus),
+        ``DEP8`` (tp = 1, ep = gpus), otherwise ``8GPU-TP2-EP4``."""
+        g, t, e = self.gpus, self.tp, self.ep
+        if e == 1 and t == g:
+            return f"TP{g}"
+        if e == g and t == g:
+            return f"TEP{g}"
+        if e == g and t == 1:
+            return f"DEP{g}"
+        return f"{g}GPU-TP{t}-EP{e}"
 
 
 @dataclass(frozen=True)
@@ -87,6 +103,14 @@ def _check_deployment(model: ModelSpec, hardware: Hardware, dep: Deployment) -> 
         raise UserError(f"ep={dep.ep} exceeds the {model.experts} experts of {model.name}")
     if dep.tp > model.heads:
         raise UserError(f"tp={dep.tp} exceeds the {model.heads} attention heads of {model.name}")
+    if model.is_moe and dep.ep == 1 and dep.tp < dep.gpus:
+        # Attention data-parallel groups without expert parallelism: splitting the experts over all GPUs would need a
+        # token exchange between the groups that an EP-1 layout does not have, and replicating them is the same as
+        # gpus/tp separate instances of tp GPUs. Neither is this layout, so it is refused.
+        raise UserError(
+            f"ep=1 with tp={dep.tp} on gpus={dep.gpus}: {model.name}'s experts would be split over {dep.gpus} GPUs "
+            f"without expert parallelism; allowed: tp={dep.gpus} (experts tensor-parallel), ep above 1 dividing "
+            f"gpus={dep.gpus} (expert parallel), or gpus={dep.tp} instances that each hold every expert")
 
 
 def default_deployment(model: ModelSpec, prec: ResolvedPrecision, hardware: Hardware, efficiency: Efficiency,
@@ -96,7 +120,8 @@ def default_deployment(model: ModelSpec, prec: ResolvedPrecision, hardware: Hard
     GPUs: the smallest power of two whose memory holds the weights with at least half of the free HBM left for KV
     cache, or the scale-up domain if that would cross it and the domain still leaves a fifth for KV. Dense models use
     tensor parallelism across the instance; MoE models use attention data parallelism with experts sharded across all
-    GPUs (the DeepSeek/SGLang large-EP layout).
+    GPUs (the DeepSeek/SGLang large-EP layout), or tensor parallelism over the instance when ``ep=1`` is given (experts
+    split over attention data-parallel groups without expert parallelism are refused: :func:`_check_deployment`).
 
     Parameters
     ----------
@@ -126,7 +151,7 @@ def default_deployment(model: ModelSpec, prec: ResolvedPrecision, hardware: Hard
         usable = hardware.hbm_usable_gib * _GIB * (1.0 - efficiency.workspace_fraction)
 
         def weights_share(g: int) -> float:
-            trial = Deployment(g, tp or (g if not model.is_moe else 1), ep or (min(g, model.experts) or 1))
+            trial = Deployment(g, tp or (g if not model.is_moe or ep == 1 else 1), ep or (min(g, model.experts) or 1))
             return _weights_per_gpu_bytes(model, prec, trial) / usable
 
         gpus = 1
@@ -138,7 +163,9 @@ def default_deployment(model: ModelSpec, prec: ResolvedPrecision, hardware: Hard
         if gpus > domain and weights_share(domain) <= 0.8:
             gpus = domain
     if tp is None:
-        tp = 1 if model.is_moe else min(gpus, model.heads)
+        # MoE: attention data-parallel (tp 1) beside expert parallelism; with ep=1 the experts can only be split by
+        # tensor parallelism over the instance (the InferenceMAX "TP8, EP1" layout)
+        tp = 1 if model.is_moe and ep != 1 else min(gpus, model.heads)
     if ep is None:
         ep = min(gpus, model.experts) if model.is_moe else 1
     dep = Deployment(int(gpus), int(tp), int(ep))
@@ -175,6 +202,9 @@ def build_step_model(model: ModelSpec, prec: ResolvedPrecision, hardware: Hardwa
         prefill_attn_flops_per_pair_layer=model.prefill_attention_flops_per_pair_per_layer,
         full_attention_layers=model.full_attention_layers, window_layers=model.sliding_window_layers,
         window_tokens=model.sliding_window_tokens,
+        sparse_topk_tokens=model.sparse_topk_tokens,
+        index_flops_per_ctx_token_layer=model.indexer_flops_per_context_token_per_layer,
+        index_bytes_per_token_layer=model.indexer_key_bytes_per_token_per_layer, index_layers=model.indexer_layers,
         kv_bytes_per_token_layer=model.kv_elements_per_token_per_layer * prec.kv_bytes_per_element,
         kv_read_replication=kv_read_replication, kv_capacity_split=kv_split,
         layers=model.layers, hidden_size=model.hidden_size, activation_bytes=prec.activation_bytes_per_element,
@@ -690,6 +720,18 @@ class Prediction:
     input_tokens_per_s_per_gpu_high: float
     prefill_gpu_share: float | None = None  # disaggregated mode: the prefill pool's share of GPUs
     meets_slo: bool | None = None  # operating points; None on Pareto rows
+    # the validated envelope (perf/envelope.py): speed band, measured rows of hardware family x model family x band,
+    # and whether those are fewer than MIN_ENVELOPE_ROWS; set by predict, None when built elsewhere
+    speed_band: str | None = None
+    envelope_rows: int | None = None
+    extrapolation: bool | None = None
+    # deployments (set by the layout search and by prefill/decode pools; None otherwise): the instance layout
+    # (``TEP8``; pools: ``3xTEP4 prefill + 1xDEP32 decode``), the pools, all their GPUs, and which pool limits the rate
+    layout: str | None = None
+    prefill_pool: str | None = None
+    decode_pool: str | None = None
+    total_gpus: int | None = None
+    bottleneck: str | None = None  # prefill | decode | balanced (rate-matched)
 
     def to_dict(self) -> dict[str, Any]:
         """The record as ``tokensim perf`` prints it.
@@ -699,13 +741,16 @@ class Prediction:
         dict
             Every field in declaration order, except that in ``disaggregated`` mode ``tpot_s`` precedes ``ttft_s``
             and ``prefill_gpu_share`` follows ``gpu_s_per_output_token``; ``prefill_gpu_share`` only in that mode and
-            ``meets_slo`` only on operating points.
+            ``meets_slo`` only on operating points; ``speed_band``, ``envelope_rows`` and ``extrapolation`` (the
+            validated envelope, :mod:`tokensim.perf.envelope`) when :func:`predict` set them.
         """
         return {name: getattr(self, name) for name in (
             _DISAGGREGATED_ORDER if self.mode == "disaggregated" else _ORDER)
-            if name != "meets_slo" or self.meets_slo is not None}
+            if name not in _OPTIONAL or getattr(self, name) is not None}
 
 
+_OPTIONAL = ("meets_slo", "speed_band", "envelope_rows", "extrapolation", "layout", "prefill_pool", "decode_pool",
+             "total_gpus", "bottleneck")  # left out of to_dict when None
 _ORDER = tuple(f.name for f in fields(Prediction) if f.name != "prefill_gpu_share")
 _DISAGGREGATED_ORDER = tuple(_ORDER[:_ORDER.index("ttft_s")]) + (
     "tpot_s", "ttft_s", "gpu_s_per_input_token", "gpu_s_per_output_token", "prefill_gpu_share") + tuple(
@@ -713,23 +758,26 @@ _DISAGGREGATED_ORDER = tuple(_ORDER[:_ORDER.index("ttft_s")]) + (
 
 
 @overload
-def predict(hardware: str, model: str, precision: str, workload: Workload, *, mode: str = ...,
+def predict(hardware: str, model: str, precision: str, workload: Workload, *, mode: str | None = ...,
             slo: SLO = ..., concurrency: int | None = ..., gpus: int | None = ..., tp: int | None = ...,
             ep: int | None = ..., kv_cache_precision: str | None = ..., pareto: Literal[False] = ...,
-            calibration_path: str | None = ...) -> Prediction: ...
+            calibration_path: str | None = ..., prefill: str | Pool | None = ..., decode: str | Pool | None = ...,
+            search: bool = ...) -> Prediction: ...
 
 
 @overload
-def predict(hardware: str, model: str, precision: str, workload: Workload, *, mode: str = ...,
+def predict(hardware: str, model: str, precision: str, workload: Workload, *, mode: str | None = ...,
             slo: SLO = ..., concurrency: int | None = ..., gpus: int | None = ..., tp: int | None = ...,
             ep: int | None = ..., kv_cache_precision: str | None = ..., pareto: Literal[True],
-            calibration_path: str | None = ...) -> list[Prediction]: ...
+            calibration_path: str | None = ..., prefill: str | Pool | None = ..., decode: str | Pool | None = ...,
+            search: bool = ...) -> list[Prediction]: ...
 
 
-def predict(hardware: str, model: str, precision: str, workload: Workload, *, mode: str = "aggregated",
+def predict(hardware: str, model: str, precision: str, workload: Workload, *, mode: str | None = None,
             slo: SLO = SLO(), concurrency: int | None = None, gpus: int | None = None, tp: int | None = None,
             ep: int | None = None, kv_cache_precision: str | None = None, pareto: bool = False,
-            calibration_path: str | None = None) -> Prediction | list[Prediction]:
+            calibration_path: str | None = None, prefill: str | Pool | None = None, decode: str | Pool | None = None,
+            search: bool = False) -> Prediction | list[Prediction]:
     """The operating point (or the Pareto frontier) of a serving instance named from the catalogue: ``tokensim perf``.
 
     For a MoE model with neither ``tp`` nor ``ep`` given and an SLO to meet, the search also tries the latency layout
@@ -738,18 +786,27 @@ def predict(hardware: str, model: str, precision: str, workload: Workload, *, mo
     layout that serves more tokens per second per GPU within the SLO: expert-parallel decode is bound by its per-layer
     dispatch/combine latency, which caps per-user speed, so interactive serving runs tensor-parallel.
 
+    With ``prefill`` and ``decode`` pools (``3xTEP4``, ``1xDEP32``: :func:`parse_pool`) the deployment is
+    disaggregated with those pools as given: the decode batch is searched, the served rate is the slower pool's and
+    throughput is per GPU of both pools (``bottleneck`` names the slower pool). With ``search`` and no layout given
+    (no ``gpus``, ``tp``, ``ep``, pools or ``concurrency``) the instance size and layout are searched
+    (:func:`search_layout`; ``mode`` None searches aggregated and disaggregated serving) and, with ``pareto``, the
+    envelope across layouts is returned (:func:`layout_envelope`).
+
     Parameters
     ----------
     hardware, model, precision : str
         Catalogue names (or aliases).
     workload : Workload
         Input and output tokens per request, decode context, prefix-cache hit rate, speculative decoding.
-    mode : str
-        One of :data:`MODES`.
+    mode : str, optional
+        One of :data:`MODES` or, with ``search``, ``auto``. Default: ``aggregated``; ``disaggregated`` with pools;
+        ``auto`` (aggregated or disaggregated, whichever serves more) under ``search``.
     slo : SLO
         Lowest tokens/s per user, longest TTFT and TPOT (s); none by default.
     concurrency : int, optional
-        Evaluate this batch (sequences per instance) instead of searching; it must fit in memory.
+        Evaluate this batch (sequences per instance; per decode instance with pools) instead of searching; it must fit
+        in memory.
     gpus, tp, ep : int, optional
         GPUs per instance, tensor-parallel and expert-parallel sizes (default: :func:`default_deployment`).
     kv_cache_precision : str, optional
@@ -758,6 +815,11 @@ def predict(hardware: str, model: str, precision: str, workload: Workload, *, mo
         Return the Pareto frontier of throughput against per-user speed instead of one point.
     calibration_path : str, optional
         A calibration YAML replacing the bundled efficiency factors.
+    prefill, decode : str or Pool, optional
+        The pools of a disaggregated deployment (:data:`POOL_SYNTAX`); both or neither, and not with ``gpus``/``tp``/
+        ``ep``.
+    search : bool
+        Search the instance size and layout when none is given (:func:`search_layout`).
 
     Returns
     -------
@@ -770,6 +832,20 @@ def predict(hardware: str, model: str, precision: str, workload: Workload, *, mo
         Unknown names, a deployment that does not fit, weights beyond memory or a ``concurrency`` beyond the memory
         limit; messages name the parameters (``tp=8 must divide gpus=12``).
     """
+    if prefill is not None or decode is not None:
+        given = [name for name, v in (("gpus", gpus), ("tp", tp), ("ep", ep)) if v is not None]
+        if given:
+            raise ParameterError(given[0], "describes one instance; with prefill and decode pools each pool names its "
+                                           f"own layout ({POOL_SYNTAX})")
+    layout_given = any(v is not None for v in (gpus, tp, ep, prefill, decode))
+    if prefill is not None or decode is not None or (search and not layout_given and concurrency is None):
+        return _predict_deployment(hardware, model, precision, workload, mode=mode, slo=slo, concurrency=concurrency,
+                                   kv_cache_precision=kv_cache_precision, pareto=pareto,
+                                   calibration_path=calibration_path, prefill=prefill, decode=decode)
+    mode = "aggregated" if mode is None else mode
+    if mode == "auto":
+        raise ParameterError("mode", "'auto' chooses between aggregated and disaggregated serving in the layout "
+                                     "search, which runs only when no gpus, tp, ep, pools or concurrency is given")
     if mode not in MODES:
         raise UserError(f"mode={mode!r}: allowed: {', '.join(MODES)}")
     r = instance(hardware, model, precision, gpus=gpus, tp=tp, ep=ep, kv_cache_precision=kv_cache_precision,
@@ -792,7 +868,7 @@ def predict(hardware: str, model: str, precision: str, workload: Workload, *, mo
             f"{r.model.name} at {r.recipe.name} does not fit on {r.deployment.gpus}x {r.hardware.name}: weights need "
             f"{need:,.1f} GB per GPU, {usable:,.1f} GB usable after workspace; use more gpus or a smaller precision")
     if pareto:
-        return [Prediction(**header, **row)
+        return [Prediction(**header, **row, **_envelope(r, row, True))
                 for row in pareto_frontier(r.step_model, mode, workload, r.kv_transfer_s_per_token)]
     row = operating_point(r.step_model, mode, workload, slo, concurrency, r.kv_transfer_s_per_token)
     if concurrency is not None and not row["fits"]:
@@ -800,8 +876,16 @@ def predict(hardware: str, model: str, precision: str, workload: Workload, *, mo
             f"concurrency={concurrency} exceeds the memory limit of {int(row['max_concurrency']):,} sequences of "
             f"{workload.input_tokens + workload.output_tokens:g} tokens for {r.model.name} on {r.deployment.gpus}x "
             f"{r.hardware.name} at {r.recipe.name}")
-    return Prediction(**header, **row)
+    return Prediction(**header, **row, **_envelope(r, row, has_slo or concurrency is not None))
 
+
+
+def _envelope(r: Instance, row: dict[str, Any], constrained: bool) -> dict[str, Any]:
+    """The point's speed band (``none`` for an unconstrained max-throughput point), the measured rows of its hardware
+    family x model family x band, and whether they are fewer than :data:`MIN_ENVELOPE_ROWS` (``extrapolation``)."""
+    band = speed_band(float(row["tokens_per_s_per_user"])) if constrained else "none"
+    rows = envelope_rows(r.hardware.family, r.model.family, band)
+    return {"speed_band": band, "envelope_rows": rows, "extrapolation": rows < MIN_ENVELOPE_ROWS}
 
 
 def _better_layout_for_slo(r: Instance, mode: str, workload: Workload, slo: SLO) -> Instance:
@@ -815,3 +899,548 @@ def _better_layout_for_slo(r: Instance, mode: str, workload: Workload, slo: SLO)
     if theirs["meets_slo"] and (not ours["meets_slo"] or theirs[metric] > ours[metric]):
         return alt
     return r
+
+
+# -- deployments as people run them: layouts, disaggregated pools, the layout search ---------------------------------
+#
+# A layout is written KIND G: G GPUs in one instance, KIND one of
+#   TP   tensor parallel over the G GPUs, experts tensor-parallel too (tp=G, ep=1)
+#   TEP  tensor-parallel attention with expert parallel over the G GPUs (tp=G, ep=G)
+#   DEP  attention data-parallel over the G GPUs with expert parallel (tp=1, ep=G)
+# and a pool N x KIND G: N such instances (N defaults to 1), as data-staging/README.md writes prefill_pool/decode_pool
+# (e.g. 3xTEP4, 1xDEP32; the InferenceMAX and Dynamo recipes name them so).
+POOL_KINDS = ("TP", "TEP", "DEP")
+POOL_SYNTAX = ("[N x] KIND G: N instances (default 1; ? = not known, the pools then rate-matched) of G GPUs each; "
+               "KIND TP (tensor parallel, experts tensor-parallel too), TEP (tensor parallel with expert parallel over "
+               "the G GPUs) or DEP (attention data-parallel with expert parallel over the G GPUs); e.g. 3xTEP4, "
+               "1xDEP32, 2xTP8")
+_POOL_TEXT = re.compile(r"^(?:(\d+|\?)\s*[x×*]\s*)?(TEP|DEP|TP)\s*(\d+)$", re.IGNORECASE)
+_BOTTLENECKS = np.array(["balanced", "prefill", "decode"])
+
+
+def layout(kind: str, gpus: int) -> Deployment:
+    """The deployment of one instance of layout ``kind`` on ``gpus`` GPUs.
+
+    Parameters
+    ----------
+    kind : {"TP", "TEP", "DEP"}
+        TP: tensor parallel, experts tensor-parallel (tp = gpus, ep = 1); TEP: tensor parallel with expert parallel
+        (tp = ep = gpus); DEP: attention data-parallel with expert parallel (tp = 1, ep = gpus). Case-insensitive.
+    gpus : int
+        GPUs per instance (at least 1).
+
+    Returns
+    -------
+    Deployment
+        GPUs per instance, tensor-parallel and expert-parallel sizes (one GPU is (1, 1, 1) whatever the kind).
+
+    Raises
+    ------
+    ParameterError
+        ``kind`` not one of :data:`POOL_KINDS` or ``gpus`` below 1.
+    """
+    k = str(kind).upper()
+    if k not in POOL_KINDS:
+        raise ParameterError("kind", f"{kind!r}: allowed: {', '.join(POOL_KINDS)}")
+    if int(gpus) < 1:
+        raise ParameterError("gpus", f"{gpus}: allowed: a whole number of GPUs, at least 1")
+    g = int(gpus)
+    return {"TP": Deployment(g, g, 1), "TEP": Deployment(g, g, g), "DEP": Deployment(g, 1, g)}[k]
+
+
+@dataclass(frozen=True)
+class Pool:
+    """``instances`` identical serving instances of one :class:`Deployment`: a prefill or a decode pool.
+
+    Attributes
+    ----------
+    instances : int or None
+        Instances in the pool; None when not known (``?xTEP4``): the pools are then rate-matched.
+    deployment : Deployment
+        One instance's GPUs, tensor-parallel and expert-parallel sizes.
+    """
+
+    instances: int | None
+    deployment: Deployment
+
+    @property
+    def gpus(self) -> int | None:
+        """All GPUs of the pool (None when the instance count is not known)."""
+        return None if self.instances is None else self.instances * self.deployment.gpus
+
+    @property
+    def label(self) -> str:
+        """``3xTEP4`` (see :func:`parse_pool`)."""
+        return f"{'?' if self.instances is None else self.instances}x{self.deployment.label}"
+
+
+def parse_pool(text: str | Pool, param: str = "pool") -> Pool:
+    """A pool from its text, ``[N x] KIND G`` (:data:`POOL_SYNTAX`): ``3xTEP4``, ``1xDEP32``, ``TP8``.
+
+    Parameters
+    ----------
+    text : str or Pool
+        The pool as written (spaces, ``x``/``X``/``×``/``*`` and the kind's case do not matter); a :class:`Pool` is
+        returned as it is.
+    param : str
+        The parameter name errors carry (``prefill``, ``decode``; the CLI shows ``--prefill``/``--decode``).
+
+    Returns
+    -------
+    Pool
+        Instances and one instance's deployment.
+
+    Raises
+    ------
+    ParameterError
+        Text that is not of that form, or a count or size below 1, naming ``param``.
+    """
+    if isinstance(text, Pool):
+        return text
+    m = _POOL_TEXT.match(str(text).strip())
+    if m is None:
+        raise ParameterError(param, f"{text!r}: allowed: {POOL_SYNTAX}")
+    n, kind, g = (None if m[1] == "?" else int(m[1] or 1)), m[2].upper(), int(m[3])
+    if (n is not None and n < 1) or g < 1:
+        raise ParameterError(param, f"{text!r}: instances and GPUs per instance must be at least 1")
+    return Pool(n, layout(kind, g))
+
+
+def candidate_deployments(model: ModelSpec, prec: ResolvedPrecision, hardware: Hardware,
+                          efficiency: Efficiency) -> list[Deployment]:
+    """The instance layouts the layout search tries: every size and kind inside the scale-up (NVLink) domain.
+
+    Sizes: 1, 2, 4, ... GPUs up to the hardware's scale-up domain, and the domain itself (72 on NVL72); when no layout
+    inside one domain holds the weights, 2, 4, ... domains up to the first size that does and one size beyond (the
+    instance then spans the scale-out network, as DeepSeek-V3 on 16 or 32 H100s does). Kinds: TP,
+    TEP and DEP for a MoE model (:func:`layout`; TP within the head count, EP within the expert count), TP for a dense
+    one (attention data-parallel over a dense model is the same as more, smaller instances). Layouts whose weights do
+    not fit beside the workspace are left out. :func:`default_deployment` is added when it is not among them (a model
+    too large for one domain still gets its one candidate across domains).
+
+    Parameters
+    ----------
+    model : ModelSpec
+        The model served.
+    prec : ResolvedPrecision
+        Its precision recipe on ``hardware``.
+    hardware : Hardware
+        The accelerator (scale-up domain in GPUs, usable HBM in GiB).
+    efficiency : Efficiency
+        The hardware family's efficiency factors (workspace share of HBM).
+
+    Returns
+    -------
+    list of Deployment
+        Distinct layouts, smallest instances first.
+    """
+    domain = hardware.scale_up_domain_gpus
+    sizes = [1 << i for i in range(int(np.log2(domain)) + 1)]
+    if sizes[-1] != domain:
+        sizes.append(domain)
+    usable = hardware.hbm_usable_gib * _GIB * (1.0 - efficiency.workspace_fraction)
+    out: list[Deployment] = []
+    kinds = POOL_KINDS if model.is_moe else ("TP",)
+    spans = 1
+    while spans <= 1024 and not any(
+            _weights_per_gpu_bytes(model, prec, layout(k, sizes[-1])) < usable for k in kinds):
+        spans *= 2
+        sizes.append(domain * spans)
+    if spans > 1:
+        sizes.append(domain * spans * 2)
+    for g in sizes:
+        for kind in kinds:
+            dep = layout(kind, g)
+            if dep in out or _weights_per_gpu_bytes(model, prec, dep) >= usable:
+                continue
+            try:
+                _check_deployment(model, hardware, dep)
+            except UserError:
+                continue
+            if dep.tp > 1 and model.heads % dep.tp:
+                continue
+            out.append(dep)
+    try:
+        default = default_deployment(model, prec, hardware, efficiency)
+    except UserError:
+        default = None
+    if default is not None and default not in out:
+        out.append(default)
+    return out
+
+
+def _resolve(hardware: str, model: str, precision: str, kv_cache_precision: str | None,
+             calibration_path: str | None) -> tuple[ModelSpec, Hardware, Recipe, ResolvedPrecision, Efficiency]:
+    cat = load_catalog()
+    hw = cat.get_hardware(hardware, "hardware")
+    mdl = cat.get_model(model, "model")
+    recipe = cat.get_recipe(precision, "precision")
+    if kv_cache_precision:
+        recipe = recipe.with_kv_cache(cat.get_format(kv_cache_precision, "kv_cache_precision"))
+    return mdl, hw, recipe, resolve_precision(recipe, hw), load_efficiency(hw.family, calibration_path)
+
+
+def _pool_results(pre: Instance, dec: Instance, pools: tuple[float, float] | None, workload: Workload,
+                  batch: np.ndarray) -> dict[str, np.ndarray]:
+    """Metrics of a disaggregated deployment at decode batches ``batch`` (sequences per decode instance).
+
+    Per request the prefill pool spends p = (GPU-s per uncached input token of the prefill instance)·L_new GPU-seconds
+    and the decode pool d = (GPU-s per output token of the decode instance at the batch)·L_out. With ``pools`` None
+    the pools are in the ratio p : d (rate-matched; ``bottleneck`` 'balanced'); with ``pools`` = (prefill GPUs,
+    decode GPUs) the deployment serves min(prefill GPUs / p, decode GPUs / d) requests/s and every GPU of both pools is
+    charged: output tokens/s per GPU = rate·L_out / all GPUs, and both GPU-second figures are scaled by the idle
+    share so that L_new·(per input token) + L_out·(per output token) = all GPUs / rate.
+    """
+    l_in, l_out, h = float(workload.input_tokens), float(workload.output_tokens), float(workload.cache_hit_rate)
+    l_new = max(l_in * (1.0 - h), 1.0)
+    pf = evaluate(pre.step_model, "prefill", np.ones(1), l_in, l_out, None, h)
+    transfer = max(pre.kv_transfer_s_per_token, dec.kv_transfer_s_per_token)
+    d = evaluate(dec.step_model, "disaggregated", batch, l_in, l_out, workload.context_tokens, h)
+    d = {k: np.broadcast_to(to_numpy(v), batch.shape) for k, v in d.items()}
+    gpu_s_in = float(to_numpy(pf["gpu_s_per_input_token"])[0])
+    pre_req = gpu_s_in * l_new
+    dec_req = d["gpu_s_per_output_token"] * l_out
+    if pools is None:
+        total = pre_req + dec_req
+        share = pre_req / total
+        bottleneck = np.zeros(batch.shape, dtype=int)
+    else:
+        g_pre, g_dec = pools
+        r_pre, r_dec = g_pre / pre_req, g_dec / dec_req
+        total = (g_pre + g_dec) / np.minimum(r_pre, r_dec)
+        share = g_pre / (g_pre + g_dec) + 0.0 * batch
+        bottleneck = np.where(r_pre < r_dec, 1, 2)
+    idle = total / (pre_req + dec_req)
+    out_tps = l_out / total
+    res = dict(d)
+    res.update(output_tokens_per_s_per_gpu=out_tps, input_tokens_per_s_per_gpu=out_tps * l_in / l_out,
+               ttft_s=float(to_numpy(pf["ttft_s"])[0]) + l_in * transfer + 0.0 * batch,
+               gpu_s_per_input_token=gpu_s_in * idle, gpu_s_per_output_token=d["gpu_s_per_output_token"] * idle,
+               prefill_gpu_share=share,
+               fits=np.asarray(d["fits"], dtype=bool) & bool(pre.step_model.fits_weights),
+               bottleneck=bottleneck)
+    return res
+
+
+def _pool_point(pre: Instance, dec: Instance, pools: tuple[float, float] | None, workload: Workload, slo: SLO,
+                concurrency: float | None = None) -> dict[str, Any]:
+    """The best decode batch of a disaggregated deployment under the SLOs (as :func:`operating_point`)."""
+    if concurrency is None:
+        probe = _pool_results(pre, dec, pools, workload, np.ones(1))
+        top = float(probe["max_concurrency"][0]) if dec.step_model.fits_weights else 1.0
+        batch = concurrency_grid(top)
+    else:
+        batch = np.asarray([float(concurrency)])
+    res = _pool_results(pre, dec, pools, workload, batch)
+    ok = _meets(res, slo.min_tokens_per_s_per_user, slo.max_ttft_s, slo.max_tpot_s)
+    i = int(np.argmax(np.where(ok, res["output_tokens_per_s_per_gpu"], -np.inf)))
+    bottleneck = res.pop("bottleneck")
+    row = _row(res, i, dec.step_model)
+    row["meets_slo"] = bool(ok.any())
+    row["bottleneck"] = str(_BOTTLENECKS[int(bottleneck[i])])
+    return row
+
+
+def _pool_frontier(pre: Instance, dec: Instance, pools: tuple[float, float] | None,
+                   workload: Workload) -> list[dict[str, Any]]:
+    """The Pareto frontier of a disaggregated deployment over decode batches (as :func:`pareto_frontier`)."""
+    probe = _pool_results(pre, dec, pools, workload, np.ones(1))
+    batch = concurrency_grid(float(probe["max_concurrency"][0]) if dec.step_model.fits_weights else 1.0)
+    res = _pool_results(pre, dec, pools, workload, batch)
+    codes = res.pop("bottleneck")
+    frontier, best = [], -np.inf
+    for i in np.argsort(-res["tokens_per_s_per_user"], kind="stable"):
+        if res["fits"][i] and res["output_tokens_per_s_per_gpu"][i] > best:
+            best = res["output_tokens_per_s_per_gpu"][i]
+            frontier.append({**_row(res, int(i), dec.step_model), "bottleneck": str(_BOTTLENECKS[int(codes[i])])})
+    return frontier
+
+
+def _integer_pools(pre: Deployment, dec: Deployment, prefill_share: float, max_decode_instances: int = 16,
+                   target: float = 0.95) -> tuple[int, int]:
+    """The fewest decode instances (and the prefill instances rounded to the rate-matched ratio) whose GPUs serve at
+    least ``target`` of the rate-matched throughput per GPU; the best ratio found when none does."""
+    ratio = prefill_share / max(1.0 - prefill_share, 1e-12)  # prefill GPUs per decode GPU
+    best, best_eff = (1, 1), -1.0
+    for n_dec in range(1, max_decode_instances + 1):
+        n_pre = max(1, round(ratio * n_dec * dec.gpus / pre.gpus))
+        g_pre, g_dec = n_pre * pre.gpus, n_dec * dec.gpus
+        # share of the rate-matched rate per GPU: min(g_pre/share, g_dec/(1-share)) / (g_pre + g_dec)
+        eff = min(g_pre / max(prefill_share, 1e-12), g_dec / max(1.0 - prefill_share, 1e-12)) / (g_pre + g_dec)
+        if eff > best_eff + 1e-9:
+            best, best_eff = (n_pre, n_dec), eff
+        if eff >= target:
+            return n_pre, n_dec
+    return best
+
+
+def _metric(mode: str) -> str:
+    return "input_tokens_per_s_per_gpu" if mode == "prefill" else "output_tokens_per_s_per_gpu"
+
+
+def _better(row: dict[str, Any], best: dict[str, Any] | None, metric: str) -> bool:
+    """Whether ``row`` beats ``best``: meeting the SLO first, then the metric (ties keep the earlier, smaller layout);
+    among points that all miss the SLO, the fastest per user (the closest to meeting a per-user floor)."""
+    if best is None:
+        return True
+    if row["meets_slo"] != best["meets_slo"]:
+        return bool(row["meets_slo"])
+    if row["meets_slo"]:
+        return bool(row[metric] > best[metric] * (1 + 1e-9))
+    return bool(np.nan_to_num(row["tokens_per_s_per_user"]) > np.nan_to_num(best["tokens_per_s_per_user"]))
+
+
+@dataclass(frozen=True)
+class LayoutChoice:
+    """What the layout search (:func:`search_layout`) found.
+
+    Attributes
+    ----------
+    mode : str
+        ``aggregated``, ``disaggregated``, ``prefill`` or ``decode``.
+    instance : Instance
+        The serving instance (the decode instance in ``disaggregated`` mode).
+    prefill : Instance or None
+        The prefill instance (``disaggregated`` mode).
+    pools : tuple of Pool or None
+        (prefill pool, decode pool) with whole instance counts (``disaggregated`` mode).
+    row : dict
+        :func:`operating_point`'s row at the chosen layout (with ``bottleneck`` in ``disaggregated`` mode).
+    tried : int
+        Layouts evaluated.
+    """
+
+    mode: str
+    instance: Instance
+    prefill: Instance | None
+    pools: tuple[Pool, Pool] | None
+    row: dict[str, Any]
+    tried: int
+
+
+def search_layout(hardware: str, model: str, precision: str, workload: Workload, *, mode: str = "auto",
+                  slo: SLO = SLO(), kv_cache_precision: str | None = None,
+                  calibration_path: str | None = None) -> LayoutChoice:
+    """The instance size and layout (and, in ``auto`` mode, aggregated or disaggregated serving) that serves the most
+    output tokens per second per GPU within the SLO.
+
+    Candidates are :func:`candidate_deployments`. Aggregated, prefill and decode modes: each layout's
+    :func:`operating_point`. Disaggregated: the prefill layout with the fewest GPU-seconds per input token (within
+    ``max_ttft_s`` when set) paired with every decode layout, the pools rate-matched; the result is then written as
+    whole pools (:func:`parse_pool` text) of at most 16 decode instances serving at least 95% of the rate-matched
+    throughput per GPU, and evaluated as such. ``auto``: the better of the aggregated and disaggregated results.
+
+    Parameters
+    ----------
+    hardware, model, precision : str
+        Catalogue names (or aliases).
+    workload : Workload
+        Tokens per request, prefix-cache hit rate, speculative decoding.
+    mode : str
+        ``auto`` or one of :data:`MODES`.
+    slo : SLO
+        Lowest tokens/s per user, longest TTFT and TPOT (s).
+    kv_cache_precision : str, optional
+        A format name replacing the recipe's KV-cache format.
+    calibration_path : str, optional
+        A calibration YAML replacing the bundled efficiency factors.
+
+    Returns
+    -------
+    LayoutChoice
+        The chosen mode, instance(s), whole pools (disaggregated), the operating point and how many layouts were
+        evaluated.
+
+    Raises
+    ------
+    UserError
+        Unknown names, or no layout inside the scale-up domain whose weights fit.
+    """
+    if mode not in (*MODES, "auto"):
+        raise ParameterError("mode", f"{mode!r}: allowed: auto, {', '.join(MODES)}")
+    mdl, hw, recipe, prec, eff = _resolve(hardware, model, precision, kv_cache_precision, calibration_path)
+    deps = candidate_deployments(mdl, prec, hw, eff)
+    if not deps:
+        raise UserError(f"{mdl.name} at {recipe.name} fits no instance of {hw.name} (weights beyond the memory of "
+                        f"{hw.scale_up_domain_gpus} GPUs); use a smaller precision")
+    insts = [_instance_of(mdl, hw, recipe, prec, eff, dep, workload) for dep in deps]
+    tried = 0
+    best: LayoutChoice | None = None
+    if mode in ("aggregated", "prefill", "decode", "auto"):
+        one = "aggregated" if mode == "auto" else mode
+        for r in insts:
+            row = operating_point(r.step_model, one, workload, slo, None, r.kv_transfer_s_per_token)
+            tried += 1
+            if best is None or _better(row, best.row, _metric(one)):
+                best = LayoutChoice(one, r, None, None, row, tried)
+    if mode in ("disaggregated", "auto"):
+        l_new = max(workload.input_tokens * (1.0 - workload.cache_hit_rate), 1.0)
+        pre_best, pre_cost = None, np.inf
+        for r in insts:
+            pf = evaluate(r.step_model, "prefill", np.ones(1), workload.input_tokens, workload.output_tokens, None,
+                          workload.cache_hit_rate)
+            ttft = float(to_numpy(pf["ttft_s"])[0]) + workload.input_tokens * r.kv_transfer_s_per_token
+            cost = float(to_numpy(pf["gpu_s_per_input_token"])[0]) * l_new
+            if (slo.max_ttft_s is None or ttft <= slo.max_ttft_s) and cost < pre_cost * (1 - 1e-9):
+                pre_best, pre_cost = r, cost
+        tried += len(insts)
+        if pre_best is not None:
+            dis: tuple[Instance, dict[str, Any]] | None = None
+            for r in insts:
+                row = _pool_point(pre_best, r, None, workload, slo)
+                tried += 1
+                if dis is None or _better(row, dis[1], "output_tokens_per_s_per_gpu"):
+                    dis = (r, row)
+            assert dis is not None
+            dec, matched = dis
+            n_pre, n_dec = _integer_pools(pre_best.deployment, dec.deployment, matched["prefill_gpu_share"])
+            pools = (Pool(n_pre, pre_best.deployment), Pool(n_dec, dec.deployment))
+            row = _pool_point(pre_best, dec, (n_pre * pre_best.deployment.gpus, n_dec * dec.deployment.gpus), workload,
+                              slo)
+            choice = LayoutChoice("disaggregated", dec, pre_best, pools, row, tried)
+            # auto: disaggregated serving replaces the aggregated choice only when it meets the SLO and serves more
+            if best is None or (row["meets_slo"] and _better(row, best.row, "output_tokens_per_s_per_gpu")):
+                best = choice
+    assert best is not None
+    return LayoutChoice(best.mode, best.instance, best.prefill, best.pools, best.row, tried)
+
+
+def _header(r: Instance, mode: str, workload: Workload) -> dict[str, Any]:
+    return {
+        "hardware": r.hardware.name, "model": r.model.name, "precision": r.recipe.name,
+        "kv_cache_precision": r.recipe.kv_cache.name, "compute_format": r.precision.compute_class,
+        "weight_only": r.precision.weight_only, "mode": mode, "gpus": r.deployment.gpus, "tp": r.deployment.tp,
+        "ep": r.deployment.ep, "input_tokens": workload.input_tokens, "output_tokens": workload.output_tokens,
+        "cache_hit_rate": workload.cache_hit_rate,
+        "weights_gb_per_gpu": r.step_model.weight_bytes_per_gpu / _GB,
+    }
+
+
+def _layout_fields(choice_mode: str, inst: Instance, pools: tuple[Pool, Pool] | None,
+                   row: dict[str, Any]) -> dict[str, Any]:
+    if pools is None:
+        return {"layout": inst.deployment.label}
+    known = (pools[0].gpus, pools[1].gpus)
+    return {"layout": f"{pools[0].label} prefill + {pools[1].label} decode", "prefill_pool": pools[0].label,
+            "decode_pool": pools[1].label, "total_gpus": None if None in known else sum(g or 0 for g in known),
+            "bottleneck": row.pop("bottleneck")}
+
+
+def _check_fits(r: Instance, param: str) -> None:
+    if not r.step_model.fits_weights:
+        need = r.step_model.weight_bytes_per_gpu / _GB
+        usable = r.hardware.hbm_usable_gib * _GIB / _GB * (1 - r.efficiency.workspace_fraction)
+        raise ParameterError(param, f"{r.deployment.label}: {r.model.name} at {r.recipe.name} does not fit on "
+                                    f"{r.deployment.gpus}x {r.hardware.name}: weights need {need:,.1f} GB per GPU, "
+                                    f"{usable:,.1f} GB usable after workspace; use more GPUs per instance or a "
+                                    "smaller precision")
+
+
+def _predict_deployment(hardware: str, model: str, precision: str, workload: Workload, *, mode: str | None,
+                        slo: SLO, concurrency: int | None, kv_cache_precision: str | None, pareto: bool,
+                        calibration_path: str | None, prefill: str | Pool | None, decode: str | Pool | None,
+                        ) -> Prediction | list[Prediction]:
+    """:func:`predict` for explicit pools or the layout search."""
+    has_slo = any(v is not None for v in (slo.min_tokens_per_s_per_user, slo.max_ttft_s, slo.max_tpot_s))
+    if prefill is not None or decode is not None:
+        if prefill is None or decode is None:
+            missing = "prefill" if prefill is None else "decode"
+            raise ParameterError(missing, f"missing: a disaggregated deployment needs both pools ({POOL_SYNTAX})")
+        if mode not in (None, "disaggregated"):
+            raise ParameterError("mode", f"{mode!r}: prefill and decode pools serve in disaggregated mode; allowed: "
+                                         "disaggregated")
+        pools = (parse_pool(prefill, "prefill"), parse_pool(decode, "decode"))
+        mdl, hw, recipe, prec, eff = _resolve(hardware, model, precision, kv_cache_precision, calibration_path)
+        insts = []
+        for pool, param in zip(pools, ("prefill", "decode"), strict=True):
+            try:
+                r = _instance_of(mdl, hw, recipe, prec, eff, pool.deployment, workload)
+            except UserError as exc:
+                raise ParameterError(param, f"{pool.label}: {exc}") from None
+            _check_fits(r, param)
+            insts.append(r)
+        pre, dec = insts
+        known = (pools[0].gpus, pools[1].gpus)
+        gpus = None if None in known else (float(known[0] or 0), float(known[1] or 0))
+        header = _header(dec, "disaggregated", workload)
+        if pareto:
+            return [Prediction(**header, **_layout_fields("disaggregated", dec, pools, row), **row,
+                               **_envelope(dec, row, True)) for row in _pool_frontier(pre, dec, gpus, workload)]
+        row = _pool_point(pre, dec, gpus, workload, slo, concurrency)
+        if concurrency is not None and not row["fits"]:
+            raise ParameterError("concurrency", f"{concurrency} exceeds the memory limit of "
+                                                f"{int(row['max_concurrency']):,} sequences per decode instance")
+        extra = _layout_fields("disaggregated", dec, pools, row)
+        return Prediction(**header, **row, **extra, **_envelope(dec, row, has_slo or concurrency is not None))
+    search_mode = mode or "auto"
+    if pareto:
+        return layout_envelope(hardware, model, precision, workload,
+                               mode="aggregated" if search_mode == "auto" else search_mode,
+                               kv_cache_precision=kv_cache_precision, calibration_path=calibration_path)
+    choice = search_layout(hardware, model, precision, workload, mode=search_mode, slo=slo,
+                           kv_cache_precision=kv_cache_precision, calibration_path=calibration_path)
+    row = dict(choice.row)
+    extra = _layout_fields(choice.mode, choice.instance, choice.pools, row)
+    return Prediction(**_header(choice.instance, choice.mode, workload), **row, **extra,
+                      **_envelope(choice.instance, row, has_slo))
+
+
+def layout_envelope(hardware: str, model: str, precision: str, workload: Workload, *, mode: str = "aggregated",
+                    kv_cache_precision: str | None = None, calibration_path: str | None = None) -> list[Prediction]:
+    """The Pareto envelope across layouts: points of every candidate layout's frontier not dominated in (output
+    tokens/s per GPU, tokens/s per user) by any other layout's, fastest per user first, each naming its layout.
+
+    Parameters
+    ----------
+    hardware, model, precision : str
+        Catalogue names (or aliases).
+    workload : Workload
+        Tokens per request, prefix-cache hit rate, speculative decoding.
+    mode : str
+        One of :data:`MODES`; ``disaggregated`` pairs every decode layout with the prefill layout of fewest GPU-seconds
+        per input token, rate-matched.
+    kv_cache_precision : str, optional
+        A format name replacing the recipe's KV-cache format.
+    calibration_path : str, optional
+        A calibration YAML replacing the bundled efficiency factors.
+
+    Returns
+    -------
+    list of Prediction
+        The envelope's points (``layout`` names each point's instance layout; ``meets_slo`` None).
+    """
+    if mode not in MODES:
+        raise ParameterError("mode", f"{mode!r}: allowed: {', '.join(MODES)}")
+    mdl, hw, recipe, prec, eff = _resolve(hardware, model, precision, kv_cache_precision, calibration_path)
+    deps = candidate_deployments(mdl, prec, hw, eff)
+    if not deps:
+        raise UserError(f"{mdl.name} at {recipe.name} fits no instance of {hw.name}; use a smaller precision")
+    insts = [_instance_of(mdl, hw, recipe, prec, eff, dep, workload) for dep in deps]
+    points: list[Prediction] = []
+    pre = None
+    if mode == "disaggregated":
+        l_new = max(workload.input_tokens * (1.0 - workload.cache_hit_rate), 1.0)
+        costs = [float(to_numpy(evaluate(r.step_model, "prefill", np.ones(1), workload.input_tokens,
+                                         workload.output_tokens, None, workload.cache_hit_rate)
+                                ["gpu_s_per_input_token"])[0]) * l_new for r in insts]
+        pre = insts[int(np.argmin(costs))]
+    for r in insts:
+        if pre is not None:
+            rows = _pool_frontier(pre, r, None, workload)
+            for row in rows:
+                row.pop("bottleneck")
+            label = f"{pre.deployment.label} prefill + {r.deployment.label} decode"
+        else:
+            rows = pareto_frontier(r.step_model, mode, workload, r.kv_transfer_s_per_token)
+            label = r.deployment.label
+        points += [Prediction(**_header(r, mode, workload), **row, layout=label, **_envelope(r, row, True))
+                   for row in rows]
+    metric = _metric(mode)
+    speed = "ttft_s" if mode == "prefill" else "tokens_per_s_per_user"
+    key = (lambda p: p.ttft_s) if mode == "prefill" else (lambda p: -p.tokens_per_s_per_user)
+    envelope, best = [], -np.inf
+    for p in sorted(points, key=lambda p: (key(p), -getattr(p, metric))):
+        if getattr(p, metric) > best and np.isfinite(getattr(p, speed)):
+            best = getattr(p, metric)
+            envelope.append(p)
+    return envelope

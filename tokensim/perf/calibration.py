@@ -27,8 +27,6 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import numpy as np
-from scipy.optimize import least_squares
-from scipy.stats import binom
 
 from . import _core as core
 from ._model import concurrency_grid, evaluate, instance
@@ -276,6 +274,8 @@ def fit(problem: Problem, train: np.ndarray | None = None, x0: np.ndarray | None
     low = np.log([p.low for p, _ in slots])
     high = np.log([p.high for p, _ in slots])
     start = np.clip(_start(problem, slots) if x0 is None else x0, low + 1e-9, high - 1e-9)
+    from scipy.optimize import least_squares  # scipy is imported when a fit runs, not with the CLI
+
     sol = least_squares(residuals, start, bounds=(low, high), loss="soft_l1", f_scale=LOSS_SCALE, method="trf",
                         x_scale="jac", diff_step=1e-4, xtol=1e-10, ftol=1e-10, gtol=1e-10, max_nfev=400)
     values = np.exp(sol.x)
@@ -290,8 +290,9 @@ def fit(problem: Problem, train: np.ndarray | None = None, x0: np.ndarray | None
 
 
 def cross_validate(problem: Problem, x0: np.ndarray | None = None) -> np.ndarray:
-    """Leave-one-source-out predictions: each source's rows predicted by a fit to every other source."""
-    sources = np.array([m.source_id for m in problem.measurements])
+    """Leave-one-source-out predictions: each source's rows predicted by a fit to every other source (sources of one
+    organisation held out together: ``Measurement.source_group``)."""
+    sources = np.array([m.source_group for m in problem.measurements])
     out = np.empty(len(sources))
     for s in sorted(set(sources)):
         held = sources == s
@@ -309,6 +310,8 @@ def conformal_sigma(log_residuals: np.ndarray, level: float, z: float) -> float:
     """
     r = np.sort(np.abs(np.asarray(log_residuals, dtype=float)))
     n = len(r)
+    from scipy.stats import binom
+
     k = int(binom.ppf(INTERVAL_CONFIDENCE, n, level)) + 1
     return max(float(r[min(k, n) - 1] / z), MIN_LOG_ERROR_STD)
 
@@ -344,14 +347,15 @@ def loso_rows(problem: Problem, loso_pred: np.ndarray, level: float, z: float) -
     """Validation rows for cross-validated predictions; each source's intervals use the other sources' residuals."""
     resid = np.log(loso_pred / problem.measured)
     prefill = np.array([m.kind != "output" for m in problem.measurements])
-    sources = np.array([m.source_id for m in problem.measurements])
+    sources = np.array([m.source_group for m in problem.measurements])
     rows = []
     sigma_cache = {}
     for i, m in enumerate(problem.measurements):
-        if m.source_id not in sigma_cache:
-            keep = sources != m.source_id
-            sigma_cache[m.source_id] = interval_sigmas(prefill[keep], problem.row_moe[keep], resid[keep], level, z)
-        sig = sigma_cache[m.source_id]["prefill" if prefill[i] else "decode", bool(problem.row_moe[i])]
+        if m.source_group not in sigma_cache:
+            keep = sources != m.source_group
+            sigma_cache[m.source_group] = interval_sigmas(prefill[keep], problem.row_moe[keep], resid[keep], level,
+                                                          z)
+        sig = sigma_cache[m.source_group]["prefill" if prefill[i] else "decode", bool(problem.row_moe[i])]
         p = float(loso_pred[i])
         rows.append(row_result(m, p, p * math.exp(-z * sig), p * math.exp(z * sig)))
     return rows

@@ -1,53 +1,135 @@
 """Validation of the performance model against published measurements (``tokensim/data/measurements.csv``).
 
 Each row of the dataset is one published throughput point: its source (document, date), the system measured, the
-model and precision recipe, the serving mode and workload, the metric and its value. :func:`predict_measurement` maps
-a row onto the same :func:`tokensim.perf.predict` call that ``tokensim perf`` makes and returns the prediction with
-its interval; :func:`validate` does so for every row and :func:`summarize` reports, per group (hardware family, model
-family, precision, serving mode), the median and largest absolute relative error and the share of measurements that
-fall inside the prediction interval.
+model and precision recipe, the serving mode and workload, the metric and its value, and (issue 11) the per-user
+speed, engine, prefill/decode pools, attention-DP degree, speculative decoding and every assumption made.
+:func:`plan_measurement` maps a row onto the :func:`tokensim.perf.predict` call that ``tokensim perf`` makes, or says
+why it cannot (:class:`NotRunnable`: counted and reported, never dropped); :func:`validate` predicts every row and
+:func:`summarize` reports, per group (hardware family, model family, precision, serving mode, per-user speed band,
+engine, speculative decoding, fitted or not), the median and largest absolute relative error and the share of
+measurements inside the prediction interval.
 
 How rows map onto ``predict`` (documented in docs/model-notes.md):
 
 * ``aggregated-offline`` — max throughput at infinite request rate (TensorRT-LLM perf-overview, MLPerf Offline):
   ``mode="aggregated"``, no SLO, the concurrency that maximises output tokens/s within memory.
 * ``aggregated-static`` — a stated batch size (TensorRT-LLM ≤ v0.9 static batching): ``concurrency`` fixed.
+* ``aggregated-online`` — fixed client concurrency over ``system_gpus / instance_gpus`` instances: ``concurrency``
+  fixed at the client concurrency per instance (rounded).
+* ``server-slo``, ``interactive-slo`` (MLPerf) — the SLO (p99 TTFT and TPOT bounds read as limits on the modelled
+  TTFT and TPOT): ``mode="aggregated"`` with ``max_ttft_s``/``max_tpot_s``.
+* ``disaggregated-online`` — ``mode="disaggregated"`` when the prefill and decode pools have the same instance layout
+  (the only xPyD deployment ``predict`` takes; otherwise not run); concurrency per decode instance. The InferenceMAX
+  metric ``output_tokens_per_s_per_decode_gpu`` is compared with the predicted decode-pool rate (output tokens/s per
+  GPU over the decode share of GPUs).
+* ``disaggregated-decode`` and ``decode`` — decode alone (``mode="decode"``) at the stated concurrency per instance.
 * ``disaggregated-prefill`` — a prefill-only pool: ``mode="prefill"``, input tokens/s.
 * ``first-token-latency`` — time to first token of one request alone (batch 1): ``mode="prefill"``, ``ttft_s``.
-* ``decode`` — decode alone at ``context_tokens`` and the stated concurrency.
+* ``production-fleet`` — a live-traffic average: not mapped (no stated operating point).
+* A row with a per-user speed but neither concurrency nor SLO is predicted at the SLO floor
+  ``min_tokens_per_s_per_user`` = that speed.
+* Speculative decoding: ``mtp_draft_tokens`` with a numeric ``mtp_acceptance_length`` (a range: its midpoint) enter
+  the workload; MTP named in ``assumptions`` without both runs without speculation (group ``speculative``:
+  ``not modelled``).
 * Blank ``instance_gpus``/``tp``/``ep`` (MLPerf does not publish them) take tokensim's default deployment rule.
-* ``*_total`` metrics cover ``system_gpus`` GPUs; per GPU = value / system_gpus.
+* ``*_total`` metrics cover ``system_gpus`` GPUs; per GPU = value / system_gpus. ``tokens_per_s_per_gpu`` counts input
+  and output tokens: predicted input + output tokens/s per GPU.
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import math
+import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 from statistics import median
+from typing import Any
 
 from .._errors import ConfigError, UserError
 from ..config.catalog import load_catalog
 from ._model import SLO, Workload, predict
+from .envelope import BANDS, MEASUREMENTS_PATH, speed_band
 
-__all__ = ["Measurement", "REQUIRED_COLUMNS", "SERVING", "MEASURED_METRICS", "GROUPS", "MEASUREMENTS_PATH",
-           "load_measurements", "measurements_sha256", "predict_measurement", "validate", "summarize"]
-
-MEASUREMENTS_PATH = Path(__file__).resolve().parent.parent / "data" / "measurements.csv"
+__all__ = ["Measurement", "NotRunnable", "REQUIRED_COLUMNS", "EXTRA_COLUMNS", "SERVING", "UNMAPPED_SERVING",
+           "MEASURED_METRICS", "GROUPS", "VALIDATE_GROUPS", "BANDS", "SOURCE_GROUPS", "REASONS", "MEASUREMENTS_PATH",
+           "load_measurements", "calibration_rows", "measurements_sha256", "calibration_sha256", "plan_measurement",
+           "predict_measurement", "validate", "summarize", "not_run_summary"]
 
 # serving label in the dataset -> perf mode
 SERVING = {"aggregated-offline": "aggregated", "aggregated-static": "aggregated", "aggregated-slo": "aggregated",
-           "disaggregated-prefill": "prefill", "first-token-latency": "prefill", "decode": "decode"}
+           "aggregated-online": "aggregated", "server-slo": "aggregated", "interactive-slo": "aggregated",
+           "disaggregated-online": "disaggregated", "disaggregated-prefill": "prefill",
+           "first-token-latency": "prefill", "decode": "decode", "disaggregated-decode": "decode"}
+# serving labels the dataset may carry that no predict call reproduces
+UNMAPPED_SERVING = {"production-fleet": "a live-traffic average, no stated operating point"}
 # metric -> (what is counted, whether the value covers system_gpus GPUs)
 MEASURED_METRICS = {"output_tokens_per_s_total": ("output", True), "output_tokens_per_s_per_gpu": ("output", False),
-           "input_tokens_per_s_total": ("input", True), "input_tokens_per_s_per_gpu": ("input", False),
-           "ttft_s": ("ttft", False)}
+                    "output_tokens_per_s_per_decode_gpu": ("decode-output", False),
+                    "tokens_per_s_per_gpu": ("total", False),
+                    "input_tokens_per_s_total": ("input", True), "input_tokens_per_s_per_gpu": ("input", False),
+                    "ttft_s": ("ttft", False)}
 # what predict reports for each kind of metric
 PREDICTED_KEY = {"output": "output_tokens_per_s_per_gpu", "input": "input_tokens_per_s_per_gpu", "ttft": "ttft_s"}
+# The groups `tokensim calibrate` reports (its output is kept as it was before issue 11).
 GROUPS = ("hardware_family", "model_family", "precision", "serving")
+# The groups `tokensim validate` reports.
+VALIDATE_GROUPS = (*GROUPS, "band", "engine", "speculative", "fitted")
+# Sources that one organisation published as several documents: leave-one-source-out holds them out together
+# (data-staging/README.md, "Sources": the three SemiAnalysis source_ids, the LMSYS blog posts; the MLPerf v6.0
+# latency rows are the same round as the v6.0 Offline rows). Sources not listed are their own group.
+SOURCE_GROUPS = {"inferencemax-2026": "semianalysis", "inferencemax-gha-gptoss": "semianalysis",
+                 "inferencex-blog": "semianalysis",
+                 "lmsys-sglang-2025-05": "lmsys", "lmsys-sglang-gb300-longctx": "lmsys", "lmsys-sglang-gb200": "lmsys",
+                 "lmsys-sglang-mtp": "lmsys", "lmsys-sglang-kimi-k2": "lmsys",
+                 "mlperf-v6.0-latency": "mlperf-v6.0"}
+# Why a row is not run (NotRunnable.reason), in the order reports list them.
+REASONS = ("hardware not in the catalogue", "model not in the catalogue", "precision not in the catalogue",
+           "serving mode not mapped", "metric not mapped for the serving mode",
+           "unequal prefill/decode pools", "pool layout not published as <n>x<kind><gpus>",
+           "predict refused the deployment", "workload or GPU count not published")
 _SLO_KEYS = ("min_tokens_per_s_per_user", "max_ttft_s", "max_tpot_s")
+# "p99 TTFT <= 3 s", "TPOT < 70 ms": the SLO text of MLPerf and engine posts
+_SLO_TEXT = re.compile(r"^(?:p\d+\s+)?(TTFT|TPOT)\s*(<=|<)\s*([0-9.]+)\s*(ms|s)$", re.IGNORECASE)
+_POOL = re.compile(r"^(\d+|\?)x(TP|TEP|DEP)(\d+)$")
+_MTP_NAMED = re.compile(r"spec_method=mtp|EAGLE-based MTP|MTP draft length not stated")
+
+
+def parse_slo(text: str | None) -> SLO:
+    """An SLO from the ``slo`` column: ``key=value`` pairs (``max_ttft_s=2;max_tpot_s=0.05``) or the published text
+    (``p99 TTFT <= 2 s; p99 TPOT <= 80 ms``; percentile bounds read as bounds on the modelled value).
+
+    Parameters
+    ----------
+    text : str or None
+        The column's text; blank or None for no SLO.
+
+    Returns
+    -------
+    SLO
+        Lowest tokens/s per user, longest TTFT and TPOT (s).
+
+    Raises
+    ------
+    ValueError
+        If a part is neither form.
+    """
+    if not text or not text.strip():
+        return SLO()
+    limits: dict[str, float] = {}
+    for part in (p.strip() for p in text.split(";")):
+        if part.count("=") == 1 and "<" not in part and part.split("=")[0].strip() in _SLO_KEYS:
+            key, value = part.split("=")
+            limits[key.strip()] = float(value)
+            continue
+        match = _SLO_TEXT.match(part)
+        if not match:
+            raise ValueError(part)
+        seconds = float(match[3]) / (1000.0 if match[4].lower() == "ms" else 1.0)
+        limits["max_ttft_s" if match[1].upper() == "TTFT" else "max_tpot_s"] = seconds
+    return SLO(**limits)
 
 
 @dataclass(frozen=True)
@@ -55,12 +137,12 @@ class Measurement:
     """One published throughput point (one row of measurements.csv)."""
 
     id: str
-    source_id: str  # the document (and version) the point comes from: the unit left out in cross-validation
+    source_id: str  # the document (and version) the point comes from
     source: str  # document, version, date and what exactly was measured
     date: str
     confidence: str  # A: read off the source as is; B: one mapping assumption; C: an estimated workload
     hardware: str
-    system_gpus: int  # GPUs the value covers when the metric is a total
+    system_gpus: int  # GPUs the value covers when the metric is a total (0: not published; calibrate: no rows only)
     instance_gpus: int | None  # GPUs per serving instance (None: tokensim's default deployment)
     tp: int | None
     ep: int | None
@@ -68,14 +150,25 @@ class Measurement:
     precision: str
     kv_cache_precision: str | None
     serving: str
-    input_tokens: float
+    input_tokens: float  # per request; NaN: not published (calibrate: no rows only)
     output_tokens: float
     context_tokens: float | None
-    concurrency: int | None
-    slo: str | None  # "min_tokens_per_s_per_user=50;max_ttft_s=2"
+    concurrency: int | None  # client concurrency of the whole deployment
+    slo: str | None  # "min_tokens_per_s_per_user=50;max_ttft_s=2" or "p99 TTFT <= 2 s; p99 TPOT <= 80 ms"
     metric: str
     value: float
     notes: str = ""
+    # issue 11 columns (optional in a file; data-staging/README.md defines them)
+    tokens_per_s_per_user: float | None = None  # per-user decode speed as published (tokens/s)
+    engine: str = ""
+    engine_version: str = ""
+    prefill_pool: str = ""  # "<instances>x<TP|TEP|DEP><GPUs>"; blank for aggregated serving
+    decode_pool: str = ""
+    attention_dp: int | None = None
+    mtp_draft_tokens: int | None = None
+    mtp_acceptance_length: str = ""  # as published; a range "5.76-5.91" kept as text
+    assumptions: str = ""
+    calibrate: bool = True  # `tokensim calibrate` fits this row ("no" in the file: validated only)
 
     @property
     def mode(self) -> str:
@@ -83,7 +176,8 @@ class Measurement:
 
     @property
     def kind(self) -> str:
-        """What the value counts: "output" or "input" tokens per second, or "ttft" seconds."""
+        """What the value counts: "output", "input" or "total" (input + output) tokens per second, "decode-output"
+        (output tokens/s per decode GPU), or "ttft" seconds."""
         return MEASURED_METRICS[self.metric][0]
 
     @property
@@ -93,32 +187,162 @@ class Measurement:
 
     @property
     def slo_limits(self) -> SLO:
-        if not self.slo:
-            return SLO()
-        return SLO(**{k: float(v) for k, v in (part.split("=") for part in self.slo.split(";"))})
+        return parse_slo(self.slo)
+
+    @property
+    def band(self) -> str:
+        """Per-user speed band of the row (:func:`tokensim.perf.envelope.speed_band`; ``none``: no stated speed)."""
+        return speed_band(self.tokens_per_s_per_user)
+
+    @property
+    def source_group(self) -> str:
+        """The unit left out together in cross-validation (:data:`SOURCE_GROUPS`, else the source_id)."""
+        return SOURCE_GROUPS.get(self.source_id, self.source_id)
+
+    @property
+    def speculative(self) -> str:
+        """``none``; ``modelled`` (draft tokens and acceptance published); ``not modelled`` (MTP without both)."""
+        if self.mtp_draft_tokens is not None and _acceptance(self.mtp_acceptance_length) is not None:
+            return "modelled"
+        if self.mtp_draft_tokens is not None or _MTP_NAMED.search(self.assumptions):
+            return "not modelled"
+        return "none"
 
     @property
     def workload(self) -> Workload:
+        acceptance = _acceptance(self.mtp_acceptance_length)
+        if self.speculative == "modelled" and self.mtp_draft_tokens and acceptance:
+            return Workload(self.input_tokens, self.output_tokens, self.context_tokens,
+                            speculative_draft_tokens=self.mtp_draft_tokens,
+                            speculative_acceptance_length=min(acceptance, 1.0 + self.mtp_draft_tokens))
         return Workload(self.input_tokens, self.output_tokens, self.context_tokens)
 
     def predict_kwargs(self) -> dict:
-        """Keyword arguments of :func:`tokensim.perf.predict` (besides hardware, model, precision, workload)."""
-        return dict(mode=self.mode, slo=self.slo_limits, concurrency=self.concurrency, gpus=self.instance_gpus,
-                    tp=self.tp, ep=self.ep, kv_cache_precision=self.kv_cache_precision)
+        """Keyword arguments of :func:`tokensim.perf.predict` (besides hardware, model, precision, workload).
+
+        Raises
+        ------
+        NotRunnable
+            Where the deployment, serving mode or metric has no ``predict`` equivalent.
+        """
+        return plan_measurement(self)
 
 
-REQUIRED_COLUMNS = tuple(f.name for f in fields(Measurement))
-_OPTIONAL = {"instance_gpus", "tp", "ep", "kv_cache_precision", "context_tokens", "concurrency", "slo", "notes"}
-_INTEGER = {"system_gpus", "instance_gpus", "tp", "ep", "concurrency"}
-_NUMBER = {"input_tokens", "output_tokens", "context_tokens", "value"}
+def _acceptance(text: str) -> float | None:
+    """Mean accepted tokens per step from the published text (a range: its midpoint); None if not a number."""
+    parts = [p.strip() for p in (text or "").split("-") if p.strip()]
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        return None
+    return sum(values) / len(values) if values and len(values) <= 2 else None
+
+
+class NotRunnable(UserError):
+    """A measurement that no ``predict`` call reproduces: ``reason`` one of :data:`REASONS`, ``detail`` the row's
+    particulars."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+def _pool(text: str) -> tuple[int | None, str, int] | None:
+    """``(instances or None when '?', kind, GPUs per instance)`` of a pool, None if not in that form."""
+    match = _POOL.match(text.strip())
+    if not match:
+        return None
+    return (None if match[1] == "?" else int(match[1])), match[2], int(match[3])
+
+
+def _instances(m: Measurement) -> float:
+    """Serving instances the client concurrency is spread over (decode instances for disaggregated serving)."""
+    if m.decode_pool:
+        pool = _pool(m.decode_pool)
+        if pool is None or pool[0] is None:
+            raise NotRunnable(REASONS[6], f"decode pool '{m.decode_pool}'")
+        return float(pool[0])
+    if m.instance_gpus and m.system_gpus > m.instance_gpus and m.mode != "prefill":
+        return m.system_gpus / m.instance_gpus
+    return 1.0
+
+
+def plan_measurement(m: Measurement) -> dict[str, Any]:
+    """The :func:`tokensim.perf.predict` keyword arguments (besides hardware, model, precision, workload) that
+    reproduce a row.
+
+    Parameters
+    ----------
+    m : Measurement
+        One published measurement.
+
+    Returns
+    -------
+    dict
+        ``mode``, ``slo``, ``concurrency`` (sequences per instance: the client concurrency over the instances, rounded,
+        at least 1), ``gpus``, ``tp``, ``ep``, ``kv_cache_precision``.
+
+    Raises
+    ------
+    NotRunnable
+        A serving mode, metric or deployment ``predict`` cannot take, or a name not in the catalogue, with the reason.
+    """
+    cat = load_catalog()
+    for kind, name, reason in (("hardware", m.hardware, REASONS[0]), ("model", m.model, REASONS[1]),
+                               ("precision", m.precision, REASONS[2])):
+        try:
+            {"hardware": cat.get_hardware, "model": cat.get_model, "precision": cat.get_recipe}[kind](name)
+        except UserError:
+            raise NotRunnable(reason, f"{kind} '{name}'") from None
+    missing = [name for name, absent in (("system_gpus", m.system_gpus == 0 and MEASURED_METRICS[m.metric][1]),
+                                         ("input_tokens", math.isnan(m.input_tokens)),
+                                         ("output_tokens", math.isnan(m.output_tokens))) if absent]
+    if missing:
+        raise NotRunnable(REASONS[8], ", ".join(missing))
+    if m.serving in UNMAPPED_SERVING:
+        raise NotRunnable(REASONS[3], f"'{m.serving}': {UNMAPPED_SERVING[m.serving]}")
+    mode, kind = m.mode, m.kind
+    allowed = {"aggregated": ("output", "input", "total", "ttft"), "disaggregated": ("output", "decode-output",
+               "input", "total", "ttft"), "decode": ("output",), "prefill": ("input", "ttft")}[mode]
+    if kind not in allowed:
+        raise NotRunnable(REASONS[4], f"'{m.metric}' under '{m.serving}'")
+    if mode == "disaggregated":
+        prefill, decode = _pool(m.prefill_pool), _pool(m.decode_pool)
+        if prefill is None or decode is None:
+            raise NotRunnable(REASONS[6], f"prefill '{m.prefill_pool}', decode '{m.decode_pool}'")
+        if prefill[1:] != decode[1:]:
+            raise NotRunnable(REASONS[5], f"prefill {m.prefill_pool}, decode {m.decode_pool}")
+    slo = m.slo_limits
+    concurrency = None
+    if m.concurrency is not None:
+        concurrency = max(1, round(m.concurrency / _instances(m)))
+    elif m.slo is None and m.tokens_per_s_per_user is not None and mode != "prefill":
+        slo = SLO(min_tokens_per_s_per_user=m.tokens_per_s_per_user)
+    return dict(mode=mode, slo=slo, concurrency=concurrency, gpus=m.instance_gpus, tp=m.tp, ep=m.ep,
+                kv_cache_precision=m.kv_cache_precision)
+
+
+REQUIRED_COLUMNS = tuple(f.name for f in fields(Measurement))[:22]  # id ... notes
+EXTRA_COLUMNS = tuple(f.name for f in fields(Measurement))[22:]  # tokens_per_s_per_user ... calibrate
+_OPTIONAL = {"instance_gpus", "tp", "ep", "kv_cache_precision", "context_tokens", "concurrency", "slo", "notes",
+             *EXTRA_COLUMNS}
+_INTEGER = {"system_gpus", "instance_gpus", "tp", "ep", "concurrency", "attention_dp", "mtp_draft_tokens"}
+_NUMBER = {"input_tokens", "output_tokens", "context_tokens", "value", "tokens_per_s_per_user"}
+# required on rows calibrate fits; a row marked calibrate: no may leave them blank (0 GPUs, NaN tokens)
+_PUBLISHED = {"system_gpus": 0, "input_tokens": math.nan, "output_tokens": math.nan}
+_TEXT_DEFAULT = {"notes", "engine", "engine_version", "prefill_pool", "decode_pool", "mtp_acceptance_length",
+                 "assumptions"}
 
 
 def _cell(path: str, line: int, column: str, text: str):
     field = f"line {line}, column {column}"
     text = text.strip()
     if text == "":
-        if column in _OPTIONAL:
+        if column in _PUBLISHED:
             return None
+        if column in _OPTIONAL:
+            return "" if column in _TEXT_DEFAULT else (True if column == "calibrate" else None)
         raise ConfigError(path, field, text, "a value (this column is required on every row)")
     if column in _INTEGER or column in _NUMBER:
         try:
@@ -132,30 +356,63 @@ def _cell(path: str, line: int, column: str, text: str):
                 raise ConfigError(path, field, text, "a whole number")
             return int(number)
         return number
-    if column == "serving" and text not in SERVING:
-        raise ConfigError(path, field, text, f"one of {', '.join(SERVING)}")
+    if column == "serving" and text not in SERVING and text not in UNMAPPED_SERVING:
+        raise ConfigError(path, field, text, f"one of {', '.join([*SERVING, *UNMAPPED_SERVING])}")
     if column == "metric" and text not in MEASURED_METRICS:
         raise ConfigError(path, field, text, f"one of {', '.join(MEASURED_METRICS)}")
-    if column == "slo" and any(p.split("=")[0] not in _SLO_KEYS or p.count("=") != 1 for p in text.split(";")):
-        raise ConfigError(path, field, text, f"key=value pairs separated by ';', keys {', '.join(_SLO_KEYS)}")
+    if column == "calibrate":
+        if text.lower() not in ("yes", "no", "true", "false"):
+            raise ConfigError(path, field, text, "yes or no (blank: yes)")
+        return text.lower() in ("yes", "true")
+    if column == "slo":
+        try:
+            parse_slo(text)
+        except ValueError:
+            raise ConfigError(path, field, text, f"key=value pairs separated by ';' (keys {', '.join(_SLO_KEYS)}) "
+                              "or bounds such as 'p99 TTFT <= 2 s; p99 TPOT <= 80 ms'") from None
     return text
 
 
 def load_measurements(path: str | Path | None = None) -> list[Measurement]:
-    """Read and check the measurement dataset (default: the bundled ``tokensim/data/measurements.csv``)."""
+    """Read and check the measurement dataset.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        A measurement CSV (default: the bundled ``tokensim/data/measurements.csv``). The columns of
+        :data:`REQUIRED_COLUMNS` are required; those of :data:`EXTRA_COLUMNS` may be absent.
+
+    Returns
+    -------
+    list of Measurement
+        Every row, in file order (``calibration_rows`` selects the ones ``tokensim calibrate`` fits).
+
+    Raises
+    ------
+    ConfigError
+        A missing column or a malformed cell, naming the file, the line and the column.
+    """
     path = Path(path) if path else MEASUREMENTS_PATH
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise UserError(f"{path}: cannot read file ({exc.strerror or exc})") from None
-    reader = csv.DictReader(text.splitlines())
+    reader = csv.DictReader(io.StringIO(text, newline=""))
     missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
         raise ConfigError(str(path), "header", reader.fieldnames, f"the columns {', '.join(REQUIRED_COLUMNS)}",
                           f"missing: {', '.join(missing)}")
+    columns = [c for c in (*REQUIRED_COLUMNS, *EXTRA_COLUMNS) if c in (reader.fieldnames or [])]
     rows, seen = [], set()
     for line, record in enumerate(reader, start=2):
-        values = {c: _cell(str(path), line, c, record.get(c) or "") for c in REQUIRED_COLUMNS}
+        values = {c: _cell(str(path), line, c, record.get(c) or "") for c in columns}
+        for column, absent in _PUBLISHED.items():
+            if values[column] is None:
+                if values.get("calibrate", True):
+                    raise ConfigError(str(path), f"line {line}, column {column}", "",
+                                      "a value (required on every row that calibrate fits; blank only with "
+                                      "calibrate: no)")
+                values[column] = absent
         if values["id"] in seen:
             raise ConfigError(str(path), f"line {line}, column id", values["id"], "an id not used twice")
         seen.add(values["id"])
@@ -165,15 +422,84 @@ def load_measurements(path: str | Path | None = None) -> list[Measurement]:
     return rows
 
 
+def calibration_rows(measurements: list[Measurement]) -> list[Measurement]:
+    """The rows ``tokensim calibrate`` fits: those not marked ``calibrate: no``.
+
+    Parameters
+    ----------
+    measurements : list of Measurement
+        Rows of a measurement file.
+
+    Returns
+    -------
+    list of Measurement
+        The rows to fit, in file order.
+
+    Raises
+    ------
+    ConfigError
+        If a row to fit has a metric the fit cannot evaluate (``tokens_per_s_per_gpu``,
+        ``output_tokens_per_s_per_decode_gpu``) or a serving mode without a ``predict`` equivalent.
+    """
+    rows = [m for m in measurements if m.calibrate]
+    for m in rows:
+        if m.serving in UNMAPPED_SERVING or m.kind not in PREDICTED_KEY:
+            raise ConfigError(None, f"measurement '{m.id}'", f"{m.serving} {m.metric}",
+                              "a row the fit can evaluate (output, input or ttft metric, mapped serving)",
+                              "mark it calibrate: no")
+    if not rows:
+        raise ConfigError(None, "calibrate", "no", "at least one row to fit (calibrate blank or yes)")
+    return rows
+
+
 def measurements_sha256(path: str | Path | None = None) -> str:
+    """sha256 of the measurement file's bytes (hex)."""
     return hashlib.sha256(Path(path or MEASUREMENTS_PATH).read_bytes()).hexdigest()
 
 
+def calibration_sha256(path: str | Path | None = None) -> str:
+    """sha256 (hex) of the data ``tokensim calibrate`` fits, as written into ``fit.data`` of calibration.yaml.
+
+    The rows of :func:`calibration_rows`, in the columns of :data:`REQUIRED_COLUMNS`, written as CSV (minimal quoting,
+    ``\\n`` line ends): for a file holding only those rows and columns, the sha256 of the file itself. Rows marked
+    ``calibrate: no`` and the issue-11 columns do not change it, so the bundled calibration's record still identifies
+    the data it was fitted to.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        A measurement CSV (default: the bundled one).
+
+    Returns
+    -------
+    str
+        64 hex digits.
+    """
+    text = Path(path or MEASUREMENTS_PATH).read_text(encoding="utf-8")
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(REQUIRED_COLUMNS)
+    for record in reader:
+        if (record.get("calibrate") or "").strip().lower() not in ("no", "false"):
+            writer.writerow([record.get(c) or "" for c in REQUIRED_COLUMNS])
+    return hashlib.sha256(buf.getvalue().encode("utf-8")).hexdigest()
+
+
 def group_keys(m: Measurement) -> dict[str, str]:
-    """The groups a row is reported under."""
+    """The groups a row is reported under (``unknown`` for a family not in the catalogue)."""
     cat = load_catalog()
-    return {"hardware_family": cat.get_hardware(m.hardware).family, "model_family": cat.get_model(m.model).family,
-            "precision": m.precision, "serving": m.serving}
+    try:
+        hw = cat.get_hardware(m.hardware).family
+    except UserError:
+        hw = "unknown"
+    try:
+        model = cat.get_model(m.model).family
+    except UserError:
+        model = "unknown"
+    return {"hardware_family": hw, "model_family": model, "precision": m.precision, "serving": m.serving,
+            "band": m.band, "engine": m.engine or "not stated", "speculative": m.speculative,
+            "fitted": "yes" if m.calibrate else "no"}
 
 
 def predict_measurement(m: Measurement, calibration_path: str | None = None) -> dict:
@@ -191,18 +517,33 @@ def predict_measurement(m: Measurement, calibration_path: str | None = None) -> 
     dict
         :func:`row_result`'s record (predicted and measured in the row's unit: tokens/s per GPU or seconds; relative
         error; interval; groups) with the predicted point's concurrency, GPUs, TP, EP and bound.
+
+    Raises
+    ------
+    NotRunnable
+        A row no ``predict`` call reproduces (:func:`plan_measurement`), or one ``predict`` refuses (reason
+        ``predict refused the deployment``), naming the measurement.
     """
+    kwargs = plan_measurement(m)
     try:
-        res = predict(m.hardware, m.model, m.precision, m.workload, calibration_path=calibration_path,
-                      **m.predict_kwargs())
+        res = predict(m.hardware, m.model, m.precision, m.workload, calibration_path=calibration_path, **kwargs)
     except UserError as exc:
-        raise UserError(f"measurement '{m.id}': {exc}") from None
-    key = PREDICTED_KEY[m.kind]
-    value = getattr(res, key)
+        raise NotRunnable(REASONS[7], f"measurement '{m.id}': {exc}") from None
     if m.kind == "ttft":  # a time: the prefill interval width, as for input tokens per second
+        value = res.ttft_s
         width = res.input_tokens_per_s_per_gpu_high / res.input_tokens_per_s_per_gpu
         low, high = value / width, value * width
+    elif m.kind == "total":  # input + output tokens per GPU: each with its own interval
+        value = res.output_tokens_per_s_per_gpu + res.input_tokens_per_s_per_gpu
+        low = res.output_tokens_per_s_per_gpu_low + res.input_tokens_per_s_per_gpu_low
+        high = res.output_tokens_per_s_per_gpu_high + res.input_tokens_per_s_per_gpu_high
+    elif m.kind == "decode-output":  # per decode GPU: the output rate over the decode pool's share of GPUs
+        share = 1.0 - (res.prefill_gpu_share or 0.0)
+        value = res.output_tokens_per_s_per_gpu / share
+        low, high = res.output_tokens_per_s_per_gpu_low / share, res.output_tokens_per_s_per_gpu_high / share
     else:
+        key = PREDICTED_KEY[m.kind]
+        value = getattr(res, key)
         low, high = getattr(res, f"{key}_low"), getattr(res, f"{key}_high")
     return row_result(m, value, low, high,
                       concurrency=res.concurrency, gpus=res.gpus, tp=res.tp, ep=res.ep, bound=res.bound)
@@ -215,21 +556,69 @@ def row_result(m: Measurement, predicted: float, low: float, high: float, **extr
             "high": high, "inside": bool(low <= measured <= high), **extra}
 
 
+def not_run_result(m: Measurement, exc: NotRunnable) -> dict:
+    """The record of a row that was not run: id, source, groups, the reason and its particulars."""
+    return {"id": m.id, "source_id": m.source_id, **group_keys(m), "hardware": m.hardware, "model": m.model,
+            "reason": exc.reason, "detail": exc.detail}
+
+
 def validate(measurements: list[Measurement] | None = None, calibration_path: str | None = None) -> dict:
-    """Predict every row; return ``{"rows": [...], "summary": {...}, "groups": {...}}``."""
+    """Predict every row; rows no ``predict`` call reproduces are reported with the reason.
+
+    Parameters
+    ----------
+    measurements : list of Measurement, optional
+        Rows to predict (default: the bundled dataset).
+    calibration_path : str, optional
+        A calibration YAML replacing the bundled efficiency factors.
+
+    Returns
+    -------
+    dict
+        ``rows`` (:func:`predict_measurement` records), ``not_run`` (:func:`not_run_result` records), ``summary``
+        and ``groups`` (:func:`summarize` over ``rows``, :data:`VALIDATE_GROUPS`) and ``not_run_by_reason``
+        (reason -> rows).
+    """
     measurements = measurements if measurements is not None else load_measurements()
-    rows = [predict_measurement(m, calibration_path) for m in measurements]
-    return {"rows": rows, **summarize(rows)}
+    rows, skipped = [], []
+    for m in measurements:
+        try:
+            rows.append(predict_measurement(m, calibration_path))
+        except NotRunnable as exc:
+            skipped.append(not_run_result(m, exc))
+    return {"rows": rows, "not_run": skipped, **summarize(rows, VALIDATE_GROUPS),
+            "not_run_by_reason": not_run_summary(skipped)}
+
+
+def not_run_summary(skipped: list[dict]) -> dict[str, int]:
+    """Rows not run per reason, in the order of :data:`REASONS` (reasons with none left out)."""
+    return {r: n for r in REASONS if (n := sum(s["reason"] == r for s in skipped))}
 
 
 def _stats(rows: list[dict]) -> dict:
+    if not rows:
+        return {"n": 0, "median_abs_error": None, "max_abs_error": None, "interval_coverage": None}
     errors = [abs(r["error"]) for r in rows]
     return {"n": len(rows), "median_abs_error": median(errors), "max_abs_error": max(errors),
             "interval_coverage": sum(r["inside"] for r in rows) / len(rows)}
 
 
 def summarize(rows: list[dict], groups: tuple[str, ...] = GROUPS) -> dict:
-    """Overall and per-group error statistics of predicted rows (each with ``error`` and ``inside``)."""
+    """Overall and per-group error statistics of predicted rows (each with ``error`` and ``inside``).
+
+    Parameters
+    ----------
+    rows : list of dict
+        Predicted rows, each with ``error`` (fraction), ``inside`` (bool) and a value for every group.
+    groups : tuple of str
+        The row keys to group by (default :data:`GROUPS`; ``tokensim validate`` uses :data:`VALIDATE_GROUPS`).
+
+    Returns
+    -------
+    dict
+        ``summary`` (``n``, ``median_abs_error`` and ``max_abs_error`` as fractions, ``interval_coverage`` as a
+        share; None for no rows) and ``groups`` (group -> value -> the same statistics).
+    """
     per_group = {}
     for g in groups:
         keys = sorted({r[g] for r in rows})

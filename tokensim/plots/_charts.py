@@ -49,8 +49,12 @@ __all__ = ["pareto_chart", "bridge_waterfall_chart", "cashflow_chart", "distribu
 
 def pareto_chart(curves: Mapping[str, Sequence[Mapping[str, Any]]], path: str | Path, *,
                  min_tokens_per_s_per_user: float | None = None, title: str | None = None,
-                 scenario: str | None = None, source: str | None = None) -> Path:
-    """Throughput per GPU against interactivity per user, one frontier per label, with its prediction interval."""
+                 scenario: str | None = None, source: str | None = None,
+                 operating_points: Mapping[str, Mapping[str, Any]] | None = None) -> Path:
+    """Throughput per GPU against interactivity per user, one frontier (or envelope across layouts) per label, with
+    its prediction interval; where the points name their ``layout``, the first point of each layout is labelled, and
+    ``operating_points`` (label to a point with ``tokens_per_s_per_user``, ``output_tokens_per_s_per_gpu`` and
+    optionally ``layout``) are marked with a star: the point ``tokensim run`` prices."""
     curves = {label: sorted(points, key=lambda p: p["tokens_per_s_per_user"]) for label, points in curves.items()
               if points}
     if not curves:
@@ -67,6 +71,20 @@ def pareto_chart(curves: Mapping[str, Sequence[Mapping[str, Any]]], path: str | 
             low = [p["output_tokens_per_s_per_gpu_low"] for p in points]
             high = [p["output_tokens_per_s_per_gpu_high"] for p in points]
             ax.fill_between(x, low, high, color=colour, alpha=0.12, linewidth=0)
+        named: set[str] = set()
+        for p, xi, yi in zip(points, x, y, strict=True):  # name each layout where the envelope first reaches it
+            if p.get("layout") and p["layout"] not in named:
+                named.add(p["layout"])
+                ax.annotate(p["layout"], (xi, yi), xytext=(3, 4), textcoords="offset points", fontsize=7,
+                            color=colour)
+        point = (operating_points or {}).get(label)
+        if point is not None:
+            every_y.append(float(point["output_tokens_per_s_per_gpu"]))
+            layout = f" {point['layout']}" if point.get("layout") else ""
+            ax.plot([point["tokens_per_s_per_user"]], [point["output_tokens_per_s_per_gpu"]], marker="*",
+                    markersize=14, color=colour, markeredgecolor="black", linestyle="none",
+                    label=f"{label}: tokensim run's point{layout}, "
+                          f"{point['output_tokens_per_s_per_gpu']:,.0f} tokens/s/GPU")
     positive = [v for v in every_y if v > 0]
     if positive and max(positive) / min(positive) > 30:  # frontiers span decades from max batch to batch 1
         ax.set_yscale("log")

@@ -12,7 +12,8 @@ import numpy as np
 
 from .._errors import UserError
 from ..config.catalog import load_catalog
-from ..perf import predict
+from ..perf import Deployment, predict
+from ..resolve.perf import slo as serving_slo
 from ..resolve.perf import workload as serving_workload
 
 __all__ = ["pareto_curves", "monte_carlo_histograms", "monte_carlo_dscr_fan", "metric_hurdle", "metric_unit",
@@ -29,9 +30,12 @@ def quantile_key(key: Any) -> float:
 
 def pareto_curves(scenario, *, hardware: Sequence[str] | None = None, precisions: Sequence[str] | None = None,
                   models: Sequence[str] | None = None, mode: str = "aggregated",
-                  skipped: list[str] | None = None) -> dict[str, list[dict]]:
-    """Pareto frontiers keyed "HARDWARE PRECISION [model]": by default the scenario's hardware at each compare
-    precision plus the previous generation at its precision, on the scenario's workload. Unknown names are an error;
+                  skipped: list[str] | None = None,
+                  operating_points: dict[str, dict] | None = None) -> dict[str, list[dict]]:
+    """Pareto envelopes keyed "HARDWARE PRECISION [model]": by default the scenario's hardware at each compare
+    precision plus the previous generation at its precision, on the scenario's workload. Each curve is the envelope
+    across instance layouts (:func:`tokensim.perf.layout_envelope`: TP, TEP and DEP at every size of the NVLink
+    domain; each point's ``layout`` names its layout), not one layout's frontier. Unknown names are an error;
     combinations that cannot run (weights do not fit) are left out, with the reason appended to ``skipped``; if none
     can run, the first reason is raised.
 
@@ -45,11 +49,15 @@ def pareto_curves(scenario, *, hardware: Sequence[str] | None = None, precisions
         Serving mode (:data:`tokensim.perf.MODES`).
     skipped : list of str, optional
         Receives "HARDWARE PRECISION MODEL: reason" for each combination left out.
+    operating_points : dict, optional
+        Receives, per label, the operating point ``tokensim run`` prices (``predict`` at the scenario's SLO, the call
+        of ``report``'s unit costs; aggregated mode only) as a :meth:`~tokensim.perf.Prediction.to_dict` record with
+        its ``layout``, for the chart to mark.
 
     Returns
     -------
     dict
-        Label to the frontier's points (:meth:`tokensim.perf.Prediction.to_dict` records), fastest per user first.
+        Label to the envelope's points (:meth:`tokensim.perf.Prediction.to_dict` records), fastest per user first.
 
     Raises
     ------
@@ -77,7 +85,7 @@ def pareto_curves(scenario, *, hardware: Sequence[str] | None = None, precisions
     first_error: UserError | None = None
     for hw, prec, model in combos:
         try:
-            points = [p.to_dict() for p in predict(hw, model, prec, workload, mode=mode, pareto=True)]
+            points = [p.to_dict() for p in predict(hw, model, prec, workload, mode=mode, pareto=True, search=True)]
         except UserError as exc:
             first_error = first_error or exc
             if skipped is not None:
@@ -85,7 +93,12 @@ def pareto_curves(scenario, *, hardware: Sequence[str] | None = None, precisions
             continue
         if points:
             label = f"{points[0]['hardware']} {points[0]['precision']}"
-            curves[label + (f" {points[0]['model']}" if several_models else "")] = points
+            label += f" {points[0]['model']}" if several_models else ""
+            curves[label] = points
+            if operating_points is not None and mode == "aggregated":
+                point = predict(hw, model, prec, workload, slo=serving_slo(sv))
+                operating_points[label] = {**point.to_dict(), "layout": point.layout or Deployment(
+                    point.gpus, point.tp, point.ep).label}
     if not curves and first_error is not None:
         raise first_error
     return curves
