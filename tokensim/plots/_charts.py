@@ -72,9 +72,14 @@ def pareto_chart(curves: Mapping[str, Sequence[Mapping[str, Any]]], path: str | 
             high = [p["output_tokens_per_s_per_gpu_high"] for p in points]
             ax.fill_between(x, low, high, color=colour, alpha=0.12, linewidth=0)
         named: set[str] = set()
-        for p, xi, yi in zip(points, x, y, strict=True):  # name each layout where the envelope first reaches it
-            if p.get("layout") and p["layout"] not in named:
+        # Name each layout where the envelope first reaches it; a name closer than 4% of the x range to the last one
+        # on this curve is left out, so that names never print over each other.
+        gap = 0.04 * (max(x) - min(x)) if len(x) > 1 else 0.0
+        last_x = -math.inf
+        for p, xi, yi in zip(points, x, y, strict=True):
+            if p.get("layout") and p["layout"] not in named and xi - last_x >= gap:
                 named.add(p["layout"])
+                last_x = xi
                 ax.annotate(p["layout"], (xi, yi), xytext=(3, 4), textcoords="offset points", fontsize=7,
                             color=colour)
         point = (operating_points or {}).get(label)
