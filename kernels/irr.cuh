@@ -3,7 +3,7 @@
 //   irr_row              == tokensim._irr._irr_chunk for one row (rate per period and reason code)
 //   irr_scaled_npv_slope == tokensim._irr._scaled_npv_and_slope
 //   irr_rtsafe           == tokensim._irr._rtsafe (one row; NumPy's compaction of finished rows is a thread exiting)
-//   irr_nearest_guess    == tokensim._irr._irr_nearest_guess
+//   irr_by_rule          == tokensim._irr._irr_by_rule (the rule of tokensim._irr.IRR_RULE)
 //   irr_npv              == tokensim._irr.npv for one row and one rate
 // Equal to NumPy to rounding (nvcc contracts a*x + b into fused multiply-adds; NumPy rounds twice). Launched from
 // kernels/montecarlo.cu (mc_paths); checked by tests/test_montecarlo_gpu.py.
@@ -26,6 +26,7 @@
 #define IRR_ALL_ZERO 4
 #define IRR_MULTIPLE_SIGN_CHANGES 5
 #define IRR_NOT_CONVERGED 6
+#define IRR_NO_ROOT_ON_NPV_SIDE 7
 #define IRR_RATE_MIN_PER_PERIOD (-0.999999)
 #define IRR_RATE_MAX_PER_PERIOD 1e6
 
@@ -128,18 +129,15 @@ __device__ real irr_rtsafe(const IrrRow& row, real lo, real hi, real value_lo, r
     return rate;
 }
 
-// _crossing: among grid intervals k (allowed), the highest (take_last) or lowest where the scaled NPV changes sign
-// or hits zero. Returns found; sets the bracket and the grid's own values at its ends.
-__device__ bool irr_crossing(const IrrRow& row, const double* grid, int points, real guess, int allowed_side,
-                             bool take_last, real* lo, real* hi, real* value_lo, real* value_hi) {
-    // allowed_side: 0 = every interval; -1 = intervals with grid[k+1] <= guess; +1 = with grid[k] >= guess.
+// _crossing over every interval of a grid, the highest one taken (the one-sign-change grid of irr_row): where the
+// scaled NPV changes sign or hits zero. Returns found; sets the bracket and the grid's own values at its ends.
+__device__ bool irr_crossing(const IrrRow& row, const double* grid, int points, real* lo, real* hi, real* value_lo,
+                             real* value_hi) {
     bool found = false;
     real at_lo = irr_scaled_npv_at(row, (real)grid[0]);
     for (int k = 0; k + 1 < points; ++k) {
         const real at_hi = irr_scaled_npv_at(row, (real)grid[k + 1]);
-        const bool allowed = allowed_side == 0 || (allowed_side < 0 ? (real)grid[k + 1] <= guess
-                                                                     : (real)grid[k] >= guess);
-        if (allowed && irr_sign(at_lo) * irr_sign(at_hi) <= 0 && (take_last || !found)) {
+        if (irr_sign(at_lo) * irr_sign(at_hi) <= 0) {
             found = true;
             *lo = (real)grid[k];
             *hi = (real)grid[k + 1];
@@ -151,30 +149,48 @@ __device__ bool irr_crossing(const IrrRow& row, const double* grid, int points, 
     return found;
 }
 
-// _irr_nearest_guess: rows with several sign changes; the root nearest the guess that the scan grid separates.
-__device__ __noinline__ real irr_nearest_guess(const IrrRow& row, const double* scan, int scan_count, real guess,
-                                               real tol,
-                                  int max_iter, int* reason) {
-    real lo_b = 0, hi_b = 0, vlo_b = 0, vhi_b = 0, lo_a = 0, hi_a = 0, vlo_a = 0, vhi_a = 0;
-    const bool found_below = irr_crossing(row, scan, scan_count, guess, -1, true, &lo_b, &hi_b, &vlo_b, &vhi_b);
-    const bool found_above = irr_crossing(row, scan, scan_count, guess, +1, false, &lo_a, &hi_a, &vlo_a, &vhi_a);
-    bool converged_below = false, converged_above = false;
-    real rate_below = 0, rate_above = 0;
-    if (found_below) {
-        rate_below = irr_rtsafe(row, lo_b, hi_b, vlo_b, vhi_b, guess, tol, max_iter, &converged_below);
+// _crossing on the scan grid from rate 0 outward (0 is the grid point zero): the first interval, going up (the
+// lowest at or above 0) or down (the highest at or below 0), where the scaled NPV changes sign or hits zero. Each
+// grid value is the one NumPy computes at that grid rate, so stopping at the first crossing picks NumPy's interval.
+__device__ bool irr_scan_side(const IrrRow& row, const double* scan, int scan_count, int zero, real at_zero, bool up,
+                              real* lo, real* hi, real* value_lo, real* value_hi) {
+    real near = at_zero;  // the value at grid point k, the end of the interval nearer 0
+    for (int k = zero; up ? k + 1 < scan_count : k > 0; k += up ? 1 : -1) {
+        const int next = up ? k + 1 : k - 1;
+        const real far = irr_scaled_npv_at(row, (real)scan[next]);
+        if (irr_sign(near) * irr_sign(far) <= 0) {
+            *lo = (real)scan[up ? k : next];
+            *hi = (real)scan[up ? next : k];
+            *value_lo = up ? near : far;
+            *value_hi = up ? far : near;
+            return true;
+        }
+        near = far;
     }
-    if (found_above) {
-        rate_above = irr_rtsafe(row, lo_a, hi_a, vlo_a, vhi_a, guess, tol, max_iter, &converged_above);
+    return false;
+}
+
+// _irr_by_rule: rows with several sign changes; the root nearest 0 on the side of 0 that NPV at 0 implies (flows
+// oriented so that the first is an outlay), where NPV crosses from positive to negative as the rate rises.
+__device__ __noinline__ real irr_by_rule(const IrrRow& row, const double* scan, int scan_count, real guess, real tol,
+                                         int max_iter, int* reason) {
+    int zero = 0;
+    while (scan[zero] < 0) {  // rate 0 is a point of the scan grid (tokensim._irr._scan_rates)
+        ++zero;
     }
-    const bool ok_below = found_below && converged_below;
-    const bool ok_above = found_above && converged_above;
-    const bool take_above = ok_above && (!ok_below || mc_abs(rate_above - guess) < mc_abs(rate_below - guess));
-    if (ok_below || ok_above) {
-        *reason = IRR_MULTIPLE_SIGN_CHANGES;
-    } else {
-        *reason = (found_below || found_above) ? IRR_NOT_CONVERGED : IRR_NO_ROOT_IN_BRACKET;
+    const real at_zero = irr_scaled_npv_at(row, (real)0);
+    const bool search_above = irr_sign(at_zero) * irr_sign(row.flows[row.first * row.stride]) < 0;
+    real lo = 0, hi = 0, value_lo = 0, value_hi = 0;
+    if (!irr_scan_side(row, scan, scan_count, zero, at_zero, search_above, &lo, &hi, &value_lo, &value_hi)) {
+        const bool other_side = irr_scan_side(row, scan, scan_count, zero, at_zero, !search_above, &lo, &hi,
+                                              &value_lo, &value_hi);
+        *reason = other_side ? IRR_NO_ROOT_ON_NPV_SIDE : IRR_NO_ROOT_IN_BRACKET;
+        return mc_nan();
     }
-    return take_above ? rate_above : (ok_below ? rate_below : mc_nan());
+    bool converged = false;
+    const real rate = irr_rtsafe(row, lo, hi, value_lo, value_hi, guess, tol, max_iter, &converged);
+    *reason = converged ? IRR_MULTIPLE_SIGN_CHANGES : IRR_NOT_CONVERGED;
+    return converged ? rate : mc_nan();
 }
 
 // _irr_chunk for one row: the rate per period (NaN when none) and the reason code.
@@ -214,7 +230,7 @@ __device__ real irr_row(const real* flows, int stride, int periods, real guess, 
         // One sign change: one root above -100 % (Descartes), so the grid is the bracket ends and 0.
         const double grid[3] = {IRR_RATE_MIN_PER_PERIOD, 0.0, IRR_RATE_MAX_PER_PERIOD};
         real lo = 0, hi = 0, value_lo = 0, value_hi = 0;
-        if (irr_crossing(row, grid, 3, guess, 0, true, &lo, &hi, &value_lo, &value_hi)) {
+        if (irr_crossing(row, grid, 3, &lo, &hi, &value_lo, &value_hi)) {
             bool converged = false;
             const real solved = irr_rtsafe(row, lo, hi, value_lo, value_hi, guess, tol, max_iter, &converged);
             if (converged) {
@@ -226,7 +242,7 @@ __device__ real irr_row(const real* flows, int stride, int periods, real guess, 
             code = IRR_NO_ROOT_IN_BRACKET;
         }
     } else if (code == IRR_MULTIPLE_SIGN_CHANGES) {
-        rate = irr_nearest_guess(row, scan, scan_count, guess, tol, max_iter, &code);
+        rate = irr_by_rule(row, scan, scan_count, guess, tol, max_iter, &code);
     }
     *reason = code;
     return rate;

@@ -16,11 +16,14 @@ from _hostcc import build_host_kernels, layout_probe, probed_layout, write_host_
 from click.testing import CliRunner
 
 from tokensim import UserError, run_montecarlo
+from tokensim._irr import IRR_MULTIPLE_SIGN_CHANGES, IRR_NO_ROOT_ON_NPV_SIDE, irr
+from tokensim._irr import _scan_rates as _irr_scan_rates
 from tokensim.api import run_finance
 from tokensim.cli import cli
 from tokensim.config.reader import config_dir
 from tokensim.config.scenario import load_scenario
 from tokensim.config.uncertainty import load_uncertainty
+from tokensim.finance import Drivers, cashflows
 from tokensim.montecarlo import FLAGS, PATH_METRICS, evaluate_paths
 from tokensim.montecarlo import _kernel as _mckernel
 from tokensim.resolve.montecarlo import montecarlo_model as prepare
@@ -236,7 +239,33 @@ def host_kernels(tmp_path_factory):
     and float; the constant symbols are plain globals there, and layout_probe_McParams reports sizeof and offsetof
     of McParams as each build (with its own `real`) lays it out."""
     return build_host_kernels("montecarlo", tmp_path_factory.mktemp("host_kernel"), HOST_SHARED,
-                              epilogue=layout_probe([_mckernel.params_layout("float64")]))
+                              epilogue=layout_probe([_mckernel.params_layout("float64")]) + HOST_IRR_ROWS)
+
+
+# kernels/irr.cuh's irr_row on rows the test gives (row-major, stride 1), with mc_paths' guess, tolerance and scan grid.
+HOST_IRR_ROWS = """
+extern "C" void host_irr_rows(const real* flows, long long rows, int periods, double guess, double tol, int max_iter,
+                              const double* scan, int scan_count, real* rates, int* reasons) {
+    for (long long i = 0; i < rows; ++i) {
+        rates[i] = irr_row(flows + i * periods, 1, periods, (real)guess, (real)tol, max_iter, scan, scan_count,
+                           &reasons[i]);
+    }
+}
+"""
+
+
+def host_irr(lib, rows: np.ndarray, dtype: str):
+    """(rates per period, reason codes) of kernels/irr.cuh's irr_row built for the host, at mc_paths' settings."""
+    real = np.float32 if dtype == "float32" else np.float64
+    flows = np.ascontiguousarray(rows, dtype=real)
+    scan = np.ascontiguousarray(_irr_scan_rates(_mckernel.IRR_SETTINGS["guess"], np), dtype=np.float64)
+    rates, reasons = np.zeros(len(flows), real), np.zeros(len(flows), np.int32)
+    lib.host_irr_rows.argtypes = [ctypes.c_void_p, ctypes.c_longlong, ctypes.c_int, ctypes.c_double, ctypes.c_double,
+                                  ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
+    lib.host_irr_rows(flows.ctypes.data, len(flows), flows.shape[1], _mckernel.IRR_SETTINGS["guess"],
+                      _mckernel.IRR_SETTINGS["tol"][dtype], _mckernel.IRR_SETTINGS["max_iter"], scan.ctypes.data,
+                      scan.size, rates.ctypes.data, reasons.ctypes.data)
+    return rates.astype(np.float64), reasons
 
 
 def host_paths(lib, model, seed: int, first: int, n: int, dtype: str, use_scratch: int = 1) -> dict:
@@ -319,6 +348,61 @@ def test_kernel_irr_handles_rows_without_a_root(host_kernels, tmp_path):
 
 
 # -- the command ----------------------------------------------------------------------------------------------------
+def _rent_times(multiple):
+    def mutate(doc):
+        doc["contract"]["rent_per_cluster_year"] *= multiple
+    return mutate
+
+
+def _several_roots_rows(tmp_path) -> np.ndarray:
+    """Rows with several sign changes: the founding case's project and equity flows at rent x2, x10 and x100 (9-10
+    sign changes; roots on both sides of 0 from x10), hand-built rows with two and three roots (one whose rule side
+    has none) and 200 random rows of 13 periods, padded with zeros to the founding case's 61 periods."""
+    rows = []
+    for multiple in (2, 10, 100):
+        model = prepare(load_scenario(variant(tmp_path, _rent_times(multiple))))
+        base = cashflows(model.inputs, Drivers.base(model.inputs))
+        rows += [np.asarray(base.project_cf)[0], np.asarray(base.project_cf_pre_tax)[0], np.asarray(base.equity_cf)[0]]
+    periods = rows[0].size
+    hand = [[-1.0, 3.0, -1.5], [-100.0, 230.0, -132.0], [-5, 10.5, 1, -8, 1],
+            list(np.poly([1 / 1.05, 1 / 1.2, 1 / 1.5])[::-1]), list(np.poly([1 / 0.7, 1 / 1.1, 1 / 1.4])[::-1])]
+    rng = np.random.default_rng(4)
+    hand += list(rng.normal(0, 1, (200, 13)) * 1e6)
+    rows += [np.concatenate([h, np.zeros(periods - len(h))]) for h in hand]
+    return np.array(rows)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_kernel_irr_with_several_roots_equals_numpy(host_kernels, tmp_path, dtype):
+    """kernels/irr.cuh's irr_row (host build) on rows with several sign changes gives NumPy's IRR by the same rule:
+    the same reason codes and the same rates (double: 1e-12 relative; float: 1e-4 relative on the rows whose flows
+    float32 holds to 1e-7, the founding and hand-built ones)."""
+    rows = _several_roots_rows(tmp_path)
+    want, want_reason = irr(rows, return_reason=True)
+    assert (want_reason == IRR_MULTIPLE_SIGN_CHANGES).sum() > 100 and (want_reason == IRR_NO_ROOT_ON_NPV_SIDE).any()
+    got, got_reason = host_irr(host_kernels[dtype], rows, dtype)
+    checked = slice(None) if dtype == "float64" else slice(0, 14)
+    np.testing.assert_array_equal(got_reason[checked], want_reason[checked])
+    np.testing.assert_array_equal(np.isnan(got[checked]), np.isnan(want[checked]))
+    tolerance = {"float64": dict(rtol=1e-12, atol=1e-14), "float32": dict(rtol=1e-4, atol=1e-6)}[dtype]
+    np.testing.assert_allclose(got[checked], want[checked], **tolerance, equal_nan=True)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_kernel_paths_with_several_roots_equal_numpy(host_kernels, tmp_path, dtype):
+    """mc_paths (host build) on the founding case at rent x10, where every path's IRRs have several sign changes:
+    the same IRRs and reason codes as evaluate_paths, and equity IRRs above 0 (NPV at 0 is positive on every path)."""
+    model = prepare(load_scenario(variant(tmp_path, _rent_times(10))))
+    ref = evaluate_paths(model, 7, 0, 300)
+    got = host_paths(host_kernels[dtype], model, 7, 0, 300, dtype)
+    assert (ref["reasons"]["equity_irr"] == IRR_MULTIPLE_SIGN_CHANGES).all()
+    assert (ref["metrics"]["equity_irr"] > 0).all()
+    tolerance = {"float64": dict(rtol=1e-9, atol=1e-12), "float32": dict(rtol=1e-4, atol=1e-5)}[dtype]
+    for k, metric in enumerate(("project_irr", "equity_irr")):
+        np.testing.assert_array_equal(got["reasons"][k], ref["reasons"][metric])
+        np.testing.assert_allclose(got["metrics"][metric].astype(np.float64), ref["metrics"][metric], **tolerance)
+
+
 def test_mc_json_has_the_issue_keys():
     """`tokensim mc --format json` carries the keys the issue lists, each metric with mean/std/p05/p50/p95."""
     res = invoke("mc", "b300-10k-cluster", "--paths", 2000, "--seed", 7, "--backend", "numpy", "--format", "json")

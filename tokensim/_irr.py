@@ -1,26 +1,33 @@
-"""Vectorised internal rate of return (IRR) and net present value (NPV) over many cash-flow rows.
+"""Vectorised internal rate of return (IRR), modified IRR (MIRR) and net present value (NPV) over many cash-flow rows.
 
-Conventions follow numpy-financial (``npf.irr``, ``npf.npv``): cash flows are per period with period 0 first, rates
-are per period, and ``npv(rate, values) = sum_t values[t] / (1 + rate)**t`` from t = 0. Unlike ``npf.irr``, which
-loops over rows and solves polynomial roots, :func:`irr` solves all rows at once with a safeguarded Newton method
-(Numerical Recipes' ``rtsafe``: Newton steps, bisection when a step leaves the bracket or does not shrink it fast
-enough) and reports rows without an IRR as NaN with a reason code instead of raising mid-batch.
+Conventions follow numpy-financial (``npf.irr``, ``npf.npv``, ``npf.mirr``): cash flows are per period with period 0
+first, rates are per period, and ``npv(rate, values) = sum_t values[t] / (1 + rate)**t`` from t = 0. Unlike
+``npf.irr``, which loops over rows and solves polynomial roots, :func:`irr` solves all rows at once with a safeguarded
+Newton method (Numerical Recipes' ``rtsafe``: Newton steps, bisection when a step leaves the bracket or does not
+shrink it fast enough) and reports rows without an IRR as NaN with a reason code instead of raising mid-batch.
+
+Which root is the IRR (the rule, :data:`IRR_RULE`): orient the row so that its first non-zero flow is an outlay
+(multiply by -1 if it is an inflow). The IRR is the root nearest 0 on the side of 0 that the oriented NPV at rate 0
+implies: NPV(0) > 0 gives the lowest root above 0, NPV(0) < 0 the highest root below 0, NPV(0) = 0 gives 0. At that
+root the oriented NPV crosses from positive to negative as the rate rises, and every rate between 0 and the IRR gives
+an NPV of the sign NPV has at 0: "the project earns more than any hurdle rate between 0 and its IRR" holds. With one
+sign change there is only one root (Descartes' rule of signs) and the rule picks it; with several, the rule replaces
+"the root nearest the guess", which on very profitable cases picked a root near -100 % while NPV was large and
+positive. Rows with several sign changes and no root on that side are NaN with :data:`IRR_NO_ROOT_ON_NPV_SIDE`.
 
 How a row is solved (each step is the same for every row, so a CUDA kernel can run it one thread per row):
 
 1. One pass over the periods counts sign changes (zeros skipped) and flags non-finite values.
 2. A bracket is found on a rate grid: with one sign change Descartes' rule of signs gives exactly one root with
-   rate > -1, so the grid is just (-0.999999, 0, 1e6]; with several, a finer grid (:func:`_scan_rates`) that
-   contains ``guess`` is scanned and the nearest sign-change interval on each side of the guess is kept.
-3. ``rtsafe`` runs in each interval from ``guess`` clipped into it, for at most ``max_iter`` iterations; with
-   several sign changes the root nearer the guess wins.
+   rate > -1, so the grid is just (-0.999999, 0, 1e6]; with several, a finer grid (:func:`_scan_rates`, with 0 as a
+   point) is scanned outward from 0 on the side the rule names, and the first sign-change interval is kept.
+3. ``rtsafe`` runs in that interval from ``guess`` clipped into it, for at most ``max_iter`` iterations.
 
 Rate 0 is always a grid point, so a bracket never straddles it. That lets each row evaluate NPV in a form that can
 neither overflow nor underflow: for rate >= 0 a polynomial in the discount factor z = 1/(1+rate) (0 < z <= 1), for
 rate <= 0 a polynomial in u = 1+rate (0 < u <= 1), each over the row's span of non-zero flows and so equal to NPV
 times a positive power of (1 + rate): same roots, same signs, magnitude at most the sum of |flows|.
 """
-
 from __future__ import annotations
 
 import numpy as np
@@ -33,13 +40,17 @@ __all__ = [
     "IRR_NON_FINITE",
     "IRR_NOT_CONVERGED",
     "IRR_NO_ROOT_IN_BRACKET",
+    "IRR_NO_ROOT_ON_NPV_SIDE",
     "IRR_NO_SIGN_CHANGE",
     "IRR_OK",
     "IRR_REASONS",
+    "IRR_RULE",
     "RATE_MAX_PER_PERIOD",
     "RATE_MIN_PER_PERIOD",
     "annualise_monthly_rate",
     "irr",
+    "irr_roots",
+    "mirr",
     "npv",
 ]
 
@@ -50,6 +61,12 @@ IRR_NON_FINITE = 3
 IRR_ALL_ZERO = 4
 IRR_MULTIPLE_SIGN_CHANGES = 5
 IRR_NOT_CONVERGED = 6
+IRR_NO_ROOT_ON_NPV_SIDE = 7
+
+# The rule that picks the IRR among several roots (module docstring); quoted by the reason texts and the docs.
+IRR_RULE = ("the root nearest 0 on the side of 0 that NPV at 0 implies (flows oriented so that the first is an "
+            "outlay: NPV(0) > 0 gives the lowest root above 0, NPV(0) < 0 the highest below 0), where NPV crosses "
+            "from positive to negative as the rate rises")
 
 IRR_REASONS: dict[int, str] = {
     IRR_OK: "ok",
@@ -57,8 +74,11 @@ IRR_REASONS: dict[int, str] = {
     IRR_NO_ROOT_IN_BRACKET: "no root found in the search bracket (-0.999999, 1e6] per period",
     IRR_NON_FINITE: "NaN or infinite value in cash flows",
     IRR_ALL_ZERO: "all cash flows are zero (or there are none): IRR undefined",
-    IRR_MULTIPLE_SIGN_CHANGES: "multiple sign changes: IRR may not be unique (root nearest the guess returned)",
+    IRR_MULTIPLE_SIGN_CHANGES: f"multiple sign changes: NPV may have several roots; the IRR is {IRR_RULE}",
     IRR_NOT_CONVERGED: "did not converge within max_iter iterations",
+    IRR_NO_ROOT_ON_NPV_SIDE: "multiple sign changes and no root on the side of 0 that NPV at 0 implies: no IRR by "
+                             "the rule (NPV does not fall through zero between 0 and the search bracket's end; "
+                             "see MIRR)",
 }
 
 # Search bracket per period. Below -99.9999 % a period's loss leaves nothing to measure a return on; above +1e6 (a
@@ -68,7 +88,7 @@ RATE_MAX_PER_PERIOD = 1e6
 
 # Grid for rows with several sign changes: steps in log(1 + rate) doubling from 0.5 % per period out to
 # +-0.005 * 2**11 = +-10.24, i.e. fine where monthly and annual rates live and coarse far out. Two roots closer than
-# one grid step can hide each other; the docstring of irr says so.
+# one grid step can hide each other (the scan then sees no sign change there); the docstring of irr says so.
 _SCAN_LOG_GROWTH_FIRST = 0.005
 _SCAN_DOUBLINGS = 12
 
@@ -283,28 +303,29 @@ def _rtsafe(coeffs_z, coeffs_u, lo, hi, value_lo, value_hi, solve, guess, tol, m
     return result, converged
 
 
-def _irr_nearest_guess(coeffs_z, coeffs_u, guess, tol, max_iter, xp):
-    """IRR and reason for rows with several sign changes: the root nearest ``guess`` that the scan grid separates.
+def _irr_by_rule(coeffs_z, coeffs_u, guess, tol, max_iter, xp):
+    """IRR and reason for rows with several sign changes: the root that :data:`IRR_RULE` names.
 
-    The nearest sign-change interval below the guess and the nearest above it are both solved (``guess`` is a grid
-    point, so each interval lies wholly on one side), then the root nearer the guess is kept.
+    The grid (0 is one of its points) gives the sign of NPV at 0. Flows oriented so that the first non-zero one is an
+    outlay, a positive NPV(0) sends the search up from 0 (the lowest sign-change interval at or above 0), a negative
+    one down (the highest at or below 0); an NPV(0) of exactly 0 is a bracket end with value 0, solved as rate 0.
+    ``rtsafe`` then solves that one interval. Rows with no interval on their side but one on the other get
+    :data:`IRR_NO_ROOT_ON_NPV_SIDE`, rows with none at all :data:`IRR_NO_ROOT_IN_BRACKET`.
     """
     grid = _scan_rates(guess, xp)
     values = _scaled_npv_on_grid(coeffs_z, coeffs_u, grid, xp)
-    below = _crossing(values, grid, (grid[1:] <= guess)[:, None], True, xp)
-    above = _crossing(values, grid, (grid[:-1] >= guess)[:, None], False, xp)
-    n_rows = coeffs_z.shape[1]
-    both = [xp.concatenate([b, a], axis=0) for b, a in zip(below, above, strict=False)]
-    solved, converged = _rtsafe(
-        xp.concatenate([coeffs_z, coeffs_z], axis=1), xp.concatenate([coeffs_u, coeffs_u], axis=1), *both,
-        guess, tol, max_iter, xp,
-    )
-    rate_below, rate_above = solved[:n_rows], solved[n_rows:]
-    ok_below, ok_above = below[4] & converged[:n_rows], above[4] & converged[n_rows:]
-    take_above = ok_above & (~ok_below | (xp.abs(rate_above - guess) < xp.abs(rate_below - guess)))
-    rates = xp.where(take_above, rate_above, xp.where(ok_below, rate_below, xp.nan))
-    reasons = xp.where(below[4] | above[4], IRR_NOT_CONVERGED, IRR_NO_ROOT_IN_BRACKET)
-    return rates, xp.where(ok_below | ok_above, IRR_MULTIPLE_SIGN_CHANGES, reasons)
+    at_zero = values[int(np.searchsorted(_scan_rates(guess, np), 0.0))]
+    first_flow = coeffs_z[-1]  # the z-form's constant term: the row's first non-zero flow
+    search_above = xp.sign(at_zero) * xp.sign(first_flow) < 0  # oriented NPV(0) > 0
+    above = _crossing(values, grid, (grid[:-1] >= 0)[:, None], False, xp)
+    below = _crossing(values, grid, (grid[1:] <= 0)[:, None], True, xp)
+    lo, hi, value_lo, value_hi, found = (xp.where(search_above, a, b) for a, b in zip(above, below, strict=True))
+    found_other_side = xp.where(search_above, below[4], above[4])
+    solved, converged = _rtsafe(coeffs_z, coeffs_u, lo, hi, value_lo, value_hi, found, guess, tol, max_iter, xp)
+    rates = xp.where(found & converged, solved, xp.nan)
+    reasons = xp.where(found_other_side, IRR_NO_ROOT_ON_NPV_SIDE, IRR_NO_ROOT_IN_BRACKET)
+    reasons = xp.where(found, xp.where(converged, IRR_MULTIPLE_SIGN_CHANGES, IRR_NOT_CONVERGED), reasons)
+    return rates, reasons
 
 
 def _irr_chunk(rows, guess, tol, max_iter, xp):
@@ -334,7 +355,7 @@ def _irr_chunk(rows, guess, tol, max_iter, xp):
         idx = xp.nonzero(several)[0]
         # compress keeps the subset contiguous per period (fancy indexing would return it strided).
         subset_z, subset_u = (xp.compress(several, c, axis=1) for c in (coeffs_z, coeffs_u))
-        rates[idx], reasons[idx] = _irr_nearest_guess(subset_z, subset_u, guess, tol, max_iter, xp)
+        rates[idx], reasons[idx] = _irr_by_rule(subset_z, subset_u, guess, tol, max_iter, xp)
     return rates, reasons
 
 
@@ -347,8 +368,8 @@ def irr(cash_flows, *, guess=0.01, tol=1e-12, max_iter=100, return_reason=False)
         Cash flow per period, period 0 first; each row is one series. By convention investments are negative and
         returns positive. NumPy or CuPy arrays (the result stays in the input's namespace).
     guess : float, optional
-        Starting rate per period, and the rate the returned root is nearest to when a row has several sign changes.
-        Must lie inside the search bracket (-0.999999, 1e6).
+        Starting rate per period of the Newton iteration (clipped into the bracket found). Must lie inside the search
+        bracket (-0.999999, 1e6). It does not choose among several roots: :data:`IRR_RULE` does.
     tol : float, optional
         Convergence tolerance on the rate: iteration stops when a step is at most ``tol * (1 + |rate|)``.
     max_iter : int, optional
@@ -359,19 +380,27 @@ def irr(cash_flows, *, guess=0.01, tol=1e-12, max_iter=100, return_reason=False)
     Returns
     -------
     rate : float or ndarray of shape (rows,)
-        Rate per period r with ``npv(r, cash_flows) == 0``; NaN where none was found. A float for 1-D input.
+        Rate per period r with ``npv(r, cash_flows) == 0``, the root :data:`IRR_RULE` names where there are
+        several; NaN where none was found. A float for 1-D input.
     reason : int or ndarray of int64, shape (rows,)
         Only with ``return_reason=True``. 0 ok; 1 no sign change; 2 no root in the bracket; 3 NaN or inf in the
-        flows; 4 all flows zero; 5 several sign changes (value kept); 6 not converged. See :data:`IRR_REASONS`.
+        flows; 4 all flows zero; 5 several sign changes, the rule's root returned; 6 not converged; 7 several sign
+        changes and no root on the side of 0 the rule names. See :data:`IRR_REASONS`.
 
     Notes
     -----
-    With one sign change there is exactly one root above -100 % (Descartes' rule of signs) and it is found whenever
-    it lies in (-0.999999, 1e6]. With several, NPV is scanned on a rate grid (``guess``, 0 and steps in
-    log(1 + rate) doubling from 0.5 % per period out to the bracket ends); the nearest sign change on each side of
-    ``guess`` is solved and the root nearer ``guess`` returned with reason 5. Two roots within one grid step cancel
-    out and are not seen (reason 2 if nothing else is found). ``npf.irr`` instead returns the root nearest zero:
-    the same root for the default ``guess=0.01`` unless two roots lie almost symmetrically about 0.5 %.
+    The rule (:data:`IRR_RULE`): with the flows oriented so that the first non-zero one is an outlay, the IRR is the
+    root nearest 0 on the side of 0 that NPV at 0 implies: the lowest root above 0 when NPV(0) > 0, the highest
+    root below 0 when NPV(0) < 0, and 0 when NPV(0) = 0. There NPV crosses from positive to negative as the rate
+    rises, and every rate between 0 and the IRR gives NPV the sign it has at 0, so "IRR above the hurdle" means "NPV
+    at the hurdle positive" for every hurdle between 0 and the IRR. With one sign change there is exactly one root
+    above -100 % (Descartes' rule of signs); it satisfies the rule and is found whenever it lies in
+    (-0.999999, 1e6]. With several, NPV is scanned on a rate grid (0, ``guess`` and steps in log(1 + rate) doubling
+    from 0.5 % per period out to the bracket ends) outward from 0 on the rule's side, and the first sign change is
+    solved (reason 5); none there but one on the other side gives NaN with reason 7, none at all reason 2. Two roots
+    within one grid step cancel out and are not seen. ``npf.irr`` returns the root nearest zero on either side: the
+    same root unless the root on the other side of 0 is nearer. :func:`irr_roots` lists every root the grid
+    separates; :func:`mirr` gives a rate that always exists when flows of both signs do.
     No row raises: rows without an IRR are NaN with their reason code.
 
     Examples
@@ -445,6 +474,99 @@ def npv(rate, cash_flows):
                 result[chunk] = _horner(reversed_pm, 1.0 / (1.0 + rates[chunk]), xp, with_slope=False)[0]
     result = result.reshape(out_shape)
     return float(result) if result.ndim == 0 else result
+
+
+def irr_roots(cash_flows, *, guess=0.01, tol=1e-12, max_iter=100):
+    """Every root of NPV in the search bracket that the scan grid separates, for one cash-flow series.
+
+    Parameters
+    ----------
+    cash_flows : array_like, shape (periods,)
+        Cash flow per period, period 0 first (NumPy).
+    guess, tol, max_iter : optional
+        As in :func:`irr` (the grid includes ``guess``; each root is solved by the same ``rtsafe``).
+
+    Returns
+    -------
+    ndarray of float64
+        Rates per period in (-0.999999, 1e6], ascending: one per sign change of NPV on the grid of :func:`irr`'s
+        several-sign-changes path (0, ``guess`` and steps in log(1 + rate) doubling from 0.5 % per period). Empty
+        when the flows have no sign change, a non-finite value or no non-zero value. Two roots within one grid step
+        (or a double root) do not change NPV's sign there and are not listed. The IRR :func:`irr` returns is one
+        of them (or NaN).
+
+    Examples
+    --------
+    >>> np.round(irr_roots([-5, 10.5, 1, -8, 1]), 4).tolist()
+    [-0.8702, 0.0886, 0.7096]
+    """
+    flows = np.asarray(cash_flows, dtype=np.float64)
+    if flows.ndim != 1:
+        raise ValueError(f"cash_flows must be 1-D (periods), got shape {flows.shape}")
+    rows = flows[None, :]
+    if flows.size == 0 or not np.isfinite(flows).all() or not (flows > 0).any() or not (flows < 0).any():
+        return np.empty(0)
+    with np.errstate(all="ignore"):
+        flows_pm = _period_major(rows, np)
+        _, _, first_nonzero, last_nonzero, _ = _sign_scan(rows, flows_pm, np)
+        coeffs_z, coeffs_u = _aligned_coefficients(flows_pm, first_nonzero, last_nonzero, np)
+        grid = _scan_rates(guess, np)
+        values = _scaled_npv_on_grid(coeffs_z, coeffs_u, grid, np)[:, 0]
+        crossing = np.flatnonzero(np.sign(values[:-1]) * np.sign(values[1:]) <= 0)
+        # A root exactly on a grid point ends one interval and starts the next: list it once.
+        crossing = crossing[~((values[crossing] == 0) & np.isin(crossing - 1, crossing))]
+        n = crossing.size
+        solved, converged = _rtsafe(np.repeat(coeffs_z, n, axis=1), np.repeat(coeffs_u, n, axis=1), grid[crossing],
+                                    grid[crossing + 1], values[crossing], values[crossing + 1], np.ones(n, bool),
+                                    float(guess), float(tol), int(max_iter), np)
+    return np.sort(solved[converged])
+
+
+def mirr(cash_flows, finance_rate, reinvest_rate):
+    """Modified internal rate of return per period of one or many cash-flow series (numpy-financial's ``mirr``).
+
+    Outlays (negative flows) are discounted to period 0 at ``finance_rate``, inflows (positive flows) compounded to
+    the last period at ``reinvest_rate``; the MIRR is the rate that grows the one into the other over the series:
+    ``(FV(inflows) / -PV(outlays)) ** (1 / (periods - 1)) - 1``. Unlike the IRR it exists, and is unique, whenever
+    the series has flows of both signs.
+
+    Parameters
+    ----------
+    cash_flows : array_like, shape (periods,) or (rows, periods)
+        Cash flow per period, period 0 first (NumPy or CuPy).
+    finance_rate : float or array_like
+        Rate per period at which outlays are financed (> -1); an array gives one rate per row.
+    reinvest_rate : float or array_like
+        Rate per period at which inflows are reinvested (> -1); an array gives one rate per row.
+
+    Returns
+    -------
+    float or ndarray of shape (rows,)
+        MIRR per period; NaN for a series without both signs, with fewer than two periods or with a non-finite flow.
+
+    Examples
+    --------
+    >>> round(mirr([-4500, -800, 800, 800, 600, 600, 800, 800, 700, 3000], 0.08, 0.055), 4)
+    0.0666
+    """
+    xp = array_namespace(cash_flows, finance_rate, reinvest_rate)
+    flows = xp.asarray(cash_flows, dtype=xp.float64)
+    if flows.ndim not in (1, 2):
+        raise ValueError(f"cash_flows must be 1-D (periods) or 2-D (rows, periods), got shape {flows.shape}")
+    rows = flows[None, :] if flows.ndim == 1 else flows
+    finance = xp.asarray(finance_rate, dtype=xp.float64)
+    reinvest = xp.asarray(reinvest_rate, dtype=xp.float64)
+    periods = rows.shape[1]
+    with np.errstate(all="ignore"):
+        pv_outlays = -npv(finance, xp.where(rows < 0, rows, 0.0))
+        pv_inflows = npv(reinvest, xp.where(rows > 0, rows, 0.0))
+        growth = xp.log(pv_inflows / pv_outlays) / max(periods - 1, 1)
+        out = xp.expm1(growth + xp.log1p(reinvest))
+        valid = (pv_outlays > 0) & (pv_inflows > 0) & xp.all(xp.isfinite(rows), axis=1) & (periods > 1)
+        out = xp.where(valid, out, xp.nan)
+    if flows.ndim == 1:
+        return float(out.reshape(-1)[0])
+    return out
 
 
 def annualise_monthly_rate(r):

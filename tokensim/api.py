@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from ._errors import UserError
-from ._irr import IRR_OK, IRR_REASONS
-from ._units import HOURS_PER_MONTH
+from ._irr import IRR_OK, IRR_REASONS, annualise_monthly_rate, irr_roots, mirr
+from ._units import HOURS_PER_MONTH, monthly_rate
 from .bridge import FACTORS, BridgeResult, Side
 from .bridge import bridge as _bridge
 from .config.types import Scenario
@@ -100,6 +100,23 @@ def _finance_reasons(metrics: Metrics, s: Scenario) -> dict[str, str]:
     return reasons
 
 
+def _mirrs_and_roots(metrics: Metrics, inputs) -> tuple[dict[str, float], dict[str, list[float]] | None]:
+    """MIRRs of the deterministic case (annual; DEFINITIONS["mirr"]) and, for each IRR whose flows change sign
+    several times, every root found (annual, ascending)."""
+    f = metrics.flows
+    project_rate, equity_rate = monthly_rate(inputs.discount_rate), monthly_rate(inputs.cost_of_equity)
+    mirrs, roots = {}, {}
+    for irr_name, mirr_name, rows, rate in (
+            ("project_irr", "project_mirr", f.project_cf, project_rate),
+            ("project_irr_pre_tax", "project_mirr_pre_tax", f.project_cf_pre_tax, project_rate),
+            ("equity_irr", "equity_mirr", f.equity_cf, equity_rate)):
+        flows = np.asarray(rows, dtype=float)[0]
+        mirrs[mirr_name] = float(annualise_monthly_rate(mirr(flows, rate, rate)))
+        if np.count_nonzero(np.diff(np.sign(flows[flows != 0]))) > 1:
+            roots[irr_name] = [float(r) for r in annualise_monthly_rate(irr_roots(flows))]
+    return mirrs, roots or None
+
+
 def _target(target: Target | str | None) -> Target | None:
     if target is None or isinstance(target, Target):
         return target
@@ -162,8 +179,9 @@ def run_finance(scenario: Scenario, *, target: Target | str | None = None, front
                             "why": "the debt matures after the horizon: the balance left is repaid from the residual "
                                    "at the horizon (equity cash flow), and LLCR counts CFADS within the horizon only",
                             "origin": "default"})
+    mirrs, roots = _mirrs_and_roots(metrics, inputs)
     return FinanceResult(
-        scenario=s.name, currency=s.currency,
+        scenario=s.name, currency=s.currency, **mirrs, irr_roots=roots,
         project_irr=_scalar(metrics.project_irr), project_irr_pre_tax=_scalar(metrics.project_irr_pre_tax),
         equity_irr=equity_irr, npv=_scalar(f.npv), equity_npv=_scalar(f.equity_npv),
         payback_years={"simple": _scalar(f.payback_simple), "net": _scalar(f.payback_net),

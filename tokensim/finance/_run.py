@@ -38,8 +38,15 @@ DEFINITIONS: dict[str, str] = {
                  "horizon + residual - debt still outstanding (repaid from the sale)",
     "tax": "settled at each year end and at the horizon; losses carried forward oldest first, expiring after "
            "loss_carry_forward_years; no refunds",
-    "project_irr": "monthly IRR of project_cf, annualised (1+r)^12-1",
-    "equity_irr": "monthly IRR of equity_cf, annualised",
+    "project_irr": "monthly IRR of project_cf, annualised (1+r)^12-1; where NPV has several roots, the root nearest "
+                   "0 on the side of 0 that NPV at 0 implies (NPV(0) > 0: the lowest root above 0; NPV(0) < 0: the "
+                   "highest below 0), where NPV crosses from positive to negative as the rate rises",
+    "equity_irr": "monthly IRR of equity_cf, annualised; the same rule where there are several roots",
+    "mirr": "modified IRR, annualised: outlays discounted to month 0 at the finance rate, inflows compounded to the "
+            "horizon at the reinvestment rate, both the discount rate for project_cf and project_cf_pre_tax and the "
+            "cost of equity for equity_cf (monthly equivalents); exists whenever the flows have both signs",
+    "irr_roots": "every root of NPV in (-99.9999%, 1e6] a month found on the IRR's scan grid, annualised; listed "
+                 "only for flows with several sign changes",
     "npv": "project_cf discounted at the discount rate (monthly equivalent), month 0 undiscounted",
     "payback_simple": "capex / revenue of the first full operating year (static; the sell-side 'gross' payback)",
     "payback_net": "capex / EBITDA of the first full operating year (static)",
@@ -90,7 +97,8 @@ def schedule_frame(flows: CashFlows, currency: str, path: int = 0):
 class FinanceResult:
     """The deterministic finance of a scenario: metrics, the reasons for any NaN, and what was assumed.
 
-    Money in ``currency``; IRRs annual fractions; paybacks in years; DSCR and LLCR ratios.
+    Money in ``currency``; IRRs and MIRRs annual fractions; paybacks in years; DSCR and LLCR ratios. ``irr_roots``
+    lists every root found (annual) for the IRRs whose flows change sign several times, None when none does.
     ``breakeven_rent_per_gpu_hour`` and ``breakeven_rent`` are None unless the break-even rent was asked for
     (``run_finance(..., breakeven=True)``); ``solution``, ``frontier``, ``payback_rents`` and ``schedule`` likewise.
     """
@@ -115,6 +123,10 @@ class FinanceResult:
     reasons: dict[str, str]
     assumptions: list[dict]
     definitions: dict[str, str]
+    project_mirr: float = float("nan")  # MIRR, annual; DEFINITIONS["mirr"] gives the rates
+    project_mirr_pre_tax: float = float("nan")
+    equity_mirr: float = float("nan")
+    irr_roots: dict[str, list[float]] | None = None  # annual roots per IRR whose flows change sign several times
     solution: dict[str, Any] | None = None
     frontier: list[dict] | None = None
     payback_rents: list[dict] | None = None  # the rent each payback definition needs to reach a given payback
@@ -176,10 +188,11 @@ class FinanceResult:
             The fields in declaration order, units as on the class.
         """
         out = {k: getattr(self, k) for k in (
-            "scenario", "currency", "project_irr", "project_irr_pre_tax", "equity_irr", "npv", "equity_npv",
+            "scenario", "currency", "project_irr", "project_irr_pre_tax", "equity_irr", "project_mirr",
+            "project_mirr_pre_tax", "equity_mirr", "irr_roots", "npv", "equity_npv",
             "payback_years", "min_dscr", "avg_dscr", "llcr", "covenant_breached", "meets_equity_hurdle",
             "breakeven_rent_per_gpu_hour", "breakeven_rent", "rent", "debt", "reasons", "assumptions",
-            "definitions") if not (k.startswith("breakeven") and getattr(self, k) is None)}
+            "definitions") if not (k.startswith(("breakeven", "irr_roots")) and getattr(self, k) is None)}
         if self.solution is not None:
             out["solution"] = self.solution
         if self.frontier is not None:
