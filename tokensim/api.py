@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import _warnings
 from ._errors import UserError
 from ._irr import IRR_OK, IRR_REASONS, annualise_monthly_rate, irr_roots, mirr
 from ._units import HOURS_PER_MONTH, monthly_rate
@@ -180,7 +181,12 @@ def run_finance(scenario: Scenario, *, target: Target | str | None = None, front
                                    "at the horizon (equity cash flow), and LLCR counts CFADS within the horizon only",
                             "origin": "default"})
     mirrs, roots = _mirrs_and_roots(metrics, inputs)
+    irrs = {"project_irr": _scalar(metrics.project_irr), "project_irr_pre_tax": _scalar(metrics.project_irr_pre_tax),
+            "equity_irr": equity_irr}
+    warnings = [w for name, value in irrs.items() for w in _warnings.irr(name, value)]
+    warnings += _warnings.non_finite({"npv": _scalar(f.npv), "equity_npv": _scalar(f.equity_npv)})
     return FinanceResult(
+        warnings=warnings,
         scenario=s.name, currency=s.currency, **mirrs, irr_roots=roots,
         project_irr=_scalar(metrics.project_irr), project_irr_pre_tax=_scalar(metrics.project_irr_pre_tax),
         equity_irr=equity_irr, npv=_scalar(f.npv), equity_npv=_scalar(f.equity_npv),

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from . import _warnings
 from ._backend import select_backend
 from ._output import SCHEMA_VERSION, atomic_write_text, dumps_json, to_jsonable, write_table
 from ._version import __version__
@@ -53,6 +54,7 @@ class Report:
     monte_carlo: dict | None = None
     extra: dict = field(default_factory=dict)
     mc_histograms: dict = field(default_factory=dict)  # chart data (bin counts), not part of the JSON
+    warnings: list[dict] = field(default_factory=list)  # plausibility warnings (tokensim._warnings)
 
     def to_dict(self) -> dict:
         s = self.scenario
@@ -63,6 +65,7 @@ class Report:
         if self.monte_carlo is not None:
             out["monte_carlo"] = self.monte_carlo
         out.update(self.extra)
+        out["warnings"] = self.warnings
         return out
 
 
@@ -287,8 +290,29 @@ def run_report(scenario: Scenario, *, currency: str | None = None, mc_paths: int
     if mc_paths > 0:
         mc, histograms = _monte_carlo(s, k, currency, mc_paths, seed, backend)
         reading.append(_mc_sentence(mc, s))
+    warnings = _report_warnings(s, unit_costs, breakdown, fin, mc)
+    if warnings:
+        reading.append("Read with care: " + "; ".join(w["message"] for w in warnings) + ".")
     return Report(s, currency, unit_costs, breakdown, br, fin, dscr_rent, reading, schedule=fin_result.schedule,
-                  monte_carlo=mc, extra={"payback_variants": variants}, mc_histograms=histograms)
+                  monte_carlo=mc, extra={"payback_variants": variants}, mc_histograms=histograms, warnings=warnings)
+
+
+def _report_warnings(s: Scenario, unit_costs: list[dict], breakdown: dict, fin: dict, mc: dict | None) -> list[dict]:
+    """The report's plausibility warnings: the finance's own, a negative cost term, a usage fee that assumes more
+    throughput than the model gives, a priced point outside the model's validated envelope, and implausible Monte
+    Carlo IRRs."""
+    main = next(r for r in unit_costs if r["precision"] == s.serving.precision)
+    out = [{**w, "field": f"finance.{w['field']}"} for w in fin.get("warnings", [])]
+    cur = f"_per_gpu_hour_{str(breakdown.get('currency', '')).lower()}"
+    out += _warnings.cost_terms({k[: -len(cur)]: v for k, v in breakdown.items()
+                                 if k.endswith(cur) and not k.startswith(("total", "book_depreciation"))})
+    if s.contract.type == "base_plus_usage":
+        out += _warnings.usage_throughput(s.contract.usage_tokens_per_s_per_gpu, main["output_tokens_per_s_per_gpu"])
+    out += _warnings.extrapolation("unit_costs", [main])
+    for name in ("project_irr", "equity_irr"):
+        if mc is not None:
+            out += _warnings.irr(f"monte_carlo.{name}.p50", mc[name]["p50"])
+    return out
 
 
 def _resolved_config(report: Report, seed: int | None) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from .._errors import ConfigError, ParameterError, UserError
+from .._errors import ConfigError, ConfigErrors, ParameterError, UserError
 from .._output import csv_text, dumps_json, parquet_bytes, render_table
 
 FORMATS = ("table", "json", "csv", "parquet")
@@ -22,12 +22,27 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except UserError as exc:
-            for line in user_message(exc, self, ctx).splitlines() or [""]:  # several errors of one file: one each
+            for line in error_lines(exc, user_message(exc, self, ctx)):
                 click.echo(f"tokensim: error: {line}", err=True)
             ctx.exit(exc.exit_code)
         except click.UsageError as exc:  # click's own parsing errors, in the house form too
             click.echo(f"tokensim: error: {usage_message(exc)}", err=True)
             ctx.exit(exc.exit_code)
+
+
+def error_lines(exc: UserError, message: str | None = None) -> list[str]:
+    """The lines of a user error: one per error (several only for a file with several errors), each on one line.
+
+    A value the user typed may hold a line break or another control character (``--from $'a\\nb'``); it is shown
+    escaped (``\\n``), so an error stays one line and a following line cannot pose as another error.
+    """
+    message = str(exc) if message is None else message
+    parts = [str(e) for e in exc.errors] if isinstance(exc, ConfigErrors) and message == str(exc) else [message]
+    return [_escape_controls(part) for part in parts]
+
+
+def _escape_controls(text: str) -> str:
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
 
 
 def usage_message(exc: click.ClickException) -> str:
@@ -79,6 +94,13 @@ def emit(data: Any, fmt: str, *, table: str | None = None) -> None:
         stream.flush()
     else:
         click.echo(table if table is not None else render_table(data), nl=False)
+
+
+def warn(warnings: list[dict]) -> None:
+    """Plausibility warnings on stderr, one line each (``tokensim: warning: ...``); the data keeps them in its
+    ``warnings`` list."""
+    for w in warnings:
+        click.echo(f"tokensim: warning: {w['message']}", err=True)
 
 
 def info(message: str) -> None:

@@ -13,7 +13,7 @@ from ..config import check_number
 from ..config.money import check_currency
 from ..config.scenario import load_scenario
 from ..finance import Target
-from ._common import cli, emit, fmt_value, format_option, info
+from ._common import cli, emit, fmt_value, format_option, info, warn
 
 
 def _show(value, reason: str | None = None, kind: str = "number") -> str:
@@ -103,6 +103,7 @@ def finance_command(scenario: str, currency: str | None, schedule_path: str | No
                          payback_in_years=payback_in, breakeven=True)
     if code is not None:
         result = result.in_currency(code)
+    warn(result.warnings)
     if schedule_path is not None:
         write_table(result.schedule, schedule_path)
         info(f"tokensim: wrote the monthly schedule to {schedule_path}")

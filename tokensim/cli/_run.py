@@ -11,7 +11,7 @@ from .._output import check_output_path, render_table
 from ..config.money import check_currency
 from ..config.scenario import load_scenario
 from ..report import PAYBACK_CLAIM_YEARS, run_report, write_artifacts
-from ._common import cli, emit, format_option, info
+from ._common import cli, emit, format_option, info, warn
 from ._mc import mc_table
 
 
@@ -92,8 +92,9 @@ def run_command(scenario: str, currency: str | None, out_dir: str | None, paths:
     if out_dir is not None:
         check_output_path(out_dir, "out_dir", folder=True)
     s = load_scenario(scenario)
-    report = run_report(s, currency=check_currency(currency, field="--currency") if currency else None,
+    report = run_report(s, currency=check_currency(currency, field="--currency") if currency is not None else None,
                         mc_paths=paths, seed=seed, backend=backend)
+    warn(report.warnings)
     if out_dir is not None:
         written = write_artifacts(report, out_dir, seed=seed)
         info(f"tokensim: wrote {len(written)} files to {out_dir}")

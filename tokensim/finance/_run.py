@@ -131,6 +131,7 @@ class FinanceResult:
     frontier: list[dict] | None = None
     payback_rents: list[dict] | None = None  # the rent each payback definition needs to reach a given payback
     schedule: Any = field(default=None, compare=False)
+    warnings: list[dict] = field(default_factory=list)  # plausibility warnings (tokensim._warnings)
 
     def in_currency(self, currency: str) -> FinanceResult:
         """The same result with every amount converted to ``currency`` (IRRs, ratios and years unchanged).
@@ -192,7 +193,7 @@ class FinanceResult:
             "project_mirr_pre_tax", "equity_mirr", "irr_roots", "npv", "equity_npv",
             "payback_years", "min_dscr", "avg_dscr", "llcr", "covenant_breached", "meets_equity_hurdle",
             "breakeven_rent_per_gpu_hour", "breakeven_rent", "rent", "debt", "reasons", "assumptions",
-            "definitions") if not (k.startswith(("breakeven", "irr_roots")) and getattr(self, k) is None)}
+            "definitions", "warnings") if not (k.startswith(("breakeven", "irr_roots")) and getattr(self, k) is None)}
         if self.solution is not None:
             out["solution"] = self.solution
         if self.frontier is not None:

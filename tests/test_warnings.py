@@ -1,0 +1,54 @@
+"""Plausibility warnings (tokensim._warnings): each rule fires exactly where its threshold says, worked by hand."""
+
+from __future__ import annotations
+
+import math
+
+import tokensim
+from tokensim import _warnings as w
+
+
+def test_irr_beyond_a_thousand_percent_a_year_is_flagged_and_nan_is_not():
+    assert w.irr("equity_irr", 10.0) == []  # exactly +1,000% a year: at the threshold, not beyond it
+    assert w.irr("equity_irr", -0.9997) == []  # a -99.97% IRR is extreme but inside the band; NPV tells the story
+    assert w.irr("equity_irr", math.nan) == [] and w.irr("equity_irr", None) == []
+    (flag,) = w.irr("equity_irr", 65544.4)  # the founding case at rent x10 after the IRR rule (issue 12)
+    assert flag["code"] == "implausible_irr" and flag["field"] == "equity_irr"
+    assert "+6.554e+04 a year" in flag["message"]
+
+
+def test_non_finite_values_are_named():
+    flags = w.non_finite({"npv": math.inf, "equity_irr": math.nan, "project_irr": 0.05, "label": "x"})
+    assert [f["field"] for f in flags] == ["npv", "equity_irr"]
+
+
+def test_only_negative_cost_terms_are_flagged():
+    flags = w.cost_terms({"capital_recovery": -0.5, "financing": 0.0, "power": 1.2})
+    assert [f["field"] for f in flags] == ["cost_per_gpu_hour.capital_recovery"]
+
+
+def test_usage_above_the_model_gives_the_ratio():
+    assert w.usage_throughput(277.0, 277.0) == []  # equal: no overstatement
+    assert w.usage_throughput(1500.0, 0.0) == []  # no prediction to compare with
+    (flag,) = w.usage_throughput(1385.0, 277.0)
+    assert "5.0x the 277" in flag["message"]
+
+
+def test_extrapolating_predictions_are_listed():
+    points = [{"model": "a", "hardware": "B300", "precision": "fp8", "extrapolation": True},
+              {"model": "b", "hardware": "H200", "precision": "fp8", "extrapolation": False},
+              {"model": "c", "hardware": "H200", "precision": "fp8"}]
+    assert [f["message"].split(" on ")[0] for f in w.extrapolation("unit_costs", points)] == ["a"]
+
+
+def test_the_us_report_warns_that_its_usage_fee_assumes_more_than_the_model_gives():
+    """The US scenario's contract assumes 1,500 output tokens/s per GPU (configs/scenarios/us-b300-neocloud-usage.yaml)
+    while the model prices its operating point at the unit-cost table's figure: the report says so, with the ratio,
+    and closes its reading with it; the founding scenario (a fixed rent) has no such warning."""
+    us = tokensim.run_report(tokensim.load_scenario("us-b300-neocloud-usage"), mc_paths=0)
+    main = next(r for r in us.unit_costs if r["precision"] == us.scenario.serving.precision)
+    (flag,) = [w for w in us.warnings if w["code"] == "usage_above_model"]
+    assert f"{1500 / main['output_tokens_per_s_per_gpu']:.1f}x" in flag["message"]
+    assert us.reading[-1].startswith("Read with care:")
+    founding = tokensim.run_report(tokensim.load_scenario("b300-10k-cluster"), mc_paths=0)
+    assert not [w for w in founding.warnings if w["code"] == "usage_above_model"]
