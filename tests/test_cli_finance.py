@@ -127,7 +127,7 @@ def test_finance_bad_schedule_suffix_exits_2(tmp_path):
 
 
 @pytest.mark.parametrize("mutate, field, allowed", [
-    (lambda d: d.__setitem__("utilisation", 1.2), "utilisation", "(0, 1]"),
+    (lambda d: d.__setitem__("utilisation", 1.2), "utilisation", "[0.01, 1]"),
     (lambda d: d["financing"].__setitem__("debt_share", 1.5), "financing.debt_share", "[0, 1]"),
     (lambda d: d["financing"].__setitem__("tenor_years", 0), "financing.tenor_years", "(0, 40]"),
     (lambda d: d["opex"].__setitem__("electricity_price_per_kwh", -0.5), "opex.electricity_price_per_kwh",
@@ -154,9 +154,9 @@ def test_cost_json_terms_add_up():
 
 
 def test_cost_utilisation_above_one_exits_2():
-    """--utilisation 1.2 exits with status 2 naming the option and (0, 1]."""
+    """--utilisation 1.2 exits with status 2 naming the option and [0.01, 1] (the scenario field's bound)."""
     result = invoke("cost", "b300-10k-cluster", "--utilisation", 1.2)
-    assert result.exit_code == 2 and "--utilisation" in result.output and "(0, 1]" in result.output
+    assert result.exit_code == 2 and "--utilisation" in result.output and "[0.01, 1]" in result.output
 
 
 def test_cost_in_usd():

@@ -91,10 +91,11 @@ def test_cost_per_gpu_hour_rises_as_utilisation_falls():
     assert cost_per_gpu_hour(ci, 0.5).total > cost_per_gpu_hour(ci, 0.9).total
 
 
-@pytest.mark.parametrize("u", [0.0, 1.2, -0.1, float("nan")])
-def test_utilisation_outside_zero_one_is_rejected(u):
-    """Utilisation must lie in (0, 1]; the error names the field and the range."""
-    with pytest.raises(ConfigError, match=r"field 'utilisation'.*\(0, 1\]"):
+@pytest.mark.parametrize("u", [0.0, 1e-320, 0.0099, 1.2, -0.1, float("nan")])
+def test_utilisation_outside_its_bounds_is_rejected(u):
+    """Utilisation must lie in [0.01, 1] (the scenario field's bound: at 1e-320 the cost overflowed to null); the
+    error names the field, the range and why."""
+    with pytest.raises(ConfigError, match=r"field 'utilisation'.*\[0.01, 1\] \(below 1% of hours sold"):
         cost_per_gpu_hour(reference_case_c(), u)
 
 

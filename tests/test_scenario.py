@@ -65,7 +65,7 @@ def test_declared_assumption_must_name_an_existing_field(tmp_path):
 
 
 @pytest.mark.parametrize("mutate, field, allowed", [
-    (lambda d: d.__setitem__("utilisation", 1.2), "utilisation", r"\(0, 1\]"),
+    (lambda d: d.__setitem__("utilisation", 1.2), "utilisation", r"\[0.01, 1\] \(below 1% of hours sold"),
     (lambda d: d["financing"].__setitem__("debt_share", 1.5), "financing.debt_share", r"\[0, 1\]"),
     (lambda d: d["financing"].__setitem__("tenor_years", 0), "financing.tenor_years", r"\(0, 40\]"),
     (lambda d: d["opex"].__setitem__("electricity_price_per_kwh", -0.1), "opex.electricity_price_per_kwh",
@@ -195,7 +195,8 @@ PINNED_MESSAGES = [
      'currency, description, financing, horizon_years, name, opex, residual, serving, sources, tax, '
      "uncertainty, utilisation (did you mean 'horizon_years'?)"),
     ('utilisation_range', {'utilisation': 1.2},
-     "{path}: field 'utilisation' got 1.2; allowed: a number in (0, 1]"),
+     "{path}: field 'utilisation' got 1.2; allowed: a number in [0.01, 1] (below 1% of hours sold, a sold GPU-hour "
+     "would carry over 100 times its full-use cost)"),
     ('utilisation_string', {'utilisation': 'high'},
      "{path}: field 'utilisation' got 'high'; allowed: a number"),
     ('utilisation_bool', {'utilisation': True},
@@ -499,7 +500,8 @@ def test_five_mistakes_are_reported_in_one_run(tmp_path):
     lines = str(info.value).splitlines()
     assert [e.field for e in info.value.errors] == ["utilisation", "serving.hardware", "opex.pue",
                                                     "financing.debt_share", "financing.amortisaton"]
-    assert lines[0] == f"{path}: field 'utilisation' got 1.5; allowed: a number in (0, 1]"
+    assert lines[0] == (f"{path}: field 'utilisation' got 1.5; allowed: a number in [0.01, 1] (below 1% of hours "
+                        "sold, a sold GPU-hour would carry over 100 times its full-use cost)")
     assert lines[2] == f"{path}: field 'opex.pue' got 0.5; allowed: a number in [1, 3]"
     assert lines[3] == f"{path}: field 'financing.debt_share' got '90%'; allowed: a number"
     assert "did you mean 'B300'?" in lines[1] and "did you mean 'amortisation'?" in lines[4]

@@ -220,7 +220,7 @@ def test_take_or_pay_notes_that_utilisation_does_not_move_finance():
 @pytest.mark.parametrize("text, message", [
     ("rent=", "the axis is empty"),
     ("rnt=1,2", "did you mean 'rent'"),
-    ("utilisation=0,0.5", "value 0 is out of range; allowed: numbers in (0, 1]"),
+    ("utilisation=0,0.5", "value 0 is out of range; allowed: numbers in [0.01, 1]"),
     ("utilisation=0.5,1.2", "out of range"),
     ("server_price=-1", "allowed: numbers in (0, inf)"),
     ("concurrency=2.5", "whole numbers"),

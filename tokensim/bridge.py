@@ -97,13 +97,21 @@ class BridgeResult:
                 "breakeven_reason": self.breakeven_reason, "from": self.sides["from"], "to": self.sides["to"]}
 
 
+def _slo_text(slo: SLO) -> str:
+    """The SLO as the scenario writes it (``min_tokens_per_s_per_user 50``), not as a Python repr."""
+    given = [f"{name} {value:g}" for name, value in (("min_tokens_per_s_per_user", slo.min_tokens_per_s_per_user),
+                                                     ("max_ttft_s", slo.max_ttft_s), ("max_tpot_s", slo.max_tpot_s))
+             if value is not None]
+    return ", ".join(given) or "none"
+
+
 @lru_cache(maxsize=256)
 def _gpu_seconds(hardware: str, model: str, precision: str, workload: Workload, slo: SLO) -> tuple[float, float]:
     """GPU-seconds per computed input token and per output token at the SLO-constrained operating point."""
     point = predict(hardware, model, precision, workload, slo=slo)
     if not point.meets_slo:
-        raise UserError(f"{model} at {precision} on {hardware} cannot meet the SLO ({slo}); relax it or change "
-                        "the hardware/precision")
+        raise UserError(f"{model} at {precision} on {hardware} cannot meet the SLO ({_slo_text(slo)}); relax it or "
+                        "change the hardware/precision")
     return point.gpu_s_per_input_token, point.gpu_s_per_output_token
 
 

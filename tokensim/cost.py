@@ -32,9 +32,10 @@ from typing import Any
 
 import numpy as np
 
-from ._errors import ConfigError
+from ._errors import ConfigError, ParameterError
 from ._units import HOURS_PER_YEAR, SECONDS_PER_HOUR
 from ._xp import array_namespace, to_numpy
+from .config.schema import field_spec
 
 __all__ = [
     "CostInputs", "CostBreakdown", "TokenCost", "ServingPnl", "BREAKDOWN_TERMS",
@@ -192,7 +193,7 @@ def cost_per_gpu_hour(ci: CostInputs, utilisation) -> CostBreakdown:
         Per-GPU capex, residual, cost of capital (annual), economic life (years), power and facility rates; money in
         ``ci.currency``. Fields may be arrays (they broadcast).
     utilisation : float or array
-        Sold share of the 8,760 hours of a year, in (0, 1].
+        Sold share of the 8,760 hours of a year, in [0.01, 1] (the scenario field's bound).
 
     Returns
     -------
@@ -201,8 +202,9 @@ def cost_per_gpu_hour(ci: CostInputs, utilisation) -> CostBreakdown:
         insurance and their ``total``; book depreciation beside them (not a term of the total).
     """
     check = to_numpy(utilisation).astype(float)
-    if np.any(~np.isfinite(check)) or np.any(check <= 0) or np.any(check > 1):
-        raise ConfigError(None, "utilisation", utilisation, "a number in (0, 1]")
+    spec = field_spec(None, "utilisation")  # the scenario's bound, with its reason
+    if np.any(~np.isfinite(check)) or np.any(check < spec.low) or np.any(check > spec.high):
+        raise ConfigError(None, "utilisation", utilisation, f"{spec.allowed()} ({spec.bound_why})")
     u = utilisation
     capex = ci.capex_per_gpu
     residual = ci.residual_per_gpu
@@ -339,6 +341,17 @@ def _check_nonneg(value, field: str, *, positive: bool = False):
         raise ConfigError(None, field, value, f"a number in {low}, inf)")
 
 
+def _check_finite_result(what: str, value: float, inputs: dict[str, float]) -> None:
+    """A result of finite inputs that overflowed (inf, shown as null) is refused, naming the most extreme input
+    (the largest, or for a quotient the smallest non-zero) of those it is made of."""
+    if math.isfinite(value):
+        return
+    nonzero = {k: v for k, v in inputs.items() if v}
+    name = max(nonzero, key=lambda k: abs(math.log10(abs(nonzero[k])))) if nonzero else next(iter(inputs))
+    raise ParameterError(name, f"{inputs[name]:g}: {what} overflows a float (over 1.8e308); allowed: values whose "
+                         "products and quotients stay finite")
+
+
 def serving_pnl(*, gpus, hours, cost_per_gpu_hour, input_tokens, cache_hit_rate, output_tokens, price_input,
                 price_cached_input, price_output, currency: str = "USD", gpus_needed: float | None = None
                 ) -> ServingPnl:
@@ -387,6 +400,25 @@ def serving_pnl(*, gpus, hours, cost_per_gpu_hour, input_tokens, cache_hit_rate,
     rev_out = output_tokens * price_output / TOKENS_PER_MILLION
     revenue = rev_in + rev_cached + rev_out
     total_tokens = input_tokens + output_tokens
+    given = {"gpus": gpus, "hours": hours, "gpu_hour_cost": cost_per_gpu_hour, "input_tokens": input_tokens,
+             "output_tokens": output_tokens, "price_input": price_input, "price_cached_input": price_cached_input,
+             "price_output": price_output}
+    for what, value, inputs in (
+            ("the GPU-hours", gpu_hours, ("gpus", "hours")),
+            ("the cost", cost, ("gpus", "hours", "gpu_hour_cost")),
+            ("the uncached-input revenue", rev_in, ("input_tokens", "price_input")),
+            ("the cached-input revenue", rev_cached, ("input_tokens", "price_cached_input")),
+            ("the output revenue", rev_out, ("output_tokens", "price_output")),
+            ("the revenue", revenue, ("input_tokens", "output_tokens", "price_input", "price_cached_input",
+                                      "price_output")),
+            ("the tokens", total_tokens, ("input_tokens", "output_tokens")),
+            ("the margin", revenue / cost if cost > 0 else 0.0, ("gpu_hour_cost", "gpus", "hours")),
+            ("the revenue per GPU-hour", revenue / gpu_hours, ("gpus", "hours")),
+            ("the cost per million tokens", cost / total_tokens * TOKENS_PER_MILLION if total_tokens > 0 else 0.0,
+             ("input_tokens", "output_tokens", "gpus", "hours", "gpu_hour_cost")),
+            ("the cost per million output tokens", cost / output_tokens * TOKENS_PER_MILLION if output_tokens > 0
+             else 0.0, ("output_tokens", "gpus", "hours", "gpu_hour_cost"))):
+        _check_finite_result(what, value, {k: given[k] for k in inputs})
     nan = float("nan")
     return ServingPnl(
         currency=currency, gpus=gpus, hours=hours, gpu_hours=gpu_hours, input_tokens=input_tokens,

@@ -439,7 +439,8 @@ def run_sensitivity(s: Scenario, *, method: str = "tornado", metric: str = "npv"
         One of :data:`SENSITIVITY_METRICS` (``npv``, ``equity_npv``, ``project_irr``, ``equity_irr``, ``min_dscr``,
         ...).
     samples : int
-        Sobol base samples N, a power of 2 (N x (inputs + 2) evaluations); unused by the tornado.
+        Sobol base samples N, a power of 2 (N x (inputs + 2) evaluations); unused by the tornado, which still checks
+        it (and ``seed``).
     seed : int
         Seed of the scrambled Sobol' sequence, in [0, 2**63).
     ranges : sequence of InputRange, optional
@@ -454,10 +455,10 @@ def run_sensitivity(s: Scenario, *, method: str = "tornado", metric: str = "npv"
     if method not in METHODS:
         raise ParameterError("method", f"got {method!r}; allowed: one of {', '.join(METHODS)}", sep=": ")
     check_metric(metric)
-    if method == "sobol":
-        check_samples(samples)
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
-            raise ParameterError("seed", f"got {seed!r}; allowed: a whole number in [0, 2**63)", sep=": ")
+    # Checked for the tornado too, which does not use them: a value given must be a valid one (--samples -1 ran).
+    check_samples(samples)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
+        raise ParameterError("seed", f"got {seed!r}; allowed: a whole number in [0, 2**63)", sep=": ")
     assumptions: list[dict] = []
     if ranges is None:
         ranges, assumptions = load_ranges(s)

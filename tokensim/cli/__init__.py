@@ -12,7 +12,7 @@ import sys
 import click
 
 from .._errors import UserError
-from ._common import cli, usage_message
+from ._common import cli, error_lines, usage_message
 
 __all__ = ["cli", "main"]
 
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> None:
         if isinstance(code, int) and code:
             sys.exit(code)
     except UserError as exc:
-        for line in str(exc).splitlines() or [""]:  # several errors of one file: one line each
+        for line in error_lines(exc):  # several errors of one file: one line each
             click.echo(f"tokensim: error: {line}", err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:

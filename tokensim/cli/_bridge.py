@@ -60,11 +60,11 @@ def bridge_command(scenario_name, from_spec, to_spec, server_price_change, model
     financing — exact Shapley contributions over ln(cost), a waterfall, and the break-even server-price rise."""
     scenario = load_scenario(scenario_name)
     a, b = sides(scenario, from_spec=from_spec, to_spec=to_spec, server_price_change=server_price_change,
-                 software_gain=software_gain, from_model=from_model or model, to_model=to_model or model,
+                 software_gain=software_gain, from_model=from_model, to_model=to_model, model=model,
                  from_utilisation=from_utilisation, to_utilisation=to_utilisation,
                  from_cost_of_capital=from_cost_of_capital, to_cost_of_capital=to_cost_of_capital)
     steps = tuple(x.strip() for x in order.split(",")) if order else FACTORS
     result = run_bridge(scenario, a, b, metric=metric, order=steps).to_dict()
-    target = check_currency(currency, field="--currency") if currency else result["currency"]
+    target = check_currency(currency, field="--currency") if currency is not None else result["currency"]
     result = bridge_in_currency(result, target)
     emit(result, fmt, table=_table(result) if fmt == "table" else None)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 from .._output import render_table
-from ..config import check_number
 from ..config.money import check_currency, fx_factor
 from ..config.scenario import load_scenario
 from ..cost import cost_per_gpu_hour
@@ -16,14 +15,13 @@ from ._common import cli, emit, format_option
 @cli.command("cost")
 @click.argument("scenario")
 @click.option("--utilisation", type=float, default=None,
-              help="sold share of hours, in (0, 1] (default: the scenario's utilisation)")
+              help="sold share of hours, in [0.01, 1] (default: the scenario's utilisation)")
 @click.option("--currency", default=None, help="reporting currency (default: the scenario's), e.g. USD or CNY")
 @format_option()
 def cost_command(scenario: str, utilisation: float | None, currency: str | None, fmt: str) -> None:
     """Cost per sold GPU-hour: capital recovery, financing, power, facility, maintenance, operations, insurance."""
     s = load_scenario(scenario)
-    u = s.utilisation if utilisation is None else check_number(utilisation, None, "--utilisation", low=0, high=1,
-                                                               low_open=True)
+    u = s.utilisation if utilisation is None else utilisation  # checked by cost_per_gpu_hour (the schema's bound)
     breakdown = cost_per_gpu_hour(cost_inputs(s), u)
     if currency is not None:
         code = check_currency(currency, None, "--currency")

@@ -66,8 +66,7 @@ def sensitivity_command(scenario: str, method: str, metric: str, samples: int, s
     if out_dir is not None:
         check_output_path(out_dir, "out_dir", folder=True)
     check_metric(metric)
-    if method == "sobol":
-        check_samples(samples)
+    check_samples(samples)  # also for the tornado, which ignores it: a value given must be valid
     s = load_scenario(scenario)
     if backend == "cupy":
         info("tokensim: sensitivity runs the NumPy engine (the GPU kernel draws Monte Carlo drivers, not per-sample "

@@ -35,7 +35,9 @@ class FxTable:
         """The code in upper case if it is known, else a user error naming where it came from."""
         if not isinstance(code, str) or code.upper() not in self.units_per_base:
             hint = did_you_mean(str(code), self.currencies)
-            raise ConfigError(file, field, code, f"a currency in {self.file or 'configs/fx.yaml'}: "
+            # The bundled table by its documented name, not the path it happens to be installed at.
+            table = self.file if self.file and Path(self.file) != config_dir() / "fx.yaml" else "configs/fx.yaml"
+            raise ConfigError(file, field, code, f"a currency in {table}: "
                               f"{', '.join(self.currencies)}", hint)
         return code.upper()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -93,7 +94,12 @@ class _Loader(yaml.SafeLoader):
         text = str(self.construct_scalar(node))
         sign, digits = (-1, text[1:]) if text[0] == "-" else (1, text.lstrip("+"))
         base = 8 if digits.startswith("0o") else 16 if digits.startswith("0x") else 10
-        return sign * int(digits[2:] if base != 10 else digits, base)
+        # Every number becomes a float in the engines: a whole number beyond the largest float (~1.8e308; also
+        # Python's 4,300-digit limit on reading integers) is refused here, where the line and column are known.
+        if len(digits) > 330 or abs(value := int(digits[2:] if base != 10 else digits, base)) > sys.float_info.max:
+            raise _Refused(None, None, f"the number {text[:20]}... ({len(digits)} digits) is too large; allowed: "
+                           f"numbers within +-{sys.float_info.max:.2g}", node.start_mark)
+        return sign * value
 
 for _tag, _pattern, _first in (
     ("bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
@@ -250,6 +256,8 @@ def check_number(value: Any, file: str | None, field: str, *, low: float | None 
     """Validate one number: finite, in range, whole when asked. Used by configs and CLI options alike."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigError(file, field, value, "a number")
+    if isinstance(value, int) and abs(value) > sys.float_info.max:  # math.isfinite would raise OverflowError
+        raise ConfigError(file, field, value, f"a number within +-{sys.float_info.max:.2g}")
     if not math.isfinite(value):
         raise ConfigError(file, field, value, "a finite number (no NaN or infinity)")
     if integer and value != int(value):

@@ -128,6 +128,10 @@ _RATE = dict(low=-0.99, high=10, unit="fraction per year")
 # -5% a year, the floor floating_base_rate already has, is an assumption, stated as the bound's reason.
 _DISCOUNT_RATE = dict(low=-0.05, high=10, unit="fraction per year",
                       bound_why="below -5% a year the capital charge and the cost per GPU-hour can turn negative")
+# Every cost per sold GPU-hour is divided by the sold share: at 1e-320 it overflows to infinity (and came out as
+# null), and below 1% a sold hour carries over 100 times its full-use cost, which no rental business charges.
+_UTILISATION = dict(low=0.01, high=1, unit="fraction of hours sold",
+                    bound_why="below 1% of hours sold, a sold GPU-hour would carry over 100 times its full-use cost")
 # A server has a price: at 0 the whole capex can be 0 and nothing in the finance can be scaled by it.
 _SERVER_PRICE = dict(low=0, lo_open=True, unit="currency per server", bound_why="a server has a price")
 
@@ -497,13 +501,14 @@ class ResidualSchema(SchemaSection):
 
     @model_validator(mode="after")
     def _rules(self) -> ResidualSchema:
-        if (self.method or "economic") == "percent_of_cost":
+        # The other method's fields are not required, but those given must still be valid: a file that switches
+        # method must not turn a typo that was silently ignored into a result.
+        economic = (self.method or "economic") == "economic"
+        if not economic or self.percent_of_cost_by_age is not None:
             self.curve()
-        else:
-            for key in ("tokens_per_s_per_gpu", "newest_cost_per_million_tokens", "margin"):
-                self._value(key)
-            self._value("busy_share", required=False)
-            self._value("remaining_life_years")
+        for key in ("tokens_per_s_per_gpu", "newest_cost_per_million_tokens", "margin", "remaining_life_years"):
+            self._value(key, required=economic)
+        self._value("busy_share", required=False)
         return self
 
 
@@ -515,11 +520,11 @@ class AssumptionSchema(SchemaSection):
 class ScenarioSchema(SchemaSection):
     """A whole scenario file. Sections and fields are declared above; :func:`validate_scenario` reads one."""
 
-    name: Any | None = Field(None)
-    description: Any | None = Field(None)
+    name: Annotated[str, Text()] | None = Field(None)
+    description: Annotated[str, Text()] | None = Field(None)
     currency: Annotated[str, Text()]
     horizon_years: Annotated[float, _num(0, 50, lo_open=True, unit="years")]
-    utilisation: Annotated[float, _num(0, 1, lo_open=True, unit="fraction of hours sold")]
+    utilisation: Annotated[float, _num(**_UTILISATION)]
     sources: Any | None = Field(None)
     assumptions: list[AssumptionSchema] | None = Field(None)
     uncertainty: Any | None = Field(None)  # validated by tokensim.config.uncertainty for the Monte Carlo stage

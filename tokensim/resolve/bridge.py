@@ -7,6 +7,7 @@ import math
 from .._errors import ParameterError
 from ..bridge import BridgeContext, Side
 from ..config.catalog import load_catalog
+from ..config.schema import Invalid, field_spec
 from ..config.types import Scenario
 from ..perf import SLO, Workload
 from .cost import board_power_w, cost_inputs, server_price
@@ -43,7 +44,7 @@ def context(scenario: Scenario, *, workload: Workload | None = None, slo: SLO | 
 
 def sides(scenario: Scenario, *, from_spec: str | None = None, to_spec: str | None = None,
                         server_price_change: float = 0.0, software_gain: float = 1.0,
-                        from_model: str | None = None, to_model: str | None = None,
+                        from_model: str | None = None, to_model: str | None = None, model: str | None = None,
                         from_utilisation: float | None = None, to_utilisation: float | None = None,
                         from_cost_of_capital: float | None = None, to_cost_of_capital: float | None = None
                         ) -> tuple[Side, Side]:
@@ -61,11 +62,14 @@ def sides(scenario: Scenario, *, from_spec: str | None = None, to_spec: str | No
     software_gain : float
         Throughput multiplier of the "to" side from serving software; positive.
     from_model, to_model : str, optional
-        Models served on each side (default: the scenario's).
+        Models served on each side (default: ``model``).
+    model : str, optional
+        Model served on both sides unless ``from_model``/``to_model`` says otherwise (default: the scenario's).
     from_utilisation, to_utilisation : float, optional
-        Sold share of hours, in (0, 1] (default: the scenario's).
+        Sold share of hours, within the scenario field ``utilisation``'s bounds [0.01, 1] (default: the scenario's).
     from_cost_of_capital, to_cost_of_capital : float, optional
-        Annual cost of capital, in (-1, 1) (default: the scenario's discount rate).
+        Annual cost of capital, within ``financing.discount_rate``'s bounds [-0.05, 10] (default: the scenario's
+        discount rate).
 
     Returns
     -------
@@ -108,13 +112,20 @@ def sides(scenario: Scenario, *, from_spec: str | None = None, to_spec: str | No
                              f"{hw}:PRECISION:SERVER_PRICE (per {cat.get_hardware(hw).gpus_per_server}-GPU server, "
                              f"{scenario.currency})")
 
-    if server_price_change <= -1:
-        raise ParameterError("server_price_change", f"{server_price_change}: allowed: a number above -1")
-    if software_gain <= 0:
-        raise ParameterError("software_gain", f"{software_gain}: allowed: a positive number")
+    if not (math.isfinite(server_price_change) and server_price_change > -1):
+        raise ParameterError("server_price_change", f"{server_price_change}: allowed: a finite number above -1")
+    if not (math.isfinite(software_gain) and software_gain > 0):
+        raise ParameterError("software_gain", f"{software_gain}: allowed: a finite positive number")
+    # A model given is checked under the name it was given by (an empty string is a name, not "not given").
+    models = {}
+    for param, given in (("model", model), ("from_model", from_model), ("to_model", to_model)):
+        if given is not None:
+            cat.get_model(given, param)
+            models[param] = given
+    both = models.get("model", s.model)
     util = scenario.utilisation
     k = scenario.financing.discount_rate
-    a = Side(f_hw, f_prec, from_model or s.model, price_for(f_hw, f_price, "from_spec"), 0.0, 1.0,
+    a = Side(f_hw, f_prec, models.get("from_model", both), price_for(f_hw, f_price, "from_spec"), 0.0, 1.0,
              util if from_utilisation is None else from_utilisation, k if from_cost_of_capital is None
              else from_cost_of_capital)
     # The scenario's own server price splits into its base and its recent rise (capex.recent_server_price_rise),
@@ -122,12 +133,17 @@ def sides(scenario: Scenario, *, from_spec: str | None = None, to_spec: str | No
     recent = scenario.capex.recent_server_price_rise if (t_price is None and t_hw == s.hardware) else 0.0
     t_base = price_for(t_hw, t_price, "to_spec") / (1.0 + recent)
     rise = (1.0 + recent) * (1.0 + server_price_change) - 1.0
-    b = Side(t_hw, t_prec, to_model or s.model, t_base, rise,
+    b = Side(t_hw, t_prec, models.get("to_model", both), t_base, rise,
              software_gain, util if to_utilisation is None else to_utilisation,
              k if to_cost_of_capital is None else to_cost_of_capital)
+    # The scenario's own bounds (a value left out is the scenario's, already inside them): a range of the bridge's
+    # own would name an option the user never gave for a scenario value outside it.
     for side, name in ((a, "from"), (b, "to")):
-        if not 0 < side.utilisation <= 1:
-            raise ParameterError(f"{name}_utilisation", f"{side.utilisation}: allowed: a number in (0, 1]")
-        if not -1 < side.cost_of_capital < 1:
-            raise ParameterError(f"{name}_cost_of_capital", f"{side.cost_of_capital}: allowed: a number in (-1, 1)")
+        for param, value, field in ((f"{name}_utilisation", side.utilisation, (None, "utilisation")),
+                                    (f"{name}_cost_of_capital", side.cost_of_capital, ("financing", "discount_rate"))):
+            spec = field_spec(*field)
+            try:
+                spec.check(value)
+            except Invalid as exc:
+                raise ParameterError(param, f"{value}: allowed: {exc.allowed}") from None
     return a, b

@@ -229,7 +229,10 @@ def resolve_metrics(requested, currency: str, axes: list[str]) -> tuple[str, ...
     """Canonical metric names from ``--metric`` values (with or without the currency suffix, comma-separated or
     repeated); the defaults when none: the unit-cost metrics, plus NPV and both IRRs when rent or utilisation is an
     axis."""
-    names = [m.strip() for value in (requested or ()) for m in str(value).split(",") if m.strip()]
+    names = [m.strip() for value in (requested or ()) for m in str(value).split(",")]
+    if "" in names:  # an empty name given (--metric '' or 'npv,,irr') is a mistake, not "the defaults"
+        raise ParameterError("metrics", f"{', '.join(map(repr, requested))}: an empty metric name; allowed: "
+                             f"{', '.join(SWEEP_METRICS)}, comma-separated")
     if not names:
         extra = FINANCE_METRICS if {"rent_per_gpu_hour", "utilisation"} & set(axes) else ()
         return DEFAULT_METRICS + extra
