@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from .._errors import UserError
 from .._output import atomic_write_text, check_output_path, dumps_json, render_table, write_table
 from ..config.scenario import load_scenario
 from ..plots import sensitivity_chart
@@ -78,8 +79,11 @@ def sensitivity_command(scenario: str, method: str, metric: str, samples: int, s
     if out_dir is not None:
         out = Path(out_dir)
         written = [atomic_write_text(out / "sensitivity.json", dumps_json(data)),
-                   write_table(data[method], out / f"sensitivity_{method}.csv"),
-                   sensitivity_chart(result, out / f"{method}.png")]
+                   write_table(data[method], out / f"sensitivity_{method}.csv")]
+        try:
+            written.append(sensitivity_chart(result, out / f"{method}.png"))
+        except UserError as exc:  # a chart that cannot be drawn (no base value) is said, the data are still written
+            info(f"tokensim: no chart: {exc}")
         info(f"tokensim: wrote {', '.join(str(p) for p in written)}")
     if fmt == "table":
         emit(None, fmt, table=sensitivity_table(data))

@@ -464,6 +464,10 @@ def write_plot_pack(report, out_dir: str | Path) -> list[Path]:
     return written
 
 
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
 def sensitivity_chart(result: Any, path: str | Path) -> Path:
     """The tornado or Sobol chart of a :class:`tokensim.sensitivity.SensitivityResult` as a PNG.
 
@@ -480,6 +484,9 @@ def sensitivity_chart(result: Any, path: str | Path) -> Path:
         The file written.
     """
     label = result.metric.replace("_", " ")
+    if result.method == "tornado" and not _finite(result.base_value):
+        raise UserError(f"tornado chart of {result.metric}: the base case has no value (e.g. no payback within the "
+                        "horizon), so there is no centre to draw the bars around; the table lists each input's ends")
     source = f"tokensim sensitivity --method {result.method} --metric {result.metric}"
     if result.method == "sobol":
         return sobol_chart(result.rows, label, path, scenario=result.scenario,
