@@ -15,6 +15,7 @@ import click
 from .._errors import ConfigError, ParameterError, UserError
 from .._output import render_table
 from ..config import check_number
+from ..config.schema import field_spec
 from ..perf import MODES, POOL_SYNTAX, SLO, Workload, predict
 from ._common import cli, emit, format_option, info
 
@@ -32,6 +33,19 @@ def _positive(name: str, value, integer: bool = False, low: float = 0.0, low_ope
     if value is None:
         return None
     return check_number(value, None, name, low=low, low_open=low_open, high=high, integer=integer)
+
+
+def _declared(flag: str, key: str, value):
+    """An option checked against the range the scenario schema declares for ``serving.<key>`` (one declared range
+    for a file and the command line), with the bound's reason where the schema gives one."""
+    spec = field_spec("serving", key)
+    try:
+        return check_number(value, None, flag, low=spec.low, high=spec.high, low_open=spec.low_open,
+                            high_open=spec.high_open, integer=spec.integer)
+    except ConfigError as exc:
+        if not spec.bound_why:
+            raise
+        raise ConfigError(None, flag, value, f"{exc.allowed} ({spec.bound_why})") from None
 
 
 # Library messages name deployment parameters as ``tp=8``; the command shows the options typed (``--tp 8``).
@@ -100,9 +114,9 @@ def perf_command(hardware, model, precision, input_tokens, output_tokens, gpus, 
         input_tokens=_positive("--input-tokens", input_tokens, low=1, low_open=False),
         output_tokens=_positive("--output-tokens", output_tokens, low=1, low_open=False),
         context_tokens=_positive("--context-tokens", context_tokens, low=1, low_open=False),
-        cache_hit_rate=_positive("--cache-hit-rate", cache_hit_rate, low=0, low_open=False, high=1),
-        speculative_draft_tokens=_positive("--speculative-draft-tokens", speculative_draft_tokens, integer=True,
-                                           low_open=False),
+        cache_hit_rate=_declared("--cache-hit-rate", "cache_hit_rate", cache_hit_rate),  # [0, 1] as in a scenario
+        speculative_draft_tokens=_declared("--speculative-draft-tokens", "speculative_draft_tokens",
+                                           speculative_draft_tokens),
         speculative_acceptance_length=_positive("--speculative-acceptance-length", speculative_acceptance_length,
                                                 low=1, low_open=False, high=1 + speculative_draft_tokens),
     )

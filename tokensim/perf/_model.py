@@ -168,6 +168,10 @@ def default_deployment(model: ModelSpec, prec: ResolvedPrecision, hardware: Hard
         tp = 1 if model.is_moe and ep != 1 else min(gpus, model.heads)
     if ep is None:
         ep = min(gpus, model.experts) if model.is_moe else 1
+        if gpus % ep:  # the default, not the user's: say so, naming what was given
+            raise ParameterError("gpus", f"{gpus}: with no ep given, the expert-parallel size is min(gpus, the "
+                                 f"{model.experts} experts of {model.name}) = {ep}, which must divide gpus; allowed: "
+                                 f"a multiple of {ep}, or give ep")
     dep = Deployment(int(gpus), int(tp), int(ep))
     _check_deployment(model, hardware, dep)
     return dep
@@ -636,14 +640,7 @@ def instance(hardware: str, model: str, precision: str, *, gpus: int | None = No
         For an unknown name (``field 'hardware' got 'H2000'; ... did you mean 'H200'?``) or a deployment that does
         not fit the model, naming the parameter.
     """
-    cat = load_catalog()
-    hw = cat.get_hardware(hardware, "hardware")
-    mdl = cat.get_model(model, "model")
-    recipe = cat.get_recipe(precision, "precision")
-    if kv_cache_precision:
-        recipe = recipe.with_kv_cache(cat.get_format(kv_cache_precision, "kv_cache_precision"))
-    prec = resolve_precision(recipe, hw)
-    eff = load_efficiency(hw.family, calibration_path)
+    mdl, hw, recipe, prec, eff = _resolve(hardware, model, precision, kv_cache_precision, calibration_path)
     dep = default_deployment(mdl, prec, hw, eff, gpus, tp, ep)
     return _instance_of(mdl, hw, recipe, prec, eff, dep, workload)
 
@@ -1075,7 +1072,7 @@ def _resolve(hardware: str, model: str, precision: str, kv_cache_precision: str 
     hw = cat.get_hardware(hardware, "hardware")
     mdl = cat.get_model(model, "model")
     recipe = cat.get_recipe(precision, "precision")
-    if kv_cache_precision:
+    if kv_cache_precision is not None:  # an empty string is a value (refused as an unknown format), not "not given"
         recipe = recipe.with_kv_cache(cat.get_format(kv_cache_precision, "kv_cache_precision"))
     return mdl, hw, recipe, resolve_precision(recipe, hw), load_efficiency(hw.family, calibration_path)
 
