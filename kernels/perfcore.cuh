@@ -25,6 +25,14 @@
 
 // tokensim.perf._core._REDUCE_BYTES: all-reduce and EP combine run in bf16.
 #define PERF_REDUCE_BYTES 2.0
+// tokensim.perf._core._LL_MAX_TOKENS, _LL_LATENCY_SCALE_UP_S, _LL_LATENCY_SCALE_OUT_S: DeepEP low-latency
+// dispatch/combine (buffer tokens per rank; fixed latency per exchange inside one scale-up domain and across
+// domains). Sources and assumptions in _core.py.
+#define PERF_LL_MAX_TOKENS 128.0
+#define PERF_LL_LATENCY_SCALE_UP_S 25e-6
+#define PERF_LL_LATENCY_SCALE_OUT_S 50e-6
+// tokensim.perf._core.GRAPH_MAX_BATCH: decode batches per DP group replayed from CUDA graphs.
+#define PERF_GRAPH_MAX_BATCH 256.0
 
 __device__ __forceinline__ float perf_pow(float x, float y) { return powf(x, y); }
 __device__ __forceinline__ double perf_pow(double x, double y) { return pow(x, y); }
@@ -39,6 +47,7 @@ struct PerfPhase {
     double sequence_overhead_s;     // .sequence_overhead_s
     double alltoall_latency_s;      // .alltoall_latency_s
     double layer_overhead_s;        // .layer_overhead_s
+    double graph_layer_overhead_s;  // .graph_layer_overhead_s
 };
 
 struct PerfStep {
@@ -142,8 +151,12 @@ __device__ __forceinline__ real perf_comm_time(const PerfStep& sm, real tokens_p
                              * ((real)sm.activation_bytes + (real)PERF_REDUCE_BYTES);
     const real t_up = token_bytes * (real)sm.top_k * remote * (real)sm.ep_seconds_per_byte;
     const real t_out = token_bytes * (real)sm.ep_scale_out_copies * (real)sm.scale_out_seconds_per_byte;
+    const real ll_latency = sm.ep_scale_out_copies > 0.0 ? (real)PERF_LL_LATENCY_SCALE_OUT_S
+                                                         : (real)PERF_LL_LATENCY_SCALE_UP_S;
+    const real fixed = tokens_per_gpu <= (real)PERF_LL_MAX_TOKENS
+                           ? mc_min(ll_latency, (real)phase.alltoall_latency_s) : (real)phase.alltoall_latency_s;
     const real t_ep = has_ep * (real)sm.moe_layers * (mc_max(t_up, t_out) / (real)phase.network_efficiency
-                                                      + (real)2 * (real)phase.alltoall_latency_s);
+                                                      + (real)2 * fixed);
     return ((real)1 - (real)phase.comm_overlap) * (t_tp + t_ep);
 }
 
@@ -164,8 +177,10 @@ __device__ __forceinline__ PerfPass perf_decode_step(const PerfStep& sm, real ba
                       * ((real)1 + (real)sm.dequant_overhead);
     out.t_memory_s = total_bytes / ((real)sm.gpus * (real)sm.hbm_bytes_per_s_per_gpu * (real)phase.memory_efficiency);
     out.t_comm_s = perf_comm_time(sm, tokens / (real)sm.dp, tokens / (real)sm.gpus, phase);
+    const real layer_cost = batch / (real)sm.dp <= (real)PERF_GRAPH_MAX_BATCH ? (real)phase.graph_layer_overhead_s
+                                                                           : (real)phase.layer_overhead_s;
     out.t_step_s = mc_max(out.t_compute_s, out.t_memory_s) + out.t_comm_s + (real)phase.step_overhead_s
-                   + (real)phase.layer_overhead_s * (real)sm.layers
+                   + layer_cost * (real)sm.layers
                    + (real)phase.sequence_overhead_s * batch / (real)sm.dp;
     return out;
 }

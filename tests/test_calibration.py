@@ -19,7 +19,7 @@ from tokensim.perf.validate import Measurement, calibration_rows, load_measureme
 # Known factors for the synthetic data: every fitted factor away from its bounds.
 TRUTH = {"decode.compute_efficiency": 0.45, "prefill.compute_efficiency": 0.55, "memory_efficiency": 0.80,
          "step_overhead_s": 0.003, "sequence_overhead_s": 1.2e-5, "layer_overhead_s": 3.0e-5,
-         "network_efficiency": 0.60,
+         "graph_layer_overhead_s": 1.0e-5, "network_efficiency": 0.60,
          "alltoall_latency_s": 2.0e-4}
 
 # (hardware, model, precision, gpus, tp, ep, serving, input, output, context, concurrency)
@@ -36,6 +36,10 @@ DESIGN = [
     ("H200", "llama-3.3-70b", "fp8", 4, 4, 1, "decode", 1000, 1000, 2000, 256),
     ("H200", "qwen3-235b-a22b", "fp8", 8, 1, 8, "decode", 1000, 1000, 1000, 8),
     ("H200", "qwen3-235b-a22b", "fp8", 8, 1, 8, "decode", 1000, 1000, 1000, 512),
+    # 256 and 192 tokens per GPU: above the low-latency buffer (128), so the normal-mode EP cost is seen (two rows in
+    # different synthetic sources, so that it stays identified when one source is held out)
+    ("H200", "qwen3-235b-a22b", "fp8", 8, 1, 8, "decode", 1000, 1000, 1000, 2048),
+    ("H200", "qwen3-235b-a22b", "fp8", 8, 1, 8, "decode", 1000, 1000, 1000, 1536),
     ("H100", "llama-3.1-8b", "fp8", 1, 1, 1, "disaggregated-prefill", 2000, 1, None, None),
     ("H200", "llama-3.3-70b", "fp8", 8, 8, 1, "disaggregated-prefill", 8000, 1, None, None),
     ("H200", "llama-3.1-8b", "fp8", 1, 1, 1, "aggregated-offline", 128, 2048, None, None),
@@ -139,10 +143,10 @@ def test_calibrate_writes_a_loadable_sourced_file(calibrated, tmp_path):
     load_efficiency.cache_clear()
     eff = load_efficiency("hopper", str(out))
     assert eff.decode.memory_efficiency == pytest.approx(TRUTH["memory_efficiency"], rel=1e-2)
-    assert "fitted by tokensim calibrate on 2026-01-02 to 18 rows" in eff.sources["decode.memory_efficiency"]
+    assert "fitted by tokensim calibrate on 2026-01-02 to 20 rows" in eff.sources["decode.memory_efficiency"]
     assert eff.decode.layer_overhead_s == pytest.approx(TRUTH["layer_overhead_s"], rel=5e-2)
     assert "leave-one-source-out" in eff.sources["decode.log_error_std"]
-    assert result.fit_block["rows"] == 18 and result.fit_block["sources"] == 3
+    assert result.fit_block["rows"] == 20 and result.fit_block["sources"] == 3
 
 
 def test_cli_calibrate_writes_out_file_and_reports(synthetic, tmp_path):

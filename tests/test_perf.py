@@ -409,13 +409,48 @@ def test_layer_and_sequence_overheads_add_to_the_step():
     """Per-layer and per-sequence costs add layers·c_layer + (B/DP)·c_seq to a step, nothing else changes."""
     hw = _hardware()
     prec = _fp8_weights_bf16_kv(hw)
-    busy = replace(IDEAL, layer_overhead_s=1e-4, sequence_overhead_s=1e-5)
+    busy = replace(IDEAL, layer_overhead_s=1e-4, graph_layer_overhead_s=1e-4, sequence_overhead_s=1e-5)
     eff = replace(IDEAL_EFF, prefill=busy, decode=busy)
     plain = build_step_model(_tiny_dense(), prec, hw, Deployment(1, 1, 1), IDEAL_EFF)
     slow = build_step_model(_tiny_dense(), prec, hw, Deployment(1, 1, 1), eff)
     b, ctx = np.array([4.0]), np.array([100.0])
     extra = core.decode_step(slow, b, ctx)["t_step_s"] - core.decode_step(plain, b, ctx)["t_step_s"]
     assert extra[0] == pytest.approx(2 * 1e-4 + 4 * 1e-5, rel=1e-12)
+
+
+def test_decode_steps_within_the_captured_batch_pay_the_graph_layer_cost():
+    """A decode batch per DP group up to GRAPH_MAX_BATCH (256) replays a CUDA graph: layers·c_graph; above it the
+    step runs eagerly: layers·c_layer. The tiny model has 2 layers; c_layer 1e-4 s, c_graph 1e-5 s."""
+    hw = _hardware()
+    prec = _fp8_weights_bf16_kv(hw)
+    busy = replace(IDEAL, layer_overhead_s=1e-4, graph_layer_overhead_s=1e-5)
+    eff = replace(IDEAL_EFF, prefill=busy, decode=busy)
+    plain = build_step_model(_tiny_dense(), prec, hw, Deployment(1, 1, 1), IDEAL_EFF)
+    slow = build_step_model(_tiny_dense(), prec, hw, Deployment(1, 1, 1), eff)
+    b, ctx = np.array([4.0, 256.0, 257.0]), np.array([100.0, 100.0, 100.0])
+    extra = core.decode_step(slow, b, ctx)["t_step_s"] - core.decode_step(plain, b, ctx)["t_step_s"]
+    assert extra == pytest.approx([2e-5, 2e-5, 2e-4], rel=1e-12)
+    assert replace(IDEAL, layer_overhead_s=3e-4).graph_layer_overhead_s == 0.0  # replace keeps the graph value
+    assert PhaseEfficiency(**{**IDEAL.__dict__, "layer_overhead_s": 3e-4,
+                              "graph_layer_overhead_s": None}).graph_layer_overhead_s == 3e-4  # None: same as eager
+
+
+def test_ep_exchange_uses_low_latency_kernels_while_the_tokens_fit():
+    """DeepSeek-V3 EP8 in one NVLink domain (H100): with at most 128 tokens per GPU each dispatch and combine pays the
+    low-latency kernels' 25 us; above 128 the normal kernels' fixed cost (here 300 us); bandwidth terms unchanged.
+
+    Per MoE layer (58): 8 tokens/GPU · 7168 · (1 + 2) bytes · 8 copies · 7/8 remote / 450 GB/s, + 2·fixed.
+    """
+    hw = load_catalog().get_hardware("H100")
+    model = load_catalog().get_model("deepseek-v3")
+    prec = resolve_precision(load_catalog().get_recipe("fp8"), hw)
+    phase = replace(IDEAL, alltoall_latency_s=3e-4)
+    sm = build_step_model(model, prec, hw, Deployment(8, 1, 8), replace(IDEAL_EFF, prefill=phase, decode=phase))
+    assert sm.ep_scale_out_copies == 0.0
+    t = np.array([8.0, 128.0, 129.0])
+    bw = t * 7168 * 3 * 8 * 7 / 8 / 450e9
+    comm = core._comm_time(sm, t, t, phase, np)
+    assert comm == pytest.approx(58 * (bw + 2 * np.array([25e-6, 25e-6, 3e-4])), rel=1e-12)
 
 
 def test_moe_slo_search_tries_the_tensor_parallel_layout():

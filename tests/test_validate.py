@@ -394,3 +394,23 @@ def test_cli_cross_validate_refits_fitted_rows_and_reports_the_rest(tmp_path):
     assert [r["id"] for r in c["rows"]] == [r["id"] for r in p["rows"]] == [*(r["id"] for r in fitted), ok["id"]]
     assert c["rows"][-1]["predicted"] == pytest.approx(p["rows"][-1]["predicted"], rel=1e-12)
     assert c["not_run_by_reason"] == p["not_run_by_reason"] == {"model not in the catalogue": 1}
+
+
+def test_fixed_concurrency_rows_are_the_unfitted_rows_at_a_stated_concurrency_per_instance():
+    """`calibrate --with-fixed-concurrency` adds rows marked calibrate: no that run at a stated client concurrency,
+    aggregated or decode-only, output tokens/s, speculation none or published; each at its concurrency per instance
+    (client concurrency over system_gpus / instance_gpus instances, rounded, at least 1)."""
+    from tokensim.perf.calibration import fixed_concurrency_rows, rows_sha256
+
+    every = load_measurements()
+    rows = fixed_concurrency_rows(every)
+    original = {m.id: m for m in every}
+    assert rows and all(m.calibrate for m in rows)
+    for m in rows:
+        src = original[m.id]
+        assert not src.calibrate and src.concurrency is not None and src.kind == "output"
+        assert src.mode in ("aggregated", "decode") and src.speculative != "not modelled"
+        if src.mode == "aggregated" and not src.decode_pool:
+            instances = src.system_gpus / src.instance_gpus if src.system_gpus > src.instance_gpus else 1.0
+            assert m.concurrency == max(1, round(src.concurrency / instances))
+    assert len(rows_sha256(rows)) == 64 and rows_sha256(rows) != rows_sha256(rows[1:])

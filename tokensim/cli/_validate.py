@@ -8,7 +8,14 @@ import click
 
 from .._output import atomic_write_text, check_output_path, render_table
 from ..config import config_dir
-from ..perf.calibration import calibrate, cross_validated_rows
+from ..config.reader import load_yaml
+from ..perf.calibration import (
+    FIXED_CONCURRENCY_LABEL,
+    calibrate,
+    cross_validated_rows,
+    fixed_concurrency_rows,
+    rows_sha256,
+)
 from ..perf.validate import (
     MEASUREMENTS_PATH,
     VALIDATE_GROUPS,
@@ -64,7 +71,14 @@ def _cross_validated(data, calibration) -> tuple[list[dict], list[dict]]:
     """Leave-one-source-out rows: fitted rows from fits to the other source groups; rows calibrate does not fit
     (``calibrate: no``) from the calibration in force, which is the fit to all fitted rows (no refit needed)."""
     fitted, rest, not_run = [], [], []
+    # a calibration fitted with --with-fixed-concurrency saw those rows too: they are cross-validated like the others
+    record = str(((load_yaml(Path(calibration or config_dir() / "calibration.yaml")) or {}).get("fit") or {})
+                 .get("data", ""))
+    extra = {m.id: m for m in fixed_concurrency_rows(data)} if FIXED_CONCURRENCY_LABEL in record else {}
     for m in data:
+        if m.id in extra:
+            fitted.append(extra[m.id])
+            continue
         if not m.calibrate:
             rest.append(m)
             continue
@@ -128,19 +142,28 @@ def validate_command(measurements, calibration, cross, show_rows, subset, fmt):
 @click.option("--out", type=click.Path(dir_okay=False),
               help="where to write the fitted calibration YAML (default: --calibration, else the bundled file)")
 @click.option("--date", help="fit date written into the file (default: today); fix it for reproducible output")
+@click.option("--with-fixed-concurrency", "with_fixed", is_flag=True,
+              help="also fit the rows marked calibrate: no that run at a stated client concurrency, aggregated or "
+                   "decode-only, output tokens/s, speculation none or with an acceptance, deployment runnable "
+                   "(perf.calibration.fixed_concurrency_rows)")
 @format_option()
-def calibrate_command(measurements, calibration, out, date, fmt):
+def calibrate_command(measurements, calibration, out, date, with_fixed, fmt):
     """Fit the efficiency factors to the measurements, cross-validate by source and write calibration.yaml."""
-    check_output_path(out or calibration or config_dir() / "calibration.yaml", "out")
+    # an empty --out is an error (refused here, before the fit), never "not given"
+    target = Path(out) if out is not None else Path(calibration) if calibration else config_dir() / "calibration.yaml"
+    check_output_path(out if out is not None else target, "out")
     every = load_measurements(measurements)
     data = calibration_rows(every)
     path = Path(measurements) if measurements else MEASUREMENTS_PATH
     # the sha256 of the fitted rows and columns: the file's own sha256 when it holds nothing else
     label = f"{path.name} sha256:{calibration_sha256(path)}"
+    if with_fixed:
+        extra = fixed_concurrency_rows(every)
+        label += f" + {len(extra)} {FIXED_CONCURRENCY_LABEL}, sha256:{rows_sha256(extra)}"
+        data = data + extra
     skipped = f" ({len(every) - len(data)} marked calibrate: no are left out)" if len(every) > len(data) else ""
     info(f"fitting {len(data)} rows{skipped}, then one fit per source for cross-validation...")
     result = calibrate(data, label, calibration, date)
-    target = Path(out or calibration or config_dir() / "calibration.yaml")
     atomic_write_text(target, result.yaml_text)
     info(f"wrote {target}")
     report = summarize(result.loso)

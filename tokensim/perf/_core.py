@@ -12,7 +12,10 @@ Per decode step (design §4):
   (DSA sparse attention: attention and its KV read over min(context, top-k) tokens, plus the lightning indexer's
   FLOPs and key-cache read over the whole context)
   t      = max(FLOPs / (G·peak·η_c), bytes / (G·HBM·η_m)) + (1 − overlap)·t_comm + overhead
-           + layers·per-layer overhead (kernel launch gaps and small-kernel tails every layer pays)
+           (t_comm's EP part: per MoE layer bandwidth + 2 fixed costs, DeepEP low-latency kernels at ≤ 128 tokens per
+           GPU, normal kernels above)
+           + layers·per-layer overhead (kernel launch gaps and small-kernel tails every layer pays; decode batches
+             within the CUDA-graph capture size, GRAPH_MAX_BATCH per DP group, pay the smaller graph-mode cost)
            + (B / DP)·per-sequence overhead (scheduling, sampling and bookkeeping each sequence costs every step)
 """
 
@@ -23,11 +26,31 @@ from dataclasses import dataclass
 from .._xp import array_namespace
 from .efficiency import Efficiency, PhaseEfficiency
 
-__all__ = ["StepModel", "decode_step", "prefill_pass", "max_concurrency", "touched_experts"]
+__all__ = ["GRAPH_MAX_BATCH", "StepModel", "decode_step", "prefill_pass", "max_concurrency", "touched_experts"]
 
 _GB = 1e9
 _TB = 1e12
 _REDUCE_BYTES = 2.0  # all-reduce and EP combine run in bf16 (TensorRT-LLM, DeepEP "BF16 combine")
+# Expert-parallel dispatch/combine kernel modes (DeepEP, github.com/deepseek-ai/DeepEP README, 2025): "normal"
+# kernels (prefill, large batches) run a CPU-synchronised layout/notify step before each exchange and cannot be
+# captured in a CUDA graph: their fixed cost is the fitted ``alltoall_latency_s``. "Low-latency" kernels (decode) are
+# graph-capturable, send each (token, expert) copy directly (IBGDA/NVLink) and hold at most a fixed number of tokens
+# per rank in their buffers; engines use them while the tokens per GPU fit (SGLang ``--deepep-mode auto``).
+# LL_MAX_TOKENS: the low-latency buffer's tokens per rank (DeepEP's test_low_latency.py and SGLang's
+# SGLANG_DEEPEP_NUM_MAX_DISPATCH_TOKENS_PER_RANK default, 128). LL fixed latency per dispatch or combine: DeepEP's LL
+# table (H800, CX7 400 Gb/s, 128 tokens/rank, hidden 7168, top-8) gives 77/114 us (dispatch/combine) at EP8 rising
+# to 194/360 us at EP256 for the same bytes per rank, i.e. a bandwidth part plus a fan-out latency of tens of us;
+# the fixed part at a few tokens per rank is an **assumption** of that order: 25 us inside one scale-up domain
+# (NVLink), 50 us when the EP group spans domains (RDMA).
+_LL_MAX_TOKENS = 128.0
+# CUDA graphs: engines capture decode steps up to a batch size per DP group and replay them, so launch gaps between a
+# layer's kernels vanish; larger batches run eagerly. Captured sizes by default: TensorRT-LLM cuda_graph_config
+# max_batch_size 128 (LLM API, 2025), SGLang cuda_graph_max_bs 160-256 by GPU memory (server_args, 2025), vLLM
+# max_cudagraph_capture_size 512 (V1, 2025); 256 is an **assumption** inside that range. The per-layer cost in graph
+# mode (PhaseEfficiency.graph_layer_overhead_s) is fitted; prefill passes run eagerly.
+GRAPH_MAX_BATCH = 256.0
+_LL_LATENCY_SCALE_UP_S = 25e-6
+_LL_LATENCY_SCALE_OUT_S = 50e-6
 
 
 @dataclass(frozen=True)
@@ -143,8 +166,11 @@ def _comm_time(sm: StepModel, tokens_per_gpu_group, tokens_per_gpu, phase: Phase
     token_bytes = tokens_per_gpu * sm.hidden_size * (sm.activation_bytes + _REDUCE_BYTES)
     t_up = token_bytes * sm.top_k * remote * sm.ep_seconds_per_byte
     t_out = token_bytes * sm.ep_scale_out_copies * sm.scale_out_seconds_per_byte
-    t_ep = has_ep * sm.moe_layers * (xp.maximum(t_up, t_out) / phase.network_efficiency
-                                     + 2 * phase.alltoall_latency_s)
+    # Fixed cost per exchange: low-latency kernels while the tokens per GPU fit their buffer, else normal kernels.
+    ll_latency = xp.where(xp.asarray(sm.ep_scale_out_copies) > 0, _LL_LATENCY_SCALE_OUT_S, _LL_LATENCY_SCALE_UP_S)
+    fixed = xp.where(tokens_per_gpu <= _LL_MAX_TOKENS, xp.minimum(ll_latency, phase.alltoall_latency_s),
+                     phase.alltoall_latency_s)
+    t_ep = has_ep * sm.moe_layers * (xp.maximum(t_up, t_out) / phase.network_efficiency + 2 * fixed)
     return (1.0 - phase.comm_overlap) * (t_tp + t_ep)
 
 
@@ -167,8 +193,9 @@ def decode_step(sm: StepModel, batch, context):
     t_compute = flops / (sm.gpus * sm.peak_flops_per_gpu * phase.compute_efficiency) * (1.0 + sm.dequant_overhead)
     t_memory = total_bytes / (sm.gpus * sm.hbm_bytes_per_s_per_gpu * phase.memory_efficiency)
     t_comm = _comm_time(sm, tokens / sm.dp, tokens / sm.gpus, phase, xp)
+    layer_cost = xp.where(batch / sm.dp <= GRAPH_MAX_BATCH, phase.graph_layer_overhead_s, phase.layer_overhead_s)
     t_step = (xp.maximum(t_compute, t_memory) + t_comm + phase.step_overhead_s
-              + phase.layer_overhead_s * sm.layers + phase.sequence_overhead_s * batch / sm.dp)
+              + layer_cost * sm.layers + phase.sequence_overhead_s * batch / sm.dp)
     return {"t_compute_s": t_compute, "t_memory_s": t_memory, "t_comm_s": t_comm, "t_step_s": t_step,
             "bytes": total_bytes, "flops": flops}
 

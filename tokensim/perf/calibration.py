@@ -1,7 +1,8 @@
 """Fitting the performance model's efficiency factors to published measurements (``tokensim calibrate``).
 
 What is fitted (:data:`PARAMETERS`): a handful of factors per hardware family — decode and prefill compute efficiency,
-memory efficiency, and the fixed costs of a forward pass (per step, per layer, per sequence in the batch) — and, pooled
+memory efficiency, and the fixed costs of a forward pass (per step, per layer eager and per layer of a decode step
+replayed from a CUDA graph, per sequence in the batch) — and, pooled
 over all families, network efficiency and the fixed cost of an expert-parallel dispatch or combine. Each is bounded to
 its physical range (efficiencies below the measured GEMM/copy ceilings cited in calibration.yaml). The objective is
 robust least squares (soft-L1) on ln(predicted / measured) over all rows, plus a shrinkage term that pulls each
@@ -22,6 +23,7 @@ measured)| at the interval level, written as ``log_error_std`` = quantile / z.
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import math
 from dataclasses import dataclass, fields, replace
 from typing import Any
@@ -31,11 +33,11 @@ import numpy as np
 from . import _core as core
 from ._model import concurrency_grid, evaluate, instance
 from .efficiency import GLOBAL_FACTORS, PHASE_FACTORS, PHASES, Efficiency, PhaseEfficiency, render_calibration
-from .validate import Measurement, row_result, summarize
+from .validate import Measurement, NotRunnable, plan_measurement, predict_measurement, row_result, summarize
 
 __all__ = ["FitParameter", "PARAMETERS", "PRIOR_LOG_SD", "Problem", "FitResult", "Calibration", "build_problem",
            "fit", "predict_rows", "cross_validate", "cross_validated_rows", "interval_sigmas", "conformal_sigma",
-           "calibrate"]
+           "calibrate", "fixed_concurrency_rows", "rows_sha256", "FIXED_CONCURRENCY_LABEL"]
 
 # How far (log scale, one standard deviation) a family's factor may stray from the pooled value before the
 # penalty equals one data residual of the same size. A modelling choice: 0.3 lets a family differ by ~35%.
@@ -73,6 +75,8 @@ PARAMETERS = (
     FitParameter("step_overhead_s", "step_overhead_s", ("decode", "prefill"), 2e-4, 0.05, True, 0.002),
     FitParameter("sequence_overhead_s", "sequence_overhead_s", ("decode", "prefill"), 1e-7, 1e-3, True, 1e-5),
     FitParameter("layer_overhead_s", "layer_overhead_s", ("decode", "prefill"), 1e-7, 1e-3, True, 2e-5),
+    # decode steps replayed from CUDA graphs (batch per DP group <= perf._core.GRAPH_MAX_BATCH); only when asked
+    FitParameter("graph_layer_overhead_s", "graph_layer_overhead_s", ("decode",), 1e-7, 1e-3, True, 2e-5),
     FitParameter("network_efficiency", "network_efficiency", ("decode", "prefill"), 0.05, 1.0, False, 0.70),
     FitParameter("alltoall_latency_s", "alltoall_latency_s", ("decode", "prefill"), 1e-6, 1e-3, False, 1e-5),
 )
@@ -368,6 +372,62 @@ def cross_validated_rows(measurements: list[Measurement], calibration_path: str 
     return loso_rows(problem, cross_validate(problem), eff.interval_level, eff.interval_z)
 
 
+# How calibration.yaml's fit.data names the rows added by fixed_concurrency_rows (validate reads it back).
+FIXED_CONCURRENCY_LABEL = "fixed-concurrency rows marked calibrate: no"
+
+
+# -- which rows a fit may take -------------------------------------------------------------------------------------
+def fixed_concurrency_rows(measurements: list[Measurement]) -> list[Measurement]:
+    """The rows marked ``calibrate: no`` that the fit can evaluate as published (``tokensim calibrate
+    --with-fixed-concurrency``).
+
+    A row qualifies when it runs at a stated client concurrency (no SLO search, so the fit's operating point is the
+    published one), is served aggregated or decode-only, reports output tokens/s per GPU, has no speculative decoding
+    or a published acceptance, and ``predict`` runs its deployment. Each comes back with ``calibrate`` set and its
+    concurrency per serving instance (:func:`tokensim.perf.validate.plan_measurement`).
+
+    Parameters
+    ----------
+    measurements : list of Measurement
+        Rows of a measurement file.
+
+    Returns
+    -------
+    list of Measurement
+        The qualifying rows, in file order.
+    """
+    out = []
+    for m in measurements:
+        if m.calibrate or m.concurrency is None or m.kind != "output" or m.mode not in ("aggregated", "decode"):
+            continue
+        if m.speculative == "not modelled" or m.slo:
+            continue
+        try:
+            plan = plan_measurement(m)
+            predict_measurement(m)
+        except NotRunnable:
+            continue
+        out.append(replace(m, concurrency=plan["concurrency"], calibrate=True))
+    return out
+
+
+def rows_sha256(rows: list[Measurement]) -> str:
+    """sha256 (hex) of the rows as fitted: id, concurrency per instance and measured value, one CSV line each.
+
+    Parameters
+    ----------
+    rows : list of Measurement
+        Fitted rows.
+
+    Returns
+    -------
+    str
+        64 hex digits.
+    """
+    text = "".join(f"{m.id},{m.concurrency},{m.value!r}\n" for m in rows)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 # -- calibrate: fit, cross-validate, derive intervals, render calibration.yaml ---------------------------------------
 @dataclass(frozen=True)
 class Calibration:
@@ -427,6 +487,9 @@ def calibrate(measurements: list[Measurement], data_label: str, calibration_path
                 for fam in problem.families:
                     families[fam][key] = (full.per_family[fam][p.key],
                                           f"{fitted}; {full.rows_per_family[fam]} {fam} rows, shrunk to the pool")
+    # prefill passes run eagerly (perf._core: no CUDA graph); the factor is written for completeness, unused
+    defaults["prefill.graph_layer_overhead_s"] = (full.pooled["layer_overhead_s"], "unused: prefill passes run "
+                                                  "eagerly (no CUDA graph); written equal to layer_overhead_s")
     conformal = (f"conformal {level:.0%} quantile ({INTERVAL_CONFIDENCE:.0%} confidence) of leave-one-source-out "
                  f"|ln(pred/meas)| / z ({date})")
     for phase, moe, name in _WIDTHS:

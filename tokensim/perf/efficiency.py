@@ -28,6 +28,7 @@ PHASE_FACTORS = {
     "step_overhead_s": (0.0, 1.0, False),
     "sequence_overhead_s": (0.0, 0.01, False),
     "layer_overhead_s": (0.0, 0.01, False),
+    "graph_layer_overhead_s": (0.0, 0.01, False),
     "collective_latency_s": (0.0, 0.01, False),
     "alltoall_latency_s": (0.0, 0.01, False),
     "log_error_std": (0.0, 3.0, True),
@@ -36,6 +37,7 @@ PHASE_FACTORS = {
 # Factors a calibration file may omit: a number, or the factor whose value stands in.
 OPTIONAL_PHASE_FACTORS: dict[str, float | str] = {
     "sequence_overhead_s": 0.0, "layer_overhead_s": 0.0, "alltoall_latency_s": "collective_latency_s",
+    "graph_layer_overhead_s": "layer_overhead_s",
     "moe_log_error_std": "log_error_std"}
 GLOBAL_FACTORS = {
     "weight_only_dequant_overhead": (0.0, 5.0, False),
@@ -57,6 +59,13 @@ class PhaseEfficiency:
     alltoall_latency_s: float = 1e-5  # fixed cost of one EP dispatch or combine (vs collective_latency_s: all-reduce)
     layer_overhead_s: float = 0.0  # fixed cost per transformer layer per forward pass (launch gaps, small kernels)
     moe_log_error_std: float | None = None  # interval width for mixture-of-experts models (None: log_error_std)
+    # per-layer cost of a decode step replayed from a CUDA graph (batch per DP group within the captured sizes,
+    # perf._core.GRAPH_MAX_BATCH); None: the same as layer_overhead_s
+    graph_layer_overhead_s: float | None = None
+
+    def __post_init__(self):
+        if self.graph_layer_overhead_s is None:
+            object.__setattr__(self, "graph_layer_overhead_s", self.layer_overhead_s)
 
     def interval_log_std(self, moe: bool) -> float:
         """The log-normal width of this phase's prediction interval for a dense or a MoE model."""
