@@ -3,39 +3,14 @@ error of a file reported at once."""
 
 from __future__ import annotations
 
-import copy
-
 import pytest
-import yaml
+from _yamledit import DROP, edited
 
 from tokensim import ConfigError, ConfigErrors, UserError
 from tokensim.config.hardware import load_hardware_file
 from tokensim.config.models import load_model_file
 from tokensim.config.precisions import load_precisions_file
 from tokensim.config.reader import config_dir
-
-DROP = object()  # an edit that removes the key
-
-
-def edited(tmp_path, source, edits, name="edited.yaml"):
-    """``source`` (a bundled YAML file) with ``edits`` ({dotted path: value or DROP}; None: a list instead of a
-    mapping) applied, written to a temporary file."""
-    doc = copy.deepcopy(yaml.safe_load(source.read_text()))
-    if edits is None:
-        doc = [1, 2]
-    for dotted, value in (edits or {}).items():
-        *parents, last = dotted.split(".")
-        node = doc
-        for part in parents:
-            node = node[part]
-        if value is DROP:
-            node.pop(last)
-        else:
-            node[last] = value
-    path = tmp_path / name
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
-    return path
-
 
 # (case, {dotted path in configs/hardware/b300.yaml: new value or DROP}, the exact message; {path} = the file)
 HARDWARE_MESSAGES = [

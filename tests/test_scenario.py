@@ -7,6 +7,8 @@ import re
 
 import pytest
 import yaml
+from _yamledit import DROP
+from _yamledit import edited as edit_file
 
 from tokensim import ConfigError, UserError
 from tokensim.config.reader import config_dir
@@ -186,7 +188,6 @@ def test_speculative_decoding_is_read_and_bounded(tmp_path):
 
 
 # -- today's messages, pinned (issue 10 item 3: the declared schema must keep every single-error message) ------------
-DROP = object()  # an edit that removes the key
 # (case, {dotted path in the founding case: new value or DROP}, the exact message; {path} = the file, {configs} = the
 # bundled configs folder)
 PINNED_MESSAGES = [
@@ -452,19 +453,7 @@ PINNED_MESSAGES = [
 
 def edited(tmp_path, edits, name="edited.yaml"):
     """The founding case with ``edits`` ({dotted path: value or DROP}) applied, written to a temporary file."""
-    doc = copy.deepcopy(yaml.safe_load(FOUNDING.read_text()))
-    for dotted, value in edits.items():
-        *parents, last = dotted.split(".")
-        node = doc
-        for part in parents:
-            node = node[part]
-        if value is DROP:
-            node.pop(last)
-        else:
-            node[last] = value
-    path = tmp_path / name
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
-    return path
+    return edit_file(tmp_path, FOUNDING, edits, name)
 
 
 @pytest.mark.parametrize("case, edits, message", PINNED_MESSAGES, ids=[c[0] for c in PINNED_MESSAGES])

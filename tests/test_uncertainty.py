@@ -6,6 +6,7 @@ import copy
 
 import numpy as np
 import pytest
+from _yamledit import DROP, edit_document
 
 from tokensim import ConfigError
 from tokensim.config.scenario import load_scenario
@@ -149,7 +150,6 @@ def test_to_dict_round_trips_the_values():
 
 
 # -- today's messages, pinned (issue 10 item 3: the declared schema keeps every single-error message) ---------------
-DROP = object()  # an edit that removes the key
 # (case, {dotted path in FULL: new value or DROP}, the exact message for file x.yaml)
 PINNED_MESSAGES = [
     ('unknown_driver', {'market_rents': {'volatility_per_year': 0.1}},
@@ -241,16 +241,7 @@ PINNED_MESSAGES = [
 @pytest.mark.parametrize("case, edits, message", PINNED_MESSAGES, ids=[c[0] for c in PINNED_MESSAGES])
 def test_pinned_error_messages(case, edits, message):
     """One mistake in an uncertainty section gives exactly the one-line message given before the schema."""
-    doc = copy.deepcopy(FULL)
-    for dotted, value in edits.items():
-        *parents, last = dotted.split(".")
-        node = doc
-        for part in parents:
-            node = node[part]
-        if value is DROP:
-            node.pop(last)
-        else:
-            node[last] = value
+    doc = edit_document(FULL, edits)
     with pytest.raises(ConfigError) as info:
         parse_uncertainty(doc, "x.yaml")
     assert str(info.value) == message
