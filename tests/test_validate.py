@@ -255,11 +255,21 @@ def test_decode_gpu_metric_is_compared_per_decode_gpu():
         res.output_tokens_per_s_per_gpu / (1.0 - res.prefill_gpu_share))
 
 
+def test_pools_of_their_own_run_as_published():
+    """A disaggregated deployment whose prefill and decode pools differ (3 x TEP4 prefill, 1 x DEP32 decode) runs
+    through predict's pools, as `tokensim perf --prefill 3xTEP4 --decode 1xDEP32` does, and its per-decode-GPU rate is
+    the output rate over the decode share of the 44 GPUs."""
+    m = _row(serving="disaggregated-online", metric="output_tokens_per_s_per_decode_gpu", system_gpus=44,
+             prefill_pool="3xTEP4", decode_pool="1xDEP32", concurrency=64)
+    res = predict("B200", "deepseek-r1", "fp8", Workload(1024, 1024), mode="disaggregated", concurrency=64,
+                  prefill="3xTEP4", decode="1xDEP32")
+    assert res.prefill_gpu_share == pytest.approx(12 / 44)
+    assert predict_measurement(m)["predicted"] == pytest.approx(res.output_tokens_per_s_per_gpu / (1 - 12 / 44))
+
+
 @pytest.mark.parametrize("changes, reason", [
     (dict(model="no-such-model"), "model not in the catalogue"),
     (dict(serving="production-fleet"), "serving mode not mapped"),
-    (dict(serving="disaggregated-online", prefill_pool="3xTEP4", decode_pool="1xDEP32"),
-     "unequal prefill/decode pools"),
     (dict(serving="disaggregated-online", prefill_pool="?xTEP4", decode_pool="?xTEP4"),
      "pool layout not published as <n>x<kind><gpus>"),
     (dict(serving="disaggregated-decode", metric="tokens_per_s_per_gpu"), "metric not mapped for the serving mode"),

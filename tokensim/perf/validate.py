@@ -281,7 +281,8 @@ def plan_measurement(m: Measurement) -> dict[str, Any]:
     -------
     dict
         ``mode``, ``slo``, ``concurrency`` (sequences per instance: the client concurrency over the instances, rounded,
-        at least 1), ``gpus``, ``tp``, ``ep``, ``kv_cache_precision``.
+        at least 1), ``gpus``, ``tp``, ``ep``, ``kv_cache_precision``; for prefill and decode pools of different
+        layouts, ``prefill`` and ``decode`` (the pools as published) instead of ``gpus``, ``tp``, ``ep``.
 
     Raises
     ------
@@ -307,18 +308,21 @@ def plan_measurement(m: Measurement) -> dict[str, Any]:
                "input", "total", "ttft"), "decode": ("output",), "prefill": ("input", "ttft")}[mode]
     if kind not in allowed:
         raise NotRunnable(REASONS[4], f"'{m.metric}' under '{m.serving}'")
+    pools: dict[str, Any] = {}
     if mode == "disaggregated":
         prefill, decode = _pool(m.prefill_pool), _pool(m.decode_pool)
         if prefill is None or decode is None:
             raise NotRunnable(REASONS[6], f"prefill '{m.prefill_pool}', decode '{m.decode_pool}'")
-        if prefill[1:] != decode[1:]:
-            raise NotRunnable(REASONS[5], f"prefill {m.prefill_pool}, decode {m.decode_pool}")
+        if prefill[1:] != decode[1:]:  # pools of their own: predict runs them as published (perf --prefill/--decode)
+            pools = {"prefill": m.prefill_pool.strip(), "decode": m.decode_pool.strip()}
     slo = m.slo_limits
     concurrency = None
     if m.concurrency is not None:
         concurrency = max(1, round(m.concurrency / _instances(m)))
     elif m.slo is None and m.tokens_per_s_per_user is not None and mode != "prefill":
         slo = SLO(min_tokens_per_s_per_user=m.tokens_per_s_per_user)
+    if pools:
+        return dict(mode=mode, slo=slo, concurrency=concurrency, kv_cache_precision=m.kv_cache_precision, **pools)
     return dict(mode=mode, slo=slo, concurrency=concurrency, gpus=m.instance_gpus, tp=m.tp, ep=m.ep,
                 kv_cache_precision=m.kv_cache_precision)
 
