@@ -66,7 +66,7 @@ def test_every_row_has_a_source_and_known_names():
 
 
 def test_issue11_rows_are_merged_unfitted():
-    """The 1,156 staged issue-11 rows (data-staging/README.md) are in the dataset, marked calibrate: no, with the
+    """The 1,156 staged issue-11 rows (docs/measurements.md) are in the dataset, marked calibrate: no, with the
     extra columns; the 579 rows fitted before are unchanged in number."""
     rows = load_measurements()
     unfitted = [m for m in rows if not m.calibrate]

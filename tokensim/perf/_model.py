@@ -904,7 +904,7 @@ def _better_layout_for_slo(r: Instance, mode: str, workload: Workload, slo: SLO)
 #   TP   tensor parallel over the G GPUs, experts tensor-parallel too (tp=G, ep=1)
 #   TEP  tensor-parallel attention with expert parallel over the G GPUs (tp=G, ep=G)
 #   DEP  attention data-parallel over the G GPUs with expert parallel (tp=1, ep=G)
-# and a pool N x KIND G: N such instances (N defaults to 1), as data-staging/README.md writes prefill_pool/decode_pool
+# and a pool N x KIND G: N such instances (N defaults to 1), as docs/measurements.md writes prefill_pool/decode_pool
 # (e.g. 3xTEP4, 1xDEP32; the InferenceMAX and Dynamo recipes name them so).
 POOL_KINDS = ("TP", "TEP", "DEP")
 POOL_SYNTAX = ("[N x] KIND G: N instances (default 1; ? = not known, the pools then rate-matched) of G GPUs each; "

@@ -78,7 +78,7 @@ GROUPS = ("hardware_family", "model_family", "precision", "serving")
 # The groups `tokensim validate` reports.
 VALIDATE_GROUPS = (*GROUPS, "band", "engine", "speculative", "fitted")
 # Sources that one organisation published as several documents: leave-one-source-out holds them out together
-# (data-staging/README.md, "Sources": the three SemiAnalysis source_ids, the LMSYS blog posts; the MLPerf v6.0
+# (docs/measurements.md, "Sources": the three SemiAnalysis source_ids, the LMSYS blog posts; the MLPerf v6.0
 # latency rows are the same round as the v6.0 Offline rows). Sources not listed are their own group.
 SOURCE_GROUPS = {"inferencemax-2026": "semianalysis", "inferencemax-gha-gptoss": "semianalysis",
                  "inferencex-blog": "semianalysis",
@@ -158,7 +158,7 @@ class Measurement:
     metric: str
     value: float
     notes: str = ""
-    # issue 11 columns (optional in a file; data-staging/README.md defines them)
+    # issue 11 columns (optional in a file; docs/measurements.md defines them)
     tokens_per_s_per_user: float | None = None  # per-user decode speed as published (tokens/s)
     engine: str = ""
     engine_version: str = ""
