@@ -56,7 +56,6 @@ def _currency(scenario, currency: str | None) -> str:
 
 
 def _pareto(s, out: Path, opts: dict) -> Path:
-
     hardware, precisions, models = (_names(opts[k]) for k in ("hardware", "precision", "model"))
     skipped: list[str] = []
     points: dict[str, dict] = {}

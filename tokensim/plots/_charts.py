@@ -430,13 +430,15 @@ def write_plot_pack(report, out_dir: str | Path) -> list[Path]:
     out = Path(out_dir)
     s = report.scenario
     written: list[Path] = []
-    curves = pareto_curves(s)
+    points: dict[str, dict] = {}
+    curves = pareto_curves(s, operating_points=points)  # the envelope across layouts, and the points run prices
     if curves:
         sv = s.serving
         written.append(pareto_chart(
             curves, out / "pareto.png", min_tokens_per_s_per_user=sv.min_tokens_per_s_per_user, scenario=s.name,
-            title=f"Throughput vs interactivity: {sv.model}, {sv.input_tokens:g} in / {sv.output_tokens:g} out "
-                  f"tokens, {sv.cache_hit_rate:.0%} cache hits"))
+            title=f"Throughput vs interactivity across layouts: {sv.model}, {sv.input_tokens:g} in / "
+                  f"{sv.output_tokens:g} out tokens, {sv.cache_hit_rate:.0%} cache hits",
+            operating_points=points))
     if report.bridge:
         written.append(bridge_waterfall_chart(report.bridge, out / "bridge_waterfall.png", scenario=s.name))
     if report.schedule is not None and len(report.schedule):
