@@ -501,12 +501,10 @@ def test_pool_syntax_errors_name_the_parameter(text):
     assert err.value.param == "decode" and str(err.value).startswith("decode ")
 
 
-def test_fixed_pools_serve_at_the_slower_pools_rate_over_all_gpus():
-    """3xTEP4 prefill + 1xDEP8 decode at a fixed decode batch: per request the prefill pool spends
-    p = (GPU-s per uncached input token of one TEP4 instance) x L_new and the decode pool d = (GPU-s per output token
-    of the DEP8 instance at the batch) x L_out; the deployment serves min(12/p, 8/d) requests/s, and output tokens/s per
-    GPU = that rate x L_out / 20 GPUs. The single-pool figures come from evaluate's prefill and decode modes."""
-    b = 64
+def _pool_gpu_seconds(b: int) -> tuple[float, float, float]:
+    """(L_new, p, d) for 3xTEP4-style prefill and DEP8 decode at decode batch ``b``: the uncached input tokens per
+    request, and GPU-seconds per request of one TEP4 prefill instance and of the DEP8 decode instance, from evaluate's
+    prefill and decode modes."""
     pre = instance(*_DS, gpus=4, tp=4, ep=4)
     dec = instance(*_DS, gpus=8, tp=1, ep=8)
     l_new = 1024 * (1 - 0.563)
@@ -514,6 +512,15 @@ def test_fixed_pools_serve_at_the_slower_pools_rate_over_all_gpus():
         * l_new
     d = float(evaluate(dec.step_model, "decode", np.array([b]), 1024, 1024, None, 0.563)["gpu_s_per_output_token"][0]) \
         * 1024
+    return l_new, p, d
+
+def test_fixed_pools_serve_at_the_slower_pools_rate_over_all_gpus():
+    """3xTEP4 prefill + 1xDEP8 decode at a fixed decode batch: per request the prefill pool spends
+    p = (GPU-s per uncached input token of one TEP4 instance) x L_new and the decode pool d = (GPU-s per output token
+    of the DEP8 instance at the batch) x L_out; the deployment serves min(12/p, 8/d) requests/s, and output tokens/s per
+    GPU = that rate x L_out / 20 GPUs. The single-pool figures come from evaluate's prefill and decode modes."""
+    b = 64
+    l_new, p, d = _pool_gpu_seconds(b)
     rate = min(12 / p, 8 / d)
     got = predict(*_DS, _W, prefill="3xTEP4", decode="1xDEP8", concurrency=b)
     assert got.mode == "disaggregated" and got.total_gpus == 20
@@ -530,13 +537,7 @@ def test_pools_of_unknown_size_are_rate_matched():
     """?xTEP4 prefill + ?xDEP8 decode: the pools in the ratio of their GPU-seconds per request, so output tokens/s per
     GPU = L_out / (p + d) with p, d as in the fixed-pool test (the decode batch fixed)."""
     b = 64
-    pre = instance(*_DS, gpus=4, tp=4, ep=4)
-    dec = instance(*_DS, gpus=8, tp=1, ep=8)
-    l_new = 1024 * (1 - 0.563)
-    p = float(evaluate(pre.step_model, "prefill", np.ones(1), 1024, 1024, None, 0.563)["gpu_s_per_input_token"][0]) \
-        * l_new
-    d = float(evaluate(dec.step_model, "decode", np.array([b]), 1024, 1024, None, 0.563)["gpu_s_per_output_token"][0]) \
-        * 1024
+    l_new, p, d = _pool_gpu_seconds(b)
     got = predict(*_DS, _W, prefill="?xTEP4", decode="?xDEP8", concurrency=b)
     assert got.bottleneck == "balanced" and got.total_gpus is None
     assert got.output_tokens_per_s_per_gpu == pytest.approx(1024 / (p + d), rel=1e-12)
