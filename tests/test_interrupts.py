@@ -17,9 +17,15 @@ from tokensim.cli import cli
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _default_signals() -> None:
+    # A test runner started in the background may inherit SIGINT ignored, and an ignored signal stays ignored across
+    # exec: give the child the default disposition, as a terminal would, so that Python turns SIGINT into Ctrl-C.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _tokensim(*args: str, **kwargs) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "tokensim", *args], cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, **kwargs)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_default_signals, **kwargs)
 
 
 @pytest.mark.parametrize(("signum", "status", "line"), [
