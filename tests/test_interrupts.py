@@ -49,6 +49,28 @@ def test_a_signal_mid_run_ends_with_its_status_one_line_and_no_temporary_file(tm
     assert list(out.iterdir()) == []  # the folder was made by the path check, and left empty
 
 
+@pytest.mark.parametrize(("signum", "status", "line"), [
+    (signal.SIGINT, 130, "tokensim: aborted"),
+    (signal.SIGTERM, 143, "tokensim: terminated"),
+])
+@pytest.mark.parametrize("after_s", [0.05, 0.15, 0.3, 0.5])
+def test_a_signal_while_the_modules_load_ends_without_a_traceback(signum, status, line, after_s):
+    """Issue 12: Ctrl-C in the first half second (the imports) printed a KeyboardInterrupt traceback. Whenever the
+    signal lands (interpreter start-up, the imports, or the run), the command ends with the signal's status and at most
+    one line. Before Python installs its handlers the default disposition ends the process (status -signum: no
+    output at all, which a shell reports as 128 + signum)."""
+    proc = _tokensim("mc", "b300-10k-cluster", "--paths", "3000000", "--backend", "numpy")
+    time.sleep(after_s)
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode in (status, -signum), err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert lines == [] or lines[-1] == line, err
+    if proc.returncode == status:
+        assert lines[-1] == line
+
+
 @pytest.mark.parametrize("args", [
     ["finance", "b300-10k-cluster", "--schedule", "{file}/schedule.csv"],
     ["mc", "b300-10k-cluster", "--paths", "100", "--keep-paths", "{file}/paths.parquet"],

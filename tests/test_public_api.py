@@ -12,10 +12,31 @@ import tokensim
 
 
 def test_all_lists_exactly_the_public_names():
-    """``tokensim.__all__`` equals the package's public (non-underscore, non-module) attributes."""
-    public = {name for name, value in vars(tokensim).items()
+    """``tokensim.__all__`` equals the public (non-underscore, non-module) names that ``tokensim._public`` loads, and
+    the package itself defines nothing public beyond its lazy-loading machinery."""
+    import tokensim._public as loaded
+
+    public = {name for name, value in vars(loaded).items()
               if not name.startswith("_") and not isinstance(value, types.ModuleType) and name != "annotations"}
     assert set(tokensim.__all__) == public | {"__version__"}
+    own = {name for name, value in vars(tokensim).items()
+           if not name.startswith("_") and not isinstance(value, types.ModuleType)}
+    assert own <= {"annotations", "TYPE_CHECKING", "Any"}
+
+
+def test_import_tokensim_loads_nothing_until_a_name_is_used():
+    """``import tokensim`` loads no submodule (so the command's entry point can catch a Ctrl-C during the imports);
+    the first public name used loads the package, and every public class reports ``tokensim`` as its module."""
+    code = """
+import json, sys
+import tokensim
+before = sorted(m for m in sys.modules if m.startswith("tokensim."))
+point_cls = tokensim.Workload
+print(json.dumps([before, point_cls.__module__, "tokensim.api" in sys.modules]))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == [[], "tokensim", True]
 
 
 def test_every_public_name_imports():
@@ -67,5 +88,5 @@ def test_module_entry_point_runs():
                          text=True)
     assert out.returncode == 0 and tokensim.__version__ in out.stdout
     imported = {line.rsplit("|", 1)[1].strip() for line in out.stderr.splitlines() if line.startswith("import time:")}
-    assert "tokensim.cli" in imported
+    assert "tokensim._entry" in imported and "tokensim.cli._common" in imported
     assert not {m for m in imported if m.split(".")[0] in ("cupy", "matplotlib")}

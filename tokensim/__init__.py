@@ -1,9 +1,10 @@
 """tokensim: token-economics simulator for GPU inference capacity.
 
 The public surface is re-exported here: scenario-level entry points (``run_*``), the stages' typed inputs and
-results, and the loaders. Every exported class and function reports ``tokensim`` as its module (as httpx does), so
-reprs, docs and pickles name the public path. ``import tokensim`` never imports CuPy, matplotlib, SALib or pandas.
-docs/architecture.md draws the layers underneath.
+results, and the loaders. They load on first use (PEP 562 ``__getattr__``; the imports live in
+:mod:`tokensim._public`), so ``import tokensim`` costs almost nothing and never imports CuPy, matplotlib, SALib or
+pandas. Every exported class and function reports ``tokensim`` as its module (as httpx does), so reprs, docs and
+pickles name the public path. docs/architecture.md draws the layers underneath.
 
 >>> import tokensim
 >>> point = tokensim.predict("H200", "llama-3.3-70b", "fp8", tokensim.Workload(1000, 1000))
@@ -13,32 +14,11 @@ docs/architecture.md draws the layers underneath.
 
 from __future__ import annotations
 
-from ._errors import ConfigError, ConfigErrors, ParameterError, UserError
-from ._irr import IRR_REASONS, annualise_monthly_rate, irr, npv
-from ._version import __version__
-from .api import run_bridge, run_finance, run_montecarlo
-from .bridge import BridgeResult, Side
-from .config.catalog import load_catalog
-from .config.scenario import load_scenario
-from .config.types import Scenario
-from .config.uncertainty import Uncertainty
-from .cost import (
-    CostBreakdown,
-    CostInputs,
-    ServingPnl,
-    TokenCost,
-    cost_per_gpu_hour,
-    cost_per_million_tokens,
-    gpus_needed,
-    serving_pnl,
-)
-from .finance import FinanceInputs, FinanceResult, Target
-from .montecarlo import MonteCarloResult
-from .perf import SLO, Deployment, Prediction, Workload, evaluate, predict
-from .report import Report, run_report
-from .resolve.bridge import sides as bridge_sides
-from .sensitivity import SensitivityResult, run_sensitivity
-from .sweep import SweepResult, run_sweep
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the names as type checkers and editors see them; at run time __getattr__ serves them
+    from ._public import *  # noqa: F403
 
 __all__ = [
     # entry points
@@ -53,9 +33,15 @@ __all__ = [
     # errors and constants
     "UserError", "ConfigError", "ConfigErrors", "ParameterError", "IRR_REASONS", "__version__",
 ]
+_PUBLIC = frozenset(__all__)
 
-for _name in __all__:
-    _obj = globals()[_name]
-    if (isinstance(_obj, type) or callable(_obj)) and getattr(_obj, "__name__", None) == _name:
-        _obj.__module__ = "tokensim"
-del _name, _obj
+
+def __getattr__(name: str) -> Any:
+    """A public name, imported on first use from :mod:`tokensim._public`."""
+    if name not in _PUBLIC:  # a submodule being imported, or a typo: never load the package for it
+        raise AttributeError(f"module 'tokensim' has no attribute {name!r}")
+    return getattr(importlib.import_module("tokensim._public"), name)  # the package loads here, on first use
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | _PUBLIC)

@@ -1,5 +1,5 @@
 """``python -m tokensim``: the same entry point as the ``tokensim`` script."""
 
-from .cli import main
+from ._entry import main
 
 main()

@@ -35,13 +35,17 @@ def _positive(name: str, value, integer: bool = False, low: float = 0.0, low_ope
     return check_number(value, None, name, low=low, low_open=low_open, high=high, integer=integer)
 
 
-def _declared(flag: str, key: str, value):
+def _declared(flag: str, key: str, value, low: float | None = None):
     """An option checked against the range the scenario schema declares for ``serving.<key>`` (one declared range
-    for a file and the command line), with the bound's reason where the schema gives one."""
+    for a file and the command line), with the bound's reason where the schema gives one; ``low`` (closed) replaces
+    the declared lower bound where the command needs a stricter one."""
     spec = field_spec("serving", key)
+    low_open = spec.low_open if low is None else False
     try:
-        return check_number(value, None, flag, low=spec.low, high=spec.high, low_open=spec.low_open,
-                            high_open=spec.high_open, integer=spec.integer)
+        if value is None:
+            return None
+        return check_number(value, None, flag, low=spec.low if low is None else low, high=spec.high,
+                            low_open=low_open, high_open=spec.high_open, integer=spec.integer)
     except ConfigError as exc:
         if not spec.bound_why:
             raise
@@ -111,9 +115,11 @@ def perf_command(hardware, model, precision, input_tokens, output_tokens, gpus, 
                  speculative_draft_tokens, speculative_acceptance_length, pareto, calibration, fmt):
     """Tokens per second per GPU, per user, TTFT and TPOT at the best operating point meeting the SLOs."""
     workload = Workload(
-        input_tokens=_positive("--input-tokens", input_tokens, low=1, low_open=False),
-        output_tokens=_positive("--output-tokens", output_tokens, low=1, low_open=False),
-        context_tokens=_positive("--context-tokens", context_tokens, low=1, low_open=False),
+        input_tokens=_declared("--input-tokens", "input_tokens", input_tokens, low=1),
+        output_tokens=_declared("--output-tokens", "output_tokens", output_tokens, low=1),
+        # a context is a prompt plus output: at most two requests' lengths
+        context_tokens=_positive("--context-tokens", context_tokens, low=1, low_open=False,
+                                 high=2 * field_spec("serving", "input_tokens").high),
         cache_hit_rate=_declared("--cache-hit-rate", "cache_hit_rate", cache_hit_rate),  # [0, 1] as in a scenario
         speculative_draft_tokens=_declared("--speculative-draft-tokens", "speculative_draft_tokens",
                                            speculative_draft_tokens),

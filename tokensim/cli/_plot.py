@@ -31,10 +31,9 @@ from pathlib import Path
 
 import click
 
-from .. import run_finance
 from .._errors import UserError
 from .._output import check_output_path
-from ..api import run_bridge
+from ..api import run_bridge, run_finance
 from ..bridge import bridge_in_currency
 from ..config.money import check_currency
 from ..config.scenario import load_scenario

@@ -134,6 +134,12 @@ _UTILISATION = dict(low=0.01, high=1, unit="fraction of hours sold",
                     bound_why="below 1% of hours sold, a sold GPU-hour would carry over 100 times its full-use cost")
 # A server has a price: at 0 the whole capex can be 0 and nothing in the finance can be scaled by it.
 _SERVER_PRICE = dict(low=0, lo_open=True, unit="currency per server", bound_why="a server has a price")
+# Tokens per request: a length far beyond any context window overflows the KV-cache arithmetic (issue 12: perf
+# --input-tokens 1e300 printed an overflow warning). The longest context window a published model serves is 10 M
+# tokens (Llama 4 Scout: Meta, "The Llama 4 herd", 2025-04-05), so that is the bound.
+_TOKENS_PER_REQUEST = dict(high=1e7, unit="tokens per request",
+                           bound_why="no published model serves a context window above 10 million tokens "
+                                     "(Llama 4 Scout, Meta, 2025-04-05)")
 
 
 # -- the sections ------------------------------------------------------------------------------------------------
@@ -148,8 +154,8 @@ class ServingSchema(SchemaSection):
     model: Annotated[str, CatalogName("model")]
     precision: Annotated[str, CatalogName("recipe")]
     compare_precisions: Annotated[Any, "precision recipes compared in `tokensim perf`"] = Field(None)
-    input_tokens: Annotated[float, _num(0, unit="tokens per request")]
-    output_tokens: Annotated[float, _num(0, lo_open=True, unit="tokens per request")]
+    input_tokens: Annotated[float, _num(0, **_TOKENS_PER_REQUEST)]
+    output_tokens: Annotated[float, _num(0, lo_open=True, **_TOKENS_PER_REQUEST)]
     cache_hit_rate: Annotated[float, _num(**_SHARE, default=0.0, why="no prefix-cache hits unless stated")] \
         | None = Field(None)
     cached_input_cost_fraction: Annotated[float, _num(
