@@ -2,8 +2,8 @@
 
 Grids (founding scenario ``b300-10k-cluster`` unless ``--scenario``):
 
-- ``fixed``: a fixed batch per point, concurrency x input tokens x utilisation (unit cost, cost per GPU-hour, break-even
-  rent, output tokens/s/GPU: every per-point metric of the kernel);
+- ``fixed``: a fixed batch per point, concurrency x input tokens x utilisation (unit cost, cost per GPU-hour, output
+  tokens/s/GPU: every per-point metric of the kernel);
 - ``slo``: the batch searched per point under an SLO axis (every candidate of perf.concurrency_grid, both layouts of
   the MoE model), SLO x input tokens x utilisation.
 

@@ -65,7 +65,7 @@ for _s in SCENARIOS:
 COMMANDS.append(("finance-frontier", ["finance", "us-b300-neocloud-usage", "--solve-for", "rent", "--target",
                                       "equity_irr=0.12", "--frontier"]))
 COMMANDS.append(("sweep-rent", ["sweep", "us-b300-neocloud-usage", "--axis", "rent=2:5:3", "--axis",
-                                "utilisation=0.5:1:3", "--backend", "numpy"]))
+                                "spot_utilisation=0.5:1:3", "--backend", "numpy"]))
 
 
 def _strip_timings(value):

@@ -1,9 +1,9 @@
 // Stochastic drivers of one Monte Carlo path, month by month: the twin of tokensim/montecarlo/_drivers.py.
 //
-//   mc_default_month  == tokensim.montecarlo._drivers.default_months for one path (same double arithmetic: same
-//                        month)
+//   mc_default_step   == tokensim.montecarlo._drivers.default_step for one path (the hazard in double, as NumPy)
 //   mc_drivers_step   == the body of the month loop of tokensim.montecarlo._drivers.generate_drivers, then the
-//                        multipliers it builds from the states (exp, logit-normal utilisation, base rate + offset)
+//                        multipliers it builds from the states (exp of the compensated log rent, logit-normal
+//                        utilisation, base rate + offset); it updates the state's default month
 //   mc_poisson_count  == tokensim.montecarlo._drivers.poisson_counts (the same float64 table and comparisons: same
 //                        counts)
 //   mc_jump_sizes     == tokensim.montecarlo._drivers._jump_sizes (its normals drawn once a month for both kinds of
@@ -20,10 +20,12 @@
 #include "real.cuh"
 
 // The driver states of a path: Gaussian states x[i] (log rent, logit offset of utilisation, log power price, rate
-// offset, log token volume, log token price) and the efficiency arrivals so far.
+// offset, log token volume, log token price; the rent state uncompensated, y), the efficiency arrivals so far and
+// the tenant's default month (0-based operating-month index; months = none yet).
 struct McDriverState {
     real x[MC_DRIVERS];
     real arrivals;
+    int default_month;
 };
 
 // This month's drivers, named as the fields of tokensim.finance._cashflows.Drivers (one path, one month).
@@ -43,18 +45,19 @@ __device__ __forceinline__ void mc_drivers_init(McDriverState* s) {
         s->x[i] = 0;
     }
     s->arrivals = 0;
+    s->default_month = mc_params.months;
 }
 
-// Operating-month index of the tenant's default (months = none within the term), in double as NumPy.
-__device__ __forceinline__ int mc_default_month(const McParams& p, const unsigned int* round_keys,
-                                                unsigned long long path) {
-    const int never = p.months;
-    if (!(p.default_log_survival_per_month < 0.0) || p.default_limit_month <= 0.0) {
-        return never;  // DriverModel.draws_default is false
+// Operating month `month` of the default process for one path still without a default: defaults (index month - 1)
+// when u < 1 - exp(-h), h = exp(ln h0 - beta x), x the compensated log market-rent multiplier; in double as NumPy.
+__device__ __forceinline__ void mc_default_step(const McParams& p, const unsigned int* round_keys,
+                                                unsigned int month, unsigned long long path, double log_rent,
+                                                McDriverState* s) {
+    const double u = mc_uniforms(round_keys, month, MC_STREAM_DEFAULT, path).x;
+    const double hazard = exp(p.default_log_hazard - p.default_market_sensitivity * log_rent);
+    if (u < -expm1(-hazard)) {
+        s->default_month = (int)month - 1;
     }
-    const double u = mc_uniforms(round_keys, 0u, MC_STREAM_DEFAULT, path).x;
-    const double months_to_default = log(u) / p.default_log_survival_per_month;  // >= 0; +0 when p = 1
-    return months_to_default < p.default_limit_month ? (int)floor(months_to_default) : never;
 }
 
 // N = #{k : u > F(k)} over the first `count` entries of a Poisson CDF table.
@@ -127,7 +130,11 @@ __device__ __forceinline__ McDrivers mc_drivers_step(const McParams& p, const un
         s->x[i] = x;
     }
     McDrivers d;
-    d.market_rent_multiplier = MC_DRIVER_ACTIVE(p, MC_RENT) ? mc_exp(s->x[MC_RENT]) : (real)1;
+    // x_m = y_m - c_m: the compensated log multiplier, whose exp has mean 1 at every month
+    const real log_rent = MC_DRIVER_ACTIVE(p, MC_RENT)
+                              ? s->x[MC_RENT] - mc_schedule[MC_SCHEDULE_RENT_COMPENSATION * MC_MAX_PERIODS + month]
+                              : (real)0;
+    d.market_rent_multiplier = MC_DRIVER_ACTIVE(p, MC_RENT) ? mc_exp(log_rent) : (real)1;
     d.power_price_multiplier = MC_DRIVER_ACTIVE(p, MC_POWER) ? mc_exp(s->x[MC_POWER]) : (real)1;
     d.token_volume_multiplier = MC_DRIVER_ACTIVE(p, MC_VOLUME) ? mc_exp(s->x[MC_VOLUME]) : (real)1;
     d.token_price_multiplier = MC_DRIVER_ACTIVE(p, MC_PRICE) ? mc_exp(s->x[MC_PRICE]) : (real)1;
@@ -147,6 +154,11 @@ __device__ __forceinline__ McDrivers mc_drivers_step(const McParams& p, const un
         const double u = mc_uniforms(round_keys, month, MC_STREAM_EFFICIENCY, path).x;
         s->arrivals = s->arrivals + mc_poisson_count(mc_tables + MC_TABLE_EFFICIENCY, p.efficiency_count, u);
         d.efficiency_multiplier = mc_exp(s->arrivals * p.efficiency_log_gain);
+    }
+    // DriverModel.draws_default (h0 > 0, a contract that can default) and the month inside its term
+    if (p.default_log_hazard > -1.0e300 && (double)(month - 1) < p.default_limit_month  // ln h0 > -inf
+        && s->default_month == p.months) {
+        mc_default_step(p, round_keys, month, path, (double)log_rent, s);
     }
     return d;
 }

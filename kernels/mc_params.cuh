@@ -38,7 +38,7 @@
 
 // Rows of the schedule (mc_schedule: MC_SCHEDULE_ROWS rows of MC_MAX_PERIODS reals, row-major), indexed by month
 // 0..M. MC_MAX_PERIODS covers the longest horizon a scenario allows (50 years: tokensim.config.schema); in double the
-// schedule takes 48 kB of the 64 kB of constant memory.
+// schedule takes 4.8 kB a row (58 kB for 12 rows) of the 64 kB of constant memory.
 #define MC_SCHEDULE_CAPEX 0             // FinanceInputs.capex_by_month
 #define MC_SCHEDULE_ONLINE 1            // FinanceInputs.online_share
 #define MC_SCHEDULE_DEPRECIATION 2      // FinanceInputs.depreciation_by_month
@@ -49,7 +49,9 @@
 #define MC_SCHEDULE_DISCOUNT_PROJECT 7  // v_project ** m, as the engine computes it
 #define MC_SCHEDULE_ESCALATION 8        // (1 + escalator_per_year) ** ((m - 1) // 12)
 #define MC_SCHEDULE_MARKET_TREND 9      // (1 + market_rent_change_per_year) ** ((m - 1) / 12)
-#define MC_SCHEDULE_ROWS 10
+#define MC_SCHEDULE_RENT_COMPENSATION 10  // DriverModel.rent_log_compensation[m - 1] (c_m; 0 at m = 0)
+#define MC_SCHEDULE_DSRA_TARGET 11     // tokensim.finance.dsra_target_by_month(inputs)[0]
+#define MC_SCHEDULE_ROWS 12
 #define MC_MAX_PERIODS 601
 
 // Tables (mc_tables, doubles): Poisson CDFs (tokensim.montecarlo._drivers.poisson_table) and the IRR scan grid
@@ -67,8 +69,9 @@
 #define MC_MAX_VINTAGES 8
 
 struct McParams {
-    // double: the default time is computed in double, as NumPy does
-    double default_log_survival_per_month;  // DriverModel.default_log_survival_per_month (0 = none, -inf = certain)
+    // double: the default hazard is computed in double, as NumPy does
+    double default_log_hazard;              // _drivers.default_log_hazard: ln h0 (-inf = none, +inf = certain)
+    double default_market_sensitivity;      // DriverModel.default_market_sensitivity (beta)
     double default_limit_month;             // .default_limit_month
     // time and units
     real hours_per_month;                   // HOURS_PER_MONTH
@@ -91,6 +94,7 @@ struct McParams {
     real maintenance_per_gpu_hour;          // .maintenance_per_gpu_hour
     real operations_per_gpu_hour;           // .operations_per_gpu_hour
     real insurance_per_gpu_hour;            // .insurance_per_gpu_hour
+    real reletting_cost_months_of_rent;     // .reletting_cost_months_of_rent
     // debt, tax, residual, metrics
     real fixed_rate;                        // .fixed_rate
     real floating_margin;                   // .floating_margin
@@ -102,6 +106,9 @@ struct McParams {
     real residual_pv_other_per_gpu;         // .residual_pv_other_per_gpu
     real dscr_service_floor;                // 1e-9 * max(capex_total, 1): a loan year "has debt service" above it
     real dscr_covenant;                     // .dscr_covenant (NaN when none: never breached)
+    real maintenance_reserve_per_gpu_hour;  // .maintenance_reserve_per_gpu_hour
+    real lockup_dscr;                       // .lockup_dscr (NaN when none: never locked)
+    real cash_sweep_share;                  // .cash_sweep_share
     real hurdle_annual;                     // financing.equity_hurdle_irr
     real hurdle_monthly;                    // (1 + hurdle) ** (1 / 12) - 1
     // drivers (DriverModel)
@@ -128,6 +135,11 @@ struct McParams {
     int loss_expire;                        // loss_carry_forward_years > 0 (0/1)
     int residual_percent_method;            // .residual_method == "percent_of_cost" (0/1)
     int has_hurdle;                         // financing.equity_hurdle_irr given (0/1)
+    int tax_quarterly;                      // .tax_payment == "quarterly_prepayment" (0/1)
+    int dsra_at_close;                      // .dsra_funding == "at_close" (0/1)
+    int dsra_restore_months;                // .dsra_restore_months
+    int equity_cure_max_count;              // .equity_cure_max_count
+    int sweep_always;                       // .cash_sweep_when == "always" (0/1)
     int active[6];                          // DriverModel.active (0/1)
     int shock_streams[3];                   // .shock_streams (0/1)
     int rent_jump_count;                    // .rent_jump_table.size (0 = no jumps)

@@ -34,6 +34,7 @@
 #define MC_FLAG_DSCR_BELOW_COVENANT 1
 #define MC_FLAG_EQUITY_IRR_BELOW_HURDLE 2
 #define MC_FLAG_TENANT_DEFAULT 4
+#define MC_FLAG_LOAN_DEFAULT 8
 
 // The paths of this thread (grid-stride), with its two rows at project_cf / equity_cf (element t at t * stride).
 // Inlined twice by mc_paths, once per place the rows can live, so that each copy addresses its memory directly
@@ -43,6 +44,9 @@ __device__ __forceinline__ void mc_thread_paths(unsigned long long first_path, l
                                                 real* __restrict__ project_irr_out, real* __restrict__ equity_irr_out,
                                                 real* __restrict__ npv_out, real* __restrict__ payback_equity_out,
                                                 real* __restrict__ min_dscr_out,
+                                                real* __restrict__ payback_first_out,
+                                                real* __restrict__ sponsor_injection_out,
+                                                real* __restrict__ loan_default_month_out,
                                                 signed char* __restrict__ project_reason_out,
                                                 signed char* __restrict__ equity_reason_out,
                                                 unsigned char* __restrict__ flags_out,
@@ -54,8 +58,9 @@ __device__ __forceinline__ void mc_thread_paths(unsigned long long first_path, l
     const double* scan = mc_tables + MC_TABLE_SCAN;
     for (long long i = thread; i < n_paths; i += threads) {
         const unsigned long long path = first_path + (unsigned long long)i;
-        const int default_month = mc_default_month(p, mc_round_keys, path);
-        const McCashResult cash = mc_cashflows(p, mc_round_keys, path, default_month, project_cf, equity_cf, stride);
+        int default_month = p.months;
+        const McCashResult cash = mc_cashflows(p, mc_round_keys, path, &default_month, project_cf, equity_cf,
+                                               stride);
         // Both rows through one call site (a loop kept rolled): one copy of the IRR code in the kernel.
         real monthly[2];
         int reason[2];
@@ -78,11 +83,15 @@ __device__ __forceinline__ void mc_thread_paths(unsigned long long first_path, l
         npv_out[i] = cash.npv;
         payback_equity_out[i] = cash.payback_equity;
         min_dscr_out[i] = cash.min_dscr;
+        payback_first_out[i] = cash.payback_equity_first_crossing;
+        sponsor_injection_out[i] = cash.sponsor_injection;
+        loan_default_month_out[i] = cash.first_loan_default_month;
         project_reason_out[i] = (signed char)reason[0];
         equity_reason_out[i] = (signed char)reason[1];
         flags_out[i] = (unsigned char)((cash.covenant_breached ? MC_FLAG_DSCR_BELOW_COVENANT : 0)
                                        | (below_hurdle ? MC_FLAG_EQUITY_IRR_BELOW_HURDLE : 0)
-                                       | (default_month < p.months ? MC_FLAG_TENANT_DEFAULT : 0));
+                                       | (default_month < p.months ? MC_FLAG_TENANT_DEFAULT : 0)
+                                       | (mc_isfinite(cash.first_loan_default_month) ? MC_FLAG_LOAN_DEFAULT : 0));
         default_month_out[i] = default_month;
     }
 }
@@ -96,7 +105,10 @@ extern "C" __global__ void mc_paths(unsigned long long first_path, long long n_p
                                     real* __restrict__ scratch,
                                     real* __restrict__ project_irr_out, real* __restrict__ equity_irr_out,
                                     real* __restrict__ npv_out, real* __restrict__ payback_equity_out,
-                                    real* __restrict__ min_dscr_out, signed char* __restrict__ project_reason_out,
+                                    real* __restrict__ min_dscr_out, real* __restrict__ payback_first_out,
+                                    real* __restrict__ sponsor_injection_out,
+                                    real* __restrict__ loan_default_month_out,
+                                    signed char* __restrict__ project_reason_out,
                                     signed char* __restrict__ equity_reason_out,
                                     unsigned char* __restrict__ flags_out, int* __restrict__ default_month_out) {
     extern __shared__ unsigned char mc_shared[];
@@ -106,7 +118,8 @@ extern "C" __global__ void mc_paths(unsigned long long first_path, long long n_p
         const long long threads = (long long)gridDim.x * blockDim.x;
         mc_thread_paths(first_path, n_paths, scratch + thread, scratch + (long long)periods * threads + thread,
                         (int)threads, project_irr_out, equity_irr_out, npv_out, payback_equity_out, min_dscr_out,
-                        project_reason_out, equity_reason_out, flags_out, default_month_out);
+                        payback_first_out, sponsor_injection_out, loan_default_month_out, project_reason_out,
+                        equity_reason_out, flags_out, default_month_out);
     } else {
         // [row][thread][period] with an odd row length (tokensim.montecarlo._kernel.shared_row_length): the 32 rows of a warp
         // start in 32 different banks, and a row's elements are adjacent, so the unrolled Horner steps address them
@@ -115,7 +128,7 @@ extern "C" __global__ void mc_paths(unsigned long long first_path, long long n_p
         const int row_length = periods | 1;
         mc_thread_paths(first_path, n_paths, rows + threadIdx.x * row_length,
                         rows + (blockDim.x + threadIdx.x) * row_length, 1, project_irr_out, equity_irr_out, npv_out,
-                        payback_equity_out, min_dscr_out, project_reason_out, equity_reason_out, flags_out,
-                        default_month_out);
+                        payback_equity_out, min_dscr_out, payback_first_out, sponsor_injection_out,
+                        loan_default_month_out, project_reason_out, equity_reason_out, flags_out, default_month_out);
     }
 }

@@ -41,7 +41,8 @@
 #define UC_AXIS_COST_OF_CAPITAL 11
 #define UC_AXIS_ELECTRICITY_PRICE_PER_KWH 12
 #define UC_AXIS_RENT_PER_GPU_HOUR 13
-#define UC_AXES 14
+#define UC_AXIS_SPOT_UTILISATION 14
+#define UC_AXES 15
 
 // Rows of the output (UC_OUTPUTS x n reals, row-major), in tokensim.sweep._kernel.OUTPUTS order.
 #define UC_OUT_CONCURRENCY 0

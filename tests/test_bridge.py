@@ -60,12 +60,47 @@ def test_unchanged_factors_contribute_nothing(founding):
     assert r.contributions["software"]["log_contribution"] == 0.0
 
 
-def test_breakeven_rise_makes_costs_equal(founding, sides):
-    """At the break-even rise the 'to' side's unit cost equals the 'from' side's."""
+def test_breakeven_change_makes_costs_equal(founding, sides):
+    """The break-even is a change on B's price today (Side.server_price_change): set there, B costs what A costs,
+    whatever change B was given (here +50%)."""
     a, b = sides
     r = bridge(founding, a, b)
-    at_breakeven = replace(b, server_price_rise=r.breakeven_server_price_change)
+    at_breakeven = replace(b, server_price_change=r.breakeven_server_price_change_vs_today)
     assert unit_cost(at_breakeven, context(founding)) == pytest.approx(r.unit_cost_from, rel=1e-9)
+    assert r.breakeven_server_price == pytest.approx(at_breakeven.server_price_paid, rel=1e-12)
+
+
+def _bridge_json(*args):
+    res = CliRunner().invoke(cli, ["bridge", *map(str, args), "--format", "json"])
+    assert res.exit_code == 0, res.output
+    return json.loads(res.output)
+
+
+@pytest.mark.parametrize("given, other", [("0", ()), ("0.5", ("--software-gain", "1.3"))])
+def test_cli_breakeven_fed_back_gives_equal_unit_costs(given, other):
+    """Issue 13 item 2: the break-even passed back as --server-price-change makes A and B cost the same (1e-9), and
+    it does not depend on the change given (it is on today's price, not on the price the change made)."""
+    be = _bridge_json(*other, "--server-price-change", given)["breakeven_server_price_change_vs_today"]
+    back = _bridge_json(*other, "--server-price-change", repr(be))
+    assert back["unit_cost_to"] == pytest.approx(back["unit_cost_from"], rel=1e-9)
+    assert back["breakeven_server_price_change_vs_today"] == pytest.approx(be, rel=1e-12)
+    assert back["to"]["server_price_change"] == be
+
+
+def test_api_breakeven_fed_back_gives_equal_unit_costs(founding):
+    """The same round trip through the API: resolve.bridge.sides(server_price_change=...) then run_bridge."""
+    be = bridge(founding).breakeven_server_price_change_vs_today
+    back = bridge(founding, *sides_from_scenario(founding, server_price_change=be))
+    assert back.unit_cost_to == pytest.approx(back.unit_cost_from, rel=1e-9)
+
+
+def test_server_price_change_is_on_todays_price(founding):
+    """--server-price-change 0.5 on the founding scenario prices a B300 server at RMB 5.0 m (the note's price, after
+    its +50% rise) x 1.5 = 7.5 m: the note's rise is in today's price once, the change on top of it."""
+    _, b = sides_from_scenario(founding, server_price_change=0.5)
+    assert b.server_price_today == pytest.approx(5_000_000)
+    assert b.server_price_paid == pytest.approx(7_500_000)
+    assert b.server_price_rise == pytest.approx(0.5) and b.server_price_change == 0.5
 
 
 def test_higher_server_price_raises_unit_cost(founding, sides):
@@ -108,3 +143,14 @@ def test_scenario_price_splits_into_base_and_recent_rise(founding):
     assert b.server_price * (1 + b.server_price_rise) == pytest.approx(5_000_000)
     r = bridge(founding, a, b)
     assert r.contributions["server_price_rise"]["log_contribution"] > 0
+
+
+def test_bridge_in_another_currency_converts_every_price():
+    """--currency USD divides every money field by 7.2 (configs/fx.yaml: RMB 7.2 per USD), the server prices of both
+    sides and the break-even price included; fractions (the break-even change) stay as they are."""
+    cny, usd = _bridge_json(), _bridge_json("--currency", "USD")
+    for key in ("unit_cost_from", "unit_cost_to", "breakeven_server_price"):
+        assert usd[key] == pytest.approx(cny[key] / 7.2, rel=1e-12)
+    for side in ("from", "to"):
+        assert usd[side]["server_price"] == pytest.approx(cny[side]["server_price"] / 7.2, rel=1e-12)
+    assert usd["breakeven_server_price_change_vs_today"] == cny["breakeven_server_price_change_vs_today"]

@@ -38,7 +38,7 @@ def founding_json():
 def test_finance_json_has_the_issue_keys(founding_json):
     """The JSON output carries project/equity IRR, NPV, the four paybacks, DSCR, LLCR, break-even rent, assumptions."""
     for key in ("project_irr", "equity_irr", "npv", "payback_years", "min_dscr", "avg_dscr", "llcr",
-                "breakeven_rent_per_gpu_hour", "assumptions", "definitions", "reasons"):
+                "npv_zero_rent_per_gpu_hour", "assumptions", "definitions", "reasons"):
         assert key in founding_json
     assert set(founding_json["payback_years"]) == {"simple", "net", "equity", "discounted"}
     assert founding_json["payback_years"]["simple"] == pytest.approx(7.0 / 1.45)
@@ -64,7 +64,7 @@ def test_finance_in_usd_divides_money_by_the_fx_rate(founding_json):
     usd = json.loads(result.output)
     assert usd["currency"] == "USD"
     assert usd["npv"] == pytest.approx(founding_json["npv"] / 7.2)
-    assert usd["breakeven_rent_per_gpu_hour"] == pytest.approx(founding_json["breakeven_rent_per_gpu_hour"] / 7.2)
+    assert usd["npv_zero_rent_per_gpu_hour"] == pytest.approx(founding_json["npv_zero_rent_per_gpu_hour"] / 7.2)
     assert usd["equity_irr"] == pytest.approx(founding_json["equity_irr"])
 
 

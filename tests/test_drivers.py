@@ -21,6 +21,7 @@ from tokensim.montecarlo._drivers import (
     poisson_counts,
     poisson_table,
     relevant_drivers,
+    rent_log_compensation,
 )
 from tokensim.resolve.finance import finance_inputs
 
@@ -100,7 +101,8 @@ def test_irrelevant_drivers_are_not_drawn(founding):
 
 
 def test_log_ou_matches_its_stationary_variance(usage):
-    """Without jumps, log rent after 5 years has the OU variance sigma^2 (1 - e^{-2 kappa t}) / (2 kappa)."""
+    """Without jumps, log rent after 5 years has the OU variance v = sigma^2 (1 - e^{-2 kappa t}) / (2 kappa) and, the
+    process being compensated so that the multiplier has mean 1, the log-normal mean -v / 2."""
     _, inputs, unc = usage
     mr = replace(unc.market_rent, jump_intensity_per_year=0.0)
     model = driver_model(replace(unc, market_rent=mr), inputs)
@@ -108,7 +110,7 @@ def test_log_ou_matches_its_stationary_variance(usage):
     x = np.log(np.asarray(d.market_rent_multiplier)[:, -1])
     kappa, sigma, t = mr.mean_reversion_per_year, mr.volatility_per_year, inputs.months / 12
     expected = sigma**2 * -math.expm1(-2 * kappa * t) / (2 * kappa)
-    assert abs(x.mean()) < 0.02
+    assert x.mean() == pytest.approx(-expected / 2, abs=0.01)
     assert x.var() == pytest.approx(expected, rel=0.05)
 
 
@@ -150,26 +152,91 @@ def test_poisson_table_inverts_to_poisson_counts():
 
 
 def test_default_time_follows_the_annual_probability(founding):
-    """The share of tenants defaulting within the 5-year term is 1 - (1 - p)^5; p = 1 defaults at once."""
+    """Independent of the market (sensitivity 0), the share of tenants defaulting within the 5-year term is
+    1 - (1 - p)^5; p = 1 defaults in the first month."""
     _, inputs, unc = founding
     p = 0.1
-    td = replace(unc.tenant_default, probability_per_year=p)
+    td = replace(unc.tenant_default, probability_per_year=p, market_sensitivity=0.0)
     d = generate_drivers(driver_model(replace(unc, tenant_default=td), inputs), 2, np.arange(50_000))
     share = np.mean(d.tenant_default_month < inputs.months)
     assert share == pytest.approx(1 - (1 - p) ** 5, abs=0.01)
-    certain = replace(unc, tenant_default=replace(td, probability_per_year=1.0))
-    assert np.all(generate_drivers(driver_model(certain, inputs), 2, np.arange(10)).tenant_default_month == 0)
+    for beta in (0.0, 1.0):
+        certain = replace(unc, tenant_default=replace(td, probability_per_year=1.0, market_sensitivity=beta))
+        assert np.all(generate_drivers(driver_model(certain, inputs), 2, np.arange(10)).tenant_default_month == 0)
 
 
-def test_default_month_uses_its_documented_counter(founding):
-    """The default time comes from stream 6 at counter month 0: floor(ln u / ln(1 - p_month))."""
+@pytest.mark.parametrize("beta", [0.0, 1.5])
+def test_default_month_uses_its_documented_counter(founding, beta):
+    """The default month is the first operating month m with u_m < 1 - exp(-h0 * multiplier_m ** -beta), u_m the
+    first uniform of stream 6 at counter month m, h0 = -ln(1 - p) / 12; index m - 1, or M when none in the term."""
     _, inputs, unc = founding
-    model = driver_model(unc, inputs)
-    paths = np.arange(20_000)
-    u, _ = _rng.uniforms(5, 0, STREAM_DEFAULT, paths)
-    t = np.log(u) / model.default_log_survival_per_month
-    expected = np.where(t < model.default_limit_month, np.floor(t), inputs.months)
-    np.testing.assert_array_equal(generate_drivers(model, 5, paths).tenant_default_month, expected)
+    p = 0.2
+    model = driver_model(replace(unc, tenant_default=replace(unc.tenant_default, probability_per_year=p,
+                                                             market_sensitivity=beta)), inputs)
+    paths = np.arange(5000)
+    d = generate_drivers(model, 5, paths)
+    multiplier = np.asarray(d.market_rent_multiplier)
+    h0 = -math.log1p(-p) / 12
+    expected = np.full(paths.size, inputs.months)
+    for m in range(inputs.months, 0, -1):  # backwards: the first month wins
+        u, _ = _rng.uniforms(5, m, STREAM_DEFAULT, paths)
+        hit = u < -np.expm1(-h0 * multiplier[:, m - 1] ** -beta)
+        expected = np.where(hit, m - 1, expected)
+    np.testing.assert_array_equal(d.tenant_default_month, expected)
+    assert 0 < np.mean(expected < inputs.months) < 1
+
+
+def test_rent_compensation_has_the_closed_forms():
+    """c_m = K_m(1): m s^2 / 2 for a random walk without jumps (log-normal convexity), m lambda dt (e^{a + sd^2/2} - 1)
+    for jumps alone without mean reversion (compound Poisson), and the OU sum s^2 (1 - phi^{2m}) / (2 (1 - phi^2))."""
+    s, lam, a, sd = 0.1, 0.025, math.log(1.3), 0.15
+    np.testing.assert_allclose(rent_log_compensation(24, 1.0, s, 0.0, a, sd), 0.5 * s * s * np.arange(1, 25))
+    np.testing.assert_allclose(rent_log_compensation(24, 1.0, 0.0, lam, a, sd),
+                               lam * math.expm1(a + sd * sd / 2) * np.arange(1, 25))
+    phi = 0.9
+    m = np.arange(1, 61)
+    np.testing.assert_allclose(rent_log_compensation(60, phi, s, 0.0, a, sd),
+                               0.5 * s * s * (1 - phi ** (2 * m)) / (1 - phi * phi))
+
+
+def test_market_rent_multiplier_has_mean_one_at_every_month(founding):
+    """With the founding case's mean-reverting diffusion and one-sided scarcity jumps (about 0.3 a year of +30%), the
+    market-rent multiplier's mean is 1 at every month within 4 standard errors: the deterministic market rent is the
+    process's mean. (Uncompensated, the mean drifted 10% above 1 within a year and 18% by year 5.)"""
+    _, inputs, unc = founding
+    assert unc.market_rent.jump_intensity_per_year > 0 and unc.market_rent.mean_reversion_per_year > 0
+    n = 40_000
+    multiplier = np.asarray(generate_drivers(driver_model(unc, inputs), 7, np.arange(n)).market_rent_multiplier)
+    for j in (0, 11, 23, 35, inputs.months - 1):
+        column = multiplier[:, j]
+        assert abs(column.mean() - 1.0) < 4 * column.std() / math.sqrt(n), j
+    assert np.median(multiplier[:, -1]) < 1.0  # the median sits below the mean (log-normal with upward jumps)
+
+
+def test_correlated_default_is_more_frequent_when_market_rent_is_low(founding):
+    """With market_sensitivity beta, a month's default frequency among tenants still paying follows
+    1 - exp(-h0 * multiplier^-beta): more defaults when the market rent is below its mean than above it, in the counts
+    the formula predicts from each path-month's multiplier (within 5 standard errors); with beta = 0 the two rates
+    agree."""
+    _, inputs, unc = founding
+    p = 0.2
+    h0 = -math.log1p(-p) / 12
+    rates = {}
+    for beta in (0.0, 2.0):
+        td = replace(unc.tenant_default, probability_per_year=p, market_sensitivity=beta)
+        d = generate_drivers(driver_model(replace(unc, tenant_default=td), inputs), 3, np.arange(20_000))
+        multiplier = np.asarray(d.market_rent_multiplier)
+        month = np.arange(inputs.months)[None, :]
+        at_risk = month <= d.tenant_default_month[:, None]  # still paying at the start of the month
+        defaulted = month == d.tenant_default_month[:, None]
+        q = -np.expm1(-h0 * multiplier ** -beta)
+        for low in (True, False):
+            cell = at_risk & ((multiplier < 1.0) == low)
+            observed, predicted = defaulted[cell].sum(), q[cell].sum()
+            assert abs(observed - predicted) < 5 * math.sqrt(predicted), (beta, low)
+            rates[beta, low] = observed / cell.sum()
+    assert rates[2.0, True] > 1.5 * rates[2.0, False]
+    assert rates[0.0, True] == pytest.approx(rates[0.0, False], rel=0.15)
 
 
 def test_efficiency_and_cuts_move_in_steps(usage):

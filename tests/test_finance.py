@@ -18,6 +18,7 @@ from tokensim.config.scenario import load_scenario
 from tokensim.finance import (
     Drivers,
     batch_metrics,
+    build_debt_schedule,
     cashflows,
     debt_at_close,
     finance_metrics,
@@ -172,10 +173,14 @@ def test_sculpted_debt_gives_the_target_dscr_every_month_on_the_base_case(tmp_pa
 
 
 def test_debt_maturing_after_the_horizon_is_repaid_from_the_residual(tmp_path):
-    """With an 8-year monthly annuity and a 5-year horizon, month 60 repays the scheduled principal plus the balance
-    left (the PV of 36 payments), the equity flow includes the residual net of it, and the assumptions say so."""
-    s = founding(tmp_path, lambda d: d["financing"].update(tenor_years=8))
-    rows, _ = schedule_of(s)
+    """The engine, given an 8-year monthly annuity on a 5-year horizon (a scenario's horizon now runs to the debt's
+    maturity, tests/test_debt_sizing.py), repays at month 60 the scheduled principal plus the balance left (the PV
+    of 36 payments), and the equity flow includes the residual net of it."""
+    s = founding(tmp_path)
+    inputs = finance_inputs(s)
+    debt = build_debt_schedule("annuity", 6.3e9, inputs.capex_by_month / inputs.capex_total, 0.04, 12, 96, 60)
+    flows = cashflows(replace(inputs, debt=debt), Drivers.base(inputs), schedule=True)
+    rows = {k: v[0] for k, v in flows.schedule.items()}
     i = 0.04 / 12
     payment = 6.3e9 * i / (1 - (1 + i) ** -96)
     left = lambda k: payment * (1 - (1 + i) ** -k) / i  # noqa: E731  balance with k payments still due
@@ -184,8 +189,6 @@ def test_debt_maturing_after_the_horizon_is_repaid_from_the_residual(tmp_path):
     assert rows["principal_paid"][60] == pytest.approx(payment - i * left(37) + left(36), rel=1e-9)
     assert rows["equity_cf"][60] == pytest.approx(rows["cfads"][60] - rows["debt_service"][60]
                                                   + rows["residual_proceeds"][60], rel=1e-9)
-    assert any(a["field"] == "financing.tenor_years" and "after the horizon" in a["why"]
-               for a in run_finance(s).assumptions)
 
 
 # -- tax, residual, delivery, defaults, floating rates -------------------------------------------------------------
@@ -233,14 +236,28 @@ def test_staged_delivery_earns_on_delivered_capacity(tmp_path):
 
 def test_tenant_default_stops_rent_then_relets_after_the_lag(tmp_path):
     """A default in month 13 (index 12) stops the rent; the GPUs stand empty for 3 months and then earn the
-    market rent (defaulted to the contract rent, 50 a month) from month 16."""
-    s = hand(tmp_path, contract={"vacancy_lag_months": 3})
+    market rent (defaulted to the contract rent, 50 a month) x spot utilisation 0.6 = 30 a month from month 16, after a
+    one-off re-letting cost of 2 months x that market rent (2 x 50 = 100) in month 16."""
+    s = hand(tmp_path, contract={"vacancy_lag_months": 3, "spot_utilisation": 0.6,
+                                 "reletting_cost_months_of_rent": 2})
     inputs = finance_inputs(s)
     base = Drivers.base(inputs)
     drivers = replace(base, tenant_default_month=np.array([12]))
     rows, _ = schedule_of(s, drivers)
     assert rows["revenue"][12] == pytest.approx(50) and rows["revenue"][13:16] == pytest.approx([0, 0, 0])
-    assert rows["revenue_market"][16:] == pytest.approx(np.full(21, 50.0))
+    assert rows["revenue_market"][16:] == pytest.approx(np.full(21, 30.0))
+    assert rows["opex_reletting"][16] == pytest.approx(100.0) and rows["opex_reletting"].sum() == pytest.approx(100.0)
+    none, _ = schedule_of(s, base)  # no default: no re-letting cost
+    assert not np.any(none["opex_reletting"])
+
+
+def test_capacity_relet_after_a_default_is_not_assumed_fully_used(tmp_path):
+    """A cluster leased whole for the whole horizon sells nothing at market in the base case, but its GPUs are re-let
+    at market after a tenant default: the default spot utilisation is then 0.7 (recorded as an assumption), not 1, and
+    re-letting costs one month of the market rent by default."""
+    inputs = finance_inputs(hand(tmp_path))
+    assert inputs.contracted_share == 1.0 and inputs.term_months >= inputs.months
+    assert inputs.spot_utilisation == 0.7 and inputs.reletting_cost_months_of_rent == 1.0
 
 
 def test_floating_rate_interest_follows_the_path(tmp_path):
@@ -306,8 +323,8 @@ def test_breakeven_rent_sets_npv_to_zero(tmp_path):
     solution = solve_rent(*case(s), Target.parse("npv=0"))
     assert solution.rent_per_cluster_year == pytest.approx(12 * rent_month, rel=1e-6)
     assert solution.rent_per_gpu_hour == pytest.approx(rent_month / 8 / 730, rel=1e-6)
-    assert run_finance(s, breakeven=True).breakeven_rent_per_gpu_hour == pytest.approx(solution.rent_per_gpu_hour)
-    assert run_finance(s).breakeven_rent_per_gpu_hour is None
+    assert run_finance(s, breakeven=True).npv_zero_rent_per_gpu_hour == pytest.approx(solution.rent_per_gpu_hour)
+    assert run_finance(s).npv_zero_rent_per_gpu_hour is None
 
 
 def test_rent_for_a_simple_payback(tmp_path):

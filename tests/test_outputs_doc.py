@@ -34,6 +34,7 @@ RUNS = {
     "tokensim catalog hardware": [["catalog", "hardware"]],
     "tokensim catalog models": [["catalog", "models"]],
     "tokensim catalog precisions": [["catalog", "precisions"]],
+    "tokensim catalog prices": [["catalog", "prices"]],
     "tokensim perf": [PERF, [*PERF, "--mode", "disaggregated"]],
     "tokensim perf --pareto": [[*PERF, "--pareto"]],
     "tokensim cost": [["cost", "b300-10k-cluster"], ["cost", "b300-10k-cluster", "--currency", "USD"]],
@@ -275,3 +276,36 @@ def test_csv_columns_are_the_json_fields(argv, rows_of):
     header = text.splitlines()[0].split(",")
     expected = data[rows_of][0] if rows_of else data
     assert header == list(expected)
+
+
+# Names issue 13 found with two meanings (item 2, 3, 6), each with the phrase its one definition says, and the names
+# they replaced, which no table may define again. A row may also refer to the definition ("as in ...", "as `...`").
+ONE_MEANING = {
+    "npv_zero_rent_per_gpu_hour": "NPV = 0",
+    "cost_per_gpu_hour": "sold GPU-hour",
+    "utilisation": "sold share of hours",
+    "spot_utilisation": "sell at market",
+    "gross_margin": "`profit` / `revenue`",
+    "markup": "`profit` / `cost`",
+    "breakeven_server_price_change_vs_today": "price today",
+}
+RETIRED_NAMES = ("breakeven_rent_per_gpu_hour", "breakeven_rent", "margin", "breakeven_server_price_change")
+
+
+def test_each_output_name_has_one_meaning():
+    """Every table row of docs/outputs.md that defines one of ONE_MEANING's names (as a field, a column or the last
+    segment of a path, `_{cur}` dropped) says its one meaning or refers to it; no row defines a retired name."""
+    wrong, retired = [], []
+    for line in DOC.read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if not line.startswith("|") or len(cells) < 3:
+            continue
+        meaning = cells[-1]
+        for name in _names(cells[0])[0]:
+            leaf = _segments(name)[-1].removesuffix("_{cur}")
+            if leaf in RETIRED_NAMES:
+                retired.append(line)
+            phrase = ONE_MEANING.get(leaf)
+            if phrase and phrase not in meaning and not meaning.startswith("as "):
+                wrong.append(f"{leaf}: {meaning}")
+    assert not wrong and not retired, "\n".join(wrong + retired)

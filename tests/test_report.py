@@ -29,6 +29,19 @@ def test_bridge_end_equals_the_unit_cost_table(report_json):
     assert d["bridge"]["unit_cost_to"] == pytest.approx(row["cost_per_million_tokens_blended_cny"], rel=1e-12)
 
 
+def test_run_and_bridge_quote_one_breakeven(report_json):
+    """Issue 13 item 2: `run` and `bridge` quote the same break-even under the same name, and the reading says it as
+    a change on today's price (before the fix: +159% in run's sentence against +288% in bridge's table)."""
+    res = CliRunner().invoke(cli, ["bridge", "--scenario", "b300-10k-cluster", "--format", "json"])
+    assert res.exit_code == 0, res.output
+    alone = json.loads(res.output)
+    be = report_json["bridge"]["breakeven_server_price_change_vs_today"]
+    assert be == pytest.approx(alone["breakeven_server_price_change_vs_today"], rel=1e-12)
+    assert report_json["bridge"]["breakeven_server_price"] == pytest.approx(alone["breakeven_server_price"],
+                                                                           rel=1e-12)
+    assert any(f"could change {be:+.0%} on today's" in line for line in report_json["reading"])
+
+
 def test_simple_payback_is_capex_over_rent(report_json):
     """Simple payback of the founding case = RMB 7.0 bn / RMB 1.45 bn = 4.83 years (the note's own numbers)."""
     assert report_json["finance"]["payback_years"]["simple"] == pytest.approx(7.0 / 1.45, rel=1e-9)

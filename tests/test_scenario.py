@@ -408,7 +408,8 @@ PINNED_MESSAGES = [
      "{path}: field 'contract.escalator_per_year' got -1; allowed: a number in (-1, 1]"),
     ('contract_unknown_key', {'contract.rent_per_gpu_hr': 5},
      "{path}: field 'contract.rent_per_gpu_hr' got 5; allowed: known keys: billing, contracted_share, "
-     'escalator_per_year, market_rent_change_per_year, market_rent_per_gpu_hour, rent_per_cluster_year, '
+     'escalator_per_year, market_rent_change_per_year, market_rent_per_gpu_hour, reletting_cost_months_of_rent, '
+     'rent_per_cluster_year, '
      'rent_per_gpu_hour, rent_per_server_month, spot_utilisation, term_years, type, usage_busy_share, '
      'usage_cap_per_gpu_hour, usage_fee_per_million_tokens, usage_floor_per_gpu_hour, '
      "usage_tokens_per_s_per_gpu, vacancy_lag_months (did you mean 'rent_per_gpu_hour'?)"),

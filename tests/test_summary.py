@@ -91,6 +91,25 @@ def test_moments_match_numpy_and_nans_are_counted_apart():
     assert d["min"] == x.min() and d["max"] == x.max()
 
 
+def test_share_with_value_is_the_weight_of_the_conditional_statistics():
+    """Issue 13: a metric that only some paths have (payback, IRR) is summarised over those paths only; the summary
+    carries their share of all paths, count / (count + no_value), the same whatever the chunking. Hand case: of 8
+    values, 3 are NaN, so the mean 2.0 of (1, 2, 3, 1, 3) holds on 5/8 = 62.5% of paths."""
+    values = np.array([1.0, np.nan, 2.0, 3.0, np.nan, 1.0, np.nan, 3.0])
+    for chunks in ([8], [3, 5], [1] * 8):
+        s = Summary([HistogramSpec("x", 0.0, 4.0)], [])
+        start = 0
+        for size in chunks:
+            s.add(start, {"x": values[start: start + size]})
+            start += size
+        s.finish()
+        d = s.metrics["x"].to_dict()
+        assert d["share_with_value"] == 0.625 and d["count"] == 5 and d["no_value"] == 3
+        assert d["mean"] == 2.0
+    empty = Summary([HistogramSpec("x", 0.0, 4.0)], [])
+    assert math.isnan(empty.metrics["x"].share_with_value)
+
+
 def test_quantiles_are_within_one_bin_of_the_exact_ones():
     """Inside the histogram's range, p05, p50, p95 lie within one bin width of numpy.quantile."""
     values = sample(100_000, seed=4)

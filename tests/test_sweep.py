@@ -82,7 +82,7 @@ def test_one_point_sweep_is_predict_and_cost_composed_by_hand():
     assert row["feasible"] and row["concurrency"] == point.concurrency
     assert (row["tp"], row["ep"], row["gpus_per_instance"]) == (point.tp, point.ep, point.gpus)
     expected = {"output_tokens_per_s_per_gpu": point.output_tokens_per_s_per_gpu,
-                "cost_per_gpu_hour_cny": per_gpu_hour, "breakeven_rent_per_gpu_hour_cny": per_gpu_hour,
+                "cost_per_gpu_hour_cny": per_gpu_hour,
                 "cost_per_million_tokens_blended_cny": tokens.blended,
                 "cost_per_million_input_tokens_cny": tokens.input, "cost_per_million_output_tokens_cny": tokens.output}
     for column, value in expected.items():
@@ -190,30 +190,48 @@ def test_finance_metrics_at_the_scenario_rent_equal_tokensim_finance():
     assert row["equity_irr"] == pytest.approx(fin.equity_irr, rel=1e-9)
 
 
-def test_spot_finance_is_the_scenario_at_each_rent_utilisation_and_server_price(tmp_path):
-    """On a spot cluster each (server price, rent, utilisation) point's finance equals tokensim finance of the
-    scenario with those values written into it; equity IRR rises with both rent and utilisation."""
+def test_spot_finance_is_the_scenario_at_each_rent_spot_utilisation_and_server_price(tmp_path):
+    """On a spot cluster each (server price, rent, spot utilisation) point's finance equals tokensim finance of the
+    scenario with those values written into it; equity IRR rises with both rent and spot utilisation."""
     s = variant(tmp_path, spot)
-    frame = run_sweep(s, ["server_price=4e6,5e6", "rent=15,25", "utilisation=0.6,0.9"], backend="numpy").frame
+    frame = run_sweep(s, ["server_price=4e6,5e6", "rent=15,25", "spot_utilisation=0.6,0.9"], backend="numpy").frame
     for _, row in frame.iterrows():
         def at(doc, row=row):
-            spot(doc, row["rent_per_gpu_hour_cny"], row["utilisation"])
+            spot(doc, row["rent_per_gpu_hour_cny"], row["spot_utilisation"])
             doc["capex"]["server_price"] = row["server_price_cny"]
         fin = run_finance(variant(tmp_path, at))
         assert row["npv_cny"] == pytest.approx(fin.npv, rel=1e-9)
         assert row["equity_irr"] == pytest.approx(fin.equity_irr, rel=1e-9)
         assert row["project_irr"] == pytest.approx(fin.project_irr, rel=1e-9)
-    grid = frame[frame["server_price_cny"] == 4e6].pivot(index="rent_per_gpu_hour_cny", columns="utilisation",
+    grid = frame[frame["server_price_cny"] == 4e6].pivot(index="rent_per_gpu_hour_cny", columns="spot_utilisation",
                                                           values="equity_irr").to_numpy()
     assert (np.diff(grid, axis=0) > 0).all() and (np.diff(grid, axis=1) > 0).all()
 
 
-def test_take_or_pay_notes_that_utilisation_does_not_move_finance():
-    """On the fully contracted founding cluster a utilisation axis comes with a note, and NPV is flat along it."""
-    sweep = prepare_sweep(founding(), ["utilisation=0.5,1"], backend="numpy")
+def test_take_or_pay_notes_that_spot_utilisation_does_not_move_finance():
+    """On the fully contracted founding cluster a spot utilisation axis comes with a note, and NPV is flat along it
+    (as is the cost per GPU-hour, which takes the sold share of hours, not the spot utilisation)."""
+    sweep = prepare_sweep(founding(), ["spot_utilisation=0.5,1"], backend="numpy")
     assert any("take-or-pay" in n for n in sweep.notes)
-    frame = run_sweep(founding(), ["utilisation=0.5,1"], backend="numpy").frame
-    assert frame["npv_cny"].nunique() == 1 and frame["cost_per_gpu_hour_cny"].nunique() == 2
+    frame = run_sweep(founding(), ["spot_utilisation=0.5,1"], backend="numpy").frame
+    assert frame["npv_cny"].nunique() == 1 and frame["cost_per_gpu_hour_cny"].nunique() == 1
+
+
+def test_utilisation_and_spot_utilisation_each_move_only_their_own_metrics(tmp_path):
+    """Issue 13 item 6: `utilisation` is the sold share of hours (cost per GPU-hour = full-use cost / utilisation
+    for the capital and fixed terms) and `spot_utilisation` the rented share of market capacity (spot revenue =
+    GPUs x hours x rent x spot utilisation). On a spot cluster, utilisation moves the cost but no finance metric;
+    spot utilisation moves NPV but no cost; at the scenario's own values both equal tokensim finance / cost."""
+    s = variant(tmp_path, spot)  # spot at RMB 20 per GPU-hour, spot utilisation 0.8
+    sold = run_sweep(s, ["rent=20", "utilisation=0.5,1"], backend="numpy").frame
+    assert sold["npv_cny"].nunique() == 1 and sold["cost_per_gpu_hour_cny"].nunique() == 2
+    assert sold["npv_cny"].iloc[0] == pytest.approx(run_finance(s).npv, rel=1e-9)
+    market = run_sweep(s, ["rent=20", "spot_utilisation=0.5,0.8"], backend="numpy").frame
+    assert market["cost_per_gpu_hour_cny"].nunique() == 1 and market["npv_cny"].nunique() == 2
+    assert market["npv_cny"].iloc[1] == pytest.approx(run_finance(s).npv, rel=1e-9)
+    assert market["npv_cny"].iloc[0] < market["npv_cny"].iloc[1]
+    notes = prepare_sweep(s, ["rent=20", "utilisation=0.5,1"], backend="numpy").notes
+    assert any("utilisation does not enter them" in n and "spot_utilisation" in n for n in notes)
 
 
 # -- bad input ---------------------------------------------------------------------------------------------------------
@@ -222,6 +240,7 @@ def test_take_or_pay_notes_that_utilisation_does_not_move_finance():
     ("rnt=1,2", "did you mean 'rent'"),
     ("utilisation=0,0.5", "value 0 is out of range; allowed: numbers in [0.01, 1]"),
     ("utilisation=0.5,1.2", "out of range"),
+    ("spot_utilisation=0.5,1.2", "value 1.2 is out of range; allowed: numbers in [0, 1]"),
     ("server_price=-1", "allowed: numbers in (0, inf)"),
     ("concurrency=2.5", "whole numbers"),
     ("cache_hit_rate=nan", "out of range"),
@@ -281,7 +300,7 @@ def test_memory_budget_bounds_chunks_and_whole_grids():
 # the scenario's SLO) and fixed batches beyond memory, MoE throughput and latency layouts, dense TP, MLA and GQA,
 # sliding windows (gpt-oss), DSA sparse attention (deepseek-v3.2), weight-only 4-bit on Hopper, EP across scale-up
 # domains, speculative-free decode, cache hits, an explicit decode context, zero cost of capital, several
-# currencies' scenarios.
+# currencies' scenarios, and the last slot (spot_utilisation, finance only: the kernel indexes past it).
 KERNEL_GRIDS = [
     (FOUNDING, "aggregated", ["hardware=B300,H200,H100", "precision=fp8,nvfp4",
                               "model=deepseek-v3,deepseek-v3.2,llama-3.3-70b,gpt-oss-120b,mixtral-8x7b",
@@ -291,7 +310,7 @@ KERNEL_GRIDS = [
                                  "concurrency=1,16,300,100000", "cache_hit_rate=0,0.5,1", "context=2000",
                                  "server_price=3e6", "utilisation=0.5,1", "cost_of_capital=0,0.08"]),
     (FOUNDING, "aggregated", ["model=llama-4-maverick,llama-3.1-405b", "precision=fp8,nvfp4",
-                              "output_tokens=100,2000", "electricity_price=0.1,0.9"]),
+                              "output_tokens=100,2000", "electricity_price=0.1,0.9", "spot_utilisation=0.5,1"]),
     ("us-b300-neocloud-usage", "disaggregated", ["hardware=H20,GB300", "input_tokens=1:20000:9",
                                                  "server_price=1e5,4e5"]),
 ]
@@ -487,6 +506,8 @@ def test_cli_json_rows_equal_the_csv_stream():
     (["--axis", "rent="], "the axis is empty"),
     (["--axis", "utilisation=1.5"], "out of range"),
     (["--metric", "equty_irr"], "did you mean 'equity_irr'"),
+    (["--metric", "breakeven_rent_per_gpu_hour"], "it was cost_per_gpu_hour under another name"),
+    (["--metric", "breakeven_rent_per_gpu_hour_cny"], "npv_zero_rent_per_gpu_hour of `tokensim finance`"),
     (["--axis", "rnt=1"], "did you mean 'rent'"),
     (["--axis", "input_tokens=1:10000:10000", "--axis", "output_tokens=1:1000:1000", "--format", "json"],
      "over the memory budget"),
@@ -501,10 +522,10 @@ def test_cli_bad_input_exits_2_with_the_reason(args, message):
 
 def test_cli_out_writes_csv_parquet_json_and_heatmaps(tmp_path):
     """--out DIR streams sweep.csv and sweep.parquet (same rows), writes sweep.json and a heatmap per metric for a
-    rent x utilisation grid, leaving no temporary file."""
+    rent x spot utilisation grid, leaving no temporary file."""
     s = variant(tmp_path, spot)
     out = tmp_path / "out"
-    res = invoke("sweep", s.file, "--axis", "rent=10:30:3", "--axis", "utilisation=0.5,1", "--metric",
+    res = invoke("sweep", s.file, "--axis", "rent=10:30:3", "--axis", "spot_utilisation=0.5,1", "--metric",
                  "equity_irr,cost_per_gpu_hour", "--backend", "numpy", "--chunk-points", "4", "--out", out,
                  "--format", "csv")
     assert res.exit_code == 0, res.output

@@ -77,7 +77,8 @@ def test_kernel_float32_within_the_documented_tolerance(grid):
 def test_run_sweep_on_the_gpu_equals_numpy_with_finance_and_chunks():
     """run_sweep on CuPy (float64, small chunks) gives NumPy's DataFrame, finance columns joined alike."""
     s = load_scenario("b300-10k-cluster")
-    axes = ["model=deepseek-v3,llama-3.3-70b", "rent=12:24:4", "utilisation=0.6,1", "input_tokens=500,4000"]
+    axes = ["model=deepseek-v3,llama-3.3-70b", "rent=12:24:4", "utilisation=0.6,1", "spot_utilisation=0.5,0.9",
+            "input_tokens=500,4000"]
     gpu = run_sweep(s, axes, backend="cupy", dtype="float64", chunk_points=5)
     cpu = run_sweep(s, axes, backend="numpy")
     assert gpu.meta["backend"] == "cupy" and any("NumPy" in n for n in gpu.meta["notes"])

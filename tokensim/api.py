@@ -7,13 +7,16 @@ inputs only. ``tokensim`` re-exports each of them.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from . import _warnings
 from ._errors import UserError
 from ._irr import IRR_OK, IRR_REASONS, annualise_monthly_rate, irr_roots, mirr
+from ._irr import npv as _npv
 from ._units import HOURS_PER_MONTH, monthly_rate
 from .bridge import FACTORS, BridgeResult, Side
 from .bridge import bridge as _bridge
@@ -21,15 +24,18 @@ from .config.types import Scenario
 from .config.uncertainty import Uncertainty
 from .finance import (
     DEFINITIONS,
+    LOAN_DEFAULT_REASONS,
     NPV_ZERO,
     Drivers,
     FinanceResult,
     Metrics,
     Target,
+    dsra_target_by_month,
     finance_metrics,
     payback_requirements,
     rent_units,
     schedule_frame,
+    size_debt,
     solve_rent,
     usage_frontier,
 )
@@ -86,7 +92,7 @@ def _finance_reasons(metrics: Metrics, s: Scenario) -> dict[str, str]:
             reasons[name] = IRR_REASONS[code]
     f = metrics.flows
     horizon = f"cumulative cash flow is negative at the {s.horizon_years:g}-year horizon"
-    for name in ("payback_equity", "payback_discounted"):
+    for name in ("payback_equity", "payback_equity_first_crossing", "payback_discounted"):
         if np.isnan(_scalar(getattr(f, name))):
             reasons[name] = horizon
     for name in ("payback_simple", "payback_net"):
@@ -99,6 +105,32 @@ def _finance_reasons(metrics: Metrics, s: Scenario) -> dict[str, str]:
     if np.isnan(_scalar(f.llcr)):
         reasons["llcr"] = "no debt outstanding at the end of deliveries"
     return reasons
+
+
+def _waterfall(f, inputs) -> dict[str, Any]:
+    """The deterministic case's waterfall figures (DEFINITIONS["waterfall"], ["first_loan_default_month"])."""
+    month = _scalar(f.first_loan_default_month)
+    reason = int(_scalar(f.first_loan_default_reason))
+    return {
+        "sponsor_injection": _scalar(f.sponsor_injection),
+        "sponsor_injection_months": int(_scalar(f.sponsor_injection_months)),
+        "equity_cure": _scalar(f.equity_cure), "equity_cure_count": int(_scalar(f.equity_cure_count)),
+        "first_loan_default_month": None if np.isnan(month) else int(month),
+        "first_loan_default_reason": LOAN_DEFAULT_REASONS[reason] if not np.isnan(month) else None,
+        "dscr_by_year": [None if np.isnan(v) else float(v) for v in np.asarray(f.dscr_by_year)[0]],
+        "dsra_at_close": float(np.asarray(dsra_target_by_month(inputs))[0, 0])
+        if inputs.dsra_funding == "at_close" else 0.0,
+    }
+
+
+def _discounting(f, inputs, s: Scenario) -> dict[str, Any]:
+    """The discount rate's convention and the after-tax WACC with the NPV at it (DEFINITIONS["discounting"])."""
+    fin = s.financing
+    after_tax = fin.debt_share * fin.interest_rate * (1 - s.tax.rate) + (1 - fin.debt_share) * fin.cost_of_equity
+    rows = np.asarray(f.project_cf, dtype=float)
+    return {"discount_rate": fin.discount_rate, "npv_at_discount_rate": _scalar(f.npv),
+            "wacc_after_tax": after_tax,
+            "npv_at_wacc_after_tax": float(_npv(monthly_rate(after_tax), rows)[0])}
 
 
 def _mirrs_and_roots(metrics: Metrics, inputs) -> tuple[dict[str, float], dict[str, list[float]] | None]:
@@ -116,6 +148,27 @@ def _mirrs_and_roots(metrics: Metrics, inputs) -> tuple[dict[str, float], dict[s
         if np.count_nonzero(np.diff(np.sign(flows[flows != 0]))) > 1:
             roots[irr_name] = [float(r) for r in annualise_monthly_rate(irr_roots(flows))]
     return mirrs, roots or None
+
+
+def _debt_sizing(s: Scenario, terms) -> dict | None:
+    """The debt sizing of a scenario (DEFINITIONS["debt_sizing"]): applied when the scenario sizes its debt
+    (``financing.sizing_dscr``, or sculpted debt), else the debt its DSCR covenant would allow, for information;
+    None without either or without debt."""
+    fin = s.financing
+    applied = fin.sizing_dscr is not None or fin.amortisation == "sculpted"
+    if fin.debt_share <= 0 or not (applied or fin.dscr_covenant):
+        return None
+    if not applied:
+        terms = replace(terms, sizing_dscr=fin.dscr_covenant)
+    sized = size_debt(_resolve_finance.finance_inputs(s, size_debt=False), terms)
+    haircut = sized.revenue_haircut_share
+    amount = float(sized.schedule.amount[0])
+    return {"applied": applied, "target_dscr": sized.target_dscr,
+            "case": "base case (P50)" if haircut == 0 else f"P90 case (every revenue price -{haircut:.0%})",
+            "revenue_haircut_share": haircut, "max_gearing": fin.debt_share,
+            "gearing_limit_amount": float(sized.gearing_amount[0]), "dscr_limit_amount": float(sized.dscr_amount[0]),
+            "sized_amount": amount, "sized_gearing": amount / s.capex_total, "binding": str(sized.binding[0]),
+            "min_dscr_sizing_case": float(sized.min_dscr[0])}
 
 
 def _target(target: Target | str | None) -> Target | None:
@@ -146,7 +199,8 @@ def run_finance(scenario: Scenario, *, target: Target | str | None = None, front
     payback_in_years : float, optional
         The rent each payback definition needs to pay back in this many years.
     breakeven : bool, optional
-        Solve for the break-even rent (project NPV = 0); about ten times the cost of the finance itself.
+        Solve for the NPV = 0 rent (``npv_zero_rent_per_gpu_hour``, ``npv_zero_rent``); about ten times the cost of
+        the finance itself.
 
     Returns
     -------
@@ -154,7 +208,7 @@ def run_finance(scenario: Scenario, *, target: Target | str | None = None, front
         Money in the scenario's currency, IRRs annual fractions, paybacks in years; the reasons for any NaN, the
         assumptions made and the definitions used; the optional parts None unless asked for.
     """
-    s = scenario
+    s = _resolve_finance.to_debt_maturity(scenario)  # the horizon runs to the debt's maturity
     target = _target(target)
     if frontier and s.contract.type != "base_plus_usage":
         raise UserError(f"{s.file}: field 'contract.type' got {s.contract.type!r}; allowed: base_plus_usage "
@@ -171,14 +225,20 @@ def run_finance(scenario: Scenario, *, target: Target | str | None = None, front
     rent_now = (s.contract.market_rent_per_gpu_hour * HOURS_PER_MONTH if market
                 else _resolve_finance.contract_rent_per_gpu_month(s))
     assumptions = s.assumption_rows()
-    if bool(inputs.debt.sized_down[0]):
+    sizing = _debt_sizing(s, terms)
+    if bool(inputs.debt.sized_down[0]) and sizing is not None:
         assumptions.append({"field": "financing.debt_share", "value": float(inputs.debt.amount[0] / s.capex_total),
-                            "why": f"sculpted debt sized down: CFADS carries only this share at the target DSCR "
-                                   f"{fin.target_dscr:g}", "origin": "default"})
-    if inputs.debt.maturity_month > s.horizon_months and inputs.debt.amount[0] > 0:
-        assumptions.append({"field": "financing.tenor_years", "value": fin.tenor_years,
-                            "why": "the debt matures after the horizon: the balance left is repaid from the residual "
-                                   "at the horizon (equity cash flow), and LLCR counts CFADS within the horizon only",
+                            "why": f"debt sized down: the {sizing['case']}'s CFADS carries only this share at a "
+                                   f"minimum DSCR of {sizing['target_dscr']:g}", "origin": "default"})
+    if s.horizon_years != scenario.horizon_years:
+        c = s.contract
+        after = ("" if c.type == "spot" else
+                 f"; after the contract's {c.term_years:g} years every GPU sells at the market rent "
+                 f"{c.market_rent_per_gpu_hour:.4g} per GPU-hour x spot utilisation {c.spot_utilisation:g}")
+        assumptions.append({"field": "horizon_years", "value": s.horizon_years,
+                            "why": f"extended from {scenario.horizon_years:g} years to the debt's maturity (month "
+                                   f"{inputs.debt.maturity_month}), so every scheduled repayment is in the cash flows "
+                                   f"and the DSCR{after}; residual at {s.horizon_years:g} years",
                             "origin": "default"})
     mirrs, roots = _mirrs_and_roots(metrics, inputs)
     irrs = {"project_irr": _scalar(metrics.project_irr), "project_irr_pre_tax": _scalar(metrics.project_irr_pre_tax),
@@ -191,16 +251,19 @@ def run_finance(scenario: Scenario, *, target: Target | str | None = None, front
         project_irr=_scalar(metrics.project_irr), project_irr_pre_tax=_scalar(metrics.project_irr_pre_tax),
         equity_irr=equity_irr, npv=_scalar(f.npv), equity_npv=_scalar(f.equity_npv),
         payback_years={"simple": _scalar(f.payback_simple), "net": _scalar(f.payback_net),
-                       "equity": _scalar(f.payback_equity), "discounted": _scalar(f.payback_discounted)},
+                       "equity": _scalar(f.payback_equity),
+                       "equity_first_crossing": _scalar(f.payback_equity_first_crossing),
+                       "discounted": _scalar(f.payback_discounted)},
         min_dscr=_scalar(f.min_dscr), avg_dscr=_scalar(f.avg_dscr), llcr=_scalar(f.llcr),
         covenant_breached=bool(np.asarray(f.covenant_breached).reshape(-1)[0]), meets_equity_hurdle=hurdle,
-        breakeven_rent_per_gpu_hour=solved.rent_per_gpu_hour if solved is not None else None,
-        breakeven_rent=solved.to_dict() if solved is not None else None,
+        npv_zero_rent_per_gpu_hour=solved.rent_per_gpu_hour if solved is not None else None,
+        npv_zero_rent=solved.to_dict() if solved is not None else None,
         rent={"basis": "market" if market else s.contract.billing, **rent_units(rent_now, inputs, market=market)},
         debt={"amortisation": fin.amortisation, "amount": float(inputs.debt.amount[0]),
               "share_of_capex": float(inputs.debt.amount[0] / s.capex_total), "interest_rate": fin.interest_rate,
               "tenor_years": fin.tenor_years, "payments_per_year": fin.payments_per_year,
               "maturity_month": inputs.debt.maturity_month},
+        sizing=sizing, waterfall=_waterfall(f, inputs), discounting=_discounting(f, inputs, s),
         reasons=_finance_reasons(metrics, s), assumptions=assumptions, definitions=dict(DEFINITIONS),
         solution=solve_rent(inputs, terms, target).to_dict() if target is not None else None,
         frontier=usage_frontier(inputs, terms, target or NPV_ZERO) if frontier else None,

@@ -4,7 +4,8 @@ Unit cost c = cost per sold GPU-hour ÷ tokens per GPU-hour, blended over the sc
 token). It depends on factors that each take an A or a B value:
 
   server_price        server price per GPU, A's → B's base price (the hardware generation's list price)
-  server_price_rise   B's base price → B's price × (1 + rise) (a market move such as "+50% in two months")
+  server_price_rise   B's base price → B's price today, base × (1 + rise) (a market move such as "+50% in two
+                      months"), and on to base × (1 + rise) × (1 + change) with a further change on today's price
   hardware            the accelerator: tokens/s from the performance model and its board power
   precision           the recipe (FP8 → NVFP4 ...), on whichever hardware is in force
   model               the model served
@@ -15,8 +16,14 @@ token). It depends on factors that each take an A or a B value:
 The contribution of factor i is its exact Shapley value over ln c (2^k evaluations, :mod:`tokensim._shapley`), so
 the contributions add up to ln(c_B/c_A) exactly and do not depend on any order; each is also shown as a share of the
 log change and as a cost delta (the total delta c_B − c_A split in proportion to the log contributions). A
-sequential waterfall in a user-given order is offered too. The break-even server-price rise is the rise at which
-c_B = c_A: unit cost is affine in the server price, so it is solved exactly by bisection on that line.
+sequential waterfall in a user-given order is offered too.
+
+Server-price changes have one convention: a change is on B's price *today* (the scenario's price, after its recent
+rise; or the price a spec gives), never on the base price before the recent rise. ``Side.server_price_change`` (the
+CLI's ``--server-price-change``) and the break-even ``breakeven_server_price_change_vs_today`` are both in it, so the
+break-even fed back as the change gives c_B = c_A. The break-even is the change at which c_B = c_A: unit cost is
+affine in the server price (the capital charge is linear in it), so it is solved exactly on that line, from B's cost
+at today's price and with a free server.
 """
 
 from __future__ import annotations
@@ -52,6 +59,17 @@ class Side:
     software_gain: float = 1.0
     utilisation: float = 1.0
     cost_of_capital: float = 0.05
+    server_price_change: float = 0.0
+
+    @property
+    def server_price_today(self) -> float:
+        """The price per server before any further change: base × (1 + ``server_price_rise``)."""
+        return self.server_price * (1.0 + self.server_price_rise)
+
+    @property
+    def server_price_paid(self) -> float:
+        """The price per server the side pays: today's × (1 + ``server_price_change``)."""
+        return self.server_price_today * (1.0 + self.server_price_change)
 
 
 @dataclass(frozen=True)
@@ -80,7 +98,8 @@ class BridgeResult:
     unit_cost_to: float
     contributions: dict
     waterfall: list
-    breakeven_server_price_change: float
+    breakeven_server_price_change_vs_today: float
+    breakeven_server_price: float
     breakeven_reason: str
     sides: dict
 
@@ -93,7 +112,8 @@ class BridgeResult:
                 "unit_cost_from": self.unit_cost_from, "unit_cost_to": self.unit_cost_to, "change": self.change,
                 "log_change": math.log(self.unit_cost_to / self.unit_cost_from),
                 "contributions": self.contributions, "waterfall": self.waterfall,
-                "breakeven_server_price_change": self.breakeven_server_price_change,
+                "breakeven_server_price_change_vs_today": self.breakeven_server_price_change_vs_today,
+                "breakeven_server_price": self.breakeven_server_price,
                 "breakeven_reason": self.breakeven_reason, "from": self.sides["from"], "to": self.sides["to"]}
 
 
@@ -121,8 +141,8 @@ def unit_cost(side: Side, context: BridgeContext, metric: str = "blended") -> fl
     Parameters
     ----------
     side : Side
-        Hardware, precision, model, server price (per server) and its rise, software gain, utilisation (sold share of
-        hours) and cost of capital (annual).
+        Hardware, precision, model, server price (per server: the base, its recent rise and a further change on
+        today's price), software gain, utilisation (sold share of hours) and cost of capital (annual).
     context : BridgeContext
         The cost inputs, workload and SLO both sides share.
     metric : {"blended", "output", "input"}
@@ -136,7 +156,7 @@ def unit_cost(side: Side, context: BridgeContext, metric: str = "blended") -> fl
     hw = load_catalog().get_hardware(side.hardware)
     board_power_w = dict(context.board_power_w).get(hw.name, hw.board_power_w)
     ci = replace(context.cost_inputs,
-                 server_price_per_gpu=side.server_price * (1.0 + side.server_price_rise) / hw.gpus_per_server,
+                 server_price_per_gpu=side.server_price_paid / hw.gpus_per_server,
                  cost_of_capital=side.cost_of_capital,
                  it_kw_per_gpu=it_power_per_gpu_kw(board_power_w, context.server_overhead_factor))
     per_gpu_hour = cost_per_gpu_hour(ci, side.utilisation).total
@@ -154,17 +174,19 @@ def _mix(a: Side, b: Side, subset: frozenset[str]) -> Side:
     def pick(name, attr):
         return getattr(b if name in subset else a, attr)
 
-    # "server_price" moves A's price to B's base price; "server_price_rise" applies B's rise on whatever price holds.
+    # "server_price" moves A's price to B's base price; "server_price_rise" applies B's rise and further change on
+    # whatever price holds.
     return Side(hardware=pick("hardware", "hardware"), precision=pick("precision", "precision"),
                 model=pick("model", "model"), server_price=pick("server_price", "server_price"),
                 server_price_rise=pick("server_price_rise", "server_price_rise"),
                 software_gain=pick("software", "software_gain"), utilisation=pick("utilisation", "utilisation"),
-                cost_of_capital=pick("financing", "cost_of_capital"))
+                cost_of_capital=pick("financing", "cost_of_capital"),
+                server_price_change=pick("server_price_rise", "server_price_change"))
 
 
-def _breakeven_rise(b: Side, target: float, cost) -> tuple[float, str]:
-    """Server-price rise (on B's base price) at which B's unit cost equals ``target``."""
-    at = {x: cost(replace(b, server_price_rise=x)) for x in (-1.0, 0.0)}
+def _breakeven_change(b: Side, target: float, cost) -> tuple[float, str]:
+    """The change on B's price today (``Side.server_price_change``) at which B's unit cost equals ``target``."""
+    at = {x: cost(replace(b, server_price_change=x)) for x in (-1.0, 0.0)}
     if at[-1.0] >= target:
         return math.nan, "B costs more than A even with a free server: no server price makes it break even"
     slope = at[0.0] - at[-1.0]  # unit cost is affine in the server price (capital charge is linear in it)
@@ -193,7 +215,7 @@ def bridge(context: BridgeContext, a: Side, b: Side, *, metric: str = "blended",
     -------
     BridgeResult
         Unit costs of A and B (per million tokens, ``context.currency``), exact Shapley contributions over ln(cost),
-        the waterfall in ``order`` and the break-even server-price rise on B's base price.
+        the waterfall in ``order`` and the break-even change on B's server price today (with the price it gives).
     """
     if metric not in UNIT_COST_METRICS:
         raise ParameterError("metric", f"'{metric}': allowed: {', '.join(UNIT_COST_METRICS)}")
@@ -224,10 +246,11 @@ def bridge(context: BridgeContext, a: Side, b: Side, *, metric: str = "blended",
         steps.append({"factor": name, "unit_cost_before": running, "unit_cost_after": new,
                       "cost_delta": new - running})
         running = new
-    rise, reason = _breakeven_rise(b, c_a, cost)
+    change, reason = _breakeven_change(b, c_a, cost)
     return BridgeResult(currency=context.currency, metric=metric, unit_cost_from=c_a, unit_cost_to=c_b,
-                        contributions=contributions, waterfall=steps, breakeven_server_price_change=rise,
-                        breakeven_reason=reason, sides={"from": vars(a).copy(), "to": vars(b).copy()})
+                        contributions=contributions, waterfall=steps, breakeven_server_price_change_vs_today=change,
+                        breakeven_server_price=b.server_price_today * (1.0 + change), breakeven_reason=reason,
+                        sides={"from": vars(a).copy(), "to": vars(b).copy()})
 
 
 def bridge_in_currency(result: dict, currency: str) -> dict:
@@ -236,7 +259,9 @@ def bridge_in_currency(result: dict, currency: str) -> dict:
         return result
     k = fx_factor(result["currency"], currency)
     out = dict(result, currency=currency, unit_cost_from=result["unit_cost_from"] * k,
-               unit_cost_to=result["unit_cost_to"] * k)
+               unit_cost_to=result["unit_cost_to"] * k, breakeven_server_price=result["breakeven_server_price"] * k)
+    for side in ("from", "to"):
+        out[side] = dict(result[side], server_price=result[side]["server_price"] * k)
     out["contributions"] = {n: dict(c, cost_delta=c["cost_delta"] * k) for n, c in result["contributions"].items()}
     out["waterfall"] = [{**s, **{f: s[f] * k for f in ("unit_cost_before", "unit_cost_after", "cost_delta")}}
                         for s in result["waterfall"]]

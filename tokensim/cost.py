@@ -325,7 +325,8 @@ class ServingPnl:
     revenue_output: float
     revenue: float
     profit: float
-    margin: float  # revenue / cost − 1
+    gross_margin: float  # profit / revenue (an analyst's margin)
+    markup: float  # profit / cost = revenue / cost − 1 (DeepSeek's "cost profit margin")
     cost_per_million_tokens: float  # cost / (input + output tokens) × 10⁶
     cost_per_million_output_tokens: float
     revenue_per_gpu_hour: float
@@ -355,7 +356,7 @@ def _check_finite_result(what: str, value: float, inputs: dict[str, float]) -> N
 def serving_pnl(*, gpus, hours, cost_per_gpu_hour, input_tokens, cache_hit_rate, output_tokens, price_input,
                 price_cached_input, price_output, currency: str = "USD", gpus_needed: float | None = None
                 ) -> ServingPnl:
-    """Cost, revenue and margin of a fleet serving given token volumes over a period.
+    """Cost, revenue, gross margin and markup of a fleet serving given token volumes over a period.
 
     Parameters
     ----------
@@ -381,7 +382,8 @@ def serving_pnl(*, gpus, hours, cost_per_gpu_hour, input_tokens, cache_hit_rate,
     Returns
     -------
     ServingPnl
-        Cost, revenue by token kind, profit and margin over the period, and cost per million tokens, in ``currency``.
+        Cost, revenue by token kind, profit, gross margin (profit / revenue) and markup (profit / cost) over the
+        period, and cost per million tokens, in ``currency``.
     """
     for name, value in (("gpus", gpus), ("hours", hours)):
         _check_nonneg(value, name, positive=True)
@@ -412,7 +414,10 @@ def serving_pnl(*, gpus, hours, cost_per_gpu_hour, input_tokens, cache_hit_rate,
             ("the revenue", revenue, ("input_tokens", "output_tokens", "price_input", "price_cached_input",
                                       "price_output")),
             ("the tokens", total_tokens, ("input_tokens", "output_tokens")),
-            ("the margin", revenue / cost if cost > 0 else 0.0, ("gpu_hour_cost", "gpus", "hours")),
+            ("the markup", revenue / cost if cost > 0 else 0.0, ("gpu_hour_cost", "gpus", "hours")),
+            ("the gross margin", cost / revenue if revenue > 0 else 0.0, ("input_tokens", "output_tokens",
+                                                                         "price_input", "price_cached_input",
+                                                                         "price_output")),
             ("the revenue per GPU-hour", revenue / gpu_hours, ("gpus", "hours")),
             ("the cost per million tokens", cost / total_tokens * TOKENS_PER_MILLION if total_tokens > 0 else 0.0,
              ("input_tokens", "output_tokens", "gpus", "hours", "gpu_hour_cost")),
@@ -424,7 +429,8 @@ def serving_pnl(*, gpus, hours, cost_per_gpu_hour, input_tokens, cache_hit_rate,
         currency=currency, gpus=gpus, hours=hours, gpu_hours=gpu_hours, input_tokens=input_tokens,
         cached_input_tokens=cached, output_tokens=output_tokens, cost=cost, revenue_input=rev_in,
         revenue_cached_input=rev_cached, revenue_output=rev_out, revenue=revenue, profit=revenue - cost,
-        margin=revenue / cost - 1.0 if cost > 0 else nan,
+        gross_margin=(revenue - cost) / revenue if revenue > 0 else nan,
+        markup=(revenue - cost) / cost if cost > 0 else nan,
         cost_per_million_tokens=cost / total_tokens * TOKENS_PER_MILLION if total_tokens > 0 else nan,
         cost_per_million_output_tokens=cost / output_tokens * TOKENS_PER_MILLION if output_tokens > 0 else nan,
         revenue_per_gpu_hour=revenue / gpu_hours, gpus_needed=gpus_needed,

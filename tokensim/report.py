@@ -29,7 +29,7 @@ from .montecarlo import DEFAULT_PATHS, dscr_fan, simulate
 from .perf import predict
 from .plots import write_plot_pack  # draws with matplotlib, imported only when a chart is drawn
 from .resolve.cost import cost_inputs
-from .resolve.finance import debt_terms, finance_inputs
+from .resolve.finance import debt_terms, finance_inputs, to_debt_maturity
 from .resolve.montecarlo import montecarlo_model
 from .resolve.perf import slo as serving_slo
 from .resolve.perf import workload as serving_workload
@@ -136,18 +136,18 @@ def _reading(s: Scenario, currency: str, unit_costs: list[dict], breakdown: dict
         f"up: {', '.join(rises) or 'nothing'} (Shapley shares of the log change, each as the cost change it alone "
         f"explains).")
     if br["breakeven_reason"] == "ok":
-        total_rise = (1 + br["breakeven_server_price_change"])
         lines.append(
-            f"Server prices could rise to {total_rise:.2f}x the {br['to']['hardware']} base price "
-            f"({total_rise / (1 + br['to']['server_price_rise']) - 1:+.0%} on today's price) before the "
-            f"{br['to']['hardware']} token stopped being cheaper than the {br['from']['hardware']} one.")
+            f"The {br['to']['hardware']} server price could change "
+            f"{br['breakeven_server_price_change_vs_today']:+.0%} on today's (to {currency} "
+            f"{br['breakeven_server_price'] / 1e6:.3g} m per server) before the {br['to']['hardware']} token stopped "
+            f"being cheaper than the {br['from']['hardware']} one.")
     rent = fin["rent"]["per_gpu_hour"]
     cost = breakdown[f"total_per_gpu_hour_{cur}"]
     capital = breakdown[f"capital_recovery_per_gpu_hour_{cur}"] + breakdown[f"financing_per_gpu_hour_{cur}"]
     lines.append(
         f"The contract rent of {currency} {rent:.2f} per GPU-hour is {'below' if rent < cost else 'above'} the full "
         f"cost of {cost:.2f} per sold GPU-hour (capital {capital:.2f}); "
-        f"the rent for NPV = 0 is {fin['breakeven_rent_per_gpu_hour']:.2f}.")
+        f"the rent for NPV = 0 is {fin['npv_zero_rent_per_gpu_hour']:.2f}.")
     pb = fin["payback_years"]
     lines.append(
         f"Payback: simple (capex / year-1 rent) {_fmt_years(pb['simple'])}, net of opex {_fmt_years(pb['net'])}, "
@@ -174,7 +174,9 @@ def _reading(s: Scenario, currency: str, unit_costs: list[dict], breakdown: dict
 def payback_variants(s: Scenario) -> list[dict]:
     """The four paybacks and both IRRs under structural alternatives a reader of "payback about N years" may have
     meant: the scenario as given, capex before the recent server-price rise, power and space paid by the lessee,
-    and debt with a tenor of 8 years (repaid from the residual at the horizon where still outstanding)."""
+    and debt with a tenor of 8 years (the horizon then runs to the debt's maturity, the GPUs selling at market after
+    the contract: :func:`tokensim.resolve.finance.to_debt_maturity`). Each row carries the horizon it ran to and the
+    reason for every NaN (``nan_reasons``, "metric: reason; ...", empty when none)."""
     variants = [("as given", s)]
     rise = s.capex.recent_server_price_rise
     if rise:
@@ -190,7 +192,10 @@ def payback_variants(s: Scenario) -> list[dict]:
     for label, variant in variants:
         f = run_finance(variant)
         rows.append({"variant": label, **{f"payback_{k}_years": v for k, v in f.payback_years.items()},
-                     "project_irr": f.project_irr, "equity_irr": f.equity_irr, "min_dscr": f.min_dscr})
+                     "project_irr": f.project_irr, "equity_irr": f.equity_irr, "min_dscr": f.min_dscr,
+                     "covenant_breached": f.covenant_breached,
+                     "horizon_years": to_debt_maturity(variant).horizon_years,
+                     "nan_reasons": "; ".join(f"{k}: {v}" for k, v in f.reasons.items())})
     return rows
 
 
@@ -229,7 +234,12 @@ def _monte_carlo(s: Scenario, k: float, currency: str, paths: int, seed: int, ba
 def _mc_sentence(mc: dict, s: Scenario) -> str:
     irr = mc["equity_irr"]
     parts = [f"Over {mc['paths']:,} Monte Carlo paths ({mc['backend']}), equity IRR P5/P50/P95 is "
-             f"{irr['p05']:.1%} / {irr['p50']:.1%} / {irr['p95']:.1%}"]
+             f"{irr['p05']:.1%} / {irr['p50']:.1%} / {irr['p95']:.1%}"
+             + (f" (given an IRR, {irr['share_with_value']:.0%} of paths)" if irr.get("share_with_value", 1.0) < 1.0
+                else "")]
+    if mc.get("prob_payback_equity_within_horizon") is not None:
+        parts.append(f"the equity pays back within the horizon on {mc['prob_payback_equity_within_horizon']:.0%} "
+                     f"of paths")
     if mc.get("prob_equity_irr_below_hurdle") is not None:
         parts.append(f"the chance of missing the {s.financing.equity_hurdle_irr:.0%} hurdle is "
                      f"{mc['prob_equity_irr_below_hurdle']:.0%}")

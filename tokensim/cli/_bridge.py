@@ -19,9 +19,12 @@ def _table(r: dict) -> str:
         f"unit cost from ({r['from']['hardware']} {r['from']['precision']}, {cur}/M tokens)": r["unit_cost_from"],
         f"unit cost to ({r['to']['hardware']} {r['to']['precision']}, {cur}/M tokens)": r["unit_cost_to"],
         "change": f"{r['change']:+.1%}",
-        "break-even rise of the 'to' server price over its base": (f"{r['breakeven_server_price_change']:+.0%}"
-                                                 if r["breakeven_reason"] == "ok" else r["breakeven_reason"]),
+        "break-even change of the 'to' server price on today's": (
+            f"{r['breakeven_server_price_change_vs_today']:+.1%}" if r["breakeven_reason"] == "ok"
+            else r["breakeven_reason"]),
     }
+    if r["breakeven_reason"] == "ok":
+        head[f"break-even 'to' server price ({cur} per server)"] = r["breakeven_server_price"]
     out = render_table(head, title=f"bridge: {r['metric']}")
     rows = [{"factor": n, "share of ln change": f"{c['share_of_log_change'] + 0.0:+.1%}",
              "ln contribution": c["log_contribution"], f"cost delta ({cur}/M)": c["cost_delta"]}
@@ -39,7 +42,8 @@ def _table(r: dict) -> str:
 @click.option("--from", "from_spec", help="HARDWARE:PRECISION[:SERVER_PRICE] (default: the previous generation)")
 @click.option("--to", "to_spec", help="HARDWARE:PRECISION[:SERVER_PRICE] (default: the scenario's)")
 @click.option("--server-price-change", type=float, default=0.0, show_default=True,
-              help="rise applied on top of the 'to' server price, e.g. 0.5 for +50%")
+              help="change on the 'to' server price today (the scenario's, after its recent rise, or the --to "
+                   "price), e.g. 0.5 for +50%; the units of breakeven_server_price_change_vs_today")
 @click.option("--model", help="model on both sides (default: the scenario's)")
 @click.option("--from-model", help="model on the 'from' side")
 @click.option("--to-model", help="model on the 'to' side")
@@ -57,7 +61,8 @@ def bridge_command(scenario_name, from_spec, to_spec, server_price_change, model
                    software_gain, from_utilisation, to_utilisation, from_cost_of_capital, to_cost_of_capital, metric,
                    order, currency, fmt):
     """How unit token cost moves from A to B: server price, hardware, precision, model, software, utilisation,
-    financing — exact Shapley contributions over ln(cost), a waterfall, and the break-even server-price rise."""
+    financing — exact Shapley contributions over ln(cost), a waterfall, and the break-even change on the 'to'
+    server price today."""
     scenario = load_scenario(scenario_name)
     a, b = sides(scenario, from_spec=from_spec, to_spec=to_spec, server_price_change=server_price_change,
                  software_gain=software_gain, from_model=from_model, to_model=to_model, model=model,

@@ -29,10 +29,15 @@ def _table(result) -> str:
         "project IRR (pre-tax)": _show(r.project_irr_pre_tax, why("project_irr_pre_tax"), "pct"),
         "equity IRR": _show(r.equity_irr, why("equity_irr"), "pct"),
         f"NPV at the discount rate ({cur})": _show(r.npv, kind="money"),
+        f"NPV at the after-tax WACC {r.discounting['wacc_after_tax']:.2%} ({cur})":
+            _show(r.discounting["npv_at_wacc_after_tax"], kind="money"),
         f"equity NPV at the cost of equity ({cur})": _show(r.equity_npv, kind="money"),
         "payback simple (capex / year-1 revenue)": _show(r.payback_years["simple"], why("payback_simple"), "years"),
         "payback net (capex / year-1 EBITDA)": _show(r.payback_years["net"], why("payback_net"), "years"),
-        "payback equity (cumulative equity CF)": _show(r.payback_years["equity"], why("payback_equity"), "years"),
+        "payback equity, sustained (cumulative equity CF)": _show(r.payback_years["equity"], why("payback_equity"),
+                                                                  "years"),
+        "payback equity, first crossing (textbook)": _show(r.payback_years["equity_first_crossing"],
+                                                           why("payback_equity_first_crossing"), "years"),
         "payback discounted (project CF)": _show(r.payback_years["discounted"], why("payback_discounted"), "years"),
         "min DSCR": _show(r.min_dscr, why("min_dscr")),
         "avg DSCR": _show(r.avg_dscr, why("avg_dscr")),
@@ -40,12 +45,27 @@ def _table(result) -> str:
         "DSCR covenant breached": str(r.covenant_breached),
         "meets equity hurdle": str(r.meets_equity_hurdle),
         f"rent per GPU-hour ({cur})": _show(r.rent["per_gpu_hour"]),
-        f"break-even rent per GPU-hour, NPV = 0 ({cur})": _show(r.breakeven_rent_per_gpu_hour,
-                                                                r.breakeven_rent.get("reason")),
-        f"break-even rent per server-month ({cur})": _show(r.breakeven_rent["rent_per_server_month"], kind="money"),
-        f"break-even rent per cluster-year ({cur})": _show(r.breakeven_rent["rent_per_cluster_year"], kind="money"),
+        f"NPV = 0 rent per GPU-hour ({cur})": _show(r.npv_zero_rent_per_gpu_hour, r.npv_zero_rent.get("reason")),
+        f"NPV = 0 rent per server-month ({cur})": _show(r.npv_zero_rent["rent_per_server_month"], kind="money"),
+        f"NPV = 0 rent per cluster-year ({cur})": _show(r.npv_zero_rent["rent_per_cluster_year"], kind="money"),
         f"debt ({r.debt['amortisation']}, {r.debt['tenor_years']:g} y, {cur})": _show(r.debt["amount"], kind="money"),
     }
+    w = r.waterfall
+    metrics[f"sponsor injections ({cur}); months"] = (f"{_show(w['sponsor_injection'], kind='money')}; "
+                                                      f"{w['sponsor_injection_months']}")
+    metrics["first loan default month"] = ("none" if w["first_loan_default_month"] is None else
+                                           f"{w['first_loan_default_month']} ({w['first_loan_default_reason']})")
+    if w["equity_cure_count"]:
+        metrics[f"equity cures ({cur}); count"] = f"{_show(w['equity_cure'], kind='money')}; {w['equity_cure_count']}"
+    if r.sizing is not None:
+        z = r.sizing
+        head = (f"debt sized at min DSCR {z['target_dscr']:g} on the {z['case']}" if z["applied"] else
+                f"debt the DSCR covenant {z['target_dscr']:g} allows on the {z['case']} (not applied)")
+        metrics[f"{head} ({cur})"] = _show(z["sized_amount"], kind="money")
+        metrics["  gearing (debt / capex); binding limit"] = f"{z['sized_gearing']:.1%}; {z['binding']}"
+        metrics[f"  DSCR limit / gearing limit {z['max_gearing']:.0%} ({cur})"] = (
+            f"{_show(z['dscr_limit_amount'], kind='money')} / {_show(z['gearing_limit_amount'], kind='money')}")
+        metrics["  min DSCR on the sizing case"] = _show(z["min_dscr_sizing_case"], why("min_dscr"))
     if r.solution is not None:
         sol = r.solution
         metrics[f"rent meeting {sol['target']} per GPU-hour ({cur})"] = _show(sol["rent_per_gpu_hour"],

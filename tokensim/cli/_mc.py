@@ -19,16 +19,30 @@ def _fmt_na(value, kind: str) -> str:
     return fmt_value(value, kind, missing="n/a")
 
 
+# Short table labels of the conditions in tokensim.montecarlo.CONDITIONAL_ON (the JSON carries the full wording).
+_GIVEN = {"project_irr": "an IRR", "equity_irr": "an IRR", "payback_years_equity": "payback",
+          "min_dscr": "debt service", "payback_years_equity_first_crossing": "a crossing",
+          "first_loan_default_month": "a loan default"}
+
+
 def mc_table(d: dict) -> str:
     """The Monte Carlo summary for people (also the Monte Carlo section of ``tokensim run``)."""
     kinds = {"project_irr": "pct", "equity_irr": "pct", "npv": "money", "payback_years_equity": "years",
-             "min_dscr": "ratio"}
+             "min_dscr": "ratio", "payback_years_equity_first_crossing": "years", "sponsor_injection": "money",
+             "first_loan_default_month": "number"}
     labels = {"project_irr": "project IRR", "equity_irr": "equity IRR", "npv": f"NPV ({d['currency']})",
-              "payback_years_equity": "equity payback", "min_dscr": "min DSCR"}
+              "payback_years_equity": "equity payback (sustained)", "min_dscr": "min DSCR",
+              "payback_years_equity_first_crossing": "equity payback (first crossing)",
+              "sponsor_injection": f"sponsor injections ({d['currency']})",
+              "first_loan_default_month": "first loan default month"}
     rows = []
     for name in PATH_METRICS:
         m = d[name]
-        rows.append({"metric": labels[name], "mean": _fmt_na(m["mean"], kinds[name]),
+        label = labels[name]
+        if m.get("conditional_on"):  # statistics over the paths with a value only: say so, and how many they are
+            label = f"{label} | given {_GIVEN.get(name, m['conditional_on'])}"
+        rows.append({"metric": label, "paths with a value": _fmt_na(m.get("share_with_value"), "pct"),
+                     "mean": _fmt_na(m["mean"], kinds[name]),
                      "std": _fmt_na(m["std"], kinds[name]),
                      "p05": _fmt_na(m["p05"], kinds[name]), "p50": _fmt_na(m["p50"], kinds[name]),
                      "p95": _fmt_na(m["p95"], kinds[name]),
@@ -40,6 +54,8 @@ def mc_table(d: dict) -> str:
         "P(DSCR below covenant in some loan year)": _fmt_na(d["prob_dscr_below_covenant"], "pct"),
         "P(equity IRR below hurdle)": _fmt_na(d["prob_equity_irr_below_hurdle"], "pct"),
         "P(tenant default within the term)": _fmt_na(d["prob_tenant_default"], "pct"),
+        "P(loan default event within the horizon)": _fmt_na(d.get("prob_loan_default"), "pct"),
+        "P(equity payback within the horizon)": _fmt_na(d.get("prob_payback_equity_within_horizon"), "pct"),
         f"standard error of the NPV mean ({d['currency']})": _fmt_na(d["mean_std_error"], "money"),
         "elapsed": f"{d['elapsed_s']:.2f} s ({d['path_months_per_s']:,.0f} path-months/s)",
     }

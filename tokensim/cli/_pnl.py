@@ -39,7 +39,8 @@ def _nonneg(value: float | None, option: str, *, positive: bool = False) -> floa
 def pnl_command(gpus, hours, gpu_hour_cost, input_tokens, cache_hit_rate, output_tokens, price_input,
                 price_cached_input, price_output, output_tokens_per_s_per_gpu, input_tokens_per_s_per_gpu,
                 currency, fmt) -> None:
-    """Cost, revenue, margin (revenue / cost - 1) and cost per million tokens of serving a token volume."""
+    """Cost, revenue, gross margin (profit / revenue), markup (profit / cost) and cost per million tokens of serving
+    a token volume."""
     code = check_currency(currency, None, "--currency")
     hours = _nonneg(hours, "--hours", positive=True)
     check_number(cache_hit_rate, None, "--cache-hit-rate", low=0, high=1)

@@ -54,7 +54,7 @@ def _tables(report) -> str:
         "payback equity": _years(pb["equity"]), "payback discounted": _years(pb["discounted"]),
         "min / avg DSCR": f"{f['min_dscr']:.2f} / {f['avg_dscr']:.2f}", "LLCR": f"{f['llcr']:.2f}",
         "contract rent /GPU-h": f"{f['rent']['per_gpu_hour']:.2f}",
-        "break-even rent /GPU-h (NPV = 0)": f"{f['breakeven_rent_per_gpu_hour']:.2f}",
+        "NPV = 0 rent /GPU-h": f"{f['npv_zero_rent_per_gpu_hour']:.2f}",
     }
     if d["rent_for_dscr"] is not None:  # the scenario has a DSCR covenant
         finance_rows[f"rent for min DSCR {d['rent_for_dscr']['target'].split('=')[1]} /GPU-h"] = \
@@ -65,7 +65,9 @@ def _tables(report) -> str:
                         title=f"rent needed for a {PAYBACK_CLAIM_YEARS:g}-year payback")
     out += render_table([{"variant": v["variant"], "simple": _years(v["payback_simple_years"]),
                           "net": _years(v["payback_net_years"]), "equity": _years(v["payback_equity_years"]),
-                          "discounted": _years(v["payback_discounted_years"]), "equity IRR": _pct(v["equity_irr"])}
+                          "discounted": _years(v["payback_discounted_years"]), "equity IRR": _pct(v["equity_irr"]),
+                          "min DSCR": "NaN" if math.isnan(v["min_dscr"]) else f"{v['min_dscr']:.2f}",
+                          "horizon": f"{v['horizon_years']:g} y", "why NaN": v["nan_reasons"]}
                          for v in d.get("payback_variants", [])], title="paybacks under other assumptions")
     if "monte_carlo" in d:
         out += mc_table(d["monte_carlo"])

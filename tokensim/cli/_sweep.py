@@ -132,7 +132,7 @@ def _axes_help() -> str:
               help=f"an axis of the grid (repeat for more; the first varies slowest). Names: {_axes_help()}")
 @click.option("--metric", "metrics", multiple=True,
               help=f"a metric column (repeat or comma-separate): {', '.join(SWEEP_METRICS)} [default: the unit-cost "
-                   "metrics, plus npv and the IRRs with a rent or utilisation axis]")
+                   "metrics, plus npv and the IRRs with a rent or spot_utilisation axis]")
 @click.option("--mode", type=click.Choice(MODES), default="aggregated", show_default=True, help="serving mode")
 @click.option("--backend", default="auto", show_default=True, type=click.Choice(BACKEND_NAMES),
               help="cupy = the fused CUDA kernel; auto picks it when CuPy and a device are present")
@@ -146,7 +146,7 @@ def _axes_help() -> str:
               help="write sweep.csv, sweep.parquet, sweep.json and heatmaps (2-D numeric grids) to DIR")
 @format_option()
 def sweep_command(scenario, axes, metrics, mode, backend, dtype, chunk_points, memory_budget_mb, out_dir, fmt):
-    """Unit cost per million tokens, cost per GPU-hour, break-even rent and (with rent/utilisation) NPV and IRRs
+    """Unit cost per million tokens, cost per GPU-hour (levelised) and (with rent/spot_utilisation) NPV and IRRs
     over the cartesian grid of the axes; every field not swept keeps SCENARIO's value (default: b300-10k-cluster)."""
     if memory_budget_mb is not None and not (math.isfinite(memory_budget_mb) and memory_budget_mb > 0):
         raise UserError(f"--memory-budget-mb: got {memory_budget_mb:g}; allowed: a number of MB > 0")

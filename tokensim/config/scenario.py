@@ -25,11 +25,13 @@ The sections and keys, in brief (the declaration, with each field's bounds, unit
   maintenance_share_of_capex_per_year, operations_per_gpu_year, insurance_share_of_capex_per_year
 - ``financing``: debt_share, rate_type? (fixed|floating), interest_rate (fixed) or floating_base_rate +
   floating_margin (floating), tenor_years?, amortisation, payments_per_year?, balloon_share?, target_dscr?,
-  dscr_covenant?, cost_of_equity, discount_rate?, equity_hurdle_irr?
+  dscr_covenant?, cost_of_equity, discount_rate?, equity_hurdle_irr?, sizing_dscr?, sizing_revenue_haircut_share?,
+  upfront_fee_share?, commitment_fee_per_year?, lease_handling_fee_share?, lease_deposit_share?, hedged_share?
 - ``contract``: type (fixed|base_plus_usage|spot), term_years, one of rent_per_gpu_hour | rent_per_server_month |
   rent_per_cluster_year (billing? must match), escalator_per_year?, contracted_share?, usage_fee_per_million_tokens,
   usage_tokens_per_s_per_gpu, usage_busy_share?, usage_floor_per_gpu_hour?, usage_cap_per_gpu_hour?,
-  market_rent_per_gpu_hour?, market_rent_change_per_year?, spot_utilisation?, vacancy_lag_months?
+  market_rent_per_gpu_hour?, market_rent_change_per_year?, spot_utilisation?, vacancy_lag_months?,
+  reletting_cost_months_of_rent?
 - ``tax?``: rate, depreciation_years, loss_carry_forward_years? (null = unlimited)
 - ``residual?``: method (economic|percent_of_cost), percent_of_cost_by_age? {age_years: share},
   tokens_per_s_per_gpu, newest_cost_per_million_tokens, margin, busy_share?, remaining_life_years (economic)
@@ -205,7 +207,24 @@ def _financing(m: FinancingSchema, r: _Reader, term_years: float, horizon_years:
         dscr_covenant=_value("financing", m, "dscr_covenant"),
         cost_of_equity=cost_of_equity, discount_rate=discount,
         equity_hurdle_irr=_value("financing", m, "equity_hurdle_irr"),
+        sizing_dscr=_value("financing", m, "sizing_dscr"),
+        sizing_revenue_haircut_share=_value("financing", m, "sizing_revenue_haircut_share") or 0.0,
+        **{key: _value("financing", m, key) or 0.0 for key in (
+            "upfront_fee_share", "commitment_fee_per_year", "lease_handling_fee_share", "lease_deposit_share",
+            "hedged_share")},
+        **_waterfall(m),
     )
+
+
+def _waterfall(m: FinancingSchema) -> dict[str, Any]:
+    """The cash-waterfall fields, each its schema default when absent (the defaults switch the mechanisms off, so
+    they are not listed as assumptions)."""
+    out = {}
+    for key in ("dsra_months", "dsra_funding", "dsra_restore_months", "maintenance_reserve_per_gpu_hour",
+                "lockup_dscr", "cash_sweep_share", "cash_sweep_when", "equity_cure_max_count"):
+        value = _value("financing", m, key)
+        out[key] = field_spec("financing", key).default if value is None else value
+    return out
 
 
 def _contract(m: ContractSchema, r: _Reader, horizon_years: float, cluster: Cluster) -> Contract:
@@ -239,9 +258,10 @@ def _contract(m: ContractSchema, r: _Reader, horizon_years: float, cluster: Clus
         usage_busy_share=busy, usage_floor_per_gpu_hour=floor, usage_cap_per_gpu_hour=cap,
         market_rent_per_gpu_hour=market,
         market_rent_change_per_year=r.default("contract", m, "market_rent_change_per_year"),
-        spot_utilisation=r.default("contract", m, "spot_utilisation", 0.7 if needs_market else 1.0,
-                                   "market" if needs_market else "unused"),
+        spot_utilisation=r.default("contract", m, "spot_utilisation", 0.7,
+                                   "market" if needs_market else "after_default"),
         vacancy_lag_months=int(r.default("contract", m, "vacancy_lag_months")),
+        reletting_cost_months_of_rent=r.default("contract", m, "reletting_cost_months_of_rent"),
     )
 
 
@@ -253,8 +273,10 @@ def _tax(m: TaxSchema | None, r: _Reader, economic_life_years: float) -> Tax:
     if carry is None:
         spec = field_spec("tax", "loss_carry_forward_years")
         r.note("tax.loss_carry_forward_years", spec.default, spec.why_for())
+    payment = _value("tax", m, "payment")
     return Tax(rate=_value("tax", m, "rate"), depreciation_years=_value("tax", m, "depreciation_years"),
-               loss_carry_forward_years=carry)
+               loss_carry_forward_years=carry,
+               payment=field_spec("tax", "payment").default if payment is None else payment)
 
 
 def _residual(m: ResidualSchema | None, r: _Reader) -> Residual:

@@ -285,11 +285,61 @@ class FinancingSchema(SchemaSection):
     balloon_share: Annotated[float, _num(**_SHARE, default=0.0, why="fully amortising")] | None = Field(None)
     target_dscr: Annotated[Any, _num(0, 100, lo_open=True, unit="x", rule=True)] = Field(None)
     dscr_covenant: Annotated[float, _num(0, 100, unit="x", default=None)] | None = Field(None)
+    # Debt sizing (issue 13): the loan is the lesser of debt_share x capex (the maximum gearing) and the debt whose
+    # lowest loan-year DSCR on the sizing case equals sizing_dscr (tokensim.finance.size_debt).
+    sizing_dscr: Annotated[float, _num(
+        0, 100, lo_open=True, unit="x", default=None,
+        why="debt = debt_share x capex, not sized to cash flow")] | None = Field(None)
+    sizing_revenue_haircut_share: Annotated[float, _num(
+        0, 1, hi_open=True, unit="fraction of every revenue price", default=0.0,
+        why="debt sized on the base case's CFADS (P50); a P90 sizing case cuts every rent and fee by this share "
+            "(assumption: lenders' P90 haircuts are set case by case)")] | None = Field(None)
+    # Financing fees (tokensim.finance.financing_fees), paid by the sponsor; not debt service, not tax-deducted.
+    upfront_fee_share: Annotated[float, _num(
+        0, 0.2, unit="fraction of the debt amount, paid at close", default=0.0,
+        why="no upfront (arrangement) fee unless stated")] | None = Field(None)
+    commitment_fee_per_year: Annotated[float, _num(
+        0, 0.2, unit="fraction of the undrawn amount per year, paid monthly during the draws", default=0.0,
+        why="no commitment fee unless stated")] | None = Field(None)
+    lease_handling_fee_share: Annotated[float, _num(
+        0, 0.2, unit="fraction of the amount financed, paid at close", default=0.0,
+        why="no finance-lease handling fee unless stated")] | None = Field(None)
+    lease_deposit_share: Annotated[float, _num(
+        0, 0.5, unit="fraction of the amount financed, paid at close, refunded at maturity without interest",
+        default=0.0, why="no finance-lease security deposit unless stated")] | None = Field(None)
+    hedged_share: Annotated[float, _num(
+        **_SHARE, default=0.0,
+        why="floating debt unhedged; a hedged share is swapped to fixed at close at the base rate at close "
+            "(assumption: no swap spread)")] | None = Field(None)
     cost_of_equity: Annotated[float, _num(**_DISCOUNT_RATE)]
     discount_rate: Annotated[float, _num(
         **_DISCOUNT_RATE, default=Derived("the pre-tax WACC"),
         why="pre-tax WACC = {debt_share:g} x {rate:g} + {equity_share:g} x {cost_of_equity:g}")] | None = Field(None)
     equity_hurdle_irr: Annotated[float, _num(**_RATE, default=None)] | None = Field(None)
+    # Cash waterfall (issue 13; tokensim.finance._cashflows module docstring). Every default switches its mechanism
+    # off, which keeps the engine's cash flows as they were; dscr_covenant above is the default covenant.
+    dsra_months: Annotated[int, _num(
+        0, 24, integer=True, unit="months of the following scheduled debt service", default=0,
+        why="no debt service reserve account unless stated")] | None = Field(None)
+    dsra_funding: Annotated[str, Choice(("at_close", "from_cash"), default="at_close",
+                                        why="the sponsor pays the first DSRA target in at close")] | None = Field(None)
+    dsra_restore_months: Annotated[int, _num(
+        0, 60, integer=True, unit="months", default=6,
+        why="assumption: a drawn DSRA not back at its target within six months is a default event (no published "
+            "norm; set it to the facility agreement's)")] | None = Field(None)
+    maintenance_reserve_per_gpu_hour: Annotated[float, _num(
+        0, unit="currency per GPU-hour online", default=0.0,
+        why="no maintenance reserve account unless stated")] | None = Field(None)
+    lockup_dscr: Annotated[float, _num(0, 100, unit="x", default=None,
+                                       why="no distribution lock-up unless stated")] | None = Field(None)
+    cash_sweep_share: Annotated[float, _num(**_SHARE, default=0.0,
+                                            why="no cash sweep unless stated")] | None = Field(None)
+    cash_sweep_when: Annotated[str, Choice(("lock_up", "always"), default="lock_up",
+                                           why="the sweep applies while distributions are locked up")] | None = \
+        Field(None)
+    equity_cure_max_count: Annotated[int, _num(
+        0, 20, integer=True, unit="cures over the loan's life", default=0,
+        why="no equity cures unless stated: a DSCR below the covenant is a default event")] | None = Field(None)
 
     @field_validator("payments_per_year", mode="after")
     @classmethod
@@ -330,6 +380,22 @@ class FinancingSchema(SchemaSection):
                               "no debt choose any other amortisation)", key="debt_share", value=self.debt_share)
         elif self.given("target_dscr"):
             raise Invalid("only with amortisation: sculpted", key="target_dscr", value=self.target_dscr)
+        if self.equity_cure_max_count and not self.given("dscr_covenant"):
+            raise Invalid("0 without a dscr_covenant (a cure restores the DSCR to the covenant)",
+                          key="equity_cure_max_count", value=self.equity_cure_max_count)
+        if self.amortisation == "sculpted" and self.given("sizing_dscr"):
+            raise Invalid("absent for sculpted debt (target_dscr sizes it)", key="sizing_dscr",
+                          value=self.sizing_dscr)
+        if (self.sizing_revenue_haircut_share and not self.given("sizing_dscr")
+                and self.amortisation != "sculpted"):
+            raise Invalid("0 unless the debt is sized (give sizing_dscr, or amortisation: sculpted)",
+                          key="sizing_revenue_haircut_share", value=self.sizing_revenue_haircut_share)
+        for key in ("lease_handling_fee_share", "lease_deposit_share"):
+            if getattr(self, key) and self.amortisation != "finance_lease":
+                raise Invalid("0 unless amortisation is finance_lease", key=key, value=getattr(self, key))
+        if self.hedged_share and self.rate_type != "floating":
+            raise Invalid("0 for fixed-rate debt (a hedge fixes part of a floating rate)", key="hedged_share",
+                          value=self.hedged_share)
         return self
 
 
@@ -364,11 +430,17 @@ class ContractSchema(SchemaSection):
     market_rent_change_per_year: Annotated[float, _num(-1, 10, lo_open=True, unit="fraction per year", default=0.0,
                                                        why="market rent flat in time")] | None = Field(None)
     spot_utilisation: Annotated[float, _num(
-        **_SHARE, default=Derived("0.7 where capacity sells at market, else 1"),
+        **_SHARE, default=Derived("0.7"),
         why=(("market", "capacity sold at market is rented 70% of hours"),
-             ("unused", "unused: no capacity sells at market in the base case")))] | None = Field(None)
+             ("after_default", "capacity re-let at market after a tenant default (Monte Carlo) is rented 70% of "
+                               "hours; none sells at market in the base case")))] | None = Field(None)
     vacancy_lag_months: Annotated[int, _num(0, 120, integer=True, unit="months", default=3,
                                             why="three months to re-let after a default")] | None = Field(None)
+    reletting_cost_months_of_rent: Annotated[float, _num(
+        0, 24, unit="months of the re-let GPUs' market rent", default=1.0,
+        why="assumption: re-letting after a default costs one month of the new rent (brokerage, sales effort, "
+            "re-imaging); no published figure for GPU capacity",
+        bound_why="two years of rent for one re-letting is a unit slip")] | None = Field(None)
 
     def _check(self, key: str, high: float | None = None) -> Any:
         """A rule-checked field's value, validated (None when absent)."""
@@ -447,6 +519,10 @@ class TaxSchema(SchemaSection):
     depreciation_years: Annotated[float, _num(0, 50, lo_open=True, unit="years")]
     loss_carry_forward_years: Annotated[int, _num(1, 50, integer=True, unit="years", default="unlimited",
                                                   why="tax losses carry forward without expiry")] | None = Field(None)
+    payment: Annotated[str, Choice(
+        ("annual", "quarterly_prepayment"), default="annual",
+        why="tax paid at each year end (PRC enterprise income tax is prepaid quarterly: EIT Law art. 54, set "
+            "quarterly_prepayment)")] | None = Field(None)
 
 
 TAX_DEFAULT = ("none", "no tax section: profits are not taxed; book depreciation over the economic life")

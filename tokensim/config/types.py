@@ -118,6 +118,22 @@ class Financing:
     cost_of_equity: float
     discount_rate: float
     equity_hurdle_irr: float | None
+    sizing_dscr: float | None = None  # x: size the debt to this minimum DSCR (None: debt = debt_share x capex)
+    sizing_revenue_haircut_share: float = 0.0  # the sizing case's cut to every revenue price (0 = base case, P50)
+    upfront_fee_share: float = 0.0  # of the debt amount, at close
+    commitment_fee_per_year: float = 0.0  # of the undrawn amount, monthly during the draws
+    lease_handling_fee_share: float = 0.0  # finance lease: of the amount financed, at close
+    lease_deposit_share: float = 0.0  # finance lease: of the amount financed, at close, refunded at maturity
+    hedged_share: float = 0.0  # floating debt: share swapped to fixed at close at the base rate at close
+    # Cash waterfall (tokensim.finance._cashflows); the defaults switch each mechanism off.
+    dsra_months: int = 0
+    dsra_funding: str = "at_close"  # at_close | from_cash
+    dsra_restore_months: int = 6
+    maintenance_reserve_per_gpu_hour: float = 0.0
+    lockup_dscr: float | None = None
+    cash_sweep_share: float = 0.0
+    cash_sweep_when: str = "lock_up"  # lock_up | always
+    equity_cure_max_count: int = 0
 
 
 @dataclass(frozen=True)
@@ -137,6 +153,7 @@ class Contract:
     market_rent_change_per_year: float
     spot_utilisation: float
     vacancy_lag_months: int
+    reletting_cost_months_of_rent: float = 1.0  # one-off cost of re-letting after a default (months of market rent)
 
 
 @dataclass(frozen=True)
@@ -144,6 +161,7 @@ class Tax:
     rate: float
     depreciation_years: float
     loss_carry_forward_years: int | None  # None = unlimited
+    payment: str = "annual"  # annual | quarterly_prepayment
 
 
 @dataclass(frozen=True)

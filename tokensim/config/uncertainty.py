@@ -13,7 +13,9 @@ Schema (all numbers per year where the key says so; ``source`` is an optional fr
 - ``market_rent``: ``volatility_per_year`` (of log rent), ``mean_reversion_per_year`` (κ of the log-OU around the
   contract's deterministic market-rent trend), ``jump_intensity_per_year`` (scarcity jumps, Poisson),
   ``jump_mean`` (each jump raises the rent by this fraction on average: log size ln(1 + jump_mean)),
-  ``jump_volatility`` (sd of a jump's log size). Jumps then decay with the mean reversion.
+  ``jump_volatility`` (sd of a jump's log size). Jumps then decay with the mean reversion. The process is
+  compensated (diffusion and jumps together) so that the contract's deterministic market rent is its **mean** at
+  every month: scarcity jumps up are paid for by a drift down between them.
 - ``utilisation``: ``volatility_per_year``, ``mean_reversion_per_year`` of logit(spot utilisation) around the
   logit of the scenario's ``contract.spot_utilisation`` (logit-normal; a base of exactly 0 or 1 stays put).
 - ``token_volume``: ``growth_per_year`` (drift of log volume), ``volatility_per_year``.
@@ -25,12 +27,16 @@ Schema (all numbers per year where the key says so; ``source`` is an optional fr
 - ``power_price``: ``volatility_per_year``, ``mean_reversion_per_year`` (log-OU around the base electricity price).
 - ``floating_base_rate``: ``volatility_per_year`` (absolute: rate points per √year), ``mean_reversion_per_year``
   (Vasicek-style OU around the scenario's ``financing.floating_base_rate``); used only for floating-rate debt.
-- ``tenant_default``: ``probability_per_year`` (annual default probability of the contract's tenant, in [0, 1];
-  constant hazard -ln(1 - p) per year). After a default the contracted GPUs stand vacant for
-  ``contract.vacancy_lag_months`` and are then re-let at market (the cash-flow engine's rule).
+- ``tenant_default``: ``probability_per_year`` (annual default probability of the contract's tenant, in [0, 1],
+  while the market rent is at its mean: hazard h0 = -ln(1 - p) per year), ``market_sensitivity`` (β ≥ 0: the
+  hazard is h0 exp(−β x), x the log market-rent multiplier, so a market at half its mean rent multiplies it by
+  2^β; 0 = default independent of the market). After a default the contracted GPUs stand vacant for
+  ``contract.vacancy_lag_months`` and are then re-let at market × spot utilisation, at a one-off cost of
+  ``contract.reletting_cost_months_of_rent`` (the cash-flow engine's rule).
 - ``correlation``: ``drivers`` (a list of names from :data:`CORRELATED_DRIVERS`) and ``matrix`` (the correlation of
   their Gaussian shocks, symmetric with unit diagonal, positive definite). Drivers not listed are independent.
-  Jumps, efficiency arrivals and the default time are independent of everything.
+  Jumps and efficiency arrivals are independent of everything; the default hazard depends on the market rent
+  through ``tenant_default.market_sensitivity`` only.
 - ``ranges``: low/high (and a distribution) of scenario inputs for ``tokensim sensitivity``; the Monte Carlo ignores
   it. Schema and validation: :mod:`tokensim.sensitivity`.
 
@@ -133,6 +139,7 @@ class FloatingBaseRate:
 @dataclass(frozen=True)
 class TenantDefault:
     probability_per_year: float = 0.0
+    market_sensitivity: float = 0.0
     source: str = ""
 
 
@@ -248,8 +255,15 @@ class FloatingBaseRateSchema(_Driver):
     mean_reversion_per_year: Annotated[float, _REVERSION] | None = Field(None)
 
 
+_MAX_DEFAULT_SENSITIVITY = 10.0  # a market at half its mean rent would multiply the hazard by 2**10: a unit slip
+
+
 class TenantDefaultSchema(_Driver):
     probability_per_year: Annotated[float, _rate(0.0, 1.0, "probability per year")] | None = Field(None)
+    market_sensitivity: Annotated[float, Number(
+        0.0, _MAX_DEFAULT_SENSITIVITY, unit="hazard elasticity to the market-rent multiplier (h = h0 exp(-beta x))",
+        default=0.0, why="assumption: 0 keeps default independent of the market (the scenario sets its own)")] \
+        | None = Field(None)
 
 
 # Tolerances for the correlation matrix as typed in YAML (a few decimals): symmetric and unit diagonal to 1e-9.

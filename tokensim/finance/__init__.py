@@ -10,15 +10,27 @@ from __future__ import annotations
 from ._batch import (
     BATCH_METRICS,
     BLOCK_ROWS,
+    DebtSizing,
     batch_metrics,
     constant_drivers,
     debt_at_close,
+    size_debt,
+    sizing_case,
     sizing_key,
     stack_inputs,
     stack_terms,
 )
-from ._cashflows import CashFlows, Drivers, FinanceInputs, Metrics, cashflows, finance_metrics
-from ._debt import DebtSchedule, DebtTerms, build_debt_schedule
+from ._cashflows import (
+    LOAN_DEFAULT_REASONS,
+    CashFlows,
+    Drivers,
+    FinanceInputs,
+    Metrics,
+    cashflows,
+    dsra_target_by_month,
+    finance_metrics,
+)
+from ._debt import DebtSchedule, DebtTerms, build_debt_schedule, payment_calendar
 from ._residual import EconomicResidualParts, economic_residual_parts, percent_of_cost_at, residual_at_age
 from ._run import DEFINITIONS, FinanceResult, schedule_frame
 from ._solve import (
@@ -34,9 +46,11 @@ from ._solve import (
 
 __all__ = [
     "BATCH_METRICS", "BLOCK_ROWS", "CashFlows", "DEFINITIONS", "DebtSchedule", "DebtTerms", "Drivers",
+    "LOAN_DEFAULT_REASONS", "dsra_target_by_month",
     "EconomicResidualParts", "FinanceInputs", "build_debt_schedule", "economic_residual_parts", "percent_of_cost_at",
-    "residual_at_age",
+    "payment_calendar", "residual_at_age",
     "FinanceResult", "Metrics", "NPV_ZERO", "RentSolution", "TARGET_METRICS", "Target", "batch_metrics", "cashflows",
     "constant_drivers", "debt_at_close", "finance_metrics", "payback_requirements", "rent_units", "schedule_frame",
-    "sizing_key", "solve_rent", "stack_inputs", "stack_terms", "usage_frontier",
+    "sizing_key", "solve_rent", "stack_inputs", "stack_terms", "usage_frontier", "DebtSizing", "size_debt",
+    "sizing_case",
 ]

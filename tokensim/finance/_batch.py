@@ -21,17 +21,17 @@ paid, the principal staying fixed at close, as on a Monte Carlo path. Always Num
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import fields, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import numpy as np
 
 from .._irr import annualise_monthly_rate, irr
 from ._cashflows import CashFlows, Drivers, FinanceInputs, cashflows
-from ._debt import DebtSchedule, DebtTerms, build_debt_schedule
+from ._debt import DebtSchedule, DebtTerms, build_debt_schedule, financing_fees
 
 __all__ = ["BLOCK_ROWS", "BATCH_METRICS", "batch_rows", "stack_inputs", "stack_terms", "constant_drivers",
-           "sizing_key", "debt_at_close", "batch_metrics"]
+           "sizing_key", "debt_at_close", "batch_metrics", "DebtSizing", "size_debt", "sizing_case"]
 
 BLOCK_ROWS = 4096  # rows per engine call: (rows, months) arrays of a few MB, sculpting's schedule ~50 MB
 # Metrics of CashFlows (by attribute) and the three IRRs.
@@ -40,7 +40,8 @@ BATCH_METRICS = ("npv", "equity_npv", "project_irr", "project_irr_pre_tax", "equ
 _IRR_ROWS = {"project_irr": "project_cf", "project_irr_pre_tax": "project_cf_pre_tax", "equity_irr": "equity_cf"}
 _SHARED = {"currency", "months", "gpus", "gpus_per_server", "online_share", "ops_start_month", "contract_type",
            "term_months", "vacancy_lag_months", "lessee_pays_power_and_facility", "rate_type",
-           "loss_carry_forward_years", "residual_method"}
+           "loss_carry_forward_years", "residual_method", "tax_payment", "dsra_months", "dsra_funding",
+           "cash_sweep_when"}
 _SIZING_TOLERANCE = 1e-9  # of each row's capex: the sculpting fixed point has converged
 _SIZING_ITERATIONS = 60
 
@@ -71,6 +72,8 @@ def batch_rows(inputs: FinanceInputs) -> int:
 def _stack_debt(rows: list[DebtSchedule]) -> DebtSchedule:
     cat: dict[str, Any] = {k: np.concatenate([getattr(r, k) for r in rows])
                            for k in ("amount", "draws", "principal", "lump", "sized_down")}
+    if any(r.fees is not None for r in rows):
+        cat["fees"] = np.concatenate([np.zeros_like(r.draws) if r.fees is None else r.fees for r in rows])
     shared: dict[str, Any] = {k: _same([getattr(r, k) for r in rows], f"debt.{k}")
                               for k in ("kind", "payment_month", "maturity_month", "repayment_months")}
     return DebtSchedule(**cat, **shared, periodic_rate=np.array([r.periodic_rate for r in rows]))
@@ -117,7 +120,10 @@ def stack_terms(rows: Sequence[DebtTerms]) -> DebtTerms:
         tenor and target DSCR checked shared (``ValueError`` otherwise).
     """
     shared: dict[str, Any] = {k: _same([getattr(r, k) for r in rows], k)
-                              for k in ("amortisation", "payments_per_year", "tenor_months", "target_dscr")}
+                              for k in ("amortisation", "payments_per_year", "tenor_months", "target_dscr",
+                                        "sizing_dscr", "sizing_revenue_haircut_share", "upfront_fee_share",
+                                        "commitment_fee_per_year", "lease_handling_fee_share",
+                                        "lease_deposit_share")}
     per_row: dict[str, Any] = {k: np.array([getattr(r, k) for r in rows], dtype=float)
                                for k in ("amount", "annual_rate", "balloon_share")}
     return DebtTerms(**shared, **per_row)
@@ -174,8 +180,112 @@ def sizing_key(terms: DebtTerms) -> float:
     return float(terms.annual_rate) if terms.amortisation == "sculpted" else 0.0
 
 
+def sizing_case(inputs: FinanceInputs, revenue_haircut_share: float) -> FinanceInputs:
+    """The case debt is sized on: the inputs with every revenue price cut by ``revenue_haircut_share``.
+
+    Parameters
+    ----------
+    inputs : FinanceInputs
+        Broadcast or stacked inputs.
+    revenue_haircut_share : float
+        Fraction in [0, 1): the contract rent, the usage fee with its floor and cap and the market rent are each
+        multiplied by (1 - share), so every month's revenue is (1 - share) x the base case's (costs unchanged).
+
+    Returns
+    -------
+    FinanceInputs
+        ``inputs`` itself for a share of 0 (the base case, P50), else the stressed copy.
+    """
+    if not revenue_haircut_share:
+        return inputs
+    k = 1.0 - float(revenue_haircut_share)
+    return replace(inputs, rent_per_gpu_month=np.asarray(inputs.rent_per_gpu_month, dtype=float) * k,
+                   usage_fee_per_million_tokens=np.asarray(inputs.usage_fee_per_million_tokens, dtype=float) * k,
+                   usage_floor_per_gpu_hour=inputs.usage_floor_per_gpu_hour * k,
+                   usage_cap_per_gpu_hour=inputs.usage_cap_per_gpu_hour * k,
+                   market_rent_per_gpu_hour=np.asarray(inputs.market_rent_per_gpu_hour, dtype=float) * k)
+
+
+@dataclass(frozen=True)
+class DebtSizing:
+    """A debt sized to the lesser of a maximum gearing and a minimum DSCR (:func:`size_debt`); arrays (rows,).
+
+    Money in the inputs' currency; DSCRs in x.
+    """
+
+    schedule: DebtSchedule  # the debt signed: amount = min(gearing_amount, dscr_amount)
+    target_dscr: float
+    revenue_haircut_share: float  # the sizing case (0 = the base case, P50)
+    gearing_amount: np.ndarray  # the maximum gearing x capex (the amount asked)
+    dscr_amount: np.ndarray  # the debt whose lowest loan-year DSCR on the sizing case equals target_dscr
+    min_dscr: np.ndarray  # lowest loan-year DSCR of the debt signed, on the sizing case (NaN without service)
+
+    @property
+    def binding(self) -> np.ndarray:
+        """``dscr`` where the DSCR limit is the lower amount, else ``gearing`` (ties: gearing)."""
+        return np.where(self.dscr_amount < self.gearing_amount, "dscr", "gearing")
+
+
+def size_debt(inputs: FinanceInputs, terms: DebtTerms) -> DebtSizing:
+    """Size each row's debt to the lesser of its maximum gearing (``terms.amount``) and a target DSCR.
+
+    The target is ``terms.sizing_dscr``, or ``terms.target_dscr`` for sculpted debt (sculpting is sizing on the
+    PV of CFADS / target). The DSCR is the engine's (per loan year, balloon and bullet repayments left out: such debt
+    is sized on its interest and level payments and is usually bound by the gearing), on the sizing case
+    (:func:`sizing_case`). Every schedule but sculpting is linear in its amount, so with D_k the debt and m(D_k)
+    its lowest loan-year DSCR, D_{k+1} = D_k x m(D_k) / target is min over years of CFADS_y(D_k) / (target x
+    service per unit of debt_y); iterated from 100% of capex until no row moves by more than 1e-9 of its capex
+    (CFADS moves with D only through the interest tax shield: a contraction). A negative lowest DSCR sizes to 0.
+
+    Parameters
+    ----------
+    inputs : FinanceInputs
+        Broadcast or stacked inputs (their ``debt`` is ignored); money in ``inputs.currency``.
+    terms : DebtTerms
+        The terms with ``sizing_dscr`` (or sculpted with ``target_dscr``); ``amount`` is the gearing limit.
+
+    Returns
+    -------
+    DebtSizing
+        The schedule signed, both limits, and the lowest DSCR reached on the sizing case.
+    """
+    sculpted = terms.amortisation == "sculpted"
+    target = terms.target_dscr if sculpted else terms.sizing_dscr
+    if target is None:
+        raise ValueError("size_debt needs terms.sizing_dscr (target_dscr for sculpted debt)")
+    rows = batch_rows(inputs)
+    capex = np.broadcast_to(np.maximum(np.asarray(inputs.capex_total, dtype=float), 1.0), (rows,))
+    case = sizing_case(inputs, terms.sizing_revenue_haircut_share)
+    drivers = constant_drivers(case, rows)
+    cap = np.broadcast_to(np.asarray(terms.amount, dtype=float), (rows,)).copy()
+    if sculpted:
+        dscr_amount = np.broadcast_to(_at_close(inputs, replace(terms, amount=np.full(rows, np.inf))).amount,
+                                      (rows,)).copy()
+    else:
+        dscr_amount = capex.copy()
+        for _ in range(_SIZING_ITERATIONS):
+            schedule = _at_close(inputs, replace(terms, amount=dscr_amount))
+            low = np.asarray(cashflows(replace(case, debt=schedule), drivers).min_dscr, dtype=float)
+            new = np.where(np.isnan(low), dscr_amount, np.maximum(dscr_amount * low / target, 0.0))
+            moved = np.max(np.abs(new - dscr_amount) / capex)
+            dscr_amount = new
+            if moved <= _SIZING_TOLERANCE:
+                break
+    amount = np.minimum(cap, dscr_amount)
+    schedule = _at_close(inputs, replace(terms, amount=amount))
+    if not sculpted:
+        schedule = replace(schedule, sized_down=np.broadcast_to(dscr_amount < cap, schedule.amount.shape).copy())
+    low = np.asarray(cashflows(replace(case, debt=schedule), drivers).min_dscr, dtype=float)
+    return DebtSizing(schedule=schedule, target_dscr=float(target),
+                      revenue_haircut_share=float(terms.sizing_revenue_haircut_share), gearing_amount=cap,
+                      dscr_amount=dscr_amount, min_dscr=np.broadcast_to(low, (rows,)).copy())
+
+
 def debt_at_close(inputs: FinanceInputs, terms: DebtTerms) -> DebtSchedule:
     """The debt schedule of every row of a batch, fixed at financial close on the base case.
+
+    With ``terms.sizing_dscr`` the amount is first sized (:func:`size_debt`): the lesser of ``terms.amount`` and
+    the debt the sizing case's CFADS carries at that DSCR.
 
     Parameters
     ----------
@@ -191,6 +301,15 @@ def debt_at_close(inputs: FinanceInputs, terms: DebtTerms) -> DebtSchedule:
         on the rent). Sculpted debt: the fixed point of service = base-case CFADS / target DSCR, the draw shares of
         the first row (the delivery calendar is shared).
     """
+    if terms.sizing_dscr is not None and terms.amortisation != "sculpted":
+        schedule = size_debt(inputs, terms).schedule
+    else:
+        schedule = _at_close(inputs, terms)
+    return replace(schedule, fees=financing_fees(schedule, terms))
+
+
+def _at_close(inputs: FinanceInputs, terms: DebtTerms) -> DebtSchedule:
+    """:func:`debt_at_close` of ``terms.amount`` as asked (sculpted debt sculpted on the sizing case's CFADS)."""
     capex = np.asarray(inputs.capex_total, dtype=float)
     by_month = np.asarray(inputs.capex_by_month, dtype=float)
     kind = terms.amortisation
@@ -211,9 +330,10 @@ def debt_at_close(inputs: FinanceInputs, terms: DebtTerms) -> DebtSchedule:
     rows = batch_rows(inputs)
     per_row_capex = np.broadcast_to(np.maximum(capex, 1.0), (rows,))
     schedule = build_debt_schedule("bullet", np.zeros(rows), *args)
-    drivers = constant_drivers(inputs, rows)
+    case = sizing_case(inputs, terms.sizing_revenue_haircut_share)
+    drivers = constant_drivers(case, rows)
     for _ in range(_SIZING_ITERATIONS):
-        flows = cashflows(replace(inputs, debt=schedule), drivers, schedule=True)
+        flows = cashflows(replace(case, debt=schedule), drivers, schedule=True)
         new = build_debt_schedule("sculpted", terms.amount, *args, cfads=flows.schedule["cfads"],
                                   target_dscr=terms.target_dscr)
         moved = np.max(np.abs(new.principal - schedule.principal) / per_row_capex[:, None])

@@ -15,12 +15,22 @@ Definitions (also returned as :data:`tokensim.finance.DEFINITIONS`):
 - revenue: contracted GPUs online × rent per GPU-month × (1 + escalator)^(contract year − 1) while the contract
   runs (month ≤ term and before the tenant's default) + usage fees on contracted GPUs (base_plus_usage) + the other
   GPUs online × market rent × spot utilisation. After a default the contracted GPUs stand vacant for the vacancy
-  lag and then sell at market like uncontracted ones; after the term they sell at market.
+  lag (earning nothing, powered idle) and then sell at market × spot utilisation like uncontracted ones; after the
+  term they sell at market.
 - opex: power (idle draw on every GPU the lessor powers, rented draw on the rented ones; a lessee paying power and
-  space does so for the contracted GPUs while the contract runs), facility, maintenance, operations, insurance.
-- EBITDA = revenue − opex. Tax: at each year end (and at the horizon) on EBITDA − interest accrued − depreciation
+  space does so for the contracted GPUs while the contract runs), facility, maintenance, operations, insurance,
+  and re-letting: once, in the month a defaulted tenant's GPUs are re-let (default month + vacancy lag),
+  ``reletting_cost_months_of_rent`` × those GPUs' market rent for a month (at the month's market price, before
+  utilisation: brokerage, sales effort, re-imaging), charged even when the term would have ended soon after.
+- EBITDA = revenue − opex. Tax: for each year (months 1–12, 13–24, …) on EBITDA − interest accrued − depreciation
   (levered) or EBITDA − depreciation (unlevered), after losses carried forward (oldest first, expiring after
-  ``loss_carry_forward_years``); the sale at the horizon is taxed on proceeds − book value.
+  ``loss_carry_forward_years``); the sale at the horizon is taxed on proceeds − book value. ``tax_payment``
+  ``annual``: the year's tax is paid at its year end (and at the horizon). ``quarterly_prepayment`` (PRC EIT Law
+  art. 54: provisional quarterly returns, annual reconciliation): at each quarter end that is not a year end the
+  tax paid so far this year is topped up to rate × max(year-to-date income − unused carried losses, 0) (never a
+  refund mid-year); the year end pays the year's tax − prepayments (a true-up, negative = a refund). The law allows
+  15 days after a quarter and 5 months after the year to file and pay; both are booked in the quarter- or year-end
+  month (assumption).
 - CFADS = EBITDA − tax paid on operations (the tax on the sale gain goes with the sale proceeds).
 - project cash flow (unlevered, after tax) = EBITDA − unlevered tax − capex + residual at the horizon;
   ``project_cf_pre_tax`` drops the tax.
@@ -31,10 +41,47 @@ Definitions (also returned as :data:`tokensim.finance.DEFINITIONS`):
   from the residual; LLCR covers them). LLCR = PV of CFADS from the end of deliveries to maturity (within the
   horizon), at the debt's interest rate, ÷ debt outstanding at the end of deliveries.
 - payback: ``simple`` = capex ÷ revenue of the first full operating year; ``net`` = capex ÷ EBITDA of that year
-  (both static ratios, as quoted by sell-side analysts, not limited to the horizon); ``equity`` = when cumulative
-  equity cash flow first turns non-negative; ``discounted`` = when cumulative project cash flow discounted at the
-  discount rate first turns non-negative (both within the horizon, interpolated within the month, residual counted
-  when received; NaN if never).
+  (both static ratios, as quoted by sell-side analysts, not limited to the horizon); ``equity`` (sustained) = from
+  when cumulative equity cash flow stays non-negative to the horizon; ``equity_first_crossing`` = when it first
+  turns non-negative (the textbook payback; equal to the sustained one unless it dips below zero again);
+  ``discounted`` (sustained) = the same for cumulative project cash flow discounted at the discount rate (all
+  within the horizon, interpolated within the month, residual counted when received; NaN if never).
+- discounting: ``npv`` discounts the after-tax project cash flow at ``discount_rate``, whose default is the pre-tax
+  WACC (D/V × r_d + E/V × r_e; the rate the cost layer charges for capital on pre-tax unit costs). The consistent
+  rate for after-tax flows is the after-tax WACC, D/V × r_d × (1 − tax rate) + E/V × r_e, reported with the NPV at
+  it (``wacc_after_tax``, ``npv_at_wacc_after_tax``) by :func:`tokensim.run_finance`.
+
+Cash waterfall (monthly, per path; DESIGN.md section 12). Operating cash = CFADS − scheduled senior debt service
+(at the horizon also + sale proceeds − tax on the sale − debt still outstanding − interest accrued). Then, in order:
+
+1. DSRA (debt service reserve account): a shortfall is drawn from the DSRA, then from the lock-up account; what
+   remains is a ``sponsor_injection`` (the sponsor funds it; never silent). A shortfall while debt service is due
+   is a payment default.
+2. The DSRA is topped up from cash to its target = ``dsra_months`` months of the scheduled service that follows
+   (principal + interest at the rate at close on the scheduled balance; balloons and bullets excluded; scaled by
+   any prepayment), and anything above the target is released to cash (all of it at maturity). ``dsra_funding``
+   ``at_close``: the first target is paid in by the sponsor at close (``equity_contribution``); ``from_cash``: built
+   from cash. A DSRA drawn and not back at its target within ``dsra_restore_months`` months is a default event.
+3. Maintenance reserve: ``maintenance_reserve_per_gpu_hour`` × GPU-hours online from the cash left (as far as it
+   goes); the engine has no replacement capex, so the reserve is released at the horizon. Reserve accounts earn no
+   interest (assumption).
+4. Lock-up: the DSCR test at each loan-year end (the loan-year DSCR) below ``lockup_dscr`` locks distributions for
+   the next loan year: the cash goes to the lock-up account and is released with the first distribution after a
+   test that passes (or at the horizon).
+5. Cash sweep: ``cash_sweep_share`` of the cash left prepays principal, while locked up (``cash_sweep_when``
+   ``lock_up``) or every month (``always``). Prepayments (and equity cures) reduce every remaining scheduled
+   instalment pro rata (the principal schedule is scaled by actual ÷ scheduled balance); interest follows the
+   actual balance.
+6. Distributions: the rest goes to equity.
+
+At each loan-year test a DSCR below ``dscr_covenant`` is cured by the sponsor while cures remain
+(``equity_cure_max_count``): the cure = covenant × the year's service − the year's CFADS, applied to prepay the
+debt (``equity_cure``); otherwise it is a loan default event. ``first_loan_default_month`` is the first month of a
+loan default event (payment shortfall, uncured covenant breach, DSRA not restored; NaN if none; the borrower's
+default under non-recourse debt, not the tenant's); the model does not enforce it: cash flows run on with the
+sponsor funding every shortfall, and ``sponsor_injection`` sums that support. Identity:
+equity cash flow = − equity_contribution + distributions − sponsor_injection − equity_cure; equity_contribution
+includes the ``financing_fees`` the sponsor pays (:func:`tokensim.finance.financing_fees`; refunds negative).
 """
 
 from __future__ import annotations
@@ -49,13 +96,21 @@ from .._units import HOURS_PER_MONTH, monthly_rate
 from ..cost import TOKENS_PER_MILLION
 from ._debt import DebtSchedule
 
-__all__ = ["FinanceInputs", "Drivers", "CashFlows", "Metrics", "cashflows", "finance_metrics", "SCHEDULE_ITEMS"]
+__all__ = ["FinanceInputs", "Drivers", "CashFlows", "Metrics", "cashflows", "finance_metrics", "SCHEDULE_ITEMS",
+           "LOAN_DEFAULT_REASONS", "dsra_target_by_month"]
+
+# first_loan_default_reason codes (the first that applies in the month of the first default event).
+LOAN_DEFAULT_REASONS = {0: "none", 1: "payment shortfall (debt service not met from cash and reserves)",
+                        2: "loan-year DSCR below the covenant, not cured", 3: "DSRA drawn and not restored in time"}
 
 SCHEDULE_ITEMS = (
     "gpus_online", "revenue_contract", "revenue_usage", "revenue_market", "revenue", "opex_power", "opex_facility",
-    "opex_maintenance", "opex_operations", "opex_insurance", "opex", "ebitda", "depreciation", "capex",
-    "debt_drawn", "interest_paid", "principal_paid", "debt_service", "debt_balance", "tax_levered",
+    "opex_maintenance", "opex_operations", "opex_insurance", "opex_reletting", "opex", "ebitda", "depreciation",
+    "capex", "debt_drawn", "interest_paid", "principal_paid", "debt_service", "debt_balance", "tax_levered",
     "tax_unlevered", "cfads", "residual_proceeds", "project_cf", "project_cf_pre_tax", "equity_cf",
+    "equity_contribution", "dsra_draw", "dsra_net_deposit", "dsra_balance", "maintenance_reserve_deposit",
+    "maintenance_reserve_release", "maintenance_reserve_balance", "cash_sweep", "lockup_active", "lockup_net_deposit",
+    "lockup_balance", "equity_cure", "sponsor_injection", "distributions", "loan_default_event", "financing_fees",
 )
 
 
@@ -112,6 +167,17 @@ class FinanceInputs:
     discount_rate: float  # annual, for NPV and discounted payback
     cost_of_equity: float  # annual, for equity NPV
     dscr_covenant: float  # NaN when none
+    reletting_cost_months_of_rent: Any = 0.0  # one-off at re-letting after a default, in months of the market rent
+    # Cash waterfall and tax timing (module docstring); the defaults switch every mechanism off.
+    tax_payment: str = "annual"  # annual | quarterly_prepayment
+    dsra_months: int = 0  # DSRA target in months of the following scheduled debt service (0 = no DSRA)
+    dsra_funding: str = "at_close"  # at_close | from_cash
+    dsra_restore_months: int = 6  # a drawn DSRA not back at target within this many months is a default event
+    maintenance_reserve_per_gpu_hour: float = 0.0
+    lockup_dscr: float = float("nan")  # loan-year DSCR below it locks distributions for the next year; NaN = none
+    cash_sweep_share: float = 0.0  # share of the cash left that prepays principal
+    cash_sweep_when: str = "lock_up"  # lock_up | always
+    equity_cure_max_count: int = 0  # cures the sponsor may make over the loan's life
 
 
 @dataclass(frozen=True)
@@ -164,6 +230,13 @@ class CashFlows:
     covenant_breached: Any
     schedule: dict[str, Any] = field(default_factory=dict)
     dscr_by_year: Any = None  # (paths, loan years): DSCR of each 12-month window, NaN where no debt service
+    payback_equity_first_crossing: Any = None  # years when cumulative equity cash flow first turns non-negative
+    sponsor_injection: Any = None  # total sponsor injections over the horizon (money)
+    sponsor_injection_months: Any = None  # months with an injection
+    equity_cure: Any = None  # total equity cures (money)
+    equity_cure_count: Any = None
+    first_loan_default_month: Any = None  # month of the first default event, NaN if none
+    first_loan_default_reason: Any = None  # LOAN_DEFAULT_REASONS code (0 = none)
 
 
 @dataclass
@@ -209,6 +282,46 @@ def _payback_update(payback, previous, current, flow, month, xp):
     return xp.where(current < 0, xp.nan, payback)
 
 
+def _first_crossing(payback, previous, current, flow, month, xp):
+    """The fractional year when a cumulative sum first turns non-negative (interpolated within the month); kept once
+    set."""
+    crossed = xp.isnan(payback) & (previous < 0) & (current >= 0)
+    fraction = xp.where(crossed, -previous / xp.where(flow != 0, flow, 1.0), 0.0)
+    return xp.where(crossed, (month - 1 + fraction) / 12.0, payback)
+
+
+def dsra_target_by_month(inputs: FinanceInputs) -> np.ndarray:
+    """The DSRA target at the end of each month, (R, M+1) for the R rows of the debt schedule: the scheduled debt
+    service of the next ``dsra_months`` months (principal without balloon or bullet, plus interest on the scheduled
+    balance at the rate at close, paid on payment months); zeros when ``dsra_months`` is 0."""
+    fi = inputs
+    debt = fi.debt
+    M = fi.months
+    draws = np.atleast_2d(np.asarray(debt.draws, dtype=float))
+    due = np.atleast_2d(np.asarray(debt.principal, dtype=float))
+    lump = np.atleast_2d(np.asarray(debt.lump, dtype=float))
+    rate = fi.fixed_rate if fi.rate_type == "fixed" else np.asarray(fi.floating_base_rate) + fi.floating_margin
+    rate = np.asarray(rate, dtype=float).reshape(-1)
+    rows = max(draws.shape[0], due.shape[0], rate.size)
+    n = int(fi.dsra_months)
+    if n <= 0:
+        return np.zeros((rows, M + 1))
+    balance = np.zeros(rows) + draws[:, 0] - due[:, 0]
+    accrued = np.zeros(rows)
+    service = np.zeros((rows, M + 1))
+    pay_month = np.asarray(debt.payment_month)
+    for m in range(1, M + 1):
+        accrued = accrued + balance * rate / 12.0
+        paid = accrued if pay_month[m] else 0.0
+        if pay_month[m]:
+            accrued = np.zeros(rows)
+        balance = balance + draws[:, m] - due[:, m]
+        service[:, m] = paid + due[:, m] - lump[:, m]
+    total = np.concatenate([np.zeros((rows, 1)), np.cumsum(service[:, 1:], axis=1)], axis=1)
+    ahead = np.minimum(np.arange(M + 1) + n, M)
+    return total[:, ahead] - total
+
+
 def cashflows(inputs: FinanceInputs, drivers: Drivers, xp=np, *, schedule: bool = False) -> CashFlows:
     """Run the monthly model for every path of ``drivers``; see the module docstring for every definition."""
     fi = inputs
@@ -219,6 +332,7 @@ def cashflows(inputs: FinanceInputs, drivers: Drivers, xp=np, *, schedule: bool 
     draws = xp.asarray(debt.draws, dtype=f64)
     due = xp.asarray(debt.principal, dtype=f64)
     lump = xp.asarray(debt.lump, dtype=f64)
+    fees = xp.zeros_like(draws) if debt.fees is None else xp.asarray(debt.fees, dtype=f64)  # financing_fees
     pay_month = np.asarray(debt.payment_month)
     # Capex and depreciation are (M+1,) or, when they differ by path (tokensim.sensitivity), (paths, M+1): month
     # first, so capex_m[m] is a scalar or a (paths,) row.
@@ -236,16 +350,21 @@ def cashflows(inputs: FinanceInputs, drivers: Drivers, xp=np, *, schedule: bool 
     equity = xp.zeros((P, M + 1), dtype=f64)
     rec = {name: xp.zeros((P, M + 1), dtype=f64) for name in SCHEDULE_ITEMS} if schedule else {}
 
-    # Month 0: capex at close, the first draw, and a finance lease's first rental (paid in advance).
+    # Month 0: capex at close, the first draw, and a finance lease's first rental (paid in advance); the sponsor pays
+    # in the first DSRA target when the DSRA is funded at close.
+    dsra_target = xp.asarray(dsra_target_by_month(fi), dtype=f64)
     balance = zeros + draws[:, 0] - due[:, 0]
+    scheduled_balance = balance.copy()
+    dsra = zeros + (dsra_target[:, 0] if fi.dsra_funding == "at_close" else 0.0)
     project[:, 0] = -capex_m[0]
     project_pre[:, 0] = -capex_m[0]
-    equity[:, 0] = -capex_m[0] + draws[:, 0] - due[:, 0]
+    equity[:, 0] = -capex_m[0] + draws[:, 0] - due[:, 0] - dsra - fees[:, 0]
     if schedule:
         for name, value in (("capex", capex_m[0]), ("debt_drawn", draws[:, 0]), ("principal_paid", due[:, 0]),
                             ("debt_service", due[:, 0]), ("debt_balance", balance),
                             ("project_cf", project[:, 0]), ("project_cf_pre_tax", project_pre[:, 0]),
-                            ("equity_cf", equity[:, 0])):
+                            ("equity_cf", equity[:, 0]), ("equity_contribution", -equity[:, 0]),
+                            ("dsra_net_deposit", dsra), ("dsra_balance", dsra), ("financing_fees", fees[:, 0])):
             rec[name][:, 0] = value
 
     accrued = zeros.copy()
@@ -264,6 +383,7 @@ def cashflows(inputs: FinanceInputs, drivers: Drivers, xp=np, *, schedule: bool 
     nan = xp.full(P, xp.nan, dtype=f64)
     payback_equity = xp.where(cum_equity >= 0, 0.0, nan)
     payback_discounted = xp.where(cum_discounted >= 0, 0.0, nan)
+    payback_first = payback_equity.copy()
     year1_revenue = zeros.copy()
     year1_ebitda = zeros.copy()
     year_cfads = zeros.copy()
@@ -281,6 +401,23 @@ def cashflows(inputs: FinanceInputs, drivers: Drivers, xp=np, *, schedule: bool 
     lag = fi.vacancy_lag_months
     cs = fi.contracted_share
     lessee = 1.0 if fi.lessee_pays_power_and_facility else 0.0
+    # Waterfall state (module docstring).
+    money_floor = 1e-9 * np.maximum(fi.capex_total, 1.0)  # amounts below it count as zero in the event tests
+    quarterly = fi.tax_payment == "quarterly_prepayment"
+    paid_lev = zeros.copy()  # tax prepaid so far this year
+    paid_unlev = zeros.copy()
+    reserve = zeros.copy()
+    lockup = zeros.copy()
+    locked = xp.zeros(P, dtype=bool)
+    dsra_drawn = xp.zeros(P, dtype=bool)
+    dsra_short_months = zeros.copy()
+    injection_total = zeros.copy()
+    injection_months = zeros.copy()
+    cure_total = zeros.copy()
+    cure_count = zeros.copy()
+    first_default = nan.copy()
+    default_reason = zeros.copy()
+    sweep_always = fi.cash_sweep_when == "always"
 
     for m in range(1, M + 1):
         j = m - 1
@@ -314,7 +451,9 @@ def cashflows(inputs: FinanceInputs, drivers: Drivers, xp=np, *, schedule: bool 
         opex_maintenance = zeros + hours * fi.maintenance_per_gpu_hour * gpus_on
         opex_operations = zeros + hours * fi.operations_per_gpu_hour * gpus_on
         opex_insurance = zeros + hours * fi.insurance_per_gpu_hour * gpus_on
-        opex = opex_power + opex_facility + opex_maintenance + opex_operations + opex_insurance
+        relet = (j == default_month + lag).astype(f64)  # the month a defaulted tenant's GPUs are re-let (once)
+        opex_reletting = relet * fi.reletting_cost_months_of_rent * contracted * hours * market_price
+        opex = opex_power + opex_facility + opex_maintenance + opex_operations + opex_insurance + opex_reletting
         ebitda = revenue - opex
         # -- debt --
         rate = fi.fixed_rate if fi.rate_type == "fixed" else drivers.floating_base_rate[:, j] + fi.floating_margin
@@ -325,10 +464,13 @@ def cashflows(inputs: FinanceInputs, drivers: Drivers, xp=np, *, schedule: bool 
             accrued = zeros.copy()
         else:
             interest_paid = zeros
-        principal = due[:, m]
+        # Prepayments scale the remaining schedule pro rata (scale = 1 without any).
+        scale = xp.where(scheduled_balance > 0, balance / xp.where(scheduled_balance > 0, scheduled_balance, 1.0), 1.0)
+        principal = xp.minimum(due[:, m] * scale, balance + draws[:, m])
+        scheduled_balance = scheduled_balance + draws[:, m] - due[:, m]
         balance = balance + draws[:, m] - principal
         service = interest_paid + principal
-        # -- tax (settled at each year end and at the horizon) --
+        # -- tax (settled at each year end and at the horizon; prepaid at quarter ends when quarterly) --
         income_lev = income_lev + ebitda - interest_month - dep_m[m]
         income_unlev = income_unlev + ebitda - dep_m[m]
         residual = zeros
@@ -337,21 +479,102 @@ def cashflows(inputs: FinanceInputs, drivers: Drivers, xp=np, *, schedule: bool 
             residual = _residual_value(fi, drivers, xp)
             gain = residual - fi.book_value_at_horizon
             pool_ops = pool_lev.copy()
-            tax_lev_ops = _settle_tax(pool_ops, income_lev, fi.tax_rate, expire, xp)
-            tax_lev_sale = _settle_tax(pool_lev, income_lev + gain, fi.tax_rate, expire, xp) - tax_lev_ops
-            tax_unlev = _settle_tax(pool_unlev, income_unlev + gain, fi.tax_rate, expire, xp)
+            tax_year_ops = _settle_tax(pool_ops, income_lev, fi.tax_rate, expire, xp)
+            tax_lev_ops = tax_year_ops - paid_lev
+            tax_lev_sale = _settle_tax(pool_lev, income_lev + gain, fi.tax_rate, expire, xp) - tax_year_ops
+            tax_unlev = _settle_tax(pool_unlev, income_unlev + gain, fi.tax_rate, expire, xp) - paid_unlev
         elif m % 12 == 0:
-            tax_lev_ops = _settle_tax(pool_lev, income_lev, fi.tax_rate, expire, xp)
-            tax_unlev = _settle_tax(pool_unlev, income_unlev, fi.tax_rate, expire, xp)
+            tax_lev_ops = _settle_tax(pool_lev, income_lev, fi.tax_rate, expire, xp) - paid_lev
+            tax_unlev = _settle_tax(pool_unlev, income_unlev, fi.tax_rate, expire, xp) - paid_unlev
             income_lev = zeros.copy()
             income_unlev = zeros.copy()
+            paid_lev = zeros.copy()
+            paid_unlev = zeros.copy()
+        elif quarterly and m % 3 == 0:
+            tax_lev_ops = xp.maximum(fi.tax_rate * xp.maximum(income_lev - pool_lev.sum(axis=1), 0.0) - paid_lev, 0.0)
+            tax_unlev = xp.maximum(fi.tax_rate * xp.maximum(income_unlev - pool_unlev.sum(axis=1), 0.0) - paid_unlev,
+                                   0.0)
+            paid_lev = paid_lev + tax_lev_ops
+            paid_unlev = paid_unlev + tax_unlev
         cfads = ebitda - tax_lev_ops
+        # -- waterfall --
+        target = dsra_target[:, m] * scale
+        cash = cfads - service
+        due_now = service
+        if m == M:  # the sale repays the debt still outstanding
+            leftover = balance + accrued
+            cash = cash - tax_lev_sale + residual - leftover
+            due_now = service + leftover
+        dsra_draw = xp.minimum(dsra, xp.maximum(-cash, 0.0))
+        dsra = dsra - dsra_draw
+        cash = cash + dsra_draw
+        lockup_use = xp.minimum(lockup, xp.maximum(-cash, 0.0))
+        lockup = lockup - lockup_use
+        cash = cash + lockup_use
+        dsra_release_end = reserve_release = lockup_release_end = zeros
+        if m == M:  # every account is released at the horizon
+            dsra_release_end, reserve_release, lockup_release_end = dsra, reserve, lockup
+            cash = cash + dsra + reserve + lockup
+            dsra, reserve, lockup = zeros, zeros, zeros
+        injection = xp.maximum(-cash, 0.0)
+        cash = xp.maximum(cash, 0.0)
+        payment_default = (injection > money_floor) & (due_now > money_floor)
+        dsra_in = xp.minimum(cash, xp.maximum(target - dsra, 0.0))
+        dsra_out = xp.maximum(dsra + dsra_in - target, 0.0)
+        dsra = dsra + dsra_in - dsra_out
+        cash = cash - dsra_in + dsra_out
+        dsra_drawn = (dsra_drawn | (dsra_draw > money_floor)) & (dsra < target - money_floor)
+        dsra_short_months = xp.where(dsra_drawn, dsra_short_months + 1, 0.0)
+        dsra_default = dsra_short_months > fi.dsra_restore_months
+        reserve_in = zeros
+        if m < M:
+            reserve_in = xp.minimum(cash, fi.maintenance_reserve_per_gpu_hour * hours * gpus_on)
+            reserve = reserve + reserve_in
+            cash = cash - reserve_in
+        sweep = zeros
+        if m < M:
+            sweep_on = locked | sweep_always
+            sweep = xp.where(sweep_on, xp.minimum(fi.cash_sweep_share * cash, balance), 0.0)
+            balance = balance - sweep
+            cash = cash - sweep
+        hold = locked if m < M else xp.zeros(P, dtype=bool)  # everything is distributed at the horizon
+        trapped = xp.where(hold, cash, -lockup)
+        distribution = xp.where(hold, 0.0, cash + lockup)
+        lockup = lockup + trapped
+        # -- loan-year DSCR test: covenant (equity cure or default) and lock-up of the next loan year --
+        year_cfads = year_cfads + cfads
+        year_service = year_service + service - lump[:, m] * scale
+        cure = zeros
+        covenant_default = xp.zeros(P, dtype=bool)
+        if m % 12 == 0 or m == M:
+            has = year_service > money_floor
+            dscr = year_cfads / xp.where(has, year_service, 1.0)
+            min_dscr = xp.where(has, xp.minimum(min_dscr, dscr), min_dscr)
+            sum_dscr = sum_dscr + xp.where(has, dscr, 0.0)
+            n_dscr = n_dscr + has
+            below = has & (dscr < fi.dscr_covenant)
+            breached = breached | below
+            dscr_years.append(xp.where(has, dscr, xp.nan))
+            cured = below & (cure_count < fi.equity_cure_max_count) & (m < M)
+            cure = xp.where(cured, xp.minimum(fi.dscr_covenant * year_service - year_cfads, balance), 0.0)
+            balance = balance - cure
+            cure_count = cure_count + cured
+            cure_total = cure_total + cure
+            covenant_default = below & ~cured
+            locked = has & (dscr < fi.lockup_dscr)
+            year_cfads = zeros.copy()
+            year_service = zeros.copy()
+        injection_total = injection_total + injection
+        injection_months = injection_months + (injection > money_floor)
+        event = payment_default | covenant_default | dsra_default
+        reason = xp.where(payment_default, 1.0, xp.where(covenant_default, 2.0, 3.0))
+        new_default = event & xp.isnan(first_default)
+        first_default = xp.where(new_default, float(m), first_default)
+        default_reason = xp.where(new_default, reason, default_reason)
         # -- cash flows --
         project_m = ebitda - tax_unlev - capex_m[m] + residual
         project_pre_m = ebitda - capex_m[m] + residual
-        equity_m = cfads - tax_lev_sale - service - capex_m[m] + draws[:, m]
-        if m == M:
-            equity_m = equity_m + residual - balance - accrued
+        equity_m = distribution - injection - cure - capex_m[m] + draws[:, m] - fees[:, m]
         project[:, m] = project_m
         project_pre[:, m] = project_pre_m
         equity[:, m] = equity_m
@@ -361,6 +584,7 @@ def cashflows(inputs: FinanceInputs, drivers: Drivers, xp=np, *, schedule: bool 
         before = cum_equity
         cum_equity = cum_equity + equity_m
         payback_equity = _payback_update(payback_equity, before, cum_equity, equity_m, m, xp)
+        payback_first = _first_crossing(payback_first, before, cum_equity, equity_m, m, xp)
         before = cum_discounted
         discounted = project_m * v_project ** m
         cum_discounted = cum_discounted + discounted
@@ -368,18 +592,6 @@ def cashflows(inputs: FinanceInputs, drivers: Drivers, xp=np, *, schedule: bool 
         if fi.ops_start_month <= m < fi.ops_start_month + 12:
             year1_revenue = year1_revenue + revenue
             year1_ebitda = year1_ebitda + ebitda
-        year_cfads = year_cfads + cfads
-        year_service = year_service + service - lump[:, m]
-        if m % 12 == 0 or m == M:
-            has = year_service > 1e-9 * np.maximum(fi.capex_total, 1.0)
-            dscr = year_cfads / xp.where(has, year_service, 1.0)
-            min_dscr = xp.where(has, xp.minimum(min_dscr, dscr), min_dscr)
-            sum_dscr = sum_dscr + xp.where(has, dscr, 0.0)
-            n_dscr = n_dscr + has
-            breached = breached | (has & (dscr < fi.dscr_covenant))
-            dscr_years.append(xp.where(has, dscr, xp.nan))
-            year_cfads = zeros.copy()
-            year_service = zeros.copy()
         if m == llcr_start:
             llcr_balance = balance.copy()
         elif llcr_start < m <= debt.maturity_month:
@@ -390,7 +602,8 @@ def cashflows(inputs: FinanceInputs, drivers: Drivers, xp=np, *, schedule: bool 
                 ("gpus_online", gpus_on), ("revenue_contract", revenue_contract), ("revenue_usage", revenue_usage),
                 ("revenue_market", revenue_market), ("revenue", revenue), ("opex_power", opex_power),
                 ("opex_facility", opex_facility), ("opex_maintenance", opex_maintenance),
-                ("opex_operations", opex_operations), ("opex_insurance", opex_insurance), ("opex", opex),
+                ("opex_operations", opex_operations), ("opex_insurance", opex_insurance),
+                ("opex_reletting", opex_reletting), ("opex", opex),
                 ("ebitda", ebitda), ("depreciation", dep_m[m]), ("capex", capex_m[m]), ("debt_drawn", draws[:, m]),
                 ("interest_paid", interest_paid + (accrued if m == M else 0.0)),
                 ("principal_paid", principal + (balance if m == M else 0.0)),
@@ -398,7 +611,14 @@ def cashflows(inputs: FinanceInputs, drivers: Drivers, xp=np, *, schedule: bool 
                 ("debt_balance", balance * (0.0 if m == M else 1.0)),
                 ("tax_levered", tax_lev_ops + tax_lev_sale), ("tax_unlevered", tax_unlev), ("cfads", cfads),
                 ("residual_proceeds", residual), ("project_cf", project_m), ("project_cf_pre_tax", project_pre_m),
-                ("equity_cf", equity_m),
+                ("equity_cf", equity_m), ("equity_contribution", capex_m[m] - draws[:, m] + fees[:, m]),
+                ("dsra_draw", dsra_draw),
+                ("dsra_net_deposit", dsra_in - dsra_out - dsra_release_end), ("dsra_balance", dsra),
+                ("maintenance_reserve_deposit", reserve_in), ("maintenance_reserve_release", reserve_release),
+                ("maintenance_reserve_balance", reserve), ("cash_sweep", sweep), ("lockup_active", hold),
+                ("lockup_net_deposit", trapped - lockup_use - lockup_release_end), ("lockup_balance", lockup),
+                ("equity_cure", cure), ("sponsor_injection", injection), ("distributions", distribution),
+                ("loan_default_event", event), ("financing_fees", fees[:, m]),
             ):
                 rec[name][:, m] = value
 
@@ -415,6 +635,9 @@ def cashflows(inputs: FinanceInputs, drivers: Drivers, xp=np, *, schedule: bool 
         avg_dscr=xp.where(has_debt, sum_dscr / xp.maximum(n_dscr, 1.0), xp.nan), llcr=llcr,
         covenant_breached=breached, schedule=rec,
         dscr_by_year=xp.stack(dscr_years, axis=1) if dscr_years else xp.full((P, 0), xp.nan),
+        payback_equity_first_crossing=payback_first, sponsor_injection=injection_total,
+        sponsor_injection_months=injection_months, equity_cure=cure_total, equity_cure_count=cure_count,
+        first_loan_default_month=first_default, first_loan_default_reason=default_reason,
     )
 
 

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DebtTerms", "DebtSchedule", "level_payment", "build_debt_schedule", "payment_calendar"]
+__all__ = ["DebtTerms", "DebtSchedule", "level_payment", "build_debt_schedule", "payment_calendar", "financing_fees"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,17 @@ class DebtTerms:
         Share of ``amount`` repaid with the last payment (annuity, straight line, finance lease).
     target_dscr : float, optional
         The DSCR each period's debt service is sculpted to (x); needed for ``sculpted``.
+    sizing_dscr : float, optional
+        Size a debt of any other profile to this minimum DSCR (x): the amount is the lesser of ``amount`` (the
+        maximum gearing x capex) and the debt whose lowest loan-year DSCR on the sizing case equals it
+        (:func:`tokensim.finance.size_debt`). None: the debt is ``amount``.
+    sizing_revenue_haircut_share : float, optional
+        The sizing case: the base case with every revenue price (contract rent, usage fee with its floor and cap,
+        market rent) cut by this share, so revenue is (1 - share) x the base case's (fraction; 0 = the base case,
+        P50). Sculpted debt is sculpted on this case's CFADS too.
+    upfront_fee_share, commitment_fee_per_year, lease_handling_fee_share, lease_deposit_share : float, optional
+        The financing fees (:func:`financing_fees`): fractions of the debt amount (the commitment fee a fraction of
+        the undrawn amount per year).
     """
 
     amortisation: str
@@ -64,6 +75,12 @@ class DebtTerms:
     tenor_months: int
     balloon_share: Any = 0.0
     target_dscr: float | None = None
+    sizing_dscr: float | None = None
+    sizing_revenue_haircut_share: float = 0.0
+    upfront_fee_share: float = 0.0
+    commitment_fee_per_year: float = 0.0
+    lease_handling_fee_share: float = 0.0
+    lease_deposit_share: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -80,6 +97,7 @@ class DebtSchedule:
     repayment_months: np.ndarray  # the months with scheduled principal, in order
     periodic_rate: Any  # rate at close / payments per year; (R,) when rows with several rates are stacked
     sized_down: np.ndarray  # (R,) bool: sculpting cut the debt below the amount asked
+    fees: Any = None  # (R, M+1) financing fees and deposits the sponsor pays (refunds negative); None = none
 
 
 def level_payment(balance, periodic_rate, n, balloon_share=0.0, advance=False):
@@ -92,6 +110,51 @@ def level_payment(balance, periodic_rate, n, balloon_share=0.0, advance=False):
     v_n = (1.0 + i) ** (-n)
     payment = (balance - balloon_share * balance * v_n) * i / (1.0 - v_n)
     return payment / (1.0 + i) if advance else payment
+
+
+def financing_fees(schedule: DebtSchedule, terms: DebtTerms) -> np.ndarray:
+    """The financing fees and deposits of a debt by month, paid by the sponsor (equity), refunds negative.
+
+    - upfront (arrangement) fee: ``upfront_fee_share`` x the debt amount (the commitment), at close (month 0);
+    - commitment fee: ``commitment_fee_per_year`` / 12 x the amount still undrawn at the start of month m (amount -
+      draws of months 0..m-1), paid monthly during the draws (month 1 to the last draw month); 0 when all is drawn
+      at close;
+    - finance lease: the handling fee ``lease_handling_fee_share`` x amount at close, and the security deposit
+      ``lease_deposit_share`` x amount paid at close and refunded without interest at maturity (assumption: no
+      interest on the deposit; refunded within the horizon, which runs to maturity).
+
+    Fees are not debt service (no DSCR or LLCR effect) and are not deducted for tax (assumption: conservative; PRC
+    practice capitalises or amortises loan fees).
+
+    Parameters
+    ----------
+    schedule : DebtSchedule
+        The debt fixed at close (its amount, draws and maturity).
+    terms : DebtTerms
+        The fee rates.
+
+    Returns
+    -------
+    ndarray of shape (R, M+1)
+        Fees by month in the debt's currency.
+    """
+    months = schedule.draws.shape[1]
+    amount = schedule.amount[:, None]
+    fees = np.zeros_like(schedule.draws)
+    upfront = terms.upfront_fee_share
+    deposit = 0.0
+    if schedule.kind == "finance_lease":
+        upfront = upfront + terms.lease_handling_fee_share
+        deposit = terms.lease_deposit_share
+    fees[:, 0] = (upfront + deposit) * schedule.amount
+    if terms.commitment_fee_per_year:
+        drawn_before = np.cumsum(schedule.draws, axis=1) - schedule.draws  # draws of months 0..m-1
+        undrawn = np.maximum(amount - drawn_before, 0.0)
+        undrawn[:, 0] = 0.0
+        fees += terms.commitment_fee_per_year / 12.0 * undrawn
+    if deposit:  # refunded at maturity (at the horizon if the debt matures later: repaid there too)
+        fees[:, min(schedule.maturity_month, months - 1)] -= deposit * schedule.amount
+    return fees
 
 
 def payment_calendar(months: int, payments_per_year: int, repayment_start: int, tenor_months: int,

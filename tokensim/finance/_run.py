@@ -29,15 +29,21 @@ DEFINITIONS: dict[str, str] = {
                 "month m earns from month m+1",
     "revenue": "contract rent on contracted GPUs while the contract runs (escalated each contract year) + usage fees "
                "(base_plus_usage) + other GPUs at market rent x spot utilisation; after a tenant default the "
-               "contracted GPUs stand vacant for the vacancy lag, then sell at market",
+               "contracted GPUs stand vacant for the vacancy lag, then sell at market x spot utilisation",
+    "opex_reletting": "one-off, in the month a defaulted tenant's GPUs are re-let (default month + vacancy lag): "
+                      "contract.reletting_cost_months_of_rent x their market rent for a month (part of opex)",
     "cfads": "EBITDA - tax paid on operations (levered)",
     "project_cf": "unlevered, after tax: EBITDA - tax on (EBITDA - depreciation) - capex + residual sale at the "
                   "horizon (taxed on proceeds - book value)",
     "project_cf_pre_tax": "EBITDA - capex + residual",
     "equity_cf": "EBITDA - tax on (EBITDA - interest - depreciation) - debt service - capex + debt drawn; at the "
-                 "horizon + residual - debt still outstanding (repaid from the sale)",
-    "tax": "settled at each year end and at the horizon; losses carried forward oldest first, expiring after "
-           "loss_carry_forward_years; no refunds",
+                 "horizon + residual - debt still outstanding (repaid from the sale); the waterfall's DSRA, reserve, "
+                 "lock-up, sweep and cures move cash between months (see waterfall)",
+    "tax": "computed per year (months 1-12, 13-24, ...) and at the horizon; losses carried forward oldest first, "
+           "expiring after loss_carry_forward_years; tax.payment annual: paid at each year end; "
+           "quarterly_prepayment (PRC EIT Law art. 54): each quarter end tops the year's payments up to rate x "
+           "max(year-to-date income - unused carried losses, 0) (no refund mid-year), the year end pays the year's "
+           "tax - prepayments (a negative true-up is a refund); payments booked in the quarter- or year-end month",
     "project_irr": "monthly IRR of project_cf, annualised (1+r)^12-1; where NPV has several roots, the root nearest "
                    "0 on the side of 0 that NPV at 0 implies (NPV(0) > 0: the lowest root above 0; NPV(0) < 0: the "
                    "highest below 0), where NPV crosses from positive to negative as the rate rises",
@@ -47,21 +53,69 @@ DEFINITIONS: dict[str, str] = {
             "cost of equity for equity_cf (monthly equivalents); exists whenever the flows have both signs",
     "irr_roots": "every root of NPV in (-99.9999%, 1e6] a month found on the IRR's scan grid, annualised; listed "
                  "only for flows with several sign changes",
-    "npv": "project_cf discounted at the discount rate (monthly equivalent), month 0 undiscounted",
+    "npv": "project_cf discounted at the discount rate (monthly equivalent), month 0 undiscounted; the default "
+           "discount rate is the pre-tax WACC (D/V x r_d + E/V x r_e, the rate the cost layer charges on pre-tax unit "
+           "costs), although project_cf is after tax: see discounting",
+    "discounting": "wacc_after_tax = D/V x r_d x (1 - tax rate) + E/V x r_e (D/V = financing.debt_share), the rate "
+                   "consistent with after-tax project_cf; npv_at_wacc_after_tax = project_cf discounted at it. Set "
+                   "financing.discount_rate to it to make it the NPV's rate everywhere",
     "payback_simple": "capex / revenue of the first full operating year (static; the sell-side 'gross' payback)",
     "payback_net": "capex / EBITDA of the first full operating year (static)",
-    "payback_equity": "years from which cumulative equity_cf stays non-negative up to the horizon (a temporary "
-                      "crossing, e.g. before an annual payment or a balloon, does not count); NaN if negative at the "
-                      "horizon",
-    "payback_discounted": "the same for project_cf discounted at the discount rate",
+    "payback_equity": "sustained equity payback: years from which cumulative equity_cf stays non-negative up to "
+                      "the horizon (a temporary crossing, e.g. before an annual payment or a balloon, does not "
+                      "count); NaN if negative at the horizon",
+    "payback_equity_first_crossing": "textbook equity payback: years until cumulative equity_cf first turns "
+                                     "non-negative, even if it dips below zero later; NaN if it never does within "
+                                     "the horizon",
+    "payback_discounted": "sustained, as payback_equity, for project_cf discounted at the discount rate",
+    "waterfall": "monthly cash waterfall: CFADS - senior debt service -> DSRA (drawn first for a shortfall, then "
+                 "topped up to dsra_months of the following scheduled service, excess released) -> maintenance "
+                 "reserve (released at the horizon) -> lock-up (a loan-year DSCR below lockup_dscr traps the next "
+                 "loan year's distributions, released after a test that passes or at the horizon) -> cash sweep "
+                 "(cash_sweep_share of the cash left prepays debt while locked up, or always) -> distributions; "
+                 "prepayments scale every remaining instalment pro rata; reserve accounts earn no interest",
+    "sponsor_injection": "cash the sponsor pays in when CFADS, the DSRA and the lock-up account do not cover the "
+                         "debt service (or, at the horizon, the sale does not repay the debt); total and the "
+                         "number of months with one; never silent",
+    "equity_contribution": "equity paid in for capex (capex - debt drawn, a finance lease's first rental) and the "
+                           "DSRA funded at close; equity_cf = -equity_contribution + distributions - "
+                           "sponsor_injection - equity_cure",
+    "equity_cure": "at a loan-year test with DSCR below dscr_covenant, while cures remain (equity_cure_max_count): "
+                   "the sponsor pays covenant x the year's service - the year's CFADS, which prepays the debt",
+    "first_loan_default_month": "first month of a loan default event: a payment shortfall (a sponsor injection "
+                                "while debt service is due), a loan-year DSCR below dscr_covenant not cured, or a "
+                                "DSRA drawn and not back at target within dsra_restore_months; null if none. Under "
+                                "non-recourse debt the lender could enforce from then; the model runs on with the "
+                                "sponsor's support",
     "dscr": "per loan year (months 1-12, 13-24, ...): sum CFADS / sum scheduled debt service, balloon and bullet "
             "repayments excluded; min and average over years with debt service",
     "llcr": "PV of CFADS from the end of deliveries to maturity (within the horizon) at the debt rate / debt "
             "outstanding at the end of deliveries",
     "interest": "annual nominal rate / 12 accrued monthly, paid on payment months; floating = base + margin, the "
-                "principal schedule fixed at close",
-    "breakeven_rent": "the contract rent (market rent for spot) at which project NPV = 0",
+                "principal schedule fixed at close; interest during construction (the deliveries) is paid on its "
+                "payment months from the project's cash, not capitalised; the debt is drawn with the capex it funds",
+    "horizon": "the scenario's horizon, run to the debt's maturity where that is later (an assumption row says "
+               "so): after the contract's term the GPUs sell at the market rent x spot utilisation",
+    "debt_sizing": "the debt is the lesser of the maximum gearing (financing.debt_share x capex) and the debt whose "
+                   "lowest loan-year DSCR on the sizing case equals the target (financing.sizing_dscr; target_dscr "
+                   "for sculpted debt, which sculpts on that case); the sizing case is the base case (P50) with "
+                   "every revenue price cut by financing.sizing_revenue_haircut_share (P90 proxy); DSCR as in "
+                   "'dscr' (balloon and bullet repayments left out: such debt is sized on interest and level "
+                   "payments); 'binding' names the smaller limit; without a sizing DSCR, the debt the DSCR covenant "
+                   "would allow, for information (applied: false)",
+    "financing_fees": "paid by the sponsor (in equity_contribution and equity_cf), not debt service (no DSCR or "
+                      "LLCR effect), not deducted for tax (assumption): the upfront fee (financing.upfront_fee_share "
+                      "x the debt) and a finance lease's handling fee and security deposit at close, the deposit "
+                      "refunded at maturity without interest; the commitment fee (commitment_fee_per_year / 12 x the "
+                      "amount undrawn at the start of the month) during staged draws. financing.hedged_share of a "
+                      "floating loan is swapped to fixed at close at the base rate at close (no swap spread): it "
+                      "pays the base at close, so only the unhedged share floats on a Monte Carlo path",
+    "npv_zero_rent": "the contract rent (market rent for spot) at which project NPV = 0",
 }
+
+
+# Schedule items that are not money: GPUs, and 0/1 flags.
+_NOT_MONEY = ("gpus_online", "lockup_active", "loan_default_event")
 
 
 def schedule_frame(flows: CashFlows, currency: str, path: int = 0):
@@ -80,7 +134,7 @@ def schedule_frame(flows: CashFlows, currency: str, path: int = 0):
     -------
     pandas.DataFrame
         One row per month 0..M: ``month``, ``year`` and every item of :data:`SCHEDULE_ITEMS` (money in ``currency``,
-        ``gpus_online`` in GPUs).
+        ``gpus_online`` in GPUs, ``lockup_active`` and ``loan_default_event`` 0/1).
     """
     import pandas as pd
 
@@ -88,7 +142,7 @@ def schedule_frame(flows: CashFlows, currency: str, path: int = 0):
     data: dict[str, Any] = {"month": np.arange(months), "year": (np.arange(months) + 11) // 12}
     suffix = currency.lower()
     for name in SCHEDULE_ITEMS:
-        column = name if name == "gpus_online" else f"{name}_{suffix}"
+        column = name if name in _NOT_MONEY else f"{name}_{suffix}"
         data[column] = to_numpy(flows.schedule[name][path])
     return pd.DataFrame(data)
 
@@ -99,7 +153,7 @@ class FinanceResult:
 
     Money in ``currency``; IRRs and MIRRs annual fractions; paybacks in years; DSCR and LLCR ratios. ``irr_roots``
     lists every root found (annual) for the IRRs whose flows change sign several times, None when none does.
-    ``breakeven_rent_per_gpu_hour`` and ``breakeven_rent`` are None unless the break-even rent was asked for
+    ``npv_zero_rent_per_gpu_hour`` and ``npv_zero_rent`` are None unless the NPV = 0 rent was asked for
     (``run_finance(..., breakeven=True)``); ``solution``, ``frontier``, ``payback_rents`` and ``schedule`` likewise.
     """
 
@@ -116,8 +170,8 @@ class FinanceResult:
     llcr: float
     covenant_breached: bool
     meets_equity_hurdle: bool | None
-    breakeven_rent_per_gpu_hour: float | None
-    breakeven_rent: dict[str, Any] | None
+    npv_zero_rent_per_gpu_hour: float | None
+    npv_zero_rent: dict[str, Any] | None
     rent: dict[str, Any]
     debt: dict[str, Any]
     reasons: dict[str, str]
@@ -130,6 +184,9 @@ class FinanceResult:
     solution: dict[str, Any] | None = None
     frontier: list[dict] | None = None
     payback_rents: list[dict] | None = None  # the rent each payback definition needs to reach a given payback
+    sizing: dict[str, Any] | None = None  # DEFINITIONS["debt_sizing"]; None without debt or any DSCR to size to
+    waterfall: dict[str, Any] | None = None  # DEFINITIONS["waterfall"]: injections, cures, loan default, DSCR by year
+    discounting: dict[str, Any] | None = None  # DEFINITIONS["discounting"]
     schedule: Any = field(default=None, compare=False)
     warnings: list[dict] = field(default_factory=list)  # plausibility warnings (tokensim._warnings)
 
@@ -170,10 +227,13 @@ class FinanceResult:
                                 for c in schedule.columns]
         return replace(
             self, currency=currency.upper(), npv=self.npv * k, equity_npv=self.equity_npv * k,
-            breakeven_rent_per_gpu_hour=None if self.breakeven_rent_per_gpu_hour is None
-            else self.breakeven_rent_per_gpu_hour * k,
-            breakeven_rent=money(self.breakeven_rent, rent_keys), rent=money(self.rent, rent_keys),
+            npv_zero_rent_per_gpu_hour=None if self.npv_zero_rent_per_gpu_hour is None
+            else self.npv_zero_rent_per_gpu_hour * k,
+            npv_zero_rent=money(self.npv_zero_rent, rent_keys), rent=money(self.rent, rent_keys),
             debt=money(self.debt, {"amount"}), solution=money(self.solution, rent_keys),
+            sizing=money(self.sizing, {"gearing_limit_amount", "dscr_limit_amount", "sized_amount"}),
+            waterfall=money(self.waterfall, {"sponsor_injection", "equity_cure", "dsra_at_close"}),
+            discounting=money(self.discounting, {"npv_at_discount_rate", "npv_at_wacc_after_tax"}),
             frontier=[money(row, rent_keys) for row in self.frontier] if self.frontier else self.frontier,
             payback_rents=[money(row, rent_keys) for row in self.payback_rents] if self.payback_rents
             else self.payback_rents,
@@ -192,12 +252,18 @@ class FinanceResult:
             "scenario", "currency", "project_irr", "project_irr_pre_tax", "equity_irr", "project_mirr",
             "project_mirr_pre_tax", "equity_mirr", "irr_roots", "npv", "equity_npv",
             "payback_years", "min_dscr", "avg_dscr", "llcr", "covenant_breached", "meets_equity_hurdle",
-            "breakeven_rent_per_gpu_hour", "breakeven_rent", "rent", "debt", "reasons", "assumptions",
-            "definitions", "warnings") if not (k.startswith(("breakeven", "irr_roots")) and getattr(self, k) is None)}
+            "npv_zero_rent_per_gpu_hour", "npv_zero_rent", "rent", "debt", "reasons", "assumptions",
+            "definitions", "warnings")
+            if not (k.startswith(("npv_zero_rent", "irr_roots")) and getattr(self, k) is None)}
         if self.solution is not None:
             out["solution"] = self.solution
         if self.frontier is not None:
             out["frontier"] = self.frontier
         if self.payback_rents is not None:
             out["payback_rents"] = self.payback_rents
+        if self.sizing is not None:
+            out["sizing"] = self.sizing
+        for key in ("waterfall", "discounting"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
         return out

@@ -6,6 +6,7 @@ mergeable summaries of the per-path metrics. The engines take a :class:`MonteCar
 from __future__ import annotations
 
 from ._run import (
+    CONDITIONAL_ON,
     DEFAULT_PATHS,
     EVAL_BLOCK_PATHS,
     FLAGS,
@@ -21,6 +22,6 @@ from ._run import (
 )
 
 __all__ = [
-    "DEFAULT_PATHS", "EVAL_BLOCK_PATHS", "FLAGS", "FLOAT32_TOLERANCE", "PATH_METRICS", "MonteCarloModel",
+    "CONDITIONAL_ON", "DEFAULT_PATHS", "EVAL_BLOCK_PATHS", "FLAGS", "FLOAT32_TOLERANCE", "PATH_METRICS", "MonteCarloModel",
     "MonteCarloResult", "build_model", "dscr_fan", "evaluate_paths", "metric_specs", "simulate",
 ]

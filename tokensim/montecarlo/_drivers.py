@@ -7,7 +7,7 @@ returns the engine's :class:`~tokensim.finance.Drivers`. ``kernels/mc_drivers.cu
 CUDA twin of :func:`generate_drivers`'s month body, line for line.
 
 Random numbers (``tokensim.montecarlo._rng``, Philox4x32-10): key = seed, counter = (month, stream, path). Operating
-month m (1..M) uses counter month m; counter month 0 holds the one-off draw of the default time. Streams:
+month m (1..M) uses counter month m (counter month 0 is unused). Streams:
 
 ====== ==================================================================================================
 stream what it carries
@@ -16,7 +16,7 @@ stream what it carries
 3      uniforms: u0 → number of market-rent scarcity jumps this month, u1 → number of token-price cuts
 4      normals: z0 → the rent jumps' log-size noise, z1 → the price cuts' log-size noise
 5      uniforms: u0 → number of efficiency arrivals this month (u1 unused)
-6      uniforms at counter month 0: u0 → the tenant's default time
+6      uniforms: u0 → whether the tenant defaults this month (drawn while it has not yet defaulted; u1 unused)
 ====== ==================================================================================================
 
 A stream is drawn only when something uses it (a relevant driver with a volatility, or a jump intensity above
@@ -29,17 +29,33 @@ Equations, monthly step Δt = 1/12 year, states start at 0 at close (month 0):
 - Gaussian states, for each driver i: x_i ← φ_i x_i + μ_i + s_i z_i, with φ = exp(−κΔt) and
   s = σ √((1 − φ²) / (2κ)) (the exact Ornstein-Uhlenbeck step; σ√Δt when κ = 0), μ the drift per month
   (token volume growth × Δt, token price trend × Δt; zero for the mean-reverting drivers).
-- market rent: x_rent ← x_rent + N_J ln(1 + jump_mean) + √N_J σ_J ζ_J after its Gaussian step, N_J ~ Poisson(λΔt);
-  multiplier exp(x_rent) on the contract's deterministic market rent (which carries the declining trend).
-  Without a convexity correction: the deterministic rent is the median of the diffusion, not its mean.
+- market rent: the state is y ← y + N_J ln(1 + jump_mean) + √N_J σ_J ζ_J after its Gaussian step,
+  N_J ~ Poisson(λΔt); the multiplier on the contract's deterministic market rent (which carries the trend) is
+  exp(x_m) with x_m = y_m − c_m, c_m = ln E[exp(y_m)], so **E[multiplier at month m] = 1 at every month**: the
+  deterministic market rent is the process's mean (not its median), jumps and diffusion compensated together.
+  y_m = Σ_{k=1..m} φ^{m−k} (s z_k + J_k) with independent terms, so its cumulant function is
+  K_m(θ) = ln E[exp(θ y_m)] = Σ_{k=0..m−1} [½ θ² s² φ^{2k} + λΔt (exp(θ φ^k a + ½ θ² φ^{2k} σ_J²) − 1)]
+  with a = ln(1 + jump_mean), σ_J = jump_volatility (a compound Poisson sum of N(a, σ_J²) log jumps; z_k is a unit
+  normal whatever the correlation, L's first row being (1, 0, ...)), and c_m = K_m(1)
+  (:func:`rent_log_compensation`; ``DriverModel.rent_log_compensation``, indexed by month − 1; c_0 = 0). Without
+  jumps and mean reversion c_m = m s² / 2 (the log-normal convexity correction); with κ > 0 it tends to
+  σ²/(4κ) + λ ∫ (E[e^{φ(t) J}] − 1) dt. The median multiplier is then below 1.
 - utilisation: spot = u0 / (u0 + (1 − u0) e^−y), i.e. logit(spot) = logit(u0) + y (spot = u0 where y = 0; the form
   stays in [0, 1] when e^−y overflows).
 - token volume, token price, power price: multipliers exp(x); the price also drops by
   N_C (−ln(1 − cut_mean)) + √N_C σ_C ζ_C each month, N_C ~ Poisson(λ_C Δt).
 - efficiency: n ← n + N_E, N_E ~ Poisson(λ_E Δt); multiplier exp(n ln(1 + gain)).
 - floating base rate: base + x_rate (absolute; may go below zero).
-- tenant default: τ = ln(u) / ln(1 − p_month) months with 1 − p_month = (1 − p_year)^(1/12); the default month
-  index is ⌊τ⌋ when it falls inside the contract term (and the horizon), else "never" (= M).
+- tenant default: a monthly hazard that rises when the market rent is low,
+  h_m = h0 exp(−β x_m), h0 = −ln(1 − p_year) / 12, β = ``tenant_default.market_sensitivity``, x_m the month's
+  compensated log market-rent multiplier (above). In operating month m a tenant that has not yet defaulted
+  defaults when u_m < q_m = 1 − exp(−h_m) (u_m: stream 6, counter month m); the default month index is then m − 1
+  (the contract earns nothing from month m on), checked while m − 1 < min(term, horizon), else "never" (= M).
+  h0 is the hazard at the mean market rent (x = 0): with β = 0 (independent of the market) the annual default
+  probability is exactly p_year (q_m = 1 − (1 − p_year)^(1/12) every month); with β > 0 a market at half its mean
+  rent multiplies the hazard by 2^β, and the unconditional probability exceeds p_year slightly (E[e^{−βx}] =
+  exp(K_m(−β) + β K_m(1)) ≥ 1 by Jensen; the Monte Carlo's ``prob_tenant_default`` reports the realised share).
+  p_year = 1 gives h0 = ∞: the tenant defaults in the first month.
 
 Poisson counts come from a table: N = #{k : u > F(k)} with F the Poisson CDF in float64, tabulated until the tail is
 negligible (at most :data:`POISSON_MAX_COUNT` entries, :func:`poisson_table`); the kernel reads the same table, so
@@ -61,7 +77,8 @@ from . import _rng
 
 __all__ = [
     "DT_YEARS", "STREAM_SHOCKS", "STREAM_JUMP_COUNTS", "STREAM_JUMP_SIZES", "STREAM_EFFICIENCY", "STREAM_DEFAULT",
-    "POISSON_MAX_COUNT", "DriverModel", "driver_model", "generate_drivers", "poisson_table",
+    "POISSON_MAX_COUNT", "DriverModel", "driver_model", "generate_drivers", "poisson_table", "rent_log_cumulant",
+    "rent_log_compensation",
 ]
 
 DT_YEARS = 1.0 / 12.0
@@ -110,6 +127,30 @@ def _ou_step(kappa: float, sigma: float) -> tuple[float, float]:
     return phi, sigma * math.sqrt(-math.expm1(-2.0 * kappa * DT_YEARS) / (2.0 * kappa))
 
 
+def rent_log_cumulant(theta: float, months: int, persistence: float, shock_scale: float, jump_mean_per_month: float,
+                      jump_log_mean: float, jump_log_sd: float) -> np.ndarray:
+    """K_m(θ) = ln E[exp(θ y_m)] of the uncompensated log market-rent state y for m = 1..``months`` (module docstring):
+    Σ_{k=0..m−1} [½ θ² s² φ^{2k} + λΔt (exp(θ φ^k a + ½ θ² φ^{2k} σ_J²) − 1)], accumulated month by month in float64.
+    """
+    out = np.empty(months)
+    total = 0.0
+    weight = 1.0  # φ^k
+    for k in range(months):
+        c = theta * weight
+        total += 0.5 * c * c * shock_scale * shock_scale
+        if jump_mean_per_month > 0.0:
+            total += jump_mean_per_month * math.expm1(c * jump_log_mean + 0.5 * c * c * jump_log_sd * jump_log_sd)
+        out[k] = total
+        weight *= persistence
+    return out
+
+
+def rent_log_compensation(months: int, persistence: float, shock_scale: float, jump_mean_per_month: float,
+                          jump_log_mean: float, jump_log_sd: float) -> np.ndarray:
+    """c_m = K_m(1) for m = 1..``months``: subtracted from the log market-rent state so that E[exp(x_m)] = 1."""
+    return rent_log_cumulant(1.0, months, persistence, shock_scale, jump_mean_per_month, jump_log_mean, jump_log_sd)
+
+
 @dataclass(frozen=True)
 class DriverModel:
     """Per-month constants of the driver equations (module docstring), shared by NumPy and the CUDA kernel."""
@@ -129,7 +170,9 @@ class DriverModel:
     cut_log_sd: float
     efficiency_table: np.ndarray
     efficiency_log_gain: float
-    default_log_survival_per_month: float  # ln(1 − p_month) ≤ 0; 0 = no default
+    rent_log_compensation: np.ndarray  # (M,) c_m for months 1..M: log multiplier = state − c_m
+    default_hazard_per_month: float  # h0 = −ln(1 − p_year) / 12 ≥ 0 (inf when p_year = 1); 0 = no default
+    default_market_sensitivity: float  # β: hazard h0 exp(−β x_m)
     default_limit_month: int  # defaults at or after this operating-month index do not happen
     spot_utilisation: float
     floating_base_rate: float
@@ -146,7 +189,7 @@ class DriverModel:
 
     @property
     def draws_default(self) -> bool:
-        return self.default_log_survival_per_month < 0.0 and self.default_limit_month > 0
+        return self.default_hazard_per_month > 0.0 and self.default_limit_month > 0
 
     @property
     def is_deterministic(self) -> bool:
@@ -203,34 +246,43 @@ def driver_model(uncertainty: Uncertainty, inputs: FinanceInputs) -> DriverModel
     p_year = u.tenant_default.probability_per_year
     has_tenant = inputs.contract_type != "spot" and inputs.contracted_share > 0 and inputs.term_months > 0
     if p_year <= 0.0 or not has_tenant:
-        log_survival = 0.0
+        hazard = 0.0
     elif p_year >= 1.0:
-        log_survival = -math.inf
+        hazard = math.inf
     else:
-        log_survival = math.log1p(-p_year) / 12.0
+        hazard = -math.log1p(-p_year) / 12.0
+    rent_jump_mean = mr.jump_intensity_per_year * DT_YEARS if rent_table.size else 0.0
+    compensation = rent_log_compensation(inputs.months, float(persistence[RENT]), float(scale[RENT]), rent_jump_mean,
+                                         math.log1p(mr.jump_mean), mr.jump_volatility)
     return DriverModel(
         months=inputs.months, cholesky=lower, persistence=persistence, drift=drift, shock_scale=scale, active=active,
         shock_streams=streams, rent_jump_table=rent_table, rent_jump_log_mean=math.log1p(mr.jump_mean),
         rent_jump_log_sd=mr.jump_volatility, cut_table=cut_table, cut_log_mean=-math.log1p(-tp.cut_mean),
         cut_log_sd=tp.cut_volatility, efficiency_table=efficiency_table,
         efficiency_log_gain=math.log1p(eff.gain_per_arrival) if efficiency_on else 0.0,
-        default_log_survival_per_month=log_survival,
+        rent_log_compensation=compensation, default_hazard_per_month=hazard,
+        default_market_sensitivity=float(u.tenant_default.market_sensitivity),
         default_limit_month=min(inputs.term_months, inputs.months) if has_tenant else 0,
         spot_utilisation=float(inputs.spot_utilisation), floating_base_rate=float(inputs.floating_base_rate),
         efficiency_active=efficiency_on,
     )
 
 
-def default_months(model: DriverModel, seed: int, paths):
-    """Operating-month index of each path's tenant default (int64; ``months`` = no default within the term)."""
+def default_log_hazard(model: DriverModel) -> float:
+    """ln h0 (float64; +inf when default is certain, −inf when there is none): the hazard is exp(ln h0 − β x)."""
+    h0 = model.default_hazard_per_month
+    return math.log(h0) if h0 > 0.0 else -math.inf
+
+
+def default_step(model: DriverModel, seed: int, month: int, paths, log_rent, default_month):
+    """Operating month ``month`` (1..M) of the default process (module docstring): paths still without a default
+    (``default_month`` = M) default with probability 1 − exp(−h_m), h_m = h0 exp(−β x_m), ``log_rent`` = x_m (the
+    compensated log market-rent multiplier, (paths,) or 0.0); returns the updated default month indices."""
     xp = array_namespace(paths)
-    never = xp.full(paths.shape[0], model.months, dtype=xp.int64)
-    if not model.draws_default:
-        return never
-    u, _ = _rng.uniforms(seed, 0, STREAM_DEFAULT, paths)
-    months_to_default = xp.log(u) / model.default_log_survival_per_month  # ≥ 0; +0 when p = 1
-    inside = months_to_default < model.default_limit_month
-    return xp.where(inside, xp.floor(xp.where(inside, months_to_default, 0.0)).astype(xp.int64), never)
+    u, _ = _rng.uniforms(seed, month, STREAM_DEFAULT, paths)
+    hazard = xp.exp(default_log_hazard(model) - model.default_market_sensitivity * log_rent)
+    new = (default_month == model.months) & (u < -xp.expm1(-hazard))
+    return xp.where(new, month - 1, default_month)
 
 
 def _jump_sizes(counts, log_mean: float, log_sd: float, seed: int, month: int, paths, which: int, xp):
@@ -262,6 +314,8 @@ def generate_drivers(model: DriverModel, seed: int, paths, xp=np) -> Drivers:
     tables = {name: xp.asarray(getattr(model, name)) for name in ("rent_jump_table", "cut_table",
                                                                     "efficiency_table")}
     shocks: list = [None] * 6
+    compensation = xp.asarray(model.rent_log_compensation)
+    default_month = xp.full(n, months, dtype=xp.int64)
     for m in range(1, months + 1):
         j = m - 1
         for s in STREAM_SHOCKS:
@@ -296,9 +350,14 @@ def generate_drivers(model: DriverModel, seed: int, paths, xp=np) -> Drivers:
             u_eff, _ = _rng.uniforms(seed, m, STREAM_EFFICIENCY, paths)
             arrivals = arrivals + poisson_counts(tables["efficiency_table"], u_eff)
             efficiency[j] = arrivals
+        if model.draws_default and j < model.default_limit_month:
+            log_rent = state[RENT] - model.rent_log_compensation[j] if model.active[RENT] else 0.0
+            default_month = default_step(model, seed, m, paths, log_rent, default_month)
     shape = (n, months)
 
     def multiplier(i: int):
+        if i == RENT and i in out:
+            return xp.exp(out[i] - compensation[:, None]).T
         return xp.exp(out[i]).T if i in out else xp.broadcast_to(xp.asarray(1.0), shape)
 
     if UTILISATION in out:
@@ -317,5 +376,5 @@ def generate_drivers(model: DriverModel, seed: int, paths, xp=np) -> Drivers:
         market_rent_multiplier=multiplier(RENT), spot_utilisation=spot, token_volume_multiplier=multiplier(VOLUME),
         token_price_multiplier=multiplier(PRICE), efficiency_multiplier=eff,
         power_price_multiplier=multiplier(POWER), floating_base_rate=rate,
-        tenant_default_month=default_months(model, seed, paths),
+        tenant_default_month=default_month,
     )

@@ -40,6 +40,8 @@ from .._irr import _scan_rates
 from .._kernels import StructLayout, get_module, header_defines, image_bytes, struct_layout, write_constants
 from .._units import HOURS_PER_MONTH, monthly_rate
 from ..cost import TOKENS_PER_MILLION
+from ..finance import dsra_target_by_month
+from ._drivers import default_log_hazard
 from ._rng import round_keys
 
 __all__ = ["Geometry", "defines", "params_layout", "params_dtype", "pack_params", "pack_schedule", "pack_tables",
@@ -59,6 +61,9 @@ _SHARED_BYTES_DEFAULT = 48 * 1024
 # kernel of commit a306dcf; the reworked kernel is bounded by shared memory, not registers: to be re-measured).
 _THREADS = {"float32": 256, "float64": 64}
 _SCRATCH_MAX_BLOCKS = 512
+# mc_paths' per-path real outputs, in the order of its arguments (= tokensim.montecarlo.PATH_METRICS).
+KERNEL_METRICS = ("project_irr", "equity_irr", "npv", "payback_years_equity", "min_dscr",
+                  "payback_years_equity_first_crossing", "sponsor_injection", "first_loan_default_month")
 
 
 @functools.cache
@@ -153,6 +158,7 @@ def pack_params(model, dtype: str) -> np.ndarray:
         "power_busy_per_gpu_hour": fi.power_busy_per_gpu_hour, "power_idle_per_gpu_hour": fi.power_idle_per_gpu_hour,
         "facility_per_gpu_hour": fi.facility_per_gpu_hour, "maintenance_per_gpu_hour": fi.maintenance_per_gpu_hour,
         "operations_per_gpu_hour": fi.operations_per_gpu_hour, "insurance_per_gpu_hour": fi.insurance_per_gpu_hour,
+        "reletting_cost_months_of_rent": float(np.asarray(fi.reletting_cost_months_of_rent).reshape(-1)[0]),
         "floating_rate": float(fi.rate_type == "floating"), "fixed_rate": fi.fixed_rate,
         "floating_margin": fi.floating_margin, "tax_rate": fi.tax_rate, "loss_vintages": vintages,
         "loss_expire": float(expire), "book_value_at_horizon": fi.book_value_at_horizon,
@@ -162,6 +168,10 @@ def pack_params(model, dtype: str) -> np.ndarray:
         "residual_pv_power_per_gpu": fi.residual_pv_power_per_gpu,
         "residual_pv_other_per_gpu": fi.residual_pv_other_per_gpu,
         "dscr_service_floor": 1e-9 * max(fi.capex_total, 1.0), "dscr_covenant": fi.dscr_covenant,
+        "maintenance_reserve_per_gpu_hour": fi.maintenance_reserve_per_gpu_hour, "lockup_dscr": fi.lockup_dscr,
+        "cash_sweep_share": fi.cash_sweep_share, "tax_quarterly": float(fi.tax_payment == "quarterly_prepayment"),
+        "dsra_at_close": float(fi.dsra_funding == "at_close"), "dsra_restore_months": fi.dsra_restore_months,
+        "equity_cure_max_count": fi.equity_cure_max_count, "sweep_always": float(fi.cash_sweep_when == "always"),
         "has_hurdle": float(hurdle is not None), "hurdle_annual": hurdle if hurdle is not None else 0.0,
         "hurdle_monthly": monthly_rate(hurdle) if hurdle is not None else 0.0,
         "cholesky": dm.cholesky.reshape(-1), "persistence": dm.persistence, "drift": dm.drift,
@@ -171,7 +181,8 @@ def pack_params(model, dtype: str) -> np.ndarray:
         "rent_jump_log_sd": dm.rent_jump_log_sd, "cut_count": dm.cut_table.size, "cut_log_mean": dm.cut_log_mean,
         "cut_log_sd": dm.cut_log_sd, "efficiency_count": dm.efficiency_table.size,
         "efficiency_log_gain": dm.efficiency_log_gain,
-        "default_log_survival_per_month": dm.default_log_survival_per_month if dm.draws_default else 0.0,
+        "default_log_hazard": default_log_hazard(dm) if dm.draws_default else -math.inf,
+        "default_market_sensitivity": dm.default_market_sensitivity,
         "default_limit_month": dm.default_limit_month, "spot_utilisation": dm.spot_utilisation,
         "floating_base_rate": dm.floating_base_rate,
         "irr_guess": IRR_SETTINGS["guess"], "irr_tol": IRR_SETTINGS["tol"][dtype],
@@ -190,6 +201,9 @@ def pack_schedule(model, dtype: str = "float64") -> np.ndarray:
         raise RuntimeError(f"horizon of {months} months is beyond the kernel's MC_MAX_PERIODS - 1")
     rows = np.zeros((d["MC_SCHEDULE_ROWS"], d["MC_MAX_PERIODS"]))
     debt = fi.debt
+    if debt.fees is not None and np.any(debt.fees[0]):  # issue 13: the kernel does not carry the fees yet
+        raise UserError("financing fees (upfront_fee_share, commitment_fee_per_year, lease_handling_fee_share, "
+                        "lease_deposit_share): got a non-zero fee; allowed on the GPU: 0 (use --backend numpy)")
     periods = slice(0, months + 1)
     rows[d["MC_SCHEDULE_CAPEX"], periods] = fi.capex_by_month
     rows[d["MC_SCHEDULE_ONLINE"], periods] = fi.online_share
@@ -198,12 +212,14 @@ def pack_schedule(model, dtype: str = "float64") -> np.ndarray:
     rows[d["MC_SCHEDULE_PRINCIPAL"], periods] = debt.principal[0]
     rows[d["MC_SCHEDULE_LUMP"], periods] = debt.lump[0]
     rows[d["MC_SCHEDULE_PAYMENT_MONTH"], periods] = debt.payment_month.astype(float)
+    rows[d["MC_SCHEDULE_DSRA_TARGET"], periods] = dsra_target_by_month(fi)[0]
     # The same Python float expressions as tokensim.finance.cashflows, month by month.
     v_project = 1.0 / (1.0 + monthly_rate(fi.discount_rate))
     for m in range(1, months + 1):
         rows[d["MC_SCHEDULE_DISCOUNT_PROJECT"], m] = v_project ** m
         rows[d["MC_SCHEDULE_ESCALATION"], m] = (1.0 + fi.escalator_per_year) ** ((m - 1) // 12)
         rows[d["MC_SCHEDULE_MARKET_TREND"], m] = (1.0 + fi.market_rent_change_per_year) ** ((m - 1) / 12.0)
+    rows[d["MC_SCHEDULE_RENT_COMPENSATION"], 1: months + 1] = model.drivers.rent_log_compensation
     return np.ascontiguousarray(rows.astype(_real_dtype(dtype)))
 
 
@@ -316,22 +332,21 @@ def launch(model, seed: int, first_path: int, n: int, dtype: str, images: dict[s
         scratch = cupy.empty(2 * (model.inputs.months + 1) * blocks * geometry.threads, dtype=real)
     else:
         scratch = cupy.empty(1, dtype=real)
-    out = {name: cupy.empty(n, dtype=real) for name in ("project_irr", "equity_irr", "npv", "payback_years_equity",
-                                                        "min_dscr")}
+    out = {name: cupy.empty(n, dtype=real) for name in KERNEL_METRICS}
     project_reason = cupy.empty(n, dtype=cupy.int8)
     equity_reason = cupy.empty(n, dtype=cupy.int8)
     flags = cupy.empty(n, dtype=cupy.uint8)
     default_month = cupy.empty(n, dtype=cupy.int32)
     kernel((blocks,), (geometry.threads,),
            (np.uint64(first_path), np.int64(n), np.int32(geometry.use_scratch), scratch, out["project_irr"],
-            out["equity_irr"], out["npv"], out["payback_years_equity"], out["min_dscr"], project_reason,
+            *(out[name] for name in KERNEL_METRICS[1:]), project_reason,
             equity_reason, flags, default_month),
            shared_mem=geometry.shared_bytes)
     return {
         "metrics": out,
         "reasons": {"project_irr": project_reason, "equity_irr": equity_reason},
         "flags": {"dscr_below_covenant": (flags & 1) != 0, "equity_irr_below_hurdle": (flags & 2) != 0,
-                  "tenant_default": (flags & 4) != 0},
+                  "tenant_default": (flags & 4) != 0, "loan_default": (flags & 8) != 0},
         "tenant_default_month": default_month,
     }
 

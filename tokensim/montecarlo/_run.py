@@ -21,11 +21,17 @@ identical bit for bit for a seed, whatever ``chunk_paths`` (except ``elapsed_s``
 Metrics per path: ``project_irr`` and ``equity_irr`` (annual; NaN with a reason code when a path has no IRR: those
 paths count under ``no_value`` and ``no_value_reasons``, never in the moments), ``npv`` (project, at the discount
 rate), ``payback_years_equity`` (NaN when never within the horizon), ``min_dscr`` (NaN without debt service).
+A metric's mean, std, quantiles, min and max cover only the paths with a value: they are conditional statistics,
+and each metric's summary says so in ``conditional_on`` (:data:`CONDITIONAL_ON`: the condition, or null for the NPV,
+which every path has) next to ``share_with_value``, the probability of that condition. For the equity payback that
+probability is also ``prob_payback_equity_within_horizon``: when it is below one half, the median path never pays
+back, whatever the conditional p50 says.
 Probabilities: ``prob_dscr_below_covenant`` (a loan year's DSCR below the covenant: the engine's covenant flag;
 null without a covenant), ``prob_equity_irr_below_hurdle`` (equity IRR below the hurdle; a path without an equity IRR
 counts when its equity cash flows have a negative NPV at the hurdle; null without a hurdle), ``prob_tenant_default``
-(the tenant defaulted within the contract term). ``mean_std_error`` is the standard error of the NPV mean,
-std / √n, for convergence.
+(the tenant defaulted within the contract term), ``prob_loan_default`` (a loan default event of the waterfall within
+the horizon: tokensim.finance DEFINITIONS['first_loan_default_month']). ``mean_std_error`` is the standard error of
+the NPV mean, std / √n, for convergence.
 
 GPU tolerance (float32 kernel vs the float64 NumPy reference, same seed; tests/test_montecarlo_gpu.py): means of
 IRRs within 2e-4 absolute, the NPV mean within 1e-4 of the capex total, payback and DSCR means within 1e-3
@@ -66,12 +72,23 @@ from ._kernel import kernel_chunks
 from ._summary import HistogramSpec, Summary
 
 __all__ = [
-    "PATH_METRICS", "FLAGS", "EVAL_BLOCK_PATHS", "DEFAULT_PATHS", "FLOAT32_TOLERANCE", "MonteCarloResult",
-    "MonteCarloModel", "build_model", "evaluate_paths", "simulate", "metric_specs", "dscr_fan",
+    "PATH_METRICS", "CONDITIONAL_ON", "FLAGS", "EVAL_BLOCK_PATHS", "DEFAULT_PATHS", "FLOAT32_TOLERANCE",
+    "MonteCarloResult", "MonteCarloModel", "build_model", "evaluate_paths", "simulate", "metric_specs", "dscr_fan",
 ]
 
-PATH_METRICS = ("project_irr", "equity_irr", "npv", "payback_years_equity", "min_dscr")
-FLAGS = ("dscr_below_covenant", "equity_irr_below_hurdle", "tenant_default")
+PATH_METRICS = ("project_irr", "equity_irr", "npv", "payback_years_equity", "min_dscr",
+                "payback_years_equity_first_crossing", "sponsor_injection", "first_loan_default_month")
+# The paths each metric's statistics are taken over (None: every path has a value, the statistics are unconditional).
+CONDITIONAL_ON: dict[str, str | None] = {
+    "project_irr": "paths with a project IRR", "equity_irr": "paths with an equity IRR", "npv": None,
+    "payback_years_equity": "paths whose equity pays back within the horizon",
+    "min_dscr": "paths with debt service",
+    "payback_years_equity_first_crossing": "paths whose cumulative equity cash flow turns non-negative within the "
+                                           "horizon",
+    "sponsor_injection": None,
+    "first_loan_default_month": "paths with a loan default event",
+}
+FLAGS = ("dscr_below_covenant", "equity_irr_below_hurdle", "tenant_default", "loan_default")
 # Paths per NumPy evaluation block (one thread of the pool each). Larger blocks cut NumPy's per-call overhead and the
 # time threads wait for the GIL; smaller ones keep the month loop's (paths,) arrays in cache. On the 2-core sandbox
 # (founding scenario, 131,072 paths, two threads) 8192 / 16384 / 32768 gave 3.0-3.6 / 4.1-5.0 / 4.7-5.3 M
@@ -94,8 +111,21 @@ DEFINITIONS = {
     "npv": "project cash flows discounted at the scenario's discount rate",
     "payback_years_equity": "years from which cumulative equity cash flow stays non-negative (NaN if never)",
     "min_dscr": "lowest loan-year DSCR (CFADS / scheduled debt service) of each path",
+    "payback_years_equity_first_crossing": "years until cumulative equity cash flow first turns non-negative (the "
+                                           "textbook payback; NaN if never within the horizon)",
+    "sponsor_injection": "total cash the sponsor injects over the horizon to meet debt service the waterfall's "
+                         "cash and reserves do not cover (tokensim.finance DEFINITIONS['sponsor_injection'])",
+    "first_loan_default_month": "month of the path's first loan default event (payment shortfall, uncured DSCR "
+                                "below the covenant, DSRA not restored; NaN if none)",
+    "prob_loan_default": "share of paths with a loan default event within the horizon",
     "no_value": "paths where the metric does not exist (no IRR, no payback, no debt service); excluded from "
                 "mean, std and quantiles, and counted by reason",
+    "share_with_value": "share of all paths that have a value of the metric (count / paths): the probability of "
+                        "the condition its mean, std, quantiles, min and max are taken under",
+    "conditional_on": "the paths a metric's statistics cover (null: all paths); its mean, std, quantiles, min and "
+                      "max are conditional on it",
+    "prob_payback_equity_within_horizon": "share of paths whose cumulative equity cash flow is non-negative from "
+                                          "some month within the horizon on: P(equity payback <= horizon)",
     "quantiles": "from a fixed-grid histogram (16384 bins over the range in `histograms`), linear within a bin, "
                  "clamped to [min, max]: error at most one bin width",
     "prob_dscr_below_covenant": "share of paths with a loan-year DSCR below the covenant",
@@ -151,6 +181,10 @@ def metric_specs(inputs: FinanceInputs, deterministic: dict[str, float], horizon
         HistogramSpec("npv", centre - span, centre + span, centre),
         HistogramSpec("payback_years_equity", 0.0, float(horizon_years), shift("payback_years_equity")),
         HistogramSpec("min_dscr", -2.0, 6.0, shift("min_dscr")),
+        HistogramSpec("payback_years_equity_first_crossing", 0.0, float(horizon_years),
+                      shift("payback_years_equity_first_crossing")),
+        HistogramSpec("sponsor_injection", 0.0, 2.0 * max(inputs.capex_total, 1.0), shift("sponsor_injection")),
+        HistogramSpec("first_loan_default_month", 0.0, float(inputs.months), shift("first_loan_default_month")),
     )
 
 
@@ -184,6 +218,9 @@ def build_model(inputs: FinanceInputs, uncertainty: Uncertainty, *, name: str, h
     deterministic = {
         "project_irr": float(base.project_irr[0]), "equity_irr": float(base.equity_irr[0]), "npv": float(f.npv[0]),
         "payback_years_equity": float(f.payback_equity[0]), "min_dscr": float(f.min_dscr[0]),
+        "payback_years_equity_first_crossing": float(f.payback_equity_first_crossing[0]),
+        "sponsor_injection": float(f.sponsor_injection[0]),
+        "first_loan_default_month": float(f.first_loan_default_month[0]),
     }
     return MonteCarloModel(name=name, currency=inputs.currency, inputs=inputs, uncertainty=uncertainty,
                            drivers=driver_model(uncertainty, inputs), hurdle=hurdle, dscr_covenant=dscr_covenant,
@@ -209,10 +246,14 @@ def evaluate_paths(model: MonteCarloModel, seed: int, first_path: int, n: int, x
             below[missing] = npv(monthly_rate(model.hurdle), rows) < 0
     return {
         "metrics": {"project_irr": annualise_monthly_rate(project_monthly), "equity_irr": equity_irr,
-                    "npv": flows.npv, "payback_years_equity": flows.payback_equity, "min_dscr": flows.min_dscr},
+                    "npv": flows.npv, "payback_years_equity": flows.payback_equity, "min_dscr": flows.min_dscr,
+                    "payback_years_equity_first_crossing": flows.payback_equity_first_crossing,
+                    "sponsor_injection": flows.sponsor_injection,
+                    "first_loan_default_month": flows.first_loan_default_month},
         "reasons": {"project_irr": project_reason, "equity_irr": equity_reason},
         "flags": {"dscr_below_covenant": flows.covenant_breached, "equity_irr_below_hurdle": below,
-                  "tenant_default": drivers.tenant_default_month < model.inputs.months},
+                  "tenant_default": drivers.tenant_default_month < model.inputs.months,
+                  "loan_default": xp.isfinite(flows.first_loan_default_month)},
         "tenant_default_month": drivers.tenant_default_month,
     }
 
@@ -279,6 +320,8 @@ class MonteCarloResult:
     prob_dscr_below_covenant: float | None
     prob_equity_irr_below_hurdle: float | None
     prob_tenant_default: float
+    prob_payback_equity_within_horizon: float
+    prob_loan_default: float
     mean_std_error: float
     deterministic: dict[str, float]
     histograms: dict[str, dict[str, float]]
@@ -312,7 +355,10 @@ class MonteCarloResult:
         out.update({
             "prob_dscr_below_covenant": self.prob_dscr_below_covenant,
             "prob_equity_irr_below_hurdle": self.prob_equity_irr_below_hurdle,
-            "prob_tenant_default": self.prob_tenant_default, "mean_std_error": self.mean_std_error,
+            "prob_tenant_default": self.prob_tenant_default,
+            "prob_payback_equity_within_horizon": self.prob_payback_equity_within_horizon,
+            "prob_loan_default": self.prob_loan_default,
+            "mean_std_error": self.mean_std_error,
             "deterministic": self.deterministic, "histograms": self.histograms, "uncertainty": self.uncertainty,
             "definitions": self.definitions,
         })
@@ -465,7 +511,7 @@ def _result(model, summary, paths, seed, chosen, dtype, elapsed, notes, keep_pat
     metrics = {}
     for name in PATH_METRICS:
         reasons = IRR_REASONS if name.endswith("_irr") else None
-        metrics[name] = summary.metrics[name].to_dict(reasons)
+        metrics[name] = {**summary.metrics[name].to_dict(reasons), "conditional_on": CONDITIONAL_ON[name]}
     npv_summary = summary.metrics["npv"]
     std_error = npv_summary.std / math.sqrt(npv_summary.finite) if npv_summary.finite > 1 else math.nan
     covenant = model.dscr_covenant
@@ -475,7 +521,10 @@ def _result(model, summary, paths, seed, chosen, dtype, elapsed, notes, keep_pat
         prob_dscr_below_covenant=summary.probability("dscr_below_covenant") if covenant is not None else None,
         prob_equity_irr_below_hurdle=summary.probability("equity_irr_below_hurdle")
         if model.hurdle is not None else None,
-        prob_tenant_default=summary.probability("tenant_default"), mean_std_error=std_error,
+        prob_tenant_default=summary.probability("tenant_default"),
+        prob_payback_equity_within_horizon=summary.metrics["payback_years_equity"].share_with_value,
+        prob_loan_default=summary.probability("loan_default"),
+        mean_std_error=std_error,
         deterministic=dict(model.deterministic),
         histograms={spec.name: {"low": spec.low, "high": spec.high, "bins": spec.bins, "bin_width": spec.bin_width}
                     for spec in model.specs},

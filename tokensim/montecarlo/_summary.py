@@ -17,6 +17,10 @@ Why the result does not depend on chunking or order:
   mean = K + Σd / n, M2 = Σd² − (Σd)² / n. The shift keeps the cancellation small, and when every path equals the
   deterministic case (zero volatility) the mean is K exactly and the standard deviation 0.
 
+Mean, std, quantiles, min and max are over the paths with a value (finite), so for a metric that some paths lack
+(no IRR, no payback within the horizon) they are *conditional* on having one; ``share_with_value`` = count / paths
+seen is the probability of that condition, reported next to them.
+
 Quantiles come from the histogram: a fixed grid of :data:`HISTOGRAM_BINS` equal bins over a range fixed by the
 scenario (not by the data; see :func:`tokensim.montecarlo._run.metric_specs`), plus an underflow and an overflow bin
 whose outer edges are the exact min and max. The p-quantile is the value where the cumulative count reaches p·n,
@@ -137,6 +141,11 @@ class MetricSummary:
         m2 = self.sum_d2.value() - s1 * s1 / self.finite
         return math.sqrt(max(m2, 0.0) / (self.finite - 1))
 
+    @property
+    def share_with_value(self) -> float:
+        """Share of the paths seen that have a value: the weight of the condition the other statistics hold under."""
+        return self.finite / self.count if self.count else math.nan
+
     def quantile(self, p: float) -> float:
         """The p-quantile from the histogram, linear within its bin, clamped to [min, max] (module docstring)."""
         if self.finite == 0:
@@ -165,7 +174,7 @@ class MetricSummary:
             "mean": self.mean, "std": self.std, "p05": self.quantile(0.05), "p50": self.quantile(0.50),
             "p95": self.quantile(0.95), "min": self.minimum if self.finite else math.nan,
             "max": self.maximum if self.finite else math.nan, "count": self.finite,
-            "no_value": self.count - self.finite,
+            "no_value": self.count - self.finite, "share_with_value": self.share_with_value,
         }
         if reasons is not None:
             out["no_value_reasons"] = {reasons.get(code, str(code)): n

@@ -58,7 +58,9 @@ def sides(scenario: Scenario, *, from_spec: str | None = None, to_spec: str | No
     from_spec, to_spec : str, optional
         ``HARDWARE:PRECISION`` or ``HARDWARE:PRECISION:SERVER_PRICE`` (price per server, scenario currency).
     server_price_change : float
-        A further rise compounded on top of "to"'s price (0.5 = +50%); above -1.
+        A change on "to"'s server price *today* (0.5 = +50%: a B300 at the founding scenario's RMB 5.0 m, already
+        after its recent +50% rise, then costs 7.5 m); above -1. The units of the bridge's
+        ``breakeven_server_price_change_vs_today``.
     software_gain : float
         Throughput multiplier of the "to" side from serving software; positive.
     from_model, to_model : str, optional
@@ -128,14 +130,14 @@ def sides(scenario: Scenario, *, from_spec: str | None = None, to_spec: str | No
     a = Side(f_hw, f_prec, models.get("from_model", both), price_for(f_hw, f_price, "from_spec"), 0.0, 1.0,
              util if from_utilisation is None else from_utilisation, k if from_cost_of_capital is None
              else from_cost_of_capital)
-    # The scenario's own server price splits into its base and its recent rise (capex.recent_server_price_rise),
-    # so the bridge shows "prices rose 50%" as a factor of its own; --server-price-change compounds on top.
+    # The scenario's own server price (today's) splits into its base and its recent rise
+    # (capex.recent_server_price_rise), so the bridge shows "prices rose 50%" as a factor of its own;
+    # --server-price-change is a further change on today's price, kept apart so the break-even is in its units.
     recent = scenario.capex.recent_server_price_rise if (t_price is None and t_hw == s.hardware) else 0.0
     t_base = price_for(t_hw, t_price, "to_spec") / (1.0 + recent)
-    rise = (1.0 + recent) * (1.0 + server_price_change) - 1.0
-    b = Side(t_hw, t_prec, models.get("to_model", both), t_base, rise,
+    b = Side(t_hw, t_prec, models.get("to_model", both), t_base, recent,
              software_gain, util if to_utilisation is None else to_utilisation,
-             k if to_cost_of_capital is None else to_cost_of_capital)
+             k if to_cost_of_capital is None else to_cost_of_capital, server_price_change)
     # The scenario's own bounds (a value left out is the scenario's, already inside them): a range of the bridge's
     # own would name an option the user never gave for a scenario value outside it.
     for side, name in ((a, "from"), (b, "to")):

@@ -8,6 +8,7 @@ financing and tax terms and the residual; :func:`debt_terms` the debt signed at 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import replace
 from typing import Any
 
@@ -23,11 +24,59 @@ from ..finance import (
     build_debt_schedule,
     debt_at_close,
     economic_residual_parts,
+    payment_calendar,
     percent_of_cost_at,
 )
 from .cost import cost_inputs
 
-__all__ = ["finance_inputs", "debt_terms", "contract_rent_per_gpu_month"]
+__all__ = ["finance_inputs", "debt_terms", "contract_rent_per_gpu_month", "debt_maturity_month", "to_debt_maturity"]
+
+
+def debt_maturity_month(scenario: Scenario) -> int:
+    """The month (from financial close) of the debt's last scheduled repayment.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        A loaded scenario.
+
+    Returns
+    -------
+    int
+        The maturity of :func:`tokensim.finance.payment_calendar` on the scenario's tenor, payments per year and
+        last delivery (repayment starts after it); for a finance lease the period after the last rental.
+    """
+    fin = scenario.financing
+    last_delivery = max(d.month for d in scenario.capex.delivery if d.share > 0)
+    return payment_calendar(scenario.horizon_months, fin.payments_per_year, last_delivery,
+                            int(round(fin.tenor_years * 12)), fin.amortisation == "finance_lease")[2]
+
+
+def to_debt_maturity(scenario: Scenario) -> Scenario:
+    """The scenario with its horizon run to the debt's maturity where the debt matures after the horizon.
+
+    A loan left outstanding at the horizon would be repaid there from the residual, a balloon that no DSCR sees
+    (issue 13: an 8-year loan on a 5-year horizon showed a minimum DSCR of 1.20 over years 1-5 while RMB 1.19 bn was
+    repaid at year 5). Running the cash flows to maturity puts every scheduled payment under the DSCR; after the
+    contract's term the GPUs sell at the market rent x spot utilisation (the engine's rule after the term), and the
+    residual is read from the curve at the longer horizon.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        A loaded scenario.
+
+    Returns
+    -------
+    Scenario
+        ``scenario`` itself when it has no debt or its debt matures within the horizon, else a copy whose
+        ``horizon_years`` is the maturity month / 12.
+    """
+    s = scenario
+    if s.financing.debt_share <= 0:
+        return s
+    maturity = debt_maturity_month(s)
+    return s if maturity <= s.horizon_months else dataclasses.replace(s, horizon_years=maturity / 12)
 
 
 def contract_rent_per_gpu_month(scenario: Scenario) -> float:
@@ -59,14 +108,19 @@ def debt_terms(scenario: Scenario) -> DebtTerms:
     Returns
     -------
     DebtTerms
-        Amount = debt share × total capex (scenario's currency), the rate at close (annual fraction), payments per
-        year, tenor in months, balloon share and target DSCR.
+        Amount = debt share × total capex (scenario's currency; the maximum gearing when the debt is sized), the
+        rate at close (annual fraction), payments per year, tenor in months, balloon share, target DSCR, the
+        sizing DSCR and case, and the financing fees.
     """
     fin = scenario.financing
     return DebtTerms(amortisation=fin.amortisation, amount=fin.debt_share * scenario.capex_total,
                      annual_rate=fin.interest_rate, payments_per_year=fin.payments_per_year,
                      tenor_months=int(round(fin.tenor_years * 12)), balloon_share=fin.balloon_share,
-                     target_dscr=fin.target_dscr)
+                     target_dscr=fin.target_dscr, sizing_dscr=fin.sizing_dscr,
+                     sizing_revenue_haircut_share=fin.sizing_revenue_haircut_share,
+                     upfront_fee_share=fin.upfront_fee_share, commitment_fee_per_year=fin.commitment_fee_per_year,
+                     lease_handling_fee_share=fin.lease_handling_fee_share,
+                     lease_deposit_share=fin.lease_deposit_share)
 
 
 def _timeline(s: Scenario) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
@@ -116,7 +170,7 @@ def finance_inputs(scenario: Scenario, *, rent_per_gpu_month: Any = None, market
     FinanceInputs
         Money in the scenario's currency, rates per GPU-hour, the timeline by month 0..M.
     """
-    s = scenario
+    s = to_debt_maturity(scenario)
     ci = cost_inputs(s)
     capex, online, depreciation, book_value = _timeline(s)
     busy = opex_per_installed_gpu_hour(ci, 1.0)
@@ -142,7 +196,7 @@ def finance_inputs(scenario: Scenario, *, rent_per_gpu_month: Any = None, market
         market_rent_per_gpu_hour=c.market_rent_per_gpu_hour if market_rent_per_gpu_hour is None
         else market_rent_per_gpu_hour,
         market_rent_change_per_year=c.market_rent_change_per_year, spot_utilisation=c.spot_utilisation,
-        vacancy_lag_months=c.vacancy_lag_months,
+        vacancy_lag_months=c.vacancy_lag_months, reletting_cost_months_of_rent=c.reletting_cost_months_of_rent,
         lessee_pays_power_and_facility=s.opex.power_and_facility_paid_by == "lessee",
         power_busy_per_gpu_hour=busy["power"], power_idle_per_gpu_hour=idle["power"],
         facility_per_gpu_hour=busy["facility"], maintenance_per_gpu_hour=busy["maintenance"],
@@ -156,5 +210,10 @@ def finance_inputs(scenario: Scenario, *, rent_per_gpu_month: Any = None, market
         residual_pv_other_per_gpu=parts.other if parts else 0.0,
         discount_rate=fin.discount_rate, cost_of_equity=fin.cost_of_equity,
         dscr_covenant=np.nan if fin.dscr_covenant is None else fin.dscr_covenant,
+        tax_payment=s.tax.payment, dsra_months=fin.dsra_months, dsra_funding=fin.dsra_funding,
+        dsra_restore_months=fin.dsra_restore_months,
+        maintenance_reserve_per_gpu_hour=fin.maintenance_reserve_per_gpu_hour,
+        lockup_dscr=np.nan if fin.lockup_dscr is None else fin.lockup_dscr, cash_sweep_share=fin.cash_sweep_share,
+        cash_sweep_when=fin.cash_sweep_when, equity_cure_max_count=fin.equity_cure_max_count,
     )
     return replace(inputs, debt=debt_at_close(inputs, debt_terms(s))) if size_debt else inputs

@@ -16,11 +16,18 @@ output_tokens                   output tokens per request                       
 context_tokens (context)        mean decode context (default input + output / 2, as perf)              >= 1
 cache_hit_rate                  share of input tokens from the prefix cache                            [0, 1]
 server_price                    price per server in the scenario currency                              >= 0
-utilisation                     sold share of hours                                                    (0, 1]
+utilisation                     sold share of hours (cost metrics only; scenario ``utilisation``)      [0.01, 1]
 cost_of_capital                 annual rate of the capital charge (and of the finance NPV)             (-1, 1)
 electricity_price_per_kwh       electricity price in the scenario currency (power_price)               >= 0
 rent_per_gpu_hour (rent)        contract rent (market rent for a spot contract) per GPU-hour           >= 0
+spot_utilisation                sold share of the GPUs that sell at market: uncontracted, after the    [0, 1]
+                                term or a default, every GPU of a spot contract (finance metrics only;
+                                scenario ``contract.spot_utilisation``)
 ==============================  =====================================================================  ===========
+
+``utilisation`` and ``spot_utilisation`` are two scenario fields with two meanings: the first prices a sold GPU-hour
+(cost per GPU-hour and per token), the second is the rented share of market capacity in the cluster's cash flows
+(NPV, IRRs). Neither moves the other's metrics.
 
 Values are ``V1,V2,...`` or ``START:STOP:N`` (N evenly spaced values, both ends included). The order of the axes
 is the order of the grid: the first axis varies slowest (C order, like ``numpy.unravel_index``).
@@ -88,10 +95,12 @@ AXES: dict[str, AxisSpec] = {spec.name: spec for spec in (
     AxisSpec("cost_of_capital", False, "cost_of_capital", low=-1, high=1, low_open=True, high_open=True),
     _scenario_axis("electricity_price_per_kwh", "electricity_price_per_kwh_{cur}", "opex"),
     _scenario_axis("rent_per_gpu_hour", "rent_per_gpu_hour_{cur}", "contract"),
+    _scenario_axis("spot_utilisation", "spot_utilisation", "contract"),
 )}
 ALIASES = {"batch": "concurrency", "slo": "min_tokens_per_s_per_user", "context": "context_tokens",
            "rent": "rent_per_gpu_hour", "power_price": "electricity_price_per_kwh",
-           "electricity_price": "electricity_price_per_kwh", "utilization": "utilisation", "gpu": "hardware"}
+           "electricity_price": "electricity_price_per_kwh", "utilization": "utilisation", "gpu": "hardware",
+           "spot_utilization": "spot_utilisation"}
 # The most values one axis may take: a longer list is almost surely a typo in START:STOP:N (the grid may still be
 # huge through the product of axes; it is processed in chunks).
 MAX_AXIS_VALUES = 1_000_000
@@ -209,16 +218,21 @@ SWEEP_METRICS: dict[str, SweepMetric] = {spec.name: spec for spec in (
     SweepMetric("cost_per_million_cached_input_tokens", True, False),
     SweepMetric("cost_per_million_output_tokens", True, False),
     SweepMetric("cost_per_gpu_hour", True, False),
-    SweepMetric("breakeven_rent_per_gpu_hour", True, False),
     SweepMetric("output_tokens_per_s_per_gpu", False, False),
     SweepMetric("npv", True, True),
     SweepMetric("project_irr", False, True),
     SweepMetric("equity_irr", False, True),
 )}
 DEFAULT_METRICS = ("cost_per_million_tokens_blended", "cost_per_million_input_tokens",
-                   "cost_per_million_output_tokens", "cost_per_gpu_hour", "breakeven_rent_per_gpu_hour",
+                   "cost_per_million_output_tokens", "cost_per_gpu_hour",
                    "output_tokens_per_s_per_gpu")
 FINANCE_METRICS = ("npv", "project_irr", "equity_irr")
+# Names a sweep metric no longer goes by, and why: said instead of "unknown metric".
+RETIRED_METRICS = {
+    "breakeven_rent_per_gpu_hour": "no longer a sweep metric: it was cost_per_gpu_hour under another name (the "
+                                   "levelised cost per sold GPU-hour); the rent at which the cluster's NPV = 0 is "
+                                   "npv_zero_rent_per_gpu_hour of `tokensim finance`",
+}
 
 
 def metric_column(name: str, currency: str) -> str:
@@ -227,20 +241,23 @@ def metric_column(name: str, currency: str) -> str:
 
 def resolve_metrics(requested, currency: str, axes: list[str]) -> tuple[str, ...]:
     """Canonical metric names from ``--metric`` values (with or without the currency suffix, comma-separated or
-    repeated); the defaults when none: the unit-cost metrics, plus NPV and both IRRs when rent or utilisation is an
-    axis."""
+    repeated); the defaults when none: the unit-cost metrics, plus NPV and both IRRs when rent or spot utilisation
+    is an axis."""
     names = [m.strip() for value in (requested or ()) for m in str(value).split(",")]
     if "" in names:  # an empty name given (--metric '' or 'npv,,irr') is a mistake, not "the defaults"
         raise ParameterError("metrics", f"{', '.join(map(repr, requested))}: an empty metric name; allowed: "
                              f"{', '.join(SWEEP_METRICS)}, comma-separated")
     if not names:
-        extra = FINANCE_METRICS if {"rent_per_gpu_hour", "utilisation"} & set(axes) else ()
+        extra = FINANCE_METRICS if {"rent_per_gpu_hour", "spot_utilisation"} & set(axes) else ()
         return DEFAULT_METRICS + extra
     suffix = f"_{currency.lower()}"
     known = {metric_column(m, currency): m for m in SWEEP_METRICS} | {m: m for m in SWEEP_METRICS}
     out: list[str] = []
     for raw in names:
         key = raw.lower()
+        retired = key[:-len(suffix)] if key.endswith(suffix) else key
+        if retired in RETIRED_METRICS:
+            raise ParameterError("metrics", f"{raw!r}: {RETIRED_METRICS[retired]}")
         if key not in known:
             stem = key.rsplit("_", 1)[0]
             if stem in SWEEP_METRICS and SWEEP_METRICS[stem].money:  # another currency's suffix

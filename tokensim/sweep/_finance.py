@@ -2,10 +2,11 @@
 distinct combination of the swept finance axes, evaluated once and looked up per grid point.
 
 Finance reads five axes: ``rent_per_gpu_hour`` (the contract rent per GPU-hour; the market rent of a spot contract),
-``utilisation`` (the spot utilisation: the sold share of GPUs selling at market — uncontracted capacity, after the
-term or after a default; a take-or-pay contract is owed whatever the use), ``server_price`` (per server, into the
-capex), ``cost_of_capital`` (the discount rate of the NPV) and ``electricity_price_per_kwh``. Rent and utilisation
-vary across the rows of one batch of the finance engine (:func:`tokensim.finance.batch_metrics` on
+``spot_utilisation`` (the sold share of GPUs selling at market — uncontracted capacity, after the term or after a
+default; a take-or-pay contract is owed whatever the use), ``server_price`` (per server, into the capex),
+``cost_of_capital`` (the discount rate of the NPV) and ``electricity_price_per_kwh``. The ``utilisation`` axis (the
+sold share of hours that prices a GPU-hour) does not enter the finance. Rent and spot utilisation vary across the rows
+of one batch of the finance engine (:func:`tokensim.finance.batch_metrics` on
 :func:`tokensim.resolve.finance.finance_inputs` with a rent array, the spot utilisation per row); the other three
 are scalars of the engine inputs, so each of their combinations is a scenario of its own. The debt is fixed at close
 on the base case (each rent's own, the scenario's spot utilisation), as in ``tokensim finance``. Always NumPy (the
@@ -30,11 +31,12 @@ from ._axes import FINANCE_METRICS
 
 __all__ = ["FINANCE_AXES", "FINANCE_MAX_ROWS", "FINANCE_MAX_SCENARIOS", "FinanceTable"]
 
-# Finance runs once per distinct (server price, cost of capital, electricity price, rent, utilisation) point.
+# Finance runs once per distinct (server price, cost of capital, electricity price, rent, spot utilisation) point.
 FINANCE_MAX_ROWS = 100_000
 FINANCE_MAX_SCENARIOS = 2_000
 _FINANCE_BLOCK_ROWS = 2048
-FINANCE_AXES = ("server_price", "cost_of_capital", "electricity_price_per_kwh", "rent_per_gpu_hour", "utilisation")
+FINANCE_AXES = ("server_price", "cost_of_capital", "electricity_price_per_kwh", "rent_per_gpu_hour",
+               "spot_utilisation")
 
 
 @dataclass
@@ -76,15 +78,15 @@ class FinanceTable:
         axes = tuple(a for a in FINANCE_AXES if a in plan.strides)
         sizes = tuple(len(plan.slots[a]) for a in axes)
         rows = math.prod(sizes)
-        scalar = [a for a in axes if a not in ("rent_per_gpu_hour", "utilisation")]
+        scalar = [a for a in axes if a not in ("rent_per_gpu_hour", "spot_utilisation")]
         scenarios = math.prod(len(plan.slots[a]) for a in scalar)
         if rows > FINANCE_MAX_ROWS or scenarios > FINANCE_MAX_SCENARIOS:
             raise UserError(f"finance metrics on {rows:,} distinct (server price, cost of capital, electricity, rent, "
-                            f"utilisation) points, {scenarios:,} of them separate scenarios; allowed: at most "
+                            f"spot utilisation) points, {scenarios:,} of them separate scenarios; allowed: at most "
                             f"{FINANCE_MAX_ROWS:,} points and {FINANCE_MAX_SCENARIOS:,} scenarios (fewer values, or "
                             "leave npv/project_irr/equity_irr out of --metric)")
         rents = plan.slots["rent_per_gpu_hour"] if "rent_per_gpu_hour" in plan.strides else None
-        utils = plan.slots["utilisation"] if "utilisation" in plan.strides else None
+        utils = plan.slots["spot_utilisation"] if "spot_utilisation" in plan.strides else None
         n_r = 1 if rents is None else len(rents)
         n_u = 1 if utils is None else len(utils)
         pairs = [(i_r, i_u) for i_r in range(n_r) for i_u in range(n_u)]

@@ -112,6 +112,7 @@ def plan_sweep(scenario: Scenario, axes: Sequence[Axis | str], metrics: Sequence
         "output_tokens": sv.output_tokens, "context_tokens": None, "cache_hit_rate": sv.cache_hit_rate,
         "server_price": None, "utilisation": s.utilisation, "cost_of_capital": s.financing.discount_rate,
         "electricity_price_per_kwh": s.opex.electricity_price_per_kwh, "rent_per_gpu_hour": _base_rent_per_gpu_hour(s),
+        "spot_utilisation": s.contract.spot_utilisation,
     }
     categories = {name: tuple(by_name[name].values) if name in by_name else (base_values[name],)
                   for name in ("hardware", "precision", "model")}
@@ -155,19 +156,23 @@ def plan_sweep(scenario: Scenario, axes: Sequence[Axis | str], metrics: Sequence
 def _notes(plan: SweepPlan) -> list[str]:
     s, notes = plan.scenario, []
     finance = [m for m in plan.metrics if SWEEP_METRICS[m].finance]
-    if "rent_per_gpu_hour" in plan.strides and not finance:
-        notes.append("rent enters only the finance metrics (npv, project_irr, equity_irr), none of which was asked "
-                     "for: add --metric equity_irr (or npv, project_irr)")
+    for axis, what in (("rent_per_gpu_hour", "rent"), ("spot_utilisation", "spot utilisation")):
+        if axis in plan.strides and not finance:
+            notes.append(f"{what} enters only the finance metrics (npv, project_irr, equity_irr), none of which was "
+                         "asked for: add --metric equity_irr (or npv, project_irr)")
     if finance:
         outside = [n for n in plan.swept if n not in FINANCE_AXES]
         if outside:
-            notes.append(f"finance metrics are the scenario's cluster at each rent, utilisation, server price, cost of "
-                         f"capital and electricity price; {', '.join(outside)} do not enter them")
+            notes.append(f"finance metrics are the scenario's cluster at each rent, spot utilisation, server price, "
+                         f"cost of capital and electricity price; {', '.join(outside)} "
+                         f"{'does' if len(outside) == 1 else 'do'} not enter them"
+                         + (" (utilisation, the sold share of hours, prices a sold GPU-hour; the cash flows' "
+                            "market capacity takes spot_utilisation)" if "utilisation" in outside else ""))
         take_or_pay = (s.contract.type != "spot" and s.contract.contracted_share >= 1.0
                        and s.contract.term_years >= s.horizon_years)
-        if "utilisation" in plan.strides and take_or_pay:
-            notes.append("utilisation moves the cost metrics but not NPV or IRR here: every GPU is under a "
-                         "take-or-pay contract for the whole horizon (utilisation applies to GPUs sold at market)")
+        if "spot_utilisation" in plan.strides and take_or_pay:
+            notes.append("spot_utilisation moves no NPV or IRR here: every GPU is under a take-or-pay contract for "
+                         "the whole horizon (spot utilisation applies to GPUs sold at market)")
     return notes
 
 

@@ -1,4 +1,4 @@
-"""Grid sweeps (``tokensim sweep``): unit cost, cost per GPU-hour, break-even rent and finance over a cartesian grid.
+"""Grid sweeps (``tokensim sweep``): unit cost, cost per GPU-hour and finance over a cartesian grid.
 
 The grid is the product of the axes given (:mod:`tokensim.sweep._axes`); every field not swept keeps the scenario's
 value. Each point is one evaluation of the same arithmetic as ``tokensim perf`` + ``tokensim cost``:
@@ -12,16 +12,17 @@ value. Each point is one evaluation of the same arithmetic as ``tokensim perf`` 
   (:func:`tokensim.perf.latency_layout`), keeping the better one. No batch meeting the SLOs makes
   the point infeasible: its token metrics are NaN (null in JSON), ``feasible`` is false.
 - **cost per GPU-hour**: :func:`tokensim.cost.cost_per_gpu_hour` on the scenario's cost inputs with the point's
-  server price (per server; default the scenario's price for its hardware or its previous generation's), utilisation,
-  cost of capital and electricity price, and the hardware's board power, as :func:`tokensim.bridge.unit_cost` builds
-  them. ``breakeven_rent_per_gpu_hour`` is the same number under its pricing name: the cost per *sold* GPU-hour with
-  the capital charge at the cost of capital is the levelised rent at which the investment breaks even (NPV = 0 at
-  that rate over the economic life).
+  server price (per server; default the scenario's price for its hardware or its previous generation's), utilisation
+  (the sold share of hours), cost of capital and electricity price, and the hardware's board power, as
+  :func:`tokensim.bridge.unit_cost` builds them. The cost per *sold* GPU-hour with the capital charge at the cost of
+  capital is levelised: the rent at which the hardware alone breaks even over its economic life at that rate, with no
+  debt, tax or contract (not the finance's ``npv_zero_rent_per_gpu_hour``, the NPV = 0 rent of the scenario's cluster
+  and contract over its horizon).
 - **cost per million tokens**: :func:`tokensim.cost.cost_per_million_tokens` (input, cached input, output, blended
   over the point's token mix).
 - **finance** (``npv``, ``project_irr``, ``equity_irr``): the cluster finance of the scenario
   (:func:`tokensim.finance.batch_metrics`: the monthly engine, vectorised over rows) at the point's rent (the contract
-  rent per GPU-hour; the market rent for a spot contract), utilisation (the sold share of GPUs that sell at market:
+  rent per GPU-hour; the market rent for a spot contract), spot utilisation (the sold share of GPUs that sell at market:
   uncontracted capacity, after the term or after a default — a take-or-pay contract is owed whatever the use), server
   price, cost of capital (the NPV's discount rate) and electricity price. The debt is fixed at close on the base
   case, as in ``tokensim finance``. Finance depends only on those five axes, so it is evaluated once per distinct
@@ -210,8 +211,7 @@ def frame_of(plan: SweepPlan, start: int, stop: int, outputs: dict[str, np.ndarr
     data["feasible"] = (outputs["flags"] & FLAG_FEASIBLE) > 0
     finance = plan.finance.lookup(idx, n) if plan.finance is not None else {}
     for m in plan.metrics:
-        source = "cost_per_gpu_hour" if m == "breakeven_rent_per_gpu_hour" else m
-        data[metric_column(m, cur)] = finance[m] if SWEEP_METRICS[m].finance else outputs[source]
+        data[metric_column(m, cur)] = finance[m] if SWEEP_METRICS[m].finance else outputs[m]
     return pd.DataFrame(data, copy=False)
 
 
