@@ -432,10 +432,10 @@ PINNED_MESSAGES = [
      "{path}: field 'residual.percent_of_cost_by_age' got {}; allowed: at least one {age_years: share} point"),
     ('residual_curve_value', {'residual.percent_of_cost_by_age': {0: 1.0, 5: 1.5}},
      "{path}: field 'residual.percent_of_cost_by_age.5' got 1.5; allowed: a number in [0, 1]"),
-    ('residual_economic_margin', {'residual.method': 'economic', 'residual.margin': DROP},
-     "{path}: field 'residual.margin' missing; allowed: a value (this field is required)"),
+    ('residual_economic_markup', {'residual.method': 'economic', 'residual.markup': DROP},
+     "{path}: field 'residual.markup' missing; allowed: a value (this field is required)"),
     ('residual_unknown_key', {'residual.busyshare': 0.5},
-     "{path}: field 'residual.busyshare' got 0.5; allowed: known keys: busy_share, margin, method, "
+     "{path}: field 'residual.busyshare' got 0.5; allowed: known keys: busy_share, markup, method, "
      'newest_cost_per_million_tokens, percent_of_cost_by_age, remaining_life_years, tokens_per_s_per_gpu '
      "(did you mean 'busy_share'?)"),
     ('residual_busy', {'residual.method': 'economic', 'residual.busy_share': 2},

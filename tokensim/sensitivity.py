@@ -115,7 +115,7 @@ INPUTS: dict[str, _Field] = {
     "tax.rate": _declared("tax", "rate"),
     "residual.percent_of_cost_at_horizon": _declared("residual", "percent_of_cost_by_age", only="percent_of_cost"),
     **{f"residual.{a}": _declared("residual", a, only="economic") for a in (
-        "tokens_per_s_per_gpu", "newest_cost_per_million_tokens", "margin", "busy_share")},
+        "tokens_per_s_per_gpu", "newest_cost_per_million_tokens", "markup", "busy_share")},
 }
 # Inputs given ±DEFAULT_CHANGE when a scenario has no ranges, where they move its cash flows (see default_ranges).
 _DEFAULT_INPUTS = ("contract.rent_per_{billing}", "contract.usage_fee_per_million_tokens",
@@ -382,7 +382,7 @@ def check_metric(metric: str) -> str:
 
 def _label(name: str, value: float) -> str:
     f = INPUTS[name]
-    fraction = (f.high is not None and f.high <= 1) or "rate" in name or "change" in name or "margin" in name
+    fraction = (f.high is not None and f.high <= 1) or "rate" in name or "change" in name or "markup" in name
     if fraction:
         return f"{value:.2%}"
     mag = abs(value)

@@ -34,7 +34,7 @@ The sections and keys, in brief (the declaration, with each field's bounds, unit
   reletting_cost_months_of_rent?
 - ``tax?``: rate, depreciation_years, loss_carry_forward_years? (null = unlimited)
 - ``residual?``: method (economic|percent_of_cost), percent_of_cost_by_age? {age_years: share},
-  tokens_per_s_per_gpu, newest_cost_per_million_tokens, margin, busy_share?, remaining_life_years (economic)
+  tokens_per_s_per_gpu, newest_cost_per_million_tokens, markup, busy_share?, remaining_life_years (economic)
 """
 
 from __future__ import annotations
@@ -296,7 +296,7 @@ def _residual(m: ResidualSchema | None, r: _Reader) -> Residual:
         method=method, percent_of_cost_by_age=(),
         tokens_per_s_per_gpu=_value("residual", m, "tokens_per_s_per_gpu"),
         newest_cost_per_million_tokens=_value("residual", m, "newest_cost_per_million_tokens"),
-        margin=_value("residual", m, "margin"),
+        markup=_value("residual", m, "markup"),
         busy_share=r.default("residual", m, "busy_share"),
         remaining_life_years=_value("residual", m, "remaining_life_years"),
     )

@@ -537,7 +537,8 @@ class ResidualSchema(SchemaSection):
     tokens_per_s_per_gpu: Annotated[Any, _num(0, unit="tokens/s per GPU", rule=True)] = Field(None)
     newest_cost_per_million_tokens: Annotated[Any, _num(0, unit="currency per million tokens", rule=True)] \
         = Field(None)
-    margin: Annotated[Any, _num(-1, 10, lo_open=True, unit="fraction", rule=True)] = Field(None)
+    # A markup, not a margin (issue 13 item 3): market price = newest cost x (1 + markup).
+    markup: Annotated[Any, _num(-1, 10, lo_open=True, unit="fraction of the newest cost", rule=True)] = Field(None)
     busy_share: Annotated[Any, _num(**_SHARE, default=0.7, why="a used GPU serves tokens 70% of hours",
                                       rule=True)] = Field(None)
     remaining_life_years: Annotated[Any, _num(0, 30, unit="years", rule=True)] = Field(None)
@@ -588,7 +589,7 @@ class ResidualSchema(SchemaSection):
         economic = (self.method or "economic") == "economic"
         if not economic or self.percent_of_cost_by_age is not None:
             self.curve()
-        for key in ("tokens_per_s_per_gpu", "newest_cost_per_million_tokens", "margin", "remaining_life_years"):
+        for key in ("tokens_per_s_per_gpu", "newest_cost_per_million_tokens", "markup", "remaining_life_years"):
             self._value(key, required=economic)
         self._value("busy_share", required=False)
         return self

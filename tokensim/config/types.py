@@ -170,7 +170,7 @@ class Residual:
     percent_of_cost_by_age: tuple[tuple[float, float], ...]
     tokens_per_s_per_gpu: float
     newest_cost_per_million_tokens: float
-    margin: float
+    markup: float  # market price of a token = newest cost x (1 + markup)
     busy_share: float
     remaining_life_years: float
 

@@ -3,7 +3,7 @@
 Economic method (DESIGN.md section 7, the default): a used GPU sells for the present value of what it still earns
 over its remaining life: per installed hour, tokens per hour × busy share × market price per token, minus its opex
 (the same formulas as the cost breakdown: :func:`tokensim.cost.opex_per_installed_gpu_hour`). The market price per
-token is tied to the newest hardware: its cost per million tokens × (1 + margin). Monthly net earnings are discounted
+token is tied to the newest hardware: its cost per million tokens × (1 + markup). Monthly net earnings are discounted
 at the scenario's discount rate (monthly effective) over ``remaining_life_years``; a negative value floors at zero
 (a GPU that cannot cover its opex is scrapped). The market inputs describe the time of sale, so the value does not
 depend on the age asked for.
@@ -89,7 +89,7 @@ def economic_residual_parts(residual: Residual, discount_rate: float, ci: CostIn
         Present values per GPU (currency of ``ci``) of the revenue, the power and the other opex.
     """
     r = residual
-    price_per_million = r.newest_cost_per_million_tokens * (1.0 + r.margin)
+    price_per_million = r.newest_cost_per_million_tokens * (1.0 + r.markup)
     revenue_per_hour = r.tokens_per_s_per_gpu * SECONDS_PER_HOUR / TOKENS_PER_MILLION * price_per_million * r.busy_share
     opex = opex_per_installed_gpu_hour(ci, r.busy_share)
     months = int(round(r.remaining_life_years * 12))
