@@ -10,7 +10,7 @@ from ..bridge import FACTORS, UNIT_COST_METRICS, bridge_in_currency
 from ..config.money import check_currency
 from ..config.scenario import load_scenario
 from ..resolve.bridge import sides
-from ._common import cli, emit, format_option
+from ._common import cli, emit, format_option, scenario_overrides, set_option
 
 
 def _table(r: dict) -> str:
@@ -37,6 +37,7 @@ def _table(r: dict) -> str:
 
 
 @cli.command("bridge")
+@set_option()
 @click.option("--scenario", "scenario_name", default="b300-10k-cluster", show_default=True,
               help="scenario supplying cost inputs, workload and SLO")
 @click.option("--from", "from_spec", help="HARDWARE:PRECISION[:SERVER_PRICE] (default: the previous generation)")
@@ -63,7 +64,7 @@ def bridge_command(scenario_name, from_spec, to_spec, server_price_change, model
     """How unit token cost moves from A to B: server price, hardware, precision, model, software, utilisation,
     financing — exact Shapley contributions over ln(cost), a waterfall, and the break-even change on the 'to'
     server price today."""
-    scenario = load_scenario(scenario_name)
+    scenario = load_scenario(scenario_name, scenario_overrides())
     a, b = sides(scenario, from_spec=from_spec, to_spec=to_spec, server_price_change=server_price_change,
                  software_gain=software_gain, from_model=from_model, to_model=to_model, model=model,
                  from_utilisation=from_utilisation, to_utilisation=to_utilisation,

@@ -77,6 +77,27 @@ def cli() -> None:
     """tokensim: cost per token, GPU-rental pricing and cluster finance, with Monte Carlo on GPU or CPU."""
 
 
+_OVERRIDES_KEY = "tokensim.overrides"
+
+
+def _store_overrides(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> None:
+    ctx.meta[_OVERRIDES_KEY] = tuple(value)
+
+
+def set_option():
+    """``--set PATH=VALUE`` (repeatable) on a scenario command; :func:`scenario_overrides` hands them to the loader."""
+    return click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE", expose_value=False,
+                        callback=_store_overrides, is_eager=True,
+                        help="override a scenario field, validated as if the file held it (repeatable), e.g. "
+                             "--set financing.debt_share=0.7 --set contract.rent_per_gpu_hour=18")
+
+
+def scenario_overrides() -> tuple[str, ...]:
+    """The ``--set`` values of the command being run (empty outside a command or without ``--set``)."""
+    ctx = click.get_current_context(silent=True)
+    return ctx.meta.get(_OVERRIDES_KEY, ()) if ctx is not None else ()
+
+
 def format_option(choices: tuple[str, ...] = FORMATS, default: str = "table"):
     return click.option("--format", "fmt", type=click.Choice(choices), default=default, show_default=True,
                         help="table for people; json, csv or parquet (binary, to stdout) for machines")

@@ -9,10 +9,11 @@ from ..config.money import check_currency, fx_factor
 from ..config.scenario import load_scenario
 from ..cost import cost_per_gpu_hour
 from ..resolve.cost import cost_inputs
-from ._common import cli, emit, format_option
+from ._common import cli, emit, format_option, scenario_overrides, set_option
 
 
 @cli.command("cost")
+@set_option()
 @click.argument("scenario")
 @click.option("--utilisation", type=float, default=None,
               help="sold share of hours, in [0.01, 1] (default: the scenario's utilisation)")
@@ -20,7 +21,7 @@ from ._common import cli, emit, format_option
 @format_option()
 def cost_command(scenario: str, utilisation: float | None, currency: str | None, fmt: str) -> None:
     """Cost per sold GPU-hour: capital recovery, financing, power, facility, maintenance, operations, insurance."""
-    s = load_scenario(scenario)
+    s = load_scenario(scenario, scenario_overrides())
     u = s.utilisation if utilisation is None else utilisation  # checked by cost_per_gpu_hour (the schema's bound)
     breakdown = cost_per_gpu_hour(cost_inputs(s), u)
     if currency is not None:

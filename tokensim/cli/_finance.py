@@ -13,7 +13,7 @@ from ..config import check_number
 from ..config.money import check_currency
 from ..config.scenario import load_scenario
 from ..finance import Target
-from ._common import cli, emit, fmt_value, format_option, info, warn
+from ._common import cli, emit, fmt_value, format_option, info, scenario_overrides, set_option, warn
 
 
 def _show(value, reason: str | None = None, kind: str = "number") -> str:
@@ -92,6 +92,7 @@ def _table(result) -> str:
 
 
 @cli.command("finance")
+@set_option()
 @click.argument("scenario")
 @click.option("--currency", default=None, help="reporting currency (default: the scenario's), e.g. USD or CNY")
 @click.option("--schedule", "schedule_path", type=click.Path(dir_okay=False), default=None,
@@ -118,7 +119,7 @@ def finance_command(scenario: str, currency: str | None, schedule_path: str | No
     code = check_currency(currency, None, "--currency") if currency is not None else None
     if payback_in is not None:
         check_number(payback_in, None, "--payback-in", low=0, low_open=True, high=100)
-    s = load_scenario(scenario)
+    s = load_scenario(scenario, scenario_overrides())
     result = run_finance(s, target=parsed, frontier=frontier, schedule=schedule_path is not None,
                          payback_in_years=payback_in, breakeven=True)
     if code is not None:

@@ -9,7 +9,7 @@ from .._output import render_table
 from ..api import run_montecarlo
 from ..config.scenario import load_scenario
 from ..montecarlo import PATH_METRICS
-from ._common import LazyProgress, cli, emit, fmt_value, format_option, info
+from ._common import LazyProgress, cli, emit, fmt_value, format_option, info, scenario_overrides, set_option
 
 # Show a progress bar only once a run has taken this long: short runs stay quiet.
 _PROGRESS_AFTER_S = 2.0
@@ -63,6 +63,7 @@ def mc_table(d: dict) -> str:
 
 
 @cli.command("mc")
+@set_option()
 @click.argument("scenario")
 @click.option("--paths", required=True, type=int, help="number of Monte Carlo paths (>= 1)")
 @click.option("--seed", default=0, show_default=True, type=int, help="Philox key: same seed, same results")
@@ -82,7 +83,7 @@ def mc_command(scenario: str, paths: int, seed: int, backend: str, dtype: str | 
         raise UserError(f"--paths: got {paths}; allowed: a whole number of paths >= 1")
     if chunk_paths is not None and chunk_paths <= 0:
         raise UserError(f"--chunk-paths: got {chunk_paths}; allowed: a whole number >= 1")
-    s = load_scenario(scenario)
+    s = load_scenario(scenario, scenario_overrides())
     progress = LazyProgress("paths", _PROGRESS_AFTER_S)
     try:
         result = run_montecarlo(s, paths=paths, seed=seed, backend=backend, dtype=dtype, chunk_paths=chunk_paths,

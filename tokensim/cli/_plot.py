@@ -40,7 +40,7 @@ from ..config.scenario import load_scenario
 from ..perf import MODES
 from ..plots import bridge_waterfall_chart, cashflow_chart, pareto_chart, pareto_curves, sensitivity_chart
 from ..sensitivity import run_sensitivity
-from ._common import cli, info
+from ._common import cli, info, scenario_overrides, set_option
 
 
 def _names(values: tuple[str, ...]) -> list[str] | None:
@@ -94,6 +94,7 @@ _KINDS = {"pareto": _pareto, "bridge": _bridge, "cashflow": _cashflow, "tornado"
 
 
 @cli.command("plot")
+@set_option()
 @click.argument("kind", type=click.Choice(tuple(_KINDS)))
 @click.argument("scenario", default="b300-10k-cluster")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="the PNG file to write")
@@ -115,7 +116,7 @@ def plot_command(kind: str, scenario: str, out_path: str, hardware, precision, m
     check_output_path(out_path, "out_path")
     if kind != "pareto" and (hardware or precision or model):
         raise UserError(f"--hardware/--precision/--model: only for 'plot pareto', not 'plot {kind}'")
-    s = load_scenario(scenario)
+    s = load_scenario(scenario, scenario_overrides())
     written = _KINDS[kind](s, out, {"hardware": hardware, "precision": precision, "model": model, "mode": mode,
                                     "currency": currency, "metric": metric})
     info(f"tokensim: wrote {written}")

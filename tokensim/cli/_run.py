@@ -11,7 +11,7 @@ from .._output import check_output_path, render_table
 from ..config.money import check_currency
 from ..config.scenario import load_scenario
 from ..report import PAYBACK_CLAIM_YEARS, run_report, write_artifacts
-from ._common import cli, emit, format_option, info, warn
+from ._common import cli, emit, format_option, info, scenario_overrides, set_option, warn
 from ._mc import mc_table
 
 
@@ -76,6 +76,7 @@ def _tables(report) -> str:
 
 
 @cli.command("run")
+@set_option()
 @click.argument("scenario", default="b300-10k-cluster")
 @click.option("--currency", help="reporting currency (default: the scenario's)")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="write tables, JSON and config here")
@@ -93,7 +94,7 @@ def run_command(scenario: str, currency: str | None, out_dir: str | None, paths:
         raise UserError(f"--paths: got {paths}; allowed: 0 (skip the Monte Carlo) or a whole number of paths")
     if out_dir is not None:
         check_output_path(out_dir, "out_dir", folder=True)
-    s = load_scenario(scenario)
+    s = load_scenario(scenario, scenario_overrides())
     report = run_report(s, currency=check_currency(currency, field="--currency") if currency is not None else None,
                         mc_paths=paths, seed=seed, backend=backend)
     warn(report.warnings)

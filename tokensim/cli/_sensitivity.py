@@ -12,7 +12,7 @@ from .._output import atomic_write_text, check_output_path, dumps_json, render_t
 from ..config.scenario import load_scenario
 from ..plots import sensitivity_chart
 from ..sensitivity import METHODS, SENSITIVITY_METRICS, check_metric, check_samples, run_sensitivity
-from ._common import cli, emit, format_option, info
+from ._common import cli, emit, format_option, info, scenario_overrides, set_option
 
 
 def _value(value, unit: str) -> str:
@@ -48,6 +48,7 @@ def sensitivity_table(d: dict) -> str:
 
 
 @cli.command("sensitivity")
+@set_option()
 @click.argument("scenario")
 @click.option("--method", type=click.Choice(METHODS), default="tornado", show_default=True,
               help="tornado: one input at a time at its low/high; sobol: variance shares S1/ST with intervals")
@@ -68,7 +69,7 @@ def sensitivity_command(scenario: str, method: str, metric: str, samples: int, s
         check_output_path(out_dir, "out_dir", folder=True)
     check_metric(metric)
     check_samples(samples)  # also for the tornado, which ignores it: a value given must be valid
-    s = load_scenario(scenario)
+    s = load_scenario(scenario, scenario_overrides())
     if backend == "cupy":
         info("tokensim: sensitivity runs the NumPy engine (the GPU kernel draws Monte Carlo drivers, not per-sample "
              "inputs); --backend cupy ignored")

@@ -32,7 +32,7 @@ from ..sweep import (
     metric_column,
     prepare_sweep,
 )
-from ._common import LazyProgress, cli, emit, format_option, info
+from ._common import LazyProgress, cli, emit, format_option, info, scenario_overrides, set_option
 
 _TABLE_ROWS = 40
 _PROGRESS_AFTER_S = 2.0
@@ -127,6 +127,7 @@ def _axes_help() -> str:
 
 
 @cli.command("sweep")
+@set_option()
 @click.argument("scenario", default="b300-10k-cluster")
 @click.option("--axis", "axes", multiple=True, metavar="NAME=V1,V2,...|NAME=START:STOP:N",
               help=f"an axis of the grid (repeat for more; the first varies slowest). Names: {_axes_help()}")
@@ -152,7 +153,7 @@ def sweep_command(scenario, axes, metrics, mode, backend, dtype, chunk_points, m
         raise UserError(f"--memory-budget-mb: got {memory_budget_mb:g}; allowed: a number of MB > 0")
     if out_dir is not None:
         check_output_path(out_dir, "out_dir", folder=True)
-    s = load_scenario(scenario)
+    s = load_scenario(scenario, scenario_overrides())
     sweep = prepare_sweep(s, axes, metrics, mode=mode, backend=backend, dtype=dtype, chunk_points=chunk_points,
                           memory_budget_mb=memory_budget_mb)
     for note in sweep.notes:

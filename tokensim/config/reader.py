@@ -19,7 +19,7 @@ import yaml
 from .._errors import ConfigError, UserError, did_you_mean
 from .._paths import config_dir, kernels_dir
 
-__all__ = ["Section", "config_dir", "kernels_dir", "load_yaml", "resolve_config_path"]
+__all__ = ["Section", "config_dir", "kernels_dir", "load_yaml", "load_yaml_text", "resolve_config_path"]
 
 _MISSING: Any = ConfigError.MISSING  # type: ignore[attr-defined]
 
@@ -144,14 +144,37 @@ def load_yaml(path: str | Path) -> Any:
     except UnicodeDecodeError as exc:
         raise UserError(f"{path}: not UTF-8 text (byte {exc.start:,}: {data[exc.start:exc.start + 1]!r}); "
                         "allowed: a UTF-8 YAML file") from None
+    return load_yaml_text(text, str(path))
+
+
+def load_yaml_text(text: str, where: str) -> Any:
+    """Parse YAML text with the rules of :func:`load_yaml` (a file's contents, or one ``--set`` value).
+
+    Parameters
+    ----------
+    text : str
+        The YAML.
+    where : str
+        What to name in an error (the file, or ``--set PATH``).
+
+    Returns
+    -------
+    Any
+        The document (mappings, lists, strings, finite numbers, booleans, None).
+
+    Raises
+    ------
+    UserError
+        Malformed or refused YAML, with the line and column.
+    """
     try:
         return yaml.load(text, Loader=_Loader)  # noqa: S506  (_Loader is a SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        at = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         kind = "refused" if isinstance(exc, _Refused) else "malformed YAML"
-        raise UserError(f"{path}:{where} {kind}: {problem}") from None
+        raise UserError(f"{where}:{at} {kind}: {problem}") from None
 
 
 class Section:

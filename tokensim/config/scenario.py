@@ -40,11 +40,14 @@ The sections and keys, in brief (the declaration, with each field's bounds, unit
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .._errors import ConfigError
 from .._units import HOURS_PER_MONTH
 from .catalog import load_catalog
+from .overrides import apply_overrides, parse_override, relabel_errors
 from .reader import load_yaml, resolve_config_path
 from .schema import (
     DELIVERY_DEFAULT,
@@ -308,13 +311,16 @@ def _declared(doc: ScenarioSchema, data: dict) -> list[Assumption]:
             for a in doc.assumptions or ()]
 
 
-def load_scenario(name_or_path: str | Path) -> Scenario:
-    """Load and validate a scenario: a bundled name or a YAML file path.
+def load_scenario(name_or_path: str | Path, overrides: Sequence[str] = ()) -> Scenario:
+    """Load and validate a scenario: a bundled name or a YAML file path, with optional field overrides.
 
     Parameters
     ----------
     name_or_path : str or pathlib.Path
         A bundled scenario's name (``b300-10k-cluster``) or the path of a scenario YAML file.
+    overrides : sequence of str, optional
+        ``PATH=VALUE`` field overrides applied in order before validation (``financing.debt_share=0.7``; see
+        :mod:`tokensim.config.overrides`); each is listed in the assumptions with origin ``override``.
 
     Returns
     -------
@@ -328,10 +334,15 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
         When the file breaks the schema: one error, or a :class:`~tokensim.ConfigErrors` listing every error of
         the file (one line each: file, dotted field path, value, what is allowed).
     """
+    parsed = [parse_override(text) for text in overrides]
     path = resolve_config_path(name_or_path, "scenarios", "scenario")
     data = load_yaml(path)
+    data, overridden = apply_overrides(data, parsed, str(path)) if parsed else (data, [])
     catalog = load_catalog()
-    doc = validate_scenario(data, str(path), catalog)
+    try:
+        doc = validate_scenario(data, str(path), catalog)
+    except ConfigError as exc:
+        raise relabel_errors(exc, parsed) from None
     r = _Reader()
     horizon = doc.horizon_years
     serving = _serving(doc.serving, r, catalog)
@@ -353,7 +364,7 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
         description=str(doc.description if doc.description is not None else ""),
         currency=doc.currency, horizon_years=horizon, utilisation=doc.utilisation, serving=serving,
         cluster=cluster, capex=capex, opex=opex, financing=financing, contract=contract, tax=tax, residual=residual,
-        assumptions=tuple(_declared(doc, data) + r.assumptions),
+        assumptions=tuple(overridden + _declared(doc, data) + r.assumptions),
         sources=copy.deepcopy(sources) if isinstance(sources, dict) else {"text": sources},
         uncertainty=copy.deepcopy(uncertainty),
     )
