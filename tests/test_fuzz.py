@@ -210,6 +210,13 @@ def _scenario(draw) -> str:
                                            str(SCENARIO_DIR / "b300-10k-cluster.yaml") + "/x"])))
 
 
+# --set PATH=VALUE: valid, out of range, unknown, malformed, through a number, non-finite, wrong type.
+SETS = st.sampled_from(["financing.debt_share=0.7", "financing.debt_share=2", "x", "=", "=1", "a..b=1",
+                        "capex.server_price.x=1", "financing.debt_share=[1", "capex.server_price=1e400",
+                        "contract.rent_per_gpu_hour=.nan", "name=[1, 2]", "capex.server_prise=4e6",
+                        "residual.percent_of_cost_by_age.3=0.35", "financing=1", "serving.model=nosuch"])
+
+
 @st.composite
 def pnl_lines(draw, base: Path) -> Case:
     spec = {"--gpus": numbers(["8", "1024", "0.5"]), "--hours": numbers(["720", "8760"]),
@@ -257,7 +264,7 @@ def catalog_lines(draw, base: Path) -> Case:
 
 @st.composite
 def cost_lines(draw, base: Path) -> Case:
-    spec = {"--utilisation": numbers(["0.7", "1", "0.01"]), "--currency": names(CURRENCIES)}
+    spec = {"--utilisation": numbers(["0.7", "1", "0.01"]), "--currency": names(CURRENCIES), "--set": SETS}
     return Case(["cost", _scenario(draw)] + _options(draw, spec) + ["--format", "json"] + _extra(draw))
 
 
@@ -284,7 +291,7 @@ def finance_lines(draw, base: Path) -> Case:
             "--target": names(["npv=0", "equity_irr=0.12", "min_dscr=1.2", "payback_equity=3", "npv", "=1",
                                "x=1", "npv=nan", "equity_irr=1e300", "payback_equity=-1", "llcr=abc"]),
             "--solve-for": st.sampled_from(["rent", "x"]), "--frontier": None,
-            "--payback-in": numbers(["3", "2", "0.5"])}
+            "--payback-in": numbers(["3", "2", "0.5"]), "--set": SETS}
     return Case(["finance", _scenario(draw)] + _options(draw, spec, max_options=3) + ["--format", "json"]
                 + _extra(draw))
 
