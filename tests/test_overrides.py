@@ -49,6 +49,12 @@ def test_overrides_apply_in_order_and_are_listed_as_assumptions():
                      ("residual.percent_of_cost_by_age.3", 0.35)]
 
 
+def test_null_removes_a_key_so_another_form_can_replace_it():
+    """Rent per GPU-hour 18 in place of the file's rent per cluster-year: the contract bills per GPU-hour at 18."""
+    s = load_scenario("b300-10k-cluster", ["contract.rent_per_cluster_year=null", "contract.rent_per_gpu_hour=18"])
+    assert (s.contract.billing, s.contract.rent) == ("per_gpu_hour", 18.0)
+
+
 def test_a_numbered_key_overrides_the_existing_entry():
     """percent_of_cost_by_age has whole-number keys (ages): '3' names age 3, not a new text key."""
     s = load_scenario("b300-10k-cluster", ["residual.percent_of_cost_by_age.3=0.35"])
@@ -61,6 +67,9 @@ def test_a_numbered_key_overrides_the_existing_entry():
     (["financing.debt_share=2"], "--set: field 'financing.debt_share' got 2; allowed: a number in [0, 1]"),
     (["capex.server_prise=4e6"], "--set: field 'capex.server_prise' got 4000000.0; allowed: known keys:"),
     (["capex.server_price.x=1"], "--set: field 'capex.server_price.x' got 1; allowed: a path through mappings"),
+    # the file gives rent_per_cluster_year; a second rent key set on the command line says how to drop the file's
+    (["contract.rent_per_gpu_hour=18"], "allowed: exactly one of rent_per_gpu_hour, rent_per_server_month, "
+     "rent_per_cluster_year (with --set: null removes a key, e.g. --set contract.rent_per_cluster_year=null)"),
 ])
 def test_an_error_on_an_overridden_field_names_set(overrides, message):
     with pytest.raises(ConfigError) as info:

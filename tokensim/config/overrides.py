@@ -138,6 +138,21 @@ def relabel_errors(exc: ConfigError, overrides: list[Override]) -> ConfigError:
         The same errors, those on overridden fields with ``file`` = ``--set``.
     """
     errors = exc.errors if isinstance(exc, ConfigErrors) else [exc]
-    out = [ConfigError(OVERRIDE_OPTION, e.field, e.value, e.allowed, e.hint)
-           if any(o.covers(e.field) for o in overrides) else e for e in errors]
+    out = []
+    for e in errors:
+        if any(o.covers(e.field) for o in overrides):
+            out.append(ConfigError(OVERRIDE_OPTION, e.field, e.value, e.allowed, e.hint))
+        elif e.field and any(_sibling_rule(o, e) for o in overrides):
+            # a rule between keys of one section (exactly one of rent_per_gpu_hour, ...): the key set on the
+            # command line joined the file's own; say how to drop the file's
+            out.append(ConfigError(e.file, e.field, e.value, e.allowed,
+                                   f"with {OVERRIDE_OPTION}: null removes a key, e.g. {OVERRIDE_OPTION} {e.field}=null"))
+        else:
+            out.append(e)
     return ConfigErrors(out) if len(out) > 1 else out[0]
+
+
+def _sibling_rule(o: Override, e: ConfigError) -> bool:
+    """Whether error ``e`` is a rule on a key beside the overridden one that names the overridden key."""
+    parent = tuple(str(e.field).split(".")[:-1])
+    return o.keys[:-1] == parent and o.keys[-1] in str(e.allowed)
