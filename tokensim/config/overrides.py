@@ -145,8 +145,8 @@ def relabel_errors(exc: ConfigError, overrides: list[Override]) -> ConfigError:
         elif e.field and any(_sibling_rule(o, e) for o in overrides):
             # a rule between keys of one section (exactly one of rent_per_gpu_hour, ...): the key set on the
             # command line joined the file's own; say how to drop the file's
-            out.append(ConfigError(e.file, e.field, e.value, e.allowed,
-                                   f"with {OVERRIDE_OPTION}: null removes a key, e.g. {OVERRIDE_OPTION} {e.field}=null"))
+            hint = f"with {OVERRIDE_OPTION}: null removes a key, e.g. {OVERRIDE_OPTION} {e.field}=null"
+            out.append(ConfigError(e.file, e.field, e.value, e.allowed, hint))
         else:
             out.append(e)
     return ConfigErrors(out) if len(out) > 1 else out[0]
