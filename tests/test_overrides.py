@@ -114,3 +114,18 @@ def test_every_scenario_command_takes_set():
     for name in commands:
         opts = {o for p in cli.get_command(ctx, name).params for o in p.opts}
         assert "--set" in opts, name
+
+
+def test_init_writes_a_commented_copy_that_loads_as_its_source(tmp_path):
+    """`tokensim init PATH`: the bundled file's text (comments kept) after a header, loading to the same scenario;
+    an existing file is refused unless --force."""
+    target = tmp_path / "mine.yaml"
+    res = CliRunner().invoke(cli, ["init", str(target)])
+    assert res.exit_code == 0, res.stderr
+    text = target.read_text(encoding="utf-8")
+    assert text.endswith(FOUNDING.read_text(encoding="utf-8")) and text.startswith("# A starting scenario")
+    assert _without_origin(_json(["finance", str(target)])) == _without_origin(_json(["finance", "b300-10k-cluster"]))
+    again = CliRunner().invoke(cli, ["init", str(target)])
+    assert again.exit_code == 2 and "exists; allowed: a new file (or --force to replace it)" in again.stderr
+    assert CliRunner().invoke(cli, ["init", str(target), "--force", "--from", "us-b300-neocloud-usage"]).exit_code == 0
+    assert "neocloud" in target.read_text(encoding="utf-8")

@@ -17,7 +17,21 @@ from ._common import cli, error_lines, usage_message
 __all__ = ["cli", "main"]
 
 # Each command lives in its own module and registers itself on ``cli`` at import.
-from . import _bridge, _catalog, _cost, _finance, _mc, _perf, _plot, _pnl, _run, _sensitivity, _sweep, _validate  # noqa: E402,F401
+from . import (  # noqa: E402,F401
+    _bridge,
+    _catalog,
+    _cost,
+    _finance,
+    _init,
+    _mc,
+    _perf,
+    _plot,
+    _pnl,
+    _run,
+    _sensitivity,
+    _sweep,
+    _validate,
+)
 
 
 class Terminated(BaseException):

@@ -44,7 +44,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .._errors import ConfigError
+from .._errors import ConfigError, ParameterError
+from .._output import atomic_write_text, check_output_path
 from .._units import HOURS_PER_MONTH
 from .catalog import load_catalog
 from .overrides import apply_overrides, parse_override, relabel_errors
@@ -212,9 +213,11 @@ def _financing(m: FinancingSchema, r: _Reader, term_years: float, horizon_years:
         equity_hurdle_irr=_value("financing", m, "equity_hurdle_irr"),
         sizing_dscr=_value("financing", m, "sizing_dscr"),
         sizing_revenue_haircut_share=_value("financing", m, "sizing_revenue_haircut_share") or 0.0,
-        **{key: _value("financing", m, key) or 0.0 for key in (
-            "upfront_fee_share", "commitment_fee_per_year", "lease_handling_fee_share", "lease_deposit_share",
-            "hedged_share")},
+        upfront_fee_share=_value("financing", m, "upfront_fee_share") or 0.0,
+        commitment_fee_per_year=_value("financing", m, "commitment_fee_per_year") or 0.0,
+        lease_handling_fee_share=_value("financing", m, "lease_handling_fee_share") or 0.0,
+        lease_deposit_share=_value("financing", m, "lease_deposit_share") or 0.0,
+        hedged_share=_value("financing", m, "hedged_share") or 0.0,
         **_waterfall(m),
     )
 
@@ -368,3 +371,38 @@ def load_scenario(name_or_path: str | Path, overrides: Sequence[str] = ()) -> Sc
         sources=copy.deepcopy(sources) if isinstance(sources, dict) else {"text": sources},
         uncertainty=copy.deepcopy(uncertainty),
     )
+
+
+def write_starting_scenario(path: str | Path, source: str | Path = "b300-10k-cluster", *,
+                            force: bool = False) -> Path:
+    """Write a commented starting scenario to edit (``tokensim init``): a copy of a scenario file, comments kept.
+
+    Parameters
+    ----------
+    path : str or Path
+        The new file.
+    source : str or Path, optional
+        A bundled scenario's name or a scenario file (default: the founding case); it must load.
+    force : bool, optional
+        Replace an existing file.
+
+    Returns
+    -------
+    Path
+        The file written (atomically), which :func:`load_scenario` loads.
+
+    Raises
+    ------
+    UserError
+        ``source`` is not a scenario or does not load; ``path`` exists (without ``force``) or cannot be written.
+    """
+    origin = resolve_config_path(source, "scenarios", "scenario")
+    load_scenario(origin)  # a starting point that loads, or the source's own errors
+    target = check_output_path(path, "path")
+    if target.exists() and not force:
+        raise ParameterError("path", f"{str(path)!r}: exists; allowed: a new file (or --force to replace it)")
+    text = origin.read_text(encoding="utf-8")
+    header = (f"# A starting scenario written by `tokensim init` from {origin.name}: edit the values (every number\n"
+              "# says its unit in its key and carries a source or `assumption`), then check it with\n"
+              f"# `tokensim finance {Path(path).name}`. Fields and defaults: docs/outputs.md and the README.\n")
+    return atomic_write_text(target, header + text)
