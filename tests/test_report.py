@@ -108,3 +108,13 @@ def test_run_can_skip_the_monte_carlo():
     assert res.exit_code == 0
     d = json.loads(res.stdout)
     assert "monte_carlo" not in d and not any("Monte Carlo" in line for line in d["reading"])
+
+
+def test_tables_write_money_with_thousands_separators_not_exponents():
+    """Issue 16: table money appeared as 2.333e+09. Amounts from a million up to 1e15 print in full with separators;
+    beyond that, and below 0.001, the exponent stays (no table amount is that large; tiny rates need it)."""
+    from tokensim._output import render_table
+
+    text = render_table({"npv": -2.333e9, "capex": 7.0e9, "huge": 5.4e17, "tiny": 1.2e-5, "rent": 17.2})
+    assert "-2,333,000,000" in text and "7,000,000,000" in text
+    assert "5.4e+17" in text and "1.2e-05" in text and "17.2" in text

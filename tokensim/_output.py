@@ -209,8 +209,10 @@ def _fmt(value: Any) -> str:
         mag = abs(float(value))
         if mag == 0:
             return "0"
-        if mag >= 1e6 or mag < 1e-3:
+        if mag >= 1e15 or mag < 1e-3:  # beyond any money amount a table shows, or tiny: scientific
             return f"{value:.4g}"
+        if mag >= 1e6:  # money in tables is read by people: 2,333,000,000, never 2.333e+09 (issue 16)
+            return f"{value:,.0f}"
         if mag >= 100:
             return f"{value:,.1f}"
         return f"{value:.4g}"
