@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import math
 from dataclasses import fields
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -168,6 +169,27 @@ def test_cli_calibrate_writes_out_file_and_reports(synthetic, tmp_path):
     load_efficiency.cache_clear()
     assert predict("H200", "llama-3.1-8b", "fp8", measurements[0].workload,
                    calibration_path=str(out)).output_tokens_per_s_per_gpu > 0
+
+
+def test_cli_calibrate_without_out_writes_into_the_current_folder(synthetic, tmp_path, monkeypatch):
+    """Issue 16: with neither --out nor --install, calibrate writes ./calibration.yaml and leaves the given
+    --calibration file (and the installed one) untouched."""
+    path, measurements, _ = synthetic
+    csv_path = tmp_path / "m.csv"
+    with csv_path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, [f.name for f in fields(Measurement)])
+        writer.writeheader()
+        for m in measurements:
+            writer.writerow({f.name: "" if getattr(m, f.name) is None else getattr(m, f.name)
+                             for f in fields(Measurement)})
+    before = Path(path).read_bytes()
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    res = CliRunner().invoke(cli, ["calibrate", "--measurements", str(csv_path), "--calibration", path,
+                                   "--date", "2026-01-03", "--format", "json"])
+    assert res.exit_code == 0, res.output
+    assert (work / "calibration.yaml").is_file() and Path(path).read_bytes() == before
 
 
 def test_a_calibration_file_without_the_newer_factors_still_loads(tmp_path):

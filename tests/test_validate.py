@@ -424,3 +424,32 @@ def test_fixed_concurrency_rows_are_the_unfitted_rows_at_a_stated_concurrency_pe
             instances = src.system_gpus / src.instance_gpus if src.system_gpus > src.instance_gpus else 1.0
             assert m.concurrency == max(1, round(src.concurrency / instances))
     assert len(rows_sha256(rows)) == 64 and rows_sha256(rows) != rows_sha256(rows[1:])
+
+
+def test_validate_prints_the_summary_first_and_rows_only_when_asked(tmp_path):
+    """Issue 16: `validate` printed about 1,500 row lines with the summary last. The group table now comes first and
+    the rows only with --rows (on a three-row file: a per-row table with three rows after the summary)."""
+    from click.testing import CliRunner
+
+    from tokensim.cli import cli
+    from tokensim.perf.validate import MEASUREMENTS_PATH
+
+    lines = MEASUREMENTS_PATH.read_text(encoding="utf-8").splitlines()
+    small = tmp_path / "m.csv"
+    small.write_text("\n".join(lines[:4]) + "\n", encoding="utf-8")
+    plain = CliRunner().invoke(cli, ["validate", "--measurements", str(small)])
+    assert plain.exit_code == 0, plain.stderr
+    assert "Error by group" in plain.stdout and "Predicted vs measured" not in plain.stdout
+    rows = CliRunner().invoke(cli, ["validate", "--measurements", str(small), "--rows"])
+    assert rows.stdout.index("Error by group") < rows.stdout.index("Predicted vs measured")
+
+
+def test_calibrate_never_writes_the_installed_file_unless_asked(tmp_path):
+    """`calibrate` without --out writes calibration.yaml in the current folder; --install with --out is refused
+    before any fit."""
+    from click.testing import CliRunner
+
+    from tokensim.cli import cli
+
+    res = CliRunner().invoke(cli, ["calibrate", "--install", "--out", str(tmp_path / "c.yaml")])
+    assert res.exit_code == 2 and "--install and --out: allowed: one of them" in res.stderr

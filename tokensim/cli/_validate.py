@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from .._errors import UserError
 from .._output import atomic_write_text, check_output_path, render_table
 from ..config import config_dir
 from ..config.reader import load_yaml
@@ -98,8 +99,8 @@ def _cross_validated(data, calibration) -> tuple[list[dict], list[dict]]:
 @click.option("--calibration", type=click.Path(exists=True, dir_okay=False), help="calibration YAML to use")
 @click.option("--cross-validate", "cross", is_flag=True,
               help="predict each source from a fit to the other sources (leave-one-source-out; refits, ~1 minute)")
-@click.option("--rows/--no-rows", "show_rows", default=True, show_default=True,
-              help="print the per-row table before the per-group table (table format)")
+@click.option("--rows/--no-rows", "show_rows", default=False, show_default=True,
+              help="also print the per-row table (about 1,500 lines) after the per-group summary (table format)")
 @click.option("--subset", type=click.Choice(tuple(_SUBSETS)), default="all", show_default=True,
               help="rows to report: all, those calibrate fits, or those it does not (calibrate: no)")
 @format_option()
@@ -122,15 +123,15 @@ def validate_command(measurements, calibration, cross, show_rows, subset, fmt):
         emit(report["rows"], fmt)
     else:
         kind = "leave-one-source-out" if cross else "in-sample"
-        text = ""
-        if show_rows:
-            text += render_table(_percent(report["rows"]), title=f"Predicted vs measured tokens/s per GPU ({kind})",
-                                 columns=_ROW_FIELDS)
-        text += render_table(_percent(group_table_rows(report)), title=f"Error by group ({kind})",
-                             columns=("group", "value", *_STAT_FIELDS))
+        # the summary first (issue 16: it came last, after every row); the rows only when asked for
+        text = render_table(_percent(group_table_rows(report)), title=f"Error by group ({kind})",
+                            columns=("group", "value", *_STAT_FIELDS))
         if report["not_run"]:
             reasons = [{"reason": reason, "rows": n} for reason, n in report["not_run_by_reason"].items()]
             text += render_table(reasons, title="Rows not run", columns=("reason", "rows"))
+        if show_rows:
+            text += render_table(_percent(report["rows"]), title=f"Predicted vs measured tokens/s per GPU ({kind})",
+                                 columns=_ROW_FIELDS)
         emit(report, fmt, table=text)
 
 
@@ -140,18 +141,24 @@ def validate_command(measurements, calibration, cross, show_rows, subset, fmt):
 @click.option("--calibration", type=click.Path(exists=True, dir_okay=False),
               help="calibration YAML whose unfitted factors are kept (default: the bundled one)")
 @click.option("--out", type=click.Path(dir_okay=False),
-              help="where to write the fitted calibration YAML (default: --calibration, else the bundled file)")
+              help="where to write the fitted calibration YAML [default: calibration.yaml in the current folder; "
+                   "use it with --calibration FILE on perf, validate and the scenario commands]")
+@click.option("--install", is_flag=True,
+              help="replace the installed calibration (the bundled file every command uses) instead of --out")
 @click.option("--date", help="fit date written into the file (default: today); fix it for reproducible output")
 @click.option("--with-fixed-concurrency", "with_fixed", is_flag=True,
               help="also fit the rows marked calibrate: no that run at a stated client concurrency, aggregated or "
                    "decode-only, output tokens/s, speculation none or with an acceptance, deployment runnable "
                    "(perf.calibration.fixed_concurrency_rows)")
 @format_option()
-def calibrate_command(measurements, calibration, out, date, with_fixed, fmt):
-    """Fit the efficiency factors to the measurements, cross-validate by source and write calibration.yaml."""
+def calibrate_command(measurements, calibration, out, install, date, with_fixed, fmt):
+    """Fit the efficiency factors to the measurements, cross-validate by source and write a calibration YAML (a file
+    of yours unless --install replaces the installed one)."""
+    if install and out is not None:
+        raise UserError("--install and --out: allowed: one of them (--install replaces the installed calibration)")
     # an empty --out is an error (refused here, before the fit), never "not given"
-    target = Path(out) if out is not None else Path(calibration) if calibration else config_dir() / "calibration.yaml"
-    check_output_path(out if out is not None else target, "out")
+    target = config_dir() / "calibration.yaml" if install else Path(out if out is not None else "calibration.yaml")
+    check_output_path(target if install else (out if out is not None else target), "out")
     every = load_measurements(measurements)
     data = calibration_rows(every)
     path = Path(measurements) if measurements else MEASUREMENTS_PATH
