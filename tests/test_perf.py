@@ -670,3 +670,20 @@ def test_cli_pools_and_search():
     single = json.loads(_run(*base, "--no-search").stdout)
     assert "layout" in searched and "layout" not in single
     assert searched["output_tokens_per_s_per_gpu"] >= single["output_tokens_per_s_per_gpu"]
+
+
+def test_perf_without_a_speed_target_says_so():
+    """Issue 16: with no SLO and no concurrency, perf reports the maximum-throughput point (a few tokens/s per user
+    for DeepSeek V3 on B300) and now says so on stderr and in the table title; with a target it says nothing."""
+    from click.testing import CliRunner
+
+    from tokensim.cli import cli
+
+    args = ["perf", "--hardware", "B300", "--model", "deepseek-v3", "--precision", "fp8", "--input-tokens", "1024",
+            "--output-tokens", "1024"]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.stderr
+    assert "note: no speed target: this is the maximum-throughput point" in res.stderr
+    assert "no speed target" in res.stdout
+    slo = CliRunner().invoke(cli, [*args, "--min-tokens-per-s-per-user", "50"])
+    assert slo.exit_code == 0 and "no speed target" not in slo.stderr + slo.stdout

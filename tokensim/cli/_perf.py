@@ -137,6 +137,12 @@ def perf_command(hardware, model, precision, input_tokens, output_tokens, gpus, 
     except UserError as exc:
         raise _flag_wording(exc) from None
     _envelope_note(prediction if isinstance(prediction, list) else [prediction])
+    unconstrained = (not isinstance(prediction, list) and concurrency is None
+                     and all(v is None for v in (min_tokens_per_s_per_user, max_ttft_s, max_tpot_s)))
+    if unconstrained:  # issue 16: a max-throughput point at a few tokens/s per user was reported without a word
+        info(f"note: no speed target: this is the maximum-throughput point, "
+             f"{prediction.tokens_per_s_per_user:.3g} tokens/s per user; for a point that is sold at a per-user "
+             "speed give --min-tokens-per-s-per-user, --max-ttft-s or --max-tpot-s")
     if isinstance(prediction, list):
         rows = [p.to_dict() for p in prediction]
         title = f"Pareto frontier: {hardware} {model} {precision} ({prediction[0].mode if prediction else mode})"
@@ -145,5 +151,7 @@ def perf_command(hardware, model, precision, input_tokens, output_tokens, gpus, 
         result = prediction.to_dict()
         emit(result, fmt, table=render_table({k: result.get(k) for k in (*_TABLE_FIELDS, *_DEPLOYMENT_FIELDS)
                                               if k in result},
-                                             title=f"{result['model']} on {result['hardware']}")
+                                             title=f"{result['model']} on {result['hardware']}"
+                                                   + (" (no speed target)" if unconstrained
+                                                      else ""))
              if fmt == "table" else None)
