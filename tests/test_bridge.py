@@ -154,3 +154,18 @@ def test_bridge_in_another_currency_converts_every_price():
     for side in ("from", "to"):
         assert usd[side]["server_price"] == pytest.approx(cny[side]["server_price"] / 7.2, rel=1e-12)
     assert usd["breakeven_server_price_change_vs_today"] == cny["breakeven_server_price_change_vs_today"]
+
+
+def test_bridge_takes_the_scenario_as_every_command_does():
+    """Issue 16: bridge took --scenario while every other command takes the scenario positionally. The positional
+    form and the old option give the same JSON; both at once is refused."""
+    from click.testing import CliRunner
+
+    from tokensim.cli import cli
+
+    positional = CliRunner().invoke(cli, ["bridge", "us-b300-neocloud-usage", "--format", "json"])
+    option = CliRunner().invoke(cli, ["bridge", "--scenario", "us-b300-neocloud-usage", "--format", "json"])
+    assert positional.exit_code == 0 and positional.stdout == option.stdout
+    assert '"currency": "USD"' in positional.stdout  # the neocloud scenario, not the default founding case
+    both = CliRunner().invoke(cli, ["bridge", "us-b300-neocloud-usage", "--scenario", "b300-10k-cluster"])
+    assert both.exit_code == 2 and "allowed: one of them" in both.stderr

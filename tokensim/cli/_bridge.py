@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from .._errors import UserError
 from .._output import render_table
 from ..api import run_bridge
 from ..bridge import FACTORS, UNIT_COST_METRICS, bridge_in_currency
@@ -36,10 +37,14 @@ def _table(r: dict) -> str:
     return out
 
 
+_DEFAULT_SCENARIO = "b300-10k-cluster"  # the founding case, as run and sweep default to
+
+
 @cli.command("bridge")
 @set_option()
-@click.option("--scenario", "scenario_name", default="b300-10k-cluster", show_default=True,
-              help="scenario supplying cost inputs, workload and SLO")
+@click.argument("scenario", default=None, required=False)
+@click.option("--scenario", "scenario_name", hidden=True,
+              help="the scenario as an option (the form before the scenario became positional, as in every command)")
 @click.option("--from", "from_spec", help="HARDWARE:PRECISION[:SERVER_PRICE] (default: the previous generation)")
 @click.option("--to", "to_spec", help="HARDWARE:PRECISION[:SERVER_PRICE] (default: the scenario's)")
 @click.option("--server-price-change", type=float, default=0.0, show_default=True,
@@ -58,13 +63,16 @@ def _table(r: dict) -> str:
 @click.option("--order", help=f"waterfall order, comma-separated from: {','.join(FACTORS)}")
 @click.option("--currency", help="reporting currency (default: the scenario's)")
 @format_option(("table", "json"))
-def bridge_command(scenario_name, from_spec, to_spec, server_price_change, model, from_model, to_model,
+def bridge_command(scenario, scenario_name, from_spec, to_spec, server_price_change, model, from_model, to_model,
                    software_gain, from_utilisation, to_utilisation, from_cost_of_capital, to_cost_of_capital, metric,
                    order, currency, fmt):
-    """How unit token cost moves from A to B: server price, hardware, precision, model, software, utilisation,
+    """How unit token cost moves from A to B (SCENARIO supplies cost inputs, workload and SLO; default
+    b300-10k-cluster): server price, hardware, precision, model, software, utilisation,
     financing — exact Shapley contributions over ln(cost), a waterfall, and the break-even change on the 'to'
     server price today."""
-    scenario = load_scenario(scenario_name, scenario_overrides())
+    if scenario is not None and scenario_name is not None:
+        raise UserError(f"SCENARIO {scenario!r} and --scenario {scenario_name!r}: allowed: one of them")
+    scenario = load_scenario(scenario or scenario_name or _DEFAULT_SCENARIO, scenario_overrides())
     a, b = sides(scenario, from_spec=from_spec, to_spec=to_spec, server_price_change=server_price_change,
                  software_gain=software_gain, from_model=from_model, to_model=to_model, model=model,
                  from_utilisation=from_utilisation, to_utilisation=to_utilisation,
