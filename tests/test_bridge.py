@@ -169,3 +169,24 @@ def test_bridge_takes_the_scenario_as_every_command_does():
     assert '"currency": "USD"' in positional.stdout  # the neocloud scenario, not the default founding case
     both = CliRunner().invoke(cli, ["bridge", "us-b300-neocloud-usage", "--scenario", "b300-10k-cluster"])
     assert both.exit_code == 2 and "allowed: one of them" in both.stderr
+
+
+def test_bridge_csv_is_the_contributions_table_of_the_json():
+    """Issue 16: bridge refused --format csv. The CSV holds one row per factor with the JSON's contribution numbers,
+    and its log contributions add up to ln(to/from) (the Shapley split is exact)."""
+    import csv
+    import io
+    import json
+    import math
+
+    from click.testing import CliRunner
+
+    from tokensim.cli import cli
+
+    data = json.loads(CliRunner().invoke(cli, ["bridge", "--format", "json"]).stdout)
+    res = CliRunner().invoke(cli, ["bridge", "--format", "csv"])
+    assert res.exit_code == 0, res.stderr
+    rows = list(csv.DictReader(io.StringIO(res.stdout)))
+    assert [r["factor"] for r in rows] == list(data["contributions"])
+    total = sum(float(r["log_contribution"]) for r in rows)
+    assert total == pytest.approx(math.log(data["unit_cost_to"] / data["unit_cost_from"]), abs=1e-12)

@@ -62,7 +62,7 @@ _DEFAULT_SCENARIO = "b300-10k-cluster"  # the founding case, as run and sweep de
 @click.option("--metric", type=click.Choice(UNIT_COST_METRICS), default="blended", show_default=True)
 @click.option("--order", help=f"waterfall order, comma-separated from: {','.join(FACTORS)}")
 @click.option("--currency", help="reporting currency (default: the scenario's)")
-@format_option(("table", "json"))
+@format_option()
 def bridge_command(scenario, scenario_name, from_spec, to_spec, server_price_change, model, from_model, to_model,
                    software_gain, from_utilisation, to_utilisation, from_cost_of_capital, to_cost_of_capital, metric,
                    order, currency, fmt):
@@ -81,4 +81,7 @@ def bridge_command(scenario, scenario_name, from_spec, to_spec, server_price_cha
     result = run_bridge(scenario, a, b, metric=metric, order=steps).to_dict()
     target = check_currency(currency, field="--currency") if currency is not None else result["currency"]
     result = bridge_in_currency(result, target)
-    emit(result, fmt, table=_table(result) if fmt == "table" else None)
+    if fmt in ("csv", "parquet"):  # the bridge_contributions table of `run --out` (docs/outputs.md)
+        emit([{"factor": n, **c} for n, c in result["contributions"].items()], fmt)
+    else:
+        emit(result, fmt, table=_table(result) if fmt == "table" else None)
