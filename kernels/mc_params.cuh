@@ -5,7 +5,7 @@
 // tokensim._kernels.struct_layout and header_defines, which read THIS file for the fields (type, name, count, offset)
 // and the #define values, so the two cannot drift apart: a field added here must be given a value there. The sweep
 // kernel's UcParams (kernels/unitcost.cuh) is packed and written to constant memory the same way. Field types:
-// `double` where the arithmetic that uses the value is done in double on both backends (the default time), `int` for
+// `double` where the arithmetic that uses the value is done in double on both backends (the default hazard), `int` for
 // counts and 0/1 flags, `real` (float or double, the kernel's type) for the rest: the host rounds them to the
 // kernel's type once (numpy astype: round to nearest, as the device's own conversion), so the kernel computes with
 // exactly the numbers it used to convert at every use. The values come from

@@ -40,7 +40,7 @@ def test_finance_json_has_the_issue_keys(founding_json):
     for key in ("project_irr", "equity_irr", "npv", "payback_years", "min_dscr", "avg_dscr", "llcr",
                 "npv_zero_rent_per_gpu_hour", "assumptions", "definitions", "reasons"):
         assert key in founding_json
-    assert set(founding_json["payback_years"]) == {"simple", "net", "equity", "discounted"}
+    assert set(founding_json["payback_years"]) == {"simple", "net", "equity", "equity_first_crossing", "discounted"}
     assert founding_json["payback_years"]["simple"] == pytest.approx(7.0 / 1.45)
 
 

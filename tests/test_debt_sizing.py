@@ -195,16 +195,16 @@ def test_an_8_year_loan_runs_to_maturity_with_rent_at_market_after_the_contract(
     assert any(a["field"] == "horizon_years" and a["value"] == 8 and "maturity" in a["why"] for a in r.assumptions)
 
 
-def test_the_8_year_variant_states_its_horizon_and_nan_reasons():
+def test_the_8_year_variant_states_its_horizon_and_reasons():
     from tokensim.report import payback_variants
 
     rows = {row["variant"]: row for row in payback_variants(load_scenario("b300-10k-cluster"))}
     eight = rows["8-year debt tenor"]
     assert eight["horizon_years"] == 8
-    assert np.isfinite(eight["equity_irr"]) or "equity_irr" in eight["nan_reasons"]
+    assert np.isfinite(eight["equity_irr"]) or "equity_irr" in eight["reasons"]
     given = rows["as given"]
     assert given["horizon_years"] == 5
-    assert "payback_equity" in given["nan_reasons"]  # NaN there, with its reason
+    assert "payback_equity" in given["reasons"]  # NaN there, with its reason
 
 
 # -- financing fees and the rate hedge -----------------------------------------------------------------------------

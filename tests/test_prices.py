@@ -73,6 +73,14 @@ def test_every_gpu_of_the_issue_is_priced_or_listed_as_a_gap():
     assert {"H100", "H200", "B200", "B300", "GB200", "GB300"} <= priced
 
 
+def test_owned_tco_and_three_year_rent_cover_every_priced_gpu():
+    """Each GPU with any price also has an owned-TCO figure and a 3-year reserved price (SemiAnalysis publishes both
+    for every GPU of the issue but H20, which has no price at all)."""
+    priced = {p.gpu for p in PRICES}
+    for tier in ("owned-tco", "reserved-3y"):
+        assert {p.gpu for p in PRICES if p.tier == tier} == priced, tier
+
+
 def test_old_observations_are_kept_to_show_the_trend():
     """H100 hyperscaler on-demand: the 2023 AWS price and a 2026 one are separate entries."""
     dates = {p.date[:4] for p in PRICES if p.gpu == "H100" and p.tier == "hyperscaler-on-demand"}
@@ -214,7 +222,7 @@ def test_command_groups_by_gpu_then_tier_oldest_first():
     """Rows come grouped by GPU, tiers in the catalogue's order within a GPU, dates ascending within a tier."""
     rows = json.loads(_run("--format", "json").output)
     keys = [(r["gpu"], TIERS.index(r["tier"]), r["date"]) for r in rows]
-    for a, b in zip(keys, keys[1:]):
+    for a, b in zip(keys, keys[1:], strict=False):
         if a[0] == b[0]:
             assert a[1:] <= b[1:]
     gpus = [r["gpu"] for r in rows]

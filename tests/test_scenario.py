@@ -249,9 +249,14 @@ PINNED_MESSAGES = [
     ('acceptance_high', {'serving.speculative_acceptance_length': 2.5},
      "{path}: field 'serving.speculative_acceptance_length' got 2.5; allowed: a number in [1, 2]"),
     ('input_tokens_negative', {'serving.input_tokens': -1},
-     "{path}: field 'serving.input_tokens' got -1; allowed: a number in [0, inf)"),
+     "{path}: field 'serving.input_tokens' got -1; allowed: a number in [0, 1e+07]"
+     " (at most 10 million, the longest context window a published model serves: Llama 4 Scout, Meta, 2025-04-05)"),
     ('output_tokens_zero', {'serving.output_tokens': 0},
-     "{path}: field 'serving.output_tokens' got 0; allowed: a number in (0, inf)"),
+     "{path}: field 'serving.output_tokens' got 0; allowed: a number in (0, 1e+07]"
+     " (at most 10 million, the longest context window a published model serves: Llama 4 Scout, Meta, 2025-04-05)"),
+    ('input_tokens_beyond_any_context', {'serving.input_tokens': 2e7},
+     "{path}: field 'serving.input_tokens' got 20000000.0; allowed: a number in [0, 1e+07]"
+     " (at most 10 million, the longest context window a published model serves: Llama 4 Scout, Meta, 2025-04-05)"),
     ('ttft_zero', {'serving.max_ttft_s': 0},
      "{path}: field 'serving.max_ttft_s' got 0; allowed: a number in (0, inf)"),
     ('serving_unknown_key', {'serving.input_token': 5},
@@ -419,7 +424,7 @@ PINNED_MESSAGES = [
      "{path}: field 'tax.loss_carry_forward_years' got 0; allowed: a number in [1, 50]"),
     ('tax_unknown_key', {'tax.rat': 0.2},
      "{path}: field 'tax.rat' got 0.2; allowed: known keys: depreciation_years, loss_carry_forward_years, "
-     "rate (did you mean 'rate'?)"),
+     "payment, rate (did you mean 'rate'?)"),
     ('tax_not_mapping', {'tax': [1]},
      "{path}: field 'tax' got [1]; allowed: a mapping of key: value"),
     ('residual_method', {'residual.method': 'book'},

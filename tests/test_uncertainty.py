@@ -77,6 +77,8 @@ def test_zeroed_clears_randomness_but_keeps_shape_parameters():
     ("power_price.volatility_per_year", -1, "uncertainty.power_price.volatility_per_year"),
     ("tenant_default.probability_per_year", 1.5, "uncertainty.tenant_default.probability_per_year"),
     ("tenant_default.probability_per_year", -0.01, "uncertainty.tenant_default.probability_per_year"),
+    ("tenant_default.market_sensitivity", -1.0, "uncertainty.tenant_default.market_sensitivity"),
+    ("tenant_default.market_sensitivity", 50.0, "uncertainty.tenant_default.market_sensitivity"),
     ("token_price.cut_mean", 1.0, "uncertainty.token_price.cut_mean"),
     ("efficiency.gain_per_arrival", -1.0, "uncertainty.efficiency.gain_per_arrival"),
     ("market_rent.jump_intensity_per_year", float("nan"), "uncertainty.market_rent.jump_intensity_per_year"),

@@ -205,3 +205,52 @@ def test_payback_first_crossing_and_sustained():
     assert g.payback_equity_first_crossing[0] == pytest.approx(2.65 / 12)
     assert g.payback_equity[0] == pytest.approx(4.3 / 12)
     assert math.isnan(run(fi, [0.0] * M).payback_equity_first_crossing[0])
+
+
+# -- the scenario fields ----------------------------------------------------------------------------------------------
+def _founding_variant(tmp_path, financing=None, tax=None):
+    import yaml
+
+    from tokensim.config.reader import config_dir
+
+    doc = yaml.safe_load((config_dir() / "scenarios" / "b300-10k-cluster.yaml").read_text())
+    doc["financing"].update(financing or {})
+    doc["tax"].update(tax or {})
+    path = tmp_path / "variant.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def test_scenario_waterfall_fields_reach_the_engine(tmp_path):
+    """financing's waterfall fields and tax.payment arrive in FinanceInputs; absent, each mechanism is off."""
+    from tokensim.config.scenario import load_scenario
+    from tokensim.resolve.finance import finance_inputs
+
+    fi = finance_inputs(load_scenario(_founding_variant(
+        tmp_path, {"dsra_months": 6, "dsra_funding": "from_cash", "dsra_restore_months": 3,
+                   "maintenance_reserve_per_gpu_hour": 0.1, "lockup_dscr": 1.3, "cash_sweep_share": 0.5,
+                   "cash_sweep_when": "always", "equity_cure_max_count": 2}, {"payment": "annual"})))
+    assert (fi.dsra_months, fi.dsra_funding, fi.dsra_restore_months, fi.maintenance_reserve_per_gpu_hour,
+            fi.lockup_dscr, fi.cash_sweep_share, fi.cash_sweep_when, fi.equity_cure_max_count, fi.tax_payment) == \
+        (6, "from_cash", 3, 0.1, 1.3, 0.5, "always", 2, "annual")
+    bare = finance_inputs(load_scenario("us-b300-neocloud-usage"))
+    assert (bare.dsra_months, bare.maintenance_reserve_per_gpu_hour, bare.cash_sweep_share,
+            bare.equity_cure_max_count, bare.tax_payment) == (0, 0.0, 0.0, 0, "annual")
+    assert math.isnan(bare.lockup_dscr)
+
+
+@pytest.mark.parametrize(("financing", "tax", "field"), [
+    ({"cash_sweep_when": "sometimes"}, None, "financing.cash_sweep_when"),
+    ({"dsra_months": -1}, None, "financing.dsra_months"),
+    ({"cash_sweep_share": 1.5}, None, "financing.cash_sweep_share"),
+    ({"equity_cure_max_count": 2, "dscr_covenant": None}, None, "financing.equity_cure_max_count"),
+    (None, {"payment": "monthly"}, "tax.payment"),
+])
+def test_bad_waterfall_fields_exit_2_naming_the_field(tmp_path, financing, tax, field):
+    """A bad waterfall or tax-timing field is one error line naming it, exit status 2."""
+    from click.testing import CliRunner
+
+    from tokensim.cli import cli
+
+    res = CliRunner().invoke(cli, ["finance", str(_founding_variant(tmp_path, financing, tax))])
+    assert res.exit_code == 2 and field in res.output and "Traceback" not in res.output

@@ -176,7 +176,8 @@ def payback_variants(s: Scenario) -> list[dict]:
     meant: the scenario as given, capex before the recent server-price rise, power and space paid by the lessee,
     and debt with a tenor of 8 years (the horizon then runs to the debt's maturity, the GPUs selling at market after
     the contract: :func:`tokensim.resolve.finance.to_debt_maturity`). Each row carries the horizon it ran to and the
-    reason for every NaN (``nan_reasons``, "metric: reason; ...", empty when none)."""
+    reasons of :class:`tokensim.FinanceResult` (its ``reasons``) as text (``reasons``: "metric: reason; ...", empty when
+    none): why a metric is NaN, or which root an IRR with several took."""
     variants = [("as given", s)]
     rise = s.capex.recent_server_price_rise
     if rise:
@@ -195,7 +196,7 @@ def payback_variants(s: Scenario) -> list[dict]:
                      "project_irr": f.project_irr, "equity_irr": f.equity_irr, "min_dscr": f.min_dscr,
                      "covenant_breached": f.covenant_breached,
                      "horizon_years": to_debt_maturity(variant).horizon_years,
-                     "nan_reasons": "; ".join(f"{k}: {v}" for k, v in f.reasons.items())})
+                     "reasons": "; ".join(f"{k}: {v}" for k, v in f.reasons.items())})
     return rows
 
 

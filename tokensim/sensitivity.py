@@ -47,7 +47,7 @@ from .config.schema import field_spec
 from .cost import cost_per_gpu_hour
 from .finance import BLOCK_ROWS, batch_metrics, percent_of_cost_at, sizing_key, stack_inputs, stack_terms
 from .resolve.cost import cost_inputs
-from .resolve.finance import debt_terms, finance_inputs
+from .resolve.finance import debt_terms, finance_inputs, to_debt_maturity
 
 __all__ = ["SENSITIVITY_METRICS", "INPUTS", "METHODS", "DISTRIBUTIONS", "DEFAULT_CHANGE", "InputRange",
            "SensitivityResult", "load_ranges", "default_ranges", "evaluate_samples", "tornado", "sobol_indices",
@@ -142,7 +142,7 @@ def _applies(s: Scenario, f: _Field) -> str:
 def _base(s: Scenario, name: str) -> float:
     f = INPUTS[name]
     if name == "residual.percent_of_cost_at_horizon":
-        return percent_of_cost_at(s.residual.percent_of_cost_by_age, s.horizon_years)
+        return percent_of_cost_at(s.residual.percent_of_cost_by_age, to_debt_maturity(s).horizon_years)
     return float(getattr(s if f.section is None else getattr(s, f.section), f.attr))
 
 
@@ -221,7 +221,7 @@ def load_ranges(s: Scenario) -> tuple[list[InputRange], list[dict]]:
 def _moves(s: Scenario, name: str) -> bool:
     """Whether an input moves this scenario's cash flows (the defaults leave inert ones out)."""
     c = s.contract
-    market = c.type == "spot" or c.contracted_share < 1 or c.term_years < s.horizon_years
+    market = c.type == "spot" or c.contracted_share < 1 or c.term_years < to_debt_maturity(s).horizon_years
     if name in ("contract.market_rent_per_gpu_hour", "contract.spot_utilisation"):
         return market
     if name == "contract.usage_fee_per_million_tokens":
@@ -263,7 +263,7 @@ def _scenario_at(s: Scenario, names: Sequence[str], values: Sequence[float]) -> 
             continue
         if name == "residual.percent_of_cost_at_horizon":
             curve = s.residual.percent_of_cost_by_age
-            at = percent_of_cost_at(curve, s.horizon_years)
+            at = percent_of_cost_at(curve, to_debt_maturity(s).horizon_years)
             value = tuple((age, min(1.0, share * value / at)) for age, share in curve) if at > 0 else ((0.0, value),)
         elif name == "financing.floating_margin":
             changes.setdefault("financing", {})["interest_rate"] = (s.financing.floating_base_rate or 0.0) + value

@@ -15,8 +15,9 @@ from ._common import cli, emit, format_option, info, scenario_overrides, set_opt
 from ._mc import mc_table
 
 
-def _pct(x) -> str:
-    return "NaN" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.1%}"
+def _pct(x, reason: str | None = None) -> str:
+    nan = f"NaN ({reason})" if reason else "NaN"
+    return nan if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.1%}"
 
 
 def _years(x) -> str:
@@ -48,7 +49,8 @@ def _tables(report) -> str:
     f = d["finance"]
     pb = f["payback_years"]
     finance_rows = {
-        "project IRR": _pct(f["project_irr"]), "equity IRR": _pct(f["equity_irr"]),
+        "project IRR": _pct(f["project_irr"], f["reasons"].get("project_irr")),
+        "equity IRR": _pct(f["equity_irr"], f["reasons"].get("equity_irr")),
         f"NPV ({d['currency']})": f"{f['npv']:,.0f}",
         "payback simple": _years(pb["simple"]), "payback net": _years(pb["net"]),
         "payback equity": _years(pb["equity"]), "payback discounted": _years(pb["discounted"]),
@@ -67,7 +69,7 @@ def _tables(report) -> str:
                           "net": _years(v["payback_net_years"]), "equity": _years(v["payback_equity_years"]),
                           "discounted": _years(v["payback_discounted_years"]), "equity IRR": _pct(v["equity_irr"]),
                           "min DSCR": "NaN" if math.isnan(v["min_dscr"]) else f"{v['min_dscr']:.2f}",
-                          "horizon": f"{v['horizon_years']:g} y", "why NaN": v["nan_reasons"]}
+                          "horizon": f"{v['horizon_years']:g} y", "why NaN / which IRR root": v["reasons"]}
                          for v in d.get("payback_variants", [])], title="paybacks under other assumptions")
     if "monte_carlo" in d:
         out += mc_table(d["monte_carlo"])

@@ -1,6 +1,6 @@
 """Loading and validating the YAML inputs: scenarios, their uncertainty, and the catalogues of accelerators,
-models, precision recipes and exchange rates. Nothing here computes an answer; every later layer takes what this
-package loads.
+models, precision recipes, GPU-hour prices and exchange rates. Nothing here computes an answer; every later layer
+takes what this package loads.
 """
 
 from __future__ import annotations
@@ -31,6 +31,11 @@ from .precisions import (  # noqa: F401
     ResolvedPrecision,
     load_precisions_file,
     resolve_precision,
+)
+from .prices import (  # noqa: F401
+    PriceEntry,
+    load_prices,
+    load_prices_file,
 )
 from .reader import (  # noqa: F401
     Section,
@@ -87,4 +92,5 @@ __all__ = [
     "config_dir", "convert", "fx_factor", "kernels_dir", "load_catalog", "load_fx", "load_hardware_file",
     "load_model_file", "load_precisions_file", "load_scenario", "load_uncertainty", "load_yaml", "parse_uncertainty",
     "rent_per_gpu_month", "resolve_config_path", "resolve_precision",
+    "PriceEntry", "load_prices", "load_prices_file",
 ]

@@ -8,8 +8,8 @@ number of GPUs), which :func:`quote_per_gpu_hour` converts: a server-month has `
 range (``amount_high``); the entry then has a high end too.
 
 Tiers (:data:`TIERS`): ``hyperscaler-on-demand``, ``neocloud-on-demand``, ``reserved-1y`` and ``reserved-3y``
-(hyperscaler or neocloud commitments), ``owned-tco`` (a published cost build-up of owning and running the GPU, per
-GPU-hour sold) and ``china-rental`` (quotes in the China rental market). Grades follow the research note
+(hyperscaler or neocloud commitments), ``owned-tco`` (a published cost of owning and running the GPU per GPU-hour, from
+a build-up or a TCO model) and ``china-rental`` (quotes in the China rental market). Grades follow the research note
 (``A`` primary, ``B`` reputable secondary, ``C`` weak secondary, ``E`` estimate with its method).
 """
 

@@ -138,8 +138,8 @@ _SERVER_PRICE = dict(low=0, lo_open=True, unit="currency per server", bound_why=
 # --input-tokens 1e300 printed an overflow warning). The longest context window a published model serves is 10 M
 # tokens (Llama 4 Scout: Meta, "The Llama 4 herd", 2025-04-05), so that is the bound.
 _TOKENS_PER_REQUEST = dict(high=1e7, unit="tokens per request",
-                           bound_why="no published model serves a context window above 10 million tokens "
-                                     "(Llama 4 Scout, Meta, 2025-04-05)")
+                           bound_why="at most 10 million, the longest context window a published model serves: "
+                                     "Llama 4 Scout, Meta, 2025-04-05")
 
 
 # -- the sections ------------------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from ._cashflows import (
     dsra_target_by_month,
     finance_metrics,
 )
-from ._debt import DebtSchedule, DebtTerms, build_debt_schedule, payment_calendar
+from ._debt import DebtSchedule, DebtTerms, build_debt_schedule, financing_fees, payment_calendar
 from ._residual import EconomicResidualParts, economic_residual_parts, percent_of_cost_at, residual_at_age
 from ._run import DEFINITIONS, FinanceResult, schedule_frame
 from ._solve import (
@@ -52,5 +52,5 @@ __all__ = [
     "FinanceResult", "Metrics", "NPV_ZERO", "RentSolution", "TARGET_METRICS", "Target", "batch_metrics", "cashflows",
     "constant_drivers", "debt_at_close", "finance_metrics", "payback_requirements", "rent_units", "schedule_frame",
     "sizing_key", "solve_rent", "stack_inputs", "stack_terms", "usage_frontier", "DebtSizing", "size_debt",
-    "sizing_case",
+    "sizing_case", "financing_fees",
 ]

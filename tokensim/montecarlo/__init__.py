@@ -22,6 +22,6 @@ from ._run import (
 )
 
 __all__ = [
-    "CONDITIONAL_ON", "DEFAULT_PATHS", "EVAL_BLOCK_PATHS", "FLAGS", "FLOAT32_TOLERANCE", "PATH_METRICS", "MonteCarloModel",
-    "MonteCarloResult", "build_model", "dscr_fan", "evaluate_paths", "metric_specs", "simulate",
+    "CONDITIONAL_ON", "DEFAULT_PATHS", "EVAL_BLOCK_PATHS", "FLAGS", "FLOAT32_TOLERANCE", "PATH_METRICS",
+    "MonteCarloModel", "MonteCarloResult", "build_model", "dscr_fan", "evaluate_paths", "metric_specs", "simulate",
 ]

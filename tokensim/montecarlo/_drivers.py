@@ -16,7 +16,7 @@ stream what it carries
 3      uniforms: u0 → number of market-rent scarcity jumps this month, u1 → number of token-price cuts
 4      normals: z0 → the rent jumps' log-size noise, z1 → the price cuts' log-size noise
 5      uniforms: u0 → number of efficiency arrivals this month (u1 unused)
-6      uniforms: u0 → whether the tenant defaults this month (drawn while it has not yet defaulted; u1 unused)
+6      uniforms: u0 → does the tenant default this month (used until it has, months 1..term; u1 unused)
 ====== ==================================================================================================
 
 A stream is drawn only when something uses it (a relevant driver with a volatility, or a jump intensity above
