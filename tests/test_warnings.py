@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import tokensim
@@ -52,3 +53,29 @@ def test_the_us_report_warns_that_its_usage_fee_assumes_more_than_the_model_give
     assert us.reading[-1].startswith("Read with care:")
     founding = tokensim.run_report(tokensim.load_scenario("b300-10k-cluster"), mc_paths=0)
     assert not [w for w in founding.warnings if w["code"] == "usage_above_model"]
+
+
+def test_monte_carlo_summaries_warn_on_implausible_irrs_and_overflow():
+    """Issue 12: a Monte Carlo mean IRR of 1e63 came out without a word. An IRR statistic beyond ±1,000% a year
+    warns (one per statistic), a mean that overflowed warns, and a plausible summary is silent."""
+    from tokensim.montecarlo._run import plausibility_warnings
+
+    metrics = {"equity_irr": {"mean": 1e63, "p05": -0.2, "p50": 0.05, "p95": 12.0, "count": 10},
+               "project_irr": {"mean": 0.04, "p05": 0.01, "p50": 0.04, "p95": 0.08, "count": 10},
+               "npv": {"mean": float("inf"), "count": 10}, "payback_years_equity": {"mean": None, "count": 0}}
+    found = {(w["code"], w["field"]) for w in plausibility_warnings(metrics)}
+    assert found == {("implausible_irr", "equity_irr.mean"), ("implausible_irr", "equity_irr.p95"),
+                     ("non_finite", "npv.mean")}
+    calm = {"equity_irr": {"mean": 0.1, "p05": 0.0, "p50": 0.1, "p95": 0.2, "count": 5}}
+    assert plausibility_warnings(calm) == []
+
+
+def test_mc_json_carries_a_warnings_list():
+    from click.testing import CliRunner
+
+    from tokensim.cli import cli
+
+    res = CliRunner().invoke(cli, ["mc", "b300-10k-cluster", "--paths", "200", "--backend", "numpy",
+                                   "--format", "json"])
+    assert res.exit_code == 0, res.stderr
+    assert json.loads(res.stdout)["warnings"] == []

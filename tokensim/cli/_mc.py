@@ -9,7 +9,17 @@ from .._output import render_table
 from ..api import run_montecarlo
 from ..config.scenario import load_scenario
 from ..montecarlo import PATH_METRICS
-from ._common import LazyProgress, cli, emit, fmt_value, format_option, info, scenario_overrides, set_option
+from ._common import (
+    LazyProgress,
+    cli,
+    emit,
+    fmt_value,
+    format_option,
+    info,
+    scenario_overrides,
+    set_option,
+    warn,
+)
 
 # Show a progress bar only once a run has taken this long: short runs stay quiet.
 _PROGRESS_AFTER_S = 2.0
@@ -92,6 +102,7 @@ def mc_command(scenario: str, paths: int, seed: int, backend: str, dtype: str | 
         progress.close()
     for note in result.notes:
         info(f"tokensim: {note}")
+    warn(result.warnings)
     if keep_paths is not None:
         info(f"tokensim: wrote {paths:,} paths to {keep_paths}")
     data = result.to_dict()

@@ -58,6 +58,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _warnings
 from .._backend import cpu_workers, select_backend
 from .._errors import ParameterError
 from .._irr import IRR_REASONS, annualise_monthly_rate, irr, npv
@@ -328,6 +329,7 @@ class MonteCarloResult:
     uncertainty: dict[str, Any]
     notes: tuple[str, ...] = ()
     keep_paths: str | None = None
+    warnings: list[dict[str, str]] = field(default_factory=list)  # plausibility warnings (tokensim._warnings)
     definitions: dict[str, str] = field(default_factory=lambda: dict(DEFINITIONS))
     # histogram counts per metric ([underflow, bins..., overflow]) for charts; not part of the JSON
     histogram_counts: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -360,7 +362,7 @@ class MonteCarloResult:
             "prob_loan_default": self.prob_loan_default,
             "mean_std_error": self.mean_std_error,
             "deterministic": self.deterministic, "histograms": self.histograms, "uncertainty": self.uncertainty,
-            "definitions": self.definitions,
+            "definitions": self.definitions, "warnings": self.warnings,
         })
         if self.keep_paths is not None:
             out["keep_paths"] = self.keep_paths
@@ -530,5 +532,33 @@ def _result(model, summary, paths, seed, chosen, dtype, elapsed, notes, keep_pat
                     for spec in model.specs},
         uncertainty=model.uncertainty.to_dict(), notes=tuple(notes), keep_paths=keep_paths,
         histogram_counts={name: summary.metrics[name].histogram.copy() for name in PATH_METRICS},
+        warnings=plausibility_warnings(metrics),
     )
+
+
+_IRR_METRICS = ("project_irr", "project_irr_pre_tax", "equity_irr")
+
+
+def plausibility_warnings(metrics: dict[str, dict[str, Any]]) -> list[dict[str, str]]:
+    """Warnings on a Monte Carlo summary (issue 12: every uncertainty at its maximum gave a mean IRR of 1e63).
+
+    Parameters
+    ----------
+    metrics : dict
+        Per metric, its summary (``mean``, ``p05``, ``p50``, ``p95``, ...).
+
+    Returns
+    -------
+    list of dict
+        An ``implausible_irr`` warning for an IRR whose mean, P5, P50 or P95 lies beyond ±1,000% a year, and a
+        ``non_finite`` one for a mean that overflowed.
+    """
+    out: list[dict[str, str]] = []
+    for name in _IRR_METRICS:
+        for stat in ("mean", "p05", "p50", "p95"):
+            value = metrics.get(name, {}).get(stat)
+            out += _warnings.irr(f"{name}.{stat}", value if isinstance(value, (int, float)) else None)
+    out += _warnings.non_finite({f"{name}.mean": m.get("mean") for name, m in metrics.items()
+                                 if m.get("count")})
+    return out
 
