@@ -277,7 +277,7 @@ def dscr_fan(model: MonteCarloModel, *, paths: int = 20_000, seed: int = 0,
     Returns
     -------
     dict
-        ``years`` (loan years with debt service), ``quantiles`` {p: DSCR per year}, ``covenant``,
+        ``years`` (loan years with debt service), ``quantiles`` {"p05": DSCR per year, ...}, ``covenant``,
         ``breach_share_by_year`` (share of paths below the covenant each year), ``breach_probability`` (any year),
         from the NumPy engine's per-year DSCR.
     """
@@ -286,7 +286,8 @@ def dscr_fan(model: MonteCarloModel, *, paths: int = 20_000, seed: int = 0,
     by_year = flows.dscr_by_year
     with np.errstate(invalid="ignore"):
         keep = [y for y in range(by_year.shape[1]) if np.isfinite(by_year[:, y]).any()]
-        q = {float(p): [float(np.nanquantile(by_year[:, y], p)) for y in keep] for p in quantiles}
+        # keys p05 ... p95 as every other summary names them ("0.05" clashed with dotted paths: issue 16)
+        q = {f"p{round(100 * p):02d}": [float(np.nanquantile(by_year[:, y], p)) for y in keep] for p in quantiles}
         covenant = model.dscr_covenant
         breach = [float(np.mean(by_year[:, y] < covenant)) for y in keep] if covenant is not None else None
     return {"years": [y + 1 for y in keep], "quantiles": q, "covenant": covenant, "breach_share_by_year": breach,
