@@ -104,7 +104,8 @@ struct McParams {
     real residual_pv_revenue_per_gpu;       // .residual_pv_revenue_per_gpu
     real residual_pv_power_per_gpu;         // .residual_pv_power_per_gpu
     real residual_pv_other_per_gpu;         // .residual_pv_other_per_gpu
-    real dscr_service_floor;                // 1e-9 * max(capex_total, 1): a loan year "has debt service" above it
+    real dscr_service_floor;                // 1e-9 * max(capex_total, 1): a loan year "has debt service" above it;
+                                            // also the waterfall's money_floor (smaller amounts count as zero)
     real dscr_covenant;                     // .dscr_covenant (NaN when none: never breached)
     real maintenance_reserve_per_gpu_hour;  // .maintenance_reserve_per_gpu_hour
     real lockup_dscr;                       // .lockup_dscr (NaN when none: never locked)
