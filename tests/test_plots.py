@@ -220,3 +220,63 @@ def test_plot_command_user_errors(tmp_path, argv, message):
     """A wrong suffix, options of another kind, an unknown name or an unregistered kind exit 2 with a message."""
     res = CliRunner().invoke(cli, ["plot", *argv])
     assert res.exit_code == 2 and message in res.output
+
+
+def _drawn_figure(monkeypatch):
+    """The matplotlib figure a chart function finishes, captured as it is written."""
+    from tokensim.plots import _style
+
+    seen: dict = {}
+    original = _style.finish
+
+    def finish(fig, title, footnote, path):
+        seen["fig"] = fig
+        return original(fig, title, footnote, path)
+
+    monkeypatch.setattr(_style, "finish", finish)
+    return seen
+
+
+WATERFALL_SETS = ["financing.dsra_months=6", "financing.dsra_funding=at_close", "financing.lockup_dscr=1.2",
+                  "financing.cash_sweep_share=0.5", "financing.equity_cure_max_count=2",
+                  "financing.dscr_covenant=1.05", "financing.maintenance_reserve_per_gpu_hour=0.3"]
+
+
+@pytest.mark.parametrize("rent", [1.3e9, 1.75e9])  # a short case (cures, sponsor) and a long one (lock-up, sweep)
+def test_cash_waterfall_chart_balances_sources_and_uses(tmp_path, monkeypatch, rent):
+    """Issue 13: the waterfall chart. In every operating month but the sale month, the bars above zero (uses of cash)
+    less the bars below zero (what funded a shortfall) equal CFADS: sources = uses, the waterfall's identity, so no
+    component is left out of the chart. The drawn CFADS line is the schedule's."""
+    from tokensim import load_scenario, run_finance
+
+    s = load_scenario("b300-10k-cluster", [*WATERFALL_SETS, f"contract.rent_per_cluster_year={rent}"])
+    schedule = run_finance(s, schedule=True).schedule
+    seen = _drawn_figure(monkeypatch)
+    assert_png(plots.cash_waterfall_chart(schedule, "CNY", tmp_path / "waterfall.png"))
+    top = seen["fig"].axes[0]
+    net: dict = {}
+    for patch in top.patches:
+        month = round(patch.get_x() + patch.get_width() / 2)
+        net[month] = net.get(month, 0.0) + patch.get_height()
+    line = next(ln for ln in top.get_lines() if ln.get_label() == "CFADS")
+    cfads = dict(zip(np.round(line.get_xdata()).astype(int), line.get_ydata(), strict=True))
+    months = sorted(cfads)
+    assert months == list(range(1, int(schedule["month"].max())))
+    scale = max(abs(v) for v in cfads.values())
+    for m in months:
+        assert net.get(m, 0.0) == pytest.approx(cfads[m], abs=1e-9 * scale), m
+    expected = schedule["cfads_cny"].to_numpy()[1:-1]
+    ratio = expected / np.array([cfads[m] for m in months])
+    assert np.allclose(ratio, ratio[0])  # the line is the schedule's CFADS in the chart's money unit
+
+
+def test_cashflow_chart_y_range_is_the_datas(tmp_path, monkeypatch, report):
+    """Issue 16: 40% headroom for the legend made the top panel's y-axis about twice the data's range. The axis now
+    spans the bars with a margin under 10% on each side."""
+    seen = _drawn_figure(monkeypatch)
+    plots.cashflow_chart(report.schedule, report.currency, tmp_path / "cashflow.png")
+    top = seen["fig"].axes[0]
+    highs = [p.get_y() + p.get_height() for p in top.patches] + [p.get_y() for p in top.patches]
+    low, high = min(highs), max(highs)
+    bottom, ceiling = top.get_ylim()
+    assert ceiling <= high + 0.1 * (high - low) and bottom >= low - 0.1 * (high - low)

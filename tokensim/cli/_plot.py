@@ -8,6 +8,7 @@ Kinds registered here are those whose data a command can produce today:
   plus its previous generation;
 * ``bridge``   — the unit-cost waterfall and Shapley attribution (:func:`tokensim.plots.bridge_waterfall_chart`);
 * ``cashflow`` — the monthly cash flows and debt schedule (:func:`tokensim.plots.cashflow_chart`);
+* ``waterfall`` — the monthly cash waterfall and reserve accounts (:func:`tokensim.plots.cash_waterfall_chart`);
 * ``tornado``, ``sobol`` — ``tokensim sensitivity`` of ``--metric`` (:func:`tokensim.plots.tornado_chart`,
   :func:`tokensim.plots.sobol_chart`; rows ``{input, low_label, high_label, output_low, output_high}`` and the base
   value, or ``{input, S1, S1_conf, ST, ST_conf}``).
@@ -38,7 +39,14 @@ from ..bridge import bridge_in_currency
 from ..config.money import check_currency
 from ..config.scenario import load_scenario
 from ..perf import MODES
-from ..plots import bridge_waterfall_chart, cashflow_chart, pareto_chart, pareto_curves, sensitivity_chart
+from ..plots import (
+    bridge_waterfall_chart,
+    cash_waterfall_chart,
+    cashflow_chart,
+    pareto_chart,
+    pareto_curves,
+    sensitivity_chart,
+)
 from ..sensitivity import run_sensitivity
 from ._common import cli, info, scenario_overrides, set_option
 
@@ -82,6 +90,13 @@ def _cashflow(s, out: Path, opts: dict) -> Path:
                           source=f"monthly schedule of tokensim finance on {Path(s.file).name}")
 
 
+def _waterfall(s, out: Path, opts: dict) -> Path:
+    currency = _currency(s, opts["currency"])
+    result = run_finance(s, schedule=True).in_currency(currency)
+    return cash_waterfall_chart(result.schedule, currency, out, scenario=s.name,
+                                source=f"monthly waterfall of tokensim finance on {Path(s.file).name}")
+
+
 def _sensitivity(method: str):
     def draw(s, out: Path, opts: dict) -> Path:
         return sensitivity_chart(run_sensitivity(s, method=method, metric=opts["metric"]), out)
@@ -89,8 +104,8 @@ def _sensitivity(method: str):
     return draw
 
 
-_KINDS = {"pareto": _pareto, "bridge": _bridge, "cashflow": _cashflow, "tornado": _sensitivity("tornado"),
-          "sobol": _sensitivity("sobol")}
+_KINDS = {"pareto": _pareto, "bridge": _bridge, "cashflow": _cashflow, "waterfall": _waterfall,
+          "tornado": _sensitivity("tornado"), "sobol": _sensitivity("sobol")}
 
 
 @cli.command("plot")
@@ -102,7 +117,7 @@ _KINDS = {"pareto": _pareto, "bridge": _bridge, "cashflow": _cashflow, "tornado"
 @click.option("--precision", multiple=True, help="pareto: precision recipes, comma-separated or repeated")
 @click.option("--model", multiple=True, help="pareto: models, comma-separated or repeated")
 @click.option("--mode", type=click.Choice(MODES), default="aggregated", show_default=True, help="pareto: serving mode")
-@click.option("--currency", help="bridge, cashflow: reporting currency (default: the scenario's)")
+@click.option("--currency", help="bridge, cashflow, waterfall: reporting currency (default: the scenario's)")
 @click.option("--metric", default="npv", show_default=True,
               help="tornado, sobol: the finance metric (as tokensim sensitivity --metric)")
 def plot_command(kind: str, scenario: str, out_path: str, hardware, precision, model, mode, currency,

@@ -194,25 +194,24 @@ def cashflow_chart(schedule_df, currency: str, path: str | Path, *, scenario: st
         if np.any(v != 0):
             ax.bar(m, -v, bottom=-down, color=colour, width=0.8, label=label)
             down += v
-    ax.plot(months, operating_equity / div, color="black", linewidth=1.6, label="equity cash flow (before residual)")
+    ax.plot(months, operating_equity / div, color="black", linewidth=1.6,
+            label="equity cash flow (before residual; below 0: sponsor pays)")
     ax.axhline(0, color="black", linewidth=0.6)
-    bottom, top = ax.get_ylim()
-    ax.set_ylim(bottom, top + 0.4 * (top - bottom))  # headroom: the legend and the month-0 note sit above the bars
+    # the y-range is the data's (issue 16: 40% headroom for the legend made the axis twice the data); the legend
+    # and the month-0 note sit below the panel's title instead
+    ax.margins(y=0.08)
     ax.set_ylabel(style.money_label(currency, word, "per month"))
-    ax.set_title("Monthly cash flows (inflows up, outflows down)", fontsize=10)
-    ax.legend(fontsize=8, ncol=3, loc="upper left")
-    ax.grid(True, axis="y", alpha=0.3)
-    first = (f"Month 0: capex {style.fmt_value(capex[0])}, debt drawn {style.fmt_value(drawn[0])}, "
+    first = (f"month 0: capex {style.fmt_value(capex[0])}, debt drawn {style.fmt_value(drawn[0])}, "
              f"equity {style.fmt_value(equity[0])} {currency.upper()}")
     if residual.any():
-        first += f"\nHorizon (month {months[-1]:.0f}): residual proceeds {style.fmt_value(residual.sum())}"
-    ax.text(0.99, 0.98, first, transform=ax.transAxes, ha="right", va="top", fontsize=8,
-            bbox={"facecolor": "white", "edgecolor": "#BBBBBB", "alpha": 0.9})
+        first += f"; month {months[-1]:.0f}: residual proceeds {style.fmt_value(residual.sum())}"
+    ax.set_title(f"Monthly cash flows (inflows up, outflows down); {first}", fontsize=9)
+    ax.legend(fontsize=8, ncol=5, loc="upper center", bbox_to_anchor=(0.5, -0.02), frameon=False)
+    ax.grid(True, axis="y", alpha=0.3)
 
     cumulative = np.cumsum(equity)
     cdiv, cword = style.money_scale(np.concatenate([cumulative, balance]))
     ax2.plot(months, cumulative / cdiv, color="black", linewidth=1.8, label="cumulative equity cash flow")
-    ax2.fill_between(months, cumulative / cdiv, 0, where=cumulative < 0, color=style.RISE, alpha=0.07, linewidth=0)
     ax2.axhline(0, color="black", linewidth=0.6)
     ax2.set_ylabel(style.money_label(currency, cword, "cumulative"))
     ax2.set_xlabel("month since financial close")
@@ -228,6 +227,91 @@ def cashflow_chart(schedule_df, currency: str, path: str | Path, *, scenario: st
     note = source or "monthly schedule of tokensim finance (DESIGN.md section 7) on the scenario file"
     return style.finish(fig, f"Cluster cash flow and debt schedule ({currency.upper()})",
                         style.source_line(scenario, note), path)
+
+
+def cash_waterfall_chart(schedule_df, currency: str, path: str | Path, *, scenario: str | None = None,
+                         source: str | None = None) -> Path:
+    """The monthly cash waterfall (issue 13): where each operating month's cash goes, what funds a shortfall, and the
+    reserve balances.
+
+    Top: the uses of cash stacked up (debt service, DSRA and maintenance-reserve deposits, cash sweep, cash trapped
+    by the lock-up, distributions, debt prepaid by an equity cure) against CFADS (line); below zero, what filled a
+    shortfall (DSRA draws and releases, releases of the lock-up and reserve accounts, sponsor injections, equity
+    cures), so each month's uses = CFADS + those (the waterfall's sources-and-uses identity).
+    The horizon month is left out of the bars (its sale proceeds dwarf a month of rent) and written in the title.
+    Bottom: DSRA, maintenance-reserve and lock-up balances and the cumulative sponsor support; the first month with a
+    loan default event is marked.
+    """
+    df = schedule_df
+    months = df["month"].to_numpy(dtype=float)
+    c = {name: _col(df, name, currency) for name in (
+        "cfads", "debt_service", "dsra_net_deposit", "dsra_draw", "maintenance_reserve_deposit",
+        "maintenance_reserve_release", "cash_sweep", "lockup_net_deposit", "sponsor_injection", "equity_cure",
+        "distributions", "dsra_balance", "maintenance_reserve_balance", "lockup_balance", "residual_proceeds")}
+    events = df["loan_default_event"].to_numpy(dtype=float) if "loan_default_event" in df.columns else None
+    last = months.max()
+    op = (months >= 1) & (months < last)
+    m = months[op]
+    uses = (("debt service", c["debt_service"], style.PALETTE[3]),
+            ("DSRA top-up", np.maximum(c["dsra_net_deposit"], 0.0), style.PALETTE[4]),
+            ("maintenance reserve deposit", c["maintenance_reserve_deposit"], style.PALETTE[5]),
+            ("cash sweep (prepayment)", c["cash_sweep"], style.PALETTE[1]),
+            ("trapped by lock-up", np.maximum(c["lockup_net_deposit"], 0.0), style.NEUTRAL),
+            ("distributions", c["distributions"], style.FALL),
+            ("debt prepaid by equity cure", c["equity_cure"], "#92C5DE"))
+    funds = (("DSRA draw", c["dsra_draw"], "#7B3294"),
+             ("DSRA release", np.maximum(-c["dsra_net_deposit"], 0.0), "#C2A5CF"),
+             ("lock-up release", np.maximum(-c["lockup_net_deposit"], 0.0), "#BBBBBB"),
+             ("reserve release", c["maintenance_reserve_release"], "#56B4E9"),
+             ("sponsor injection", c["sponsor_injection"], style.HURDLE),
+             ("equity cure", c["equity_cure"], "#F4A582"))
+    scale_values = np.concatenate([c["cfads"][op], *(v[op] for _, v, _ in uses), *(v[op] for _, v, _ in funds)])
+    div, word = style.money_scale(scale_values)
+    fig, (ax, ax2) = style.figure(11.0, 8.0, nrows=2, sharex=True, height_ratios=[3, 2])
+    up = np.zeros(op.sum())
+    for label, values, colour in uses:
+        v = values[op] / div
+        if np.any(np.abs(v) > 0):
+            ax.bar(m, v, bottom=up, color=colour, width=0.8, label=label)
+            up += v
+    down = np.zeros(op.sum())
+    for label, values, colour in funds:
+        v = values[op] / div
+        if np.any(np.abs(v) > 0):
+            ax.bar(m, -v, bottom=-down, color=colour, width=0.8, label=f"funded by: {label}")
+            down += v
+    ax.plot(m, c["cfads"][op] / div, color="black", linewidth=1.8, label="CFADS")
+    ax.axhline(0, color="black", linewidth=0.6)
+    ax.margins(y=0.08)
+    ax.set_ylabel(style.money_label(currency, word, "per month"))
+    final = (f"month {last:.0f} (sale): residual {style.fmt_value(c['residual_proceeds'][months == last].sum())}, "
+             f"distributions {style.fmt_value(c['distributions'][months == last].sum())} {currency.upper()}")
+    ax.set_title(f"Uses of cash (up) vs CFADS (line); shortfalls funded by (down); {final}", fontsize=9)
+    ax.legend(fontsize=8, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.02), frameon=False)
+    ax.grid(True, axis="y", alpha=0.3)
+
+    support = np.cumsum(c["sponsor_injection"] + c["equity_cure"])
+    balances = (("DSRA balance", c["dsra_balance"], "#7B3294", "-"),
+                ("maintenance reserve balance", c["maintenance_reserve_balance"], "#56B4E9", "-"),
+                ("lock-up balance", c["lockup_balance"], style.NEUTRAL, "-"),
+                ("cumulative sponsor support (injections + cures)", support, style.HURDLE, "--"))
+    bdiv, bword = style.money_scale(np.concatenate([v for _, v, _, _ in balances]))
+    for label, values, colour, line in balances:
+        if np.any(np.abs(values) > 0):
+            ax2.plot(months, values / bdiv, color=colour, linewidth=1.6, linestyle=line, label=label)
+    if events is not None and np.any(events > 0):
+        first = months[np.argmax(events > 0)]
+        ax2.axvline(first, color=style.HURDLE, linewidth=1.0, linestyle=":",
+                    label=f"first loan default event (month {first:.0f})")
+    ax2.set_ylabel(style.money_label(currency, bword, "balance"))
+    ax2.set_xlabel("month since financial close")
+    ax2.set_title("Reserve accounts and sponsor support", fontsize=10)
+    if ax2.get_legend_handles_labels()[0]:
+        ax2.legend(fontsize=8, loc="upper left")
+    ax2.grid(True, alpha=0.3)
+    ax2.set_ylim(bottom=0)
+    note = source or "monthly schedule of tokensim finance (the waterfall, tokensim.finance DEFINITIONS)"
+    return style.finish(fig, f"Monthly cash waterfall ({currency.upper()})", style.source_line(scenario, note), path)
 
 
 def _interp_cdf(edges: np.ndarray, cdf: np.ndarray, x: float) -> float:
@@ -444,6 +528,9 @@ def write_plot_pack(report, out_dir: str | Path) -> list[Path]:
     if report.schedule is not None and len(report.schedule):
         written.append(cashflow_chart(report.schedule, report.currency, out / "cashflow.png", scenario=s.name,
                                       source=f"monthly schedule of tokensim finance on {Path(s.file).name}"))
+        written.append(cash_waterfall_chart(report.schedule, report.currency, out / "cash_waterfall.png",
+                                            scenario=s.name,
+                                            source=f"monthly waterfall of tokensim finance on {Path(s.file).name}"))
     mc = report.monte_carlo
     if isinstance(mc, Mapping) and getattr(report, "mc_histograms", None):
         mc = {**mc, "histograms": report.mc_histograms}  # bin counts travel beside the JSON, not in it
