@@ -280,3 +280,23 @@ def test_cashflow_chart_y_range_is_the_datas(tmp_path, monkeypatch, report):
     low, high = min(highs), max(highs)
     bottom, ceiling = top.get_ylim()
     assert ceiling <= high + 0.1 * (high - low) and bottom >= low - 0.1 * (high - low)
+
+
+def test_dscr_fan_takes_each_loan_years_breach_share():
+    """Issue 16 (the fan's bars): the chart drew the run-wide breach probability as every year's bar. The seam now
+    passes the share of paths below the covenant in each loan year."""
+    from tokensim.plots._data import monte_carlo_dscr_fan
+
+    mc = {"dscr_by_year": {"years": [1, 2, 3], "quantiles": {"p50": [1.1, 1.3, 1.4]}, "covenant": 1.2,
+                           "breach_share_by_year": [0.7, 0.2, 0.1], "breach_probability": 0.75}}
+    assert monte_carlo_dscr_fan(mc)["breach_probability"] == [0.7, 0.2, 0.1]
+
+
+def test_distribution_reference_lines_are_named_for_what_they_are():
+    """Issue 16: the DSCR covenant and the NPV = 0 line were both labelled 'hurdle'."""
+    from tokensim.plots._data import metric_label, metric_reference_name
+
+    assert metric_reference_name("min_dscr") == "DSCR covenant"
+    assert metric_reference_name("npv") == "NPV = 0"
+    assert metric_reference_name("equity_irr") == "equity hurdle"
+    assert metric_label("min_dscr") == "lowest loan-year DSCR"

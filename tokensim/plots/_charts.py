@@ -35,6 +35,8 @@ from . import _style as style
 from ._data import (  # noqa: F401
     coarsen_histogram,
     metric_hurdle,
+    metric_label,
+    metric_reference_name,
     metric_unit,
     monte_carlo_dscr_fan,
     monte_carlo_histograms,
@@ -321,8 +323,11 @@ def _interp_cdf(edges: np.ndarray, cdf: np.ndarray, x: float) -> float:
 def distribution_chart(bin_edges, counts, p05: float, p50: float, p95: float, hurdle: float | None,
                        metric_label: str, path: str | Path, *, underflow: float = 0.0, overflow: float = 0.0,
                        percent: bool = False, unit: str | None = None, scenario: str | None = None,
-                       source: str | None = None) -> Path:
-    """Histogram and CDF of an outcome over Monte Carlo paths, with P5/P50/P95 and the hurdle marked.
+                       source: str | None = None, hurdle_name: str = "hurdle") -> Path:
+    """Histogram and CDF of an outcome over Monte Carlo paths, with P5/P50/P95 and the reference line marked.
+
+    ``hurdle_name`` says what the reference line is ("DSCR covenant", "NPV = 0", "equity hurdle"). The quantiles'
+    values are in the legend, not beside their lines, so they stay readable when the lines nearly coincide.
 
     ``counts[i]`` paths fell in [bin_edges[i], bin_edges[i+1]); ``underflow``/``overflow`` fell below/above the grid.
     ``percent`` shows fractions (an IRR of 0.12) as percentages; ``unit`` names the unit otherwise (e.g. "CNY").
@@ -348,15 +353,13 @@ def distribution_chart(bin_edges, counts, p05: float, p50: float, p95: float, hu
     twin.set_ylabel("cumulative share of paths")
     style.percent_axis(twin.yaxis)
     style.percent_axis(ax.yaxis, decimals=1)
-    for q, value, dash in (("P5", p05, ":"), ("P50", p50, "--"), ("P95", p95, ":")):
-        ax.axvline(value, color="black", linestyle=dash, linewidth=1.1)
-        ax.annotate(f"{q} {style.fmt_value(value, percent)}", (value, 1.0), xycoords=("data", "axes fraction"),
-                    xytext=(3, -12), textcoords="offset points", fontsize=8.5, rotation=90, va="top")
+    for q, value, dash in (("P5", p05, (0, (1, 1.5))), ("P50", p50, "--"), ("P95", p95, (0, (4, 1, 1, 1)))):
+        ax.axvline(value, color="black", linestyle=dash, linewidth=1.1, label=f"{q} {style.fmt_value(value, percent)}")
     if hurdle is not None and math.isfinite(hurdle):
         below = underflow / total if hurdle <= edges[0] else (1 - overflow / total if hurdle >= edges[-1]
                                                                else _interp_cdf(edges, cdf, hurdle))
         ax.axvline(hurdle, color=style.HURDLE, linewidth=2.0,
-                   label=f"hurdle {style.fmt_value(hurdle, percent)}: {below:.0%} of paths below")
+                   label=f"{hurdle_name} {style.fmt_value(hurdle, percent)}: {below:.0%} of paths below")
     if percent:
         style.percent_axis(ax.xaxis)
     ax.set_xlabel(metric_label + (f" ({unit})" if unit and not percent else " (%)" if percent else ""))
@@ -376,10 +379,16 @@ def distribution_chart(bin_edges, counts, p05: float, p50: float, p95: float, hu
 
 def dscr_fan_chart(years, quantiles: Mapping[Any, Any], covenant: float | None, path: str | Path, *,
                    breach_probability=None, scenario: str | None = None, source: str | None = None) -> Path:
-    """A fan of DSCR quantiles per loan year (bands between q and 1 − q), the median, and the covenant line."""
+    """A fan of DSCR quantiles per loan year (bands between q and 1 − q), the median, and the covenant line; the
+    probability of a covenant breach per loan year in a panel of its own below (issue 16: drawn over the fan, its
+    bars covered the plot)."""
     years = np.asarray(years, dtype=float)
     q = {quantile_key(k): np.asarray(v, dtype=float) for k, v in quantiles.items()}
-    fig, ax = style.figure()
+    if breach_probability is not None:
+        fig, (ax, bars) = style.figure(nrows=2, sharex=True, height_ratios=[3, 1])
+    else:
+        fig, ax = style.figure()
+        bars = None
     lower = sorted(k for k in q if k < 0.5 and any(abs(k2 - (1 - k)) < 1e-9 for k2 in q))
     for i, lo in enumerate(lower):  # outer band first and palest
         hi = next(k for k in q if abs(k - (1 - lo)) < 1e-9)
@@ -390,23 +399,23 @@ def dscr_fan_chart(years, quantiles: Mapping[Any, Any], covenant: float | None, 
         ax.plot(years, q[median], "-o", color=style.PALETTE[0], linewidth=2, markersize=4, label="median")
     if covenant is not None and math.isfinite(covenant):
         ax.axhline(covenant, color=style.HURDLE, linestyle="--", linewidth=1.5, label=f"covenant {covenant:g}x")
-    ax.set_xlabel("loan year")
     ax.set_ylabel("DSCR (CFADS / debt service, x)")
     ax.set_xticks(years)
     ax.grid(True, alpha=0.3)
-    handles, labels = ax.get_legend_handles_labels()
-    if breach_probability is not None:
-        twin = ax.twinx()
-        twin.bar(years, np.asarray(breach_probability, dtype=float), width=0.3, color=style.RISE, alpha=0.35,
-                 label="P(DSCR below covenant)")
-        twin.set_ylim(0, 1)
-        twin.set_ylabel("probability of a covenant breach")
-        ax.set_zorder(twin.get_zorder() + 1)  # the fan over the bars, not under them
-        ax.patch.set_visible(False)
-        style.percent_axis(twin.yaxis)
-        more = twin.get_legend_handles_labels()
-        handles, labels = handles + more[0], labels + more[1]
-    ax.legend(handles, labels, fontsize=8.5, loc="best")
+    ax.legend(fontsize=8.5, loc="best")
+    if bars is not None:
+        p = np.asarray(breach_probability, dtype=float)
+        bars.bar(years, p, width=0.5, color=style.RISE, alpha=0.7)
+        for x, v in zip(years, p, strict=True):
+            bars.annotate(f"{v:.0%}", (x, v), xytext=(0, 2), textcoords="offset points", ha="center", fontsize=8)
+        bars.set_ylim(0, 1.25)
+        bars.set_yticks([0, 0.5, 1.0])
+        style.percent_axis(bars.yaxis)
+        bars.set_ylabel("share of paths\nbelow covenant")
+        bars.grid(True, axis="y", alpha=0.3)
+        bars.set_xlabel("loan year")
+    else:
+        ax.set_xlabel("loan year")
     note = source or "Monte Carlo paths, DSCR per loan year"
     return style.finish(fig, "Debt service cover by loan year (fan of Monte Carlo quantiles)",
                         style.source_line(scenario, note), path)
@@ -543,7 +552,7 @@ def write_plot_pack(report, out_dir: str | Path) -> list[Path]:
         name = re.sub(r"[^A-Za-z0-9_.-]+", "_", metric)
         written.append(distribution_chart(
             data.pop("bin_edges"), data.pop("counts"), hurdle=hurdle, path=out / f"distribution_{name}.png",
-            metric_label=metric.replace("_", " "), percent=percent, unit=unit,
+            metric_label=metric_label(metric), percent=percent, unit=unit, hurdle_name=metric_reference_name(metric),
             scenario=s.name, source=mc_source, **data))
     fan = monte_carlo_dscr_fan(mc)
     if fan is not None:

@@ -16,8 +16,8 @@ from ..perf import Deployment, predict
 from ..resolve.perf import slo as serving_slo
 from ..resolve.perf import workload as serving_workload
 
-__all__ = ["pareto_curves", "monte_carlo_histograms", "monte_carlo_dscr_fan", "metric_hurdle", "metric_unit",
-           "quantile_key", "coarsen_histogram"]
+__all__ = ["pareto_curves", "monte_carlo_histograms", "monte_carlo_dscr_fan", "metric_hurdle", "metric_label",
+           "metric_reference_name", "metric_unit", "quantile_key", "coarsen_histogram"]
 
 
 def quantile_key(key: Any) -> float:
@@ -171,14 +171,17 @@ def monte_carlo_histograms(monte_carlo: Mapping[str, Any] | None) -> dict[str, d
 
 def monte_carlo_dscr_fan(monte_carlo: Mapping[str, Any] | None) -> dict | None:
     """The seam to :func:`~tokensim.plots.dscr_fan_chart`: the first mapping under a key containing "dscr" with
-    ``years`` and ``quantiles`` (and optionally ``covenant``, ``breach_probability``); None when the summary has
-    none."""
+    ``years`` and ``quantiles`` (and optionally ``covenant`` and ``breach_share_by_year``, passed on as the chart's
+    per-year ``breach_probability``); None when the summary has none."""
     if not isinstance(monte_carlo, Mapping):
         return None
     for key, entry in monte_carlo.items():
         if "dscr" in str(key).lower() and isinstance(entry, Mapping) and "years" in entry and "quantiles" in entry:
+            # per loan year: the share of paths below the covenant that year (the run-wide breach_probability is
+            # one number, which the chart drew as if it were every year's)
+            by_year = entry.get("breach_share_by_year")
             return {"years": entry["years"], "quantiles": entry["quantiles"], "covenant": entry.get("covenant"),
-                    "breach_probability": entry.get("breach_probability")}
+                    "breach_probability": by_year if by_year is not None else None}
     return None
 
 
@@ -195,6 +198,35 @@ def metric_hurdle(metric: str, scenario) -> float | None:
     if "dscr" in metric:
         return fin.dscr_covenant
     return None
+
+
+# Words for the Monte Carlo metrics a chart names on its axis (issue 16: axes showed raw column names)
+_METRIC_LABELS = {
+    "npv": "project NPV", "equity_npv": "equity NPV", "project_irr": "project IRR (after tax)",
+    "project_irr_pre_tax": "project IRR (pre-tax)", "equity_irr": "equity IRR", "min_dscr": "lowest loan-year DSCR",
+    "payback_years_equity": "equity payback (sustained: cumulative cash stays non-negative)",
+    "payback_years_equity_first_crossing": "equity payback (first crossing)",
+    "first_loan_default_month": "month of the first loan default event", "sponsor_injection": "sponsor injections",
+}
+
+
+def metric_label(metric: str) -> str:
+    """A metric's name in words for an axis or a title (the column name with spaces when none is listed)."""
+    return _METRIC_LABELS.get(metric, metric.replace("_", " "))
+
+
+def metric_reference_name(metric: str) -> str:
+    """What the reference line of :func:`metric_hurdle` is, in words (issue 16: the DSCR covenant and the NPV = 0
+    line were both labelled "hurdle")."""
+    if metric.startswith("equity_irr"):
+        return "equity hurdle"
+    if metric.startswith("project_irr"):
+        return "discount rate"
+    if "npv" in metric:
+        return "NPV = 0"
+    if "dscr" in metric:
+        return "DSCR covenant"
+    return "reference"
 
 
 def metric_unit(metric: str, currency: str) -> tuple[bool, str | None]:
