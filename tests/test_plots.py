@@ -300,3 +300,15 @@ def test_distribution_reference_lines_are_named_for_what_they_are():
     assert metric_reference_name("npv") == "NPV = 0"
     assert metric_reference_name("equity_irr") == "equity hurdle"
     assert metric_label("min_dscr") == "lowest loan-year DSCR"
+
+
+def test_heatmap_colour_bar_speaks_the_cells_format(tmp_path, monkeypatch):
+    """Issue 16: the colour bar read "1e7" while the cells said "46.9m". Its ticks now use the cells' format."""
+    seen = _drawn_figure(monkeypatch)
+    df = pd.DataFrame([{"rent": r, "spot": u, "npv": 1e7 * (r - 2) + 5e6 * u} for r in (2.0, 3.0, 5.0)
+                       for u in (0.5, 1.0)])
+    plots.heatmap_chart(df, "rent", "spot", "npv", tmp_path / "heat.png")
+    bar = seen["fig"].axes[1]
+    formatter = bar.yaxis.get_major_formatter()
+    assert formatter(4.69e7, 0) == "46.9m" and formatter(2.5e9, 0) == "2.5bn"
+    assert not bar.yaxis.get_offset_text().get_visible()

@@ -521,8 +521,10 @@ def test_cli_bad_input_exits_2_with_the_reason(args, message):
 
 
 def test_cli_out_writes_csv_parquet_json_and_heatmaps(tmp_path):
-    """--out DIR streams sweep.csv and sweep.parquet (same rows), writes sweep.json and a heatmap per metric for a
-    rent x spot utilisation grid, leaving no temporary file."""
+    """--out DIR streams sweep.csv and sweep.parquet (same rows), writes sweep.json and a heatmap per metric that
+    varies over a rent x spot utilisation grid, leaving no temporary file. The cost per GPU-hour depends on neither
+    axis (a cost; spot utilisation moves only the finance metrics), so it is the same at all 6 points and is not drawn
+    (issue 16: no chart of a constant), with a note that says so."""
     s = variant(tmp_path, spot)
     out = tmp_path / "out"
     res = invoke("sweep", s.file, "--axis", "rent=10:30:3", "--axis", "spot_utilisation=0.5,1", "--metric",
@@ -530,9 +532,10 @@ def test_cli_out_writes_csv_parquet_json_and_heatmaps(tmp_path):
                  "--format", "csv")
     assert res.exit_code == 0, res.output
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["heatmap_cost_per_gpu_hour_cny.png", "heatmap_equity_irr.png", "sweep.csv", "sweep.json",
-                     "sweep.parquet"]
+    assert names == ["heatmap_equity_irr.png", "sweep.csv", "sweep.json", "sweep.parquet"]
+    assert "no heatmap for cost_per_gpu_hour_cny: the same at every point of the grid" in res.stderr
     csv, parquet = pd.read_csv(out / "sweep.csv"), pd.read_parquet(out / "sweep.parquet")
+    assert csv["cost_per_gpu_hour_cny"].nunique() == 1
     assert len(csv) == 6 and list(csv.columns) == list(parquet.columns)
     np.testing.assert_allclose(csv["equity_irr"], parquet["equity_irr"], rtol=1e-15)
     assert json.loads((out / "sweep.json").read_text())["points"] == 6

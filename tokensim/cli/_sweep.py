@@ -15,12 +15,13 @@ import time
 from pathlib import Path
 
 import click
+import numpy as np
 
 from .._backend import BACKEND_NAMES
 from .._errors import UserError
 from .._output import atomic_write_text, check_output_path, csv_text, dumps_json, render_table
 from ..config.scenario import load_scenario
-from ..plots import heatmap_chart
+from ..plots import column_words, heatmap_chart
 from ..sweep import (
     AXES,
     DEFAULT_MEMORY_BUDGET_MB,
@@ -85,7 +86,11 @@ class _FileWriter:
 
 
 def _heatmaps(sweep: Sweep, frame, folder: Path) -> list[Path]:
-    """One heatmap per metric when exactly two numeric axes take several values and every other axis one."""
+    """One heatmap per metric when exactly two numeric axes take several values and every other axis one.
+
+    A metric that is the same at every point of the grid is not drawn (a chart of a constant; issue 16: the cost
+    metrics do not depend on a rent or spot-utilisation axis), and a note says which and why; one that varies along
+    one axis only says so in its title."""
     plan = sweep.plan
     varying = [a for a in plan.axes if a.size > 1]
     if len(varying) != 2 or any(a.spec.categorical for a in varying):
@@ -94,21 +99,39 @@ def _heatmaps(sweep: Sweep, frame, folder: Path) -> list[Path]:
     cur = plan.currency
     s = plan.scenario
     written = []
+    constant = []
+    x_col, y_col = axis_column(x_axis.name, cur), axis_column(y_axis.name, cur)
     for m in plan.metrics:
         column = metric_column(m, cur)
         if frame[column].notna().sum() == 0:
             continue
+        grid = frame.pivot_table(index=y_col, columns=x_col, values=column, aggfunc="mean")
+        values = grid.to_numpy(dtype=float)
+        span = np.nanmax(values) - np.nanmin(values)
+        tolerance = 1e-12 * max(1.0, float(np.nanmax(np.abs(values))))
+        if span <= tolerance:
+            constant.append(column)
+            continue
+        along_x = bool(np.nanmax(np.nanmax(values, axis=1) - np.nanmin(values, axis=1)) > tolerance)
+        along_y = bool(np.nanmax(np.nanmax(values, axis=0) - np.nanmin(values, axis=0)) > tolerance)
+        only = (f"; varies with {column_words(x_col)} only" if along_x and not along_y
+                else f"; varies with {column_words(y_col)} only" if along_y and not along_x else "")
         contour, label = None, None
         if m == "equity_irr" and s.financing.equity_hurdle_irr is not None:
             contour, label = s.financing.equity_hurdle_irr, f"equity hurdle {s.financing.equity_hurdle_irr:.1%}"
         elif m == "npv":
             contour, label = 0.0, "NPV = 0"
-        fixed = ", ".join(f"{axis_column(a.name, cur)} {a.values[0]}" for a in plan.axes if a.size == 1)
+        fixed = ", ".join(f"{column_words(axis_column(a.name, cur))} {a.values[0]}" for a in plan.axes if a.size == 1)
         written.append(heatmap_chart(
-            frame, axis_column(x_axis.name, cur), axis_column(y_axis.name, cur), column,
+            frame, x_col, y_col, column,
             folder / f"heatmap_{column}.png", contour, percent=m in ("project_irr", "equity_irr"), contour_label=label,
-            title=f"{column} by {x_axis.name} and {y_axis.name}" + (f" ({fixed})" if fixed else ""),
+            x_label=column_words(x_col), y_label=column_words(y_col), value_label=column_words(column),
+            title=(f"{column_words(column)} by {column_words(x_col)} and {column_words(y_col)}"
+                   + (f" ({fixed})" if fixed else "") + only),
             scenario=s.name, source=f"tokensim sweep ({sweep.backend}, {plan.mode})"))
+    if constant:
+        info(f"tokensim: no heatmap for {', '.join(constant)}: the same at every point of the grid (they do not "
+             f"depend on {x_axis.name} or {y_axis.name})")
     return written
 
 

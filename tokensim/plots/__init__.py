@@ -19,10 +19,11 @@ from ._charts import (  # noqa: F401
     tornado_chart,
     write_plot_pack,
 )
+from ._style import column_words  # noqa: F401
 
 __all__ = [
-    "bridge_waterfall_chart", "cash_waterfall_chart", "cashflow_chart", "distribution_chart", "dscr_fan_chart",
-    "heatmap_chart",
+    "bridge_waterfall_chart", "cash_waterfall_chart", "cashflow_chart", "column_words", "distribution_chart",
+    "dscr_fan_chart", "heatmap_chart",
     "monte_carlo_dscr_fan", "monte_carlo_histograms", "pareto_chart", "pareto_curves", "sensitivity_chart",
     "sobol_chart", "tornado_chart", "write_plot_pack",
 ]

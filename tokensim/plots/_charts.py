@@ -494,6 +494,11 @@ def heatmap_chart(df, x: str, y: str, value: str, path: str | Path, contour_leve
     bar.set_label(value_label or value)
     if percent:
         style.percent_axis(bar.ax.yaxis)
+    else:  # the cells' own format (46.9m), not matplotlib's offset "1e7" (issue 16)
+        from matplotlib.ticker import FuncFormatter
+
+        bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: style.fmt_value(v)))
+        bar.ax.yaxis.get_offset_text().set_visible(False)
     if z.size <= 150:  # small grids: the number in each cell reads better than the colour alone
         for i, yy in enumerate(ys_):
             for j, xx in enumerate(xs):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import textwrap
 from collections.abc import Iterable
 from pathlib import Path
@@ -99,6 +100,18 @@ def fmt_value(value: float, percent: bool = False) -> str:
     if mag >= 1e6:
         return f"{value / 1e6:.3g}m"
     return f"{value:,.3g}" if mag < 1e4 else f"{value:,.0f}"
+
+
+def column_words(column: str) -> str:
+    """An output column's name for an axis (issue 16: axes showed raw column names): ``rent_per_gpu_hour_usd`` →
+    "rent per GPU-hour (USD)", ``spot_utilisation`` → "spot utilisation"."""
+    currency = re.search(r"_([a-z]{3})$", column)
+    base = column[: currency.start()] if currency and currency.group(1) in ("usd", "cny", "eur") else column
+    text = base.replace("_", " ")
+    for raw, nice in (("gpu hour", "GPU-hour"), ("per gpu", "per GPU"), ("npv", "NPV"), ("irr", "IRR"),
+                      ("dscr", "DSCR"), ("tokens per s", "tokens/s"), ("tp", "TP"), ("ep", "EP")):
+        text = re.sub(rf"\b{raw}\b", nice, text)
+    return text + (f" ({currency.group(1).upper()})" if base != column and currency else "")
 
 
 def calibration_source() -> str:
