@@ -170,3 +170,38 @@ def test_cost_unknown_scenario_exits_2():
     """An unknown scenario name exits 2 with a suggestion."""
     result = invoke("cost", "b300-10k-clustr")
     assert result.exit_code == 2 and "did you mean" in result.output
+
+
+def test_finance_csv_is_the_monthly_schedule(tmp_path):
+    """Issue 16: finance refused --format csv although its help promised it. It prints the monthly schedule, the
+    same table --schedule writes."""
+    from click.testing import CliRunner
+
+    from tokensim.cli import cli
+
+    path = tmp_path / "s.csv"
+    res = CliRunner().invoke(cli, ["finance", "b300-10k-cluster", "--format", "csv", "--schedule", str(path)])
+    assert res.exit_code == 0, res.stderr
+    assert res.stdout == path.read_text()
+    assert res.stdout.splitlines()[0].startswith("month,year,gpus_online,")
+
+
+def test_every_commands_format_help_names_exactly_what_it_takes():
+    """The --format help of every command names each format it accepts and none it refuses."""
+    import click
+
+    from tokensim.cli import cli
+
+    ctx = click.Context(cli)
+    for name in cli.list_commands(ctx):
+        command = cli.get_command(ctx, name)
+        sub = [command] if not isinstance(command, click.Group) else [command.get_command(ctx, n)
+                                                                       for n in command.list_commands(ctx)]
+        for cmd in sub:
+            for p in cmd.params:
+                if p.name != "fmt":
+                    continue
+                choices = set(p.type.choices)
+                for word in ("json", "csv", "parquet"):
+                    promised = f"{word} " in p.help or f"{word}," in p.help or f"{word} (" in p.help
+                    assert promised == (word in choices), (name, word, p.help)

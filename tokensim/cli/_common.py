@@ -98,9 +98,14 @@ def scenario_overrides() -> tuple[str, ...]:
     return ctx.meta.get(_OVERRIDES_KEY, ()) if ctx is not None else ()
 
 
-def format_option(choices: tuple[str, ...] = FORMATS, default: str = "table"):
+def format_option(choices: tuple[str, ...] = FORMATS, default: str = "table", machine_note: str = ""):
+    """``--format``; its help names exactly the formats the command takes (issue 16: every command's help promised
+    csv and parquet, which run, finance and bridge refused)."""
+    machines = [c for c in choices if c != "table"]
+    words = {"json": "json", "csv": "csv", "parquet": "parquet (binary, to stdout)"}
+    listed = ", ".join(words[c] for c in machines[:-1]) + (" or " if len(machines) > 1 else "") + words[machines[-1]]
     return click.option("--format", "fmt", type=click.Choice(choices), default=default, show_default=True,
-                        help="table for people; json, csv or parquet (binary, to stdout) for machines")
+                        help=f"table for people; {listed} for machines{machine_note}")
 
 
 def emit(data: Any, fmt: str, *, table: str | None = None) -> None:

@@ -105,7 +105,7 @@ def _table(result) -> str:
 @click.option("--frontier", is_flag=True, help="base+usage contracts: base rent meeting the target per usage fee")
 @click.option("--payback-in", "payback_in", type=float, default=None, metavar="YEARS",
               help="the rent each payback definition needs to pay back in YEARS (e.g. 3)")
-@format_option(("table", "json"))
+@format_option(machine_note=" (csv and parquet: the monthly schedule, as --schedule writes it)")
 def finance_command(scenario: str, currency: str | None, schedule_path: str | None, solve_for: str | None,
                     target: str | None, frontier: bool, payback_in: float | None, fmt: str) -> None:
     """Monthly cash flows of a cluster and its contract: IRRs, NPV, paybacks, DSCR, LLCR, break-even rent."""
@@ -120,7 +120,8 @@ def finance_command(scenario: str, currency: str | None, schedule_path: str | No
     if payback_in is not None:
         check_number(payback_in, None, "--payback-in", low=0, low_open=True, high=100)
     s = load_scenario(scenario, scenario_overrides())
-    result = run_finance(s, target=parsed, frontier=frontier, schedule=schedule_path is not None,
+    result = run_finance(s, target=parsed, frontier=frontier,
+                         schedule=schedule_path is not None or fmt in ("csv", "parquet"),
                          payback_in_years=payback_in, breakeven=True)
     if code is not None:
         result = result.in_currency(code)
@@ -130,5 +131,7 @@ def finance_command(scenario: str, currency: str | None, schedule_path: str | No
         info(f"tokensim: wrote the monthly schedule to {schedule_path}")
     if fmt == "json":
         emit(result.to_dict(), fmt)
+    elif fmt in ("csv", "parquet"):  # the monthly schedule: the one table of finance (docs/outputs.md)
+        emit(result.schedule, fmt)
     else:
         emit(None, fmt, table=_table(result))

@@ -86,7 +86,7 @@ def _tables(report) -> str:
               help="Monte Carlo paths [default: 100,000 on NumPy, 10,000,000 on a GPU]; 0 skips the section")
 @click.option("--seed", type=int, default=0, show_default=True, help="Monte Carlo seed")
 @click.option("--backend", default="auto", show_default=True, type=click.Choice(["auto", "numpy", "cupy"]))
-@format_option(("table", "json"))
+@format_option(("table", "json"), machine_note="; every table as CSV and Parquet with --out DIR")
 def run_command(scenario: str, currency: str | None, out_dir: str | None, paths: int | None, seed: int,
                 backend: str, fmt: str) -> None:
     """The main job: unit costs per precision, the bridge from the previous generation, the cluster's finance with
