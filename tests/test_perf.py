@@ -687,3 +687,19 @@ def test_perf_without_a_speed_target_says_so():
     assert "no speed target" in res.stdout
     slo = CliRunner().invoke(cli, [*args, "--min-tokens-per-s-per-user", "50"])
     assert slo.exit_code == 0 and "no speed target" not in slo.stderr + slo.stdout
+
+
+def test_a_prompt_served_wholly_from_the_prefix_cache_is_finite():
+    """Issue 12 (slow fuzz): perf --cache-hit-rate 1 divided by zero (1 - h) in the prefill rate. An engine still
+    computes the last prompt token on a full hit (the model counts at least one uncached token), so input tokens/s
+    is the uncached rate x input tokens / 1: finite, and above the rate at h = 0.9 (fewer new tokens per request)."""
+    import warnings
+
+    from tokensim import Workload, predict
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        full = predict("B300", "deepseek-v3", "fp8", Workload(1024, 1024, cache_hit_rate=1.0), mode="prefill")
+        most = predict("B300", "deepseek-v3", "fp8", Workload(1024, 1024, cache_hit_rate=0.9), mode="prefill")
+    assert np.isfinite(full.input_tokens_per_s_per_gpu) and full.input_tokens_per_s_per_gpu > 0
+    assert full.input_tokens_per_s_per_gpu > most.input_tokens_per_s_per_gpu

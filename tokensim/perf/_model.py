@@ -294,7 +294,9 @@ def evaluate(sm: core.StepModel, mode: str, concurrency, input_tokens, output_to
                    max_concurrency=core.max_concurrency(sm, ctx) + 0.0 * b,
                    bound=_bound(xp, dec["t_compute_s"], dec["t_memory_s"], dec["t_comm_s"]))
     elif mode == "prefill":
-        in_tps_gpu = chunk * sm.dp / full["t_step_s"] / sm.gpus / (1.0 - h)
+        # all input tokens per uncached one: 1 / (1 - h), and finite at h = 1, where the engine still computes the
+        # last prompt token (l_new is at least 1)
+        in_tps_gpu = chunk * sm.dp / full["t_step_s"] / sm.gpus * (l_in / l_new)
         ttft = n_chunks * single["t_step_s"]
         out.update(output_tokens_per_s_per_gpu=0.0 * in_tps_gpu, input_tokens_per_s_per_gpu=in_tps_gpu,
                    tokens_per_s_per_user=nan, ttft_s=ttft + 0.0 * b, tpot_s=nan,
