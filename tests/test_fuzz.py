@@ -131,6 +131,22 @@ def _strict_json(text: str) -> Any:
 _counter = itertools.count()
 
 
+def _kept(case: Case, argv: list[str]) -> str:
+    """A failing case's scenario files, copied where pytest's rotation of its temporary folders does not reach (a
+    slow-run failure seen once could not be reproduced because its file was gone), named in the failure detail."""
+    if not case.files:
+        return ""
+    keep = Path(tempfile.gettempdir()) / "tokensim-fuzz-failures"
+    keep.mkdir(exist_ok=True)
+    kept = []
+    for arg in argv:
+        if arg.endswith(".yaml") and Path(arg).name.startswith("case-") and Path(arg).is_file():
+            target = keep / f"{os.getpid()}-{Path(arg).name}"
+            shutil.copy(arg, target)
+            kept.append(str(target))
+    return f" (scenario kept: {', '.join(kept)})" if kept else ""
+
+
 def run_case(case: Case, workdir: Path, limit_s: float, results: list | None = None) -> tuple[str, str]:
     """Run one case; return (outcome, detail). Outcome: ok, rejected, traceback, hang or broken (a promise broken).
 
@@ -150,7 +166,7 @@ def run_case(case: Case, workdir: Path, limit_s: float, results: list | None = N
     if results is not None:
         results.append(res)
     if res.exception is not None and not isinstance(res.exception, SystemExit):
-        return "traceback", f"{type(res.exception).__name__}: {res.exception}"
+        return "traceback", f"{type(res.exception).__name__}: {res.exception}{_kept(case, argv)}"
     stderr = res.stderr
     if "Traceback" in stderr or "Traceback" in res.stdout:
         return "traceback", stderr[-400:]
