@@ -109,12 +109,13 @@ __device__ McCashResult mc_cashflows(const McParams& p, const unsigned int* roun
     const real tax_rate = p.tax_rate;
 
     // Month 0: capex at close, the first draw, and a finance lease's first rental (paid in advance); the sponsor pays
-    // in the first DSRA target when the DSRA is funded at close.
+    // in the first DSRA target when the DSRA is funded at close, and the input VAT on the capex (not financed).
     real balance = draws[0] - due[0];
     real scheduled_balance = balance;
     real dsra = p.dsra_at_close != 0 ? dsra_target[0] : (real)0;
-    const real project_0 = -capex_m[0];
-    const real equity_0 = -capex_m[0] + draws[0] - due[0] - dsra;
+    real vat_receivable = p.vat_input_rate * capex_m[0];
+    const real project_0 = -capex_m[0] - vat_receivable;
+    const real equity_0 = -capex_m[0] - vat_receivable + draws[0] - due[0] - dsra;
     project_cf[0] = project_0;
     equity_cf[0] = equity_0;
 
@@ -143,6 +144,7 @@ __device__ McCashResult mc_cashflows(const McParams& p, const unsigned int* roun
     int dsra_short_months = 0, cure_count = 0;
     real injection_total = 0;
     real first_default = mc_nan();
+    real receivables = 0, payables = 0;  // working capital
     McDriverState state;
     mc_drivers_init(&state);
 
@@ -155,7 +157,8 @@ __device__ McCashResult mc_cashflows(const McParams& p, const unsigned int* roun
         const real contracted = gpus_on * cs;
         const real contract_on = (m <= term_months && j < default_month) ? (real)1 : (real)0;
         const real vacant = (j >= default_month && j < default_month + lag) ? (real)1 : (real)0;
-        const real market_gpus = gpus_on - contracted * (contract_on + vacant);
+        const real renewed = (m > term_months && j < default_month) ? p.renewal_share : (real)0;
+        const real market_gpus = gpus_on - contracted * (contract_on + vacant + renewed);
         const real escalation = escalation_m[m];
         const real revenue_contract = contract_on * contracted * p.rent_per_gpu_month * escalation;
         const real tokens_per_gpu_hour = p.usage_tokens_per_gpu_hour * d.efficiency_multiplier
@@ -167,11 +170,26 @@ __device__ McCashResult mc_cashflows(const McParams& p, const unsigned int* roun
         const real spot = d.spot_utilisation;
         const real market_price = p.market_rent_per_gpu_hour * market_trend[m] * d.market_rent_multiplier;
         const real revenue_market = market_gpus * hours * market_price * spot;
-        const real revenue = revenue_contract + revenue_usage + revenue_market;
+        const real revenue_renewal = renewed * contracted * hours * market_price
+                                     * ((real)1 - p.renewal_rent_haircut_share);
+        const real terminated = (j == default_month && m <= term_months) ? (real)1 : (real)0;  // tenant defaults
+        const real revenue_termination = terminated * p.termination_recovery_share * contracted * p.rent_per_gpu_month
+                                         * escalation
+                                         * mc_min(p.termination_payment_months_of_rent, (real)(term_months - j));
+        const real revenue_sla_credit = p.sla_credit_share * (revenue_contract + revenue_usage);
+        const real revenue = revenue_contract + revenue_usage + revenue_market + revenue_renewal + revenue_termination
+                             - revenue_sla_credit;
+        // -- VAT: input VAT on capex is a receivable, recovered against the output VAT on revenue --
+        const real vat_input = p.vat_input_rate * capex_m[m];
+        vat_receivable = vat_receivable + vat_input;
+        const real vat_output = p.vat_output_rate * mc_max(revenue, (real)0);
+        const real vat_recovered = mc_min(vat_receivable, vat_output);
+        vat_receivable = vat_receivable - vat_recovered;
+        const real vat_paid = vat_output - vat_recovered;
         // -- opex --
         const real passed_through = lessee * contract_on * contracted;
         const real powered = gpus_on - passed_through;
-        const real rented_powered = contract_on * contracted - passed_through + market_gpus * spot;
+        const real rented_powered = (contract_on + renewed) * contracted - passed_through + market_gpus * spot;
         const real opex_power = hours * d.power_price_multiplier * (
             p.power_idle_per_gpu_hour * powered
             + (p.power_busy_per_gpu_hour - p.power_idle_per_gpu_hour) * rented_powered);
@@ -181,11 +199,21 @@ __device__ McCashResult mc_cashflows(const McParams& p, const unsigned int* roun
         const real opex_insurance = hours * p.insurance_per_gpu_hour * gpus_on;
         const real relet = (j == default_month + lag) ? (real)1 : (real)0;  // the month the GPUs are re-let (once)
         const real opex_reletting = relet * p.reletting_cost_months_of_rent * contracted * hours * market_price;
-        const real opex = opex_power + opex_facility + opex_maintenance + opex_operations + opex_insurance
-                          + opex_reletting;
+        const real opex_suppliers = opex_power + opex_facility + opex_maintenance + opex_operations
+                                    + opex_insurance + opex_reletting;
+        const real opex_vat_surtax = p.vat_surtax_share * vat_paid;
+        const real opex = opex_suppliers + opex_vat_surtax;
         const real ebitda = revenue - opex;
+        // -- working capital: receivables on revenue, payables on suppliers' opex; both settled at the horizon --
+        const real receivables_new = (m == M ? (real)0 : p.receivable_months) * revenue;
+        const real payables_new = (m == M ? (real)0 : p.payable_months) * opex_suppliers;
+        const real working_capital_change = (receivables_new - receivables) - (payables_new - payables);
+        receivables = receivables_new;
+        payables = payables_new;
         // -- debt --
-        const real rate = p.floating_rate != 0 ? d.floating_base_rate + p.floating_margin : p.fixed_rate;
+        // the refinanced balloon bears the refinancing rate
+        const real rate = m > p.refinanced_month ? p.refinancing_rate
+                          : (p.floating_rate != 0 ? d.floating_base_rate + p.floating_margin : p.fixed_rate);
         const real interest_month = balance * rate / (real)12;
         accrued = accrued + interest_month;
         real interest_paid = 0;
@@ -234,7 +262,7 @@ __device__ McCashResult mc_cashflows(const McParams& p, const unsigned int* roun
             paid_lev = paid_lev + tax_lev_ops;
             paid_unlev = paid_unlev + tax_unlev;
         }
-        const real cfads = ebitda - tax_lev_ops;
+        const real cfads = ebitda - tax_lev_ops - working_capital_change + vat_recovered;
         // -- waterfall --
         const real target = dsra_target[m] * scale;
         real cash = cfads - service;
@@ -306,8 +334,9 @@ __device__ McCashResult mc_cashflows(const McParams& p, const unsigned int* roun
         const bool event = payment_default || covenant_default || dsra_default;
         first_default = (event && !mc_isfinite(first_default)) ? (real)m : first_default;
         // -- cash flows --
-        const real project_m = ebitda - tax_unlev - capex_m[m] + residual;
-        const real equity_m = distribution - injection - cure - capex_m[m] + draws[m];
+        const real vat_and_working_capital = vat_recovered - vat_input - working_capital_change;
+        const real project_m = ebitda - tax_unlev - capex_m[m] + residual + vat_and_working_capital;
+        const real equity_m = distribution - injection - cure - capex_m[m] - vat_input + draws[m];
         project_cf[m * stride] = project_m;
         equity_cf[m * stride] = equity_m;
         // -- running metrics --

@@ -110,6 +110,15 @@ struct McParams {
     real maintenance_reserve_per_gpu_hour;  // .maintenance_reserve_per_gpu_hour
     real lockup_dscr;                       // .lockup_dscr (NaN when none: never locked)
     real cash_sweep_share;                  // .cash_sweep_share
+    // China tax, working capital, availability and credit terms (issue 13 Build 4 and 5)
+    real vat_input_rate;                    // .vat_input_rate
+    real vat_output_rate;                   // .vat_output_rate
+    real vat_surtax_share;                  // .vat_surtax_share
+    real receivable_months;                 // .receivable_days / DAYS_PER_MONTH
+    real payable_months;                    // .payable_days / DAYS_PER_MONTH
+    real sla_credit_share;                  // .sla_credit_share
+    real termination_payment_months_of_rent;  // .termination_payment_months_of_rent
+    real termination_recovery_share;        // .termination_recovery_share
     real hurdle_annual;                     // financing.equity_hurdle_irr
     real hurdle_monthly;                    // (1 + hurdle) ** (1 / 12) - 1
     // drivers (DriverModel)
@@ -124,6 +133,10 @@ struct McParams {
     real efficiency_log_gain;               // .efficiency_log_gain
     real spot_utilisation;                  // .spot_utilisation
     real floating_base_rate;                // .floating_base_rate
+    // tenor beyond the contract (issue 13 Build 3)
+    real renewal_share;                     // FinanceInputs.renewal_share
+    real renewal_rent_haircut_share;        // .renewal_rent_haircut_share
+    real refinancing_rate;                  // DebtSchedule.refinancing_rate (0 when no balloon is refinanced)
     // IRR (tokensim._irr.irr arguments)
     real irr_guess;                         // guess
     real irr_tol;                           // tol (1e-12 for double, 1e-6 for float)
@@ -141,6 +154,7 @@ struct McParams {
     int dsra_restore_months;                // .dsra_restore_months
     int equity_cure_max_count;              // .equity_cure_max_count
     int sweep_always;                       // .cash_sweep_when == "always" (0/1)
+    int refinanced_month;                   // DebtSchedule.refinanced_month (months + 1 when none)
     int active[6];                          // DriverModel.active (0/1)
     int shock_streams[3];                   // .shock_streams (0/1)
     int rent_jump_count;                    // .rent_jump_table.size (0 = no jumps)

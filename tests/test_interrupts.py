@@ -65,12 +65,14 @@ def test_a_signal_while_the_modules_load_ends_without_a_traceback(signum, status
     time.sleep(after_s)
     proc.send_signal(signum)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode in (status, -signum), err
     frames = [f for f in err.splitlines() if f.strip().startswith('File "')]
     assert not any(f"{Path('tokensim')}{os.sep}" in f or "/tokensim/" in f for f in frames), err
+    if "<frozen site>" in err:  # Python's own site start-up (a .pth file's import): Python reports it, status 1
+        assert proc.returncode in (1, -signum), err
+        return
+    assert proc.returncode in (status, -signum), err
     lines = err.strip().splitlines()
-    if proc.returncode == status or "Traceback" not in err:
-        assert lines == [] or lines[-1] == line, err
+    assert lines == [] or lines[-1] == line, err
 
 
 @pytest.mark.parametrize("args", [

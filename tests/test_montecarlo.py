@@ -394,6 +394,37 @@ def test_kernel_waterfall_equals_numpy_on_the_host(host_kernels, tmp_path, mutat
         assert (np.abs(s[item]) > 0).any(), item
 
 
+def _tail_terms(doc: dict) -> None:
+    """The founding case with a 40% balloon refinanced at 7% over 3 years, 60% of the GPUs renewed after the term at
+    the market rent less 15%, and a tenant that defaults (the renewal stops for a defaulted tenant)."""
+    doc["financing"].update(balloon_share=0.4, refinancing_tenor_years=3, refinancing_rate=0.07)
+    doc["contract"].update(renewal_share=0.6, renewal_rent_haircut_share=0.15)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_kernel_renewal_and_refinancing_equal_numpy_on_the_host(host_kernels, tmp_path, dtype):
+    """Renewal at market less a haircut and a refinanced balloon (issue 13 Build 3): mc_paths built for the host gives
+    evaluate_paths' per-path metrics; NumPy's paths do renew and pay the refinancing rate (checked on the schedule)."""
+    model = prepare(load_scenario(variant(tmp_path, _tail_terms)))
+    assert model.inputs.months == 96 and model.inputs.debt.refinanced_month == 60
+    ref = evaluate_paths(model, 17, 0, 600)
+    got = host_paths(host_kernels[dtype], model, 17, 0, 600, dtype)
+    capex = model.inputs.capex_total
+    tolerance = {"float64": dict(rtol=1e-9, atol=1e-12), "float32": dict(rtol=1e-4, atol=1e-5)}[dtype]
+    for metric in PATH_METRICS:
+        expected, value = ref["metrics"][metric], got["metrics"][metric].astype(np.float64)
+        finite = np.isfinite(expected)
+        np.testing.assert_array_equal(np.isfinite(value), finite, err_msg=metric)
+        atol = tolerance["atol"] * (capex if metric in ("npv", "sponsor_injection") else 1.0)
+        np.testing.assert_allclose(value[finite], expected[finite], rtol=tolerance["rtol"], atol=atol, err_msg=metric)
+    for bit, flag in enumerate(FLAGS):
+        np.testing.assert_array_equal((got["flags"] >> bit) & 1, ref["flags"][flag], err_msg=flag)
+    drivers = generate_drivers(model.drivers, 17, np.arange(200, dtype=np.uint64), np)
+    s = cashflows(model.inputs, drivers, schedule=True).schedule
+    assert (s["revenue_renewal"][:, 61:] > 0).any() and (s["revenue_renewal"][:, :61] == 0).all()
+    assert (drivers.tenant_default_month < 60).any()  # some tenants default: no renewal on those paths
+
+
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_kernel_default_months_and_reletting_equal_numpy(host_kernels, dtype):
     """With many market-sensitive defaults (30% a year, sensitivity 2) the host-built kernel draws the same default
@@ -409,6 +440,48 @@ def test_kernel_default_months_and_reletting_equal_numpy(host_kernels, dtype):
     rtol = {"float64": 1e-9, "float32": 1e-4}[dtype]
     np.testing.assert_allclose(got["metrics"]["npv"].astype(np.float64), ref["metrics"]["npv"], rtol=rtol,
                                atol=rtol * model.inputs.capex_total)
+
+
+def _china_terms_founding(doc: dict) -> None:
+    """The founding case with every issue-13 Build 4/5 term on: VAT 13% in, 13% out, surtaxes 12% of VAT paid, 60
+    receivable days and 30 payable days, an SLA of 99.9% with 0.1 of a month's rent credited per point (availability
+    1 - 0.09 x 10 / 365 = 99.75%), a termination payment of 6 months' rent with 50% recovered, 80% of the hardware in
+    USD with a 5% move, a 3-month DSRA built from cash and quarterly tax."""
+    doc["tax"].update(payment="quarterly_prepayment", vat={"input_rate": 0.13, "output_rate": 0.13,
+                                                           "surtax_share": 0.12})
+    doc["contract"].update(receivable_days=60, sla_availability_target_share=0.999, sla_credit_per_point_share=0.1,
+                           termination_payment_months_of_rent=6, termination_recovery_share=0.5)
+    doc["opex"].update(payable_days=30, gpu_failure_rate_per_year=0.09, repair_days=10)
+    doc["capex"]["fx"] = {"usd_share": 0.8, "rate_change_share": 0.05}
+    doc["financing"].update(dsra_months=3, dsra_funding="from_cash")
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_kernel_china_tax_and_credit_terms_equal_numpy(host_kernels, tmp_path, dtype):
+    """VAT, working capital, the SLA credit, termination payments and the FX move (issue 13 Build 4 and 5) on, with
+    many tenant defaults (30% a year): the host-built kernel gives NumPy's per-path metrics, and the paths exercise
+    every term (checked on NumPy's schedule)."""
+    s = load_scenario(variant(tmp_path, _china_terms_founding))
+    unc = load_uncertainty(s)
+    model = prepare(s, replace(unc, tenant_default=replace(unc.tenant_default, probability_per_year=0.3)))
+    ref = evaluate_paths(model, 17, 0, 400)
+    got = host_paths(host_kernels[dtype], model, 17, 0, 400, dtype)
+    np.testing.assert_array_equal(got["default_month"], ref["tenant_default_month"])
+    tolerance = {"float64": dict(rtol=1e-9, atol=1e-12), "float32": dict(rtol=1e-4, atol=1e-5)}[dtype]
+    capex = model.inputs.capex_total
+    for metric in PATH_METRICS:
+        expected, value = ref["metrics"][metric], got["metrics"][metric].astype(np.float64)
+        finite = np.isfinite(expected)
+        np.testing.assert_array_equal(np.isfinite(value), finite, err_msg=metric)
+        atol = tolerance["atol"] * (capex if metric in ("npv", "sponsor_injection") else 1.0)
+        np.testing.assert_allclose(value[finite], expected[finite], rtol=tolerance["rtol"], atol=atol, err_msg=metric)
+    for bit, flag in enumerate(FLAGS):
+        np.testing.assert_array_equal((got["flags"] >> bit) & 1, ref["flags"][flag], err_msg=flag)
+    drivers = generate_drivers(model.drivers, 17, np.arange(100, dtype=np.uint64), np)
+    sched = cashflows(model.inputs, drivers, schedule=True).schedule
+    for item in ("revenue_termination", "revenue_sla_credit", "vat_recovered", "vat_paid", "opex_vat_surtax",
+                 "working_capital_change", "vat_input_paid"):
+        assert (np.abs(sched[item]) > 0).any(), item
 
 
 @pytest.mark.slow

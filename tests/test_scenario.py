@@ -314,10 +314,10 @@ PINNED_MESSAGES = [
      "{path}: field 'opex.power_and_facility_paid_by' got 1; allowed: a string"),
     ('opex_unknown_key', {'opex.electricity_price_per_kwh': DROP, 'opex.electricity_price_kwh': 0.5},
      "{path}: field 'opex.electricity_price_kwh' got 0.5; allowed: known keys: board_power_w, "
-     'electricity_price_per_kwh, facility_price_per_kw_month, idle_load_factor, '
+     'electricity_price_per_kwh, facility_price_per_kw_month, gpu_failure_rate_per_year, idle_load_factor, '
      'insurance_share_of_capex_per_year, load_factor, maintenance_share_of_capex_per_year, '
-     'operations_per_gpu_year, power_and_facility_paid_by, pue, server_overhead_factor (did you mean '
-     "'electricity_price_per_kwh'?)"),
+     'operations_per_gpu_year, payable_days, power_and_facility_paid_by, pue, repair_days, server_overhead_factor '
+     "(did you mean 'electricity_price_per_kwh'?)"),
     ('load_factor_missing', {'opex.load_factor': DROP},
      "{path}: field 'opex.load_factor' missing; allowed: a value (this field is required)"),
     ('board_power_zero', {'opex.board_power_w': 0},
@@ -413,18 +413,19 @@ PINNED_MESSAGES = [
      "{path}: field 'contract.escalator_per_year' got -1; allowed: a number in (-1, 1]"),
     ('contract_unknown_key', {'contract.rent_per_gpu_hr': 5},
      "{path}: field 'contract.rent_per_gpu_hr' got 5; allowed: known keys: billing, contracted_share, "
-     'escalator_per_year, market_rent_change_per_year, market_rent_per_gpu_hour, reletting_cost_months_of_rent, '
-     'rent_per_cluster_year, '
-     'rent_per_gpu_hour, rent_per_server_month, spot_utilisation, term_years, type, usage_busy_share, '
-     'usage_cap_per_gpu_hour, usage_fee_per_million_tokens, usage_floor_per_gpu_hour, '
+     'escalator_per_year, market_rent_change_per_year, market_rent_per_gpu_hour, receivable_days, '
+     'reletting_cost_months_of_rent, renewal_rent_haircut_share, renewal_share, rent_per_cluster_year, '
+     'rent_per_gpu_hour, rent_per_server_month, sla_availability_target_share, sla_credit_per_point_share, '
+     'spot_utilisation, term_years, termination_payment_months_of_rent, termination_recovery_share, type, '
+     'usage_busy_share, usage_cap_per_gpu_hour, usage_fee_per_million_tokens, usage_floor_per_gpu_hour, '
      "usage_tokens_per_s_per_gpu, vacancy_lag_months (did you mean 'rent_per_gpu_hour'?)"),
     ('tax_rate_one', {'tax.rate': 1.0},
      "{path}: field 'tax.rate' got 1.0; allowed: a number in [0, 1)"),
     ('tax_carry_zero', {'tax.loss_carry_forward_years': 0},
      "{path}: field 'tax.loss_carry_forward_years' got 0; allowed: a number in [1, 50]"),
     ('tax_unknown_key', {'tax.rat': 0.2},
-     "{path}: field 'tax.rat' got 0.2; allowed: known keys: depreciation_years, loss_carry_forward_years, "
-     "payment, rate (did you mean 'rate'?)"),
+     "{path}: field 'tax.rat' got 0.2; allowed: known keys: depreciation_years, high_tech_enterprise, "
+     "loss_carry_forward_years, payment, rate, vat (did you mean 'rate'?)"),
     ('tax_not_mapping', {'tax': [1]},
      "{path}: field 'tax' got [1]; allowed: a mapping of key: value"),
     ('residual_method', {'residual.method': 'book'},

@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from . import _warnings
-from ._errors import UserError
+from ._cluster import ClusterSpec
+from ._errors import ParameterError, UserError
 from ._irr import IRR_OK, IRR_REASONS, annualise_monthly_rate, irr_roots, mirr
 from ._irr import npv as _npv
 from ._units import HOURS_PER_MONTH, monthly_rate
@@ -30,8 +31,12 @@ from .finance import (
     FinanceResult,
     Metrics,
     Target,
+    balloon_cover,
+    cover_by_month,
+    cover_ratios,
     dsra_target_by_month,
     finance_metrics,
+    lender_case,
     payback_requirements,
     rent_units,
     schedule_frame,
@@ -39,7 +44,7 @@ from .finance import (
     solve_rent,
     usage_frontier,
 )
-from .montecarlo import MonteCarloResult, simulate
+from .montecarlo import BlockProgress, MonteCarloResult, simulate, simulate_dask
 from .perf import SLO, Workload
 from .resolve import bridge as _resolve_bridge
 from .resolve import finance as _resolve_finance
@@ -121,6 +126,32 @@ def _waterfall(f, inputs) -> dict[str, Any]:
         "dsra_at_close": float(np.asarray(dsra_target_by_month(inputs))[0, 0])
         if inputs.dsra_funding == "at_close" else 0.0,
     }
+
+
+def _schedule_with_cover(f, inputs, currency: str):
+    """The monthly schedule with the LLCR and PLCR of every month (DEFINITIONS["cover_by_year"]; NaN without debt
+    outstanding after the month)."""
+    frame = schedule_frame(f, currency)
+    llcr, plcr = cover_by_month(inputs, np.asarray(f.schedule["cfads"], dtype=float)[0],
+                                np.asarray(f.schedule["debt_balance"], dtype=float)[0])
+    frame["llcr"] = llcr
+    frame["plcr"] = plcr
+    return frame
+
+
+def _lender(f, inputs, s: Scenario) -> dict[str, Any] | None:
+    """The lender's view (DEFINITIONS["cover_by_year"], ["balloon"], ["lender_case"]); None without debt."""
+    if not float(np.asarray(inputs.debt.amount).reshape(-1)[0]) > 0:
+        return None
+    cfads = np.asarray(f.schedule["cfads"], dtype=float)[0]
+    balance = np.asarray(f.schedule["debt_balance"], dtype=float)[0]
+    nan_free = [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}
+                for row in cover_ratios(inputs, cfads, balance)]
+    balloon = balloon_cover(inputs, cfads)
+    if balloon is not None:
+        balloon = {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in balloon.items()}
+    return {"cover_by_year": nan_free, "balloon": balloon,
+            "lender_case": lender_case(inputs, s.financing.lender_case_residual_haircut_share)}
 
 
 def _discounting(f, inputs, s: Scenario) -> dict[str, Any]:
@@ -215,7 +246,7 @@ def run_finance(scenario: Scenario, *, target: Target | str | None = None, front
                         "(a base-rent/usage-fee frontier needs a usage-linked contract)")
     inputs = _resolve_finance.finance_inputs(s)
     terms = _resolve_finance.debt_terms(s)
-    metrics = finance_metrics(inputs, Drivers.base(inputs), schedule=schedule)
+    metrics = finance_metrics(inputs, Drivers.base(inputs), schedule=True)  # the lender block reads the schedule
     f = metrics.flows
     solved = solve_rent(inputs, terms, NPV_ZERO) if breakeven else None
     fin = s.financing
@@ -232,9 +263,13 @@ def run_finance(scenario: Scenario, *, target: Target | str | None = None, front
                                    f"minimum DSCR of {sizing['target_dscr']:g}", "origin": "default"})
     if s.horizon_years != scenario.horizon_years:
         c = s.contract
+        renewal = ("" if not c.renewal_share else
+                   f" ({c.renewal_share:.0%} of the contracted GPUs renewed at the market rent less "
+                   f"{c.renewal_rent_haircut_share:.0%}, rented all hours)")
         after = ("" if c.type == "spot" else
                  f"; after the contract's {c.term_years:g} years every GPU sells at the market rent "
-                 f"{c.market_rent_per_gpu_hour:.4g} per GPU-hour x spot utilisation {c.spot_utilisation:g}")
+                 f"{c.market_rent_per_gpu_hour:.4g} per GPU-hour x spot utilisation {c.spot_utilisation:g}"
+                 f"{renewal}")
         assumptions.append({"field": "horizon_years", "value": s.horizon_years,
                             "why": f"extended from {scenario.horizon_years:g} years to the debt's maturity (month "
                                    f"{inputs.debt.maturity_month}), so every scheduled repayment is in the cash flows "
@@ -264,18 +299,22 @@ def run_finance(scenario: Scenario, *, target: Target | str | None = None, front
               "tenor_years": fin.tenor_years, "payments_per_year": fin.payments_per_year,
               "maturity_month": inputs.debt.maturity_month},
         sizing=sizing, waterfall=_waterfall(f, inputs), discounting=_discounting(f, inputs, s),
+        lender=_lender(f, inputs, s),
         reasons=_finance_reasons(metrics, s), assumptions=assumptions, definitions=dict(DEFINITIONS),
         solution=solve_rent(inputs, terms, target).to_dict() if target is not None else None,
         frontier=usage_frontier(inputs, terms, target or NPV_ZERO) if frontier else None,
         payback_rents=payback_requirements(inputs, terms, payback_in_years) if payback_in_years is not None else None,
-        schedule=schedule_frame(f, s.currency) if schedule else None,
+        schedule=_schedule_with_cover(f, inputs, s.currency) if schedule else None,
     )
 
 
 def run_montecarlo(scenario: Scenario, *, paths: int, seed: int = 0, backend: str = "auto", dtype: str | None = None,
                    chunk_paths: int | None = None, keep_paths: str | Path | None = None,
                    progress: Callable[[int, int], None] | None = None,
-                   uncertainty: Uncertainty | None = None) -> MonteCarloResult:
+                   uncertainty: Uncertainty | None = None, client: Any = None, scheduler: str | None = None,
+                   workers: int | None = None, gpus_per_node: int | None = None,
+                   checkpoint: str | Path | None = None,
+                   report: Callable[[BlockProgress], None] | None = None) -> MonteCarloResult:
     """The distribution of a scenario's IRRs, NPV, equity payback and minimum DSCR over ``paths`` Monte Carlo paths.
 
     Parameters
@@ -298,6 +337,15 @@ def run_montecarlo(scenario: Scenario, *, paths: int, seed: int = 0, backend: st
         ``progress(done, total)`` after each chunk.
     uncertainty : Uncertainty, optional
         Replaces the scenario's section (e.g. :meth:`Uncertainty.zeroed`).
+    client, scheduler, workers, gpus_per_node : optional, at most one
+        Run on Dask (:func:`tokensim.montecarlo.simulate_dask`, the ``dask`` extra): a connected
+        ``distributed.Client``, a scheduler's address, a local cluster of ``workers`` processes, or a local CUDA
+        cluster of ``gpus_per_node`` GPUs. The result is the in-process one bit for bit; ``chunk_paths`` is then the
+        paths per task and ``keep_paths`` a folder of Parquet files, one per block.
+    checkpoint : str or Path, optional
+        On Dask: resume from this file when it exists, rewrite it while running, delete it on success.
+    report : callable, optional
+        On Dask: ``report(BlockProgress)`` after each merged block (blocks done, throughput, ETA, dashboard).
 
     Returns
     -------
@@ -305,5 +353,13 @@ def run_montecarlo(scenario: Scenario, *, paths: int, seed: int = 0, backend: st
         Summaries (mean, std, quantiles, histograms) in the scenario currency, probabilities of a covenant breach,
         of missing the equity hurdle and of a tenant default, and the deterministic case.
     """
+    cluster = ClusterSpec(scheduler=scheduler, workers=workers, gpus_per_node=gpus_per_node, client=client)
+    if cluster.requested:
+        return simulate_dask(montecarlo_model(scenario, uncertainty), paths=paths, seed=seed, backend=backend,
+                             dtype=dtype, cluster=cluster, block_paths=chunk_paths, checkpoint=checkpoint,
+                             keep_paths=keep_paths, progress=progress, report=report)
+    if checkpoint is not None:
+        raise ParameterError("checkpoint", "applies to a run on Dask (on the command line --scheduler, --workers or "
+                             "--gpus-per-node; in Python scheduler=, workers=, gpus_per_node= or client=)", sep=": ")
     return simulate(montecarlo_model(scenario, uncertainty), paths=paths, seed=seed, backend=backend, dtype=dtype,
                     chunk_paths=chunk_paths, keep_paths=keep_paths, progress=progress)

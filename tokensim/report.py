@@ -25,7 +25,7 @@ from .config.money import fx_factor
 from .config.scenario import Scenario
 from .cost import cost_per_gpu_hour, cost_per_million_tokens
 from .finance import Target, solve_rent
-from .montecarlo import DEFAULT_PATHS, dscr_fan, simulate
+from .montecarlo import DEFAULT_PATHS, dscr_fan, residual_p10_lender_case, simulate
 from .perf import predict
 from .plots import write_plot_pack  # draws with matplotlib, imported only when a chart is drawn
 from .resolve.cost import cost_inputs
@@ -217,6 +217,7 @@ def _monte_carlo(s: Scenario, k: float, currency: str, paths: int, seed: int, ba
     result = simulate(model, paths=paths, seed=seed, backend=backend)
     mc = result.to_dict()
     mc["dscr_by_year"] = dscr_fan(model, paths=min(paths, 20_000), seed=seed)
+    mc["lender_case_p10_residual"] = residual_p10_lender_case(model, paths=min(paths, 5_000), seed=seed)
     histograms = result.chart_histograms()
     if k != 1.0:  # NPV is money; IRRs, years and DSCR are not
         mc["currency"] = currency
@@ -224,6 +225,13 @@ def _monte_carlo(s: Scenario, k: float, currency: str, paths: int, seed: int, ba
                            else v) for key, v in mc["npv"].items()}
         mc["mean_std_error"] = mc["mean_std_error"] * k
         mc["deterministic"] = {key: (v * k if key == "npv" else v) for key, v in mc["deterministic"].items()}
+        case = mc["lender_case_p10_residual"]
+        if case is not None:
+            for key in ("residual_proceeds", "npv", "equity_npv", "sponsor_injection"):
+                case[key] = case[key] * k
+        if "refinancing" in mc["dscr_by_year"]:  # the balloon is money
+            refinancing = mc["dscr_by_year"]["refinancing"]
+            refinancing["balloon_amount"] = refinancing["balloon_amount"] * k
         grid = dict(mc["histograms"]["npv"])
         for key in ("low", "high", "bin_width"):
             grid[key] = grid[key] * k

@@ -32,6 +32,7 @@ The Monte Carlo kernel draws stochastic drivers, not per-sample inputs, so sensi
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -40,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from ._cluster import ClusterSpec, DaskSession, check_cluster_args, dask_client, ordered_results
 from ._errors import ConfigError, ParameterError, UserError, did_you_mean
 from .config import Section
 from .config.scenario import Scenario
@@ -422,8 +424,27 @@ class SensitivityResult:
         return out
 
 
+def _evaluate_on_dask(session: DaskSession, chunk_rows: int | None, s: Scenario, names: Sequence[str], values,
+                      metric: str) -> np.ndarray:
+    """:func:`evaluate_samples` with the rows cut into chunks, one Dask task each, joined in row order (each row's
+    value depends only on that row, so the array is the in-process one; tests/test_dask.py)."""
+    values = np.atleast_2d(np.asarray(values, dtype=float))
+    n = len(values)
+    chunk = chunk_rows or max(1, -(-n // (4 * max(session.workers, 1))))
+    count = -(-n // chunk)
+
+    def args(i: int) -> tuple:
+        return s, list(names), values[i * chunk: (i + 1) * chunk], metric
+
+    parts = [y for _, y in ordered_results(session.client, evaluate_samples, count, args,
+                                           window=max(4, 2 * session.workers), name="tokensim-sensitivity")]
+    return np.concatenate(parts) if parts else np.empty(0)
+
+
 def run_sensitivity(s: Scenario, *, method: str = "tornado", metric: str = "npv", samples: int = 1024,
-                    seed: int = 0, ranges: Sequence[InputRange] | None = None) -> SensitivityResult:
+                    seed: int = 0, ranges: Sequence[InputRange] | None = None, client: Any = None,
+                    scheduler: str | None = None, workers: int | None = None, gpus_per_node: int | None = None,
+                    chunk_rows: int | None = None) -> SensitivityResult:
     """What drives a finance metric: one input at a time (tornado) or variance shares (Sobol indices).
 
     Evaluated in bulk on the NumPy cash-flow engine, each sample resolved exactly as ``tokensim finance`` would.
@@ -445,6 +466,10 @@ def run_sensitivity(s: Scenario, *, method: str = "tornado", metric: str = "npv"
         Seed of the scrambled Sobol' sequence, in [0, 2**63).
     ranges : sequence of InputRange, optional
         The inputs and their ranges (default: the scenario's ``uncertainty.ranges``, else :func:`default_ranges`).
+    client, scheduler, workers, gpus_per_node : optional, at most one
+        Evaluate the samples on Dask (the ``dask`` extra), ``chunk_rows`` samples a task (default: 4 tasks a
+        worker): a connected ``distributed.Client``, a scheduler's address, a local cluster of ``workers`` processes
+        or a local CUDA cluster. Every sample's value, and so every index, is the in-process one.
 
     Returns
     -------
@@ -452,6 +477,19 @@ def run_sensitivity(s: Scenario, *, method: str = "tornado", metric: str = "npv"
         The base value, one row per input (tornado: the metric at each end and the swing; Sobol: S1 and ST with their
         confidence intervals), the ranges used and the assumptions behind them; money in the scenario currency.
     """
+    cluster = ClusterSpec(scheduler=scheduler, workers=workers, gpus_per_node=gpus_per_node, client=client)
+    check_cluster_args(cluster)
+    if chunk_rows is not None and (isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int) or chunk_rows < 1):
+        raise ParameterError("chunk_rows", f"got {chunk_rows!r}; allowed: a whole number >= 1", sep=": ")
+    _check_run(method, metric, samples, seed)
+    if cluster.requested:
+        with dask_client(cluster) as session:
+            return _sensitivity(s, method, metric, samples, seed, ranges,
+                                functools.partial(_evaluate_on_dask, session, chunk_rows))
+    return _sensitivity(s, method, metric, samples, seed, ranges, evaluate_samples)
+
+
+def _check_run(method: str, metric: str, samples: int, seed: int) -> None:
     if method not in METHODS:
         raise ParameterError("method", f"got {method!r}; allowed: one of {', '.join(METHODS)}", sep=": ")
     check_metric(metric)
@@ -459,6 +497,10 @@ def run_sensitivity(s: Scenario, *, method: str = "tornado", metric: str = "npv"
     check_samples(samples)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
         raise ParameterError("seed", f"got {seed!r}; allowed: a whole number in [0, 2**63)", sep=": ")
+
+
+def _sensitivity(s: Scenario, method: str, metric: str, samples: int, seed: int,
+                 ranges: Sequence[InputRange] | None, evaluate: Callable[..., np.ndarray]) -> SensitivityResult:
     assumptions: list[dict] = []
     if ranges is None:
         ranges, assumptions = load_ranges(s)
@@ -467,7 +509,7 @@ def run_sensitivity(s: Scenario, *, method: str = "tornado", metric: str = "npv"
     notes: list[str] = []
 
     def func(x):
-        return evaluate_samples(s, names, x, metric)
+        return evaluate(s, names, x, metric)
 
     if method == "tornado":
         base, at_low, at_high = tornado(func, [r.base for r in ranges], [r.low for r in ranges],

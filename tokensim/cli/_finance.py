@@ -66,6 +66,24 @@ def _table(result) -> str:
         metrics[f"  DSCR limit / gearing limit {z['max_gearing']:.0%} ({cur})"] = (
             f"{_show(z['dscr_limit_amount'], kind='money')} / {_show(z['gearing_limit_amount'], kind='money')}")
         metrics["  min DSCR on the sizing case"] = _show(z["min_dscr_sizing_case"], why("min_dscr"))
+    if r.lender is not None:
+        cover = r.lender["cover_by_year"]
+        metrics["LLCR / PLCR at loan-year ends (year: LLCR/PLCR)"] = "; ".join(
+            f"{row['loan_year']:g}: {_show(row['llcr'])}/{_show(row['plcr'])}" for row in cover) or "none"
+        b = r.lender["balloon"]
+        if b is not None:
+            how = (f"refinanced at {b['refinancing_rate']:.2%} over {b['refinancing_tenor_months']} months"
+                   if b["refinanced"] else "repaid at maturity")
+            metrics[f"balloon at month {b['month']} ({cur}, {how})"] = _show(b["amount"], kind="money")
+            metrics["  LLCR / PLCR at the balloon date"] = (f"{_show(b['llcr'], 'no cash flows after it')} / "
+                                                           f"{_show(b['plcr'], 'no cash flows after it')}")
+        case = r.lender["lender_case"]
+        for key, label in (("zero_residual", "zero residual"),
+                           ("p90_residual", f"residual less {case['residual_haircut_share']:.0%} (P90 proxy)")):
+            c = case[key]
+            metrics[f"lender case, {label}: NPV; min DSCR; sponsor support ({cur})"] = (
+                f"{_show(c['npv'], kind='money')}; {_show(c['min_dscr'])}; "
+                f"{_show(c['sponsor_injection'], kind='money')}")
     if r.solution is not None:
         sol = r.solution
         metrics[f"rent meeting {sol['target']} per GPU-hour ({cur})"] = _show(sol["rent_per_gpu_hour"],

@@ -20,6 +20,7 @@ from ._common import (
     set_option,
     warn,
 )
+from ._dask import DaskReport
 
 # Show a progress bar only once a run has taken this long: short runs stay quiet.
 _PROGRESS_AFTER_S = 2.0
@@ -83,21 +84,33 @@ def mc_table(d: dict) -> str:
               help="kernel precision on the GPU [default: float32]; NumPy always runs float64")
 @click.option("--chunk-paths", type=int, default=None,
               help="paths per chunk (bounds memory; results do not depend on it)")
-@click.option("--keep-paths", type=click.Path(dir_okay=False), default=None,
-              help="write one row per path to FILE.parquet")
+@click.option("--keep-paths", type=click.Path(), default=None,
+              help="write one row per path to FILE.parquet (on Dask: a folder NAME.parquet, one file per block)")
+@click.option("--scheduler", metavar="ADDRESS", default=None,
+              help="run on an existing Dask scheduler (tcp://HOST:8786, or a scheduler file .json)")
+@click.option("--workers", type=int, default=None,
+              help="run on a local Dask cluster of N worker processes (the dask extra)")
+@click.option("--gpus-per-node", type=int, default=None,
+              help="run on a local Dask CUDA cluster, one worker per GPU (dask-cuda, in the CUDA extras)")
+@click.option("--checkpoint", type=click.Path(dir_okay=False), default=None,
+              help="on Dask: resume from FILE if it exists, save progress to it, delete it when done")
 @format_option(("table", "json"))
 def mc_command(scenario: str, paths: int, seed: int, backend: str, dtype: str | None, chunk_paths: int | None,
-               keep_paths: str | None, fmt: str) -> None:
+               keep_paths: str | None, scheduler: str | None, workers: int | None, gpus_per_node: int | None,
+               checkpoint: str | None, fmt: str) -> None:
     """Distribution of project/equity IRR, NPV, payback and min DSCR over stochastic paths, and covenant odds."""
     if paths <= 0:
         raise UserError(f"--paths: got {paths}; allowed: a whole number of paths >= 1")
     if chunk_paths is not None and chunk_paths <= 0:
         raise UserError(f"--chunk-paths: got {chunk_paths}; allowed: a whole number >= 1")
     s = load_scenario(scenario, scenario_overrides())
+    distributed = any(v is not None for v in (scheduler, workers, gpus_per_node))
     progress = LazyProgress("paths", _PROGRESS_AFTER_S)
     try:
         result = run_montecarlo(s, paths=paths, seed=seed, backend=backend, dtype=dtype, chunk_paths=chunk_paths,
-                                keep_paths=keep_paths, progress=progress)
+                                keep_paths=keep_paths, progress=None if distributed else progress,
+                                scheduler=scheduler, workers=workers, gpus_per_node=gpus_per_node,
+                                checkpoint=checkpoint, report=DaskReport() if distributed else None)
     finally:
         progress.close()
     for note in result.notes:

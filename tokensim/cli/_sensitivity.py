@@ -60,9 +60,16 @@ def sensitivity_table(d: dict) -> str:
               help="accepted for symmetry with mc; sensitivity always runs the NumPy engine")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="also write sensitivity.json, sensitivity_METHOD.csv and METHOD.png to DIR")
+@click.option("--scheduler", metavar="ADDRESS", default=None,
+              help="evaluate the samples on an existing Dask scheduler (tcp://HOST:8786, or a scheduler file .json)")
+@click.option("--workers", type=int, default=None,
+              help="evaluate the samples on a local Dask cluster of N worker processes (the dask extra)")
+@click.option("--gpus-per-node", type=int, default=None,
+              help="evaluate the samples on a local Dask CUDA cluster (dask-cuda; the engine is NumPy)")
 @format_option(("table", "json", "csv"))
 def sensitivity_command(scenario: str, method: str, metric: str, samples: int, seed: int, backend: str,
-                        out_dir: str | None, fmt: str) -> None:
+                        out_dir: str | None, scheduler: str | None, workers: int | None, gpus_per_node: int | None,
+                        fmt: str) -> None:
     """Tornado (one at a time) or Sobol indices (variance shares) of a finance metric over the scenario's input
     ranges (uncertainty.ranges; ±20% defaults when absent)."""
     if out_dir is not None:
@@ -73,7 +80,8 @@ def sensitivity_command(scenario: str, method: str, metric: str, samples: int, s
     if backend == "cupy":
         info("tokensim: sensitivity runs the NumPy engine (the GPU kernel draws Monte Carlo drivers, not per-sample "
              "inputs); --backend cupy ignored")
-    result = run_sensitivity(s, method=method, metric=metric, samples=samples, seed=seed)
+    result = run_sensitivity(s, method=method, metric=metric, samples=samples, seed=seed, scheduler=scheduler,
+                             workers=workers, gpus_per_node=gpus_per_node)
     for note in result.notes:
         info(f"tokensim: {note}")
     data = result.to_dict()

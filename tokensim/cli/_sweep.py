@@ -18,6 +18,7 @@ import click
 import numpy as np
 
 from .._backend import BACKEND_NAMES
+from .._cluster import ClusterSpec, check_cluster_args
 from .._errors import UserError
 from .._output import atomic_write_text, check_output_path, csv_text, dumps_json, render_table
 from ..config.scenario import load_scenario
@@ -30,6 +31,7 @@ from ..sweep import (
     Sweep,
     SweepResult,
     axis_column,
+    dask_frames,
     metric_column,
     prepare_sweep,
 )
@@ -145,6 +147,11 @@ def _table(result: SweepResult) -> str:
     return render_table(rows, title=title, columns=list(frame.columns))
 
 
+def _dask_started(session) -> None:
+    where = f"dashboard {session.dashboard}" if session.dashboard else "no dashboard (pip install bokeh to get one)"
+    info(f"tokensim: dask: {session.workers} workers; {where}")
+
+
 def _axes_help() -> str:
     return ", ".join(AXES)
 
@@ -168,14 +175,23 @@ def _axes_help() -> str:
               help="memory for the chunks, and the largest grid table, json or parquet output may hold")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="write sweep.csv, sweep.parquet, sweep.json and heatmaps (2-D numeric grids) to DIR")
+@click.option("--scheduler", metavar="ADDRESS", default=None,
+              help="evaluate the chunks on an existing Dask scheduler (tcp://HOST:8786, or a scheduler file .json)")
+@click.option("--workers", type=int, default=None,
+              help="evaluate the chunks on a local Dask cluster of N worker processes (the dask extra)")
+@click.option("--gpus-per-node", type=int, default=None,
+              help="evaluate the chunks on a local Dask CUDA cluster, one worker per GPU (dask-cuda)")
 @format_option()
-def sweep_command(scenario, axes, metrics, mode, backend, dtype, chunk_points, memory_budget_mb, out_dir, fmt):
+def sweep_command(scenario, axes, metrics, mode, backend, dtype, chunk_points, memory_budget_mb, out_dir, scheduler,
+                  workers, gpus_per_node, fmt):
     """Unit cost per million tokens, cost per GPU-hour (levelised) and (with rent/spot_utilisation) NPV and IRRs
     over the cartesian grid of the axes; every field not swept keeps SCENARIO's value (default: b300-10k-cluster)."""
     if memory_budget_mb is not None and not (math.isfinite(memory_budget_mb) and memory_budget_mb > 0):
         raise UserError(f"--memory-budget-mb: got {memory_budget_mb:g}; allowed: a number of MB > 0")
     if out_dir is not None:
         check_output_path(out_dir, "out_dir", folder=True)
+    cluster = ClusterSpec(scheduler=scheduler, workers=workers, gpus_per_node=gpus_per_node)
+    check_cluster_args(cluster)
     s = load_scenario(scenario, scenario_overrides())
     sweep = prepare_sweep(s, axes, metrics, mode=mode, backend=backend, dtype=dtype, chunk_points=chunk_points,
                           memory_budget_mb=memory_budget_mb)
@@ -194,7 +210,9 @@ def sweep_command(scenario, axes, metrics, mode, backend, dtype, chunk_points, m
     progress = LazyProgress("points", _PROGRESS_AFTER_S)
     start = time.perf_counter()
     try:
-        for frame in sweep.frames(progress):
+        chunks = (dask_frames(sweep, cluster, progress, chunk_points=chunk_points, started=_dask_started)
+                  if cluster.requested else sweep.frames(progress))
+        for frame in chunks:
             if writer is not None:
                 writer.write(frame)
             if fmt == "csv":

@@ -19,20 +19,25 @@ The sections and keys, in brief (the declaration, with each field's bounds, unit
   previous_generation? {hardware, precision, server_price}
 - ``cluster``: servers and/or gpus (consistent with the hardware's gpus_per_server), gpus_per_server?
 - ``capex``: server_price (per server), network_and_fabric_total, installation_total?, economic_life_years?,
-  delivery? (list of {month, share}; default all at month 0)
+  delivery? (list of {month, share}; default all at month 0), spare_share?, fx? {usd_share?, rate_change_share?}
 - ``opex``: power_and_facility_paid_by (lessor|lessee), board_power_w?, server_overhead_factor, pue,
   electricity_price_per_kwh, load_factor, idle_load_factor?, facility_price_per_kw_month,
-  maintenance_share_of_capex_per_year, operations_per_gpu_year, insurance_share_of_capex_per_year
+  maintenance_share_of_capex_per_year, operations_per_gpu_year, insurance_share_of_capex_per_year,
+  gpu_failure_rate_per_year?, repair_days?, payable_days?
 - ``financing``: debt_share, rate_type? (fixed|floating), interest_rate (fixed) or floating_base_rate +
   floating_margin (floating), tenor_years?, amortisation, payments_per_year?, balloon_share?, target_dscr?,
   dscr_covenant?, cost_of_equity, discount_rate?, equity_hurdle_irr?, sizing_dscr?, sizing_revenue_haircut_share?,
-  upfront_fee_share?, commitment_fee_per_year?, lease_handling_fee_share?, lease_deposit_share?, hedged_share?
+  upfront_fee_share?, commitment_fee_per_year?, lease_handling_fee_share?, lease_deposit_share?, hedged_share?,
+  refinancing_tenor_years?, refinancing_rate?, lender_case_residual_haircut_share?
 - ``contract``: type (fixed|base_plus_usage|spot), term_years, one of rent_per_gpu_hour | rent_per_server_month |
   rent_per_cluster_year (billing? must match), escalator_per_year?, contracted_share?, usage_fee_per_million_tokens,
   usage_tokens_per_s_per_gpu, usage_busy_share?, usage_floor_per_gpu_hour?, usage_cap_per_gpu_hour?,
   market_rent_per_gpu_hour?, market_rent_change_per_year?, spot_utilisation?, vacancy_lag_months?,
-  reletting_cost_months_of_rent?
-- ``tax?``: rate, depreciation_years, loss_carry_forward_years? (null = unlimited)
+  reletting_cost_months_of_rent?, renewal_share?, renewal_rent_haircut_share?, receivable_days?,
+  sla_availability_target_share?, sla_credit_per_point_share?, termination_payment_months_of_rent?,
+  termination_recovery_share?
+- ``tax?``: rate (or high_tech_enterprise: true), depreciation_years, loss_carry_forward_years? (null = unlimited),
+  payment?, high_tech_enterprise?, vat? {input_rate?, output_rate?, surtax_share?}
 - ``residual?``: method (economic|percent_of_cost), percent_of_cost_by_age? {age_years: share},
   tokens_per_s_per_gpu, newest_cost_per_million_tokens, markup, busy_share?, remaining_life_years (economic)
 """
@@ -52,6 +57,7 @@ from .overrides import apply_overrides, parse_override, relabel_errors
 from .reader import load_yaml, resolve_config_path
 from .schema import (
     DELIVERY_DEFAULT,
+    HIGH_TECH_ENTERPRISE_RATE,
     RENT_KEYS,
     RESIDUAL_DEFAULT,
     TAX_DEFAULT,
@@ -107,6 +113,14 @@ class _Reader:
         value = spec.default if value is None else value
         self.note(f"{section}.{key}", value, spec.why_for(case, **why))
         return value
+
+
+def _or_default(section: str, model: Any, key: str) -> Any:
+    """A field that is off by default (issue 13's tax, working-capital, SLA and FX terms): its value, or the schema's
+    default when absent (or when its optional block is absent); not listed as an assumption, since the default keeps
+    the cash flows as they were without the mechanism."""
+    value = None if model is None else _value(section, model, key)
+    return field_spec(section, key).default if value is None else value
 
 
 def _value(section: str, model: Any, key: str) -> Any:
@@ -166,6 +180,9 @@ def _capex(m: CapexSchema, r: _Reader, horizon_years: float) -> Capex:
         economic_life_years=r.default("capex", m, "economic_life_years", horizon_years),
         delivery=deliveries,
         recent_server_price_rise=r.default("capex", m, "recent_server_price_rise"),
+        spare_share=_or_default("capex", m, "spare_share"),
+        fx_usd_share=_or_default("capex.fx", m.fx, "usd_share"),
+        fx_rate_change_share=_or_default("capex.fx", m.fx, "rate_change_share"),
     )
 
 
@@ -183,6 +200,9 @@ def _opex(m: OpexSchema, r: _Reader, board_power_catalog: float) -> Opex:
         maintenance_share_of_capex_per_year=_value("opex", m, "maintenance_share_of_capex_per_year"),
         operations_per_gpu_year=_value("opex", m, "operations_per_gpu_year"),
         insurance_share_of_capex_per_year=_value("opex", m, "insurance_share_of_capex_per_year"),
+        gpu_failure_rate_per_year=_or_default("opex", m, "gpu_failure_rate_per_year"),
+        repair_days=_or_default("opex", m, "repair_days"),
+        payable_days=_or_default("opex", m, "payable_days"),
     )
 
 
@@ -219,7 +239,19 @@ def _financing(m: FinancingSchema, r: _Reader, term_years: float, horizon_years:
         lease_deposit_share=_value("financing", m, "lease_deposit_share") or 0.0,
         hedged_share=_value("financing", m, "hedged_share") or 0.0,
         **_waterfall(m),
+        **_tail(m),
     )
+
+
+def _tail(m: FinancingSchema) -> dict[str, Any]:
+    """The tail and lender-case fields, each its schema default when absent (refinancing off; the lender case's
+    haircut is reported with the lender case itself)."""
+    out = {}
+    for key in ("refinancing_tenor_years", "refinancing_rate", "lender_case_residual_haircut_share"):
+        value = _value("financing", m, key)
+        default = field_spec("financing", key).default
+        out[key] = (None if key == "refinancing_rate" else default) if value is None else value
+    return out
 
 
 def _waterfall(m: FinancingSchema) -> dict[str, Any]:
@@ -268,6 +300,12 @@ def _contract(m: ContractSchema, r: _Reader, horizon_years: float, cluster: Clus
                                    "market" if needs_market else "after_default"),
         vacancy_lag_months=int(r.default("contract", m, "vacancy_lag_months")),
         reletting_cost_months_of_rent=r.default("contract", m, "reletting_cost_months_of_rent"),
+        **{key: _or_default("contract", m, key)  # the schema refuses the contract terms for spot
+           for key in ("receivable_days", "sla_availability_target_share", "sla_credit_per_point_share",
+                       "termination_payment_months_of_rent")},
+        termination_recovery_share=_or_default("contract", m, "termination_recovery_share"),
+        renewal_share=0.0 if spot else (_value("contract", m, "renewal_share") or 0.0),
+        renewal_rent_haircut_share=_value("contract", m, "renewal_rent_haircut_share") or 0.0,
     )
 
 
@@ -280,9 +318,16 @@ def _tax(m: TaxSchema | None, r: _Reader, economic_life_years: float) -> Tax:
         spec = field_spec("tax", "loss_carry_forward_years")
         r.note("tax.loss_carry_forward_years", spec.default, spec.why_for())
     payment = _value("tax", m, "payment")
-    return Tax(rate=_value("tax", m, "rate"), depreciation_years=_value("tax", m, "depreciation_years"),
+    high_tech = bool(m.high_tech_enterprise)
+    rate = HIGH_TECH_ENTERPRISE_RATE if high_tech else _value("tax", m, "rate")
+    if high_tech and not m.given("rate"):
+        r.note("tax.rate", rate, field_spec("tax", "rate").why_for())
+    return Tax(rate=rate, depreciation_years=_value("tax", m, "depreciation_years"),
                loss_carry_forward_years=carry,
-               payment=field_spec("tax", "payment").default if payment is None else payment)
+               payment=field_spec("tax", "payment").default if payment is None else payment,
+               high_tech_enterprise=high_tech, vat_input_rate=_or_default("tax.vat", m.vat, "input_rate"),
+               vat_output_rate=_or_default("tax.vat", m.vat, "output_rate"),
+               vat_surtax_share=_or_default("tax.vat", m.vat, "surtax_share"))
 
 
 def _residual(m: ResidualSchema | None, r: _Reader) -> Residual:

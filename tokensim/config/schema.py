@@ -38,6 +38,7 @@ from ._spec import (
     REQUIRED,
     Choice,
     Derived,
+    Flag,
     Invalid,
     Number,
     SchemaSection,
@@ -222,6 +223,18 @@ class DeliverySchema(SchemaSection):
     share: Annotated[float, _num(0, 1, lo_open=True, unit="fraction of capex")]
 
 
+class FxSchema(SchemaSection):
+    """USD-priced imports paid in the scenario's currency (issue 13 Build 5): the servers are quoted in USD at the
+    rate at order and paid at delivery at the then rate; the debt is signed on the cost at the order rate."""
+
+    usd_share: Annotated[float, _num(
+        **_SHARE, default=0.0, why="no capex priced in USD unless stated")] | None = Field(None)
+    rate_change_share: Annotated[float, _num(
+        -0.9, 10, unit="fraction: currency per USD at delivery / at order - 1", default=0.0,
+        why="assumption: no exchange-rate move between order and delivery (a deterministic stated move; the Monte "
+            "Carlo does not draw it)")] | None = Field(None)
+
+
 class CapexSchema(SchemaSection):
     server_price: Annotated[float, _num(**_SERVER_PRICE)]
     network_and_fabric_total: Annotated[float, _num(**_NONNEG_MONEY)]
@@ -234,6 +247,11 @@ class CapexSchema(SchemaSection):
     recent_server_price_rise: Annotated[float, _num(
         -1, 10, lo_open=True, unit="fraction", default=0.0,
         why="no recent server-price rise split out in the bridge")] | None = Field(None)
+    spare_share: Annotated[float, _num(
+        0, 0.5, unit="fraction of the servers, bought as spares", default=0.0,
+        why="no spare servers bought (spares cover failed GPUs for the SLA: tokensim.finance.availability_share)",
+        bound_why="spares beyond half the fleet are a second cluster")] | None = Field(None)
+    fx: FxSchema | None = Field(None)
 
     @field_validator("delivery", mode="after")
     @classmethod
@@ -268,6 +286,18 @@ class OpexSchema(SchemaSection):
     maintenance_share_of_capex_per_year: Annotated[float, _num(0, 1, unit="fraction of capex per year")]
     operations_per_gpu_year: Annotated[float, _num(0, unit="currency per GPU-year")]
     insurance_share_of_capex_per_year: Annotated[float, _num(0, 1, unit="fraction of capex per year")]
+    # Availability (issue 13 Build 5): GPUs out of service = failure rate x repair time, less the spares.
+    gpu_failure_rate_per_year: Annotated[float, _num(
+        0, 10, unit="failures per GPU per year", default=0.0,
+        why="no hardware failures unless stated (for scale: Meta, 'The Llama 3 Herd of Models', arXiv:2407.21783, "
+            "2024, table 5: 148 faulty-GPU and 72 HBM3 interruptions in 54 days on 16,384 H100s, "
+            "220 / 16,384 x 365 / 54 = 0.091 a year)")] | None = Field(None)
+    repair_days: Annotated[float, _num(
+        0, 365, unit="days out of service per failure", default=0.0,
+        why="assumption: a failed GPU is back at once (set the days to swap or repair a server)")] | None = Field(None)
+    payable_days: Annotated[float, _num(
+        0, 365, unit="days from an opex charge to its payment", default=0.0,
+        why="opex paid in the month it is charged (no working capital)")] | None = Field(None)
 
 
 class FinancingSchema(SchemaSection):
@@ -340,6 +370,18 @@ class FinancingSchema(SchemaSection):
     equity_cure_max_count: Annotated[int, _num(
         0, 20, integer=True, unit="cures over the loan's life", default=0,
         why="no equity cures unless stated: a DSCR below the covenant is a default event")] | None = Field(None)
+    # Tail and refinancing (issue 13 Build 3): a balloon (or bullet) due at maturity is refinanced at a stated rate
+    # over a stated tail, or (tail 0) repaid at maturity from cash, reserves and the sponsor.
+    refinancing_tenor_years: Annotated[float, _num(
+        0, 30, unit="years", default=0.0,
+        why="the balloon is repaid at maturity from cash and the sponsor, not refinanced")] | None = Field(None)
+    refinancing_rate: Annotated[float, _num(
+        0, 1, unit="fraction per year", default=Derived("interest_rate"),
+        why="assumption: the balloon refinances at the rate at close (no term premium)")] | None = Field(None)
+    lender_case_residual_haircut_share: Annotated[float, _num(
+        **_SHARE, default=0.5,
+        why="assumption: the lender case's P90 residual is half the base case's (no P90 in a published source for "
+            "used GPUs; the Monte Carlo's residual quantiles are not read back)")] | None = Field(None)
 
     @field_validator("payments_per_year", mode="after")
     @classmethod
@@ -396,10 +438,24 @@ class FinancingSchema(SchemaSection):
         if self.hedged_share and self.rate_type != "floating":
             raise Invalid("0 for fixed-rate debt (a hedge fixes part of a floating rate)", key="hedged_share",
                           value=self.hedged_share)
+        tail = self.refinancing_tenor_years or 0.0
+        if tail:
+            if self.amortisation != "bullet" and not self.balloon_share:
+                raise Invalid("0 unless the debt leaves a balloon (bullet, or a balloon_share above 0) to refinance",
+                              key="refinancing_tenor_years", value=tail)
+            step = 12 // (self.payments_per_year or 12)
+            if abs(tail * 12 / step - round(tail * 12 / step)) > 1e-9:
+                raise Invalid(f"a whole number of payment periods ({step} months each)",
+                              key="refinancing_tenor_years", value=tail)
+        elif self.given("refinancing_rate"):
+            raise Invalid("absent unless refinancing_tenor_years is above 0 (the rate of the refinanced balloon)",
+                          key="refinancing_rate", value=self.refinancing_rate)
         return self
 
 
 _RENT_WHY = "capacity re-let after a default earns the contract's rent per GPU-hour"
+# Terms of a contract with a tenant (issue 13 Build 5): absent (or 0) for spot, which has none.
+_CONTRACT_TERMS = ("sla_availability_target_share", "sla_credit_per_point_share", "termination_payment_months_of_rent")
 _USAGE_KEYS = ("usage_fee_per_million_tokens", "usage_tokens_per_s_per_gpu", "usage_busy_share",
                "usage_floor_per_gpu_hour", "usage_cap_per_gpu_hour")
 
@@ -441,6 +497,33 @@ class ContractSchema(SchemaSection):
         why="assumption: re-letting after a default costs one month of the new rent (brokerage, sales effort, "
             "re-imaging); no published figure for GPU capacity",
         bound_why="two years of rent for one re-letting is a unit slip")] | None = Field(None)
+    # Working capital, SLA and termination (issue 13 Build 4 and 5; tokensim.finance._cashflows module docstring).
+    receivable_days: Annotated[float, _num(
+        0, 365, unit="days from invoice to payment", default=0.0,
+        why="rent collected in the month it is earned (no working capital)")] | None = Field(None)
+    sla_availability_target_share: Annotated[float, _num(
+        **_SHARE, default=0.0, why="no availability SLA unless stated")] | None = Field(None)
+    sla_credit_per_point_share: Annotated[float, _num(
+        0, 1, unit="fraction of the month's contract revenue credited per percentage point below the target",
+        default=0.0, why="no SLA credit unless stated")] | None = Field(None)
+    termination_payment_months_of_rent: Annotated[float, _num(
+        0, 120, unit="months of contract rent, at most the term left", default=0.0,
+        why="no termination payment on a tenant default unless stated")] | None = Field(None)
+    termination_recovery_share: Annotated[float, _num(
+        **_SHARE, default=1.0,
+        why="assumption: the termination payment is received in full (a defaulted tenant often pays part: set the "
+            "share recovered)")] \
+        | None = Field(None)
+    # Renewal after the term (issue 13 Build 3): the share of the contracted GPUs the tenant renews at the market rent
+    # less a haircut, rented all hours; the rest sells at market x spot utilisation (tokensim.finance._cashflows).
+    renewal_share: Annotated[float, _num(
+        **_SHARE, default=0.0,
+        why="assumption: no renewal; after the term every GPU sells at the market rent x spot utilisation")] \
+        | None = Field(None)
+    renewal_rent_haircut_share: Annotated[float, _num(
+        0, 1, hi_open=True, unit="fraction of the market rent", default=0.0,
+        why="assumption: a renewal prices at the market rent (no published renewal discount for GPU capacity)")] \
+        | None = Field(None)
 
     def _check(self, key: str, high: float | None = None) -> Any:
         """A rule-checked field's value, validated (None when absent)."""
@@ -466,7 +549,7 @@ class ContractSchema(SchemaSection):
     def _rules(self) -> ContractSchema:
         given = [k for k in RENT_KEYS if self.given(k)]
         if self.type == "spot":
-            for key in ("term_years", *given, "contracted_share"):
+            for key in ("term_years", *given, "contracted_share", "renewal_share", *_CONTRACT_TERMS):
                 if self.given(key) and getattr(self, key):
                     raise Invalid("absent for a spot contract (all capacity sells at market)", key=key,
                                   value=getattr(self, key))
@@ -514,8 +597,41 @@ class ContractSchema(SchemaSection):
         return self.type == "spot" or share < 1 or term < horizon_years
 
 
+# VAT (issue 13 Build 4; tokensim.finance._cashflows module docstring). The PRC rates, public law: MoF/SAT/GAC
+# Announcement [2019] No. 39 art. 1 (16% -> 13% on goods, equipment included, and on leasing of tangible movable
+# property; 10% -> 9%); 6% on modern services (information-technology services) under Caishui [2016] No. 36. Surtaxes
+# on the VAT paid: urban maintenance and construction tax 7% in a city (Urban Maintenance and Construction Tax Law of
+# the PRC, 2020, art. 4), education surcharge 3% (State Council, Interim Provisions on the Collection of Education
+# Surcharge, 1986, amended 2011) and local education surcharge 2% (MoF Caizong [2010] No. 98): 12% of the VAT paid.
+_VAT_PRC = ("PRC: 13% on equipment and on leasing GPU servers (tangible movable property), 6% on computing sold as "
+            "an information-technology service (MoF/SAT/GAC Announcement [2019] No. 39; Caishui [2016] No. 36)")
+
+
+class VatSchema(SchemaSection):
+    input_rate: Annotated[float, _num(
+        0, 1, hi_open=True, unit="fraction of capex, paid with it", default=0.0,
+        why="no VAT on capex unless stated; " + _VAT_PRC)] | None = Field(None)
+    output_rate: Annotated[float, _num(
+        0, 1, hi_open=True, unit="fraction of revenue", default=0.0,
+        why="no VAT on revenue unless stated; " + _VAT_PRC)] | None = Field(None)
+    surtax_share: Annotated[float, _num(
+        0, 1, unit="fraction of the VAT paid", default=0.0,
+        why="no surtaxes on VAT unless stated; PRC in a city: 7% urban maintenance and construction tax (UMCT Law "
+            "2020 art. 4) + 3% education surcharge + 2% local education surcharge (Caizong [2010] No. 98) = 0.12")] \
+        | None = Field(None)
+
+
+# The high- and new-technology enterprise rate: EIT Law of the PRC (2007, amended 2018) art. 28 para. 2.
+HIGH_TECH_ENTERPRISE_RATE = 0.15
+
+
 class TaxSchema(SchemaSection):
-    rate: Annotated[float, _num(0, 1, hi_open=True, unit="fraction of taxable profit")]
+    rate: Annotated[float, _num(0, 1, hi_open=True, unit="fraction of taxable profit",
+                                default=Derived("0.15 with high_tech_enterprise: true"),
+                                why="PRC high- and new-technology enterprise rate 15% (EIT Law art. 28 para. 2)")] \
+        | None = Field(None)
+    high_tech_enterprise: Annotated[bool, Flag(default=False)] | None = Field(None)
+    vat: VatSchema | None = Field(None)
     depreciation_years: Annotated[float, _num(0, 50, lo_open=True, unit="years")]
     loss_carry_forward_years: Annotated[int, _num(1, 50, integer=True, unit="years", default="unlimited",
                                                   why="tax losses carry forward without expiry")] | None = Field(None)
@@ -523,6 +639,16 @@ class TaxSchema(SchemaSection):
         ("annual", "quarterly_prepayment"), default="annual",
         why="tax paid at each year end (PRC enterprise income tax is prepaid quarterly: EIT Law art. 54, set "
             "quarterly_prepayment)")] | None = Field(None)
+
+    @model_validator(mode="after")
+    def _rate_or_high_tech(self) -> TaxSchema:
+        if self.high_tech_enterprise:
+            if self.given("rate") and self.rate != HIGH_TECH_ENTERPRISE_RATE:
+                raise Invalid(f"absent or {HIGH_TECH_ENTERPRISE_RATE:g} with high_tech_enterprise: true (EIT Law "
+                              "art. 28)", key="rate", value=self.rate)
+        elif not self.given("rate"):
+            raise _missing("rate", "a number in [0, 1) (or high_tech_enterprise: true for the PRC 15% rate)")
+        return self
 
 
 TAX_DEFAULT = ("none", "no tax section: profits are not taxed; book depreciation over the economic life")
@@ -682,6 +808,10 @@ class ScenarioSchema(SchemaSection):
         if tenor * 12 <= last_delivery and financing.debt_share > 0:
             raise Invalid(f"longer than the delivery period ({last_delivery} months)", key="financing.tenor_years",
                           value=tenor)
+        tail = financing.refinancing_tenor_years or 0.0
+        if tenor + tail > 50:  # the horizon runs to the tail's end; 50 years is the longest horizon
+            raise Invalid(f"at most {50 - tenor:g} years (tenor {tenor:g} + tail within the 50-year horizon limit)",
+                          key="financing.refinancing_tenor_years", value=tail)
         data = (info.context or {}).get("document")
         for i, row in enumerate(self.assumptions or ()):
             if data is not None and field_value(data, row.field) is _MISSING:
@@ -723,7 +853,8 @@ def field_value(data: Any, dotted: str) -> Any:
 _SECTIONS: dict[str | None, type[SchemaSection]] = {
     None: ScenarioSchema, "serving": ServingSchema, "cluster": ClusterSchema, "capex": CapexSchema,
     "opex": OpexSchema, "financing": FinancingSchema, "contract": ContractSchema, "tax": TaxSchema,
-    "residual": ResidualSchema, "serving.previous_generation": PreviousGenerationSchema,
+    "residual": ResidualSchema, "serving.previous_generation": PreviousGenerationSchema, "tax.vat": VatSchema,
+    "capex.fx": FxSchema,
     "capex.delivery": DeliverySchema,
 }
 

@@ -85,6 +85,9 @@ class Capex:
     delivery: tuple[Delivery, ...]
     # The part of server_price that is a recent market rise (0.5 = prices rose 50%): the bridge shows it apart.
     recent_server_price_rise: float = 0.0
+    spare_share: float = 0.0  # spare servers bought with the cluster, as a share of the servers (finance only)
+    fx_usd_share: float = 0.0  # share of the hardware capex quoted in USD at the order rate
+    fx_rate_change_share: float = 0.0  # currency per USD at delivery / at order - 1
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,9 @@ class Opex:
     maintenance_share_of_capex_per_year: float
     operations_per_gpu_year: float
     insurance_share_of_capex_per_year: float
+    gpu_failure_rate_per_year: float = 0.0  # failures per GPU per year
+    repair_days: float = 0.0  # days a failed GPU is out of service
+    payable_days: float = 0.0  # days from an opex charge to its payment
 
 
 @dataclass(frozen=True)
@@ -134,6 +140,10 @@ class Financing:
     cash_sweep_share: float = 0.0
     cash_sweep_when: str = "lock_up"  # lock_up | always
     equity_cure_max_count: int = 0
+    # Tail and refinancing (tokensim.finance._debt): tail 0 = the balloon is repaid at maturity.
+    refinancing_tenor_years: float = 0.0
+    refinancing_rate: float | None = None  # annual; None = interest_rate
+    lender_case_residual_haircut_share: float = 0.5  # the lender case's P90 residual = (1 - share) x the base case's
 
 
 @dataclass(frozen=True)
@@ -154,6 +164,13 @@ class Contract:
     spot_utilisation: float
     vacancy_lag_months: int
     reletting_cost_months_of_rent: float = 1.0  # one-off cost of re-letting after a default (months of market rent)
+    renewal_share: float = 0.0  # share of the contracted GPUs renewed after the term
+    renewal_rent_haircut_share: float = 0.0  # renewal rent = market rent x (1 - haircut)
+    receivable_days: float = 0.0  # days from invoice to payment of revenue
+    sla_availability_target_share: float = 0.0  # availability the SLA promises (0 = no SLA)
+    sla_credit_per_point_share: float = 0.0  # share of the month's contract revenue credited per point of shortfall
+    termination_payment_months_of_rent: float = 0.0  # paid by a defaulting tenant (at most the term left)
+    termination_recovery_share: float = 1.0  # share of the termination payment recovered
 
 
 @dataclass(frozen=True)
@@ -162,6 +179,10 @@ class Tax:
     depreciation_years: float
     loss_carry_forward_years: int | None  # None = unlimited
     payment: str = "annual"  # annual | quarterly_prepayment
+    high_tech_enterprise: bool = False  # PRC 15% rate (EIT Law art. 28); rate is then 0.15
+    vat_input_rate: float = 0.0  # VAT on capex, a receivable recovered against output VAT
+    vat_output_rate: float = 0.0  # VAT on revenue
+    vat_surtax_share: float = 0.0  # surtaxes as a share of the VAT paid (an opex)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ them from a scenario and :func:`tokensim.run_finance` runs a scenario end to end
 
 from __future__ import annotations
 
+from ._availability import availability_share, sla_credit_share
 from ._batch import (
     BATCH_METRICS,
     BLOCK_ROWS,
@@ -21,6 +22,7 @@ from ._batch import (
     stack_terms,
 )
 from ._cashflows import (
+    DAYS_PER_MONTH,
     LOAN_DEFAULT_REASONS,
     CashFlows,
     Drivers,
@@ -29,6 +31,16 @@ from ._cashflows import (
     cashflows,
     dsra_target_by_month,
     finance_metrics,
+)
+from ._cover import (
+    balloon_cover,
+    cover_by_month,
+    cover_ratios,
+    debt_rate_by_month,
+    lender_case,
+    lender_case_at,
+    residual_quantile_share,
+    with_residual_share,
 )
 from ._debt import DebtSchedule, DebtTerms, build_debt_schedule, financing_fees, payment_calendar
 from ._residual import EconomicResidualParts, economic_residual_parts, percent_of_cost_at, residual_at_age
@@ -52,5 +64,8 @@ __all__ = [
     "FinanceResult", "Metrics", "NPV_ZERO", "RentSolution", "TARGET_METRICS", "Target", "batch_metrics", "cashflows",
     "constant_drivers", "debt_at_close", "finance_metrics", "payback_requirements", "rent_units", "schedule_frame",
     "sizing_key", "solve_rent", "stack_inputs", "stack_terms", "usage_frontier", "DebtSizing", "size_debt",
-    "sizing_case", "financing_fees",
+    "sizing_case", "financing_fees", "availability_share", "sla_credit_share", "DAYS_PER_MONTH", "balloon_cover",
+    "cover_by_month",
+    "cover_ratios",
+    "debt_rate_by_month", "lender_case", "lender_case_at", "residual_quantile_share", "with_residual_share",
 ]

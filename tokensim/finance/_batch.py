@@ -74,8 +74,16 @@ def _stack_debt(rows: list[DebtSchedule]) -> DebtSchedule:
                            for k in ("amount", "draws", "principal", "lump", "sized_down")}
     if any(r.fees is not None for r in rows):
         cat["fees"] = np.concatenate([np.zeros_like(r.draws) if r.fees is None else r.fees for r in rows])
+    if any(r.refinanced_amount is not None for r in rows):
+        cat["refinanced_amount"] = np.concatenate([np.zeros_like(r.amount) if r.refinanced_amount is None
+                                                   else r.refinanced_amount for r in rows])
     shared: dict[str, Any] = {k: _same([getattr(r, k) for r in rows], f"debt.{k}")
-                              for k in ("kind", "payment_month", "maturity_month", "repayment_months")}
+                              for k in ("kind", "payment_month", "maturity_month", "repayment_months",
+                                        "refinanced_month")}
+    rates = {float(r.refinancing_rate) for r in rows if r.refinanced_month >= 0}
+    if len(rates) > 1:
+        raise ValueError("rows differ in 'debt.refinancing_rate', which the batched engine needs shared")
+    shared["refinancing_rate"] = rates.pop() if rates else float("nan")
     return DebtSchedule(**cat, **shared, periodic_rate=np.array([r.periodic_rate for r in rows]))
 
 
@@ -123,7 +131,7 @@ def stack_terms(rows: Sequence[DebtTerms]) -> DebtTerms:
                               for k in ("amortisation", "payments_per_year", "tenor_months", "target_dscr",
                                         "sizing_dscr", "sizing_revenue_haircut_share", "upfront_fee_share",
                                         "commitment_fee_per_year", "lease_handling_fee_share",
-                                        "lease_deposit_share")}
+                                        "lease_deposit_share", "refinancing_tenor_months", "refinancing_rate")}
     per_row: dict[str, Any] = {k: np.array([getattr(r, k) for r in rows], dtype=float)
                                for k in ("amount", "annual_rate", "balloon_share")}
     return DebtTerms(**shared, **per_row)
@@ -314,19 +322,22 @@ def _at_close(inputs: FinanceInputs, terms: DebtTerms) -> DebtSchedule:
     by_month = np.asarray(inputs.capex_by_month, dtype=float)
     kind = terms.amortisation
     stacked = by_month.ndim == 2
+    refinancing: dict[str, Any] = {"refinancing_tenor_months": terms.refinancing_tenor_months,
+                                   "refinancing_rate": terms.refinancing_rate}
     if stacked and kind != "sculpted":  # each row on its own rate, amount and draw shares
         amount, rate, balloon = (np.broadcast_to(np.asarray(v, dtype=float), capex.shape)
                                  for v in (terms.amount, terms.annual_rate, terms.balloon_share))
         return _stack_debt([build_debt_schedule(kind, float(amount[r]), by_month[r] / capex[r], float(rate[r]),
                                                 terms.payments_per_year, terms.tenor_months, inputs.months,
-                                                balloon_share=float(balloon[r])) for r in range(capex.shape[0])])
+                                                balloon_share=float(balloon[r]), **refinancing)
+                            for r in range(capex.shape[0])])
     rates = np.unique(np.asarray(terms.annual_rate, dtype=float))
     if rates.size != 1:
         raise ValueError("rows sized together need one annual_rate at close; group them by sizing_key")
     shares = by_month[0] / capex[0] if stacked else by_month / capex
     args = (shares, float(rates[0]), terms.payments_per_year, terms.tenor_months, inputs.months)
     if kind != "sculpted":
-        return build_debt_schedule(kind, terms.amount, *args, balloon_share=terms.balloon_share)
+        return build_debt_schedule(kind, terms.amount, *args, balloon_share=terms.balloon_share, **refinancing)
     rows = batch_rows(inputs)
     per_row_capex = np.broadcast_to(np.maximum(capex, 1.0), (rows,))
     schedule = build_debt_schedule("bullet", np.zeros(rows), *args)

@@ -16,12 +16,31 @@ Definitions (also returned as :data:`tokensim.finance.DEFINITIONS`):
   runs (month ≤ term and before the tenant's default) + usage fees on contracted GPUs (base_plus_usage) + the other
   GPUs online × market rent × spot utilisation. After a default the contracted GPUs stand vacant for the vacancy
   lag (earning nothing, powered idle) and then sell at market × spot utilisation like uncontracted ones; after the
-  term they sell at market.
+  term they sell at market, except the renewed ones.
+- revenue_renewal: after the term (month > term, the tenant not in default), ``renewal_share`` of the contracted
+  GPUs are renewed by the tenant at the month's market price × (1 − ``renewal_rent_haircut_share``), paid for every
+  hour (a contract, not spot: no utilisation factor); the lessor pays their power and space at the rented draw (a
+  renewal prices at the market rent, which includes them). The rest sells at market × spot utilisation.
 - opex: power (idle draw on every GPU the lessor powers, rented draw on the rented ones; a lessee paying power and
   space does so for the contracted GPUs while the contract runs), facility, maintenance, operations, insurance,
   and re-letting: once, in the month a defaulted tenant's GPUs are re-let (default month + vacancy lag),
   ``reletting_cost_months_of_rent`` × those GPUs' market rent for a month (at the month's market price, before
   utilisation: brokerage, sales effort, re-imaging), charged even when the term would have ended soon after.
+- revenue_termination: in the month a tenant defaults within the term, ``termination_recovery_share`` ×
+  min(``termination_payment_months_of_rent``, months of the term left) × the month's contract rent on the
+  contracted GPUs (part of revenue, taxable). revenue_sla_credit: ``sla_credit_share`` × (contract rent + usage fees)
+  in every month the contract runs, deducted from revenue (:mod:`tokensim.finance._availability`: the share from the
+  availability target, the credit per point, and availability from the failure rate, repair days and spares).
+- VAT (``vat_*``; :data:`tokensim.finance.DEFINITIONS` ``vat``): input VAT = ``vat_input_rate`` × capex, paid
+  with the capex by the sponsor (not financed), held as a receivable; each month the output VAT
+  ``vat_output_rate`` × revenue (revenue is net of VAT) is set first against the receivable (``vat_recovered``:
+  cash kept, in CFADS), the rest is paid (``vat_paid``: collected from the tenant and passed on, no cash effect)
+  and bears ``opex_vat_surtax`` = ``vat_surtax_share`` × ``vat_paid`` (an opex). A receivable left at the horizon
+  is lost (assumption).
+- working capital: receivables = revenue × ``receivable_days`` / (365/12), payables = opex before surtaxes ×
+  ``payable_days`` / (365/12), at each month end; both are settled in the horizon month.
+  ``working_capital_change`` = Δ receivables − Δ payables reduces CFADS and the project cash flow; tax is on the
+  accruals.
 - EBITDA = revenue − opex. Tax: for each year (months 1–12, 13–24, …) on EBITDA − interest accrued − depreciation
   (levered) or EBITDA − depreciation (unlevered), after losses carried forward (oldest first, expiring after
   ``loss_carry_forward_years``); the sale at the horizon is taxed on proceeds − book value. ``tax_payment``
@@ -31,15 +50,25 @@ Definitions (also returned as :data:`tokensim.finance.DEFINITIONS`):
   refund mid-year); the year end pays the year's tax − prepayments (a true-up, negative = a refund). The law allows
   15 days after a quarter and 5 months after the year to file and pay; both are booked in the quarter- or year-end
   month (assumption).
-- CFADS = EBITDA − tax paid on operations (the tax on the sale gain goes with the sale proceeds).
-- project cash flow (unlevered, after tax) = EBITDA − unlevered tax − capex + residual at the horizon;
-  ``project_cf_pre_tax`` drops the tax.
-- equity cash flow = EBITDA − levered tax − debt service − capex + debt drawn + at the horizon (residual − debt
+- CFADS = EBITDA − tax paid on operations (the tax on the sale gain goes with the sale proceeds) −
+  working_capital_change + vat_recovered.
+- project cash flow (unlevered, after tax) = EBITDA − unlevered tax − capex + residual at the horizon − input VAT
+  + vat_recovered − working_capital_change; ``project_cf_pre_tax`` drops the tax.
+- equity cash flow = CFADS − debt service − capex − input VAT + debt drawn + at the horizon (residual − debt
   still outstanding − interest accrued and unpaid): the sponsor repays leftover debt from the sale.
 - DSCR per loan year (months 1–12, 13–24, …, the last possibly partial) = Σ CFADS / Σ scheduled debt service, over
   years with debt service; balloon and bullet repayments are left out of the service (they are refinanced or paid
   from the residual; LLCR covers them). LLCR = PV of CFADS from the end of deliveries to maturity (within the
-  horizon), at the debt's interest rate, ÷ debt outstanding at the end of deliveries.
+  horizon), at the debt's interest rate, ÷ debt outstanding at the end of deliveries. After a refinanced balloon's
+  month (``debt.refinanced_month``) interest accrues at ``debt.refinancing_rate`` (tokensim.finance._debt), and the
+  tail's level service is scheduled service (its DSCR is the refinancing DSCR).
+- cover ratios over time (:func:`tokensim.finance.cover_ratios`, deterministic finance): at each loan-year end t
+  (month 12k, while debt is outstanding) LLCR_t = PV at month t of CFADS of months t+1 .. maturity ÷ debt
+  outstanding after month t, and PLCR_t = the same PV of CFADS of months t+1 .. the horizon (the project's life
+  in the model; the residual left out) ÷ that debt; discounted month by month at the debt's rate of each month / 12
+  (the refinancing rate after a refinanced balloon). At the balloon date T (the month a balloon falls due): the
+  balloon (before it is repaid or refinanced) and LLCR_T, PLCR_T of the CFADS after T over the balloon (NaN when
+  the horizon ends at T).
 - payback: ``simple`` = capex ÷ revenue of the first full operating year; ``net`` = capex ÷ EBITDA of that year
   (both static ratios, as quoted by sell-side analysts, not limited to the horizon); ``equity`` (sustained) = from
   when cumulative equity cash flow stays non-negative to the horizon; ``equity_first_crossing`` = when it first
@@ -81,7 +110,8 @@ loan default event (payment shortfall, uncured covenant breach, DSRA not restore
 default under non-recourse debt, not the tenant's); the model does not enforce it: cash flows run on with the
 sponsor funding every shortfall, and ``sponsor_injection`` sums that support. Identity:
 equity cash flow = − equity_contribution + distributions − sponsor_injection − equity_cure; equity_contribution
-includes the ``financing_fees`` the sponsor pays (:func:`tokensim.finance.financing_fees`; refunds negative).
+includes the input VAT on capex and the ``financing_fees`` the sponsor pays (:func:`tokensim.finance.financing_fees`;
+refunds negative).
 """
 
 from __future__ import annotations
@@ -100,17 +130,22 @@ __all__ = ["FinanceInputs", "Drivers", "CashFlows", "Metrics", "cashflows", "fin
            "LOAN_DEFAULT_REASONS", "dsra_target_by_month"]
 
 # first_loan_default_reason codes (the first that applies in the month of the first default event).
+DAYS_PER_MONTH = 365.0 / 12.0  # receivable and payable days per month (working capital)
+
 LOAN_DEFAULT_REASONS = {0: "none", 1: "payment shortfall (debt service not met from cash and reserves)",
                         2: "loan-year DSCR below the covenant, not cured", 3: "DSRA drawn and not restored in time"}
 
 SCHEDULE_ITEMS = (
-    "gpus_online", "revenue_contract", "revenue_usage", "revenue_market", "revenue", "opex_power", "opex_facility",
+    "gpus_online", "revenue_contract", "revenue_usage", "revenue_market", "revenue_renewal", "revenue", "opex_power",
+    "opex_facility",
     "opex_maintenance", "opex_operations", "opex_insurance", "opex_reletting", "opex", "ebitda", "depreciation",
     "capex", "debt_drawn", "interest_paid", "principal_paid", "debt_service", "debt_balance", "tax_levered",
     "tax_unlevered", "cfads", "residual_proceeds", "project_cf", "project_cf_pre_tax", "equity_cf",
     "equity_contribution", "dsra_draw", "dsra_net_deposit", "dsra_balance", "maintenance_reserve_deposit",
     "maintenance_reserve_release", "maintenance_reserve_balance", "cash_sweep", "lockup_active", "lockup_net_deposit",
     "lockup_balance", "equity_cure", "sponsor_injection", "distributions", "loan_default_event", "financing_fees",
+    "revenue_termination", "revenue_sla_credit", "opex_vat_surtax", "vat_input_paid", "vat_output", "vat_recovered",
+    "vat_paid", "vat_receivable_balance", "working_capital_change", "receivables_balance", "payables_balance",
 )
 
 
@@ -178,6 +213,19 @@ class FinanceInputs:
     cash_sweep_share: float = 0.0  # share of the cash left that prepays principal
     cash_sweep_when: str = "lock_up"  # lock_up | always
     equity_cure_max_count: int = 0  # cures the sponsor may make over the loan's life
+    # China tax, working capital, availability and credit terms (issue 13 Build 4 and 5; module docstring); the
+    # defaults switch each off.
+    vat_input_rate: Any = 0.0  # VAT on capex, paid with it (a receivable)
+    vat_output_rate: Any = 0.0  # VAT on revenue, net of the receivable while it lasts
+    vat_surtax_share: Any = 0.0  # surtaxes as a share of the VAT paid (an opex)
+    receivable_days: Any = 0.0  # days from revenue to its collection
+    payable_days: Any = 0.0  # days from an opex charge to its payment
+    sla_credit_share: Any = 0.0  # share of contract revenue credited to the tenant (tokensim.finance.sla_credit_share)
+    termination_payment_months_of_rent: Any = 0.0  # paid by a defaulting tenant, at most the term left
+    termination_recovery_share: Any = 1.0  # share of the termination payment recovered
+    # Renewal after the term (module docstring); the defaults keep every GPU at market x spot utilisation.
+    renewal_share: Any = 0.0  # share of the contracted GPUs the tenant renews after the term
+    renewal_rent_haircut_share: Any = 0.0  # renewal rent = market rent x (1 - haircut)
 
 
 @dataclass(frozen=True)
@@ -310,8 +358,9 @@ def dsra_target_by_month(inputs: FinanceInputs) -> np.ndarray:
     accrued = np.zeros(rows)
     service = np.zeros((rows, M + 1))
     pay_month = np.asarray(debt.payment_month)
+    refinanced_month = debt.refinanced_month if debt.refinanced_month >= 0 else M + 1
     for m in range(1, M + 1):
-        accrued = accrued + balance * rate / 12.0
+        accrued = accrued + balance * (debt.refinancing_rate if m > refinanced_month else rate) / 12.0
         paid = accrued if pay_month[m] else 0.0
         if pay_month[m]:
             accrued = np.zeros(rows)
@@ -351,20 +400,22 @@ def cashflows(inputs: FinanceInputs, drivers: Drivers, xp=np, *, schedule: bool 
     rec = {name: xp.zeros((P, M + 1), dtype=f64) for name in SCHEDULE_ITEMS} if schedule else {}
 
     # Month 0: capex at close, the first draw, and a finance lease's first rental (paid in advance); the sponsor pays
-    # in the first DSRA target when the DSRA is funded at close.
+    # in the first DSRA target when the DSRA is funded at close, and the input VAT on the capex (not financed).
     dsra_target = xp.asarray(dsra_target_by_month(fi), dtype=f64)
     balance = zeros + draws[:, 0] - due[:, 0]
     scheduled_balance = balance.copy()
     dsra = zeros + (dsra_target[:, 0] if fi.dsra_funding == "at_close" else 0.0)
-    project[:, 0] = -capex_m[0]
-    project_pre[:, 0] = -capex_m[0]
-    equity[:, 0] = -capex_m[0] + draws[:, 0] - due[:, 0] - dsra - fees[:, 0]
+    vat_receivable = zeros + fi.vat_input_rate * capex_m[0]
+    project[:, 0] = -capex_m[0] - vat_receivable
+    project_pre[:, 0] = -capex_m[0] - vat_receivable
+    equity[:, 0] = -capex_m[0] - vat_receivable + draws[:, 0] - due[:, 0] - dsra - fees[:, 0]
     if schedule:
         for name, value in (("capex", capex_m[0]), ("debt_drawn", draws[:, 0]), ("principal_paid", due[:, 0]),
                             ("debt_service", due[:, 0]), ("debt_balance", balance),
                             ("project_cf", project[:, 0]), ("project_cf_pre_tax", project_pre[:, 0]),
                             ("equity_cf", equity[:, 0]), ("equity_contribution", -equity[:, 0]),
-                            ("dsra_net_deposit", dsra), ("dsra_balance", dsra), ("financing_fees", fees[:, 0])):
+                            ("dsra_net_deposit", dsra), ("dsra_balance", dsra), ("financing_fees", fees[:, 0]),
+                            ("vat_input_paid", vat_receivable), ("vat_receivable_balance", vat_receivable)):
             rec[name][:, 0] = value
 
     accrued = zeros.copy()
@@ -418,6 +469,11 @@ def cashflows(inputs: FinanceInputs, drivers: Drivers, xp=np, *, schedule: bool 
     first_default = nan.copy()
     default_reason = zeros.copy()
     sweep_always = fi.cash_sweep_when == "always"
+    receivable_months = fi.receivable_days / DAYS_PER_MONTH  # working capital (module docstring)
+    payable_months = fi.payable_days / DAYS_PER_MONTH
+    receivables = zeros.copy()
+    payables = zeros.copy()
+    refinanced_month = debt.refinanced_month if debt.refinanced_month >= 0 else M + 1
 
     for m in range(1, M + 1):
         j = m - 1
@@ -426,7 +482,8 @@ def cashflows(inputs: FinanceInputs, drivers: Drivers, xp=np, *, schedule: bool 
         contracted = gpus_on * cs
         contract_on = ((m <= fi.term_months) & (j < default_month)).astype(f64)
         vacant = ((j >= default_month) & (j < default_month + lag)).astype(f64)
-        market_gpus = gpus_on - contracted * (contract_on + vacant)
+        renewed = ((m > fi.term_months) & (j < default_month)).astype(f64) * fi.renewal_share
+        market_gpus = gpus_on - contracted * (contract_on + vacant + renewed)
         escalation = (1.0 + fi.escalator_per_year) ** ((m - 1) // 12)
         revenue_contract = contract_on * contracted * rent * escalation
         tokens_per_gpu_hour = (fi.usage_tokens_per_gpu_hour * drivers.efficiency_multiplier[:, j]
@@ -439,11 +496,24 @@ def cashflows(inputs: FinanceInputs, drivers: Drivers, xp=np, *, schedule: bool 
         market_price = (market_rent * (1.0 + fi.market_rent_change_per_year) ** ((m - 1) / 12.0)
                         * drivers.market_rent_multiplier[:, j])
         revenue_market = market_gpus * hours * market_price * spot
-        revenue = revenue_contract + revenue_usage + revenue_market
+        revenue_renewal = renewed * contracted * hours * market_price * (1.0 - fi.renewal_rent_haircut_share)
+        terminated = ((j == default_month) & (m <= fi.term_months)).astype(f64)  # the tenant defaults this month
+        revenue_termination = (terminated * fi.termination_recovery_share * contracted * rent * escalation
+                               * xp.minimum(fi.termination_payment_months_of_rent, fi.term_months - j))
+        revenue_sla_credit = fi.sla_credit_share * (revenue_contract + revenue_usage)
+        revenue = (revenue_contract + revenue_usage + revenue_market + revenue_renewal + revenue_termination
+                   - revenue_sla_credit)
+        # -- VAT: input VAT on capex is a receivable, recovered against the output VAT on revenue --
+        vat_input = fi.vat_input_rate * capex_m[m]
+        vat_receivable = vat_receivable + vat_input
+        vat_output = fi.vat_output_rate * xp.maximum(revenue, 0.0)
+        vat_recovered = xp.minimum(vat_receivable, vat_output)
+        vat_receivable = vat_receivable - vat_recovered
+        vat_paid = vat_output - vat_recovered
         # -- opex --
         passed_through = lessee * contract_on * contracted
         powered = gpus_on - passed_through
-        rented_powered = contract_on * contracted - passed_through + market_gpus * spot
+        rented_powered = (contract_on + renewed) * contracted - passed_through + market_gpus * spot
         opex_power = hours * drivers.power_price_multiplier[:, j] * (
             fi.power_idle_per_gpu_hour * powered
             + (fi.power_busy_per_gpu_hour - fi.power_idle_per_gpu_hour) * rented_powered)
@@ -453,10 +523,20 @@ def cashflows(inputs: FinanceInputs, drivers: Drivers, xp=np, *, schedule: bool 
         opex_insurance = zeros + hours * fi.insurance_per_gpu_hour * gpus_on
         relet = (j == default_month + lag).astype(f64)  # the month a defaulted tenant's GPUs are re-let (once)
         opex_reletting = relet * fi.reletting_cost_months_of_rent * contracted * hours * market_price
-        opex = opex_power + opex_facility + opex_maintenance + opex_operations + opex_insurance + opex_reletting
+        opex_suppliers = (opex_power + opex_facility + opex_maintenance + opex_operations + opex_insurance
+                          + opex_reletting)
+        opex_vat_surtax = fi.vat_surtax_share * vat_paid
+        opex = opex_suppliers + opex_vat_surtax
         ebitda = revenue - opex
+        # -- working capital: receivables on revenue, payables on suppliers' opex; both settled at the horizon --
+        receivables_new = zeros + (0.0 if m == M else receivable_months) * revenue
+        payables_new = zeros + (0.0 if m == M else payable_months) * opex_suppliers
+        working_capital_change = (receivables_new - receivables) - (payables_new - payables)
+        receivables, payables = receivables_new, payables_new
         # -- debt --
         rate = fi.fixed_rate if fi.rate_type == "fixed" else drivers.floating_base_rate[:, j] + fi.floating_margin
+        if m > refinanced_month:  # the refinanced balloon bears the refinancing rate
+            rate = zeros + debt.refinancing_rate
         interest_month = balance * rate / 12.0
         accrued = accrued + interest_month
         if pay_month[m]:
@@ -496,7 +576,7 @@ def cashflows(inputs: FinanceInputs, drivers: Drivers, xp=np, *, schedule: bool 
                                    0.0)
             paid_lev = paid_lev + tax_lev_ops
             paid_unlev = paid_unlev + tax_unlev
-        cfads = ebitda - tax_lev_ops
+        cfads = ebitda - tax_lev_ops - working_capital_change + vat_recovered
         # -- waterfall --
         target = dsra_target[:, m] * scale
         cash = cfads - service
@@ -572,9 +652,10 @@ def cashflows(inputs: FinanceInputs, drivers: Drivers, xp=np, *, schedule: bool 
         first_default = xp.where(new_default, float(m), first_default)
         default_reason = xp.where(new_default, reason, default_reason)
         # -- cash flows --
-        project_m = ebitda - tax_unlev - capex_m[m] + residual
-        project_pre_m = ebitda - capex_m[m] + residual
-        equity_m = distribution - injection - cure - capex_m[m] + draws[:, m] - fees[:, m]
+        vat_and_working_capital = vat_recovered - vat_input - working_capital_change
+        project_m = ebitda - tax_unlev - capex_m[m] + residual + vat_and_working_capital
+        project_pre_m = ebitda - capex_m[m] + residual + vat_and_working_capital
+        equity_m = distribution - injection - cure - capex_m[m] - vat_input + draws[:, m] - fees[:, m]
         project[:, m] = project_m
         project_pre[:, m] = project_pre_m
         equity[:, m] = equity_m
@@ -600,7 +681,8 @@ def cashflows(inputs: FinanceInputs, drivers: Drivers, xp=np, *, schedule: bool 
         if schedule:
             for name, value in (
                 ("gpus_online", gpus_on), ("revenue_contract", revenue_contract), ("revenue_usage", revenue_usage),
-                ("revenue_market", revenue_market), ("revenue", revenue), ("opex_power", opex_power),
+                ("revenue_market", revenue_market), ("revenue_renewal", revenue_renewal), ("revenue", revenue),
+                ("opex_power", opex_power),
                 ("opex_facility", opex_facility), ("opex_maintenance", opex_maintenance),
                 ("opex_operations", opex_operations), ("opex_insurance", opex_insurance),
                 ("opex_reletting", opex_reletting), ("opex", opex),
@@ -611,7 +693,8 @@ def cashflows(inputs: FinanceInputs, drivers: Drivers, xp=np, *, schedule: bool 
                 ("debt_balance", balance * (0.0 if m == M else 1.0)),
                 ("tax_levered", tax_lev_ops + tax_lev_sale), ("tax_unlevered", tax_unlev), ("cfads", cfads),
                 ("residual_proceeds", residual), ("project_cf", project_m), ("project_cf_pre_tax", project_pre_m),
-                ("equity_cf", equity_m), ("equity_contribution", capex_m[m] - draws[:, m] + fees[:, m]),
+                ("equity_cf", equity_m),
+                ("equity_contribution", capex_m[m] + vat_input - draws[:, m] + fees[:, m]),
                 ("dsra_draw", dsra_draw),
                 ("dsra_net_deposit", dsra_in - dsra_out - dsra_release_end), ("dsra_balance", dsra),
                 ("maintenance_reserve_deposit", reserve_in), ("maintenance_reserve_release", reserve_release),
@@ -619,6 +702,11 @@ def cashflows(inputs: FinanceInputs, drivers: Drivers, xp=np, *, schedule: bool 
                 ("lockup_net_deposit", trapped - lockup_use - lockup_release_end), ("lockup_balance", lockup),
                 ("equity_cure", cure), ("sponsor_injection", injection), ("distributions", distribution),
                 ("loan_default_event", event), ("financing_fees", fees[:, m]),
+                ("revenue_termination", revenue_termination), ("revenue_sla_credit", revenue_sla_credit),
+                ("opex_vat_surtax", opex_vat_surtax), ("vat_input_paid", vat_input), ("vat_output", vat_output),
+                ("vat_recovered", vat_recovered), ("vat_paid", vat_paid),
+                ("vat_receivable_balance", vat_receivable), ("working_capital_change", working_capital_change),
+                ("receivables_balance", receivables), ("payables_balance", payables),
             ):
                 rec[name][:, m] = value
 

@@ -17,6 +17,11 @@ Conventions (the finance engine, :func:`tokensim.finance.cashflows`, follows the
 - ``sculpted``: debt service of each period = CFADS of that period (base case) / target DSCR, so every period's DSCR
   equals the target; the debt is the lesser of the amount asked and the PV of that service at ``i`` (it is sized
   down when CFADS cannot carry the amount at the target, and the service scaled so it repays exactly otherwise).
+- refinancing (``refinancing_tenor_months`` > 0): the balloon (or bullet) B due at maturity T is not repaid there
+  but refinanced at ``refinancing_rate`` r_f as a level annuity over the tail, n_f = tail months / (12 /
+  payments_per_year) payments in arrears from T + one period: P_f = B · i_f / (1 − (1+i_f)^−n_f), i_f =
+  r_f / payments_per_year; interest accrues at r_f / 12 a month from month T + 1. The tail's service is scheduled
+  service (in the DSCR: the refinancing DSCR), the maturity moves to T + tail, and ``refinanced_month`` = T.
 
 The principal schedule is computed once at the rate at close and kept: on a Monte Carlo path a floating base rate
 changes the interest paid, not the principal (for an annuity the payment then floats, like a loan whose amortisation
@@ -66,6 +71,10 @@ class DebtTerms:
     upfront_fee_share, commitment_fee_per_year, lease_handling_fee_share, lease_deposit_share : float, optional
         The financing fees (:func:`financing_fees`): fractions of the debt amount (the commitment fee a fraction of
         the undrawn amount per year).
+    refinancing_tenor_months : int, optional
+        The tail: months over which the balloon due at maturity is refinanced (0: repaid at maturity).
+    refinancing_rate : float, optional
+        Annual rate of the refinanced balloon (fraction; None: ``annual_rate``).
     """
 
     amortisation: str
@@ -81,6 +90,8 @@ class DebtTerms:
     commitment_fee_per_year: float = 0.0
     lease_handling_fee_share: float = 0.0
     lease_deposit_share: float = 0.0
+    refinancing_tenor_months: int = 0  # tail over which a balloon is refinanced (0 = repaid at maturity)
+    refinancing_rate: float | None = None  # annual rate of the refinanced balloon (None = annual_rate)
 
 
 @dataclass(frozen=True)
@@ -98,6 +109,9 @@ class DebtSchedule:
     periodic_rate: Any  # rate at close / payments per year; (R,) when rows with several rates are stacked
     sized_down: np.ndarray  # (R,) bool: sculpting cut the debt below the amount asked
     fees: Any = None  # (R, M+1) financing fees and deposits the sponsor pays (refunds negative); None = none
+    refinanced_month: int = -1  # the original maturity when its balloon is refinanced over a tail; -1 = none
+    refinancing_rate: float = float("nan")  # annual rate charged from refinanced_month + 1
+    refinanced_amount: Any = None  # (R,) the balloon refinanced at refinanced_month; None = none
 
 
 def level_payment(balance, periodic_rate, n, balloon_share=0.0, advance=False):
@@ -181,11 +195,14 @@ def payment_calendar(months: int, payments_per_year: int, repayment_start: int, 
 
 def build_debt_schedule(kind: str, amount, draw_shares: np.ndarray, annual_rate: float, payments_per_year: int,
                         tenor_months: int, months: int, *, balloon_share: float = 0.0,
-                        cfads: np.ndarray | None = None, target_dscr: float | None = None) -> DebtSchedule:
+                        cfads: np.ndarray | None = None, target_dscr: float | None = None,
+                        refinancing_tenor_months: int = 0, refinancing_rate: float | None = None) -> DebtSchedule:
     """The schedule of a debt of ``amount`` (scalar or (R,)) drawn by ``draw_shares`` (by month, summing to 1).
 
     ``cfads`` (R, M+1) is the base-case cash flow available for debt service by month, needed for ``sculpted``.
     Repayments scheduled after month M stay outstanding at the horizon (the engine repays them from the residual).
+    ``refinancing_tenor_months`` > 0 refinances the balloon at maturity over that tail at ``refinancing_rate``
+    (annual; default ``annual_rate``): see the module docstring.
     """
     amount = np.atleast_1d(np.asarray(amount, dtype=float))
     rows = amount.shape[0] if cfads is None else max(amount.shape[0], cfads.shape[0])
@@ -241,8 +258,32 @@ def build_debt_schedule(kind: str, amount, draw_shares: np.ndarray, annual_rate:
     if advance:
         due[:, maturity] += balance  # the balloon / purchase option, one period after the last rental
         lump[:, maturity] += balance
+    refinanced_month, refi_rate, refinanced = -1, float("nan"), None
+    if refinancing_tenor_months > 0 and np.any(lump[:, maturity] > 1e-9 * np.maximum(amount, 1.0)):  # not rounding
+        refi_rate = float(annual_rate if refinancing_rate is None else refinancing_rate)
+        n_tail = int(refinancing_tenor_months) // step
+        refinanced = lump[:, maturity].copy()
+        due[:, maturity] -= refinanced  # not repaid at maturity: refinanced over the tail
+        lump[:, maturity] = 0.0
+        tail = maturity + step * np.arange(1, n_tail + 1)
+        length = max(months, int(tail[-1])) + 1
+        due = np.pad(due, ((0, 0), (0, length - due.shape[1])))
+        lump = np.pad(lump, ((0, 0), (0, length - lump.shape[1])))
+        i_f = refi_rate / payments_per_year
+        payment = level_payment(refinanced, i_f, n_tail)
+        balance = refinanced.copy()
+        for k, month in enumerate(tail):
+            principal = balance.copy() if k == n_tail - 1 else np.minimum(payment - balance * i_f, balance)
+            due[:, month] += principal
+            balance = balance - principal
+        flags = flags.copy()
+        flags[tail[tail <= months]] = True
+        refinanced_month = maturity
+        repay = np.concatenate([repay, tail])
+        maturity = int(tail[-1])
     draws = amount[:, None] * draw_shares[None, : months + 1]
     principal = due[:, : months + 1].copy()
     return DebtSchedule(kind=kind, amount=amount, draws=draws, principal=principal,
                         lump=lump[:, : months + 1].copy(), payment_month=flags,
-                        maturity_month=maturity, repayment_months=repay, periodic_rate=i, sized_down=sized_down)
+                        maturity_month=maturity, repayment_months=repay, periodic_rate=i, sized_down=sized_down,
+                        refinanced_month=refinanced_month, refinancing_rate=refi_rate, refinanced_amount=refinanced)

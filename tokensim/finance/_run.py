@@ -29,13 +29,39 @@ DEFINITIONS: dict[str, str] = {
                 "month m earns from month m+1",
     "revenue": "contract rent on contracted GPUs while the contract runs (escalated each contract year) + usage fees "
                "(base_plus_usage) + other GPUs at market rent x spot utilisation; after a tenant default the "
-               "contracted GPUs stand vacant for the vacancy lag, then sell at market x spot utilisation",
+               "contracted GPUs stand vacant for the vacancy lag, then sell at market x spot utilisation; after the "
+               "term + revenue_renewal",
     "opex_reletting": "one-off, in the month a defaulted tenant's GPUs are re-let (default month + vacancy lag): "
                       "contract.reletting_cost_months_of_rent x their market rent for a month (part of opex)",
-    "cfads": "EBITDA - tax paid on operations (levered)",
+    "cfads": "EBITDA - tax paid on operations (levered) - working_capital_change + vat_recovered",
     "project_cf": "unlevered, after tax: EBITDA - tax on (EBITDA - depreciation) - capex + residual sale at the "
-                  "horizon (taxed on proceeds - book value)",
-    "project_cf_pre_tax": "EBITDA - capex + residual",
+                  "horizon (taxed on proceeds - book value) - input VAT paid + VAT recovered - working_capital_change",
+    "project_cf_pre_tax": "EBITDA - capex + residual - input VAT paid + VAT recovered - working_capital_change",
+    "vat": "tax.vat: input VAT (input_rate x capex) is paid with the capex by the sponsor (not financed; in "
+           "equity_contribution) and held as a receivable (vat_receivable_balance); each month the output VAT "
+           "(output_rate x revenue; revenue is net of VAT, the tenant pays it on top) is first set against the "
+           "receivable (vat_recovered, cash kept: in CFADS), the rest is paid (vat_paid, passed through: no cash "
+           "effect) and bears the surtaxes (opex_vat_surtax = surtax_share x vat_paid, an opex, tax-deductible); a "
+           "receivable left at the horizon is lost (assumption: no refund of excess input VAT modelled); input VAT "
+           "on opex is not modelled (opex taken net of recoverable VAT). PRC: 13% on equipment and on leasing GPU "
+           "servers, 6% on IT services (MoF/SAT/GAC Announcement [2019] No. 39), surtaxes 12% of VAT paid",
+    "working_capital_change": "rise in receivables (revenue x contract.receivable_days / (365/12)) less rise in "
+                              "payables (suppliers' opex, the VAT surtaxes excluded, x opex.payable_days / "
+                              "(365/12)) over the month; both balances settle in the horizon month (released); "
+                              "reduces CFADS and project_cf when revenue grows; tax is on the accruals",
+    "revenue_sla_credit": "rent credit to the tenant each month the contract runs: sla_credit_share x (contract "
+                          "rent + usage fees); sla_credit_share = min(contract.sla_credit_per_point_share x "
+                          "percentage points of availability below contract.sla_availability_target_share, 1); "
+                          "availability = 1 - max(opex.gpu_failure_rate_per_year x opex.repair_days / 365 - "
+                          "capex.spare_share, 0) (mean GPUs out of service, less the spares)",
+    "revenue_termination": "in the month a tenant defaults within the term: contract.termination_recovery_share x "
+                           "min(contract.termination_payment_months_of_rent, months of the term left) x the month's "
+                           "contract rent on the contracted GPUs (taxable revenue)",
+    "capex_spares_and_fx": "capex by month includes capex.spare_share x the servers' price (spares, paid with each "
+                           "delivery) and, for capex.fx.usd_share of the hardware (servers, spares, network) quoted "
+                           "in USD, the exchange-rate move capex.fx.rate_change_share between order and delivery; "
+                           "the debt is signed on the scenario's capex at the order rate (debt_share x capex), so "
+                           "spares and the FX move are paid by the sponsor; the unit-cost layer leaves both out",
     "equity_cf": "EBITDA - tax on (EBITDA - interest - depreciation) - debt service - capex + debt drawn; at the "
                  "horizon + residual - debt still outstanding (repaid from the sale); the waterfall's DSRA, reserve, "
                  "lock-up, sweep and cures move cash between months (see waterfall)",
@@ -77,9 +103,9 @@ DEFINITIONS: dict[str, str] = {
     "sponsor_injection": "cash the sponsor pays in when CFADS, the DSRA and the lock-up account do not cover the "
                          "debt service (or, at the horizon, the sale does not repay the debt); total and the "
                          "number of months with one; never silent",
-    "equity_contribution": "equity paid in for capex (capex - debt drawn, a finance lease's first rental) and the "
-                           "DSRA funded at close; equity_cf = -equity_contribution + distributions - "
-                           "sponsor_injection - equity_cure",
+    "equity_contribution": "equity paid in for capex (capex - debt drawn, a finance lease's first rental), the "
+                           "input VAT on capex and the DSRA funded at close; equity_cf = -equity_contribution + "
+                           "distributions - sponsor_injection - equity_cure",
     "equity_cure": "at a loan-year test with DSCR below dscr_covenant, while cures remain (equity_cure_max_count): "
                    "the sponsor pays covenant x the year's service - the year's CFADS, which prepays the debt",
     "first_loan_default_month": "first month of a loan default event: a payment shortfall (a sponsor injection "
@@ -95,7 +121,8 @@ DEFINITIONS: dict[str, str] = {
                 "principal schedule fixed at close; interest during construction (the deliveries) is paid on its "
                 "payment months from the project's cash, not capitalised; the debt is drawn with the capex it funds",
     "horizon": "the scenario's horizon, run to the debt's maturity where that is later (an assumption row says "
-               "so): after the contract's term the GPUs sell at the market rent x spot utilisation",
+               "so): after the contract's term the GPUs sell at the market rent x spot utilisation, except the "
+               "share renewed (revenue_renewal); with a refinanced balloon, to the tail's end (refinancing)",
     "debt_sizing": "the debt is the lesser of the maximum gearing (financing.debt_share x capex) and the debt whose "
                    "lowest loan-year DSCR on the sizing case equals the target (financing.sizing_dscr; target_dscr "
                    "for sculpted debt, which sculpts on that case); the sizing case is the base case (P50) with "
@@ -111,7 +138,48 @@ DEFINITIONS: dict[str, str] = {
                       "floating loan is swapped to fixed at close at the base rate at close (no swap spread): it "
                       "pays the base at close, so only the unhedged share floats on a Monte Carlo path",
     "npv_zero_rent": "the contract rent (market rent for spot) at which project NPV = 0",
+    "revenue_renewal": "after the contract's term (tenant not in default): contract.renewal_share of the contracted "
+                       "GPUs renewed at the month's market rent x (1 - contract.renewal_rent_haircut_share), paid "
+                       "every hour (no spot utilisation); the lessor pays their power and space; the rest sells at "
+                       "market x spot utilisation",
+    "refinancing": "financing.refinancing_tenor_years > 0: the balloon (or bullet) due at maturity T is refinanced at "
+                   "financing.refinancing_rate as a level annuity over the tail (payments_per_year a year, in arrears "
+                   "from T + one period; interest at the refinancing rate from month T+1); the tail's service is "
+                   "scheduled service, so its loan-year DSCRs are the refinancing DSCRs, and the horizon runs to the "
+                   "tail's end (debt sizing to a DSCR counts the tail's years too). Tail 0: the balloon is repaid "
+                   "at T from cash, reserves and the sponsor",
+    "cover_by_year": "LLCR_t = PV at month t of CFADS of months t+1..maturity / debt outstanding after month t; "
+                     "PLCR_t = the same PV of CFADS of months t+1..the horizon (the project's life in the model; "
+                     "residual left out) / that debt; discounted month by month at the debt's rate / 12 (the "
+                     "refinancing rate after a refinanced balloon); at the end of deliveries (= llcr) and each "
+                     "loan-year end (month 12k) while debt is outstanding; deterministic case only",
+    "balloon": "the lump due at the balloon date (balloon share or bullet at maturity; a finance lease's purchase "
+               "option): its month, amount, whether refinanced, and LLCR/PLCR of the CFADS after it over the "
+               "balloon (NaN when the horizon ends at the balloon date)",
+    "lender_case": "the same loan with the residual sale at zero and at (1 - "
+                   "financing.lender_case_residual_haircut_share) x the base case's (a P90 proxy, assumption); DSCR "
+                   "and LLCR never count the residual, NPV, equity NPV, sponsor support and the first loan default "
+                   "do; tokensim run adds the case at the Monte Carlo residual's 10th percentile "
+                   "(monte_carlo.lender_case_p10_residual)",
 }
+
+
+_LENDER_MONEY = {"debt_outstanding", "amount", "residual_proceeds", "npv", "equity_npv", "sponsor_injection"}
+
+
+def _lender_in(lender: dict[str, Any] | None, k: float) -> dict[str, Any] | None:
+    """The lender block with its money (_LENDER_MONEY, at any depth) times k."""
+    if lender is None:
+        return None
+
+    def walk(v: Any, key: str = "") -> Any:
+        if isinstance(v, dict):
+            return {name: walk(x, name) for name, x in v.items()}
+        if isinstance(v, list):
+            return [walk(x, key) for x in v]
+        return v * k if key in _LENDER_MONEY and isinstance(v, (int, float)) and not isinstance(v, bool) else v
+
+    return walk(lender)
 
 
 # Schedule items that are not money: GPUs, and 0/1 flags.
@@ -187,6 +255,7 @@ class FinanceResult:
     sizing: dict[str, Any] | None = None  # DEFINITIONS["debt_sizing"]; None without debt or any DSCR to size to
     waterfall: dict[str, Any] | None = None  # DEFINITIONS["waterfall"]: injections, cures, loan default, DSCR by year
     discounting: dict[str, Any] | None = None  # DEFINITIONS["discounting"]
+    lender: dict[str, Any] | None = None  # DEFINITIONS["cover_by_year"], ["balloon"], ["lender_case"]
     schedule: Any = field(default=None, compare=False)
     warnings: list[dict] = field(default_factory=list)  # plausibility warnings (tokensim._warnings)
 
@@ -234,6 +303,7 @@ class FinanceResult:
             sizing=money(self.sizing, {"gearing_limit_amount", "dscr_limit_amount", "sized_amount"}),
             waterfall=money(self.waterfall, {"sponsor_injection", "equity_cure", "dsra_at_close"}),
             discounting=money(self.discounting, {"npv_at_discount_rate", "npv_at_wacc_after_tax"}),
+            lender=_lender_in(self.lender, k),
             frontier=[money(row, rent_keys) for row in self.frontier] if self.frontier else self.frontier,
             payback_rents=[money(row, rent_keys) for row in self.payback_rents] if self.payback_rents
             else self.payback_rents,
@@ -263,7 +333,7 @@ class FinanceResult:
             out["payback_rents"] = self.payback_rents
         if self.sizing is not None:
             out["sizing"] = self.sizing
-        for key in ("waterfall", "discounting"):
+        for key in ("waterfall", "discounting", "lender"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
         return out

@@ -5,6 +5,7 @@ mergeable summaries of the per-path metrics. The engines take a :class:`MonteCar
 
 from __future__ import annotations
 
+from ._dask import DEFAULT_BLOCK_PATHS, BlockProgress, block_summary, simulate_dask
 from ._run import (
     CONDITIONAL_ON,
     DEFAULT_PATHS,
@@ -18,10 +19,12 @@ from ._run import (
     dscr_fan,
     evaluate_paths,
     metric_specs,
+    residual_p10_lender_case,
     simulate,
 )
 
 __all__ = [
     "CONDITIONAL_ON", "DEFAULT_PATHS", "EVAL_BLOCK_PATHS", "FLAGS", "FLOAT32_TOLERANCE", "PATH_METRICS",
     "MonteCarloModel", "MonteCarloResult", "build_model", "dscr_fan", "evaluate_paths", "metric_specs", "simulate",
+    "BlockProgress", "DEFAULT_BLOCK_PATHS", "block_summary", "simulate_dask", "residual_p10_lender_case",
 ]

@@ -40,7 +40,7 @@ from .._irr import _scan_rates
 from .._kernels import StructLayout, get_module, header_defines, image_bytes, struct_layout, write_constants
 from .._units import HOURS_PER_MONTH, monthly_rate
 from ..cost import TOKENS_PER_MILLION
-from ..finance import dsra_target_by_month
+from ..finance import DAYS_PER_MONTH, dsra_target_by_month
 from ._drivers import default_log_hazard
 from ._rng import round_keys
 
@@ -172,6 +172,11 @@ def pack_params(model, dtype: str) -> np.ndarray:
         "cash_sweep_share": fi.cash_sweep_share, "tax_quarterly": float(fi.tax_payment == "quarterly_prepayment"),
         "dsra_at_close": float(fi.dsra_funding == "at_close"), "dsra_restore_months": fi.dsra_restore_months,
         "equity_cure_max_count": fi.equity_cure_max_count, "sweep_always": float(fi.cash_sweep_when == "always"),
+        "vat_input_rate": fi.vat_input_rate, "vat_output_rate": fi.vat_output_rate,
+        "vat_surtax_share": fi.vat_surtax_share, "receivable_months": fi.receivable_days / DAYS_PER_MONTH,
+        "payable_months": fi.payable_days / DAYS_PER_MONTH, "sla_credit_share": fi.sla_credit_share,
+        "termination_payment_months_of_rent": fi.termination_payment_months_of_rent,
+        "termination_recovery_share": fi.termination_recovery_share,
         "has_hurdle": float(hurdle is not None), "hurdle_annual": hurdle if hurdle is not None else 0.0,
         "hurdle_monthly": monthly_rate(hurdle) if hurdle is not None else 0.0,
         "cholesky": dm.cholesky.reshape(-1), "persistence": dm.persistence, "drift": dm.drift,
@@ -185,6 +190,10 @@ def pack_params(model, dtype: str) -> np.ndarray:
         "default_market_sensitivity": dm.default_market_sensitivity,
         "default_limit_month": dm.default_limit_month, "spot_utilisation": dm.spot_utilisation,
         "floating_base_rate": dm.floating_base_rate,
+        "renewal_share": float(np.asarray(fi.renewal_share).reshape(-1)[0]),
+        "renewal_rent_haircut_share": float(np.asarray(fi.renewal_rent_haircut_share).reshape(-1)[0]),
+        "refinancing_rate": fi.debt.refinancing_rate if fi.debt.refinanced_month >= 0 else 0.0,
+        "refinanced_month": fi.debt.refinanced_month if fi.debt.refinanced_month >= 0 else fi.months + 1,
         "irr_guess": IRR_SETTINGS["guess"], "irr_tol": IRR_SETTINGS["tol"][dtype],
         "irr_max_iter": IRR_SETTINGS["max_iter"], "scan_count": _scan_rates(IRR_SETTINGS["guess"], np).size,
     }

@@ -67,7 +67,7 @@ from .._units import monthly_rate
 from .._xp import to_numpy
 from ..config.reader import check_number
 from ..config.uncertainty import Uncertainty
-from ..finance import Drivers, FinanceInputs, cashflows, finance_metrics
+from ..finance import Drivers, FinanceInputs, cashflows, finance_metrics, lender_case_at, residual_quantile_share
 from ._drivers import DriverModel, driver_model, generate_drivers
 from ._kernel import kernel_chunks
 from ._summary import HistogramSpec, Summary
@@ -75,6 +75,7 @@ from ._summary import HistogramSpec, Summary
 __all__ = [
     "PATH_METRICS", "CONDITIONAL_ON", "FLAGS", "EVAL_BLOCK_PATHS", "DEFAULT_PATHS", "FLOAT32_TOLERANCE",
     "MonteCarloResult", "MonteCarloModel", "build_model", "evaluate_paths", "simulate", "metric_specs", "dscr_fan",
+    "residual_p10_lender_case",
 ]
 
 PATH_METRICS = ("project_irr", "equity_irr", "npv", "payback_years_equity", "min_dscr",
@@ -279,7 +280,10 @@ def dscr_fan(model: MonteCarloModel, *, paths: int = 20_000, seed: int = 0,
     dict
         ``years`` (loan years with debt service), ``quantiles`` {"p05": DSCR per year, ...}, ``covenant``,
         ``breach_share_by_year`` (share of paths below the covenant each year), ``breach_probability`` (any year),
-        from the NumPy engine's per-year DSCR.
+        from the NumPy engine's per-year DSCR; with a refinanced balloon also ``refinancing``: the balloon's month,
+        amount and rate, the tail's loan years and ``prob_refinancing_dscr_below_1``, the share of the paths with a
+        loan-year DSCR below 1 in some tail year (the tail's CFADS does not cover the refinanced debt's service at
+        the stated rate in that year).
     """
     index = np.arange(paths, dtype=np.uint64)
     flows = cashflows(model.inputs, generate_drivers(model.drivers, seed, index, np), np)
@@ -290,9 +294,47 @@ def dscr_fan(model: MonteCarloModel, *, paths: int = 20_000, seed: int = 0,
         q = {f"p{round(100 * p):02d}": [float(np.nanquantile(by_year[:, y], p)) for y in keep] for p in quantiles}
         covenant = model.dscr_covenant
         breach = [float(np.mean(by_year[:, y] < covenant)) for y in keep] if covenant is not None else None
-    return {"years": [y + 1 for y in keep], "quantiles": q, "covenant": covenant, "breach_share_by_year": breach,
-            "breach_probability": float(np.mean(flows.covenant_breached)), "paths": paths, "seed": seed,
-            "backend": "numpy"}
+    out: dict[str, Any] = {"years": [y + 1 for y in keep], "quantiles": q, "covenant": covenant,
+                           "breach_share_by_year": breach,
+                           "breach_probability": float(np.mean(flows.covenant_breached)), "paths": paths,
+                           "seed": seed, "backend": "numpy"}
+    debt = model.inputs.debt
+    if debt.refinanced_month >= 0:  # the refinancing risk of the balloon (tokensim.finance DEFINITIONS)
+        tail = [y for y in range(by_year.shape[1]) if 12 * y + 1 > debt.refinanced_month]
+        with np.errstate(invalid="ignore"):
+            below = (by_year[:, tail] < 1.0).any(axis=1) if tail else np.zeros(paths, dtype=bool)
+        out["refinancing"] = {
+            "balloon_month": int(debt.refinanced_month),
+            "balloon_amount": float(np.asarray(debt.refinanced_amount).reshape(-1)[0]),
+            "refinancing_rate": float(debt.refinancing_rate), "tail_years": [y + 1 for y in tail],
+            "prob_refinancing_dscr_below_1": float(np.mean(below))}
+    return out
+
+
+def residual_p10_lender_case(model: MonteCarloModel, *, paths: int = 5_000, seed: int = 0) -> dict[str, Any] | None:
+    """The lender case at the Monte Carlo residual's 10th percentile (tokensim.finance DEFINITIONS['lender_case']).
+
+    Parameters
+    ----------
+    model : MonteCarloModel
+        The contract and its drivers.
+    paths : int
+        Paths (the same paths as a run's first ones) whose residual sale gives the percentile.
+    seed : int
+        Philox key.
+
+    Returns
+    -------
+    dict or None
+        The deterministic case with the residual at P10 / the base case's residual (``residual_share``), as each
+        case of ``lender.lender_case`` (money in the model's currency), plus ``paths`` and ``seed``; None when the
+        base case has no residual.
+    """
+    drivers = generate_drivers(model.drivers, seed, np.arange(paths, dtype=np.uint64), np)
+    share = residual_quantile_share(model.inputs, drivers, 0.10)
+    if share is None:
+        return None
+    return {**lender_case_at(model.inputs, share), "paths": paths, "seed": seed}
 
 
 def _concat(parts: list[dict[str, Any]]) -> dict[str, Any]:

@@ -21,15 +21,18 @@ from ..finance import (
     DebtTerms,
     EconomicResidualParts,
     FinanceInputs,
+    availability_share,
     build_debt_schedule,
     debt_at_close,
     economic_residual_parts,
     payment_calendar,
     percent_of_cost_at,
+    sla_credit_share,
 )
 from .cost import cost_inputs
 
-__all__ = ["finance_inputs", "debt_terms", "contract_rent_per_gpu_month", "debt_maturity_month", "to_debt_maturity"]
+__all__ = ["finance_inputs", "finance_capex_total", "debt_terms", "contract_rent_per_gpu_month",
+           "debt_maturity_month", "to_debt_maturity"]
 
 
 def debt_maturity_month(scenario: Scenario) -> int:
@@ -44,12 +47,21 @@ def debt_maturity_month(scenario: Scenario) -> int:
     -------
     int
         The maturity of :func:`tokensim.finance.payment_calendar` on the scenario's tenor, payments per year and
-        last delivery (repayment starts after it); for a finance lease the period after the last rental.
+        last delivery (repayment starts after it); for a finance lease the period after the last rental; plus the
+        tail (``financing.refinancing_tenor_years``) when the balloon is refinanced.
     """
     fin = scenario.financing
     last_delivery = max(d.month for d in scenario.capex.delivery if d.share > 0)
-    return payment_calendar(scenario.horizon_months, fin.payments_per_year, last_delivery,
-                            int(round(fin.tenor_years * 12)), fin.amortisation == "finance_lease")[2]
+    maturity = payment_calendar(scenario.horizon_months, fin.payments_per_year, last_delivery,
+                                int(round(fin.tenor_years * 12)), fin.amortisation == "finance_lease")[2]
+    return maturity + _tail_months(scenario)
+
+
+def _tail_months(scenario: Scenario) -> int:
+    """Months of the refinancing tail: 0 unless a balloon (bullet, or balloon_share > 0) is refinanced."""
+    fin = scenario.financing
+    has_balloon = fin.amortisation == "bullet" or (fin.balloon_share > 0 and fin.amortisation != "sculpted")
+    return int(round(fin.refinancing_tenor_years * 12)) if has_balloon else 0
 
 
 def to_debt_maturity(scenario: Scenario) -> Scenario:
@@ -120,7 +132,9 @@ def debt_terms(scenario: Scenario) -> DebtTerms:
                      sizing_revenue_haircut_share=fin.sizing_revenue_haircut_share,
                      upfront_fee_share=fin.upfront_fee_share, commitment_fee_per_year=fin.commitment_fee_per_year,
                      lease_handling_fee_share=fin.lease_handling_fee_share,
-                     lease_deposit_share=fin.lease_deposit_share)
+                     lease_deposit_share=fin.lease_deposit_share, refinancing_tenor_months=_tail_months(scenario),
+                     refinancing_rate=None if not _tail_months(scenario) else
+                     fin.interest_rate if fin.refinancing_rate is None else fin.refinancing_rate)
 
 
 def _timeline(s: Scenario) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
@@ -130,13 +144,35 @@ def _timeline(s: Scenario) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     online = np.zeros(months + 1)
     depreciation = np.zeros(months + 1)
     dep_months = int(round(s.tax.depreciation_years * 12))
+    total = finance_capex_total(s)
     for d in s.capex.delivery:
-        tranche = d.share * s.capex_total
+        tranche = d.share * total
         capex[d.month] += tranche
         online[d.month + 1:] += d.share
         depreciation[d.month + 1: min(d.month + dep_months, months) + 1] += tranche / (s.tax.depreciation_years * 12)
-    book_value = s.capex_total - depreciation.sum()
+    book_value = total - depreciation.sum()
     return capex, np.minimum(online, 1.0), depreciation, max(book_value, 0.0)
+
+
+def finance_capex_total(scenario: Scenario) -> float:
+    """The capex the finance pays, in the scenario's currency: the scenario's capex at the order rate, plus the
+    spares (``capex.spare_share`` x the servers' price) and the exchange-rate move on the share of the hardware
+    (servers, spares, network and fabric) quoted in USD (``capex.fx``); ``DEFINITIONS["capex_spares_and_fx"]``.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        A loaded scenario.
+
+    Returns
+    -------
+    float
+        Capex paid over the deliveries (each delivery pays its share of it).
+    """
+    c = scenario.capex
+    spares = c.spare_share * scenario.cluster.servers * c.server_price
+    fx_move = c.fx_usd_share * c.fx_rate_change_share * (scenario.hardware_capex_total + spares)
+    return scenario.capex_total + spares + fx_move
 
 
 def _residual(s: Scenario, ci: CostInputs) -> tuple[float, EconomicResidualParts | None]:
@@ -179,11 +215,11 @@ def finance_inputs(scenario: Scenario, *, rent_per_gpu_month: Any = None, market
     if rent_per_gpu_month is None:
         rent_per_gpu_month = contract_rent_per_gpu_month(s)
     residual_percent, parts = _residual(s, ci)
-    no_debt = build_debt_schedule("bullet", 0.0, capex / s.capex_total, fin.interest_rate, fin.payments_per_year,
-                                  int(round(fin.tenor_years * 12)), s.horizon_months)
+    no_debt = build_debt_schedule("bullet", 0.0, capex / finance_capex_total(s), fin.interest_rate,
+                                  fin.payments_per_year, int(round(fin.tenor_years * 12)), s.horizon_months)
     inputs = FinanceInputs(
         currency=s.currency, months=s.horizon_months, gpus=float(s.cluster.gpus),
-        gpus_per_server=s.cluster.gpus_per_server, capex_total=s.capex_total, capex_by_month=capex,
+        gpus_per_server=s.cluster.gpus_per_server, capex_total=finance_capex_total(s), capex_by_month=capex,
         online_share=online, ops_start_month=s.capex.delivery[-1].month + 1, depreciation_by_month=depreciation,
         book_value_at_horizon=book_value, contract_type=c.type, term_months=int(round(c.term_years * 12)),
         contracted_share=c.contracted_share, rent_per_gpu_month=rent_per_gpu_month,
@@ -197,6 +233,7 @@ def finance_inputs(scenario: Scenario, *, rent_per_gpu_month: Any = None, market
         else market_rent_per_gpu_hour,
         market_rent_change_per_year=c.market_rent_change_per_year, spot_utilisation=c.spot_utilisation,
         vacancy_lag_months=c.vacancy_lag_months, reletting_cost_months_of_rent=c.reletting_cost_months_of_rent,
+        renewal_share=c.renewal_share, renewal_rent_haircut_share=c.renewal_rent_haircut_share,
         lessee_pays_power_and_facility=s.opex.power_and_facility_paid_by == "lessee",
         power_busy_per_gpu_hour=busy["power"], power_idle_per_gpu_hour=idle["power"],
         facility_per_gpu_hour=busy["facility"], maintenance_per_gpu_hour=busy["maintenance"],
@@ -215,5 +252,13 @@ def finance_inputs(scenario: Scenario, *, rent_per_gpu_month: Any = None, market
         maintenance_reserve_per_gpu_hour=fin.maintenance_reserve_per_gpu_hour,
         lockup_dscr=np.nan if fin.lockup_dscr is None else fin.lockup_dscr, cash_sweep_share=fin.cash_sweep_share,
         cash_sweep_when=fin.cash_sweep_when, equity_cure_max_count=fin.equity_cure_max_count,
+        vat_input_rate=s.tax.vat_input_rate, vat_output_rate=s.tax.vat_output_rate,
+        vat_surtax_share=s.tax.vat_surtax_share, receivable_days=c.receivable_days,
+        payable_days=s.opex.payable_days,
+        sla_credit_share=sla_credit_share(
+            availability_share(s.opex.gpu_failure_rate_per_year, s.opex.repair_days, s.capex.spare_share),
+            c.sla_availability_target_share, c.sla_credit_per_point_share),
+        termination_payment_months_of_rent=c.termination_payment_months_of_rent,
+        termination_recovery_share=c.termination_recovery_share,
     )
     return replace(inputs, debt=debt_at_close(inputs, debt_terms(s))) if size_debt else inputs

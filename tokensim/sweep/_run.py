@@ -62,6 +62,7 @@ from typing import Any
 import numpy as np
 
 from .._backend import cpu_workers, select_backend
+from .._cluster import ClusterSpec, check_cluster_args
 from .._errors import ParameterError, UserError
 from ..config.scenario import Scenario
 from ..cost import cost_per_gpu_hour, cost_per_million_tokens
@@ -69,6 +70,7 @@ from ..perf import Instance, batch_search
 from ..perf import evaluate as perf_evaluate
 from . import _kernel as _unitcost_kernel
 from ._axes import AXES, SWEEP_METRICS, Axis, axis_column, metric_column, parse_axis
+from ._dask import dask_frames
 from ._plan import (
     FLAG_FEASIBLE,
     FLAG_LATENCY_LAYOUT,
@@ -253,21 +255,32 @@ class Sweep:
         """One DataFrame per chunk of ``chunk_points`` points, in flat-index order. NumPy evaluates and assembles
         blocks of a chunk on a thread pool (NumPy and pandas release the GIL in their array loops); the kernel
         evaluates a whole chunk per launch."""
-        import pandas as pd
-
         kernel = None
         if self.backend == "cupy":
             kernel = _unitcost_kernel.host_chunks(self.plan, self.dtype)
-        block = _BLOCK_POINTS[self.plan.search]
         with ThreadPoolExecutor(max_workers=cpu_workers(), thread_name_prefix="tokensim-sweep") as pool:
             for start in range(0, self.plan.points, self.chunk_points):
                 stop = min(self.plan.points, start + self.chunk_points)
-                outputs = kernel(start, stop) if kernel is not None else None
-                parts = list(pool.map(lambda a, b=start, e=stop, o=outputs: self._block_frame(
-                    a, min(e, a + block), o, b), range(start, stop, block)))
-                yield pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+                yield self.chunk_frame(start, stop, pool, kernel)
                 if progress is not None:
                     progress(stop, self.plan.points)
+
+    def chunk_frame(self, start: int, stop: int, pool: ThreadPoolExecutor | None = None, kernel: Any = None):
+        """The DataFrame of points start..stop-1: one chunk of :meth:`frames`, or one task on Dask. Its blocks run
+        on ``pool`` when given; ``kernel``: the GPU's :func:`host_chunks` when already built."""
+        import pandas as pd
+
+        if kernel is None and self.backend == "cupy":
+            kernel = _unitcost_kernel.host_chunks(self.plan, self.dtype)
+        outputs = kernel(start, stop) if kernel is not None else None
+        block = _BLOCK_POINTS[self.plan.search]
+
+        def one(a: int):
+            return self._block_frame(a, min(stop, a + block), outputs, start)
+
+        starts = range(start, stop, block)
+        parts = list(pool.map(one, starts) if pool is not None else map(one, starts))
+        return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
 
     def meta(self) -> dict[str, Any]:
         p = self.plan
@@ -339,8 +352,9 @@ class SweepResult:
                 "rows": self.frame.to_dict(orient="records")}
 
 
-def run_sweep(scenario: Scenario, axes: Sequence[Axis | str], metrics: Sequence[str] | None = None,
-              **options: Any) -> SweepResult:
+def run_sweep(scenario: Scenario, axes: Sequence[Axis | str], metrics: Sequence[str] | None = None, *,
+              client: Any = None, scheduler: str | None = None, workers: int | None = None,
+              gpus_per_node: int | None = None, **options: Any) -> SweepResult:
     """Unit cost and finance metrics over a grid of scenario fields, as one table.
 
     Within the memory budget; stream :meth:`Sweep.frames` of :func:`prepare_sweep` for larger grids.
@@ -358,6 +372,10 @@ def run_sweep(scenario: Scenario, axes: Sequence[Axis | str], metrics: Sequence[
     **options
         ``mode`` (aggregated or disaggregated), ``backend`` (auto, numpy or cupy), ``dtype`` (float32 or float64, GPU
         only), ``chunk_points`` and ``memory_budget_mb``, as :func:`prepare_sweep`.
+    client, scheduler, workers, gpus_per_node : optional, at most one
+        Evaluate the chunks on Dask (:func:`tokensim.sweep.dask_frames`, the ``dask`` extra): a connected
+        ``distributed.Client``, a scheduler's address, a local cluster of ``workers`` processes or a local CUDA
+        cluster of ``gpus_per_node`` GPUs; the table is the in-process one, value for value.
 
     Returns
     -------
@@ -368,9 +386,12 @@ def run_sweep(scenario: Scenario, axes: Sequence[Axis | str], metrics: Sequence[
     """
     import pandas as pd
 
+    cluster = ClusterSpec(scheduler=scheduler, workers=workers, gpus_per_node=gpus_per_node, client=client)
+    check_cluster_args(cluster)
     sweep = prepare_sweep(scenario, axes, metrics, **options)
     sweep.check_fits_in_memory()
     start = time.perf_counter()
-    frames = list(sweep.frames())
+    frames = list(dask_frames(sweep, cluster, chunk_points=options.get("chunk_points")) if cluster.requested
+                  else sweep.frames())
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     return SweepResult(sweep.meta(), frame, time.perf_counter() - start)
