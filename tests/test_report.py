@@ -119,3 +119,28 @@ def test_tables_write_money_with_thousands_separators_not_exponents():
     text = render_table({"npv": -2.333e9, "capex": 7.0e9, "huge": 5.4e17, "tiny": 1.2e-5, "rent": 17.2})
     assert "-2,333,000,000" in text and "7,000,000,000" in text
     assert "5.4e+17" in text and "1.2e-05" in text and "17.2" in text
+
+
+def test_the_reading_says_what_a_lender_reads(founding_run):
+    """Issue 13 done-when: the founding case reports its DSCR-sized debt, what happens at default under 90% debt
+    (when, how much sponsor support) and the rent for DSCR 1.2, each sentence carrying the finance JSON's figures.
+    The sized debt is also checked against the level-annuity closed form: CFADS per month / 1.2 x the 60-month
+    annuity factor at 4% a year."""
+    from tokensim import load_scenario, run_finance
+
+    report = founding_run.report
+    fin = report.finance
+    text = " ".join(report.reading)
+    sized = fin["sizing"]["sized_amount"]
+    assert f"carries CNY {sized / 1e9:.2f} bn, {fin['sizing']['sized_gearing']:.1%} of capex" in text
+    cfads_month = report.schedule["cfads_cny"].to_numpy()[1]
+    r = 0.04 / 12
+    assert sized == pytest.approx(cfads_month / 1.2 * (1 - (1 + r) ** -60) / r, rel=1e-6)
+    w = fin["waterfall"]
+    assert f"month {w['first_loan_default_month']}" in text
+    assert f"injects CNY {w['sponsor_injection'] / 1e9:.2f} bn over {w['sponsor_injection_months']} months" in text
+    rent = report.dscr_rent
+    assert f"a minimum DSCR of 1.2 needs rent of {rent['rent_per_gpu_hour']:.2f} per GPU-hour" in text
+    # the oracle for that rent: the scenario re-run at it has a minimum DSCR of 1.2
+    again = load_scenario("b300-10k-cluster", [f"contract.rent_per_cluster_year={rent['rent_per_cluster_year']!r}"])
+    assert run_finance(again).min_dscr == pytest.approx(1.2, abs=1e-6)

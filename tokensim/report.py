@@ -168,7 +168,36 @@ def _reading(s: Scenario, currency: str, unit_costs: list[dict], breakdown: dict
             f"Debt cover: minimum DSCR {fin['min_dscr']:.2f} against a covenant of {covenant:g} "
             f"({'breached' if fin['covenant_breached'] else 'met'}); a minimum DSCR of {covenant:g} needs rent of "
             f"{dscr_rent['rent_per_gpu_hour']:.2f} per GPU-hour.")
+    lines += _lender_lines(s, currency, fin)
     return lines
+
+
+def _bn(value: float) -> str:
+    return f"{value / 1e9:.2f} bn"
+
+
+def _lender_lines(s: Scenario, currency: str, fin: dict) -> list[str]:
+    """What a lender reads (issue 13): the debt the cash flow can carry, what happens at the debt filed, and the
+    cover without the residual."""
+    out = []
+    sizing, waterfall, lender = fin.get("sizing"), fin.get("waterfall"), fin.get("lender")
+    if sizing:
+        filed = s.financing.debt_share
+        applied = "applied" if sizing.get("applied") else f"not applied: the scenario files {filed:.0%}"
+        out.append(f"Debt sizing: a minimum DSCR of {sizing['target_dscr']:g} on the {sizing['case']} carries "
+                   f"{currency} {_bn(sizing['sized_amount'])}, {sizing['sized_gearing']:.1%} of capex (binding: "
+                   f"{sizing['binding']}; {applied}).")
+    if waterfall and waterfall.get("sponsor_injection", 0) > 0:
+        month = waterfall.get("first_loan_default_month")
+        when = (f"the first loan default event is in month {month}, a {waterfall['first_loan_default_reason']}; "
+                if month is not None else "")
+        out.append(f"At the debt filed, {when}the sponsor injects {currency} {_bn(waterfall['sponsor_injection'])} "
+                   f"over {waterfall['sponsor_injection_months']} months to keep it serviced.")
+    case = (lender or {}).get("lender_case", {}).get("zero_residual")
+    if case:
+        out.append(f"Lender case with no residual value: NPV {currency} {_bn(case['npv'])}, minimum DSCR "
+                   f"{case['min_dscr']:.2f}, sponsor support {currency} {_bn(case['sponsor_injection'])}.")
+    return out
 
 
 def payback_variants(s: Scenario) -> list[dict]:
