@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pytest
 import yaml
+from _handcase import one_server
 from click.testing import CliRunner
 
 from tokensim import ConfigError, run_finance
@@ -21,20 +22,9 @@ from tokensim.resolve.finance import finance_inputs
 # A one-server case worked by hand: capex 1,200 at close; rent 600 a year (50 a month); opex 15 per GPU-year x 8 GPUs
 # = 120 a year (10 a month): EBITDA and CFADS 40 a month; no tax, no residual; 6% a year, monthly payments over the
 # 3-year term: periodic rate i = 0.005, n = 36 payments from month 1.
-TINY = {
-    "name": "tiny", "currency": "USD", "horizon_years": 3, "utilisation": 1.0,
-    "serving": {"hardware": "B300", "model": "deepseek-v3", "precision": "fp8", "input_tokens": 1,
-                "output_tokens": 1},
-    "cluster": {"servers": 1},
-    "capex": {"server_price": 1200, "network_and_fabric_total": 0, "economic_life_years": 3},
-    "opex": {"power_and_facility_paid_by": "lessor", "server_overhead_factor": 1, "pue": 1,
-             "electricity_price_per_kwh": 0, "load_factor": 1, "facility_price_per_kw_month": 0,
-             "maintenance_share_of_capex_per_year": 0, "operations_per_gpu_year": 15,
-             "insurance_share_of_capex_per_year": 0},
-    "financing": {"debt_share": 0.95, "interest_rate": 0.06, "amortisation": "annuity", "sizing_dscr": 1.25,
-                  "cost_of_equity": 0.12, "discount_rate": 0.12},
-    "contract": {"type": "fixed", "term_years": 3, "rent_per_cluster_year": 600},
-}
+TINY = one_server("tiny", 3, financing={"debt_share": 0.95, "interest_rate": 0.06, "amortisation": "annuity",
+                                        "sizing_dscr": 1.25, "cost_of_equity": 0.12, "discount_rate": 0.12},
+                  contract={"type": "fixed", "term_years": 3, "rent_per_cluster_year": 600})
 RATE = 0.005
 ANNUITY_36 = (1 - (1 + RATE) ** -36) / RATE  # PV of 1 a month for 36 months at i: 32.871
 FOUNDING = config_dir() / "scenarios" / "b300-10k-cluster.yaml"

@@ -10,6 +10,7 @@ import numpy as np
 import numpy_financial as npf
 import pytest
 import yaml
+from _handcase import one_server
 
 import tokensim
 from tokensim import Target, UserError, run_finance
@@ -33,20 +34,9 @@ from tokensim.resolve.finance import debt_terms, finance_inputs
 
 # A one-server case small enough to work by hand: capex 1,200 at close; rent 600 a year (50 a month); opex 15 per
 # GPU-year x 8 GPUs = 120 a year (10 a month), so EBITDA is 40 a month; half debt-funded; no tax, no residual.
-HAND = {
-    "name": "hand", "currency": "USD", "horizon_years": 3, "utilisation": 1.0,
-    "serving": {"hardware": "B300", "model": "deepseek-v3", "precision": "fp8", "input_tokens": 1,
-                "output_tokens": 1},
-    "cluster": {"servers": 1},
-    "capex": {"server_price": 1200, "network_and_fabric_total": 0, "economic_life_years": 3},
-    "opex": {"power_and_facility_paid_by": "lessor", "server_overhead_factor": 1, "pue": 1,
-             "electricity_price_per_kwh": 0, "load_factor": 1, "facility_price_per_kw_month": 0,
-             "maintenance_share_of_capex_per_year": 0, "operations_per_gpu_year": 15,
-             "insurance_share_of_capex_per_year": 0},
-    "financing": {"debt_share": 0.5, "interest_rate": 0.0, "amortisation": "straight_line", "cost_of_equity": 0.12,
-                  "discount_rate": 0.12},
-    "contract": {"type": "fixed", "term_years": 3, "rent_per_cluster_year": 600},
-}
+HAND = one_server("hand", 3, financing={"debt_share": 0.5, "interest_rate": 0.0, "amortisation": "straight_line",
+                                        "cost_of_equity": 0.12, "discount_rate": 0.12},
+                  contract={"type": "fixed", "term_years": 3, "rent_per_cluster_year": 600})
 FOUNDING = config_dir() / "scenarios" / "b300-10k-cluster.yaml"
 
 

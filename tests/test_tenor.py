@@ -9,6 +9,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import yaml
+from _handcase import one_server
 from click.testing import CliRunner
 
 from tokensim import run_finance
@@ -25,21 +26,10 @@ from tokensim.resolve.montecarlo import montecarlo_model
 # opex 15 per GPU-year x 8 = 120 a year = 10 a month (no power: electricity at 0); no tax, no residual unless set.
 # The market rent is the contract's per GPU-hour (50 / (8 x 730)), so a month of the whole cluster at market is 50.
 RENT_PER_GPU_HOUR = 50 / (8 * 730)
-CASE = {
-    "name": "tenor", "currency": "USD", "horizon_years": 2, "utilisation": 1.0,
-    "serving": {"hardware": "B300", "model": "deepseek-v3", "precision": "fp8", "input_tokens": 1,
-                "output_tokens": 1},
-    "cluster": {"servers": 1},
-    "capex": {"server_price": 1200, "network_and_fabric_total": 0, "economic_life_years": 3},
-    "opex": {"power_and_facility_paid_by": "lessor", "server_overhead_factor": 1, "pue": 1,
-             "electricity_price_per_kwh": 0, "load_factor": 1, "facility_price_per_kw_month": 0,
-             "maintenance_share_of_capex_per_year": 0, "operations_per_gpu_year": 15,
-             "insurance_share_of_capex_per_year": 0},
-    "financing": {"debt_share": 0.5, "interest_rate": 0.06, "amortisation": "bullet", "tenor_years": 2,
-                  "cost_of_equity": 0.12, "discount_rate": 0.12},
-    "contract": {"type": "fixed", "term_years": 2, "rent_per_cluster_year": 600,
-                 "market_rent_per_gpu_hour": RENT_PER_GPU_HOUR, "spot_utilisation": 0.5},
-}
+CASE = one_server("tenor", 2, financing={"debt_share": 0.5, "interest_rate": 0.06, "amortisation": "bullet",
+                                         "tenor_years": 2, "cost_of_equity": 0.12, "discount_rate": 0.12},
+                  contract={"type": "fixed", "term_years": 2, "rent_per_cluster_year": 600,
+                            "market_rent_per_gpu_hour": RENT_PER_GPU_HOUR, "spot_utilisation": 0.5})
 
 
 def scenario(tmp_path, **sections):
