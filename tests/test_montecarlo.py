@@ -366,16 +366,9 @@ def _lender_terms_founding(doc: dict) -> None:
     doc["tax"]["payment"] = "quarterly_prepayment"
 
 
-@pytest.mark.parametrize(("mutate", "name"), [(_lender_terms, "us-b300-neocloud-usage"),
-                                              (_lender_terms_founding, "b300-10k-cluster")])
-@pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_kernel_waterfall_equals_numpy_on_the_host(host_kernels, tmp_path, mutate, name, dtype):
-    """With every waterfall mechanism on (DSRA, reserve, lock-up, sweep, cures, quarterly tax), mc_paths built for
-    the host gives evaluate_paths' per-path metrics (sponsor injection, first loan default month and first-crossing
-    payback included) and flags; the paths exercise every mechanism (checked on NumPy's schedule)."""
-    model = prepare(load_scenario(variant(tmp_path, mutate, name)))
-    ref = evaluate_paths(model, 11, 0, 600)
-    got = host_paths(host_kernels[dtype], model, 11, 0, 600, dtype)
+def _assert_kernel_paths_equal(model, ref: dict, got: dict, dtype: str) -> None:
+    """The host-built kernel's per-path metrics and flags equal NumPy's: same finite pattern, values within the
+    dtype's tolerance (money metrics relative to capex)."""
     capex = model.inputs.capex_total
     tolerance = {"float64": dict(rtol=1e-9, atol=1e-12), "float32": dict(rtol=1e-4, atol=1e-5)}[dtype]
     for metric in PATH_METRICS:
@@ -386,6 +379,19 @@ def test_kernel_waterfall_equals_numpy_on_the_host(host_kernels, tmp_path, mutat
         np.testing.assert_allclose(value[finite], expected[finite], rtol=tolerance["rtol"], atol=atol, err_msg=metric)
     for bit, flag in enumerate(FLAGS):
         np.testing.assert_array_equal((got["flags"] >> bit) & 1, ref["flags"][flag], err_msg=flag)
+
+
+@pytest.mark.parametrize(("mutate", "name"), [(_lender_terms, "us-b300-neocloud-usage"),
+                                              (_lender_terms_founding, "b300-10k-cluster")])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_kernel_waterfall_equals_numpy_on_the_host(host_kernels, tmp_path, mutate, name, dtype):
+    """With every waterfall mechanism on (DSRA, reserve, lock-up, sweep, cures, quarterly tax), mc_paths built for
+    the host gives evaluate_paths' per-path metrics (sponsor injection, first loan default month and first-crossing
+    payback included) and flags; the paths exercise every mechanism (checked on NumPy's schedule)."""
+    model = prepare(load_scenario(variant(tmp_path, mutate, name)))
+    ref = evaluate_paths(model, 11, 0, 600)
+    got = host_paths(host_kernels[dtype], model, 11, 0, 600, dtype)
+    _assert_kernel_paths_equal(model, ref, got, dtype)
     assert 0 < ref["flags"]["loan_default"].mean() and np.isfinite(ref["metrics"]["first_loan_default_month"]).any()
     drivers = generate_drivers(model.drivers, 11, np.arange(200, dtype=np.uint64), np)
     s = cashflows(model.inputs, drivers, schedule=True).schedule
@@ -409,16 +415,7 @@ def test_kernel_renewal_and_refinancing_equal_numpy_on_the_host(host_kernels, tm
     assert model.inputs.months == 96 and model.inputs.debt.refinanced_month == 60
     ref = evaluate_paths(model, 17, 0, 600)
     got = host_paths(host_kernels[dtype], model, 17, 0, 600, dtype)
-    capex = model.inputs.capex_total
-    tolerance = {"float64": dict(rtol=1e-9, atol=1e-12), "float32": dict(rtol=1e-4, atol=1e-5)}[dtype]
-    for metric in PATH_METRICS:
-        expected, value = ref["metrics"][metric], got["metrics"][metric].astype(np.float64)
-        finite = np.isfinite(expected)
-        np.testing.assert_array_equal(np.isfinite(value), finite, err_msg=metric)
-        atol = tolerance["atol"] * (capex if metric in ("npv", "sponsor_injection") else 1.0)
-        np.testing.assert_allclose(value[finite], expected[finite], rtol=tolerance["rtol"], atol=atol, err_msg=metric)
-    for bit, flag in enumerate(FLAGS):
-        np.testing.assert_array_equal((got["flags"] >> bit) & 1, ref["flags"][flag], err_msg=flag)
+    _assert_kernel_paths_equal(model, ref, got, dtype)
     drivers = generate_drivers(model.drivers, 17, np.arange(200, dtype=np.uint64), np)
     s = cashflows(model.inputs, drivers, schedule=True).schedule
     assert (s["revenue_renewal"][:, 61:] > 0).any() and (s["revenue_renewal"][:, :61] == 0).all()
