@@ -9,8 +9,9 @@ Sections (founding scenario ``b300-10k-cluster`` unless ``--scenario``; NumPy ba
   worker processes (one thread each; cluster start not timed). Path-months/s, the speed-up of 2 workers over 1, and
   the dispatch overhead against the in-process run at equal cores, (t_dask - t_inprocess) / t_inprocess. Each
   worker's peak RSS (``ru_maxrss``) after the run.
-- ``blocks``: the per-block overhead on 1 worker: the time per block of 256 blocks of 64 paths, less the compute of
-  64 paths at the rate of one 2**17-path block (scheduling, summary set-up and packing, transfer, merge); bytes of one
+- ``blocks``: the per-block overhead of Dask on 1 worker: the time per block of 256 blocks of 64 paths, less the
+  time of the same 64-path block (:func:`block_summary`: the month loop's fixed cost per call, summary set-up and
+  packing) in this process, which leaves scheduling, transfer, unpacking and merging; bytes of one
   packed block summary on the wire (pickled) and of the unpacked summary; the client's time to unpack and merge one
   summary; the scheduler's round trip per no-op task (1,000 tasks on 2 workers).
 - ``memory``: peak RSS per worker (2 workers, a fresh cluster per size) after ``--memory-paths`` (default 10^6 and
@@ -140,7 +141,12 @@ def main(argv: list[str] | None = None) -> int:
             t_tiny = time.perf_counter() - t0
         finally:
             cluster.__exit__(None, None, None)
-        per_block_s = t_tiny / blocks_n - tiny * t_one / paths
+        block_summary(model, 0, 0, tiny)
+        t0 = time.perf_counter()
+        for _ in range(20):
+            block_summary(model, 0, 0, tiny)
+        tiny_local_s = (time.perf_counter() - t0) / 20  # the engine's own cost of a 64-path block, in this process
+        per_block_s = t_tiny / blocks_n - tiny_local_s
         block = DEFAULT_BLOCK_PATHS["numpy"]
         t0 = time.perf_counter()
         packed = block_summary(model, 0, 0, block)
@@ -162,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             cluster.__exit__(None, None, None)
         record(results, what="blocks", paths=paths, seconds_1_block=t_one, seconds_256_blocks_of_64=t_tiny,
-               per_block_overhead_s=per_block_s, block_paths=block, block_compute_s=t_block,
+               tiny_block_in_process_s=tiny_local_s, per_block_overhead_s=per_block_s, block_paths=block,
+               block_compute_s=t_block,
                bytes_per_packed_summary=wire, bytes_per_unpacked_summary=unpacked,
                client_unpack_merge_s_per_block=merge_s, scheduler_s_per_noop_task=task_s)
         c = merge_s + task_s + wire / _CLIENT_LINK_BYTES_PER_S

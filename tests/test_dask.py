@@ -104,7 +104,7 @@ def test_killed_worker_blocks_are_rerun_and_the_result_is_unchanged(client, mode
     lost: list[str] = []  # the tasks the killed worker was running or holding
 
     def kill_one(progress):
-        if killed:
+        if killed or progress.blocks_done == 0:  # after the first merged block: the others are queued or running
             return
         processing = client.processing()
         busy = [addr for addr, keys in processing.items() if keys] or list(processing)
@@ -153,7 +153,7 @@ def test_stop_and_resume_from_the_checkpoint_gives_the_same_result(client, model
     result = simulate_dask(model, paths=PATHS, seed=seed, backend="numpy", cluster=spec, block_paths=5000,
                            checkpoint=checkpoint, report=seen.append)
     assert canonical(result) == reference(model, seed)
-    assert seen[0].resumed_paths == 3 * block
+    assert seen[0].resumed_paths == 3 * block and seen[0].blocks_done == 0  # the report before any block
     assert seen[-1].blocks == 3  # (16,500 - 6,144) / 5,000 rounded up: only the rest ran
     assert not checkpoint.exists()
     assert any("resumed from" in n for n in result.notes)
@@ -166,7 +166,8 @@ def test_a_checkpoint_of_another_run_is_refused(client, model, tmp_path):
         pass
 
     def stop(p):
-        raise Stop
+        if p.blocks_done:
+            raise Stop
 
     spec = ClusterSpec(client=client)
     with pytest.raises(Stop):
@@ -189,6 +190,12 @@ def test_keep_paths_writes_one_parquet_file_per_block(client, model, tmp_path):
     simulate(model, paths=5000, seed=4, backend="numpy", keep_paths=single)
     got = pq.read_table(folder).to_pandas().sort_values("path").reset_index(drop=True)
     assert got.equals(pq.read_table(single).to_pandas())
+    # a second run into the same folder replaces the dataset: its blocks only, no rows of the first run left over
+    simulate_dask(model, paths=5000, seed=4, backend="numpy", cluster=ClusterSpec(client=client), block_paths=3000,
+                  keep_paths=folder)
+    assert sorted(p.name for p in folder.iterdir()) == [f"part-{s:020d}.parquet" for s in (0, 3000)]
+    again = pq.read_table(folder).to_pandas().sort_values("path").reset_index(drop=True)
+    assert again.equals(pq.read_table(single).to_pandas())
 
 
 def test_cli_on_an_existing_scheduler_prints_the_single_process_json(client):
@@ -285,3 +292,12 @@ def test_sensitivity_on_two_workers_is_the_single_process_result(client, method,
     for d in (alone, on_dask):
         d.pop("elapsed_s")
     assert json.dumps(on_dask, sort_keys=True) == json.dumps(alone, sort_keys=True)
+
+
+def test_sensitivity_cli_on_a_scheduler_prints_the_single_process_json(client):
+    args = ["sensitivity", SCENARIO, "--method", "tornado", "--format", "json"]
+    alone = CliRunner().invoke(cli, args)
+    on_dask = CliRunner().invoke(cli, [*args, "--scheduler", client.scheduler.address])
+    assert alone.exit_code == 0 and on_dask.exit_code == 0, on_dask.output
+    strip = [{k: v for k, v in json.loads(r.stdout).items() if k != "elapsed_s"} for r in (alone, on_dask)]
+    assert strip[0] == strip[1]

@@ -12,7 +12,7 @@ import contextlib
 import importlib.util
 import logging
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -162,7 +162,7 @@ def dask_client(spec: ClusterSpec, *, dashboard: bool = True) -> Iterator[DaskSe
 
 
 def ordered_results(client: Any, fn: Callable[..., Any], count: int, args: Callable[[int], tuple], *, window: int,
-                    name: str) -> Iterator[tuple[int, Any]]:
+                    name: str) -> Generator[tuple[int, Any], None, None]:
     """Run ``fn(*args(i))`` for i in 0 .. count - 1 on the cluster and yield ``(i, result)`` in index order.
 
     At most ``window`` tasks past the next index to yield are submitted at any time, so the results held back for

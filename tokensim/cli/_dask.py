@@ -34,6 +34,8 @@ class DaskReport:
             where = f"dashboard {p.dashboard}" if p.dashboard else "no dashboard (pip install bokeh to get one)"
             resumed = f", resumed at {p.resumed_paths:,} paths" if p.resumed_paths else ""
             info(f"tokensim: dask: {p.workers} workers, {p.blocks:,} blocks{resumed}; {where}")
+        if p.blocks_done == 0:
+            return
         now = time.perf_counter()
         if now - self.last < self.every_s and p.blocks_done < p.blocks:
             return

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from .._errors import UserError
@@ -111,6 +113,10 @@ def mc_command(scenario: str, paths: int, seed: int, backend: str, dtype: str | 
                                 keep_paths=keep_paths, progress=None if distributed else progress,
                                 scheduler=scheduler, workers=workers, gpus_per_node=gpus_per_node,
                                 checkpoint=checkpoint, report=DaskReport() if distributed else None)
+    except BaseException as exc:
+        if checkpoint is not None and distributed and not isinstance(exc, UserError) and Path(checkpoint).exists():
+            info(f"tokensim: the blocks merged so far are saved in {checkpoint}; the same command resumes from them")
+        raise
     finally:
         progress.close()
     for note in result.notes:

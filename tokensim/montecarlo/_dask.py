@@ -183,6 +183,16 @@ def _write_checkpoint(path: Path, fingerprint: str, paths_done: int, summary: Su
         raise
 
 
+def _drop_parts(folder: Path, first_path: int) -> None:
+    """Remove this writer's block files (``part-<start>.parquet``) from ``first_path`` on: those of an earlier run
+    into the same folder, or of blocks written but not merged before a stop (a resumed run writes them again, maybe
+    cut at other paths)."""
+    for part in folder.glob("part-*.parquet"):
+        start = part.name[len("part-"):-len(".parquet")]
+        if start.isdigit() and int(start) >= first_path:
+            part.unlink()
+
+
 @dataclass(frozen=True)
 class BlockProgress:
     """What a distributed run reports after each merged block."""
@@ -241,13 +251,15 @@ def simulate_dask(model: MonteCarloModel, *, paths: int, seed: int = 0, backend:
         Least seconds between checkpoint writes while running (0: after every merged block).
     keep_paths : str or Path, optional
         A folder ``NAME.parquet`` the workers fill with one Parquet file of per-path rows per block (on a remote
-        cluster it must be on a file system every worker and the reader share).
+        cluster it must be on a file system every worker and the reader share); block files of an earlier run in it
+        (``part-*.parquet``) are replaced, those of paths a resumed checkpoint already merged kept.
     window : int, optional
         Blocks in flight beyond the next one to merge (default 4 per worker, at least 8).
     progress : callable, optional
         ``progress(paths_done, paths)`` after each merged block.
     report : callable, optional
-        ``report(BlockProgress)`` after each merged block (blocks done, throughput, ETA, dashboard address).
+        ``report(BlockProgress)`` once before the first block (``blocks_done`` 0) and after each merged block
+        (blocks done, throughput, ETA, dashboard address).
     dashboard : bool
         Start the Dask dashboard of a local cluster (when bokeh is installed).
 
@@ -296,6 +308,7 @@ def _run(session: DaskSession, model, paths, seed, backend, dtype, block_paths, 
     if keep_paths is not None:
         keep = str(Path(keep_paths).resolve())
         Path(keep).mkdir(parents=True, exist_ok=True)
+        _drop_parts(Path(keep), resumed)
     starts = range(resumed, paths, block)
     blocks = len(starts)
     window = window if window is not None else max(8, 4 * workers)
@@ -306,6 +319,8 @@ def _run(session: DaskSession, model, paths, seed, backend, dtype, block_paths, 
     began = last_write = time.perf_counter()
     paths_done = resumed
     merging = False
+    if report is not None:  # before any block: where it runs, and the dashboard
+        report(BlockProgress(0, blocks, resumed, paths, 0.0, math.inf, session.workers, session.dashboard, resumed))
     results = ordered_results(client, block_summary, blocks, args, window=window, name="tokensim-mc")
     try:
         for i, packed in results:

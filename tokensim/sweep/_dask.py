@@ -1,11 +1,11 @@
 """Sweeps on Dask (issue 15): chunks of grid points as tasks, their DataFrames back in flat-index order.
 
-Each task is :meth:`Sweep.chunk_frame` of one chunk [start, stop) on a worker, the same code as a chunk of
-:meth:`Sweep.frames`; a point's values depend only on the point (the arithmetic is elementwise over points), so the
-rows, and the CSV and Parquet written from them, are the in-process sweep's, whatever the chunking or the workers.
-At most ``window`` chunks past the next one to yield are in flight, so the client holds at most ``window`` chunk
-tables. The backend is the one :func:`prepare_sweep` chose on the client (a GPU machine running
-``--gpus-per-node`` has both).
+Each task is :meth:`tokensim.sweep.Sweep.chunk_frame` of one chunk [start, stop) on a worker, the same code as a
+chunk of :meth:`tokensim.sweep.Sweep.frames`; a point's values depend only on the point (the arithmetic is
+elementwise over points), so the rows, and the CSV and Parquet written from them, are the in-process sweep's,
+whatever the chunking or the workers. At most ``window`` chunks past the next one to yield are in flight, so the
+client holds at most ``window`` chunk tables. The backend is the one :func:`tokensim.sweep.prepare_sweep` chose on
+the client (a GPU machine running ``--gpus-per-node`` has both).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def _chunk_frame(sweep: Any, start: int, stop: int) -> Any:
 def dask_frames(sweep: Any, cluster: ClusterSpec, progress: Callable[[int, int], None] | None = None, *,
                 chunk_points: int | None = None, window: int | None = None, dashboard: bool = True,
                 started: Callable[[Any], None] | None = None) -> Iterator[Any]:
-    """:meth:`Sweep.frames` on a Dask cluster: one DataFrame per chunk, in flat-index order.
+    """:meth:`tokensim.sweep.Sweep.frames` on a Dask cluster: one DataFrame per chunk, in flat-index order.
 
     ``chunk_points``: points per task (default the sweep's chunk, cut so that each worker gets at least 4 tasks);
     ``window``: chunks in flight past the next one to yield (default 2 per worker, at least 4); ``started``: called

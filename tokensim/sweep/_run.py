@@ -267,7 +267,7 @@ class Sweep:
 
     def chunk_frame(self, start: int, stop: int, pool: ThreadPoolExecutor | None = None, kernel: Any = None):
         """The DataFrame of points start..stop-1: one chunk of :meth:`frames`, or one task on Dask. Its blocks run
-        on ``pool`` when given; ``kernel``: the GPU's :func:`host_chunks` when already built."""
+        on ``pool`` when given; ``kernel``: the GPU's :func:`tokensim.sweep._kernel.host_chunks` when already built."""
         import pandas as pd
 
         if kernel is None and self.backend == "cupy":
