@@ -52,6 +52,11 @@ RUNS = {
                        ["sweep", "us-b300-neocloud-usage", "--axis", "hardware=B300", "--axis", "concurrency=8,64",
                         "--metric", "cost_per_million_cached_input_tokens,output_tokens_per_s_per_gpu",
                         "--backend", "numpy"]],
+    "tokensim fleet": [["fleet", "owned-plus-leased-in"]],
+    "tokensim value": [["value", "--hardware", "H100", "--gpus", "5000", "--in-service", "2023-06", "--rent-change",
+                        "-0.4", "--as-of", "2026-12", "--paths", "200"],
+                       ["value", "--hardware", "H100", "--gpus", "8", "--in-service", "2024-01", "--as-of", "2026-12",
+                        "--enterprise-value", "1e6", "--basis", "rent", "--paths", "0"]],
     "tokensim run": [],  # the session's one `tokensim run --out DIR --paths 2000` (founding_run, conftest.py)
     "tokensim validate": [["validate", "--measurements", "{tmp}/measurements.csv"]],
     "tokensim calibrate": [["calibrate", "--measurements", "{tmp}/measurements.csv", "--out", "{tmp}/calibration.yaml",

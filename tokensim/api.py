@@ -48,9 +48,11 @@ from .montecarlo import BlockProgress, MonteCarloResult, simulate, simulate_dask
 from .perf import SLO, Workload
 from .resolve import bridge as _resolve_bridge
 from .resolve import finance as _resolve_finance
+from .resolve import valuation as _resolve_valuation
 from .resolve.montecarlo import montecarlo_model
+from .valuation import ValuationBlock, ValuationResult, valuate
 
-__all__ = ["run_bridge", "run_finance", "run_montecarlo"]
+__all__ = ["run_bridge", "run_finance", "run_montecarlo", "run_valuation"]
 
 
 def run_bridge(scenario: Scenario, a: Side | None = None, b: Side | None = None, *, metric: str = "blended",
@@ -363,3 +365,44 @@ def run_montecarlo(scenario: Scenario, *, paths: int, seed: int = 0, backend: st
                              "--gpus-per-node; in Python scheduler=, workers=, gpus_per_node= or client=)", sep=": ")
     return simulate(montecarlo_model(scenario, uncertainty), paths=paths, seed=seed, backend=backend, dtype=dtype,
                     chunk_paths=chunk_paths, keep_paths=keep_paths, progress=progress)
+
+
+def run_valuation(scenario: Scenario, blocks: list[ValuationBlock] | None = None, *, hardware: str | None = None,
+                  gpus: float | None = None, in_service: str | None = None, as_of: str,
+                  rent_per_gpu_hour: float | None = None, cost_per_gpu: float | None = None,
+                  next_generation: str | None = None, rent_change: float = 0.0, token_price_change: float = 0.0,
+                  token_price_per_million: float | None = None, life_years: float | None = None,
+                  decline_per_year: float | None = None, basis: str = "better", paths: int = 2000, seed: int = 0,
+                  enterprise_value: float | None = None) -> ValuationResult:
+    """What a block (or a fleet of blocks) of GPUs is worth by what it can still earn: ``tokensim value``.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        The market (workload and SLO, token price, busy share, discount rate, life, residual curve) and the opex rates.
+    blocks : list of ValuationBlock, optional
+        Typed blocks (a fleet's); otherwise one block is built from ``hardware``, ``gpus`` and ``in_service`` (with
+        the optional ``rent_per_gpu_hour``, ``cost_per_gpu``, ``next_generation``) by
+        :func:`tokensim.resolve.valuation.valuation_block`.
+    as_of : str
+        Valuation month ``YYYY-MM``.
+    rent_change, token_price_change, token_price_per_million, life_years, decline_per_year, basis, paths, seed
+        The market's moves and terms (:func:`tokensim.resolve.valuation.market`).
+    enterprise_value : float, optional
+        For the reverse DCF (scenario currency).
+
+    Returns
+    -------
+    ValuationResult
+    """
+    market = _resolve_valuation.market(scenario, as_of=as_of, rent_change=rent_change,
+                                       token_price_change=token_price_change,
+                                       token_price_per_million=token_price_per_million, life_years=life_years,
+                                       decline_per_year=decline_per_year, basis=basis, paths=paths, seed=seed)
+    if blocks is None:
+        if hardware is None or gpus is None or in_service is None:
+            raise ParameterError("hardware", "missing: give hardware, gpus and in_service, or a list of blocks")
+        blocks = [_resolve_valuation.valuation_block(scenario, hardware, gpus, in_service,
+                                                     market_rent_per_gpu_hour=rent_per_gpu_hour,
+                                                     cost_per_gpu=cost_per_gpu, next_generation=next_generation)]
+    return valuate(blocks, market, enterprise_value=enterprise_value)

@@ -22,6 +22,7 @@ from . import (  # noqa: E402,F401
     _catalog,
     _cost,
     _finance,
+    _fleet,
     _init,
     _mc,
     _perf,
@@ -31,6 +32,7 @@ from . import (  # noqa: E402,F401
     _sensitivity,
     _sweep,
     _validate,
+    _value,
 )
 
 

@@ -92,7 +92,7 @@ from .types import (
 
 __all__ = [
     "Assumption", "Scenario", "Serving", "PreviousGeneration", "Cluster", "Delivery", "Capex", "Opex", "Financing",
-    "Contract", "Tax", "Residual", "load_scenario", "rent_per_gpu_month",
+    "Contract", "Tax", "Residual", "load_scenario", "rent_per_gpu_month", "scenario_from_document",
 ]
 
 
@@ -386,11 +386,38 @@ def load_scenario(name_or_path: str | Path, overrides: Sequence[str] = ()) -> Sc
     path = resolve_config_path(name_or_path, "scenarios", "scenario")
     data = load_yaml(path)
     data, overridden = apply_overrides(data, parsed, str(path)) if parsed else (data, [])
-    catalog = load_catalog()
     try:
-        doc = validate_scenario(data, str(path), catalog)
+        return scenario_from_document(data, path, overridden)
     except ConfigError as exc:
         raise relabel_errors(exc, parsed) from None
+
+
+def scenario_from_document(data: Any, path: str | Path, noted: Sequence[Assumption] = ()) -> Scenario:
+    """A scenario from a parsed (and possibly amended) document: the second half of :func:`load_scenario`, also used
+    by the fleet loader (:mod:`tokensim.config.fleet`) for each block.
+
+    Parameters
+    ----------
+    data : Any
+        The parsed scenario document.
+    path : str or Path
+        The file it came from (named in messages; its stem is the default name).
+    noted : sequence of Assumption, optional
+        Assumptions to list first (the overrides applied to ``data``).
+
+    Returns
+    -------
+    Scenario
+        As :func:`load_scenario`.
+
+    Raises
+    ------
+    ConfigError
+        When the document breaks the schema (every error at once).
+    """
+    catalog = load_catalog()
+    doc = validate_scenario(data, str(path), catalog)
+    overridden = list(noted)
     r = _Reader()
     horizon = doc.horizon_years
     serving = _serving(doc.serving, r, catalog)

@@ -44,6 +44,7 @@ from ._cover import (
 )
 from ._debt import DebtSchedule, DebtTerms, build_debt_schedule, financing_fees, payment_calendar
 from ._residual import EconomicResidualParts, economic_residual_parts, percent_of_cost_at, residual_at_age
+from ._residual import _annuity_factor as annuity_factor
 from ._run import DEFINITIONS, FinanceResult, schedule_frame
 from ._solve import (
     NPV_ZERO,
@@ -68,4 +69,5 @@ __all__ = [
     "cover_by_month",
     "cover_ratios",
     "debt_rate_by_month", "lender_case", "lender_case_at", "residual_quantile_share", "with_residual_share",
+    "annuity_factor",
 ]

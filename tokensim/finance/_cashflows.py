@@ -136,7 +136,8 @@ LOAN_DEFAULT_REASONS = {0: "none", 1: "payment shortfall (debt service not met f
                         2: "loan-year DSCR below the covenant, not cured", 3: "DSRA drawn and not restored in time"}
 
 SCHEDULE_ITEMS = (
-    "gpus_online", "revenue_contract", "revenue_usage", "revenue_market", "revenue_renewal", "revenue", "opex_power",
+    "gpus_online", "gpus_rented", "gpus_contracted", "revenue_contract", "revenue_usage", "revenue_market",
+    "revenue_renewal", "revenue", "opex_power",
     "opex_facility",
     "opex_maintenance", "opex_operations", "opex_insurance", "opex_reletting", "opex", "ebitda", "depreciation",
     "capex", "debt_drawn", "interest_paid", "principal_paid", "debt_service", "debt_balance", "tax_levered",
@@ -680,7 +681,9 @@ def cashflows(inputs: FinanceInputs, drivers: Drivers, xp=np, *, schedule: bool 
             llcr_pv = llcr_pv + cfads * llcr_discount
         if schedule:
             for name, value in (
-                ("gpus_online", gpus_on), ("revenue_contract", revenue_contract), ("revenue_usage", revenue_usage),
+                ("gpus_online", gpus_on), ("gpus_rented", rented_powered + passed_through),
+                ("gpus_contracted", contract_on * contracted),
+                ("revenue_contract", revenue_contract), ("revenue_usage", revenue_usage),
                 ("revenue_market", revenue_market), ("revenue_renewal", revenue_renewal), ("revenue", revenue),
                 ("opex_power", opex_power),
                 ("opex_facility", opex_facility), ("opex_maintenance", opex_maintenance),

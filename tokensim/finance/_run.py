@@ -31,6 +31,9 @@ DEFINITIONS: dict[str, str] = {
                "(base_plus_usage) + other GPUs at market rent x spot utilisation; after a tenant default the "
                "contracted GPUs stand vacant for the vacancy lag, then sell at market x spot utilisation; after the "
                "term + revenue_renewal",
+    "gpus_rented": "schedule: GPUs sold in the month = contracted GPUs while the contract runs or renewed after it + "
+                   "the other online GPUs x spot utilisation (all hours); gpus_contracted: contracted GPUs while the "
+                   "contract runs (the tenant not in default); used by tokensim fleet's utilisation and backlog",
     "opex_reletting": "one-off, in the month a defaulted tenant's GPUs are re-let (default month + vacancy lag): "
                       "contract.reletting_cost_months_of_rent x their market rent for a month (part of opex)",
     "cfads": "EBITDA - tax paid on operations (levered) - working_capital_change + vat_recovered",
@@ -183,7 +186,7 @@ def _lender_in(lender: dict[str, Any] | None, k: float) -> dict[str, Any] | None
 
 
 # Schedule items that are not money: GPUs, and 0/1 flags.
-_NOT_MONEY = ("gpus_online", "lockup_active", "loan_default_event")
+_NOT_MONEY = ("gpus_online", "gpus_rented", "gpus_contracted", "lockup_active", "loan_default_event")
 
 
 def schedule_frame(flows: CashFlows, currency: str, path: int = 0):
@@ -202,7 +205,8 @@ def schedule_frame(flows: CashFlows, currency: str, path: int = 0):
     -------
     pandas.DataFrame
         One row per month 0..M: ``month``, ``year`` and every item of :data:`SCHEDULE_ITEMS` (money in ``currency``,
-        ``gpus_online`` in GPUs, ``lockup_active`` and ``loan_default_event`` 0/1).
+        ``gpus_online``, ``gpus_rented`` and ``gpus_contracted`` in GPUs, ``lockup_active`` and
+        ``loan_default_event`` 0/1).
     """
     import pandas as pd
 

@@ -9,6 +9,7 @@ from ._charts import (  # noqa: F401
     cashflow_chart,
     distribution_chart,
     dscr_fan_chart,
+    fleet_revenue_chart,
     heatmap_chart,
     monte_carlo_dscr_fan,
     monte_carlo_histograms,
@@ -23,7 +24,7 @@ from ._style import column_words  # noqa: F401
 
 __all__ = [
     "bridge_waterfall_chart", "cash_waterfall_chart", "cashflow_chart", "column_words", "distribution_chart",
-    "dscr_fan_chart", "heatmap_chart",
+    "dscr_fan_chart", "fleet_revenue_chart", "heatmap_chart",
     "monte_carlo_dscr_fan", "monte_carlo_histograms", "pareto_chart", "pareto_curves", "sensitivity_chart",
     "sobol_chart", "tornado_chart", "write_plot_pack",
 ]

@@ -10,6 +10,7 @@ Data contracts (what a producer hands over):
   ``tokens_per_s_per_user``, ``output_tokens_per_s_per_gpu`` and optionally its ``_low``/``_high`` interval.
 * :func:`bridge_waterfall_chart` — ``bridge(...).to_dict()``: ``unit_cost_from/to``, ``waterfall``, ``contributions``.
 * :func:`cashflow_chart` — ``run_finance(s, schedule=True).schedule`` (``tokensim.finance.schedule_frame``).
+* :func:`fleet_revenue_chart` — ``run_fleet(fleet).by_generation`` and ``.by_year`` rows.
 * :func:`distribution_chart` — a fixed-grid histogram (bin edges, counts, optional under/overflow) and P5/P50/P95.
 * :func:`dscr_fan_chart` — loan years and ``{quantile: DSCR per year}``.
 * :func:`tornado_chart` — rows ``{input, low_label, high_label, output_low, output_high}`` and the base value.
@@ -44,7 +45,8 @@ from ._data import (  # noqa: F401
     quantile_key,
 )
 
-__all__ = ["pareto_chart", "bridge_waterfall_chart", "cashflow_chart", "distribution_chart", "dscr_fan_chart",
+__all__ = ["pareto_chart", "bridge_waterfall_chart", "cashflow_chart", "fleet_revenue_chart", "distribution_chart",
+           "dscr_fan_chart",
            "tornado_chart", "sobol_chart", "heatmap_chart", "sensitivity_chart", "write_plot_pack", "pareto_curves",
            "monte_carlo_histograms", "monte_carlo_dscr_fan"]
 
@@ -229,6 +231,36 @@ def cashflow_chart(schedule_df, currency: str, path: str | Path, *, scenario: st
     note = source or "monthly schedule of tokensim finance (DESIGN.md section 7) on the scenario file"
     return style.finish(fig, f"Cluster cash flow and debt schedule ({currency.upper()})",
                         style.source_line(scenario, note), path)
+
+
+def fleet_revenue_chart(by_generation: Sequence[Mapping[str, Any]], by_year: Sequence[Mapping[str, Any]],
+                        currency: str, path: str | Path, *, fleet: str | None = None) -> Path:
+    """Revenue per fleet year stacked by generation (``run_fleet(...).by_generation`` and ``.by_year`` rows), with
+    the contracted (backlog-type) revenue of every generation as a line."""
+    years = [int(r["year"]) for r in by_year]
+    generations = list(dict.fromkeys(str(r["generation"]) for r in by_generation))
+    table = {g: np.zeros(len(years)) for g in generations}
+    for r in by_generation:
+        if int(r["year"]) in years:
+            table[str(r["generation"])][years.index(int(r["year"]))] += float(r["revenue"])
+    contracted = np.array([float(r["revenue_contract"]) for r in by_year])
+    div, word = style.money_scale(list(np.sum(list(table.values()), axis=0)) + list(contracted))
+    fig, ax = style.figure(10.0, 6.0)
+    x = np.arange(len(years))
+    bottom = np.zeros(len(years))
+    for i, g in enumerate(generations):
+        ax.bar(x, table[g] / div, bottom=bottom, color=style.PALETTE[i % len(style.PALETTE)], width=0.75, label=g)
+        bottom += table[g] / div
+    ax.plot(x, contracted / div, color="black", linewidth=1.6, marker="o", label="contracted rent (all generations)")
+    ax.set_xticks(x, [f"{r['year']}\n{r['from']}" for r in by_year], fontsize=8)
+    ax.set_xlabel("fleet year (first month)")
+    ax.set_ylabel(style.money_label(currency, word, "per year"))
+    ax.legend(fontsize=8, loc="upper left")
+    ax.grid(True, axis="y", alpha=0.3)
+    note = f"fleet {fleet}; " if fleet else ""
+    return style.finish(fig, f"Fleet revenue by generation ({currency.upper()} per year)",
+                        style.source_line(None, note + "tokensim fleet: each block's monthly schedule, summed by "
+                                          "hardware generation"), path)
 
 
 def cash_waterfall_chart(schedule_df, currency: str, path: str | Path, *, scenario: str | None = None,

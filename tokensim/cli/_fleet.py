@@ -1,0 +1,83 @@
+"""``tokensim fleet``: a fleet's monthly economics (issue 14): revenue by generation and kind, EBITDA, book
+depreciation, debt and lease service, cash, utilisation and rent by generation, backlog coverage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .._output import atomic_write_text, check_output_path, dumps_json, render_table, write_table
+from ..config.fleet import load_fleet
+from ..fleet import FleetResult, run_fleet
+from ..plots import fleet_revenue_chart
+from ._common import cli, emit, fmt_value, info
+
+
+def _table(r: FleetResult) -> str:
+    cur = r.currency
+    head = {"fleet": r.fleet, "currency": cur, "start": r.start, "valuation_date": r.valuation_date,
+            "gpus": f"{r.gpus:,} ({r.gpus_owned:,} owned, {r.gpus_leased_in:,} leased in)",
+            "npv": fmt_value(r.npv, "money"), "equity_npv": fmt_value(r.equity_npv, "money"),
+            "project_irr": fmt_value(r.project_irr, "pct"), "equity_irr": fmt_value(r.equity_irr, "pct"),
+            "backlog_total": fmt_value(r.backlog["backlog_total"], "money")}
+    out = render_table(head, title=f"{r.fleet}: fleet economics ({cur}; figures in the README and docs/outputs.md)")
+    years = [{"year": y["year"], "from": y["from"], "gpus_online": fmt_value(y["gpus_online"], "money"),
+              "utilisation": fmt_value(y["gpus_rented"] / y["gpus_online"] if y["gpus_online"] else None, "pct"),
+              "revenue": fmt_value(y["revenue"], "money"), "contract": fmt_value(y["revenue_contract"], "money"),
+              "usage": fmt_value(y["revenue_usage"], "money"),
+              "market": fmt_value(y["revenue_market"] + y["revenue_renewal"], "money"),
+              "ebitda": fmt_value(y["ebitda"], "money"), "depreciation": fmt_value(y["depreciation"], "money"),
+              "debt_service": fmt_value(y["debt_service"], "money"),
+              "lease_service": fmt_value(y["lease_service"], "money"),
+              "equity_cf": fmt_value(y["equity_cf"], "money"),
+              "cash_cumulative": fmt_value(y["cash_cumulative"], "money")}
+             for y in r.by_year]
+    out += render_table(years, title=f"by fleet year ({cur})")
+    gens = [{"generation": g["generation"], "year": g["year"], "gpus_online": fmt_value(g["gpus_online"], "money"),
+             "utilisation": fmt_value(g["utilisation"], "pct"), "revenue": fmt_value(g["revenue"], "money"),
+             "per_rented_gpu_hour": fmt_value(g["revenue_per_rented_gpu_hour"]),
+             "per_online_gpu_hour": fmt_value(g["revenue_per_online_gpu_hour"])} for g in r.by_generation]
+    out += render_table(gens, title=f"by generation and fleet year ({cur}; revenue per GPU-hour)")
+    backlog = [{"year": b["year"], "from": b["from"],
+                "contracted_revenue": fmt_value(b["contracted_revenue"], "money"),
+                "revenue_coverage": fmt_value(b["revenue_coverage_share"], "pct"),
+                "capacity_coverage": fmt_value(b["capacity_coverage_share"], "pct")}
+               for b in r.backlog["by_year"]]
+    out += render_table(backlog, title=f"backlog coverage after {r.backlog['valuation_date']} ({cur})")
+    blocks = [{"block": b["block"], "generation": b["generation"], "ownership": b["ownership"], "gpus": b["gpus"],
+               "in_service": b["in_service"], "capex": fmt_value(b["capex"], "money"),
+               "npv": fmt_value(b["npv"], "money"),
+               "equity_irr": fmt_value(b["equity_irr"], "pct"), "min_dscr": fmt_value(b["min_dscr"], "ratio")}
+              for b in r.blocks]
+    out += render_table(blocks, title="blocks (each its own scenario's finance)")
+    if r.assumptions:
+        out += render_table([{"field": a["field"], "why": a["why"]} for a in r.assumptions],
+                            title="assumptions (not given by the source)")
+    return out
+
+
+@cli.command("fleet")
+@click.argument("fleet")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              help="write fleet.json, the monthly tables (CSV) and the revenue-by-generation chart here")
+@click.option("--format", "fmt", type=click.Choice(("table", "json", "csv", "parquet")), default="table",
+              show_default=True, help="table for people; json, csv or parquet (binary, to stdout) for machines "
+                                      "(csv and parquet: the monthly fleet table)")
+def fleet_command(fleet: str, out_dir: str | None, fmt: str) -> None:
+    """A fleet's monthly economics: FLEET is a bundled fleet's name (configs/fleets) or a fleet YAML file."""
+    if out_dir is not None:
+        check_output_path(out_dir, "out_dir", folder=True)
+    result = run_fleet(load_fleet(fleet))
+    if out_dir is not None:
+        folder = Path(out_dir)
+        written = [atomic_write_text(folder / "fleet.json", dumps_json(result.to_dict())),
+                   write_table(result.monthly, folder / "fleet_monthly.csv"),
+                   write_table(result.block_monthly, folder / "fleet_blocks_monthly.csv"),
+                   fleet_revenue_chart(result.by_generation, result.by_year, result.currency,
+                                       folder / "revenue_by_generation.png", fleet=result.fleet)]
+        info(f"tokensim: wrote {len(written)} files to {out_dir}")
+    if fmt in ("csv", "parquet"):
+        emit(result.monthly, fmt)
+    else:
+        emit(result.to_dict(), fmt, table=_table(result) if fmt == "table" else None)
