@@ -187,6 +187,61 @@ def write_table(rows: Any, path: str | Path) -> Path:
     return atomic_write_text(path, frame.to_csv(index=False))
 
 
+def _cell(value: Any) -> Any:
+    """A table value as an Excel cell value: numbers stay numbers, NaN and empty text an empty cell (what the CSV
+    holds), infinities text (Excel has none)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or (isinstance(value, float) and math.isnan(value)) or (isinstance(value, str) and not value):
+        return None
+    if isinstance(value, float) and math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return value
+
+
+def write_workbook(sheets: Mapping[str, Any], path: str | Path, *, about: Sequence[tuple[str, Any]] = ()) -> Path:
+    """Write tables as one .xlsx (openpyxl, the ``report`` extra, imported here), atomically: an ``about`` sheet
+    of (key, value) rows first when given, then one sheet per table named as its CSV. Each table sheet holds the
+    frame its CSV holds (:func:`write_table`): the same column names in a bold, frozen header row, numbers as numbers,
+    text as text (never a formula), NaN as an empty cell."""
+    from openpyxl import Workbook
+    from openpyxl.cell.cell import TYPE_STRING
+    from openpyxl.styles import Font
+
+    book = Workbook()
+    book.remove(book.active)
+    bold = Font(bold=True)
+
+    def put(sheet, row: int, values: Sequence[Any]) -> None:
+        for col, value in enumerate(values, start=1):
+            cell = sheet.cell(row=row, column=col, value=_cell(value))
+            if isinstance(cell.value, str) and cell.value.startswith("="):
+                cell.data_type = TYPE_STRING  # text such as "=1.2" stays text
+
+    if about:
+        sheet = book.create_sheet("about")
+        for row, (key, value) in enumerate(about, start=1):
+            put(sheet, row, [key, value])
+            sheet.cell(row=row, column=1).font = bold
+        sheet.column_dimensions["A"].width = 24
+        sheet.column_dimensions["B"].width = 120
+    for name, rows in sheets.items():
+        frame = _columnar(_frame(rows))
+        sheet = book.create_sheet(str(name)[:31])
+        put(sheet, 1, [str(c) for c in frame.columns])
+        for cell in sheet[1]:
+            cell.font = bold
+        for row, values in enumerate(frame.itertuples(index=False, name=None), start=2):
+            put(sheet, row, values)
+        sheet.freeze_panes = "A2"
+        for col, column in enumerate(frame.columns, start=1):
+            width = max([len(str(column)), *(len(_fmt(v)) for v in frame[column].head(200))], default=8)
+            sheet.column_dimensions[sheet.cell(row=1, column=col).column_letter].width = min(width + 2, 60)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return atomic_write_bytes(path, buffer.getvalue())
+
+
 def parquet_bytes(rows: Any) -> bytes:
     """Rows as one Parquet file in memory (mixed or nested columns as JSON text)."""
     buffer = io.BytesIO()
@@ -225,21 +280,23 @@ def render_table(rows: Sequence[Mapping[str, Any]] | Mapping[str, Any], title: s
                  columns: Sequence[str] | None = None) -> str:
     """A plain-text table (rich) for people; a single mapping renders as a two-column key/value table."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=title, show_lines=False, header_style="bold")
+    # text is data, never rich markup: a label such as "[servers before the rise]" would otherwise vanish as a tag
+    table = Table(title=escape(title) if title else title, show_lines=False, header_style="bold")
     if isinstance(rows, Mapping):
         table.add_column("field")
         table.add_column("value", justify="right")
         for key, value in rows.items():
-            table.add_row(str(key), _fmt(value))
+            table.add_row(escape(str(key)), escape(_fmt(value)))
     else:
         rows = list(rows)
         cols = list(columns or (rows[0].keys() if rows else []))
         for col in cols:
-            table.add_column(col, justify="right")
+            table.add_column(escape(str(col)), justify="right")
         for row in rows:
-            table.add_row(*(_fmt(row.get(c)) for c in cols))
+            table.add_row(*(escape(_fmt(row.get(c))) for c in cols))
     buffer = io.StringIO()
     console = Console(file=buffer, width=200, force_terminal=False, color_system=None)
     console.print(table)

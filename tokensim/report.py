@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import yaml
 
 from . import _warnings
 from ._backend import select_backend
-from ._output import SCHEMA_VERSION, atomic_write_text, dumps_json, to_jsonable, write_table
+from ._output import SCHEMA_VERSION, atomic_write_text, dumps_json, to_jsonable, write_table, write_workbook
 from ._version import __version__
 from .api import run_bridge, run_finance
 from .bridge import bridge_in_currency
@@ -27,12 +28,13 @@ from .cost import cost_per_gpu_hour, cost_per_million_tokens
 from .finance import Target, solve_rent
 from .montecarlo import DEFAULT_PATHS, dscr_fan, residual_p10_lender_case, simulate
 from .perf import predict
-from .plots import write_plot_pack  # draws with matplotlib, imported only when a chart is drawn
+from .plots import write_html_report, write_plot_pack  # matplotlib and plotly, imported only when drawing
 from .resolve.cost import cost_inputs
 from .resolve.finance import debt_terms, finance_inputs, to_debt_maturity
 from .resolve.montecarlo import montecarlo_model
 from .resolve.perf import slo as serving_slo
 from .resolve.perf import workload as serving_workload
+from .resolve.variants import VARIANTS, variant
 
 __all__ = ["Report", "run_report", "write_artifacts", "PAYBACK_CLAIM_YEARS"]
 
@@ -207,24 +209,14 @@ def payback_variants(s: Scenario) -> list[dict]:
     the contract: :func:`tokensim.resolve.finance.to_debt_maturity`). Each row carries the horizon it ran to and the
     reasons of :class:`tokensim.FinanceResult` (its ``reasons``) as text (``reasons``: "metric: reason; ...", empty when
     none): why a metric is NaN, or which root an IRR with several took."""
-    variants = [("as given", s)]
-    rise = s.capex.recent_server_price_rise
-    if rise:
-        before = dataclasses.replace(s.capex, server_price=s.capex.server_price / (1 + rise))
-        variants.append((f"servers at the price before the {rise:.0%} rise", dataclasses.replace(s, capex=before)))
-    if s.opex.power_and_facility_paid_by == "lessor":
-        variants.append(("lessee pays power and space",
-                         dataclasses.replace(s, opex=dataclasses.replace(s.opex, power_and_facility_paid_by="lessee"))))
-    if s.financing.debt_share > 0 and s.financing.tenor_years < 8:
-        variants.append(("8-year debt tenor",
-                         dataclasses.replace(s, financing=dataclasses.replace(s.financing, tenor_years=8.0))))
+    variants = [("as given", s)] + [v for key in VARIANTS if (v := variant(s, key)) is not None]
     rows = []
-    for label, variant in variants:
-        f = run_finance(variant)
+    for label, varied in variants:
+        f = run_finance(varied)
         rows.append({"variant": label, **{f"payback_{k}_years": v for k, v in f.payback_years.items()},
                      "project_irr": f.project_irr, "equity_irr": f.equity_irr, "min_dscr": f.min_dscr,
                      "covenant_breached": f.covenant_breached,
-                     "horizon_years": to_debt_maturity(variant).horizon_years,
+                     "horizon_years": to_debt_maturity(varied).horizon_years,
                      "reasons": "; ".join(f"{k}: {v}" for k, v in f.reasons.items())})
     return rows
 
@@ -370,11 +362,38 @@ def _resolved_config(report: Report, seed: int | None) -> str:
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
 
-def write_artifacts(report: Report, out_dir: str | Path, *, seed: int | None = None) -> list[Path]:
-    """Write every table (CSV and Parquet), the report JSON and the resolved config under ``out_dir``."""
-    out = Path(out_dir)
-    written = [atomic_write_text(out / "report.json", dumps_json(report.to_dict())),
-               atomic_write_text(out / "resolved_config.yaml", _resolved_config(report, seed))]
+# The Monte Carlo metrics the summary table lists, with their unit (the columns mean ... max are in it).
+_MC_SUMMARY_STATS = ("mean", "std", "p05", "p50", "p95", "min", "max", "count", "no_value", "share_with_value")
+
+
+def _mc_unit(metric: str, currency: str) -> str:
+    if metric.endswith("irr"):
+        return "fraction"
+    if metric.endswith("month"):
+        return "month"
+    if metric in ("npv", "sponsor_injection"):
+        return currency
+    return "years" if "payback" in metric else "x" if "dscr" in metric else ""
+
+
+def monte_carlo_summary_rows(mc: dict | None, currency: str) -> list[dict]:
+    """The Monte Carlo section as a table, one row per metric: its unit (money in ``currency``, the report's), its
+    value on the deterministic path and its statistics over the paths (``conditional_on``: the paths they cover);
+    empty without a Monte Carlo."""
+    if not mc:
+        return []
+    rows = []
+    for metric, stats in mc.items():
+        if isinstance(stats, dict) and "p50" in stats and "share_with_value" in stats:
+            rows.append({"metric": metric, "unit": _mc_unit(metric, currency),
+                         "deterministic": mc.get("deterministic", {}).get(metric),
+                         **{k: stats.get(k) for k in _MC_SUMMARY_STATS}, "conditional_on": stats.get("conditional_on")})
+    return rows
+
+
+def _table_sets(report: Report) -> dict[str, list]:
+    """Every table ``write_artifacts`` writes, by file name (without suffix): the CSV, the Parquet and the xlsx
+    sheet of one name hold the same rows."""
     br = report.bridge
     tables = {
         "unit_costs": report.unit_costs,
@@ -385,14 +404,39 @@ def write_artifacts(report: Report, out_dir: str | Path, *, seed: int | None = N
         "finance_paybacks": [{"definition": d, "years": y} for d, y in report.finance["payback_years"].items()],
         "finance_payback_rents": report.finance.get("payback_rents") or [],
         "payback_variants": report.extra.get("payback_variants", []),
+        "monte_carlo_summary": monte_carlo_summary_rows(report.monte_carlo, report.currency),
         "assumptions": report.finance["assumptions"],
     }
     if report.schedule is not None:
         tables["finance_schedule"] = report.schedule
+    return {name: rows for name, rows in tables.items() if len(rows)}
+
+
+def _about_rows(report: Report, tables: dict) -> list[tuple[str, object]]:
+    s = report.scenario
+    return [("scenario", s.name), ("description", s.description), ("currency", report.currency),
+            ("tokensim_version", __version__), ("schema_version", SCHEMA_VERSION),
+            ("sheets", "one per table, named and laid out as its CSV (docs/outputs.md)"),
+            *((f"reading {i}", line) for i, line in enumerate(report.reading, start=1))]
+
+
+def write_artifacts(report: Report, out_dir: str | Path, *, seed: int | None = None) -> list[Path]:
+    """Write every table (CSV and Parquet), the report JSON, the resolved config, the charts (PNG), the workbook
+    ``report.xlsx`` (every table, one sheet each) and the page ``report.html`` under ``out_dir``. Without the
+    ``report`` extra (openpyxl, plotly) the last two are left out with a note on stderr."""
+    out = Path(out_dir)
+    written = [atomic_write_text(out / "report.json", dumps_json(report.to_dict())),
+               atomic_write_text(out / "resolved_config.yaml", _resolved_config(report, seed))]
+    tables = _table_sets(report)
     for name, rows in tables.items():
-        if len(rows) == 0:
-            continue
         for suffix in (".csv", ".parquet"):
             written.append(write_table(rows, out / f"{name}{suffix}"))
     written.extend(write_plot_pack(report, out))
+    for file_name, write in (("report.xlsx", lambda p: write_workbook(tables, p, about=_about_rows(report, tables))),
+                             ("report.html", lambda p: write_html_report(report, tables, p))):
+        try:
+            written.append(write(out / file_name))
+        except ImportError as exc:  # the optional `report` extra is not installed
+            print(f"tokensim: {file_name} not written: {exc.name or exc} is not installed "
+                  f"(python -m pip install 'tokensim[report]')", file=sys.stderr)
     return written

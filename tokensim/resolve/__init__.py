@@ -8,6 +8,8 @@ place that knows both the scenario's fields and the stages' input types. One mod
 * :mod:`.finance`: the finance engine's inputs (timeline, contract, opex rates, debt terms, residual);
 * :mod:`.bridge`: the two sides of the unit-cost bridge;
 * :mod:`.montecarlo`: the Monte Carlo model (finance inputs, drivers and metric ranges).
+* :mod:`.variants`: structural variants of a scenario (servers before the price rise, lessee pays power, 8-year
+  debt) for `run`'s payback variants and `compare --variant`;
 * :mod:`.valuation`: the valuation's blocks and market (tokens/s from ``perf``, cash costs, sourced defaults).
 """
 
