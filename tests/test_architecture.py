@@ -16,9 +16,10 @@ import tokensim
 PACKAGE = Path(__file__).resolve().parent.parent / "tokensim"
 
 # Heavy or optional libraries a module may import inside a function, so that ``import tokensim`` and the CLI's start
-# stay light (DESIGN.md section 9): the GPU stack, charting, sensitivity indices and statistics, scale-out, and the
-# table stack.
-LAZY_ALLOWED = {"cupy", "matplotlib", "SALib", "scipy", "dask", "distributed", "dask_cuda", "pandas", "pyarrow", "rich"}
+# stay light (DESIGN.md section 9): the GPU stack, charting, sensitivity indices and statistics, scale-out, the
+# table stack, and the report extra's workbook and interactive charts (openpyxl, plotly) with the browser test's driver.
+LAZY_ALLOWED = {"cupy", "matplotlib", "SALib", "scipy", "dask", "distributed", "dask_cuda", "pandas", "pyarrow", "rich",
+                "openpyxl", "plotly", "playwright"}
 
 # The stages: they take typed inputs, never a scenario (tokensim.resolve builds their inputs).
 STAGES = ("perf", "cost.py", "bridge.py", "finance", "montecarlo")

@@ -47,7 +47,7 @@ def test_every_public_name_imports():
 
 
 # Optional or heavy dependencies a plain `import tokensim` must not load (each is imported where it is used).
-HEAVY = ("cupy", "matplotlib", "SALib", "pandas", "pyarrow", "dask", "scipy")
+HEAVY = ("cupy", "matplotlib", "SALib", "pandas", "pyarrow", "dask", "scipy", "plotly", "openpyxl", "playwright")
 # Modules whose import must not load CuPy (only a GPU backend does) or matplotlib (only drawing a chart does); the
 # command line, which may load the other heavy dependencies, is checked by test_module_entry_point_runs.
 LIGHT_MODULES = ("tokensim._backend", "tokensim._kernels", "tokensim.montecarlo._rng", "tokensim.report",

@@ -163,3 +163,28 @@ def test_rent_change_usage_share_and_operating_leverage_by_hand():
     # EV = 730 x (100 x 24 + 50 x 12) x (0.8 R - 2); at R = 5: 730 x 3,000 x 2 = 4,380,000.
     two = [b, _block(gpus=50.0, in_service="2023-12")]
     assert implied_flat_rent(two, _market(), 4_380_000.0) == pytest.approx(5.0, rel=1e-12)
+
+
+def test_value_a_fleet_file_values_its_owned_blocks():
+    """`tokensim value --fleet FLEET` (issue 14): every owned block of the fleet is valued with its own GPUs and
+    in-service month; the leased-in blocks (the lessor's assets) are named as not valued; the fleet's value is the
+    sum of its blocks'. A fleet with one block's options at once is refused."""
+    import json
+
+    from click.testing import CliRunner
+
+    from tokensim.cli import cli
+    from tokensim.config.fleet import load_fleet
+
+    fleet = load_fleet("owned-plus-leased-in")
+    res = CliRunner().invoke(cli, ["value", "--fleet", "owned-plus-leased-in", "--as-of", "2026-12", "--paths", "50",
+                                   "--format", "json"])
+    assert res.exit_code == 0, res.stderr
+    data = json.loads(res.stdout)
+    owned = [b for b in fleet.blocks if b.ownership == "owned"]
+    assert [(b["hardware"], b["gpus"], b["in_service"]) for b in data["blocks"]] == \
+        [(b.scenario.serving.hardware, b.gpus, b.in_service) for b in owned]
+    assert data["not_valued"] == [b.name for b in fleet.blocks if b.ownership != "owned"]
+    assert data["fleet_value"] == pytest.approx(sum(b["block_value"] for b in data["blocks"]), rel=1e-12)
+    both = CliRunner().invoke(cli, ["value", "--fleet", "owned-plus-leased-in", "--hardware", "H100"])
+    assert both.exit_code == 2 and "allowed: a fleet, or one block's" in both.stderr

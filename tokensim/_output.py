@@ -217,6 +217,10 @@ def write_workbook(sheets: Mapping[str, Any], path: str | Path, *, about: Sequen
             cell = sheet.cell(row=row, column=col, value=_cell(value))
             if isinstance(cell.value, str) and cell.value.startswith("="):
                 cell.data_type = TYPE_STRING  # text such as "=1.2" stays text
+            elif isinstance(cell.value, float):
+                # openpyxl writes numbers as "%.16g", one digit short of a float's round trip: hand its writer the
+                # shortest round-trip text (repr) of the number cell instead, so the xlsx holds the CSV's float
+                cell._value = repr(cell.value)
 
     if about:
         sheet = book.create_sheet("about")

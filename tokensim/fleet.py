@@ -53,8 +53,8 @@ FLEET_DEFINITIONS: dict[str, str] = {
                  "month 0 undiscounted); equity_npv: equity_cf at the fleet's cost_of_equity",
     "fleet_irr": "monthly IRR of the fleet's project_cf, project_cf_pre_tax or equity_cf (the engine's rule, "
                  "annualised); NaN with a reason where the flows do not change sign",
-    "utilisation": "by generation and fleet year: sum of gpus_rented / sum of gpus_online over the year's months "
-                   "(rented GPU-hours / online GPU-hours)",
+    "utilisation": "sold share of hours, by generation and fleet year: sum of gpus_rented / sum of gpus_online "
+                   "over the year's months (rented GPU-hours / online GPU-hours)",
     "revenue_per_gpu_hour": "by generation and fleet year: revenue / rented GPU-hours (revenue_per_rented_gpu_hour, "
                             "the realised rent with usage fees) and revenue / online GPU-hours "
                             "(revenue_per_online_gpu_hour); GPU-hours = GPUs x 730 a month",

@@ -20,6 +20,7 @@ __all__ = ["cli", "main"]
 from . import (  # noqa: E402,F401
     _bridge,
     _catalog,
+    _compare,
     _cost,
     _finance,
     _fleet,

@@ -20,11 +20,12 @@ from ._charts import (  # noqa: F401
     tornado_chart,
     write_plot_pack,
 )
+from ._html import html_report, write_html_report  # noqa: F401  (plotly, imported only when a page is built)
 from ._style import column_words  # noqa: F401
 
 __all__ = [
     "bridge_waterfall_chart", "cash_waterfall_chart", "cashflow_chart", "column_words", "distribution_chart",
     "dscr_fan_chart", "fleet_revenue_chart", "heatmap_chart",
     "monte_carlo_dscr_fan", "monte_carlo_histograms", "pareto_chart", "pareto_curves", "sensitivity_chart",
-    "sobol_chart", "tornado_chart", "write_plot_pack",
+    "sobol_chart", "tornado_chart", "write_plot_pack", "html_report", "write_html_report",
 ]

@@ -13,17 +13,19 @@ from dataclasses import replace
 
 from .._errors import ParameterError
 from ..config.catalog import load_catalog
+from ..config.fleet import Fleet
 from ..config.schema import field_spec
 from ..config.types import Scenario
 from ..cost import it_power_per_gpu_kw, opex_per_installed_gpu_hour
 from ..perf import predict
-from ..valuation import ValuationBlock, ValuationMarket
+from ..valuation import ValuationBlock, ValuationMarket, months_between
 from .cost import board_power_w, cost_inputs, server_price
+from .fleet import block_inputs
 from .perf import slo, workload
 
 __all__ = ["DECLINE_PER_YEAR", "LEVEL_VOLATILITY", "DECLINE_VOLATILITY", "NEXT_GENERATION", "REFERENCE_COST_PER_GPU",
            "REFERENCE_PERCENT_OF_COST_BY_AGE", "REFERENCE_RENT_PER_GPU_HOUR", "REFERENCE_TOKEN_PRICES",
-           "busy_share", "market", "market_token_price", "valuation_block"]
+           "busy_share", "fleet_valuation_blocks", "market", "market_token_price", "valuation_block"]
 
 # Market rent per rented GPU-hour by (hardware, currency): (value, source). economics-reference.md (2026).
 REFERENCE_RENT_PER_GPU_HOUR: dict[tuple[str, str], tuple[float, str]] = {
@@ -186,3 +188,39 @@ def valuation_block(scenario: Scenario, hardware: str, gpus: float, in_service: 
         operations_per_gpu_hour=float(opex["operations"] + opex["maintenance"] + opex["insurance"]
                                       if operations_per_gpu_hour is None else operations_per_gpu_hour),
         next_generation=next_generation, currency=code)
+
+
+def fleet_valuation_blocks(fleet: Fleet, as_of: str) -> tuple[list[ValuationBlock], list[str]]:
+    """The owned blocks of a fleet as valuation blocks, and the names of the leased-in blocks left out (a leased GPU
+    is the lessor's asset, not the fleet's collateral).
+
+    Each block keeps its own economics from the fleet file (:func:`tokensim.resolve.fleet.block_inputs`): its market
+    rent, moved from its in-service month to ``as_of`` by its scenario's market-rent trend, its capex per GPU, and
+    its power, space and other cash costs per GPU-hour.
+
+    Parameters
+    ----------
+    fleet : Fleet
+        A loaded fleet (:func:`tokensim.config.fleet.load_fleet`).
+    as_of : str
+        Valuation month ``YYYY-MM``.
+
+    Returns
+    -------
+    tuple
+        The list of :class:`ValuationBlock` and the names of the blocks not valued.
+    """
+    blocks, skipped = [], []
+    for b, econ in zip(fleet.blocks, block_inputs(fleet), strict=True):
+        if b.ownership != "owned":
+            skipped.append(b.name)
+            continue
+        years = max(months_between(b.in_service, as_of), 0) / 12.0
+        rent = econ.market_rent_per_gpu_hour * (1.0 + econ.market_rent_change_per_year) ** years
+        blocks.append(valuation_block(b.scenario, econ.hardware, econ.gpus, b.in_service,
+                                      market_rent_per_gpu_hour=rent, cost_per_gpu=econ.capex_per_gpu,
+                                      power_per_gpu_hour=econ.power_per_gpu_hour_busy,
+                                      space_per_gpu_hour=econ.space_per_gpu_hour,
+                                      operations_per_gpu_hour=econ.other_cash_cost_per_gpu_hour))
+    return blocks, skipped
+
