@@ -32,6 +32,7 @@ from . import (  # noqa: E402,F401
     _run,
     _sensitivity,
     _sweep,
+    _tokencost,
     _validate,
     _value,
 )

@@ -62,7 +62,8 @@ def value_command(scenario, hardware, gpus, in_service, fleet_name, as_of, rent_
                   decline_per_year, basis, enterprise_value, paths, seed, fmt) -> None:
     """Value per GPU by what it can still earn (tokens or rent), against book value and the percent-of-cost curve; the
     lender's P90 value; the shutdown rent and token price; with --enterprise-value, the rent it implies."""
-    blocks, skipped = None, []
+    blocks = None
+    skipped: list[str] = []
     if fleet_name is not None:
         given = [o for o, v in (("--hardware", hardware), ("--gpus", gpus), ("--in-service", in_service))
                  if v is not None]

@@ -348,6 +348,32 @@ def cash_waterfall_chart(schedule_df, currency: str, path: str | Path, *, scenar
     return style.finish(fig, f"Monthly cash waterfall ({currency.upper()})", style.source_line(scenario, note), path)
 
 
+def cost_per_token_chart(rows: Sequence[Mapping[str, Any]], currency: str, path: str | Path, *, title: str,
+                         source: str | None = None) -> Path:
+    """Cost per million output tokens by hardware x precision x price tier, cheapest first, with the model's 80%
+    interval as whiskers (``tokensim cost-per-token``)."""
+    rows = list(rows)[:30]  # the 30 cheapest: a readable chart; the table and CSV hold every row
+    labels = [f"{r['hardware']} {r['precision']} · {r['tier']}" for r in rows]
+    cost = np.array([r["cost_per_million_output_tokens"] for r in rows], dtype=float)
+    low = np.array([r["cost_per_million_output_tokens_low"] for r in rows], dtype=float)
+    high = np.array([r["cost_per_million_output_tokens_high"] for r in rows], dtype=float)
+    fig, ax = style.figure(10.0, max(3.5, 0.32 * len(rows) + 1.8))
+    y = np.arange(len(rows))[::-1]
+    ax.barh(y, cost, color=style.PALETTE[0], height=0.6, label="cost at the median quote of the tier")
+    ax.errorbar(cost, y, xerr=[cost - low, high - cost], fmt="none", ecolor="black", elinewidth=1, capsize=2,
+                label="performance model's 80% interval")
+    for yy, c, h in zip(y, cost, high, strict=True):  # the value beyond the whisker, where nothing covers it
+        ax.annotate(style.fmt_value(float(c)), (h, yy), xytext=(4, 0), textcoords="offset points", va="center",
+                    fontsize=8)
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.set_xlabel(f"{currency.upper()} per million output tokens")
+    ax.set_xlim(0, float(np.nanmax(high)) * 1.12)
+    ax.grid(True, axis="x", alpha=0.3)
+    ax.legend(fontsize=8, loc="upper right")  # the cheapest rows, at the top, are the shortest
+    note = source or "tokensim cost-per-token: price catalogue configs/prices.yaml and the performance model"
+    return style.finish(fig, title, style.source_line(None, note), path)
+
+
 def _interp_cdf(edges: np.ndarray, cdf: np.ndarray, x: float) -> float:
     return float(np.interp(x, edges, cdf))
 
