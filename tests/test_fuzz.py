@@ -237,6 +237,7 @@ SETS = st.sampled_from(["financing.debt_share=0.7", "financing.debt_share=2", "x
 def pnl_lines(draw, base: Path) -> Case:
     spec = {"--gpus": numbers(["8", "1024", "0.5"]), "--hours": numbers(["720", "8760"]),
             "--gpu-hour-cost": numbers(["2", "17.2"]), "--input-tokens": numbers(["1e9", "0"]),
+            "--gpu-hour-price": names(["H100:neocloud-on-demand", "B200:owned-tco", "H100", ":", "H100:x"]),
             "--cache-hit-rate": numbers(["0.5", "0", "1"]), "--output-tokens": numbers(["1e9", "5e8"]),
             "--price-input": numbers(["1", "0.27"]), "--price-cached-input": numbers(["0.1", "0.07"]),
             "--price-output": numbers(["3", "1.1"]), "--output-tokens-per-s-per-gpu": numbers(["1500", "30"]),

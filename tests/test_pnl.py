@@ -147,3 +147,28 @@ def test_cli_pnl_needs_gpus_or_a_throughput():
     result = run("--hours", 1, "--gpu-hour-cost", 1, "--output-tokens", 1, "--price-input", 0,
                  "--price-cached-input", 0, "--price-output", 1)
     assert result.exit_code == 2 and "--gpus" in result.output
+
+
+def test_gpu_hour_price_from_the_catalogue():
+    """Issue 16: --gpu-hour-price HARDWARE:TIER takes the cost per GPU-hour from the price catalogue (the median of
+    the tier's latest-year quotes): the P&L equals the one with that number typed as --gpu-hour-cost, and its cost is
+    GPUs x hours x price. Both options, or a tier the hardware has no quote in, are refused."""
+    import json
+
+    from click.testing import CliRunner
+
+    from tokensim.cli import cli
+    from tokensim.config.prices import load_prices
+    from tokensim.tokencost import tier_prices
+
+    price = tier_prices(load_prices(), "H100", "neocloud-on-demand", "USD")[0]
+    common = ["pnl", "--gpus", "8", "--hours", "720", "--output-tokens", "1e9", "--price-input", "1",
+              "--price-cached-input", "0.1", "--price-output", "3", "--format", "json"]
+    by_tier = CliRunner().invoke(cli, [*common, "--gpu-hour-price", "H100:neocloud-on-demand"])
+    typed = CliRunner().invoke(cli, [*common, "--gpu-hour-cost", repr(price)])
+    assert by_tier.exit_code == 0 and by_tier.stdout == typed.stdout
+    assert json.loads(by_tier.stdout)["cost"] == pytest.approx(8 * 720 * price, rel=1e-12)
+    both = CliRunner().invoke(cli, [*common, "--gpu-hour-price", "H100:neocloud-on-demand", "--gpu-hour-cost", "2"])
+    assert both.exit_code == 2 and "exactly one of them" in both.stderr
+    none = CliRunner().invoke(cli, [*common, "--gpu-hour-price", "GB300:china-rental"])
+    assert none.exit_code == 2 and "no china-rental quote for GB300" in none.stderr

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ._errors import ParameterError, UserError
+from ._errors import ParameterError, UserError, did_you_mean
 from .config.catalog import load_catalog
 from .config.money import fx_factor
 from .config.prices import TIERS, PriceEntry, load_prices
@@ -26,7 +26,7 @@ from .config.schema import field_spec
 from .cost import cost_per_million_tokens
 from .perf import SLO, Workload, predict
 
-__all__ = ["DEFAULT_PRECISIONS", "TokenCostRow", "cost_per_token_table", "tier_prices"]
+__all__ = ["DEFAULT_PRECISIONS", "TokenCostRow", "catalogue_gpu_hour_price", "cost_per_token_table", "tier_prices"]
 
 # The formats people serve MoE and dense models in today: FP8, and the two FP4 formats (NVFP4 native on Blackwell,
 # MXFP4 on Blackwell and CDNA4; on Hopper and CDNA3 they run weight-only: the performance model says so).
@@ -93,6 +93,38 @@ def tier_prices(entries: Sequence[PriceEntry], hardware: str, tier: str, currenc
         if e.price_per_gpu_hour_high is not None:
             prices.append(e.price_per_gpu_hour_high * k)
     return (statistics.median(prices), min(prices), max(prices), len(recent), max(e.date for e in recent))
+
+
+def catalogue_gpu_hour_price(spec: str, currency: str, option: str = "gpu_hour_price") -> float:
+    """A GPU-hour price from the catalogue: ``HARDWARE:TIER`` → the median of the tier's latest-year quotes.
+
+    Parameters
+    ----------
+    spec : str
+        ``HARDWARE:TIER``, e.g. ``H100:neocloud-on-demand``.
+    currency : str
+        The currency wanted.
+    option : str
+        The parameter or option named in an error.
+
+    Returns
+    -------
+    float
+        Price per GPU-hour in ``currency`` (:func:`tier_prices`).
+    """
+    hardware, sep, tier = str(spec).partition(":")
+    if not sep or not hardware or not tier:
+        raise ParameterError(option, f"{spec!r}: allowed: HARDWARE:TIER, e.g. H100:neocloud-on-demand")
+    name = load_catalog().get_hardware(hardware.strip()).name
+    if tier not in TIERS:
+        hint = did_you_mean(tier, TIERS)
+        raise ParameterError(option, f"{spec!r}: tier {tier!r}; allowed: {', '.join(TIERS)}"
+                             + (f" ({hint})" if hint else ""))
+    found = tier_prices(load_prices(), name, tier, currency)
+    if found is None:
+        tiers = sorted({e.tier for e in load_prices() if e.gpu == name})
+        raise ParameterError(option, f"{spec!r}: no {tier} quote for {name}; its tiers: {', '.join(tiers) or 'none'}")
+    return found[0]
 
 
 def cost_per_token_table(model: str, workload: Workload, slo: SLO, *, hardware: Sequence[str] | None = None,

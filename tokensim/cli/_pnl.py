@@ -8,6 +8,7 @@ from .._errors import UserError
 from ..config import check_number
 from ..config.money import check_currency
 from ..cost import fleet_gpus, gpus_needed, serving_pnl
+from ..tokencost import catalogue_gpu_hour_price
 from ._common import cli, emit, format_option
 
 
@@ -21,7 +22,10 @@ def _nonneg(value: float | None, option: str, *, positive: bool = False) -> floa
 @click.option("--gpus", type=float, default=None,
               help="GPUs in the fleet (omit with --output-tokens-per-s-per-gpu to size the fleet)")
 @click.option("--hours", type=float, required=True, help="hours in the period (each GPU paid for all of them)")
-@click.option("--gpu-hour-cost", type=float, required=True, help="cost per GPU-hour")
+@click.option("--gpu-hour-cost", type=float, default=None, help="cost per GPU-hour (or --gpu-hour-price)")
+@click.option("--gpu-hour-price", "gpu_hour_price", metavar="HARDWARE:TIER",
+              help="the cost per GPU-hour from the price catalogue: the median of HARDWARE's latest-year quotes in "
+                   "TIER (tokensim catalog prices), in --currency; e.g. H100:neocloud-on-demand")
 @click.option("--input-tokens", type=float, default=0.0, show_default=True,
               help="input tokens in the period, cached ones included")
 @click.option("--cache-hit-rate", type=float, default=0.0, show_default=True,
@@ -36,12 +40,16 @@ def _nonneg(value: float | None, option: str, *, positive: bool = False) -> floa
               help="prefill throughput per GPU (adds uncached input's GPU time to the GPUs needed)")
 @click.option("--currency", default="USD", show_default=True, help="currency of the cost and prices")
 @format_option()
-def pnl_command(gpus, hours, gpu_hour_cost, input_tokens, cache_hit_rate, output_tokens, price_input,
+def pnl_command(gpus, hours, gpu_hour_cost, gpu_hour_price, input_tokens, cache_hit_rate, output_tokens, price_input,
                 price_cached_input, price_output, output_tokens_per_s_per_gpu, input_tokens_per_s_per_gpu,
                 currency, fmt) -> None:
     """Cost, revenue, gross margin (profit / revenue), markup (profit / cost) and cost per million tokens of serving
     a token volume."""
     code = check_currency(currency, None, "--currency")
+    if (gpu_hour_cost is None) == (gpu_hour_price is None):
+        raise UserError("--gpu-hour-cost or --gpu-hour-price: allowed: exactly one of them")
+    if gpu_hour_price is not None:
+        gpu_hour_cost = catalogue_gpu_hour_price(gpu_hour_price, code, "--gpu-hour-price")
     hours = _nonneg(hours, "--hours", positive=True)
     check_number(cache_hit_rate, None, "--cache-hit-rate", low=0, high=1)
     for value, option in ((gpu_hour_cost, "--gpu-hour-cost"), (input_tokens, "--input-tokens"),
