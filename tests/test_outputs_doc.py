@@ -52,6 +52,8 @@ RUNS = {
                        ["sweep", "us-b300-neocloud-usage", "--axis", "hardware=B300", "--axis", "concurrency=8,64",
                         "--metric", "cost_per_million_cached_input_tokens,output_tokens_per_s_per_gpu",
                         "--backend", "numpy"]],
+    "tokensim cost-per-token": [["cost-per-token", "--model", "gpt-oss-120b", "--hardware", "H100,B200",
+                                 "--min-tokens-per-s-per-user", "100", "--tier", "neocloud-on-demand"]],
     "tokensim compare": [["compare", "b300-10k-cluster", "b300-10k-cluster", "--variant", "2:before-price-rise"]],
     "tokensim fleet": [["fleet", "owned-plus-leased-in"]],
     "tokensim value": [["value", "--hardware", "H100", "--gpus", "5000", "--in-service", "2023-06", "--rent-change",

@@ -14,10 +14,13 @@ import html
 import os
 import re
 import shutil
+import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+
+from tokensim import report as report_module
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path(os.environ.get("TOKENSIM_CHROMIUM", "/usr/bin/chromium"))
@@ -171,3 +174,21 @@ def test_money_axes_carry_the_currency(founding_run):
     titles = re.findall(r'"title":\{"text":"([^"]+)"', text)
     assert titles.count("CNY per million tokens") == 2, titles
     assert "CNY m per month" in titles, titles
+
+
+def test_without_the_report_extra_run_out_leaves_both_files_out_and_says_so(founding_run, tmp_path, monkeypatch,
+                                                                             capsys):
+    """openpyxl and plotly absent (None in sys.modules makes their import fail): the tables are still written, the
+    workbook and the page are not, and stderr names the missing package and the extra."""
+    monkeypatch.setitem(sys.modules, "openpyxl", None)
+    monkeypatch.setitem(sys.modules, "plotly", None)
+    monkeypatch.setitem(sys.modules, "plotly.offline", None)
+    monkeypatch.setitem(sys.modules, "plotly.graph_objects", None)
+    monkeypatch.setattr(report_module, "write_plot_pack", lambda report, out: [])  # the PNGs are not under test
+    written = {p.name for p in report_module.write_artifacts(founding_run.report, tmp_path)}
+    assert "unit_costs.csv" in written and "finance_schedule.parquet" in written
+    assert "report.xlsx" not in written and "report.html" not in written
+    assert not (tmp_path / "report.xlsx").exists() and not (tmp_path / "report.html").exists()
+    err = capsys.readouterr().err
+    assert "report.xlsx not written: openpyxl is not installed" in err
+    assert "report.html not written: plotly" in err and "tokensim[report]" in err

@@ -81,7 +81,8 @@ def _tables(report) -> str:
 @set_option()
 @click.argument("scenario", default="b300-10k-cluster")
 @click.option("--currency", help="reporting currency (default: the scenario's)")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="write tables, JSON and config here")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              help="write tables (CSV, Parquet), JSON, config, PNG charts, report.xlsx and report.html here")
 @click.option("--paths", type=int, default=None,
               help="Monte Carlo paths [default: 100,000 on NumPy, 10,000,000 on a GPU]; 0 skips the section")
 @click.option("--seed", type=int, default=0, show_default=True, help="Monte Carlo seed")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,7 @@ th{background:#f3f3f3;text-align:left}td.n{text-align:right;font-variant-numeric
 """
 
 
-def _money_axis(values: Sequence[float], currency: str, per: str) -> tuple[float, str]:
+def _money_axis(values: Iterable[float], currency: str, per: str) -> tuple[float, str]:
     div, word = style.money_scale(values)
     return div, style.money_label(currency, word, per)
 
@@ -237,7 +237,8 @@ def html_report(report: Any, tables: Mapping[str, Sequence[Mapping[str, Any]]]) 
     ]
     reading = "".join(f"<li>{html.escape(line)}</li>" for line in report.reading)
     body = [f"<h1>{html.escape(s.name)}: tokensim report</h1>",
-            f"<p class=\"meta\">{html.escape(s.description or '')} Money in {html.escape(report.currency)}. "
+            f"<p class=\"meta\">{html.escape((s.description or '').rstrip('.') + '. ' if s.description else '')}"
+            f"Money in {html.escape(report.currency)}. "
             f"{html.escape(style.source_line(s.name, file_name))}.</p>",
             f"<h2>What the numbers say</h2><ul class=\"reading\">{reading}</ul>",
             "<h2>Charts</h2>", *chart_html,
