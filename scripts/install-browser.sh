@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The headless browser the HTML report's test drives (tests/test_report_html.py): Debian's chromium at
+# The headless browser the HTML report's test drives (tests/test_report_files.py): Debian's chromium at
 # /usr/bin/chromium, driven by Playwright's Python package (the `test` extra) without Playwright's own browser
 # download. Run by the README's test command (and so by CI, .ci/run). Installs with apt when chromium is missing and
 # this runs as root; otherwise it says how and exits 0, and the browser test skips with that reason (CI sets
