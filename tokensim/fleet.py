@@ -122,13 +122,17 @@ class FleetResult:
     definitions: dict[str, str]
     monthly: Any = field(default=None, compare=False)
     block_monthly: Any = field(default=None, compare=False)
+    monte_carlo: dict[str, Any] | None = None  # tokensim.fleet_mc.simulate_fleet, when asked (--paths)
 
     def to_dict(self) -> dict[str, Any]:
         """The result as plain data (JSON-ready), without the monthly tables."""
-        return {k: getattr(self, k) for k in (
+        out = {k: getattr(self, k) for k in (
             "fleet", "currency", "start", "valuation_date", "months", "gpus", "gpus_owned", "gpus_leased_in",
             "discount_rate", "cost_of_equity", "npv", "equity_npv", "project_irr", "project_irr_pre_tax",
             "equity_irr", "reasons", "blocks", "by_year", "by_generation", "backlog", "assumptions", "definitions")}
+        if self.monte_carlo is not None:
+            out["monte_carlo"] = self.monte_carlo
+        return out
 
 
 def _run_block(block: FleetBlock) -> tuple[Any, dict[str, Any]]:
@@ -204,7 +208,8 @@ def run_fleet(fleet: Fleet) -> FleetResult:
     table["revenue_other"] = table["revenue"] - sum(table[k] for k in ("revenue_contract", "revenue_usage",
                                                                       "revenue_market", "revenue_renewal"))
     table["cash_cumulative"] = np.cumsum(table["equity_cf"])
-    irrs, reasons = {}, {}
+    irrs: dict[str, Any] = {}
+    reasons: dict[str, str] = {}
     for name, flows in (("project_irr", table["project_cf"]), ("project_irr_pre_tax", table["project_cf_pre_tax"]),
                         ("equity_irr", table["equity_cf"])):
         monthly, code = irr(flows[None, :], return_reason=True)

@@ -3,13 +3,16 @@ depreciation, debt and lease service, cash, utilisation and rent by generation, 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import click
 
+from .._errors import UserError
 from .._output import atomic_write_text, check_output_path, dumps_json, render_table, write_table
 from ..config.fleet import load_fleet
 from ..fleet import FleetResult, run_fleet
+from ..fleet_mc import fleet_mc_model, simulate_fleet
 from ..plots import fleet_revenue_chart
 from ._common import cli, emit, fmt_value, info
 
@@ -51,6 +54,17 @@ def _table(r: FleetResult) -> str:
                "equity_irr": fmt_value(b["equity_irr"], "pct"), "min_dscr": fmt_value(b["min_dscr"], "ratio")}
               for b in r.blocks]
     out += render_table(blocks, title="blocks (each its own scenario's finance)")
+    if r.monte_carlo is not None:
+        mc = r.monte_carlo
+        rows = [{"metric": name, "mean": fmt_value(mc[name]["mean"], kind), "p05": fmt_value(mc[name]["p05"], kind),
+                 "p50": fmt_value(mc[name]["p50"], kind), "p95": fmt_value(mc[name]["p95"], kind),
+                 "deterministic": fmt_value(mc["deterministic"][name], kind)}
+                for name, kind in (("npv", "money"), ("equity_npv", "money"), ("project_irr", "pct"),
+                                   ("equity_irr", "pct"), ("min_dscr", "ratio"), ("cash_shortfall", "money"))]
+        rows.append({"metric": "prob_cash_negative_any_year", "mean": fmt_value(mc["prob_cash_negative_any_year"],
+                                                                                 "pct"),
+                     "p05": "", "p50": "", "p95": "", "deterministic": ""})
+        out += render_table(rows, title=f"fleet Monte Carlo ({mc['paths']:,} paths, seed {mc['seed']}; {cur})")
     if r.assumptions:
         out += render_table([{"field": a["field"], "why": a["why"]} for a in r.assumptions],
                             title="assumptions (not given by the source)")
@@ -64,11 +78,21 @@ def _table(r: FleetResult) -> str:
 @click.option("--format", "fmt", type=click.Choice(("table", "json", "csv", "parquet")), default="table",
               show_default=True, help="table for people; json, csv or parquet (binary, to stdout) for machines "
                                       "(csv and parquet: the monthly fleet table)")
-def fleet_command(fleet: str, out_dir: str | None, fmt: str) -> None:
+@click.option("--paths", type=int, default=None,
+              help="also run the fleet Monte Carlo with this many paths (NumPy; a monte_carlo section)")
+@click.option("--seed", type=int, default=0, show_default=True, help="the Monte Carlo's Philox key")
+def fleet_command(fleet: str, out_dir: str | None, fmt: str, paths: int | None, seed: int) -> None:
     """A fleet's monthly economics: FLEET is a bundled fleet's name (configs/fleets) or a fleet YAML file."""
     if out_dir is not None:
         check_output_path(out_dir, "out_dir", folder=True)
-    result = run_fleet(load_fleet(fleet))
+    if paths is not None and paths < 1:
+        raise UserError(f"--paths: got {paths}; allowed: a whole number of paths >= 1")
+    if not 0 <= seed < 2**64:
+        raise UserError(f"--seed: got {seed}; allowed: a whole number in [0, 2**64)")
+    loaded = load_fleet(fleet)
+    result = run_fleet(loaded)
+    if paths is not None:
+        result = replace(result, monte_carlo=simulate_fleet(fleet_mc_model(loaded), paths=paths, seed=seed))
     if out_dir is not None:
         folder = Path(out_dir)
         written = [atomic_write_text(folder / "fleet.json", dumps_json(result.to_dict())),

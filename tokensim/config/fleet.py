@@ -10,6 +10,9 @@ scenario (a bundled name or a file, a relative path read from the fleet file's f
   per GPU-hour for ``term_years``; no capex, debt, depreciation or residual; the block ends with the lease);
 - ``set``: any other scenario fields (dotted path: value), e.g. the hardware, the contract and the market rent.
 
+An optional fleet-level ``uncertainty:`` section (:class:`FleetUncertaintySchema`) sets the fleet Monte Carlo's
+cross-generation correlations and next-generation arrivals (:mod:`tokensim.fleet_mc`).
+
 A scenario is a fleet of one block (:func:`fleet_of_scenario`): its blocks run through the scenario engines
 unchanged. :func:`load_fleet` returns a frozen :class:`Fleet` whose blocks carry their loaded :class:`Scenario`.
 """
@@ -32,8 +35,8 @@ from .reader import load_yaml, resolve_config_path
 from .scenario import scenario_from_document
 from .types import Assumption, Scenario
 
-__all__ = ["Fleet", "FleetBlock", "FleetSchema", "OWNERSHIPS", "load_fleet", "fleet_of_scenario", "fleet_field_spec",
-           "month_label"]
+__all__ = ["Fleet", "FleetBlock", "FleetSchema", "FleetUncertainty", "OWNERSHIPS", "load_fleet", "fleet_of_scenario",
+           "fleet_field_spec", "month_label"]
 
 OWNERSHIPS = ("owned", "leased_in")
 _YEAR_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
@@ -115,6 +118,69 @@ class BlockSchema(SchemaSection):
         return self
 
 
+class NextGenerationSchema(SchemaSection):
+    """The fleet Monte Carlo's next-generation arrivals: a Poisson process; each arrival cuts every fleet
+    generation's market rent (all are older than the arriving one) by a share, on top of the blocks' trends."""
+
+    arrival_rate_per_year: Annotated[float, _num(0, 12, unit="arrivals per year", default=0.0,
+                                                 why="assumption: off unless the fleet states it, because each "
+                                                     "block's contract.market_rent_change_per_year already carries "
+                                                     "the expected decline (NVIDIA's cadence, H100 2023, H200 2024, "
+                                                     "B200/B300 2025, would be about 1 a year: ref 2.1 dates)")
+                                     ] | None = Field(None)
+    market_rent_cut_share: Annotated[float, _num(0, 1, unit="share of the market rent cut per arrival",
+                                                 default=0.3,
+                                                 why="ref 2.1 (2026): H100 on-demand -30% in two months to Oct-2024 "
+                                                     "(SemiAnalysis) as newer GPUs shipped")] | None = Field(None)
+
+
+class FleetUncertaintySchema(SchemaSection):
+    """The fleet Monte Carlo's cross-generation settings; each generation's own rent and utilisation processes are
+    the ``uncertainty`` section of its first block's scenario."""
+
+    rent_correlation_across_generations: Annotated[float, _num(0, 1, unit="correlation", default=0.8,
+                                                               why="assumption: one rental market; ref 2.1 Mar-2026 "
+                                                                   "'on-demand sold out across all GPU types' moved "
+                                                                   "every generation together")] | None = Field(None)
+    utilisation_correlation_across_generations: Annotated[float, _num(0, 1, unit="correlation", default=0.5,
+                                                                      why="assumption: demand is shared, but each "
+                                                                          "generation serves its own workloads")
+                                                          ] | None = Field(None)
+    next_generation: NextGenerationSchema | None = Field(None)
+
+
+@dataclass(frozen=True)
+class FleetUncertainty:
+    """The fleet Monte Carlo's cross-generation correlations (of the Gaussian log-rent and logit-utilisation shocks,
+    one common factor) and the next-generation arrival driver (:class:`FleetUncertaintySchema`)."""
+
+    rent_correlation_across_generations: float = 0.8
+    utilisation_correlation_across_generations: float = 0.5
+    arrival_rate_per_year: float = 0.0
+    market_rent_cut_share: float = 0.3
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rent_correlation_across_generations": self.rent_correlation_across_generations,
+                "utilisation_correlation_across_generations": self.utilisation_correlation_across_generations,
+                "next_generation": {"arrival_rate_per_year": self.arrival_rate_per_year,
+                                    "market_rent_cut_share": self.market_rent_cut_share}}
+
+
+def _fleet_uncertainty(doc: FleetUncertaintySchema | None) -> FleetUncertainty:
+    """The section with every field it omits at its declared default."""
+    def pick(section: str, model: Any, name: str) -> float:
+        value = None if model is None else getattr(model, name)
+        return float(fleet_field_spec(section, name).default if value is None else value)
+
+    nxt = doc.next_generation if doc is not None else None
+    return FleetUncertainty(
+        rent_correlation_across_generations=pick("uncertainty", doc, "rent_correlation_across_generations"),
+        utilisation_correlation_across_generations=pick("uncertainty", doc,
+                                                        "utilisation_correlation_across_generations"),
+        arrival_rate_per_year=pick("uncertainty.next_generation", nxt, "arrival_rate_per_year"),
+        market_rent_cut_share=pick("uncertainty.next_generation", nxt, "market_rent_cut_share"))
+
+
 class FleetAssumptionSchema(SchemaSection):
     field: Annotated[str, Text()]
     why: Annotated[str, Text()]
@@ -140,6 +206,7 @@ class FleetSchema(SchemaSection):
         Field(None))
     sources: Any | None = Field(None)
     assumptions: list[FleetAssumptionSchema] | None = Field(None)
+    uncertainty: FleetUncertaintySchema | None = Field(None)
     blocks: list[BlockSchema]
 
     @field_validator("currency", mode="after")
@@ -191,7 +258,9 @@ class FleetSchema(SchemaSection):
 def fleet_field_spec(section: str | None, name: str) -> Any:
     """The declared spec of one fleet field (``section`` None, ``"blocks"`` or ``"blocks.lease"``)."""
     models: dict[str | None, type[SchemaSection]] = {None: FleetSchema, "blocks": BlockSchema,
-                                                     "blocks.lease": LeaseSchema}
+                                                     "blocks.lease": LeaseSchema,
+                                                     "uncertainty": FleetUncertaintySchema,
+                                                     "uncertainty.next_generation": NextGenerationSchema}
     model = models[section]
     return spec_of(model, name)
 
@@ -238,6 +307,7 @@ class Fleet:
     cost_of_equity: float
     blocks: tuple[FleetBlock, ...]
     assumptions: tuple[Assumption, ...] = ()
+    uncertainty: FleetUncertainty = FleetUncertainty()  # the fleet Monte Carlo's cross-generation settings
 
 
 def _block_scenario(b: BlockSchema, i: int, fleet_file: Path, horizon_months: int) -> Scenario:
@@ -339,7 +409,7 @@ def load_fleet(name_or_path: str | Path) -> Fleet:
                  valuation_month=valuation, backlog_years=int(doc.backlog_years or 3),
                  discount_rate=_shared_rate(doc, blocks, "discount_rate", str(path)),
                  cost_of_equity=_shared_rate(doc, blocks, "cost_of_equity", str(path)), blocks=tuple(blocks),
-                 assumptions=tuple(assumptions))
+                 assumptions=tuple(assumptions), uncertainty=_fleet_uncertainty(doc.uncertainty))
 
 
 def fleet_of_scenario(scenario: Scenario, in_service: str = "2026-01") -> Fleet:
