@@ -262,7 +262,8 @@ PINNED_MESSAGES = [
     ('serving_unknown_key', {'serving.input_token': 5},
      "{path}: field 'serving.input_token' got 5; allowed: known keys: cache_hit_rate, "
      'cached_input_cost_fraction, compare_precisions, hardware, input_tokens, max_tpot_s, max_ttft_s, '
-     'min_tokens_per_s_per_user, model, output_tokens, precision, previous_generation, '
+     'measured_output_tokens_per_s_per_gpu, min_tokens_per_s_per_user, model, output_tokens, precision, '
+     'previous_generation, '
      "speculative_acceptance_length, speculative_draft_tokens (did you mean 'input_tokens'?)"),
     ('previous_generation_unknown_key', {'serving.previous_generation.price': 5},
      "{path}: field 'serving.previous_generation.price' got 5; allowed: known keys: hardware, precision, "

@@ -57,7 +57,7 @@ __all__ = ["run_bridge", "run_finance", "run_montecarlo", "run_valuation"]
 
 def run_bridge(scenario: Scenario, a: Side | None = None, b: Side | None = None, *, metric: str = "blended",
                order: tuple[str, ...] = FACTORS, workload: Workload | None = None,
-               slo: SLO | None = None) -> BridgeResult:
+               slo: SLO | None = None, throughput_overrides: tuple = ()) -> BridgeResult:
     """The price-vs-efficiency bridge of a scenario: how unit token cost moves from side A to side B, and why.
 
     Parameters
@@ -73,6 +73,9 @@ def run_bridge(scenario: Scenario, a: Side | None = None, b: Side | None = None,
         The sequential waterfall's order.
     workload, slo : optional
         Replace the scenario's workload or SLO.
+    throughput_overrides : tuple of tokensim.perf.measured.ThroughputOverride
+        Measured throughputs (``--throughput-override``) in place of the model's where they match; the scenario's
+        ``serving.measured_output_tokens_per_s_per_gpu`` applies without them.
 
     Returns
     -------
@@ -83,7 +86,8 @@ def run_bridge(scenario: Scenario, a: Side | None = None, b: Side | None = None,
     if a is None or b is None:
         default_a, default_b = _resolve_bridge.sides(scenario)
         a, b = a or default_a, b or default_b
-    context = _resolve_bridge.context(scenario, workload=workload, slo=slo)
+    context = _resolve_bridge.context(scenario, workload=workload, slo=slo,
+                                      throughput_overrides=tuple(throughput_overrides))
     return _bridge(context, a, b, metric=metric, order=order)
 
 def _scalar(x) -> float:

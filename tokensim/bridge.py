@@ -37,7 +37,8 @@ from ._shapley import shapley_values, waterfall
 from .config.catalog import load_catalog
 from .config.money import fx_factor
 from .cost import CostInputs, cost_per_gpu_hour, cost_per_million_tokens, it_power_per_gpu_kw
-from .perf import SLO, Workload, predict
+from .perf import SLO, Prediction, Workload, predict
+from .perf.measured import ThroughputOverride, find_override, source_fields, with_measurements
 
 __all__ = ["FACTORS", "UNIT_COST_METRICS", "BridgeContext", "Side", "BridgeResult", "bridge", "bridge_in_currency",
            "unit_cost"]
@@ -78,7 +79,9 @@ class BridgeContext:
     cost and how board power turns into IT power (built from a scenario by :func:`tokensim.resolve.bridge.context`).
 
     ``board_power_w`` gives the board power (W) to use for named accelerators (the scenario's own hardware uses the
-    scenario's figure); any other accelerator uses its catalogue board power.
+    scenario's figure); any other accelerator uses its catalogue board power. ``throughput_overrides`` are the user's
+    measured throughputs (:mod:`tokensim.perf.measured`): a side whose (hardware, model, precision) is measured uses
+    the measured figure in place of the model's, on either end and in every mix of the Shapley split.
     """
 
     currency: str
@@ -88,6 +91,7 @@ class BridgeContext:
     cached_input_cost_fraction: float
     server_overhead_factor: float
     board_power_w: tuple[tuple[str, float], ...] = ()
+    throughput_overrides: tuple[ThroughputOverride, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -126,10 +130,17 @@ def _slo_text(slo: SLO) -> str:
 
 
 @lru_cache(maxsize=256)
-def _gpu_seconds(hardware: str, model: str, precision: str, workload: Workload, slo: SLO) -> tuple[float, float]:
-    """GPU-seconds per computed input token and per output token at the SLO-constrained operating point."""
-    point = predict(hardware, model, precision, workload, slo=slo)
-    if not point.meets_slo:
+def _point(hardware: str, model: str, precision: str, workload: Workload, slo: SLO) -> Prediction:
+    return predict(hardware, model, precision, workload, slo=slo)
+
+
+def _gpu_seconds(hardware: str, model: str, precision: str, workload: Workload, slo: SLO,
+                 overrides: tuple[ThroughputOverride, ...] = ()) -> tuple[float, float]:
+    """GPU-seconds per computed input token and per output token at the SLO-constrained operating point, or at the
+    user's measured throughput when ``overrides`` measure this (hardware, model, precision): a measured point is
+    taken as meeting the SLO (the user ran it)."""
+    point, found = with_measurements(_point(hardware, model, precision, workload, slo), overrides)
+    if found is None and not point.meets_slo:
         raise UserError(f"{model} at {precision} on {hardware} cannot meet the SLO ({_slo_text(slo)}); relax it or "
                         "change the hardware/precision")
     return point.gpu_s_per_input_token, point.gpu_s_per_output_token
@@ -161,7 +172,8 @@ def unit_cost(side: Side, context: BridgeContext, metric: str = "blended") -> fl
                  it_kw_per_gpu=it_power_per_gpu_kw(board_power_w, context.server_overhead_factor))
     per_gpu_hour = cost_per_gpu_hour(ci, side.utilisation).total
     workload = context.workload
-    g_in, g_out = _gpu_seconds(hw.name, side.model, side.precision, workload, context.slo)
+    g_in, g_out = _gpu_seconds(hw.name, side.model, side.precision, workload, context.slo,
+                               context.throughput_overrides)
     tokens = cost_per_million_tokens(per_gpu_hour, g_in / side.software_gain, g_out / side.software_gain,
                                      context.cached_input_cost_fraction,
                                      input_tokens=workload.input_tokens, output_tokens=workload.output_tokens,
@@ -247,10 +259,18 @@ def bridge(context: BridgeContext, a: Side, b: Side, *, metric: str = "blended",
                       "cost_delta": new - running})
         running = new
     change, reason = _breakeven_change(b, c_a, cost)
+
+    def side_dict(side: Side) -> dict:
+        catalog, w = load_catalog(), context.workload
+        found = find_override(context.throughput_overrides, catalog.get_hardware(side.hardware).name,
+                              catalog.get_model(side.model).name, catalog.get_recipe(side.precision).name,
+                              w.input_tokens, w.output_tokens)
+        return {**vars(side), **source_fields(found)}
+
     return BridgeResult(currency=context.currency, metric=metric, unit_cost_from=c_a, unit_cost_to=c_b,
                         contributions=contributions, waterfall=steps, breakeven_server_price_change_vs_today=change,
                         breakeven_server_price=b.server_price_today * (1.0 + change), breakeven_reason=reason,
-                        sides={"from": vars(a).copy(), "to": vars(b).copy()})
+                        sides={"from": side_dict(a), "to": side_dict(b)})
 
 
 def bridge_in_currency(result: dict, currency: str) -> dict:

@@ -28,11 +28,13 @@ from .cost import cost_per_gpu_hour, cost_per_million_tokens
 from .finance import Target, solve_rent
 from .montecarlo import DEFAULT_PATHS, dscr_fan, residual_p10_lender_case, simulate
 from .perf import predict
+from .perf.measured import source_fields, with_measurements
 from .plots import write_html_report, write_plot_pack  # matplotlib and plotly, imported only when drawing
 from .resolve.cost import cost_inputs
 from .resolve.finance import debt_terms, finance_inputs, to_debt_maturity
 from .resolve.montecarlo import montecarlo_model
 from .resolve.perf import slo as serving_slo
+from .resolve.perf import throughput_overrides as throughput_overrides_of
 from .resolve.perf import workload as serving_workload
 from .resolve.variants import VARIANTS, variant
 
@@ -71,8 +73,11 @@ class Report:
         return out
 
 
-def _unit_cost_rows(s: Scenario, k: float, currency: str) -> list[dict]:
+def _unit_cost_rows(s: Scenario, k: float, currency: str, throughput_overrides: tuple = ()) -> list[dict]:
+    """One row per precision: the operating point (the model's, or the user's measured throughput where one matches:
+    :mod:`tokensim.perf.measured`) and its cost per million tokens."""
     sv = s.serving
+    measured = throughput_overrides_of(sv, tuple(throughput_overrides))
     workload = serving_workload(sv)
     slo = serving_slo(sv)
     per_gpu_hour = cost_per_gpu_hour(cost_inputs(s), s.utilisation).total * k
@@ -80,7 +85,7 @@ def _unit_cost_rows(s: Scenario, k: float, currency: str) -> list[dict]:
     rows = []
     precisions = list(dict.fromkeys([*sv.compare_precisions, sv.precision]))
     for precision in precisions:
-        p = predict(sv.hardware, sv.model, precision, workload, slo=slo)
+        p, found = with_measurements(predict(sv.hardware, sv.model, precision, workload, slo=slo), measured)
         tokens = cost_per_million_tokens(per_gpu_hour, p.gpu_s_per_input_token, p.gpu_s_per_output_token,
                                          sv.cached_input_cost_fraction, input_tokens=sv.input_tokens,
                                          output_tokens=sv.output_tokens, cache_hit_rate=sv.cache_hit_rate,
@@ -103,6 +108,7 @@ def _unit_cost_rows(s: Scenario, k: float, currency: str) -> list[dict]:
             # throughput's interval carries over inversely to the cost per token
             f"cost_per_million_tokens_blended_low_{cur}": tokens.blended / ratio_high,
             f"cost_per_million_tokens_blended_high_{cur}": tokens.blended / ratio_low,
+            **source_fields(found),
         })
     return rows
 
@@ -122,8 +128,9 @@ def _reading(s: Scenario, currency: str, unit_costs: list[dict], breakdown: dict
         f"{main['model']} on {main['hardware']} at {main['precision']} serves "
         f"{main['output_tokens_per_s_per_gpu']:,.0f} output tokens/s per GPU at {main['tokens_per_s_per_user']:.0f} "
         f"tokens/s per user and costs {currency} {main[f'cost_per_million_tokens_blended_{cur}']:.3g} per million "
-        f"tokens blended ({main[f'cost_per_million_output_tokens_{cur}']:.3g} per million output tokens; model "
-        f"interval {low:.3g}-{high:.3g}).")
+        f"tokens blended ({main[f'cost_per_million_output_tokens_{cur}']:.3g} per million output tokens; "
+        + (f"model interval {low:.3g}-{high:.3g})." if main["throughput_source"] == "model" else
+           f"throughput measured: {main['throughput_reference']}, in place of the model's)."))
     contrib = br["contributions"]
     biggest = sorted(contrib.items(), key=lambda kv: kv[1]["log_contribution"])
     falls = [f"{n.replace('_', ' ')} {math.expm1(c['log_contribution']):+.0%}" for n, c in biggest
@@ -280,7 +287,7 @@ def _mc_sentence(mc: dict, s: Scenario) -> str:
 
 
 def run_report(scenario: Scenario, *, currency: str | None = None, mc_paths: int | None = None, seed: int = 0,
-               backend: str = "auto") -> Report:
+               backend: str = "auto", throughput_overrides: tuple = ()) -> Report:
     """The main job: unit costs, the bridge, the cluster's finance, the Monte Carlo and a plain-language reading.
 
     Parameters
@@ -295,6 +302,10 @@ def run_report(scenario: Scenario, *, currency: str | None = None, mc_paths: int
         Monte Carlo seed (Philox key).
     backend : {"auto", "numpy", "cupy"}
         Monte Carlo backend, chosen once for the whole report.
+    throughput_overrides : tuple of tokensim.perf.measured.ThroughputOverride
+        Measured throughputs (``--throughput-override``) for the unit costs and the bridge; with the scenario's
+        ``serving.measured_output_tokens_per_s_per_gpu``. The finance and the Monte Carlo take throughput only
+        through ``contract.usage_tokens_per_s_per_gpu`` and ``residual.tokens_per_s_per_gpu``, which stay as given.
 
     Returns
     -------
@@ -306,9 +317,9 @@ def run_report(scenario: Scenario, *, currency: str | None = None, mc_paths: int
     s = scenario
     currency = (currency or s.currency).upper()
     k = fx_factor(s.currency, currency)
-    unit_costs = _unit_cost_rows(s, k, currency)
+    unit_costs = _unit_cost_rows(s, k, currency, throughput_overrides)
     breakdown = cost_per_gpu_hour(cost_inputs(s), s.utilisation).scaled(k, currency).to_dict()
-    br = run_bridge(s).to_dict()
+    br = run_bridge(s, throughput_overrides=tuple(throughput_overrides)).to_dict()
     br = bridge_in_currency(br, currency)
     fin_result = run_finance(s, schedule=True, payback_in_years=PAYBACK_CLAIM_YEARS,
                              breakeven=True).in_currency(currency)

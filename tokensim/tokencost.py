@@ -8,7 +8,8 @@ year the tier has for it (the quotes' low-high range and count are reported besi
 :func:`tokensim.cost.cost_per_million_tokens` at that price: what a renter pays per million tokens when each rented
 GPU-hour serves the operating point (a renter who keeps its GPUs busy only part of the time pays more in proportion:
 ``busy_share``). The cost interval carries the throughput interval over inversely (the price range is reported, not
-folded in).
+folded in). Where the user measured a (hardware, model, precision) (``--throughput-override``), the measured
+throughput replaces the model's (:mod:`tokensim.perf.measured`: the interval collapses to it) and the row says so.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from .config.prices import TIERS, PriceEntry, load_prices
 from .config.schema import field_spec
 from .cost import cost_per_million_tokens
 from .perf import SLO, Workload, predict
+from .perf.measured import ThroughputOverride, source_fields, with_measurements
 
 __all__ = ["DEFAULT_PRECISIONS", "TokenCostRow", "catalogue_gpu_hour_price", "cost_per_token_table", "tier_prices"]
 
@@ -55,6 +57,8 @@ class TokenCostRow:
     cost_per_million_output_tokens_high: float
     cost_per_million_tokens_blended: float
     extrapolation: bool
+    throughput_source: str = "model"  # model | measured
+    throughput_reference: str | None = None  # the measurement's source; None for the model's
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -130,7 +134,9 @@ def catalogue_gpu_hour_price(spec: str, currency: str, option: str = "gpu_hour_p
 def cost_per_token_table(model: str, workload: Workload, slo: SLO, *, hardware: Sequence[str] | None = None,
                          precisions: Sequence[str] = DEFAULT_PRECISIONS, tiers: Sequence[str] | None = None,
                          region: str | None = None, currency: str = "USD", busy_share: float = 1.0,
-                         cached_input_cost_fraction: float | None = None) -> tuple[list[TokenCostRow], list[str]]:
+                         cached_input_cost_fraction: float | None = None,
+                         throughput_overrides: Sequence[ThroughputOverride] = ()
+                         ) -> tuple[list[TokenCostRow], list[str]]:
     """Cost per million tokens of ``model`` on every priced hardware x precision x tier, cheapest output token first.
 
     Parameters
@@ -155,6 +161,8 @@ def cost_per_token_table(model: str, workload: Workload, slo: SLO, *, hardware: 
         Share of rented GPU-hours that serve tokens, in (0, 1]: the price per busy hour is price / busy_share.
     cached_input_cost_fraction : float, optional
         GPU time of a cached input token relative to an uncached one (default: the scenario schema's default).
+    throughput_overrides : sequence of ThroughputOverride
+        Measured throughputs in place of the model's where they match (:mod:`tokensim.perf.measured`).
 
     Returns
     -------
@@ -187,6 +195,8 @@ def cost_per_token_table(model: str, workload: Workload, slo: SLO, *, hardware: 
             except UserError as exc:
                 notes.append(f"{hw} {precision}: {exc}")
                 continue
+            point, found = with_measurements(point, throughput_overrides)
+            source = source_fields(found)
             low_ratio = point.output_tokens_per_s_per_gpu_low / point.output_tokens_per_s_per_gpu
             high_ratio = point.output_tokens_per_s_per_gpu_high / point.output_tokens_per_s_per_gpu
             for tier, (price, lo, hi, n, latest) in priced.items():
@@ -205,6 +215,8 @@ def cost_per_token_table(model: str, workload: Workload, slo: SLO, *, hardware: 
                     cost_per_million_output_tokens=tokens.output,
                     cost_per_million_output_tokens_low=tokens.output / high_ratio,
                     cost_per_million_output_tokens_high=tokens.output / low_ratio,
-                    cost_per_million_tokens_blended=tokens.blended, extrapolation=bool(point.extrapolation)))
+                    cost_per_million_tokens_blended=tokens.blended, extrapolation=bool(point.extrapolation),
+                    throughput_source=source["throughput_source"] or "model",
+                    throughput_reference=source["throughput_reference"]))
     rows.sort(key=lambda r: r.cost_per_million_output_tokens)
     return rows, notes

@@ -11,7 +11,15 @@ from ..bridge import FACTORS, UNIT_COST_METRICS, bridge_in_currency
 from ..config.money import check_currency
 from ..config.scenario import load_scenario
 from ..resolve.bridge import sides
-from ._common import cli, emit, format_option, scenario_overrides, set_option
+from ._common import (
+    cli,
+    emit,
+    format_option,
+    scenario_overrides,
+    set_option,
+    throughput_override_option,
+    throughput_overrides,
+)
 
 
 def _table(r: dict) -> str:
@@ -62,10 +70,11 @@ _DEFAULT_SCENARIO = "b300-10k-cluster"  # the founding case, as run and sweep de
 @click.option("--metric", type=click.Choice(UNIT_COST_METRICS), default="blended", show_default=True)
 @click.option("--order", help=f"waterfall order, comma-separated from: {','.join(FACTORS)}")
 @click.option("--currency", help="reporting currency (default: the scenario's)")
+@throughput_override_option()
 @format_option()
 def bridge_command(scenario, scenario_name, from_spec, to_spec, server_price_change, model, from_model, to_model,
                    software_gain, from_utilisation, to_utilisation, from_cost_of_capital, to_cost_of_capital, metric,
-                   order, currency, fmt):
+                   order, currency, throughput_override, fmt):
     """How unit token cost moves from A to B (SCENARIO supplies cost inputs, workload and SLO; default
     b300-10k-cluster): server price, hardware, precision, model, software, utilisation,
     financing — exact Shapley contributions over ln(cost), a waterfall, and the break-even change on the 'to'
@@ -78,7 +87,8 @@ def bridge_command(scenario, scenario_name, from_spec, to_spec, server_price_cha
                  from_utilisation=from_utilisation, to_utilisation=to_utilisation,
                  from_cost_of_capital=from_cost_of_capital, to_cost_of_capital=to_cost_of_capital)
     steps = tuple(x.strip() for x in order.split(",")) if order else FACTORS
-    result = run_bridge(scenario, a, b, metric=metric, order=steps).to_dict()
+    result = run_bridge(scenario, a, b, metric=metric, order=steps,
+                        throughput_overrides=throughput_overrides(throughput_override)).to_dict()
     target = check_currency(currency, field="--currency") if currency is not None else result["currency"]
     result = bridge_in_currency(result, target)
     if fmt in ("csv", "parquet"):  # the bridge_contributions table of `run --out` (docs/outputs.md)

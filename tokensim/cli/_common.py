@@ -11,6 +11,7 @@ import click
 
 from .._errors import ConfigError, ConfigErrors, ParameterError, UserError
 from .._output import csv_text, dumps_json, parquet_bytes, render_table
+from ..perf.measured import load_throughput_overrides
 
 FORMATS = ("table", "json", "csv", "parquet")
 
@@ -96,6 +97,20 @@ def scenario_overrides() -> tuple[str, ...]:
     """The ``--set`` values of the command being run (empty outside a command or without ``--set``)."""
     ctx = click.get_current_context(silent=True)
     return ctx.meta.get(_OVERRIDES_KEY, ()) if ctx is not None else ()
+
+
+def throughput_override_option():
+    """``--throughput-override CSV``: measured throughputs in place of the model's (:mod:`tokensim.perf.measured`)."""
+    return click.option("--throughput-override", "throughput_override", metavar="CSV",
+                        help="measured throughputs in place of the model's: a CSV with columns hardware, model, "
+                             "precision, input_tokens, output_tokens, output_tokens_per_s_per_gpu, "
+                             "tokens_per_s_per_user (optional), source; rows match (hardware, model, precision), "
+                             "the nearest workload wins (docs/outputs.md)")
+
+
+def throughput_overrides(path: str | None) -> tuple:
+    """The rows of ``--throughput-override`` (empty without it)."""
+    return () if path is None else load_throughput_overrides(path)
 
 
 def format_option(choices: tuple[str, ...] = FORMATS, default: str = "table", machine_note: str = ""):

@@ -11,7 +11,17 @@ from .._output import check_output_path, render_table
 from ..config.money import check_currency
 from ..config.scenario import load_scenario
 from ..report import PAYBACK_CLAIM_YEARS, run_report, write_artifacts
-from ._common import cli, emit, format_option, info, scenario_overrides, set_option, warn
+from ._common import (
+    cli,
+    emit,
+    format_option,
+    info,
+    scenario_overrides,
+    set_option,
+    throughput_override_option,
+    throughput_overrides,
+    warn,
+)
 from ._mc import mc_table
 
 
@@ -34,8 +44,9 @@ def _tables(report) -> str:
         "cached /M": r[f"cost_per_million_cached_input_tokens_{cur}"],
         "out /M": r[f"cost_per_million_output_tokens_{cur}"],
         "blended /M": r[f"cost_per_million_tokens_blended_{cur}"],
-        "blended 80% interval": f"{r[f'cost_per_million_tokens_blended_low_{cur}']:.3g}-"
-                                f"{r[f'cost_per_million_tokens_blended_high_{cur}']:.3g}",
+        "blended 80% interval": (f"{r[f'cost_per_million_tokens_blended_low_{cur}']:.3g}-"
+                                 f"{r[f'cost_per_million_tokens_blended_high_{cur}']:.3g}"
+                                 if r["throughput_source"] == "model" else "measured throughput"),
     } for r in d["unit_costs"]], title=f"{d['scenario']}: cost per million tokens ({d['currency']}), "
                                        f"{d['unit_costs'][0]['model']} on {d['unit_costs'][0]['hardware']}")
     br = d["bridge"]
@@ -87,9 +98,10 @@ def _tables(report) -> str:
               help="Monte Carlo paths [default: 100,000 on NumPy, 10,000,000 on a GPU]; 0 skips the section")
 @click.option("--seed", type=int, default=0, show_default=True, help="Monte Carlo seed")
 @click.option("--backend", default="auto", show_default=True, type=click.Choice(["auto", "numpy", "cupy"]))
+@throughput_override_option()
 @format_option(("table", "json"), machine_note="; every table as CSV and Parquet with --out DIR")
 def run_command(scenario: str, currency: str | None, out_dir: str | None, paths: int | None, seed: int,
-                backend: str, fmt: str) -> None:
+                backend: str, throughput_override: str | None, fmt: str) -> None:
     """The main job: unit costs per precision, the bridge from the previous generation, the cluster's finance with
     every payback definition and DSCR, the rents a 3-year payback and the DSCR covenant need, the Monte Carlo
     distribution of returns and covenant odds, and a reading."""
@@ -98,8 +110,9 @@ def run_command(scenario: str, currency: str | None, out_dir: str | None, paths:
     if out_dir is not None:
         check_output_path(out_dir, "out_dir", folder=True)
     s = load_scenario(scenario, scenario_overrides())
+    measured = throughput_overrides(throughput_override)
     report = run_report(s, currency=check_currency(currency, field="--currency") if currency is not None else None,
-                        mc_paths=paths, seed=seed, backend=backend)
+                        mc_paths=paths, seed=seed, backend=backend, throughput_overrides=measured)
     warn(report.warnings)
     if out_dir is not None:
         written = write_artifacts(report, out_dir, seed=seed)

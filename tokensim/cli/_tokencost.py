@@ -15,13 +15,24 @@ from ..config.scenario import load_scenario
 from ..perf import SLO
 from ..plots import cost_per_token_chart
 from ..resolve.perf import slo as serving_slo
+from ..resolve.perf import throughput_overrides as throughput_overrides_of
 from ..resolve.perf import workload as serving_workload
 from ..tokencost import DEFAULT_PRECISIONS, cost_per_token_table
-from ._common import cli, emit, format_option, info, scenario_overrides, set_option
+from ._common import (
+    cli,
+    emit,
+    format_option,
+    info,
+    scenario_overrides,
+    set_option,
+    throughput_override_option,
+    throughput_overrides,
+)
 
 _COLUMNS = ("hardware", "precision", "tier", "price_per_gpu_hour", "quotes", "output_tokens_per_s_per_gpu",
             "tokens_per_s_per_user", "cost_per_million_output_tokens", "cost_per_million_output_tokens_low",
-            "cost_per_million_output_tokens_high", "cost_per_million_input_tokens", "cost_per_million_tokens_blended")
+            "cost_per_million_output_tokens_high", "cost_per_million_input_tokens", "cost_per_million_tokens_blended",
+            "throughput_source")
 
 
 def _names(text: str | None, option: str) -> list[str] | None:
@@ -49,9 +60,11 @@ def _names(text: str | None, option: str) -> list[str] | None:
               help="share of rented GPU-hours that serve tokens, in (0, 1]")
 @click.option("--currency", default="USD", show_default=True, help="reporting currency")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False), help="also draw the ranking as a PNG bar chart")
+@throughput_override_option()
 @format_option()
 def cost_per_token_command(scenario, model, hardware, precision, tier, region, min_tokens_per_s_per_user,
-                           input_tokens, output_tokens, cache_hit_rate, busy_share, currency, out_path, fmt):
+                           input_tokens, output_tokens, cache_hit_rate, busy_share, currency, out_path,
+                           throughput_override, fmt):
     """Rank every hardware x precision x price tier by cost per million output tokens at a per-user speed: the price
     per GPU-hour (median of the latest year's quotes in the tier, tokensim catalog prices) over the tokens each
     GPU-hour serves at the operating point tokensim perf finds, with the model's interval."""
@@ -79,7 +92,8 @@ def cost_per_token_command(scenario, model, hardware, precision, tier, region, m
         model or s.serving.model, work, slo, hardware=_names(hardware, "--hardware"),
         precisions=_names(precision, "--precision") or DEFAULT_PRECISIONS, tiers=_names(tier, "--tier"),
         region=region, currency=code, busy_share=busy_share,
-        cached_input_cost_fraction=s.serving.cached_input_cost_fraction)
+        cached_input_cost_fraction=s.serving.cached_input_cost_fraction,
+        throughput_overrides=throughput_overrides_of(s.serving, throughput_overrides(throughput_override)))
     if not rows:
         for note in notes:
             info(f"tokensim: error: left out: {note}")

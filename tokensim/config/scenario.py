@@ -16,7 +16,8 @@ The sections and keys, in brief (the declaration, with each field's bounds, unit
   ``assumptions?`` (list of {field, why}), ``uncertainty?`` (raw mapping, validated by the Monte Carlo stage)
 - ``serving``: hardware, model, precision, compare_precisions?, input_tokens, output_tokens, cache_hit_rate?,
   cached_input_cost_fraction?, min_tokens_per_s_per_user?, max_ttft_s?, max_tpot_s?,
-  previous_generation? {hardware, precision, server_price}
+  previous_generation? {hardware, precision, server_price}, speculative_draft_tokens?,
+  speculative_acceptance_length?, measured_output_tokens_per_s_per_gpu?
 - ``cluster``: servers and/or gpus (consistent with the hardware's gpus_per_server), gpus_per_server?
 - ``capex``: server_price (per server), network_and_fabric_total, installation_total?, economic_life_years?,
   delivery? (list of {month, share}; default all at month 0), spare_share?, fx? {usd_share?, rate_change_share?}
@@ -152,6 +153,7 @@ def _serving(m: ServingSchema, r: _Reader, catalog) -> Serving:
         previous_generation=prev,
         speculative_draft_tokens=0 if draft is None else draft,
         speculative_acceptance_length=1.0 if acceptance is None else acceptance,
+        measured_output_tokens_per_s_per_gpu=_value("serving", m, "measured_output_tokens_per_s_per_gpu"),
     )
 
 

@@ -173,6 +173,10 @@ class ServingSchema(SchemaSection):
     # the upper bound is 1 + speculative_draft_tokens
     speculative_acceptance_length: Annotated[Any, _num(1, unit="output tokens per decode step", default=1.0,
                                                          rule=True)] = Field(None)
+    # issue 16: the user's own benchmark figure for (hardware, model, precision) in place of the model's
+    measured_output_tokens_per_s_per_gpu: Annotated[float, _num(
+        0, lo_open=True, unit="output tokens/s per GPU", default=None,
+        why="none: the performance model's operating point unless the user measured one")] | None = Field(None)
 
     @field_validator("compare_precisions", mode="after")
     @classmethod

@@ -61,6 +61,8 @@ class Serving:
     previous_generation: PreviousGeneration | None
     speculative_draft_tokens: int = 0  # draft tokens verified per decode step (MTP, EAGLE)
     speculative_acceptance_length: float = 1.0  # output tokens per decode step per sequence
+    # the user's measured output tokens/s per GPU at (hardware, model, precision); None: the model's figure
+    measured_output_tokens_per_s_per_gpu: float | None = None
 
 
 @dataclass(frozen=True)

@@ -10,14 +10,17 @@ from ..config.catalog import load_catalog
 from ..config.schema import Invalid, field_spec
 from ..config.types import Scenario
 from ..perf import SLO, Workload
+from ..perf.measured import ThroughputOverride
 from .cost import board_power_w, cost_inputs, server_price
 from .perf import slo as serving_slo
+from .perf import throughput_overrides as throughput_overrides_of
 from .perf import workload as serving_workload
 
 __all__ = ["context", "sides"]
 
 
-def context(scenario: Scenario, *, workload: Workload | None = None, slo: SLO | None = None) -> BridgeContext:
+def context(scenario: Scenario, *, workload: Workload | None = None, slo: SLO | None = None,
+            throughput_overrides: tuple[ThroughputOverride, ...] = ()) -> BridgeContext:
     """What both sides of the scenario's bridge share.
 
     Parameters
@@ -27,6 +30,9 @@ def context(scenario: Scenario, *, workload: Workload | None = None, slo: SLO | 
         and server overhead of its own hardware.
     workload, slo : optional
         Replace the scenario's workload or SLO.
+    throughput_overrides : tuple of ThroughputOverride
+        Rows of ``--throughput-override``; with the scenario's ``serving.measured_output_tokens_per_s_per_gpu``
+        (:func:`tokensim.resolve.perf.throughput_overrides`) they replace the model's throughput where they match.
 
     Returns
     -------
@@ -39,7 +45,8 @@ def context(scenario: Scenario, *, workload: Workload | None = None, slo: SLO | 
         workload=workload or serving_workload(scenario.serving), slo=slo or serving_slo(scenario.serving),
         cached_input_cost_fraction=scenario.serving.cached_input_cost_fraction,
         server_overhead_factor=scenario.opex.server_overhead_factor,
-        board_power_w=((hw.name, board_power_w(scenario, hw.name, hw.board_power_w)),))
+        board_power_w=((hw.name, board_power_w(scenario, hw.name, hw.board_power_w)),),
+        throughput_overrides=throughput_overrides_of(scenario.serving, throughput_overrides))
 
 
 def sides(scenario: Scenario, *, from_spec: str | None = None, to_spec: str | None = None,

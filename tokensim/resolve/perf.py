@@ -10,9 +10,26 @@ from ..config.catalog import load_catalog
 from ..config.types import Scenario, Serving
 from ..cost import it_power_per_gpu_kw
 from ..perf import SLO, Instance, Workload, instance, latency_layout
+from ..perf.measured import ThroughputOverride
 from .cost import board_power_w, server_price
 
-__all__ = ["ServingLayout", "serving_layout", "slo", "workload"]
+__all__ = ["ServingLayout", "serving_layout", "slo", "throughput_overrides", "workload"]
+
+SCENARIO_FIELD_SOURCE = "scenario field serving.measured_output_tokens_per_s_per_gpu"
+
+
+def throughput_overrides(serving: Serving, csv_rows: tuple[ThroughputOverride, ...] = ()
+                         ) -> tuple[ThroughputOverride, ...]:
+    """The user's measured throughputs a scenario's money uses: the rows of ``--throughput-override``, then the
+    scenario's ``serving.measured_output_tokens_per_s_per_gpu`` for its own (hardware, model, precision) unless a
+    row already measures that combination (the command line wins over the file). The scenario field applies to the
+    scenario's precision only: its other ``compare_precisions`` keep the model's figure.
+    """
+    measured = serving.measured_output_tokens_per_s_per_gpu
+    own = (serving.hardware, serving.model, serving.precision)
+    if measured is None or any((o.hardware, o.model, o.precision) == own for o in csv_rows):
+        return tuple(csv_rows)
+    return (*csv_rows, ThroughputOverride(*own, float(measured), SCENARIO_FIELD_SOURCE))
 
 
 def workload(serving: Serving) -> Workload:

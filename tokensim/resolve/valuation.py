@@ -18,10 +18,11 @@ from ..config.schema import field_spec
 from ..config.types import Scenario
 from ..cost import it_power_per_gpu_kw, opex_per_installed_gpu_hour
 from ..perf import predict
+from ..perf.measured import with_measurements
 from ..valuation import ValuationBlock, ValuationMarket, months_between
 from .cost import board_power_w, cost_inputs, server_price
 from .fleet import block_inputs
-from .perf import slo, workload
+from .perf import slo, throughput_overrides, workload
 
 __all__ = ["DECLINE_PER_YEAR", "LEVEL_VOLATILITY", "DECLINE_VOLATILITY", "NEXT_GENERATION", "REFERENCE_COST_PER_GPU",
            "REFERENCE_PERCENT_OF_COST_BY_AGE", "REFERENCE_RENT_PER_GPU_HOUR", "REFERENCE_TOKEN_PRICES",
@@ -175,6 +176,8 @@ def valuation_block(scenario: Scenario, hardware: str, gpus: float, in_service: 
         next_generation = NEXT_GENERATION.get(hw.family, (in_service, ""))[0]
     prec = precision or _precision(scenario, hw.name, hw.family)
     point = predict(hw.name, scenario.serving.model, prec, workload(scenario.serving), slo=slo(scenario.serving))
+    # the scenario's measured throughput, where it measures this (hardware, model, precision)
+    point, _ = with_measurements(point, throughput_overrides(scenario.serving))
     tokens = point.output_tokens_per_s_per_gpu + point.input_tokens_per_s_per_gpu if point.fits else 0.0
     kw = it_power_per_gpu_kw(board_power_w(scenario, hw.name, hw.board_power_w), scenario.opex.server_overhead_factor)
     ci = replace(ci, it_kw_per_gpu=kw, server_price_per_gpu=cost_per_gpu, network_per_gpu=0.0,

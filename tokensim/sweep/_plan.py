@@ -155,6 +155,9 @@ def plan_sweep(scenario: Scenario, axes: Sequence[Axis | str], metrics: Sequence
 
 def _notes(plan: SweepPlan) -> list[str]:
     s, notes = plan.scenario, []
+    if s.serving.measured_output_tokens_per_s_per_gpu is not None:
+        notes.append("serving.measured_output_tokens_per_s_per_gpu is not used here: every grid point is the "
+                     "performance model's (run, bridge and cost-per-token use the measured figure)")
     finance = [m for m in plan.metrics if SWEEP_METRICS[m].finance]
     for axis, what in (("rent_per_gpu_hour", "rent"), ("spot_utilisation", "spot utilisation")):
         if axis in plan.strides and not finance:
