@@ -6,6 +6,7 @@ That importing tokensim and these modules loads no CuPy: test_public_api.py::tes
 from __future__ import annotations
 
 import dataclasses
+import logging
 import sys
 import types
 
@@ -40,11 +41,43 @@ def test_numpy_requested_is_silent(capsys):
     assert capsys.readouterr().err == ""
 
 
-def test_auto_without_cupy_falls_back_with_one_stderr_line(no_cupy, capsys):
-    """auto without CuPy returns NumPy and prints exactly one line saying why."""
+class _Notes(logging.Handler):
+    def __init__(self):
+        super().__init__(level=logging.INFO)
+        self.messages: list[str] = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture
+def notes():
+    """The notes logged on the "tokensim" logger during a test (at INFO)."""
+    log = logging.getLogger("tokensim")
+    handler, level = _Notes(), log.level
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    yield handler.messages
+    log.removeHandler(handler)
+    log.setLevel(level)
+
+
+def test_auto_without_cupy_falls_back_with_one_note_and_nothing_on_stderr(no_cupy, capsys, notes):
+    """auto without CuPy returns NumPy and logs exactly one note saying why; the library writes nothing to stderr
+    itself (issue 16: it printed "CuPy not installed" from library calls; the command line prints the note)."""
     backend = select_backend("auto")
     assert backend.name == "numpy" and backend.xp is np and backend.device is None
-    assert capsys.readouterr().err == "tokensim: CuPy not installed; using NumPy backend\n"
+    assert notes == ["CuPy not installed; using NumPy backend"]
+    assert capsys.readouterr().err == ""
+
+
+def test_the_command_line_prints_the_backend_note(no_cupy):
+    from click.testing import CliRunner
+
+    from tokensim.cli import cli
+
+    res = CliRunner().invoke(cli, ["sweep", "--axis", "rent=15,20", "--metric", "npv", "--format", "json"])
+    assert res.exit_code == 0 and "tokensim: CuPy not installed; using NumPy backend" in res.stderr
 
 
 def test_auto_picks_cupy_when_a_device_is_present(monkeypatch, capsys):
@@ -56,12 +89,11 @@ def test_auto_picks_cupy_when_a_device_is_present(monkeypatch, capsys):
     assert capsys.readouterr().err == ""
 
 
-def test_auto_with_cupy_but_no_device_falls_back(monkeypatch, capsys):
+def test_auto_with_cupy_but_no_device_falls_back(monkeypatch, notes):
     """auto with CuPy but no device returns NumPy and says there is no device."""
     _fake_cupy(monkeypatch, device_count=0)
     assert select_backend("auto").name == "numpy"
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "no CUDA device" in err
+    assert len(notes) == 1 and "no CUDA device" in notes[0]
 
 
 @pytest.mark.parametrize(("driver_major", "extra", "absent"), [(12, "cuda12", "cuda13"), (13, "cuda13", "cuda12")])

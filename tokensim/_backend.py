@@ -1,7 +1,8 @@
 """Choosing the array backend: ``--backend auto|numpy|cupy`` (DESIGN.md section 9).
 
-``auto`` takes CuPy when it imports and sees a CUDA device, otherwise NumPy with exactly one line on stderr saying
-why, so a run on a laptop works and says what it did. Asking for ``cupy`` where it cannot work is a
+``auto`` takes CuPy when it imports and sees a CUDA device, otherwise NumPy with one note saying why (logged on the
+``tokensim`` logger at INFO; the command line prints it as one stderr line), so a run on a laptop works and says what
+it did. Asking for ``cupy`` where it cannot work is a
 :class:`~tokensim.UserError` that says how to fix it (which pip extra to install, chosen by the CUDA driver's
 major version when it can be read). CuPy is imported only inside :func:`select_backend`, never at import time.
 """
@@ -9,6 +10,7 @@ major version when it can be read). CuPy is imported only inside :func:`select_b
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
 import sys
 from dataclasses import dataclass
@@ -21,6 +23,7 @@ from ._errors import UserError, did_you_mean
 __all__ = ["BACKEND_NAMES", "Backend", "select_backend", "cuda_driver_major"]
 
 BACKEND_NAMES = ("auto", "numpy", "cupy")
+_log = logging.getLogger("tokensim")
 
 # pip extras in pyproject.toml, by the CUDA major version the driver supports. A CUDA 13 driver also runs the
 # cuda12 wheel, but the matching major is the one NVIDIA tests together.
@@ -114,7 +117,10 @@ def select_backend(requested: str = "auto") -> Backend:
             raise UserError(f"backend 'cupy' requested but CuPy is not installed; {_install_hint()}")
         raise UserError(f"backend 'cupy' requested but {reason}; check the NVIDIA driver and CUDA_VISIBLE_DEVICES, "
                         "or use --backend numpy")
-    print(f"tokensim: {reason}; using NumPy backend", file=sys.stderr)
+    # a note, not an error: logged on "tokensim" at INFO, which a library user sees only by asking (logging
+    # configuration); the command line prints it as one stderr line (tokensim.cli). Issue 16: the library itself
+    # wrote it to stderr.
+    _log.info("%s; using NumPy backend", reason)
     return Backend("numpy", np, None)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import sys
 import time
@@ -16,10 +17,27 @@ from ..perf.measured import load_throughput_overrides
 FORMATS = ("table", "json", "csv", "parquet")
 
 
+class _NoteHandler(logging.Handler):
+    """The library's notes (the ``tokensim`` logger at INFO, e.g. the backend fallback) as ``tokensim: ...`` lines on
+    the command's stderr (click's, so CliRunner captures them)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(f"tokensim: {record.getMessage()}", err=True)
+
+
+def _show_library_notes() -> None:
+    log = logging.getLogger("tokensim")
+    if not any(isinstance(h, _NoteHandler) for h in log.handlers):
+        log.addHandler(_NoteHandler(level=logging.INFO))
+    if log.level == logging.NOTSET or log.level > logging.INFO:
+        log.setLevel(logging.INFO)
+
+
 class _Group(click.Group):
     """A group whose commands raise UserError → exit 2 also under CliRunner (which bypasses ``main``)."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        _show_library_notes()
         try:
             return super().invoke(ctx)
         except UserError as exc:
