@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import sys
@@ -25,19 +26,30 @@ class _NoteHandler(logging.Handler):
         click.echo(f"tokensim: {record.getMessage()}", err=True)
 
 
-def _show_library_notes() -> None:
+@contextlib.contextmanager
+def _library_notes_on_stderr():
+    """While a command runs, the library's notes print on its stderr; afterwards the logger is as it was (a program
+    that runs a command and then calls the library sees no notes it did not ask for)."""
     log = logging.getLogger("tokensim")
-    if not any(isinstance(h, _NoteHandler) for h in log.handlers):
-        log.addHandler(_NoteHandler(level=logging.INFO))
-    if log.level == logging.NOTSET or log.level > logging.INFO:
+    handler, level = _NoteHandler(level=logging.INFO), log.level
+    log.addHandler(handler)
+    if level == logging.NOTSET or level > logging.INFO:
         log.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
 
 
 class _Group(click.Group):
     """A group whose commands raise UserError → exit 2 also under CliRunner (which bypasses ``main``)."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        _show_library_notes()
+        with _library_notes_on_stderr():
+            return self._invoke(ctx)
+
+    def _invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except UserError as exc:
