@@ -62,6 +62,9 @@ def test_cli_compare_formats_and_errors(tmp_path):
         or "[servers at the price before the 50% rise]" in data["scenarios"][1]["label"]
     rows = list(csv.DictReader(io.StringIO(CliRunner().invoke(cli, [*args, "--format", "csv"]).stdout)))
     assert len(rows) == 2 * len(COMPARE_METRICS)
+    chart = tmp_path / "compare.png"
+    drawn = CliRunner().invoke(cli, [*args, "--out", str(chart)])
+    assert drawn.exit_code == 0 and chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and chart.stat().st_size > 10_000
     table = CliRunner().invoke(cli, args).stdout
     assert "servers at the price before the 50% rise" in table  # labels are text, not rich markup
     for bad, message in ((["compare", "b300-10k-cluster"], "allowed: two or more"),

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from .._errors import UserError
-from .._output import render_table
+from .._output import check_output_path, render_table
 from ..compare import COMPARE_METRICS, compare_scenarios
 from ..config.money import check_currency
 from ..config.scenario import load_scenario
+from ..plots import compare_chart
 from ..resolve.variants import variant
-from ._common import cli, emit, fmt_value, format_option, scenario_overrides, set_option
+from ._common import cli, emit, fmt_value, format_option, info, scenario_overrides, set_option
 
 
 def _with(values: tuple[str, ...], count: int, option: str, what: str, example: str) -> dict[int, list[str]]:
@@ -38,15 +41,21 @@ def _label(name: str, overrides: list[str]) -> str:
               help="the N-th scenario as a structural variant (repeatable): before-price-rise, lessee-pays-power, "
                    "debt-tenor-8y")
 @click.option("--currency", help="reporting currency (default: the first scenario's)")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False),
+              help="also draw what moves the unit cost against the first scenario, as a PNG")
 @format_option()
 def compare_command(scenarios: tuple[str, ...], with_: tuple[str, ...], variants: tuple[str, ...],
-                    currency: str | None, fmt: str) -> None:
+                    currency: str | None, out_path: str | None, fmt: str) -> None:
     """Scenarios side by side: unit costs, cost per GPU-hour, NPV, IRRs, DSCR, paybacks, the rent for NPV = 0 and
     the debt a DSCR carries; each one's difference from the first, and the drivers of its unit-cost difference
     (the bridge's exact Shapley split, plus what the bridge factors do not cover)."""
     if len(scenarios) < 2:
         raise UserError(f"SCENARIOS: got {len(scenarios)}; allowed: two or more (the same name twice with --with "
                         "N:PATH=VALUE compares a variant)")
+    if out_path is not None:
+        if Path(out_path).suffix != ".png":
+            raise UserError(f"--out {out_path!r}: allowed: a file name ending in .png")
+        check_output_path(out_path, "out_path")
     per = _with(with_, len(scenarios), "--with", "PATH=VALUE", "2:capex.server_price=3.4e6")
     keyed = _with(variants, len(scenarios), "--variant", "KEY", "2:before-price-rise")
     common = list(scenario_overrides())
@@ -64,6 +73,9 @@ def compare_command(scenarios: tuple[str, ...], with_: tuple[str, ...], variants
         labels = [f"{i + 1}. {lab}" for i, lab in enumerate(labels)]
     code = check_currency(currency, None, "--currency") if currency is not None else None
     result = compare_scenarios(loaded, labels, currency=code)
+    if out_path is not None:
+        compare_chart(result.to_dict(), out_path)
+        info(f"tokensim: wrote {out_path}")
     if fmt == "json":
         emit(result.to_dict(), fmt)
     elif fmt in ("csv", "parquet"):

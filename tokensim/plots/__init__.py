@@ -7,6 +7,7 @@ from ._charts import (  # noqa: F401
     bridge_waterfall_chart,
     cash_waterfall_chart,
     cashflow_chart,
+    compare_chart,
     cost_per_token_chart,
     distribution_chart,
     dscr_fan_chart,
@@ -25,8 +26,8 @@ from ._html import html_report, write_html_report  # noqa: F401  (plotly, import
 from ._style import column_words  # noqa: F401
 
 __all__ = [
-    "bridge_waterfall_chart", "cash_waterfall_chart", "cashflow_chart", "column_words", "cost_per_token_chart",
-    "distribution_chart",    "dscr_fan_chart", "fleet_revenue_chart", "heatmap_chart",
+    "bridge_waterfall_chart", "cash_waterfall_chart", "cashflow_chart", "column_words", "compare_chart",
+    "cost_per_token_chart", "distribution_chart", "dscr_fan_chart", "fleet_revenue_chart", "heatmap_chart",
     "monte_carlo_dscr_fan", "monte_carlo_histograms", "pareto_chart", "pareto_curves", "sensitivity_chart",
     "sobol_chart", "tornado_chart", "write_plot_pack", "html_report", "write_html_report",
 ]

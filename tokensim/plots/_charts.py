@@ -348,6 +348,39 @@ def cash_waterfall_chart(schedule_df, currency: str, path: str | Path, *, scenar
     return style.finish(fig, f"Monthly cash waterfall ({currency.upper()})", style.source_line(scenario, note), path)
 
 
+def compare_chart(data: Mapping[str, Any], path: str | Path, *, source: str | None = None) -> Path:
+    """``tokensim compare``: for each scenario after the first, what moves its blended unit cost against the first's:
+    each factor's change alone (the exact Shapley split of ln(cost), ``other`` for what the bridge factors do not
+    cover), the bars multiplying up to the total change, which the title states."""
+    drivers = list(data["unit_cost_drivers"])
+    if not drivers:
+        raise UserError("compare chart: nothing to compare (one scenario)")
+    first = data["scenarios"][0]["label"]
+    fig, axes = style.figure(10.0, 2.2 + 2.0 * len(drivers), nrows=len(drivers), squeeze=False)
+    for ax, d in zip(axes[:, 0], drivers, strict=True):
+        items = [(n.replace("_", " "), v) for n, v in d["cost_change_alone"].items() if abs(v) > 5e-4]
+        if not items:
+            items = [("no factor", 0.0)]
+        names = [n for n, _ in items]
+        values = np.array([v for _, v in items], dtype=float)
+        y = np.arange(len(items))[::-1]
+        colours = [style.RISE if v > 0 else style.FALL for v in values]
+        ax.barh(y, values * 100, color=colours, height=0.6)
+        for yy, v in zip(y, values, strict=True):
+            ax.annotate(f"{v:+.1%}", (v * 100, yy), xytext=(4 if v >= 0 else -4, 0), textcoords="offset points",
+                        ha="left" if v >= 0 else "right", va="center", fontsize=8)
+        ax.set_yticks(y, names, fontsize=8)
+        ax.axvline(0, color="black", linewidth=0.8)
+        span = max(float(np.max(np.abs(values))) * 100, 1.0)
+        ax.set_xlim(-1.35 * span, 1.35 * span)
+        ax.set_xlabel("change in blended cost per million tokens that the factor alone explains (%)")
+        ax.set_title(f"{d['label']} vs {first}: blended unit cost {d['change']:+.1%}", fontsize=9)
+        ax.grid(True, axis="x", alpha=0.3)
+    note = source or "tokensim compare: exact Shapley split of ln(unit cost) over the bridge factors, plus 'other'"
+    return style.finish(fig, f"What moves unit cost between scenarios ({data['currency']})",
+                        style.source_line(None, note), path)
+
+
 def cost_per_token_chart(rows: Sequence[Mapping[str, Any]], currency: str, path: str | Path, *, title: str,
                          source: str | None = None) -> Path:
     """Cost per million output tokens by hardware x precision x price tier, cheapest first, with the model's 80%
