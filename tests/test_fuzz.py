@@ -501,6 +501,57 @@ def scenario_bytes(draw, base: Path) -> Case:
 # --------------------------------------------------------------------------------------------------------------------
 # (strategy, default-slice examples). A strategy with 0 runs in the slow test only: perf, validate and calibrate
 # belong to work in progress elsewhere (perf still fails on some inputs), and plot draws a PNG per case.
+@st.composite
+def compare_lines(draw, base: Path) -> Case:
+    spec = {"--with": st.sampled_from(["2:financing.debt_share=0.7", "3:x=1", "0:a=1", "2:", "x",
+                                       "2:capex.server_price=-1"]),
+            "--variant": st.sampled_from(["2:before-price-rise", "2:lessee-pays-power", "2:nosuch", "9:debt-tenor-8y",
+                                          ":"]),
+            "--currency": names(CURRENCIES), "--set": SETS,
+            "--out": st.sampled_from(_path_values(base) + [str(base / "c.png"), str(base / "c.svg")])}
+    count = draw(st.integers(0, 3))
+    return Case(["compare"] + [_scenario(draw) for _ in range(count)] + _options(draw, spec, max_options=3)
+                + ["--format", "json"] + _extra(draw))
+
+
+@st.composite
+def cost_per_token_lines(draw, base: Path) -> Case:
+    spec = {"--model": names(MODELS), "--hardware": names(["H100,B200", "H100", "B300,nosuch", ","]),
+            "--precision": names(["fp8", "nvfp4,mxfp4", "x"]),
+            "--tier": names(["neocloud-on-demand", "owned-tco,reserved-3y", "neocloud"]),
+            "--min-tokens-per-s-per-user": numbers(["100", "50"]), "--busy-share": numbers(["0.5", "1"]),
+            "--input-tokens": numbers(["1000"]), "--currency": names(CURRENCIES), "--region": names(["us", "x"]),
+            "--out": st.sampled_from(_path_values(base) + [str(base / "r.png")])}
+    return Case(["cost-per-token"] + _options(draw, spec, max_options=3) + ["--format", "json"] + _extra(draw))
+
+
+@st.composite
+def value_lines(draw, base: Path) -> Case:
+    spec = {"--hardware": names(["H100", "H200", "B300"]), "--gpus": numbers(["5000", "8"]),
+            "--in-service": st.sampled_from(["2023-06", "2026-12", "2030-01", "2023-13", "x", ""]),
+            "--as-of": st.sampled_from(["2026-12", "2020-01", "x"]), "--rent-change": numbers(["-0.4", "0"]),
+            "--token-price-change": numbers(["-0.5"]), "--paths": integers(["0", "50"]),
+            "--fleet": st.sampled_from(["owned-plus-leased-in", "nosuch", str(base / "a-file")]),
+            "--enterprise-value": numbers(["1e9"]), "--basis": st.sampled_from(["better", "rent", "tokens", "x"])}
+    return Case(["value"] + _options(draw, spec, max_options=5) + ["--format", "json"] + _extra(draw))
+
+
+@st.composite
+def fleet_lines(draw, base: Path) -> Case:
+    fleet = draw(st.sampled_from(["neocloud-42k-vintages", "owned-plus-leased-in", "nosuch", "", str(base / "a-file"),
+                                  "b300-10k-cluster"]))
+    spec = {"--paths": integers(["0", "30"]), "--seed": integers(["0"]),
+            "--out": st.sampled_from(_path_values(base) + [str(base / "fleet-out")])}
+    return Case(["fleet", fleet] + _options(draw, spec, max_options=2) + ["--format", "json"] + _extra(draw))
+
+
+@st.composite
+def init_lines(draw, base: Path) -> Case:
+    target = draw(st.sampled_from(_path_values(base) + [str(base / "new.yaml")]))
+    spec = {"--from": st.sampled_from(SCENARIO_NAMES + ["nosuch", "", str(base / "a-file")]), "--force": None}
+    return Case(["init", target] + _options(draw, spec, max_options=2) + _extra(draw))
+
+
 GROUPS: dict[str, tuple[Any, int]] = {
     "pnl": (pnl_lines, 80),
     "catalog": (catalog_lines, 10),
@@ -517,6 +568,11 @@ GROUPS: dict[str, tuple[Any, int]] = {
     "plot": (plot_lines, 0),
     "validate": (validate_lines, 0),
     "calibrate": (calibrate_lines, 0),
+    "compare": (compare_lines, 6),
+    "cost_per_token": (cost_per_token_lines, 6),
+    "value": (value_lines, 8),
+    "fleet": (fleet_lines, 4),
+    "init": (init_lines, 6),
 }
 
 

@@ -173,8 +173,11 @@ def cost_per_token_table(model: str, workload: Workload, slo: SLO, *, hardware: 
         raise ParameterError("busy_share", f"{busy_share!r}: allowed: a number in (0, 1]")
     entries = load_prices()
     catalog = load_catalog()
+    model = catalog.get_model(model, "model").name  # names checked once, before any prediction
+    for p in precisions:
+        catalog.get_recipe(p, "precision")
     names = list(hardware) if hardware else sorted({e.gpu for e in entries})
-    names = [catalog.get_hardware(n).name for n in names]
+    names = [catalog.get_hardware(n, "hardware").name for n in names]
     chosen_tiers = list(tiers) if tiers else list(TIERS)
     for t in chosen_tiers:
         if t not in TIERS:

@@ -95,9 +95,8 @@ def cost_per_token_command(scenario, model, hardware, precision, tier, region, m
         cached_input_cost_fraction=s.serving.cached_input_cost_fraction,
         throughput_overrides=throughput_overrides_of(s.serving, throughput_overrides(throughput_override)))
     if not rows:
-        for note in notes:
-            info(f"tokensim: error: left out: {note}")
-        raise UserError("no hardware x precision x tier could be priced (see the notes above)")
+        raise UserError(f"no hardware x precision x tier could be priced ({len(notes)} left out; the first: "
+                        f"{notes[0] if notes else 'none'})")
     if out_path is not None:
         cost_per_token_chart([r.to_dict() for r in rows], code, out_path,
                              title=f"{model or s.serving.model}: cost per million output tokens at "
