@@ -174,8 +174,8 @@ def cost_per_token_table(model: str, workload: Workload, slo: SLO, *, hardware: 
     entries = load_prices()
     catalog = load_catalog()
     model = catalog.get_model(model, "model").name  # names checked once, before any prediction
-    for p in precisions:
-        catalog.get_recipe(p, "precision")
+    for recipe in precisions:
+        catalog.get_recipe(recipe, "precision")
     names = list(hardware) if hardware else sorted({e.gpu for e in entries})
     names = [catalog.get_hardware(n, "hardware").name for n in names]
     chosen_tiers = list(tiers) if tiers else list(TIERS)
