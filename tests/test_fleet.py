@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -233,3 +234,34 @@ def test_cli_fleet_formats_and_out(two_blocks, tmp_path):
     assert res.exit_code == 0, res.output
     assert {p.name for p in out.iterdir()} >= {"fleet.json", "fleet_monthly.csv", "fleet_blocks_monthly.csv",
                                                "revenue_by_generation.png"}
+
+
+def test_fleet_out_draws_backlog_coverage_and_value_by_vintage(tmp_path, monkeypatch):
+    """Issue 14 Build 5: `fleet --out` also draws backlog coverage and value per GPU by vintage. The backlog bars are
+    the backlog table's shares (in percent); the vintage chart has one bar group per owned block, each value bar the
+    valuation's value per GPU (money scaled as its axis says)."""
+    from click.testing import CliRunner
+
+    from tokensim.cli import cli
+    from tokensim.plots import _style
+
+    figures: dict = {}
+    original = _style.finish
+
+    def finish(fig, title, footnote, path):
+        figures[Path(path).name] = fig
+        return original(fig, title, footnote, path)
+
+    monkeypatch.setattr(_style, "finish", finish)
+    out = tmp_path / "out"
+    res = CliRunner().invoke(cli, ["fleet", "owned-plus-leased-in", "--out", str(out)])
+    assert res.exit_code == 0, res.stderr
+    assert {"backlog_coverage.png", "value_by_vintage.png"} <= {p.name for p in out.iterdir()}
+    backlog = json.loads((out / "fleet.json").read_text())["backlog"]["by_year"]
+    heights = sorted(round(p.get_height(), 9) for p in figures["backlog_coverage.png"].axes[0].patches)
+    expected = sorted(round(100 * r[k], 9) for r in backlog for k in ("revenue_coverage_share",
+                                                                       "capacity_coverage_share"))
+    assert heights == expected
+    owned = [b for b in load_fleet("owned-plus-leased-in").blocks if b.ownership == "owned"]
+    assert len(figures["value_by_vintage.png"].axes[0].get_xticks()) == len(owned)
+

@@ -10,10 +10,12 @@ import click
 
 from .._errors import UserError
 from .._output import atomic_write_text, check_output_path, dumps_json, render_table, write_table
+from ..api import run_valuation
 from ..config.fleet import load_fleet
 from ..fleet import FleetResult, run_fleet
 from ..fleet_mc import fleet_mc_model, simulate_fleet
-from ..plots import fleet_revenue_chart
+from ..plots import backlog_coverage_chart, fleet_revenue_chart, value_by_vintage_chart
+from ..resolve.valuation import fleet_valuation_blocks
 from ._common import cli, emit, fmt_value, info
 
 
@@ -74,7 +76,8 @@ def _table(r: FleetResult) -> str:
 @cli.command("fleet")
 @click.argument("fleet")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False),
-              help="write fleet.json, the monthly tables (CSV) and the revenue-by-generation chart here")
+              help="write fleet.json, the monthly tables (CSV) and the charts (revenue by generation, backlog "
+                   "coverage, value per GPU by vintage) here")
 @click.option("--format", "fmt", type=click.Choice(("table", "json", "csv", "parquet")), default="table",
               show_default=True, help="table for people; json, csv or parquet (binary, to stdout) for machines "
                                       "(csv and parquet: the monthly fleet table)")
@@ -100,6 +103,15 @@ def fleet_command(fleet: str, out_dir: str | None, fmt: str, paths: int | None, 
                    write_table(result.block_monthly, folder / "fleet_blocks_monthly.csv"),
                    fleet_revenue_chart(result.by_generation, result.by_year, result.currency,
                                        folder / "revenue_by_generation.png", fleet=result.fleet)]
+        if result.backlog.get("by_year"):
+            written.append(backlog_coverage_chart(result.backlog, result.currency, folder / "backlog_coverage.png",
+                                                  fleet=result.fleet))
+        blocks, _ = fleet_valuation_blocks(loaded, result.valuation_date)
+        if blocks:  # value per GPU by vintage: the owned blocks, marked to what they can still earn
+            valued = run_valuation(loaded.blocks[0].scenario, blocks, as_of=result.valuation_date, paths=500)
+            written.append(value_by_vintage_chart(valued.to_dict()["blocks"], valued.currency,
+                                                  result.valuation_date, folder / "value_by_vintage.png",
+                                                  fleet=result.fleet))
         info(f"tokensim: wrote {len(written)} files to {out_dir}")
     if fmt in ("csv", "parquet"):
         emit(result.monthly, fmt)

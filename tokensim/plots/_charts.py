@@ -233,6 +233,62 @@ def cashflow_chart(schedule_df, currency: str, path: str | Path, *, scenario: st
                         style.source_line(scenario, note), path)
 
 
+def backlog_coverage_chart(backlog: Mapping[str, Any], currency: str, path: str | Path, *,
+                           fleet: str | None = None) -> Path:
+    """Backlog coverage by year after the valuation date (``run_fleet(...).backlog``): the share of each year's
+    revenue and of its online GPU-hours that contracts already signed cover, with the contracted revenue written."""
+    rows = list(backlog["by_year"])
+    if not rows:
+        raise UserError("backlog chart: no year after the valuation date")
+    x = np.arange(len(rows))
+    revenue = np.array([r["revenue_coverage_share"] for r in rows], dtype=float)
+    capacity = np.array([r["capacity_coverage_share"] for r in rows], dtype=float)
+    fig, ax = style.figure(10.0, 5.5)
+    ax.bar(x - 0.2, revenue * 100, width=0.38, color=style.PALETTE[0], label="share of the year's revenue")
+    ax.bar(x + 0.2, capacity * 100, width=0.38, color=style.PALETTE[1], label="share of the year's online GPU-hours")
+    for xx, r in zip(x, rows, strict=True):
+        ax.annotate(f"{style.fmt_value(float(r['contracted_revenue']))} {currency.upper()} contracted",
+                    (xx, max(r["revenue_coverage_share"], r["capacity_coverage_share"]) * 100), xytext=(0, 4),
+                    textcoords="offset points", ha="center", fontsize=8)
+    ax.set_xticks(x, [f"year {r['year']}\n{r['from']} to {r['to']}" for r in rows], fontsize=8)
+    ax.set_ylim(0, 115)
+    ax.set_ylabel("covered by contracts signed (%)")
+    ax.legend(fontsize=8, loc="upper right")
+    ax.grid(True, axis="y", alpha=0.3)
+    note = f"tokensim fleet: contracts in force after {backlog['valuation_date']}"
+    title = (f"Backlog coverage, next {len(rows)} years ({currency.upper()} "
+             f"{style.fmt_value(float(backlog['backlog_total']))} contracted in all)")
+    return style.finish(fig, title, style.source_line(fleet and f"fleet {fleet}", note), path)
+
+
+def value_by_vintage_chart(blocks: Sequence[Mapping[str, Any]], currency: str, as_of: str, path: str | Path, *,
+                           fleet: str | None = None) -> Path:
+    """Value per GPU by vintage (``tokensim value`` blocks): what each block can still earn, against its straight-line
+    book value, the percent-of-cost curve and the lender's P90 value, per GPU."""
+    rows = list(blocks)
+    if not rows:
+        raise UserError("value chart: no block to draw")
+    x = np.arange(len(rows))
+    series = (("value (what it can still earn)", "value_per_gpu", style.PALETTE[0]),
+              ("book value (straight line)", "book_value_per_gpu", style.NEUTRAL),
+              ("percent-of-cost curve", "percent_of_cost_value_per_gpu", style.PALETTE[1]),
+              ("lender's P90 value", "lendable_value_per_gpu", style.PALETTE[3]))
+    fig, ax = style.figure(10.0, 5.5)
+    values = np.array([[float(r[key]) for _, key, _ in series] for r in rows])
+    div, word = style.money_scale(values.ravel())
+    width = 0.8 / len(series)
+    for i, (label, _key, colour) in enumerate(series):
+        ax.bar(x + (i - 1.5) * width, values[:, i] / div, width=width, color=colour, label=label)
+    ax.set_xticks(x, [f"{r['gpus']:,} {r['hardware']}\nsince {r['in_service']} ({r['age_years']:.1f} y)"
+                      for r in rows], fontsize=8)
+    ax.set_ylabel(style.money_label(currency, word, "per GPU"))
+    ax.legend(fontsize=8, loc="upper left")
+    ax.grid(True, axis="y", alpha=0.3)
+    note = f"tokensim value: marked to what each GPU can still earn at {as_of}"
+    return style.finish(fig, f"Value per GPU by vintage at {as_of} ({currency.upper()})",
+                        style.source_line(fleet and f"fleet {fleet}", note), path)
+
+
 def fleet_revenue_chart(by_generation: Sequence[Mapping[str, Any]], by_year: Sequence[Mapping[str, Any]],
                         currency: str, path: str | Path, *, fleet: str | None = None) -> Path:
     """Revenue per fleet year stacked by generation (``run_fleet(...).by_generation`` and ``.by_year`` rows), with
