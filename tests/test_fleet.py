@@ -265,3 +265,26 @@ def test_fleet_out_draws_backlog_coverage_and_value_by_vintage(tmp_path, monkeyp
     owned = [b for b in load_fleet("owned-plus-leased-in").blocks if b.ownership == "owned"]
     assert len(figures["value_by_vintage.png"].axes[0].get_xticks()) == len(owned)
 
+
+
+def test_several_fleets_side_by_side_and_run_with_a_fleet():
+    """Issue 14's company lens and `run --fleet`: each fleet's key figures are its own `tokensim fleet` figures
+    (NPV, equity IRR, backlog, first-year revenue and EBITDA from its by-year table), and `run --fleet` carries the
+    same figures in a `fleet` section with a sentence in its reading."""
+    from click.testing import CliRunner
+
+    from tokensim.cli import cli
+
+    names = ["neocloud-42k-vintages", "owned-plus-leased-in"]
+    side = json.loads(CliRunner().invoke(cli, ["fleet", *names, "--format", "json"]).stdout)["fleets"]
+    for name, row in zip(names, side, strict=True):
+        alone = json.loads(CliRunner().invoke(cli, ["fleet", name, "--format", "json"]).stdout)
+        assert row["fleet"] == name and row["npv"] == alone["npv"] and row["equity_irr"] == alone["equity_irr"]
+        assert row["backlog_total"] == alone["backlog"]["backlog_total"]
+        assert row["revenue_year_1"] == alone["by_year"][0]["revenue"]
+        assert row["ebitda_year_1"] == alone["by_year"][0]["ebitda"]
+    refused = CliRunner().invoke(cli, ["fleet", *names, "--paths", "10"])
+    assert refused.exit_code == 2 and "allowed with one FLEET" in refused.stderr
+    run = json.loads(CliRunner().invoke(cli, ["run", "--paths", "0", "--fleet", names[1], "--format", "json"]).stdout)
+    assert run["fleet"] == side[1]
+    assert any(line.startswith(f"The fleet {names[1]}:") for line in run["reading"])

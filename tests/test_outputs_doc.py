@@ -55,6 +55,7 @@ RUNS = {
     "tokensim cost-per-token": [["cost-per-token", "--model", "gpt-oss-120b", "--hardware", "H100,B200",
                                  "--min-tokens-per-s-per-user", "100", "--tier", "neocloud-on-demand"]],
     "tokensim compare": [["compare", "b300-10k-cluster", "b300-10k-cluster", "--variant", "2:before-price-rise"]],
+    "tokensim fleet side by side": [["fleet", "owned-plus-leased-in", "neocloud-42k-vintages"]],
     "tokensim fleet": [["fleet", "owned-plus-leased-in"], ["fleet", "owned-plus-leased-in", "--paths", "50"]],
     "tokensim value": [["value", "--hardware", "H100", "--gpus", "5000", "--in-service", "2023-06", "--rent-change",
                         "-0.4", "--as-of", "2026-12", "--paths", "200"],

@@ -22,7 +22,7 @@ from .config.fleet import Fleet, FleetBlock, month_index, month_label
 from .finance import Drivers, finance_metrics, schedule_frame
 from .resolve.fleet import block_finance_inputs
 
-__all__ = ["FleetResult", "FLEET_DEFINITIONS", "MONTHLY_ITEMS", "run_fleet"]
+__all__ = ["fleet_key_figures", "FleetResult", "FLEET_DEFINITIONS", "MONTHLY_ITEMS", "run_fleet"]
 
 # Schedule items summed over blocks into the fleet's monthly table (money unless in _COUNTS).
 _SUMMED = ("gpus_online", "gpus_rented", "gpus_contracted", "revenue_contract", "revenue_usage", "revenue_market",
@@ -278,3 +278,36 @@ def _backlog(table: dict[str, np.ndarray], fleet: Fleet, months: int) -> dict[st
                       "capacity_coverage_share": booked / online if online else None})
     return {"valuation_date": month_label(first + v), "years": fleet.backlog_years,
             "backlog_total": float(table["revenue_contract"][v + 1:].sum()), "by_year": years}
+
+
+def fleet_key_figures(result: FleetResult) -> dict[str, Any]:
+    """A fleet's key figures for a side-by-side view (``tokensim fleet A B C``) or a report section (``run --fleet``).
+
+    Parameters
+    ----------
+    result : FleetResult
+        A fleet's economics (:func:`run_fleet`).
+
+    Returns
+    -------
+    dict
+        GPUs (owned and leased in), revenue, usage-linked share, lease service and EBITDA in the first and the peak
+        fleet year, NPV and IRRs, the backlog and its coverage of the next year's revenue; money in ``currency``.
+    """
+    years = result.by_year
+    first = years[0] if years else {}
+    peak = max(years, key=lambda y: y["revenue"]) if years else {}
+    backlog_years = result.backlog.get("by_year") or []
+    return {
+        "fleet": result.fleet, "currency": result.currency, "gpus": result.gpus, "gpus_owned": result.gpus_owned,
+        "gpus_leased_in": result.gpus_leased_in,
+        "revenue_year_1": first.get("revenue"), "ebitda_year_1": first.get("ebitda"),
+        "lease_service_year_1": first.get("lease_service"),
+        "peak_revenue_year": peak.get("year"), "revenue_peak": peak.get("revenue"),
+        "ebitda_at_peak": peak.get("ebitda"),
+        "usage_revenue_share_at_peak": (peak["revenue_usage"] / peak["revenue"]) if peak.get("revenue") else None,
+        "npv": result.npv, "equity_npv": result.equity_npv, "project_irr": result.project_irr,
+        "equity_irr": result.equity_irr, "backlog_total": result.backlog.get("backlog_total"),
+        "backlog_revenue_coverage_next_year": backlog_years[0]["revenue_coverage_share"] if backlog_years else None,
+    }
+

@@ -22,10 +22,12 @@ from ._output import SCHEMA_VERSION, atomic_write_text, dumps_json, to_jsonable,
 from ._version import __version__
 from .api import run_bridge, run_finance
 from .bridge import bridge_in_currency
+from .config.fleet import Fleet
 from .config.money import fx_factor
 from .config.scenario import Scenario
 from .cost import cost_per_gpu_hour, cost_per_million_tokens
 from .finance import Target, solve_rent
+from .fleet import fleet_key_figures, run_fleet
 from .montecarlo import DEFAULT_PATHS, dscr_fan, residual_p10_lender_case, simulate
 from .perf import predict
 from .perf.measured import source_fields, with_measurements
@@ -287,7 +289,7 @@ def _mc_sentence(mc: dict, s: Scenario) -> str:
 
 
 def run_report(scenario: Scenario, *, currency: str | None = None, mc_paths: int | None = None, seed: int = 0,
-               backend: str = "auto", throughput_overrides: tuple = ()) -> Report:
+               backend: str = "auto", throughput_overrides: tuple = (), fleet: Fleet | None = None) -> Report:
     """The main job: unit costs, the bridge, the cluster's finance, the Monte Carlo and a plain-language reading.
 
     Parameters
@@ -307,6 +309,9 @@ def run_report(scenario: Scenario, *, currency: str | None = None, mc_paths: int
         ``serving.measured_output_tokens_per_s_per_gpu``. The finance and the Monte Carlo take throughput only
         through ``contract.usage_tokens_per_s_per_gpu`` and ``residual.tokens_per_s_per_gpu``, which stay as given.
 
+    fleet : Fleet, optional
+        A loaded fleet (:func:`tokensim.config.fleet.load_fleet`): its key figures become the report's ``fleet``
+        section (:func:`tokensim.fleet.fleet_key_figures`) and one sentence of the reading.
     Returns
     -------
     Report
@@ -344,8 +349,23 @@ def run_report(scenario: Scenario, *, currency: str | None = None, mc_paths: int
     warnings = _report_warnings(s, unit_costs, breakdown, fin, mc)
     if warnings:
         reading.append("Read with care: " + "; ".join(w["message"] for w in warnings) + ".")
+    extra: dict[str, Any] = {"payback_variants": variants}
+    if fleet is not None:
+        figures = fleet_key_figures(run_fleet(fleet))
+        extra["fleet"] = figures
+        reading = reading + [_fleet_sentence(figures)]
     return Report(s, currency, unit_costs, breakdown, br, fin, dscr_rent, reading, schedule=fin_result.schedule,
-                  monte_carlo=mc, extra={"payback_variants": variants}, mc_histograms=histograms, warnings=warnings)
+                  monte_carlo=mc, extra=extra, mc_histograms=histograms, warnings=warnings)
+
+
+def _fleet_sentence(f: dict[str, Any]) -> str:
+    cur = f["currency"]
+    coverage = f["backlog_revenue_coverage_next_year"]
+    covered = f" (covering {coverage:.0%} of next year's revenue)" if coverage is not None else ""
+    return (f"The fleet {f['fleet']}: {f['gpus']:,} GPUs ({f['gpus_owned']:,} owned, {f['gpus_leased_in']:,} leased "
+            f"in); revenue {cur} {_bn(f['revenue_year_1'])} in its first year and {_bn(f['revenue_peak'])} at its peak "
+            f"(year {f['peak_revenue_year']}); NPV {cur} {_bn(f['npv'])}, equity IRR {f['equity_irr']:.1%}; backlog "
+            f"{cur} {_bn(f['backlog_total'])}{covered}.")
 
 
 def _report_warnings(s: Scenario, unit_costs: list[dict], breakdown: dict, fin: dict, mc: dict | None) -> list[dict]:

@@ -12,7 +12,7 @@ from .._errors import UserError
 from .._output import atomic_write_text, check_output_path, dumps_json, render_table, write_table
 from ..api import run_valuation
 from ..config.fleet import load_fleet
-from ..fleet import FleetResult, run_fleet
+from ..fleet import FleetResult, fleet_key_figures, run_fleet
 from ..fleet_mc import fleet_mc_model, simulate_fleet
 from ..plots import backlog_coverage_chart, fleet_revenue_chart, value_by_vintage_chart
 from ..resolve.valuation import fleet_valuation_blocks
@@ -73,8 +73,14 @@ def _table(r: FleetResult) -> str:
     return out
 
 
+_KIND = {"revenue_year_1": "money", "ebitda_year_1": "money", "lease_service_year_1": "money",
+         "revenue_peak": "money", "ebitda_at_peak": "money", "npv": "money", "equity_npv": "money",
+         "backlog_total": "money", "project_irr": "pct", "equity_irr": "pct", "usage_revenue_share_at_peak": "pct",
+         "backlog_revenue_coverage_next_year": "pct"}
+
+
 @cli.command("fleet")
-@click.argument("fleet")
+@click.argument("fleets", nargs=-1, required=True)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False),
               help="write fleet.json, the monthly tables (CSV) and the charts (revenue by generation, backlog "
                    "coverage, value per GPU by vintage) here")
@@ -84,8 +90,25 @@ def _table(r: FleetResult) -> str:
 @click.option("--paths", type=int, default=None,
               help="also run the fleet Monte Carlo with this many paths (NumPy; a monte_carlo section)")
 @click.option("--seed", type=int, default=0, show_default=True, help="the Monte Carlo's Philox key")
-def fleet_command(fleet: str, out_dir: str | None, fmt: str, paths: int | None, seed: int) -> None:
-    """A fleet's monthly economics: FLEET is a bundled fleet's name (configs/fleets) or a fleet YAML file."""
+def fleet_command(fleets: tuple[str, ...], out_dir: str | None, fmt: str, paths: int | None, seed: int) -> None:
+    """A fleet's monthly economics: FLEET is a bundled fleet's name (configs/fleets) or a fleet YAML file. Several
+    FLEETs: their key figures side by side (the company lens)."""
+    if len(fleets) > 1:
+        if out_dir is not None or paths is not None:
+            raise UserError("--out and --paths: allowed with one FLEET (several FLEETs print their key figures side "
+                            "by side)")
+        rows = [fleet_key_figures(run_fleet(load_fleet(name))) for name in fleets]
+        if fmt == "json":
+            emit({"fleets": rows}, fmt)
+        elif fmt in ("csv", "parquet"):
+            emit(rows, fmt)
+        else:
+            table = [{"figure": k, **{r["fleet"]: fmt_value(r[k], _KIND.get(k, "number")) for r in rows}}
+                     for k in rows[0] if k not in ("fleet",)]
+            emit(None, fmt, table=render_table(table, title="Fleets side by side (key figures; money in each "
+                                                            "fleet's currency)"))
+        return
+    fleet = fleets[0]
     if out_dir is not None:
         check_output_path(out_dir, "out_dir", folder=True)
     if paths is not None and paths < 1:

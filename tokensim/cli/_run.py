@@ -8,6 +8,7 @@ import click
 
 from .._errors import UserError
 from .._output import check_output_path, render_table
+from ..config.fleet import load_fleet
 from ..config.money import check_currency
 from ..config.scenario import load_scenario
 from ..report import PAYBACK_CLAIM_YEARS, run_report, write_artifacts
@@ -99,9 +100,10 @@ def _tables(report) -> str:
 @click.option("--seed", type=int, default=0, show_default=True, help="Monte Carlo seed")
 @click.option("--backend", default="auto", show_default=True, type=click.Choice(["auto", "numpy", "cupy"]))
 @throughput_override_option()
+@click.option("--fleet", "fleet_name", help="also the key figures of a fleet (tokensim fleet FLEET): a 'fleet' section")
 @format_option(("table", "json"), machine_note="; every table as CSV and Parquet with --out DIR")
 def run_command(scenario: str, currency: str | None, out_dir: str | None, paths: int | None, seed: int,
-                backend: str, throughput_override: str | None, fmt: str) -> None:
+                backend: str, throughput_override: str | None, fleet_name: str | None, fmt: str) -> None:
     """The main job: unit costs per precision, the bridge from the previous generation, the cluster's finance with
     every payback definition and DSCR, the rents a 3-year payback and the DSCR covenant need, the Monte Carlo
     distribution of returns and covenant odds, and a reading."""
@@ -111,8 +113,9 @@ def run_command(scenario: str, currency: str | None, out_dir: str | None, paths:
         check_output_path(out_dir, "out_dir", folder=True)
     s = load_scenario(scenario, scenario_overrides())
     measured = throughput_overrides(throughput_override)
+    fleet = load_fleet(fleet_name) if fleet_name is not None else None
     report = run_report(s, currency=check_currency(currency, field="--currency") if currency is not None else None,
-                        mc_paths=paths, seed=seed, backend=backend, throughput_overrides=measured)
+                        mc_paths=paths, seed=seed, backend=backend, throughput_overrides=measured, fleet=fleet)
     warn(report.warnings)
     if out_dir is not None:
         written = write_artifacts(report, out_dir, seed=seed)
