@@ -188,3 +188,19 @@ def test_value_a_fleet_file_values_its_owned_blocks():
     assert data["fleet_value"] == pytest.approx(sum(b["block_value"] for b in data["blocks"]), rel=1e-12)
     both = CliRunner().invoke(cli, ["value", "--fleet", "owned-plus-leased-in", "--hardware", "H100"])
     assert both.exit_code == 2 and "allowed: a fleet, or one block's" in both.stderr
+
+
+def test_value_takes_a_bundled_fleet_in_the_scenarios_place():
+    """`tokensim value FLEET` (the issue's form) is `tokensim value --fleet FLEET` for a bundled fleet's name."""
+    import json
+
+    from click.testing import CliRunner
+
+    from tokensim.cli import cli
+
+    args = ["--as-of", "2026-12", "--paths", "20", "--format", "json"]
+    positional = CliRunner().invoke(cli, ["value", "owned-plus-leased-in", *args])
+    option = CliRunner().invoke(cli, ["value", "--fleet", "owned-plus-leased-in", *args])
+    assert positional.exit_code == 0, positional.stderr
+    assert json.loads(positional.stdout) == json.loads(option.stdout)
+

@@ -9,7 +9,7 @@ import click
 from .._errors import UserError
 from .._output import render_table
 from ..api import run_valuation
-from ..config import check_number
+from ..config import check_number, config_dir
 from ..config.fleet import load_fleet
 from ..config.scenario import load_scenario
 from ..resolve.valuation import fleet_valuation_blocks
@@ -19,6 +19,12 @@ _DEFAULT_SCENARIO = "b300-10k-cluster"  # the founding case: its market (CNY) an
 _TABLE_COLUMNS = ("hardware", "gpus", "in_service", "age_years", "value_per_gpu", "book_value_per_gpu",
                   "percent_of_cost_value_per_gpu", "lendable_value_per_gpu", "binding_route",
                   "shutdown_rent_per_gpu_hour", "shutdown_token_price_per_million", "block_value")
+
+
+def _is_bundled_fleet(name: str) -> bool:
+    stem = name[:-5] if name.endswith(".yaml") else name
+    return (config_dir() / "fleets" / f"{stem}.yaml").is_file() and not (config_dir() / "scenarios" /
+                                                                           f"{stem}.yaml").is_file()
 
 
 def _this_month() -> str:
@@ -64,6 +70,8 @@ def value_command(scenario, hardware, gpus, in_service, fleet_name, as_of, rent_
     lender's P90 value; the shutdown rent and token price; with --enterprise-value, the rent it implies."""
     blocks = None
     skipped: list[str] = []
+    if fleet_name is None and scenario is not None and _is_bundled_fleet(scenario):
+        fleet_name, scenario = scenario, None  # `tokensim value FLEET`: a bundled fleet's name in SCENARIO's place
     if fleet_name is not None:
         given = [o for o, v in (("--hardware", hardware), ("--gpus", gpus), ("--in-service", in_service))
                  if v is not None]
