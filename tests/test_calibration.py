@@ -150,16 +150,21 @@ def test_calibrate_writes_a_loadable_sourced_file(calibrated, tmp_path):
     assert result.fit_block["rows"] == 20 and result.fit_block["sources"] == 3
 
 
-def test_cli_calibrate_writes_out_file_and_reports(synthetic, tmp_path):
-    """`tokensim calibrate --out` writes the file atomically and prints the cross-validated error table as JSON."""
-    path, measurements, _ = synthetic
-    csv_path = tmp_path / "m.csv"
-    with csv_path.open("w", newline="") as fh:
+def _measurement_csv(measurements, path):
+    """The measurements written as a measurement file (one column per Measurement field; None as empty)."""
+    with path.open("w", newline="") as fh:
         writer = csv.DictWriter(fh, [f.name for f in fields(Measurement)])
         writer.writeheader()
         for m in measurements:
             writer.writerow({f.name: "" if getattr(m, f.name) is None else getattr(m, f.name)
                              for f in fields(Measurement)})
+    return path
+
+
+def test_cli_calibrate_writes_out_file_and_reports(synthetic, tmp_path):
+    """`tokensim calibrate --out` writes the file atomically and prints the cross-validated error table as JSON."""
+    path, measurements, _ = synthetic
+    csv_path = _measurement_csv(measurements, tmp_path / "m.csv")
     out = tmp_path / "cal.yaml"
     res = CliRunner().invoke(cli, ["calibrate", "--measurements", str(csv_path), "--calibration", path, "--out",
                                    str(out), "--date", "2026-01-03", "--format", "json"])
@@ -175,13 +180,7 @@ def test_cli_calibrate_without_out_writes_into_the_current_folder(synthetic, tmp
     """Issue 16: with neither --out nor --install, calibrate writes ./calibration.yaml and leaves the given
     --calibration file (and the installed one) untouched."""
     path, measurements, _ = synthetic
-    csv_path = tmp_path / "m.csv"
-    with csv_path.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, [f.name for f in fields(Measurement)])
-        writer.writeheader()
-        for m in measurements:
-            writer.writerow({f.name: "" if getattr(m, f.name) is None else getattr(m, f.name)
-                             for f in fields(Measurement)})
+    csv_path = _measurement_csv(measurements, tmp_path / "m.csv")
     before = Path(path).read_bytes()
     work = tmp_path / "work"
     work.mkdir()

@@ -464,16 +464,7 @@ def test_kernel_china_tax_and_credit_terms_equal_numpy(host_kernels, tmp_path, d
     ref = evaluate_paths(model, 17, 0, 400)
     got = host_paths(host_kernels[dtype], model, 17, 0, 400, dtype)
     np.testing.assert_array_equal(got["default_month"], ref["tenant_default_month"])
-    tolerance = {"float64": dict(rtol=1e-9, atol=1e-12), "float32": dict(rtol=1e-4, atol=1e-5)}[dtype]
-    capex = model.inputs.capex_total
-    for metric in PATH_METRICS:
-        expected, value = ref["metrics"][metric], got["metrics"][metric].astype(np.float64)
-        finite = np.isfinite(expected)
-        np.testing.assert_array_equal(np.isfinite(value), finite, err_msg=metric)
-        atol = tolerance["atol"] * (capex if metric in ("npv", "sponsor_injection") else 1.0)
-        np.testing.assert_allclose(value[finite], expected[finite], rtol=tolerance["rtol"], atol=atol, err_msg=metric)
-    for bit, flag in enumerate(FLAGS):
-        np.testing.assert_array_equal((got["flags"] >> bit) & 1, ref["flags"][flag], err_msg=flag)
+    _assert_kernel_paths_equal(model, ref, got, dtype)
     drivers = generate_drivers(model.drivers, 17, np.arange(100, dtype=np.uint64), np)
     sched = cashflows(model.inputs, drivers, schedule=True).schedule
     for item in ("revenue_termination", "revenue_sla_credit", "vat_recovered", "vat_paid", "opex_vat_surtax",

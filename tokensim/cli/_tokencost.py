@@ -16,7 +16,7 @@ from ..perf import SLO
 from ..plots import cost_per_token_chart
 from ..resolve.perf import slo as serving_slo
 from ..resolve.perf import throughput_overrides as throughput_overrides_of
-from ..resolve.perf import workload as serving_workload
+from ..resolve.perf import workload_for_model
 from ..tokencost import DEFAULT_PRECISIONS, cost_per_token_table
 from ._common import (
     cli,
@@ -74,13 +74,7 @@ def cost_per_token_command(scenario, model, hardware, precision, tier, region, m
         check_output_path(out_path, "out_path")
     s = load_scenario(scenario, scenario_overrides())
     code = check_currency(currency, None, "--currency")
-    work = serving_workload(s.serving)
-    if model is not None and model != s.serving.model:
-        # the scenario's speculative decoding (draft length, acceptance) belongs to its own model's MTP head
-        work = dataclasses.replace(work, speculative_draft_tokens=0, speculative_acceptance_length=1.0)
-        speculation = f"{model} without speculative decoding (the scenario's belongs to {s.serving.model})"
-    else:
-        speculation = None
+    work, speculation = workload_for_model(s.serving, model)
     changes = {k: v for k, v in (("input_tokens", input_tokens), ("output_tokens", output_tokens),
                                  ("cache_hit_rate", cache_hit_rate)) if v is not None}
     if changes:

@@ -29,10 +29,10 @@ from pydantic import Field, field_validator, model_validator
 
 from .._errors import ConfigError, ConfigErrors, UserError
 from ._spec import REQUIRED, Choice, Invalid, Number, SchemaSection, Text, spec_of, validate_document
-from .money import check_currency
 from .overrides import Override, apply_overrides
 from .reader import load_yaml, resolve_config_path
 from .scenario import scenario_from_document
+from .schema import currency_code, whole_months
 from .types import Assumption, Scenario
 
 __all__ = ["Fleet", "FleetBlock", "FleetSchema", "FleetUncertainty", "OWNERSHIPS", "load_fleet", "fleet_of_scenario",
@@ -209,20 +209,8 @@ class FleetSchema(SchemaSection):
     uncertainty: FleetUncertaintySchema | None = Field(None)
     blocks: list[BlockSchema]
 
-    @field_validator("currency", mode="after")
-    @classmethod
-    def _currency(cls, code: str) -> str:
-        try:
-            return check_currency(code, None, "currency")
-        except ConfigError as exc:
-            raise Invalid.from_error(exc) from None
-
-    @field_validator("horizon_years", mode="after")
-    @classmethod
-    def _whole_months(cls, horizon: float) -> float:
-        if abs(horizon * 12 - round(horizon * 12)) > 1e-9:
-            raise Invalid("a whole number of months (horizon_years x 12)", value=horizon)
-        return horizon
+    _currency = field_validator("currency", mode="after")(currency_code)
+    _whole_months = field_validator("horizon_years", mode="after")(whole_months)
 
     @field_validator("valuation_date", mode="after")
     @classmethod

@@ -57,7 +57,7 @@ from .types import AMORTISATIONS, BILLINGS, CONTRACT_TYPES, PAYERS, RESIDUAL_MET
 __all__ = [
     "Number", "Choice", "CatalogName", "Text", "Source", "Table", "Invalid", "Derived", "REQUIRED", "SchemaSection",
     "field_spec", "field_specs", "field_value", "ScenarioSchema", "validate_scenario", "validate_document",
-    "config_errors", "REQUIRED_SECTIONS", "RENT_KEYS",
+    "config_errors", "REQUIRED_SECTIONS", "RENT_KEYS", "currency_code", "whole_months",
 ]
 
 REQUIRED_SECTIONS = ("serving", "cluster", "capex", "opex", "financing", "contract")
@@ -141,6 +141,21 @@ _SERVER_PRICE = dict(low=0, lo_open=True, unit="currency per server", bound_why=
 _TOKENS_PER_REQUEST = dict(high=1e7, unit="tokens per request",
                            bound_why="at most 10 million, the longest context window a published model serves: "
                                      "Llama 4 Scout, Meta, 2025-04-05")
+
+
+def currency_code(code: str) -> str:
+    """A ``currency`` field's check (scenarios and fleets): a code of the bundled FX table, upper-cased."""
+    try:
+        return check_currency(code, None, "currency")
+    except ConfigError as exc:
+        raise Invalid.from_error(exc) from None
+
+
+def whole_months(horizon: float) -> float:
+    """A ``horizon_years`` field's check (scenarios and fleets): a whole number of months."""
+    if abs(horizon * 12 - round(horizon * 12)) > 1e-9:
+        raise Invalid("a whole number of months (horizon_years x 12)", value=horizon)
+    return horizon
 
 
 # -- the sections ------------------------------------------------------------------------------------------------
@@ -757,20 +772,8 @@ class ScenarioSchema(SchemaSection):
             return f"a '{key}' section (required sections: {', '.join(REQUIRED_SECTIONS)})"
         return None
 
-    @field_validator("currency", mode="after")
-    @classmethod
-    def _currency(cls, code: str) -> str:
-        try:
-            return check_currency(code, None, "currency")
-        except ConfigError as exc:
-            raise Invalid.from_error(exc) from None
-
-    @field_validator("horizon_years", mode="after")
-    @classmethod
-    def _whole_months(cls, horizon: float) -> float:
-        if abs(horizon * 12 - round(horizon * 12)) > 1e-9:
-            raise Invalid("a whole number of months (horizon_years x 12)", value=horizon)
-        return horizon
+    _currency = field_validator("currency", mode="after")(currency_code)
+    _whole_months = field_validator("horizon_years", mode="after")(whole_months)
 
     @field_validator("uncertainty", mode="after")
     @classmethod

@@ -3,6 +3,7 @@ layouts (with their hardware's cost figures) a sweep evaluates."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -13,7 +14,7 @@ from ..perf import SLO, Instance, Workload, instance, latency_layout
 from ..perf.measured import ThroughputOverride
 from .cost import board_power_w, server_price
 
-__all__ = ["ServingLayout", "serving_layout", "slo", "throughput_overrides", "workload"]
+__all__ = ["ServingLayout", "serving_layout", "slo", "throughput_overrides", "workload", "workload_for_model"]
 
 SCENARIO_FIELD_SOURCE = "scenario field serving.measured_output_tokens_per_s_per_gpu"
 
@@ -30,6 +31,29 @@ def throughput_overrides(serving: Serving, csv_rows: tuple[ThroughputOverride, .
     if measured is None or any((o.hardware, o.model, o.precision) == own for o in csv_rows):
         return tuple(csv_rows)
     return (*csv_rows, ThroughputOverride(*own, float(measured), SCENARIO_FIELD_SOURCE))
+
+
+def workload_for_model(serving: Serving, model: str | None) -> tuple[Workload, str | None]:
+    """The scenario's workload for another model: its speculative decoding (draft length, acceptance) belongs to its
+    own model's MTP head, so a different model runs without it.
+
+    Parameters
+    ----------
+    serving : Serving
+        The scenario's serving section.
+    model : str, optional
+        The model to price (None or the scenario's own: the workload as it is).
+
+    Returns
+    -------
+    tuple
+        The workload and a note for people when speculative decoding was dropped (else None).
+    """
+    work = workload(serving)
+    if model is None or model == serving.model:
+        return work, None
+    work = dataclasses.replace(work, speculative_draft_tokens=0, speculative_acceptance_length=1.0)
+    return work, f"{model} without speculative decoding (the scenario's belongs to {serving.model})"
 
 
 def workload(serving: Serving) -> Workload:
