@@ -505,10 +505,15 @@ def distribution_chart(bin_edges, counts, p05: float, p50: float, p95: float, hu
     if hurdle is not None and math.isfinite(hurdle):
         below = underflow / total if hurdle <= edges[0] else (1 - overflow / total if hurdle >= edges[-1]
                                                                else _interp_cdf(edges, cdf, hurdle))
-        ax.axvline(hurdle, color=style.HURDLE, linewidth=2.0,
-                   label=f"{hurdle_name} {style.fmt_value(hurdle, percent)}: {below:.0%} of paths below")
+        named = hurdle_name if "=" in hurdle_name else f"{hurdle_name} {style.fmt_value(hurdle, percent)}"
+        ax.axvline(hurdle, color=style.HURDLE, linewidth=2.0, label=f"{named}: {below:.0%} of paths below")
     if percent:
         style.percent_axis(ax.xaxis)
+    else:  # the quantiles' own format (-1.09bn), not an axis offset such as "1e9"
+        from matplotlib.ticker import FuncFormatter
+
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: style.fmt_value(v)))
+        ax.xaxis.get_offset_text().set_visible(False)
     ax.set_xlabel(metric_label + (f" ({unit})" if unit and not percent else " (%)" if percent else ""))
     handles, labels = ax.get_legend_handles_labels()
     more = twin.get_legend_handles_labels()
@@ -698,6 +703,10 @@ def write_plot_pack(report, out_dir: str | Path) -> list[Path]:
     paths = mc.get("paths") if isinstance(mc, Mapping) else None
     mc_source = f"Monte Carlo, {paths:,} paths on {Path(s.file).name}" if paths else None
     for metric, data in monte_carlo_histograms(mc).items():
+        occupied = np.count_nonzero(np.asarray(data["counts"])) + bool(data.get("underflow")) + bool(
+            data.get("overflow"))
+        if occupied <= 1:  # every path in one bin: a chart of a constant; the JSON and tables carry the value
+            continue
         hurdle = data.pop("hurdle")
         hurdle = metric_hurdle(metric, s) if hurdle is None else hurdle
         percent, unit = metric_unit(metric, report.currency)
