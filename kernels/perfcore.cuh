@@ -7,6 +7,7 @@
 //   perf_sparse_cap / perf_stored == tokensim.perf._core._sparse_cap / tokensim.perf._core._stored_tokens
 //   perf_sparse_pairs             == tokensim.perf._core._sparse_pairs
 //   perf_comm_time                == tokensim.perf._core._comm_time
+//   perf_draft_time               == tokensim.perf._core._draft_time
 //   perf_decode_step              == tokensim.perf._core.decode_step
 //   perf_prefill_pass             == tokensim.perf._core.prefill_pass
 //   perf_kv_bytes_per_sequence    == tokensim.perf._core.kv_bytes_per_sequence_per_gpu
@@ -91,6 +92,11 @@ struct PerfStep {
     PerfPhase decode;                               // .efficiency.decode
     double prefill_chunk_tokens;                    // .efficiency.prefill_chunk_tokens
     double workspace_fraction;                      // .efficiency.workspace_fraction
+    double offload_bytes_per_gpu;                   // .offload_bytes_per_gpu
+    double host_link_seconds_per_byte;              // .host_link_seconds_per_byte
+    double draft_stream_bytes;                      // .draft_stream_bytes
+    double draft_matmul_flops_per_token;            // .draft_matmul_flops_per_token
+    double draft_moe_layers;                        // .draft_moe_layers
 };
 
 // Times of one forward pass (the keys of decode_step's and prefill_pass's dicts the serving arithmetic reads).
@@ -141,9 +147,18 @@ __device__ __forceinline__ real perf_comm_time(const PerfStep& sm, real tokens_p
     const real has_tp = sm.tp > 1.0 ? (real)1 : (real)0;
     const real ring_bytes = (real)2.0 * (tp - (real)1) / tp * tokens_per_gpu_group * (real)sm.hidden_size
                             * (real)PERF_REDUCE_BYTES;
-    const real n_reduce = (real)(2.0 * sm.layers);
+    // Attention data-parallel groups with the experts tensor-parallel over all G GPUs (ep 1, dp > 1): one
+    // all-gather + reduce-scatter of the instance's tokens per MoE layer, in place of that layer's TP all-reduce.
+    const real has_gather = (sm.ep == 1.0 && sm.dp > 1.0 && sm.moe_layers > 0.0) ? (real)1 : (real)0;
+    const real n_reduce = (real)(2.0 * sm.layers) - has_gather * (real)sm.moe_layers;
     const real t_tp = n_reduce * (ring_bytes * (real)sm.tp_seconds_per_byte / (real)phase.network_efficiency
                                   + has_tp * (real)phase.collective_latency_s);
+    const real gpus = (real)sm.gpus;
+    const real gather_bytes = (real)2.0 * (gpus - (real)1) / gpus * (tokens_per_gpu * gpus) * (real)sm.hidden_size
+                              * (real)PERF_REDUCE_BYTES;
+    const real t_gather = has_gather * (real)sm.moe_layers
+                          * (gather_bytes * (real)sm.tp_seconds_per_byte / (real)phase.network_efficiency
+                             + (real)2.0 * (real)phase.collective_latency_s);
     const real has_ep = (sm.ep > 1.0 && sm.moe_layers > 0.0) ? (real)1 : (real)0;
     const real ep = (real)sm.ep;
     const real remote = (ep - (real)1) / ep;
@@ -157,7 +172,24 @@ __device__ __forceinline__ real perf_comm_time(const PerfStep& sm, real tokens_p
                            ? mc_min(ll_latency, (real)phase.alltoall_latency_s) : (real)phase.alltoall_latency_s;
     const real t_ep = has_ep * (real)sm.moe_layers * (mc_max(t_up, t_out) / (real)phase.network_efficiency
                                                       + (real)2 * fixed);
-    return ((real)1 - (real)phase.comm_overlap) * (t_tp + t_ep);
+    return ((real)1 - (real)phase.comm_overlap) * (t_tp + t_gather + t_ep);
+}
+
+// The speculative draft passes of one decode step (tokensim.perf._core._draft_time).
+__device__ __forceinline__ real perf_draft_time(const PerfStep& sm, real batch, real attended, real layer_cost,
+                                                const PerfPhase& phase) {
+    const real drafts = (real)sm.spec_tokens_per_step - (real)1.0;
+    const real per_layer = attended / (real)sm.layers;
+    const real flops = batch * ((real)sm.draft_matmul_flops_per_token
+                                + (real)sm.decode_attn_flops_per_ctx_token_layer * per_layer);
+    const real moved = (real)sm.dp * (real)sm.draft_stream_bytes
+                       + (real)sm.draft_moe_layers * perf_touched_experts(sm, batch) * (real)sm.expert_bytes
+                       + batch * per_layer * (real)sm.kv_bytes_per_token_layer * (real)sm.kv_read_replication;
+    const real t_compute = flops / ((real)sm.gpus * (real)sm.peak_flops_per_gpu * (real)phase.compute_efficiency)
+                           * ((real)1 + (real)sm.dequant_overhead);
+    const real t_memory = moved / ((real)sm.gpus * (real)sm.hbm_bytes_per_s_per_gpu * (real)phase.memory_efficiency);
+    const real t_comm = perf_comm_time(sm, batch / (real)sm.dp, batch / (real)sm.gpus, phase) / (real)sm.layers;
+    return drafts * (mc_max(t_compute, t_memory) + t_comm + (real)2.0 * layer_cost);
 }
 
 __device__ __forceinline__ PerfPass perf_decode_step(const PerfStep& sm, real batch, real context) {
@@ -175,13 +207,17 @@ __device__ __forceinline__ PerfPass perf_decode_step(const PerfStep& sm, real ba
     PerfPass out;
     out.t_compute_s = flops / ((real)sm.gpus * (real)sm.peak_flops_per_gpu * (real)phase.compute_efficiency)
                       * ((real)1 + (real)sm.dequant_overhead);
-    out.t_memory_s = total_bytes / ((real)sm.gpus * (real)sm.hbm_bytes_per_s_per_gpu * (real)phase.memory_efficiency);
+    // weights offloaded to host memory stream over the host link each pass, beside the HBM reads
+    out.t_memory_s = mc_max(total_bytes / ((real)sm.gpus * (real)sm.hbm_bytes_per_s_per_gpu
+                                           * (real)phase.memory_efficiency),
+                            (real)sm.offload_bytes_per_gpu * (real)sm.host_link_seconds_per_byte);
     out.t_comm_s = perf_comm_time(sm, tokens / (real)sm.dp, tokens / (real)sm.gpus, phase);
     const real layer_cost = batch / (real)sm.dp <= (real)PERF_GRAPH_MAX_BATCH ? (real)phase.graph_layer_overhead_s
                                                                            : (real)phase.layer_overhead_s;
+    const real t_draft = perf_draft_time(sm, batch, attended, layer_cost, phase);
     out.t_step_s = mc_max(out.t_compute_s, out.t_memory_s) + out.t_comm_s + (real)phase.step_overhead_s
                    + layer_cost * (real)sm.layers
-                   + (real)phase.sequence_overhead_s * batch / (real)sm.dp;
+                   + (real)phase.sequence_overhead_s * batch / (real)sm.dp + t_draft;
     return out;
 }
 
@@ -206,7 +242,10 @@ __device__ __forceinline__ PerfPass perf_prefill_pass(const PerfStep& sm, real t
     PerfPass out;
     out.t_compute_s = flops / ((real)sm.gpus * (real)sm.peak_flops_per_gpu * (real)phase.compute_efficiency)
                       * ((real)1 + (real)sm.dequant_overhead);
-    out.t_memory_s = total_bytes / ((real)sm.gpus * (real)sm.hbm_bytes_per_s_per_gpu * (real)phase.memory_efficiency);
+    // weights offloaded to host memory stream over the host link each pass, beside the HBM reads
+    out.t_memory_s = mc_max(total_bytes / ((real)sm.gpus * (real)sm.hbm_bytes_per_s_per_gpu
+                                           * (real)phase.memory_efficiency),
+                            (real)sm.offload_bytes_per_gpu * (real)sm.host_link_seconds_per_byte);
     out.t_comm_s = perf_comm_time(sm, tokens_per_group, tokens / (real)sm.gpus, phase);
     out.t_step_s = mc_max(out.t_compute_s, out.t_memory_s) + out.t_comm_s + (real)phase.step_overhead_s
                    + (real)phase.layer_overhead_s * (real)sm.layers

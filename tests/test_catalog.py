@@ -18,8 +18,8 @@ from tokensim.config.reader import config_dir
 
 REQUIRED_HARDWARE = ("H100", "H200", "H800", "H20", "B200", "B300", "GB200", "GB300")
 REQUIRED_MODELS = ("llama-3.1-8b", "llama-3.3-70b", "llama-2-70b", "llama-3.1-405b", "mixtral-8x7b", "qwen3-235b-a22b",
-                   "gpt-oss-120b", "deepseek-v3", "deepseek-v3.2", "kimi-k2", "kimi-k2.5", "glm-5", "minimax-m2",
-                   "qwen3-coder-480b-a35b")
+                   "gpt-oss-120b", "deepseek-v3", "deepseek-v3.2", "kimi-k2", "kimi-k2.5", "glm-5", "glm-5.2",
+                   "minimax-m2", "qwen3-coder-480b-a35b")
 FAMILIES = {"hopper", "blackwell", "blackwell-ultra", "cdna3", "cdna4"}
 NO_FP4_TENSOR_CORES = ("MI300X", "MI325X")  # plus every Hopper part
 
@@ -32,8 +32,9 @@ ACTIVE_EXCLUDES_INPUT_EMBEDDING = {"gpt-oss-120b", "kimi-k2", "kimi-k2.5"}
 
 # Models whose published *active* count leaves out both embedding tables. Assumption: neither Z.ai nor MiniMax states
 # its convention. Z.ai's GLM-4.5 (355B total, 32B active) fits it too: its config gives 33.6B active with both tables
-# and 32.0B without. With both tables GLM-5 is 41.78B (+4.5% on 40B) and MiniMax-M2 11.03B (+10% on "around 10B").
-ACTIVE_EXCLUDES_BOTH_EMBEDDINGS = {"glm-5", "minimax-m2"}
+# and 32.0B without. With both tables GLM-5 is 41.78B (+4.5% on 40B) and MiniMax-M2 11.03B (+10% on "around 10B");
+# GLM-5.2 (the same 744B-A40B) 41.25B with them, 39.35B (-1.6%) without.
+ACTIVE_EXCLUDES_BOTH_EMBEDDINGS = {"glm-5", "glm-5.2", "minimax-m2"}
 
 # Models whose published totals predate a module the catalogue counts: DeepSeek-V3.2-Exp is V3.1-Terminus plus the
 # DSA lightning indexer, and its card and repository quote V3's 671B / 37B (config_671B_v3.2.json). The comparable
@@ -171,11 +172,37 @@ def test_kimi_k2_parameter_count_by_hand():
 
 def test_new_models_resolve_their_shipped_recipes():
     """Each new model's native recipe is in the precision catalogue; Kimi K2.5's INT4 group-32 experts are 4.5 bits."""
-    for name in ("deepseek-v3.2", "kimi-k2", "kimi-k2.5", "glm-5", "minimax-m2", "qwen3-coder-480b-a35b"):
+    for name in ("deepseek-v3.2", "kimi-k2", "kimi-k2.5", "glm-5", "glm-5.2", "minimax-m2", "qwen3-coder-480b-a35b"):
         assert CATALOG.get_recipe(CATALOG.get_model(name).native_precision)
     recipe = CATALOG.get_recipe("int4-experts")
     assert recipe.routed_experts.bits_per_element == 4 + 16 / 32
     assert recipe.other_weights.name == "bf16"
+
+
+def test_glm_5_2_index_share_schedule_and_parameter_count_by_hand():
+    """GLM-5.2 is GLM-5 with IndexShare. Z.ai's slime (scripts/models/glm5.2-744B-A40B.sh, commit 872504c1): with
+    index_topk_freq 4 and index_skip_topk_offset 3 the layers that compute their own top-k are 1, 2, 3, 7, 11, ..., 75
+    (1-indexed) and only they carry indexer weights. GLM-5's indexer per layer (config.json: q_lora 2048, hidden
+    6144, 32 index heads of 128): wq_b 2048 x 32*128 + wk 6144 x 128 + key LayerNorm 2 x 128 + weights_proj 6144 x 32.
+    """
+    computing = [1, 2, 3] + list(range(7, 76, 4))
+    assert computing[-4:] == [63, 67, 71, 75] and len(computing) == 21
+    glm5, glm52 = CATALOG.get_model("glm-5"), CATALOG.get_model("glm-5.2")
+    per_layer = 2048 * 32 * 128 + 6144 * 128 + 2 * 128 + 6144 * 32
+    assert glm52.indexer_params_per_layer == glm5.indexer_params_per_layer == per_layer == 9_371_904
+    assert (glm5.indexer_layers, glm52.indexer_layers) == (78, len(computing))
+    assert glm5.total_params - glm52.total_params == (78 - 21) * per_layer == 534_198_528
+    assert glm5.active_params - glm52.active_params == (78 - 21) * per_layer
+    assert glm52.sparse_topk_tokens == glm5.sparse_topk_tokens == 2048  # every layer still attends only its top-k
+
+
+def test_minimax_m2_5_is_minimax_m2_by_alias():
+    """MiniMax's M2.5 deployment guides apply unchanged to M2 and give M2's memory figures (220 GB of weights, 240 GB
+    per 1M context tokens); one entry serves both. KV bytes per token in BF16: 62 layers x (K, V) x 8 heads x 128 x 2 B
+    = 253,952, i.e. 254 GB per 1M tokens."""
+    model = CATALOG.get_model("MiniMax-M2.5")
+    assert model is CATALOG.get_model("minimax-m2")
+    assert model.layers * 2 * model.kv_heads * model.head_dim * 2 == 253_952
 
 
 def test_gpt_oss_active_count_differs_from_the_card_only_by_the_input_embedding():

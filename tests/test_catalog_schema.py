@@ -16,7 +16,8 @@ from tokensim.config.reader import config_dir
 HARDWARE_MESSAGES = [
     ('unknown_key', {'board_power': 1100},
      "{path}: field 'board_power' got 1100; allowed: known keys: aliases, board_power_w, dense_tflops, "
-     'description, family, gpus_per_server, hbm_bandwidth_tb_per_s, hbm_gib, hbm_usable_gib, name, notes, '
+     'description, family, gpus_per_server, hbm_bandwidth_tb_per_s, hbm_gib, hbm_usable_gib, '
+     'host_link_bandwidth_gb_per_s, host_memory_gb_per_gpu, name, notes, '
      'scale_out_bandwidth_gb_per_s, scale_up_bandwidth_gb_per_s, scale_up_domain_gpus, source, vendor '
      "(did you mean 'board_power_w'?)"),
     ('name_missing', {'name': DROP},
@@ -71,6 +72,11 @@ HARDWARE_MESSAGES = [
      "{path}: field 'aliases' got 'b300x'; allowed: a list"),
     ('notes_not_string', {'notes': 5},
      "{path}: field 'notes' got 5; allowed: a string"),
+    ('host_link_alone', {'host_link_bandwidth_gb_per_s': 225},
+     "{path}: field 'host_link_bandwidth_gb_per_s' got 225.0; allowed: host_memory_gb_per_gpu as well (a coherent "
+     "host link has both), or neither"),
+    ('host_memory_zero', {'host_memory_gb_per_gpu': 0, 'host_link_bandwidth_gb_per_s': 225},
+     "{path}: field 'host_memory_gb_per_gpu' got 0; allowed: a number in (0, inf)"),
     ('document_list', None,
      "{path}: field '(document)' got [1, 2]; allowed: a mapping of key: value"),
 ]

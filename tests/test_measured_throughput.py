@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from tokensim.cli import cli
 from tokensim.config.scenario import load_scenario
 from tokensim.cost import cost_per_million_tokens
-from tokensim.perf import predict
+from tokensim.perf import predict, search_layout
 from tokensim.perf.measured import ThroughputOverride, apply_measured, find_override, load_throughput_overrides
 from tokensim.report import _unit_cost_rows
 from tokensim.resolve.perf import slo, workload
@@ -130,7 +130,9 @@ def _bridge(*args):
 
 def test_the_scenario_field_through_set_reaches_the_bridge_and_cost_per_token():
     s = load_scenario(SCENARIO)
-    p = predict("B300", "deepseek-v3", "nvfp4", workload(s.serving), slo=slo(s.serving)).output_tokens_per_s_per_gpu
+    # the model's throughput the scenario prices: the layout search's best aggregated layout within its SLO
+    p = search_layout("B300", "deepseek-v3", "nvfp4", workload(s.serving), mode="aggregated",
+                      slo=slo(s.serving)).row["output_tokens_per_s_per_gpu"]
     base = _bridge()
     got = _bridge("--set", f"{FIELD}={p / 4!r}")
     # the 'to' side (the scenario's own B300 nvfp4) runs at a quarter of the model's throughput: 4x its output cost;

@@ -14,7 +14,10 @@ from click.testing import CliRunner
 
 from tokensim import __version__, plots
 from tokensim.cli import cli
+from tokensim.perf import search_layout
 from tokensim.plots._style import source_line
+from tokensim.resolve.perf import slo as serving_slo
+from tokensim.resolve.perf import workload as serving_workload
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -62,14 +65,21 @@ def test_pareto_chart(tmp_path, report):
 
 def test_pareto_envelope_spans_layouts_and_holds_runs_point(tmp_path, report):
     """Each curve is the envelope across layouts (several layouts on it); the operating point `tokensim run` prices
-    (predict at the scenario's SLO) lies on or under its curve, and the chart marks it."""
+    (the layout search's best aggregated layout within the scenario's SLO: perf.search_layout's row) lies on or under
+    its curve, and the chart marks it."""
     points: dict = {}
     curves = plots.pareto_curves(report.scenario, operating_points=points)
+    sv = report.scenario.serving
     assert set(points) == set(curves)
     for label, curve in curves.items():
         assert len({p["layout"] for p in curve}) > 1
         run = points[label]
         assert run["meets_slo"] and run["layout"]
+        hw, prec = label.split()[:2]
+        choice = search_layout(hw, sv.model, prec, serving_workload(sv), mode="aggregated", slo=serving_slo(sv))
+        assert run["layout"] == choice.instance.deployment.label
+        assert run["output_tokens_per_s_per_gpu"] == pytest.approx(choice.row["output_tokens_per_s_per_gpu"],
+                                                                   rel=1e-12)
         assert any(p["tokens_per_s_per_user"] >= run["tokens_per_s_per_user"] * (1 - 1e-12)
                    and p["output_tokens_per_s_per_gpu"] >= run["output_tokens_per_s_per_gpu"] * (1 - 1e-12)
                    for p in curve), label

@@ -226,10 +226,12 @@ PINNED_MESSAGES = [
      "H800-SXM, HGX-B200, MI300X, MI325X, MI355X (did you mean 'B300'?)"),
     ('model_unknown', {'serving.model': 'deepseek-v9'},
      "{path}: field 'serving.model' got 'deepseek-v9'; allowed: one of deepseek-r1, deepseek-v3, "
-     'deepseek-v3.2, deepseek-v3.2-exp, glm-5, glm-5.1, gpt-oss-120b, kimi-k2, kimi-k2-base, kimi-k2-instruct, '
+     'deepseek-v3.2, deepseek-v3.2-exp, glm-5, glm-5.1, glm-5.2, gpt-oss-120b, kimi-k2, kimi-k2-base, '
+     'kimi-k2-instruct, '
      'kimi-k2-thinking, kimi-k2.5, llama-2-70b, llama-2-70b-chat, llama-3.1-405b, llama-3.1-405b-instruct, '
      'llama-3.1-70b, llama-3.1-8b, llama-3.3-70b, llama-3.3-70b-instruct, llama-4-maverick, '
-     'llama-4-maverick-17b-128e, llama-4-maverick-17b-128e-instruct, minimax-m2, minimax-m2.1, mixtral-8x7b, '
+     'llama-4-maverick-17b-128e, llama-4-maverick-17b-128e-instruct, minimax-m2, minimax-m2.1, minimax-m2.5, '
+     'mixtral-8x7b, '
      'mixtral-8x7b-instruct, qwen3-235b, qwen3-235b-a22b, qwen3-coder, qwen3-coder-480b, qwen3-coder-480b-a35b '
      "(did you mean 'deepseek-v3'?)"),
     ('precision_unknown', {'serving.precision': 'fp3'},
@@ -261,10 +263,16 @@ PINNED_MESSAGES = [
      "{path}: field 'serving.max_ttft_s' got 0; allowed: a number in (0, inf)"),
     ('serving_unknown_key', {'serving.input_token': 5},
      "{path}: field 'serving.input_token' got 5; allowed: known keys: cache_hit_rate, "
-     'cached_input_cost_fraction, compare_precisions, hardware, input_tokens, max_tpot_s, max_ttft_s, '
-     'measured_output_tokens_per_s_per_gpu, min_tokens_per_s_per_user, model, output_tokens, precision, '
-     'previous_generation, '
-     "speculative_acceptance_length, speculative_draft_tokens (did you mean 'input_tokens'?)"),
+     'cached_input_cost_fraction, compare_precisions, expert_parallel, hardware, input_tokens, instance_gpus, '
+     'max_tpot_s, max_ttft_s, measured_output_tokens_per_s_per_gpu, min_tokens_per_s_per_user, model, '
+     'output_tokens, precision, previous_generation, '
+     "speculative_acceptance_length, speculative_draft_tokens, tensor_parallel (did you mean 'input_tokens'?)"),
+    ('instance_gpus_zero', {'serving.instance_gpus': 0},
+     "{path}: field 'serving.instance_gpus' got 0; allowed: a number in [1, inf)"),
+    ('tensor_parallel_fraction', {'serving.tensor_parallel': 2.5},
+     "{path}: field 'serving.tensor_parallel' got 2.5; allowed: a whole number"),
+    ('expert_parallel_not_dividing_the_instance', {'serving.instance_gpus': 8, 'serving.expert_parallel': 3},
+     "{path}: field 'serving.expert_parallel' got 3; allowed: a divisor of serving.instance_gpus (8)"),
     ('previous_generation_unknown_key', {'serving.previous_generation.price': 5},
      "{path}: field 'serving.previous_generation.price' got 5; allowed: known keys: hardware, precision, "
      "server_price (did you mean 'server_price'?)"),

@@ -67,14 +67,28 @@ def invoke(*args):
 
 
 # -- hand-checkable cases ----------------------------------------------------------------------------------------------
+def _searched(s, hardware=None, model=None, precision=None):
+    """The layout search's best aggregated layout at the scenario's workload and SLO (what run prices) for a
+    combination of the sweep: its LayoutChoice."""
+    sv = s.serving
+    return perf.search_layout(hardware or sv.hardware, model or sv.model, precision or sv.precision,
+                              serving_workload(sv), mode="aggregated", slo=serving_slo(sv))
+
+
+def _sizes(dep):
+    return {"gpus": dep.gpus, "tp": dep.tp, "ep": dep.ep}
+
+
 def test_one_point_sweep_is_predict_and_cost_composed_by_hand():
-    """With no axis the one point is perf.predict at the scenario's SLO priced by cost_per_gpu_hour and
-    cost_per_million_tokens, to rounding."""
+    """With no axis the one point is perf.predict at the scenario's SLO, in the layout the layout search finds best
+    (perf.search_layout's operating point), priced by cost_per_gpu_hour and cost_per_million_tokens, to rounding."""
     s = founding()
     sv = s.serving
     row = run_sweep(s, [], backend="numpy").frame.iloc[0]
+    choice = _searched(s)
     point = perf.predict(sv.hardware, sv.model, sv.precision,
-                         serving_workload(sv), slo=serving_slo(sv))
+                         serving_workload(sv), slo=serving_slo(sv), **_sizes(choice.instance.deployment))
+    assert point.output_tokens_per_s_per_gpu == pytest.approx(choice.row["output_tokens_per_s_per_gpu"], rel=1e-12)
     per_gpu_hour = cost_per_gpu_hour(cost_inputs(s), s.utilisation).total
     tokens = cost_per_million_tokens(per_gpu_hour, point.gpu_s_per_input_token, point.gpu_s_per_output_token,
                                      sv.cached_input_cost_fraction, input_tokens=sv.input_tokens,
@@ -89,19 +103,36 @@ def test_one_point_sweep_is_predict_and_cost_composed_by_hand():
         assert row[column] == pytest.approx(value, rel=1e-12)
 
 
+def _sweep_layouts(s, hardware, model, precision):
+    """The layouts a sweep tries for one combination: the one run prices (searched at the scenario's workload and
+    SLO) and, for an expert-parallel one, TP over the same GPUs when the search tried that layout too."""
+    choice = _searched(s, hardware, model, precision)
+    dep, r = choice.instance.deployment, choice.instance
+    twin = perf.layout("TP", dep.gpus)
+    tried = perf.candidate_deployments(r.model, r.precision, r.hardware, r.efficiency)
+    return [dep] + ([twin] if dep.ep > 1 and twin in tried else [])
+
+
 def test_slo_search_and_layout_equal_predict_point_by_point():
-    """Under an SLO axis each point's batch, layout and throughput are those perf.predict finds (throughput and
-    latency layouts, both serving modes)."""
+    """Under an SLO axis each point's batch, layout and throughput are those perf.predict finds in the layout run
+    prices for the combination (searched once, at the scenario's workload and SLO) or in TP over the same GPUs,
+    whichever serves more within the point's SLO (both serving modes)."""
     s = founding()
     axes = ["hardware=B300,H200", "model=deepseek-v3,llama-3.3-70b", "precision=fp8", "slo=20,80",
             "input_tokens=300,3000", "server_price=3e6"]
+    layouts = {(h, m): _sweep_layouts(s, h, m, "fp8") for h in ("B300", "H200") for m in ("deepseek-v3",
+                                                                                         "llama-3.3-70b")}
     for mode in ("aggregated", "disaggregated"):
         frame = run_sweep(s, axes, backend="numpy", mode=mode).frame
-        assert (frame["tp"] > 1).any() and (frame["ep"] > 1).any()
+        assert len(frame[["gpus_per_instance", "tp", "ep"]].drop_duplicates()) > 1  # several layouts
         for _, row in frame.iterrows():
             workload = dataclasses.replace(serving_workload(s.serving), input_tokens=row["input_tokens"])
-            p = perf.predict(row["hardware"], row["model"], row["precision"], workload, mode=mode,
-                             slo=perf.SLO(row["min_tokens_per_s_per_user"]))
+            p, *twin = (perf.predict(row["hardware"], row["model"], row["precision"], workload, mode=mode,
+                                     slo=perf.SLO(row["min_tokens_per_s_per_user"]), **_sizes(dep))
+                        for dep in layouts[(row["hardware"], row["model"])])
+            if twin and twin[0].meets_slo and (not p.meets_slo or twin[0].output_tokens_per_s_per_gpu
+                                               > p.output_tokens_per_s_per_gpu):
+                p = twin[0]
             assert p.meets_slo == row["feasible"]
             if p.meets_slo:
                 assert (p.concurrency, p.tp, p.ep) == (row["concurrency"], row["tp"], row["ep"])
@@ -119,8 +150,10 @@ def test_without_any_slo_the_search_is_predicts_highest_throughput_batch(tmp_pat
     s = variant(tmp_path, _no_slo)
     frame = run_sweep(s, ["model=deepseek-v3,llama-3.3-70b", "input_tokens=500,4000"], backend="numpy").frame
     for _, row in frame.iterrows():
+        dep = _searched(s, model=row["model"]).instance.deployment
         p = perf.predict(s.serving.hardware, row["model"], s.serving.precision,
-                         dataclasses.replace(serving_workload(s.serving), input_tokens=row["input_tokens"]))
+                         dataclasses.replace(serving_workload(s.serving), input_tokens=row["input_tokens"]),
+                         **_sizes(dep))
         assert (row["concurrency"], row["tp"], row["ep"]) == (p.concurrency, p.tp, p.ep)
         assert row["output_tokens_per_s_per_gpu"] == pytest.approx(p.output_tokens_per_s_per_gpu, rel=1e-13)
 
@@ -130,7 +163,7 @@ def test_fixed_concurrency_is_perf_evaluate_and_beyond_memory_is_infeasible():
     infeasible: NaN token metrics, the cost per GPU-hour still given."""
     s = founding()
     r = perf.instance(s.serving.hardware, s.serving.model, s.serving.precision,
-                      workload=serving_workload(s.serving))
+                      workload=serving_workload(s.serving), **_sizes(_searched(s).instance.deployment))
     limit = float(perf.evaluate(r.step_model, "aggregated", np.ones(1), s.serving.input_tokens,
                                 s.serving.output_tokens, None, s.serving.cache_hit_rate)["max_concurrency"][0])
     batches = np.array([1.0, 64.0, limit, limit + 1])
@@ -321,7 +354,19 @@ def host_kernels(tmp_path_factory):
     """kernels/unitcost.cu built for the host (one 'thread' loops over every point) in double and float, with
     layout_probe_UcParams and layout_probe_UcRecord reporting the C layouts of the packed structs."""
     layouts = [_unitcost_kernel.params_layout(), _unitcost_kernel.record_layout()]
-    return build_host_kernels("unitcost", tmp_path_factory.mktemp("host_unitcost"), epilogue=layout_probe(layouts))
+    return build_host_kernels("unitcost", tmp_path_factory.mktemp("host_unitcost"),
+                              epilogue=layout_probe(layouts) + _PASS_PROBE)
+
+
+# perf_decode_step and perf_prefill_pass of one packed record's PerfStep: the step arithmetic alone, for layouts the
+# sweep's grids do not reach (the sweep takes only the default and the latency layout).
+_PASS_PROBE = r"""
+extern "C" void probe_perf_passes(const UcRecord* rec, double batch, double context, double* out) {
+    const PerfPass d = perf_decode_step(rec->step, (real)batch, (real)context);
+    const PerfPass p = perf_prefill_pass(rec->step, (real)batch, (real)context, (real)0);
+    out[0] = (double)d.t_comm_s; out[1] = (double)d.t_step_s; out[2] = (double)p.t_comm_s; out[3] = (double)p.t_step_s;
+}
+"""
 
 
 # unitcost_points(axis_values, records, first, n, out, flags); UcParams is the constant symbol uc_params.
@@ -354,6 +399,40 @@ def test_kernel_grids_reach_every_branch():
     assert any(sm.sparse_topk_tokens > 0 and sm.index_layers > 0 for sm in steps)  # DSA (deepseek-v3.2)
     assert any(sm.dequant_overhead > 0 for sm in steps)
     assert any(sm.ep_scale_out_copies > 0 for sm in steps)
+
+
+@pytest.mark.parametrize("hardware, precision, gpus, tp, ep, offload, drafts", [
+    ("H200", "fp8", 8, 1, 1, False, 0), ("H200", "fp8", 8, 2, 1, False, 0), ("H200", "fp8", 16, 1, 1, False, 0),
+    ("H200", "fp8", 8, 8, 1, False, 0), ("H200", "fp8", 8, 1, 8, False, 0),
+    ("GB200", "fp4-experts-fp8", 2, 1, 2, True, 0), ("H200", "fp8", 8, 1, 8, False, 3),
+    ("H200", "fp8", 8, 8, 1, False, 2)])
+def test_kernel_step_arithmetic_equals_numpy_for_every_layout_kind_on_the_host(host_kernels, hardware, precision,
+                                                                                gpus, tp, ep, offload, drafts):
+    """Host parity of perf_decode_step / perf_prefill_pass with decode_step / prefill_pass (float64, 1e-12) on layouts
+    the sweep grids do not hold: DTP (attention data-parallel, experts tensor-parallel: the all-gather and
+    reduce-scatter per MoE layer; 16 GPUs crosses the 8-GPU NVLink domain of H200), mixed TP2 x DP4 with ep 1, TP8,
+    DEP8, weights offloaded to Grace memory on 2 GB200 (the host-link stream term), and speculative draft passes
+    (MTP draft 3 on DEP8, 2 on TP8)."""
+    from tokensim.perf import _core
+    workload = perf.Workload(1, 1, speculative_draft_tokens=drafts, speculative_acceptance_length=1.0 + 0.5 * drafts)
+    r = perf.instance(hardware, "deepseek-v3", precision, gpus=gpus, tp=tp, ep=ep, offload_weights=offload,
+                      workload=workload)
+    assert (r.step_model.offload_bytes_per_gpu > 0) == offload
+    layout = _unitcost_kernel.record_layout()
+    values = {f"step.{k}": v for k, v in _unitcost_kernel.step_values(r.step_model).items()}
+    values.update({name: 0.0 for name in layout.names if not name.startswith("step.")})
+    record = layout.pack(values)
+    lib = host_kernels["float64"]
+    lib.probe_perf_passes.argtypes = [ctypes.c_void_p, ctypes.c_double, ctypes.c_double, ctypes.c_void_p]
+    for batch, context in ((1.0, 1000.0), (64.0, 3000.0), (700.0, 9000.0)):
+        out = np.zeros(4)
+        lib.probe_perf_passes(record.ctypes.data, batch, context, out.ctypes.data)
+        dec = _core.decode_step(r.step_model, np.asarray(batch), np.asarray(context))
+        pre = _core.prefill_pass(r.step_model, np.asarray(batch), np.asarray(context), np.asarray(0.0))
+        want = [dec["t_comm_s"], dec["t_step_s"], pre["t_comm_s"], pre["t_step_s"]]
+        np.testing.assert_allclose(out, np.asarray(want, dtype=float), rtol=1e-12, atol=0)
+        if ep == 1 and tp < gpus:
+            assert out[0] > 0  # the gather is charged
 
 
 @pytest.mark.parametrize("grid", range(len(KERNEL_GRIDS)))

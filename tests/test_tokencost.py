@@ -30,12 +30,15 @@ def test_a_tier_price_is_the_median_of_its_latest_years_quotes():
 
 def test_the_cost_is_the_price_over_the_tokens_a_gpu_hour_serves():
     """Output cost per million = price per GPU-hour / 3,600 s x GPU-seconds per output token x 10^6, with the
-    operating point perf finds at the speed target; the interval carries the throughput interval over inversely."""
+    operating point perf finds at the speed target (tokensim perf --mode aggregated: the layout search's best
+    aggregated layout); the interval carries the throughput interval over inversely."""
     work, slo = Workload(1000, 1000), SLO(min_tokens_per_s_per_user=100)
     rows, _ = cost_per_token_table("gpt-oss-120b", work, slo, hardware=["H100"], precisions=["fp8"],
                                    tiers=["neocloud-on-demand"])
     (row,) = rows
-    point = predict("H100", "gpt-oss-120b", "fp8", work, slo=slo)
+    point = predict("H100", "gpt-oss-120b", "fp8", work, slo=slo, mode="aggregated", search=True)
+    assert row.layout == point.layout and row.output_tokens_per_s_per_gpu == pytest.approx(
+        point.output_tokens_per_s_per_gpu, rel=1e-12)
     assert row.cost_per_million_output_tokens == pytest.approx(
         row.price_per_gpu_hour / 3600 * point.gpu_s_per_output_token * 1e6, rel=1e-9)
     assert row.cost_per_million_output_tokens_high == pytest.approx(

@@ -21,6 +21,7 @@ from tokensim.perf.validate import (
     EXTRA_COLUMNS,
     MEASURED_METRICS,
     MEASUREMENTS_PATH,
+    RATE_MATCHED,
     REASONS,
     REQUIRED_COLUMNS,
     SERVING,
@@ -267,11 +268,64 @@ def test_pools_of_their_own_run_as_published():
     assert predict_measurement(m)["predicted"] == pytest.approx(res.output_tokens_per_s_per_gpu / (1 - 12 / 44))
 
 
+def test_unpublished_instance_counts_are_the_rate_matched_ones():
+    """Pools whose kind and size are published but not their count (?xTEP4 prefill, ?xTEP8 decode) run with the
+    counts tokensim's rate matching chooses, and the plan says so: the client concurrency split over n decode
+    instances, the prefill count the rate-matched ratio of GPUs rounded (at least 1), and n the fewest decode
+    instances within 95% of the best output tokens/s per GPU over n = 1..16. A published count is kept."""
+    m = _row(serving="disaggregated-online", metric="tokens_per_s_per_gpu", prefill_pool="?xTEP4",
+             decode_pool="?xTEP8", concurrency=256, hardware="GB200", precision="fp4-experts-fp8")
+    plan = plan_measurement(m)
+    assert plan["pool_counts"] == RATE_MATCHED
+    n_pre, n_dec = int(plan["prefill"].split("x")[0]), int(plan["decode"].split("x")[0])
+    assert plan["prefill"].endswith("xTEP4") and plan["decode"].endswith("xTEP8")
+    assert plan["concurrency"] == max(1, round(256 / n_dec))
+
+    def deployment(n):
+        c = max(1, round(256 / n))
+        share = predict(m.hardware, m.model, m.precision, m.workload, mode="disaggregated", concurrency=c,
+                        prefill="?xTEP4", decode="?xTEP8").prefill_gpu_share
+        pre = max(1, round(share / (1 - share) * n * 8 / 4))
+        res = predict(m.hardware, m.model, m.precision, m.workload, mode="disaggregated", concurrency=c,
+                      prefill=f"{pre}xTEP4", decode=f"{n}xTEP8")
+        return pre, res.output_tokens_per_s_per_gpu
+
+    table = {n: deployment(n) for n in range(1, 17)}
+    best = max(t for _, t in table.values())
+    assert table[n_dec][0] == n_pre and table[n_dec][1] >= 0.95 * best
+    assert all(table[n][1] < 0.95 * best for n in range(1, n_dec))
+    got = predict_measurement(m)
+    assert (got["pool_counts"], got["prefill_pool"], got["decode_pool"]) == (RATE_MATCHED, f"{n_pre}xTEP4",
+                                                                            f"{n_dec}xTEP8")
+    kept = plan_measurement(replace(m, prefill_pool="2xTEP4"))
+    assert kept["prefill"] == "2xTEP4" and kept["pool_counts"] == RATE_MATCHED
+
+
+def test_rows_refused_before_run_physically():
+    """Attention data-parallel with the experts tensor-parallel (tp=1, ep=1 on 8 GPUs: DTP8) runs; a client
+    concurrency beyond the memory limit is served at the limit with the rest waiting; a row whose engine offloaded
+    weights to Grace memory runs with offload_weights on GB200."""
+    dtp = predict_measurement(_row(tp=1, ep=1, attention_dp=8))
+    assert (dtp["gpus"], dtp["tp"], dtp["ep"]) == (8, 1, 1)
+    crowd = _row(tp=8, ep=1, input_tokens=8192.0, concurrency=512)
+    got = predict_measurement(crowd)
+    assert got["concurrency"] < 512 and got["waiting_sequences"] == 512 - got["concurrency"]
+    offload = _row(hardware="GB200", precision="fp4-experts-fp8", serving="disaggregated-prefill",
+                   metric="input_tokens_per_s_per_gpu", instance_gpus=2, tp=1, ep=2, concurrency=None,
+                   prefill_pool="4xDEP2", decode_pool="1xDEP8", notes="prefill weights partly offloaded to Grace")
+    assert plan_measurement(offload)["offload_weights"] is True
+    assert predict_measurement(offload)["predicted"] > 0
+    with pytest.raises(NotRunnable, match="does not fit on 2x GB200"):
+        predict_measurement(replace(offload, notes=""))
+
+
 @pytest.mark.parametrize("changes, reason", [
     (dict(model="no-such-model"), "model not in the catalogue"),
     (dict(serving="production-fleet"), "serving mode not mapped"),
-    (dict(serving="disaggregated-online", prefill_pool="?xTEP4", decode_pool="?xTEP4"),
+    (dict(serving="disaggregated-online", prefill_pool="PP prefill (size not stated)", decode_pool="?xTEP4"),
      "pool layout not published as <n>x<kind><gpus>"),
+    (dict(hardware="B200", precision="fp4-experts-fp8", instance_gpus=1, tp=1, ep=1,
+          notes="weights partly offloaded"), "predict refused the deployment"),  # no coherent host link on B200
     (dict(serving="disaggregated-decode", metric="tokens_per_s_per_gpu"), "metric not mapped for the serving mode"),
     (dict(input_tokens=math.nan), "workload or GPU count not published"),
     (dict(tp=3, ep=8), "predict refused the deployment"),

@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 import math
 
+from _yamledit import edited
+
 import tokensim
 from tokensim import _warnings as w
+from tokensim.config import config_dir
 
 
 def test_irr_beyond_a_thousand_percent_a_year_is_flagged_and_nan_is_not():
@@ -42,14 +45,18 @@ def test_extrapolating_predictions_are_listed():
     assert [f["message"].split(" on ")[0] for f in w.extrapolation("unit_costs", points)] == ["a"]
 
 
-def test_the_us_report_warns_that_its_usage_fee_assumes_more_than_the_model_gives():
-    """The US scenario's contract assumes 1,500 output tokens/s per GPU (configs/scenarios/us-b300-neocloud-usage.yaml)
-    while the model prices its operating point at the unit-cost table's figure: the report says so, with the ratio,
-    and closes its reading with it; the founding scenario (a fixed rent) has no such warning."""
-    us = tokensim.run_report(tokensim.load_scenario("us-b300-neocloud-usage"), mc_paths=0)
+def test_the_us_report_warns_that_its_usage_fee_assumes_more_than_the_model_gives(tmp_path):
+    """A usage contract assuming more output tokens/s per GPU than the model prices its operating point at (the US
+    scenario with its usage_tokens_per_s_per_gpu raised to 100,000, above any layout's figure) is flagged: the report
+    says so, with the ratio to the unit-cost table's figure, and closes its reading with it; the founding scenario (a
+    fixed rent) has no such warning. (The bundled US scenario's 1,500 assumed fell below the model's figure once the
+    layout search priced attention data-parallel instances, DTP8: issue 11.)"""
+    path = edited(tmp_path, config_dir() / "scenarios" / "us-b300-neocloud-usage.yaml",
+                  {"contract.usage_tokens_per_s_per_gpu": 100_000})
+    us = tokensim.run_report(tokensim.load_scenario(path), mc_paths=0)
     main = next(r for r in us.unit_costs if r["precision"] == us.scenario.serving.precision)
     (flag,) = [w for w in us.warnings if w["code"] == "usage_above_model"]
-    assert f"{1500 / main['output_tokens_per_s_per_gpu']:.1f}x" in flag["message"]
+    assert f"{100_000 / main['output_tokens_per_s_per_gpu']:.1f}x" in flag["message"]
     assert us.reading[-1].startswith("Read with care:")
     founding = tokensim.run_report(tokensim.load_scenario("b300-10k-cluster"), mc_paths=0)
     assert not [w for w in founding.warnings if w["code"] == "usage_above_model"]

@@ -37,7 +37,7 @@ from ._shapley import shapley_values, waterfall
 from .config.catalog import load_catalog
 from .config.money import fx_factor
 from .cost import CostInputs, cost_per_gpu_hour, cost_per_million_tokens, it_power_per_gpu_kw
-from .perf import SLO, Prediction, Workload, predict
+from .perf import SLO, LayoutPin, Prediction, Workload, serving_point
 from .perf.measured import ThroughputOverride, find_override, source_fields, with_measurements
 
 __all__ = ["FACTORS", "UNIT_COST_METRICS", "BridgeContext", "Side", "BridgeResult", "bridge", "bridge_in_currency",
@@ -82,6 +82,8 @@ class BridgeContext:
     scenario's figure); any other accelerator uses its catalogue board power. ``throughput_overrides`` are the user's
     measured throughputs (:mod:`tokensim.perf.measured`): a side whose (hardware, model, precision) is measured uses
     the measured figure in place of the model's, on either end and in every mix of the Shapley split.
+    ``layout_pins`` are the serving layouts given per (hardware, model) (the scenario's own); every other side's
+    layout is searched (:func:`tokensim.perf.serving_point`).
     """
 
     currency: str
@@ -92,6 +94,7 @@ class BridgeContext:
     server_overhead_factor: float
     board_power_w: tuple[tuple[str, float], ...] = ()
     throughput_overrides: tuple[ThroughputOverride, ...] = ()
+    layout_pins: tuple[LayoutPin, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -130,16 +133,19 @@ def _slo_text(slo: SLO) -> str:
 
 
 @lru_cache(maxsize=256)
-def _point(hardware: str, model: str, precision: str, workload: Workload, slo: SLO) -> Prediction:
-    return predict(hardware, model, precision, workload, slo=slo)
+def _point(hardware: str, model: str, precision: str, workload: Workload, slo: SLO,
+           pins: tuple[LayoutPin, ...] = ()) -> Prediction:
+    return serving_point(hardware, model, precision, workload, slo, pins=pins)
 
 
 def _gpu_seconds(hardware: str, model: str, precision: str, workload: Workload, slo: SLO,
-                 overrides: tuple[ThroughputOverride, ...] = ()) -> tuple[float, float]:
-    """GPU-seconds per computed input token and per output token at the SLO-constrained operating point, or at the
+                 overrides: tuple[ThroughputOverride, ...] = (), pins: tuple[LayoutPin, ...] = ()
+                 ) -> tuple[float, float]:
+    """GPU-seconds per computed input token and per output token at the serving point
+    (:func:`tokensim.perf.serving_point`: the pinned layout, else the searched one, under the SLO), or at the
     user's measured throughput when ``overrides`` measure this (hardware, model, precision): a measured point is
     taken as meeting the SLO (the user ran it)."""
-    point, found = with_measurements(_point(hardware, model, precision, workload, slo), overrides)
+    point, found = with_measurements(_point(hardware, model, precision, workload, slo, pins), overrides)
     if found is None and not point.meets_slo:
         raise UserError(f"{model} at {precision} on {hardware} cannot meet the SLO ({_slo_text(slo)}); relax it or "
                         "change the hardware/precision")
@@ -173,7 +179,7 @@ def unit_cost(side: Side, context: BridgeContext, metric: str = "blended") -> fl
     per_gpu_hour = cost_per_gpu_hour(ci, side.utilisation).total
     workload = context.workload
     g_in, g_out = _gpu_seconds(hw.name, side.model, side.precision, workload, context.slo,
-                               context.throughput_overrides)
+                               context.throughput_overrides, context.layout_pins)
     tokens = cost_per_million_tokens(per_gpu_hour, g_in / side.software_gain, g_out / side.software_gain,
                                      context.cached_input_cost_fraction,
                                      input_tokens=workload.input_tokens, output_tokens=workload.output_tokens,
@@ -262,10 +268,11 @@ def bridge(context: BridgeContext, a: Side, b: Side, *, metric: str = "blended",
 
     def side_dict(side: Side) -> dict:
         catalog, w = load_catalog(), context.workload
-        found = find_override(context.throughput_overrides, catalog.get_hardware(side.hardware).name,
-                              catalog.get_model(side.model).name, catalog.get_recipe(side.precision).name,
-                              w.input_tokens, w.output_tokens)
-        return {**vars(side), **source_fields(found)}
+        hw = catalog.get_hardware(side.hardware).name
+        found = find_override(context.throughput_overrides, hw, catalog.get_model(side.model).name,
+                              catalog.get_recipe(side.precision).name, w.input_tokens, w.output_tokens)
+        layout = _point(hw, side.model, side.precision, w, context.slo, context.layout_pins).layout
+        return {**vars(side), "layout": layout, **source_fields(found)}
 
     return BridgeResult(currency=context.currency, metric=metric, unit_cost_from=c_a, unit_cost_to=c_b,
                         contributions=contributions, waterfall=steps, breakeven_server_price_change_vs_today=change,

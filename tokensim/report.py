@@ -29,15 +29,13 @@ from .cost import cost_per_gpu_hour, cost_per_million_tokens
 from .finance import Target, solve_rent
 from .fleet import fleet_key_figures, run_fleet
 from .montecarlo import DEFAULT_PATHS, dscr_fan, residual_p10_lender_case, simulate
-from .perf import predict
 from .perf.measured import source_fields, with_measurements
 from .plots import write_html_report, write_plot_pack  # matplotlib and plotly, imported only when drawing
 from .resolve.cost import cost_inputs
 from .resolve.finance import debt_terms, finance_inputs, to_debt_maturity
 from .resolve.montecarlo import montecarlo_model
-from .resolve.perf import slo as serving_slo
+from .resolve.perf import layout_pins, scenario_point
 from .resolve.perf import throughput_overrides as throughput_overrides_of
-from .resolve.perf import workload as serving_workload
 from .resolve.variants import VARIANTS, variant
 
 __all__ = ["Report", "run_report", "write_artifacts", "PAYBACK_CLAIM_YEARS"]
@@ -76,18 +74,17 @@ class Report:
 
 
 def _unit_cost_rows(s: Scenario, k: float, currency: str, throughput_overrides: tuple = ()) -> list[dict]:
-    """One row per precision: the operating point (the model's, or the user's measured throughput where one matches:
+    """One row per precision: the operating point (the model's at the scenario's serving layout,
+    :func:`tokensim.resolve.perf.scenario_point`, or the user's measured throughput where one matches:
     :mod:`tokensim.perf.measured`) and its cost per million tokens."""
     sv = s.serving
     measured = throughput_overrides_of(sv, tuple(throughput_overrides))
-    workload = serving_workload(sv)
-    slo = serving_slo(sv)
     per_gpu_hour = cost_per_gpu_hour(cost_inputs(s), s.utilisation).total * k
     cur = currency.lower()
     rows = []
     precisions = list(dict.fromkeys([*sv.compare_precisions, sv.precision]))
     for precision in precisions:
-        p, found = with_measurements(predict(sv.hardware, sv.model, precision, workload, slo=slo), measured)
+        p, found = with_measurements(scenario_point(s, sv.hardware, sv.model, precision), measured)
         tokens = cost_per_million_tokens(per_gpu_hour, p.gpu_s_per_input_token, p.gpu_s_per_output_token,
                                          sv.cached_input_cost_fraction, input_tokens=sv.input_tokens,
                                          output_tokens=sv.output_tokens, cache_hit_rate=sv.cache_hit_rate,
@@ -96,7 +93,8 @@ def _unit_cost_rows(s: Scenario, k: float, currency: str, throughput_overrides: 
         ratio_high = p.output_tokens_per_s_per_gpu_high / p.output_tokens_per_s_per_gpu
         rows.append({
             "hardware": p.hardware, "model": p.model, "precision": p.precision,
-            "compute_format": p.compute_format, "weight_only": p.weight_only, "gpus_per_instance": p.gpus,
+            "compute_format": p.compute_format, "weight_only": p.weight_only, "layout": p.layout,
+            "gpus_per_instance": p.gpus, "tp": p.tp, "ep": p.ep,
             "concurrency": p.concurrency, "meets_slo": p.meets_slo,
             "output_tokens_per_s_per_gpu": p.output_tokens_per_s_per_gpu,
             "output_tokens_per_s_per_gpu_low": p.output_tokens_per_s_per_gpu_low,
@@ -119,6 +117,15 @@ def _fmt_years(x: float) -> str:
     return "never within the horizon" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.1f} years"
 
 
+def _layout_text(s: Scenario, row: dict) -> str:
+    """How the priced layout was chosen, for the reading: `` (DEP8, batch 509 per instance, ...)``; empty when the
+    throughput is measured (the model's layout is then not what is priced)."""
+    if row["throughput_source"] != "model":
+        return ""
+    how = "pinned in the scenario" if layout_pins(s) else "the layout search's best within the SLO"
+    return f" ({row['layout']}, batch {row['concurrency']:,.0f} per instance, {how})"
+
+
 def _reading(s: Scenario, currency: str, unit_costs: list[dict], breakdown: dict, br: dict, fin: dict,
              dscr_rent: dict | None) -> list[str]:
     """Sentences that say what the numbers say, built from the numbers only."""
@@ -129,8 +136,9 @@ def _reading(s: Scenario, currency: str, unit_costs: list[dict], breakdown: dict
     lines.append(
         f"{main['model']} on {main['hardware']} at {main['precision']} serves "
         f"{main['output_tokens_per_s_per_gpu']:,.0f} output tokens/s per GPU at {main['tokens_per_s_per_user']:.0f} "
-        f"tokens/s per user and costs {currency} {main[f'cost_per_million_tokens_blended_{cur}']:.3g} per million "
-        f"tokens blended ({main[f'cost_per_million_output_tokens_{cur}']:.3g} per million output tokens; "
+        f"tokens/s per user{_layout_text(s, main)} and costs {currency} "
+        f"{main[f'cost_per_million_tokens_blended_{cur}']:.3g} per million tokens blended "
+        f"({main[f'cost_per_million_output_tokens_{cur}']:.3g} per million output tokens; "
         + (f"model interval {low:.3g}-{high:.3g})." if main["throughput_source"] == "model" else
            f"throughput measured: {main['throughput_reference']}, in place of the model's)."))
     contrib = br["contributions"]

@@ -25,7 +25,7 @@ from .config.money import fx_factor
 from .config.prices import TIERS, PriceEntry, load_prices
 from .config.schema import field_spec
 from .cost import cost_per_million_tokens
-from .perf import SLO, Workload, predict
+from .perf import SLO, LayoutPin, Workload, serving_point
 from .perf.measured import ThroughputOverride, source_fields, with_measurements
 
 __all__ = ["DEFAULT_PRECISIONS", "TokenCostRow", "catalogue_gpu_hour_price", "cost_per_token_table", "tier_prices"]
@@ -59,6 +59,7 @@ class TokenCostRow:
     extrapolation: bool
     throughput_source: str = "model"  # model | measured
     throughput_reference: str | None = None  # the measurement's source; None for the model's
+    layout: str | None = None  # the serving layout priced (DEP8): tokensim.perf.serving_point
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -135,8 +136,8 @@ def cost_per_token_table(model: str, workload: Workload, slo: SLO, *, hardware: 
                          precisions: Sequence[str] = DEFAULT_PRECISIONS, tiers: Sequence[str] | None = None,
                          region: str | None = None, currency: str = "USD", busy_share: float = 1.0,
                          cached_input_cost_fraction: float | None = None,
-                         throughput_overrides: Sequence[ThroughputOverride] = ()
-                         ) -> tuple[list[TokenCostRow], list[str]]:
+                         throughput_overrides: Sequence[ThroughputOverride] = (),
+                         layout_pins: Sequence[LayoutPin] = ()) -> tuple[list[TokenCostRow], list[str]]:
     """Cost per million tokens of ``model`` on every priced hardware x precision x tier, cheapest output token first.
 
     Parameters
@@ -163,6 +164,9 @@ def cost_per_token_table(model: str, workload: Workload, slo: SLO, *, hardware: 
         GPU time of a cached input token relative to an uncached one (default: the scenario schema's default).
     throughput_overrides : sequence of ThroughputOverride
         Measured throughputs in place of the model's where they match (:mod:`tokensim.perf.measured`).
+    layout_pins : sequence of LayoutPin
+        Serving layouts given per (hardware, model) (a scenario's own); every other hardware's layout is searched
+        (:func:`tokensim.perf.serving_point`).
 
     Returns
     -------
@@ -194,7 +198,7 @@ def cost_per_token_table(model: str, workload: Workload, slo: SLO, *, hardware: 
             continue
         for precision in precisions:
             try:
-                point = predict(hw, model, precision, workload, slo=slo)
+                point = serving_point(hw, model, precision, workload, slo, pins=layout_pins)
             except UserError as exc:
                 notes.append(f"{hw} {precision}: {exc}")
                 continue
@@ -220,6 +224,6 @@ def cost_per_token_table(model: str, workload: Workload, slo: SLO, *, hardware: 
                     cost_per_million_output_tokens_high=tokens.output / low_ratio,
                     cost_per_million_tokens_blended=tokens.blended, extrapolation=bool(point.extrapolation),
                     throughput_source=source["throughput_source"] or "model",
-                    throughput_reference=source["throughput_reference"]))
+                    throughput_reference=source["throughput_reference"], layout=point.layout))
     rows.sort(key=lambda r: r.cost_per_million_output_tokens)
     return rows, notes

@@ -1,7 +1,7 @@
 """``tokensim perf``: tokens per second per GPU at the operating point (or the Pareto frontier).
 
 Deployments (:data:`tokensim.perf.POOL_SYNTAX`): one instance with ``--gpus/--tp/--ep``; a disaggregated deployment
-with ``--prefill 3xTEP4 --decode 1xDEP32`` (N instances of a layout KIND G: TP, TEP or DEP on G GPUs each); with no
+with ``--prefill 3xTEP4 --decode 1xDEP32`` (N instances of a layout KIND G: TP, TEP, DEP or DTP on G GPUs each); with no
 layout given the instance size and layout are searched (aggregated and disaggregated unless ``--mode`` names one;
 ``--no-search`` evaluates the default instance alone, as ``tokensim run`` does).
 """
@@ -63,6 +63,7 @@ def _flag_wording(exc: UserError) -> UserError:
     if isinstance(exc, (ConfigError, ParameterError)):
         return exc
     text = _FLAG_VALUES.sub(lambda m: f"--{m[1]} {m[2]}", str(exc)).replace("use more gpus", "use more --gpus")
+    text = text.replace("or offload_weights", "or --offload-weights")
     return UserError(text)
 
 
@@ -90,7 +91,7 @@ def _envelope_note(points) -> None:
 @click.option("--decode", help="disaggregated: the decode pool (as --prefill), e.g. 1xDEP32")
 @click.option("--search/--no-search", default=True, show_default=True,
               help="with no --gpus/--tp/--ep/--prefill/--decode/--concurrency: search the instance size and layout "
-                   "(TP, TEP, DEP up to the NVLink domain; aggregated and disaggregated unless --mode names one)")
+                   "(TP, TEP, DEP, DTP up to the NVLink domain; aggregated and disaggregated unless --mode names one)")
 @click.option("--mode", type=click.Choice((*MODES, "auto")),
               help="serving mode [default: aggregated; disaggregated with --prefill/--decode; auto (the better of "
                    "aggregated and disaggregated) when searching]")
@@ -107,12 +108,16 @@ def _envelope_note(points) -> None:
 @click.option("--speculative-acceptance-length", type=float, default=1.0, show_default=True,
               help="mean output tokens produced per decode step per sequence")
 @click.option("--pareto", is_flag=True, help="list the throughput-vs-interactivity Pareto frontier")
+@click.option("--offload-weights", is_flag=True,
+              help="with --gpus/--tp/--ep: weights that do not fit in HBM sit in Grace memory and stream over "
+                   "NVLink-C2C every pass (hardware with a coherent host link: GB200, GB300)")
 @click.option("--calibration", type=click.Path(exists=True, dir_okay=False), help="calibration YAML to use")
 @format_option()
 def perf_command(hardware, model, precision, input_tokens, output_tokens, gpus, tp, ep, prefill, decode, search, mode,
                  context_tokens,
                  kv_cache_precision, cache_hit_rate, min_tokens_per_s_per_user, max_ttft_s, max_tpot_s, concurrency,
-                 speculative_draft_tokens, speculative_acceptance_length, pareto, calibration, fmt):
+                 speculative_draft_tokens, speculative_acceptance_length, pareto, offload_weights, calibration,
+                 fmt):
     """Tokens per second per GPU, per user, TTFT and TPOT at the best operating point meeting the SLOs."""
     workload = Workload(
         input_tokens=_declared("--input-tokens", "input_tokens", input_tokens, low=1),
@@ -133,10 +138,16 @@ def perf_command(hardware, model, precision, input_tokens, output_tokens, gpus, 
     try:
         prediction = predict(hardware, model, precision, workload, mode=mode, slo=slo, concurrency=concurrency,
                              gpus=gpus, tp=tp, ep=ep, kv_cache_precision=kv_cache_precision, pareto=pareto,
-                             calibration_path=calibration, prefill=prefill, decode=decode, search=search)
+                             calibration_path=calibration, prefill=prefill, decode=decode, search=search,
+                             offload_weights=offload_weights)
     except UserError as exc:
         raise _flag_wording(exc) from None
     _envelope_note(prediction if isinstance(prediction, list) else [prediction])
+    if not isinstance(prediction, list) and prediction.waiting_sequences:
+        served, waiting = prediction.concurrency, prediction.waiting_sequences
+        info(f"note: --concurrency {concurrency} exceeds the memory limit of {served:,.0f} sequences per instance: "
+             f"{served:,.0f} are served at a time and {waiting:,.0f} wait; throughput is the served batch's, tokens/s "
+             "per user and TTFT include the wait")
     unconstrained = (not isinstance(prediction, list) and concurrency is None
                      and all(v is None for v in (min_tokens_per_s_per_user, max_ttft_s, max_tpot_s)))
     if unconstrained:  # issue 16: a max-throughput point at a few tokens/s per user was reported without a word

@@ -40,7 +40,7 @@ def _tables(report) -> str:
     cur = d["currency"].lower()
     out = render_table([{
         "precision": r["precision"], "compute": r["compute_format"] + (" (weight-only)" if r["weight_only"] else ""),
-        "GPUs/inst": r["gpus_per_instance"], "out tok/s/GPU": r["output_tokens_per_s_per_gpu"],
+        "layout": r["layout"], "out tok/s/GPU": r["output_tokens_per_s_per_gpu"],
         "tok/s/user": r["tokens_per_s_per_user"], "in /M": r[f"cost_per_million_input_tokens_{cur}"],
         "cached /M": r[f"cost_per_million_cached_input_tokens_{cur}"],
         "out /M": r[f"cost_per_million_output_tokens_{cur}"],

@@ -14,9 +14,9 @@ from ..config.prices import TIERS
 from ..config.scenario import load_scenario
 from ..perf import SLO
 from ..plots import cost_per_token_chart
+from ..resolve.perf import layout_pins, workload_for_model
 from ..resolve.perf import slo as serving_slo
 from ..resolve.perf import throughput_overrides as throughput_overrides_of
-from ..resolve.perf import workload_for_model
 from ..tokencost import DEFAULT_PRECISIONS, cost_per_token_table
 from ._common import (
     cli,
@@ -29,10 +29,10 @@ from ._common import (
     throughput_overrides,
 )
 
-_COLUMNS = ("hardware", "precision", "tier", "price_per_gpu_hour", "quotes", "output_tokens_per_s_per_gpu",
-            "tokens_per_s_per_user", "cost_per_million_output_tokens", "cost_per_million_output_tokens_low",
-            "cost_per_million_output_tokens_high", "cost_per_million_input_tokens", "cost_per_million_tokens_blended",
-            "throughput_source")
+_COLUMNS = ("hardware", "precision", "tier", "price_per_gpu_hour", "quotes", "layout",
+            "output_tokens_per_s_per_gpu", "tokens_per_s_per_user", "cost_per_million_output_tokens",
+            "cost_per_million_output_tokens_low", "cost_per_million_output_tokens_high",
+            "cost_per_million_input_tokens", "cost_per_million_tokens_blended", "throughput_source")
 
 
 def _names(text: str | None, option: str) -> list[str] | None:
@@ -87,7 +87,8 @@ def cost_per_token_command(scenario, model, hardware, precision, tier, region, m
         precisions=_names(precision, "--precision") or DEFAULT_PRECISIONS, tiers=_names(tier, "--tier"),
         region=region, currency=code, busy_share=busy_share,
         cached_input_cost_fraction=s.serving.cached_input_cost_fraction,
-        throughput_overrides=throughput_overrides_of(s.serving, throughput_overrides(throughput_override)))
+        throughput_overrides=throughput_overrides_of(s.serving, throughput_overrides(throughput_override)),
+        layout_pins=layout_pins(s))
     if not rows:
         raise UserError(f"no hardware x precision x tier could be priced ({len(notes)} left out; the first: "
                         f"{notes[0] if notes else 'none'})")

@@ -44,6 +44,11 @@ class HardwareSchema(SchemaSection):
     scale_out_bandwidth_gb_per_s: Annotated[float, Number(0, low_open=True, unit="GB/s per GPU")]
     board_power_w: Annotated[float, Number(0, low_open=True, unit="W")]
     gpus_per_server: Annotated[int, Number(1, integer=True, unit="GPUs per server")]
+    # A coherent host link (Grace NVLink-C2C): the host memory one GPU may hold weights in and the host-to-GPU
+    # bandwidth it streams them at; both or neither (neither: no weight offload)
+    host_memory_gb_per_gpu: Annotated[float, Number(0, low_open=True, unit="GB per GPU")] | None = Field(None)
+    host_link_bandwidth_gb_per_s: Annotated[float, Number(
+        0, low_open=True, unit="GB/s per GPU, host to GPU")] | None = Field(None)
 
     @field_validator("dense_tflops", mode="after")
     @classmethod
@@ -56,6 +61,12 @@ class HardwareSchema(SchemaSection):
     def _usable(self) -> HardwareSchema:
         if self.hbm_usable_gib > self.hbm_gib:
             raise Invalid(f"at most hbm_gib ({self.hbm_gib:g})", key="hbm_usable_gib", value=self.hbm_usable_gib)
+        if (self.host_memory_gb_per_gpu is None) != (self.host_link_bandwidth_gb_per_s is None):
+            given, missing = (("host_memory_gb_per_gpu", "host_link_bandwidth_gb_per_s")
+                              if self.host_link_bandwidth_gb_per_s is None
+                              else ("host_link_bandwidth_gb_per_s", "host_memory_gb_per_gpu"))
+            raise Invalid(f"{missing} as well (a coherent host link has both), or neither", key=given,
+                          value=getattr(self, given))
         return self
 
 
@@ -80,6 +91,8 @@ class Hardware:
     aliases: tuple[str, ...] = ()
     notes: str = ""
     file: str = field(default="", compare=False)
+    host_memory_gb_per_gpu: float | None = None  # coherent host memory weights may be offloaded to (None: no link)
+    host_link_bandwidth_gb_per_s: float | None = None  # host to GPU over that link, per GPU
 
     def is_native(self, compute_class: str) -> bool:
         return compute_class in self.dense_tflops
@@ -105,6 +118,9 @@ class Hardware:
             "scale_out_bandwidth_gb_per_s": self.scale_out_bandwidth_gb_per_s,
             "board_power_w": self.board_power_w, "gpus_per_server": self.gpus_per_server,
             "aliases": list(self.aliases), "notes": self.notes, "source": self.source,
+            **({"host_memory_gb_per_gpu": self.host_memory_gb_per_gpu,
+                "host_link_bandwidth_gb_per_s": self.host_link_bandwidth_gb_per_s}
+               if self.host_link_bandwidth_gb_per_s is not None else {}),
         }
 
 
@@ -145,4 +161,6 @@ def load_hardware_file(path: str | Path) -> Hardware:
         aliases=tuple(m.aliases or ()),
         notes=m.notes or "",
         file=str(path),
+        host_memory_gb_per_gpu=m.host_memory_gb_per_gpu,
+        host_link_bandwidth_gb_per_s=m.host_link_bandwidth_gb_per_s,
     )

@@ -287,6 +287,21 @@ class ModelSpec:
         return self.other_weight_params - embed
 
     @property
+    def draft_pass_other_params(self) -> int:
+        """Weights besides routed experts that one speculative draft pass reads and multiplies per token.
+
+        A DeepSeek-style MTP module is one Transformer block shaped like the model's own (an MoE block in an MoE
+        model), a d x 2d projection, and the main model's embedding and output head (DeepSeek-V3 Technical Report,
+        arXiv:2412.19437, section 2.2); each draft token runs it once and reads the head (vocab x hidden). Other
+        drafts (EAGLE heads: one decoder layer plus the head) are priced the same way, an **assumption**. The
+        block's routed experts are counted apart (``moe_layers`` of one layer in the step model).
+        """
+        h = self.hidden_size
+        ffn = (self.shared_experts * 3 * h * self.shared_expert_intermediate_size + h * self.experts if self.is_moe
+               else 3 * h * self.intermediate_size)
+        return self.attention_params_per_layer + 2 * h + ffn + 2 * h * h + self.vocab_size * h
+
+    @property
     def matmul_params_per_token(self) -> int:
         """Parameters in matrix products per token (2 FLOPs each): active minus the embedding lookup."""
         return self.active_params - (self.embedding_params if not self.tied_embeddings else 0)

@@ -17,7 +17,8 @@ The sections and keys, in brief (the declaration, with each field's bounds, unit
 - ``serving``: hardware, model, precision, compare_precisions?, input_tokens, output_tokens, cache_hit_rate?,
   cached_input_cost_fraction?, min_tokens_per_s_per_user?, max_ttft_s?, max_tpot_s?,
   previous_generation? {hardware, precision, server_price}, speculative_draft_tokens?,
-  speculative_acceptance_length?, measured_output_tokens_per_s_per_gpu?
+  speculative_acceptance_length?, measured_output_tokens_per_s_per_gpu?, instance_gpus?, tensor_parallel?,
+  expert_parallel? (the serving layout pinned on the scenario's own hardware and model; none: searched)
 - ``cluster``: servers and/or gpus (consistent with the hardware's gpus_per_server), gpus_per_server?
 - ``capex``: server_price (per server), network_and_fabric_total, installation_total?, economic_life_years?,
   delivery? (list of {month, share}; default all at month 0), spare_share?, fx? {usd_share?, rate_change_share?}
@@ -154,6 +155,9 @@ def _serving(m: ServingSchema, r: _Reader, catalog) -> Serving:
         speculative_draft_tokens=0 if draft is None else draft,
         speculative_acceptance_length=1.0 if acceptance is None else acceptance,
         measured_output_tokens_per_s_per_gpu=_value("serving", m, "measured_output_tokens_per_s_per_gpu"),
+        instance_gpus=_value("serving", m, "instance_gpus"),
+        tensor_parallel=_value("serving", m, "tensor_parallel"),
+        expert_parallel=_value("serving", m, "expert_parallel"),
     )
 
 

@@ -138,6 +138,8 @@ _SERVER_PRICE = dict(low=0, lo_open=True, unit="currency per server", bound_why=
 # Tokens per request: a length far beyond any context window overflows the KV-cache arithmetic (issue 12: perf
 # --input-tokens 1e300 printed an overflow warning). The longest context window a published model serves is 10 M
 # tokens (Llama 4 Scout: Meta, "The Llama 4 herd", 2025-04-05), so that is the bound.
+_LAYOUT_WHY = ("none: the layout search's best aggregated layout within the SLO (instance size, TP, TEP, DEP or DTP; "
+               "docs/model-notes.md, the layout search)")
 _TOKENS_PER_REQUEST = dict(high=1e7, unit="tokens per request",
                            bound_why="at most 10 million, the longest context window a published model serves: "
                                      "Llama 4 Scout, Meta, 2025-04-05")
@@ -192,6 +194,15 @@ class ServingSchema(SchemaSection):
     measured_output_tokens_per_s_per_gpu: Annotated[float, _num(
         0, lo_open=True, unit="output tokens/s per GPU", default=None,
         why="none: the performance model's operating point unless the user measured one")] | None = Field(None)
+    # issue 11: the serving instance the money prices on the scenario's own hardware and model. None of them given:
+    # the layout search's best aggregated layout under the SLO (tokensim.perf.serving_point); any given: that layout,
+    # the rest as tokensim perf --gpus/--tp/--ep fills it (tokensim.perf.default_deployment)
+    instance_gpus: Annotated[int, _num(1, integer=True, unit="GPUs per serving instance", default=None,
+                                       why=_LAYOUT_WHY)] | None = Field(None)
+    tensor_parallel: Annotated[int, _num(1, integer=True, unit="GPUs per tensor-parallel group", default=None,
+                                         why=_LAYOUT_WHY)] | None = Field(None)
+    expert_parallel: Annotated[int, _num(1, integer=True, unit="GPUs the experts are spread over", default=None,
+                                         why=_LAYOUT_WHY)] | None = Field(None)
 
     @field_validator("compare_precisions", mode="after")
     @classmethod
@@ -218,6 +229,16 @@ class ServingSchema(SchemaSection):
             except Invalid as exc:
                 raise Invalid(exc.allowed, key="speculative_acceptance_length",
                               value=self.speculative_acceptance_length) from None
+        return self
+
+    @model_validator(mode="after")
+    def _layout(self) -> ServingSchema:
+        # the sizes alone; what the model allows (heads, experts, memory) is checked where the layout is priced
+        gpus = self.instance_gpus
+        for key in ("tensor_parallel", "expert_parallel"):
+            size = getattr(self, key)
+            if gpus is not None and size is not None and gpus % size:
+                raise Invalid(f"a divisor of serving.instance_gpus ({gpus})", key=key, value=size)
         return self
 
 

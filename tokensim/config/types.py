@@ -63,6 +63,10 @@ class Serving:
     speculative_acceptance_length: float = 1.0  # output tokens per decode step per sequence
     # the user's measured output tokens/s per GPU at (hardware, model, precision); None: the model's figure
     measured_output_tokens_per_s_per_gpu: float | None = None
+    # the serving layout pinned for its own hardware and model (GPUs per instance, TP, EP); None: searched
+    instance_gpus: int | None = None
+    tensor_parallel: int | None = None
+    expert_parallel: int | None = None
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ from .efficiency import (  # noqa: F401
     load_efficiency,
     render_calibration,
 )
+from .serving import LayoutPin, serving_instance, serving_point  # noqa: F401
 
 __all__ = [
     "BatchSearch", "Deployment", "Efficiency", "GLOBAL_FACTORS", "Instance", "MODES", "PHASES", "PHASE_FACTORS",
@@ -50,5 +51,5 @@ __all__ = [
     "concurrency_grid", "default_deployment", "evaluate", "instance", "latency_layout", "load_efficiency",
     "operating_point", "pareto_frontier", "predict", "render_calibration",
     "POOL_KINDS", "POOL_SYNTAX", "LayoutChoice", "Pool", "candidate_deployments", "layout", "layout_envelope",
-    "parse_pool", "search_layout",
+    "parse_pool", "search_layout", "LayoutPin", "serving_instance", "serving_point",
 ]

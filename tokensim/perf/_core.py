@@ -11,12 +11,15 @@ Per decode step (design §4):
   FLOPs  = B·s·(2·N_matmul + attention over the context)            s = tokens per sequence per step (speculation)
   (DSA sparse attention: attention and its KV read over min(context, top-k) tokens, plus the lightning indexer's
   FLOPs and key-cache read over the whole context)
-  t      = max(FLOPs / (G·peak·η_c), bytes / (G·HBM·η_m)) + (1 − overlap)·t_comm + overhead
+  t      = max(FLOPs / (G·peak·η_c), bytes / (G·HBM·η_m), offloaded weights per GPU / host link)
+           + (1 − overlap)·t_comm + overhead
            (t_comm's EP part: per MoE layer bandwidth + 2 fixed costs, DeepEP low-latency kernels at ≤ 128 tokens per
-           GPU, normal kernels above)
+           GPU, normal kernels above; with ep = 1 and DP > 1 groups, an all-gather + reduce-scatter over the G GPUs
+           per MoE layer instead)
            + layers·per-layer overhead (kernel launch gaps and small-kernel tails every layer pays; decode batches
              within the CUDA-graph capture size, GRAPH_MAX_BATCH per DP group, pay the smaller graph-mode cost)
            + (B / DP)·per-sequence overhead (scheduling, sampling and bookkeeping each sequence costs every step)
+           + (s − 1)·one draft pass (speculative decoding: the draft module, one token per sequence, _draft_time)
 """
 
 from __future__ import annotations
@@ -84,7 +87,7 @@ class StepModel:
     layers: int
     hidden_size: int
     activation_bytes: float
-    tp_seconds_per_byte: float  # per GPU, over the link the TP group uses
+    tp_seconds_per_byte: float  # per GPU, over the link the TP group uses (with ep 1 and dp > 1: the G-GPU MoE group's)
     ep_seconds_per_byte: float  # per GPU, scale-up link: every routed copy to another GPU crosses it once
     ep_scale_out_copies: float  # distinct remote scale-up domains a token is sent to (0 if EP fits in one domain)
     scale_out_seconds_per_byte: float  # per GPU, NIC
@@ -94,6 +97,15 @@ class StepModel:
     spec_tokens_per_step: float  # 1 + draft tokens verified per step
     spec_acceptance_length: float  # output tokens produced per step per sequence (≥ 1)
     efficiency: Efficiency
+    # weights held in coherent host memory (Grace LPDDR5X) instead of HBM, streamed to each GPU every forward pass
+    # over the host link (NVLink-C2C) while the previous layers compute; 0 where all weights sit in HBM
+    offload_bytes_per_gpu: float = 0.0
+    host_link_seconds_per_byte: float = 0.0  # per GPU, host to GPU (0: no coherent host link)
+    # one speculative draft pass (ModelSpec.draft_pass_other_params): non-expert bytes read by one DP group, matmul
+    # FLOPs per token (with the block's top-k routed experts) and routed-expert layers (1 in an MoE model, else 0)
+    draft_stream_bytes: float = 0.0
+    draft_matmul_flops_per_token: float = 0.0
+    draft_moe_layers: float = 0.0
 
     @property
     def free_kv_bytes_per_gpu(self) -> float:
@@ -151,13 +163,23 @@ def _sparse_pairs(sm: StepModel, new_tokens, cached_tokens, pairs_full, xp):
 
 
 def _comm_time(sm: StepModel, tokens_per_gpu_group, tokens_per_gpu, phase: PhaseEfficiency, xp):
-    """Exposed communication per forward pass: TP all-reduces per layer and EP all-to-all per MoE layer."""
+    """Exposed communication per forward pass: TP all-reduces per layer, EP all-to-all per MoE layer, and the
+    all-gather/reduce-scatter per MoE layer of attention data-parallel groups whose experts are tensor-parallel."""
     # Written without branches so that every StepModel field may be an array of configurations.
     has_tp = xp.asarray(sm.tp) > 1
+    # Attention data-parallel with the experts tensor-parallel over all G GPUs (ep 1, dp > 1: TensorRT-LLM
+    # enable_attention_dp with moe_tensor_parallel_size G, SGLang --enable-dp-attention without --ep): every MoE layer
+    # all-gathers the DP groups' hidden states before the experts and reduce-scatters the partial sums after them:
+    # together the bytes of a ring all-reduce of the instance's tokens over G GPUs (bf16 both ways, an assumption),
+    # and two collectives' fixed costs; it replaces the MoE layer's own all-reduce over the TP group.
+    has_gather = (xp.asarray(sm.ep) == 1) & (xp.asarray(sm.dp) > 1) & (xp.asarray(sm.moe_layers) > 0)
     ring_bytes = 2.0 * (sm.tp - 1) / sm.tp * tokens_per_gpu_group * sm.hidden_size * _REDUCE_BYTES
-    n_reduce = 2 * sm.layers  # after attention and after the FFN/MoE block
+    n_reduce = 2 * sm.layers - has_gather * sm.moe_layers  # after attention and after the FFN/MoE block
     t_tp = n_reduce * (ring_bytes * sm.tp_seconds_per_byte / phase.network_efficiency
                        + has_tp * phase.collective_latency_s)
+    gather_bytes = 2.0 * (sm.gpus - 1) / sm.gpus * (tokens_per_gpu * sm.gpus) * sm.hidden_size * _REDUCE_BYTES
+    t_gather = has_gather * sm.moe_layers * (gather_bytes * sm.tp_seconds_per_byte / phase.network_efficiency
+                                              + 2.0 * phase.collective_latency_s)
     # EP dispatch + combine. Every copy of a token bound for another GPU's expert crosses the scale-up fabric once
     # (directly, or forwarded inside the remote domain); across domains a token travels once per distinct remote
     # domain it needs, de-duplicated as DeepEP's internode kernels do, and the two links work in parallel.
@@ -171,7 +193,7 @@ def _comm_time(sm: StepModel, tokens_per_gpu_group, tokens_per_gpu, phase: Phase
     fixed = xp.where(tokens_per_gpu <= _LL_MAX_TOKENS, xp.minimum(ll_latency, phase.alltoall_latency_s),
                      phase.alltoall_latency_s)
     t_ep = has_ep * sm.moe_layers * (xp.maximum(t_up, t_out) / phase.network_efficiency + 2 * fixed)
-    return (1.0 - phase.comm_overlap) * (t_tp + t_ep)
+    return (1.0 - phase.comm_overlap) * (t_tp + t_gather + t_ep)
 
 
 def decode_step(sm: StepModel, batch, context):
@@ -191,13 +213,36 @@ def decode_step(sm: StepModel, batch, context):
                 + batch * indexed * sm.index_bytes_per_token_layer * sm.kv_read_replication)
     total_bytes = sm.dp * sm.dense_stream_bytes + expert_bytes + kv_bytes
     t_compute = flops / (sm.gpus * sm.peak_flops_per_gpu * phase.compute_efficiency) * (1.0 + sm.dequant_overhead)
-    t_memory = total_bytes / (sm.gpus * sm.hbm_bytes_per_s_per_gpu * phase.memory_efficiency)
+    t_memory = xp.maximum(total_bytes / (sm.gpus * sm.hbm_bytes_per_s_per_gpu * phase.memory_efficiency),
+                          sm.offload_bytes_per_gpu * sm.host_link_seconds_per_byte + 0.0 * total_bytes)
     t_comm = _comm_time(sm, tokens / sm.dp, tokens / sm.gpus, phase, xp)
     layer_cost = xp.where(batch / sm.dp <= GRAPH_MAX_BATCH, phase.graph_layer_overhead_s, phase.layer_overhead_s)
+    t_draft = _draft_time(sm, batch, attended, layer_cost, phase, xp)
     t_step = (xp.maximum(t_compute, t_memory) + t_comm + phase.step_overhead_s
-              + layer_cost * sm.layers + phase.sequence_overhead_s * batch / sm.dp)
+              + layer_cost * sm.layers + phase.sequence_overhead_s * batch / sm.dp + t_draft)
     return {"t_compute_s": t_compute, "t_memory_s": t_memory, "t_comm_s": t_comm, "t_step_s": t_step,
-            "bytes": total_bytes, "flops": flops}
+            "t_draft_s": t_draft, "bytes": total_bytes, "flops": flops}
+
+
+def _draft_time(sm: StepModel, batch, attended, layer_cost, phase: PhaseEfficiency, xp):
+    """Time of the speculative draft passes of one decode step: s − 1 sequential passes of the draft module, one token
+    per sequence each (the verification of the s tokens is the main pass's).
+
+    One pass: the module's non-expert weights and head (``draft_stream_bytes``, per DP group) plus the experts its
+    tokens touch in one MoE layer, the KV of one average layer (``attended`` / layers), its matmul and attention
+    FLOPs; communication one average layer's share of a one-token-per-sequence step; fixed cost two layers' worth
+    (the block, and the head with sampling: an **assumption**). Zero without speculation.
+    """
+    drafts = sm.spec_tokens_per_step - 1.0
+    per_layer = attended / sm.layers
+    flops = batch * (sm.draft_matmul_flops_per_token + sm.decode_attn_flops_per_ctx_token_layer * per_layer)
+    moved = (sm.dp * sm.draft_stream_bytes
+             + sm.draft_moe_layers * touched_experts(sm.experts, sm.top_k, batch, xp) * sm.expert_bytes
+             + batch * per_layer * sm.kv_bytes_per_token_layer * sm.kv_read_replication)
+    t_compute = flops / (sm.gpus * sm.peak_flops_per_gpu * phase.compute_efficiency) * (1.0 + sm.dequant_overhead)
+    t_memory = moved / (sm.gpus * sm.hbm_bytes_per_s_per_gpu * phase.memory_efficiency)
+    t_comm = _comm_time(sm, batch / sm.dp, batch / sm.gpus, phase, xp) / sm.layers
+    return drafts * (xp.maximum(t_compute, t_memory) + t_comm + 2.0 * layer_cost)
 
 
 def prefill_pass(sm: StepModel, tokens_per_group, new_tokens_per_request, cached_tokens_per_request):
@@ -223,7 +268,8 @@ def prefill_pass(sm: StepModel, tokens_per_group, new_tokens_per_request, cached
                 + requests * sm.index_layers * context * sm.index_bytes_per_token_layer)
     total_bytes = sm.dp * sm.dense_stream_bytes + expert_bytes + kv_bytes
     t_compute = flops / (sm.gpus * sm.peak_flops_per_gpu * phase.compute_efficiency) * (1.0 + sm.dequant_overhead)
-    t_memory = total_bytes / (sm.gpus * sm.hbm_bytes_per_s_per_gpu * phase.memory_efficiency)
+    t_memory = xp.maximum(total_bytes / (sm.gpus * sm.hbm_bytes_per_s_per_gpu * phase.memory_efficiency),
+                          sm.offload_bytes_per_gpu * sm.host_link_seconds_per_byte + 0.0 * total_bytes)
     t_comm = _comm_time(sm, tokens_per_group, tokens / sm.gpus, phase, xp)
     t_pass = (xp.maximum(t_compute, t_memory) + t_comm + phase.step_overhead_s
               + phase.layer_overhead_s * sm.layers + phase.sequence_overhead_s * requests / sm.dp)

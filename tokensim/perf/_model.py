@@ -56,10 +56,12 @@ class Deployment:
     @property
     def label(self) -> str:
         """The layout as :func:`parse_pool` writes it: ``TP8`` (tp = gpus, ep = 1), ``TEP8`` (tp = ep = gpus),
-        ``DEP8`` (tp = 1, ep = gpus), otherwise ``8GPU-TP2-EP4``."""
+        ``DEP8`` (tp = 1, ep = gpus), ``DTP8`` (tp = ep = 1 on more GPUs), otherwise ``8GPU-TP2-EP4``."""
         g, t, e = self.gpus, self.tp, self.ep
         if e == 1 and t == g:
             return f"TP{g}"
+        if e == 1 and t == 1:
+            return f"DTP{g}"
         if e == g and t == g:
             return f"TEP{g}"
         if e == g and t == 1:
@@ -103,14 +105,10 @@ def _check_deployment(model: ModelSpec, hardware: Hardware, dep: Deployment) -> 
         raise UserError(f"ep={dep.ep} exceeds the {model.experts} experts of {model.name}")
     if dep.tp > model.heads:
         raise UserError(f"tp={dep.tp} exceeds the {model.heads} attention heads of {model.name}")
-    if model.is_moe and dep.ep == 1 and dep.tp < dep.gpus:
-        # Attention data-parallel groups without expert parallelism: splitting the experts over all GPUs would need a
-        # token exchange between the groups that an EP-1 layout does not have, and replicating them is the same as
-        # gpus/tp separate instances of tp GPUs. Neither is this layout, so it is refused.
-        raise UserError(
-            f"ep=1 with tp={dep.tp} on gpus={dep.gpus}: {model.name}'s experts would be split over {dep.gpus} GPUs "
-            f"without expert parallelism; allowed: tp={dep.gpus} (experts tensor-parallel), ep above 1 dividing "
-            f"gpus={dep.gpus} (expert parallel), or gpus={dep.tp} instances that each hold every expert")
+    # ep=1 with tp < gpus on a MoE model is attention data-parallel over gpus/tp groups with every expert
+    # tensor-parallel over all the GPUs (the DTP layout: TensorRT-LLM enable_attention_dp with moe_tensor_parallel_size
+    # = gpus, SGLang --enable-dp-attention --tp gpus without --ep); the step model charges its all-gather and
+    # reduce-scatter per MoE layer (tokensim.perf._core._comm_time).
 
 
 def default_deployment(model: ModelSpec, prec: ResolvedPrecision, hardware: Hardware, efficiency: Efficiency,
@@ -120,8 +118,9 @@ def default_deployment(model: ModelSpec, prec: ResolvedPrecision, hardware: Hard
     GPUs: the smallest power of two whose memory holds the weights with at least half of the free HBM left for KV
     cache, or the scale-up domain if that would cross it and the domain still leaves a fifth for KV. Dense models use
     tensor parallelism across the instance; MoE models use attention data parallelism with experts sharded across all
-    GPUs (the DeepSeek/SGLang large-EP layout), or tensor parallelism over the instance when ``ep=1`` is given (experts
-    split over attention data-parallel groups without expert parallelism are refused: :func:`_check_deployment`).
+    GPUs (the DeepSeek/SGLang large-EP layout), or tensor parallelism over the instance when ``ep=1`` is given
+    (``ep=1`` with ``tp=1`` is the DTP layout: attention data-parallel, every expert tensor-parallel over the
+    instance).
 
     Parameters
     ----------
@@ -177,9 +176,18 @@ def default_deployment(model: ModelSpec, prec: ResolvedPrecision, hardware: Hard
     return dep
 
 
+def _tp_group_gpus(model: ModelSpec, dep: Deployment) -> int:
+    """GPUs of the widest tensor-parallel group: the instance when the experts are tensor-parallel beside attention
+    data-parallel groups (ep 1, dp > 1, a MoE model: DTP), else the TP group."""
+    return dep.gpus if model.is_moe and dep.ep == 1 and dep.dp > 1 else dep.tp
+
+
 def build_step_model(model: ModelSpec, prec: ResolvedPrecision, hardware: Hardware, dep: Deployment,
-                     efficiency: Efficiency, workload: Workload | None = None) -> core.StepModel:
-    """Scalars of one configuration for the vectorised arithmetic in :mod:`tokensim.perf._core`."""
+                     efficiency: Efficiency, workload: Workload | None = None,
+                     offload_weights: bool = False) -> core.StepModel:
+    """Scalars of one configuration for the vectorised arithmetic in :mod:`tokensim.perf._core`; with
+    ``offload_weights`` the weights that do not fit in HBM sit in coherent host memory (:func:`_offload_bytes_per_gpu`).
+    """
     _check_deployment(model, hardware, dep)
     workload = workload or Workload(1, 1)
     if model.attention_type == "gqa":
@@ -194,6 +202,8 @@ def build_step_model(model: ModelSpec, prec: ResolvedPrecision, hardware: Hardwa
     # excluded): (D − 1)·(1 − (1 − 1/D)^k). Zero when the EP group fits in one domain.
     domains = max(1.0, dep.ep / domain)
     scale_out_copies = (domains - 1.0) * (1.0 - (1.0 - 1.0 / domains) ** model.top_k) if model.is_moe else 0.0
+    weights = _weights_per_gpu_bytes(model, prec, dep)
+    offload = _offload_bytes_per_gpu(hardware, efficiency, weights) if offload_weights else 0.0
     return core.StepModel(
         gpus=dep.gpus, tp=dep.tp, dp=dep.dp, ep=dep.ep,
         peak_flops_per_gpu=hardware.peak_tflops(prec.compute_class) * 1e12,
@@ -212,15 +222,40 @@ def build_step_model(model: ModelSpec, prec: ResolvedPrecision, hardware: Hardwa
         kv_bytes_per_token_layer=model.kv_elements_per_token_per_layer * prec.kv_bytes_per_element,
         kv_read_replication=kv_read_replication, kv_capacity_split=kv_split,
         layers=model.layers, hidden_size=model.hidden_size, activation_bytes=prec.activation_bytes_per_element,
-        tp_seconds_per_byte=up if dep.tp <= domain else out, ep_seconds_per_byte=up,
+        tp_seconds_per_byte=up if _tp_group_gpus(model, dep) <= domain else out, ep_seconds_per_byte=up,
         ep_scale_out_copies=scale_out_copies, scale_out_seconds_per_byte=out,
-        weight_bytes_per_gpu=_weights_per_gpu_bytes(model, prec, dep),
+        weight_bytes_per_gpu=weights - offload,
         usable_hbm_bytes_per_gpu=hardware.hbm_usable_gib * _GIB,
         dequant_overhead=efficiency.weight_only_dequant_overhead if prec.weight_only else 0.0,
         spec_tokens_per_step=1.0 + workload.speculative_draft_tokens,
         spec_acceptance_length=workload.speculative_acceptance_length,
         efficiency=efficiency,
+        offload_bytes_per_gpu=offload,
+        draft_stream_bytes=model.draft_pass_other_params * prec.other_weight_bytes_per_param,
+        draft_matmul_flops_per_token=2.0 * (model.draft_pass_other_params
+                                            + (model.top_k * model.params_per_routed_expert if model.is_moe else 0)),
+        draft_moe_layers=1.0 if model.is_moe else 0.0,
+        host_link_seconds_per_byte=(1.0 / (hardware.host_link_bandwidth_gb_per_s * _GB)
+                                    if hardware.host_link_bandwidth_gb_per_s else 0.0),
     )
+
+
+def _offload_bytes_per_gpu(hardware: Hardware, efficiency: Efficiency, weights_bytes: float) -> float:
+    """Weights per GPU held in coherent host memory instead of HBM (vLLM weight offloading on Grace superchips).
+
+    Asked for (the engine's weight offloading: vLLM's prefetching offloader, SGLang's on GB200), only on hardware
+    with a coherent host link in the catalogue (``host_link_bandwidth_gb_per_s``) and only when the weights do not
+    fit beside the workspace: then as much is offloaded as leaves half of the HBM after the workspace
+    for KV cache, the share :func:`default_deployment` sizes instances by (a design rule, not a fit), if the host
+    memory per GPU holds it; 0 otherwise (the deployment is then refused as not fitting).
+    """
+    if not hardware.host_link_bandwidth_gb_per_s or not hardware.host_memory_gb_per_gpu:
+        return 0.0
+    usable = hardware.hbm_usable_gib * _GIB * (1.0 - efficiency.workspace_fraction)
+    if weights_bytes < usable:
+        return 0.0
+    offload = weights_bytes - 0.5 * usable
+    return offload if offload <= hardware.host_memory_gb_per_gpu * _GB else 0.0
 
 
 # -- vectorised evaluation -------------------------------------------------------------------------------------------
@@ -607,8 +642,8 @@ class Instance:
 
 
 def _instance_of(mdl: ModelSpec, hw: Hardware, recipe: Recipe, prec: ResolvedPrecision, eff: Efficiency,
-                 dep: Deployment, workload: Workload | None) -> Instance:
-    sm = build_step_model(mdl, prec, hw, dep, eff, workload)
+                 dep: Deployment, workload: Workload | None, offload_weights: bool = False) -> Instance:
+    sm = build_step_model(mdl, prec, hw, dep, eff, workload, offload_weights)
     kv_per_token = mdl.layers * mdl.kv_elements_per_token_per_layer * prec.kv_bytes_per_element
     kv_transfer = kv_per_token / (hw.scale_out_bandwidth_gb_per_s * _GB * dep.gpus)
     return Instance(mdl, hw, recipe, prec, dep, eff, sm, kv_transfer)
@@ -616,7 +651,7 @@ def _instance_of(mdl: ModelSpec, hw: Hardware, recipe: Recipe, prec: ResolvedPre
 
 def instance(hardware: str, model: str, precision: str, *, gpus: int | None = None, tp: int | None = None,
              ep: int | None = None, kv_cache_precision: str | None = None, workload: Workload | None = None,
-             calibration_path: str | None = None) -> Instance:
+             calibration_path: str | None = None, offload_weights: bool = False) -> Instance:
     """One serving instance from catalogue names: the step model :func:`evaluate` takes and what it was built from.
 
     Parameters
@@ -631,6 +666,9 @@ def instance(hardware: str, model: str, precision: str, *, gpus: int | None = No
         Only its speculative decoding (draft tokens per step, acceptance length) enters the step model.
     calibration_path : str, optional
         A calibration YAML replacing the bundled efficiency factors.
+    offload_weights : bool
+        Hold the weights that do not fit in HBM in coherent host memory, streamed over the host link every pass
+        (hardware with ``host_link_bandwidth_gb_per_s``: Grace superchips).
 
     Returns
     -------
@@ -644,7 +682,11 @@ def instance(hardware: str, model: str, precision: str, *, gpus: int | None = No
     """
     mdl, hw, recipe, prec, eff = _resolve(hardware, model, precision, kv_cache_precision, calibration_path)
     dep = default_deployment(mdl, prec, hw, eff, gpus, tp, ep)
-    return _instance_of(mdl, hw, recipe, prec, eff, dep, workload)
+    if offload_weights and not hw.host_link_bandwidth_gb_per_s:
+        raise ParameterError("offload_weights", f"{hw.name} has no coherent host link in the catalogue to stream "
+                                                "offloaded weights over; allowed: hardware with "
+                                                "host_link_bandwidth_gb_per_s (GB200, GB300)")
+    return _instance_of(mdl, hw, recipe, prec, eff, dep, workload, offload_weights)
 
 
 def latency_layout(r: Instance) -> Instance | None:
@@ -731,6 +773,10 @@ class Prediction:
     decode_pool: str | None = None
     total_gpus: int | None = None
     bottleneck: str | None = None  # prefill | decode | balanced (rate-matched)
+    # a given concurrency beyond the memory limit: clients waiting while ``concurrency`` (the limit) are served
+    waiting_sequences: float | None = None
+    # weights per GPU held in coherent host memory and streamed over the host link each pass (offload_weights)
+    offloaded_weights_gb_per_gpu: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The record as ``tokensim perf`` prints it.
@@ -749,7 +795,8 @@ class Prediction:
 
 
 _OPTIONAL = ("meets_slo", "speed_band", "envelope_rows", "extrapolation", "layout", "prefill_pool", "decode_pool",
-             "total_gpus", "bottleneck")  # left out of to_dict when None
+             "total_gpus", "bottleneck", "waiting_sequences",
+             "offloaded_weights_gb_per_gpu")  # left out of to_dict when None
 _ORDER = tuple(f.name for f in fields(Prediction) if f.name != "prefill_gpu_share")
 _DISAGGREGATED_ORDER = tuple(_ORDER[:_ORDER.index("ttft_s")]) + (
     "tpot_s", "ttft_s", "gpu_s_per_input_token", "gpu_s_per_output_token", "prefill_gpu_share") + tuple(
@@ -761,7 +808,7 @@ def predict(hardware: str, model: str, precision: str, workload: Workload, *, mo
             slo: SLO = ..., concurrency: int | None = ..., gpus: int | None = ..., tp: int | None = ...,
             ep: int | None = ..., kv_cache_precision: str | None = ..., pareto: Literal[False] = ...,
             calibration_path: str | None = ..., prefill: str | Pool | None = ..., decode: str | Pool | None = ...,
-            search: bool = ...) -> Prediction: ...
+            search: bool = ..., offload_weights: bool = ...) -> Prediction: ...
 
 
 @overload
@@ -769,14 +816,14 @@ def predict(hardware: str, model: str, precision: str, workload: Workload, *, mo
             slo: SLO = ..., concurrency: int | None = ..., gpus: int | None = ..., tp: int | None = ...,
             ep: int | None = ..., kv_cache_precision: str | None = ..., pareto: Literal[True],
             calibration_path: str | None = ..., prefill: str | Pool | None = ..., decode: str | Pool | None = ...,
-            search: bool = ...) -> list[Prediction]: ...
+            search: bool = ..., offload_weights: bool = ...) -> list[Prediction]: ...
 
 
 def predict(hardware: str, model: str, precision: str, workload: Workload, *, mode: str | None = None,
             slo: SLO = SLO(), concurrency: int | None = None, gpus: int | None = None, tp: int | None = None,
             ep: int | None = None, kv_cache_precision: str | None = None, pareto: bool = False,
             calibration_path: str | None = None, prefill: str | Pool | None = None, decode: str | Pool | None = None,
-            search: bool = False) -> Prediction | list[Prediction]:
+            search: bool = False, offload_weights: bool = False) -> Prediction | list[Prediction]:
     """The operating point (or the Pareto frontier) of a serving instance named from the catalogue: ``tokensim perf``.
 
     For a MoE model with neither ``tp`` nor ``ep`` given and an SLO to meet, the search also tries the latency layout
@@ -804,8 +851,9 @@ def predict(hardware: str, model: str, precision: str, workload: Workload, *, mo
     slo : SLO
         Lowest tokens/s per user, longest TTFT and TPOT (s); none by default.
     concurrency : int, optional
-        Evaluate this batch (sequences per instance; per decode instance with pools) instead of searching; it must fit
-        in memory.
+        Evaluate this batch (sequences per instance; per decode instance with pools) instead of searching. Beyond the
+        memory limit the limit is served and the rest wait (``waiting_sequences``; per-user speed and TTFT count the
+        wait, throughput per GPU is the served batch's: :func:`_queued`).
     gpus, tp, ep : int, optional
         GPUs per instance, tensor-parallel and expert-parallel sizes (default: :func:`default_deployment`).
     kv_cache_precision : str, optional
@@ -819,6 +867,9 @@ def predict(hardware: str, model: str, precision: str, workload: Workload, *, mo
         ``ep``.
     search : bool
         Search the instance size and layout when none is given (:func:`search_layout`).
+    offload_weights : bool
+        One instance only: weights that do not fit in HBM sit in coherent host memory and stream over the host link
+        each pass (:func:`instance`; ``offloaded_weights_gb_per_gpu`` reports them).
 
     Returns
     -------
@@ -828,8 +879,8 @@ def predict(hardware: str, model: str, precision: str, workload: Workload, *, mo
     Raises
     ------
     UserError
-        Unknown names, a deployment that does not fit, weights beyond memory or a ``concurrency`` beyond the memory
-        limit; messages name the parameters (``tp=8 must divide gpus=12``).
+        Unknown names, a deployment that does not fit, weights beyond memory, or a ``concurrency`` when not one
+        sequence fits; messages name the parameters (``tp=8 must divide gpus=12``).
     """
     if prefill is not None or decode is not None:
         given = [name for name, v in (("gpus", gpus), ("tp", tp), ("ep", ep)) if v is not None]
@@ -837,6 +888,10 @@ def predict(hardware: str, model: str, precision: str, workload: Workload, *, mo
             raise ParameterError(given[0], "describes one instance; with prefill and decode pools each pool names its "
                                            f"own layout ({POOL_SYNTAX})")
     layout_given = any(v is not None for v in (gpus, tp, ep, prefill, decode))
+    if offload_weights and (prefill is not None or decode is not None or (search and not layout_given
+                                                                          and concurrency is None)):
+        raise ParameterError("offload_weights", "applies to one instance given by gpus, tp and ep (not to pools or "
+                                                "the layout search)")
     if prefill is not None or decode is not None or (search and not layout_given and concurrency is None):
         return _predict_deployment(hardware, model, precision, workload, mode=mode, slo=slo, concurrency=concurrency,
                                    kv_cache_precision=kv_cache_precision, pareto=pareto,
@@ -848,7 +903,7 @@ def predict(hardware: str, model: str, precision: str, workload: Workload, *, mo
     if mode not in MODES:
         raise UserError(f"mode={mode!r}: allowed: {', '.join(MODES)}")
     r = instance(hardware, model, precision, gpus=gpus, tp=tp, ep=ep, kv_cache_precision=kv_cache_precision,
-                 workload=workload, calibration_path=calibration_path)
+                 workload=workload, calibration_path=calibration_path, offload_weights=offload_weights)
     has_slo = any(v is not None for v in (slo.min_tokens_per_s_per_user, slo.max_ttft_s, slo.max_tpot_s))
     if tp is None and ep is None and has_slo and not pareto and concurrency is None:
         r = _better_layout_for_slo(r, mode, workload, slo)
@@ -860,22 +915,64 @@ def predict(hardware: str, model: str, precision: str, workload: Workload, *, mo
         "cache_hit_rate": workload.cache_hit_rate,
         "weights_gb_per_gpu": r.step_model.weight_bytes_per_gpu / _GB,
     }
+    if r.step_model.offload_bytes_per_gpu:
+        header["offloaded_weights_gb_per_gpu"] = r.step_model.offload_bytes_per_gpu / _GB
     if not r.step_model.fits_weights:
         need = r.step_model.weight_bytes_per_gpu / _GB
         usable = r.hardware.hbm_usable_gib * _GIB / _GB * (1 - r.efficiency.workspace_fraction)
         raise UserError(
             f"{r.model.name} at {r.recipe.name} does not fit on {r.deployment.gpus}x {r.hardware.name}: weights need "
-            f"{need:,.1f} GB per GPU, {usable:,.1f} GB usable after workspace; use more gpus or a smaller precision")
+            f"{need:,.1f} GB per GPU, {usable:,.1f} GB usable after workspace; use more gpus or a smaller precision"
+            + (", or offload_weights (the host memory holds at most "
+               f"{r.hardware.host_memory_gb_per_gpu:,.0f} GB per GPU)" if r.hardware.host_link_bandwidth_gb_per_s
+               and not offload_weights else ""))
     if pareto:
         return [Prediction(**header, **row, **_envelope(r, row, True))
                 for row in pareto_frontier(r.step_model, mode, workload, r.kv_transfer_s_per_token)]
     row = operating_point(r.step_model, mode, workload, slo, concurrency, r.kv_transfer_s_per_token)
-    if concurrency is not None and not row["fits"]:
-        raise UserError(
-            f"concurrency={concurrency} exceeds the memory limit of {int(row['max_concurrency']):,} sequences of "
-            f"{workload.input_tokens + workload.output_tokens:g} tokens for {r.model.name} on {r.deployment.gpus}x "
-            f"{r.hardware.name} at {r.recipe.name}")
+    if concurrency is not None and not row["fits"] and mode != "prefill":
+        served = _served_batch(row, concurrency, f"for {r.model.name} on {r.deployment.gpus}x {r.hardware.name} at "
+                                                 f"{r.recipe.name}")
+        row = _queued(operating_point(r.step_model, mode, workload, slo, served, r.kv_transfer_s_per_token),
+                      concurrency, workload, slo)
     return Prediction(**header, **row, **_envelope(r, row, has_slo or concurrency is not None))
+
+
+def _served_batch(row: dict[str, Any], concurrency: float, what: str) -> float:
+    """The sequences served at a time when ``concurrency`` clients exceed the memory limit: the limit (at least 1)."""
+    limit = float(np.floor(row["max_concurrency"]))
+    if limit < 1:
+        raise ParameterError("concurrency", f"{concurrency}: not one sequence of this workload fits in memory {what}")
+    return limit
+
+
+def _queued(row: dict[str, Any], concurrency: float, workload: Workload, slo: SLO) -> dict[str, Any]:
+    """The point of ``concurrency`` clients when only ``row["concurrency"]`` sequences fit in memory at a time.
+
+    Engines accept more clients than fit and keep the rest waiting (vLLM and SGLang queue requests beyond their KV
+    cache; TensorRT-LLM's scheduler admits up to max_num_tokens / free KV blocks): the batch is the memory limit C and
+    throughput per GPU is that batch's. With N clients in a closed loop, Little's law gives each request a time in
+    the system of N/C times its service time T = TTFT + L_out·TPOT, so it waits W = (N/C − 1)·T before its first
+    token (added to ``ttft_s``) and decodes at C/N of the served speed over its time in the system
+    (``tokens_per_s_per_user``); ``tpot_s`` stays the served step's. ``waiting_sequences`` = N − C.
+    """
+    served = float(row["concurrency"])
+    share = served / float(concurrency)
+    service_s = row["ttft_s"] + workload.output_tokens * row["tpot_s"]
+    out = dict(row)
+    out["tokens_per_s_per_user"] = row["tokens_per_s_per_user"] * share
+    out["ttft_s"] = row["ttft_s"] + (1.0 / share - 1.0) * service_s
+    out["waiting_sequences"] = float(concurrency) - served
+    ok = True
+    with np.errstate(invalid="ignore"):
+        if slo.min_tokens_per_s_per_user is not None:
+            ok &= bool(out["tokens_per_s_per_user"] >= slo.min_tokens_per_s_per_user)
+        if slo.max_ttft_s is not None:
+            ok &= bool(out["ttft_s"] <= slo.max_ttft_s)
+        if slo.max_tpot_s is not None:
+            ok &= bool(out["tpot_s"] <= slo.max_tpot_s)
+    out["meets_slo"] = ok
+    return out
 
 
 
@@ -906,14 +1003,16 @@ def _better_layout_for_slo(r: Instance, mode: str, workload: Workload, slo: SLO)
 #   TP   tensor parallel over the G GPUs, experts tensor-parallel too (tp=G, ep=1)
 #   TEP  tensor-parallel attention with expert parallel over the G GPUs (tp=G, ep=G)
 #   DEP  attention data-parallel over the G GPUs with expert parallel (tp=1, ep=G)
+#   DTP  attention data-parallel over the G GPUs with every expert tensor-parallel over them (tp=1, ep=1; TensorRT-LLM
+#        enable_attention_dp with moe_tensor_parallel_size G, SGLang --enable-dp-attention without --ep)
 # and a pool N x KIND G: N such instances (N defaults to 1), as docs/measurements.md writes prefill_pool/decode_pool
 # (e.g. 3xTEP4, 1xDEP32; the InferenceMAX and Dynamo recipes name them so).
-POOL_KINDS = ("TP", "TEP", "DEP")
+POOL_KINDS = ("TP", "TEP", "DEP", "DTP")
 POOL_SYNTAX = ("[N x] KIND G: N instances (default 1; ? = not known, the pools then rate-matched) of G GPUs each; "
                "KIND TP (tensor parallel, experts tensor-parallel too), TEP (tensor parallel with expert parallel over "
-               "the G GPUs) or DEP (attention data-parallel with expert parallel over the G GPUs); e.g. 3xTEP4, "
-               "1xDEP32, 2xTP8")
-_POOL_TEXT = re.compile(r"^(?:(\d+|\?)\s*[x×*]\s*)?(TEP|DEP|TP)\s*(\d+)$", re.IGNORECASE)
+               "the G GPUs), DEP (attention data-parallel with expert parallel over the G GPUs) or DTP (attention "
+               "data-parallel with every expert tensor-parallel over the G GPUs); e.g. 3xTEP4, 1xDEP32, 2xTP8, 1xDTP8")
+_POOL_TEXT = re.compile(r"^(?:(\d+|\?)\s*[x×*]\s*)?(TEP|DEP|DTP|TP)\s*(\d+)$", re.IGNORECASE)
 _BOTTLENECKS = np.array(["balanced", "prefill", "decode"])
 
 
@@ -922,9 +1021,10 @@ def layout(kind: str, gpus: int) -> Deployment:
 
     Parameters
     ----------
-    kind : {"TP", "TEP", "DEP"}
+    kind : {"TP", "TEP", "DEP", "DTP"}
         TP: tensor parallel, experts tensor-parallel (tp = gpus, ep = 1); TEP: tensor parallel with expert parallel
-        (tp = ep = gpus); DEP: attention data-parallel with expert parallel (tp = 1, ep = gpus). Case-insensitive.
+        (tp = ep = gpus); DEP: attention data-parallel with expert parallel (tp = 1, ep = gpus); DTP: attention
+        data-parallel with every expert tensor-parallel over the GPUs (tp = ep = 1). Case-insensitive.
     gpus : int
         GPUs per instance (at least 1).
 
@@ -944,7 +1044,8 @@ def layout(kind: str, gpus: int) -> Deployment:
     if int(gpus) < 1:
         raise ParameterError("gpus", f"{gpus}: allowed: a whole number of GPUs, at least 1")
     g = int(gpus)
-    return {"TP": Deployment(g, g, 1), "TEP": Deployment(g, g, g), "DEP": Deployment(g, 1, g)}[k]
+    return {"TP": Deployment(g, g, 1), "TEP": Deployment(g, g, g), "DEP": Deployment(g, 1, g),
+            "DTP": Deployment(g, 1, 1)}[k]
 
 
 @dataclass(frozen=True)
@@ -1012,10 +1113,10 @@ def candidate_deployments(model: ModelSpec, prec: ResolvedPrecision, hardware: H
     Sizes: 1, 2, 4, ... GPUs up to the hardware's scale-up domain, and the domain itself (72 on NVL72); when no layout
     inside one domain holds the weights, 2, 4, ... domains up to the first size that does and one size beyond (the
     instance then spans the scale-out network, as DeepSeek-V3 on 16 or 32 H100s does). Kinds: TP,
-    TEP and DEP for a MoE model (:func:`layout`; TP within the head count, EP within the expert count), TP for a dense
-    one (attention data-parallel over a dense model is the same as more, smaller instances). Layouts whose weights do
-    not fit beside the workspace are left out. :func:`default_deployment` is added when it is not among them (a model
-    too large for one domain still gets its one candidate across domains).
+    TEP, DEP and DTP for a MoE model (:func:`layout`; TP within the head count, EP within the expert count), TP for a
+    dense one (attention data-parallel over a dense model is the same as more, smaller instances). Layouts whose
+    weights do not fit beside the workspace are left out. :func:`default_deployment` is added when it is not among
+    them (a model too large for one domain still gets its one candidate across domains).
 
     Parameters
     ----------
@@ -1366,9 +1467,10 @@ def _predict_deployment(hardware: str, model: str, precision: str, workload: Wor
             return [Prediction(**header, **_layout_fields("disaggregated", dec, pools, row), **row,
                                **_envelope(dec, row, True)) for row in _pool_frontier(pre, dec, gpus, workload)]
         row = _pool_point(pre, dec, gpus, workload, slo, concurrency)
-        if concurrency is not None and not row["fits"]:
-            raise ParameterError("concurrency", f"{concurrency} exceeds the memory limit of "
-                                                f"{int(row['max_concurrency']):,} sequences per decode instance")
+        if concurrency is not None and not row["fits"] and dec.step_model.fits_weights:
+            served = _served_batch(row, concurrency, f"per decode instance {pools[1].deployment.label}")
+            capped = _pool_point(pre, dec, gpus, workload, slo, served)
+            row = _queued(capped, concurrency, workload, slo)
         extra = _layout_fields("disaggregated", dec, pools, row)
         return Prediction(**header, **row, **extra, **_envelope(dec, row, has_slo or concurrency is not None))
     search_mode = mode or "auto"

@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import math
+import os
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -42,6 +43,9 @@ __all__ = ["FitParameter", "PARAMETERS", "PRIOR_LOG_SD", "Problem", "FitResult",
 # How far (log scale, one standard deviation) a family's factor may stray from the pooled value before the
 # penalty equals one data residual of the same size. A modelling choice: 0.3 lets a family differ by ~35%.
 PRIOR_LOG_SD = 0.3
+# Prior width (log scale) of each source group's offset in a fit (0 switches the offsets off). Environment override
+# TOKENSIM_SOURCE_LOG_SD for ablations.
+SOURCE_LOG_SD = float(os.environ.get("TOKENSIM_SOURCE_LOG_SD", "0"))
 # Soft-L1 scale: residuals beyond ~15% count linearly, so a few badly mapped rows cannot drag the fit.
 LOSS_SCALE = 0.15
 _KINDS = ("output", "input", "ttft")
@@ -258,6 +262,7 @@ class FitResult:
     predicted: np.ndarray  # in-sample, per row of the problem
     cost: float
     converged: bool
+    source_effects: dict[str, float]  # source group -> fitted log-offset (empty when not fitted); never predicts
 
 
 def fit(problem: Problem, train: np.ndarray | None = None, x0: np.ndarray | None = None) -> FitResult:
@@ -269,19 +274,37 @@ def fit(problem: Problem, train: np.ndarray | None = None, x0: np.ndarray | None
     prior = [(i, pooled_of[p.key]) for i, (p, fam) in enumerate(slots) if fam is not None]
     log_measured = np.log(problem.measured)
 
-    def residuals(x):
-        pred = predict_rows(problem, x)
-        data = (np.log(np.maximum(pred, 1e-30)) - log_measured)[train]
+    # One log-offset per source group in the training rows (a random effect shrunk to 0 with sd SOURCE_LOG_SD): a
+    # source whose engines are all slower or faster than the rest moves its own offset, not the shared physics.
+    groups = sorted({m.source_group for m, t in zip(problem.measurements, train, strict=True) if t})
+    use_effects = SOURCE_LOG_SD > 0 and len(groups) > 1
+    group_of = np.array([groups.index(m.source_group) if m.source_group in groups else -1
+                         for m in problem.measurements])
+    n_phys = len(slots)
+
+    def residuals(z):
+        x = z[:n_phys]
+        pred = np.log(np.maximum(predict_rows(problem, x), 1e-30))
+        if use_effects:
+            pred = pred + np.where(group_of >= 0, z[n_phys:][group_of], 0.0)
+        data = (pred - log_measured)[train]
         shrink = np.array([(x[i] - x[j]) / PRIOR_LOG_SD for i, j in prior])
-        return np.concatenate([data, shrink])
+        effects = z[n_phys:] / SOURCE_LOG_SD if use_effects else np.empty(0)
+        return np.concatenate([data, shrink, effects])
 
     low = np.log([p.low for p, _ in slots])
     high = np.log([p.high for p, _ in slots])
     start = np.clip(_start(problem, slots) if x0 is None else x0, low + 1e-9, high - 1e-9)
+    if use_effects:
+        # offsets bounded to a factor of e^2 either way; every fit starts them at 0
+        low, high = np.concatenate([low, np.full(len(groups), -2.0)]), np.concatenate([high, np.full(len(groups), 2.0)])
+        start = np.concatenate([start, np.zeros(len(groups))])
     from scipy.optimize import least_squares  # scipy is imported when a fit runs, not with the CLI
 
     sol = least_squares(residuals, start, bounds=(low, high), loss="soft_l1", f_scale=LOSS_SCALE, method="trf",
                         x_scale="jac", diff_step=1e-4, xtol=1e-10, ftol=1e-10, gtol=1e-10, max_nfev=400)
+    source_effects = ({g: float(v) for g, v in zip(groups, sol.x[n_phys:], strict=True)} if use_effects else {})
+    sol.x = sol.x[:n_phys]
     values = np.exp(sol.x)
     pooled = {p.key: float(values[i]) for i, (p, fam) in enumerate(slots) if fam is None}
     per_family: dict[str, dict[str, float]] = {f: {} for f in problem.families}
@@ -290,7 +313,7 @@ def fit(problem: Problem, train: np.ndarray | None = None, x0: np.ndarray | None
             per_family[problem.families[fam]][p.key] = float(values[i])
     counted = {f: int(c) for f, c in zip(problem.families, counts, strict=False)}
     return FitResult(problem.families, pooled, per_family, counted, sol.x, predict_rows(problem, sol.x),
-                     float(sol.cost), bool(sol.success))
+                     float(sol.cost), bool(sol.success), source_effects)
 
 
 def cross_validate(problem: Problem, x0: np.ndarray | None = None) -> np.ndarray:

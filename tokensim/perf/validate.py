@@ -50,13 +50,13 @@ from typing import Any
 
 from .._errors import ConfigError, UserError
 from ..config.catalog import load_catalog
-from ._model import SLO, Workload, predict
+from ._model import SLO, Workload, layout, predict
 from .envelope import BANDS, MEASUREMENTS_PATH, speed_band
 
 __all__ = ["Measurement", "NotRunnable", "REQUIRED_COLUMNS", "EXTRA_COLUMNS", "SERVING", "UNMAPPED_SERVING",
            "MEASURED_METRICS", "GROUPS", "VALIDATE_GROUPS", "BANDS", "SOURCE_GROUPS", "REASONS", "MEASUREMENTS_PATH",
            "load_measurements", "calibration_rows", "measurements_sha256", "calibration_sha256", "plan_measurement",
-           "predict_measurement", "validate", "summarize", "not_run_summary"]
+           "predict_measurement", "validate", "summarize", "not_run_summary", "RATE_MATCHED"]
 
 # serving label in the dataset -> perf mode
 SERVING = {"aggregated-offline": "aggregated", "aggregated-static": "aggregated", "aggregated-slo": "aggregated",
@@ -93,8 +93,10 @@ REASONS = ("hardware not in the catalogue", "model not in the catalogue", "preci
 _SLO_KEYS = ("min_tokens_per_s_per_user", "max_ttft_s", "max_tpot_s")
 # "p99 TTFT <= 3 s", "TPOT < 70 ms": the SLO text of MLPerf and engine posts
 _SLO_TEXT = re.compile(r"^(?:p\d+\s+)?(TTFT|TPOT)\s*(<=|<)\s*([0-9.]+)\s*(ms|s)$", re.IGNORECASE)
-_POOL = re.compile(r"^(\d+|\?)x(TP|TEP|DEP)(\d+)$")
+_POOL = re.compile(r"^(\d+|\?)x(TP|TEP|DEP|DTP)(\d+)$")
 _MTP_NAMED = re.compile(r"spec_method=mtp|EAGLE-based MTP|MTP draft length not stated")
+# a row whose engine held part of the weights in host memory (vLLM's prefetching offloader on GB200)
+_OFFLOAD_NAMED = re.compile(r"weights? (?:partly )?offloaded|weight offloading", re.IGNORECASE)
 
 
 def parse_slo(text: str | None) -> SLO:
@@ -268,7 +270,46 @@ def _instances(m: Measurement) -> float:
     return 1.0
 
 
-def plan_measurement(m: Measurement) -> dict[str, Any]:
+# plan_measurement's ``pool_counts`` when a pool's instance count was not published (``?xTEP4``) and the count is the
+# one tokensim's rate matching chooses (popped before predict is called)
+RATE_MATCHED = "rate-matched (instance counts not published)"
+
+
+def _rate_matched_counts(m: Measurement, prefill: tuple[int | None, str, int], decode: tuple[int | None, str, int],
+                         slo: SLO, calibration_path: str | None, max_decode_instances: int = 16,
+                         target: float = 0.95) -> tuple[int, int]:
+    """Instance counts for pools whose kind and size are published but not their count, as tokensim's rate matching
+    sizes them. For each decode count n (1 … 16; a published count is kept) the client concurrency is split over the
+    n decode instances, the prefill count is rounded to the rate-matched ratio of prefill to decode GPUs at that
+    per-instance batch (at least 1; a published count is kept), and the whole deployment is evaluated; the counts are
+    the fewest decode instances serving at least 95% of the best output tokens/s per GPU found (the layout search's
+    rule, :func:`tokensim.perf._model._integer_pools`)."""
+    pre_dep, dec_dep = layout(prefill[1], prefill[2]), layout(decode[1], decode[2])
+    tried: list[tuple[int, int, float]] = []
+    for n_dec in ([decode[0]] if decode[0] else range(1, max_decode_instances + 1)):
+        concurrency = None if m.concurrency is None else max(1, round(m.concurrency / n_dec))
+        try:
+            n_pre = prefill[0]
+            if n_pre is None:
+                matched = predict(m.hardware, m.model, m.precision, m.workload, mode="disaggregated", slo=slo,
+                                  concurrency=concurrency, kv_cache_precision=m.kv_cache_precision,
+                                  calibration_path=calibration_path, prefill=f"?x{pre_dep.label}",
+                                  decode=f"?x{dec_dep.label}")
+                share = float(matched.prefill_gpu_share or 0.0)
+                n_pre = max(1, round(share / max(1.0 - share, 1e-12) * n_dec * dec_dep.gpus / pre_dep.gpus))
+            res = predict(m.hardware, m.model, m.precision, m.workload, mode="disaggregated", slo=slo,
+                          concurrency=concurrency, kv_cache_precision=m.kv_cache_precision,
+                          calibration_path=calibration_path, prefill=f"{n_pre}x{pre_dep.label}",
+                          decode=f"{n_dec}x{dec_dep.label}")
+        except UserError as exc:
+            raise NotRunnable(REASONS[7], f"measurement '{m.id}': {exc}") from None
+        tried.append((n_pre, n_dec, res.output_tokens_per_s_per_gpu if res.meets_slo is not False else 0.0))
+    best = max(t[2] for t in tried)
+    n_pre, n_dec, _ = next(t for t in tried if t[2] >= target * best)
+    return n_pre, n_dec
+
+
+def plan_measurement(m: Measurement, calibration_path: str | None = None) -> dict[str, Any]:
     """The :func:`tokensim.perf.predict` keyword arguments (besides hardware, model, precision, workload) that
     reproduce a row.
 
@@ -276,13 +317,18 @@ def plan_measurement(m: Measurement) -> dict[str, Any]:
     ----------
     m : Measurement
         One published measurement.
+    calibration_path : str, optional
+        A calibration YAML replacing the bundled efficiency factors (used only to choose unpublished pool counts).
 
     Returns
     -------
     dict
         ``mode``, ``slo``, ``concurrency`` (sequences per instance: the client concurrency over the instances, rounded,
         at least 1), ``gpus``, ``tp``, ``ep``, ``kv_cache_precision``; for prefill and decode pools of different
-        layouts, ``prefill`` and ``decode`` (the pools as published) instead of ``gpus``, ``tp``, ``ep``.
+        layouts, ``prefill`` and ``decode`` (the pools as published) instead of ``gpus``, ``tp``, ``ep``; for pools
+        whose instance count is not published (``?xTEP4``), the pools with the counts rate matching chooses
+        (:func:`_rate_matched_counts`) and ``pool_counts`` = :data:`RATE_MATCHED`, which is not a ``predict``
+        argument (pop it first).
 
     Raises
     ------
@@ -309,22 +355,34 @@ def plan_measurement(m: Measurement) -> dict[str, Any]:
     if kind not in allowed:
         raise NotRunnable(REASONS[4], f"'{m.metric}' under '{m.serving}'")
     pools: dict[str, Any] = {}
+    uncounted = None  # (prefill, decode) pools whose instance count is not published
     if mode == "disaggregated":
         prefill, decode = _pool(m.prefill_pool), _pool(m.decode_pool)
         if prefill is None or decode is None:
             raise NotRunnable(REASONS[6], f"prefill '{m.prefill_pool}', decode '{m.decode_pool}'")
         if prefill[1:] != decode[1:]:  # pools of their own: predict runs them as published (perf --prefill/--decode)
             pools = {"prefill": m.prefill_pool.strip(), "decode": m.decode_pool.strip()}
+        if None in (prefill[0], decode[0]):
+            uncounted = (prefill, decode)
     slo = m.slo_limits
+    if m.concurrency is None and m.slo is None and m.tokens_per_s_per_user is not None and mode != "prefill":
+        slo = SLO(min_tokens_per_s_per_user=m.tokens_per_s_per_user)
+    if uncounted is not None:
+        # kind and GPUs per instance published, the instance count not: the count tokensim's rate matching chooses
+        pre, dec = uncounted
+        counts = _rate_matched_counts(m, pre, dec, slo, calibration_path)
+        pools = {"prefill": f"{counts[0]}x{pre[1]}{pre[2]}", "decode": f"{counts[1]}x{dec[1]}{dec[2]}"}
+        concurrency = None if m.concurrency is None else max(1, round(m.concurrency / counts[1]))
+        return dict(mode=mode, slo=slo, concurrency=concurrency, kv_cache_precision=m.kv_cache_precision, **pools,
+                    pool_counts=RATE_MATCHED)
     concurrency = None
     if m.concurrency is not None:
         concurrency = max(1, round(m.concurrency / _instances(m)))
-    elif m.slo is None and m.tokens_per_s_per_user is not None and mode != "prefill":
-        slo = SLO(min_tokens_per_s_per_user=m.tokens_per_s_per_user)
     if pools:
         return dict(mode=mode, slo=slo, concurrency=concurrency, kv_cache_precision=m.kv_cache_precision, **pools)
+    offload = {"offload_weights": True} if _OFFLOAD_NAMED.search(f"{m.notes} {m.assumptions}") else {}
     return dict(mode=mode, slo=slo, concurrency=concurrency, gpus=m.instance_gpus, tp=m.tp, ep=m.ep,
-                kv_cache_precision=m.kv_cache_precision)
+                kv_cache_precision=m.kv_cache_precision, **offload)
 
 
 REQUIRED_COLUMNS = tuple(f.name for f in fields(Measurement))[:22]  # id ... notes
@@ -528,7 +586,8 @@ def predict_measurement(m: Measurement, calibration_path: str | None = None) -> 
         A row no ``predict`` call reproduces (:func:`plan_measurement`), or one ``predict`` refuses (reason
         ``predict refused the deployment``), naming the measurement.
     """
-    kwargs = plan_measurement(m)
+    kwargs = plan_measurement(m, calibration_path)
+    pool_counts = kwargs.pop("pool_counts", None)
     try:
         res = predict(m.hardware, m.model, m.precision, m.workload, calibration_path=calibration_path, **kwargs)
     except UserError as exc:
@@ -549,8 +608,10 @@ def predict_measurement(m: Measurement, calibration_path: str | None = None) -> 
         key = PREDICTED_KEY[m.kind]
         value = getattr(res, key)
         low, high = getattr(res, f"{key}_low"), getattr(res, f"{key}_high")
-    return row_result(m, value, low, high,
-                      concurrency=res.concurrency, gpus=res.gpus, tp=res.tp, ep=res.ep, bound=res.bound)
+    return row_result(m, value, low, high, concurrency=res.concurrency, gpus=res.gpus, tp=res.tp, ep=res.ep,
+                      bound=res.bound, waiting_sequences=res.waiting_sequences,
+                      **({"pool_counts": pool_counts, "prefill_pool": res.prefill_pool, "decode_pool": res.decode_pool}
+                         if pool_counts else {}))
 
 
 def row_result(m: Measurement, predicted: float, low: float, high: float, **extra) -> dict:

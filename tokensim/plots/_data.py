@@ -12,8 +12,8 @@ import numpy as np
 
 from .._errors import UserError
 from ..config.catalog import load_catalog
-from ..perf import Deployment, predict
-from ..resolve.perf import slo as serving_slo
+from ..perf import predict
+from ..resolve.perf import scenario_point
 from ..resolve.perf import workload as serving_workload
 
 __all__ = ["pareto_curves", "monte_carlo_histograms", "monte_carlo_dscr_fan", "metric_hurdle", "metric_label",
@@ -34,7 +34,7 @@ def pareto_curves(scenario, *, hardware: Sequence[str] | None = None, precisions
                   operating_points: dict[str, dict] | None = None) -> dict[str, list[dict]]:
     """Pareto envelopes keyed "HARDWARE PRECISION [model]": by default the scenario's hardware at each compare
     precision plus the previous generation at its precision, on the scenario's workload. Each curve is the envelope
-    across instance layouts (:func:`tokensim.perf.layout_envelope`: TP, TEP and DEP at every size of the NVLink
+    across instance layouts (:func:`tokensim.perf.layout_envelope`: TP, TEP, DEP and DTP at every size of the NVLink
     domain; each point's ``layout`` names its layout), not one layout's frontier. Unknown names are an error;
     combinations that cannot run (weights do not fit) are left out, with the reason appended to ``skipped``; if none
     can run, the first reason is raised.
@@ -50,9 +50,10 @@ def pareto_curves(scenario, *, hardware: Sequence[str] | None = None, precisions
     skipped : list of str, optional
         Receives "HARDWARE PRECISION MODEL: reason" for each combination left out.
     operating_points : dict, optional
-        Receives, per label, the operating point ``tokensim run`` prices (``predict`` at the scenario's SLO, the call
-        of ``report``'s unit costs; aggregated mode only) as a :meth:`~tokensim.perf.Prediction.to_dict` record with
-        its ``layout``, for the chart to mark.
+        Receives, per label, the operating point ``tokensim run`` prices (:func:`tokensim.resolve.perf.scenario_point`,
+        the call of ``report``'s unit costs: the pinned layout, else the searched one, at the scenario's SLO;
+        aggregated mode only) as a :meth:`~tokensim.perf.Prediction.to_dict` record with its ``layout``, for the
+        chart to mark.
 
     Returns
     -------
@@ -96,9 +97,8 @@ def pareto_curves(scenario, *, hardware: Sequence[str] | None = None, precisions
             label += f" {points[0]['model']}" if several_models else ""
             curves[label] = points
             if operating_points is not None and mode == "aggregated":
-                point = predict(hw, model, prec, workload, slo=serving_slo(sv))
-                operating_points[label] = {**point.to_dict(), "layout": point.layout or Deployment(
-                    point.gpus, point.tp, point.ep).label}
+                point = scenario_point(scenario, hw, model, prec, workload)
+                operating_points[label] = point.to_dict()
     if not curves and first_error is not None:
         raise first_error
     return curves

@@ -12,6 +12,7 @@ from ..config.types import Scenario
 from ..perf import SLO, Workload
 from ..perf.measured import ThroughputOverride
 from .cost import board_power_w, cost_inputs, server_price
+from .perf import layout_pins
 from .perf import slo as serving_slo
 from .perf import throughput_overrides as throughput_overrides_of
 from .perf import workload as serving_workload
@@ -26,8 +27,8 @@ def context(scenario: Scenario, *, workload: Workload | None = None, slo: SLO | 
     Parameters
     ----------
     scenario : Scenario
-        Supplies the cost inputs, the serving workload and SLO, the cached-input cost fraction and the board power
-        and server overhead of its own hardware.
+        Supplies the cost inputs, the serving workload and SLO, the cached-input cost fraction, the board power
+        and server overhead of its own hardware and the layout it pins (:func:`tokensim.resolve.perf.layout_pins`).
     workload, slo : optional
         Replace the scenario's workload or SLO.
     throughput_overrides : tuple of ThroughputOverride
@@ -46,7 +47,8 @@ def context(scenario: Scenario, *, workload: Workload | None = None, slo: SLO | 
         cached_input_cost_fraction=scenario.serving.cached_input_cost_fraction,
         server_overhead_factor=scenario.opex.server_overhead_factor,
         board_power_w=((hw.name, board_power_w(scenario, hw.name, hw.board_power_w)),),
-        throughput_overrides=throughput_overrides_of(scenario.serving, throughput_overrides))
+        throughput_overrides=throughput_overrides_of(scenario.serving, throughput_overrides),
+        layout_pins=layout_pins(scenario))
 
 
 def sides(scenario: Scenario, *, from_spec: str | None = None, to_spec: str | None = None,

@@ -10,11 +10,22 @@ from dataclasses import dataclass
 from ..config.catalog import load_catalog
 from ..config.types import Scenario, Serving
 from ..cost import it_power_per_gpu_kw
-from ..perf import SLO, Instance, Workload, instance, latency_layout
+from ..perf import (
+    SLO,
+    Instance,
+    LayoutPin,
+    Prediction,
+    Workload,
+    candidate_deployments,
+    latency_layout,
+    serving_instance,
+    serving_point,
+)
 from ..perf.measured import ThroughputOverride
 from .cost import board_power_w, server_price
 
-__all__ = ["ServingLayout", "serving_layout", "slo", "throughput_overrides", "workload", "workload_for_model"]
+__all__ = ["ServingLayout", "layout_pins", "scenario_point", "serving_layout", "slo", "throughput_overrides",
+           "workload", "workload_for_model"]
 
 SCENARIO_FIELD_SOURCE = "scenario field serving.measured_output_tokens_per_s_per_gpu"
 
@@ -92,19 +103,45 @@ def slo(serving: Serving) -> SLO:
     return SLO(serving.min_tokens_per_s_per_user, serving.max_ttft_s, serving.max_tpot_s)
 
 
+def layout_pins(scenario: Scenario) -> tuple[LayoutPin, ...]:
+    """The layout a scenario pins for its own hardware and model (``serving.instance_gpus``, ``tensor_parallel``,
+    ``expert_parallel``; every precision it prices), or none: the layout is then searched
+    (:func:`tokensim.perf.serving_point`). Other hardware (the previous generation, ``cost-per-token``'s ranking) and
+    other models are always searched."""
+    sv = scenario.serving
+    sizes = (sv.instance_gpus, sv.tensor_parallel, sv.expert_parallel)
+    if all(v is None for v in sizes):
+        return ()
+    return (LayoutPin(sv.hardware, sv.model, *sizes, file=scenario.file),)
+
+
+def scenario_point(scenario: Scenario, hardware: str, model: str, precision: str,
+                   work: Workload | None = None) -> Prediction:
+    """The operating point a scenario prices for (hardware, model, precision): :func:`tokensim.perf.serving_point`
+    under its SLO and pinned layout, at its workload (or ``work``)."""
+    return serving_point(hardware, model, precision, work or workload(scenario.serving), slo(scenario.serving),
+                         pins=layout_pins(scenario))
+
+
 @dataclass(frozen=True)
 class ServingLayout:
     """One (hardware, precision, model) combination of a sweep: its serving instances and its hardware's cost figures.
+
+    The layout is chosen once, at the scenario's workload and SLO, and kept for every point of the combination:
+    searching per point would take 2-40 ms each (:func:`tokensim.perf.search_layout`).
 
     Attributes
     ----------
     hardware, precision, model : str
         Catalogue names.
     throughput : Instance
-        The throughput layout (:func:`tokensim.perf.instance` with the default deployment).
+        The layout the scenario prices (:func:`tokensim.perf.serving_instance`: pinned, or searched at the
+        scenario's workload and SLO), kept for every point of a sweep.
     latency : Instance or None
-        The tensor-parallel latency layout :func:`tokensim.perf.predict` also tries under an SLO
-        (:func:`tokensim.perf.latency_layout`); None when it does not apply or was not asked for.
+        The tensor-parallel layout of the same GPUs (:func:`tokensim.perf.latency_layout`) a sweep also tries at
+        points with another SLO or workload; None for a pinned layout, when it does not apply, when it is not among
+        the layouts the search tried (so that it cannot beat the searched layout at the scenario's own point) or was
+        not asked for.
     server_price : float
         Price per server in the scenario currency; NaN when the scenario prices neither this hardware nor its previous
         generation.
@@ -136,7 +173,7 @@ def serving_layout(scenario: Scenario, hardware: str, precision: str, model: str
     hardware, precision, model : str
         Catalogue names (or aliases).
     latency : bool
-        Also resolve the tensor-parallel latency layout (a batch searched under SLOs).
+        Also resolve the tensor-parallel latency layout (a batch searched under SLOs), unless the layout is pinned.
 
     Returns
     -------
@@ -145,12 +182,19 @@ def serving_layout(scenario: Scenario, hardware: str, precision: str, model: str
         GPU. Another hardware than the scenario's uses its catalogue board power and GPUs per server.
     """
     hw = load_catalog().get_hardware(hardware)
-    r = instance(hw.name, model, precision, workload=workload(scenario.serving))
     sv = scenario.serving
+    pins = layout_pins(scenario)
+    r = serving_instance(hw.name, model, precision, workload(sv), slo(sv), pins=pins)
+    alt = None
+    if latency and not any((p.hardware, p.model) == (hw.name, r.model.name) for p in pins):
+        alt = latency_layout(r)
+        if alt is not None and alt.deployment not in candidate_deployments(r.model, r.precision, r.hardware,
+                                                                           r.efficiency):
+            alt = None
     own = hw.name == sv.hardware
     known = server_price(scenario, hw.name)
     price = known if known is not None else math.nan
     power_w = board_power_w(scenario, hw.name, hw.board_power_w)
-    return ServingLayout(hw.name, r.recipe.name, r.model.name, r, latency_layout(r) if latency else None,
+    return ServingLayout(hw.name, r.recipe.name, r.model.name, r, alt,
                          float(price), scenario.cluster.gpus_per_server if own else hw.gpus_per_server,
                          it_power_per_gpu_kw(power_w, scenario.opex.server_overhead_factor))

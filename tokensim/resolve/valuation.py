@@ -17,12 +17,11 @@ from ..config.fleet import Fleet
 from ..config.schema import field_spec
 from ..config.types import Scenario
 from ..cost import it_power_per_gpu_kw, opex_per_installed_gpu_hour
-from ..perf import predict
 from ..perf.measured import with_measurements
 from ..valuation import ValuationBlock, ValuationMarket, months_between
 from .cost import board_power_w, cost_inputs, server_price
 from .fleet import block_inputs
-from .perf import slo, throughput_overrides, workload
+from .perf import scenario_point, throughput_overrides
 
 __all__ = ["DECLINE_PER_YEAR", "LEVEL_VOLATILITY", "DECLINE_VOLATILITY", "NEXT_GENERATION", "REFERENCE_COST_PER_GPU",
            "REFERENCE_PERCENT_OF_COST_BY_AGE", "REFERENCE_RENT_PER_GPU_HOUR", "REFERENCE_TOKEN_PRICES",
@@ -141,8 +140,9 @@ def valuation_block(scenario: Scenario, hardware: str, gpus: float, in_service: 
                     operations_per_gpu_hour: float | None = None) -> ValuationBlock:
     """One block's typed inputs under a scenario's market and opex.
 
-    Tokens/s per GPU: :func:`tokensim.perf.predict` of the scenario's model and workload at its SLO (the market's
-    per-user speed) on ``hardware``, input + output. Cash costs: :func:`tokensim.cost.opex_per_installed_gpu_hour`
+    Tokens/s per GPU: the scenario's serving point (:func:`tokensim.resolve.perf.scenario_point`: its model and
+    workload at its SLO, the market's per-user speed, on ``hardware``, in the layout it pins or the searched one),
+    input + output. Cash costs: :func:`tokensim.cost.opex_per_installed_gpu_hour`
     with the scenario's opex rates, this hardware's board power (catalogue unless it is the scenario's own) times the
     scenario's server overhead, and its cost per GPU for maintenance and insurance, at the residual's busy share; a
     cost given here (a fleet block's own power or space per GPU-hour) replaces the computed one.
@@ -175,7 +175,7 @@ def valuation_block(scenario: Scenario, hardware: str, gpus: float, in_service: 
     if next_generation is None:
         next_generation = NEXT_GENERATION.get(hw.family, (in_service, ""))[0]
     prec = precision or _precision(scenario, hw.name, hw.family)
-    point = predict(hw.name, scenario.serving.model, prec, workload(scenario.serving), slo=slo(scenario.serving))
+    point = scenario_point(scenario, hw.name, scenario.serving.model, prec)
     # the scenario's measured throughput, where it measures this (hardware, model, precision)
     point, _ = with_measurements(point, throughput_overrides(scenario.serving))
     tokens = point.output_tokens_per_s_per_gpu + point.input_tokens_per_s_per_gpu if point.fits else 0.0

@@ -155,6 +155,14 @@ def plan_sweep(scenario: Scenario, axes: Sequence[Axis | str], metrics: Sequence
 
 def _notes(plan: SweepPlan) -> list[str]:
     s, notes = plan.scenario, []
+    moved = [n for n in ("min_tokens_per_s_per_user", "input_tokens", "output_tokens", "context_tokens",
+                         "cache_hit_rate") if n in plan.strides]
+    if moved:
+        chosen = ", ".join(dict.fromkeys(f"{lay.hardware} {lay.precision} {lay.model}: "
+                                         f"{lay.throughput.deployment.label}" for lay in plan.layouts))
+        notes.append(f"the serving layout is chosen once, at the scenario's workload and SLO ({chosen}), and kept at "
+                     f"every value of {', '.join(moved)} (with its tensor-parallel twin where the layout search tried "
+                     "it); tokensim perf searches the layout at one point")
     if s.serving.measured_output_tokens_per_s_per_gpu is not None:
         notes.append("serving.measured_output_tokens_per_s_per_gpu is not used here: every grid point is the "
                      "performance model's (run, bridge and cost-per-token use the measured figure)")

@@ -3,13 +3,17 @@
 The grid is the product of the axes given (:mod:`tokensim.sweep._axes`); every field not swept keeps the scenario's
 value. Each point is one evaluation of the same arithmetic as ``tokensim perf`` + ``tokensim cost``:
 
-- **operating point**: :func:`tokensim.perf.evaluate` for the point's (hardware, precision, model) step model. With a
+- **operating point**: :func:`tokensim.perf.evaluate` for the point's (hardware, precision, model) step model, in
+  the serving layout ``tokensim run`` prices for that combination (:func:`tokensim.perf.serving_instance`: the
+  scenario's pinned layout on its own hardware and model, else the layout search's best aggregated layout), chosen
+  once at the scenario's workload and SLO and kept for every point (a search per point would cost 2-40 ms). With a
   ``concurrency`` axis that batch is evaluated as it is (no SLO applies; the point is infeasible if the batch does
   not fit in memory). Otherwise the batch is searched as :func:`tokensim.perf.predict` does, by the same
   :func:`tokensim.perf.batch_search`: every batch of :func:`tokensim.perf.concurrency_grid` up to the memory limit,
   the highest output tokens/s/GPU meeting the SLOs (``min_tokens_per_s_per_user`` — an axis or the scenario's — and
-  the scenario's TTFT/TPOT limits), and for a MoE model under an SLO also the tensor-parallel latency layout
-  (:func:`tokensim.perf.latency_layout`), keeping the better one. No batch meeting the SLOs makes
+  the scenario's TTFT/TPOT limits), and for an expert-parallel layout under an SLO also its tensor-parallel twin on
+  the same GPUs (:func:`tokensim.perf.latency_layout`, when the layout search tried it and the layout is not pinned),
+  keeping the better one (at the scenario's own point that is the run's layout). No batch meeting the SLOs makes
   the point infeasible: its token metrics are NaN (null in JSON), ``feasible`` is false.
 - **cost per GPU-hour**: :func:`tokensim.cost.cost_per_gpu_hour` on the scenario's cost inputs with the point's
   server price (per server; default the scenario's price for its hardware or its previous generation's), utilisation
