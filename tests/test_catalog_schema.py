@@ -95,8 +95,16 @@ def test_pinned_hardware_messages(tmp_path, case, edits, message):
 MODEL_MESSAGES = [
     ('deepseek-v3', 'unknown_key', {'layer': 61},
      "{path}: field 'layer' got 61; allowed: known keys: aliases, attention, description, family, ffn, "
-     'hidden_size, layers, moe, name, native_precision, notes, published_parameters, source, '
+     'hidden_size, layers, moe, name, native_precision, notes, published_parameters, source, speculative, '
      "tied_embeddings, vocab_size (did you mean 'layers'?)"),
+    ('deepseek-v3', 'speculative_acceptance_above_drafts', {'speculative.acceptance_length': {3: 4.5}},
+     "{path}: field 'speculative.acceptance_length.3' got 4.5; allowed: a number in [1, 4]"),
+    ('deepseek-v3', 'speculative_acceptance_below_one', {'speculative.acceptance_length': {1: 0.9}},
+     "{path}: field 'speculative.acceptance_length.1' got 0.9; allowed: a number in [1, 2]"),
+    ('deepseek-v3', 'speculative_draft_zero', {'speculative.acceptance_length': {0: 1.0}},
+     "{path}: field 'speculative.acceptance_length.0' got 0; allowed: draft tokens: a whole number from 1 to 16"),
+    ('deepseek-v3', 'speculative_source_missing', {'speculative.source': DROP},
+     "{path}: field 'speculative.source' missing; allowed: a value (this field is required)"),
     ('deepseek-v3', 'layers_zero', {'layers': 0},
      "{path}: field 'layers' got 0; allowed: a number in [1, inf)"),
     ('deepseek-v3', 'layers_missing', {'layers': DROP},

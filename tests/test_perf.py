@@ -416,6 +416,26 @@ def test_cli_decode_mode_with_context():
     assert res.exit_code == 0 and data["mode"] == "decode" and data["ttft_s"] is None
 
 
+def test_cli_draft_tokens_without_acceptance_take_the_model_default():
+    """`--speculative-draft-tokens 3` without an acceptance on DeepSeek-R1 predicts as with
+    `--speculative-acceptance-length 2.82` (TensorRT-LLM tech blog 1, table 'Autoregressive MTP Layers': MTP 3,
+    acceptance rate 2.82) and says so on stderr; a model without a sourced default needs the option (exit 2)."""
+    base = ["--hardware", "B200", "--model", "deepseek-r1", "--precision", "fp8", "--input-tokens", "1024",
+            "--output-tokens", "1024", "--gpus", "8", "--concurrency", "64", "--format", "json"]
+    default = _run(*base, "--speculative-draft-tokens", "3")
+    given = _run(*base, "--speculative-draft-tokens", "3", "--speculative-acceptance-length", "2.82")
+    plain = _run(*base)
+    assert default.exit_code == given.exit_code == plain.exit_code == 0, default.output
+    out = json.loads(default.stdout)["output_tokens_per_s_per_gpu"]
+    assert out == json.loads(given.stdout)["output_tokens_per_s_per_gpu"]
+    assert out != json.loads(plain.stdout)["output_tokens_per_s_per_gpu"]
+    assert "--speculative-acceptance-length 2.82: deepseek-v3's default for 3 draft tokens" in default.stderr
+    res = _run(*base[:3], "glm-5.2", *base[4:], "--speculative-draft-tokens", "5")
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert ("--speculative-acceptance-length: required with --speculative-draft-tokens 5 for model 'glm-5.2'"
+            in res.output and "allowed: a number in [1, 6]" in res.output)
+
+
 @pytest.mark.parametrize("flag, value, wanted", [
     ("--hardware", "H2000", "did you mean 'H200'"),
     ("--model", "llama-3.3-7b", "did you mean 'llama-3.3-70b'"),

@@ -16,7 +16,7 @@ from tokensim import SLO, UserError, Workload, predict
 from tokensim.cli import cli
 from tokensim.config import config_dir
 from tokensim.config.catalog import load_catalog
-from tokensim.perf.envelope import envelope_counts, speed_band
+from tokensim.perf.envelope import envelope_counts, envelope_sequences_per_gpu, speed_band
 from tokensim.perf.validate import (
     EXTRA_COLUMNS,
     MEASURED_METRICS,
@@ -79,10 +79,15 @@ def test_issue11_rows_are_merged_unfitted():
 
 
 def test_bundled_calibration_records_the_sha_of_the_data_it_fits():
-    """configs/calibration.yaml's fit.data names the sha256 of the fitted rows and columns; its row count matches."""
+    """configs/calibration.yaml's fit.data names the sha256 of the fitted rows and columns and, fitted with
+    --with-fixed-concurrency, the count and sha256 of the fixed-concurrency rows as fitted; the row count matches."""
+    from tokensim.perf.calibration import FIXED_CONCURRENCY_LABEL, fixed_concurrency_rows, rows_sha256
     fit = yaml.safe_load((config_dir() / "calibration.yaml").read_text())["fit"]
-    assert fit["data"] == f"measurements.csv sha256:{calibration_sha256()}"
-    assert fit["rows"] == len(calibration_rows(load_measurements()))
+    every = load_measurements()
+    extra = fixed_concurrency_rows(every)
+    assert fit["data"] == (f"measurements.csv sha256:{calibration_sha256()} + {len(extra)} "
+                           f"{FIXED_CONCURRENCY_LABEL}, sha256:{rows_sha256(extra)}")
+    assert fit["rows"] == len(calibration_rows(every)) + len(extra)
 
 
 def test_calibration_sha_is_the_file_sha_without_unfitted_rows_or_extra_columns(tmp_path):
@@ -341,15 +346,33 @@ def test_rows_that_cannot_run_carry_the_reason(changes, reason):
 
 
 def test_speculative_decoding_is_modelled_only_when_published():
-    """Draft tokens with a published acceptance (a range: its midpoint) enter the workload; MTP without them runs
-    without speculation and is grouped as not modelled."""
+    """Draft tokens with a published acceptance (a range: its midpoint) enter the workload; MTP without a draft
+    length, or with one the model has no sourced default for, runs without speculation and is grouped as not
+    modelled."""
     m = _row(mtp_draft_tokens=3, mtp_acceptance_length="2.3-2.5")
     assert m.speculative == "modelled"
     assert m.workload.speculative_draft_tokens == 3 and m.workload.speculative_acceptance_length == pytest.approx(2.4)
-    bare = _row(mtp_draft_tokens=3)
-    assert bare.speculative == "not modelled" and bare.workload.speculative_draft_tokens == 0
+    no_default = _row(mtp_draft_tokens=7)  # deepseek-v3's catalogue defaults stop at 5 draft tokens
+    assert no_default.speculative == "not modelled" and no_default.workload.speculative_draft_tokens == 0
+    glm = _row(model="glm-5.2", mtp_draft_tokens=5)  # no sourced default installed for GLM-5.2
+    assert glm.speculative == "not modelled" and glm.workload.speculative_draft_tokens == 0
     assert _row(assumptions="MTP speculative decoding (spec_method=mtp)").speculative == "not modelled"
     assert _row().speculative == "none"
+
+
+def test_a_published_draft_length_without_acceptance_takes_the_catalogue_default():
+    """A DeepSeek-R1 row naming MTP draft 3 without an acceptance runs with 2.82 accepted tokens per step: the
+    TensorRT-LLM tech blog 1 table 'Autoregressive MTP Layers' (MTP 3: acceptance rate 2.82), read by hand; the
+    prediction is the one with that acceptance published in the row."""
+    bare = _row(mtp_draft_tokens=3)
+    assert bare.speculative == "default acceptance"
+    assert bare.workload.speculative_draft_tokens == 3 and bare.workload.speculative_acceptance_length == 2.82
+    published = replace(bare, mtp_acceptance_length="2.82")
+    assert published.speculative == "modelled"
+    assert predict_measurement(bare)["predicted"] == predict_measurement(published)["predicted"]
+    # draft 1: the same table's 1.92 (the DeepSeek-V3 Technical Report's 85-90% second-token acceptance: 1.85-1.90)
+    assert _row(mtp_draft_tokens=1).workload.speculative_acceptance_length == 1.92
+    assert _row(model="deepseek-v3.2", mtp_draft_tokens=1).speculative == "default acceptance"
 
 
 def test_organisations_are_one_source_group():
@@ -392,6 +415,49 @@ def test_envelope_counts_rows_per_family_and_band(tmp_path):
                     "H200,llama-3.3-70b,45\nH200,no-such-model,45\nH200,llama-3.3-70b,\n")
     counts = envelope_counts(str(path))
     assert counts == {("hopper", "llama", "20-50"): 3, ("hopper", "llama", "none"): 1}
+
+
+def test_envelope_keeps_the_most_sequences_per_gpu_measured(tmp_path):
+    """The most sequences per GPU per cell: 64 clients on 8 GPUs (8) and 48 on 4 (12) -> 12; a row without
+    concurrency or GPUs adds nothing; a cell with no stated concurrency has None."""
+    path = tmp_path / "m.csv"
+    path.write_text("hardware,model,tokens_per_s_per_user,concurrency,system_gpus\n"
+                    "H100,llama-3.3-70b,30,64,8\nH200,llama-3.3-70b,45,48,4\nH200,llama-3.3-70b,40,,8\n"
+                    "H100,llama-3.1-8b,120,,\n")
+    assert envelope_sequences_per_gpu("hopper", "llama", "20-50", str(path)) == 12.0
+    assert envelope_sequences_per_gpu("hopper", "llama", ">100", str(path)) is None
+    assert envelope_counts(str(path)) == {("hopper", "llama", "20-50"): 3, ("hopper", "llama", ">100"): 1}
+
+
+def test_more_sequences_per_gpu_than_measured_is_an_extrapolation():
+    """DeepSeek-V3 NVFP4 on 8 B300 (DTP8), 1k/1k with the founding scenario's 56.3% cache hits and MTP (draft 1,
+    acceptance 1.85), at fixed client concurrencies from 8 to 1,464 (the batch the founding scenario prices): each
+    point is an
+    extrapolation exactly when its cell (Blackwell Ultra x DeepSeek x the point's band) has fewer than 10 rows or the
+    point serves more sequences per GPU than the cell's most (read here from the CSV, independently); at least one
+    point is outside on the second count alone and one is inside."""
+    cat = load_catalog()
+    most: dict[str, float] = {}
+    with MEASUREMENTS_PATH.open(newline="") as fh:
+        for r in csv.DictReader(fh):
+            try:
+                fam = cat.get_hardware(r["hardware"]).family, cat.get_model(r["model"]).family
+            except UserError:
+                continue
+            if fam != ("blackwell-ultra", "deepseek") or not r["concurrency"] or not r["system_gpus"]:
+                continue
+            band = speed_band(float(r["tokens_per_s_per_user"]) if r["tokens_per_s_per_user"] else None)
+            most[band] = max(most.get(band, 0.0), float(r["concurrency"]) / float(r["system_gpus"]))
+    seen = set()
+    workload = Workload(1024, 1024, cache_hit_rate=0.563, speculative_draft_tokens=1,
+                        speculative_acceptance_length=1.85)
+    for concurrency in (8, 64, 512, 1024, 1464):
+        p = predict("B300", "deepseek-v3", "nvfp4", workload, gpus=8, tp=1, ep=1, concurrency=concurrency)
+        beyond = p.concurrency / 8 > most.get(p.speed_band, math.inf)
+        assert p.envelope_max_sequences_per_gpu == most.get(p.speed_band)
+        assert p.extrapolation is (p.envelope_rows < 10 or beyond)
+        seen.add("beyond" if beyond and p.envelope_rows >= 10 else "inside" if not p.extrapolation else "few")
+    assert {"beyond", "inside"} <= seen
 
 
 def test_prediction_says_whether_it_extrapolates():

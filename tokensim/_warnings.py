@@ -130,6 +130,15 @@ def extrapolation(field: str, points: Iterable[Mapping[str, Any]]) -> list[Notic
         One warning per prediction that extrapolates.
     """
     return [_warning("extrapolation", field, f"{p.get('model')} on {p.get('hardware')} at {p.get('precision')} is "
-                     "outside the performance model's validated envelope (fewer than 10 measured rows for its "
-                     "hardware family, model family and per-user speed band)")
+                     "outside the performance model's validated envelope (" + _why_outside(p) + ")")
             for p in points if p.get("extrapolation")]
+
+
+def _why_outside(p: Mapping[str, Any]) -> str:
+    """Which envelope test a point fails: too few rows, or more sequences per GPU than any row served."""
+    rows, most = p.get("envelope_rows"), p.get("envelope_max_sequences_per_gpu")
+    gpus = p.get("gpus_per_instance", p.get("gpus"))
+    if (rows is None or rows >= 10) and most is not None and p.get("concurrency") is not None and gpus:
+        return (f"{p['concurrency'] / gpus:,.0f} sequences per GPU, more than any measured row of its hardware "
+                f"family, model family and per-user speed band served ({most:,.0f})")
+    return "fewer than 10 measured rows for its hardware family, model family and per-user speed band"

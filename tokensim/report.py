@@ -96,6 +96,9 @@ def _unit_cost_rows(s: Scenario, k: float, currency: str, throughput_overrides: 
             "compute_format": p.compute_format, "weight_only": p.weight_only, "layout": p.layout,
             "gpus_per_instance": p.gpus, "tp": p.tp, "ep": p.ep,
             "concurrency": p.concurrency, "meets_slo": p.meets_slo,
+            # the validated envelope of the priced point (perf/envelope.py)
+            "speed_band": p.speed_band, "envelope_rows": p.envelope_rows,
+            "envelope_max_sequences_per_gpu": p.envelope_max_sequences_per_gpu, "extrapolation": p.extrapolation,
             "output_tokens_per_s_per_gpu": p.output_tokens_per_s_per_gpu,
             "output_tokens_per_s_per_gpu_low": p.output_tokens_per_s_per_gpu_low,
             "output_tokens_per_s_per_gpu_high": p.output_tokens_per_s_per_gpu_high,

@@ -15,6 +15,7 @@ import click
 from .._errors import ConfigError, ParameterError, UserError
 from .._output import render_table
 from ..config import check_number
+from ..config.catalog import load_catalog
 from ..config.schema import field_spec
 from ..perf import MODES, POOL_SYNTAX, SLO, Workload, predict
 from ._common import cli, emit, format_option, info
@@ -67,6 +68,32 @@ def _flag_wording(exc: UserError) -> UserError:
     return UserError(text)
 
 
+def _default_acceptance(model: str | None, draft_tokens: int) -> float:
+    """The acceptance length when ``--speculative-acceptance-length`` is not given: 1 without drafts, else the model's
+    sourced default for ``draft_tokens`` (catalogue ``speculative.acceptance_length``), announced on stderr.
+
+    Raises
+    ------
+    UserError
+        When the model has no sourced default for that draft length (the option is then required).
+    """
+    if not draft_tokens:
+        return 1.0
+    spec = load_catalog().get_model(model, "model") if model else None
+    if spec is None:  # --model missing: the command's own check names it
+        return 1.0
+    acceptance = spec.default_acceptance_length(draft_tokens)
+    if acceptance is None:
+        known = ", ".join(str(k) for k, _ in spec.speculative_acceptance)
+        raise UserError(f"--speculative-acceptance-length: required with --speculative-draft-tokens {draft_tokens} "
+                        f"for model '{spec.name}': it has no sourced acceptance for {draft_tokens} draft tokens "
+                        f"(defaults: {'for ' + known + ' draft tokens' if known else 'none'}); allowed: a number in "
+                        f"[1, {1 + draft_tokens}]")
+    info(f"note: --speculative-acceptance-length {acceptance:g}: {spec.name}'s default for {draft_tokens} draft "
+         f"tokens ({spec.speculative_source})")
+    return acceptance
+
+
 def _envelope_note(points) -> None:
     """One stderr line when a point lies outside the validated envelope (``extrapolation``: fewer than 10 measured
     rows of its hardware family x model family x per-user speed band; tokensim.perf.envelope)."""
@@ -105,8 +132,10 @@ def _envelope_note(points) -> None:
 @click.option("--concurrency", type=int, help="fix the number of concurrent sequences instead of searching")
 @click.option("--speculative-draft-tokens", type=int, default=0, show_default=True,
               help="draft tokens verified per decode step (MTP/EAGLE)")
-@click.option("--speculative-acceptance-length", type=float, default=1.0, show_default=True,
-              help="mean output tokens produced per decode step per sequence")
+@click.option("--speculative-acceptance-length", type=float,
+              help="mean output tokens produced per decode step per sequence [default: with "
+                   "--speculative-draft-tokens, the model's sourced default for that draft length (catalogue "
+                   "speculative.acceptance_length); else 1]")
 @click.option("--pareto", is_flag=True, help="list the throughput-vs-interactivity Pareto frontier")
 @click.option("--offload-weights", is_flag=True,
               help="with --gpus/--tp/--ep: weights that do not fit in HBM sit in Grace memory and stream over "
@@ -119,6 +148,10 @@ def perf_command(hardware, model, precision, input_tokens, output_tokens, gpus, 
                  speculative_draft_tokens, speculative_acceptance_length, pareto, offload_weights, calibration,
                  fmt):
     """Tokens per second per GPU, per user, TTFT and TPOT at the best operating point meeting the SLOs."""
+    speculative_draft_tokens = _declared("--speculative-draft-tokens", "speculative_draft_tokens",
+                                         speculative_draft_tokens)
+    if speculative_acceptance_length is None:
+        speculative_acceptance_length = _default_acceptance(model, speculative_draft_tokens)
     workload = Workload(
         input_tokens=_declared("--input-tokens", "input_tokens", input_tokens, low=1),
         output_tokens=_declared("--output-tokens", "output_tokens", output_tokens, low=1),
@@ -126,8 +159,7 @@ def perf_command(hardware, model, precision, input_tokens, output_tokens, gpus, 
         context_tokens=_positive("--context-tokens", context_tokens, low=1, low_open=False,
                                  high=2 * field_spec("serving", "input_tokens").high),
         cache_hit_rate=_declared("--cache-hit-rate", "cache_hit_rate", cache_hit_rate),  # [0, 1] as in a scenario
-        speculative_draft_tokens=_declared("--speculative-draft-tokens", "speculative_draft_tokens",
-                                           speculative_draft_tokens),
+        speculative_draft_tokens=speculative_draft_tokens,
         speculative_acceptance_length=_positive("--speculative-acceptance-length", speculative_acceptance_length,
                                                 low=1, low_open=False, high=1 + speculative_draft_tokens),
     )

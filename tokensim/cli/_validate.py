@@ -11,6 +11,7 @@ from .._output import atomic_write_text, check_output_path, render_table
 from ..config import config_dir
 from ..config.reader import load_yaml
 from ..perf.calibration import (
+    DEFAULT_SOURCE_OFFSET_SD,
     FIXED_CONCURRENCY_LABEL,
     calibrate,
     cross_validated_rows,
@@ -73,8 +74,10 @@ def _cross_validated(data, calibration) -> tuple[list[dict], list[dict]]:
     (``calibrate: no``) from the calibration in force, which is the fit to all fitted rows (no refit needed)."""
     fitted, rest, not_run = [], [], []
     # a calibration fitted with --with-fixed-concurrency saw those rows too: they are cross-validated like the others
-    record = str(((load_yaml(Path(calibration or config_dir() / "calibration.yaml")) or {}).get("fit") or {})
-                 .get("data", ""))
+    fit_record = (load_yaml(Path(calibration or config_dir() / "calibration.yaml")) or {}).get("fit") or {}
+    record = str(fit_record.get("data", ""))
+    # refit as the calibration was fitted: with its per-source offsets when it had them
+    offset_sd = float(fit_record.get("source_offset_sd") or 0.0)
     extra = {m.id: m for m in fixed_concurrency_rows(data)} if FIXED_CONCURRENCY_LABEL in record else {}
     for m in data:
         if m.id in extra:
@@ -88,7 +91,7 @@ def _cross_validated(data, calibration) -> tuple[list[dict], list[dict]]:
             fitted.append(m)
         except NotRunnable as exc:
             not_run.append(not_run_result(m, exc))
-    rows = cross_validated_rows(fitted, calibration) if fitted else []
+    rows = cross_validated_rows(fitted, calibration, offset_sd) if fitted else []
     held = validate(rest, calibration) if rest else {"rows": [], "not_run": []}
     return rows + held["rows"], not_run + held["not_run"]
 
@@ -150,8 +153,12 @@ def validate_command(measurements, calibration, cross, show_rows, subset, fmt):
               help="also fit the rows marked calibrate: no that run at a stated client concurrency, aggregated or "
                    "decode-only, output tokens/s, speculation none or with an acceptance, deployment runnable "
                    "(perf.calibration.fixed_concurrency_rows)")
+@click.option("--source-offset-sd", "offset_sd", type=click.FloatRange(min=0.0, max=5.0),
+              default=DEFAULT_SOURCE_OFFSET_SD, show_default=True,
+              help="prior width (log scale) of each source group's offset on its predictions, fitted beside the "
+                   "factors so that one organisation's setup does not pull the shared physics; 0 switches it off")
 @format_option()
-def calibrate_command(measurements, calibration, out, install, date, with_fixed, fmt):
+def calibrate_command(measurements, calibration, out, install, date, with_fixed, offset_sd, fmt):
     """Fit the efficiency factors to the measurements, cross-validate by source and write a calibration YAML (a file
     of yours unless --install replaces the installed one)."""
     if install and out is not None:
@@ -170,7 +177,7 @@ def calibrate_command(measurements, calibration, out, install, date, with_fixed,
         data = data + extra
     skipped = f" ({len(every) - len(data)} marked calibrate: no are left out)" if len(every) > len(data) else ""
     info(f"fitting {len(data)} rows{skipped}, then one fit per source for cross-validation...")
-    result = calibrate(data, label, calibration, date)
+    result = calibrate(data, label, calibration, date, source_offset_sd=offset_sd)
     atomic_write_text(target, result.yaml_text)
     info(f"wrote {target}")
     report = summarize(result.loso)

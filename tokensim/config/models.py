@@ -133,6 +133,38 @@ class PublishedSchema(SchemaSection):
     source: Annotated[str, Source()]
 
 
+# the largest draft length a scenario or the perf CLI accepts (config.schema: speculative_draft_tokens 0..16)
+MAX_DRAFT_TOKENS = 16
+
+
+class SpeculativeSchema(SchemaSection):
+    """``speculative:``: the mean acceptance length of the model's own draft module (MTP, EAGLE) per draft length, as
+    a source publishes it; the default where a deployment names a draft length and no acceptance."""
+
+    method: Annotated[str, Text()]
+    acceptance_length: Any = Field(None)  # {draft tokens: mean output tokens per decode step}; checked below
+    source: Annotated[str, Source()]
+    notes: Annotated[str, Text()] | None = Field(None)
+
+    @model_validator(mode="after")
+    def _table(self) -> SpeculativeSchema:
+        table = self.acceptance_length
+        if table is None:
+            raise _missing("acceptance_length")
+        if not isinstance(table, Mapping) or not table:
+            raise Invalid("a mapping of draft tokens: acceptance length (e.g. {1: 1.9, 3: 2.8})",
+                          key="acceptance_length", value=table)
+        for draft, value in table.items():
+            if isinstance(draft, bool) or not isinstance(draft, int) or not 1 <= draft <= MAX_DRAFT_TOKENS:
+                raise Invalid(f"draft tokens: a whole number from 1 to {MAX_DRAFT_TOKENS}",
+                              key=f"acceptance_length.{draft}", value=draft)
+            try:
+                Number(1, unit="output tokens per decode step").check(value, high=1 + draft)
+            except Invalid as exc:
+                raise Invalid(exc.allowed, key=f"acceptance_length.{draft}", value=value) from None
+        return self
+
+
 class ModelFileSchema(SchemaSection):
     """A model file: the shape from the published config, and the published parameter counts."""
 
@@ -150,6 +182,7 @@ class ModelFileSchema(SchemaSection):
     attention: AttentionSchema
     ffn: FfnSchema | None = Field(None)
     moe: MoeSchema | None = Field(None)
+    speculative: SpeculativeSchema | None = Field(None)
     notes: Annotated[str, Text()] | None = Field(None)
 
     @model_validator(mode="after")
@@ -216,6 +249,14 @@ class ModelSpec:
     description: str = ""
     notes: str = ""
     file: str = field(default="", compare=False)
+    # the catalogue's ``speculative:`` section: ((draft tokens, mean acceptance length), ...), method and source
+    speculative_acceptance: tuple[tuple[int, float], ...] = ()
+    speculative_method: str = ""
+    speculative_source: str = ""
+
+    def default_acceptance_length(self, draft_tokens: int) -> float | None:
+        """The catalogue's mean acceptance length for ``draft_tokens`` draft tokens (None: no sourced default)."""
+        return dict(self.speculative_acceptance).get(draft_tokens)
 
     # -- parameter counts ----------------------------------------------------------------------------------------
     @property
@@ -433,4 +474,8 @@ def load_model_file(path: str | Path) -> ModelSpec:
         native_precision="bf16" if m.native_precision is None else m.native_precision,
         sparse_topk_tokens=topk, indexer_heads=index_heads, indexer_head_dim=index_dim, indexer_layers=index_layers,
         aliases=tuple(m.aliases or ()), description=m.description or "", notes=m.notes or "", file=str(path),
+        speculative_acceptance=(tuple(sorted((int(k), float(v)) for k, v in m.speculative.acceptance_length.items()))
+                                if m.speculative is not None else ()),
+        speculative_method=m.speculative.method if m.speculative is not None else "",
+        speculative_source=m.speculative.source if m.speculative is not None else "",
     )

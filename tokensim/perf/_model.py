@@ -29,7 +29,7 @@ from ..config.models import ModelSpec
 from ..config.precisions import Recipe, ResolvedPrecision, resolve_precision
 from . import _core as core
 from .efficiency import Efficiency, load_efficiency
-from .envelope import MIN_ENVELOPE_ROWS, envelope_rows, speed_band
+from .envelope import MIN_ENVELOPE_ROWS, envelope_rows, envelope_sequences_per_gpu, speed_band
 
 __all__ = ["Deployment", "Workload", "SLO", "MODES", "BatchSearch", "Instance", "Prediction", "batch_search",
            "build_step_model", "default_deployment", "evaluate", "instance", "latency_layout", "operating_point",
@@ -765,6 +765,9 @@ class Prediction:
     # and whether those are fewer than MIN_ENVELOPE_ROWS; set by predict, None when built elsewhere
     speed_band: str | None = None
     envelope_rows: int | None = None
+    # the most sequences per GPU a measured row of that hardware family x model family x band served (None: no row
+    # states a concurrency, or an unconstrained point); serving more is an extrapolation too
+    envelope_max_sequences_per_gpu: float | None = None
     extrapolation: bool | None = None
     # deployments (set by the layout search and by prefill/decode pools; None otherwise): the instance layout
     # (``TEP8``; pools: ``3xTEP4 prefill + 1xDEP32 decode``), the pools, all their GPUs, and which pool limits the rate
@@ -794,7 +797,8 @@ class Prediction:
             if name not in _OPTIONAL or getattr(self, name) is not None}
 
 
-_OPTIONAL = ("meets_slo", "speed_band", "envelope_rows", "extrapolation", "layout", "prefill_pool", "decode_pool",
+_OPTIONAL = ("meets_slo", "speed_band", "envelope_rows", "envelope_max_sequences_per_gpu", "extrapolation", "layout",
+             "prefill_pool", "decode_pool",
              "total_gpus", "bottleneck", "waiting_sequences",
              "offloaded_weights_gb_per_gpu")  # left out of to_dict when None
 _ORDER = tuple(f.name for f in fields(Prediction) if f.name != "prefill_gpu_share")
@@ -978,10 +982,15 @@ def _queued(row: dict[str, Any], concurrency: float, workload: Workload, slo: SL
 
 def _envelope(r: Instance, row: dict[str, Any], constrained: bool) -> dict[str, Any]:
     """The point's speed band (``none`` for an unconstrained max-throughput point), the measured rows of its hardware
-    family x model family x band, and whether they are fewer than :data:`MIN_ENVELOPE_ROWS` (``extrapolation``)."""
+    family x model family x band, the most sequences per GPU one of them served, and whether the point lies outside
+    (``extrapolation``: fewer than :data:`MIN_ENVELOPE_ROWS` rows, or more sequences per GPU than any of them)."""
     band = speed_band(float(row["tokens_per_s_per_user"])) if constrained else "none"
     rows = envelope_rows(r.hardware.family, r.model.family, band)
-    return {"speed_band": band, "envelope_rows": rows, "extrapolation": rows < MIN_ENVELOPE_ROWS}
+    most = envelope_sequences_per_gpu(r.hardware.family, r.model.family, band) if constrained else None
+    per_gpu = float(row["concurrency"]) / r.step_model.gpus
+    beyond = most is not None and per_gpu > most
+    return {"speed_band": band, "envelope_rows": rows, "envelope_max_sequences_per_gpu": most,
+            "extrapolation": rows < MIN_ENVELOPE_ROWS or beyond}
 
 
 def _better_layout_for_slo(r: Instance, mode: str, workload: Workload, slo: SLO) -> Instance:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import math
-import os
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -38,14 +37,19 @@ from .validate import Measurement, NotRunnable, plan_measurement, predict_measur
 
 __all__ = ["FitParameter", "PARAMETERS", "PRIOR_LOG_SD", "Problem", "FitResult", "Calibration", "build_problem",
            "fit", "predict_rows", "cross_validate", "cross_validated_rows", "interval_sigmas", "conformal_sigma",
-           "calibrate", "fixed_concurrency_rows", "rows_sha256", "FIXED_CONCURRENCY_LABEL"]
+           "calibrate", "fixed_concurrency_rows", "rows_sha256", "FIXED_CONCURRENCY_LABEL",
+           "DEFAULT_SOURCE_OFFSET_SD"]
 
 # How far (log scale, one standard deviation) a family's factor may stray from the pooled value before the
 # penalty equals one data residual of the same size. A modelling choice: 0.3 lets a family differ by ~35%.
 PRIOR_LOG_SD = 0.3
-# Prior width (log scale) of each source group's offset in a fit (0 switches the offsets off). Environment override
-# TOKENSIM_SOURCE_LOG_SD for ablations.
-SOURCE_LOG_SD = float(os.environ.get("TOKENSIM_SOURCE_LOG_SD", "0"))
+# Per-source offsets (``tokensim calibrate --source-offset-sd``): each source group in a fit gets a log-offset on all
+# its predictions, a random effect shrunk to 0 with this prior width (log scale); 0 switches them off. The offsets
+# absorb what one organisation's setup shares across its rows (engine builds, benchmark client, workload mapping), so
+# that it does not pull the shared physics; a held-out or new source is predicted with offset 0. A modelling choice
+# like PRIOR_LOG_SD: 1.0 lets a source sit a factor e away from the pool at the cost of one residual of that size
+# (chosen among 0.25, 0.5, 1.0 and 2.0 by leave-one-source-out error over all rows; docs/model-notes.md, round 3).
+DEFAULT_SOURCE_OFFSET_SD = 1.0
 # Soft-L1 scale: residuals beyond ~15% count linearly, so a few badly mapped rows cannot drag the fit.
 LOSS_SCALE = 0.15
 _KINDS = ("output", "input", "ttft")
@@ -265,8 +269,11 @@ class FitResult:
     source_effects: dict[str, float]  # source group -> fitted log-offset (empty when not fitted); never predicts
 
 
-def fit(problem: Problem, train: np.ndarray | None = None, x0: np.ndarray | None = None) -> FitResult:
-    """Robust least squares on ln(predicted/measured) over ``train`` rows (default all), shrunk to the pool."""
+def fit(problem: Problem, train: np.ndarray | None = None, x0: np.ndarray | None = None,
+        source_offset_sd: float = 0.0) -> FitResult:
+    """Robust least squares on ln(predicted/measured) over ``train`` rows (default all), shrunk to the pool; with
+    ``source_offset_sd`` > 0 each training source group also gets a shrunk log-offset (``FitResult.source_effects``)
+    that never enters a prediction."""
     slots = _layout(problem)
     train = np.ones(len(problem.measurements), dtype=bool) if train is None else train
     counts = np.bincount(problem.row_family[train], minlength=len(problem.families))
@@ -274,10 +281,10 @@ def fit(problem: Problem, train: np.ndarray | None = None, x0: np.ndarray | None
     prior = [(i, pooled_of[p.key]) for i, (p, fam) in enumerate(slots) if fam is not None]
     log_measured = np.log(problem.measured)
 
-    # One log-offset per source group in the training rows (a random effect shrunk to 0 with sd SOURCE_LOG_SD): a
+    # One log-offset per source group in the training rows (a random effect shrunk to 0 with sd source_offset_sd): a
     # source whose engines are all slower or faster than the rest moves its own offset, not the shared physics.
     groups = sorted({m.source_group for m, t in zip(problem.measurements, train, strict=True) if t})
-    use_effects = SOURCE_LOG_SD > 0 and len(groups) > 1
+    use_effects = source_offset_sd > 0 and len(groups) > 1
     group_of = np.array([groups.index(m.source_group) if m.source_group in groups else -1
                          for m in problem.measurements])
     n_phys = len(slots)
@@ -289,7 +296,7 @@ def fit(problem: Problem, train: np.ndarray | None = None, x0: np.ndarray | None
             pred = pred + np.where(group_of >= 0, z[n_phys:][group_of], 0.0)
         data = (pred - log_measured)[train]
         shrink = np.array([(x[i] - x[j]) / PRIOR_LOG_SD for i, j in prior])
-        effects = z[n_phys:] / SOURCE_LOG_SD if use_effects else np.empty(0)
+        effects = z[n_phys:] / source_offset_sd if use_effects else np.empty(0)
         return np.concatenate([data, shrink, effects])
 
     low = np.log([p.low for p, _ in slots])
@@ -316,14 +323,14 @@ def fit(problem: Problem, train: np.ndarray | None = None, x0: np.ndarray | None
                      float(sol.cost), bool(sol.success), source_effects)
 
 
-def cross_validate(problem: Problem, x0: np.ndarray | None = None) -> np.ndarray:
+def cross_validate(problem: Problem, x0: np.ndarray | None = None, source_offset_sd: float = 0.0) -> np.ndarray:
     """Leave-one-source-out predictions: each source's rows predicted by a fit to every other source (sources of one
     organisation held out together: ``Measurement.source_group``)."""
     sources = np.array([m.source_group for m in problem.measurements])
     out = np.empty(len(sources))
     for s in sorted(set(sources)):
         held = sources == s
-        out[held] = fit(problem, train=~held, x0=x0).predicted[held]
+        out[held] = fit(problem, train=~held, x0=x0, source_offset_sd=source_offset_sd).predicted[held]
     return out
 
 
@@ -388,11 +395,13 @@ def loso_rows(problem: Problem, loso_pred: np.ndarray, level: float, z: float) -
     return rows
 
 
-def cross_validated_rows(measurements: list[Measurement], calibration_path: str | None = None) -> list[dict]:
+def cross_validated_rows(measurements: list[Measurement], calibration_path: str | None = None,
+                         source_offset_sd: float = 0.0) -> list[dict]:
     """Validation rows of leave-one-source-out predictions (``tokensim validate --cross-validate``)."""
     problem = build_problem(measurements, calibration_path)
     eff = next(iter(problem.base_efficiency.values()))
-    return loso_rows(problem, cross_validate(problem), eff.interval_level, eff.interval_z)
+    return loso_rows(problem, cross_validate(problem, source_offset_sd=source_offset_sd), eff.interval_level,
+                     eff.interval_z)
 
 
 # How calibration.yaml's fit.data names the rows added by fixed_concurrency_rows (validate reads it back).
@@ -484,12 +493,14 @@ _HEADER = """
 
 
 def calibrate(measurements: list[Measurement], data_label: str, calibration_path: str | None = None,
-              date: str | None = None) -> Calibration:
-    """Fit the factors, cross-validate by source, derive intervals; return the new calibration.yaml text."""
+              date: str | None = None, source_offset_sd: float = 0.0) -> Calibration:
+    """Fit the factors, cross-validate by source, derive intervals; return the new calibration.yaml text (with
+    ``source_offset_sd`` > 0: per-source offsets in every fit, recorded in ``fit.source_offset_sd`` and, fitted to
+    all rows, in ``fit.source_offsets``)."""
     date = date or _dt.date.today().isoformat()
     problem = build_problem(measurements, calibration_path)
-    full = fit(problem)
-    loso_pred = cross_validate(problem)
+    full = fit(problem, source_offset_sd=source_offset_sd)
+    loso_pred = cross_validate(problem, source_offset_sd=source_offset_sd)
     eff = next(iter(problem.base_efficiency.values()))
     level, z = eff.interval_level, eff.interval_z
     resid = np.log(loso_pred / problem.measured)
@@ -520,12 +531,15 @@ def calibrate(measurements: list[Measurement], data_label: str, calibration_path
         defaults[f"{phase}.{name}"] = (sigmas[phase, moe], f"{conformal}, {rows} {phase} "
                                        f"{'MoE' if moe else 'dense'} rows pooled over hardware families (under "
                                        f"{MIN_ROWS_FOR_INTERVAL} rows: the phase's rows, then all rows)")
-    fit_block = {
+    method = (f"robust least squares (scipy least_squares, soft_l1, f_scale {LOSS_SCALE}) on ln(predicted/"
+              f"measured), per-family log-factors shrunk to the pool with sd {PRIOR_LOG_SD}; intervals "
+              f"training-conditional conformal ({INTERVAL_CONFIDENCE:.0%} confidence) on leave-one-source-out "
+              "residuals, per phase and dense/MoE")
+    if source_offset_sd > 0:
+        method += f"; per-source log-offsets shrunk to 0 with sd {source_offset_sd:g} (never predicting)"
+    fit_block: dict[str, Any] = {
         "date": date,
-        "method": (f"robust least squares (scipy least_squares, soft_l1, f_scale {LOSS_SCALE}) on ln(predicted/"
-                   f"measured), per-family log-factors shrunk to the pool with sd {PRIOR_LOG_SD}; intervals "
-                   f"training-conditional conformal ({INTERVAL_CONFIDENCE:.0%} confidence) on leave-one-source-out "
-                   "residuals, per phase and dense/MoE"),
+        "method": method,
         "data": data_label,
         "rows": len(measurements),
         "sources": sources,
@@ -534,5 +548,10 @@ def calibrate(measurements: list[Measurement], data_label: str, calibration_path
         "loso_median_abs_error": float(stats["median_abs_error"]),
         "loso_interval_coverage": float(stats["interval_coverage"]),
     }
+    if source_offset_sd > 0:
+        fit_block["source_offset_sd"] = float(source_offset_sd)
+    if full.source_effects:
+        fit_block["source_offsets"] = [{"group": g, "log_offset": round(v, 4)}
+                                       for g, v in sorted(full.source_effects.items())]
     text = render_calibration(fit_block, defaults, families, calibration_path, header=_HEADER)
     return Calibration(full, loso, sigmas, fit_block, text)

@@ -206,8 +206,8 @@ def render_calibration(fit: dict, defaults: dict[str, tuple[float, str]],
     out = [line + "\n" for line in header.strip().splitlines()] if header else []
     out.append("fit:\n")
     for key, value in fit.items():
-        text = _yaml_number(value) if isinstance(value, float) else json.dumps(value) if isinstance(value, str) \
-            else str(value)
+        text = _yaml_number(value) if isinstance(value, float) else json.dumps(value) \
+            if isinstance(value, (str, dict, list)) else str(value)
         out.append(f"  {key}: {text}\n")
     out.append(f"interval_level: {_yaml_number(doc.interval_level)}\n")
     out.append("defaults:\n")

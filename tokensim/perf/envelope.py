@@ -2,7 +2,9 @@
 per-user speed band (issue 11, Build item 5).
 
 A prediction falls outside the envelope (``extrapolation: true``) when ``tokensim/data/measurements.csv`` holds fewer
-than :data:`MIN_ENVELOPE_ROWS` rows of the same hardware family x model family x speed band. The count is of measured
+than :data:`MIN_ENVELOPE_ROWS` rows of the same hardware family x model family x speed band, or when it serves more
+sequences per GPU than any of those rows measured at a stated client concurrency
+(:func:`envelope_sequences_per_gpu`: client concurrency over all the GPUs of the deployment). The count is of measured
 rows whose hardware and model are in the catalogue, whether or not the model can run them yet; it is read once per
 process and cached (:func:`envelope_counts`).
 
@@ -21,7 +23,8 @@ from pathlib import Path
 from .._errors import UserError
 from ..config.catalog import load_catalog
 
-__all__ = ["BANDS", "MIN_ENVELOPE_ROWS", "MEASUREMENTS_PATH", "speed_band", "envelope_counts", "envelope_rows"]
+__all__ = ["BANDS", "MIN_ENVELOPE_ROWS", "MEASUREMENTS_PATH", "speed_band", "envelope_counts", "envelope_rows",
+           "envelope_sequences_per_gpu"]
 
 MEASUREMENTS_PATH = Path(__file__).resolve().parent.parent / "data" / "measurements.csv"
 # Band edges (tokens/s per user) from issue 11, Build item 5; "none": no stated per-user speed.
@@ -67,8 +70,14 @@ def envelope_counts(path: str | None = None) -> dict[tuple[str, str, str], int]:
         ``(hardware family, model family, band) -> rows``; rows naming hardware or a model not in the catalogue are
         not counted. A row's band is that of its ``tokens_per_s_per_user`` column (``none`` when blank or absent).
     """
+    return {key: n for key, (n, _) in _cells(path).items()}
+
+
+@functools.lru_cache(maxsize=4)
+def _cells(path: str | None = None) -> dict[tuple[str, str, str], tuple[int, float | None]]:
+    """(rows, largest client concurrency per GPU or None) per (hardware family, model family, speed band)."""
     cat = load_catalog()
-    counts: dict[tuple[str, str, str], int] = {}
+    counts: dict[tuple[str, str, str], tuple[int, float | None]] = {}
     with Path(path or MEASUREMENTS_PATH).open(newline="", encoding="utf-8") as fh:
         for row in csv.DictReader(fh):
             try:
@@ -82,8 +91,19 @@ def envelope_counts(path: str | None = None) -> dict[tuple[str, str, str], int]:
             except ValueError:
                 speed = None
             key = (hw, model, speed_band(speed))
-            counts[key] = counts.get(key, 0) + 1
+            n, most = counts.get(key, (0, None))
+            per_gpu = _number(row.get("concurrency")) / _number(row.get("system_gpus"))
+            if math.isfinite(per_gpu) and per_gpu > 0:
+                most = per_gpu if most is None else max(most, per_gpu)
+            counts[key] = (n + 1, most)
     return counts
+
+
+def _number(text: str | None) -> float:
+    try:
+        return float((text or "").strip() or "nan")
+    except ValueError:
+        return math.nan
 
 
 def envelope_rows(hardware_family: str, model_family: str, band: str) -> int:
@@ -102,3 +122,25 @@ def envelope_rows(hardware_family: str, model_family: str, band: str) -> int:
         Rows (count); a prediction with fewer than :data:`MIN_ENVELOPE_ROWS` is an extrapolation.
     """
     return envelope_counts().get((hardware_family, model_family, band), 0)
+
+
+def envelope_sequences_per_gpu(hardware_family: str, model_family: str, band: str,
+                               path: str | None = None) -> float | None:
+    """The most sequences per GPU a measured row of one hardware family x model family x speed band served.
+
+    Parameters
+    ----------
+    hardware_family, model_family : str
+        Catalogue family names.
+    band : str
+        One of :data:`BANDS`.
+    path : str, optional
+        A measurement CSV (default: the bundled one).
+
+    Returns
+    -------
+    float or None
+        The largest client concurrency over the deployment's GPUs (``concurrency / system_gpus``) among the rows
+        that state both; None when none does. A prediction serving more is an extrapolation.
+    """
+    return _cells(path).get((hardware_family, model_family, band), (0, None))[1]

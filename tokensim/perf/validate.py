@@ -29,8 +29,10 @@ How rows map onto ``predict`` (documented in docs/model-notes.md):
 * A row with a per-user speed but neither concurrency nor SLO is predicted at the SLO floor
   ``min_tokens_per_s_per_user`` = that speed.
 * Speculative decoding: ``mtp_draft_tokens`` with a numeric ``mtp_acceptance_length`` (a range: its midpoint) enter
-  the workload; MTP named in ``assumptions`` without both runs without speculation (group ``speculative``:
-  ``not modelled``).
+  the workload (group ``speculative``: ``modelled``); ``mtp_draft_tokens`` without an acceptance take the model
+  catalogue's sourced default for that draft length (``speculative.acceptance_length`` in ``configs/models/``; group
+  ``default acceptance``); MTP named without a draft length, or a draft length the catalogue has no default for, runs
+  without speculation (``not modelled``).
 * Blank ``instance_gpus``/``tp``/``ep`` (MLPerf does not publish them) take tokensim's default deployment rule.
 * ``*_total`` metrics cover ``system_gpus`` GPUs; per GPU = value / system_gpus. ``tokens_per_s_per_gpu`` counts input
   and output tokens: predicted input + output tokens/s per GPU.
@@ -203,20 +205,27 @@ class Measurement:
 
     @property
     def speculative(self) -> str:
-        """``none``; ``modelled`` (draft tokens and acceptance published); ``not modelled`` (MTP without both)."""
+        """``none``; ``modelled`` (draft tokens and acceptance published); ``default acceptance`` (draft tokens
+        published, acceptance the model's catalogue default); ``not modelled`` (MTP without either)."""
         if self.mtp_draft_tokens is not None and _acceptance(self.mtp_acceptance_length) is not None:
             return "modelled"
+        if self.mtp_draft_tokens and _default_acceptance(self.model, self.mtp_draft_tokens) is not None:
+            return "default acceptance"
         if self.mtp_draft_tokens is not None or _MTP_NAMED.search(self.assumptions):
             return "not modelled"
         return "none"
 
     @property
     def workload(self) -> Workload:
-        acceptance = _acceptance(self.mtp_acceptance_length)
-        if self.speculative == "modelled" and self.mtp_draft_tokens and acceptance:
+        speculative = self.speculative
+        draft = self.mtp_draft_tokens
+        if draft and speculative in ("modelled", "default acceptance"):
+            acceptance = (_acceptance(self.mtp_acceptance_length) if speculative == "modelled"
+                          else _default_acceptance(self.model, draft))
+            assert acceptance is not None  # both labels above say it is there
             return Workload(self.input_tokens, self.output_tokens, self.context_tokens,
-                            speculative_draft_tokens=self.mtp_draft_tokens,
-                            speculative_acceptance_length=min(acceptance, 1.0 + self.mtp_draft_tokens))
+                            speculative_draft_tokens=draft,
+                            speculative_acceptance_length=min(acceptance, 1.0 + draft))
         return Workload(self.input_tokens, self.output_tokens, self.context_tokens)
 
     def predict_kwargs(self) -> dict:
@@ -238,6 +247,16 @@ def _acceptance(text: str) -> float | None:
     except ValueError:
         return None
     return sum(values) / len(values) if values and len(values) <= 2 else None
+
+
+def _default_acceptance(model: str, draft_tokens: int) -> float | None:
+    """The catalogue's sourced acceptance length of ``model`` at ``draft_tokens`` (None: no default, or a model not
+    in the catalogue)."""
+    try:
+        spec = load_catalog().get_model(model)
+    except UserError:
+        return None
+    return spec.default_acceptance_length(draft_tokens)
 
 
 class NotRunnable(UserError):
