@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from tokensim import __version__, plots
+from tokensim import __version__, perf, plots
 from tokensim.cli import cli
 from tokensim.perf import search_layout
 from tokensim.plots._style import source_line
@@ -100,6 +100,27 @@ def test_pareto_chart_with_nothing_to_plot_is_a_user_error(tmp_path):
 def test_bridge_waterfall_chart(tmp_path, report):
     """The bridge dict of the report draws as a waterfall with its Shapley panel."""
     assert_png(plots.bridge_waterfall_chart(report.bridge, tmp_path / "bridge.png", scenario="b300-10k-cluster"))
+
+
+def test_bridge_footnote_names_a_side_outside_the_envelope(report):
+    """The founding bridge's B300 NVFP4 side is the point run prices, outside the validated envelope (the unit-cost
+    table says so, independently); the H200 FP8 side (TP8 at 50 tokens/s per user) serves more sequences per GPU than
+    the 2 that Hopper DeepSeek rows at 50-100 tokens/s per user measured, so it is outside too. The chart's footnote
+    leads with the sides outside; with both inside it names none."""
+    from tokensim.plots._charts import bridge_note
+    main = next(u for u in report.unit_costs if u["precision"] == "nvfp4")
+    assert report.bridge["to"]["extrapolation"] is main["extrapolation"] is True
+    h200 = perf.predict("H200", "deepseek-v3", "fp8", perf.Workload(1024, 1024, cache_hit_rate=0.563,
+                                                                    speculative_draft_tokens=1,
+                                                                    speculative_acceptance_length=1.85),
+                        slo=perf.SLO(min_tokens_per_s_per_user=50), gpus=8, tp=8, ep=1)
+    assert report.bridge["from"]["layout"] == "TP8" and report.bridge["from"]["extrapolation"] is h200.extrapolation
+    named = [f"{report.bridge[k]['hardware']} {report.bridge[k]['precision']}" for k in ("from", "to")
+             if report.bridge[k]["extrapolation"]]
+    assert bridge_note(report.bridge).startswith(f"{' and '.join(named)}: outside the performance model's validated")
+    inside = {**report.bridge, "to": {**report.bridge["to"], "extrapolation": False},
+              "from": {**report.bridge["from"], "extrapolation": False}}
+    assert bridge_note(inside).startswith("bridge: exact Shapley values")
 
 
 def test_cashflow_chart(tmp_path, report):

@@ -271,8 +271,10 @@ def bridge(context: BridgeContext, a: Side, b: Side, *, metric: str = "blended",
         hw = catalog.get_hardware(side.hardware).name
         found = find_override(context.throughput_overrides, hw, catalog.get_model(side.model).name,
                               catalog.get_recipe(side.precision).name, w.input_tokens, w.output_tokens)
-        layout = _point(hw, side.model, side.precision, w, context.slo, context.layout_pins).layout
-        return {**vars(side), "layout": layout, **source_fields(found)}
+        point = _point(hw, side.model, side.precision, w, context.slo, context.layout_pins)
+        # a measured throughput replaces the model's point: no envelope to leave
+        outside = bool(point.extrapolation) if found is None else False
+        return {**vars(side), "layout": point.layout, **source_fields(found), "extrapolation": outside}
 
     return BridgeResult(currency=context.currency, metric=metric, unit_cost_from=c_a, unit_cost_to=c_b,
                         contributions=contributions, waterfall=steps, breakeven_server_price_change_vs_today=change,

@@ -163,9 +163,20 @@ def bridge_waterfall_chart(bridge_dict: Mapping[str, Any], path: str | Path, *, 
                  color="#555555", va="bottom")
     title = (f"Unit cost bridge {left_label} \u2192 {right_label}: {start:.3g} \u2192 {end:.3g} {cur} per million "
              f"tokens ({end / start - 1:+.0%})")
+    return style.finish(fig, title, style.source_line(scenario, bridge_note(b, source)), path)
+
+
+def bridge_note(bridge_dict: Mapping[str, Any], source: str | None = None) -> str:
+    """The bridge chart's footnote: how it is computed, led by each side whose operating point lies outside the
+    performance model's validated envelope (the chart must not claim more than the model backs)."""
     note = source or ("bridge: exact Shapley values over ln(unit cost), waterfall in the factor order given; "
                       + style.calibration_source())
-    return style.finish(fig, title, style.source_line(scenario, note), path)
+    outside = [f"{bridge_dict[key]['hardware']} {bridge_dict[key]['precision']}" for key in ("from", "to")
+               if (bridge_dict.get(key) or {}).get("extrapolation")]
+    if outside:
+        note = (f"{' and '.join(outside)}: outside the performance model's validated envelope (extrapolation, see "
+                "the report's warnings); " + note)
+    return note
 
 
 def _col(df, name: str, currency: str):
