@@ -138,7 +138,10 @@ def _why_outside(p: Mapping[str, Any]) -> str:
     """Which envelope test a point fails: too few rows, or more sequences per GPU than any row served."""
     rows, most = p.get("envelope_rows"), p.get("envelope_max_sequences_per_gpu")
     gpus = p.get("gpus_per_instance", p.get("gpus"))
-    if (rows is None or rows >= 10) and most is not None and p.get("concurrency") is not None and gpus:
+    if rows is not None and rows < 10:
+        return f"{rows} measured rows for its hardware family, model family and per-user speed band, fewer than 10"
+    if most is not None and p.get("concurrency") is not None and gpus:
         return (f"{p['concurrency'] / gpus:,.0f} sequences per GPU, more than any measured row of its hardware "
                 f"family, model family and per-user speed band served ({most:,.0f})")
-    return "fewer than 10 measured rows for its hardware family, model family and per-user speed band"
+    return ("fewer than 10 measured rows for its hardware family, model family and per-user speed band, or more "
+            "sequences per GPU than any of them served")

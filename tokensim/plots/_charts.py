@@ -174,8 +174,8 @@ def bridge_note(bridge_dict: Mapping[str, Any], source: str | None = None) -> st
     outside = [f"{bridge_dict[key]['hardware']} {bridge_dict[key]['precision']}" for key in ("from", "to")
                if (bridge_dict.get(key) or {}).get("extrapolation")]
     if outside:
-        note = (f"{' and '.join(outside)}: outside the performance model's validated envelope (extrapolation, see "
-                "the report's warnings); " + note)
+        note = (f"{' and '.join(outside)}: outside the performance model's validated envelope (extrapolation; "
+                "tokensim perf --format json says why); " + note)
     return note
 
 
