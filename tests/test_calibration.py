@@ -211,7 +211,8 @@ def test_a_calibration_file_without_the_newer_factors_still_loads(tmp_path):
 
 def test_source_offsets_keep_one_sources_bias_out_of_the_shared_factors(synthetic):
     """Rows of one source (syn-2) measured 1.6x the model at the true factors, the other two exact: with offsets
-    (sd 0.5) syn-2's offset takes most of ln 1.6 = 0.47 (the shrinkage and the robust loss keep it below), the other
+    (sd 0.5) syn-2's offset takes a large part of ln 1.6 = 0.47 (over 0.2; the shrinkage and the robust loss keep it
+    below), the other
     two stay within 0.1 of 0, and no offset enters a prediction. (On these 20 rows the robust loss alone already keeps
     the exact sources within 4-5% either way; the offsets' gain on the real measurements is in docs/model-notes.md.)"""
     path, measurements, _ = synthetic
@@ -225,7 +226,7 @@ def test_source_offsets_keep_one_sources_bias_out_of_the_shared_factors(syntheti
     offset = cal.fit(problem, x0=truth, source_offset_sd=0.5)
     assert plain.source_effects == {}
     assert set(offset.source_effects) == {"syn-0", "syn-1", "syn-2"}
-    assert 0.3 < offset.source_effects["syn-2"] < 0.5
+    assert 0.2 < offset.source_effects["syn-2"] < math.log(1.6)
     assert abs(offset.source_effects["syn-0"]) < 0.1 and abs(offset.source_effects["syn-1"]) < 0.1
     # predictions carry no offset: they are the model at the fitted factors
     assert np.allclose(offset.predicted, cal.predict_rows(problem, offset.x), rtol=0)

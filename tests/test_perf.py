@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from tokensim import UserError
+from tokensim import UserError, perf
 from tokensim.cli import cli
 from tokensim.config.catalog import load_catalog
 from tokensim.config.hardware import Hardware
@@ -550,6 +550,34 @@ def test_speculative_draft_passes_are_charged_by_hand():
         wl = Workload(1, 1, speculative_draft_tokens=drafts, speculative_acceptance_length=1.0)
         sm = build_step_model(model, prec, hw, Deployment(1, 1, 1), eff, wl)
         assert core.decode_step(sm, b, ctx)["t_draft_s"][0] == pytest.approx(want, rel=1e-12, abs=1e-18)
+
+
+def test_expert_parallel_imbalance_stretches_the_routed_expert_work_by_hand():
+    """DeepSeek-V3 FP8 on 8 H200, DEP8 and DTP8, batch 64 at context 2,000, decode: with ep_imbalance 1.5 the busiest
+    EP rank does half again the mean rank's routed-expert work. Routed-expert FLOPs per token: 2 · 58 MoE layers ·
+    top-8 · 3·7168·2048 = 40,869,298,176; the compute time grows by 0.5 · 64 · that / (8 · peak · η_c), the memory
+    time by 0.5 · the touched experts' bytes / (8 · HBM · η_m). With ep = 1 (experts tensor-parallel) nothing moves."""
+    b, ctx = np.array([64.0]), np.array([2000.0])
+    dep = perf.instance("H200", "deepseek-v3", "fp8", gpus=8, tp=1, ep=8).step_model
+    assert dep.expert_flops_per_token == 2 * 58 * 8 * 3 * 7168 * 2048 == 40_869_298_176
+    def stretched(sm):
+        eff = replace(sm.efficiency, decode=replace(sm.efficiency.decode, ep_imbalance=1.5))
+        return core.decode_step(replace(sm, efficiency=eff), b, ctx), core.decode_step(sm, b, ctx)
+    assert dep.efficiency.decode.ep_imbalance >= 1.0
+    base_eff = replace(dep.efficiency, decode=replace(dep.efficiency.decode, ep_imbalance=1.0))
+    dep = replace(dep, efficiency=base_eff)
+    hot, even = stretched(dep)
+    phase = dep.efficiency.decode
+    want_c = 0.5 * 64 * dep.expert_flops_per_token / (8 * dep.peak_flops_per_gpu * phase.compute_efficiency)
+    touched = dep.moe_layers * core.touched_experts(dep.experts, dep.top_k, 64.0, np) * dep.expert_bytes
+    want_m = 0.5 * touched / (8 * dep.hbm_bytes_per_s_per_gpu * phase.memory_efficiency)
+    assert hot["t_compute_s"][0] - even["t_compute_s"][0] == pytest.approx(want_c * (1 + dep.dequant_overhead),
+                                                                            rel=1e-9)
+    assert hot["t_memory_s"][0] - even["t_memory_s"][0] == pytest.approx(want_m, rel=1e-9)
+    dtp = perf.instance("H200", "deepseek-v3", "fp8", gpus=8, tp=1, ep=1).step_model
+    dtp = replace(dtp, efficiency=replace(dtp.efficiency, decode=replace(dtp.efficiency.decode, ep_imbalance=1.0)))
+    hot, even = stretched(dtp)
+    assert hot["t_step_s"][0] == even["t_step_s"][0]
 
 
 def test_ep_exchange_uses_low_latency_kernels_while_the_tokens_fit():

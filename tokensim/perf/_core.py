@@ -106,6 +106,9 @@ class StepModel:
     draft_stream_bytes: float = 0.0
     draft_matmul_flops_per_token: float = 0.0
     draft_moe_layers: float = 0.0
+    # routed-expert matmul FLOPs per token over all MoE layers (2 · top-k · expert parameters · MoE layers): the part
+    # of the work expert-parallel load imbalance (PhaseEfficiency.ep_imbalance) stretches on the busiest rank
+    expert_flops_per_token: float = 0.0
 
     @property
     def free_kv_bytes_per_gpu(self) -> float:
@@ -196,6 +199,13 @@ def _comm_time(sm: StepModel, tokens_per_gpu_group, tokens_per_gpu, phase: Phase
     return (1.0 - phase.comm_overlap) * (t_tp + t_gather + t_ep)
 
 
+def _imbalance_extra(sm: StepModel, phase: PhaseEfficiency, xp):
+    """ep_imbalance − 1 where the experts are spread over EP ranks (ep > 1, an MoE model), else 0: the busiest rank's
+    routed-expert FLOPs and bytes exceed the mean rank's by this share. With ep = 1 every GPU holds a slice of every
+    expert (tensor-parallel experts) and the load is even."""
+    return xp.where((xp.asarray(sm.ep) > 1) & (xp.asarray(sm.moe_layers) > 0), phase.ep_imbalance - 1.0, 0.0)
+
+
 def decode_step(sm: StepModel, batch, context):
     """Times of one decode step for ``batch`` sequences at mean ``context`` tokens (arrays broadcast together).
 
@@ -212,8 +222,11 @@ def decode_step(sm: StepModel, batch, context):
     kv_bytes = (batch * attended * sm.kv_bytes_per_token_layer * sm.kv_read_replication
                 + batch * indexed * sm.index_bytes_per_token_layer * sm.kv_read_replication)
     total_bytes = sm.dp * sm.dense_stream_bytes + expert_bytes + kv_bytes
-    t_compute = flops / (sm.gpus * sm.peak_flops_per_gpu * phase.compute_efficiency) * (1.0 + sm.dequant_overhead)
-    t_memory = xp.maximum(total_bytes / (sm.gpus * sm.hbm_bytes_per_s_per_gpu * phase.memory_efficiency),
+    extra = _imbalance_extra(sm, phase, xp)
+    t_compute = ((flops + extra * tokens * sm.expert_flops_per_token)
+                 / (sm.gpus * sm.peak_flops_per_gpu * phase.compute_efficiency) * (1.0 + sm.dequant_overhead))
+    t_memory = xp.maximum((total_bytes + extra * expert_bytes)
+                          / (sm.gpus * sm.hbm_bytes_per_s_per_gpu * phase.memory_efficiency),
                           sm.offload_bytes_per_gpu * sm.host_link_seconds_per_byte + 0.0 * total_bytes)
     t_comm = _comm_time(sm, tokens / sm.dp, tokens / sm.gpus, phase, xp)
     layer_cost = xp.where(batch / sm.dp <= GRAPH_MAX_BATCH, phase.graph_layer_overhead_s, phase.layer_overhead_s)
@@ -267,8 +280,11 @@ def prefill_pass(sm: StepModel, tokens_per_group, new_tokens_per_request, cached
     kv_bytes = (requests * _stored_tokens(sm, context, xp) * sm.kv_bytes_per_token_layer
                 + requests * sm.index_layers * context * sm.index_bytes_per_token_layer)
     total_bytes = sm.dp * sm.dense_stream_bytes + expert_bytes + kv_bytes
-    t_compute = flops / (sm.gpus * sm.peak_flops_per_gpu * phase.compute_efficiency) * (1.0 + sm.dequant_overhead)
-    t_memory = xp.maximum(total_bytes / (sm.gpus * sm.hbm_bytes_per_s_per_gpu * phase.memory_efficiency),
+    extra = _imbalance_extra(sm, phase, xp)
+    t_compute = ((flops + extra * tokens * sm.expert_flops_per_token)
+                 / (sm.gpus * sm.peak_flops_per_gpu * phase.compute_efficiency) * (1.0 + sm.dequant_overhead))
+    t_memory = xp.maximum((total_bytes + extra * expert_bytes)
+                          / (sm.gpus * sm.hbm_bytes_per_s_per_gpu * phase.memory_efficiency),
                           sm.offload_bytes_per_gpu * sm.host_link_seconds_per_byte + 0.0 * total_bytes)
     t_comm = _comm_time(sm, tokens_per_group, tokens / sm.gpus, phase, xp)
     t_pass = (xp.maximum(t_compute, t_memory) + t_comm + phase.step_overhead_s

@@ -235,6 +235,7 @@ def build_step_model(model: ModelSpec, prec: ResolvedPrecision, hardware: Hardwa
         draft_matmul_flops_per_token=2.0 * (model.draft_pass_other_params
                                             + (model.top_k * model.params_per_routed_expert if model.is_moe else 0)),
         draft_moe_layers=1.0 if model.is_moe else 0.0,
+        expert_flops_per_token=2.0 * model.moe_layers * model.top_k * model.params_per_routed_expert,
         host_link_seconds_per_byte=(1.0 / (hardware.host_link_bandwidth_gb_per_s * _GB)
                                     if hardware.host_link_bandwidth_gb_per_s else 0.0),
     )

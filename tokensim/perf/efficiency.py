@@ -31,13 +31,14 @@ PHASE_FACTORS = {
     "graph_layer_overhead_s": (0.0, 0.01, False),
     "collective_latency_s": (0.0, 0.01, False),
     "alltoall_latency_s": (0.0, 0.01, False),
+    "ep_imbalance": (1.0, 4.0, False),
     "log_error_std": (0.0, 3.0, True),
     "moe_log_error_std": (0.0, 3.0, True),
 }
 # Factors a calibration file may omit: a number, or the factor whose value stands in.
 OPTIONAL_PHASE_FACTORS: dict[str, float | str] = {
     "sequence_overhead_s": 0.0, "layer_overhead_s": 0.0, "alltoall_latency_s": "collective_latency_s",
-    "graph_layer_overhead_s": "layer_overhead_s",
+    "graph_layer_overhead_s": "layer_overhead_s", "ep_imbalance": 1.0,
     "moe_log_error_std": "log_error_std"}
 GLOBAL_FACTORS = {
     "weight_only_dequant_overhead": (0.0, 5.0, False),
@@ -62,6 +63,9 @@ class PhaseEfficiency:
     # per-layer cost of a decode step replayed from a CUDA graph (batch per DP group within the captured sizes,
     # perf._core.GRAPH_MAX_BATCH); None: the same as layer_overhead_s
     graph_layer_overhead_s: float | None = None
+    # expert-parallel load imbalance: the busiest EP rank's share of the routed-expert work over the mean share
+    # (max/mean load; 1 = perfectly balanced), applied to routed-expert FLOPs and bytes when ep > 1
+    ep_imbalance: float = 1.0
 
     def __post_init__(self):
         if self.graph_layer_overhead_s is None:
