@@ -86,6 +86,15 @@ def test_pareto_envelope_spans_layouts_and_holds_runs_point(tmp_path, report):
     path = plots.pareto_chart(curves, tmp_path / "envelope.png", min_tokens_per_s_per_user=50, scenario="test",
                               operating_points=points)
     assert_png(path)
+    # the chart rings every point outside the validated envelope: the B300 NVFP4 star is one (run's unit-cost table
+    # says so), and every flagged point of a curve is ringed
+    from tokensim.plots._charts import extrapolated
+    main = next(u for u in report.unit_costs if u["precision"] == "nvfp4")
+    assert points["B300 nvfp4"]["extrapolation"] is main["extrapolation"] is True
+    for curve in curves.values():
+        assert extrapolated(curve).tolist() == [p["extrapolation"] is True for p in curve]
+    assert any(extrapolated(c).any() for c in curves.values()) and not all(extrapolated(c).all()
+                                                                          for c in curves.values())
 
 
 def test_pareto_chart_with_nothing_to_plot_is_a_user_error(tmp_path):

@@ -65,6 +65,7 @@ def pareto_chart(curves: Mapping[str, Sequence[Mapping[str, Any]]], path: str | 
         raise UserError("pareto chart: no curve has any point to plot")
     fig, ax = style.figure()
     every_y: list[float] = []
+    ringed = False
     for i, (label, points) in enumerate(curves.items()):
         colour = style.PALETTE[i % len(style.PALETTE)]
         x = np.array([p["tokens_per_s_per_user"] for p in points], dtype=float)
@@ -75,6 +76,12 @@ def pareto_chart(curves: Mapping[str, Sequence[Mapping[str, Any]]], path: str | 
             low = [p["output_tokens_per_s_per_gpu_low"] for p in points]
             high = [p["output_tokens_per_s_per_gpu_high"] for p in points]
             ax.fill_between(x, low, high, color=colour, alpha=0.12, linewidth=0)
+        outside = extrapolated(points)
+        if outside.any():  # the model's own figures beyond what any measurement of that kind reached
+            ax.plot(x[outside], y[outside], "o", markersize=7, markerfacecolor="none", markeredgecolor="#555555",
+                    markeredgewidth=0.8, linestyle="none",
+                    label=None if ringed else "outside the validated envelope (extrapolation)")
+            ringed = True
         named: set[str] = set()
         # Name each layout where the envelope first reaches it; a name closer than 4% of the x range to the last one
         # on this curve is left out, so that names never print over each other.
@@ -93,7 +100,8 @@ def pareto_chart(curves: Mapping[str, Sequence[Mapping[str, Any]]], path: str | 
             ax.plot([point["tokens_per_s_per_user"]], [point["output_tokens_per_s_per_gpu"]], marker="*",
                     markersize=14, color=colour, markeredgecolor="black", linestyle="none",
                     label=f"{label}: tokensim run's point{layout}, "
-                          f"{point['output_tokens_per_s_per_gpu']:,.0f} tokens/s/GPU")
+                          f"{point['output_tokens_per_s_per_gpu']:,.0f} tokens/s/GPU"
+                          + (" (extrapolation)" if point.get("extrapolation") else ""))
     positive = [v for v in every_y if v > 0]
     if positive and max(positive) / min(positive) > 30:  # frontiers span decades from max batch to batch 1
         ax.set_yscale("log")
@@ -105,8 +113,17 @@ def pareto_chart(curves: Mapping[str, Sequence[Mapping[str, Any]]], path: str | 
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=9, loc="best")
     note = (source or style.calibration_source()) + "; shaded: the model's prediction interval"
+    if ringed:
+        note += ("; ringed: beyond the validated envelope (fewer than 10 measured rows for the band, or more sequences "
+                 "per GPU than any of them served)")
     return style.finish(fig, title or "Throughput vs interactivity (Pareto frontier)",
                         style.source_line(scenario, note), path)
+
+
+def extrapolated(points: Sequence[Mapping[str, Any]]) -> np.ndarray:
+    """Which points of a frontier lie outside the performance model's validated envelope (their ``extrapolation``;
+    a point without the field is not marked)."""
+    return np.array([bool(p.get("extrapolation")) for p in points], dtype=bool)
 
 
 def bridge_waterfall_chart(bridge_dict: Mapping[str, Any], path: str | Path, *, scenario: str | None = None,
