@@ -8,6 +8,7 @@
 //   perf_sparse_pairs             == tokensim.perf._core._sparse_pairs
 //   perf_comm_time                == tokensim.perf._core._comm_time
 //   perf_imbalance_extra          == tokensim.perf._core._imbalance_extra
+//   perf_roofline                 == tokensim.perf._core._roofline
 //   perf_draft_time               == tokensim.perf._core._draft_time
 //   perf_decode_step              == tokensim.perf._core.decode_step
 //   perf_prefill_pass             == tokensim.perf._core.prefill_pass
@@ -183,6 +184,19 @@ __device__ __forceinline__ real perf_imbalance_extra(const PerfStep& sm, const P
     return (sm.ep > 1.0 && sm.moe_layers > 0.0) ? (real)phase.ep_imbalance - (real)1.0 : (real)0.0;
 }
 
+// Compute and memory time of one forward pass (tokensim.perf._core._roofline): the busiest EP rank's extra
+// routed-expert work included; weights offloaded to host memory stream over the host link beside the HBM reads.
+__device__ __forceinline__ void perf_roofline(const PerfStep& sm, const PerfPhase& phase, real flops, real tokens,
+                                              real total_bytes, real expert_bytes, PerfPass& out) {
+    const real extra = perf_imbalance_extra(sm, phase);
+    out.t_compute_s = (flops + extra * tokens * (real)sm.expert_flops_per_token)
+                      / ((real)sm.gpus * (real)sm.peak_flops_per_gpu * (real)phase.compute_efficiency)
+                      * ((real)1 + (real)sm.dequant_overhead);
+    out.t_memory_s = mc_max((total_bytes + extra * expert_bytes) / ((real)sm.gpus * (real)sm.hbm_bytes_per_s_per_gpu
+                                                                   * (real)phase.memory_efficiency),
+                            (real)sm.offload_bytes_per_gpu * (real)sm.host_link_seconds_per_byte);
+}
+
 // The speculative draft passes of one decode step (tokensim.perf._core._draft_time).
 __device__ __forceinline__ real perf_draft_time(const PerfStep& sm, real batch, real attended, real layer_cost,
                                                 const PerfPhase& phase) {
@@ -212,15 +226,8 @@ __device__ __forceinline__ PerfPass perf_decode_step(const PerfStep& sm, real ba
     const real kv_bytes = batch * attended * (real)sm.kv_bytes_per_token_layer * (real)sm.kv_read_replication
                           + batch * indexed * (real)sm.index_bytes_per_token_layer * (real)sm.kv_read_replication;
     const real total_bytes = (real)sm.dp * (real)sm.dense_stream_bytes + expert_bytes + kv_bytes;
-    const real extra = perf_imbalance_extra(sm, phase);
     PerfPass out;
-    out.t_compute_s = (flops + extra * tokens * (real)sm.expert_flops_per_token)
-                      / ((real)sm.gpus * (real)sm.peak_flops_per_gpu * (real)phase.compute_efficiency)
-                      * ((real)1 + (real)sm.dequant_overhead);
-    // weights offloaded to host memory stream over the host link each pass, beside the HBM reads
-    out.t_memory_s = mc_max((total_bytes + extra * expert_bytes) / ((real)sm.gpus * (real)sm.hbm_bytes_per_s_per_gpu
-                                                                   * (real)phase.memory_efficiency),
-                            (real)sm.offload_bytes_per_gpu * (real)sm.host_link_seconds_per_byte);
+    perf_roofline(sm, phase, flops, tokens, total_bytes, expert_bytes, out);
     out.t_comm_s = perf_comm_time(sm, tokens / (real)sm.dp, tokens / (real)sm.gpus, phase);
     const real layer_cost = batch / (real)sm.dp <= (real)PERF_GRAPH_MAX_BATCH ? (real)phase.graph_layer_overhead_s
                                                                            : (real)phase.layer_overhead_s;
@@ -249,15 +256,8 @@ __device__ __forceinline__ PerfPass perf_prefill_pass(const PerfStep& sm, real t
     const real kv_bytes = requests * perf_stored(sm, context) * (real)sm.kv_bytes_per_token_layer
                           + requests * (real)sm.index_layers * context * (real)sm.index_bytes_per_token_layer;
     const real total_bytes = (real)sm.dp * (real)sm.dense_stream_bytes + expert_bytes + kv_bytes;
-    const real extra = perf_imbalance_extra(sm, phase);
     PerfPass out;
-    out.t_compute_s = (flops + extra * tokens * (real)sm.expert_flops_per_token)
-                      / ((real)sm.gpus * (real)sm.peak_flops_per_gpu * (real)phase.compute_efficiency)
-                      * ((real)1 + (real)sm.dequant_overhead);
-    // weights offloaded to host memory stream over the host link each pass, beside the HBM reads
-    out.t_memory_s = mc_max((total_bytes + extra * expert_bytes) / ((real)sm.gpus * (real)sm.hbm_bytes_per_s_per_gpu
-                                                                   * (real)phase.memory_efficiency),
-                            (real)sm.offload_bytes_per_gpu * (real)sm.host_link_seconds_per_byte);
+    perf_roofline(sm, phase, flops, tokens, total_bytes, expert_bytes, out);
     out.t_comm_s = perf_comm_time(sm, tokens_per_group, tokens / (real)sm.gpus, phase);
     out.t_step_s = mc_max(out.t_compute_s, out.t_memory_s) + out.t_comm_s + (real)phase.step_overhead_s
                    + (real)phase.layer_overhead_s * (real)sm.layers

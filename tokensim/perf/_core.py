@@ -199,6 +199,19 @@ def _comm_time(sm: StepModel, tokens_per_gpu_group, tokens_per_gpu, phase: Phase
     return (1.0 - phase.comm_overlap) * (t_tp + t_gather + t_ep)
 
 
+def _roofline(sm: StepModel, phase: PhaseEfficiency, flops, tokens, total_bytes, expert_bytes, xp):
+    """Compute and memory time of one forward pass over G GPUs: the busiest EP rank's extra routed-expert work
+    (:func:`_imbalance_extra`) included; weights offloaded to host memory stream over the host link beside the HBM
+    reads."""
+    extra = _imbalance_extra(sm, phase, xp)
+    t_compute = ((flops + extra * tokens * sm.expert_flops_per_token)
+                 / (sm.gpus * sm.peak_flops_per_gpu * phase.compute_efficiency) * (1.0 + sm.dequant_overhead))
+    t_memory = xp.maximum((total_bytes + extra * expert_bytes)
+                          / (sm.gpus * sm.hbm_bytes_per_s_per_gpu * phase.memory_efficiency),
+                          sm.offload_bytes_per_gpu * sm.host_link_seconds_per_byte + 0.0 * total_bytes)
+    return t_compute, t_memory
+
+
 def _imbalance_extra(sm: StepModel, phase: PhaseEfficiency, xp):
     """ep_imbalance − 1 where the experts are spread over EP ranks (ep > 1, an MoE model), else 0: the busiest rank's
     routed-expert FLOPs and bytes exceed the mean rank's by this share. With ep = 1 every GPU holds a slice of every
@@ -222,12 +235,7 @@ def decode_step(sm: StepModel, batch, context):
     kv_bytes = (batch * attended * sm.kv_bytes_per_token_layer * sm.kv_read_replication
                 + batch * indexed * sm.index_bytes_per_token_layer * sm.kv_read_replication)
     total_bytes = sm.dp * sm.dense_stream_bytes + expert_bytes + kv_bytes
-    extra = _imbalance_extra(sm, phase, xp)
-    t_compute = ((flops + extra * tokens * sm.expert_flops_per_token)
-                 / (sm.gpus * sm.peak_flops_per_gpu * phase.compute_efficiency) * (1.0 + sm.dequant_overhead))
-    t_memory = xp.maximum((total_bytes + extra * expert_bytes)
-                          / (sm.gpus * sm.hbm_bytes_per_s_per_gpu * phase.memory_efficiency),
-                          sm.offload_bytes_per_gpu * sm.host_link_seconds_per_byte + 0.0 * total_bytes)
+    t_compute, t_memory = _roofline(sm, phase, flops, tokens, total_bytes, expert_bytes, xp)
     t_comm = _comm_time(sm, tokens / sm.dp, tokens / sm.gpus, phase, xp)
     layer_cost = xp.where(batch / sm.dp <= GRAPH_MAX_BATCH, phase.graph_layer_overhead_s, phase.layer_overhead_s)
     t_draft = _draft_time(sm, batch, attended, layer_cost, phase, xp)
@@ -280,12 +288,7 @@ def prefill_pass(sm: StepModel, tokens_per_group, new_tokens_per_request, cached
     kv_bytes = (requests * _stored_tokens(sm, context, xp) * sm.kv_bytes_per_token_layer
                 + requests * sm.index_layers * context * sm.index_bytes_per_token_layer)
     total_bytes = sm.dp * sm.dense_stream_bytes + expert_bytes + kv_bytes
-    extra = _imbalance_extra(sm, phase, xp)
-    t_compute = ((flops + extra * tokens * sm.expert_flops_per_token)
-                 / (sm.gpus * sm.peak_flops_per_gpu * phase.compute_efficiency) * (1.0 + sm.dequant_overhead))
-    t_memory = xp.maximum((total_bytes + extra * expert_bytes)
-                          / (sm.gpus * sm.hbm_bytes_per_s_per_gpu * phase.memory_efficiency),
-                          sm.offload_bytes_per_gpu * sm.host_link_seconds_per_byte + 0.0 * total_bytes)
+    t_compute, t_memory = _roofline(sm, phase, flops, tokens, total_bytes, expert_bytes, xp)
     t_comm = _comm_time(sm, tokens_per_group, tokens / sm.gpus, phase, xp)
     t_pass = (xp.maximum(t_compute, t_memory) + t_comm + phase.step_overhead_s
               + phase.layer_overhead_s * sm.layers + phase.sequence_overhead_s * requests / sm.dp)
