@@ -241,7 +241,7 @@ def test_prediction_to_dict_keeps_the_record_order(mode, keys):
     """predict returns a frozen Prediction whose to_dict is the `tokensim perf` record, keys in their order per mode;
     Pareto rows carry no meets_slo."""
     p = predict("H200", "llama-3.1-8b", "fp8", Workload(1000, 1000), mode=mode)
-    keys = keys + ["speed_band", "envelope_rows", "extrapolation"]  # the validated envelope, set by predict
+    keys = keys + ["speed_band", "envelope_rows", "envelope_layout_rows", "extrapolation"]  # the envelope, by predict
     assert list(p.to_dict()) == keys
     assert p.to_dict()["output_tokens_per_s_per_gpu"] == p.output_tokens_per_s_per_gpu
     with pytest.raises(dataclasses.FrozenInstanceError):

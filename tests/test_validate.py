@@ -16,7 +16,13 @@ from tokensim import SLO, UserError, Workload, predict
 from tokensim.cli import cli
 from tokensim.config import config_dir
 from tokensim.config.catalog import load_catalog
-from tokensim.perf.envelope import envelope_counts, envelope_sequences_per_gpu, speed_band
+from tokensim.perf.envelope import (
+    envelope_counts,
+    envelope_layout_rows,
+    envelope_sequences_per_gpu,
+    layout_kind,
+    speed_band,
+)
 from tokensim.perf.validate import (
     EXTRA_COLUMNS,
     MEASURED_METRICS,
@@ -430,12 +436,11 @@ def test_envelope_keeps_the_most_sequences_per_gpu_measured(tmp_path):
 
 
 def test_more_sequences_per_gpu_than_measured_is_an_extrapolation():
-    """DeepSeek-V3 NVFP4 on 8 B300 (DTP8), 1k/1k with the founding scenario's 56.3% cache hits and MTP (draft 1,
-    acceptance 1.85), at fixed client concurrencies from 8 to 1,464 (the batch the founding scenario prices): each
-    point is an
-    extrapolation exactly when its cell (Blackwell Ultra x DeepSeek x the point's band) has fewer than 10 rows or the
-    point serves more sequences per GPU than the cell's most (read here from the CSV, independently); at least one
-    point is outside on the second count alone and one is inside."""
+    """DeepSeek-V3 FP8 on 8 H200 as TP8 (a layout Hopper DeepSeek rows ran), 1k/1k, at fixed client concurrencies
+    from 1 to 128: each point is an extrapolation exactly when its cell (Hopper x DeepSeek x the point's band) has
+    fewer than 10 rows or the point serves more sequences per GPU than the cell's most (read here from the CSV,
+    independently); at 17 and 18 users (2.1-2.3 per GPU at 50-100 tokens/s per user, where Hopper DeepSeek rows served
+    at most 2) the point is outside on the second count alone, at 8 and 64 it is inside."""
     cat = load_catalog()
     most: dict[str, float] = {}
     with MEASUREMENTS_PATH.open(newline="") as fh:
@@ -444,20 +449,52 @@ def test_more_sequences_per_gpu_than_measured_is_an_extrapolation():
                 fam = cat.get_hardware(r["hardware"]).family, cat.get_model(r["model"]).family
             except UserError:
                 continue
-            if fam != ("blackwell-ultra", "deepseek") or not r["concurrency"] or not r["system_gpus"]:
+            if fam != ("hopper", "deepseek") or not r["concurrency"] or not r["system_gpus"]:
                 continue
             band = speed_band(float(r["tokens_per_s_per_user"]) if r["tokens_per_s_per_user"] else None)
             most[band] = max(most.get(band, 0.0), float(r["concurrency"]) / float(r["system_gpus"]))
     seen = set()
-    workload = Workload(1024, 1024, cache_hit_rate=0.563, speculative_draft_tokens=1,
-                        speculative_acceptance_length=1.85)
-    for concurrency in (8, 64, 512, 1024, 1464):
-        p = predict("B300", "deepseek-v3", "nvfp4", workload, gpus=8, tp=1, ep=1, concurrency=concurrency)
+    for concurrency in (1, 8, 17, 18, 64, 128):
+        p = predict("H200", "deepseek-v3", "fp8", Workload(1024, 1024), gpus=8, tp=8, ep=1, concurrency=concurrency)
         beyond = p.concurrency / 8 > most.get(p.speed_band, math.inf)
-        assert p.envelope_max_sequences_per_gpu == most.get(p.speed_band)
+        assert p.envelope_max_sequences_per_gpu == most.get(p.speed_band) and p.envelope_layout_rows > 0
         assert p.extrapolation is (p.envelope_rows < 10 or beyond)
         seen.add("beyond" if beyond and p.envelope_rows >= 10 else "inside" if not p.extrapolation else "few")
     assert {"beyond", "inside"} <= seen
+
+
+def test_a_layout_kind_no_row_ran_is_an_extrapolation(tmp_path):
+    """Layout kinds: TP8 (tp = gpus, ep 1), DTP8 (tp = ep = 1), TEP8, DEP8, else mixed. Counted per hardware family x
+    model family from a row's decode pool (``2xDEP16``) or its sizes; a row with neither is not counted. DeepSeek-V3 on
+    8 B300 as DTP8 (attention data-parallel, experts tensor-parallel): no Blackwell Ultra DeepSeek row ran it (read
+    from the CSV here), so the point is an extrapolation whatever its batch; as DEP8 such rows exist."""
+    assert [layout_kind(*x) for x in ((8, 8, 1), (8, 1, 1), (8, 8, 8), (8, 1, 8), (8, 2, 4), (1, 1, 1))] == [
+        "TP", "DTP", "TEP", "DEP", "mixed", "TP"]
+    path = tmp_path / "m.csv"
+    path.write_text("hardware,model,instance_gpus,tp,ep,decode_pool\n"
+                    "B300,deepseek-v3,8,1,8,\nB300,deepseek-v3,8,1,8,2xDEP16\nB300,deepseek-v3,8,8,1,\n"
+                    "B300,deepseek-v3,,,,\n")
+    assert envelope_layout_rows("blackwell-ultra", "deepseek", "DEP", str(path)) == 2
+    assert envelope_layout_rows("blackwell-ultra", "deepseek", "TP", str(path)) == 1
+    assert envelope_layout_rows("blackwell-ultra", "deepseek", "DTP", str(path)) == 0
+    cat = load_catalog()
+    dtp_rows = 0
+    with MEASUREMENTS_PATH.open(newline="") as fh:
+        for r in csv.DictReader(fh):
+            try:
+                family = cat.get_model(r["model"]).family
+            except UserError:
+                continue
+            if r["hardware"] not in ("B300", "GB300") or family != "deepseek":
+                continue
+            pool = (r["decode_pool"] or "").upper()
+            dtp_rows += "DTP" in pool or (not pool and r["tp"] == "1" and r["ep"] == "1"
+                                          and r["instance_gpus"] not in ("", "1"))
+    assert dtp_rows == 0
+    dtp = predict("B300", "deepseek-v3", "nvfp4", Workload(1024, 1024), gpus=8, tp=1, ep=1, concurrency=8)
+    dep = predict("B300", "deepseek-v3", "nvfp4", Workload(1024, 1024), gpus=8, tp=1, ep=8, concurrency=8)
+    assert dtp.envelope_layout_rows == 0 and dtp.extrapolation is True
+    assert dep.envelope_layout_rows > 0
 
 
 def test_prediction_says_whether_it_extrapolates():

@@ -29,7 +29,14 @@ from ..config.models import ModelSpec
 from ..config.precisions import Recipe, ResolvedPrecision, resolve_precision
 from . import _core as core
 from .efficiency import Efficiency, load_efficiency
-from .envelope import MIN_ENVELOPE_ROWS, envelope_rows, envelope_sequences_per_gpu, speed_band
+from .envelope import (
+    MIN_ENVELOPE_ROWS,
+    envelope_layout_rows,
+    envelope_rows,
+    envelope_sequences_per_gpu,
+    layout_kind,
+    speed_band,
+)
 
 __all__ = ["Deployment", "Workload", "SLO", "MODES", "BatchSearch", "Instance", "Prediction", "batch_search",
            "build_step_model", "default_deployment", "evaluate", "instance", "latency_layout", "operating_point",
@@ -769,6 +776,9 @@ class Prediction:
     # the most sequences per GPU a measured row of that hardware family x model family x band served (None: no row
     # states a concurrency, or an unconstrained point); serving more is an extrapolation too
     envelope_max_sequences_per_gpu: float | None = None
+    # measured rows of the hardware family x model family that ran this layout kind (TP, TEP, DEP, DTP; any band);
+    # none is an extrapolation too
+    envelope_layout_rows: int | None = None
     extrapolation: bool | None = None
     # deployments (set by the layout search and by prefill/decode pools; None otherwise): the instance layout
     # (``TEP8``; pools: ``3xTEP4 prefill + 1xDEP32 decode``), the pools, all their GPUs, and which pool limits the rate
@@ -798,7 +808,8 @@ class Prediction:
             if name not in _OPTIONAL or getattr(self, name) is not None}
 
 
-_OPTIONAL = ("meets_slo", "speed_band", "envelope_rows", "envelope_max_sequences_per_gpu", "extrapolation", "layout",
+_OPTIONAL = ("meets_slo", "speed_band", "envelope_rows", "envelope_max_sequences_per_gpu", "envelope_layout_rows",
+             "extrapolation", "layout",
              "prefill_pool", "decode_pool",
              "total_gpus", "bottleneck", "waiting_sequences",
              "offloaded_weights_gb_per_gpu")  # left out of to_dict when None
@@ -990,8 +1001,11 @@ def _envelope(r: Instance, row: dict[str, Any], constrained: bool) -> dict[str, 
     most = envelope_sequences_per_gpu(r.hardware.family, r.model.family, band) if constrained else None
     per_gpu = float(row["concurrency"]) / r.step_model.gpus
     beyond = most is not None and per_gpu > most
+    dep = r.deployment
+    layout_rows = envelope_layout_rows(r.hardware.family, r.model.family, layout_kind(dep.gpus, dep.tp, dep.ep))
     return {"speed_band": band, "envelope_rows": rows, "envelope_max_sequences_per_gpu": most,
-            "extrapolation": rows < MIN_ENVELOPE_ROWS or beyond}
+            "envelope_layout_rows": layout_rows,
+            "extrapolation": rows < MIN_ENVELOPE_ROWS or beyond or layout_rows == 0}
 
 
 def _better_layout_for_slo(r: Instance, mode: str, workload: Workload, slo: SLO) -> Instance:

@@ -4,9 +4,10 @@ per-user speed band (issue 11, Build item 5).
 A prediction falls outside the envelope (``extrapolation: true``) when ``tokensim/data/measurements.csv`` holds fewer
 than :data:`MIN_ENVELOPE_ROWS` rows of the same hardware family x model family x speed band, or when it serves more
 sequences per GPU than any of those rows measured at a stated client concurrency
-(:func:`envelope_sequences_per_gpu`: client concurrency over all the GPUs of the deployment). The count is of measured
-rows whose hardware and model are in the catalogue, whether or not the model can run them yet; it is read once per
-process and cached (:func:`envelope_counts`).
+(:func:`envelope_sequences_per_gpu`: client concurrency over all the GPUs of the deployment), or when no row of its
+hardware family x model family ran its layout kind (:func:`envelope_layout_rows`: TP, TEP, DEP, DTP, any band). The
+counts are of measured rows whose hardware and model are in the catalogue, whether or not the model can run them yet;
+they are read once per process and cached (:func:`envelope_counts`).
 
 Speed bands (:func:`speed_band`), in output tokens/s per user: ``<20``, ``20-50``, ``50-100``, ``>100`` (lower edge
 inclusive), and ``none`` for a row or prediction with no stated per-user speed (max-throughput rows; a prediction
@@ -18,13 +19,14 @@ from __future__ import annotations
 import csv
 import functools
 import math
+import re
 from pathlib import Path
 
 from .._errors import UserError
 from ..config.catalog import load_catalog
 
 __all__ = ["BANDS", "MIN_ENVELOPE_ROWS", "MEASUREMENTS_PATH", "speed_band", "envelope_counts", "envelope_rows",
-           "envelope_sequences_per_gpu"]
+           "envelope_sequences_per_gpu", "layout_kind", "envelope_layout_rows"]
 
 MEASUREMENTS_PATH = Path(__file__).resolve().parent.parent / "data" / "measurements.csv"
 # Band edges (tokens/s per user) from issue 11, Build item 5; "none": no stated per-user speed.
@@ -144,3 +146,77 @@ def envelope_sequences_per_gpu(hardware_family: str, model_family: str, band: st
         that state both; None when none does. A prediction serving more is an extrapolation.
     """
     return _cells(path).get((hardware_family, model_family, band), (0, None))[1]
+
+
+_POOL_KIND = re.compile(r"^\s*(?:[0-9?]+\s*x\s*)?(TP|TEP|DEP|DTP)\s*[0-9]+\s*$", re.IGNORECASE)
+
+
+def layout_kind(gpus: int, tp: int, ep: int) -> str:
+    """The kind of an instance layout, as ``Deployment.label`` names it without the GPU count: ``TP`` (tp = gpus,
+    ep = 1), ``DTP`` (tp = ep = 1 on more GPUs), ``TEP`` (tp = ep = gpus), ``DEP`` (tp = 1, ep = gpus), else
+    ``mixed``.
+
+    Parameters
+    ----------
+    gpus, tp, ep : int
+        GPUs per instance, tensor-parallel and expert-parallel sizes.
+
+    Returns
+    -------
+    str
+        The kind.
+    """
+    if ep == 1 and tp == gpus:
+        return "TP"
+    if ep == 1 and tp == 1:
+        return "DTP"
+    if ep == gpus and tp == gpus:
+        return "TEP"
+    if ep == gpus and tp == 1:
+        return "DEP"
+    return "mixed"
+
+
+@functools.lru_cache(maxsize=4)
+def _layouts(path: str | None = None) -> dict[tuple[str, str, str], int]:
+    """Rows per (hardware family, model family, layout kind): the decode pool's kind where the row names one, else the
+    kind of its ``instance_gpus``/``tp``/``ep``; rows that give neither are not counted."""
+    cat = load_catalog()
+    counts: dict[tuple[str, str, str], int] = {}
+    with Path(path or MEASUREMENTS_PATH).open(newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            try:
+                hw = cat.get_hardware(row.get("hardware") or "").family
+                model = cat.get_model(row.get("model") or "").family
+            except UserError:
+                continue
+            pool = _POOL_KIND.match(row.get("decode_pool") or "")
+            sizes = [_number(row.get(k)) for k in ("instance_gpus", "tp", "ep")]
+            if pool:
+                kind = pool[1].upper()
+            elif all(math.isfinite(v) and v >= 1 for v in sizes):
+                kind = layout_kind(*(int(v) for v in sizes))
+            else:
+                continue
+            counts[(hw, model, kind)] = counts.get((hw, model, kind), 0) + 1
+    return counts
+
+
+def envelope_layout_rows(hardware_family: str, model_family: str, kind: str, path: str | None = None) -> int:
+    """Measured rows of one hardware family x model family that ran a layout kind (any speed band).
+
+    Parameters
+    ----------
+    hardware_family, model_family : str
+        Catalogue family names.
+    kind : str
+        :func:`layout_kind`'s name.
+    path : str, optional
+        A measurement CSV (default: the bundled one).
+
+    Returns
+    -------
+    int
+        Rows; 0 makes a prediction of that layout an extrapolation.
+    """
+    return _layouts(path).get((hardware_family, model_family, kind), 0)

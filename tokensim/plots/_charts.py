@@ -114,8 +114,8 @@ def pareto_chart(curves: Mapping[str, Sequence[Mapping[str, Any]]], path: str | 
     ax.legend(fontsize=9, loc="best")
     note = (source or style.calibration_source()) + "; shaded: the model's prediction interval"
     if ringed:
-        note += ("; ringed: beyond the validated envelope (fewer than 10 measured rows for the band, or more sequences "
-                 "per GPU than any of them served)")
+        note += ("; ringed: beyond the validated envelope (fewer than 10 measured rows for the band, more sequences "
+                 "per GPU than any of them served, or a layout kind none of them ran)")
     return style.finish(fig, title or "Throughput vs interactivity (Pareto frontier)",
                         style.source_line(scenario, note), path)
 
