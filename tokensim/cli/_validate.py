@@ -9,25 +9,21 @@ import click
 from .._errors import UserError
 from .._output import atomic_write_text, check_output_path, render_table
 from ..config import config_dir
-from ..config.reader import load_yaml
 from ..perf.calibration import (
     DEFAULT_SOURCE_OFFSET_SD,
     FIXED_CONCURRENCY_LABEL,
     calibrate,
-    cross_validated_rows,
+    cross_validated_measurements,
     fixed_concurrency_rows,
     rows_sha256,
 )
 from ..perf.validate import (
     MEASUREMENTS_PATH,
     VALIDATE_GROUPS,
-    NotRunnable,
     calibration_rows,
     calibration_sha256,
     load_measurements,
-    not_run_result,
     not_run_summary,
-    plan_measurement,
     summarize,
     validate,
 )
@@ -69,33 +65,6 @@ def _report(rows: list[dict], not_run: list[dict]) -> dict:
             "not_run_by_reason": not_run_summary(not_run)}
 
 
-def _cross_validated(data, calibration) -> tuple[list[dict], list[dict]]:
-    """Leave-one-source-out rows: fitted rows from fits to the other source groups; rows calibrate does not fit
-    (``calibrate: no``) from the calibration in force, which is the fit to all fitted rows (no refit needed)."""
-    fitted, rest, not_run = [], [], []
-    # a calibration fitted with --with-fixed-concurrency saw those rows too: they are cross-validated like the others
-    fit_record = (load_yaml(Path(calibration or config_dir() / "calibration.yaml")) or {}).get("fit") or {}
-    record = str(fit_record.get("data", ""))
-    # refit as the calibration was fitted: with its per-source offsets when it had them
-    offset_sd = float(fit_record.get("source_offset_sd") or 0.0)
-    extra = {m.id: m for m in fixed_concurrency_rows(data)} if FIXED_CONCURRENCY_LABEL in record else {}
-    for m in data:
-        if m.id in extra:
-            fitted.append(extra[m.id])
-            continue
-        if not m.calibrate:
-            rest.append(m)
-            continue
-        try:
-            plan_measurement(m)
-            fitted.append(m)
-        except NotRunnable as exc:
-            not_run.append(not_run_result(m, exc))
-    rows = cross_validated_rows(fitted, calibration, offset_sd) if fitted else []
-    held = validate(rest, calibration) if rest else {"rows": [], "not_run": []}
-    return rows + held["rows"], not_run + held["not_run"]
-
-
 @cli.command("validate")
 @click.option("--measurements", type=click.Path(exists=True, dir_okay=False),
               help="measurement CSV (default: the bundled tokensim/data/measurements.csv)")
@@ -114,7 +83,7 @@ def validate_command(measurements, calibration, cross, show_rows, subset, fmt):
     data = [m for m in load_measurements(measurements) if _SUBSETS[subset](m)]
     if cross:
         info(f"cross-validating {len(data)} rows by source group (one fit per group of fitted rows)...")
-        report = _report(*_cross_validated(data, calibration))
+        report = _report(*cross_validated_measurements(data, calibration))
     else:
         result = validate(data, calibration)
         report = _report(result["rows"], result["not_run"])

@@ -64,16 +64,8 @@ class Deployment:
     def label(self) -> str:
         """The layout as :func:`parse_pool` writes it: ``TP8`` (tp = gpus, ep = 1), ``TEP8`` (tp = ep = gpus),
         ``DEP8`` (tp = 1, ep = gpus), ``DTP8`` (tp = ep = 1 on more GPUs), otherwise ``8GPU-TP2-EP4``."""
-        g, t, e = self.gpus, self.tp, self.ep
-        if e == 1 and t == g:
-            return f"TP{g}"
-        if e == 1 and t == 1:
-            return f"DTP{g}"
-        if e == g and t == g:
-            return f"TEP{g}"
-        if e == g and t == 1:
-            return f"DEP{g}"
-        return f"{g}GPU-TP{t}-EP{e}"
+        kind = layout_kind(self.gpus, self.tp, self.ep)
+        return f"{self.gpus}GPU-TP{self.tp}-EP{self.ep}" if kind == "mixed" else f"{kind}{self.gpus}"
 
 
 @dataclass(frozen=True)

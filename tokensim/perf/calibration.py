@@ -26,19 +26,30 @@ import datetime as _dt
 import hashlib
 import math
 from dataclasses import dataclass, fields, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..config.reader import config_dir, load_yaml
 from . import _core as core
 from ._model import concurrency_grid, evaluate, instance
 from .efficiency import GLOBAL_FACTORS, PHASE_FACTORS, PHASES, Efficiency, PhaseEfficiency, render_calibration
-from .validate import Measurement, NotRunnable, plan_measurement, predict_measurement, row_result, summarize
+from .validate import (
+    Measurement,
+    NotRunnable,
+    not_run_result,
+    plan_measurement,
+    predict_measurement,
+    row_result,
+    summarize,
+    validate,
+)
 
 __all__ = ["FitParameter", "PARAMETERS", "PRIOR_LOG_SD", "Problem", "FitResult", "Calibration", "build_problem",
            "fit", "predict_rows", "cross_validate", "cross_validated_rows", "interval_sigmas", "conformal_sigma",
            "calibrate", "fixed_concurrency_rows", "rows_sha256", "FIXED_CONCURRENCY_LABEL",
-           "DEFAULT_SOURCE_OFFSET_SD"]
+           "DEFAULT_SOURCE_OFFSET_SD", "cross_validated_measurements"]
 
 # How far (log scale, one standard deviation) a family's factor may stray from the pooled value before the
 # penalty equals one data residual of the same size. A modelling choice: 0.3 lets a family differ by ~35%.
@@ -315,15 +326,15 @@ def fit(problem: Problem, train: np.ndarray | None = None, x0: np.ndarray | None
     sol = least_squares(residuals, start, bounds=(low, high), loss="soft_l1", f_scale=LOSS_SCALE, method="trf",
                         x_scale="jac", diff_step=1e-4, xtol=1e-10, ftol=1e-10, gtol=1e-10, max_nfev=400)
     source_effects = ({g: float(v) for g, v in zip(groups, sol.x[n_phys:], strict=True)} if use_effects else {})
-    sol.x = sol.x[:n_phys]
-    values = np.exp(sol.x)
+    x = sol.x[:n_phys]
+    values = np.exp(x)
     pooled = {p.key: float(values[i]) for i, (p, fam) in enumerate(slots) if fam is None}
     per_family: dict[str, dict[str, float]] = {f: {} for f in problem.families}
     for i, (p, fam) in enumerate(slots):
         if fam is not None:
             per_family[problem.families[fam]][p.key] = float(values[i])
     counted = {f: int(c) for f, c in zip(problem.families, counts, strict=False)}
-    return FitResult(problem.families, pooled, per_family, counted, sol.x, predict_rows(problem, sol.x),
+    return FitResult(problem.families, pooled, per_family, counted, x, predict_rows(problem, x),
                      float(sol.cost), bool(sol.success), source_effects)
 
 
@@ -410,6 +421,50 @@ def cross_validated_rows(measurements: list[Measurement], calibration_path: str 
 
 # How calibration.yaml's fit.data names the rows added by fixed_concurrency_rows (validate reads it back).
 FIXED_CONCURRENCY_LABEL = "fixed-concurrency rows marked calibrate: no"
+
+
+def cross_validated_measurements(measurements: list[Measurement],
+                                 calibration_path: str | None = None) -> tuple[list[dict], list[dict]]:
+    """Leave-one-source-out validation of a measurement file against a calibration, refitted as that calibration
+    was fitted (``tokensim validate --cross-validate``).
+
+    The rows the calibration's fit took (the fitted rows, plus the fixed-concurrency rows when its ``fit.data``
+    names them) are predicted by fits to the other source groups, with per-source offsets when its
+    ``fit.source_offset_sd`` is set; the rows no fit takes are predicted by the calibration itself, which never saw
+    them.
+
+    Parameters
+    ----------
+    measurements : list of Measurement
+        Rows of a measurement file.
+    calibration_path : str, optional
+        The calibration YAML (default: the bundled one).
+
+    Returns
+    -------
+    (list of dict, list of dict)
+        Validation rows, and the rows not run with their reasons.
+    """
+    fit_record = (load_yaml(Path(calibration_path or config_dir() / "calibration.yaml")) or {}).get("fit") or {}
+    offset_sd = float(fit_record.get("source_offset_sd") or 0.0)
+    extra = ({m.id: m for m in fixed_concurrency_rows(measurements)}
+             if FIXED_CONCURRENCY_LABEL in str(fit_record.get("data", "")) else {})
+    fitted, rest, not_run = [], [], []
+    for m in measurements:
+        if m.id in extra:
+            fitted.append(extra[m.id])
+            continue
+        if not m.calibrate:
+            rest.append(m)
+            continue
+        try:
+            plan_measurement(m)
+            fitted.append(m)
+        except NotRunnable as exc:
+            not_run.append(not_run_result(m, exc))
+    rows = cross_validated_rows(fitted, calibration_path, offset_sd) if fitted else []
+    held = validate(rest, calibration_path) if rest else {"rows": [], "not_run": []}
+    return rows + held["rows"], not_run + held["not_run"]
 
 
 # -- which rows a fit may take -------------------------------------------------------------------------------------

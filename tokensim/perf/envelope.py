@@ -76,28 +76,33 @@ def envelope_counts(path: str | None = None) -> dict[tuple[str, str, str], int]:
 
 
 @functools.lru_cache(maxsize=4)
-def _cells(path: str | None = None) -> dict[tuple[str, str, str], tuple[int, float | None]]:
-    """(rows, largest client concurrency per GPU or None) per (hardware family, model family, speed band)."""
+def _catalogued(path: str | None = None) -> tuple[tuple[str, str, dict[str, str]], ...]:
+    """(hardware family, model family, row) of every row of a measurement file whose hardware and model are in the
+    catalogue, read once per process."""
     cat = load_catalog()
-    counts: dict[tuple[str, str, str], tuple[int, float | None]] = {}
+    out = []
     with Path(path or MEASUREMENTS_PATH).open(newline="", encoding="utf-8") as fh:
         for row in csv.DictReader(fh):
             try:
-                hw = cat.get_hardware(row.get("hardware") or "").family
-                model = cat.get_model(row.get("model") or "").family
+                out.append((cat.get_hardware(row.get("hardware") or "").family,
+                            cat.get_model(row.get("model") or "").family, row))
             except UserError:
                 continue
-            text = (row.get("tokens_per_s_per_user") or "").strip()
-            try:
-                speed = float(text) if text else None
-            except ValueError:
-                speed = None
-            key = (hw, model, speed_band(speed))
-            n, most = counts.get(key, (0, None))
-            per_gpu = _number(row.get("concurrency")) / _number(row.get("system_gpus"))
-            if math.isfinite(per_gpu) and per_gpu > 0:
-                most = per_gpu if most is None else max(most, per_gpu)
-            counts[key] = (n + 1, most)
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=4)
+def _cells(path: str | None = None) -> dict[tuple[str, str, str], tuple[int, float | None]]:
+    """(rows, largest client concurrency per GPU or None) per (hardware family, model family, speed band)."""
+    counts: dict[tuple[str, str, str], tuple[int, float | None]] = {}
+    for hw, model, row in _catalogued(path):
+        speed = _number(row.get("tokens_per_s_per_user"))
+        key = (hw, model, speed_band(speed))
+        n, most = counts.get(key, (0, None))
+        per_gpu = _number(row.get("concurrency")) / _number(row.get("system_gpus"))
+        if math.isfinite(per_gpu) and per_gpu > 0:
+            most = per_gpu if most is None else max(most, per_gpu)
+        counts[key] = (n + 1, most)
     return counts
 
 
@@ -181,24 +186,17 @@ def layout_kind(gpus: int, tp: int, ep: int) -> str:
 def _layouts(path: str | None = None) -> dict[tuple[str, str, str], int]:
     """Rows per (hardware family, model family, layout kind): the decode pool's kind where the row names one, else the
     kind of its ``instance_gpus``/``tp``/``ep``; rows that give neither are not counted."""
-    cat = load_catalog()
     counts: dict[tuple[str, str, str], int] = {}
-    with Path(path or MEASUREMENTS_PATH).open(newline="", encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            try:
-                hw = cat.get_hardware(row.get("hardware") or "").family
-                model = cat.get_model(row.get("model") or "").family
-            except UserError:
-                continue
-            pool = _POOL_KIND.match(row.get("decode_pool") or "")
-            sizes = [_number(row.get(k)) for k in ("instance_gpus", "tp", "ep")]
-            if pool:
-                kind = pool[1].upper()
-            elif all(math.isfinite(v) and v >= 1 for v in sizes):
-                kind = layout_kind(*(int(v) for v in sizes))
-            else:
-                continue
-            counts[(hw, model, kind)] = counts.get((hw, model, kind), 0) + 1
+    for hw, model, row in _catalogued(path):
+        pool = _POOL_KIND.match(row.get("decode_pool") or "")
+        sizes = [_number(row.get(k)) for k in ("instance_gpus", "tp", "ep")]
+        if pool:
+            kind = pool[1].upper()
+        elif all(math.isfinite(v) and v >= 1 for v in sizes):
+            kind = layout_kind(*(int(v) for v in sizes))
+        else:
+            continue
+        counts[(hw, model, kind)] = counts.get((hw, model, kind), 0) + 1
     return counts
 
 
