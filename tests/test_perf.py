@@ -242,13 +242,15 @@ def test_prediction_to_dict_keeps_the_record_order(mode, keys):
     Pareto rows carry no meets_slo."""
     p = predict("H200", "llama-3.1-8b", "fp8", Workload(1000, 1000), mode=mode)
     keys = keys + ["speed_band", "envelope_rows", "envelope_layout_rows", "extrapolation"]  # the envelope, by predict
+    keys += ["extrapolation_reason"] if p.extrapolation else []  # its reason, only outside the envelope
     assert list(p.to_dict()) == keys
     assert p.to_dict()["output_tokens_per_s_per_gpu"] == p.output_tokens_per_s_per_gpu
     with pytest.raises(dataclasses.FrozenInstanceError):
         p.gpus = 3  # type: ignore[misc]
     if mode != "prefill":
         front = predict("H200", "llama-3.1-8b", "fp8", Workload(1000, 1000), mode=mode, pareto=True)
-        assert list(front[0].to_dict()) == [k for k in keys if k != "meets_slo"]
+        assert list(front[0].to_dict()) == ([k for k in keys if k not in ("meets_slo", "extrapolation_reason")]
+                                            + (["extrapolation_reason"] if front[0].extrapolation else []))
 
 
 def test_batch_search_on_many_points_is_operating_point_on_each():

@@ -135,20 +135,7 @@ def extrapolation(field: str, points: Iterable[Mapping[str, Any]]) -> list[Notic
 
 
 def _why_outside(p: Mapping[str, Any]) -> str:
-    """Which envelope tests a point fails: too few rows in its band, more sequences per GPU than any of them served,
-    a layout kind no row of its families ran."""
-    rows, most = p.get("envelope_rows"), p.get("envelope_max_sequences_per_gpu")
-    gpus = p.get("gpus_per_instance", p.get("gpus"))
-    reasons = []
-    if rows is not None and rows < 10:
-        reasons.append(f"{rows} measured rows for its hardware family, model family and per-user speed band, "
-                       "fewer than 10")
-    if most is not None and p.get("concurrency") is not None and gpus and p["concurrency"] / gpus > most:
-        reasons.append(f"{p['concurrency'] / gpus:,.0f} sequences per GPU, more than any measured row of its hardware "
-                       f"family, model family and per-user speed band served ({most:,.0f})")
-    if p.get("envelope_layout_rows") == 0:
-        reasons.append("no measured row of its hardware family and model family ran its layout"
-                       + (f" ({p['layout']})" if p.get("layout") else ""))
-    return "; ".join(reasons) or ("fewer than 10 measured rows for its hardware family, model family and per-user "
-                                  "speed band, more sequences per GPU than any of them served, or a layout kind none "
-                                  "of its families' rows ran")
+    """The envelope tests a point fails, as the performance model states them (``extrapolation_reason``)."""
+    return p.get("extrapolation_reason") or ("fewer than 10 measured rows for its hardware family, model family and "
+                                             "per-user speed band, more sequences per GPU than any of them served, or "
+                                             "a layout kind none of its families' rows ran")

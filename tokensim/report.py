@@ -100,6 +100,7 @@ def _unit_cost_rows(s: Scenario, k: float, currency: str, throughput_overrides: 
             "speed_band": p.speed_band, "envelope_rows": p.envelope_rows,
             "envelope_max_sequences_per_gpu": p.envelope_max_sequences_per_gpu,
             "envelope_layout_rows": p.envelope_layout_rows, "extrapolation": p.extrapolation,
+            "extrapolation_reason": p.extrapolation_reason,
             "output_tokens_per_s_per_gpu": p.output_tokens_per_s_per_gpu,
             "output_tokens_per_s_per_gpu_low": p.output_tokens_per_s_per_gpu_low,
             "output_tokens_per_s_per_gpu_high": p.output_tokens_per_s_per_gpu_high,

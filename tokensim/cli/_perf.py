@@ -95,13 +95,12 @@ def _default_acceptance(model: str | None, draft_tokens: int) -> float:
 
 
 def _envelope_note(points) -> None:
-    """One stderr line when a point lies outside the validated envelope (``extrapolation``: fewer than 10 measured
-    rows of its hardware family x model family x per-user speed band; tokensim.perf.envelope)."""
-    outside = [p for p in points if p.extrapolation]
-    if outside:
-        bands = ", ".join(dict.fromkeys(f"{p.speed_band} ({p.envelope_rows} rows)" for p in outside))
-        info(f"note: extrapolation: fewer than 10 measured rows back {points[0].hardware} x {points[0].model} "
-             f"(hardware family x model family) in the per-user speed band {bands}, tokens/s per user; "
+    """One stderr line when points lie outside the validated envelope (``extrapolation``), with the tests they fail
+    as the model states them (``extrapolation_reason``; tokensim.perf.envelope)."""
+    reasons = list(dict.fromkeys(p.extrapolation_reason or "outside" for p in points if p.extrapolation))
+    if reasons:
+        shown = "; ".join(reasons[:3]) + (f"; and {len(reasons) - 3} more" if len(reasons) > 3 else "")
+        info(f"note: extrapolation: {points[0].hardware} x {points[0].model}: {shown}; "
              "see docs/model-notes.md, 'The validated envelope'")
 
 

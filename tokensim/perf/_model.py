@@ -772,6 +772,8 @@ class Prediction:
     # none is an extrapolation too
     envelope_layout_rows: int | None = None
     extrapolation: bool | None = None
+    # which envelope tests an extrapolating point fails, in words (None inside the envelope)
+    extrapolation_reason: str | None = None
     # deployments (set by the layout search and by prefill/decode pools; None otherwise): the instance layout
     # (``TEP8``; pools: ``3xTEP4 prefill + 1xDEP32 decode``), the pools, all their GPUs, and which pool limits the rate
     layout: str | None = None
@@ -801,7 +803,7 @@ class Prediction:
 
 
 _OPTIONAL = ("meets_slo", "speed_band", "envelope_rows", "envelope_max_sequences_per_gpu", "envelope_layout_rows",
-             "extrapolation", "layout",
+             "extrapolation", "extrapolation_reason", "layout",
              "prefill_pool", "decode_pool",
              "total_gpus", "bottleneck", "waiting_sequences",
              "offloaded_weights_gb_per_gpu")  # left out of to_dict when None
@@ -995,9 +997,18 @@ def _envelope(r: Instance, row: dict[str, Any], constrained: bool) -> dict[str, 
     beyond = most is not None and per_gpu > most
     dep = r.deployment
     layout_rows = envelope_layout_rows(r.hardware.family, r.model.family, layout_kind(dep.gpus, dep.tp, dep.ep))
+    reasons = []
+    if rows < MIN_ENVELOPE_ROWS:
+        reasons.append(f"{rows} measured rows for its hardware family, model family and per-user speed band, fewer "
+                       f"than {MIN_ENVELOPE_ROWS}")
+    if beyond:
+        reasons.append(f"{per_gpu:,.0f} sequences per GPU, more than any measured row of its hardware family, model "
+                       f"family and per-user speed band served ({most:,.0f})")
+    if layout_rows == 0:
+        reasons.append(f"no measured row of its hardware family and model family ran its layout ({dep.label})")
     return {"speed_band": band, "envelope_rows": rows, "envelope_max_sequences_per_gpu": most,
-            "envelope_layout_rows": layout_rows,
-            "extrapolation": rows < MIN_ENVELOPE_ROWS or beyond or layout_rows == 0}
+            "envelope_layout_rows": layout_rows, "extrapolation": bool(reasons),
+            "extrapolation_reason": "; ".join(reasons) or None}
 
 
 def _better_layout_for_slo(r: Instance, mode: str, workload: Workload, slo: SLO) -> Instance:
