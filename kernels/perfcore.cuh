@@ -101,6 +101,9 @@ struct PerfStep {
     double draft_matmul_flops_per_token;            // .draft_matmul_flops_per_token
     double draft_moe_layers;                        // .draft_moe_layers
     double expert_flops_per_token;                  // .expert_flops_per_token
+    double state_bytes_per_sequence;                // .state_bytes_per_sequence (linear-attention layers)
+    double state_flops_per_token;                   // .state_flops_per_token
+    double state_capacity_split;                    // .state_capacity_split
 };
 
 // Times of one forward pass (the keys of decode_step's and prefill_pass's dicts the serving arithmetic reads).
@@ -221,10 +224,12 @@ __device__ __forceinline__ PerfPass perf_decode_step(const PerfStep& sm, real ba
     const real indexed = (real)sm.index_layers * context;
     const real flops = tokens * ((real)sm.matmul_flops_per_token
                                  + (real)sm.decode_attn_flops_per_ctx_token_layer * attended
-                                 + (real)sm.index_flops_per_ctx_token_layer * indexed);
+                                 + (real)sm.index_flops_per_ctx_token_layer * indexed
+                                 + (real)sm.state_flops_per_token);
     const real expert_bytes = (real)sm.moe_layers * perf_touched_experts(sm, tokens) * (real)sm.expert_bytes;
     const real kv_bytes = batch * attended * (real)sm.kv_bytes_per_token_layer * (real)sm.kv_read_replication
-                          + batch * indexed * (real)sm.index_bytes_per_token_layer * (real)sm.kv_read_replication;
+                          + batch * indexed * (real)sm.index_bytes_per_token_layer * (real)sm.kv_read_replication
+                          + batch * (real)2.0 * (real)sm.state_bytes_per_sequence;
     const real total_bytes = (real)sm.dp * (real)sm.dense_stream_bytes + expert_bytes + kv_bytes;
     PerfPass out;
     perf_roofline(sm, phase, flops, tokens, total_bytes, expert_bytes, out);
@@ -248,13 +253,14 @@ __device__ __forceinline__ PerfPass perf_prefill_pass(const PerfStep& sm, real t
     const real pairs = (real)sm.full_attention_layers
                            * perf_sparse_pairs(sm, new_tokens_per_request, cached_tokens_per_request, pairs_full)
                        + (real)sm.window_layers * mc_min(pairs_full, new_tokens_per_request * perf_window(sm));
-    const real flops = tokens * (real)sm.matmul_flops_per_token
+    const real flops = tokens * ((real)sm.matmul_flops_per_token + (real)sm.state_flops_per_token)
                        + requests * pairs * (real)sm.prefill_attn_flops_per_pair_layer
                        + requests * (real)sm.index_layers * pairs_full * (real)sm.index_flops_per_ctx_token_layer;
     const real expert_bytes = (real)sm.moe_layers * perf_touched_experts(sm, tokens) * (real)sm.expert_bytes;
     const real context = cached_tokens_per_request + new_tokens_per_request;
     const real kv_bytes = requests * perf_stored(sm, context) * (real)sm.kv_bytes_per_token_layer
-                          + requests * (real)sm.index_layers * context * (real)sm.index_bytes_per_token_layer;
+                          + requests * (real)sm.index_layers * context * (real)sm.index_bytes_per_token_layer
+                          + requests * (real)sm.state_bytes_per_sequence;
     const real total_bytes = (real)sm.dp * (real)sm.dense_stream_bytes + expert_bytes + kv_bytes;
     PerfPass out;
     perf_roofline(sm, phase, flops, tokens, total_bytes, expert_bytes, out);
@@ -277,7 +283,8 @@ __device__ __forceinline__ double perf_kv_bytes_per_sequence(const PerfStep& sm,
     const double stored = sm.full_attention_layers * tokens_per_sequence
                           + sm.window_layers * (window < tokens_per_sequence ? window : tokens_per_sequence);
     return (stored * sm.kv_bytes_per_token_layer
-            + sm.index_layers * tokens_per_sequence * sm.index_bytes_per_token_layer) / sm.kv_capacity_split;
+            + sm.index_layers * tokens_per_sequence * sm.index_bytes_per_token_layer) / sm.kv_capacity_split
+           + sm.state_bytes_per_sequence / sm.state_capacity_split;
 }
 
 __device__ __forceinline__ double perf_max_concurrency(const PerfStep& sm, double tokens_per_sequence) {

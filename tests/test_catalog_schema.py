@@ -95,8 +95,8 @@ def test_pinned_hardware_messages(tmp_path, case, edits, message):
 MODEL_MESSAGES = [
     ('deepseek-v3', 'unknown_key', {'layer': 61},
      "{path}: field 'layer' got 61; allowed: known keys: aliases, attention, description, family, ffn, "
-     'hidden_size, layers, moe, name, native_precision, notes, published_parameters, source, speculative, '
-     "tied_embeddings, vocab_size (did you mean 'layers'?)"),
+     'hidden_size, layers, linear_attention, moe, name, native_precision, notes, published_parameters, source, '
+     "speculative, tied_embeddings, vocab_size (did you mean 'layers'?)"),
     ('deepseek-v3', 'speculative_acceptance_above_drafts', {'speculative.acceptance_length': {3: 4.5}},
      "{path}: field 'speculative.acceptance_length.3' got 4.5; allowed: a number in [1, 4]"),
     ('deepseek-v3', 'speculative_acceptance_below_one', {'speculative.acceptance_length': {1: 0.9}},
@@ -149,7 +149,7 @@ MODEL_MESSAGES = [
      "{path}: field 'attention.kv_lora_rank' got 0; allowed: a number in [1, inf)"),
     ('llama-3.1-8b', 'gqa_with_mla_key', {'attention.kv_lora_rank': 512},
      "{path}: field 'attention.kv_lora_rank' got 512; allowed: known keys: head_dim, heads, kv_heads, "
-     'notes, sliding_window_layers, sliding_window_tokens, type (unknown key)'),
+     'notes, output_gate, sliding_window_layers, sliding_window_tokens, type (unknown key)'),
     ('llama-3.1-8b', 'gqa_kv_heads_high', {'attention.kv_heads': 64},
      "{path}: field 'attention.kv_heads' got 64; allowed: a number in [1, 32]"),
     ('llama-3.1-8b', 'gqa_kv_heads_missing', {'attention.kv_heads': DROP},

@@ -365,6 +365,7 @@ extern "C" void probe_perf_passes(const UcRecord* rec, double batch, double cont
     const PerfPass d = perf_decode_step(rec->step, (real)batch, (real)context);
     const PerfPass p = perf_prefill_pass(rec->step, (real)batch, (real)context, (real)0);
     out[0] = (double)d.t_comm_s; out[1] = (double)d.t_step_s; out[2] = (double)p.t_comm_s; out[3] = (double)p.t_step_s;
+    out[4] = perf_kv_bytes_per_sequence(rec->step, context);
 }
 """
 
@@ -401,21 +402,23 @@ def test_kernel_grids_reach_every_branch():
     assert any(sm.ep_scale_out_copies > 0 for sm in steps)
 
 
-@pytest.mark.parametrize("hardware, precision, gpus, tp, ep, offload, drafts", [
-    ("H200", "fp8", 8, 1, 1, False, 0), ("H200", "fp8", 8, 2, 1, False, 0), ("H200", "fp8", 16, 1, 1, False, 0),
-    ("H200", "fp8", 8, 8, 1, False, 0), ("H200", "fp8", 8, 1, 8, False, 0),
-    ("GB200", "fp4-experts-fp8", 2, 1, 2, True, 0), ("H200", "fp8", 8, 1, 8, False, 3),
-    ("H200", "fp8", 8, 8, 1, False, 2)])
-def test_kernel_step_arithmetic_equals_numpy_for_every_layout_kind_on_the_host(host_kernels, hardware, precision,
+@pytest.mark.parametrize("model, hardware, precision, gpus, tp, ep, offload, drafts", [
+    ("deepseek-v3", "H200", "fp8", 8, 1, 1, False, 0), ("deepseek-v3", "H200", "fp8", 8, 2, 1, False, 0),
+    ("deepseek-v3", "H200", "fp8", 16, 1, 1, False, 0), ("deepseek-v3", "H200", "fp8", 8, 8, 1, False, 0),
+    ("deepseek-v3", "H200", "fp8", 8, 1, 8, False, 0), ("deepseek-v3", "GB200", "fp4-experts-fp8", 2, 1, 2, True, 0),
+    ("deepseek-v3", "H200", "fp8", 8, 1, 8, False, 3), ("deepseek-v3", "H200", "fp8", 8, 8, 1, False, 2),
+    ("qwen3.5-397b-a17b", "MI355X", "fp8", 4, 4, 1, False, 0), ("qwen3.5-397b-a17b", "B200", "fp8", 8, 1, 8, False, 0)])
+def test_kernel_step_arithmetic_equals_numpy_for_every_layout_kind_on_the_host(host_kernels, model, hardware, precision,
                                                                                 gpus, tp, ep, offload, drafts):
-    """Host parity of perf_decode_step / perf_prefill_pass with decode_step / prefill_pass (float64, 1e-12) on layouts
-    the sweep grids do not hold: DTP (attention data-parallel, experts tensor-parallel: the all-gather and
-    reduce-scatter per MoE layer; 16 GPUs crosses the 8-GPU NVLink domain of H200), mixed TP2 x DP4 with ep 1, TP8,
-    DEP8, weights offloaded to Grace memory on 2 GB200 (the host-link stream term), and speculative draft passes
-    (MTP draft 3 on DEP8, 2 on TP8)."""
+    """Host parity of perf_decode_step / perf_prefill_pass / perf_kv_bytes_per_sequence with decode_step /
+    prefill_pass / kv_bytes_per_sequence_per_gpu (float64, 1e-12) on layouts the sweep grids do not hold: DTP
+    (attention data-parallel, experts tensor-parallel: the all-gather and reduce-scatter per MoE layer; 16 GPUs
+    crosses the 8-GPU NVLink domain of H200), mixed TP2 x DP4 with ep 1, TP8, DEP8, weights offloaded to Grace memory
+    on 2 GB200 (the host-link stream term), speculative draft passes (MTP draft 3 on DEP8, 2 on TP8), and a model with
+    linear-attention layers (Qwen3.5's recurrent state, split by TP4 and whole on each GPU of DEP8)."""
     from tokensim.perf import _core
     workload = perf.Workload(1, 1, speculative_draft_tokens=drafts, speculative_acceptance_length=1.0 + 0.5 * drafts)
-    r = perf.instance(hardware, "deepseek-v3", precision, gpus=gpus, tp=tp, ep=ep, offload_weights=offload,
+    r = perf.instance(hardware, model, precision, gpus=gpus, tp=tp, ep=ep, offload_weights=offload,
                       workload=workload)
     assert (r.step_model.offload_bytes_per_gpu > 0) == offload
     layout = _unitcost_kernel.record_layout()
@@ -424,12 +427,14 @@ def test_kernel_step_arithmetic_equals_numpy_for_every_layout_kind_on_the_host(h
     record = layout.pack(values)
     lib = host_kernels["float64"]
     lib.probe_perf_passes.argtypes = [ctypes.c_void_p, ctypes.c_double, ctypes.c_double, ctypes.c_void_p]
+    assert (r.step_model.state_bytes_per_sequence > 0) == model.startswith("qwen3.5")
     for batch, context in ((1.0, 1000.0), (64.0, 3000.0), (700.0, 9000.0)):
-        out = np.zeros(4)
+        out = np.zeros(5)
         lib.probe_perf_passes(record.ctypes.data, batch, context, out.ctypes.data)
         dec = _core.decode_step(r.step_model, np.asarray(batch), np.asarray(context))
         pre = _core.prefill_pass(r.step_model, np.asarray(batch), np.asarray(context), np.asarray(0.0))
-        want = [dec["t_comm_s"], dec["t_step_s"], pre["t_comm_s"], pre["t_step_s"]]
+        want = [dec["t_comm_s"], dec["t_step_s"], pre["t_comm_s"], pre["t_step_s"],
+                _core.kv_bytes_per_sequence_per_gpu(r.step_model, np.asarray(context), np)]
         np.testing.assert_allclose(out, np.asarray(want, dtype=float), rtol=1e-12, atol=0)
         if ep == 1 and tp < gpus:
             assert out[0] > 0  # the gather is charged

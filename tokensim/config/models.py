@@ -39,7 +39,8 @@ def _count(low: int, *, default: Any = REQUIRED, rule: bool = False, unit: str =
     return Number(low, integer=True, unit=unit, default=default, rule=rule)
 
 
-_GQA_KEYS = ("type", "heads", "kv_heads", "head_dim", "sliding_window_tokens", "sliding_window_layers", "notes")
+_GQA_KEYS = ("type", "heads", "kv_heads", "head_dim", "sliding_window_tokens", "sliding_window_layers", "output_gate",
+             "notes")
 _MLA_KEYS = ("type", "heads", "q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim",
              "sparse_topk_tokens", "indexer_heads", "indexer_head_dim", "indexer_layers", "notes")
 _DSA_KEYS = ("sparse_topk_tokens", "indexer_heads", "indexer_head_dim")
@@ -50,6 +51,17 @@ _DSA_KEYS = ("sparse_topk_tokens", "indexer_heads", "indexer_head_dim")
 INDEXER_KEY_BYTES_PER_ELEMENT = 1.0
 INDEXER_SCALE_BYTES_PER_BLOCK = 4.0
 INDEXER_SCALE_BLOCK = 128
+# Bytes per element of a recurrent (linear-attention) layer's state, by the format a model's config names
+# (``mamba_ssm_dtype``; Qwen3-Next / Qwen3.5 configs: float32), and of its short-convolution state: the activations'
+# BF16 (vLLM and SGLang keep the conv state in the model dtype; an **assumption** where a config does not say).
+STATE_BYTES_PER_ELEMENT = {"fp32": 4.0, "bf16": 2.0}
+CONV_STATE_BYTES_PER_ELEMENT = 2.0
+# FLOPs of the gated delta rule per value head per token, in units of key_dim x value_dim (Yang, Kautz, Hatamizadeh,
+# "Gated Delta Networks: Improving Mamba2 with Delta Rule", ICLR 2025, eq. 10, recurrent form): decay the state (1),
+# retrieve S^T k (2), write the rank-one delta update (2), read the output S^T q (2). The chunked prefill form does
+# the same work per token plus intra-chunk products, counted the same (an **assumption**; these FLOPs are under 1% of
+# a Qwen3.5 token's matrix products).
+DELTA_RULE_FLOPS_PER_STATE_ELEMENT = 7
 
 
 class AttentionSchema(SchemaSection):
@@ -73,6 +85,9 @@ class AttentionSchema(SchemaSection):
     indexer_head_dim: Annotated[int, _count(1)] | None = Field(None)  # DSA
     indexer_layers: Annotated[Any, _count(0, default=Derived("layers"), rule=True,
                                           unit="layers with their own indexer (at most layers)")] = Field(None)
+    # GQA with a per-head output gate computed by the query projection (Qwen3-Next / Qwen3.5 attn_output_gate): the
+    # query projection is twice as wide
+    output_gate: Annotated[bool, Flag(default=False)] | None = Field(None)
     notes: Annotated[str, Text()] | None = Field(None)
 
     @model_validator(mode="before")
@@ -99,6 +114,27 @@ class AttentionSchema(SchemaSection):
                 raise _missing(key)
             if key == "kv_heads":
                 spec_of(AttentionSchema, key).check_at(key, self.kv_heads, high=self.heads)
+        return self
+
+
+class LinearAttentionSchema(SchemaSection):
+    """``linear_attention:``: recurrent layers that replace softmax attention in some layers (Gated DeltaNet, as in
+    Qwen3-Next and Qwen3.5): each keeps a fixed state per sequence instead of a KV cache."""
+
+    type: Annotated[str, Choice(("gated-deltanet",))]
+    layers: Annotated[Any, _count(1, rule=True, unit="linear-attention layers (fewer than layers)")] = Field(None)
+    key_heads: Annotated[int, _count(1, unit="heads")]
+    value_heads: Annotated[int, _count(1, unit="heads")]
+    key_head_dim: Annotated[int, _count(1)]
+    value_head_dim: Annotated[int, _count(1)]
+    conv_kernel_tokens: Annotated[int, _count(1, unit="tokens of the short convolution")]
+    state_format: Annotated[str, Choice(tuple(STATE_BYTES_PER_ELEMENT))]
+    notes: Annotated[str, Text()] | None = Field(None)
+
+    @model_validator(mode="after")
+    def _layers_given(self) -> LinearAttentionSchema:
+        if not self.given("layers"):
+            raise _missing("layers")
         return self
 
 
@@ -180,6 +216,7 @@ class ModelFileSchema(SchemaSection):
     vocab_size: Annotated[int, _count(1)]
     tied_embeddings: Annotated[bool, Flag(default=False)] | None = Field(None)
     attention: AttentionSchema
+    linear_attention: LinearAttentionSchema | None = Field(None)
     ffn: FfnSchema | None = Field(None)
     moe: MoeSchema | None = Field(None)
     speculative: SpeculativeSchema | None = Field(None)
@@ -194,6 +231,10 @@ class ModelFileSchema(SchemaSection):
         if att.type == "mla" and att.given("indexer_layers"):
             spec_of(AttentionSchema, "indexer_layers").check_at(
                 "attention.indexer_layers", att.indexer_layers, high=self.layers)
+        if self.linear_attention is not None:
+            window = int(att.sliding_window_layers or 0) if att.type == "gqa" else 0
+            spec_of(LinearAttentionSchema, "layers").check_at(
+                "linear_attention.layers", self.linear_attention.layers, high=self.layers - window - 1)
         if self.moe is not None and self.moe.given("dense_layers"):
             spec_of(MoeSchema, "dense_layers").check_at("moe.dense_layers", self.moe.dense_layers, high=self.layers)
         intermediate = self.ffn.intermediate_size if self.ffn is not None else None
@@ -245,6 +286,15 @@ class ModelSpec:
     indexer_heads: int = 0  # DSA lightning indexer heads (0 = no indexer)
     indexer_head_dim: int = 0
     indexer_layers: int = 0  # layers with their own indexer
+    attention_output_gate: bool = False  # GQA query projection also computes a per-head output gate
+    # recurrent (linear-attention) layers, Gated DeltaNet (0 layers: none); the other layers keep softmax attention
+    linear_attention_layers: int = 0
+    linear_key_heads: int = 0
+    linear_value_heads: int = 0
+    linear_key_head_dim: int = 0
+    linear_value_head_dim: int = 0
+    linear_conv_kernel_tokens: int = 0
+    linear_state_bytes_per_element: float = 0.0
     aliases: tuple[str, ...] = ()
     description: str = ""
     notes: str = ""
@@ -264,16 +314,64 @@ class ModelSpec:
         return self.layers - self.moe_layers
 
     @property
+    def softmax_attention_layers(self) -> int:
+        """Layers with softmax attention (full or windowed); the others are linear-attention layers."""
+        return self.layers - self.linear_attention_layers
+
+    @property
     def attention_params_per_layer(self) -> int:
+        """Weights of one softmax-attention layer (with an output gate, the query projection is twice as wide)."""
         h, d = self.hidden_size, self.head_dim
         if self.attention_type == "gqa":
-            return h * self.heads * d + 2 * h * self.kv_heads * d + self.heads * d * h
+            gate = 2 if self.attention_output_gate else 1
+            return gate * h * self.heads * d + 2 * h * self.kv_heads * d + self.heads * d * h
         q = (h * self.q_lora_rank + self.q_lora_rank + self.q_lora_rank * self.heads * d) if self.q_lora_rank \
             else h * self.heads * d
         kv_down = h * (self.kv_lora_rank + self.qk_rope_head_dim) + self.kv_lora_rank
         qk_nope = d - self.qk_rope_head_dim
         kv_up = self.kv_lora_rank * self.heads * (qk_nope + self.v_head_dim)
         return q + kv_down + kv_up + self.heads * self.v_head_dim * h
+
+    @property
+    def linear_conv_channels(self) -> int:
+        """Channels of a Gated DeltaNet layer's short convolution: queries, keys and values."""
+        return (2 * self.linear_key_heads * self.linear_key_head_dim
+                + self.linear_value_heads * self.linear_value_head_dim)
+
+    @property
+    def linear_attention_params_per_layer(self) -> int:
+        """Weights of one Gated DeltaNet layer (Qwen3-Next/Qwen3.5 ``GatedDeltaNet`` in transformers): the input
+        projection to queries, keys, values and the output gate z (hidden x (2·kh·dk + 2·vh·dv)), the per-head beta
+        and decay inputs (hidden x 2·vh), the depthwise convolution (channels x kernel), the per-head decay
+        parameters (A_log, dt_bias: 2·vh), the gated RMSNorm (dv) and the output projection (vh·dv x hidden)."""
+        if not self.linear_attention_layers:
+            return 0
+        h, vh, dv = self.hidden_size, self.linear_value_heads, self.linear_value_head_dim
+        qkvz = h * (2 * self.linear_key_heads * self.linear_key_head_dim + 2 * vh * dv)
+        return (qkvz + h * 2 * vh + self.linear_conv_channels * self.linear_conv_kernel_tokens + 2 * vh + dv
+                + vh * dv * h)
+
+    @property
+    def recurrent_state_bytes_per_sequence(self) -> float:
+        """State one sequence keeps over all linear-attention layers: the delta-rule state (value heads x key dim x
+        value dim, in the config's state format) and the convolution's last kernel − 1 inputs (BF16)."""
+        if not self.linear_attention_layers:
+            return 0.0
+        delta = (self.linear_value_heads * self.linear_key_head_dim * self.linear_value_head_dim
+                 * self.linear_state_bytes_per_element)
+        conv = self.linear_conv_channels * (self.linear_conv_kernel_tokens - 1) * CONV_STATE_BYTES_PER_ELEMENT
+        return self.linear_attention_layers * (delta + conv)
+
+    @property
+    def recurrent_flops_per_token(self) -> int:
+        """FLOPs of the recurrences per token over all linear-attention layers, besides their projections (which
+        are matrix products, in ``matmul_params_per_token``): the gated delta rule
+        (:data:`DELTA_RULE_FLOPS_PER_STATE_ELEMENT` per state element) and the depthwise convolution (2 per tap)."""
+        if not self.linear_attention_layers:
+            return 0
+        delta = (DELTA_RULE_FLOPS_PER_STATE_ELEMENT * self.linear_value_heads * self.linear_key_head_dim
+                 * self.linear_value_head_dim)
+        return self.linear_attention_layers * (delta + 2 * self.linear_conv_channels * self.linear_conv_kernel_tokens)
 
     @property
     def indexer_params_per_layer(self) -> int:
@@ -309,7 +407,9 @@ class ModelSpec:
         dense_ffn = self.dense_layers * 3 * self.hidden_size * self.intermediate_size
         shared = self.moe_layers * self.shared_experts * 3 * self.hidden_size * self.shared_expert_intermediate_size
         router = self.moe_layers * self.hidden_size * self.experts
-        return (self.layers * self.attention_params_per_layer + norms + dense_ffn + shared + router
+        return (self.softmax_attention_layers * self.attention_params_per_layer
+                + self.linear_attention_layers * self.linear_attention_params_per_layer + norms + dense_ffn + shared
+                + router
                 + self.embedding_params + self.lm_head_params + self.indexer_layers * self.indexer_params_per_layer)
 
     @property
@@ -376,7 +476,8 @@ class ModelSpec:
 
     @property
     def full_attention_layers(self) -> int:
-        return self.layers - self.sliding_window_layers
+        """Softmax-attention layers over the whole context (neither windowed nor linear-attention)."""
+        return self.layers - self.sliding_window_layers - self.linear_attention_layers
 
     @property
     def decode_attention_flops_per_context_token_per_layer(self) -> int:
@@ -406,6 +507,8 @@ class ModelSpec:
             "attention": self.attention_type, "heads": self.heads, "kv_heads": self.kv_heads,
             "head_dim": self.head_dim, "kv_lora_rank": self.kv_lora_rank,
             "sliding_window_tokens": self.sliding_window_tokens, "sliding_window_layers": self.sliding_window_layers,
+            "linear_attention_layers": self.linear_attention_layers,
+            "recurrent_state_mb_per_sequence": self.recurrent_state_bytes_per_sequence / 1e6,
             "experts": self.experts, "top_k": self.top_k, "shared_experts": self.shared_experts,
             "expert_intermediate_size": self.expert_intermediate_size, "moe_layers": self.moe_layers,
             "total_params_b": self.total_params / 1e9, "active_params_b": self.active_params / 1e9,
@@ -453,6 +556,7 @@ def load_model_file(path: str | Path) -> ModelSpec:
         index_layers = m.layers if att.indexer_layers is None else int(att.indexer_layers)
     else:
         index_heads = index_dim = index_layers = 0
+    lin = m.linear_attention
     intermediate = (m.ffn.intermediate_size if m.ffn is not None else None) or 0
     if m.moe is not None:
         moe = m.moe
@@ -473,6 +577,14 @@ def load_model_file(path: str | Path) -> ModelSpec:
         published_total_b=pub.total_b, published_active_b=pub.active_b, published_source=pub.source,
         native_precision="bf16" if m.native_precision is None else m.native_precision,
         sparse_topk_tokens=topk, indexer_heads=index_heads, indexer_head_dim=index_dim, indexer_layers=index_layers,
+        attention_output_gate=bool(att.output_gate) if att.type == "gqa" else False,
+        linear_attention_layers=int(lin.layers) if lin is not None else 0,
+        linear_key_heads=lin.key_heads if lin is not None else 0,
+        linear_value_heads=lin.value_heads if lin is not None else 0,
+        linear_key_head_dim=lin.key_head_dim if lin is not None else 0,
+        linear_value_head_dim=lin.value_head_dim if lin is not None else 0,
+        linear_conv_kernel_tokens=lin.conv_kernel_tokens if lin is not None else 0,
+        linear_state_bytes_per_element=STATE_BYTES_PER_ELEMENT[lin.state_format] if lin is not None else 0.0,
         aliases=tuple(m.aliases or ()), description=m.description or "", notes=m.notes or "", file=str(path),
         speculative_acceptance=(tuple(sorted((int(k), float(v)) for k, v in m.speculative.acceptance_length.items()))
                                 if m.speculative is not None else ()),

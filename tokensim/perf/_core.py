@@ -8,7 +8,8 @@ parallel inside each expert, as TensorRT-LLM's moe_ep × moe_tp = G).
 
 Per decode step (design §4):
   bytes  = DP·(non-expert weights, less the embedding table) + touched experts' weights + KV read
-  FLOPs  = B·s·(2·N_matmul + attention over the context)            s = tokens per sequence per step (speculation)
+           + B·2·(recurrent state) (linear-attention layers: each sequence's state read and written once per step)
+  FLOPs  = B·s·(2·N_matmul + attention over the context + recurrences)  s = tokens per sequence per step (speculation)
   (DSA sparse attention: attention and its KV read over min(context, top-k) tokens, plus the lightning indexer's
   FLOPs and key-cache read over the whole context)
   t      = max(FLOPs / (G·peak·η_c), bytes / (G·HBM·η_m), offloaded weights per GPU / host link)
@@ -109,6 +110,13 @@ class StepModel:
     # routed-expert matmul FLOPs per token over all MoE layers (2 · top-k · expert parameters · MoE layers): the part
     # of the work expert-parallel load imbalance (PhaseEfficiency.ep_imbalance) stretches on the busiest rank
     expert_flops_per_token: float = 0.0
+    # recurrent (linear-attention) layers, e.g. Gated DeltaNet (ModelSpec.recurrent_state_bytes_per_sequence): a fixed
+    # state per sequence in place of a KV cache, read and written once by every decode step and written once by a
+    # prefill; FLOPs of the recurrences per token; GPUs of a DP group that hold one sequence's state (its heads split
+    # by TP). Zero in models without such layers.
+    state_bytes_per_sequence: float = 0.0
+    state_flops_per_token: float = 0.0
+    state_capacity_split: float = 1.0
 
     @property
     def free_kv_bytes_per_gpu(self) -> float:
@@ -230,10 +238,11 @@ def decode_step(sm: StepModel, batch, context):
     attended = _attended_tokens(sm, context, xp)
     indexed = sm.index_layers * context  # the DSA indexer scores every cached token
     flops = tokens * (sm.matmul_flops_per_token + sm.decode_attn_flops_per_ctx_token_layer * attended
-                      + sm.index_flops_per_ctx_token_layer * indexed)
+                      + sm.index_flops_per_ctx_token_layer * indexed + sm.state_flops_per_token)
     expert_bytes = sm.moe_layers * touched_experts(sm.experts, sm.top_k, tokens, xp) * sm.expert_bytes
     kv_bytes = (batch * attended * sm.kv_bytes_per_token_layer * sm.kv_read_replication
-                + batch * indexed * sm.index_bytes_per_token_layer * sm.kv_read_replication)
+                + batch * indexed * sm.index_bytes_per_token_layer * sm.kv_read_replication
+                + batch * 2.0 * sm.state_bytes_per_sequence)
     total_bytes = sm.dp * sm.dense_stream_bytes + expert_bytes + kv_bytes
     t_compute, t_memory = _roofline(sm, phase, flops, tokens, total_bytes, expert_bytes, xp)
     t_comm = _comm_time(sm, tokens / sm.dp, tokens / sm.gpus, phase, xp)
@@ -281,12 +290,14 @@ def prefill_pass(sm: StepModel, tokens_per_group, new_tokens_per_request, cached
     pairs = (sm.full_attention_layers * _sparse_pairs(sm, new_tokens_per_request, cached_tokens_per_request,
                                                       pairs_full, xp)
              + sm.window_layers * xp.minimum(pairs_full, new_tokens_per_request * _window(sm, xp)))
-    flops = (tokens * sm.matmul_flops_per_token + requests * pairs * sm.prefill_attn_flops_per_pair_layer
+    flops = (tokens * (sm.matmul_flops_per_token + sm.state_flops_per_token)
+             + requests * pairs * sm.prefill_attn_flops_per_pair_layer
              + requests * sm.index_layers * pairs_full * sm.index_flops_per_ctx_token_layer)
     expert_bytes = sm.moe_layers * touched_experts(sm.experts, sm.top_k, tokens, xp) * sm.expert_bytes
     context = cached_tokens_per_request + new_tokens_per_request
     kv_bytes = (requests * _stored_tokens(sm, context, xp) * sm.kv_bytes_per_token_layer
-                + requests * sm.index_layers * context * sm.index_bytes_per_token_layer)
+                + requests * sm.index_layers * context * sm.index_bytes_per_token_layer
+                + requests * sm.state_bytes_per_sequence)
     total_bytes = sm.dp * sm.dense_stream_bytes + expert_bytes + kv_bytes
     t_compute, t_memory = _roofline(sm, phase, flops, tokens, total_bytes, expert_bytes, xp)
     t_comm = _comm_time(sm, tokens_per_group, tokens / sm.gpus, phase, xp)
@@ -298,9 +309,10 @@ def prefill_pass(sm: StepModel, tokens_per_group, new_tokens_per_request, cached
 
 def kv_bytes_per_sequence_per_gpu(sm: StepModel, tokens_per_sequence, xp):
     """KV cache one sequence holds on each GPU of its DP group (sparse attention still caches every token, plus the
-    DSA indexer's keys)."""
-    return (_stored_tokens(sm, tokens_per_sequence, xp) * sm.kv_bytes_per_token_layer
-            + sm.index_layers * tokens_per_sequence * sm.index_bytes_per_token_layer) / sm.kv_capacity_split
+    DSA indexer's keys), and its recurrent state (linear-attention layers, whatever its length)."""
+    return ((_stored_tokens(sm, tokens_per_sequence, xp) * sm.kv_bytes_per_token_layer
+             + sm.index_layers * tokens_per_sequence * sm.index_bytes_per_token_layer) / sm.kv_capacity_split
+            + sm.state_bytes_per_sequence / sm.state_capacity_split)
 
 
 def max_concurrency(sm: StepModel, tokens_per_sequence):

@@ -235,6 +235,10 @@ def build_step_model(model: ModelSpec, prec: ResolvedPrecision, hardware: Hardwa
                                             + (model.top_k * model.params_per_routed_expert if model.is_moe else 0)),
         draft_moe_layers=1.0 if model.is_moe else 0.0,
         expert_flops_per_token=2.0 * model.moe_layers * model.top_k * model.params_per_routed_expert,
+        state_bytes_per_sequence=model.recurrent_state_bytes_per_sequence,
+        state_flops_per_token=float(model.recurrent_flops_per_token),
+        # the recurrences' heads are split by the attention TP (at most one value head per GPU)
+        state_capacity_split=float(min(dep.tp, model.linear_value_heads)) if model.linear_attention_layers else 1.0,
         host_link_seconds_per_byte=(1.0 / (hardware.host_link_bandwidth_gb_per_s * _GB)
                                     if hardware.host_link_bandwidth_gb_per_s else 0.0),
     )
@@ -644,7 +648,11 @@ class Instance:
 def _instance_of(mdl: ModelSpec, hw: Hardware, recipe: Recipe, prec: ResolvedPrecision, eff: Efficiency,
                  dep: Deployment, workload: Workload | None, offload_weights: bool = False) -> Instance:
     sm = build_step_model(mdl, prec, hw, dep, eff, workload, offload_weights)
-    kv_per_token = mdl.layers * mdl.kv_elements_per_token_per_layer * prec.kv_bytes_per_element
+    # the KV of every softmax-attention layer, and a linear-attention model's recurrent state (one per request,
+    # spread over its input tokens)
+    kv_per_token = mdl.softmax_attention_layers * mdl.kv_elements_per_token_per_layer * prec.kv_bytes_per_element
+    if mdl.linear_attention_layers and workload is not None:
+        kv_per_token += mdl.recurrent_state_bytes_per_sequence / max(workload.input_tokens, 1.0)
     kv_transfer = kv_per_token / (hw.scale_out_bandwidth_gb_per_s * _GB * dep.gpus)
     return Instance(mdl, hw, recipe, prec, dep, eff, sm, kv_transfer)
 
