@@ -6,6 +6,8 @@
 //   perf_window / perf_attended   == tokensim.perf._core._window / tokensim.perf._core._attended_tokens
 //   perf_sparse_cap / perf_stored == tokensim.perf._core._sparse_cap / tokensim.perf._core._stored_tokens
 //   perf_sparse_pairs             == tokensim.perf._core._sparse_pairs
+//   perf_capped_pairs             == tokensim.perf._core._capped_pairs
+//   perf_compressed_pairs         == tokensim.perf._core._compressed_pairs
 //   perf_comm_time                == tokensim.perf._core._comm_time
 //   perf_imbalance_extra          == tokensim.perf._core._imbalance_extra
 //   perf_roofline                 == tokensim.perf._core._roofline
@@ -104,6 +106,12 @@ struct PerfStep {
     double state_bytes_per_sequence;                // .state_bytes_per_sequence (linear-attention layers)
     double state_flops_per_token;                   // .state_flops_per_token
     double state_capacity_split;                    // .state_capacity_split
+    double csa_layers;                              // .csa_layers (compressed attention, DeepSeek-V4)
+    double csa_ratio;                               // .csa_ratio
+    double hca_layers;                              // .hca_layers
+    double hca_ratio;                               // .hca_ratio
+    double index_ratio;                             // .index_ratio
+    double cache_fixed_bytes_per_sequence;          // .cache_fixed_bytes_per_sequence
 };
 
 // Times of one forward pass (the keys of decode_step's and prefill_pass's dicts the serving arithmetic reads).
@@ -130,22 +138,37 @@ __device__ __forceinline__ real perf_sparse_cap(const PerfStep& sm) {
 }
 
 __device__ __forceinline__ real perf_stored(const PerfStep& sm, real context) {
-    return (real)sm.full_attention_layers * context + (real)sm.window_layers * mc_min(context, perf_window(sm));
+    return (real)sm.full_attention_layers * context + (real)sm.window_layers * mc_min(context, perf_window(sm))
+           + (real)sm.csa_layers * context / (real)sm.csa_ratio + (real)sm.hca_layers * context / (real)sm.hca_ratio;
 }
 
 __device__ __forceinline__ real perf_attended(const PerfStep& sm, real context) {
     return (real)sm.full_attention_layers * mc_min(context, perf_sparse_cap(sm))
-           + (real)sm.window_layers * mc_min(context, perf_window(sm));
+           + (real)sm.window_layers * mc_min(context, perf_window(sm))
+           + (real)sm.csa_layers * mc_min(context / (real)sm.csa_ratio, perf_sparse_cap(sm))
+           + (real)sm.hca_layers * context / (real)sm.hca_ratio;
+}
+
+// tokensim.perf._core._capped_pairs: Σ over the new positions of min(p, cap), continuous.
+__device__ __forceinline__ real perf_capped_pairs(real new_tokens, real cached_tokens, real cap) {
+    const real end = cached_tokens + new_tokens;
+    const real m_end = mc_min(end, cap);
+    const real m_start = mc_min(cached_tokens, cap);
+    return m_end * (end - (real)0.5 * m_end) - m_start * (cached_tokens - (real)0.5 * m_start);
 }
 
 __device__ __forceinline__ real perf_sparse_pairs(const PerfStep& sm, real new_tokens, real cached_tokens,
                                                   real pairs_full) {
     if (!(sm.sparse_topk_tokens > 0.0)) return pairs_full;
-    const real cap = perf_sparse_cap(sm);
-    const real end = cached_tokens + new_tokens;
-    const real m_end = mc_min(end, cap);
-    const real m_start = mc_min(cached_tokens, cap);
-    return m_end * (end - (real)0.5 * m_end) - m_start * (cached_tokens - (real)0.5 * m_start);
+    return perf_capped_pairs(new_tokens, cached_tokens, perf_sparse_cap(sm));
+}
+
+// tokensim.perf._core._compressed_pairs: (query, compressed entry) pairs over the CSA and HCA layers.
+__device__ __forceinline__ real perf_compressed_pairs(const PerfStep& sm, real new_tokens, real cached_tokens,
+                                                      real pairs_full) {
+    const real csa = perf_capped_pairs(new_tokens, cached_tokens, (real)sm.csa_ratio * perf_sparse_cap(sm))
+                     / (real)sm.csa_ratio;
+    return (real)sm.csa_layers * csa + (real)sm.hca_layers * pairs_full / (real)sm.hca_ratio;
 }
 
 __device__ __forceinline__ real perf_comm_time(const PerfStep& sm, real tokens_per_gpu_group, real tokens_per_gpu,
@@ -221,7 +244,7 @@ __device__ __forceinline__ PerfPass perf_decode_step(const PerfStep& sm, real ba
     const PerfPhase& phase = sm.decode;
     const real tokens = batch * (real)sm.spec_tokens_per_step;
     const real attended = perf_attended(sm, context);
-    const real indexed = (real)sm.index_layers * context;
+    const real indexed = (real)sm.index_layers * context / (real)sm.index_ratio;
     const real flops = tokens * ((real)sm.matmul_flops_per_token
                                  + (real)sm.decode_attn_flops_per_ctx_token_layer * attended
                                  + (real)sm.index_flops_per_ctx_token_layer * indexed
@@ -252,14 +275,17 @@ __device__ __forceinline__ PerfPass perf_prefill_pass(const PerfStep& sm, real t
                             + (real)0.5 * (new_tokens_per_request * new_tokens_per_request);
     const real pairs = (real)sm.full_attention_layers
                            * perf_sparse_pairs(sm, new_tokens_per_request, cached_tokens_per_request, pairs_full)
-                       + (real)sm.window_layers * mc_min(pairs_full, new_tokens_per_request * perf_window(sm));
+                       + (real)sm.window_layers * mc_min(pairs_full, new_tokens_per_request * perf_window(sm))
+                       + perf_compressed_pairs(sm, new_tokens_per_request, cached_tokens_per_request, pairs_full);
     const real flops = tokens * ((real)sm.matmul_flops_per_token + (real)sm.state_flops_per_token)
                        + requests * pairs * (real)sm.prefill_attn_flops_per_pair_layer
-                       + requests * (real)sm.index_layers * pairs_full * (real)sm.index_flops_per_ctx_token_layer;
+                       + requests * (real)sm.index_layers * pairs_full / (real)sm.index_ratio
+                             * (real)sm.index_flops_per_ctx_token_layer;
     const real expert_bytes = (real)sm.moe_layers * perf_touched_experts(sm, tokens) * (real)sm.expert_bytes;
     const real context = cached_tokens_per_request + new_tokens_per_request;
     const real kv_bytes = requests * perf_stored(sm, context) * (real)sm.kv_bytes_per_token_layer
-                          + requests * (real)sm.index_layers * context * (real)sm.index_bytes_per_token_layer
+                          + requests * (real)sm.index_layers * context / (real)sm.index_ratio
+                                * (real)sm.index_bytes_per_token_layer
                           + requests * (real)sm.state_bytes_per_sequence;
     const real total_bytes = (real)sm.dp * (real)sm.dense_stream_bytes + expert_bytes + kv_bytes;
     PerfPass out;
@@ -281,9 +307,12 @@ __device__ __forceinline__ double perf_free_kv_bytes_per_gpu(const PerfStep& sm)
 __device__ __forceinline__ double perf_kv_bytes_per_sequence(const PerfStep& sm, double tokens_per_sequence) {
     const double window = sm.window_tokens > 0.0 ? sm.window_tokens : (double)mc_inf();
     const double stored = sm.full_attention_layers * tokens_per_sequence
-                          + sm.window_layers * (window < tokens_per_sequence ? window : tokens_per_sequence);
+                          + sm.window_layers * (window < tokens_per_sequence ? window : tokens_per_sequence)
+                          + sm.csa_layers * tokens_per_sequence / sm.csa_ratio
+                          + sm.hca_layers * tokens_per_sequence / sm.hca_ratio;
     return (stored * sm.kv_bytes_per_token_layer
-            + sm.index_layers * tokens_per_sequence * sm.index_bytes_per_token_layer) / sm.kv_capacity_split
+            + sm.index_layers * tokens_per_sequence / sm.index_ratio * sm.index_bytes_per_token_layer
+            + sm.cache_fixed_bytes_per_sequence) / sm.kv_capacity_split
            + sm.state_bytes_per_sequence / sm.state_capacity_split;
 }
 

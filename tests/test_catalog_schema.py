@@ -128,7 +128,7 @@ MODEL_MESSAGES = [
     ('deepseek-v3', 'attention_not_mapping', {'attention': 'mla'},
      "{path}: field 'attention' got 'mla'; allowed: a mapping of key: value"),
     ('deepseek-v3', 'attention_type', {'attention.type': 'mha'},
-     "{path}: field 'attention.type' got 'mha'; allowed: one of gqa, mla (did you mean 'mla'?)"),
+     "{path}: field 'attention.type' got 'mha'; allowed: one of gqa, mla, compressed (did you mean 'mla'?)"),
     ('deepseek-v3', 'attention_type_missing', {'attention.type': DROP},
      "{path}: field 'attention.type' missing; allowed: a value (this field is required)"),
     ('deepseek-v3', 'mla_with_gqa_key', {'attention.kv_heads': 8},

@@ -44,6 +44,11 @@ _GQA_KEYS = ("type", "heads", "kv_heads", "head_dim", "sliding_window_tokens", "
 _MLA_KEYS = ("type", "heads", "q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim",
              "sparse_topk_tokens", "indexer_heads", "indexer_head_dim", "indexer_layers", "notes")
 _DSA_KEYS = ("sparse_topk_tokens", "indexer_heads", "indexer_head_dim")
+# DeepSeek-V4's hybrid compressed attention (CSA + HCA beside a sliding window; one shared 512-wide KV head)
+_COMPRESSED_KEYS = ("type", "heads", "head_dim", "qk_rope_head_dim", "q_lora_rank", "o_lora_rank", "o_groups",
+                    "sliding_window_tokens", "compress_ratios", "indexed_compress_ratio", "sparse_topk_tokens",
+                    "indexer_heads", "indexer_head_dim", "notes")
+_ATTENTION_TYPES = ("gqa", "mla", "compressed")
 
 # DeepSeek Sparse Attention's indexer key cache: FP8 (E4M3) keys with one FP32 scale per block of 128 elements, whatever
 # the recipe's KV format (DeepSeek-V3.2-Exp inference/model.py, class Indexer: k_cache float8_e4m3fn and k_scale_cache
@@ -51,6 +56,14 @@ _DSA_KEYS = ("sparse_topk_tokens", "indexer_heads", "indexer_head_dim")
 INDEXER_KEY_BYTES_PER_ELEMENT = 1.0
 INDEXER_SCALE_BYTES_PER_BLOCK = 4.0
 INDEXER_SCALE_BLOCK = 128
+# DeepSeek-V4 compressors keep FP32 running buffers per sequence and layer: a KV state and a score state of ratio x
+# coff x head_dim each (coff 2 where blocks overlap, the CSA layers; 1 in HCA layers), and in CSA layers the
+# indexer's own compressor, 2 x ratio x 2 x index_head_dim (NVIDIA aiconfigurator, models/deepseek_v4.py
+# get_kvcache_bytes_per_sequence, github.com/ai-dynamo/aiconfigurator commit 095f58a5, 2026-08-21).
+COMPRESSOR_STATE_BYTES_PER_ELEMENT = 4.0
+# DeepSeek-V4's indexer caches its compressed keys in FP4: half a byte per element (aiconfigurator sdk/common.py
+# deepseek_v4_indexer_cache_entry_bytes, same commit).
+COMPRESSED_INDEXER_KEY_BYTES_PER_ELEMENT = 0.5
 # Bytes per element of a recurrent (linear-attention) layer's state, by the format a model's config names
 # (``mamba_ssm_dtype``; Qwen3-Next / Qwen3.5 configs: float32), and of its short-convolution state: the activations'
 # BF16 (vLLM and SGLang keep the conv state in the model dtype; an **assumption** where a config does not say).
@@ -65,9 +78,9 @@ DELTA_RULE_FLOPS_PER_STATE_ELEMENT = 7
 
 
 class AttentionSchema(SchemaSection):
-    """``attention:``: GQA (incl. MHA/MQA) or MLA, each with its own keys."""
+    """``attention:``: GQA (incl. MHA/MQA), MLA, or DeepSeek-V4's compressed attention, each with its own keys."""
 
-    type: Annotated[str, Choice(("gqa", "mla"))]
+    type: Annotated[str, Choice(_ATTENTION_TYPES)]
     heads: Annotated[int, _count(1, unit="heads")]
     kv_heads: Annotated[Any, _count(1, rule=True, unit="heads (at most heads)")] = Field(None)  # GQA
     head_dim: Annotated[int, _count(1)] | None = Field(None)  # GQA
@@ -88,6 +101,13 @@ class AttentionSchema(SchemaSection):
     # GQA with a per-head output gate computed by the query projection (Qwen3-Next / Qwen3.5 attn_output_gate): the
     # query projection is twice as wide
     output_gate: Annotated[bool, Flag(default=False)] | None = Field(None)
+    # compressed (DeepSeek-V4): a grouped low-rank output projection (o_groups groups of heads, each to o_lora_rank);
+    # per layer the tokens per compressed cache entry (0: the sliding window only); layers with the indexed ratio
+    # (CSA) attend the indexer's top-k entries, the others (HCA) all of theirs
+    o_lora_rank: Annotated[int, _count(1)] | None = Field(None)
+    o_groups: Annotated[int, _count(1)] | None = Field(None)
+    compress_ratios: list[Any] | None = Field(None)
+    indexed_compress_ratio: Annotated[int, _count(1, unit="tokens per entry of the CSA layers")] | None = Field(None)
     notes: Annotated[str, Text()] | None = Field(None)
 
     @model_validator(mode="before")
@@ -95,8 +115,8 @@ class AttentionSchema(SchemaSection):
     def _keys_of_the_type(cls, data: Any) -> Any:
         if not isinstance(data, Mapping) or data.get("type") is None:
             return data
-        kind = Choice(("gqa", "mla")).check_at("type", data["type"])
-        allowed = _GQA_KEYS if kind == "gqa" else _MLA_KEYS
+        kind = Choice(_ATTENTION_TYPES).check_at("type", data["type"])
+        allowed = {"gqa": _GQA_KEYS, "mla": _MLA_KEYS, "compressed": _COMPRESSED_KEYS}[kind]
         for key, value in data.items():
             if key not in allowed:
                 raise Invalid(f"known keys: {', '.join(sorted(allowed))}",
@@ -105,8 +125,11 @@ class AttentionSchema(SchemaSection):
 
     @model_validator(mode="after")
     def _required_of_the_type(self) -> AttentionSchema:
-        required: tuple[str, ...] = ("kv_heads", "head_dim") if self.type == "gqa" else (
-            "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim", "kv_lora_rank")
+        required: tuple[str, ...] = {
+            "gqa": ("kv_heads", "head_dim"),
+            "mla": ("qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim", "kv_lora_rank"),
+            "compressed": ("head_dim", "q_lora_rank", "o_lora_rank", "o_groups", "sliding_window_tokens",
+                           "compress_ratios", "indexed_compress_ratio") + _DSA_KEYS}[self.type]
         if self.type == "mla" and self.sparse_topk_tokens:
             required = required + _DSA_KEYS
         for key in required:
@@ -114,6 +137,16 @@ class AttentionSchema(SchemaSection):
                 raise _missing(key)
             if key == "kv_heads":
                 spec_of(AttentionSchema, key).check_at(key, self.kv_heads, high=self.heads)
+        if self.type == "compressed":
+            ratios = self.compress_ratios or []
+            for i, r in enumerate(ratios):
+                _count(0, unit="tokens per compressed entry (0: window only)").check_at(f"compress_ratios[{i}]", r)
+            dense = sorted({int(r) for r in ratios} - {0, int(self.indexed_compress_ratio or 0)})
+            if len(dense) > 1:
+                raise Invalid("0, the indexed_compress_ratio and at most one other ratio (the HCA layers)",
+                              key="compress_ratios", value=dense)
+            if int(self.heads) % int(self.o_groups or 1):
+                raise Invalid(f"a divisor of heads ({self.heads})", key="o_groups", value=self.o_groups)
         return self
 
 
@@ -231,6 +264,9 @@ class ModelFileSchema(SchemaSection):
         if att.type == "mla" and att.given("indexer_layers"):
             spec_of(AttentionSchema, "indexer_layers").check_at(
                 "attention.indexer_layers", att.indexer_layers, high=self.layers)
+        if att.type == "compressed" and att.compress_ratios is not None and len(att.compress_ratios) != self.layers:
+            raise Invalid(f"one ratio per layer ({self.layers})", key="attention.compress_ratios",
+                          value=f"{len(att.compress_ratios)} ratios")
         if self.linear_attention is not None:
             window = int(att.sliding_window_layers or 0) if att.type == "gqa" else 0
             spec_of(LinearAttentionSchema, "layers").check_at(
@@ -295,6 +331,14 @@ class ModelSpec:
     linear_value_head_dim: int = 0
     linear_conv_kernel_tokens: int = 0
     linear_state_bytes_per_element: float = 0.0
+    # compressed attention (attention_type "compressed", DeepSeek-V4): grouped low-rank output; CSA layers (indexed
+    # ratio, top-k) and HCA layers (dense over their compressed entries); every layer also has the sliding window
+    o_lora_rank: int = 0
+    o_groups: int = 0
+    csa_layers: int = 0
+    csa_ratio: int = 0
+    hca_layers: int = 0
+    hca_ratio: int = 0
     aliases: tuple[str, ...] = ()
     description: str = ""
     notes: str = ""
@@ -325,6 +369,12 @@ class ModelSpec:
         if self.attention_type == "gqa":
             gate = 2 if self.attention_output_gate else 1
             return gate * h * self.heads * d + 2 * h * self.kv_heads * d + self.heads * d * h
+        if self.attention_type == "compressed":
+            # DeepSeek-V4 (aiconfigurator _estimate_weights): wq_a, wq_b, one shared KV projection, the grouped output
+            # (wo_a heads·dim -> o_groups x o_lora, wo_b o_groups·o_lora -> hidden) and one sink logit per head; the
+            # layer's compressor and indexer are counted apart (compressor_params_per_layer, indexer_params_per_layer)
+            return (h * self.q_lora_rank + self.q_lora_rank * self.heads * d + h * d
+                    + self.heads * d * self.o_lora_rank + self.o_groups * self.o_lora_rank * h + self.heads)
         q = (h * self.q_lora_rank + self.q_lora_rank + self.q_lora_rank * self.heads * d) if self.q_lora_rank \
             else h * self.heads * d
         kv_down = h * (self.kv_lora_rank + self.qk_rope_head_dim) + self.kv_lora_rank
@@ -373,14 +423,35 @@ class ModelSpec:
                  * self.linear_value_head_dim)
         return self.linear_attention_layers * (delta + 2 * self.linear_conv_channels * self.linear_conv_kernel_tokens)
 
+    def compressor_params(self, ratio: int) -> int:
+        """DeepSeek-V4 compressor of a layer with ``ratio`` tokens per entry (0: none): KV and gate projections
+        (2 x hidden x coff·head_dim) and a positional bias (ratio x coff·head_dim), coff 2 in the indexed (CSA)
+        layers, whose blocks overlap, else 1 (aiconfigurator _estimate_weights)."""
+        if not ratio:
+            return 0
+        coff = 2 if ratio == self.csa_ratio else 1
+        return 2 * self.hidden_size * coff * self.head_dim + ratio * coff * self.head_dim
+
+    @property
+    def compressed_extra_params(self) -> int:
+        """Compressor weights over all layers of a compressed-attention model (0 otherwise)."""
+        return (self.csa_layers * self.compressor_params(self.csa_ratio)
+                + self.hca_layers * self.compressor_params(self.hca_ratio))
+
     @property
     def indexer_params_per_layer(self) -> int:
-        """DSA lightning indexer weights in one layer (DeepSeek-V3.2-Exp inference/model.py, class Indexer): query
-        up-projection from the query latent (q_lora x heads·dim), key projection (hidden x dim), key LayerNorm
-        (weight and bias, 2·dim) and per-head weights (hidden x heads)."""
+        """Indexer weights in one layer that runs its own indexer.
+
+        DSA (DeepSeek-V3.2-Exp inference/model.py, class Indexer): query up-projection from the query latent
+        (q_lora x heads·dim), key projection (hidden x dim), key LayerNorm (weight and bias, 2·dim) and per-head
+        weights (hidden x heads). DeepSeek-V4's CSA indexer (aiconfigurator _estimate_weights): the same query
+        up-projection and per-head weights, and its own compressor of the keys (2 x hidden x 2·dim, positional bias
+        ratio x 2·dim) in place of the key projection and norm."""
         if not self.indexer_heads:
             return 0
         h, n, d = self.hidden_size, self.indexer_heads, self.indexer_head_dim
+        if self.attention_type == "compressed":
+            return self.q_lora_rank * n * d + 2 * h * 2 * d + h * n + self.csa_ratio * 2 * d
         return self.q_lora_rank * n * d + h * d + 2 * d + h * n
 
     @property
@@ -407,7 +478,7 @@ class ModelSpec:
         dense_ffn = self.dense_layers * 3 * self.hidden_size * self.intermediate_size
         shared = self.moe_layers * self.shared_experts * 3 * self.hidden_size * self.shared_expert_intermediate_size
         router = self.moe_layers * self.hidden_size * self.experts
-        return (self.softmax_attention_layers * self.attention_params_per_layer
+        return (self.softmax_attention_layers * self.attention_params_per_layer + self.compressed_extra_params
                 + self.linear_attention_layers * self.linear_attention_params_per_layer + norms + dense_ffn + shared
                 + router
                 + self.embedding_params + self.lm_head_params + self.indexer_layers * self.indexer_params_per_layer)
@@ -450,8 +521,11 @@ class ModelSpec:
     # -- attention and KV cache ----------------------------------------------------------------------------------
     @property
     def kv_elements_per_token_per_layer(self) -> int:
+        """Elements of one cache entry in one layer (compressed attention: one entry of the shared head)."""
         if self.attention_type == "gqa":
             return 2 * self.kv_heads * self.head_dim
+        if self.attention_type == "compressed":
+            return self.head_dim
         return self.kv_lora_rank + self.qk_rope_head_dim
 
     @property
@@ -460,6 +534,8 @@ class ModelSpec:
         (:data:`INDEXER_KEY_BYTES_PER_ELEMENT`); 0 without an indexer."""
         if not self.indexer_heads:
             return 0.0
+        if self.attention_type == "compressed":
+            return self.indexer_head_dim * COMPRESSED_INDEXER_KEY_BYTES_PER_ELEMENT
         blocks = -(-self.indexer_head_dim // INDEXER_SCALE_BLOCK)
         return self.indexer_head_dim * INDEXER_KEY_BYTES_PER_ELEMENT + blocks * INDEXER_SCALE_BYTES_PER_BLOCK
 
@@ -487,7 +563,7 @@ class ModelSpec:
         paper §2.1.3): scores over the latent and RoPE key, 2·heads·(kv_lora + rope), and the sum over the latent,
         2·heads·kv_lora.
         """
-        if self.attention_type == "gqa":
+        if self.attention_type in ("gqa", "compressed"):  # compressed: one shared head, its entry also the value
             return 4 * self.heads * self.head_dim
         return 2 * self.heads * (2 * self.kv_lora_rank + self.qk_rope_head_dim)
 
@@ -495,6 +571,17 @@ class ModelSpec:
     def prefill_attention_flops_per_pair_per_layer(self) -> int:
         """FLOPs per (query, key) pair per layer in prefill: 2·heads·(d_qk + d_v) (MLA un-absorbed in prefill)."""
         return 2 * self.heads * (self.head_dim + self.v_head_dim)
+
+    @property
+    def compressor_state_bytes_per_sequence(self) -> float:
+        """DeepSeek-V4 compressors' running buffers one sequence holds, FP32
+        (:data:`COMPRESSOR_STATE_BYTES_PER_ELEMENT`): per HCA layer 2 x ratio x head_dim, per CSA layer
+        2 x ratio x 2·head_dim plus its indexer's 2 x ratio x 2·index_head_dim; 0 without compressed attention."""
+        if self.attention_type != "compressed":
+            return 0.0
+        hca = 2 * self.hca_ratio * self.head_dim
+        csa = 2 * self.csa_ratio * 2 * self.head_dim + 2 * self.csa_ratio * 2 * self.indexer_head_dim
+        return (self.hca_layers * hca + self.csa_layers * csa) * COMPRESSOR_STATE_BYTES_PER_ELEMENT
 
     @property
     def is_moe(self) -> bool:
@@ -509,6 +596,7 @@ class ModelSpec:
             "sliding_window_tokens": self.sliding_window_tokens, "sliding_window_layers": self.sliding_window_layers,
             "linear_attention_layers": self.linear_attention_layers,
             "recurrent_state_mb_per_sequence": self.recurrent_state_bytes_per_sequence / 1e6,
+            "csa_layers": self.csa_layers, "hca_layers": self.hca_layers,
             "experts": self.experts, "top_k": self.top_k, "shared_experts": self.shared_experts,
             "expert_intermediate_size": self.expert_intermediate_size, "moe_layers": self.moe_layers,
             "total_params_b": self.total_params / 1e9, "active_params_b": self.active_params / 1e9,
@@ -542,6 +630,10 @@ def load_model_file(path: str | Path) -> ModelSpec:
         v_dim, q_lora, kv_lora, rope = head_dim, 0, 0, 0
         window = att.sliding_window_tokens or 0
         window_layers = 0 if att.sliding_window_layers is None else int(att.sliding_window_layers)
+    elif att.type == "compressed":
+        kv_heads, head_dim = 1, int(att.head_dim or 0)
+        v_dim, q_lora, kv_lora, rope = head_dim, int(att.q_lora_rank or 0), 0, int(att.qk_rope_head_dim or 0)
+        window, window_layers = int(att.sliding_window_tokens or 0), m.layers  # every layer keeps the window
     else:
         kv_heads = 1
         rope = int(att.qk_rope_head_dim or 0)
@@ -550,10 +642,17 @@ def load_model_file(path: str | Path) -> ModelSpec:
         q_lora = att.q_lora_rank or 0
         kv_lora = int(att.kv_lora_rank or 0)
         window, window_layers = 0, 0
-    topk = (att.sparse_topk_tokens or 0) if att.type == "mla" else 0
+    ratios = [int(r) for r in att.compress_ratios or []] if att.type == "compressed" else []
+    csa_ratio = int(att.indexed_compress_ratio or 0) if att.type == "compressed" else 0
+    hca_ratios = sorted(set(ratios) - {0, csa_ratio})
+    hca_ratio = hca_ratios[0] if hca_ratios else 0
+    topk = (att.sparse_topk_tokens or 0) if att.type in ("mla", "compressed") else 0
     if topk:
         index_heads, index_dim = int(att.indexer_heads or 0), int(att.indexer_head_dim or 0)
-        index_layers = m.layers if att.indexer_layers is None else int(att.indexer_layers)
+        if att.type == "compressed":
+            index_layers = ratios.count(csa_ratio)
+        else:
+            index_layers = m.layers if att.indexer_layers is None else int(att.indexer_layers)
     else:
         index_heads = index_dim = index_layers = 0
     lin = m.linear_attention
@@ -578,6 +677,10 @@ def load_model_file(path: str | Path) -> ModelSpec:
         native_precision="bf16" if m.native_precision is None else m.native_precision,
         sparse_topk_tokens=topk, indexer_heads=index_heads, indexer_head_dim=index_dim, indexer_layers=index_layers,
         attention_output_gate=bool(att.output_gate) if att.type == "gqa" else False,
+        o_lora_rank=int(att.o_lora_rank or 0) if att.type == "compressed" else 0,
+        o_groups=int(att.o_groups or 0) if att.type == "compressed" else 0,
+        csa_layers=ratios.count(csa_ratio) if csa_ratio else 0, csa_ratio=csa_ratio,
+        hca_layers=ratios.count(hca_ratio) if hca_ratio else 0, hca_ratio=hca_ratio,
         linear_attention_layers=int(lin.layers) if lin is not None else 0,
         linear_key_heads=lin.key_heads if lin is not None else 0,
         linear_value_heads=lin.value_heads if lin is not None else 0,

@@ -117,6 +117,17 @@ class StepModel:
     state_bytes_per_sequence: float = 0.0
     state_flops_per_token: float = 0.0
     state_capacity_split: float = 1.0
+    # compressed attention (DeepSeek-V4, ModelSpec.compressed_*): besides its sliding window (window_layers), a layer
+    # caches one entry per `ratio` context tokens. CSA layers attend the indexer's top-k of them (sparse_topk_tokens),
+    # HCA layers all of them. index_ratio: context tokens per key the indexer scores (1 for DSA; V4's CSA ratio).
+    # cache_fixed_bytes_per_sequence: the compressors' running state, held per sequence (memory only). Zero/one in
+    # models without compressed layers.
+    csa_layers: float = 0.0
+    csa_ratio: float = 1.0
+    hca_layers: float = 0.0
+    hca_ratio: float = 1.0
+    index_ratio: float = 1.0
+    cache_fixed_bytes_per_sequence: float = 0.0
 
     @property
     def free_kv_bytes_per_gpu(self) -> float:
@@ -148,15 +159,20 @@ def _sparse_cap(sm: StepModel, xp):
 
 
 def _stored_tokens(sm: StepModel, context, xp):
-    """Context tokens cached per sequence summed over layers (sliding-window layers capped at the window)."""
-    return sm.full_attention_layers * context + sm.window_layers * xp.minimum(context, _window(sm, xp))
+    """Cache entries per sequence summed over layers (sliding-window layers capped at the window; compressed layers
+    one entry per ratio tokens besides their window)."""
+    return (sm.full_attention_layers * context + sm.window_layers * xp.minimum(context, _window(sm, xp))
+            + sm.csa_layers * context / sm.csa_ratio + sm.hca_layers * context / sm.hca_ratio)
 
 
 def _attended_tokens(sm: StepModel, context, xp):
     """Context tokens one query attends summed over layers: full-attention layers capped at the sparse top-k (DSA
-    selects ``min(context, top_k)`` cached tokens), sliding-window layers at the window."""
+    selects ``min(context, top_k)`` cached tokens), sliding-window layers at the window; compressed layers attend
+    their compressed entries besides the window, CSA layers at most the top-k of them."""
     return (sm.full_attention_layers * xp.minimum(context, _sparse_cap(sm, xp))
-            + sm.window_layers * xp.minimum(context, _window(sm, xp)))
+            + sm.window_layers * xp.minimum(context, _window(sm, xp))
+            + sm.csa_layers * xp.minimum(context / sm.csa_ratio, _sparse_cap(sm, xp))
+            + sm.hca_layers * context / sm.hca_ratio)
 
 
 def _sparse_pairs(sm: StepModel, new_tokens, cached_tokens, pairs_full, xp):
@@ -165,12 +181,25 @@ def _sparse_pairs(sm: StepModel, new_tokens, cached_tokens, pairs_full, xp):
     Dense: ``pairs_full`` = new·cached + new²/2. Sparse (top-k k): the query at position p attends min(p, k) keys;
     in the continuous form that is F(cached + new) − F(cached), F(x) = ∫₀ˣ min(p, k) dp = m·(x − m/2), m = min(x, k).
     """
-    cap = _sparse_cap(sm, xp)
+    sparse = _capped_pairs(new_tokens, cached_tokens, _sparse_cap(sm, xp), xp)
+    return xp.where(xp.asarray(sm.sparse_topk_tokens) > 0, sparse, pairs_full)
+
+
+def _capped_pairs(new_tokens, cached_tokens, cap, xp):
+    """Σ over the new positions p of min(p, cap), continuous: F(cached + new) − F(cached), F(x) = m·(x − m/2),
+    m = min(x, cap)."""
     end = cached_tokens + new_tokens
     m_end = xp.minimum(end, cap)
     m_start = xp.minimum(cached_tokens, cap)
-    sparse = m_end * (end - 0.5 * m_end) - m_start * (cached_tokens - 0.5 * m_start)
-    return xp.where(xp.asarray(sm.sparse_topk_tokens) > 0, sparse, pairs_full)
+    return m_end * (end - 0.5 * m_end) - m_start * (cached_tokens - 0.5 * m_start)
+
+
+def _compressed_pairs(sm: StepModel, new_tokens, cached_tokens, pairs_full, xp):
+    """(query, compressed entry) pairs per request of a prefill pass, summed over compressed layers: a query at
+    position p sees p/ratio entries; CSA layers attend at most the top-k of them, Σ min(p/r, k) = Σ min(p, r·k) / r;
+    HCA layers all, pairs_full / r."""
+    csa = _capped_pairs(new_tokens, cached_tokens, sm.csa_ratio * _sparse_cap(sm, xp), xp) / sm.csa_ratio
+    return sm.csa_layers * csa + sm.hca_layers * pairs_full / sm.hca_ratio
 
 
 def _comm_time(sm: StepModel, tokens_per_gpu_group, tokens_per_gpu, phase: PhaseEfficiency, xp):
@@ -236,7 +265,7 @@ def decode_step(sm: StepModel, batch, context):
     phase = sm.efficiency.decode
     tokens = batch * sm.spec_tokens_per_step
     attended = _attended_tokens(sm, context, xp)
-    indexed = sm.index_layers * context  # the DSA indexer scores every cached token
+    indexed = sm.index_layers * context / sm.index_ratio  # the indexer scores every cached (compressed) key
     flops = tokens * (sm.matmul_flops_per_token + sm.decode_attn_flops_per_ctx_token_layer * attended
                       + sm.index_flops_per_ctx_token_layer * indexed + sm.state_flops_per_token)
     expert_bytes = sm.moe_layers * touched_experts(sm.experts, sm.top_k, tokens, xp) * sm.expert_bytes
@@ -289,14 +318,15 @@ def prefill_pass(sm: StepModel, tokens_per_group, new_tokens_per_request, cached
     pairs_full = new_tokens_per_request * cached_tokens_per_request + 0.5 * new_tokens_per_request ** 2
     pairs = (sm.full_attention_layers * _sparse_pairs(sm, new_tokens_per_request, cached_tokens_per_request,
                                                       pairs_full, xp)
-             + sm.window_layers * xp.minimum(pairs_full, new_tokens_per_request * _window(sm, xp)))
+             + sm.window_layers * xp.minimum(pairs_full, new_tokens_per_request * _window(sm, xp))
+             + _compressed_pairs(sm, new_tokens_per_request, cached_tokens_per_request, pairs_full, xp))
     flops = (tokens * (sm.matmul_flops_per_token + sm.state_flops_per_token)
              + requests * pairs * sm.prefill_attn_flops_per_pair_layer
-             + requests * sm.index_layers * pairs_full * sm.index_flops_per_ctx_token_layer)
+             + requests * sm.index_layers * pairs_full / sm.index_ratio * sm.index_flops_per_ctx_token_layer)
     expert_bytes = sm.moe_layers * touched_experts(sm.experts, sm.top_k, tokens, xp) * sm.expert_bytes
     context = cached_tokens_per_request + new_tokens_per_request
     kv_bytes = (requests * _stored_tokens(sm, context, xp) * sm.kv_bytes_per_token_layer
-                + requests * sm.index_layers * context * sm.index_bytes_per_token_layer
+                + requests * sm.index_layers * context / sm.index_ratio * sm.index_bytes_per_token_layer
                 + requests * sm.state_bytes_per_sequence)
     total_bytes = sm.dp * sm.dense_stream_bytes + expert_bytes + kv_bytes
     t_compute, t_memory = _roofline(sm, phase, flops, tokens, total_bytes, expert_bytes, xp)
@@ -311,7 +341,8 @@ def kv_bytes_per_sequence_per_gpu(sm: StepModel, tokens_per_sequence, xp):
     """KV cache one sequence holds on each GPU of its DP group (sparse attention still caches every token, plus the
     DSA indexer's keys), and its recurrent state (linear-attention layers, whatever its length)."""
     return ((_stored_tokens(sm, tokens_per_sequence, xp) * sm.kv_bytes_per_token_layer
-             + sm.index_layers * tokens_per_sequence * sm.index_bytes_per_token_layer) / sm.kv_capacity_split
+             + sm.index_layers * tokens_per_sequence / sm.index_ratio * sm.index_bytes_per_token_layer
+             + sm.cache_fixed_bytes_per_sequence) / sm.kv_capacity_split
             + sm.state_bytes_per_sequence / sm.state_capacity_split)
 
 

@@ -239,6 +239,10 @@ def build_step_model(model: ModelSpec, prec: ResolvedPrecision, hardware: Hardwa
         state_flops_per_token=float(model.recurrent_flops_per_token),
         # the recurrences' heads are split by the attention TP (at most one value head per GPU)
         state_capacity_split=float(min(dep.tp, model.linear_value_heads)) if model.linear_attention_layers else 1.0,
+        csa_layers=float(model.csa_layers), csa_ratio=float(model.csa_ratio or 1),
+        hca_layers=float(model.hca_layers), hca_ratio=float(model.hca_ratio or 1),
+        index_ratio=float(model.csa_ratio or 1),
+        cache_fixed_bytes_per_sequence=model.compressor_state_bytes_per_sequence,
         host_link_seconds_per_byte=(1.0 / (hardware.host_link_bandwidth_gb_per_s * _GB)
                                     if hardware.host_link_bandwidth_gb_per_s else 0.0),
     )
@@ -651,6 +655,10 @@ def _instance_of(mdl: ModelSpec, hw: Hardware, recipe: Recipe, prec: ResolvedPre
     # the KV of every softmax-attention layer, and a linear-attention model's recurrent state (one per request,
     # spread over its input tokens)
     kv_per_token = mdl.softmax_attention_layers * mdl.kv_elements_per_token_per_layer * prec.kv_bytes_per_element
+    if mdl.attention_type == "compressed":  # the compressed entries and the indexer's keys (the window is bounded)
+        entries = (mdl.csa_layers / max(mdl.csa_ratio, 1) + mdl.hca_layers / max(mdl.hca_ratio, 1))
+        kv_per_token = (entries * mdl.kv_elements_per_token_per_layer * prec.kv_bytes_per_element
+                        + mdl.indexer_layers / max(mdl.csa_ratio, 1) * mdl.indexer_key_bytes_per_token_per_layer)
     if mdl.linear_attention_layers and workload is not None:
         kv_per_token += mdl.recurrent_state_bytes_per_sequence / max(workload.input_tokens, 1.0)
     kv_transfer = kv_per_token / (hw.scale_out_bandwidth_gb_per_s * _GB * dep.gpus)
