@@ -74,10 +74,15 @@ def test_every_row_has_a_source_and_known_names():
 
 def test_issue11_rows_are_merged_unfitted():
     """The 1,156 staged issue-11 rows (docs/measurements.md) are in the dataset, marked calibrate: no, with the
-    extra columns; the 579 rows fitted before are unchanged in number."""
+    extra columns; the 579 rows fitted before are unchanged in number. Rows of sources added later (docs/model-notes.md,
+    "The issue-11 rows") are unfitted too and counted apart."""
+    later = {"lmsys-sglang-gptoss": 4, "amd-atom-oot-ci": 11, "gpustack-perf-lab": 3,
+             "tenstorrent-gpu-ref": 6, "vllm-issue-30326": 2}  # source_id -> rows (added 2026-12-05)
     rows = load_measurements()
     unfitted = [m for m in rows if not m.calibrate]
-    assert len(rows) == 579 + 1156 and len(unfitted) == 1156
+    added = [m for m in rows if m.source_id in later]
+    assert {s: sum(m.source_id == s for m in added) for s in later} == later and not any(m.calibrate for m in added)
+    assert len(rows) == 579 + 1156 + len(added) and len(unfitted) == 1156 + len(added)
     assert sum(m.tokens_per_s_per_user is not None for m in unfitted) >= 1156 // 2
     with MEASUREMENTS_PATH.open(newline="") as fh:
         header = next(csv.reader(fh))
@@ -163,7 +168,7 @@ def test_cli_validate_json_has_rows_and_summary():
     assert sum(data["not_run_by_reason"].values()) == len(data["not_run"])
     assert all(r["reason"] in REASONS and r["detail"] for r in data["not_run"])
     assert set(data["groups"]) == {"hardware_family", "model_family", "precision", "serving", "band", "engine",
-                                   "speculative", "fitted"}
+                                   "speculative", "fitted", "run"}
     assert set(data["groups"]["band"]) <= {"<20", "20-50", "50-100", ">100", "none"}
     assert "not run" in res.stderr
 
@@ -610,3 +615,25 @@ def test_calibrate_never_writes_the_installed_file_unless_asked(tmp_path):
 
     res = CliRunner().invoke(cli, ["calibrate", "--install", "--out", str(tmp_path / "c.yaml")])
     assert res.exit_code == 2 and "--install and --out: allowed: one of them" in res.stderr
+
+
+def test_a_later_run_of_the_same_deployment_supersedes_every_load_point_of_the_earlier_run():
+    """Same source, deployment and lengths on a later date: every row of the earlier run (whatever its concurrency)
+    is superseded; another precision, another source or a row without a date is not."""
+    from tokensim.perf.validate import superseded_ids
+
+    rows = [_row(id="old-c4", date="2026-05-02", concurrency=4), _row(id="old-c2", date="2026-05-02", concurrency=2),
+            _row(id="new-c4", date="2026-05-21", concurrency=4), _row(id="fp4", date="2026-05-02", precision="nvfp4"),
+            _row(id="other", source_id="s2", date="2026-04-01"), _row(id="undated", date="")]
+    assert superseded_ids(rows) == {"old-c4", "old-c2"}
+
+
+def test_the_fit_leaves_superseded_runs_out():
+    """The bundled file's superseded rows are reported in validate's ``run`` group and never fitted."""
+    from tokensim.perf.calibration import fixed_concurrency_rows
+    from tokensim.perf.validate import group_keys
+
+    rows = load_measurements()
+    superseded = {m.id for m in rows if m.superseded}
+    assert superseded and not superseded & {m.id for m in fixed_concurrency_rows(rows)}
+    assert all(group_keys(m)["run"] == ("superseded" if m.superseded else "latest") for m in rows[:50])

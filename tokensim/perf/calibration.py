@@ -474,8 +474,9 @@ def fixed_concurrency_rows(measurements: list[Measurement]) -> list[Measurement]
 
     A row qualifies when it runs at a stated client concurrency (no SLO search, so the fit's operating point is the
     published one), is served aggregated or decode-only, reports output tokens/s per GPU, has no speculative decoding
-    or a published acceptance, and ``predict`` runs its deployment. Each comes back with ``calibrate`` set and its
-    concurrency per serving instance (:func:`tokensim.perf.validate.plan_measurement`).
+    or a published acceptance, is its source's latest run of that deployment (not ``superseded``: an engine's
+    earlier builds are not what it delivers), and ``predict`` runs its deployment. Each comes back with
+    ``calibrate`` set and its concurrency per serving instance (:func:`tokensim.perf.validate.plan_measurement`).
 
     Parameters
     ----------
@@ -491,7 +492,7 @@ def fixed_concurrency_rows(measurements: list[Measurement]) -> list[Measurement]
     for m in measurements:
         if m.calibrate or m.concurrency is None or m.kind != "output" or m.mode not in ("aggregated", "decode"):
             continue
-        if m.speculative == "not modelled" or m.slo:
+        if m.speculative == "not modelled" or m.slo or m.superseded:
             continue
         try:
             plan = plan_measurement(m)

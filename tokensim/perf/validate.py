@@ -45,7 +45,7 @@ import hashlib
 import io
 import math
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from statistics import median
 from typing import Any
@@ -58,7 +58,7 @@ from .envelope import BANDS, MEASUREMENTS_PATH, speed_band
 __all__ = ["Measurement", "NotRunnable", "REQUIRED_COLUMNS", "EXTRA_COLUMNS", "SERVING", "UNMAPPED_SERVING",
            "MEASURED_METRICS", "GROUPS", "VALIDATE_GROUPS", "BANDS", "SOURCE_GROUPS", "REASONS", "MEASUREMENTS_PATH",
            "load_measurements", "calibration_rows", "measurements_sha256", "calibration_sha256", "plan_measurement",
-           "predict_measurement", "validate", "summarize", "not_run_summary", "RATE_MATCHED"]
+           "predict_measurement", "validate", "summarize", "not_run_summary", "RATE_MATCHED", "superseded_ids"]
 
 # serving label in the dataset -> perf mode
 SERVING = {"aggregated-offline": "aggregated", "aggregated-static": "aggregated", "aggregated-slo": "aggregated",
@@ -78,14 +78,14 @@ PREDICTED_KEY = {"output": "output_tokens_per_s_per_gpu", "input": "input_tokens
 # The groups `tokensim calibrate` reports (its output is kept as it was before issue 11).
 GROUPS = ("hardware_family", "model_family", "precision", "serving")
 # The groups `tokensim validate` reports.
-VALIDATE_GROUPS = (*GROUPS, "band", "engine", "speculative", "fitted")
+VALIDATE_GROUPS = (*GROUPS, "band", "engine", "speculative", "fitted", "run")
 # Sources that one organisation published as several documents: leave-one-source-out holds them out together
 # (docs/measurements.md, "Sources": the three SemiAnalysis source_ids, the LMSYS blog posts; the MLPerf v6.0
 # latency rows are the same round as the v6.0 Offline rows). Sources not listed are their own group.
 SOURCE_GROUPS = {"inferencemax-2026": "semianalysis", "inferencemax-gha-gptoss": "semianalysis",
                  "inferencex-blog": "semianalysis",
                  "lmsys-sglang-2025-05": "lmsys", "lmsys-sglang-gb300-longctx": "lmsys", "lmsys-sglang-gb200": "lmsys",
-                 "lmsys-sglang-mtp": "lmsys", "lmsys-sglang-kimi-k2": "lmsys",
+                 "lmsys-sglang-mtp": "lmsys", "lmsys-sglang-kimi-k2": "lmsys", "lmsys-sglang-gptoss": "lmsys",
                  "mlperf-v6.0-latency": "mlperf-v6.0"}
 # Why a row is not run (NotRunnable.reason), in the order reports list them.
 REASONS = ("hardware not in the catalogue", "model not in the catalogue", "precision not in the catalogue",
@@ -173,6 +173,8 @@ class Measurement:
     mtp_acceptance_length: str = ""  # as published; a range "5.76-5.91" kept as text
     assumptions: str = ""
     calibrate: bool = True  # `tokensim calibrate` fits this row ("no" in the file: validated only)
+    # the same source measured the same deployment again later (load_measurements, superseded_ids)
+    superseded: bool = False
 
     @property
     def mode(self) -> str:
@@ -405,7 +407,8 @@ def plan_measurement(m: Measurement, calibration_path: str | None = None) -> dic
 
 
 REQUIRED_COLUMNS = tuple(f.name for f in fields(Measurement))[:22]  # id ... notes
-EXTRA_COLUMNS = tuple(f.name for f in fields(Measurement))[22:]  # tokens_per_s_per_user ... calibrate
+# tokens_per_s_per_user ... calibrate (superseded is derived, not a column)
+EXTRA_COLUMNS = tuple(f.name for f in fields(Measurement) if f.name != "superseded")[22:]
 _OPTIONAL = {"instance_gpus", "tp", "ep", "kv_cache_precision", "context_tokens", "concurrency", "slo", "notes",
              *EXTRA_COLUMNS}
 _INTEGER = {"system_gpus", "instance_gpus", "tp", "ep", "concurrency", "attention_dp", "mtp_draft_tokens"}
@@ -500,7 +503,42 @@ def load_measurements(path: str | Path | None = None) -> list[Measurement]:
         rows.append(Measurement(**{**values, "notes": values["notes"] or ""}))
     if not rows:
         raise ConfigError(str(path), "rows", 0, "at least one measurement")
-    return rows
+    later = superseded_ids(rows)
+    return [replace(m, superseded=True) if m.id in later else m for m in rows]
+
+
+def _run_key(m: Measurement) -> tuple:
+    """One deployment as a source measured it: everything but the date, the engine build and the load point."""
+    return (m.source_id, m.hardware, m.model, m.precision, m.kv_cache_precision, m.serving, m.engine,
+            m.instance_gpus, m.tp, m.ep, m.attention_dp, m.prefill_pool, m.decode_pool, m.input_tokens,
+            m.output_tokens, m.context_tokens, m.mtp_draft_tokens, m.metric, m.slo)
+
+
+def superseded_ids(measurements: list[Measurement]) -> set[str]:
+    """Ids of the rows whose source measured the same deployment again on a later date.
+
+    Sources that track an engine's progress (InferenceX: DeepSeek-V4-Pro on MI355X at SGLang builds of 2026-04-25 to
+    05-21, 4-30x apart on the same 8 GPUs; Qwen3.5 at 3 builds) publish each run; the performance model describes
+    what the engine delivers, which is the latest run. Every row of an earlier run (all load points) is superseded;
+    ``tokensim calibrate --with-fixed-concurrency`` leaves them out and ``validate`` reports them as their own group
+    (``run``). Rows without a date, and runs nobody repeated, are never superseded.
+
+    Parameters
+    ----------
+    measurements : list of Measurement
+        Rows of a measurement file.
+
+    Returns
+    -------
+    set of str
+        The superseded rows' ids.
+    """
+    latest: dict[tuple, str] = {}
+    for m in measurements:
+        key = _run_key(m)
+        if m.date and m.date > latest.get(key, ""):
+            latest[key] = m.date
+    return {m.id for m in measurements if m.date and m.date < latest[_run_key(m)]}
 
 
 def calibration_rows(measurements: list[Measurement]) -> list[Measurement]:
@@ -580,7 +618,7 @@ def group_keys(m: Measurement) -> dict[str, str]:
         model = "unknown"
     return {"hardware_family": hw, "model_family": model, "precision": m.precision, "serving": m.serving,
             "band": m.band, "engine": m.engine or "not stated", "speculative": m.speculative,
-            "fitted": "yes" if m.calibrate else "no"}
+            "fitted": "yes" if m.calibrate else "no", "run": "superseded" if m.superseded else "latest"}
 
 
 def predict_measurement(m: Measurement, calibration_path: str | None = None) -> dict:
