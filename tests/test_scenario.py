@@ -226,14 +226,15 @@ PINNED_MESSAGES = [
      "H800-SXM, HGX-B200, MI300X, MI325X, MI355X (did you mean 'B300'?)"),
     ('model_unknown', {'serving.model': 'deepseek-v9'},
      "{path}: field 'serving.model' got 'deepseek-v9'; allowed: one of deepseek-r1, deepseek-v3, "
-     'deepseek-v3.2, deepseek-v3.2-exp, glm-5, glm-5.1, glm-5.2, gpt-oss-120b, kimi-k2, kimi-k2-base, '
+     'deepseek-v3.2, deepseek-v3.2-exp, deepseek-v4-flash, deepseek-v4-pro, glm-5, glm-5.1, glm-5.2, gpt-oss-120b, '
+     'kimi-k2, kimi-k2-base, '
      'kimi-k2-instruct, '
      'kimi-k2-thinking, kimi-k2.5, llama-2-70b, llama-2-70b-chat, llama-3.1-405b, llama-3.1-405b-instruct, '
      'llama-3.1-70b, llama-3.1-8b, llama-3.3-70b, llama-3.3-70b-instruct, llama-4-maverick, '
      'llama-4-maverick-17b-128e, llama-4-maverick-17b-128e-instruct, minimax-m2, minimax-m2.1, minimax-m2.5, '
      'mixtral-8x7b, '
-     'mixtral-8x7b-instruct, qwen3-235b, qwen3-235b-a22b, qwen3-coder, qwen3-coder-480b, qwen3-coder-480b-a35b '
-     "(did you mean 'deepseek-v3'?)"),
+     'mixtral-8x7b-instruct, qwen3-235b, qwen3-235b-a22b, qwen3-coder, qwen3-coder-480b, qwen3-coder-480b-a35b, '
+     "qwen3.5-397b, qwen3.5-397b-a17b (did you mean 'deepseek-v3'?)"),
     ('precision_unknown', {'serving.precision': 'fp3'},
      "{path}: field 'serving.precision' got 'fp3'; allowed: one of bf16, fp16, fp4-experts-fp8, fp8, "
      'gpt-oss-native, int4, int4-experts, int4-weight-only, mxfp4, mxfp4-moe, mxfp6, mxfp8, nvfp4, w4a16 (did '
