@@ -104,3 +104,19 @@ def test_compressed_files_are_checked(tmp_path):
     broken.write_text(text.replace("o_groups: 8", "o_groups: 7"))
     with pytest.raises(ConfigError, match=r"o_groups.*7.*a divisor of heads \(64\)"):
         load_model_file(broken)
+
+
+def test_v4_predictions_are_backed_only_by_v4_rows():
+    """The validated envelope counts DeepSeek-V4's own rows, not V3's: one V4 row (GB300) sits in Blackwell Ultra's
+    50-100 band, so a V4-Pro point on B300 is an extrapolation, while V3 on B300 in the same band has enough rows."""
+    from tokensim.perf import SLO, Workload, predict
+
+    assert PRO.envelope_family == "deepseek/compressed"
+    assert CATALOG.get_model("deepseek-v3").envelope_family == "deepseek"
+    slo = SLO(min_tokens_per_s_per_user=50.0)
+    v4 = predict("B300", "deepseek-v4-pro", "fp4-experts-fp8", Workload(1024, 1024), gpus=8, tp=1, ep=8, slo=slo)
+    v3 = predict("B300", "deepseek-v3", "fp4-experts-fp8", Workload(1024, 1024), gpus=8, tp=1, ep=8, slo=slo)
+    from tokensim.perf.envelope import MIN_ENVELOPE_ROWS
+
+    assert v4.speed_band == v3.speed_band
+    assert v4.envelope_rows < MIN_ENVELOPE_ROWS <= v3.envelope_rows and v4.extrapolation

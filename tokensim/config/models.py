@@ -584,6 +584,17 @@ class ModelSpec:
         return (self.hca_layers * hca + self.csa_layers * csa) * COMPRESSOR_STATE_BYTES_PER_ELEMENT
 
     @property
+    def envelope_family(self) -> str:
+        """The model family whose measurements back a prediction (:mod:`tokensim.perf.envelope`): the family, qualified
+        by an attention kind its other members do not share (``deepseek/compressed``: DeepSeek-V4's CSA/HCA;
+        ``qwen/linear-attention``: Qwen3.5's Gated DeltaNet), since rows of V3 or Qwen3 do not exercise those terms."""
+        if self.attention_type == "compressed":
+            return f"{self.family}/compressed"
+        if self.linear_attention_layers:
+            return f"{self.family}/linear-attention"
+        return self.family
+
+    @property
     def is_moe(self) -> bool:
         return self.experts > 0
 

@@ -1007,12 +1007,13 @@ def _envelope(r: Instance, row: dict[str, Any], constrained: bool) -> dict[str, 
     family x model family x band, the most sequences per GPU one of them served, and whether the point lies outside
     (``extrapolation``: fewer than :data:`MIN_ENVELOPE_ROWS` rows, or more sequences per GPU than any of them)."""
     band = speed_band(float(row["tokens_per_s_per_user"])) if constrained else "none"
-    rows = envelope_rows(r.hardware.family, r.model.family, band)
-    most = envelope_sequences_per_gpu(r.hardware.family, r.model.family, band) if constrained else None
+    family = r.model.envelope_family
+    rows = envelope_rows(r.hardware.family, family, band)
+    most = envelope_sequences_per_gpu(r.hardware.family, family, band) if constrained else None
     per_gpu = float(row["concurrency"]) / r.step_model.gpus
     beyond = most is not None and per_gpu > most
     dep = r.deployment
-    layout_rows = envelope_layout_rows(r.hardware.family, r.model.family, layout_kind(dep.gpus, dep.tp, dep.ep))
+    layout_rows = envelope_layout_rows(r.hardware.family, family, layout_kind(dep.gpus, dep.tp, dep.ep))
     reasons = []
     if rows < MIN_ENVELOPE_ROWS:
         reasons.append(f"{rows} measured rows for its hardware family, model family and per-user speed band, fewer "

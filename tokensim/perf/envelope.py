@@ -1,5 +1,7 @@
 """The validated envelope: how many published measurements back a prediction's hardware family, model family and
-per-user speed band (issue 11, Build item 5).
+per-user speed band (issue 11, Build item 5). The model family is
+:attr:`tokensim.config.models.ModelSpec.envelope_family`: a family member with its own attention kind (DeepSeek-V4's
+compressed attention, Qwen3.5's linear attention) counts only its own rows.
 
 A prediction falls outside the envelope (``extrapolation: true``) when ``tokensim/data/measurements.csv`` holds fewer
 than :data:`MIN_ENVELOPE_ROWS` rows of the same hardware family x model family x speed band, or when it serves more
@@ -85,7 +87,7 @@ def _catalogued(path: str | None = None) -> tuple[tuple[str, str, dict[str, str]
         for row in csv.DictReader(fh):
             try:
                 out.append((cat.get_hardware(row.get("hardware") or "").family,
-                            cat.get_model(row.get("model") or "").family, row))
+                            cat.get_model(row.get("model") or "").envelope_family, row))
             except UserError:
                 continue
     return tuple(out)
