@@ -74,3 +74,25 @@ def test_cli_compare_formats_and_errors(tmp_path):
                           "does not apply")):
         res = CliRunner().invoke(cli, bad)
         assert res.exit_code == 2 and message in res.stderr and len(res.stderr.splitlines()) == 1, res.stderr
+
+
+def test_each_scenario_priced_outside_the_validated_envelope_is_warned(founding):
+    """A scenario whose operating point extrapolates gets one warning naming its model, hardware and precision and
+    the envelope test it fails; the JSON keeps the list and the command line prints it on stderr."""
+    from tokensim.bridge import side_point
+    from tokensim.resolve.bridge import context, sides
+
+    v4 = load_scenario("b300-10k-cluster", ["serving.model=deepseek-v4-pro"])
+    own, ctx = sides(v4)[1], context(v4)
+    point = side_point(ctx, own)[0]
+    assert point["extrapolation"] and point["model"] == "deepseek-v4-pro"
+    res = compare_scenarios([founding, v4], ["v3", "v4"])
+    ours = [w for w in res.warnings if w["field"] == "scenarios[v4]"]
+    assert len(ours) == 1 and ours[0]["code"] == "extrapolation"
+    message = ours[0]["message"]
+    assert "deepseek-v4-pro on B300 at nvfp4" in message and point["extrapolation_reason"] in message
+    out = CliRunner().invoke(cli, ["compare", "b300-10k-cluster", "b300-10k-cluster", "--with",
+                                   "2:serving.model=deepseek-v4-pro", "--format", "json"])
+    assert out.exit_code == 0
+    assert "deepseek-v4-pro on B300 at nvfp4 is outside" in out.stderr
+    assert any(w["code"] == "extrapolation" for w in json.loads(out.stdout)["warnings"])

@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from typing import Any
 
 from ._errors import ParameterError, UserError
 from ._shapley import shapley_values, waterfall
@@ -41,7 +42,7 @@ from .perf import SLO, LayoutPin, Prediction, Workload, serving_point
 from .perf.measured import ThroughputOverride, find_override, source_fields, with_measurements
 
 __all__ = ["FACTORS", "UNIT_COST_METRICS", "BridgeContext", "Side", "BridgeResult", "bridge", "bridge_in_currency",
-           "unit_cost"]
+           "unit_cost", "side_point"]
 
 FACTORS = ("server_price", "server_price_rise", "hardware", "precision", "model", "software", "utilisation",
            "financing")
@@ -267,19 +268,26 @@ def bridge(context: BridgeContext, a: Side, b: Side, *, metric: str = "blended",
     change, reason = _breakeven_change(b, c_a, cost)
 
     def side_dict(side: Side) -> dict:
-        catalog, w = load_catalog(), context.workload
-        hw = catalog.get_hardware(side.hardware).name
-        found = find_override(context.throughput_overrides, hw, catalog.get_model(side.model).name,
-                              catalog.get_recipe(side.precision).name, w.input_tokens, w.output_tokens)
-        point = _point(hw, side.model, side.precision, w, context.slo, context.layout_pins)
-        # a measured throughput replaces the model's point: no envelope to leave
-        outside = bool(point.extrapolation) if found is None else False
-        return {**vars(side), "layout": point.layout, **source_fields(found), "extrapolation": outside}
+        point, found = side_point(context, side)
+        return {**vars(side), "layout": point["layout"], **source_fields(found),
+                "extrapolation": point["extrapolation"]}
 
     return BridgeResult(currency=context.currency, metric=metric, unit_cost_from=c_a, unit_cost_to=c_b,
                         contributions=contributions, waterfall=steps, breakeven_server_price_change_vs_today=change,
                         breakeven_server_price=b.server_price_today * (1.0 + change), breakeven_reason=reason,
                         sides={"from": side_dict(a), "to": side_dict(b)})
+
+
+def side_point(context: BridgeContext, side: Side) -> tuple[dict[str, Any], Any]:
+    """The operating point a side is priced at (``Prediction.to_dict()``) and the measured throughput that replaces it
+    (None where the model's point stands). With a measured throughput the point has no envelope to leave:
+    ``extrapolation`` is then False."""
+    catalog, w = load_catalog(), context.workload
+    hw = catalog.get_hardware(side.hardware).name
+    found = find_override(context.throughput_overrides, hw, catalog.get_model(side.model).name,
+                          catalog.get_recipe(side.precision).name, w.input_tokens, w.output_tokens)
+    point = _point(hw, side.model, side.precision, w, context.slo, context.layout_pins).to_dict()
+    return ({**point, "extrapolation": bool(point.get("extrapolation")) and found is None}, found)
 
 
 def bridge_in_currency(result: dict, currency: str) -> dict:

@@ -21,9 +21,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import _warnings
 from ._errors import ParameterError
 from .api import run_finance
-from .bridge import FACTORS, bridge, unit_cost
+from .bridge import FACTORS, bridge, side_point, unit_cost
 from .config.money import fx_factor
 from .config.types import Scenario
 from .cost import cost_per_gpu_hour
@@ -59,6 +60,8 @@ class CompareResult:
     labels: list[str]
     values: list[dict[str, float]]
     drivers: list[dict[str, Any]] = field(default_factory=list)
+    # plausibility warnings: a scenario priced at an operating point outside the validated envelope
+    warnings: list[dict[str, Any]] = field(default_factory=list)
 
     def differences(self) -> list[dict[str, float]]:
         """Each scenario's figures minus the first's (NaN where either is NaN)."""
@@ -73,7 +76,7 @@ class CompareResult:
                 "differences_from_first": [{"label": lab, **diff}
                                            for lab, diff in zip(self.labels[1:], self.differences()[1:],
                                                                 strict=True)],
-                "unit_cost_drivers": self.drivers}
+                "unit_cost_drivers": self.drivers, "warnings": self.warnings}
 
     def long_rows(self) -> list[dict[str, Any]]:
         """One row per (scenario, metric): value and difference from the first scenario (CSV and Parquet)."""
@@ -159,6 +162,8 @@ def compare_scenarios(scenarios: Sequence[Scenario], labels: Sequence[str] | Non
     code = currency or scenarios[0].currency
     figures = [_figures(s, code) for s in scenarios]
     values = [f[0] for f in figures]
+    warnings = [w for name, (_, (own, ctx)) in zip(names, figures, strict=True)
+                for w in _warnings.extrapolation(f"scenarios[{name}]", [side_point(ctx, own)[0]])]
     drivers = [_drivers(figures[0][1], figures[i][1], scenarios[0].currency, scenarios[i].currency, names[i],
                         values[0], values[i]) for i in range(1, len(scenarios))]
-    return CompareResult(currency=code, labels=names, values=values, drivers=drivers)
+    return CompareResult(currency=code, labels=names, values=values, drivers=drivers, warnings=warnings)

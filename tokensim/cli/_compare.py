@@ -13,7 +13,7 @@ from ..config.money import check_currency
 from ..config.scenario import load_scenario
 from ..plots import compare_chart
 from ..resolve.variants import variant
-from ._common import cli, emit, fmt_value, format_option, info, scenario_overrides, set_option
+from ._common import cli, emit, fmt_value, format_option, info, scenario_overrides, set_option, warn
 
 
 def _with(values: tuple[str, ...], count: int, option: str, what: str, example: str) -> dict[int, list[str]]:
@@ -73,6 +73,7 @@ def compare_command(scenarios: tuple[str, ...], with_: tuple[str, ...], variants
         labels = [f"{i + 1}. {lab}" for i, lab in enumerate(labels)]
     code = check_currency(currency, None, "--currency") if currency is not None else None
     result = compare_scenarios(loaded, labels, currency=code)
+    warn(result.warnings)
     if out_path is not None:
         compare_chart(result.to_dict(), out_path)
         info(f"tokensim: wrote {out_path}")
