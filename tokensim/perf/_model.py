@@ -1002,6 +1002,11 @@ def _queued(row: dict[str, Any], concurrency: float, workload: Workload, slo: SL
 
 
 
+def _count_text(value: float) -> str:
+    """A count of sequences for a message: whole numbers from 10 up, two significant digits below (0.31, not 0)."""
+    return f"{value:,.0f}" if value >= 10 else f"{value:.2g}"
+
+
 def _envelope(r: Instance, row: dict[str, Any], constrained: bool) -> dict[str, Any]:
     """The point's speed band (``none`` for an unconstrained max-throughput point), the measured rows of its hardware
     family x model family x band, the most sequences per GPU one of them served, and whether the point lies outside
@@ -1019,8 +1024,8 @@ def _envelope(r: Instance, row: dict[str, Any], constrained: bool) -> dict[str, 
         reasons.append(f"{rows} measured rows for its hardware family, model family and per-user speed band, fewer "
                        f"than {MIN_ENVELOPE_ROWS}")
     if beyond:
-        reasons.append(f"{per_gpu:,.0f} sequences per GPU, more than any measured row of its hardware family, model "
-                       f"family and per-user speed band served ({most:,.0f})")
+        reasons.append(f"{_count_text(per_gpu)} sequences per GPU, more than any measured row of its hardware family, "
+                       f"model family and per-user speed band served ({_count_text(most)})")
     if layout_rows == 0:
         reasons.append(f"no measured row of its hardware family and model family ran its layout ({dep.label})")
     return {"speed_band": band, "envelope_rows": rows, "envelope_max_sequences_per_gpu": most,
