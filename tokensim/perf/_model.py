@@ -1023,7 +1023,7 @@ def _envelope(r: Instance, row: dict[str, Any], constrained: bool) -> dict[str, 
     if rows < MIN_ENVELOPE_ROWS:
         reasons.append(f"{rows} measured rows for its hardware family, model family and per-user speed band, fewer "
                        f"than {MIN_ENVELOPE_ROWS}")
-    if beyond:
+    if beyond and most is not None:
         reasons.append(f"{_count_text(per_gpu)} sequences per GPU, more than any measured row of its hardware family, "
                        f"model family and per-user speed band served ({_count_text(most)})")
     if layout_rows == 0:
