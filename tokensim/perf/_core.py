@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from .._xp import array_namespace
 from .efficiency import Efficiency, PhaseEfficiency
 
-__all__ = ["GRAPH_MAX_BATCH", "StepModel", "decode_step", "prefill_pass", "max_concurrency", "touched_experts"]
+__all__ = ["GRAPH_MAX_BATCH", "StepModel", "decode_step", "prefill_pass", "max_concurrency", "touched_experts",
+           "cache_bytes_per_sequence"]
 
 _GB = 1e9
 _TB = 1e12
@@ -337,13 +338,25 @@ def prefill_pass(sm: StepModel, tokens_per_group, new_tokens_per_request, cached
             "bytes": total_bytes, "flops": flops}
 
 
+def _kv_bytes_per_sequence(sm: StepModel, tokens_per_sequence, xp):
+    """The whole KV cache of one sequence (all its layers; sparse attention still caches every token, plus the
+    indexer's keys and the compressors' running state)."""
+    return (_stored_tokens(sm, tokens_per_sequence, xp) * sm.kv_bytes_per_token_layer
+            + sm.index_layers * tokens_per_sequence / sm.index_ratio * sm.index_bytes_per_token_layer
+            + sm.cache_fixed_bytes_per_sequence)
+
+
 def kv_bytes_per_sequence_per_gpu(sm: StepModel, tokens_per_sequence, xp):
-    """KV cache one sequence holds on each GPU of its DP group (sparse attention still caches every token, plus the
-    DSA indexer's keys), and its recurrent state (linear-attention layers, whatever its length)."""
-    return ((_stored_tokens(sm, tokens_per_sequence, xp) * sm.kv_bytes_per_token_layer
-             + sm.index_layers * tokens_per_sequence / sm.index_ratio * sm.index_bytes_per_token_layer
-             + sm.cache_fixed_bytes_per_sequence) / sm.kv_capacity_split
+    """KV cache one sequence holds on each GPU of its DP group, and its recurrent state (linear-attention layers,
+    whatever its length)."""
+    return (_kv_bytes_per_sequence(sm, tokens_per_sequence, xp) / sm.kv_capacity_split
             + sm.state_bytes_per_sequence / sm.state_capacity_split)
+
+
+def cache_bytes_per_sequence(sm: StepModel, tokens_per_sequence, xp):
+    """Everything one sequence holds besides the weights, over all the GPUs that hold it: its KV cache and its
+    recurrent state (what a disaggregated deployment moves from prefill to decode)."""
+    return _kv_bytes_per_sequence(sm, tokens_per_sequence, xp) + sm.state_bytes_per_sequence
 
 
 def max_concurrency(sm: StepModel, tokens_per_sequence):

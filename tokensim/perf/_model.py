@@ -652,15 +652,10 @@ class Instance:
 def _instance_of(mdl: ModelSpec, hw: Hardware, recipe: Recipe, prec: ResolvedPrecision, eff: Efficiency,
                  dep: Deployment, workload: Workload | None, offload_weights: bool = False) -> Instance:
     sm = build_step_model(mdl, prec, hw, dep, eff, workload, offload_weights)
-    # the KV of every softmax-attention layer, and a linear-attention model's recurrent state (one per request,
-    # spread over its input tokens)
-    kv_per_token = mdl.softmax_attention_layers * mdl.kv_elements_per_token_per_layer * prec.kv_bytes_per_element
-    if mdl.attention_type == "compressed":  # the compressed entries and the indexer's keys (the window is bounded)
-        entries = (mdl.csa_layers / max(mdl.csa_ratio, 1) + mdl.hca_layers / max(mdl.hca_ratio, 1))
-        kv_per_token = (entries * mdl.kv_elements_per_token_per_layer * prec.kv_bytes_per_element
-                        + mdl.indexer_layers / max(mdl.csa_ratio, 1) * mdl.indexer_key_bytes_per_token_per_layer)
-    if mdl.linear_attention_layers and workload is not None:
-        kv_per_token += mdl.recurrent_state_bytes_per_sequence / max(workload.input_tokens, 1.0)
+    # what a request's prefill hands to decode (its KV cache and recurrent state at the prompt's length, the step
+    # model's own accounting), spread over its input tokens; build_step_model's default workload when none is given
+    prompt = max((workload or Workload(1, 1)).input_tokens, 1.0)
+    kv_per_token = float(core.cache_bytes_per_sequence(sm, np.asarray(prompt), np)) / prompt
     kv_transfer = kv_per_token / (hw.scale_out_bandwidth_gb_per_s * _GB * dep.gpus)
     return Instance(mdl, hw, recipe, prec, dep, eff, sm, kv_transfer)
 
