@@ -77,7 +77,9 @@ def test_issue11_rows_are_merged_unfitted():
     extra columns; the 579 rows fitted before are unchanged in number. Rows of sources added later (docs/model-notes.md,
     "The issue-11 rows") are unfitted too and counted apart."""
     later = {"lmsys-sglang-gptoss": 4, "amd-atom-oot-ci": 11, "gpustack-perf-lab": 3,
-             "tenstorrent-gpu-ref": 6, "vllm-issue-30326": 2}  # source_id -> rows (added 2026-12-05)
+             "tenstorrent-gpu-ref": 6, "vllm-issue-30326": 2,
+             "sglang-cookbook": 30, "amd-atom-recipes": 22,
+             "nvidia-nim-benchmarking": 5}  # source_id -> rows (added 2026-12-05)
     rows = load_measurements()
     unfitted = [m for m in rows if not m.calibrate]
     added = [m for m in rows if m.source_id in later]
@@ -225,6 +227,17 @@ def _row(**changes) -> Measurement:
                 context_tokens=None, concurrency=64, slo=None, metric="output_tokens_per_s_per_gpu", value=100.0,
                 calibrate=False)
     return Measurement(**{**base, **changes})
+
+
+@pytest.mark.parametrize("engine, want", [
+    ("tensorrt-llm", "tensorrt-llm"), ("dynamo+tensorrt-llm", "tensorrt-llm"), ("dynamo+sglang", "sglang"),
+    ("sglang+mori", "sglang"), ("vllm+atom", "vllm"), ("atom", None), ("", None)])
+def test_a_row_runs_with_its_engine_defaults_when_the_catalogue_has_the_engine(engine, want):
+    """A row's engine reaches the prediction through its alias (an orchestrator over SGLang workers is SGLang); an
+    engine the catalogue lacks (AMD's ATOM) or none leaves the model's assumption, never an error."""
+    row = _row(engine=engine)
+    assert row.serving_engine == want and row.workload.engine == want
+    assert _row(engine=engine, mtp_draft_tokens=3, mtp_acceptance_length="2.5").workload.engine == want
 
 
 def test_speed_bands_have_inclusive_lower_edges():
