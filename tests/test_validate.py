@@ -408,6 +408,9 @@ def test_organisations_are_one_source_group():
     assert groups["inferencemax-2026"] == groups["inferencemax-gha-gptoss"] == groups["inferencex-blog"]
     assert groups["lmsys-sglang-2025-05"] == groups["lmsys-sglang-kimi-k2"] != groups["inferencex-blog"]
     assert groups["trtllm-v1.0"] != groups["trtllm-v0.20"]
+    # the SGLang cookbook is the SGLang project's, as the LMSYS posts; AMD's two ATOM documents are one project's
+    assert _row(source_id="sglang-cookbook").source_group == groups["lmsys-sglang-2025-05"]
+    assert _row(source_id="amd-atom-oot-ci").source_group == _row(source_id="amd-atom-recipes").source_group
     fitted = calibration_rows(load_measurements())
     assert len({m.source_group for m in fitted}) == len({m.source_id for m in fitted})
 

@@ -80,12 +80,14 @@ GROUPS = ("hardware_family", "model_family", "precision", "serving")
 # The groups `tokensim validate` reports.
 VALIDATE_GROUPS = (*GROUPS, "band", "engine", "speculative", "fitted", "run")
 # Sources that one organisation published as several documents: leave-one-source-out holds them out together
-# (docs/measurements.md, "Sources": the three SemiAnalysis source_ids, the LMSYS blog posts; the MLPerf v6.0
-# latency rows are the same round as the v6.0 Offline rows). Sources not listed are their own group.
+# (docs/measurements.md, "Sources": the three SemiAnalysis source_ids, the LMSYS blog posts and the SGLang cookbook
+# (the same project), AMD's two ATOM documents; the MLPerf v6.0 latency rows are the same round as the v6.0 Offline
+# rows). Sources not listed are their own group.
 SOURCE_GROUPS = {"inferencemax-2026": "semianalysis", "inferencemax-gha-gptoss": "semianalysis",
                  "inferencex-blog": "semianalysis",
                  "lmsys-sglang-2025-05": "lmsys", "lmsys-sglang-gb300-longctx": "lmsys", "lmsys-sglang-gb200": "lmsys",
                  "lmsys-sglang-mtp": "lmsys", "lmsys-sglang-kimi-k2": "lmsys", "lmsys-sglang-gptoss": "lmsys",
+                 "sglang-cookbook": "lmsys", "amd-atom-oot-ci": "amd-atom", "amd-atom-recipes": "amd-atom",
                  "mlperf-v6.0-latency": "mlperf-v6.0"}
 # Why a row is not run (NotRunnable.reason), in the order reports list them.
 REASONS = ("hardware not in the catalogue", "model not in the catalogue", "precision not in the catalogue",
