@@ -36,6 +36,8 @@
 #define PERF_LL_MAX_TOKENS 128.0
 #define PERF_LL_LATENCY_SCALE_UP_S 25e-6
 #define PERF_LL_LATENCY_SCALE_OUT_S 50e-6
+// tokensim.perf._core.GRAPH_MAX_BATCH: decode batches per DP group replayed from CUDA graphs.
+#define PERF_GRAPH_MAX_BATCH 256.0
 
 __device__ __forceinline__ float perf_pow(float x, float y) { return powf(x, y); }
 __device__ __forceinline__ double perf_pow(double x, double y) { return pow(x, y); }
@@ -110,7 +112,6 @@ struct PerfStep {
     double hca_ratio;                               // .hca_ratio
     double index_ratio;                             // .index_ratio
     double cache_fixed_bytes_per_sequence;          // .cache_fixed_bytes_per_sequence
-    double graph_max_batch;                         // .graph_max_batch (decode batch per DP group in CUDA graphs)
 };
 
 // Times of one forward pass (the keys of decode_step's and prefill_pass's dicts the serving arithmetic reads).
@@ -256,7 +257,7 @@ __device__ __forceinline__ PerfPass perf_decode_step(const PerfStep& sm, real ba
     PerfPass out;
     perf_roofline(sm, phase, flops, tokens, total_bytes, expert_bytes, out);
     out.t_comm_s = perf_comm_time(sm, tokens / (real)sm.dp, tokens / (real)sm.gpus, phase);
-    const real layer_cost = batch / (real)sm.dp <= (real)sm.graph_max_batch ? (real)phase.graph_layer_overhead_s
+    const real layer_cost = batch / (real)sm.dp <= (real)PERF_GRAPH_MAX_BATCH ? (real)phase.graph_layer_overhead_s
                                                                            : (real)phase.layer_overhead_s;
     const real t_draft = perf_draft_time(sm, batch, attended, layer_cost, phase);
     out.t_step_s = mc_max(out.t_compute_s, out.t_memory_s) + out.t_comm_s + (real)phase.step_overhead_s

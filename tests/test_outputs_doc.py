@@ -34,7 +34,6 @@ RUNS = {
     "tokensim catalog hardware": [["catalog", "hardware"]],
     "tokensim catalog models": [["catalog", "models"]],
     "tokensim catalog precisions": [["catalog", "precisions"]],
-    "tokensim catalog engines": [["catalog", "engines"]],
     "tokensim catalog prices": [["catalog", "prices"]],
     "tokensim perf": [PERF, [*PERF, "--mode", "disaggregated"]],
     "tokensim perf --pareto": [[*PERF, "--pareto"]],

@@ -527,37 +527,6 @@ def test_decode_steps_within_the_captured_batch_pay_the_graph_layer_cost():
                               "graph_layer_overhead_s": None}).graph_layer_overhead_s == 3e-4  # None: same as eager
 
 
-@pytest.mark.parametrize("engine, batches, graph", [
-    (None, (256.0, 257.0), (True, False)),  # no engine named: the assumption, 256 per DP group
-    ("tensorrt-llm", (128.0, 129.0), (True, False)),  # DecodeCudaGraphConfig default max_batch_size 128
-    ("dynamo+sglang", (256.0, 257.0), (True, False)),  # an orchestrator over SGLang workers is SGLang
-    ("vllm", (512.0, 513.0), (True, False))])  # max_cudagraph_capture_size 512
-def test_a_named_engine_sets_the_largest_decode_batch_replayed_from_cuda_graphs(engine, batches, graph):
-    """The engine's capture size (configs/engines.yaml) decides which decode steps pay the graph-mode per-layer cost:
-    the tiny model's 2 layers cost 2·1e-5 s at or below it and 2·1e-4 s above it."""
-    hw = _hardware()
-    prec = _fp8_weights_bf16_kv(hw)
-    busy = replace(IDEAL, layer_overhead_s=1e-4, graph_layer_overhead_s=1e-5)
-    eff = replace(IDEAL_EFF, prefill=busy, decode=busy)
-    work = perf.Workload(1, 1, engine=engine)
-    plain = build_step_model(_tiny_dense(), prec, hw, Deployment(1, 1, 1), IDEAL_EFF, work)
-    slow = build_step_model(_tiny_dense(), prec, hw, Deployment(1, 1, 1), eff, work)
-    b, ctx = np.array(batches), np.array([100.0, 100.0])
-    extra = core.decode_step(slow, b, ctx)["t_step_s"] - core.decode_step(plain, b, ctx)["t_step_s"]
-    assert extra == pytest.approx([2e-5 if g else 2e-4 for g in graph], rel=1e-12)
-
-
-def test_an_unknown_engine_is_refused_naming_the_known_ones():
-    with pytest.raises(UserError, match=r"field 'engine' got 'sglng'.*did you mean 'sglang'"):
-        build_step_model(_tiny_dense(), _fp8_weights_bf16_kv(_hardware()), _hardware(), Deployment(1, 1, 1),
-                         IDEAL_EFF, perf.Workload(1, 1, engine="sglng"))
-    result = CliRunner().invoke(cli, ["perf", "--hardware", "H100", "--model", "llama-3.1-8b", "--precision", "fp8",
-                                      "--input-tokens", "100", "--output-tokens", "100", "--gpus", "1",
-                                      "--concurrency", "4", "--engine", "vlm"])
-    assert result.exit_code == 2
-    assert "'--engine' got 'vlm'" in result.output and "did you mean 'vllm'" in result.output
-
-
 def test_speculative_draft_passes_are_charged_by_hand():
     """Each of the s − 1 draft tokens runs the draft module once (one block shaped like the model's, a d x 2d
     projection and the output head; DeepSeek-V3 TR section 2.2), worked by hand on the tiny dense model, FP8 weights

@@ -159,23 +159,3 @@ def test_every_command_pricing_the_base_point_agrees_with_run(founding_run):
     pareto_curves(s, operating_points=stars)
     star = stars[f"{sv.hardware} {sv.precision}"]
     assert star["layout"] == layout and star["output_tokens_per_s_per_gpu"] == pytest.approx(tps, rel=1e-12)
-
-
-def test_the_scenario_engine_reaches_the_priced_point():
-    """serving.engine names the engine whose defaults the performance model uses: the run prices the point
-    tokensim perf --engine gives at the same layout (its CUDA-graph capture size; configs/engines.yaml)."""
-    pin = ("serving.instance_gpus=4", "serving.tensor_parallel=4", "serving.expert_parallel=1")
-    s = load_scenario(US, (*pin, "serving.engine=dynamo+tensorrt-llm"))
-    sv = s.serving
-    assert sv.engine == "tensorrt-llm" and workload(sv).engine == "tensorrt-llm"
-    row = {r["precision"]: r for r in _unit_cost_rows(s, 1.0, s.currency)}[sv.precision]
-    want = predict(sv.hardware, sv.model, sv.precision, workload(sv), slo=slo(sv), gpus=4, tp=4, ep=1)
-    assert row["output_tokens_per_s_per_gpu"] == pytest.approx(want.output_tokens_per_s_per_gpu, rel=1e-12)
-    assert load_scenario(US, pin).serving.engine is None
-
-
-def test_an_unknown_scenario_engine_is_a_clear_exit_2():
-    res = CliRunner().invoke(cli, ["run", US, "--paths", "0", "--set", "serving.engine=sglng"])
-    assert res.exit_code == 2, res.output
-    assert "field 'serving.engine' got 'sglng'" in res.output and "did you mean 'sglang'" in res.output
-    assert "Traceback" not in res.output

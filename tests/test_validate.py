@@ -229,17 +229,6 @@ def _row(**changes) -> Measurement:
     return Measurement(**{**base, **changes})
 
 
-@pytest.mark.parametrize("engine, want", [
-    ("tensorrt-llm", "tensorrt-llm"), ("dynamo+tensorrt-llm", "tensorrt-llm"), ("dynamo+sglang", "sglang"),
-    ("sglang+mori", "sglang"), ("vllm+atom", "vllm"), ("atom", None), ("", None)])
-def test_a_row_runs_with_its_engine_defaults_when_the_catalogue_has_the_engine(engine, want):
-    """A row's engine reaches the prediction through its alias (an orchestrator over SGLang workers is SGLang); an
-    engine the catalogue lacks (AMD's ATOM) or none leaves the model's assumption, never an error."""
-    row = _row(engine=engine)
-    assert row.serving_engine == want and row.workload.engine == want
-    assert _row(engine=engine, mtp_draft_tokens=3, mtp_acceptance_length="2.5").workload.engine == want
-
-
 def test_speed_bands_have_inclusive_lower_edges():
     """Issue 11's bands: <20, 20-50, 50-100, >100 tokens/s per user; none for no stated speed."""
     assert [speed_band(v) for v in (0.5, 19.99, 20.0, 49.9, 50.0, 99.99, 100.0, 400.0)] == [

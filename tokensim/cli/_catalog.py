@@ -16,7 +16,6 @@ _COLUMNS = {
     "hardware": ("name", "family", "hbm_gib", "hbm_bandwidth_tb_per_s", "native_formats", "board_power_w"),
     "models": ("name", "family", "attention", "total_params_b", "active_params_b", "experts", "native_precision"),
     "precisions": ("name", "routed_experts", "other_weights", "activations", "kv_cache", "description"),
-    "engines": ("name", "aliases", "cuda_graph_max_batch", "description"),
     "prices": ("gpu", "tier", "provider", "region", "currency", "price_per_gpu_hour", "price_per_gpu_hour_high",
                "price_per_gpu_hour_usd", "date", "grade"),
 }
@@ -43,8 +42,7 @@ def _price_rows(gpu: str | None, tier: str | None, region: str | None) -> list[d
               "us-east-1 ...; case ignored)")
 @format_option()
 def catalog_command(kind: str, gpu: str | None, tier: str | None, region: str | None, fmt: str) -> None:
-    """List catalogue entries (hardware, models, precisions, serving engines or GPU-hour prices) with their specs
-    and sources."""
+    """List catalogue entries (hardware, models, precisions or GPU-hour prices) with their specs and sources."""
     if kind != "prices" and (gpu, tier, region) != (None, None, None):
         raise click.UsageError("--gpu, --tier and --region apply to `tokensim catalog prices` only")
     if kind == "prices":
@@ -52,7 +50,7 @@ def catalog_command(kind: str, gpu: str | None, tier: str | None, region: str | 
     else:
         cat = load_catalog()
         tables: dict[str, dict[str, Any]] = {"hardware": cat.hardware, "models": cat.models,
-                                             "precisions": cat.recipes, "engines": cat.engines}
+                                             "precisions": cat.recipes}
         rows = [entry.to_dict() for entry in tables[kind].values()]
     if fmt == "table":
         emit(rows, fmt, table=render_table([{c: r.get(c) for c in _COLUMNS[kind]} for r in rows], title=kind))

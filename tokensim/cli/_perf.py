@@ -139,14 +139,12 @@ def _envelope_note(points) -> None:
 @click.option("--offload-weights", is_flag=True,
               help="with --gpus/--tp/--ep: weights that do not fit in HBM sit in Grace memory and stream over "
                    "NVLink-C2C every pass (hardware with a coherent host link: GB200, GB300)")
-@click.option("--engine", help="serving engine whose defaults apply (configs/engines.yaml: tensorrt-llm, sglang, vllm; "
-                                "its CUDA-graph capture size) [default: none named, the model's assumption]")
 @click.option("--calibration", type=click.Path(exists=True, dir_okay=False), help="calibration YAML to use")
 @format_option()
 def perf_command(hardware, model, precision, input_tokens, output_tokens, gpus, tp, ep, prefill, decode, search, mode,
                  context_tokens,
                  kv_cache_precision, cache_hit_rate, min_tokens_per_s_per_user, max_ttft_s, max_tpot_s, concurrency,
-                 speculative_draft_tokens, speculative_acceptance_length, pareto, offload_weights, engine, calibration,
+                 speculative_draft_tokens, speculative_acceptance_length, pareto, offload_weights, calibration,
                  fmt):
     """Tokens per second per GPU, per user, TTFT and TPOT at the best operating point meeting the SLOs."""
     speculative_draft_tokens = _declared("--speculative-draft-tokens", "speculative_draft_tokens",
@@ -163,7 +161,6 @@ def perf_command(hardware, model, precision, input_tokens, output_tokens, gpus, 
         speculative_draft_tokens=speculative_draft_tokens,
         speculative_acceptance_length=_positive("--speculative-acceptance-length", speculative_acceptance_length,
                                                 low=1, low_open=False, high=1 + speculative_draft_tokens),
-        engine=engine,
     )
     slo = SLO(_positive("--min-tokens-per-s-per-user", min_tokens_per_s_per_user),
               _positive("--max-ttft-s", max_ttft_s), _positive("--max-tpot-s", max_tpot_s))

@@ -1,9 +1,8 @@
-"""The bundled catalogues (hardware, models, precisions, serving engines) and name lookup with "did you mean".
+"""The bundled catalogues (hardware, models, precisions) and name lookup with "did you mean".
 
-``load_catalog()`` reads ``configs/hardware/*.yaml``, ``configs/models/*.yaml``, ``configs/precisions.yaml`` and
-``configs/engines.yaml`` once and caches them. Names match case-insensitively and through each entry's aliases
-(``deepseek-r1`` → ``deepseek-v3``); an unknown name is a :class:`~tokensim.UserError` listing the known names and
-the closest one.
+``load_catalog()`` reads ``configs/hardware/*.yaml``, ``configs/models/*.yaml`` and ``configs/precisions.yaml`` once
+and caches them. Names match case-insensitively and through each entry's aliases (``deepseek-r1`` →
+``deepseek-v3``); an unknown name is a :class:`~tokensim.UserError` listing the known names and the closest one.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ from functools import lru_cache
 from pathlib import Path
 
 from .._errors import ConfigError, unknown_name
-from .engines import Engine, load_engines_file
 from .hardware import Hardware, load_hardware_file
 from .models import ModelSpec, load_model_file
 from .precisions import Format, Recipe, load_precisions_file
@@ -38,7 +36,6 @@ class Catalog:
     models: dict[str, ModelSpec]
     formats: dict[str, Format]
     recipes: dict[str, Recipe]
-    engines: dict[str, Engine]
 
     def _find(self, table: dict, name: str, kind: str, field: str | None):
         index = _index(table.values(), kind)
@@ -56,9 +53,6 @@ class Catalog:
 
     def get_recipe(self, name: str, field: str | None = None) -> Recipe:
         return self._find(self.recipes, name, "precision", field)
-
-    def get_engine(self, name: str, field: str | None = None) -> Engine:
-        return self._find(self.engines, name, "engine", field)
 
     def get_format(self, name: str, field: str | None = None) -> Format:
         fmt = self.formats.get(str(name).lower())
@@ -82,14 +76,13 @@ def load_catalog(root: str | None = None) -> Catalog:
     Parameters
     ----------
     root : str, optional
-        A folder with ``hardware/``, ``models/``, ``precisions.yaml`` and ``engines.yaml`` (default: the bundled
-        ``configs/``).
+        A folder with ``hardware/``, ``models/`` and ``precisions.yaml`` (default: the bundled ``configs/``).
 
     Returns
     -------
     Catalog
-        Hardware specs, model architectures, precision formats and recipes and serving engines, each with its source;
-        lookups by name with "did you mean" on a miss.
+        Hardware specs, model architectures and precision formats and recipes, each with its source; lookups by
+        name with "did you mean" on a miss.
     """
     base = Path(root) if root else config_dir()
     formats, recipes = load_precisions_file(base / "precisions.yaml")
@@ -98,12 +91,10 @@ def load_catalog(root: str | None = None) -> Catalog:
         models=_load_folder(base / "models", load_model_file),
         formats=formats,
         recipes=recipes,
-        engines=load_engines_file(base / "engines.yaml"),
     )
     _index(catalog.hardware.values(), "hardware")
     _index(catalog.models.values(), "model")
     _index(catalog.recipes.values(), "precision")
-    _index(catalog.engines.values(), "engine")
     families = {hw.family for hw in catalog.hardware.values()}
     for fmt in formats.values():
         for family in fmt.native_families:

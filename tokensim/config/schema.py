@@ -74,7 +74,7 @@ def _catalog(info: ValidationInfo | None) -> Any:
 
 @dataclass(frozen=True)
 class CatalogName:
-    """A name from the catalogue: ``kind`` is ``hardware``, ``model``, ``recipe`` (a precision) or ``engine``."""
+    """A name from the catalogue: ``kind`` is ``hardware``, ``model`` or ``recipe`` (a precision)."""
 
     kind: str
 
@@ -203,9 +203,6 @@ class ServingSchema(SchemaSection):
                                          why=_LAYOUT_WHY)] | None = Field(None)
     expert_parallel: Annotated[int, _num(1, integer=True, unit="GPUs the experts are spread over", default=None,
                                          why=_LAYOUT_WHY)] | None = Field(None)
-    # the serving engine whose defaults the performance model uses (configs/engines.yaml); absent: the model's
-    # assumptions (tokensim.perf._core.GRAPH_MAX_BATCH)
-    engine: Annotated[str, CatalogName("engine")] | None = Field(None)
 
     @field_validator("compare_precisions", mode="after")
     @classmethod

@@ -67,8 +67,6 @@ class Serving:
     instance_gpus: int | None = None
     tensor_parallel: int | None = None
     expert_parallel: int | None = None
-    # the serving engine whose defaults the performance model uses (catalogue name); None: the model's assumptions
-    engine: str | None = None
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,7 @@ Per decode step (design §4):
            GPU, normal kernels above; with ep = 1 and DP > 1 groups, an all-gather + reduce-scatter over the G GPUs
            per MoE layer instead)
            + layers·per-layer overhead (kernel launch gaps and small-kernel tails every layer pays; decode batches
-             within the engine's CUDA-graph capture size, StepModel.graph_max_batch per DP group, pay the smaller
-             graph-mode cost)
+             within the CUDA-graph capture size, GRAPH_MAX_BATCH per DP group, pay the smaller graph-mode cost)
            + (B / DP)·per-sequence overhead (scheduling, sampling and bookkeeping each sequence costs every step)
            + (s − 1)·one draft pass (speculative decoding: the draft module, one token per sequence, _draft_time)
 """
@@ -50,10 +49,10 @@ _REDUCE_BYTES = 2.0  # all-reduce and EP combine run in bf16 (TensorRT-LLM, Deep
 # (NVLink), 50 us when the EP group spans domains (RDMA).
 _LL_MAX_TOKENS = 128.0
 # CUDA graphs: engines capture decode steps up to a batch size per DP group and replay them, so launch gaps between a
-# layer's kernels vanish; larger batches run eagerly. Each engine's default capture size is in configs/engines.yaml
-# (TensorRT-LLM 128, SGLang 160-256 by GPU memory, vLLM 512) and reaches the model as StepModel.graph_max_batch when
-# an engine is named (Workload.engine); with none named, 256 is an **assumption** inside that range. The per-layer
-# cost in graph mode (PhaseEfficiency.graph_layer_overhead_s) is fitted; prefill passes run eagerly.
+# layer's kernels vanish; larger batches run eagerly. Captured sizes by default: TensorRT-LLM cuda_graph_config
+# max_batch_size 128 (LLM API, 2025), SGLang cuda_graph_max_bs 160-256 by GPU memory (server_args, 2025), vLLM
+# max_cudagraph_capture_size 512 (V1, 2025); 256 is an **assumption** inside that range. The per-layer cost in graph
+# mode (PhaseEfficiency.graph_layer_overhead_s) is fitted; prefill passes run eagerly.
 GRAPH_MAX_BATCH = 256.0
 _LL_LATENCY_SCALE_UP_S = 25e-6
 _LL_LATENCY_SCALE_OUT_S = 50e-6
@@ -130,9 +129,6 @@ class StepModel:
     hca_ratio: float = 1.0
     index_ratio: float = 1.0
     cache_fixed_bytes_per_sequence: float = 0.0
-    # the largest decode batch per DP group the engine replays from CUDA graphs (configs/engines.yaml
-    # cuda_graph_max_batch); larger batches run eagerly. GRAPH_MAX_BATCH where no engine is named.
-    graph_max_batch: float = GRAPH_MAX_BATCH
 
     @property
     def free_kv_bytes_per_gpu(self) -> float:
@@ -280,7 +276,7 @@ def decode_step(sm: StepModel, batch, context):
     total_bytes = sm.dp * sm.dense_stream_bytes + expert_bytes + kv_bytes
     t_compute, t_memory = _roofline(sm, phase, flops, tokens, total_bytes, expert_bytes, xp)
     t_comm = _comm_time(sm, tokens / sm.dp, tokens / sm.gpus, phase, xp)
-    layer_cost = xp.where(batch / sm.dp <= sm.graph_max_batch, phase.graph_layer_overhead_s, phase.layer_overhead_s)
+    layer_cost = xp.where(batch / sm.dp <= GRAPH_MAX_BATCH, phase.graph_layer_overhead_s, phase.layer_overhead_s)
     t_draft = _draft_time(sm, batch, attended, layer_cost, phase, xp)
     t_step = (xp.maximum(t_compute, t_memory) + t_comm + phase.step_overhead_s
               + layer_cost * sm.layers + phase.sequence_overhead_s * batch / sm.dp + t_draft)

@@ -76,9 +76,6 @@ class Workload:
     cache_hit_rate: float = 0.0
     speculative_draft_tokens: int = 0
     speculative_acceptance_length: float = 1.0  # output tokens per decode step per sequence
-    # the serving engine whose defaults apply (configs/engines.yaml: its CUDA-graph capture size); None: the model's
-    # assumption (tokensim.perf._core.GRAPH_MAX_BATCH)
-    engine: str | None = None
 
 
 @dataclass(frozen=True)
@@ -206,8 +203,6 @@ def build_step_model(model: ModelSpec, prec: ResolvedPrecision, hardware: Hardwa
     scale_out_copies = (domains - 1.0) * (1.0 - (1.0 - 1.0 / domains) ** model.top_k) if model.is_moe else 0.0
     weights = _weights_per_gpu_bytes(model, prec, dep)
     offload = _offload_bytes_per_gpu(hardware, efficiency, weights) if offload_weights else 0.0
-    graph_max_batch = (load_catalog().get_engine(workload.engine, field="engine").cuda_graph_max_batch
-                       if workload.engine is not None else core.GRAPH_MAX_BATCH)
     return core.StepModel(
         gpus=dep.gpus, tp=dep.tp, dp=dep.dp, ep=dep.ep,
         peak_flops_per_gpu=hardware.peak_tflops(prec.compute_class) * 1e12,
@@ -250,7 +245,6 @@ def build_step_model(model: ModelSpec, prec: ResolvedPrecision, hardware: Hardwa
         cache_fixed_bytes_per_sequence=model.compressor_state_bytes_per_sequence,
         host_link_seconds_per_byte=(1.0 / (hardware.host_link_bandwidth_gb_per_s * _GB)
                                     if hardware.host_link_bandwidth_gb_per_s else 0.0),
-        graph_max_batch=float(graph_max_batch),
     )
 
 

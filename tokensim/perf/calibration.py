@@ -98,7 +98,7 @@ PARAMETERS = (
     FitParameter("step_overhead_s", "step_overhead_s", ("decode", "prefill"), 1e-6, 0.05, True, 0.002),
     FitParameter("sequence_overhead_s", "sequence_overhead_s", ("decode", "prefill"), 1e-7, 1e-3, True, 1e-5),
     FitParameter("layer_overhead_s", "layer_overhead_s", ("decode", "prefill"), 1e-7, 1e-3, True, 2e-5),
-    # decode steps replayed from CUDA graphs (batch per DP group <= StepModel.graph_max_batch); only when asked
+    # decode steps replayed from CUDA graphs (batch per DP group <= perf._core.GRAPH_MAX_BATCH); only when asked
     FitParameter("graph_layer_overhead_s", "graph_layer_overhead_s", ("decode",), 1e-7, 1e-3, True, 2e-5),
     FitParameter("network_efficiency", "network_efficiency", ("decode", "prefill"), 0.05, 1.0, False, 0.70),
     FitParameter("alltoall_latency_s", "alltoall_latency_s", ("decode", "prefill"), 1e-6, 1e-3, False, 1e-5),

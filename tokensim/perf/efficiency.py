@@ -61,7 +61,7 @@ class PhaseEfficiency:
     layer_overhead_s: float = 0.0  # fixed cost per transformer layer per forward pass (launch gaps, small kernels)
     moe_log_error_std: float | None = None  # interval width for mixture-of-experts models (None: log_error_std)
     # per-layer cost of a decode step replayed from a CUDA graph (batch per DP group within the captured sizes,
-    # perf._core.StepModel.graph_max_batch, the engine's capture size); None: the same as layer_overhead_s
+    # perf._core.GRAPH_MAX_BATCH); None: the same as layer_overhead_s
     graph_layer_overhead_s: float | None = None
     # expert-parallel load imbalance: the busiest EP rank's share of the routed-expert work over the mean share
     # (max/mean load; 1 = perfectly balanced), applied to routed-expert FLOPs and bytes when ep > 1

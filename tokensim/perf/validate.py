@@ -220,30 +220,17 @@ class Measurement:
         return "none"
 
     @property
-    def serving_engine(self) -> str | None:
-        """The catalogue engine whose defaults apply to the row (``configs/engines.yaml``, through its aliases:
-        ``dynamo+sglang`` is SGLang's workers); None where the row names none or one the catalogue lacks (AMD's ATOM).
-        """
-        if not self.engine:
-            return None
-        try:
-            return load_catalog().get_engine(self.engine).name
-        except ConfigError:
-            return None
-
-    @property
     def workload(self) -> Workload:
         speculative = self.speculative
         draft = self.mtp_draft_tokens
-        engine = self.serving_engine
         if draft and speculative in ("modelled", "default acceptance"):
             acceptance = (_acceptance(self.mtp_acceptance_length) if speculative == "modelled"
                           else _default_acceptance(self.model, draft))
             assert acceptance is not None  # both labels above say it is there
             return Workload(self.input_tokens, self.output_tokens, self.context_tokens,
                             speculative_draft_tokens=draft,
-                            speculative_acceptance_length=min(acceptance, 1.0 + draft), engine=engine)
-        return Workload(self.input_tokens, self.output_tokens, self.context_tokens, engine=engine)
+                            speculative_acceptance_length=min(acceptance, 1.0 + draft))
+        return Workload(self.input_tokens, self.output_tokens, self.context_tokens)
 
     def predict_kwargs(self) -> dict:
         """Keyword arguments of :func:`tokensim.perf.predict` (besides hardware, model, precision, workload).
