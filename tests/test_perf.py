@@ -633,9 +633,12 @@ _W = Workload(1024, 1024, cache_hit_rate=0.563)
     (" 2 × dep16 ", Pool(2, Deployment(16, 1, 16))),
     ("11*TP2", Pool(11, Deployment(2, 2, 1))),
     ("?xTEP4", Pool(None, Deployment(4, 4, 4))),
+    ("3xPP4", Pool(3, Deployment(4, 1, 1, pp=4))),
+    ("pp2", Pool(1, Deployment(2, 1, 1, pp=2))),
 ])
 def test_pool_syntax(text, pool):
-    """N x KIND G: N instances (default 1) of G GPUs; TP = (G, G, 1), TEP = (G, G, G), DEP = (G, 1, G)."""
+    """N x KIND G: N instances (default 1) of G GPUs; TP = (G, G, 1), TEP = (G, G, G), DEP = (G, 1, G), PP = G
+    one-GPU pipeline stages."""
     assert parse_pool(text) == pool
     assert parse_pool(pool.label) == pool
     assert pool.gpus == (None if pool.instances is None else pool.instances * pool.deployment.gpus)
@@ -811,6 +814,64 @@ def test_search_does_not_run_when_a_layout_is_given():
     assert predict(*_DS, w, slo=slo, gpus=4, search=True) == predict(*_DS, w, slo=slo, gpus=4)
     with pytest.raises(ParameterError, match=r"^mode 'auto'"):
         predict(*_DS, w, mode="auto")
+
+
+def test_pipeline_stages_split_weights_and_cache_and_price_prefill_as_one_stage_holding_the_model():
+    """A PP4 instance (four one-GPU stages) holds a quarter of the weights and of each sequence's KV cache per GPU:
+    the one-GPU instance's weights and cache over 4. In steady state each stage works on another request, so its
+    prefill pass, GPU-seconds per input token and TTFT equal those of one GPU running every layer (the same arithmetic
+    on the same scalars): an unchunked prefill passes the stages one after the other."""
+    one = instance(*_DS, gpus=1, tp=1, ep=1).step_model
+    pp = _instance_of_pool("PP4").step_model
+    assert pp.weight_bytes_per_gpu == pytest.approx(one.weight_bytes_per_gpu / 4, rel=1e-12)
+    assert (pp.gpus, pp.tp, pp.dp, pp.ep) == (1, 1, 1, 1)
+    ctx = np.array([131072.0])
+    assert core.kv_bytes_per_sequence_per_gpu(pp, ctx, np) == pytest.approx(
+        core.cache_bytes_per_sequence(one, ctx, np) / 4, rel=1e-12)
+    args = (np.ones(1), 65536, 1024, None, 0.0)
+    for key in ("gpu_s_per_input_token", "ttft_s"):
+        assert evaluate(pp, "prefill", *args)[key][0] == pytest.approx(evaluate(one, "prefill", *args)[key][0],
+                                                                      rel=1e-12)
+    assert not one.fits_weights and pp.fits_weights  # 1 B300 cannot hold DeepSeek-V3 at NVFP4; four stages can
+
+
+def _instance_of_pool(text: str):
+    from tokensim.perf._model import _instance_of, _resolve
+
+    mdl, hw, recipe, prec, eff = _resolve(*_DS, None, None)
+    return _instance_of(mdl, hw, recipe, prec, eff, parse_pool(text).deployment, _W)
+
+
+def test_pipeline_prefill_pool_serves_at_the_slower_pools_rate():
+    """3xPP4 prefill + 1xDEP8 decode: per request the prefill pool spends (GPU-s per input token of one GPU running
+    every layer) x L_new, so at a fixed decode batch the deployment serves min(12/p, 8/d) requests/s over 20 GPUs (as
+    the TEP4 pool test), and its TTFT is the one-GPU pass plus the KV transfer, which the four stages send over their
+    four NICs at once (a quarter of the one-GPU instance's time per token) unless the decode side is slower."""
+    b = 64
+    l_new = 1024 * (1 - 0.563)
+    one = instance(*_DS, gpus=1, tp=1, ep=1)
+    pf = evaluate(one.step_model, "prefill", np.ones(1), 1024, 1024, None, 0.563)
+    p = float(pf["gpu_s_per_input_token"][0]) * l_new
+    _, _, d = _pool_gpu_seconds(b)
+    got = predict(*_DS, _W, prefill="3xPP4", decode="1xDEP8", concurrency=b)
+    assert got.total_gpus == 20 and got.prefill_pool == "3xPP4"
+    assert got.output_tokens_per_s_per_gpu == pytest.approx(min(12 / p, 8 / d) * 1024 / 20, rel=1e-12)
+    dec = instance(*_DS, gpus=8, tp=1, ep=8)
+    transfer = max(one.kv_transfer_s_per_token / 4, dec.kv_transfer_s_per_token)
+    assert got.ttft_s == pytest.approx(float(pf["ttft_s"][0]) + 1024 * transfer, rel=1e-12)
+
+
+def test_pipeline_parallel_is_refused_where_it_cannot_serve():
+    """PP serves prefill pools only (a decode token would pass every stage in turn); stages need a layer each."""
+    with pytest.raises(ParameterError, match=r"^decode 1xPP4: pipeline parallel \(PP\) serves prefill pools only"):
+        predict(*_DS, _W, prefill="1xPP4", decode="1xPP4")
+    with pytest.raises(ParameterError, match=r"^prefill 1xPP64: pp=64 exceeds the 61 layers of deepseek-v3"):
+        predict(*_DS, _W, prefill="1xPP64", decode="1xDEP8")
+    runner = CliRunner()
+    out = runner.invoke(cli, ["perf", "--hardware", "B300", "--model", "deepseek-v3", "--precision", "nvfp4",
+                              "--input-tokens", "8192", "--output-tokens", "1024", "--prefill", "2xPP4", "--decode",
+                              "1xPP4"])
+    assert out.exit_code == 2 and "--decode 1xPP4: pipeline parallel (PP) serves prefill pools only" in out.output
 
 
 def test_integer_pools_closed_form():

@@ -286,6 +286,19 @@ def test_pools_of_their_own_run_as_published():
     assert predict_measurement(m)["predicted"] == pytest.approx(res.output_tokens_per_s_per_gpu / (1 - 12 / 44))
 
 
+def test_pipeline_parallel_prefill_pools_run_as_published():
+    """A row with pipeline-parallel prefill workers (LMSYS's long-context GB300 recipes: 3 x PP4 prefill, 1 x DEP8
+    decode) runs through predict's pools as `tokensim perf --prefill 3xPP4 --decode 1xDEP8` does."""
+    m = _row(serving="disaggregated-online", metric="output_tokens_per_s_per_gpu", system_gpus=20,
+             hardware="GB300", precision="fp4-experts-fp8", input_tokens=128000.0, output_tokens=8000.0,
+             prefill_pool="3xPP4", decode_pool="1xDEP8", concurrency=512)
+    plan = plan_measurement(m)
+    assert (plan["prefill"], plan["decode"], plan["concurrency"]) == ("3xPP4", "1xDEP8", 512)
+    res = predict("GB300", "deepseek-r1", "fp4-experts-fp8", Workload(128000, 8000), mode="disaggregated",
+                  concurrency=512, prefill="3xPP4", decode="1xDEP8")
+    assert predict_measurement(m)["predicted"] == pytest.approx(res.output_tokens_per_s_per_gpu)
+
+
 def test_unpublished_instance_counts_are_the_rate_matched_ones():
     """Pools whose kind and size are published but not their count (?xTEP4 prefill, ?xTEP8 decode) run with the
     counts tokensim's rate matching chooses, and the plan says so: the client concurrency split over n decode

@@ -16,7 +16,7 @@ Uncached input tokens (1 − cache hit rate) are computed in prefill; cached one
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any, Literal, overload
 
 import numpy as np
@@ -50,20 +50,32 @@ _GIB = 2.0**30  # datasheet memory capacities are binary: nvidia-smi shows H100 
 
 @dataclass(frozen=True)
 class Deployment:
-    """One serving instance: ``gpus`` GPUs, tensor parallel ``tp`` (attention DP = gpus/tp), expert parallel ``ep``."""
+    """One serving instance: ``gpus`` GPUs, tensor parallel ``tp`` (attention DP = gpus/(tp·pp)), expert parallel
+    ``ep``, and ``pp`` pipeline stages (each stage gpus/pp GPUs holding 1/pp of the layers; prefill pools only)."""
 
     gpus: int
     tp: int
     ep: int
+    pp: int = 1
 
     @property
     def dp(self) -> int:
-        return self.gpus // self.tp
+        return self.gpus // (self.tp * self.pp)
+
+    @property
+    def stage_gpus(self) -> int:
+        """GPUs of one pipeline stage (all of them without pipeline parallelism)."""
+        return self.gpus // self.pp
 
     @property
     def label(self) -> str:
         """The layout as :func:`parse_pool` writes it: ``TP8`` (tp = gpus, ep = 1), ``TEP8`` (tp = ep = gpus),
-        ``DEP8`` (tp = 1, ep = gpus), ``DTP8`` (tp = ep = 1 on more GPUs), otherwise ``8GPU-TP2-EP4``."""
+        ``DEP8`` (tp = 1, ep = gpus), ``DTP8`` (tp = ep = 1 on more GPUs), ``PP4`` (four one-GPU pipeline stages),
+        otherwise ``8GPU-TP2-EP4`` (``-PP2`` added with pipeline stages)."""
+        if self.pp > 1:
+            if self.pp == self.gpus:
+                return f"PP{self.gpus}"
+            return f"{self.gpus}GPU-TP{self.tp}-EP{self.ep}-PP{self.pp}"
         kind = layout_kind(self.gpus, self.tp, self.ep)
         return f"{self.gpus}GPU-TP{self.tp}-EP{self.ep}" if kind == "mixed" else f"{kind}{self.gpus}"
 
@@ -87,17 +99,26 @@ class SLO:
 
 # -- configuration ---------------------------------------------------------------------------------------------------
 def _weights_per_gpu_bytes(model: ModelSpec, prec: ResolvedPrecision, dep: Deployment) -> float:
+    """Weights each GPU holds: non-expert weights split by TP, routed experts over a stage's GPUs, and every layer on
+    one of ``pp`` pipeline stages (an even split of the layers: an **assumption**; engines split by layer count)."""
     return (model.other_weight_params * prec.other_weight_bytes_per_param / dep.tp
-            + model.routed_expert_params * prec.routed_expert_bytes_per_param / dep.gpus)
+            + model.routed_expert_params * prec.routed_expert_bytes_per_param / dep.stage_gpus) / dep.pp
 
 
 def _check_deployment(model: ModelSpec, hardware: Hardware, dep: Deployment) -> None:
-    if dep.gpus < 1 or dep.tp < 1 or dep.ep < 1:
-        raise UserError(f"gpus, tp and ep must be at least 1 (got gpus={dep.gpus}, tp={dep.tp}, ep={dep.ep})")
-    if dep.gpus % dep.tp:
-        raise UserError(f"tp={dep.tp} must divide gpus={dep.gpus}")
-    if dep.gpus % dep.ep:
-        raise UserError(f"ep={dep.ep} must divide gpus={dep.gpus}")
+    if dep.gpus < 1 or dep.tp < 1 or dep.ep < 1 or dep.pp < 1:
+        raise UserError(f"gpus, tp, ep and pp must be at least 1 (got gpus={dep.gpus}, tp={dep.tp}, ep={dep.ep}, "
+                        f"pp={dep.pp})")
+    if dep.gpus % dep.pp:
+        raise UserError(f"pp={dep.pp} must divide gpus={dep.gpus}")
+    if dep.pp > model.layers:
+        raise UserError(f"pp={dep.pp} exceeds the {model.layers} layers of {model.name}")
+    if dep.stage_gpus % dep.tp:
+        raise UserError(f"tp={dep.tp} must divide gpus={dep.gpus}" if dep.pp == 1 else
+                        f"tp={dep.tp} must divide the {dep.stage_gpus} GPUs of each of the pp={dep.pp} stages")
+    if dep.stage_gpus % dep.ep:
+        raise UserError(f"ep={dep.ep} must divide gpus={dep.gpus}" if dep.pp == 1 else
+                        f"ep={dep.ep} must divide the {dep.stage_gpus} GPUs of each of the pp={dep.pp} stages")
     if dep.ep > 1 and not model.is_moe:
         raise UserError(f"ep={dep.ep}: {model.name} is a dense model (no experts); allowed: ep=1")
     if model.is_moe and dep.ep > model.experts:
@@ -186,8 +207,20 @@ def build_step_model(model: ModelSpec, prec: ResolvedPrecision, hardware: Hardwa
                      offload_weights: bool = False) -> core.StepModel:
     """Scalars of one configuration for the vectorised arithmetic in :mod:`tokensim.perf._core`; with
     ``offload_weights`` the weights that do not fit in HBM sit in coherent host memory (:func:`_offload_bytes_per_gpu`).
+
+    With ``dep.pp`` pipeline stages the step model is one stage's GPUs running every layer in turn: in steady state
+    each stage works on a different request (or micro-batch), so per GPU the pipeline does the work of one stage-sized
+    instance that holds the whole model, while each GPU holds 1/pp of the weights and of every sequence's KV cache.
+    A request's prefill passes the stages one after the other, so its TTFT is the whole pass on one stage's GPUs: exact
+    for an unchunked prefill (SGLang ``chunked-prefill-size -1``); chunks overlapping across stages are not modelled,
+    so with chunking the TTFT is an upper bound. The activations handed from stage to stage are left out: per token
+    hidden·2 bytes per stage boundary (DeepSeek-V3: 14 KB; a 128K-token prompt moves 1.9 GB, ~2 ms over NVLink
+    against a pass of seconds). Bubbles are left out too: the pool is rate-matched, so its stages stay busy.
     """
     _check_deployment(model, hardware, dep)
+    weights = _weights_per_gpu_bytes(model, prec, dep)
+    pp = dep.pp
+    dep = replace(dep, gpus=dep.stage_gpus, pp=1)
     workload = workload or Workload(1, 1)
     if model.attention_type == "gqa":
         kv_split = min(dep.tp, model.kv_heads)
@@ -201,7 +234,6 @@ def build_step_model(model: ModelSpec, prec: ResolvedPrecision, hardware: Hardwa
     # excluded): (D − 1)·(1 − (1 − 1/D)^k). Zero when the EP group fits in one domain.
     domains = max(1.0, dep.ep / domain)
     scale_out_copies = (domains - 1.0) * (1.0 - (1.0 - 1.0 / domains) ** model.top_k) if model.is_moe else 0.0
-    weights = _weights_per_gpu_bytes(model, prec, dep)
     offload = _offload_bytes_per_gpu(hardware, efficiency, weights) if offload_weights else 0.0
     return core.StepModel(
         gpus=dep.gpus, tp=dep.tp, dp=dep.dp, ep=dep.ep,
@@ -219,7 +251,7 @@ def build_step_model(model: ModelSpec, prec: ResolvedPrecision, hardware: Hardwa
         index_flops_per_ctx_token_layer=model.indexer_flops_per_context_token_per_layer,
         index_bytes_per_token_layer=model.indexer_key_bytes_per_token_per_layer, index_layers=model.indexer_layers,
         kv_bytes_per_token_layer=model.kv_elements_per_token_per_layer * prec.kv_bytes_per_element,
-        kv_read_replication=kv_read_replication, kv_capacity_split=kv_split,
+        kv_read_replication=kv_read_replication, kv_capacity_split=kv_split * pp,
         layers=model.layers, hidden_size=model.hidden_size, activation_bytes=prec.activation_bytes_per_element,
         tp_seconds_per_byte=up if _tp_group_gpus(model, dep) <= domain else out, ep_seconds_per_byte=up,
         ep_scale_out_copies=scale_out_copies, scale_out_seconds_per_byte=out,
@@ -238,7 +270,8 @@ def build_step_model(model: ModelSpec, prec: ResolvedPrecision, hardware: Hardwa
         state_bytes_per_sequence=model.recurrent_state_bytes_per_sequence,
         state_flops_per_token=float(model.recurrent_flops_per_token),
         # the recurrences' heads are split by the attention TP (at most one value head per GPU)
-        state_capacity_split=float(min(dep.tp, model.linear_value_heads)) if model.linear_attention_layers else 1.0,
+        state_capacity_split=(float(min(dep.tp, model.linear_value_heads)) if model.linear_attention_layers
+                              else 1.0) * pp,
         csa_layers=float(model.csa_layers), csa_ratio=float(model.csa_ratio or 1),
         hca_layers=float(model.hca_layers), hca_ratio=float(model.hca_ratio or 1),
         index_ratio=float(model.csa_ratio or 1),
@@ -1051,12 +1084,14 @@ def _better_layout_for_slo(r: Instance, mode: str, workload: Workload, slo: SLO)
 #        enable_attention_dp with moe_tensor_parallel_size G, SGLang --enable-dp-attention without --ep)
 # and a pool N x KIND G: N such instances (N defaults to 1), as docs/measurements.md writes prefill_pool/decode_pool
 # (e.g. 3xTEP4, 1xDEP32; the InferenceMAX and Dynamo recipes name them so).
-POOL_KINDS = ("TP", "TEP", "DEP", "DTP")
+POOL_KINDS = ("TP", "TEP", "DEP", "DTP", "PP")
 POOL_SYNTAX = ("[N x] KIND G: N instances (default 1; ? = not known, the pools then rate-matched) of G GPUs each; "
                "KIND TP (tensor parallel, experts tensor-parallel too), TEP (tensor parallel with expert parallel over "
-               "the G GPUs), DEP (attention data-parallel with expert parallel over the G GPUs) or DTP (attention "
-               "data-parallel with every expert tensor-parallel over the G GPUs); e.g. 3xTEP4, 1xDEP32, 2xTP8, 1xDTP8")
-_POOL_TEXT = re.compile(r"^(?:(\d+|\?)\s*[x×*]\s*)?(TEP|DEP|DTP|TP)\s*(\d+)$", re.IGNORECASE)
+               "the G GPUs), DEP (attention data-parallel with expert parallel over the G GPUs), DTP (attention "
+               "data-parallel with every expert tensor-parallel over the G GPUs) or PP (pipeline parallel: G stages of "
+               "one GPU, each holding 1/G of the layers; prefill pools only); e.g. 3xTEP4, 1xDEP32, 2xTP8, 1xDTP8, "
+               "3xPP4")
+_POOL_TEXT = re.compile(r"^(?:(\d+|\?)\s*[x×*]\s*)?(TEP|DEP|DTP|TP|PP)\s*(\d+)$", re.IGNORECASE)
 _BOTTLENECKS = np.array(["balanced", "prefill", "decode"])
 
 
@@ -1065,10 +1100,11 @@ def layout(kind: str, gpus: int) -> Deployment:
 
     Parameters
     ----------
-    kind : {"TP", "TEP", "DEP", "DTP"}
+    kind : {"TP", "TEP", "DEP", "DTP", "PP"}
         TP: tensor parallel, experts tensor-parallel (tp = gpus, ep = 1); TEP: tensor parallel with expert parallel
         (tp = ep = gpus); DEP: attention data-parallel with expert parallel (tp = 1, ep = gpus); DTP: attention
-        data-parallel with every expert tensor-parallel over the GPUs (tp = ep = 1). Case-insensitive.
+        data-parallel with every expert tensor-parallel over the GPUs (tp = ep = 1); PP: pipeline parallel, one GPU
+        per stage (pp = gpus, tp = ep = 1; SGLang ``--pp-size``, prefill pools only). Case-insensitive.
     gpus : int
         GPUs per instance (at least 1).
 
@@ -1089,7 +1125,7 @@ def layout(kind: str, gpus: int) -> Deployment:
         raise ParameterError("gpus", f"{gpus}: allowed: a whole number of GPUs, at least 1")
     g = int(gpus)
     return {"TP": Deployment(g, g, 1), "TEP": Deployment(g, g, g), "DEP": Deployment(g, 1, g),
-            "DTP": Deployment(g, 1, 1)}[k]
+            "DTP": Deployment(g, 1, 1), "PP": Deployment(g, 1, 1, pp=g)}[k]
 
 
 @dataclass(frozen=True)
@@ -1184,7 +1220,8 @@ def candidate_deployments(model: ModelSpec, prec: ResolvedPrecision, hardware: H
         sizes.append(domain)
     usable = hardware.hbm_usable_gib * _GIB * (1.0 - efficiency.workspace_fraction)
     out: list[Deployment] = []
-    kinds = POOL_KINDS if model.is_moe else ("TP",)
+    # pipeline parallel is not searched: it serves prefill pools only, and the search's candidates serve every mode
+    kinds = tuple(k for k in POOL_KINDS if k != "PP") if model.is_moe else ("TP",)
     spans = 1
     while spans <= 1024 and not any(
             _weights_per_gpu_bytes(model, prec, layout(k, sizes[-1])) < usable for k in kinds):
@@ -1494,6 +1531,10 @@ def _predict_deployment(hardware: str, model: str, precision: str, workload: Wor
             raise ParameterError("mode", f"{mode!r}: prefill and decode pools serve in disaggregated mode; allowed: "
                                          "disaggregated")
         pools = (parse_pool(prefill, "prefill"), parse_pool(decode, "decode"))
+        if pools[1].deployment.pp > 1:
+            # a decode step passes every stage in turn for each token: a pipeline only adds latency to decode
+            raise ParameterError("decode", f"{pools[1].label}: pipeline parallel (PP) serves prefill pools only; "
+                                           "allowed: TP, TEP, DEP, DTP")
         mdl, hw, recipe, prec, eff = _resolve(hardware, model, precision, kv_cache_precision, calibration_path)
         insts = []
         for pool, param in zip(pools, ("prefill", "decode"), strict=True):

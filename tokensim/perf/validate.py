@@ -97,7 +97,7 @@ REASONS = ("hardware not in the catalogue", "model not in the catalogue", "preci
 _SLO_KEYS = ("min_tokens_per_s_per_user", "max_ttft_s", "max_tpot_s")
 # "p99 TTFT <= 3 s", "TPOT < 70 ms": the SLO text of MLPerf and engine posts
 _SLO_TEXT = re.compile(r"^(?:p\d+\s+)?(TTFT|TPOT)\s*(<=|<)\s*([0-9.]+)\s*(ms|s)$", re.IGNORECASE)
-_POOL = re.compile(r"^(\d+|\?)x(TP|TEP|DEP|DTP)(\d+)$")
+_POOL = re.compile(r"^(\d+|\?)x(TP|TEP|DEP|DTP|PP)(\d+)$")
 _MTP_NAMED = re.compile(r"spec_method=mtp|EAGLE-based MTP|MTP draft length not stated")
 # a row whose engine held part of the weights in host memory (vLLM's prefetching offloader on GB200)
 _OFFLOAD_NAMED = re.compile(r"weights? (?:partly )?offloaded|weight offloading", re.IGNORECASE)
