@@ -10,6 +10,7 @@
 //   perf_compressed_pairs         == tokensim.perf._core._compressed_pairs
 //   perf_comm_time                == tokensim.perf._core._comm_time
 //   perf_imbalance_extra          == tokensim.perf._core._imbalance_extra
+//   perf_attention_peak           == tokensim.perf._core._attention_peak
 //   perf_roofline                 == tokensim.perf._core._roofline
 //   perf_draft_time               == tokensim.perf._core._draft_time
 //   perf_decode_step              == tokensim.perf._core.decode_step
@@ -112,6 +113,7 @@ struct PerfStep {
     double hca_ratio;                               // .hca_ratio
     double index_ratio;                             // .index_ratio
     double cache_fixed_bytes_per_sequence;          // .cache_fixed_bytes_per_sequence
+    double attention_peak_flops_per_gpu;            // .attention_peak_flops_per_gpu (0 = peak_flops_per_gpu)
 };
 
 // Times of one forward pass (the keys of decode_step's and prefill_pass's dicts the serving arithmetic reads).
@@ -210,14 +212,21 @@ __device__ __forceinline__ real perf_imbalance_extra(const PerfStep& sm, const P
     return (sm.ep > 1.0 && sm.moe_layers > 0.0) ? (real)phase.ep_imbalance - (real)1.0 : (real)0.0;
 }
 
+// The tensor rate attention-type FLOPs run at (tokensim.perf._core._attention_peak).
+__device__ __forceinline__ real perf_attention_peak(const PerfStep& sm) {
+    return sm.attention_peak_flops_per_gpu > 0.0 ? (real)sm.attention_peak_flops_per_gpu : (real)sm.peak_flops_per_gpu;
+}
+
 // Compute and memory time of one forward pass (tokensim.perf._core._roofline): the busiest EP rank's extra
 // routed-expert work included; weights offloaded to host memory stream over the host link beside the HBM reads.
+// flops: the weight matmuls' (dequantisation added when weight-only); attn_flops: attention-type work.
 __device__ __forceinline__ void perf_roofline(const PerfStep& sm, const PerfPhase& phase, real flops, real tokens,
-                                              real total_bytes, real expert_bytes, PerfPass& out) {
+                                              real total_bytes, real expert_bytes, PerfPass& out,
+                                              real attn_flops) {
     const real extra = perf_imbalance_extra(sm, phase);
-    out.t_compute_s = (flops + extra * tokens * (real)sm.expert_flops_per_token)
-                      / ((real)sm.gpus * (real)sm.peak_flops_per_gpu * (real)phase.compute_efficiency)
-                      * ((real)1 + (real)sm.dequant_overhead);
+    out.t_compute_s = ((flops + extra * tokens * (real)sm.expert_flops_per_token) / (real)sm.peak_flops_per_gpu
+                       * ((real)1 + (real)sm.dequant_overhead) + attn_flops / perf_attention_peak(sm))
+                      / ((real)sm.gpus * (real)phase.compute_efficiency);
     out.t_memory_s = mc_max((total_bytes + extra * expert_bytes) / ((real)sm.gpus * (real)sm.hbm_bytes_per_s_per_gpu
                                                                    * (real)phase.memory_efficiency),
                             (real)sm.offload_bytes_per_gpu * (real)sm.host_link_seconds_per_byte);
@@ -228,13 +237,13 @@ __device__ __forceinline__ real perf_draft_time(const PerfStep& sm, real batch, 
                                                 const PerfPhase& phase) {
     const real drafts = (real)sm.spec_tokens_per_step - (real)1.0;
     const real per_layer = attended / (real)sm.layers;
-    const real flops = batch * ((real)sm.draft_matmul_flops_per_token
-                                + (real)sm.decode_attn_flops_per_ctx_token_layer * per_layer);
+    const real matmul_flops = batch * (real)sm.draft_matmul_flops_per_token;
+    const real attn_flops = batch * (real)sm.decode_attn_flops_per_ctx_token_layer * per_layer;
     const real moved = (real)sm.dp * (real)sm.draft_stream_bytes
                        + (real)sm.draft_moe_layers * perf_touched_experts(sm, batch) * (real)sm.expert_bytes
                        + batch * per_layer * (real)sm.kv_bytes_per_token_layer * (real)sm.kv_read_replication;
-    const real t_compute = flops / ((real)sm.gpus * (real)sm.peak_flops_per_gpu * (real)phase.compute_efficiency)
-                           * ((real)1 + (real)sm.dequant_overhead);
+    const real t_compute = (matmul_flops / (real)sm.peak_flops_per_gpu * ((real)1 + (real)sm.dequant_overhead)
+                            + attn_flops / perf_attention_peak(sm)) / ((real)sm.gpus * (real)phase.compute_efficiency);
     const real t_memory = moved / ((real)sm.gpus * (real)sm.hbm_bytes_per_s_per_gpu * (real)phase.memory_efficiency);
     const real t_comm = perf_comm_time(sm, batch / (real)sm.dp, batch / (real)sm.gpus, phase) / (real)sm.layers;
     return drafts * (mc_max(t_compute, t_memory) + t_comm + (real)2.0 * layer_cost);
@@ -245,17 +254,17 @@ __device__ __forceinline__ PerfPass perf_decode_step(const PerfStep& sm, real ba
     const real tokens = batch * (real)sm.spec_tokens_per_step;
     const real attended = perf_attended(sm, context);
     const real indexed = (real)sm.index_layers * context / (real)sm.index_ratio;
-    const real flops = tokens * ((real)sm.matmul_flops_per_token
-                                 + (real)sm.decode_attn_flops_per_ctx_token_layer * attended
-                                 + (real)sm.index_flops_per_ctx_token_layer * indexed
-                                 + (real)sm.state_flops_per_token);
+    const real matmul_flops = tokens * (real)sm.matmul_flops_per_token;
+    const real attn_flops = tokens * ((real)sm.decode_attn_flops_per_ctx_token_layer * attended
+                                      + (real)sm.index_flops_per_ctx_token_layer * indexed
+                                      + (real)sm.state_flops_per_token);
     const real expert_bytes = (real)sm.moe_layers * perf_touched_experts(sm, tokens) * (real)sm.expert_bytes;
     const real kv_bytes = batch * attended * (real)sm.kv_bytes_per_token_layer * (real)sm.kv_read_replication
                           + batch * indexed * (real)sm.index_bytes_per_token_layer * (real)sm.kv_read_replication
                           + batch * (real)2.0 * (real)sm.state_bytes_per_sequence;
     const real total_bytes = (real)sm.dp * (real)sm.dense_stream_bytes + expert_bytes + kv_bytes;
     PerfPass out;
-    perf_roofline(sm, phase, flops, tokens, total_bytes, expert_bytes, out);
+    perf_roofline(sm, phase, matmul_flops, tokens, total_bytes, expert_bytes, out, attn_flops);
     out.t_comm_s = perf_comm_time(sm, tokens / (real)sm.dp, tokens / (real)sm.gpus, phase);
     const real layer_cost = batch / (real)sm.dp <= (real)PERF_GRAPH_MAX_BATCH ? (real)phase.graph_layer_overhead_s
                                                                            : (real)phase.layer_overhead_s;
@@ -277,10 +286,11 @@ __device__ __forceinline__ PerfPass perf_prefill_pass(const PerfStep& sm, real t
                            * perf_sparse_pairs(sm, new_tokens_per_request, cached_tokens_per_request, pairs_full)
                        + (real)sm.window_layers * mc_min(pairs_full, new_tokens_per_request * perf_window(sm))
                        + perf_compressed_pairs(sm, new_tokens_per_request, cached_tokens_per_request, pairs_full);
-    const real flops = tokens * ((real)sm.matmul_flops_per_token + (real)sm.state_flops_per_token)
-                       + requests * pairs * (real)sm.prefill_attn_flops_per_pair_layer
-                       + requests * (real)sm.index_layers * pairs_full / (real)sm.index_ratio
-                             * (real)sm.index_flops_per_ctx_token_layer;
+    const real matmul_flops = tokens * (real)sm.matmul_flops_per_token;
+    const real attn_flops = tokens * (real)sm.state_flops_per_token
+                            + requests * pairs * (real)sm.prefill_attn_flops_per_pair_layer
+                            + requests * (real)sm.index_layers * pairs_full / (real)sm.index_ratio
+                                  * (real)sm.index_flops_per_ctx_token_layer;
     const real expert_bytes = (real)sm.moe_layers * perf_touched_experts(sm, tokens) * (real)sm.expert_bytes;
     const real context = cached_tokens_per_request + new_tokens_per_request;
     const real kv_bytes = requests * perf_stored(sm, context) * (real)sm.kv_bytes_per_token_layer
@@ -289,7 +299,7 @@ __device__ __forceinline__ PerfPass perf_prefill_pass(const PerfStep& sm, real t
                           + requests * (real)sm.state_bytes_per_sequence;
     const real total_bytes = (real)sm.dp * (real)sm.dense_stream_bytes + expert_bytes + kv_bytes;
     PerfPass out;
-    perf_roofline(sm, phase, flops, tokens, total_bytes, expert_bytes, out);
+    perf_roofline(sm, phase, matmul_flops, tokens, total_bytes, expert_bytes, out, attn_flops);
     out.t_comm_s = perf_comm_time(sm, tokens_per_group, tokens / (real)sm.gpus, phase);
     out.t_step_s = mc_max(out.t_compute_s, out.t_memory_s) + out.t_comm_s + (real)phase.step_overhead_s
                    + (real)phase.layer_overhead_s * (real)sm.layers

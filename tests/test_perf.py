@@ -129,7 +129,8 @@ def test_fp4_on_hopper_is_weight_only_not_faster_in_prefill_but_smaller():
 
 
 def test_blackwell_ultra_raises_only_fp4():
-    """B300 FP8 compute equals B200 FP8; B300 NVFP4 compute-bound prefill is faster than B200's."""
+    """B300 FP8 compute equals B200 FP8; B300 NVFP4 compute-bound prefill is faster than B200's in its weight matmuls
+    only (1.5x), not in attention, which runs at FP8 on both (perf._model.attention_compute_class)."""
     cat = load_catalog()
     b200, b300 = cat.get_hardware("B200"), cat.get_hardware("B300")
     assert b300.peak_tflops("fp8") == b200.peak_tflops("fp8")
@@ -137,14 +138,51 @@ def test_blackwell_ultra_raises_only_fp4():
     assert b300.peak_tflops("fp4") == pytest.approx(1.5 * b200.peak_tflops("fp4"))
     model = cat.get_model("llama-3.3-70b")
     eff = load_efficiency("blackwell")
-    times = {}
+    times, matmul = {}, {}
     for hw in (b200, b300):
         for name in ("fp8", "nvfp4"):
             sm = build_step_model(model, resolve_precision(cat.get_recipe(name), hw), hw, Deployment(1, 1, 1), eff)
             times[hw.name, name] = core.prefill_pass(sm, np.array([8192.0]), np.array([4000.0]),
                                                      np.array([0.0]))["t_compute_s"][0]
+            matmul[hw.name, name] = (8192 * sm.matmul_flops_per_token
+                                     / (sm.peak_flops_per_gpu * eff.prefill.compute_efficiency))
     assert times["B300", "fp8"] == pytest.approx(times["B200", "fp8"], rel=1e-12)
-    assert times["B300", "nvfp4"] == pytest.approx(times["B200", "nvfp4"] / 1.5, rel=1e-12)
+    assert matmul["B300", "nvfp4"] == pytest.approx(matmul["B200", "nvfp4"] / 1.5, rel=1e-12)
+    # what is left is attention, at FP8 on both
+    assert times["B300", "nvfp4"] - matmul["B300", "nvfp4"] == pytest.approx(
+        times["B200", "nvfp4"] - matmul["B200", "nvfp4"], rel=1e-9)
+
+
+@pytest.mark.parametrize("hardware, recipe, kv, attention", [
+    ("B300", "nvfp4", None, "fp8"),  # FP4 weights, FP8 KV: attention at FP8, not FP4
+    ("B300", "nvfp4", "bf16", "bf16"),  # a 16-bit KV cache: 16-bit attention
+    ("MI355X", "mxfp4", None, "fp8"),
+    ("H200", "fp8", None, "fp8"),
+    ("H200", "nvfp4", None, "fp8"),  # weight-only FP4 on Hopper computes at FP8 (its fallback), attention too
+    ("B200", "mxfp4-moe", None, "bf16"),  # gpt-oss's recipe keeps a BF16 KV cache
+    ("B200", "bf16", None, "bf16"),
+])
+def test_attention_runs_at_eight_or_sixteen_bits(hardware, recipe, kv, attention):
+    """Attention's tensor rate: FP8 with an FP8 KV cache and 8-bit-or-narrower matmuls, else BF16; never a 4-bit
+    rate. A prefill pass's compute time is the matmuls at the recipe's rate plus attention at that class's rate."""
+    cat = load_catalog()
+    hw = cat.get_hardware(hardware)
+    r = cat.get_recipe(recipe)
+    if kv is not None:
+        r = r.with_kv_cache(cat.get_format(kv))
+    prec = resolve_precision(r, hw)
+    assert prec.attention_compute_class == attention
+    model = cat.get_model("llama-3.3-70b")
+    eff = load_efficiency(hw.family)
+    sm = build_step_model(model, prec, hw, Deployment(8, 8, 1), eff)
+    assert sm.attention_peak_flops_per_gpu == hw.peak_tflops(attention) * 1e12
+    n = 8192.0
+    got = core.prefill_pass(sm, np.array([n]), np.array([n]), np.array([0.0]))["t_compute_s"][0]
+    # one request of n new tokens: n^2/2 causal pairs per full-attention layer (llama: every layer)
+    attn = 0.5 * n * n * model.layers * sm.prefill_attn_flops_per_pair_layer
+    want = ((n * sm.matmul_flops_per_token / sm.peak_flops_per_gpu * (1 + sm.dequant_overhead)
+             + attn / sm.attention_peak_flops_per_gpu) / (8 * eff.prefill.compute_efficiency))
+    assert got == pytest.approx(want, rel=1e-12)
 
 
 def test_longer_context_never_raises_decode_throughput():

@@ -87,6 +87,8 @@ class ResolvedPrecision:
     kv_bytes_per_element: float
     weight_only: bool  # some weights are stored in a format the hardware cannot compute natively
     native: bool  # the recipe's compute format runs natively
+    # the tensor-core class attention runs at (:func:`attention_compute_class`); "" = the matmuls' class
+    attention_compute_class: str = ""
 
     @property
     def name(self) -> str:
@@ -107,6 +109,20 @@ def _family_allows(fmt: Format, hardware: Hardware) -> bool:
 def _runs_natively(fmt: Format, hardware: Hardware) -> bool:
     """The hardware's tensor cores take this format as it is stored."""
     return fmt.compute_class is not None and _has_class(hardware, fmt.compute_class) and _family_allows(fmt, hardware)
+
+
+def attention_compute_class(recipe: Recipe, hardware: Hardware, compute_class: str) -> str:
+    """The tensor-core class attention (QK^T and PV over the cached context, DSA's indexer, linear-attention
+    recurrences) computes at: FP8 when the KV cache is FP8 and the matmuls run at 8 bits or fewer, else BF16, never
+    faster than the matmuls.
+
+    The serving engines' attention kernels take 16-bit operands, or FP8 ones with an FP8 KV cache (TensorRT-LLM's FP8
+    context FMHA and XQA generation kernels, FlashMLA's FP8 KV path, FlashAttention-3 FP8); none runs attention at a 6-
+    or 4-bit rate (2026), so an FP4 weight recipe does not speed attention up. Which engines take the FP8 path with an
+    FP8 cache varies by engine and version: an **assumption** at the level of this rule.
+    """
+    wanted = "fp8" if recipe.kv_cache.compute_class == "fp8" and compute_class in ("fp8", "fp6", "fp4") else "bf16"
+    return _native_class(hardware, (wanted, *_FALLBACK[wanted]))
 
 
 def resolve_precision(recipe: Recipe, hardware: Hardware) -> ResolvedPrecision:
@@ -130,6 +146,7 @@ def resolve_precision(recipe: Recipe, hardware: Hardware) -> ResolvedPrecision:
         kv_bytes_per_element=recipe.kv_cache.bytes_per_element,
         weight_only=weight_only,
         native=compute_class == wanted,
+        attention_compute_class=attention_compute_class(recipe, hardware, compute_class),
     )
 
 

@@ -129,6 +129,10 @@ class StepModel:
     hca_ratio: float = 1.0
     index_ratio: float = 1.0
     cache_fixed_bytes_per_sequence: float = 0.0
+    # tensor rate of the attention-type work (attention over the context, the DSA indexer, linear-attention
+    # recurrences): attention kernels compute in 16 bits, or in 8 with an 8-bit KV cache, never at a 4-bit weight
+    # format's rate (perf._model.attention_compute_class); 0: the matmul rate (peak_flops_per_gpu)
+    attention_peak_flops_per_gpu: float = 0.0
 
     @property
     def free_kv_bytes_per_gpu(self) -> float:
@@ -237,13 +241,21 @@ def _comm_time(sm: StepModel, tokens_per_gpu_group, tokens_per_gpu, phase: Phase
     return (1.0 - phase.comm_overlap) * (t_tp + t_gather + t_ep)
 
 
-def _roofline(sm: StepModel, phase: PhaseEfficiency, flops, tokens, total_bytes, expert_bytes, xp):
+def _attention_peak(sm: StepModel, xp):
+    """The tensor rate attention-type FLOPs run at (the matmul rate where none is set)."""
+    return xp.where(xp.asarray(sm.attention_peak_flops_per_gpu) > 0, sm.attention_peak_flops_per_gpu,
+                    sm.peak_flops_per_gpu)
+
+
+def _roofline(sm: StepModel, phase: PhaseEfficiency, flops, tokens, total_bytes, expert_bytes, xp, attn_flops=0.0):
     """Compute and memory time of one forward pass over G GPUs: the busiest EP rank's extra routed-expert work
     (:func:`_imbalance_extra`) included; weights offloaded to host memory stream over the host link beside the HBM
-    reads."""
+    reads. ``flops`` are the weight matmuls' (at the recipe's rate, dequantisation added when weight-only),
+    ``attn_flops`` the attention-type work's (at :func:`_attention_peak`)."""
     extra = _imbalance_extra(sm, phase, xp)
-    t_compute = ((flops + extra * tokens * sm.expert_flops_per_token)
-                 / (sm.gpus * sm.peak_flops_per_gpu * phase.compute_efficiency) * (1.0 + sm.dequant_overhead))
+    t_compute = (((flops + extra * tokens * sm.expert_flops_per_token) / sm.peak_flops_per_gpu
+                  * (1.0 + sm.dequant_overhead) + attn_flops / _attention_peak(sm, xp))
+                 / (sm.gpus * phase.compute_efficiency))
     t_memory = xp.maximum((total_bytes + extra * expert_bytes)
                           / (sm.gpus * sm.hbm_bytes_per_s_per_gpu * phase.memory_efficiency),
                           sm.offload_bytes_per_gpu * sm.host_link_seconds_per_byte + 0.0 * total_bytes)
@@ -267,14 +279,16 @@ def decode_step(sm: StepModel, batch, context):
     tokens = batch * sm.spec_tokens_per_step
     attended = _attended_tokens(sm, context, xp)
     indexed = sm.index_layers * context / sm.index_ratio  # the indexer scores every cached (compressed) key
-    flops = tokens * (sm.matmul_flops_per_token + sm.decode_attn_flops_per_ctx_token_layer * attended
-                      + sm.index_flops_per_ctx_token_layer * indexed + sm.state_flops_per_token)
+    matmul_flops = tokens * sm.matmul_flops_per_token
+    attn_flops = tokens * (sm.decode_attn_flops_per_ctx_token_layer * attended
+                           + sm.index_flops_per_ctx_token_layer * indexed + sm.state_flops_per_token)
+    flops = matmul_flops + attn_flops
     expert_bytes = sm.moe_layers * touched_experts(sm.experts, sm.top_k, tokens, xp) * sm.expert_bytes
     kv_bytes = (batch * attended * sm.kv_bytes_per_token_layer * sm.kv_read_replication
                 + batch * indexed * sm.index_bytes_per_token_layer * sm.kv_read_replication
                 + batch * 2.0 * sm.state_bytes_per_sequence)
     total_bytes = sm.dp * sm.dense_stream_bytes + expert_bytes + kv_bytes
-    t_compute, t_memory = _roofline(sm, phase, flops, tokens, total_bytes, expert_bytes, xp)
+    t_compute, t_memory = _roofline(sm, phase, matmul_flops, tokens, total_bytes, expert_bytes, xp, attn_flops)
     t_comm = _comm_time(sm, tokens / sm.dp, tokens / sm.gpus, phase, xp)
     layer_cost = xp.where(batch / sm.dp <= GRAPH_MAX_BATCH, phase.graph_layer_overhead_s, phase.layer_overhead_s)
     t_draft = _draft_time(sm, batch, attended, layer_cost, phase, xp)
@@ -295,11 +309,13 @@ def _draft_time(sm: StepModel, batch, attended, layer_cost, phase: PhaseEfficien
     """
     drafts = sm.spec_tokens_per_step - 1.0
     per_layer = attended / sm.layers
-    flops = batch * (sm.draft_matmul_flops_per_token + sm.decode_attn_flops_per_ctx_token_layer * per_layer)
+    matmul_flops = batch * sm.draft_matmul_flops_per_token
+    attn_flops = batch * sm.decode_attn_flops_per_ctx_token_layer * per_layer
     moved = (sm.dp * sm.draft_stream_bytes
              + sm.draft_moe_layers * touched_experts(sm.experts, sm.top_k, batch, xp) * sm.expert_bytes
              + batch * per_layer * sm.kv_bytes_per_token_layer * sm.kv_read_replication)
-    t_compute = flops / (sm.gpus * sm.peak_flops_per_gpu * phase.compute_efficiency) * (1.0 + sm.dequant_overhead)
+    t_compute = ((matmul_flops / sm.peak_flops_per_gpu * (1.0 + sm.dequant_overhead)
+                  + attn_flops / _attention_peak(sm, xp)) / (sm.gpus * phase.compute_efficiency))
     t_memory = moved / (sm.gpus * sm.hbm_bytes_per_s_per_gpu * phase.memory_efficiency)
     t_comm = _comm_time(sm, batch / sm.dp, batch / sm.gpus, phase, xp) / sm.layers
     return drafts * (xp.maximum(t_compute, t_memory) + t_comm + 2.0 * layer_cost)
@@ -321,16 +337,17 @@ def prefill_pass(sm: StepModel, tokens_per_group, new_tokens_per_request, cached
                                                       pairs_full, xp)
              + sm.window_layers * xp.minimum(pairs_full, new_tokens_per_request * _window(sm, xp))
              + _compressed_pairs(sm, new_tokens_per_request, cached_tokens_per_request, pairs_full, xp))
-    flops = (tokens * (sm.matmul_flops_per_token + sm.state_flops_per_token)
-             + requests * pairs * sm.prefill_attn_flops_per_pair_layer
-             + requests * sm.index_layers * pairs_full / sm.index_ratio * sm.index_flops_per_ctx_token_layer)
+    matmul_flops = tokens * sm.matmul_flops_per_token
+    attn_flops = (tokens * sm.state_flops_per_token + requests * pairs * sm.prefill_attn_flops_per_pair_layer
+                  + requests * sm.index_layers * pairs_full / sm.index_ratio * sm.index_flops_per_ctx_token_layer)
+    flops = matmul_flops + attn_flops
     expert_bytes = sm.moe_layers * touched_experts(sm.experts, sm.top_k, tokens, xp) * sm.expert_bytes
     context = cached_tokens_per_request + new_tokens_per_request
     kv_bytes = (requests * _stored_tokens(sm, context, xp) * sm.kv_bytes_per_token_layer
                 + requests * sm.index_layers * context / sm.index_ratio * sm.index_bytes_per_token_layer
                 + requests * sm.state_bytes_per_sequence)
     total_bytes = sm.dp * sm.dense_stream_bytes + expert_bytes + kv_bytes
-    t_compute, t_memory = _roofline(sm, phase, flops, tokens, total_bytes, expert_bytes, xp)
+    t_compute, t_memory = _roofline(sm, phase, matmul_flops, tokens, total_bytes, expert_bytes, xp, attn_flops)
     t_comm = _comm_time(sm, tokens_per_group, tokens / sm.gpus, phase, xp)
     t_pass = (xp.maximum(t_compute, t_memory) + t_comm + phase.step_overhead_s
               + phase.layer_overhead_s * sm.layers + phase.sequence_overhead_s * requests / sm.dp)
