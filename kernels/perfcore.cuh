@@ -55,6 +55,7 @@ struct PerfPhase {
     double layer_overhead_s;        // .layer_overhead_s
     double graph_layer_overhead_s;  // .graph_layer_overhead_s
     double ep_imbalance;            // .ep_imbalance
+    double layer_token_overhead_s;  // .layer_token_overhead_s
 };
 
 struct PerfStep {
@@ -270,7 +271,7 @@ __device__ __forceinline__ PerfPass perf_decode_step(const PerfStep& sm, real ba
                                                                            : (real)phase.layer_overhead_s;
     const real t_draft = perf_draft_time(sm, batch, attended, layer_cost, phase);
     out.t_step_s = mc_max(out.t_compute_s, out.t_memory_s) + out.t_comm_s + (real)phase.step_overhead_s
-                   + layer_cost * (real)sm.layers
+                   + (layer_cost + (real)phase.layer_token_overhead_s * tokens / (real)sm.dp) * (real)sm.layers
                    + (real)phase.sequence_overhead_s * batch / (real)sm.dp + t_draft;
     return out;
 }

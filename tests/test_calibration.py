@@ -20,7 +20,7 @@ from tokensim.perf.validate import Measurement, calibration_rows, load_measureme
 # Known factors for the synthetic data: every fitted factor away from its bounds.
 TRUTH = {"decode.compute_efficiency": 0.45, "prefill.compute_efficiency": 0.55, "memory_efficiency": 0.80,
          "step_overhead_s": 0.003, "sequence_overhead_s": 1.2e-5, "layer_overhead_s": 3.0e-5,
-         "graph_layer_overhead_s": 1.0e-5, "network_efficiency": 0.60,
+         "graph_layer_overhead_s": 1.0e-5, "decode.layer_token_overhead_s": 2.0e-7, "network_efficiency": 0.60,
          "alltoall_latency_s": 2.0e-4}
 
 # (hardware, model, precision, gpus, tp, ep, serving, input, output, context, concurrency)

@@ -565,6 +565,26 @@ def test_decode_steps_within_the_captured_batch_pay_the_graph_layer_cost():
                               "graph_layer_overhead_s": None}).graph_layer_overhead_s == 3e-4  # None: same as eager
 
 
+def test_decode_steps_pay_a_per_layer_cost_per_token_of_the_dp_group():
+    """layer_token_overhead_s c adds layers · c · (tokens per step in one DP group) to a decode step: the tiny model
+    (2 layers), c = 1e-7 s, batch 64 on 1 GPU: 2 · 64 · 1e-7 = 12.8 us; with 3 tokens per sequence per step
+    (2 draft tokens) the verified tokens count: 38.4 us plus the draft passes' own cost, which it does not touch;
+    prefill passes do not pay it."""
+    hw = _hardware()
+    prec = _fp8_weights_bf16_kv(hw)
+    tok = replace(IDEAL, layer_token_overhead_s=1e-7)
+    eff = replace(IDEAL_EFF, prefill=tok, decode=tok)
+    b, ctx = np.array([64.0]), np.array([100.0])
+    for drafts, want in ((0, 12.8e-6), (2, 38.4e-6)):
+        wl = Workload(1, 1, speculative_draft_tokens=drafts, speculative_acceptance_length=1.0)
+        plain = build_step_model(_tiny_dense(), prec, hw, Deployment(1, 1, 1), IDEAL_EFF, wl)
+        slow = build_step_model(_tiny_dense(), prec, hw, Deployment(1, 1, 1), eff, wl)
+        extra = core.decode_step(slow, b, ctx)["t_step_s"] - core.decode_step(plain, b, ctx)["t_step_s"]
+        assert extra[0] == pytest.approx(want, rel=1e-12)
+    args = (np.array([512.0]), np.array([512.0]), np.array([0.0]))
+    assert core.prefill_pass(slow, *args)["t_step_s"][0] == core.prefill_pass(plain, *args)["t_step_s"][0]
+
+
 def test_speculative_draft_passes_are_charged_by_hand():
     """Each of the s − 1 draft tokens runs the draft module once (one block shaped like the model's, a d x 2d
     projection and the output head; DeepSeek-V3 TR section 2.2), worked by hand on the tiny dense model, FP8 weights

@@ -18,7 +18,8 @@ Per decode step (design §4):
            GPU, normal kernels above; with ep = 1 and DP > 1 groups, an all-gather + reduce-scatter over the G GPUs
            per MoE layer instead)
            + layers·per-layer overhead (kernel launch gaps and small-kernel tails every layer pays; decode batches
-             within the CUDA-graph capture size, GRAPH_MAX_BATCH per DP group, pay the smaller graph-mode cost)
+             within the CUDA-graph capture size, GRAPH_MAX_BATCH per DP group, pay the smaller graph-mode cost;
+             decode steps add a per-layer cost per token of the DP group, layer_token_overhead_s)
            + (B / DP)·per-sequence overhead (scheduling, sampling and bookkeeping each sequence costs every step)
            + (s − 1)·one draft pass (speculative decoding: the draft module, one token per sequence, _draft_time)
 """
@@ -293,7 +294,8 @@ def decode_step(sm: StepModel, batch, context):
     layer_cost = xp.where(batch / sm.dp <= GRAPH_MAX_BATCH, phase.graph_layer_overhead_s, phase.layer_overhead_s)
     t_draft = _draft_time(sm, batch, attended, layer_cost, phase, xp)
     t_step = (xp.maximum(t_compute, t_memory) + t_comm + phase.step_overhead_s
-              + layer_cost * sm.layers + phase.sequence_overhead_s * batch / sm.dp + t_draft)
+              + (layer_cost + phase.layer_token_overhead_s * tokens / sm.dp) * sm.layers
+              + phase.sequence_overhead_s * batch / sm.dp + t_draft)
     return {"t_compute_s": t_compute, "t_memory_s": t_memory, "t_comm_s": t_comm, "t_step_s": t_step,
             "t_draft_s": t_draft, "bytes": total_bytes, "flops": flops}
 

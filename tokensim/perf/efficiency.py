@@ -29,6 +29,7 @@ PHASE_FACTORS = {
     "sequence_overhead_s": (0.0, 0.01, False),
     "layer_overhead_s": (0.0, 0.01, False),
     "graph_layer_overhead_s": (0.0, 0.01, False),
+    "layer_token_overhead_s": (0.0, 1e-3, False),
     "collective_latency_s": (0.0, 0.01, False),
     "alltoall_latency_s": (0.0, 0.01, False),
     "ep_imbalance": (1.0, 4.0, False),
@@ -38,7 +39,7 @@ PHASE_FACTORS = {
 # Factors a calibration file may omit: a number, or the factor whose value stands in.
 OPTIONAL_PHASE_FACTORS: dict[str, float | str] = {
     "sequence_overhead_s": 0.0, "layer_overhead_s": 0.0, "alltoall_latency_s": "collective_latency_s",
-    "graph_layer_overhead_s": "layer_overhead_s", "ep_imbalance": 1.0,
+    "graph_layer_overhead_s": "layer_overhead_s", "layer_token_overhead_s": 0.0, "ep_imbalance": 1.0,
     "moe_log_error_std": "log_error_std"}
 GLOBAL_FACTORS = {
     "weight_only_dequant_overhead": (0.0, 5.0, False),
@@ -66,6 +67,11 @@ class PhaseEfficiency:
     # expert-parallel load imbalance: the busiest EP rank's share of the routed-expert work over the mean share
     # (max/mean load; 1 = perfectly balanced), applied to routed-expert FLOPs and bytes when ep > 1
     ep_imbalance: float = 1.0
+    # per layer, per token a decode step computes in one DP group (batch x tokens per sequence per step / DP): the
+    # layer's small kernels whose work grows with the batch (norms, rotary embedding, activation quantisation, router
+    # top-k, sampling bookkeeping) on top of the fixed per-layer cost; decode steps only (prefill's sit in its compute
+    # efficiency). Fitted since 2026-12-06 (docs/model-notes.md, round 6)
+    layer_token_overhead_s: float = 0.0
 
     def __post_init__(self):
         if self.graph_layer_overhead_s is None:
