@@ -12,7 +12,10 @@ Per decode step (design §4):
   FLOPs  = B·s·(2·N_matmul + attention over the context + recurrences)  s = tokens per sequence per step (speculation)
   (DSA sparse attention: attention and its KV read over min(context, top-k) tokens, plus the lightning indexer's
   FLOPs and key-cache read over the whole context)
-  t      = max(FLOPs / (G·peak·η_c), bytes / (G·HBM·η_m), offloaded weights per GPU / host link)
+  t      = max((matmul FLOPs / peak + attention FLOPs / attention peak) / (G·η_c), bytes / (G·HBM·η_m),
+               offloaded weights per GPU / host link)
+           (attention FLOPs: over the context, the DSA indexer, recurrences; the attention peak is the 8- or 16-bit
+           tensor rate, perf._model / config.precisions.attention_compute_class)
            + (1 − overlap)·t_comm + overhead
            (t_comm's EP part: per MoE layer bandwidth + 2 fixed costs, DeepEP low-latency kernels at ≤ 128 tokens per
            GPU, normal kernels above; with ep = 1 and DP > 1 groups, an all-gather + reduce-scatter over the G GPUs
