@@ -200,6 +200,32 @@ def test_bad_dataset_is_a_user_error_naming_line_and_column(tmp_path):
     assert res.exit_code == 2 and "Traceback" not in res.output
 
 
+def test_prefix_cache_hits_enter_the_workload_and_are_checked(tmp_path):
+    """A row's cache_hit_rate is the workload's: a prefill row counting cache-hit tokens is predicted as predict does
+    with Workload(cache_hit_rate=...), which counts them too (1/(1 - h) input tokens per computed one); a share of 1
+    or more is refused naming the line and column."""
+    m = _row(serving="disaggregated-prefill", metric="input_tokens_per_s_per_gpu", concurrency=None,
+             input_tokens=4384.0, output_tokens=1211.0, cache_hit_rate=0.563, tp=1, ep=8)
+    assert m.workload.cache_hit_rate == 0.563 and _row().workload.cache_hit_rate == 0.0
+    res = predict("B200", "deepseek-r1", "fp8", Workload(4384, 1211, cache_hit_rate=0.563), mode="prefill", gpus=8,
+                  tp=1, ep=8)
+    assert predict_measurement(m)["predicted"] == pytest.approx(res.input_tokens_per_s_per_gpu, rel=1e-12)
+    cold = predict("B200", "deepseek-r1", "fp8", Workload(4384, 1211), mode="prefill", gpus=8, tp=1, ep=8)
+    assert res.input_tokens_per_s_per_gpu > cold.input_tokens_per_s_per_gpu
+    with MEASUREMENTS_PATH.open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        row = next(reader)
+        header = reader.fieldnames
+    row["cache_hit_rate"] = "1.2"
+    path = tmp_path / "m.csv"
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, header)
+        writer.writeheader()
+        writer.writerow(row)
+    with pytest.raises(UserError, match="line 2, column cache_hit_rate"):
+        load_measurements(path)
+
+
 def test_missing_column_is_reported(tmp_path):
     """A dataset without a required column is refused with the missing column named."""
     text = MEASUREMENTS_PATH.read_text().splitlines()

@@ -129,6 +129,7 @@ class _Stack:
     l_out: np.ndarray
     ctx: np.ndarray | None
     kv_transfer: np.ndarray
+    cache_hit: np.ndarray  # (n, 1) share of input tokens served from the prefix cache (0 where none is stated)
     kind: np.ndarray  # (n,) 0 output tokens/s, 1 input tokens/s, 2 TTFT seconds
     slo: dict  # SLO field -> (n, 1) array, NaN where unset
 
@@ -195,6 +196,7 @@ def build_problem(measurements: list[Measurement], calibration_path: str | None 
             ctx=col([m.context_tokens if m.context_tokens is not None else m.input_tokens + 0.5 * m.output_tokens
                      for m in ms]) if has_ctx else None,
             kv_transfer=col([resolved[i].kv_transfer_s_per_token for i in idx]),
+            cache_hit=col([m.cache_hit_rate or 0.0 for m in ms]),
             kind=np.array([_KINDS.index(m.kind) for m in ms]), slo=slo))
     return Problem(measurements, families, row_family, np.array([r.model.is_moe for r in resolved]), stacks,
                    {r.hardware.family: r.efficiency for r in resolved},
@@ -254,7 +256,8 @@ def _predict_stack(stack: _Stack, values: dict) -> np.ndarray:
     eff = Efficiency(family="stack", interval_level=0.8, **phases, **factors)
     sm = replace(stack.sm, efficiency=eff, dequant_overhead=stack.weight_only * merged["weight_only_dequant_overhead"])
     with np.errstate(invalid="ignore", divide="ignore"):
-        res = evaluate(sm, stack.mode, stack.grid, stack.l_in, stack.l_out, stack.ctx, 0.0, stack.kv_transfer)
+        res = evaluate(sm, stack.mode, stack.grid, stack.l_in, stack.l_out, stack.ctx, stack.cache_hit,
+                       stack.kv_transfer)
         ok = np.asarray(res["fits"], dtype=bool)
         for key, field, sign in (("min_tokens_per_s_per_user", "tokens_per_s_per_user", 1),
                                  ("max_ttft_s", "ttft_s", -1), ("max_tpot_s", "tpot_s", -1)):

@@ -175,6 +175,8 @@ class Measurement:
     mtp_acceptance_length: str = ""  # as published; a range "5.76-5.91" kept as text
     assumptions: str = ""
     calibrate: bool = True  # `tokensim calibrate` fits this row ("no" in the file: validated only)
+    # share of input tokens served from the prefix cache, as published (None: none stated, predicted as 0)
+    cache_hit_rate: float | None = None
     # the same source measured the same deployment again later (load_measurements, superseded_ids)
     superseded: bool = False
 
@@ -228,9 +230,10 @@ class Measurement:
                           else _default_acceptance(self.model, draft))
             assert acceptance is not None  # both labels above say it is there
             return Workload(self.input_tokens, self.output_tokens, self.context_tokens,
-                            speculative_draft_tokens=draft,
+                            cache_hit_rate=self.cache_hit_rate or 0.0, speculative_draft_tokens=draft,
                             speculative_acceptance_length=min(acceptance, 1.0 + draft))
-        return Workload(self.input_tokens, self.output_tokens, self.context_tokens)
+        return Workload(self.input_tokens, self.output_tokens, self.context_tokens,
+                        cache_hit_rate=self.cache_hit_rate or 0.0)
 
     def predict_kwargs(self) -> dict:
         """Keyword arguments of :func:`tokensim.perf.predict` (besides hardware, model, precision, workload).
@@ -414,7 +417,7 @@ EXTRA_COLUMNS = tuple(f.name for f in fields(Measurement) if f.name != "supersed
 _OPTIONAL = {"instance_gpus", "tp", "ep", "kv_cache_precision", "context_tokens", "concurrency", "slo", "notes",
              *EXTRA_COLUMNS}
 _INTEGER = {"system_gpus", "instance_gpus", "tp", "ep", "concurrency", "attention_dp", "mtp_draft_tokens"}
-_NUMBER = {"input_tokens", "output_tokens", "context_tokens", "value", "tokens_per_s_per_user"}
+_NUMBER = {"input_tokens", "output_tokens", "context_tokens", "value", "tokens_per_s_per_user", "cache_hit_rate"}
 # required on rows calibrate fits; a row marked calibrate: no may leave them blank (0 GPUs, NaN tokens)
 _PUBLISHED = {"system_gpus": 0, "input_tokens": math.nan, "output_tokens": math.nan}
 _TEXT_DEFAULT = {"notes", "engine", "engine_version", "prefill_pool", "decode_pool", "mtp_acceptance_length",
@@ -441,6 +444,8 @@ def _cell(path: str, line: int, column: str, text: str):
             if number != int(number):
                 raise ConfigError(path, field, text, "a whole number")
             return int(number)
+        if column == "cache_hit_rate" and number >= 1:
+            raise ConfigError(path, field, text, "a share below 1 (blank: no prefix-cache hits stated)")
         return number
     if column == "serving" and text not in SERVING and text not in UNMAPPED_SERVING:
         raise ConfigError(path, field, text, f"one of {', '.join([*SERVING, *UNMAPPED_SERVING])}")
