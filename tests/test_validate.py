@@ -182,18 +182,24 @@ def test_cli_validate_table_shows_groups():
     assert "interval_coverage" in res.stdout and "hardware_family" in res.stdout and "hopper" in res.stdout
 
 
-def test_bad_dataset_is_a_user_error_naming_line_and_column(tmp_path):
-    """A malformed row exits 2 naming the file, the line and the column; no traceback."""
+def _one_row_file(tmp_path, **cells):
+    """A measurement file holding the bundled file's first row with ``cells`` changed (as text)."""
     with MEASUREMENTS_PATH.open(newline="") as fh:
         reader = csv.DictReader(fh)
         row = next(reader)
         header = reader.fieldnames
-    row["system_gpus"] = "two"
+    row.update(cells)
     path = tmp_path / "m.csv"
     with path.open("w", newline="") as fh:
         writer = csv.DictWriter(fh, header)
         writer.writeheader()
         writer.writerow(row)
+    return path
+
+
+def test_bad_dataset_is_a_user_error_naming_line_and_column(tmp_path):
+    """A malformed row exits 2 naming the file, the line and the column; no traceback."""
+    path = _one_row_file(tmp_path, system_gpus="two")
     with pytest.raises(UserError, match="line 2, column system_gpus"):
         load_measurements(path)
     res = CliRunner().invoke(cli, ["validate", "--measurements", str(path)])
@@ -212,18 +218,8 @@ def test_prefix_cache_hits_enter_the_workload_and_are_checked(tmp_path):
     assert predict_measurement(m)["predicted"] == pytest.approx(res.input_tokens_per_s_per_gpu, rel=1e-12)
     cold = predict("B200", "deepseek-r1", "fp8", Workload(4384, 1211), mode="prefill", gpus=8, tp=1, ep=8)
     assert res.input_tokens_per_s_per_gpu > cold.input_tokens_per_s_per_gpu
-    with MEASUREMENTS_PATH.open(newline="") as fh:
-        reader = csv.DictReader(fh)
-        row = next(reader)
-        header = reader.fieldnames
-    row["cache_hit_rate"] = "1.2"
-    path = tmp_path / "m.csv"
-    with path.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, header)
-        writer.writeheader()
-        writer.writerow(row)
     with pytest.raises(UserError, match="line 2, column cache_hit_rate"):
-        load_measurements(path)
+        load_measurements(_one_row_file(tmp_path, cache_hit_rate="1.2"))
 
 
 def test_missing_column_is_reported(tmp_path):
