@@ -87,8 +87,7 @@ class ResolvedPrecision:
     kv_bytes_per_element: float
     weight_only: bool  # some weights are stored in a format the hardware cannot compute natively
     native: bool  # the recipe's compute format runs natively
-    # the tensor-core class attention runs at (:func:`attention_compute_class`); "" = the matmuls' class
-    attention_compute_class: str = ""
+    attention_compute_class: str  # the tensor-core class attention runs at (:func:`attention_compute_class`)
 
     @property
     def name(self) -> str:

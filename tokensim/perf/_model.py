@@ -238,7 +238,7 @@ def build_step_model(model: ModelSpec, prec: ResolvedPrecision, hardware: Hardwa
     return core.StepModel(
         gpus=dep.gpus, tp=dep.tp, dp=dep.dp, ep=dep.ep,
         peak_flops_per_gpu=hardware.peak_tflops(prec.compute_class) * 1e12,
-        attention_peak_flops_per_gpu=hardware.peak_tflops(prec.attention_compute_class or prec.compute_class) * 1e12,
+        attention_peak_flops_per_gpu=hardware.peak_tflops(prec.attention_compute_class) * 1e12,
         hbm_bytes_per_s_per_gpu=hardware.hbm_bandwidth_tb_per_s * 1e12,
         dense_stream_bytes=model.streamed_other_weight_params * prec.other_weight_bytes_per_param,
         expert_bytes=model.params_per_routed_expert * prec.routed_expert_bytes_per_param,
@@ -1092,7 +1092,7 @@ POOL_SYNTAX = ("[N x] KIND G: N instances (default 1; ? = not known, the pools t
                "data-parallel with every expert tensor-parallel over the G GPUs) or PP (pipeline parallel: G stages of "
                "one GPU, each holding 1/G of the layers; prefill pools only); e.g. 3xTEP4, 1xDEP32, 2xTP8, 1xDTP8, "
                "3xPP4")
-_POOL_TEXT = re.compile(r"^(?:(\d+|\?)\s*[x×*]\s*)?(TEP|DEP|DTP|TP|PP)\s*(\d+)$", re.IGNORECASE)
+_POOL_TEXT = re.compile(rf"^(?:(\d+|\?)\s*[x×*]\s*)?({'|'.join(POOL_KINDS)})\s*(\d+)$", re.IGNORECASE)
 _BOTTLENECKS = np.array(["balanced", "prefill", "decode"])
 
 

@@ -52,7 +52,7 @@ from typing import Any
 
 from .._errors import ConfigError, UserError
 from ..config.catalog import load_catalog
-from ._model import SLO, Workload, layout, predict
+from ._model import POOL_KINDS, SLO, Workload, layout, predict
 from .envelope import BANDS, MEASUREMENTS_PATH, speed_band
 
 __all__ = ["Measurement", "NotRunnable", "REQUIRED_COLUMNS", "EXTRA_COLUMNS", "SERVING", "UNMAPPED_SERVING",
@@ -97,7 +97,8 @@ REASONS = ("hardware not in the catalogue", "model not in the catalogue", "preci
 _SLO_KEYS = ("min_tokens_per_s_per_user", "max_ttft_s", "max_tpot_s")
 # "p99 TTFT <= 3 s", "TPOT < 70 ms": the SLO text of MLPerf and engine posts
 _SLO_TEXT = re.compile(r"^(?:p\d+\s+)?(TTFT|TPOT)\s*(<=|<)\s*([0-9.]+)\s*(ms|s)$", re.IGNORECASE)
-_POOL = re.compile(r"^(\d+|\?)x(TP|TEP|DEP|DTP|PP)(\d+)$")
+# a published pool, strictly "<n>x<kind><gpus>" (the kinds perf.parse_pool takes)
+_POOL = re.compile(rf"^(\d+|\?)x({'|'.join(POOL_KINDS)})(\d+)$")
 _MTP_NAMED = re.compile(r"spec_method=mtp|EAGLE-based MTP|MTP draft length not stated")
 # a row whose engine held part of the weights in host memory (vLLM's prefetching offloader on GB200)
 _OFFLOAD_NAMED = re.compile(r"weights? (?:partly )?offloaded|weight offloading", re.IGNORECASE)
