@@ -676,6 +676,7 @@ from tokensim.perf import (  # noqa: E402
     layout_envelope,
     pareto_frontier,
     parse_pool,
+    prefill_ttft_s,
     search_layout,
 )
 from tokensim.perf._model import _integer_pools  # noqa: E402
@@ -893,11 +894,11 @@ def test_pipeline_stages_split_weights_and_cache_and_price_prefill_as_one_stage_
     assert not one.fits_weights and pp.fits_weights  # 1 B300 cannot hold DeepSeek-V3 at NVFP4; four stages can
 
 
-def _instance_of_pool(text: str):
+def _instance_of_pool(text: str, workload: Workload = _W):
     from tokensim.perf._model import _instance_of, _resolve
 
     mdl, hw, recipe, prec, eff = _resolve(*_DS, None, None)
-    return _instance_of(mdl, hw, recipe, prec, eff, parse_pool(text).deployment, _W)
+    return _instance_of(mdl, hw, recipe, prec, eff, parse_pool(text).deployment, workload)
 
 
 def test_pipeline_prefill_pool_serves_at_the_slower_pools_rate():
@@ -917,6 +918,60 @@ def test_pipeline_prefill_pool_serves_at_the_slower_pools_rate():
     dec = instance(*_DS, gpus=8, tp=1, ep=8)
     transfer = max(one.kv_transfer_s_per_token / 4, dec.kv_transfer_s_per_token)
     assert got.ttft_s == pytest.approx(float(pf["ttft_s"][0]) + 1024 * transfer, rel=1e-12)
+
+
+def _flow_shop_makespan(stage_times: list[float], stages: int) -> float:
+    """Oracle: the last job's completion on the last of ``stages`` machines, jobs in order, each job j taking
+    stage_times[j] on every machine (C(j, s) = max(C(j - 1, s), C(j, s - 1)) + p_j), simulated cell by cell."""
+    done = np.zeros((len(stage_times) + 1, stages + 1))
+    for j, p in enumerate(stage_times, start=1):
+        for s in range(1, stages + 1):
+            done[j, s] = max(done[j - 1, s], done[j, s - 1]) + p
+    return float(done[-1, -1])
+
+
+@pytest.mark.parametrize("prompt, chunk, hit", [(65536, 8192, 0.0), (60000, 8192, 0.0), (131072, 32000, 0.0),
+                                                (100000, 8192, 0.3)])
+def test_chunked_prefill_pipelines_across_stages(prompt, chunk, hit):
+    """On a PP4 pool a chunked prompt's chunks overlap across the four stages: the TTFT is the simulated pipeline's
+    last completion, each chunk (its own size and cached prefix, the last one partial where the chunk does not divide
+    the prompt) spending a quarter of its one-stage pass on each stage. Well below the chunks one after another."""
+    w = Workload(prompt, 1024, cache_hit_rate=hit, prefill_chunk_tokens=chunk)
+    pool = _instance_of_pool("PP4", w)
+    sm = pool.step_model
+    new = max(prompt * (1 - hit), 1.0)
+    starts = np.arange(0.0, new, chunk)
+    sizes = np.minimum(chunk, new - starts)
+    t = [float(core.prefill_pass(sm, np.asarray(n), np.asarray(n), np.asarray(prompt - new + s))["t_step_s"])
+         for s, n in zip(starts, sizes, strict=True)]
+    assert prefill_ttft_s(pool, w) == pytest.approx(_flow_shop_makespan([x / 4 for x in t], 4), rel=1e-12)
+    assert prefill_ttft_s(pool, w) < 0.6 * sum(t)
+
+
+def test_unchunked_prefill_is_one_pass_and_the_chunk_size_is_the_workloads():
+    """prefill_chunk_tokens 0 runs the whole uncached prompt in one pass (the instance's chunk is the request's new
+    tokens), so a PP4 pool's TTFT is that pass on one stage's GPUs; None keeps the calibration's chunk (8192 in
+    configs/calibration.yaml)."""
+    w = Workload(128000, 8000, cache_hit_rate=0.25, prefill_chunk_tokens=0)
+    pool = _instance_of_pool("PP4", w)
+    assert pool.step_model.efficiency.prefill_chunk_tokens == 96000
+    one = core.prefill_pass(pool.step_model, np.asarray(96000.0), np.asarray(96000.0), np.asarray(32000.0))
+    assert prefill_ttft_s(pool, w) == pytest.approx(float(one["t_step_s"]), rel=1e-12)
+    assert _instance_of_pool("PP4").step_model.efficiency.prefill_chunk_tokens == 8192
+    got = predict(*_DS, w, prefill="1xPP4", decode="1xTP4", concurrency=1)
+    dec = instance(*_DS, gpus=4, tp=4, ep=1, workload=w)
+    transfer = max(pool.kv_transfer_s_per_token, dec.kv_transfer_s_per_token)
+    assert got.ttft_s == pytest.approx(float(one["t_step_s"]) + 128000 * transfer, rel=1e-12)
+
+
+def test_prefill_chunk_option_is_checked():
+    runner = CliRunner()
+    base = ["perf", "--hardware", "B300", "--model", "deepseek-v3", "--precision", "nvfp4", "--input-tokens", "8192",
+            "--output-tokens", "1024"]
+    out = runner.invoke(cli, [*base, "--prefill-chunk-tokens", "1.5"])
+    assert out.exit_code == 2 and "--prefill-chunk-tokens" in out.output and "whole number" in out.output
+    out = runner.invoke(cli, [*base, "--prefill-chunk-tokens", "-1"])
+    assert out.exit_code == 2 and "--prefill-chunk-tokens" in out.output and "Traceback" not in out.output
 
 
 def test_pipeline_parallel_is_refused_where_it_cannot_serve():

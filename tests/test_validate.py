@@ -222,6 +222,25 @@ def test_prefix_cache_hits_enter_the_workload_and_are_checked(tmp_path):
         load_measurements(_one_row_file(tmp_path, cache_hit_rate="1.2"))
 
 
+def test_prefill_chunk_size_enters_the_workload_and_is_checked(tmp_path):
+    """A row's prefill_chunk_tokens is the workload's (0: unchunked), as --prefill-chunk-tokens: LMSYS's 128K TTFT
+    rows run unchunked or in 32000-token chunks over a PP4 prefill worker; blank keeps the calibration's. A fraction
+    or a negative size is refused naming the line and column."""
+    m = _row(serving="disaggregated-online", metric="ttft_s", system_gpus=8, hardware="GB300",
+             precision="fp4-experts-fp8", input_tokens=128000.0, output_tokens=8000.0, prefill_pool="1xPP4",
+             decode_pool="1xTP4", concurrency=1, prefill_chunk_tokens=32000.0)
+    assert m.workload.prefill_chunk_tokens == 32000 and _row().workload.prefill_chunk_tokens is None
+    res = predict("GB300", "deepseek-r1", "fp4-experts-fp8", Workload(128000, 8000, prefill_chunk_tokens=32000),
+                  mode="disaggregated", concurrency=1, prefill="1xPP4", decode="1xTP4")
+    assert predict_measurement(m)["predicted"] == pytest.approx(res.ttft_s, rel=1e-12)
+    unchunked = predict_measurement(replace(m, prefill_chunk_tokens=0.0))["predicted"]
+    assert unchunked > 1.5 * res.ttft_s  # one 128K pass on one stage against four chunks overlapping on four
+    assert load_measurements(_one_row_file(tmp_path, prefill_chunk_tokens="0"))[0].prefill_chunk_tokens == 0
+    for bad in ("1.5", "-8192"):
+        with pytest.raises(UserError, match="line 2, column prefill_chunk_tokens"):
+            load_measurements(_one_row_file(tmp_path, prefill_chunk_tokens=bad))
+
+
 def test_missing_column_is_reported(tmp_path):
     """A dataset without a required column is refused with the missing column named."""
     text = MEASUREMENTS_PATH.read_text().splitlines()

@@ -125,6 +125,9 @@ def _envelope_note(points) -> None:
 @click.option("--kv-cache-precision", help="override the recipe's KV-cache format (e.g. bf16, fp8)")
 @click.option("--cache-hit-rate", type=float, default=0.0, show_default=True,
               help="share of input tokens served from the prefix cache")
+@click.option("--prefill-chunk-tokens", type=float,
+              help="new tokens per prefill pass, the engine's chunked-prefill size; 0: unchunked, the whole prompt in "
+                   "one pass [default: the calibration's prefill_chunk_tokens]")
 @click.option("--min-tokens-per-s-per-user", type=float, help="SLO: minimum decode speed per user")
 @click.option("--max-ttft-s", type=float, help="SLO: maximum time to first token")
 @click.option("--max-tpot-s", type=float, help="SLO: maximum time per output token")
@@ -143,7 +146,8 @@ def _envelope_note(points) -> None:
 @format_option()
 def perf_command(hardware, model, precision, input_tokens, output_tokens, gpus, tp, ep, prefill, decode, search, mode,
                  context_tokens,
-                 kv_cache_precision, cache_hit_rate, min_tokens_per_s_per_user, max_ttft_s, max_tpot_s, concurrency,
+                 kv_cache_precision, cache_hit_rate, prefill_chunk_tokens, min_tokens_per_s_per_user, max_ttft_s,
+                 max_tpot_s, concurrency,
                  speculative_draft_tokens, speculative_acceptance_length, pareto, offload_weights, calibration,
                  fmt):
     """Tokens per second per GPU, per user, TTFT and TPOT at the best operating point meeting the SLOs."""
@@ -161,6 +165,8 @@ def perf_command(hardware, model, precision, input_tokens, output_tokens, gpus, 
         speculative_draft_tokens=speculative_draft_tokens,
         speculative_acceptance_length=_positive("--speculative-acceptance-length", speculative_acceptance_length,
                                                 low=1, low_open=False, high=1 + speculative_draft_tokens),
+        prefill_chunk_tokens=_positive("--prefill-chunk-tokens", prefill_chunk_tokens, integer=True, low=0,
+                                       low_open=False, high=field_spec("serving", "input_tokens").high),
     )
     slo = SLO(_positive("--min-tokens-per-s-per-user", min_tokens_per_s_per_user),
               _positive("--max-ttft-s", max_ttft_s), _positive("--max-tpot-s", max_tpot_s))

@@ -32,6 +32,7 @@ from ._model import (  # noqa: F401
     pareto_frontier,
     parse_pool,
     predict,
+    prefill_ttft_s,
     search_layout,
 )
 from .efficiency import (  # noqa: F401
@@ -51,5 +52,5 @@ __all__ = [
     "concurrency_grid", "default_deployment", "evaluate", "instance", "latency_layout", "load_efficiency",
     "operating_point", "pareto_frontier", "predict", "render_calibration",
     "POOL_KINDS", "POOL_SYNTAX", "LayoutChoice", "Pool", "candidate_deployments", "layout", "layout_envelope",
-    "parse_pool", "search_layout", "LayoutPin", "serving_instance", "serving_point",
+    "parse_pool", "prefill_ttft_s", "search_layout", "LayoutPin", "serving_instance", "serving_point",
 ]

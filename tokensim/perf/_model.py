@@ -41,7 +41,7 @@ from .envelope import (
 __all__ = ["Deployment", "Workload", "SLO", "MODES", "BatchSearch", "Instance", "Prediction", "batch_search",
            "build_step_model", "default_deployment", "evaluate", "instance", "latency_layout", "operating_point",
            "pareto_frontier", "predict", "concurrency_grid", "POOL_KINDS", "POOL_SYNTAX", "Pool", "LayoutChoice",
-           "candidate_deployments", "layout", "layout_envelope", "parse_pool", "search_layout"]
+           "candidate_deployments", "layout", "layout_envelope", "parse_pool", "prefill_ttft_s", "search_layout"]
 
 MODES = ("aggregated", "disaggregated", "prefill", "decode")
 _GB = 1e9
@@ -88,6 +88,14 @@ class Workload:
     cache_hit_rate: float = 0.0
     speculative_draft_tokens: int = 0
     speculative_acceptance_length: float = 1.0  # output tokens per decode step per sequence
+    # new tokens per prefill pass of one request (the engine's chunked-prefill size): None, the calibration's
+    # prefill_chunk_tokens; 0, unchunked (SGLang --chunked-prefill-size -1: the whole uncached prompt in one pass)
+    prefill_chunk_tokens: float | None = None
+
+    @property
+    def new_tokens(self) -> float:
+        """Input tokens a request's prefill computes: those not served from the prefix cache (at least the last)."""
+        return max(self.input_tokens * (1.0 - self.cache_hit_rate), 1.0)
 
 
 @dataclass(frozen=True)
@@ -211,9 +219,9 @@ def build_step_model(model: ModelSpec, prec: ResolvedPrecision, hardware: Hardwa
     With ``dep.pp`` pipeline stages the step model is one stage's GPUs running every layer in turn: in steady state
     each stage works on a different request (or micro-batch), so per GPU the pipeline does the work of one stage-sized
     instance that holds the whole model, while each GPU holds 1/pp of the weights and of every sequence's KV cache.
-    A request's prefill passes the stages one after the other, so its TTFT is the whole pass on one stage's GPUs: exact
-    for an unchunked prefill (SGLang ``chunked-prefill-size -1``); chunks overlapping across stages are not modelled,
-    so with chunking the TTFT is an upper bound. The activations handed from stage to stage are left out: per token
+    A request's prefill passes the stages one after the other: unchunked (SGLang ``chunked-prefill-size -1``) its TTFT
+    is the whole pass on one stage's GPUs; chunked, its chunks overlap across the stages (:func:`prefill_ttft_s`).
+    The activations handed from stage to stage are left out: per token
     hidden·2 bytes per stage boundary (DeepSeek-V3: 14 KB; a 128K-token prompt moves 1.9 GB, ~2 ms over NVLink
     against a pass of seconds). Bubbles are left out too: the pool is rate-matched, so its stages stay busy.
     """
@@ -683,8 +691,17 @@ class Instance:
     kv_transfer_s_per_token: float
 
 
+def _with_prefill_chunk(eff: Efficiency, workload: Workload | None) -> Efficiency:
+    """The efficiency factors with the workload's chunked-prefill size in place of the calibration's (unchunked: the
+    request's new tokens in one pass)."""
+    if workload is None or workload.prefill_chunk_tokens is None:
+        return eff
+    return replace(eff, prefill_chunk_tokens=float(workload.prefill_chunk_tokens or workload.new_tokens))
+
+
 def _instance_of(mdl: ModelSpec, hw: Hardware, recipe: Recipe, prec: ResolvedPrecision, eff: Efficiency,
                  dep: Deployment, workload: Workload | None, offload_weights: bool = False) -> Instance:
+    eff = _with_prefill_chunk(eff, workload)
     sm = build_step_model(mdl, prec, hw, dep, eff, workload, offload_weights)
     # what a request's prefill hands to decode (its KV cache and recurrent state at the prompt's length, the step
     # model's own accounting), spread over its input tokens; build_step_model's default workload when none is given
@@ -1274,7 +1291,7 @@ def _pool_results(pre: Instance, dec: Instance, pools: tuple[float, float] | Non
     share so that L_new·(per input token) + L_out·(per output token) = all GPUs / rate.
     """
     l_in, l_out, h = float(workload.input_tokens), float(workload.output_tokens), float(workload.cache_hit_rate)
-    l_new = max(l_in * (1.0 - h), 1.0)
+    l_new = workload.new_tokens
     pf = evaluate(pre.step_model, "prefill", np.ones(1), l_in, l_out, None, h)
     transfer = max(pre.kv_transfer_s_per_token, dec.kv_transfer_s_per_token)
     d = evaluate(dec.step_model, "disaggregated", batch, l_in, l_out, workload.context_tokens, h)
@@ -1296,12 +1313,59 @@ def _pool_results(pre: Instance, dec: Instance, pools: tuple[float, float] | Non
     out_tps = l_out / total
     res = dict(d)
     res.update(output_tokens_per_s_per_gpu=out_tps, input_tokens_per_s_per_gpu=out_tps * l_in / l_out,
-               ttft_s=float(to_numpy(pf["ttft_s"])[0]) + l_in * transfer + 0.0 * batch,
+               ttft_s=prefill_ttft_s(pre, workload, pf) + l_in * transfer + 0.0 * batch,
                gpu_s_per_input_token=gpu_s_in * idle, gpu_s_per_output_token=d["gpu_s_per_output_token"] * idle,
                prefill_gpu_share=share,
                fits=np.asarray(d["fits"], dtype=bool) & bool(pre.step_model.fits_weights),
                bottleneck=bottleneck)
     return res
+
+
+def prefill_ttft_s(pre: Instance, workload: Workload, pf: dict | None = None) -> float:
+    """A request's time to first token on a prefill instance, before its KV cache moves to decode.
+
+    One stage: :func:`evaluate`'s prefill TTFT, the request's chunks one after another. With ``pp`` pipeline stages
+    the chunks pipeline: chunk j + 1 enters the first stage while chunk j moves on. With t_j the time of chunk j on
+    one stage's GPUs running every layer (the step model, :func:`build_step_model`; chunk j attends over the cached
+    prefix and the chunks before it), each stage spends t_j / pp on it (an even split of the layers, an
+    **assumption**), and the last chunk leaves the last stage at
+
+        (sum_j t_j + (pp - 1) * max_j t_j) / pp,
+
+    the makespan of a proportionate flow shop, in which each job takes the same time on every machine (Pinedo,
+    *Scheduling: Theory, Algorithms, and Systems*, ch. 6: it holds for any order of the jobs). For non-decreasing t_j
+    it follows by induction from C(j, s) = max(C(j - 1, s), C(j, s - 1)) + t_j / pp, whose solution is
+    C(j, s) = (sum_{i<=j} t_i + (s - 1) t_j) / pp. One chunk (``Workload.prefill_chunk_tokens`` 0: unchunked) gives
+    the one-stage pass. Not modelled: SGLang's dynamic chunking, which shrinks later chunks to even out the t_j (with
+    it the max term is smaller).
+
+    Parameters
+    ----------
+    pre : Instance
+        The prefill instance.
+    workload : Workload
+        The request.
+    pf : dict, optional
+        ``evaluate(pre.step_model, "prefill", ...)`` for this workload, when the caller has it.
+
+    Returns
+    -------
+    float
+        Seconds.
+    """
+    pp = pre.deployment.pp
+    if pp == 1:
+        if pf is None:
+            pf = evaluate(pre.step_model, "prefill", np.ones(1), workload.input_tokens, workload.output_tokens, None,
+                          workload.cache_hit_rate)
+        return float(to_numpy(pf["ttft_s"])[0])
+    sm = pre.step_model
+    l_new = workload.new_tokens
+    chunk = float(sm.efficiency.prefill_chunk_tokens)
+    done = np.arange(0.0, l_new, chunk)  # new tokens computed before each chunk
+    size = np.minimum(chunk, l_new - done)
+    t = to_numpy(core.prefill_pass(sm, size, size, workload.input_tokens - l_new + done)["t_step_s"])
+    return float((t.sum() + (pp - 1) * t.max()) / pp)
 
 
 def _pool_point(pre: Instance, dec: Instance, pools: tuple[float, float] | None, workload: Workload, slo: SLO,
@@ -1456,12 +1520,12 @@ def search_layout(hardware: str, model: str, precision: str, workload: Workload,
             if best is None or _better(row, best.row, _metric(one)):
                 best = LayoutChoice(one, r, None, None, row, tried)
     if mode in ("disaggregated", "auto"):
-        l_new = max(workload.input_tokens * (1.0 - workload.cache_hit_rate), 1.0)
+        l_new = workload.new_tokens
         pre_best, pre_cost = None, np.inf
         for r in insts:
             pf = evaluate(r.step_model, "prefill", np.ones(1), workload.input_tokens, workload.output_tokens, None,
                           workload.cache_hit_rate)
-            ttft = float(to_numpy(pf["ttft_s"])[0]) + workload.input_tokens * r.kv_transfer_s_per_token
+            ttft = prefill_ttft_s(r, workload, pf) + workload.input_tokens * r.kv_transfer_s_per_token
             cost = float(to_numpy(pf["gpu_s_per_input_token"])[0]) * l_new
             if (slo.max_ttft_s is None or ttft <= slo.max_ttft_s) and cost < pre_cost * (1 - 1e-9):
                 pre_best, pre_cost = r, cost

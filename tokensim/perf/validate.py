@@ -178,6 +178,8 @@ class Measurement:
     calibrate: bool = True  # `tokensim calibrate` fits this row ("no" in the file: validated only)
     # share of input tokens served from the prefix cache, as published (None: none stated, predicted as 0)
     cache_hit_rate: float | None = None
+    # the engine's chunked-prefill size as published (0: unchunked; None: not stated, the calibration's is used)
+    prefill_chunk_tokens: float | None = None
     # the same source measured the same deployment again later (load_measurements, superseded_ids)
     superseded: bool = False
 
@@ -232,9 +234,10 @@ class Measurement:
             assert acceptance is not None  # both labels above say it is there
             return Workload(self.input_tokens, self.output_tokens, self.context_tokens,
                             cache_hit_rate=self.cache_hit_rate or 0.0, speculative_draft_tokens=draft,
-                            speculative_acceptance_length=min(acceptance, 1.0 + draft))
+                            speculative_acceptance_length=min(acceptance, 1.0 + draft),
+                            prefill_chunk_tokens=self.prefill_chunk_tokens)
         return Workload(self.input_tokens, self.output_tokens, self.context_tokens,
-                        cache_hit_rate=self.cache_hit_rate or 0.0)
+                        cache_hit_rate=self.cache_hit_rate or 0.0, prefill_chunk_tokens=self.prefill_chunk_tokens)
 
     def predict_kwargs(self) -> dict:
         """Keyword arguments of :func:`tokensim.perf.predict` (besides hardware, model, precision, workload).
@@ -418,7 +421,8 @@ EXTRA_COLUMNS = tuple(f.name for f in fields(Measurement) if f.name != "supersed
 _OPTIONAL = {"instance_gpus", "tp", "ep", "kv_cache_precision", "context_tokens", "concurrency", "slo", "notes",
              *EXTRA_COLUMNS}
 _INTEGER = {"system_gpus", "instance_gpus", "tp", "ep", "concurrency", "attention_dp", "mtp_draft_tokens"}
-_NUMBER = {"input_tokens", "output_tokens", "context_tokens", "value", "tokens_per_s_per_user", "cache_hit_rate"}
+_NUMBER = {"input_tokens", "output_tokens", "context_tokens", "value", "tokens_per_s_per_user", "cache_hit_rate",
+           "prefill_chunk_tokens"}
 # required on rows calibrate fits; a row marked calibrate: no may leave them blank (0 GPUs, NaN tokens)
 _PUBLISHED = {"system_gpus": 0, "input_tokens": math.nan, "output_tokens": math.nan}
 _TEXT_DEFAULT = {"notes", "engine", "engine_version", "prefill_pool", "decode_pool", "mtp_acceptance_length",
@@ -439,14 +443,18 @@ def _cell(path: str, line: int, column: str, text: str):
             number = float(text)
         except ValueError:
             raise ConfigError(path, field, text, "a number") from None
-        if not math.isfinite(number) or number <= 0:
-            raise ConfigError(path, field, text, "a finite positive number")
+        zero_allowed = column == "prefill_chunk_tokens"  # 0: unchunked
+        if not math.isfinite(number) or number < 0 or (number == 0 and not zero_allowed):
+            raise ConfigError(path, field, text, "a whole number of tokens, 0 or more (0: unchunked; blank: not "
+                              "stated)" if zero_allowed else "a finite positive number")
         if column in _INTEGER:
             if number != int(number):
                 raise ConfigError(path, field, text, "a whole number")
             return int(number)
         if column == "cache_hit_rate" and number >= 1:
             raise ConfigError(path, field, text, "a share below 1 (blank: no prefix-cache hits stated)")
+        if column == "prefill_chunk_tokens" and number != int(number):
+            raise ConfigError(path, field, text, "a whole number of tokens (0: unchunked; blank: not stated)")
         return number
     if column == "serving" and text not in SERVING and text not in UNMAPPED_SERVING:
         raise ConfigError(path, field, text, f"one of {', '.join([*SERVING, *UNMAPPED_SERVING])}")
