@@ -79,7 +79,10 @@ def test_issue11_rows_are_merged_unfitted():
     later = {"lmsys-sglang-gptoss": 4, "amd-atom-oot-ci": 11, "gpustack-perf-lab": 3,
              "tenstorrent-gpu-ref": 6, "vllm-issue-30326": 2,
              "sglang-cookbook": 30, "amd-atom-recipes": 22,
-             "nvidia-nim-benchmarking": 5}  # source_id -> rows (added 2026-12-05)
+             "nvidia-nim-benchmarking": 5,  # source_id -> rows (added 2026-12-05)
+             "amd-rocm-perf-results": 251, "amd-rocm-blog-mi300x-bestpractice-2025": 34,
+             "amd-rocm-blog-vllm-optimize-2024": 2, "oracle-oci-mi300x-405b-2024": 11,
+             "moreh-mif-dsr1-mi300x-2025": 6}  # (added 2026-12-06, round 7)
     rows = load_measurements()
     unfitted = [m for m in rows if not m.calibrate]
     added = [m for m in rows if m.source_id in later]
@@ -451,9 +454,12 @@ def test_organisations_are_one_source_group():
     assert groups["inferencemax-2026"] == groups["inferencemax-gha-gptoss"] == groups["inferencex-blog"]
     assert groups["lmsys-sglang-2025-05"] == groups["lmsys-sglang-kimi-k2"] != groups["inferencex-blog"]
     assert groups["trtllm-v1.0"] != groups["trtllm-v0.20"]
-    # the SGLang cookbook is the SGLang project's, as the LMSYS posts; AMD's two ATOM documents are one project's
+    # the SGLang cookbook is the SGLang project's, as the LMSYS posts; every AMD document is AMD's (since round 7)
     assert _row(source_id="sglang-cookbook").source_group == groups["lmsys-sglang-2025-05"]
-    assert _row(source_id="amd-atom-oot-ci").source_group == _row(source_id="amd-atom-recipes").source_group
+    amd = {_row(source_id=s).source_group for s in ("amd-atom-oot-ci", "amd-atom-recipes", "amd-rocm-blog-glm52",
+                                                    "amd-rocm-perf-results", "amd-rocm-blog-mi300x-bestpractice-2025",
+                                                    "amd-rocm-blog-vllm-optimize-2024")}
+    assert len(amd) == 1 and amd != {_row(source_id="oracle-oci-mi300x-405b-2024").source_group}
     fitted = calibration_rows(load_measurements())
     assert len({m.source_group for m in fitted}) == len({m.source_id for m in fitted})
 

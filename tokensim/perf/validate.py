@@ -81,13 +81,16 @@ GROUPS = ("hardware_family", "model_family", "precision", "serving")
 VALIDATE_GROUPS = (*GROUPS, "band", "engine", "speculative", "fitted", "run")
 # Sources that one organisation published as several documents: leave-one-source-out holds them out together
 # (docs/measurements.md, "Sources": the three SemiAnalysis source_ids, the LMSYS blog posts and the SGLang cookbook
-# (the same project), AMD's two ATOM documents; the MLPerf v6.0 latency rows are the same round as the v6.0 Offline
-# rows). Sources not listed are their own group.
+# (the same project), AMD's documents (its two ATOM documents, its ROCm blogs and its ROCm performance-results page;
+# since 2026-12-06 one group, where the ATOM pair and the GLM-5.2 blog were two); the MLPerf v6.0 latency rows are the
+# same round as the v6.0 Offline rows). Sources not listed are their own group.
 SOURCE_GROUPS = {"inferencemax-2026": "semianalysis", "inferencemax-gha-gptoss": "semianalysis",
                  "inferencex-blog": "semianalysis",
                  "lmsys-sglang-2025-05": "lmsys", "lmsys-sglang-gb300-longctx": "lmsys", "lmsys-sglang-gb200": "lmsys",
                  "lmsys-sglang-mtp": "lmsys", "lmsys-sglang-kimi-k2": "lmsys", "lmsys-sglang-gptoss": "lmsys",
-                 "sglang-cookbook": "lmsys", "amd-atom-oot-ci": "amd-atom", "amd-atom-recipes": "amd-atom",
+                 "sglang-cookbook": "lmsys", "amd-atom-oot-ci": "amd", "amd-atom-recipes": "amd",
+                 "amd-rocm-blog-glm52": "amd", "amd-rocm-perf-results": "amd",
+                 "amd-rocm-blog-mi300x-bestpractice-2025": "amd", "amd-rocm-blog-vllm-optimize-2024": "amd",
                  "mlperf-v6.0-latency": "mlperf-v6.0"}
 # Why a row is not run (NotRunnable.reason), in the order reports list them.
 REASONS = ("hardware not in the catalogue", "model not in the catalogue", "precision not in the catalogue",
