@@ -261,7 +261,8 @@ def test_model_too_large_says_memory_needed():
 
 # -- one batch search, the latency layout, the typed result, parameter-named errors -----------------------------------
 _HEADER = ["hardware", "model", "precision", "kv_cache_precision", "compute_format", "weight_only", "mode", "gpus",
-           "tp", "ep", "input_tokens", "output_tokens", "cache_hit_rate", "weights_gb_per_gpu"]
+           "tp", "ep", "input_tokens", "output_tokens", "cache_hit_rate", "prefill_chunk_tokens",
+           "weights_gb_per_gpu"]
 _TAIL = ["max_concurrency", "bound", "concurrency", "fits", "kv_cache_gb_per_gpu", "output_tokens_per_s_per_gpu_low",
          "output_tokens_per_s_per_gpu_high", "input_tokens_per_s_per_gpu_low", "input_tokens_per_s_per_gpu_high"]
 _RATES = ["output_tokens_per_s_per_gpu", "input_tokens_per_s_per_gpu", "tokens_per_s_per_user"]

@@ -804,6 +804,7 @@ class Prediction:
     input_tokens: float  # per request
     output_tokens: float
     cache_hit_rate: float
+    prefill_chunk_tokens: float  # new tokens per prefill pass in force: the workload's, else the calibration's
     weights_gb_per_gpu: float
     output_tokens_per_s_per_gpu: float
     input_tokens_per_s_per_gpu: float
@@ -984,7 +985,7 @@ def predict(hardware: str, model: str, precision: str, workload: Workload, *, mo
         "kv_cache_precision": r.recipe.kv_cache.name, "compute_format": r.precision.compute_class,
         "weight_only": r.precision.weight_only, "mode": mode, "gpus": r.deployment.gpus, "tp": r.deployment.tp,
         "ep": r.deployment.ep, "input_tokens": workload.input_tokens, "output_tokens": workload.output_tokens,
-        "cache_hit_rate": workload.cache_hit_rate,
+        "cache_hit_rate": workload.cache_hit_rate, "prefill_chunk_tokens": r.efficiency.prefill_chunk_tokens,
         "weights_gb_per_gpu": r.step_model.weight_bytes_per_gpu / _GB,
     }
     if r.step_model.offload_bytes_per_gpu:
@@ -1557,7 +1558,7 @@ def _header(r: Instance, mode: str, workload: Workload) -> dict[str, Any]:
         "kv_cache_precision": r.recipe.kv_cache.name, "compute_format": r.precision.compute_class,
         "weight_only": r.precision.weight_only, "mode": mode, "gpus": r.deployment.gpus, "tp": r.deployment.tp,
         "ep": r.deployment.ep, "input_tokens": workload.input_tokens, "output_tokens": workload.output_tokens,
-        "cache_hit_rate": workload.cache_hit_rate,
+        "cache_hit_rate": workload.cache_hit_rate, "prefill_chunk_tokens": r.efficiency.prefill_chunk_tokens,
         "weights_gb_per_gpu": r.step_model.weight_bytes_per_gpu / _GB,
     }
 
