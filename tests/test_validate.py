@@ -397,6 +397,8 @@ def test_rows_refused_before_run_physically():
 @pytest.mark.parametrize("changes, reason", [
     (dict(model="no-such-model"), "model not in the catalogue"),
     (dict(serving="production-fleet"), "serving mode not mapped"),
+    # a live-traffic average publishes no lengths either; its serving mode is the reason (lengths would not help)
+    (dict(serving="production-fleet", input_tokens=math.nan), "serving mode not mapped"),
     (dict(serving="disaggregated-online", prefill_pool="PP prefill (size not stated)", decode_pool="?xTEP4"),
      "pool layout not published as <n>x<kind><gpus>"),
     (dict(hardware="B200", precision="fp4-experts-fp8", instance_gpus=1, tp=1, ep=1,

@@ -375,13 +375,14 @@ def plan_measurement(m: Measurement, calibration_path: str | None = None) -> dic
             {"hardware": cat.get_hardware, "model": cat.get_model, "precision": cat.get_recipe}[kind](name)
         except UserError:
             raise NotRunnable(reason, f"{kind} '{name}'") from None
+    # a serving mode no predict call reproduces is the first reason: its lengths would not make it runnable
+    if m.serving in UNMAPPED_SERVING:
+        raise NotRunnable(REASONS[3], f"'{m.serving}': {UNMAPPED_SERVING[m.serving]}")
     missing = [name for name, absent in (("system_gpus", m.system_gpus == 0 and MEASURED_METRICS[m.metric][1]),
                                          ("input_tokens", math.isnan(m.input_tokens)),
                                          ("output_tokens", math.isnan(m.output_tokens))) if absent]
     if missing:
         raise NotRunnable(REASONS[8], ", ".join(missing))
-    if m.serving in UNMAPPED_SERVING:
-        raise NotRunnable(REASONS[3], f"'{m.serving}': {UNMAPPED_SERVING[m.serving]}")
     mode, kind = m.mode, m.kind
     allowed = {"aggregated": ("output", "input", "total", "ttft"), "disaggregated": ("output", "decode-output",
                "input", "total", "ttft"), "decode": ("output",), "prefill": ("input", "ttft")}[mode]
