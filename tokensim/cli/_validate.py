@@ -71,7 +71,7 @@ def _report(rows: list[dict], not_run: list[dict]) -> dict:
 @click.option("--calibration", type=click.Path(exists=True, dir_okay=False), help="calibration YAML to use")
 @click.option("--cross-validate", "cross", is_flag=True,
               help="predict each source from a fit to the other sources (leave-one-source-out; refits as the "
-                   "calibration was fitted: one fit per source group, ~25 minutes on 2 cores for the bundled data; "
+                   "calibration was fitted: one fit per source group, ~30 minutes on 2 cores for the bundled data; "
                    "benchmarks/BENCHMARKS.md)")
 @click.option("--rows/--no-rows", "show_rows", default=False, show_default=True,
               help="also print the per-row table (about 1,500 lines) after the per-group summary (table format)")
