@@ -980,14 +980,7 @@ def predict(hardware: str, model: str, precision: str, workload: Workload, *, mo
     has_slo = any(v is not None for v in (slo.min_tokens_per_s_per_user, slo.max_ttft_s, slo.max_tpot_s))
     if tp is None and ep is None and has_slo and not pareto and concurrency is None:
         r = _better_layout_for_slo(r, mode, workload, slo)
-    header: dict[str, Any] = {
-        "hardware": r.hardware.name, "model": r.model.name, "precision": r.recipe.name,
-        "kv_cache_precision": r.recipe.kv_cache.name, "compute_format": r.precision.compute_class,
-        "weight_only": r.precision.weight_only, "mode": mode, "gpus": r.deployment.gpus, "tp": r.deployment.tp,
-        "ep": r.deployment.ep, "input_tokens": workload.input_tokens, "output_tokens": workload.output_tokens,
-        "cache_hit_rate": workload.cache_hit_rate, "prefill_chunk_tokens": r.efficiency.prefill_chunk_tokens,
-        "weights_gb_per_gpu": r.step_model.weight_bytes_per_gpu / _GB,
-    }
+    header = _header(r, mode, workload)
     if r.step_model.offload_bytes_per_gpu:
         header["offloaded_weights_gb_per_gpu"] = r.step_model.offload_bytes_per_gpu / _GB
     if not r.step_model.fits_weights:
@@ -1671,7 +1664,7 @@ def layout_envelope(hardware: str, model: str, precision: str, workload: Workloa
     points: list[Prediction] = []
     pre = None
     if mode == "disaggregated":
-        l_new = max(workload.input_tokens * (1.0 - workload.cache_hit_rate), 1.0)
+        l_new = workload.new_tokens
         costs = [float(to_numpy(evaluate(r.step_model, "prefill", np.ones(1), workload.input_tokens,
                                          workload.output_tokens, None, workload.cache_hit_rate)
                                 ["gpu_s_per_input_token"])[0]) * l_new for r in insts]

@@ -182,7 +182,7 @@ class Measurement:
     # share of input tokens served from the prefix cache, as published (None: none stated, predicted as 0)
     cache_hit_rate: float | None = None
     # the engine's chunked-prefill size as published (0: unchunked; None: not stated, the calibration's is used)
-    prefill_chunk_tokens: float | None = None
+    prefill_chunk_tokens: int | None = None
     # the same source measured the same deployment again later (load_measurements, superseded_ids)
     superseded: bool = False
 
@@ -424,9 +424,9 @@ REQUIRED_COLUMNS = tuple(f.name for f in fields(Measurement))[:22]  # id ... not
 EXTRA_COLUMNS = tuple(f.name for f in fields(Measurement) if f.name != "superseded")[22:]
 _OPTIONAL = {"instance_gpus", "tp", "ep", "kv_cache_precision", "context_tokens", "concurrency", "slo", "notes",
              *EXTRA_COLUMNS}
-_INTEGER = {"system_gpus", "instance_gpus", "tp", "ep", "concurrency", "attention_dp", "mtp_draft_tokens"}
-_NUMBER = {"input_tokens", "output_tokens", "context_tokens", "value", "tokens_per_s_per_user", "cache_hit_rate",
-           "prefill_chunk_tokens"}
+_INTEGER = {"system_gpus", "instance_gpus", "tp", "ep", "concurrency", "attention_dp", "mtp_draft_tokens",
+            "prefill_chunk_tokens"}
+_NUMBER = {"input_tokens", "output_tokens", "context_tokens", "value", "tokens_per_s_per_user", "cache_hit_rate"}
 # required on rows calibrate fits; a row marked calibrate: no may leave them blank (0 GPUs, NaN tokens)
 _PUBLISHED = {"system_gpus": 0, "input_tokens": math.nan, "output_tokens": math.nan}
 _TEXT_DEFAULT = {"notes", "engine", "engine_version", "prefill_pool", "decode_pool", "mtp_acceptance_length",
@@ -457,8 +457,6 @@ def _cell(path: str, line: int, column: str, text: str):
             return int(number)
         if column == "cache_hit_rate" and number >= 1:
             raise ConfigError(path, field, text, "a share below 1 (blank: no prefix-cache hits stated)")
-        if column == "prefill_chunk_tokens" and number != int(number):
-            raise ConfigError(path, field, text, "a whole number of tokens (0: unchunked; blank: not stated)")
         return number
     if column == "serving" and text not in SERVING and text not in UNMAPPED_SERVING:
         raise ConfigError(path, field, text, f"one of {', '.join([*SERVING, *UNMAPPED_SERVING])}")
