@@ -430,6 +430,10 @@ def test_speculative_decoding_is_modelled_only_when_published():
     assert glm.speculative == "not modelled" and glm.workload.speculative_draft_tokens == 0
     assert _row(assumptions="MTP speculative decoding (spec_method=mtp)").speculative == "not modelled"
     assert _row().speculative == "none"
+    # a known draft length whose acceptance the row marks unknown (random-token prompts): no default, no speculation
+    unknown = _row(mtp_draft_tokens=2, mtp_acceptance_length="unknown")
+    assert unknown.speculative == "not modelled" and unknown.workload.speculative_draft_tokens == 0
+    assert _row(mtp_draft_tokens=2).speculative == "default acceptance"  # the same row with the field blank
 
 
 def test_a_published_draft_length_without_acceptance_takes_the_catalogue_default():
@@ -693,6 +697,18 @@ def test_a_later_run_of_the_same_deployment_supersedes_every_load_point_of_the_e
             _row(id="new-c4", date="2026-05-21", concurrency=4), _row(id="fp4", date="2026-05-02", precision="nvfp4"),
             _row(id="other", source_id="s2", date="2026-04-01"), _row(id="undated", date="")]
     assert superseded_ids(rows) == {"old-c4", "old-c2"}
+
+
+def test_a_speculative_run_does_not_supersede_a_run_without_speculation():
+    """A later run of the same deployment with MTP (draft length known or not) is another deployment: the earlier run
+    without MTP stays the latest of its own; a later MTP run with the same draft length supersedes an earlier one."""
+    from tokensim.perf.validate import superseded_ids
+
+    mtp = "MTP speculative decoding (spec_method=mtp)"
+    rows = [_row(id="plain", date="2026-05-02"), _row(id="mtp-unknown", date="2026-05-20", assumptions=mtp),
+            _row(id="mtp2-old", date="2026-05-02", mtp_draft_tokens=2),
+            _row(id="mtp2-new", date="2026-05-21", mtp_draft_tokens=2)]
+    assert superseded_ids(rows) == {"mtp2-old"}
 
 
 def test_the_fit_leaves_superseded_runs_out():

@@ -32,7 +32,9 @@ How rows map onto ``predict`` (documented in docs/model-notes.md):
   the workload (group ``speculative``: ``modelled``); ``mtp_draft_tokens`` without an acceptance take the model
   catalogue's sourced default for that draft length (``speculative.acceptance_length`` in ``configs/models/``; group
   ``default acceptance``); MTP named without a draft length, or a draft length the catalogue has no default for, runs
-  without speculation (``not modelled``).
+  without speculation (``not modelled``), and so does a row whose ``mtp_acceptance_length`` says ``unknown``: the
+  acceptance was neither published nor forced and the catalogue's default does not apply (its figures come from real
+  prompts; random-token prompts change acceptance, InferenceX ``golden_al_distribution/README.md``).
 * Blank ``instance_gpus``/``tp``/``ep`` (MLPerf does not publish them) take tokensim's default deployment rule.
 * ``*_total`` metrics cover ``system_gpus`` GPUs; per GPU = value / system_gpus. ``tokens_per_s_per_gpu`` counts input
   and output tokens: predicted input + output tokens/s per GPU.
@@ -176,7 +178,7 @@ class Measurement:
     decode_pool: str = ""
     attention_dp: int | None = None
     mtp_draft_tokens: int | None = None
-    mtp_acceptance_length: str = ""  # as published; a range "5.76-5.91" kept as text
+    mtp_acceptance_length: str = ""  # as published; a range "5.76-5.91" kept as text; "unknown ...": no default applies
     assumptions: str = ""
     calibrate: bool = True  # `tokensim calibrate` fits this row ("no" in the file: validated only)
     # share of input tokens served from the prefix cache, as published (None: none stated, predicted as 0)
@@ -218,10 +220,12 @@ class Measurement:
     @property
     def speculative(self) -> str:
         """``none``; ``modelled`` (draft tokens and acceptance published); ``default acceptance`` (draft tokens
-        published, acceptance the model's catalogue default); ``not modelled`` (MTP without either)."""
+        published, acceptance the model's catalogue default); ``not modelled`` (MTP without either, or with an acceptance
+        the row marks ``unknown``: the catalogue default does not apply to its prompts)."""
         if self.mtp_draft_tokens is not None and _acceptance(self.mtp_acceptance_length) is not None:
             return "modelled"
-        if self.mtp_draft_tokens and _default_acceptance(self.model, self.mtp_draft_tokens) is not None:
+        unknown = self.mtp_acceptance_length.strip().lower().startswith(_ACCEPTANCE_UNKNOWN)
+        if self.mtp_draft_tokens and not unknown and _default_acceptance(self.model, self.mtp_draft_tokens) is not None:
             return "default acceptance"
         if self.mtp_draft_tokens is not None or _MTP_NAMED.search(self.assumptions):
             return "not modelled"
@@ -251,6 +255,11 @@ class Measurement:
             Where the deployment, serving mode or metric has no ``predict`` equivalent.
         """
         return plan_measurement(self)
+
+
+# mtp_acceptance_length that marks an acceptance neither published nor forced, where the catalogue's default does
+# not apply (the row runs without speculation, ``speculative: not modelled``)
+_ACCEPTANCE_UNKNOWN = "unknown"
 
 
 def _acceptance(text: str) -> float | None:
@@ -526,10 +535,12 @@ def load_measurements(path: str | Path | None = None) -> list[Measurement]:
 
 
 def _run_key(m: Measurement) -> tuple:
-    """One deployment as a source measured it: everything but the date, the engine build and the load point."""
+    """One deployment as a source measured it: everything but the date, the engine build and the load point. A run
+    with speculative decoding is another deployment than one without, whether or not its draft length is known (until
+    2026-12-06 an MTP run with an unpublished draft length superseded an earlier run without MTP)."""
     return (m.source_id, m.hardware, m.model, m.precision, m.kv_cache_precision, m.serving, m.engine,
             m.instance_gpus, m.tp, m.ep, m.attention_dp, m.prefill_pool, m.decode_pool, m.input_tokens,
-            m.output_tokens, m.context_tokens, m.mtp_draft_tokens, m.metric, m.slo)
+            m.output_tokens, m.context_tokens, m.speculative != "none", m.mtp_draft_tokens, m.metric, m.slo)
 
 
 def superseded_ids(measurements: list[Measurement]) -> set[str]:
