@@ -220,8 +220,8 @@ class Measurement:
     @property
     def speculative(self) -> str:
         """``none``; ``modelled`` (draft tokens and acceptance published); ``default acceptance`` (draft tokens
-        published, acceptance the model's catalogue default); ``not modelled`` (MTP without either, or with an acceptance
-        the row marks ``unknown``: the catalogue default does not apply to its prompts)."""
+        published, acceptance the model's catalogue default); ``not modelled`` (MTP without either, or with an
+        acceptance the row marks ``unknown``: the catalogue default does not apply to its prompts)."""
         if self.mtp_draft_tokens is not None and _acceptance(self.mtp_acceptance_length) is not None:
             return "modelled"
         unknown = self.mtp_acceptance_length.strip().lower().startswith(_ACCEPTANCE_UNKNOWN)
