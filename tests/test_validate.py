@@ -31,7 +31,6 @@ from tokensim.perf.validate import (
     REASONS,
     REQUIRED_COLUMNS,
     SERVING,
-    UNMAPPED_SERVING,
     Measurement,
     NotRunnable,
     calibration_rows,
@@ -65,7 +64,7 @@ def test_every_row_has_a_source_and_known_names():
     for m in rows:
         assert m.source.strip() and m.source_id.strip() and m.date[:2] == "20", m.id
         assert m.confidence in ("A", "B", "C"), m.id
-        assert (m.serving in SERVING or m.serving in UNMAPPED_SERVING) and m.metric in MEASURED_METRICS
+        assert m.serving in SERVING and m.metric in MEASURED_METRICS
     for m in calibration_rows(rows):
         cat.get_hardware(m.hardware), cat.get_model(m.model), cat.get_recipe(m.precision)
         assert m.serving in SERVING
@@ -396,9 +395,8 @@ def test_rows_refused_before_run_physically():
 
 @pytest.mark.parametrize("changes, reason", [
     (dict(model="no-such-model"), "model not in the catalogue"),
-    (dict(serving="production-fleet"), "serving mode not mapped"),
-    # a live-traffic average publishes no lengths either; its serving mode is the reason (lengths would not help)
-    (dict(serving="production-fleet", input_tokens=math.nan), "serving mode not mapped"),
+    (dict(serving="production-fleet", prefill_pool="DEP32 units", decode_pool="?xDEP144"),
+     "pool layout not published as <n>x<kind><gpus>"),
     (dict(serving="disaggregated-online", prefill_pool="PP prefill (size not stated)", decode_pool="?xTEP4"),
      "pool layout not published as <n>x<kind><gpus>"),
     (dict(hardware="B200", precision="fp4-experts-fp8", instance_gpus=1, tp=1, ep=1,
@@ -415,6 +413,27 @@ def test_rows_that_cannot_run_carry_the_reason(changes, reason):
     assert info.value.reason == reason
     out = validate([m, _row(id="ok")])
     assert [r["id"] for r in out["rows"]] == ["ok"] and out["not_run_by_reason"] == {reason: 1}
+
+
+def test_a_fleet_average_runs_as_rate_matched_pools():
+    """A live-traffic fleet average (DeepSeek's Day 6) is predicted as its disaggregated pools, counts rate-matched,
+    at the stated per-user speed; the reading holds on the source's own figures: its 24-h averages per prefill node
+    (input tokens/s, cache hits included) and per decode node (output tokens/s), combined in the day's input:output
+    ratio, give the fleet average its totals give (1,071 against 1,072 output tokens/s per GPU)."""
+    rows = {m.id: m for m in load_measurements() if m.source_id == "deepseek-day6"}
+    fleet = rows["deepseek-day6-h800-fleet-average"]
+    plan = plan_measurement(fleet)
+    assert plan["mode"] == "disaggregated" and plan["pool_counts"] == RATE_MATCHED
+    assert plan["prefill"].endswith("xDEP32") and plan["decode"].endswith("xDEP144")
+    assert plan["slo"] == SLO(min_tokens_per_s_per_user=21.0)
+    prefill_per_gpu = rows["deepseek-day6-h800-prefill-node"].measured
+    decode_per_gpu = rows["deepseek-day6-h800-decode-node"].measured
+    assert (prefill_per_gpu, decode_per_gpu) == (73_700 / 8, 14_800 / 8)
+    input_per_output = fleet.input_tokens / fleet.output_tokens
+    assert input_per_output == pytest.approx(608 / 168, rel=1e-3)  # the day's 608B input and 168B output tokens
+    combined = 1.0 / (input_per_output / prefill_per_gpu + 1.0 / decode_per_gpu)
+    assert combined == pytest.approx(fleet.measured, rel=0.002) and fleet.measured == 1072.0
+    assert predict_measurement(fleet)["serving"] == "production-fleet"
 
 
 def test_speculative_decoding_is_modelled_only_when_published():

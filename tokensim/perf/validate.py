@@ -25,7 +25,13 @@ How rows map onto ``predict`` (documented in docs/model-notes.md):
 * ``disaggregated-decode`` and ``decode`` — decode alone (``mode="decode"``) at the stated concurrency per instance.
 * ``disaggregated-prefill`` — a prefill-only pool: ``mode="prefill"``, input tokens/s.
 * ``first-token-latency`` — time to first token of one request alone (batch 1): ``mode="prefill"``, ``ttft_s``.
-* ``production-fleet`` — a live-traffic average: not mapped (no stated operating point).
+* ``production-fleet`` — a live-traffic average over a disaggregated fleet (DeepSeek's Day-6 day of traffic):
+  ``mode="disaggregated"`` with the published pool kinds, their counts rate-matched (``?x``), at the stated per-user
+  speed, prefix-cache hit rate and the day's input:output ratio; output tokens/s per GPU of both pools at full load.
+  The source supports that reading: its own 24-h averages per prefill node (73.7k input tokens/s) and per decode node
+  (14.8k output tokens/s), rate-matched in the day's ratio of 608B input to 168B output tokens, give
+  1 / (608/168 / 9,212.5 + 1 / 1,850) = 1,071 output tokens/s per GPU; its totals over the day's average 226.75
+  nodes give 1,072 (tests/test_validate.py checks the rows agree).
 * A row with a per-user speed but neither concurrency nor SLO is predicted at the SLO floor
   ``min_tokens_per_s_per_user`` = that speed.
 * Speculative decoding: ``mtp_draft_tokens`` with a numeric ``mtp_acceptance_length`` (a range: its midpoint) enter
@@ -57,7 +63,7 @@ from ..config.catalog import load_catalog
 from ._model import POOL_KINDS, SLO, Workload, layout, predict
 from .envelope import BANDS, MEASUREMENTS_PATH, speed_band
 
-__all__ = ["Measurement", "NotRunnable", "REQUIRED_COLUMNS", "EXTRA_COLUMNS", "SERVING", "UNMAPPED_SERVING",
+__all__ = ["Measurement", "NotRunnable", "REQUIRED_COLUMNS", "EXTRA_COLUMNS", "SERVING",
            "MEASURED_METRICS", "GROUPS", "VALIDATE_GROUPS", "BANDS", "SOURCE_GROUPS", "REASONS", "MEASUREMENTS_PATH",
            "load_measurements", "calibration_rows", "measurements_sha256", "calibration_sha256", "plan_measurement",
            "predict_measurement", "validate", "summarize", "not_run_summary", "RATE_MATCHED", "superseded_ids"]
@@ -65,10 +71,9 @@ __all__ = ["Measurement", "NotRunnable", "REQUIRED_COLUMNS", "EXTRA_COLUMNS", "S
 # serving label in the dataset -> perf mode
 SERVING = {"aggregated-offline": "aggregated", "aggregated-static": "aggregated", "aggregated-slo": "aggregated",
            "aggregated-online": "aggregated", "server-slo": "aggregated", "interactive-slo": "aggregated",
-           "disaggregated-online": "disaggregated", "disaggregated-prefill": "prefill",
-           "first-token-latency": "prefill", "decode": "decode", "disaggregated-decode": "decode"}
-# serving labels the dataset may carry that no predict call reproduces
-UNMAPPED_SERVING = {"production-fleet": "a live-traffic average, no stated operating point"}
+           "disaggregated-online": "disaggregated", "production-fleet": "disaggregated",
+           "disaggregated-prefill": "prefill", "first-token-latency": "prefill", "decode": "decode",
+           "disaggregated-decode": "decode"}
 # metric -> (what is counted, whether the value covers system_gpus GPUs)
 MEASURED_METRICS = {"output_tokens_per_s_total": ("output", True), "output_tokens_per_s_per_gpu": ("output", False),
                     "output_tokens_per_s_per_decode_gpu": ("decode-output", False),
@@ -96,8 +101,7 @@ SOURCE_GROUPS = {"inferencemax-2026": "semianalysis", "inferencemax-gha-gptoss":
                  "mlperf-v6.0-latency": "mlperf-v6.0"}
 # Why a row is not run (NotRunnable.reason), in the order reports list them.
 REASONS = ("hardware not in the catalogue", "model not in the catalogue", "precision not in the catalogue",
-           "serving mode not mapped", "metric not mapped for the serving mode",
-           "unequal prefill/decode pools", "pool layout not published as <n>x<kind><gpus>",
+           "metric not mapped for the serving mode", "pool layout not published as <n>x<kind><gpus>",
            "predict refused the deployment", "workload or GPU count not published")
 _SLO_KEYS = ("min_tokens_per_s_per_user", "max_ttft_s", "max_tpot_s")
 # "p99 TTFT <= 3 s", "TPOT < 70 ms": the SLO text of MLPerf and engine posts
@@ -305,7 +309,7 @@ def _instances(m: Measurement) -> float:
     if m.decode_pool:
         pool = _pool(m.decode_pool)
         if pool is None or pool[0] is None:
-            raise NotRunnable(REASONS[6], f"decode pool '{m.decode_pool}'")
+            raise NotRunnable(REASONS[4], f"decode pool '{m.decode_pool}'")
         return float(pool[0])
     if m.instance_gpus and m.system_gpus > m.instance_gpus and m.mode != "prefill":
         return m.system_gpus / m.instance_gpus
@@ -344,7 +348,7 @@ def _rate_matched_counts(m: Measurement, prefill: tuple[int | None, str, int], d
                           calibration_path=calibration_path, prefill=f"{n_pre}x{pre_dep.label}",
                           decode=f"{n_dec}x{dec_dep.label}")
         except UserError as exc:
-            raise NotRunnable(REASONS[7], f"measurement '{m.id}': {exc}") from None
+            raise NotRunnable(REASONS[5], f"measurement '{m.id}': {exc}") from None
         tried.append((n_pre, n_dec, res.output_tokens_per_s_per_gpu if res.meets_slo is not False else 0.0))
     best = max(t[2] for t in tried)
     n_pre, n_dec, _ = next(t for t in tried if t[2] >= target * best)
@@ -384,25 +388,22 @@ def plan_measurement(m: Measurement, calibration_path: str | None = None) -> dic
             {"hardware": cat.get_hardware, "model": cat.get_model, "precision": cat.get_recipe}[kind](name)
         except UserError:
             raise NotRunnable(reason, f"{kind} '{name}'") from None
-    # a serving mode no predict call reproduces is the first reason: its lengths would not make it runnable
-    if m.serving in UNMAPPED_SERVING:
-        raise NotRunnable(REASONS[3], f"'{m.serving}': {UNMAPPED_SERVING[m.serving]}")
     missing = [name for name, absent in (("system_gpus", m.system_gpus == 0 and MEASURED_METRICS[m.metric][1]),
                                          ("input_tokens", math.isnan(m.input_tokens)),
                                          ("output_tokens", math.isnan(m.output_tokens))) if absent]
     if missing:
-        raise NotRunnable(REASONS[8], ", ".join(missing))
+        raise NotRunnable(REASONS[6], ", ".join(missing))
     mode, kind = m.mode, m.kind
     allowed = {"aggregated": ("output", "input", "total", "ttft"), "disaggregated": ("output", "decode-output",
                "input", "total", "ttft"), "decode": ("output",), "prefill": ("input", "ttft")}[mode]
     if kind not in allowed:
-        raise NotRunnable(REASONS[4], f"'{m.metric}' under '{m.serving}'")
+        raise NotRunnable(REASONS[3], f"'{m.metric}' under '{m.serving}'")
     pools: dict[str, Any] = {}
     uncounted = None  # (prefill, decode) pools whose instance count is not published
     if mode == "disaggregated":
         prefill, decode = _pool(m.prefill_pool), _pool(m.decode_pool)
         if prefill is None or decode is None:
-            raise NotRunnable(REASONS[6], f"prefill '{m.prefill_pool}', decode '{m.decode_pool}'")
+            raise NotRunnable(REASONS[4], f"prefill '{m.prefill_pool}', decode '{m.decode_pool}'")
         if prefill[1:] != decode[1:]:  # pools of their own: predict runs them as published (perf --prefill/--decode)
             pools = {"prefill": m.prefill_pool.strip(), "decode": m.decode_pool.strip()}
         if None in (prefill[0], decode[0]):
@@ -467,8 +468,8 @@ def _cell(path: str, line: int, column: str, text: str):
         if column == "cache_hit_rate" and number >= 1:
             raise ConfigError(path, field, text, "a share below 1 (blank: no prefix-cache hits stated)")
         return number
-    if column == "serving" and text not in SERVING and text not in UNMAPPED_SERVING:
-        raise ConfigError(path, field, text, f"one of {', '.join([*SERVING, *UNMAPPED_SERVING])}")
+    if column == "serving" and text not in SERVING:
+        raise ConfigError(path, field, text, f"one of {', '.join(SERVING)}")
     if column == "metric" and text not in MEASURED_METRICS:
         raise ConfigError(path, field, text, f"one of {', '.join(MEASURED_METRICS)}")
     if column == "calibrate":
@@ -587,13 +588,13 @@ def calibration_rows(measurements: list[Measurement]) -> list[Measurement]:
     ------
     ConfigError
         If a row to fit has a metric the fit cannot evaluate (``tokens_per_s_per_gpu``,
-        ``output_tokens_per_s_per_decode_gpu``) or a serving mode without a ``predict`` equivalent.
+        ``output_tokens_per_s_per_decode_gpu``).
     """
     rows = [m for m in measurements if m.calibrate]
     for m in rows:
-        if m.serving in UNMAPPED_SERVING or m.kind not in PREDICTED_KEY:
+        if m.kind not in PREDICTED_KEY:
             raise ConfigError(None, f"measurement '{m.id}'", f"{m.serving} {m.metric}",
-                              "a row the fit can evaluate (output, input or ttft metric, mapped serving)",
+                              "a row the fit can evaluate (output, input or ttft metric)",
                               "mark it calibrate: no")
     if not rows:
         raise ConfigError(None, "calibrate", "no", "at least one row to fit (calibrate blank or yes)")
@@ -677,7 +678,7 @@ def predict_measurement(m: Measurement, calibration_path: str | None = None) -> 
     try:
         res = predict(m.hardware, m.model, m.precision, m.workload, calibration_path=calibration_path, **kwargs)
     except UserError as exc:
-        raise NotRunnable(REASONS[7], f"measurement '{m.id}': {exc}") from None
+        raise NotRunnable(REASONS[5], f"measurement '{m.id}': {exc}") from None
     if m.kind == "ttft":  # a time: the prefill interval width, as for input tokens per second
         value = res.ttft_s
         width = res.input_tokens_per_s_per_gpu_high / res.input_tokens_per_s_per_gpu
