@@ -26,12 +26,16 @@ NO_FP4_TENSOR_CORES = ("MI300X", "MI325X")  # plus every Hopper part
 # Models whose published *active* count leaves out the input-embedding table (a lookup, not a matmul). gpt-oss model
 # card (arXiv:2508.10925) Table 1: active 5.13B = 4/128 of MLP 114.71B + attention 0.96B + unembedding 0.58B. The
 # schema's active_params counts the embedding too, so for these the comparable figure is active - embedding.
-ACTIVE_EXCLUDES_INPUT_EMBEDDING = {"gpt-oss-120b", "kimi-k2", "kimi-k2.5", "deepseek-v4-pro", "deepseek-v4-flash"}
+ACTIVE_EXCLUDES_INPUT_EMBEDDING = {"gpt-oss-120b", "kimi-k2", "kimi-k2.5", "deepseek-v4-pro", "deepseek-v4-flash",
+                                   "step-3"}
 # Kimi K2 (arXiv:2507.20534: 1.04T total, 32B activated) does not say which convention it uses. Assumption: the
 # gpt-oss one; with the input embedding the schema's count is 32.86B (+2.7%), without it 31.69B (-1.0%).
 # DeepSeek-V4 (1.6T / 49B, 284B / 13B) does not say either. Assumption: the gpt-oss one, the only convention that fits
 # both sizes: with the input embedding Pro is 49.69B (+1.4%) and Flash 13.77B (+5.9%), without it 48.77B (-0.5%) and
 # 13.24B (+1.8%).
+# Step-3 (316B / 38B, model card) does not say either: with the input embedding 38.84B (+2.2%), without it 37.92B
+# (-0.2%); the paper's per-token FLOPs (its Table 2: linear parts around attention 2.07e10, FFN 5.33e10) leave the
+# embedding lookup out too.
 
 # Models whose published *active* count leaves out both embedding tables. Assumption: neither Z.ai nor MiniMax states
 # its convention. Z.ai's GLM-4.5 (355B total, 32B active) fits it too: its config gives 33.6B active with both tables

@@ -149,7 +149,8 @@ MODEL_MESSAGES = [
      "{path}: field 'attention.kv_lora_rank' got 0; allowed: a number in [1, inf)"),
     ('llama-3.1-8b', 'gqa_with_mla_key', {'attention.kv_lora_rank': 512},
      "{path}: field 'attention.kv_lora_rank' got 512; allowed: known keys: head_dim, heads, kv_heads, "
-     'notes, output_gate, sliding_window_layers, sliding_window_tokens, type (unknown key)'),
+     "notes, output_gate, q_lora_rank, sliding_window_layers, sliding_window_tokens, type (did you mean "
+     "'q_lora_rank'?)"),
     ('llama-3.1-8b', 'gqa_kv_heads_high', {'attention.kv_heads': 64},
      "{path}: field 'attention.kv_heads' got 64; allowed: a number in [1, 32]"),
     ('llama-3.1-8b', 'gqa_kv_heads_missing', {'attention.kv_heads': DROP},

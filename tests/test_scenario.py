@@ -234,7 +234,7 @@ PINNED_MESSAGES = [
      'llama-4-maverick-17b-128e, llama-4-maverick-17b-128e-instruct, minimax-m2, minimax-m2.1, minimax-m2.5, '
      'mixtral-8x7b, '
      'mixtral-8x7b-instruct, qwen3-235b, qwen3-235b-a22b, qwen3-coder, qwen3-coder-480b, qwen3-coder-480b-a35b, '
-     "qwen3.5-397b, qwen3.5-397b-a17b (did you mean 'deepseek-v3'?)"),
+     "qwen3.5-397b, qwen3.5-397b-a17b, step-3, step3 (did you mean 'deepseek-v3'?)"),
     ('precision_unknown', {'serving.precision': 'fp3'},
      "{path}: field 'serving.precision' got 'fp3'; allowed: one of bf16, fp16, fp4-experts-fp8, fp8, "
      'gpt-oss-native, int4, int4-experts, int4-weight-only, mxfp4, mxfp4-moe, mxfp6, mxfp8, nvfp4, w4a16 (did '

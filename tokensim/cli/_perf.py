@@ -3,7 +3,8 @@
 Deployments (:data:`tokensim.perf.POOL_SYNTAX`): one instance with ``--gpus/--tp/--ep``; a disaggregated deployment
 with ``--prefill 3xTEP4 --decode 1xDEP32`` (N instances of a layout KIND G: TP, TEP, DEP or DTP on G GPUs each); with no
 layout given the instance size and layout are searched (aggregated and disaggregated unless ``--mode`` names one;
-``--no-search`` evaluates the default instance alone, as ``tokensim run`` does).
+``--no-search`` evaluates the default instance alone, as ``tokensim run`` does). ``--mode decode --decode 2xA8+2xF8``
+decodes on an attention-FFN disaggregated deployment (:data:`tokensim.perf.AFD_SYNTAX`).
 """
 
 from __future__ import annotations
@@ -114,7 +115,9 @@ def _envelope_note(points) -> None:
 @click.option("--tp", type=int, help="tensor-parallel size")
 @click.option("--ep", type=int, help="expert-parallel size (MoE models)")
 @click.option("--prefill", help=f"disaggregated: the prefill pool, {POOL_SYNTAX}")
-@click.option("--decode", help="disaggregated: the decode pool (as --prefill), e.g. 1xDEP32")
+@click.option("--decode", help="disaggregated: the decode pool (as --prefill), e.g. 1xDEP32; or, alone with --mode "
+                                "decode, an attention-FFN disaggregated deployment, e.g. 2xA8+2xF8 (attention "
+                                "instances + FFN instances, StepFun's 2A2F)")
 @click.option("--search/--no-search", default=True, show_default=True,
               help="with no --gpus/--tp/--ep/--prefill/--decode/--concurrency: search the instance size and layout "
                    "(TP, TEP, DEP, DTP up to the NVLink domain; aggregated and disaggregated unless --mode names one)")

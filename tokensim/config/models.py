@@ -40,7 +40,7 @@ def _count(low: int, *, default: Any = REQUIRED, rule: bool = False, unit: str =
 
 
 _GQA_KEYS = ("type", "heads", "kv_heads", "head_dim", "sliding_window_tokens", "sliding_window_layers", "output_gate",
-             "notes")
+             "q_lora_rank", "notes")
 _MLA_KEYS = ("type", "heads", "q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim",
              "sparse_topk_tokens", "indexer_heads", "indexer_head_dim", "indexer_layers", "notes")
 _DSA_KEYS = ("sparse_topk_tokens", "indexer_heads", "indexer_head_dim")
@@ -87,7 +87,8 @@ class AttentionSchema(SchemaSection):
     sliding_window_tokens: Annotated[int, _count(0, default=0, unit="tokens (0: none)")] | None = Field(None)
     # GQA: at most layers
     sliding_window_layers: Annotated[Any, _count(0, default=0, rule=True, unit="layers")] = Field(None)
-    q_lora_rank: Annotated[int, _count(0, default=0)] | None = Field(None)  # MLA
+    # MLA, compressed; GQA with a low-rank query (StepFun Step-3's MFA: hidden -> q_lora_rank, a norm, -> heads)
+    q_lora_rank: Annotated[int, _count(0, default=0)] | None = Field(None)
     kv_lora_rank: Annotated[int, _count(1)] | None = Field(None)  # MLA
     qk_nope_head_dim: Annotated[int, _count(1)] | None = Field(None)  # MLA
     qk_rope_head_dim: Annotated[int, _count(0)] | None = Field(None)  # MLA
@@ -368,7 +369,11 @@ class ModelSpec:
         h, d = self.hidden_size, self.head_dim
         if self.attention_type == "gqa":
             gate = 2 if self.attention_output_gate else 1
-            return gate * h * self.heads * d + 2 * h * self.kv_heads * d + self.heads * d * h
+            # a low-rank query (Step-3's MFA, vLLM step3_text.py): hidden -> q_lora_rank, an RMSNorm of that width,
+            # then up to every head
+            q = (h * self.q_lora_rank + self.q_lora_rank + self.q_lora_rank * gate * self.heads * d
+                 if self.q_lora_rank else gate * h * self.heads * d)
+            return q + 2 * h * self.kv_heads * d + self.heads * d * h
         if self.attention_type == "compressed":
             # DeepSeek-V4 (aiconfigurator _estimate_weights): wq_a, wq_b, one shared KV projection, the grouped output
             # (wo_a heads·dim -> o_groups x o_lora, wo_b o_groups·o_lora -> hidden) and one sink logit per head; the
@@ -472,15 +477,21 @@ class ModelSpec:
         return 0 if self.tied_embeddings else self.vocab_size * self.hidden_size
 
     @property
+    def ffn_other_weight_params(self) -> int:
+        """The FFN weights that are not routed experts: the dense layers' FFNs and the MoE layers' shared experts
+        (what the FFN side of an attention-FFN disaggregated deployment holds besides the routed experts)."""
+        dense_ffn = self.dense_layers * 3 * self.hidden_size * self.intermediate_size
+        shared = self.moe_layers * self.shared_experts * 3 * self.hidden_size * self.shared_expert_intermediate_size
+        return dense_ffn + shared
+
+    @property
     def other_weight_params(self) -> int:
         """Every weight that is not a routed expert: attention, norms, dense FFNs, shared experts, routers, head."""
         norms = self.layers * 2 * self.hidden_size + self.hidden_size
-        dense_ffn = self.dense_layers * 3 * self.hidden_size * self.intermediate_size
-        shared = self.moe_layers * self.shared_experts * 3 * self.hidden_size * self.shared_expert_intermediate_size
         router = self.moe_layers * self.hidden_size * self.experts
         return (self.softmax_attention_layers * self.attention_params_per_layer + self.compressed_extra_params
-                + self.linear_attention_layers * self.linear_attention_params_per_layer + norms + dense_ffn + shared
-                + router
+                + self.linear_attention_layers * self.linear_attention_params_per_layer + norms
+                + self.ffn_other_weight_params + router
                 + self.embedding_params + self.lm_head_params + self.indexer_layers * self.indexer_params_per_layer)
 
     @property
@@ -638,7 +649,7 @@ def load_model_file(path: str | Path) -> ModelSpec:
     att = m.attention
     if att.type == "gqa":
         kv_heads, head_dim = int(att.kv_heads), int(att.head_dim or 0)
-        v_dim, q_lora, kv_lora, rope = head_dim, 0, 0, 0
+        v_dim, q_lora, kv_lora, rope = head_dim, int(att.q_lora_rank or 0), 0, 0
         window = att.sliding_window_tokens or 0
         window_layers = 0 if att.sliding_window_layers is None else int(att.sliding_window_layers)
     elif att.type == "compressed":

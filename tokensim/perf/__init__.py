@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from ._core import StepModel
 from ._model import (  # noqa: F401
+    AFD_SYNTAX,
     MODES,
     POOL_KINDS,
     POOL_SYNTAX,
     SLO,
+    AfdPool,
     BatchSearch,
     Deployment,
     Instance,
@@ -19,6 +21,7 @@ from ._model import (  # noqa: F401
     Prediction,
     Workload,
     batch_search,
+    build_afd_step_models,
     build_step_model,
     candidate_deployments,
     concurrency_grid,
@@ -30,6 +33,7 @@ from ._model import (  # noqa: F401
     layout_envelope,
     operating_point,
     pareto_frontier,
+    parse_afd,
     parse_pool,
     predict,
     prefill_ttft_s,
@@ -53,4 +57,5 @@ __all__ = [
     "operating_point", "pareto_frontier", "predict", "render_calibration",
     "POOL_KINDS", "POOL_SYNTAX", "LayoutChoice", "Pool", "candidate_deployments", "layout", "layout_envelope",
     "parse_pool", "prefill_ttft_s", "search_layout", "LayoutPin", "serving_instance", "serving_point",
+    "AFD_SYNTAX", "AfdPool", "build_afd_step_models", "parse_afd",
 ]

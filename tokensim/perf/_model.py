@@ -28,6 +28,7 @@ from ..config.hardware import Hardware
 from ..config.models import ModelSpec
 from ..config.precisions import Recipe, ResolvedPrecision, resolve_precision
 from . import _core as core
+from ._afd import AFD_SYNTAX, AfdPool, afd_decode_step, is_afd, parse_afd
 from .efficiency import Efficiency, load_efficiency
 from .envelope import (
     MIN_ENVELOPE_ROWS,
@@ -41,7 +42,8 @@ from .envelope import (
 __all__ = ["Deployment", "Workload", "SLO", "MODES", "BatchSearch", "Instance", "Prediction", "batch_search",
            "build_step_model", "default_deployment", "evaluate", "instance", "latency_layout", "operating_point",
            "pareto_frontier", "predict", "concurrency_grid", "POOL_KINDS", "POOL_SYNTAX", "Pool", "LayoutChoice",
-           "candidate_deployments", "layout", "layout_envelope", "parse_pool", "prefill_ttft_s", "search_layout"]
+           "candidate_deployments", "layout", "layout_envelope", "parse_pool", "prefill_ttft_s", "search_layout",
+           "AFD_SYNTAX", "AfdPool", "build_afd_step_models", "parse_afd"]
 
 MODES = ("aggregated", "disaggregated", "prefill", "decode")
 _GB = 1e9
@@ -955,6 +957,18 @@ def predict(hardware: str, model: str, precision: str, workload: Workload, *, mo
         Unknown names, a deployment that does not fit, weights beyond memory, or a ``concurrency`` when not one
         sequence fits; messages name the parameters (``tp=8 must divide gpus=12``).
     """
+    # attention-FFN disaggregation: decode alone (perf._afd)
+    if decode is not None and not isinstance(decode, Pool) and is_afd(decode):
+        given = [name for name, v in (("gpus", gpus), ("tp", tp), ("ep", ep), ("prefill", prefill)) if v is not None]
+        if given:
+            raise ParameterError(given[0], f"not with an attention-FFN disaggregated decode deployment "
+                                           f"({AFD_SYNTAX}), which names its own GPUs and is modelled decoding alone")
+        if offload_weights:
+            raise ParameterError("offload_weights", "applies to one instance given by gpus, tp and ep (not to an "
+                                                    "attention-FFN disaggregated deployment)")
+        return _predict_afd(hardware, model, precision, workload, mode=mode, slo=slo, concurrency=concurrency,
+                            kv_cache_precision=kv_cache_precision, pareto=pareto, calibration_path=calibration_path,
+                            decode=decode)
     if prefill is not None or decode is not None:
         given = [name for name, v in (("gpus", gpus), ("tp", tp), ("ep", ep)) if v is not None]
         if given:
@@ -1051,14 +1065,20 @@ def _envelope(r: Instance, row: dict[str, Any], constrained: bool) -> dict[str, 
     """The point's speed band (``none`` for an unconstrained max-throughput point), the measured rows of its hardware
     family x model family x band, the most sequences per GPU one of them served, and whether the point lies outside
     (``extrapolation``: fewer than :data:`MIN_ENVELOPE_ROWS` rows, or more sequences per GPU than any of them)."""
-    band = speed_band(float(row["tokens_per_s_per_user"])) if constrained else "none"
-    family = r.model.envelope_family
-    rows = envelope_rows(r.hardware.family, family, band)
-    most = envelope_sequences_per_gpu(r.hardware.family, family, band) if constrained else None
-    per_gpu = float(row["concurrency"]) / r.step_model.gpus
-    beyond = most is not None and per_gpu > most
     dep = r.deployment
-    layout_rows = envelope_layout_rows(r.hardware.family, family, layout_kind(dep.gpus, dep.tp, dep.ep))
+    return _envelope_fields(r.hardware, r.model, float(row["concurrency"]) / r.step_model.gpus,
+                            layout_kind(dep.gpus, dep.tp, dep.ep), dep.label, row, constrained)
+
+
+def _envelope_fields(hardware: Hardware, model: ModelSpec, per_gpu: float, kind: str, label: str, row: dict[str, Any],
+                     constrained: bool) -> dict[str, Any]:
+    """:func:`_envelope` for a point serving ``per_gpu`` sequences per GPU on a layout of ``kind`` (named ``label``)."""
+    band = speed_band(float(row["tokens_per_s_per_user"])) if constrained else "none"
+    family = model.envelope_family
+    rows = envelope_rows(hardware.family, family, band)
+    most = envelope_sequences_per_gpu(hardware.family, family, band) if constrained else None
+    beyond = most is not None and per_gpu > most
+    layout_rows = envelope_layout_rows(hardware.family, family, kind)
     reasons = []
     if rows < MIN_ENVELOPE_ROWS:
         reasons.append(f"{rows} measured rows for its hardware family, model family and per-user speed band, fewer "
@@ -1067,7 +1087,7 @@ def _envelope(r: Instance, row: dict[str, Any], constrained: bool) -> dict[str, 
         reasons.append(f"{_count_text(per_gpu)} sequences per GPU, more than any measured row of its hardware family, "
                        f"model family and per-user speed band served ({_count_text(most)})")
     if layout_rows == 0:
-        reasons.append(f"no measured row of its hardware family and model family ran its layout ({dep.label})")
+        reasons.append(f"no measured row of its hardware family and model family ran its layout ({label})")
     return {"speed_band": band, "envelope_rows": rows, "envelope_max_sequences_per_gpu": most,
             "envelope_layout_rows": layout_rows, "extrapolation": bool(reasons),
             "extrapolation_reason": "; ".join(reasons) or None}
@@ -1689,3 +1709,149 @@ def layout_envelope(hardware: str, model: str, precision: str, workload: Workloa
             best = getattr(p, metric)
             envelope.append(p)
     return envelope
+
+
+# -- attention-FFN disaggregation (perf._afd) ------------------------------------------------------------------------
+def build_afd_step_models(model: ModelSpec, prec: ResolvedPrecision, hardware: Hardware, pool: AfdPool,
+                          efficiency: Efficiency, workload: Workload | None = None,
+                          ) -> tuple[core.StepModel, core.StepModel]:
+    """The two sides of an attention-FFN disaggregated deployment (:mod:`tokensim.perf._afd`) as step models.
+
+    The attention side is one GPU serving its own sequences (tp 1, its own data-parallel group) with every weight
+    but the FFNs: attention, norms, router, embedding and output head (Step-3 report section 7.1: the attention
+    instances hold the router, the embedding and the LM head) and every sequence's KV cache. The FFN side is the FFN
+    GPUs with the dense layers' FFNs and the shared experts tensor-parallel in each FFN instance and the routed
+    experts expert-parallel over the instances (tensor-parallel inside each): :func:`build_step_model`'s arithmetic
+    with the other side's weights, FLOPs and cache taken out.
+
+    Parameters
+    ----------
+    model, prec, hardware : ModelSpec, ResolvedPrecision, Hardware
+        The catalogue entries and the recipe on the hardware.
+    pool : AfdPool
+        The deployment.
+    efficiency : Efficiency
+        The hardware family's efficiency factors.
+    workload : Workload, optional
+        As for :func:`build_step_model`.
+
+    Returns
+    -------
+    tuple of StepModel
+        (one attention GPU, the FFN GPUs).
+
+    Raises
+    ------
+    UserError
+        An FFN instance the step model refuses (its size beyond the head count, more instances than experts).
+    """
+    other = prec.other_weight_bytes_per_param
+    ffn_other = model.ffn_other_weight_params
+    ffn_active = ffn_other + model.moe_layers * model.top_k * model.params_per_routed_expert
+    att = build_step_model(model, prec, hardware, Deployment(1, 1, 1), efficiency, workload)
+    att = replace(att, dense_stream_bytes=(model.streamed_other_weight_params - ffn_other) * other,
+                  matmul_flops_per_token=2.0 * (model.matmul_params_per_token - ffn_active),
+                  experts=0, top_k=0, moe_layers=0, expert_bytes=0.0, expert_flops_per_token=0.0,
+                  weight_bytes_per_gpu=(model.other_weight_params - ffn_other) * other,
+                  draft_stream_bytes=0.0, draft_matmul_flops_per_token=0.0, draft_moe_layers=0.0)
+    dep = Deployment(pool.ffn_gpus, pool.ffn_gpus_per_instance, pool.ffn_instances if model.is_moe else 1)
+    ffn = build_step_model(model, prec, hardware, dep, efficiency, workload)
+    ffn = replace(ffn, dense_stream_bytes=ffn_other * other, matmul_flops_per_token=2.0 * ffn_active,
+                  decode_attn_flops_per_ctx_token_layer=0.0, prefill_attn_flops_per_pair_layer=0.0,
+                  index_flops_per_ctx_token_layer=0.0, index_bytes_per_token_layer=0.0, kv_bytes_per_token_layer=0.0,
+                  state_bytes_per_sequence=0.0, state_flops_per_token=0.0, cache_fixed_bytes_per_sequence=0.0,
+                  weight_bytes_per_gpu=(ffn_other * other / dep.tp
+                                        + model.routed_expert_params * prec.routed_expert_bytes_per_param / dep.gpus),
+                  draft_stream_bytes=0.0, draft_matmul_flops_per_token=0.0, draft_moe_layers=0.0)
+    return att, ffn
+
+
+def _afd_results(att: core.StepModel, ffn: core.StepModel, pool: AfdPool, per_gpu: np.ndarray, context: float,
+                 limit_per_gpu: float) -> dict[str, np.ndarray]:
+    """:func:`evaluate`'s decode-mode metrics of an AFD deployment at ``per_gpu`` sequences per attention GPU;
+    concurrency and its memory limit count the sequences of the whole deployment, throughput every GPU of it."""
+    step = afd_decode_step(att, ffn, pool, per_gpu, np.asarray(context, dtype=float))
+    t = step["t_step_s"]
+    sequences = per_gpu * pool.attention_gpus
+    out = sequences / (t * pool.gpus)
+    nan = np.full(per_gpu.shape, np.nan)
+    return {"output_tokens_per_s_per_gpu": out, "input_tokens_per_s_per_gpu": 0.0 * out,
+            "tokens_per_s_per_user": 1.0 / t, "ttft_s": nan, "tpot_s": t, "gpu_s_per_input_token": nan,
+            "gpu_s_per_output_token": 1.0 / out, "max_concurrency": limit_per_gpu * pool.attention_gpus + 0.0 * out,
+            "bound": step["bound"] + 0 * per_gpu.astype(int), "concurrency": sequences,
+            "fits": (per_gpu <= limit_per_gpu) & (sequences >= 1) & att.fits_weights & ffn.fits_weights,
+            "kv_cache_gb_per_gpu": per_gpu * core.kv_bytes_per_sequence_per_gpu(att, np.asarray(context), np) / _GB}
+
+
+def _predict_afd(hardware: str, model: str, precision: str, workload: Workload, *, mode: str | None, slo: SLO,
+                 concurrency: int | None, kv_cache_precision: str | None, pareto: bool, calibration_path: str | None,
+                 decode: str | AfdPool) -> Prediction | list[Prediction]:
+    """:func:`predict` for an attention-FFN disaggregated decode deployment (``decode="2xA8+2xF8"``)."""
+    pool = parse_afd(decode, "decode")
+    if mode not in (None, "decode"):
+        raise ParameterError("mode", f"{mode!r}: an attention-FFN disaggregated deployment ({pool.label}) is modelled "
+                                     "decoding alone; allowed: decode")
+    if workload.speculative_draft_tokens:
+        raise ParameterError("speculative_draft_tokens", f"{workload.speculative_draft_tokens}: speculative decoding "
+                                                         f"is not modelled with attention-FFN disaggregation "
+                                                         f"({pool.label}); allowed: 0")
+    mdl, hw, recipe, prec, eff = _resolve(hardware, model, precision, kv_cache_precision, calibration_path)
+    eff = _with_prefill_chunk(eff, workload)
+    try:
+        att, ffn = build_afd_step_models(mdl, prec, hw, pool, eff, workload)
+    except UserError as exc:
+        raise ParameterError("decode", f"{pool.label}: FFN side: {exc}") from None
+    usable = hw.hbm_usable_gib * _GIB / _GB * (1 - eff.workspace_fraction)
+    for sm, side in ((att, "attention"), (ffn, "FFN")):
+        if not sm.fits_weights:
+            raise ParameterError("decode", f"{pool.label}: {mdl.name} at {recipe.name}: the {side} side's weights "
+                                           f"need {sm.weight_bytes_per_gpu / _GB:,.1f} GB per GPU on "
+                                           f"{hw.name}, {usable:,.1f} GB usable after workspace; use more or larger "
+                                           f"{side} instances or a smaller precision")
+    context = (workload.context_tokens if workload.context_tokens is not None
+               else workload.input_tokens + 0.5 * workload.output_tokens)
+    limit = float(core.max_concurrency(att, np.asarray(float(context))))  # sequences per attention GPU
+    header: dict[str, Any] = {
+        "hardware": hw.name, "model": mdl.name, "precision": recipe.name, "kv_cache_precision": recipe.kv_cache.name,
+        "compute_format": prec.compute_class, "weight_only": prec.weight_only, "mode": "decode", "gpus": pool.gpus,
+        "tp": 1, "ep": ffn.ep, "input_tokens": workload.input_tokens, "output_tokens": workload.output_tokens,
+        "cache_hit_rate": workload.cache_hit_rate, "prefill_chunk_tokens": eff.prefill_chunk_tokens,
+        "weights_gb_per_gpu": max(att.weight_bytes_per_gpu, ffn.weight_bytes_per_gpu) / _GB}
+    extra: dict[str, Any] = {"layout": pool.label, "decode_pool": pool.label, "total_gpus": pool.gpus}
+    constrained = pareto or concurrency is not None or any(
+        v is not None for v in (slo.min_tokens_per_s_per_user, slo.max_ttft_s, slo.max_tpot_s))
+
+    def prediction(res: dict[str, np.ndarray], i: int, meets: bool | None, queued_for: float | None = None,
+                   ) -> Prediction:
+        row = _row(res, i, ffn)
+        if meets is not None:
+            row["meets_slo"] = meets
+        if queued_for is not None:
+            row = _queued(row, queued_for, workload, slo)
+        fields_ = _envelope_fields(hw, mdl, float(row["concurrency"]) / pool.gpus, "AFD", pool.label, row,
+                                   constrained)
+        return Prediction(**header, **row, **extra, **fields_)
+
+    if concurrency is not None:
+        served = float(concurrency)
+        if served > limit * pool.attention_gpus:  # beyond memory: the limit is served, the rest wait (_queued)
+            served = _served_batch({"max_concurrency": limit * pool.attention_gpus}, served,
+                                   f"for {mdl.name} on {pool.label} {hw.name}")
+        res = _afd_results(att, ffn, pool, np.asarray([served / pool.attention_gpus]), context, limit)
+        meets = bool(_meets(res, slo.min_tokens_per_s_per_user, None, slo.max_tpot_s)[0])
+        return prediction(res, 0, meets, float(concurrency) if served < float(concurrency) else None)
+    res = _afd_results(att, ffn, pool, concurrency_grid(limit * pool.attention_gpus) / pool.attention_gpus, context,
+                       limit)
+    if pareto:
+        order = np.argsort(-res["tokens_per_s_per_user"], kind="stable")
+        best, keep = -np.inf, []
+        for i in order:
+            if res["fits"][i] and res["output_tokens_per_s_per_gpu"][i] > best:
+                best = float(res["output_tokens_per_s_per_gpu"][i])
+                keep.append(int(i))
+        return [prediction(res, i, None) for i in keep]
+    ok = _meets(res, slo.min_tokens_per_s_per_user, None, slo.max_tpot_s)
+    if ok.any():
+        i = int(np.argmax(np.where(ok, res["output_tokens_per_s_per_gpu"], -np.inf)))
+        return prediction(res, i, True)
+    return prediction(res, 0, False)

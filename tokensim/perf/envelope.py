@@ -7,7 +7,7 @@ A prediction falls outside the envelope (``extrapolation: true``) when ``tokensi
 than :data:`MIN_ENVELOPE_ROWS` rows of the same hardware family x model family x speed band, or when it serves more
 sequences per GPU than any of those rows measured at a stated client concurrency
 (:func:`envelope_sequences_per_gpu`: client concurrency over all the GPUs of the deployment), or when no row of its
-hardware family x model family ran its layout kind (:func:`envelope_layout_rows`: TP, TEP, DEP, DTP, any band). The
+hardware family x model family ran its layout kind (:func:`envelope_layout_rows`: TP, TEP, DEP, DTP, AFD, any band). The
 counts are of measured rows whose hardware and model are in the catalogue, whether or not the model can run them yet;
 they are read once per process and cached (:func:`envelope_counts`).
 
@@ -26,6 +26,7 @@ from pathlib import Path
 
 from .._errors import UserError
 from ..config.catalog import load_catalog
+from ._afd import is_afd
 
 __all__ = ["BANDS", "MIN_ENVELOPE_ROWS", "MEASUREMENTS_PATH", "speed_band", "envelope_counts", "envelope_rows",
            "envelope_sequences_per_gpu", "layout_kind", "envelope_layout_rows"]
@@ -186,13 +187,16 @@ def layout_kind(gpus: int, tp: int, ep: int) -> str:
 
 @functools.lru_cache(maxsize=4)
 def _layouts(path: str | None = None) -> dict[tuple[str, str, str], int]:
-    """Rows per (hardware family, model family, layout kind): the decode pool's kind where the row names one, else the
+    """Rows per (hardware family, model family, layout kind): the decode pool's kind where the row names one (``AFD``
+    for an attention-FFN disaggregated one), else the
     kind of its ``instance_gpus``/``tp``/``ep``; rows that give neither are not counted."""
     counts: dict[tuple[str, str, str], int] = {}
     for hw, model, row in _catalogued(path):
         pool = _POOL_KIND.match(row.get("decode_pool") or "")
         sizes = [_number(row.get(k)) for k in ("instance_gpus", "tp", "ep")]
-        if pool:
+        if is_afd(row.get("decode_pool")):
+            kind = "AFD"
+        elif pool:
             kind = pool[1].upper()
         elif all(math.isfinite(v) and v >= 1 for v in sizes):
             kind = layout_kind(*(int(v) for v in sizes))

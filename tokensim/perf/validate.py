@@ -22,7 +22,9 @@ How rows map onto ``predict`` (documented in docs/model-notes.md):
   (the only xPyD deployment ``predict`` takes; otherwise not run); concurrency per decode instance. The InferenceMAX
   metric ``output_tokens_per_s_per_decode_gpu`` is compared with the predicted decode-pool rate (output tokens/s per
   GPU over the decode share of GPUs).
-* ``disaggregated-decode`` and ``decode`` — decode alone (``mode="decode"``) at the stated concurrency per instance.
+* ``disaggregated-decode`` and ``decode`` — decode alone (``mode="decode"``) at the stated concurrency per instance;
+  an attention-FFN disaggregated decode pool (``2xA8+2xF8``, :mod:`tokensim.perf._afd`) as one deployment serving the
+  whole client concurrency. Request lengths may be blank where the mean context is stated (they do not enter).
 * ``disaggregated-prefill`` — a prefill-only pool: ``mode="prefill"``, input tokens/s.
 * ``first-token-latency`` — time to first token of one request alone (batch 1): ``mode="prefill"``, ``ttft_s``.
 * ``production-fleet`` — a live-traffic average over a disaggregated fleet (DeepSeek's Day-6 day of traffic):
@@ -60,6 +62,7 @@ from typing import Any
 
 from .._errors import ConfigError, UserError
 from ..config.catalog import load_catalog
+from ._afd import is_afd
 from ._model import POOL_KINDS, SLO, Workload, layout, predict
 from .envelope import BANDS, MEASUREMENTS_PATH, speed_band
 
@@ -388,9 +391,11 @@ def plan_measurement(m: Measurement, calibration_path: str | None = None) -> dic
             {"hardware": cat.get_hardware, "model": cat.get_model, "precision": cat.get_recipe}[kind](name)
         except UserError:
             raise NotRunnable(reason, f"{kind} '{name}'") from None
+    # a decode-only row with a stated mean context needs no request lengths: they do not enter its prediction
+    lengths_used = not (m.mode == "decode" and m.context_tokens is not None)
     missing = [name for name, absent in (("system_gpus", m.system_gpus == 0 and MEASURED_METRICS[m.metric][1]),
-                                         ("input_tokens", math.isnan(m.input_tokens)),
-                                         ("output_tokens", math.isnan(m.output_tokens))) if absent]
+                                         ("input_tokens", lengths_used and math.isnan(m.input_tokens)),
+                                         ("output_tokens", lengths_used and math.isnan(m.output_tokens))) if absent]
     if missing:
         raise NotRunnable(REASONS[6], ", ".join(missing))
     mode, kind = m.mode, m.kind
@@ -411,6 +416,10 @@ def plan_measurement(m: Measurement, calibration_path: str | None = None) -> dic
     slo = m.slo_limits
     if m.concurrency is None and m.slo is None and m.tokens_per_s_per_user is not None and mode != "prefill":
         slo = SLO(min_tokens_per_s_per_user=m.tokens_per_s_per_user)
+    if mode == "decode" and is_afd(m.decode_pool):
+        # attention-FFN disaggregation: the whole deployment serves the client concurrency (perf._afd)
+        return dict(mode=mode, slo=slo, concurrency=m.concurrency, decode=m.decode_pool.strip(),
+                    kv_cache_precision=m.kv_cache_precision)
     if uncounted is not None:
         # kind and GPUs per instance published, the instance count not: the count tokensim's rate matching chooses
         pre, dec = uncounted
