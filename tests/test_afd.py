@@ -180,3 +180,18 @@ def test_kv_capacity_of_an_attention_gpu():
     att, _ffn, _pool, _hw, _eff = _sides()
     per_sequence = 4096 * 61 * 512
     assert float(core.max_concurrency(att, np.asarray(4096.0))) == np.floor(att.free_kv_bytes_per_gpu / per_sequence)
+
+
+def test_the_fit_never_takes_an_afd_row():
+    """calibrate evaluates one serving instance per row: an AFD row at a fixed concurrency and without an SLO is left
+    out of the fixed-concurrency rows, and one marked to fit is refused with what to do."""
+    from tokensim import ConfigError
+    from tokensim.perf.calibration import fixed_concurrency_rows
+    from tokensim.perf.validate import calibration_rows
+
+    row = next(m for m in load_measurements() if m.id == "stepfun-step3-h800-afd-decode-4k-50ms")
+    free = replace(row, slo=None)
+    assert predict_measurement(free)["predicted"] > 0  # it runs, but
+    assert fixed_concurrency_rows([free]) == []
+    with pytest.raises(ConfigError, match="mark it calibrate: no"):
+        calibration_rows([replace(free, calibrate=True)])

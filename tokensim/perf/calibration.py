@@ -33,6 +33,7 @@ import numpy as np
 
 from ..config.reader import config_dir, load_yaml
 from . import _core as core
+from ._afd import is_afd
 from ._model import concurrency_grid, evaluate, instance
 from .efficiency import GLOBAL_FACTORS, PHASE_FACTORS, PHASES, Efficiency, PhaseEfficiency, render_calibration
 from .validate import (
@@ -504,6 +505,8 @@ def fixed_concurrency_rows(measurements: list[Measurement]) -> list[Measurement]
         if m.calibrate or m.concurrency is None or m.kind != "output" or m.mode not in ("aggregated", "decode"):
             continue
         if m.speculative == "not modelled" or m.slo or m.superseded:
+            continue
+        if is_afd(m.decode_pool):  # the fit evaluates one instance per row; attention-FFN disaggregation is two
             continue
         try:
             plan = plan_measurement(m)

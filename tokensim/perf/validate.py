@@ -597,7 +597,7 @@ def calibration_rows(measurements: list[Measurement]) -> list[Measurement]:
     ------
     ConfigError
         If a row to fit has a metric the fit cannot evaluate (``tokens_per_s_per_gpu``,
-        ``output_tokens_per_s_per_decode_gpu``).
+        ``output_tokens_per_s_per_decode_gpu``) or an attention-FFN disaggregated decode pool.
     """
     rows = [m for m in measurements if m.calibrate]
     for m in rows:
@@ -605,6 +605,10 @@ def calibration_rows(measurements: list[Measurement]) -> list[Measurement]:
             raise ConfigError(None, f"measurement '{m.id}'", f"{m.serving} {m.metric}",
                               "a row the fit can evaluate (output, input or ttft metric)",
                               "mark it calibrate: no")
+        if is_afd(m.decode_pool):
+            raise ConfigError(None, f"measurement '{m.id}'", f"decode_pool {m.decode_pool}",
+                              "a row the fit can evaluate (one serving instance per row; not attention-FFN "
+                              "disaggregation)", "mark it calibrate: no")
     if not rows:
         raise ConfigError(None, "calibrate", "no", "at least one row to fit (calibrate blank or yes)")
     return rows
