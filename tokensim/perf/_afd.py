@@ -64,7 +64,8 @@ AFD_SYNTAX = ("N x A G + M x F H: N attention instances of G GPUs (attention dat
 _AFD_TEXT = re.compile(r"^(\d+)\s*[x×*]\s*A\s*(\d+)\s*\+\s*(\d+)\s*[x×*]\s*F\s*(\d+)$", re.IGNORECASE)
 # looks like an AFD pool (an A part and an F part joined by +), checked by parse_afd
 _AFD_LIKE = re.compile(r"A\s*\d+.*\+.*F\s*\d+", re.IGNORECASE)
-_REDUCE_BYTES = 2.0  # the FFN output returns in BF16 (Step-3 report section 7.1), and TP collectives run in BF16
+# the FFN output returns in BF16 (Step-3 report section 7.1), as the step model's combines and reductions do
+_REDUCE_BYTES = core._REDUCE_BYTES
 # one RDMA fan-out latency per transfer: the step model's assumption for expert-parallel traffic across scale-up
 # domains (_core._LL_LATENCY_SCALE_OUT_S, 50 us)
 _LINK_LATENCY_S = core._LL_LATENCY_SCALE_OUT_S

@@ -1811,12 +1811,11 @@ def _predict_afd(hardware: str, model: str, precision: str, workload: Workload, 
     context = (workload.context_tokens if workload.context_tokens is not None
                else workload.input_tokens + 0.5 * workload.output_tokens)
     limit = float(core.max_concurrency(att, np.asarray(float(context))))  # sequences per attention GPU
-    header: dict[str, Any] = {
-        "hardware": hw.name, "model": mdl.name, "precision": recipe.name, "kv_cache_precision": recipe.kv_cache.name,
-        "compute_format": prec.compute_class, "weight_only": prec.weight_only, "mode": "decode", "gpus": pool.gpus,
-        "tp": 1, "ep": ffn.ep, "input_tokens": workload.input_tokens, "output_tokens": workload.output_tokens,
-        "cache_hit_rate": workload.cache_hit_rate, "prefill_chunk_tokens": eff.prefill_chunk_tokens,
-        "weights_gb_per_gpu": max(att.weight_bytes_per_gpu, ffn.weight_bytes_per_gpu) / _GB}
+    # the record's header as for one instance: every GPU of the deployment, attention tp 1, the FFN's EP, and the
+    # weights of the fuller side
+    fuller = max((att, ffn), key=lambda sm: sm.weight_bytes_per_gpu)
+    header = _header(Instance(mdl, hw, recipe, prec, Deployment(pool.gpus, 1, ffn.ep), eff, fuller, 0.0), "decode",
+                     workload)
     extra: dict[str, Any] = {"layout": pool.label, "decode_pool": pool.label, "total_gpus": pool.gpus}
     constrained = pareto or concurrency is not None or any(
         v is not None for v in (slo.min_tokens_per_s_per_user, slo.max_ttft_s, slo.max_tpot_s))
