@@ -19,6 +19,7 @@ from ..config import check_number
 from ..config.catalog import load_catalog
 from ..config.schema import field_spec
 from ..perf import MODES, POOL_SYNTAX, SLO, Workload, predict
+from ..perf.efficiency import ENGINES
 from ._common import cli, emit, format_option, info
 
 _TABLE_FIELDS = ("hardware", "model", "precision", "compute_format", "weight_only", "mode", "gpus", "tp", "ep",
@@ -131,6 +132,8 @@ def _envelope_note(points) -> None:
 @click.option("--prefill-chunk-tokens", type=float,
               help="new tokens per prefill pass, the engine's chunked-prefill size; 0: unchunked, the whole prompt in "
                    "one pass [default: the calibration's prefill_chunk_tokens]")
+@click.option("--engine", help=f"serving engine whose fitted decode cost applies: {', '.join(ENGINES)} "
+                                "[default: none, the factors pooled over engines]")
 @click.option("--min-tokens-per-s-per-user", type=float, help="SLO: minimum decode speed per user")
 @click.option("--max-ttft-s", type=float, help="SLO: maximum time to first token")
 @click.option("--max-tpot-s", type=float, help="SLO: maximum time per output token")
@@ -149,7 +152,8 @@ def _envelope_note(points) -> None:
 @format_option()
 def perf_command(hardware, model, precision, input_tokens, output_tokens, gpus, tp, ep, prefill, decode, search, mode,
                  context_tokens,
-                 kv_cache_precision, cache_hit_rate, prefill_chunk_tokens, min_tokens_per_s_per_user, max_ttft_s,
+                 kv_cache_precision, cache_hit_rate, prefill_chunk_tokens, engine, min_tokens_per_s_per_user,
+                 max_ttft_s,
                  max_tpot_s, concurrency,
                  speculative_draft_tokens, speculative_acceptance_length, pareto, offload_weights, calibration,
                  fmt):
@@ -170,6 +174,7 @@ def perf_command(hardware, model, precision, input_tokens, output_tokens, gpus, 
                                                 low=1, low_open=False, high=1 + speculative_draft_tokens),
         prefill_chunk_tokens=_positive("--prefill-chunk-tokens", prefill_chunk_tokens, integer=True, low=0,
                                        low_open=False, high=field_spec("serving", "input_tokens").high),
+        engine=engine,
     )
     slo = SLO(_positive("--min-tokens-per-s-per-user", min_tokens_per_s_per_user),
               _positive("--max-ttft-s", max_ttft_s), _positive("--max-tpot-s", max_tpot_s))

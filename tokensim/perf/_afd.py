@@ -169,7 +169,7 @@ def afd_decode_step(attention: core.StepModel, ffn: core.StepModel, pool: AfdPoo
     att = core.decode_step(attention, b, context)
     ffn_tokens = tokens * pool.attention_gpus  # one micro-batch of every attention GPU
     ffn_step = core.decode_step(ffn, ffn_tokens, context)
-    layer_cost = xp.where(b <= core.GRAPH_MAX_BATCH, phase.graph_layer_overhead_s, phase.layer_overhead_s)
+    layer_cost = core.decode_layer_cost(phase, b, xp)
     t_att_roof = xp.maximum(att["t_compute_s"], att["t_memory_s"]) / layers
     t_attention = t_att_roof + layer_cost + phase.layer_token_overhead_s * tokens
     g = pool.ffn_gpus_per_instance

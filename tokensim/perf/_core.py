@@ -294,13 +294,19 @@ def decode_step(sm: StepModel, batch, context):
     total_bytes = sm.dp * sm.dense_stream_bytes + expert_bytes + kv_bytes
     t_compute, t_memory = _roofline(sm, phase, matmul_flops, tokens, total_bytes, expert_bytes, xp, attn_flops)
     t_comm = _comm_time(sm, tokens / sm.dp, tokens / sm.gpus, phase, xp)
-    layer_cost = xp.where(batch / sm.dp <= GRAPH_MAX_BATCH, phase.graph_layer_overhead_s, phase.layer_overhead_s)
+    layer_cost = decode_layer_cost(phase, batch / sm.dp, xp)
     t_draft = _draft_time(sm, batch, attended, layer_cost, phase, xp)
     t_step = (xp.maximum(t_compute, t_memory) + t_comm + phase.step_overhead_s
               + (layer_cost + phase.layer_token_overhead_s * tokens / sm.dp) * sm.layers
               + phase.sequence_overhead_s * batch / sm.dp + t_draft)
     return {"t_compute_s": t_compute, "t_memory_s": t_memory, "t_comm_s": t_comm, "t_step_s": t_step,
             "t_draft_s": t_draft, "bytes": total_bytes, "flops": flops}
+
+
+def decode_layer_cost(phase: PhaseEfficiency, batch_per_group, xp):
+    """Fixed cost of one layer of a decode step with ``batch_per_group`` sequences in a DP group: the CUDA-graph
+    level within the captured sizes (:data:`GRAPH_MAX_BATCH`), else the eager one."""
+    return xp.where(batch_per_group <= GRAPH_MAX_BATCH, phase.graph_layer_overhead_s, phase.layer_overhead_s)
 
 
 def _draft_time(sm: StepModel, batch, attended, layer_cost, phase: PhaseEfficiency, xp):

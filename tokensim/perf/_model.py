@@ -21,7 +21,7 @@ from typing import Any, Literal, overload
 
 import numpy as np
 
-from .._errors import ParameterError, UserError
+from .._errors import ParameterError, UserError, did_you_mean
 from .._xp import array_namespace, to_numpy
 from ..config.catalog import load_catalog
 from ..config.hardware import Hardware
@@ -29,7 +29,7 @@ from ..config.models import ModelSpec
 from ..config.precisions import Recipe, ResolvedPrecision, resolve_precision
 from . import _core as core
 from ._afd import AFD_SYNTAX, AfdPool, afd_decode_step, is_afd, parse_afd
-from .efficiency import Efficiency, load_efficiency
+from .efficiency import ENGINES, Efficiency, load_efficiency
 from .envelope import (
     MIN_ENVELOPE_ROWS,
     envelope_layout_rows,
@@ -93,6 +93,16 @@ class Workload:
     # new tokens per prefill pass of one request (the engine's chunked-prefill size): None, the calibration's
     # prefill_chunk_tokens; 0, unchunked (SGLang --chunked-prefill-size -1: the whole uncached prompt in one pass)
     prefill_chunk_tokens: float | None = None
+    # the serving engine (efficiency.ENGINES), whose fitted per-layer decode cost applies; None or '': the pooled
+    # value, what an engine not named costs
+    engine: str | None = None
+
+    def __post_init__(self):
+        if self.engine and self.engine not in ENGINES:
+            hint = did_you_mean(self.engine, ENGINES)
+            raise ParameterError("engine", f"{self.engine!r} is not an engine with fitted factors; allowed: "
+                                           f"{', '.join(ENGINES)} (or none: the pooled factors)"
+                                           + (f"; {hint}" if hint else ""))
 
     @property
     def new_tokens(self) -> float:
@@ -693,17 +703,20 @@ class Instance:
     kv_transfer_s_per_token: float
 
 
-def _with_prefill_chunk(eff: Efficiency, workload: Workload | None) -> Efficiency:
-    """The efficiency factors with the workload's chunked-prefill size in place of the calibration's (unchunked: the
-    request's new tokens in one pass)."""
-    if workload is None or workload.prefill_chunk_tokens is None:
+def _for_workload(eff: Efficiency, workload: Workload | None) -> Efficiency:
+    """The efficiency factors for the workload's engine (:meth:`Efficiency.with_engine`) and with its chunked-prefill
+    size in place of the calibration's (unchunked: the request's new tokens in one pass)."""
+    if workload is None:
+        return eff
+    eff = eff.with_engine(workload.engine)
+    if workload.prefill_chunk_tokens is None:
         return eff
     return replace(eff, prefill_chunk_tokens=float(workload.prefill_chunk_tokens or workload.new_tokens))
 
 
 def _instance_of(mdl: ModelSpec, hw: Hardware, recipe: Recipe, prec: ResolvedPrecision, eff: Efficiency,
                  dep: Deployment, workload: Workload | None, offload_weights: bool = False) -> Instance:
-    eff = _with_prefill_chunk(eff, workload)
+    eff = _for_workload(eff, workload)
     sm = build_step_model(mdl, prec, hw, dep, eff, workload, offload_weights)
     # what a request's prefill hands to decode (its KV cache and recurrent state at the prompt's length, the step
     # model's own accounting), spread over its input tokens; build_step_model's default workload when none is given
@@ -850,6 +863,8 @@ class Prediction:
     waiting_sequences: float | None = None
     # weights per GPU held in coherent host memory and streamed over the host link each pass (offload_weights)
     offloaded_weights_gb_per_gpu: float | None = None
+    # the serving engine whose fitted factors applied (Workload.engine; None: the pooled factors)
+    engine: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The record as ``tokensim perf`` prints it.
@@ -871,7 +886,7 @@ _OPTIONAL = ("meets_slo", "speed_band", "envelope_rows", "envelope_max_sequences
              "extrapolation", "extrapolation_reason", "layout",
              "prefill_pool", "decode_pool",
              "total_gpus", "bottleneck", "waiting_sequences",
-             "offloaded_weights_gb_per_gpu")  # left out of to_dict when None
+             "offloaded_weights_gb_per_gpu", "engine")  # left out of to_dict when None
 _ORDER = tuple(f.name for f in fields(Prediction) if f.name != "prefill_gpu_share")
 _DISAGGREGATED_ORDER = tuple(_ORDER[:_ORDER.index("ttft_s")]) + (
     "tpot_s", "ttft_s", "gpu_s_per_input_token", "gpu_s_per_output_token", "prefill_gpu_share") + tuple(
@@ -1572,7 +1587,7 @@ def _header(r: Instance, mode: str, workload: Workload) -> dict[str, Any]:
         "weight_only": r.precision.weight_only, "mode": mode, "gpus": r.deployment.gpus, "tp": r.deployment.tp,
         "ep": r.deployment.ep, "input_tokens": workload.input_tokens, "output_tokens": workload.output_tokens,
         "cache_hit_rate": workload.cache_hit_rate, "prefill_chunk_tokens": r.efficiency.prefill_chunk_tokens,
-        "weights_gb_per_gpu": r.step_model.weight_bytes_per_gpu / _GB,
+        "weights_gb_per_gpu": r.step_model.weight_bytes_per_gpu / _GB, "engine": workload.engine or None,
     }
 
 
@@ -1796,7 +1811,7 @@ def _predict_afd(hardware: str, model: str, precision: str, workload: Workload, 
                                                          f"is not modelled with attention-FFN disaggregation "
                                                          f"({pool.label}); allowed: 0")
     mdl, hw, recipe, prec, eff = _resolve(hardware, model, precision, kv_cache_precision, calibration_path)
-    eff = _with_prefill_chunk(eff, workload)
+    eff = _for_workload(eff, workload)
     try:
         att, ffn = build_afd_step_models(mdl, prec, hw, pool, eff, workload)
     except UserError as exc:

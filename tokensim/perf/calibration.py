@@ -25,7 +25,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import math
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,16 @@ from ..config.reader import config_dir, load_yaml
 from . import _core as core
 from ._afd import is_afd
 from ._model import concurrency_grid, evaluate, instance
-from .efficiency import GLOBAL_FACTORS, PHASE_FACTORS, PHASES, Efficiency, PhaseEfficiency, render_calibration
+from .efficiency import (
+    ENGINES,
+    GLOBAL_FACTORS,
+    PHASE_FACTORS,
+    PHASES,
+    Efficiency,
+    PhaseEfficiency,
+    engine_of,
+    render_calibration,
+)
 from .validate import (
     Measurement,
     NotRunnable,
@@ -50,7 +59,7 @@ from .validate import (
 __all__ = ["FitParameter", "PARAMETERS", "PRIOR_LOG_SD", "Problem", "FitResult", "Calibration", "build_problem",
            "fit", "predict_rows", "cross_validate", "cross_validated_rows", "interval_sigmas", "conformal_sigma",
            "calibrate", "fixed_concurrency_rows", "rows_sha256", "FIXED_CONCURRENCY_LABEL",
-           "DEFAULT_SOURCE_OFFSET_SD", "cross_validated_measurements"]
+           "DEFAULT_SOURCE_OFFSET_SD", "DEFAULT_ENGINE_SD", "ENGINE_SCALED", "cross_validated_measurements"]
 
 # How far (log scale, one standard deviation) a family's factor may stray from the pooled value before the
 # penalty equals one data residual of the same size. A modelling choice: 0.3 lets a family differ by ~35%.
@@ -62,6 +71,14 @@ PRIOR_LOG_SD = 0.3
 # like PRIOR_LOG_SD: 1.0 lets a source sit a factor e away from the pool at the cost of one residual of that size
 # (chosen among 0.25, 0.5, 1.0 and 2.0 by leave-one-source-out error over all rows; docs/model-notes.md, round 3).
 DEFAULT_SOURCE_OFFSET_SD = 1.0
+# Per-engine factors (``tokensim calibrate --engine-sd``; efficiency.ENGINES): each engine's decode per-layer costs
+# (eager and CUDA-graph) are the family's times exp(θ_engine), θ shrunk to 0 with this prior width (log scale); 0
+# switches them off. Unlike a source offset an engine factor predicts: a row, a held-out source or a user's
+# ``--engine`` names its engine. The same width as PRIOR_LOG_SD (a modelling choice: an engine may differ by ~35% at
+# the cost of one residual of that size); docs/model-notes.md, round 10.
+DEFAULT_ENGINE_SD = PRIOR_LOG_SD
+# the factors an engine's scale multiplies (the decode step's fixed per-layer costs; efficiency.Efficiency.with_engine)
+ENGINE_SCALED = ("decode.layer_overhead_s", "decode.graph_layer_overhead_s")
 # Soft-L1 scale: residuals beyond ~15% count linearly, so a few badly mapped rows cannot drag the fit.
 LOSS_SCALE = 0.15
 _KINDS = ("output", "input", "ttft")
@@ -144,6 +161,7 @@ class Problem:
     stacks: list[_Stack]
     base_efficiency: dict[str, Efficiency]
     measured: np.ndarray
+    row_engine: np.ndarray | None = None  # (rows,) index into efficiency.ENGINES, -1 for an engine without factors
 
 
 def _stack_fields(models: list[core.StepModel]) -> dict:
@@ -199,9 +217,11 @@ def build_problem(measurements: list[Measurement], calibration_path: str | None 
             kv_transfer=col([resolved[i].kv_transfer_s_per_token for i in idx]),
             cache_hit=col([m.cache_hit_rate or 0.0 for m in ms]),
             kind=np.array([_KINDS.index(m.kind) for m in ms]), slo=slo))
+    engines = [engine_of(m.engine) for m in measurements]
     return Problem(measurements, families, row_family, np.array([r.model.is_moe for r in resolved]), stacks,
-                   {r.hardware.family: r.efficiency for r in resolved},
-                   np.array([m.measured for m in measurements]))
+                   {r.hardware.family: r.efficiency.with_engine("") for r in resolved},
+                   np.array([m.measured for m in measurements]),
+                   np.array([ENGINES.index(e) if e else -1 for e in engines], dtype=int))
 
 
 # -- parameter vector <-> factors ------------------------------------------------------------------------------------
@@ -274,11 +294,19 @@ def _predict_stack(stack: _Stack, values: dict) -> np.ndarray:
     return np.choose(stack.kind, chosen)
 
 
-def predict_rows(problem: Problem, x: np.ndarray) -> np.ndarray:
+def predict_rows(problem: Problem, x: np.ndarray, engine_log: np.ndarray | None = None) -> np.ndarray:
+    """Per-row predictions at parameter vector ``x`` (log scale, :func:`_layout`'s slots) and, when given, each
+    engine's log-scale factor (one per :data:`~tokensim.perf.efficiency.ENGINES` entry) on :data:`ENGINE_SCALED`."""
     slots = _layout(problem)
     out = np.empty(len(problem.measurements))
     for stack in problem.stacks:
-        out[stack.rows] = _predict_stack(stack, _row_values(stack, x, slots))
+        values = _row_values(stack, x, slots)
+        if engine_log is not None and problem.row_engine is not None:
+            engine = problem.row_engine[stack.rows]
+            scale = np.where(engine >= 0, np.exp(np.asarray(engine_log)[np.maximum(engine, 0)]), 1.0)[:, None]
+            for key in ENGINE_SCALED:
+                values[key] = values[key] * scale
+        out[stack.rows] = _predict_stack(stack, values)
     return out
 
 
@@ -294,13 +322,17 @@ class FitResult:
     cost: float
     converged: bool
     source_effects: dict[str, float]  # source group -> fitted log-offset (empty when not fitted); never predicts
+    # engine -> fitted factor on its decode per-layer costs (ENGINE_SCALED; empty when not fitted); predicts
+    engine_scales: dict[str, float] = field(default_factory=dict)
+    rows_per_engine: dict[str, int] = field(default_factory=dict)
 
 
 def fit(problem: Problem, train: np.ndarray | None = None, x0: np.ndarray | None = None,
-        source_offset_sd: float = 0.0) -> FitResult:
+        source_offset_sd: float = 0.0, engine_sd: float = 0.0) -> FitResult:
     """Robust least squares on ln(predicted/measured) over ``train`` rows (default all), shrunk to the pool; with
     ``source_offset_sd`` > 0 each training source group also gets a shrunk log-offset (``FitResult.source_effects``)
-    that never enters a prediction."""
+    that never enters a prediction; with ``engine_sd`` > 0 each engine of the training rows gets a log-factor on its
+    decode per-layer costs, shrunk to 0 with that width (``FitResult.engine_scales``), which does."""
     slots = _layout(problem)
     train = np.ones(len(problem.measurements), dtype=bool) if train is None else train
     counts = np.bincount(problem.row_family[train], minlength=len(problem.families))
@@ -315,16 +347,27 @@ def fit(problem: Problem, train: np.ndarray | None = None, x0: np.ndarray | None
     group_of = np.array([groups.index(m.source_group) if m.source_group in groups else -1
                          for m in problem.measurements])
     n_phys = len(slots)
+    n_groups = len(groups) if use_effects else 0
+    # the engines the training rows name: one log-factor each (the others stay at 0, the pooled costs)
+    row_engine = problem.row_engine if problem.row_engine is not None else np.full(len(train), -1)
+    fitted_engines = sorted({int(e) for e in row_engine[train] if e >= 0}) if engine_sd > 0 else []
+    n_engines = len(fitted_engines)
+
+    def engine_log(z):
+        out = np.zeros(len(ENGINES))
+        out[fitted_engines] = z[n_phys + n_groups:]
+        return out
 
     def residuals(z):
         x = z[:n_phys]
-        pred = np.log(np.maximum(predict_rows(problem, x), 1e-30))
+        pred = np.log(np.maximum(predict_rows(problem, x, engine_log(z) if n_engines else None), 1e-30))
         if use_effects:
-            pred = pred + np.where(group_of >= 0, z[n_phys:][group_of], 0.0)
+            pred = pred + np.where(group_of >= 0, z[n_phys:n_phys + n_groups][group_of], 0.0)
         data = (pred - log_measured)[train]
         shrink = np.array([(x[i] - x[j]) / PRIOR_LOG_SD for i, j in prior])
-        effects = z[n_phys:] / source_offset_sd if use_effects else np.empty(0)
-        return np.concatenate([data, shrink, effects])
+        effects = z[n_phys:n_phys + n_groups] / source_offset_sd if use_effects else np.empty(0)
+        engines = z[n_phys + n_groups:] / engine_sd if n_engines else np.empty(0)
+        return np.concatenate([data, shrink, effects, engines])
 
     low = np.log([p.low for p, _ in slots])
     high = np.log([p.high for p, _ in slots])
@@ -333,11 +376,19 @@ def fit(problem: Problem, train: np.ndarray | None = None, x0: np.ndarray | None
         # offsets bounded to a factor of e^2 either way; every fit starts them at 0
         low, high = np.concatenate([low, np.full(len(groups), -2.0)]), np.concatenate([high, np.full(len(groups), 2.0)])
         start = np.concatenate([start, np.zeros(len(groups))])
+    if n_engines:  # engine factors bounded to a factor of e^2 either way; every fit starts them at 1
+        low, high = np.concatenate([low, np.full(n_engines, -2.0)]), np.concatenate([high, np.full(n_engines, 2.0)])
+        start = np.concatenate([start, np.zeros(n_engines)])
     from scipy.optimize import least_squares  # scipy is imported when a fit runs, not with the CLI
 
     sol = least_squares(residuals, start, bounds=(low, high), loss="soft_l1", f_scale=LOSS_SCALE, method="trf",
                         x_scale="jac", diff_step=1e-4, xtol=1e-10, ftol=1e-10, gtol=1e-10, max_nfev=400)
-    source_effects = ({g: float(v) for g, v in zip(groups, sol.x[n_phys:], strict=True)} if use_effects else {})
+    source_effects = ({g: float(v) for g, v in zip(groups, sol.x[n_phys:n_phys + n_groups], strict=True)}
+                      if use_effects else {})
+    engines_fit = engine_log(sol.x) if n_engines else None
+    engine_scales = ({ENGINES[e]: float(np.exp(engines_fit[e])) for e in fitted_engines}
+                     if engines_fit is not None else {})
+    rows_per_engine = {ENGINES[e]: int(((row_engine == e) & train).sum()) for e in fitted_engines}
     x = sol.x[:n_phys]
     values = np.exp(x)
     pooled = {p.key: float(values[i]) for i, (p, fam) in enumerate(slots) if fam is None}
@@ -346,18 +397,20 @@ def fit(problem: Problem, train: np.ndarray | None = None, x0: np.ndarray | None
         if fam is not None:
             per_family[problem.families[fam]][p.key] = float(values[i])
     counted = {f: int(c) for f, c in zip(problem.families, counts, strict=False)}
-    return FitResult(problem.families, pooled, per_family, counted, x, predict_rows(problem, x),
-                     float(sol.cost), bool(sol.success), source_effects)
+    return FitResult(problem.families, pooled, per_family, counted, x, predict_rows(problem, x, engines_fit),
+                     float(sol.cost), bool(sol.success), source_effects, engine_scales, rows_per_engine)
 
 
-def cross_validate(problem: Problem, x0: np.ndarray | None = None, source_offset_sd: float = 0.0) -> np.ndarray:
+def cross_validate(problem: Problem, x0: np.ndarray | None = None, source_offset_sd: float = 0.0,
+                   engine_sd: float = 0.0) -> np.ndarray:
     """Leave-one-source-out predictions: each source's rows predicted by a fit to every other source (sources of one
     organisation held out together: ``Measurement.source_group``)."""
     sources = np.array([m.source_group for m in problem.measurements])
     out = np.empty(len(sources))
     for s in sorted(set(sources)):
         held = sources == s
-        out[held] = fit(problem, train=~held, x0=x0, source_offset_sd=source_offset_sd).predicted[held]
+        out[held] = fit(problem, train=~held, x0=x0, source_offset_sd=source_offset_sd,
+                        engine_sd=engine_sd).predicted[held]
     return out
 
 
@@ -423,12 +476,12 @@ def loso_rows(problem: Problem, loso_pred: np.ndarray, level: float, z: float) -
 
 
 def cross_validated_rows(measurements: list[Measurement], calibration_path: str | None = None,
-                         source_offset_sd: float = 0.0) -> list[dict]:
+                         source_offset_sd: float = 0.0, engine_sd: float = 0.0) -> list[dict]:
     """Validation rows of leave-one-source-out predictions (``tokensim validate --cross-validate``)."""
     problem = build_problem(measurements, calibration_path)
     eff = next(iter(problem.base_efficiency.values()))
-    return loso_rows(problem, cross_validate(problem, source_offset_sd=source_offset_sd), eff.interval_level,
-                     eff.interval_z)
+    return loso_rows(problem, cross_validate(problem, source_offset_sd=source_offset_sd, engine_sd=engine_sd),
+                     eff.interval_level, eff.interval_z)
 
 
 # How calibration.yaml's fit.data names the rows added by fixed_concurrency_rows (validate reads it back).
@@ -442,8 +495,8 @@ def cross_validated_measurements(measurements: list[Measurement],
 
     The rows the calibration's fit took (the fitted rows, plus the fixed-concurrency rows when its ``fit.data``
     names them) are predicted by fits to the other source groups, with per-source offsets when its
-    ``fit.source_offset_sd`` is set; the rows no fit takes are predicted by the calibration itself, which never saw
-    them.
+    ``fit.source_offset_sd`` is set and per-engine factors when its ``fit.engine_sd`` is; the rows no fit takes are
+    predicted by the calibration itself, which never saw them.
 
     Parameters
     ----------
@@ -459,6 +512,7 @@ def cross_validated_measurements(measurements: list[Measurement],
     """
     fit_record = (load_yaml(Path(calibration_path or config_dir() / "calibration.yaml")) or {}).get("fit") or {}
     offset_sd = float(fit_record.get("source_offset_sd") or 0.0)
+    engine_sd = float(fit_record.get("engine_sd") or 0.0)
     extra = ({m.id: m for m in fixed_concurrency_rows(measurements)}
              if FIXED_CONCURRENCY_LABEL in str(fit_record.get("data", "")) else {})
     fitted, rest, not_run = [], [], []
@@ -474,7 +528,7 @@ def cross_validated_measurements(measurements: list[Measurement],
             fitted.append(m)
         except NotRunnable as exc:
             not_run.append(not_run_result(m, exc))
-    rows = cross_validated_rows(fitted, calibration_path, offset_sd) if fitted else []
+    rows = cross_validated_rows(fitted, calibration_path, offset_sd, engine_sd) if fitted else []
     held = validate(rest, calibration_path) if rest else {"rows": [], "not_run": []}
     return rows + held["rows"], not_run + held["not_run"]
 
@@ -549,6 +603,9 @@ class Calibration:
         out = {"pooled": {**self.fit.pooled, **widths}}
         for fam in self.fit.families:
             out[fam] = {**self.fit.per_family[fam], "rows": self.fit.rows_per_family[fam]}
+        for engine, scale in self.fit.engine_scales.items():
+            out[f"engine {engine}"] = {"decode_layer_overhead_scale": scale,
+                                       "rows": self.fit.rows_per_engine[engine]}
         return out
 
 
@@ -567,14 +624,15 @@ _HEADER = """
 
 
 def calibrate(measurements: list[Measurement], data_label: str, calibration_path: str | None = None,
-              date: str | None = None, source_offset_sd: float = 0.0) -> Calibration:
+              date: str | None = None, source_offset_sd: float = 0.0, engine_sd: float = 0.0) -> Calibration:
     """Fit the factors, cross-validate by source, derive intervals; return the new calibration.yaml text (with
     ``source_offset_sd`` > 0: per-source offsets in every fit, recorded in ``fit.source_offset_sd`` and, fitted to
-    all rows, in ``fit.source_offsets``)."""
+    all rows, in ``fit.source_offsets``; with ``engine_sd`` > 0: per-engine factors in every fit, recorded in
+    ``fit.engine_sd`` and, fitted to all rows, in the file's ``engines``)."""
     date = date or _dt.date.today().isoformat()
     problem = build_problem(measurements, calibration_path)
-    full = fit(problem, source_offset_sd=source_offset_sd)
-    loso_pred = cross_validate(problem, source_offset_sd=source_offset_sd)
+    full = fit(problem, source_offset_sd=source_offset_sd, engine_sd=engine_sd)
+    loso_pred = cross_validate(problem, source_offset_sd=source_offset_sd, engine_sd=engine_sd)
     eff = next(iter(problem.base_efficiency.values()))
     level, z = eff.interval_level, eff.interval_z
     resid = np.log(loso_pred / problem.measured)
@@ -611,6 +669,9 @@ def calibrate(measurements: list[Measurement], data_label: str, calibration_path
               "residuals, per phase and dense/MoE")
     if source_offset_sd > 0:
         method += f"; per-source log-offsets shrunk to 0 with sd {source_offset_sd:g} (never predicting)"
+    if engine_sd > 0:
+        method += (f"; per-engine log-factors on the decode per-layer costs shrunk to 0 with sd {engine_sd:g} "
+                   "(predicting for rows and users that name the engine)")
     fit_block: dict[str, Any] = {
         "date": date,
         "method": method,
@@ -624,8 +685,13 @@ def calibrate(measurements: list[Measurement], data_label: str, calibration_path
     }
     if source_offset_sd > 0:
         fit_block["source_offset_sd"] = float(source_offset_sd)
+    if engine_sd > 0:
+        fit_block["engine_sd"] = float(engine_sd)
     if full.source_effects:
         fit_block["source_offsets"] = [{"group": g, "log_offset": round(v, 4)}
                                        for g, v in sorted(full.source_effects.items())]
-    text = render_calibration(fit_block, defaults, families, calibration_path, header=_HEADER)
+    engines = {e: {"decode_layer_overhead_scale": (v, f"{fitted}; {full.rows_per_engine[e]} rows served by {e}, "
+                                                     f"shrunk to 1 with sd {engine_sd:g}")}
+               for e, v in full.engine_scales.items()}
+    text = render_calibration(fit_block, defaults, families, calibration_path, header=_HEADER, engines=engines)
     return Calibration(full, loso, sigmas, fit_block, text)

@@ -16,7 +16,7 @@ from typing import Any
 from ..config.reader import Section, config_dir, load_yaml
 
 __all__ = ["PhaseEfficiency", "Efficiency", "load_efficiency", "render_calibration", "PHASES", "PHASE_FACTORS",
-           "GLOBAL_FACTORS"]
+           "GLOBAL_FACTORS", "ENGINES", "ENGINE_FACTORS", "engine_of"]
 
 PHASES = ("prefill", "decode")
 # name -> (low, high, open-low) allowed range
@@ -46,6 +46,25 @@ GLOBAL_FACTORS = {
     "prefill_chunk_tokens": (1.0, 1e7, False),
     "workspace_fraction": (0.0, 0.9, False),
 }
+# Serving engines with fitted factors of their own (calibration.yaml ``engines``; docs/model-notes.md, round 10), by
+# the inference engine that runs the forward passes: an orchestrator around it (NVIDIA Dynamo, AMD MoRI, NIM's
+# backends) or a fork of it counts as that engine. An engine not named, or not one of these, takes the pooled factors.
+ENGINES = ("tensorrt-llm", "sglang", "vllm", "atom")
+# name -> (low, high, open-low): the decode step's fixed per-layer costs (eager and CUDA-graph) of the engine's
+# kernels relative to the pooled family values
+ENGINE_FACTORS = {"decode_layer_overhead_scale": (0.0, 100.0, True)}
+
+
+def engine_of(text: str | None) -> str:
+    """The engine of :data:`ENGINES` a free-text engine name runs on ('' when none): 'dynamo+tensorrt-llm' and 'trtllm'
+    -> 'tensorrt-llm', 'dynamo+sglang' and 'sglang+mori' -> 'sglang', 'vllm+atom' -> 'atom' (ATOM's vLLM plugin runs
+    ATOM's kernels), 'moreh-vllm' -> 'vllm'."""
+    t = (text or "").lower()
+    for engine, marks in (("tensorrt-llm", ("tensorrt", "trtllm", "trt-llm")), ("sglang", ("sglang",)),
+                          ("atom", ("atom",)), ("vllm", ("vllm",))):
+        if any(mark in t for mark in marks):
+            return engine
+    return ""
 
 
 @dataclass(frozen=True)
@@ -94,6 +113,10 @@ class Efficiency:
     workspace_fraction: float
     interval_level: float
     sources: dict[str, str] = field(default_factory=dict, compare=False)
+    # the engine (:data:`ENGINES`) whose factors are applied ('' none: the pooled values), and every engine's factors
+    # from the calibration file (:meth:`with_engine`)
+    engine: str = ""
+    engine_factors: dict[str, dict[str, float]] = field(default_factory=dict, compare=False)
 
     @property
     def interval_z(self) -> float:
@@ -102,6 +125,23 @@ class Efficiency:
 
     def phase(self, name: str) -> PhaseEfficiency:
         return getattr(self, name)
+
+    def engine_scale(self, engine: str) -> float:
+        """The decode per-layer cost of ``engine`` relative to the pooled value (1 for '' or an engine without
+        fitted factors)."""
+        return float(self.engine_factors.get(engine, {}).get("decode_layer_overhead_scale", 1.0))
+
+    def with_engine(self, engine: str | None) -> Efficiency:
+        """These factors for ``engine`` ('' or None: the pooled ones): the decode step's fixed per-layer costs, eager
+        and CUDA-graph, scaled by the engine's ``decode_layer_overhead_scale``. Idempotent: the scale replaces that of
+        the engine already applied."""
+        engine = engine or ""
+        if engine == self.engine:
+            return self
+        scale = self.engine_scale(engine) / self.engine_scale(self.engine)
+        decode = replace(self.decode, layer_overhead_s=self.decode.layer_overhead_s * scale,
+                         graph_layer_overhead_s=float(self.decode.graph_layer_overhead_s or 0.0) * scale)
+        return replace(self, engine=engine, decode=decode)
 
     def with_phase(self, name: str, **changes: float) -> Efficiency:
         phase: Any = replace(self.phase(name), **changes)
@@ -133,16 +173,27 @@ class _Document:
     families: Section
     interval_level: float
     fit: dict
+    engines: dict[str, dict[str, tuple[float, str]]]  # engine -> factor -> (value, source)
 
 
 def _read(path: Path) -> _Document:
     doc = Section(load_yaml(path), path)
-    doc.check_keys(("fit", "interval_level", "defaults", "families"))
+    doc.check_keys(("fit", "interval_level", "defaults", "families", "engines"))
     defaults = doc.section("defaults")
     defaults.check_keys((*PHASES, *GLOBAL_FACTORS))
+    engines: dict[str, dict[str, tuple[float, str]]] = {}
+    section = doc.section("engines", {})
+    section.check_keys(ENGINES)
+    for engine in ENGINES:
+        if engine in section:
+            one = section.section(engine)
+            one.check_keys(ENGINE_FACTORS)
+            sources: dict[str, str] = {}
+            engines[engine] = {key: (_factor(one, key, spec, sources, ""), sources[key])
+                               for key, spec in ENGINE_FACTORS.items() if key in one}
     return _Document(defaults, doc.section("families", {}),
                      doc.number("interval_level", 0.8, low=0, high=1, low_open=True, high_open=True),
-                     dict(doc.raw("fit", {}) or {}))
+                     dict(doc.raw("fit", {}) or {}), engines)
 
 
 def _phase_values(defaults: Section, family: Section | None, phase: str, sources: dict) -> dict[str, float]:
@@ -177,7 +228,9 @@ def load_efficiency(family: str, path: str | None = None) -> Efficiency:
             f.check_keys(PHASE_FACTORS)
         phases[phase] = PhaseEfficiency(**_phase_values(d, f, phase, sources))
     glob: dict[str, Any] = {k: _merged(doc.defaults, fam, k, spec, sources, "") for k, spec in GLOBAL_FACTORS.items()}
-    return Efficiency(family=family, interval_level=doc.interval_level, sources=sources, **phases, **glob)
+    engines = {e: {k: value for k, (value, _) in factors.items()} for e, factors in doc.engines.items()}
+    return Efficiency(family=family, interval_level=doc.interval_level, sources=sources, engine_factors=engines,
+                      **phases, **glob)
 
 
 # -- writer (``tokensim calibrate``) ----------------------------------------------------------------------------------
@@ -196,8 +249,9 @@ def _yaml_entry(name: str, value: float, source: str, indent: int) -> str:
 
 def render_calibration(fit: dict, defaults: dict[str, tuple[float, str]],
                        families: dict[str, dict[str, tuple[float, str]]], base_path: str | None = None,
-                       header: str = "") -> str:
-    """calibration.yaml text: ``defaults``/``families`` map "phase.name" (or a global name) to (value, source).
+                       header: str = "", engines: dict[str, dict[str, tuple[float, str]]] | None = None) -> str:
+    """calibration.yaml text: ``defaults``/``families`` map "phase.name" (or a global name) to (value, source),
+    ``engines`` an engine of :data:`ENGINES` to its factors (None: those of ``base_path``; empty: none).
 
     Default factors not given keep the value and source they have in ``base_path`` (default: the bundled file), so
     a fit writes only what it fitted.
@@ -234,4 +288,11 @@ def render_calibration(fit: dict, defaults: dict[str, tuple[float, str]],
                 out.append(f"    {phase}:\n")
                 out.extend(_yaml_entry(k, *factors[f"{phase}.{k}"], 6) for k in keys)
         out.extend(_yaml_entry(k, *factors[k], 4) for k in GLOBAL_FACTORS if k in factors)
+    engines = doc.engines if engines is None else engines
+    if engines:
+        out.append("engines:\n")
+        for engine in ENGINES:
+            if engines.get(engine):
+                out.append(f"  {engine}:\n")
+                out.extend(_yaml_entry(k, *engines[engine][k], 4) for k in ENGINE_FACTORS if k in engines[engine])
     return "".join(out)

@@ -64,6 +64,7 @@ from .._errors import ConfigError, UserError
 from ..config.catalog import load_catalog
 from ._afd import is_afd
 from ._model import POOL_KINDS, SLO, Workload, layout, predict
+from .efficiency import engine_of
 from .envelope import BANDS, MEASUREMENTS_PATH, speed_band
 
 __all__ = ["Measurement", "NotRunnable", "REQUIRED_COLUMNS", "EXTRA_COLUMNS", "SERVING",
@@ -103,9 +104,15 @@ SOURCE_GROUPS = {"inferencemax-2026": "semianalysis", "inferencemax-gha-gptoss":
                  "amd-rocm-blog-mi300x-bestpractice-2025": "amd", "amd-rocm-blog-vllm-optimize-2024": "amd",
                  "mlperf-v6.0-latency": "mlperf-v6.0"}
 # Why a row is not run (NotRunnable.reason), in the order reports list them.
-REASONS = ("hardware not in the catalogue", "model not in the catalogue", "precision not in the catalogue",
-           "metric not mapped for the serving mode", "pool layout not published as <n>x<kind><gpus>",
-           "predict refused the deployment", "workload or GPU count not published")
+NO_HARDWARE = "hardware not in the catalogue"
+NO_MODEL = "model not in the catalogue"
+NO_PRECISION = "precision not in the catalogue"
+METRIC_NOT_MAPPED = "metric not mapped for the serving mode"
+POOL_NOT_PUBLISHED = "pool layout not published as <n>x<kind><gpus>"
+PREDICT_REFUSED = "predict refused the deployment"
+WORKLOAD_NOT_PUBLISHED = "workload or GPU count not published"
+REASONS = (NO_HARDWARE, NO_MODEL, NO_PRECISION, METRIC_NOT_MAPPED, POOL_NOT_PUBLISHED, PREDICT_REFUSED,
+           WORKLOAD_NOT_PUBLISHED)
 _SLO_KEYS = ("min_tokens_per_s_per_user", "max_ttft_s", "max_tpot_s")
 # "p99 TTFT <= 3 s", "TPOT < 70 ms": the SLO text of MLPerf and engine posts
 _SLO_TEXT = re.compile(r"^(?:p\d+\s+)?(TTFT|TPOT)\s*(<=|<)\s*([0-9.]+)\s*(ms|s)$", re.IGNORECASE)
@@ -249,9 +256,10 @@ class Measurement:
             return Workload(self.input_tokens, self.output_tokens, self.context_tokens,
                             cache_hit_rate=self.cache_hit_rate or 0.0, speculative_draft_tokens=draft,
                             speculative_acceptance_length=min(acceptance, 1.0 + draft),
-                            prefill_chunk_tokens=self.prefill_chunk_tokens)
+                            prefill_chunk_tokens=self.prefill_chunk_tokens, engine=engine_of(self.engine))
         return Workload(self.input_tokens, self.output_tokens, self.context_tokens,
-                        cache_hit_rate=self.cache_hit_rate or 0.0, prefill_chunk_tokens=self.prefill_chunk_tokens)
+                        cache_hit_rate=self.cache_hit_rate or 0.0, prefill_chunk_tokens=self.prefill_chunk_tokens,
+                        engine=engine_of(self.engine))
 
     def predict_kwargs(self) -> dict:
         """Keyword arguments of :func:`tokensim.perf.predict` (besides hardware, model, precision, workload).
@@ -312,7 +320,7 @@ def _instances(m: Measurement) -> float:
     if m.decode_pool:
         pool = _pool(m.decode_pool)
         if pool is None or pool[0] is None:
-            raise NotRunnable(REASONS[4], f"decode pool '{m.decode_pool}'")
+            raise NotRunnable(POOL_NOT_PUBLISHED, f"decode pool '{m.decode_pool}'")
         return float(pool[0])
     if m.instance_gpus and m.system_gpus > m.instance_gpus and m.mode != "prefill":
         return m.system_gpus / m.instance_gpus
@@ -351,7 +359,7 @@ def _rate_matched_counts(m: Measurement, prefill: tuple[int | None, str, int], d
                           calibration_path=calibration_path, prefill=f"{n_pre}x{pre_dep.label}",
                           decode=f"{n_dec}x{dec_dep.label}")
         except UserError as exc:
-            raise NotRunnable(REASONS[5], f"measurement '{m.id}': {exc}") from None
+            raise NotRunnable(PREDICT_REFUSED, f"measurement '{m.id}': {exc}") from None
         tried.append((n_pre, n_dec, res.output_tokens_per_s_per_gpu if res.meets_slo is not False else 0.0))
     best = max(t[2] for t in tried)
     n_pre, n_dec, _ = next(t for t in tried if t[2] >= target * best)
@@ -385,8 +393,8 @@ def plan_measurement(m: Measurement, calibration_path: str | None = None) -> dic
         A serving mode, metric or deployment ``predict`` cannot take, or a name not in the catalogue, with the reason.
     """
     cat = load_catalog()
-    for kind, name, reason in (("hardware", m.hardware, REASONS[0]), ("model", m.model, REASONS[1]),
-                               ("precision", m.precision, REASONS[2])):
+    for kind, name, reason in (("hardware", m.hardware, NO_HARDWARE), ("model", m.model, NO_MODEL),
+                               ("precision", m.precision, NO_PRECISION)):
         try:
             {"hardware": cat.get_hardware, "model": cat.get_model, "precision": cat.get_recipe}[kind](name)
         except UserError:
@@ -397,18 +405,18 @@ def plan_measurement(m: Measurement, calibration_path: str | None = None) -> dic
                                          ("input_tokens", lengths_used and math.isnan(m.input_tokens)),
                                          ("output_tokens", lengths_used and math.isnan(m.output_tokens))) if absent]
     if missing:
-        raise NotRunnable(REASONS[6], ", ".join(missing))
+        raise NotRunnable(WORKLOAD_NOT_PUBLISHED, ", ".join(missing))
     mode, kind = m.mode, m.kind
     allowed = {"aggregated": ("output", "input", "total", "ttft"), "disaggregated": ("output", "decode-output",
                "input", "total", "ttft"), "decode": ("output",), "prefill": ("input", "ttft")}[mode]
     if kind not in allowed:
-        raise NotRunnable(REASONS[3], f"'{m.metric}' under '{m.serving}'")
+        raise NotRunnable(METRIC_NOT_MAPPED, f"'{m.metric}' under '{m.serving}'")
     pools: dict[str, Any] = {}
     uncounted = None  # (prefill, decode) pools whose instance count is not published
     if mode == "disaggregated":
         prefill, decode = _pool(m.prefill_pool), _pool(m.decode_pool)
         if prefill is None or decode is None:
-            raise NotRunnable(REASONS[4], f"prefill '{m.prefill_pool}', decode '{m.decode_pool}'")
+            raise NotRunnable(POOL_NOT_PUBLISHED, f"prefill '{m.prefill_pool}', decode '{m.decode_pool}'")
         if prefill[1:] != decode[1:]:  # pools of their own: predict runs them as published (perf --prefill/--decode)
             pools = {"prefill": m.prefill_pool.strip(), "decode": m.decode_pool.strip()}
         if None in (prefill[0], decode[0]):
@@ -691,7 +699,7 @@ def predict_measurement(m: Measurement, calibration_path: str | None = None) -> 
     try:
         res = predict(m.hardware, m.model, m.precision, m.workload, calibration_path=calibration_path, **kwargs)
     except UserError as exc:
-        raise NotRunnable(REASONS[5], f"measurement '{m.id}': {exc}") from None
+        raise NotRunnable(PREDICT_REFUSED, f"measurement '{m.id}': {exc}") from None
     if m.kind == "ttft":  # a time: the prefill interval width, as for input tokens per second
         value = res.ttft_s
         width = res.input_tokens_per_s_per_gpu_high / res.input_tokens_per_s_per_gpu
