@@ -169,3 +169,18 @@ def test_calibrate_writes_the_engine_factors_and_perf_uses_them(tmp_path):
     r = instance("H100", "llama-3.1-8b", "fp8", gpus=1, tp=1, calibration_path=str(out))
     assert b.tpot_s - a.tpot_s == pytest.approx((scale - 1) * r.efficiency.decode.graph_layer_overhead_s
                                                 * r.model.layers, rel=1e-6)
+
+
+def test_a_scenario_names_its_engine_and_an_unknown_one_is_refused():
+    """``serving.engine`` reaches the workload the money prices; a near miss is refused with the field, the allowed
+    names and a suggestion."""
+    from tokensim import ConfigError
+    from tokensim.config.scenario import load_scenario
+    from tokensim.resolve.perf import workload
+
+    s = load_scenario("b300-10k-cluster", ["serving.engine=sglang"])
+    assert s.serving.engine == "sglang" and workload(s.serving).engine == "sglang"
+    assert load_scenario("b300-10k-cluster").serving.engine is None
+    with pytest.raises(ConfigError, match=r"serving\.engine.*one of tensorrt-llm, sglang, vllm, atom.*did you mean "
+                                          r"'sglang'"):
+        load_scenario("b300-10k-cluster", ["serving.engine=sglng"])

@@ -158,6 +158,7 @@ def _serving(m: ServingSchema, r: _Reader, catalog) -> Serving:
         instance_gpus=_value("serving", m, "instance_gpus"),
         tensor_parallel=_value("serving", m, "tensor_parallel"),
         expert_parallel=_value("serving", m, "expert_parallel"),
+        engine=_value("serving", m, "engine"),
     )
 
 

@@ -52,7 +52,7 @@ from ._spec import (
 )
 from .catalog import load_catalog
 from .money import check_currency
-from .types import AMORTISATIONS, BILLINGS, CONTRACT_TYPES, PAYERS, RESIDUAL_METHODS
+from .types import AMORTISATIONS, BILLINGS, CONTRACT_TYPES, ENGINES, PAYERS, RESIDUAL_METHODS
 
 __all__ = [
     "Number", "Choice", "CatalogName", "Text", "Source", "Table", "Invalid", "Derived", "REQUIRED", "SchemaSection",
@@ -190,6 +190,9 @@ class ServingSchema(SchemaSection):
     # the upper bound is 1 + speculative_draft_tokens
     speculative_acceptance_length: Annotated[Any, _num(1, unit="output tokens per decode step", default=1.0,
                                                          rule=True)] = Field(None)
+    # issue 11, round 10: the engine whose fitted decode per-layer cost applies (calibration.yaml engines)
+    engine: Annotated[str, Choice(ENGINES, default=None,
+                                  why="none: the factors pooled over engines")] | None = Field(None)
     # issue 16: the user's own benchmark figure for (hardware, model, precision) in place of the model's
     measured_output_tokens_per_s_per_gpu: Annotated[float, _num(
         0, lo_open=True, unit="output tokens/s per GPU", default=None,

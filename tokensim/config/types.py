@@ -23,6 +23,10 @@ CONTRACT_TYPES = ("fixed", "base_plus_usage", "spot")
 BILLINGS = ("per_gpu_hour", "per_server_month", "per_cluster_year")
 RESIDUAL_METHODS = ("economic", "percent_of_cost")
 PAYERS = ("lessor", "lessee")
+# Serving engines with fitted factors of their own (calibration.yaml ``engines``; tokensim.perf.efficiency), named by
+# the inference engine that runs the forward passes: an orchestrator around it (NVIDIA Dynamo, AMD MoRI) or a fork of
+# it counts as that engine. An engine not named takes the factors pooled over engines.
+ENGINES = ("tensorrt-llm", "sglang", "vllm", "atom")
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,8 @@ class Serving:
     instance_gpus: int | None = None
     tensor_parallel: int | None = None
     expert_parallel: int | None = None
+    # the serving engine whose fitted decode per-layer cost applies (ENGINES); None: the pooled factors
+    engine: str | None = None
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from statistics import NormalDist
 from typing import Any
 
 from ..config.reader import Section, config_dir, load_yaml
+from ..config.types import ENGINES  # the serving engines with factors of their own (docs/model-notes.md, round 10)
 
 __all__ = ["PhaseEfficiency", "Efficiency", "load_efficiency", "render_calibration", "PHASES", "PHASE_FACTORS",
            "GLOBAL_FACTORS", "ENGINES", "ENGINE_FACTORS", "engine_of"]
@@ -46,10 +47,6 @@ GLOBAL_FACTORS = {
     "prefill_chunk_tokens": (1.0, 1e7, False),
     "workspace_fraction": (0.0, 0.9, False),
 }
-# Serving engines with fitted factors of their own (calibration.yaml ``engines``; docs/model-notes.md, round 10), by
-# the inference engine that runs the forward passes: an orchestrator around it (NVIDIA Dynamo, AMD MoRI, NIM's
-# backends) or a fork of it counts as that engine. An engine not named, or not one of these, takes the pooled factors.
-ENGINES = ("tensorrt-llm", "sglang", "vllm", "atom")
 # name -> (low, high, open-low): the decode step's fixed per-layer costs (eager and CUDA-graph) of the engine's
 # kernels relative to the pooled family values
 ENGINE_FACTORS = {"decode_layer_overhead_scale": (0.0, 100.0, True)}

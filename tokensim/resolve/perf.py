@@ -79,11 +79,11 @@ def workload(serving: Serving) -> Workload:
     -------
     Workload
         Input and output tokens per request, prefix-cache hit rate, speculative draft tokens per step and acceptance
-        length (output tokens per decode step per sequence).
+        length (output tokens per decode step per sequence), and the serving engine.
     """
     return Workload(serving.input_tokens, serving.output_tokens, cache_hit_rate=serving.cache_hit_rate,
                     speculative_draft_tokens=serving.speculative_draft_tokens,
-                    speculative_acceptance_length=serving.speculative_acceptance_length)
+                    speculative_acceptance_length=serving.speculative_acceptance_length, engine=serving.engine)
 
 
 def slo(serving: Serving) -> SLO:
