@@ -58,6 +58,8 @@ _NOT_IN_KERNEL = {
     ("Efficiency", "interval_level"): "prediction intervals only",
     ("Efficiency", "sources"): "provenance",
     ("Efficiency", "weight_only_dequant_overhead"): "reaches the kernel as StepModel.dequant_overhead",
+    ("Efficiency", "engine"): "a name: its factors are already in the decode phase's per-layer costs",
+    ("Efficiency", "engine_factors"): "the calibration's engines: applied by Efficiency.with_engine before the kernel",
 }
 
 
