@@ -110,11 +110,12 @@ def test_fit_is_deterministic(synthetic, calibrated):
 
 
 def test_stacked_evaluation_equals_predict_on_the_dataset(synthetic):
-    """The fit's stacked evaluation of every dataset row equals what `predict` returns for it."""
+    """The fit's stacked evaluation of every dataset row equals what `predict` returns for it (each row at its own
+    engine's factor)."""
     path, _, _ = synthetic
     measurements = calibration_rows(load_measurements())[::5]
     problem = cal.build_problem(measurements, path)
-    stacked = cal.predict_rows(problem, cal._current(problem, cal._layout(problem)))
+    stacked = cal.predict_rows(problem, cal._current(problem, cal._layout(problem)), cal._current_engines(problem))
     direct = np.array([predict_measurement(m, path)["predicted"] for m in measurements])
     assert np.allclose(stacked, direct, rtol=1e-9)
 

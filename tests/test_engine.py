@@ -34,9 +34,9 @@ def test_engine_names_map_to_the_engine_that_runs_the_passes(text, engine):
 
 
 def _with_engines(tmp_path, engines: dict[str, float]) -> str:
-    """The bundled calibration with an ``engines`` section of the given decode per-layer scales."""
+    """The bundled calibration with its ``engines`` section replaced by the given decode per-layer scales."""
     path = tmp_path / "engines.yaml"
-    text = (config_dir() / "calibration.yaml").read_text()
+    text = (config_dir() / "calibration.yaml").read_text().split("\nengines:\n")[0].rstrip("\n") + "\n"
     text += "engines:\n" + "".join(f"  {e}:\n    decode_layer_overhead_scale: {{value: {v}, source: \"test\"}}\n"
                                    for e, v in engines.items())
     path.write_text(text)

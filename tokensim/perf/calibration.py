@@ -254,6 +254,13 @@ def _factor(eff: Efficiency, p: FitParameter) -> float:
     return getattr(eff.phase(p.phases[0]), p.name) if p.phases else getattr(eff, p.name)
 
 
+def _current_engines(problem: Problem) -> np.ndarray:
+    """The calibration file's engine factors (log scale, one per :data:`~tokensim.perf.efficiency.ENGINES` entry; 0 for
+    an engine without one): with :func:`_current`, what ``predict`` uses."""
+    eff = next(iter(problem.base_efficiency.values()))
+    return np.log([eff.engine_scale(e) for e in ENGINES])
+
+
 def _row_values(stack: _Stack, x: np.ndarray, slots) -> dict:
     """Fitted factor values per row of a stack, keyed like ``_Stack.base``."""
     values = {}
