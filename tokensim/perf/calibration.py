@@ -36,6 +36,7 @@ from . import _core as core
 from ._afd import is_afd
 from ._model import concurrency_grid, evaluate, instance
 from .efficiency import (
+    ENGINE_SCALED_FACTORS,
     ENGINES,
     GLOBAL_FACTORS,
     PHASE_FACTORS,
@@ -77,8 +78,9 @@ DEFAULT_SOURCE_OFFSET_SD = 1.0
 # ``--engine`` names its engine. The same width as PRIOR_LOG_SD (a modelling choice: an engine may differ by ~35% at
 # the cost of one residual of that size); docs/model-notes.md, round 10.
 DEFAULT_ENGINE_SD = PRIOR_LOG_SD
-# the factors an engine's scale multiplies (the decode step's fixed per-layer costs; efficiency.Efficiency.with_engine)
-ENGINE_SCALED = ("decode.layer_overhead_s", "decode.graph_layer_overhead_s")
+# the factors an engine's scale multiplies, keyed as the stacks key them (efficiency.ENGINE_SCALED_FACTORS, the ones
+# Efficiency.with_engine scales)
+ENGINE_SCALED = tuple(f"decode.{name}" for name in ENGINE_SCALED_FACTORS)
 # Soft-L1 scale: residuals beyond ~15% count linearly, so a few badly mapped rows cannot drag the fit.
 LOSS_SCALE = 0.15
 _KINDS = ("output", "input", "ttft")
@@ -161,7 +163,7 @@ class Problem:
     stacks: list[_Stack]
     base_efficiency: dict[str, Efficiency]
     measured: np.ndarray
-    row_engine: np.ndarray | None = None  # (rows,) index into efficiency.ENGINES, -1 for an engine without factors
+    row_engine: np.ndarray  # (rows,) index into efficiency.ENGINES, -1 for an engine without factors
 
 
 def _stack_fields(models: list[core.StepModel]) -> dict:
@@ -308,7 +310,7 @@ def predict_rows(problem: Problem, x: np.ndarray, engine_log: np.ndarray | None 
     out = np.empty(len(problem.measurements))
     for stack in problem.stacks:
         values = _row_values(stack, x, slots)
-        if engine_log is not None and problem.row_engine is not None:
+        if engine_log is not None:
             engine = problem.row_engine[stack.rows]
             scale = np.where(engine >= 0, np.exp(np.asarray(engine_log)[np.maximum(engine, 0)]), 1.0)[:, None]
             for key in ENGINE_SCALED:
@@ -356,7 +358,7 @@ def fit(problem: Problem, train: np.ndarray | None = None, x0: np.ndarray | None
     n_phys = len(slots)
     n_groups = len(groups) if use_effects else 0
     # the engines the training rows name: one log-factor each (the others stay at 0, the pooled costs)
-    row_engine = problem.row_engine if problem.row_engine is not None else np.full(len(train), -1)
+    row_engine = problem.row_engine
     fitted_engines = sorted({int(e) for e in row_engine[train] if e >= 0}) if engine_sd > 0 else []
     n_engines = len(fitted_engines)
 

@@ -17,7 +17,7 @@ from ..config.reader import Section, config_dir, load_yaml
 from ..config.types import ENGINES  # the serving engines with factors of their own (docs/model-notes.md, round 10)
 
 __all__ = ["PhaseEfficiency", "Efficiency", "load_efficiency", "render_calibration", "PHASES", "PHASE_FACTORS",
-           "GLOBAL_FACTORS", "ENGINES", "ENGINE_FACTORS", "engine_of"]
+           "GLOBAL_FACTORS", "ENGINES", "ENGINE_FACTORS", "ENGINE_SCALED_FACTORS", "engine_of"]
 
 PHASES = ("prefill", "decode")
 # name -> (low, high, open-low) allowed range
@@ -50,6 +50,8 @@ GLOBAL_FACTORS = {
 # name -> (low, high, open-low): the decode step's fixed per-layer costs (eager and CUDA-graph) of the engine's
 # kernels relative to the pooled family values
 ENGINE_FACTORS = {"decode_layer_overhead_scale": (0.0, 100.0, True)}
+# the decode-phase factors that scale multiplies
+ENGINE_SCALED_FACTORS = ("layer_overhead_s", "graph_layer_overhead_s")
 
 
 def engine_of(text: str | None) -> str:
@@ -136,8 +138,8 @@ class Efficiency:
         if engine == self.engine:
             return self
         scale = self.engine_scale(engine) / self.engine_scale(self.engine)
-        decode = replace(self.decode, layer_overhead_s=self.decode.layer_overhead_s * scale,
-                         graph_layer_overhead_s=float(self.decode.graph_layer_overhead_s or 0.0) * scale)
+        decode = replace(self.decode, **{name: float(getattr(self.decode, name) or 0.0) * scale
+                                         for name in ENGINE_SCALED_FACTORS})
         return replace(self, engine=engine, decode=decode)
 
     def with_phase(self, name: str, **changes: float) -> Efficiency:
