@@ -123,8 +123,8 @@ def validate_command(measurements, calibration, cross, show_rows, subset, fmt):
 @click.option("--date", help="fit date written into the file (default: today); fix it for reproducible output")
 @click.option("--with-fixed-concurrency", "with_fixed", is_flag=True,
               help="also fit the rows marked calibrate: no that run at a stated client concurrency, aggregated or "
-                   "decode-only, output tokens/s, speculation none or with an acceptance, deployment runnable "
-                   "(perf.calibration.fixed_concurrency_rows)")
+                   "decode-only, output tokens/s, speculation none or with an acceptance, deployment "
+                   "runnable, the source's latest run (perf.calibration.fixed_concurrency_rows)")
 @click.option("--source-offset-sd", "offset_sd", type=click.FloatRange(min=0.0, max=5.0),
               default=DEFAULT_SOURCE_OFFSET_SD, show_default=True,
               help="prior width (log scale) of each source group's offset on its predictions, fitted beside the "

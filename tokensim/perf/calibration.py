@@ -83,7 +83,12 @@ DEFAULT_ENGINE_SD = PRIOR_LOG_SD
 ENGINE_SCALED = tuple(f"decode.{name}" for name in ENGINE_SCALED_FACTORS)
 # Soft-L1 scale: residuals beyond ~15% count linearly, so a few badly mapped rows cannot drag the fit.
 LOSS_SCALE = 0.15
-_KINDS = ("output", "input", "ttft")
+# what a row's value counts (Measurement.kind): output tokens/s, input tokens/s, TTFT seconds, or input + output
+# tokens/s at the same operating point ("total")
+_KINDS = ("output", "input", "ttft", "total")
+# the kinds whose residuals set the prefill interval width; the others (output, total: an aggregated row's total is
+# its decode-paced request rate times the tokens per request) set the decode width
+_PREFILL_KINDS = ("input", "ttft")
 # Confidence that an interval's coverage reaches the interval level (training-conditional conformal).
 INTERVAL_CONFIDENCE = 0.9
 # Narrowest interval written (log scale): a perfect fit to few rows must not claim zero uncertainty.
@@ -175,11 +180,16 @@ def _stack_fields(models: list[core.StepModel]) -> dict:
 
 
 def _grid(sm: core.StepModel, m: Measurement) -> np.ndarray:
-    """The candidates :func:`tokensim.perf.operating_point` searches for this row."""
-    if m.concurrency is not None:
-        return np.array([float(m.concurrency)])
+    """The candidates :func:`tokensim.perf.operating_point` searches for this row: at a stated concurrency the batch
+    ``predict`` serves, the concurrency or, when fewer sequences fit in memory, the memory limit (the rest queue; the
+    memory limit does not depend on any fitted factor)."""
     probe = evaluate(sm, m.mode, np.ones(1), m.input_tokens, m.output_tokens, m.context_tokens)
     limit = float(np.asarray(probe["max_concurrency"]).reshape(-1)[0])
+    if m.concurrency is not None:
+        served = float(m.concurrency)
+        if m.mode != "prefill" and sm.fits_weights and math.floor(limit) >= 1:
+            served = min(served, float(math.floor(limit)))
+        return np.array([served])
     return concurrency_grid(limit if sm.fits_weights else 1.0)
 
 
@@ -300,6 +310,7 @@ def _predict_stack(stack: _Stack, values: dict) -> np.ndarray:
     rows = np.arange(len(index))
     chosen = [np.broadcast_to(res[k], stack.grid.shape)[rows, index]
               for k in ("output_tokens_per_s_per_gpu", "input_tokens_per_s_per_gpu", "ttft_s")]
+    chosen.append(chosen[0] + chosen[1])
     return np.choose(stack.kind, chosen)
 
 
@@ -469,7 +480,7 @@ def interval_sigmas(prefill_rows: np.ndarray, moe_rows: np.ndarray, log_residual
 def loso_rows(problem: Problem, loso_pred: np.ndarray, level: float, z: float) -> list[dict]:
     """Validation rows for cross-validated predictions; each source's intervals use the other sources' residuals."""
     resid = np.log(loso_pred / problem.measured)
-    prefill = np.array([m.kind != "output" for m in problem.measurements])
+    prefill = np.array([m.kind in _PREFILL_KINDS for m in problem.measurements])
     sources = np.array([m.source_group for m in problem.measurements])
     rows = []
     sigma_cache = {}
@@ -548,10 +559,11 @@ def fixed_concurrency_rows(measurements: list[Measurement]) -> list[Measurement]
     --with-fixed-concurrency``).
 
     A row qualifies when it runs at a stated client concurrency (no SLO search, so the fit's operating point is the
-    published one), is served aggregated or decode-only, reports output tokens/s per GPU, has no speculative decoding
-    or a published acceptance, is its source's latest run of that deployment (not ``superseded``: an engine's
-    earlier builds are not what it delivers), and ``predict`` runs its deployment. Each comes back with
-    ``calibrate`` set and its concurrency per serving instance (:func:`tokensim.perf.validate.plan_measurement`).
+    published one), is served aggregated or decode-only, reports output tokens/s (not input + output: fitting those
+    151 rows made leave-one-source-out worse, docs/model-notes.md round 11), has no speculative decoding or a
+    published acceptance, is its source's latest run of that deployment (not ``superseded``: an engine's earlier
+    builds are not what it delivers), and ``predict`` runs its deployment. Each comes back with ``calibrate`` set and
+    its concurrency per serving instance (:func:`tokensim.perf.validate.plan_measurement`).
 
     Parameters
     ----------
@@ -645,7 +657,7 @@ def calibrate(measurements: list[Measurement], data_label: str, calibration_path
     eff = next(iter(problem.base_efficiency.values()))
     level, z = eff.interval_level, eff.interval_z
     resid = np.log(loso_pred / problem.measured)
-    prefill = np.array([m.kind != "output" for m in measurements])
+    prefill = np.array([m.kind in _PREFILL_KINDS for m in measurements])
     sigmas = interval_sigmas(prefill, problem.row_moe, resid, level, z)
     loso = loso_rows(problem, loso_pred, level, z)
     stats = summarize(loso)["summary"]
