@@ -149,6 +149,23 @@ def test_stacked_evaluation_of_total_rows_equals_validate(synthetic):
     assert not any(m.kind in cal._PREFILL_KINDS for m in totals)
 
 
+def test_a_row_above_the_memory_limit_is_fitted_at_the_batch_predict_serves(synthetic):
+    """When a row's published concurrency exceeds what fits in memory, `predict` serves the memory limit (the rest
+    queue): the fit evaluates that batch, not the published one. Oracle: `validate`'s prediction of the same row."""
+    path, _, _ = synthetic
+    rows = {m.id: m for m in cal.fixed_concurrency_rows(load_measurements())}
+    capped = [rows[i] for i in ("nim-llama33-70b-h100-tp2-fp8-5000-500-c100",
+                                "imax-dsr1-b200-sglang-fp8-none-tp4ep1-8192-1024-c32")]
+    problem = cal.build_problem(capped, path)
+    served = {problem.measurements[r].id: float(g[0]) for st in problem.stacks for r, g in zip(st.rows, st.grid,
+                                                                                                 strict=True)}
+    for m in capped:
+        limit = predict_measurement(m, path)["concurrency"]
+        assert served[m.id] == limit < m.concurrency
+    stacked = cal.predict_rows(problem, cal._current(problem, cal._layout(problem)), cal._current_engines(problem))
+    assert np.allclose(stacked, [predict_measurement(m, path)["predicted"] for m in capped], rtol=1e-9)
+
+
 def test_conformal_sigma_covers_the_level_with_confidence():
     """The width covers the rank k with P(Binomial(n, level) < k) ≥ 0.9: ten residuals need the largest."""
     resid = np.array([0.05, -0.1, 0.2, -0.3, 0.4, 0.01, -0.02, 0.15, 0.6, -0.07])
