@@ -308,10 +308,11 @@ def _predict_stack(stack: _Stack, values: dict) -> np.ndarray:
     select = np.broadcast_to(res[key], stack.grid.shape)
     index = np.where(ok.any(axis=1), np.argmax(np.where(ok, select, -np.inf), axis=1), 0)
     rows = np.arange(len(index))
-    chosen = [np.broadcast_to(res[k], stack.grid.shape)[rows, index]
-              for k in ("output_tokens_per_s_per_gpu", "input_tokens_per_s_per_gpu", "ttft_s")]
-    chosen.append(chosen[0] + chosen[1])
-    return np.choose(stack.kind, chosen)
+    at = {kind: np.broadcast_to(res[key], stack.grid.shape)[rows, index]
+          for kind, key in (("output", "output_tokens_per_s_per_gpu"), ("input", "input_tokens_per_s_per_gpu"),
+                            ("ttft", "ttft_s"))}
+    at["total"] = at["output"] + at["input"]
+    return np.choose(stack.kind, [at[kind] for kind in _KINDS])
 
 
 def predict_rows(problem: Problem, x: np.ndarray, engine_log: np.ndarray | None = None) -> np.ndarray:
