@@ -43,7 +43,7 @@ __all__ = ["Deployment", "Workload", "SLO", "MODES", "BatchSearch", "Instance", 
            "build_step_model", "default_deployment", "evaluate", "instance", "latency_layout", "operating_point",
            "pareto_frontier", "predict", "concurrency_grid", "POOL_KINDS", "POOL_SYNTAX", "Pool", "LayoutChoice",
            "candidate_deployments", "layout", "layout_envelope", "parse_pool", "prefill_ttft_s", "search_layout",
-           "AFD_SYNTAX", "AfdPool", "build_afd_step_models", "parse_afd"]
+           "AFD_SYNTAX", "AfdPool", "build_afd_step_models", "parse_afd", "served_batch"]
 
 MODES = ("aggregated", "disaggregated", "prefill", "decode")
 _GB = 1e9
@@ -662,14 +662,19 @@ def pareto_frontier(sm: core.StepModel, mode: str, workload: Workload,
     _, found = _candidates(sm, mode, np.array([float(workload.input_tokens)]), workload.output_tokens,
                            workload.context_tokens, workload.cache_hit_rate, kv_transfer_s_per_token)
     res = {k: v[0] for k, v in found.items()}
+    return [_row(res, i, sm) for i in _frontier_indices(res)]
+
+
+def _frontier_indices(res: dict[str, np.ndarray]) -> list[int]:
+    """Indices of the Pareto frontier among candidates (1-d metric arrays of :func:`evaluate`'s keys): those that fit,
+    from the fastest per user down, each kept when it serves more output tokens/s per GPU than every faster one."""
     fits = np.asarray(res["fits"], dtype=bool)
-    idx = [i for i in np.argsort(-res["tokens_per_s_per_user"]) if fits[i]]
-    frontier, best = [], -np.inf
-    for i in idx:
-        if res["output_tokens_per_s_per_gpu"][i] > best:
-            best = res["output_tokens_per_s_per_gpu"][i]
-            frontier.append(_row(res, int(i), sm))
-    return frontier
+    keep, best = [], -np.inf
+    for i in np.argsort(-np.asarray(res["tokens_per_s_per_user"]), kind="stable"):
+        if fits[i] and res["output_tokens_per_s_per_gpu"][i] > best:
+            best = float(res["output_tokens_per_s_per_gpu"][i])
+            keep.append(int(i))
+    return keep
 
 
 # -- one serving instance from catalogue names -----------------------------------------------------------------------
@@ -1033,12 +1038,17 @@ def predict(hardware: str, model: str, precision: str, workload: Workload, *, mo
     return Prediction(**header, **row, **_envelope(r, row, has_slo or concurrency is not None))
 
 
+def served_batch(concurrency: float, max_concurrency: float) -> float:
+    """The sequences served at a time by ``concurrency`` clients when ``max_concurrency`` fit in memory: all of them,
+    or the whole-sequence memory limit, the rest waiting (:func:`_queued`)."""
+    return min(float(concurrency), float(np.floor(max_concurrency)))
+
+
 def _served_batch(row: dict[str, Any], concurrency: float, what: str) -> float:
     """The sequences served at a time when ``concurrency`` clients exceed the memory limit: the limit (at least 1)."""
-    limit = float(np.floor(row["max_concurrency"]))
-    if limit < 1:
+    if np.floor(row["max_concurrency"]) < 1:
         raise ParameterError("concurrency", f"{concurrency}: not one sequence of this workload fits in memory {what}")
-    return limit
+    return served_batch(concurrency, row["max_concurrency"])
 
 
 def _queued(row: dict[str, Any], concurrency: float, workload: Workload, slo: SLO) -> dict[str, Any]:
@@ -1423,12 +1433,8 @@ def _pool_frontier(pre: Instance, dec: Instance, pools: tuple[float, float] | No
     batch = concurrency_grid(float(probe["max_concurrency"][0]) if dec.step_model.fits_weights else 1.0)
     res = _pool_results(pre, dec, pools, workload, batch)
     codes = res.pop("bottleneck")
-    frontier, best = [], -np.inf
-    for i in np.argsort(-res["tokens_per_s_per_user"], kind="stable"):
-        if res["fits"][i] and res["output_tokens_per_s_per_gpu"][i] > best:
-            best = res["output_tokens_per_s_per_gpu"][i]
-            frontier.append({**_row(res, int(i), dec.step_model), "bottleneck": str(_BOTTLENECKS[int(codes[i])])})
-    return frontier
+    return [{**_row(res, i, dec.step_model), "bottleneck": str(_BOTTLENECKS[int(codes[i])])}
+            for i in _frontier_indices(res)]
 
 
 def _integer_pools(pre: Deployment, dec: Deployment, prefill_share: float, max_decode_instances: int = 16,
@@ -1857,13 +1863,7 @@ def _predict_afd(hardware: str, model: str, precision: str, workload: Workload, 
     res = _afd_results(att, ffn, pool, concurrency_grid(limit * pool.attention_gpus) / pool.attention_gpus, context,
                        limit)
     if pareto:
-        order = np.argsort(-res["tokens_per_s_per_user"], kind="stable")
-        best, keep = -np.inf, []
-        for i in order:
-            if res["fits"][i] and res["output_tokens_per_s_per_gpu"][i] > best:
-                best = float(res["output_tokens_per_s_per_gpu"][i])
-                keep.append(int(i))
-        return [prediction(res, i, None) for i in keep]
+        return [prediction(res, i, None) for i in _frontier_indices(res)]
     ok = _meets(res, slo.min_tokens_per_s_per_user, None, slo.max_tpot_s)
     if ok.any():
         i = int(np.argmax(np.where(ok, res["output_tokens_per_s_per_gpu"], -np.inf)))

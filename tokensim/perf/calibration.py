@@ -34,7 +34,7 @@ import numpy as np
 from ..config.reader import config_dir, load_yaml
 from . import _core as core
 from ._afd import is_afd
-from ._model import concurrency_grid, evaluate, instance
+from ._model import concurrency_grid, evaluate, instance, served_batch
 from .efficiency import (
     ENGINE_SCALED_FACTORS,
     ENGINES,
@@ -188,7 +188,7 @@ def _grid(sm: core.StepModel, m: Measurement) -> np.ndarray:
     if m.concurrency is not None:
         served = float(m.concurrency)
         if m.mode != "prefill" and sm.fits_weights and math.floor(limit) >= 1:
-            served = min(served, float(math.floor(limit)))
+            served = served_batch(served, limit)
         return np.array([served])
     return concurrency_grid(limit if sm.fits_weights else 1.0)
 
