@@ -7,6 +7,7 @@ import hashlib
 import json
 import math
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import yaml
@@ -744,3 +745,37 @@ def test_the_fit_leaves_superseded_runs_out():
     superseded = {m.id for m in rows if m.superseded}
     assert superseded and not superseded & {m.id for m in fixed_concurrency_rows(rows)}
     assert all(group_keys(m)["run"] == ("superseded" if m.superseded else "latest") for m in rows[:50])
+
+
+def _decomposition_script():
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "scripts" / "loso_decomposition.py"
+    spec = importlib.util.spec_from_file_location("loso_decomposition", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_offset_decomposition_removes_each_groups_own_median_offset():
+    """Hand case: group a predicted 2x too high twice, group b exactly. No offset: errors 1, 1, 0, 0 (median 0.5).
+    One offset for all: the median log ratio is ln 2 / 2, leaving sqrt 2 - 1 twice and 1 - 1/sqrt 2 twice (median
+    their mean). Per group: nothing left."""
+    script = _decomposition_script()
+    rows = [{"g": "a", "predicted": 2.0, "measured": 1.0}, {"g": "a", "predicted": 4.0, "measured": 2.0},
+            {"g": "b", "predicted": 3.0, "measured": 3.0}, {"g": "b", "predicted": 5.0, "measured": 5.0}]
+    assert script.oracle_median_abs_error(rows, None) == (0, pytest.approx(0.5))
+    expected = ((math.sqrt(2) - 1) + (1 - 1 / math.sqrt(2))) / 2
+    assert script.oracle_median_abs_error(rows, lambda r: ()) == (1, pytest.approx(expected))
+    assert script.oracle_median_abs_error(rows, lambda r: (r["g"],)) == (2, pytest.approx(0.0, abs=1e-12))
+    # the offset is the median, not the mean: three rows 2x high and two exact leave the two exact rows 50% low
+    # (a mean offset, 0.6 ln 2, would leave 2^0.4 - 1 and 1 - 2^-0.6 instead), so the median left is 0
+    skewed = [{"predicted": 2.0, "measured": 1.0}] * 3 + [{"predicted": 1.0, "measured": 1.0}] * 2
+    assert script.oracle_median_abs_error(skewed, lambda r: ()) == (1, pytest.approx(0.0, abs=1e-12))
+    assert script.oracle_median_abs_error(skewed, None) == (0, pytest.approx(1.0))
+
+
+def test_offset_decomposition_script_reports_a_missing_file_with_exit_2(tmp_path, capsys):
+    script = _decomposition_script()
+    assert script.main([str(tmp_path / "absent.json")]) == 2
+    assert "absent.json" in capsys.readouterr().err
