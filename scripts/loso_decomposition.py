@@ -18,6 +18,7 @@ import argparse
 import csv
 import json
 import math
+import os
 import statistics
 import sys
 from collections import defaultdict
@@ -76,15 +77,25 @@ def main(argv: list[str] | None = None) -> int:
     try:
         text = sys.stdin.read() if args.validated == "-" else Path(args.validated).read_text()
         rows = _join(json.loads(text)["rows"], args.measurements)
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, TypeError) as exc:
         print(f"error: {args.validated}: {exc}", file=sys.stderr)
         return 2
+    unmatched = len(json.loads(text)["rows"]) - len(rows)
+    if unmatched:
+        print(f"note: {unmatched} rows of {args.validated} are not in {args.measurements}; left out", file=sys.stderr)
     rows = [r for r in rows if r["predicted"] > 0 and r["measured"] > 0]
-    print(f"{len(rows)} rows; median |error| left after removing each group's own median log-offset")
-    for name, groups, left in decomposition(rows):
-        print(f"  {name:45s} {groups:5d} groups  {100 * left:5.1f}%")
+    lines = [f"{len(rows)} rows; median |error| left after removing each group's own median log-offset"]
+    lines += [f"  {name:45s} {groups:5d} groups  {100 * left:5.1f}%" for name, groups, left in decomposition(rows)]
+    try:
+        print("\n".join(lines), flush=True)
+    except BrokenPipeError:  # a reader that stopped early (| head): no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
