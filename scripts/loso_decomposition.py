@@ -76,11 +76,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         text = sys.stdin.read() if args.validated == "-" else Path(args.validated).read_text()
-        rows = _join(json.loads(text)["rows"], args.measurements)
+        validated = json.loads(text)
+        if not isinstance(validated, dict) or not isinstance(validated.get("rows"), list):
+            raise ValueError("not the JSON of `tokensim validate --format json` (no list 'rows')")
+        rows = _join(validated["rows"], args.measurements)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         print(f"error: {args.validated}: {exc}", file=sys.stderr)
         return 2
-    unmatched = len(json.loads(text)["rows"]) - len(rows)
+    unmatched = len(validated["rows"]) - len(rows)
     if unmatched:
         print(f"note: {unmatched} rows of {args.validated} are not in {args.measurements}; left out", file=sys.stderr)
     rows = [r for r in rows if r["predicted"] > 0 and r["measured"] > 0]
