@@ -15,7 +15,7 @@ docs/model-notes.md, round 12, reads the numbers for the bundled data.
 from __future__ import annotations
 
 import argparse
-import csv
+import dataclasses
 import json
 import math
 import os
@@ -24,6 +24,9 @@ import sys
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from pathlib import Path
+
+from tokensim import UserError
+from tokensim.perf.validate import load_measurements
 
 # name -> fields of a row (validate's JSON row merged with its measurement) that define a group
 GROUPINGS: dict[str, tuple[str, ...] | None] = {
@@ -62,17 +65,17 @@ def decomposition(rows: list[dict]) -> list[tuple[str, int, float]]:
     return out
 
 
-def _join(validated: list[dict], measurements: Path) -> list[dict]:
-    with measurements.open(newline="") as fh:
-        by_id = {m["id"]: m for m in csv.DictReader(fh)}
+def _join(validated: list[dict], measurements: Path | None) -> list[dict]:
+    """validate's rows, each merged with its measurement's fields (read and checked by ``load_measurements``)."""
+    by_id = {m.id: dataclasses.asdict(m) for m in load_measurements(measurements)}
     return [{**by_id[r["id"]], **r} for r in validated if r["id"] in by_id]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("validated", help="JSON from `tokensim validate --format json` ('-': stdin)")
-    parser.add_argument("--measurements", type=Path,
-                        default=Path(__file__).resolve().parent.parent / "tokensim" / "data" / "measurements.csv")
+    parser.add_argument("--measurements", type=Path, default=None,
+                        help="measurement CSV (default: the bundled tokensim/data/measurements.csv)")
     args = parser.parse_args(argv)
     try:
         text = sys.stdin.read() if args.validated == "-" else Path(args.validated).read_text()
@@ -80,12 +83,13 @@ def main(argv: list[str] | None = None) -> int:
         if not isinstance(validated, dict) or not isinstance(validated.get("rows"), list):
             raise ValueError("not the JSON of `tokensim validate --format json` (no list 'rows')")
         rows = _join(validated["rows"], args.measurements)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, UserError) as exc:
         print(f"error: {args.validated}: {exc}", file=sys.stderr)
         return 2
     unmatched = len(validated["rows"]) - len(rows)
     if unmatched:
-        print(f"note: {unmatched} rows of {args.validated} are not in {args.measurements}; left out", file=sys.stderr)
+        where = args.measurements or "the bundled measurements"
+        print(f"note: {unmatched} rows of {args.validated} are not in {where}; left out", file=sys.stderr)
     rows = [r for r in rows if r["predicted"] > 0 and r["measured"] > 0]
     lines = [f"{len(rows)} rows; median |error| left after removing each group's own median log-offset"]
     lines += [f"  {name:45s} {groups:5d} groups  {100 * left:5.1f}%" for name, groups, left in decomposition(rows)]
