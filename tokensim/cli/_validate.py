@@ -10,6 +10,7 @@ from .._errors import UserError
 from .._output import atomic_write_text, check_output_path, render_table
 from ..config import config_dir
 from ..perf.calibration import (
+    DEFAULT_ATTENTION_SD,
     DEFAULT_ENGINE_SD,
     DEFAULT_SOURCE_OFFSET_SD,
     FIXED_CONCURRENCY_LABEL,
@@ -134,8 +135,14 @@ def validate_command(measurements, calibration, cross, show_rows, subset, fmt):
               help="prior width (log scale) of each serving engine's factor on the decode step's per-layer costs, "
                    "fitted beside the factors and applied to rows and predictions that name the engine; 0 switches "
                    "it off")
+@click.option("--attention-sd", "attention_sd", type=click.FloatRange(min=0.0, max=5.0), default=DEFAULT_ATTENTION_SD,
+              show_default=True,
+              help="prior width (log scale) of each attention kind's factor (latent: MLA, DSA, DeepSeek-V4's "
+                   "compressed attention) on the decode step's CUDA-graph per-layer cost, fitted beside the factors "
+                   "and applied to every model of the kind; 0 switches it off")
 @format_option()
-def calibrate_command(measurements, calibration, out, install, date, with_fixed, offset_sd, engine_sd, fmt):
+def calibrate_command(measurements, calibration, out, install, date, with_fixed, offset_sd, engine_sd, attention_sd,
+                      fmt):
     """Fit the efficiency factors to the measurements, cross-validate by source and write a calibration YAML (a file
     of yours unless --install replaces the installed one)."""
     if install and out is not None:
@@ -154,7 +161,8 @@ def calibrate_command(measurements, calibration, out, install, date, with_fixed,
         data = data + extra
     skipped = f" ({len(every) - len(data)} marked calibrate: no are left out)" if len(every) > len(data) else ""
     info(f"fitting {len(data)} rows{skipped}, then one fit per source for cross-validation...")
-    result = calibrate(data, label, calibration, date, source_offset_sd=offset_sd, engine_sd=engine_sd)
+    result = calibrate(data, label, calibration, date, source_offset_sd=offset_sd, engine_sd=engine_sd,
+                       attention_sd=attention_sd)
     atomic_write_text(target, result.yaml_text)
     info(f"wrote {target}")
     report = summarize(result.loso)

@@ -29,7 +29,7 @@ from ..config.models import ModelSpec
 from ..config.precisions import Recipe, ResolvedPrecision, resolve_precision
 from . import _core as core
 from ._afd import AFD_SYNTAX, AfdPool, afd_decode_step, is_afd, parse_afd
-from .efficiency import ENGINES, Efficiency, load_efficiency
+from .efficiency import ENGINES, Efficiency, attention_kind_of, load_efficiency
 from .envelope import (
     MIN_ENVELOPE_ROWS,
     envelope_layout_rows,
@@ -1315,7 +1315,9 @@ def _resolve(hardware: str, model: str, precision: str, kv_cache_precision: str 
     recipe = cat.get_recipe(precision, "precision")
     if kv_cache_precision is not None:  # an empty string is a value (refused as an unknown format), not "not given"
         recipe = recipe.with_kv_cache(cat.get_format(kv_cache_precision, "kv_cache_precision"))
-    return mdl, hw, recipe, resolve_precision(recipe, hw), load_efficiency(hw.family, calibration_path)
+    # the model's attention kind takes its own decode per-layer cost (Efficiency.with_attention)
+    eff = load_efficiency(hw.family, calibration_path).with_attention(attention_kind_of(mdl.attention_type))
+    return mdl, hw, recipe, resolve_precision(recipe, hw), eff
 
 
 def _pool_results(pre: Instance, dec: Instance, pools: tuple[float, float] | None, workload: Workload,

@@ -36,6 +36,8 @@ from . import _core as core
 from ._afd import is_afd
 from ._model import concurrency_grid, evaluate, instance, served_batch
 from .efficiency import (
+    ATTENTION_KINDS,
+    ATTENTION_SCALED_FACTORS,
     ENGINE_SCALED_FACTORS,
     ENGINES,
     GLOBAL_FACTORS,
@@ -43,6 +45,7 @@ from .efficiency import (
     PHASES,
     Efficiency,
     PhaseEfficiency,
+    attention_kind_of,
     engine_of,
     render_calibration,
 )
@@ -60,7 +63,8 @@ from .validate import (
 __all__ = ["FitParameter", "PARAMETERS", "PRIOR_LOG_SD", "Problem", "FitResult", "Calibration", "build_problem",
            "fit", "predict_rows", "cross_validate", "cross_validated_rows", "interval_sigmas", "conformal_sigma",
            "calibrate", "fixed_concurrency_rows", "rows_sha256", "FIXED_CONCURRENCY_LABEL",
-           "DEFAULT_SOURCE_OFFSET_SD", "DEFAULT_ENGINE_SD", "ENGINE_SCALED", "cross_validated_measurements"]
+           "DEFAULT_SOURCE_OFFSET_SD", "DEFAULT_ENGINE_SD", "ENGINE_SCALED", "cross_validated_measurements",
+           "DEFAULT_ATTENTION_SD", "ATTENTION_SCALED"]
 
 # How far (log scale, one standard deviation) a family's factor may stray from the pooled value before the
 # penalty equals one data residual of the same size. A modelling choice: 0.3 lets a family differ by ~35%.
@@ -81,6 +85,13 @@ DEFAULT_ENGINE_SD = PRIOR_LOG_SD
 # the factors an engine's scale multiplies, keyed as the stacks key them (efficiency.ENGINE_SCALED_FACTORS, the ones
 # Efficiency.with_engine scales)
 ENGINE_SCALED = tuple(f"decode.{name}" for name in ENGINE_SCALED_FACTORS)
+# Per-attention-kind factors (``tokensim calibrate --attention-sd``; efficiency.ATTENTION_KINDS): the CUDA-graph decode
+# per-layer cost of a latent-attention model (MLA, DSA, DeepSeek-V4's compressed attention) is the family's times
+# exp(θ_kind), θ shrunk to 0 with this prior width (log scale); 0 switches them off. Like an engine factor it predicts:
+# the model names its kind. The same width as PRIOR_LOG_SD (a modelling choice); docs/model-notes.md, round 13.
+DEFAULT_ATTENTION_SD = 0.0
+# the factors an attention kind's scale multiplies, keyed as the stacks key them (efficiency.ATTENTION_SCALED_FACTORS)
+ATTENTION_SCALED = tuple(f"decode.{name}" for name in ATTENTION_SCALED_FACTORS)
 # Soft-L1 scale: residuals beyond ~15% count linearly, so a few badly mapped rows cannot drag the fit.
 LOSS_SCALE = 0.15
 # what a row's value counts (Measurement.kind): output tokens/s, input tokens/s, TTFT seconds, or input + output
@@ -169,6 +180,8 @@ class Problem:
     base_efficiency: dict[str, Efficiency]
     measured: np.ndarray
     row_engine: np.ndarray  # (rows,) index into efficiency.ENGINES, -1 for an engine without factors
+    # (rows,) index into efficiency.ATTENTION_KINDS, -1 for a model whose attention has no factor of its own
+    row_attention: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=int))
 
 
 def _stack_fields(models: list[core.StepModel]) -> dict:
@@ -230,10 +243,12 @@ def build_problem(measurements: list[Measurement], calibration_path: str | None 
             cache_hit=col([m.cache_hit_rate or 0.0 for m in ms]),
             kind=np.array([_KINDS.index(m.kind) for m in ms]), slo=slo))
     engines = [engine_of(m.engine) for m in measurements]
+    kinds = [attention_kind_of(r.model.attention_type) for r in resolved]
     return Problem(measurements, families, row_family, np.array([r.model.is_moe for r in resolved]), stacks,
-                   {r.hardware.family: r.efficiency.with_engine("") for r in resolved},
+                   {r.hardware.family: r.efficiency.with_engine("").with_attention("") for r in resolved},
                    np.array([m.measured for m in measurements]),
-                   np.array([ENGINES.index(e) if e else -1 for e in engines], dtype=int))
+                   np.array([ENGINES.index(e) if e else -1 for e in engines], dtype=int),
+                   np.array([ATTENTION_KINDS.index(a) if a else -1 for a in kinds], dtype=int))
 
 
 # -- parameter vector <-> factors ------------------------------------------------------------------------------------
@@ -271,6 +286,13 @@ def _current_engines(problem: Problem) -> np.ndarray:
     an engine without one): with :func:`_current`, what ``predict`` uses."""
     eff = next(iter(problem.base_efficiency.values()))
     return np.log([eff.engine_scale(e) for e in ENGINES])
+
+
+def _current_attention(problem: Problem) -> np.ndarray:
+    """The calibration file's attention-kind factors (log scale, one per :data:`~tokensim.perf.efficiency.
+    ATTENTION_KINDS` entry; 0 for a kind without one): with :func:`_current`, what ``predict`` uses."""
+    eff = next(iter(problem.base_efficiency.values()))
+    return np.log([eff.attention_scale(a) for a in ATTENTION_KINDS])
 
 
 def _row_values(stack: _Stack, x: np.ndarray, slots) -> dict:
@@ -315,18 +337,27 @@ def _predict_stack(stack: _Stack, values: dict) -> np.ndarray:
     return np.choose(stack.kind, [at[kind] for kind in _KINDS])
 
 
-def predict_rows(problem: Problem, x: np.ndarray, engine_log: np.ndarray | None = None) -> np.ndarray:
+def _keyed_scale(index: np.ndarray, log_factors: np.ndarray) -> np.ndarray:
+    """(n, 1) scale per row: exp of the row's log-factor (``index`` into ``log_factors``), 1 where ``index`` < 0."""
+    return np.where(index >= 0, np.exp(np.asarray(log_factors)[np.maximum(index, 0)]), 1.0)[:, None]
+
+
+def predict_rows(problem: Problem, x: np.ndarray, engine_log: np.ndarray | None = None,
+                 attention_log: np.ndarray | None = None) -> np.ndarray:
     """Per-row predictions at parameter vector ``x`` (log scale, :func:`_layout`'s slots) and, when given, each
-    engine's log-scale factor (one per :data:`~tokensim.perf.efficiency.ENGINES` entry) on :data:`ENGINE_SCALED`."""
+    engine's log-scale factor (one per :data:`~tokensim.perf.efficiency.ENGINES` entry) on :data:`ENGINE_SCALED` and
+    each attention kind's (one per :data:`~tokensim.perf.efficiency.ATTENTION_KINDS` entry) on
+    :data:`ATTENTION_SCALED`."""
     slots = _layout(problem)
     out = np.empty(len(problem.measurements))
     for stack in problem.stacks:
         values = _row_values(stack, x, slots)
-        if engine_log is not None:
-            engine = problem.row_engine[stack.rows]
-            scale = np.where(engine >= 0, np.exp(np.asarray(engine_log)[np.maximum(engine, 0)]), 1.0)[:, None]
-            for key in ENGINE_SCALED:
-                values[key] = values[key] * scale
+        for log_factors, index, keys in ((engine_log, problem.row_engine, ENGINE_SCALED),
+                                         (attention_log, problem.row_attention, ATTENTION_SCALED)):
+            if log_factors is not None:
+                scale = _keyed_scale(index[stack.rows], log_factors)
+                for key in keys:
+                    values[key] = values[key] * scale
         out[stack.rows] = _predict_stack(stack, values)
     return out
 
@@ -346,14 +377,20 @@ class FitResult:
     # engine -> fitted factor on its decode per-layer costs (ENGINE_SCALED; empty when not fitted); predicts
     engine_scales: dict[str, float] = field(default_factory=dict)
     rows_per_engine: dict[str, int] = field(default_factory=dict)
+    # attention kind -> fitted factor on its CUDA-graph decode per-layer cost (ATTENTION_SCALED; empty when not
+    # fitted); predicts
+    attention_scales: dict[str, float] = field(default_factory=dict)
+    rows_per_attention: dict[str, int] = field(default_factory=dict)
 
 
 def fit(problem: Problem, train: np.ndarray | None = None, x0: np.ndarray | None = None,
-        source_offset_sd: float = 0.0, engine_sd: float = 0.0) -> FitResult:
+        source_offset_sd: float = 0.0, engine_sd: float = 0.0, attention_sd: float = 0.0) -> FitResult:
     """Robust least squares on ln(predicted/measured) over ``train`` rows (default all), shrunk to the pool; with
     ``source_offset_sd`` > 0 each training source group also gets a shrunk log-offset (``FitResult.source_effects``)
     that never enters a prediction; with ``engine_sd`` > 0 each engine of the training rows gets a log-factor on its
-    decode per-layer costs, shrunk to 0 with that width (``FitResult.engine_scales``), which does."""
+    decode per-layer costs, shrunk to 0 with that width (``FitResult.engine_scales``), which does; with
+    ``attention_sd`` > 0 each attention kind of the training rows gets one on its CUDA-graph decode per-layer cost
+    (``FitResult.attention_scales``), which does too."""
     slots = _layout(problem)
     train = np.ones(len(problem.measurements), dtype=bool) if train is None else train
     counts = np.bincount(problem.row_family[train], minlength=len(problem.families))
@@ -373,22 +410,34 @@ def fit(problem: Problem, train: np.ndarray | None = None, x0: np.ndarray | None
     row_engine = problem.row_engine
     fitted_engines = sorted({int(e) for e in row_engine[train] if e >= 0}) if engine_sd > 0 else []
     n_engines = len(fitted_engines)
+    # the attention kinds the training rows' models have: one log-factor each, after the engines'
+    row_attention = problem.row_attention
+    fitted_kinds = sorted({int(a) for a in row_attention[train] if a >= 0}) if attention_sd > 0 else []
+    n_kinds = len(fitted_kinds)
+    at_engines, at_kinds = n_phys + n_groups, n_phys + n_groups + n_engines
 
     def engine_log(z):
         out = np.zeros(len(ENGINES))
-        out[fitted_engines] = z[n_phys + n_groups:]
+        out[fitted_engines] = z[at_engines:at_kinds]
+        return out
+
+    def attention_log(z):
+        out = np.zeros(len(ATTENTION_KINDS))
+        out[fitted_kinds] = z[at_kinds:]
         return out
 
     def residuals(z):
         x = z[:n_phys]
-        pred = np.log(np.maximum(predict_rows(problem, x, engine_log(z) if n_engines else None), 1e-30))
+        pred = np.log(np.maximum(predict_rows(problem, x, engine_log(z) if n_engines else None,
+                                              attention_log(z) if n_kinds else None), 1e-30))
         if use_effects:
             pred = pred + np.where(group_of >= 0, z[n_phys:n_phys + n_groups][group_of], 0.0)
         data = (pred - log_measured)[train]
         shrink = np.array([(x[i] - x[j]) / PRIOR_LOG_SD for i, j in prior])
         effects = z[n_phys:n_phys + n_groups] / source_offset_sd if use_effects else np.empty(0)
-        engines = z[n_phys + n_groups:] / engine_sd if n_engines else np.empty(0)
-        return np.concatenate([data, shrink, effects, engines])
+        engines = z[at_engines:at_kinds] / engine_sd if n_engines else np.empty(0)
+        kinds = z[at_kinds:] / attention_sd if n_kinds else np.empty(0)
+        return np.concatenate([data, shrink, effects, engines, kinds])
 
     low = np.log([p.low for p, _ in slots])
     high = np.log([p.high for p, _ in slots])
@@ -400,6 +449,9 @@ def fit(problem: Problem, train: np.ndarray | None = None, x0: np.ndarray | None
     if n_engines:  # engine factors bounded to a factor of e^2 either way; every fit starts them at 1
         low, high = np.concatenate([low, np.full(n_engines, -2.0)]), np.concatenate([high, np.full(n_engines, 2.0)])
         start = np.concatenate([start, np.zeros(n_engines)])
+    if n_kinds:  # attention factors likewise
+        low, high = np.concatenate([low, np.full(n_kinds, -2.0)]), np.concatenate([high, np.full(n_kinds, 2.0)])
+        start = np.concatenate([start, np.zeros(n_kinds)])
     from scipy.optimize import least_squares  # scipy is imported when a fit runs, not with the CLI
 
     sol = least_squares(residuals, start, bounds=(low, high), loss="soft_l1", f_scale=LOSS_SCALE, method="trf",
@@ -410,6 +462,10 @@ def fit(problem: Problem, train: np.ndarray | None = None, x0: np.ndarray | None
     engine_scales = ({ENGINES[e]: float(np.exp(engines_fit[e])) for e in fitted_engines}
                      if engines_fit is not None else {})
     rows_per_engine = {ENGINES[e]: int(((row_engine == e) & train).sum()) for e in fitted_engines}
+    kinds_fit = attention_log(sol.x) if n_kinds else None
+    attention_scales = ({ATTENTION_KINDS[a]: float(np.exp(kinds_fit[a])) for a in fitted_kinds}
+                        if kinds_fit is not None else {})
+    rows_per_attention = {ATTENTION_KINDS[a]: int(((row_attention == a) & train).sum()) for a in fitted_kinds}
     x = sol.x[:n_phys]
     values = np.exp(x)
     pooled = {p.key: float(values[i]) for i, (p, fam) in enumerate(slots) if fam is None}
@@ -418,20 +474,21 @@ def fit(problem: Problem, train: np.ndarray | None = None, x0: np.ndarray | None
         if fam is not None:
             per_family[problem.families[fam]][p.key] = float(values[i])
     counted = {f: int(c) for f, c in zip(problem.families, counts, strict=False)}
-    return FitResult(problem.families, pooled, per_family, counted, x, predict_rows(problem, x, engines_fit),
-                     float(sol.cost), bool(sol.success), source_effects, engine_scales, rows_per_engine)
+    return FitResult(problem.families, pooled, per_family, counted, x, predict_rows(problem, x, engines_fit, kinds_fit),
+                     float(sol.cost), bool(sol.success), source_effects, engine_scales, rows_per_engine,
+                     attention_scales, rows_per_attention)
 
 
 def cross_validate(problem: Problem, x0: np.ndarray | None = None, source_offset_sd: float = 0.0,
-                   engine_sd: float = 0.0) -> np.ndarray:
+                   engine_sd: float = 0.0, attention_sd: float = 0.0) -> np.ndarray:
     """Leave-one-source-out predictions: each source's rows predicted by a fit to every other source (sources of one
     organisation held out together: ``Measurement.source_group``)."""
     sources = np.array([m.source_group for m in problem.measurements])
     out = np.empty(len(sources))
     for s in sorted(set(sources)):
         held = sources == s
-        out[held] = fit(problem, train=~held, x0=x0, source_offset_sd=source_offset_sd,
-                        engine_sd=engine_sd).predicted[held]
+        out[held] = fit(problem, train=~held, x0=x0, source_offset_sd=source_offset_sd, engine_sd=engine_sd,
+                        attention_sd=attention_sd).predicted[held]
     return out
 
 
@@ -497,12 +554,13 @@ def loso_rows(problem: Problem, loso_pred: np.ndarray, level: float, z: float) -
 
 
 def cross_validated_rows(measurements: list[Measurement], calibration_path: str | None = None,
-                         source_offset_sd: float = 0.0, engine_sd: float = 0.0) -> list[dict]:
+                         source_offset_sd: float = 0.0, engine_sd: float = 0.0,
+                         attention_sd: float = 0.0) -> list[dict]:
     """Validation rows of leave-one-source-out predictions (``tokensim validate --cross-validate``)."""
     problem = build_problem(measurements, calibration_path)
     eff = next(iter(problem.base_efficiency.values()))
-    return loso_rows(problem, cross_validate(problem, source_offset_sd=source_offset_sd, engine_sd=engine_sd),
-                     eff.interval_level, eff.interval_z)
+    return loso_rows(problem, cross_validate(problem, source_offset_sd=source_offset_sd, engine_sd=engine_sd,
+                                             attention_sd=attention_sd), eff.interval_level, eff.interval_z)
 
 
 # How calibration.yaml's fit.data names the rows added by fixed_concurrency_rows (validate reads it back).
@@ -516,7 +574,8 @@ def cross_validated_measurements(measurements: list[Measurement],
 
     The rows the calibration's fit took (the fitted rows, plus the fixed-concurrency rows when its ``fit.data``
     names them) are predicted by fits to the other source groups, with per-source offsets when its
-    ``fit.source_offset_sd`` is set and per-engine factors when its ``fit.engine_sd`` is; the rows no fit takes are
+    ``fit.source_offset_sd`` is set, per-engine factors when its ``fit.engine_sd`` is and per-attention-kind factors
+    when its ``fit.attention_sd`` is; the rows no fit takes are
     predicted by the calibration itself, which never saw them.
 
     Parameters
@@ -534,6 +593,7 @@ def cross_validated_measurements(measurements: list[Measurement],
     fit_record = (load_yaml(Path(calibration_path or config_dir() / "calibration.yaml")) or {}).get("fit") or {}
     offset_sd = float(fit_record.get("source_offset_sd") or 0.0)
     engine_sd = float(fit_record.get("engine_sd") or 0.0)
+    attention_sd = float(fit_record.get("attention_sd") or 0.0)
     extra = ({m.id: m for m in fixed_concurrency_rows(measurements)}
              if FIXED_CONCURRENCY_LABEL in str(fit_record.get("data", "")) else {})
     fitted, rest, not_run = [], [], []
@@ -549,7 +609,7 @@ def cross_validated_measurements(measurements: list[Measurement],
             fitted.append(m)
         except NotRunnable as exc:
             not_run.append(not_run_result(m, exc))
-    rows = cross_validated_rows(fitted, calibration_path, offset_sd, engine_sd) if fitted else []
+    rows = cross_validated_rows(fitted, calibration_path, offset_sd, engine_sd, attention_sd) if fitted else []
     held = validate(rest, calibration_path) if rest else {"rows": [], "not_run": []}
     return rows + held["rows"], not_run + held["not_run"]
 
@@ -628,6 +688,9 @@ class Calibration:
         for engine, scale in self.fit.engine_scales.items():
             out[f"engine {engine}"] = {"decode_layer_overhead_scale": scale,
                                        "rows": self.fit.rows_per_engine[engine]}
+        for kind, scale in self.fit.attention_scales.items():
+            out[f"attention {kind}"] = {"decode_graph_layer_overhead_scale": scale,
+                                        "rows": self.fit.rows_per_attention[kind]}
         return out
 
 
@@ -646,15 +709,18 @@ _HEADER = """
 
 
 def calibrate(measurements: list[Measurement], data_label: str, calibration_path: str | None = None,
-              date: str | None = None, source_offset_sd: float = 0.0, engine_sd: float = 0.0) -> Calibration:
+              date: str | None = None, source_offset_sd: float = 0.0, engine_sd: float = 0.0,
+              attention_sd: float = 0.0) -> Calibration:
     """Fit the factors, cross-validate by source, derive intervals; return the new calibration.yaml text (with
     ``source_offset_sd`` > 0: per-source offsets in every fit, recorded in ``fit.source_offset_sd`` and, fitted to
     all rows, in ``fit.source_offsets``; with ``engine_sd`` > 0: per-engine factors in every fit, recorded in
-    ``fit.engine_sd`` and, fitted to all rows, in the file's ``engines``)."""
+    ``fit.engine_sd`` and, fitted to all rows, in the file's ``engines``; with ``attention_sd`` > 0 likewise per
+    attention kind, in ``fit.attention_sd`` and ``attention``)."""
     date = date or _dt.date.today().isoformat()
     problem = build_problem(measurements, calibration_path)
-    full = fit(problem, source_offset_sd=source_offset_sd, engine_sd=engine_sd)
-    loso_pred = cross_validate(problem, source_offset_sd=source_offset_sd, engine_sd=engine_sd)
+    full = fit(problem, source_offset_sd=source_offset_sd, engine_sd=engine_sd, attention_sd=attention_sd)
+    loso_pred = cross_validate(problem, source_offset_sd=source_offset_sd, engine_sd=engine_sd,
+                               attention_sd=attention_sd)
     eff = next(iter(problem.base_efficiency.values()))
     level, z = eff.interval_level, eff.interval_z
     resid = np.log(loso_pred / problem.measured)
@@ -694,6 +760,9 @@ def calibrate(measurements: list[Measurement], data_label: str, calibration_path
     if engine_sd > 0:
         method += (f"; per-engine log-factors on the decode per-layer costs shrunk to 0 with sd {engine_sd:g} "
                    "(predicting for rows and users that name the engine)")
+    if attention_sd > 0:
+        method += (f"; per-attention-kind log-factors on the CUDA-graph decode per-layer cost shrunk to 0 with sd "
+                   f"{attention_sd:g} (predicting for every model of the kind)")
     fit_block: dict[str, Any] = {
         "date": date,
         "method": method,
@@ -709,11 +778,17 @@ def calibrate(measurements: list[Measurement], data_label: str, calibration_path
         fit_block["source_offset_sd"] = float(source_offset_sd)
     if engine_sd > 0:
         fit_block["engine_sd"] = float(engine_sd)
+    if attention_sd > 0:
+        fit_block["attention_sd"] = float(attention_sd)
     if full.source_effects:
         fit_block["source_offsets"] = [{"group": g, "log_offset": round(v, 4)}
                                        for g, v in sorted(full.source_effects.items())]
     engines = {e: {"decode_layer_overhead_scale": (v, f"{fitted}; {full.rows_per_engine[e]} rows served by {e}, "
                                                      f"shrunk to 1 with sd {engine_sd:g}")}
                for e, v in full.engine_scales.items()}
-    text = render_calibration(fit_block, defaults, families, calibration_path, header=_HEADER, engines=engines)
+    attentions = {a: {"decode_graph_layer_overhead_scale": (v, f"{fitted}; {full.rows_per_attention[a]} rows of {a}-"
+                                                             f"attention models, shrunk to 1 with sd {attention_sd:g}")}
+                  for a, v in full.attention_scales.items()}
+    text = render_calibration(fit_block, defaults, families, calibration_path, header=_HEADER, engines=engines,
+                              attentions=attentions)
     return Calibration(full, loso, sigmas, fit_block, text)

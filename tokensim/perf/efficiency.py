@@ -17,7 +17,8 @@ from ..config.reader import Section, config_dir, load_yaml
 from ..config.types import ENGINES  # the serving engines with factors of their own (docs/model-notes.md, round 10)
 
 __all__ = ["PhaseEfficiency", "Efficiency", "load_efficiency", "render_calibration", "PHASES", "PHASE_FACTORS",
-           "GLOBAL_FACTORS", "ENGINES", "ENGINE_FACTORS", "ENGINE_SCALED_FACTORS", "engine_of"]
+           "GLOBAL_FACTORS", "ENGINES", "ENGINE_FACTORS", "ENGINE_SCALED_FACTORS", "engine_of", "ATTENTION_KINDS",
+           "ATTENTION_FACTORS", "ATTENTION_SCALED_FACTORS", "attention_kind_of"]
 
 PHASES = ("prefill", "decode")
 # name -> (low, high, open-low) allowed range
@@ -52,6 +53,26 @@ GLOBAL_FACTORS = {
 ENGINE_FACTORS = {"decode_layer_overhead_scale": (0.0, 100.0, True)}
 # the decode-phase factors that scale multiplies
 ENGINE_SCALED_FACTORS = ("layer_overhead_s", "graph_layer_overhead_s")
+
+
+# Attention kinds with a factor of their own (docs/model-notes.md, round 13): "latent" is attention over a compressed
+# per-token latent (DeepSeek's MLA, V3.2's DSA on top of it, V4's compressed attention; Kimi K2 and GLM-5 use MLA),
+# whose decode step runs more small kernels per layer than grouped-query attention (latent up-projections, rotary
+# split, the absorbed-weight batched matmuls, and V3.2/V4's indexer) and so costs more per layer at small batch.
+ATTENTION_KINDS = ("latent",)
+# catalogue attention types (ModelSpec.attention_type) -> kind of ATTENTION_KINDS
+_ATTENTION_KIND_OF = {"mla": "latent", "compressed": "latent"}
+# name -> (low, high, open-low): the CUDA-graph decode per-layer cost of the kind relative to the pooled value
+ATTENTION_FACTORS = {"decode_graph_layer_overhead_scale": (0.0, 100.0, True)}
+# the decode-phase factors that scale multiplies (the eager per-layer cost is left alone: with it the fit moved the
+# shared factors and TensorRT-LLM's dense max-throughput rows got worse; docs/model-notes.md, round 12)
+ATTENTION_SCALED_FACTORS = ("graph_layer_overhead_s",)
+
+
+def attention_kind_of(attention_type: str) -> str:
+    """The kind of :data:`ATTENTION_KINDS` a catalogue attention type belongs to ('' when none: grouped-query, linear
+    and hybrid attention take the pooled per-layer costs): 'mla' and 'compressed' -> 'latent'."""
+    return _ATTENTION_KIND_OF.get(attention_type, "")
 
 
 def engine_of(text: str | None) -> str:
@@ -116,6 +137,10 @@ class Efficiency:
     # from the calibration file (:meth:`with_engine`)
     engine: str = ""
     engine_factors: dict[str, dict[str, float]] = field(default_factory=dict, compare=False)
+    # the attention kind (:data:`ATTENTION_KINDS`) whose factors are applied ('' none), and every kind's factors from
+    # the calibration file (:meth:`with_attention`)
+    attention: str = ""
+    attention_factors: dict[str, dict[str, float]] = field(default_factory=dict, compare=False)
 
     @property
     def interval_z(self) -> float:
@@ -141,6 +166,23 @@ class Efficiency:
         decode = replace(self.decode, **{name: float(getattr(self.decode, name) or 0.0) * scale
                                          for name in ENGINE_SCALED_FACTORS})
         return replace(self, engine=engine, decode=decode)
+
+    def attention_scale(self, kind: str) -> float:
+        """The CUDA-graph decode per-layer cost of attention ``kind`` relative to the pooled value (1 for '' or a kind
+        without a fitted factor)."""
+        return float(self.attention_factors.get(kind, {}).get("decode_graph_layer_overhead_scale", 1.0))
+
+    def with_attention(self, kind: str | None) -> Efficiency:
+        """These factors for a model of attention ``kind`` ('' or None: the pooled ones): the decode step's CUDA-graph
+        per-layer cost scaled by the kind's ``decode_graph_layer_overhead_scale``. Idempotent, and independent of
+        :meth:`with_engine` (both scales multiply)."""
+        kind = kind or ""
+        if kind == self.attention:
+            return self
+        scale = self.attention_scale(kind) / self.attention_scale(self.attention)
+        decode = replace(self.decode, **{name: float(getattr(self.decode, name) or 0.0) * scale
+                                         for name in ATTENTION_SCALED_FACTORS})
+        return replace(self, attention=kind, decode=decode)
 
     def with_phase(self, name: str, **changes: float) -> Efficiency:
         phase: Any = replace(self.phase(name), **changes)
@@ -173,26 +215,33 @@ class _Document:
     interval_level: float
     fit: dict
     engines: dict[str, dict[str, tuple[float, str]]]  # engine -> factor -> (value, source)
+    attentions: dict[str, dict[str, tuple[float, str]]]  # attention kind -> factor -> (value, source)
+
+
+def _keyed_factors(doc: Section, name: str, keys: tuple[str, ...],
+                   specs: dict[str, tuple[float, float, bool]]) -> dict[str, dict[str, tuple[float, str]]]:
+    """The ``name`` section of the file: each key of ``keys`` present -> factor -> (value, source)."""
+    out: dict[str, dict[str, tuple[float, str]]] = {}
+    section = doc.section(name, {})
+    section.check_keys(keys)
+    for key in keys:
+        if key in section:
+            one = section.section(key)
+            one.check_keys(specs)
+            sources: dict[str, str] = {}
+            out[key] = {f: (_factor(one, f, spec, sources, ""), sources[f]) for f, spec in specs.items() if f in one}
+    return out
 
 
 def _read(path: Path) -> _Document:
     doc = Section(load_yaml(path), path)
-    doc.check_keys(("fit", "interval_level", "defaults", "families", "engines"))
+    doc.check_keys(("fit", "interval_level", "defaults", "families", "engines", "attention"))
     defaults = doc.section("defaults")
     defaults.check_keys((*PHASES, *GLOBAL_FACTORS))
-    engines: dict[str, dict[str, tuple[float, str]]] = {}
-    section = doc.section("engines", {})
-    section.check_keys(ENGINES)
-    for engine in ENGINES:
-        if engine in section:
-            one = section.section(engine)
-            one.check_keys(ENGINE_FACTORS)
-            sources: dict[str, str] = {}
-            engines[engine] = {key: (_factor(one, key, spec, sources, ""), sources[key])
-                               for key, spec in ENGINE_FACTORS.items() if key in one}
     return _Document(defaults, doc.section("families", {}),
                      doc.number("interval_level", 0.8, low=0, high=1, low_open=True, high_open=True),
-                     dict(doc.raw("fit", {}) or {}), engines)
+                     dict(doc.raw("fit", {}) or {}), _keyed_factors(doc, "engines", ENGINES, ENGINE_FACTORS),
+                     _keyed_factors(doc, "attention", ATTENTION_KINDS, ATTENTION_FACTORS))
 
 
 def _phase_values(defaults: Section, family: Section | None, phase: str, sources: dict) -> dict[str, float]:
@@ -228,8 +277,9 @@ def load_efficiency(family: str, path: str | None = None) -> Efficiency:
         phases[phase] = PhaseEfficiency(**_phase_values(d, f, phase, sources))
     glob: dict[str, Any] = {k: _merged(doc.defaults, fam, k, spec, sources, "") for k, spec in GLOBAL_FACTORS.items()}
     engines = {e: {k: value for k, (value, _) in factors.items()} for e, factors in doc.engines.items()}
+    attentions = {a: {k: value for k, (value, _) in factors.items()} for a, factors in doc.attentions.items()}
     return Efficiency(family=family, interval_level=doc.interval_level, sources=sources, engine_factors=engines,
-                      **phases, **glob)
+                      attention_factors=attentions, **phases, **glob)
 
 
 # -- writer (``tokensim calibrate``) ----------------------------------------------------------------------------------
@@ -248,9 +298,11 @@ def _yaml_entry(name: str, value: float, source: str, indent: int) -> str:
 
 def render_calibration(fit: dict, defaults: dict[str, tuple[float, str]],
                        families: dict[str, dict[str, tuple[float, str]]], base_path: str | None = None,
-                       header: str = "", engines: dict[str, dict[str, tuple[float, str]]] | None = None) -> str:
+                       header: str = "", engines: dict[str, dict[str, tuple[float, str]]] | None = None,
+                       attentions: dict[str, dict[str, tuple[float, str]]] | None = None) -> str:
     """calibration.yaml text: ``defaults``/``families`` map "phase.name" (or a global name) to (value, source),
-    ``engines`` an engine of :data:`ENGINES` to its factors (None: those of ``base_path``; empty: none).
+    ``engines`` an engine of :data:`ENGINES` to its factors and ``attentions`` an attention kind of
+    :data:`ATTENTION_KINDS` to its factors (None: those of ``base_path``; empty: none).
 
     Default factors not given keep the value and source they have in ``base_path`` (default: the bundled file), so
     a fit writes only what it fitted.
@@ -287,11 +339,14 @@ def render_calibration(fit: dict, defaults: dict[str, tuple[float, str]],
                 out.append(f"    {phase}:\n")
                 out.extend(_yaml_entry(k, *factors[f"{phase}.{k}"], 6) for k in keys)
         out.extend(_yaml_entry(k, *factors[k], 4) for k in GLOBAL_FACTORS if k in factors)
-    engines = doc.engines if engines is None else engines
-    if engines:
-        out.append("engines:\n")
-        for engine in ENGINES:
-            if engines.get(engine):
-                out.append(f"  {engine}:\n")
-                out.extend(_yaml_entry(k, *engines[engine][k], 4) for k in ENGINE_FACTORS if k in engines[engine])
+    for name, given, base_keyed, entries, specs in (("engines", engines, doc.engines, ENGINES, ENGINE_FACTORS),
+                                                    ("attention", attentions, doc.attentions, ATTENTION_KINDS,
+                                                     ATTENTION_FACTORS)):
+        keyed = base_keyed if given is None else given
+        if any(keyed.get(key) for key in entries):
+            out.append(f"{name}:\n")
+            for key in entries:
+                if keyed.get(key):
+                    out.append(f"  {key}:\n")
+                    out.extend(_yaml_entry(k, *keyed[key][k], 4) for k in specs if k in keyed[key])
     return "".join(out)

@@ -1,0 +1,143 @@
+"""The latent-attention factor: which models it applies to, what it changes (a closed form), loading and writing it,
+the fit recovering a known one, and the error for an unknown kind."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import fields
+
+import numpy as np
+import pytest
+from test_calibration import DESIGN, TRUTH
+
+from tokensim.config import load_catalog
+from tokensim.config.reader import config_dir
+from tokensim.perf import Workload, predict
+from tokensim.perf import calibration as cal
+from tokensim.perf._core import GRAPH_MAX_BATCH
+from tokensim.perf._model import instance
+from tokensim.perf.efficiency import ATTENTION_KINDS, attention_kind_of, load_efficiency, render_calibration
+from tokensim.perf.validate import Measurement, predict_measurement
+
+
+def test_latent_attention_models_are_the_mla_and_compressed_ones():
+    """Each catalogue model's kind follows its configured attention type: DeepSeek V3/R1/V3.2, Kimi K2 and GLM-5 use
+    MLA, DeepSeek-V4 compressed attention; Llama, Qwen, gpt-oss and Mixtral grouped-query attention, Qwen3.5 gated
+    DeltaNet (linear) with gated attention."""
+    cat = load_catalog()
+    kinds = {name: attention_kind_of(cat.get_model(name, "model").attention_type)
+             for name in ("deepseek-v3", "deepseek-v3.2", "deepseek-v4-pro", "deepseek-v4-flash", "kimi-k2",
+                          "glm-5", "llama-3.3-70b", "gpt-oss-120b", "qwen3-235b-a22b", "mixtral-8x7b",
+                          "qwen3.5-397b-a17b")}
+    assert {n for n, k in kinds.items() if k == "latent"} == {"deepseek-v3", "deepseek-v3.2", "deepseek-v4-pro",
+                                                               "deepseek-v4-flash", "kimi-k2", "glm-5"}
+    assert {k for k in kinds.values()} == {"latent", ""}
+    assert ATTENTION_KINDS == ("latent",)
+
+
+def _with_attention(tmp_path, scales: dict[str, float], name: str = "attention.yaml") -> str:
+    """The bundled calibration with its ``attention`` section replaced by the given CUDA-graph per-layer scales."""
+    path = tmp_path / name
+    text = (config_dir() / "calibration.yaml").read_text().split("\nattention:\n")[0].rstrip("\n") + "\n"
+    entry = "  {}:\n    decode_graph_layer_overhead_scale: {{value: {}, source: \"test\"}}\n"
+    text += "attention:\n" + "".join(entry.format(k, v) for k, v in scales.items())
+    path.write_text(text)
+    load_efficiency.cache_clear()
+    return str(path)
+
+
+def test_the_factor_adds_its_share_of_the_graph_per_layer_cost_to_latent_models_only(tmp_path):
+    """Closed form: at a fixed batch inside the CUDA-graph sizes, a latent-attention model's TPOT with factor s exceeds
+    its TPOT at factor 1 by exactly (s - 1) x the family's CUDA-graph per-layer cost x layers. Past the captured sizes
+    (eager steps) and for a grouped-query model nothing changes."""
+    one = _with_attention(tmp_path, {"latent": 1.0}, "one.yaml")
+    two = _with_attention(tmp_path, {"latent": 2.5}, "two.yaml")
+    pooled = load_efficiency("hopper", two).decode.graph_layer_overhead_s
+    r = instance("H200", "deepseek-v3", "fp8", gpus=8, tp=8, calibration_path=two)
+    assert r.efficiency.attention == "latent"
+    assert r.efficiency.decode.graph_layer_overhead_s == pytest.approx(2.5 * pooled, rel=1e-12)
+    assert r.efficiency.decode.layer_overhead_s == pytest.approx(load_efficiency("hopper", two).decode.layer_overhead_s)
+    w = Workload(1000, 1000)
+    at = {path: predict("H200", "deepseek-v3", "fp8", w, gpus=8, tp=8, concurrency=16, calibration_path=path)
+          for path in (one, two)}
+    assert at[two].tpot_s - at[one].tpot_s == pytest.approx(1.5 * pooled * r.model.layers, rel=1e-9)
+    eager = 4 * GRAPH_MAX_BATCH
+    big = {path: predict("H200", "deepseek-v3", "fp8", w, gpus=8, tp=8, concurrency=eager, calibration_path=path)
+           for path in (one, two)}
+    assert big[two].tpot_s == pytest.approx(big[one].tpot_s, rel=1e-12)
+    gqa = {path: predict("H200", "llama-3.3-70b", "fp8", w, gpus=8, tp=8, concurrency=16, calibration_path=path)
+           for path in (one, two)}
+    assert gqa[two].tpot_s == pytest.approx(gqa[one].tpot_s, rel=1e-12)
+
+
+def test_with_attention_is_idempotent_and_commutes_with_the_engine(tmp_path):
+    path = _with_attention(tmp_path, {"latent": 2.0})
+    eff = load_efficiency("hopper", path)
+    a = eff.with_attention("latent")
+    assert a.with_attention("latent") is a
+    assert a.decode.graph_layer_overhead_s == pytest.approx(2.0 * eff.decode.graph_layer_overhead_s)
+    assert a.decode.layer_overhead_s == eff.decode.layer_overhead_s and a.prefill == eff.prefill
+    assert a.with_attention(None).decode == eff.decode
+    engine = next(iter(eff.engine_factors), None)
+    if engine is not None:
+        assert a.with_engine(engine).decode == eff.with_engine(engine).with_attention("latent").decode
+
+
+def test_a_calibration_file_with_an_unknown_attention_kind_names_the_field(tmp_path):
+    path = _with_attention(tmp_path, {"latnt": 1.2})
+    with pytest.raises(Exception, match=r"attention.*latnt"):
+        load_efficiency("hopper", path)
+
+
+def test_the_attention_section_round_trips_through_the_writer(tmp_path):
+    text = render_calibration({"date": "t"}, {}, {}, attentions={
+        "latent": {"decode_graph_layer_overhead_scale": (1.7, "x")}})
+    path = tmp_path / "rt.yaml"
+    path.write_text(text)
+    load_efficiency.cache_clear()
+    assert load_efficiency("hopper", str(path)).attention_factors == {"latent": {"decode_graph_layer_overhead_scale":
+                                                                                 1.7}}
+
+
+ATTENTION_TRUTH = 2.5
+# latent-attention rows beside test_calibration.DESIGN's grouped-query ones: small batches (CUDA graphs, where the
+# factor acts) and one past the captured sizes (eager, where it does not)
+LATENT_DESIGN = [
+    ("H200", "deepseek-v3", "fp8", 8, 8, 1, "decode", 1000, 1000, 1000, 1),
+    ("H200", "deepseek-v3", "fp8", 8, 8, 1, "decode", 1000, 1000, 1000, 16),
+    ("H200", "deepseek-v3", "fp8", 8, 1, 8, "decode", 1000, 1000, 1000, 64),
+    ("H200", "deepseek-v3", "fp8", 8, 8, 1, "decode", 1000, 1000, 1000, 1024),
+]
+
+
+def test_the_fit_recovers_a_known_attention_factor(tmp_path):
+    """Rows generated by ``predict`` at known factors with the latent-attention factor at 2.5. Fitted from the true
+    factors with the attention factor at 1 and a prior too wide to pull (sd 100), it comes back within 3% (the fit's
+    finite-difference steps and stopping rule), and the data are met; without it they are not."""
+    defaults = {}
+    for key, value in TRUTH.items():
+        phases = [key.split(".")[0]] if "." in key else ["decode", "prefill"]
+        defaults.update({f"{ph}.{key.split('.')[-1]}": (value, "synthetic truth") for ph in phases})
+    path = tmp_path / "truth.yaml"
+    path.write_text(render_calibration({"date": "synthetic"}, defaults, {}, engines={}, attentions={
+        "latent": {"decode_graph_layer_overhead_scale": (ATTENTION_TRUTH, "synthetic truth")}}))
+    load_efficiency.cache_clear()
+    rows = []
+    for i, (hw, model, prec, g, tp, ep, serving, isl, osl, ctx, conc) in enumerate(DESIGN + LATENT_DESIGN):
+        m = Measurement(id=f"syn-{i}", source_id=f"syn-{i % 3}", source="synthetic", date="2026-01",
+                        confidence="A", hardware=hw, system_gpus=g, instance_gpus=g, tp=tp, ep=ep, model=model,
+                        precision=prec, kv_cache_precision=None, serving=serving, input_tokens=isl,
+                        output_tokens=osl, context_tokens=ctx, concurrency=conc, slo=None,
+                        metric="input_tokens_per_s_total" if serving == "disaggregated-prefill"
+                        else "output_tokens_per_s_total", value=1.0)
+        value = predict_measurement(m, str(path))["predicted"] * g
+        rows.append(Measurement(**{**{f.name: getattr(m, f.name) for f in fields(Measurement)}, "value": value}))
+    problem = cal.build_problem(rows, str(path))
+    assert int((problem.row_attention == 0).sum()) == len(LATENT_DESIGN)
+    truth = np.array([math.log(TRUTH[p.key]) for p, _ in cal._layout(problem)])
+    plain = cal.fit(problem, x0=truth)
+    fitted = cal.fit(problem, x0=truth, attention_sd=100.0)
+    assert plain.attention_scales == {} and fitted.rows_per_attention == {"latent": len(LATENT_DESIGN)}
+    assert fitted.attention_scales["latent"] == pytest.approx(ATTENTION_TRUTH, rel=0.03), fitted.attention_scales
+    assert np.allclose(fitted.predicted, problem.measured, rtol=1e-3)
+    assert np.median(np.abs(plain.predicted / problem.measured - 1)[problem.row_attention == 0]) > 1e-3
