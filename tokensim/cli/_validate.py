@@ -139,7 +139,8 @@ def validate_command(measurements, calibration, cross, show_rows, subset, fmt):
               show_default=True,
               help="prior width (log scale) of each attention kind's factor (latent: MLA, DSA, DeepSeek-V4's "
                    "compressed attention) on the decode step's CUDA-graph per-layer cost, fitted beside the factors "
-                   "and applied to every model of the kind; 0 switches it off")
+                   "and applied to every model of the kind; 0 switches it off (off by default: at 0.3 it made "
+                   "leave-one-source-out over all rows worse, docs/model-notes.md round 13)")
 @format_option()
 def calibrate_command(measurements, calibration, out, install, date, with_fixed, offset_sd, engine_sd, attention_sd,
                       fmt):

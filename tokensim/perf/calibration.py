@@ -88,7 +88,9 @@ ENGINE_SCALED = tuple(f"decode.{name}" for name in ENGINE_SCALED_FACTORS)
 # Per-attention-kind factors (``tokensim calibrate --attention-sd``; efficiency.ATTENTION_KINDS): the CUDA-graph decode
 # per-layer cost of a latent-attention model (MLA, DSA, DeepSeek-V4's compressed attention) is the family's times
 # exp(θ_kind), θ shrunk to 0 with this prior width (log scale); 0 switches them off. Like an engine factor it predicts:
-# the model names its kind. The same width as PRIOR_LOG_SD (a modelling choice); docs/model-notes.md, round 13.
+# the model names its kind. Off by default: at sd 0.3 (PRIOR_LOG_SD) the factor came out at 1.96 and leave-one-source-
+# out over the fitted rows improved (16.5% -> 16.3%), but over all 2,125 rows it got worse (19.6% -> 20.2%, coverage
+# 80% -> 77%): the rows no fit takes went 23.4% -> 25.3% (docs/model-notes.md, round 13).
 DEFAULT_ATTENTION_SD = 0.0
 # the factors an attention kind's scale multiplies, keyed as the stacks key them (efficiency.ATTENTION_SCALED_FACTORS)
 ATTENTION_SCALED = tuple(f"decode.{name}" for name in ATTENTION_SCALED_FACTORS)
