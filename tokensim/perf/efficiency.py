@@ -163,9 +163,11 @@ class Efficiency:
         if engine == self.engine:
             return self
         scale = self.engine_scale(engine) / self.engine_scale(self.engine)
-        decode = replace(self.decode, **{name: float(getattr(self.decode, name) or 0.0) * scale
-                                         for name in ENGINE_SCALED_FACTORS})
-        return replace(self, engine=engine, decode=decode)
+        return replace(self, engine=engine, decode=self._decode_scaled(ENGINE_SCALED_FACTORS, scale))
+
+    def _decode_scaled(self, names: tuple[str, ...], scale: float) -> PhaseEfficiency:
+        """The decode phase with the factors ``names`` multiplied by ``scale``."""
+        return replace(self.decode, **{name: float(getattr(self.decode, name) or 0.0) * scale for name in names})
 
     def attention_scale(self, kind: str) -> float:
         """The CUDA-graph decode per-layer cost of attention ``kind`` relative to the pooled value (1 for '' or a kind
@@ -180,9 +182,7 @@ class Efficiency:
         if kind == self.attention:
             return self
         scale = self.attention_scale(kind) / self.attention_scale(self.attention)
-        decode = replace(self.decode, **{name: float(getattr(self.decode, name) or 0.0) * scale
-                                         for name in ATTENTION_SCALED_FACTORS})
-        return replace(self, attention=kind, decode=decode)
+        return replace(self, attention=kind, decode=self._decode_scaled(ATTENTION_SCALED_FACTORS, scale))
 
     def with_phase(self, name: str, **changes: float) -> Efficiency:
         phase: Any = replace(self.phase(name), **changes)
