@@ -145,6 +145,8 @@ def test_the_fit_recovers_a_known_attention_factor(tmp_path):
     problem = cal.build_problem(rows, path)
     assert int((problem.row_attention == 0).sum()) == len(LATENT_DESIGN)
     truth = np.array([math.log(TRUTH[p.key]) for p, _ in cal._layout(problem)])
+    # the stacked evaluation at the file's factors, attention factor included, is what predict generated
+    assert np.allclose(cal.predict_rows(problem, truth, *cal._current_keyed(problem)), problem.measured, rtol=1e-9)
     plain = cal.fit(problem, x0=truth)
     fitted = cal.fit(problem, x0=truth, attention_sd=100.0)
     assert plain.attention_scales == {} and fitted.rows_per_attention == {"latent": len(LATENT_DESIGN)}

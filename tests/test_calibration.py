@@ -121,7 +121,7 @@ def test_stacked_evaluation_equals_predict_on_the_dataset(synthetic):
     path, _, _ = synthetic
     measurements = calibration_rows(load_measurements())[::5]
     problem = cal.build_problem(measurements, path)
-    stacked = cal.predict_rows(problem, cal._current(problem, cal._layout(problem)), cal._current_engines(problem))
+    stacked = cal.predict_rows(problem, cal._current(problem, cal._layout(problem)), *cal._current_keyed(problem))
     direct = np.array([predict_measurement(m, path)["predicted"] for m in measurements])
     assert np.allclose(stacked, direct, rtol=1e-9)
 
@@ -138,7 +138,7 @@ def test_stacked_evaluation_of_total_rows_equals_validate(synthetic):
               and not m.slo and m.speculative != "not modelled" and not m.superseded][::7]
     assert len(totals) >= 10
     problem = cal.build_problem(totals, path)
-    stacked = cal.predict_rows(problem, cal._current(problem, cal._layout(problem)), cal._current_engines(problem))
+    stacked = cal.predict_rows(problem, cal._current(problem, cal._layout(problem)), *cal._current_keyed(problem))
     direct = []
     for m in totals:
         res = predict(m.hardware, m.model, m.precision, m.workload, calibration_path=path,
@@ -162,7 +162,7 @@ def test_a_row_above_the_memory_limit_is_fitted_at_the_batch_predict_serves(synt
     for m in capped:
         limit = predict_measurement(m, path)["concurrency"]
         assert served[m.id] == limit < m.concurrency
-    stacked = cal.predict_rows(problem, cal._current(problem, cal._layout(problem)), cal._current_engines(problem))
+    stacked = cal.predict_rows(problem, cal._current(problem, cal._layout(problem)), *cal._current_keyed(problem))
     assert np.allclose(stacked, [predict_measurement(m, path)["predicted"] for m in capped], rtol=1e-9)
 
 

@@ -183,7 +183,7 @@ class Problem:
     measured: np.ndarray
     row_engine: np.ndarray  # (rows,) index into efficiency.ENGINES, -1 for an engine without factors
     # (rows,) index into efficiency.ATTENTION_KINDS, -1 for a model whose attention has no factor of its own
-    row_attention: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=int))
+    row_attention: np.ndarray
 
 
 def _stack_fields(models: list[core.StepModel]) -> dict:
@@ -283,18 +283,12 @@ def _factor(eff: Efficiency, p: FitParameter) -> float:
     return getattr(eff.phase(p.phases[0]), p.name) if p.phases else getattr(eff, p.name)
 
 
-def _current_engines(problem: Problem) -> np.ndarray:
-    """The calibration file's engine factors (log scale, one per :data:`~tokensim.perf.efficiency.ENGINES` entry; 0 for
-    an engine without one): with :func:`_current`, what ``predict`` uses."""
+def _current_keyed(problem: Problem) -> tuple[np.ndarray, np.ndarray]:
+    """The calibration file's engine factors and attention-kind factors (log scale, one per
+    :data:`~tokensim.perf.efficiency.ENGINES` and :data:`~tokensim.perf.efficiency.ATTENTION_KINDS` entry; 0 for one
+    without a factor): with :func:`_current`, what ``predict`` uses (:func:`predict_rows`' last two arguments)."""
     eff = next(iter(problem.base_efficiency.values()))
-    return np.log([eff.engine_scale(e) for e in ENGINES])
-
-
-def _current_attention(problem: Problem) -> np.ndarray:
-    """The calibration file's attention-kind factors (log scale, one per :data:`~tokensim.perf.efficiency.
-    ATTENTION_KINDS` entry; 0 for a kind without one): with :func:`_current`, what ``predict`` uses."""
-    eff = next(iter(problem.base_efficiency.values()))
-    return np.log([eff.attention_scale(a) for a in ATTENTION_KINDS])
+    return np.log([eff.engine_scale(e) for e in ENGINES]), np.log([eff.attention_scale(a) for a in ATTENTION_KINDS])
 
 
 def _row_values(stack: _Stack, x: np.ndarray, slots) -> dict:
@@ -408,38 +402,32 @@ def fit(problem: Problem, train: np.ndarray | None = None, x0: np.ndarray | None
                          for m in problem.measurements])
     n_phys = len(slots)
     n_groups = len(groups) if use_effects else 0
-    # the engines the training rows name: one log-factor each (the others stay at 0, the pooled costs)
-    row_engine = problem.row_engine
-    fitted_engines = sorted({int(e) for e in row_engine[train] if e >= 0}) if engine_sd > 0 else []
-    n_engines = len(fitted_engines)
-    # the attention kinds the training rows' models have: one log-factor each, after the engines'
-    row_attention = problem.row_attention
-    fitted_kinds = sorted({int(a) for a in row_attention[train] if a >= 0}) if attention_sd > 0 else []
-    n_kinds = len(fitted_kinds)
-    at_engines, at_kinds = n_phys + n_groups, n_phys + n_groups + n_engines
+    # Keyed log-factors, after the offsets: one per engine the training rows name and one per attention kind their
+    # models have (the others stay at 0, the pooled costs), each block shrunk to 0 with its own width.
+    keyed = ((ENGINES, problem.row_engine, engine_sd), (ATTENTION_KINDS, problem.row_attention, attention_sd))
+    fitted_keys = [sorted({int(i) for i in index[train] if i >= 0}) if sd > 0 else [] for _, index, sd in keyed]
+    edges = np.cumsum([n_phys + n_groups] + [len(k) for k in fitted_keys])  # block b is z[edges[b]:edges[b + 1]]
+    n_keyed = int(edges[-1] - edges[0])
 
-    def engine_log(z):
-        out = np.zeros(len(ENGINES))
-        out[fitted_engines] = z[at_engines:at_kinds]
-        return out
-
-    def attention_log(z):
-        out = np.zeros(len(ATTENTION_KINDS))
-        out[fitted_kinds] = z[at_kinds:]
+    def keyed_logs(z) -> list[np.ndarray | None]:
+        """Each block's log-factors, one per entry of its key list (None: a block not fitted)."""
+        out: list[np.ndarray | None] = []
+        for b, ((keys, _, _), fitted) in enumerate(zip(keyed, fitted_keys, strict=True)):
+            full = np.zeros(len(keys))
+            full[fitted] = z[edges[b]:edges[b + 1]]
+            out.append(full if fitted else None)
         return out
 
     def residuals(z):
         x = z[:n_phys]
-        pred = np.log(np.maximum(predict_rows(problem, x, engine_log(z) if n_engines else None,
-                                              attention_log(z) if n_kinds else None), 1e-30))
+        pred = np.log(np.maximum(predict_rows(problem, x, *keyed_logs(z)), 1e-30))
         if use_effects:
             pred = pred + np.where(group_of >= 0, z[n_phys:n_phys + n_groups][group_of], 0.0)
         data = (pred - log_measured)[train]
         shrink = np.array([(x[i] - x[j]) / PRIOR_LOG_SD for i, j in prior])
         effects = z[n_phys:n_phys + n_groups] / source_offset_sd if use_effects else np.empty(0)
-        engines = z[at_engines:at_kinds] / engine_sd if n_engines else np.empty(0)
-        kinds = z[at_kinds:] / attention_sd if n_kinds else np.empty(0)
-        return np.concatenate([data, shrink, effects, engines, kinds])
+        priors = [z[edges[b]:edges[b + 1]] / sd for b, (_, _, sd) in enumerate(keyed) if fitted_keys[b]]
+        return np.concatenate([data, shrink, effects, *priors])
 
     low = np.log([p.low for p, _ in slots])
     high = np.log([p.high for p, _ in slots])
@@ -448,26 +436,20 @@ def fit(problem: Problem, train: np.ndarray | None = None, x0: np.ndarray | None
         # offsets bounded to a factor of e^2 either way; every fit starts them at 0
         low, high = np.concatenate([low, np.full(len(groups), -2.0)]), np.concatenate([high, np.full(len(groups), 2.0)])
         start = np.concatenate([start, np.zeros(len(groups))])
-    if n_engines:  # engine factors bounded to a factor of e^2 either way; every fit starts them at 1
-        low, high = np.concatenate([low, np.full(n_engines, -2.0)]), np.concatenate([high, np.full(n_engines, 2.0)])
-        start = np.concatenate([start, np.zeros(n_engines)])
-    if n_kinds:  # attention factors likewise
-        low, high = np.concatenate([low, np.full(n_kinds, -2.0)]), np.concatenate([high, np.full(n_kinds, 2.0)])
-        start = np.concatenate([start, np.zeros(n_kinds)])
+    if n_keyed:  # engine and attention factors bounded to a factor of e^2 either way; every fit starts them at 1
+        low, high = np.concatenate([low, np.full(n_keyed, -2.0)]), np.concatenate([high, np.full(n_keyed, 2.0)])
+        start = np.concatenate([start, np.zeros(n_keyed)])
     from scipy.optimize import least_squares  # scipy is imported when a fit runs, not with the CLI
 
     sol = least_squares(residuals, start, bounds=(low, high), loss="soft_l1", f_scale=LOSS_SCALE, method="trf",
                         x_scale="jac", diff_step=1e-4, xtol=1e-10, ftol=1e-10, gtol=1e-10, max_nfev=400)
     source_effects = ({g: float(v) for g, v in zip(groups, sol.x[n_phys:n_phys + n_groups], strict=True)}
                       if use_effects else {})
-    engines_fit = engine_log(sol.x) if n_engines else None
-    engine_scales = ({ENGINES[e]: float(np.exp(engines_fit[e])) for e in fitted_engines}
-                     if engines_fit is not None else {})
-    rows_per_engine = {ENGINES[e]: int(((row_engine == e) & train).sum()) for e in fitted_engines}
-    kinds_fit = attention_log(sol.x) if n_kinds else None
-    attention_scales = ({ATTENTION_KINDS[a]: float(np.exp(kinds_fit[a])) for a in fitted_kinds}
-                        if kinds_fit is not None else {})
-    rows_per_attention = {ATTENTION_KINDS[a]: int(((row_attention == a) & train).sum()) for a in fitted_kinds}
+    logs = keyed_logs(sol.x)
+    engine_scales, attention_scales = [{keys[i]: float(np.exp(log[i])) for i in fitted} if log is not None else {}
+                                       for (keys, _, _), fitted, log in zip(keyed, fitted_keys, logs, strict=True)]
+    rows_per_engine, rows_per_attention = [{keys[i]: int(((index == i) & train).sum()) for i in fitted}
+                                           for (keys, index, _), fitted in zip(keyed, fitted_keys, strict=True)]
     x = sol.x[:n_phys]
     values = np.exp(x)
     pooled = {p.key: float(values[i]) for i, (p, fam) in enumerate(slots) if fam is None}
@@ -476,7 +458,7 @@ def fit(problem: Problem, train: np.ndarray | None = None, x0: np.ndarray | None
         if fam is not None:
             per_family[problem.families[fam]][p.key] = float(values[i])
     counted = {f: int(c) for f, c in zip(problem.families, counts, strict=False)}
-    return FitResult(problem.families, pooled, per_family, counted, x, predict_rows(problem, x, engines_fit, kinds_fit),
+    return FitResult(problem.families, pooled, per_family, counted, x, predict_rows(problem, x, *logs),
                      float(sol.cost), bool(sol.success), source_effects, engine_scales, rows_per_engine,
                      attention_scales, rows_per_attention)
 
