@@ -10,6 +10,16 @@ fields the JSON does not carry (input and output tokens, engine version). Prints
 A grouping whose oracle leaves little error is where the error lives: if removing every (hardware, model) cell's own
 offset leaves 12%, a model that got each cell's level right would be at 12% whatever its shapes across concurrency.
 docs/model-notes.md, round 12, reads the numbers for the bundled data.
+
+Two more sections ask what a held-out source could have been told (docs/model-notes.md, round 14):
+
+* **Transfer**: each held-out source group's rows corrected by the median log-offset that the *other* groups' rows
+  show in the same cell (the most specific cell of a hierarchy with enough rows). This is what a level correction
+  learned from the other sources can do under leave-one-source-out, at best.
+* **Source-blind floor**: on the rows of cells that two or more organisations measured, the error left by the best
+  single level per cell that does not know the source (chosen in-sample, from the rows' own measurements), beside the
+  error left when each organisation's own level is known. A predictor that is not told the source cannot beat the
+  first on those rows with the model's shapes.
 """
 
 from __future__ import annotations
@@ -55,6 +65,87 @@ def oracle_median_abs_error(rows: Iterable[dict], key: Callable[[dict], tuple] |
     return len(offset), statistics.median(left)
 
 
+def transfer_median_abs_error(rows: list[dict], group: str, hierarchy: tuple[tuple[str, ...], ...],
+                               min_rows: int) -> float:
+    """Median |error| after each group's rows are corrected by the median ln(predicted/measured) of the *other*
+    groups' rows in the row's cell: the first cell of ``hierarchy`` (tuples of fields, most specific first) that has at
+    least ``min_rows`` such rows; no correction where none has."""
+    logs = [math.log(r["predicted"] / r["measured"]) for r in rows]
+    left = []
+    for held_out in sorted({r[group] for r in rows}):
+        cells: list[dict[tuple, list[float]]] = [defaultdict(list) for _ in hierarchy]
+        for r, lr in zip(rows, logs, strict=True):
+            if r[group] != held_out:
+                for level, fields in zip(cells, hierarchy, strict=True):
+                    level[tuple(r[f] for f in fields)].append(lr)
+        for r, lr in zip(rows, logs, strict=True):
+            if r[group] == held_out:
+                others = next((v for level, fields in zip(cells, hierarchy, strict=True)
+                               if len(v := level.get(tuple(r[f] for f in fields), [])) >= min_rows), [])
+                left.append(abs(math.exp(lr - (statistics.median(others) if others else 0.0)) - 1.0))
+    return statistics.median(left)
+
+
+def _most_within(logs: list[float], tolerance: float) -> float:
+    """A level that puts the most of ``logs`` within |exp(x - c) - 1| <= tolerance: the median of the logs in the
+    fullest window of that width in log space (some fullest window has a point on its upper edge, so only those are
+    tried; the first of equals wins; the median keeps the chosen points off the window's edges)."""
+    lo, hi = math.log(1.0 - tolerance), math.log(1.0 + tolerance)
+    c = max((x - hi for x in logs), key=lambda c: sum(lo <= y - c <= hi for y in logs))
+    return statistics.median(y for y in logs if lo <= y - c <= hi)
+
+
+def source_blind_floor(rows: list[dict], cell: tuple[str, ...], source: str, min_rows: int = 3,
+                       tolerance: float = 0.12) -> dict[str, tuple[int, float, int]]:
+    """On the rows of cells that at least two sources measured with ``min_rows`` rows each: (rows, median |error|,
+    rows within ``tolerance``) for the rows' own errors ("as validated"), for one level per cell that does not know the
+    source ("pooled median": the median log-offset of the cell's rows; "most within tolerance": the level that puts the
+    most of the cell's rows within ``tolerance``), and for each source's own level in the cell ("own source")."""
+    cells: dict[tuple, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    errors: dict[tuple, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        cells[tuple(r[f] for f in cell)][r[source]].append(math.log(r["predicted"] / r["measured"]))
+        errors[tuple(r[f] for f in cell)][r[source]].append(abs(r["predicted"] / r["measured"] - 1.0))
+    left: dict[str, list[float]] = {"as validated": [], "pooled median": [], "most within tolerance": [],
+                                    "own source": []}
+    for key, by_source in cells.items():
+        if sum(len(v) >= min_rows for v in by_source.values()) < 2:
+            continue
+        logs = [x for v in by_source.values() for x in v]
+        blind = {"pooled median": statistics.median(logs), "most within tolerance": _most_within(logs, tolerance)}
+        for src, v in by_source.items():
+            left["as validated"] += errors[key][src]
+            own = statistics.median(v)
+            for name, level in (*blind.items(), ("own source", own)):
+                left[name] += [abs(math.exp(x - level) - 1.0) for x in v]
+    return {name: (len(v), statistics.median(v) if v else math.nan, sum(e <= tolerance for e in v))
+            for name, v in left.items()}
+
+
+def organisation(source_group: str) -> str:
+    """The organisation behind a source group: NVIDIA's TensorRT-LLM performance tables of every version are one
+    (``trtllm-v*``), and so are MLCommons' MLPerf rounds (``mlperf-v*``); every other group is its own."""
+    for prefix in ("trtllm-v", "mlperf-v"):
+        if source_group.startswith(prefix):
+            return prefix.rstrip("-v")
+    return source_group
+
+
+# hierarchies tried for the transfer section: most specific cell first
+TRANSFERS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "hardware x model x precision x engine": (("hardware", "model", "precision", "engine"),),
+    "hardware x model": (("hardware", "model"),),
+    "hardware family x model family x engine": (("hardware_family", "model_family", "engine"),),
+    "hardware family x model family": (("hardware_family", "model_family"),),
+    "engine": (("engine",),),
+    "hardware x model, then the families": (("hardware", "model"), ("hardware_family", "model_family")),
+}
+FLOOR_CELLS: dict[str, tuple[str, ...]] = {
+    "hardware x model": ("hardware", "model"),
+    "hardware x model x precision x engine": ("hardware", "model", "precision", "engine"),
+}
+
+
 def decomposition(rows: list[dict]) -> list[tuple[str, int, float]]:
     """(grouping, groups, median |error| left) for every entry of :data:`GROUPINGS`."""
     out = []
@@ -67,7 +158,8 @@ def decomposition(rows: list[dict]) -> list[tuple[str, int, float]]:
 
 def _join(validated: list[dict], measurements: Path | None) -> list[dict]:
     """validate's rows, each merged with its measurement's fields (read and checked by ``load_measurements``)."""
-    by_id = {m.id: dataclasses.asdict(m) for m in load_measurements(measurements)}
+    by_id = {m.id: {**dataclasses.asdict(m), "source_group": m.source_group,
+                    "organisation": organisation(m.source_group)} for m in load_measurements(measurements)}
     return [{**by_id[r["id"]], **r} for r in validated if r["id"] in by_id]
 
 
@@ -76,7 +168,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("validated", help="JSON from `tokensim validate --format json` ('-': stdin)")
     parser.add_argument("--measurements", type=Path, default=None,
                         help="measurement CSV (default: the bundled tokensim/data/measurements.csv)")
+    parser.add_argument("--min-rows", type=int, default=3,
+                        help="rows a cell needs from the other sources (transfer) or from each source (floor)")
     args = parser.parse_args(argv)
+    if args.min_rows < 1:
+        parser.error(f"--min-rows: {args.min_rows} is not allowed; give 1 or more")
     try:
         text = sys.stdin.read() if args.validated == "-" else Path(args.validated).read_text()
         validated = json.loads(text)
@@ -93,6 +189,17 @@ def main(argv: list[str] | None = None) -> int:
     rows = [r for r in rows if r["predicted"] > 0 and r["measured"] > 0]
     lines = [f"{len(rows)} rows; median |error| left after removing each group's own median log-offset"]
     lines += [f"  {name:45s} {groups:5d} groups  {100 * left:5.1f}%" for name, groups, left in decomposition(rows)]
+    lines.append(f"transfer: each source group's rows corrected by the other groups' median log-offset in its cell "
+                 f"(at least {args.min_rows} rows), median |error|")
+    lines += [f"  {name:45s} {100 * transfer_median_abs_error(rows, 'source_group', hierarchy, args.min_rows):5.1f}%"
+              for name, hierarchy in TRANSFERS.items()]
+    for source in ("source_group", "organisation"):
+        for name, cell in FLOOR_CELLS.items():
+            floor = source_blind_floor(rows, cell, source, args.min_rows)
+            lines.append(f"floor: {name} cells measured by two or more {source.replace('_', ' ')}s "
+                         f"({floor['as validated'][0]} rows): median |error|, rows within 12%")
+            lines += [f"  {level:45s} {100 * med:5.1f}%  {within:5d} ({100 * within / max(n, 1):3.0f}%)"
+                      for level, (n, med, within) in floor.items()]
     try:
         print("\n".join(lines), flush=True)
     except BrokenPipeError:  # a reader that stopped early (| head): no traceback

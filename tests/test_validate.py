@@ -779,3 +779,40 @@ def test_offset_decomposition_script_reports_a_missing_file_with_exit_2(tmp_path
     script = _decomposition_script()
     assert script.main([str(tmp_path / "absent.json")]) == 2
     assert "absent.json" in capsys.readouterr().err
+
+
+def test_transfer_corrects_a_held_out_group_by_the_other_groups_median_offset():
+    """Hand case, one cell: groups a and b predicted 2x too high (two rows each), c exact (two rows). Held out, c is
+    corrected by the others' median ln 2 and ends 50% low; a is corrected by the median of b's ln 2 (twice) and c's 0
+    (twice), ln 2 / 2, leaving sqrt 2 - 1, and so is b. Errors: four at sqrt 2 - 1, two at 0.5; median sqrt 2 - 1.
+    With more rows required than the others have, nothing is corrected: errors 1, 1, 1, 1, 0, 0, median 1."""
+    script = _decomposition_script()
+    rows = [{"g": g, "cell": "x", "predicted": p, "measured": 1.0}
+            for g, p in (("a", 2.0), ("a", 2.0), ("b", 2.0), ("b", 2.0), ("c", 1.0), ("c", 1.0))]
+    assert script.transfer_median_abs_error(rows, "g", (("cell",),), 3) == pytest.approx(math.sqrt(2) - 1)
+    assert script.transfer_median_abs_error(rows, "g", (("cell",),), 5) == pytest.approx(1.0)
+    # the hierarchy falls back to a coarser cell when the finer one is short of rows: every row is in its own fine
+    # cell, so the coarse one decides, as above
+    fine = [{**r, "fine": i} for i, r in enumerate(rows)]
+    assert script.transfer_median_abs_error(fine, "g", (("fine",), ("cell",)), 3) == pytest.approx(math.sqrt(2) - 1)
+
+
+def test_source_blind_floor_by_hand():
+    """One cell: source x exact three times, source y 2x too high three times, source z 9x too high once (too few rows
+    to make a cell shared, but its row is in the cell). A cell that one source measured ("solo") is left out.
+    As validated: errors 0 x3, 1 x3, 8; median 1, three within 12%. Pooled median of the logs (0 x3, ln 2 x3, ln 9):
+    ln 2, leaving x 50% low, y exact, z 3.5; median 0.5. The fullest 12% window holds three rows, x's first: level 0,
+    errors as validated. Each source's own level leaves nothing."""
+    script = _decomposition_script()
+    rows = ([{"c": "k", "s": "x", "predicted": 1.0, "measured": 1.0}] * 3
+            + [{"c": "k", "s": "y", "predicted": 2.0, "measured": 1.0}] * 3
+            + [{"c": "k", "s": "z", "predicted": 9.0, "measured": 1.0}]
+            + [{"c": "solo", "s": "x", "predicted": 5.0, "measured": 1.0}] * 4)
+    floor = script.source_blind_floor(rows, ("c",), "s", min_rows=3)
+    assert floor["as validated"] == (7, pytest.approx(1.0), 3)
+    assert floor["pooled median"] == (7, pytest.approx(0.5), 3)
+    assert floor["most within tolerance"] == (7, pytest.approx(1.0), 3)
+    assert floor["own source"] == (7, pytest.approx(0.0), 7)
+    # a cell is shared only where two sources have min_rows rows each: with four required, none is
+    assert all(n == 0 for n, _, _ in script.source_blind_floor(rows, ("c",), "s", min_rows=4).values())
+    assert script.organisation("trtllm-v0.20") == script.organisation("trtllm-v1.0") != script.organisation("amd")
