@@ -44,7 +44,13 @@ _REDUCE_BYTES = 2.0  # all-reduce and EP combine run in bf16 (TensorRT-LLM, Deep
 # kernels (prefill, large batches) run a CPU-synchronised layout/notify step before each exchange and cannot be
 # captured in a CUDA graph: their fixed cost is the fitted ``alltoall_latency_s``. "Low-latency" kernels (decode) are
 # graph-capturable, send each (token, expert) copy directly (IBGDA/NVLink) and hold at most a fixed number of tokens
-# per rank in their buffers; engines use them while the tokens per GPU fit (SGLang ``--deepep-mode auto``).
+# per rank in their buffers. The model uses them while the tokens per GPU fit that buffer and the normal kernels'
+# fitted fixed cost above it, in decode as in prefill: an **assumption** that the fit keeps. SGLang's
+# ``--deepep-mode auto`` itself picks by phase, not by tokens (DeepEPMode.resolve in
+# python/sglang/srt/layers/moe/utils.py, 2025-2026: normal when the batch holds a prefill, else low-latency). Taking
+# low-latency kernels for every decode step moved 127 rows from a median 29% to 43% off at the bundled factors
+# (TensorRT-LLM's fitted large-batch EP rows +17% -> +44%, Dynamo + TensorRT-LLM's decode pools -36% -> +3%;
+# docs/model-notes.md, round 14).
 # LL_MAX_TOKENS: the low-latency buffer's tokens per rank (DeepEP's test_low_latency.py and SGLang's
 # SGLANG_DEEPEP_NUM_MAX_DISPATCH_TOKENS_PER_RANK default, 128). LL fixed latency per dispatch or combine: DeepEP's LL
 # table (H800, CX7 400 Gb/s, 128 tokens/rank, hidden 7168, top-8) gives 77/114 us (dispatch/combine) at EP8 rising
