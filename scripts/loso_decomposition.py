@@ -124,7 +124,8 @@ def source_blind_floor(rows: list[dict], cell: tuple[str, ...], source: str, min
 
 def organisation(source_group: str) -> str:
     """The organisation behind a source group: NVIDIA's TensorRT-LLM performance tables of every version are one
-    (``trtllm-v*``), and so are MLCommons' MLPerf rounds (``mlperf-v*``); every other group is its own."""
+    (``trtllm-v*``), and so are MLCommons' MLPerf rounds (``mlperf-v*``); every other group is its own (NVIDIA's
+    TensorRT-LLM tech blog and NIM benchmarks too: other harnesses and deployments than the performance tables)."""
     for prefix in ("trtllm-v", "mlperf-v"):
         if source_group.startswith(prefix):
             return prefix.rstrip("-v")
