@@ -102,21 +102,18 @@ def source_blind_floor(rows: list[dict], cell: tuple[str, ...], source: str, min
     source ("pooled median": the median log-offset of the cell's rows; "most within tolerance": the level that puts the
     most of the cell's rows within ``tolerance``), and for each source's own level in the cell ("own source")."""
     cells: dict[tuple, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    errors: dict[tuple, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for r in rows:
         cells[tuple(r[f] for f in cell)][r[source]].append(math.log(r["predicted"] / r["measured"]))
-        errors[tuple(r[f] for f in cell)][r[source]].append(abs(r["predicted"] / r["measured"] - 1.0))
     left: dict[str, list[float]] = {"as validated": [], "pooled median": [], "most within tolerance": [],
                                     "own source": []}
-    for key, by_source in cells.items():
+    for by_source in cells.values():
         if sum(len(v) >= min_rows for v in by_source.values()) < 2:
             continue
         logs = [x for v in by_source.values() for x in v]
-        blind = {"pooled median": statistics.median(logs), "most within tolerance": _most_within(logs, tolerance)}
-        for src, v in by_source.items():
-            left["as validated"] += errors[key][src]
-            own = statistics.median(v)
-            for name, level in (*blind.items(), ("own source", own)):
+        blind = {"as validated": 0.0, "pooled median": statistics.median(logs),
+                 "most within tolerance": _most_within(logs, tolerance)}
+        for v in by_source.values():
+            for name, level in (*blind.items(), ("own source", statistics.median(v))):
                 left[name] += [abs(math.exp(x - level) - 1.0) for x in v]
     return {name: (len(v), statistics.median(v) if v else math.nan, sum(e <= tolerance for e in v))
             for name, v in left.items()}
@@ -126,9 +123,9 @@ def organisation(source_group: str) -> str:
     """The organisation behind a source group: NVIDIA's TensorRT-LLM performance tables of every version are one
     (``trtllm-v*``), and so are MLCommons' MLPerf rounds (``mlperf-v*``); every other group is its own (NVIDIA's
     TensorRT-LLM tech blog and NIM benchmarks too: other harnesses and deployments than the performance tables)."""
-    for prefix in ("trtllm-v", "mlperf-v"):
+    for prefix, name in (("trtllm-v", "trtllm"), ("mlperf-v", "mlperf")):
         if source_group.startswith(prefix):
-            return prefix.rstrip("-v")
+            return name
     return source_group
 
 

@@ -102,6 +102,11 @@ _KINDS = ("output", "input", "ttft", "total")
 # the kinds whose residuals set the prefill interval width; the others (output, total: an aggregated row's total is
 # its decode-paced request rate times the tokens per request) set the decode width
 _PREFILL_KINDS = ("input", "ttft")
+
+
+def _prefill_rows(measurements: list[Measurement]) -> np.ndarray:
+    """(rows,) True where a row's residual sets the prefill interval width (its kind is one of _PREFILL_KINDS)."""
+    return np.array([m.kind in _PREFILL_KINDS for m in measurements])
 # Confidence that an interval's coverage reaches the interval level (training-conditional conformal).
 INTERVAL_CONFIDENCE = 0.9
 # Narrowest interval written (log scale): a perfect fit to few rows must not claim zero uncertainty.
@@ -522,7 +527,7 @@ def interval_sigmas(prefill_rows: np.ndarray, moe_rows: np.ndarray, log_residual
 def loso_rows(problem: Problem, loso_pred: np.ndarray, level: float, z: float) -> list[dict]:
     """Validation rows for cross-validated predictions; each source's intervals use the other sources' residuals."""
     resid = np.log(loso_pred / problem.measured)
-    prefill = np.array([m.kind in _PREFILL_KINDS for m in problem.measurements])
+    prefill = _prefill_rows(problem.measurements)
     sources = np.array([m.source_group for m in problem.measurements])
     rows = []
     sigma_cache = {}
@@ -708,7 +713,7 @@ def calibrate(measurements: list[Measurement], data_label: str, calibration_path
     eff = next(iter(problem.base_efficiency.values()))
     level, z = eff.interval_level, eff.interval_z
     resid = np.log(loso_pred / problem.measured)
-    prefill = np.array([m.kind in _PREFILL_KINDS for m in measurements])
+    prefill = _prefill_rows(measurements)
     sigmas = interval_sigmas(prefill, problem.row_moe, resid, level, z)
     loso = loso_rows(problem, loso_pred, level, z)
     stats = summarize(loso)["summary"]
