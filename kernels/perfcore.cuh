@@ -8,6 +8,7 @@
 //   perf_sparse_pairs             == tokensim.perf._core._sparse_pairs
 //   perf_capped_pairs             == tokensim.perf._core._capped_pairs
 //   perf_compressed_pairs         == tokensim.perf._core._compressed_pairs
+//   perf_ep_exchange_fixed_s      == tokensim.perf._core.ep_exchange_fixed_s
 //   perf_comm_time                == tokensim.perf._core._comm_time
 //   perf_imbalance_extra          == tokensim.perf._core._imbalance_extra
 //   perf_attention_peak           == tokensim.perf._core._attention_peak
@@ -174,6 +175,16 @@ __device__ __forceinline__ real perf_compressed_pairs(const PerfStep& sm, real n
     return (real)sm.csa_layers * csa + (real)sm.hca_layers * pairs_full / (real)sm.hca_ratio;
 }
 
+// Fixed cost of one EP dispatch or combine: the cheaper of the low-latency kernels (their latency growing past the
+// default buffer's tokens per GPU) and the normal kernels' fitted cost.
+__device__ __forceinline__ real perf_ep_exchange_fixed_s(const PerfStep& sm, real tokens_per_gpu,
+                                                         const PerfPhase& phase) {
+    const real ll_latency = sm.ep_scale_out_copies > 0.0 ? (real)PERF_LL_LATENCY_SCALE_OUT_S
+                                                         : (real)PERF_LL_LATENCY_SCALE_UP_S;
+    return mc_min(ll_latency * mc_max(tokens_per_gpu / (real)PERF_LL_MAX_TOKENS, (real)1.0),
+                  (real)phase.alltoall_latency_s);
+}
+
 __device__ __forceinline__ real perf_comm_time(const PerfStep& sm, real tokens_per_gpu_group, real tokens_per_gpu,
                                                const PerfPhase& phase) {
     const real tp = (real)sm.tp;
@@ -199,10 +210,7 @@ __device__ __forceinline__ real perf_comm_time(const PerfStep& sm, real tokens_p
                              * ((real)sm.activation_bytes + (real)PERF_REDUCE_BYTES);
     const real t_up = token_bytes * (real)sm.top_k * remote * (real)sm.ep_seconds_per_byte;
     const real t_out = token_bytes * (real)sm.ep_scale_out_copies * (real)sm.scale_out_seconds_per_byte;
-    const real ll_latency = sm.ep_scale_out_copies > 0.0 ? (real)PERF_LL_LATENCY_SCALE_OUT_S
-                                                         : (real)PERF_LL_LATENCY_SCALE_UP_S;
-    const real fixed = tokens_per_gpu <= (real)PERF_LL_MAX_TOKENS
-                           ? mc_min(ll_latency, (real)phase.alltoall_latency_s) : (real)phase.alltoall_latency_s;
+    const real fixed = perf_ep_exchange_fixed_s(sm, tokens_per_gpu, phase);
     const real t_ep = has_ep * (real)sm.moe_layers * (mc_max(t_up, t_out) / (real)phase.network_efficiency
                                                       + (real)2 * fixed);
     return ((real)1 - (real)phase.comm_overlap) * (t_tp + t_gather + t_ep);

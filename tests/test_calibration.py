@@ -43,8 +43,7 @@ DESIGN = [
     ("H200", "llama-3.3-70b", "fp8", 4, 4, 1, "decode", 1000, 1000, 2000, 256),
     ("H200", "qwen3-235b-a22b", "fp8", 8, 1, 8, "decode", 1000, 1000, 1000, 8),
     ("H200", "qwen3-235b-a22b", "fp8", 8, 1, 8, "decode", 1000, 1000, 1000, 512),
-    # 256 and 192 tokens per GPU: above the low-latency buffer (128), so the normal-mode EP cost is seen (two rows in
-    # different synthetic sources, so that it stays identified when one source is held out)
+    # 256 and 192 tokens per GPU: the low-latency kernels' latency grows past their 128-token buffer (50 and 37.5 us)
     ("H200", "qwen3-235b-a22b", "fp8", 8, 1, 8, "decode", 1000, 1000, 1000, 2048),
     ("H200", "qwen3-235b-a22b", "fp8", 8, 1, 8, "decode", 1000, 1000, 1000, 1536),
     ("H100", "llama-3.1-8b", "fp8", 1, 1, 1, "disaggregated-prefill", 2000, 1, None, None),
@@ -53,6 +52,14 @@ DESIGN = [
     ("H200", "llama-3.1-8b", "fp8", 1, 1, 1, "aggregated-offline", 5000, 500, None, None),
     ("H100", "llama-3.3-70b", "fp8", 2, 2, 1, "aggregated-offline", 1000, 1000, None, None),
     ("H200", "mixtral-8x7b", "fp8", 4, 4, 1, "aggregated-static", 2048, 128, None, 64),
+    # 3,072, 2,048 and 2,560 tokens per GPU: there the low-latency kernels' latency (25 us per 128 tokens: 600, 400
+    # and 500 us) is well above the normal kernels' (200 us), so the normal-mode EP cost is seen (one row in each
+    # synthetic source, so that two stay when one source is held out). Maverick, whose MoE layers are every other
+    # one, so that these eager steps tell the exchanges' cost (2 per MoE layer) from the per-layer overhead (every
+    # layer); short contexts so that the batches fit
+    ("H200", "llama-4-maverick", "fp8", 8, 1, 8, "decode", 1000, 1000, 100, 24576),
+    ("H200", "llama-4-maverick", "fp8", 8, 1, 8, "decode", 1000, 1000, 100, 16384),
+    ("H200", "llama-4-maverick", "fp8", 8, 1, 8, "decode", 1000, 1000, 100, 20480),
 ]
 
 
@@ -191,10 +198,10 @@ def test_calibrate_writes_a_loadable_sourced_file(calibrated, tmp_path):
     load_efficiency.cache_clear()
     eff = load_efficiency("hopper", str(out))
     assert eff.decode.memory_efficiency == pytest.approx(TRUTH["memory_efficiency"], rel=1e-2)
-    assert "fitted by tokensim calibrate on 2026-01-02 to 20 rows" in eff.sources["decode.memory_efficiency"]
+    assert f"fitted by tokensim calibrate on 2026-01-02 to {len(DESIGN)} rows" in eff.sources["decode.memory_efficiency"]
     assert eff.decode.layer_overhead_s == pytest.approx(TRUTH["layer_overhead_s"], rel=5e-2)
     assert "leave-one-source-out" in eff.sources["decode.log_error_std"]
-    assert result.fit_block["rows"] == 20 and result.fit_block["sources"] == 3
+    assert result.fit_block["rows"] == len(DESIGN) and result.fit_block["sources"] == 3
 
 
 def _measurement_csv(measurements, path):
@@ -260,7 +267,7 @@ def test_source_offsets_keep_one_sources_bias_out_of_the_shared_factors(syntheti
     """Rows of one source (syn-2) measured 1.6x the model at the true factors, the other two exact: with offsets
     (sd 0.5) syn-2's offset takes a large part of ln 1.6 = 0.47 (over 0.2; the shrinkage and the robust loss keep it
     below), the other
-    two stay within 0.1 of 0, and no offset enters a prediction. (On these 20 rows the robust loss alone already keeps
+    two stay within 0.1 of 0, and no offset enters a prediction. (On these 23 rows the robust loss alone already keeps
     the exact sources within 4-5% either way; the offsets' gain on the real measurements is in docs/model-notes.md.)"""
     path, measurements, _ = synthetic
     biased = [m if m.source_id != "syn-2" else

@@ -641,11 +641,14 @@ def test_expert_parallel_imbalance_stretches_the_routed_expert_work_by_hand():
     assert hot["t_step_s"][0] == even["t_step_s"][0]
 
 
-def test_ep_exchange_uses_low_latency_kernels_while_the_tokens_fit():
-    """DeepSeek-V3 EP8 in one NVLink domain (H100): with at most 128 tokens per GPU each dispatch and combine pays the
-    low-latency kernels' 25 us; above 128 the normal kernels' fixed cost (here 300 us); bandwidth terms unchanged.
+def test_ep_exchange_pays_the_cheaper_of_the_low_latency_and_normal_kernels():
+    """DeepSeek-V3 EP8 in one NVLink domain (H100): each dispatch and combine pays the low-latency kernels' 25 us up
+    to 128 tokens per GPU and 25 us per 128 tokens beyond, or the normal kernels' fixed cost (here 300 us) where that
+    is less; bandwidth terms unchanged.
 
-    Per MoE layer (58): 8 tokens/GPU · 7168 · (1 + 2) bytes · 8 copies · 7/8 remote / 450 GB/s, + 2·fixed.
+    Per MoE layer (58): t tokens/GPU · 7168 · (1 + 2) bytes · 8 copies · 7/8 remote / 450 GB/s, + 2·fixed, with
+    fixed = min(25 us · max(t / 128, 1), 300 us): 25 us at 8 and 128 tokens, 25.1953125 us at 129, 200 us at 1,024,
+    250 us at 1,280, and 300 us at 1,664 (325 us for the low-latency kernels).
     """
     hw = load_catalog().get_hardware("H100")
     model = load_catalog().get_model("deepseek-v3")
@@ -653,10 +656,36 @@ def test_ep_exchange_uses_low_latency_kernels_while_the_tokens_fit():
     phase = replace(IDEAL, alltoall_latency_s=3e-4)
     sm = build_step_model(model, prec, hw, Deployment(8, 1, 8), replace(IDEAL_EFF, prefill=phase, decode=phase))
     assert sm.ep_scale_out_copies == 0.0
-    t = np.array([8.0, 128.0, 129.0])
+    t = np.array([8.0, 128.0, 129.0, 1024.0, 1280.0, 1664.0])
     bw = t * 7168 * 3 * 8 * 7 / 8 / 450e9
     comm = core._comm_time(sm, t, t, phase, np)
-    assert comm == pytest.approx(58 * (bw + 2 * np.array([25e-6, 25e-6, 3e-4])), rel=1e-12)
+    fixed = np.array([25e-6, 25e-6, 25.1953125e-6, 200e-6, 250e-6, 300e-6])
+    assert comm == pytest.approx(58 * (bw + 2 * fixed), rel=1e-12)
+
+
+def test_ep_exchange_across_domains_pays_the_scale_out_latency():
+    """EP16 over two 8-GPU H100 domains: the low-latency kernels' latency is 50 us (RDMA) up to 128 tokens per GPU,
+    so 100 us at 256 and 1,000 us (the normal kernels' cost here) from 2,560 on."""
+    hw = load_catalog().get_hardware("H100")
+    model = load_catalog().get_model("deepseek-v3")
+    prec = resolve_precision(load_catalog().get_recipe("fp8"), hw)
+    phase = replace(IDEAL, alltoall_latency_s=1e-3)
+    sm = build_step_model(model, prec, hw, Deployment(16, 1, 16), replace(IDEAL_EFF, prefill=phase, decode=phase))
+    assert sm.ep_scale_out_copies > 0.0
+    assert core.ep_exchange_fixed_s(sm, np.array([1.0, 256.0, 5000.0]), phase, np) == pytest.approx(
+        [50e-6, 100e-6, 1e-3], rel=1e-12)
+
+
+def test_ep_decode_step_has_no_step_at_the_low_latency_buffer():
+    """A DeepSeek-R1 DEP16 decode pool on GB200 at the bundled factors, 2,048 -> 2,100 requests (128 -> 131.25
+    tokens per GPU). Every term of the decode step is non-decreasing in the batch and grows at most in proportion
+    to it (weights and fixed costs constant, touched experts sublinear, KV, FLOPs, per-token costs and the EP
+    exchanges' latency past 128 tokens linear), so TPOT may grow by at most 2,100 / 2,048. Until round 15 the switch
+    to the normal kernels at 129 tokens per GPU made it 2.7x."""
+    w = Workload(1024, 1024)
+    t = [predict("GB200", "deepseek-r1", "nvfp4", w, mode="disaggregated", prefill="1xDEP8", decode="1xDEP16",
+                 concurrency=c).tpot_s for c in (2048, 2100)]
+    assert 1.0 < t[1] / t[0] <= 2100 / 2048
 
 
 def test_moe_slo_search_tries_the_tensor_parallel_layout():

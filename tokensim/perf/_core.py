@@ -17,9 +17,9 @@ Per decode step (design §4):
            (attention FLOPs: over the context, the DSA indexer, recurrences; the attention peak is the 8- or 16-bit
            tensor rate, perf._model / config.precisions.attention_compute_class)
            + (1 − overlap)·t_comm + overhead
-           (t_comm's EP part: per MoE layer bandwidth + 2 fixed costs, DeepEP low-latency kernels at ≤ 128 tokens per
-           GPU, normal kernels above; with ep = 1 and DP > 1 groups, an all-gather + reduce-scatter over the G GPUs
-           per MoE layer instead)
+           (t_comm's EP part: per MoE layer bandwidth + 2 fixed costs, the cheaper of DeepEP's low-latency kernels
+           (their latency growing past 128 tokens per GPU) and the normal kernels; with ep = 1 and DP > 1 groups, an all-gather +
+           reduce-scatter over the G GPUs per MoE layer instead)
            + layers·per-layer overhead (kernel launch gaps and small-kernel tails every layer pays; decode batches
              within the CUDA-graph capture size, GRAPH_MAX_BATCH per DP group, pay the smaller graph-mode cost;
              decode steps add a per-layer cost per token of the DP group, layer_token_overhead_s)
@@ -44,13 +44,15 @@ _REDUCE_BYTES = 2.0  # all-reduce and EP combine run in bf16 (TensorRT-LLM, Deep
 # kernels (prefill, large batches) run a CPU-synchronised layout/notify step before each exchange and cannot be
 # captured in a CUDA graph: their fixed cost is the fitted ``alltoall_latency_s``. "Low-latency" kernels (decode) are
 # graph-capturable, send each (token, expert) copy directly (IBGDA/NVLink) and hold at most a fixed number of tokens
-# per rank in their buffers. The model uses them while the tokens per GPU fit that buffer and the normal kernels'
-# fitted fixed cost above it, in decode as in prefill: an **assumption** that the fit keeps. SGLang's
-# ``--deepep-mode auto`` itself picks by phase, not by tokens (DeepEPMode.resolve in
-# python/sglang/srt/layers/moe/utils.py, 2025-2026: normal when the batch holds a prefill, else low-latency). Taking
-# low-latency kernels for every decode step moved 127 rows from a median 29% to 43% off at the bundled factors
-# (TensorRT-LLM's fitted large-batch EP rows +17% -> +44%, Dynamo + TensorRT-LLM's decode pools -36% -> +3%;
-# docs/model-notes.md, round 14).
+# per rank in their buffers. The model charges the cheaper of their latency, growing with the tokens per GPU beyond
+# the default buffer's, and the normal kernels' fitted fixed cost, in decode as in prefill (``ep_exchange_fixed_s``):
+# an **assumption** (an engine that has both picks the faster), which the fit keeps. Until round 15 it switched to the
+# normal kernels at 129 tokens per GPU, a 2.7x step in a DeepSeek DEP16 decode pool's TPOT between 128 and 131
+# tokens per GPU (docs/model-notes.md, round 15). SGLang's ``--deepep-mode auto`` itself picks by phase, not by
+# tokens (DeepEPMode.resolve in python/sglang/srt/layers/moe/utils.py, 2025-2026: normal when the batch holds a
+# prefill, else low-latency). Taking one round of low-latency kernels for every decode step moved 127 rows from a
+# median 29% to 43% off at the bundled factors (TensorRT-LLM's fitted large-batch EP rows +17% -> +44%, Dynamo +
+# TensorRT-LLM's decode pools -36% -> +3%; docs/model-notes.md, round 14).
 # LL_MAX_TOKENS: the low-latency buffer's tokens per rank (DeepEP's test_low_latency.py and SGLang's
 # SGLANG_DEEPEP_NUM_MAX_DISPATCH_TOKENS_PER_RANK default, 128). LL fixed latency per dispatch or combine: DeepEP's LL
 # table (H800, CX7 400 Gb/s, 128 tokens/rank, hidden 7168, top-8) gives 77/114 us (dispatch/combine) at EP8 rising
@@ -243,12 +245,25 @@ def _comm_time(sm: StepModel, tokens_per_gpu_group, tokens_per_gpu, phase: Phase
     token_bytes = tokens_per_gpu * sm.hidden_size * (sm.activation_bytes + _REDUCE_BYTES)
     t_up = token_bytes * sm.top_k * remote * sm.ep_seconds_per_byte
     t_out = token_bytes * sm.ep_scale_out_copies * sm.scale_out_seconds_per_byte
-    # Fixed cost per exchange: low-latency kernels while the tokens per GPU fit their buffer, else normal kernels.
-    ll_latency = xp.where(xp.asarray(sm.ep_scale_out_copies) > 0, _LL_LATENCY_SCALE_OUT_S, _LL_LATENCY_SCALE_UP_S)
-    fixed = xp.where(tokens_per_gpu <= _LL_MAX_TOKENS, xp.minimum(ll_latency, phase.alltoall_latency_s),
-                     phase.alltoall_latency_s)
+    # Fixed cost per exchange: the cheaper of the low-latency kernels, one round per buffer of tokens per GPU, and
+    # the normal kernels (:func:`ep_exchange_fixed_s`).
+    fixed = ep_exchange_fixed_s(sm, tokens_per_gpu, phase, xp)
     t_ep = has_ep * sm.moe_layers * (xp.maximum(t_up, t_out) / phase.network_efficiency + 2 * fixed)
     return (1.0 - phase.comm_overlap) * (t_tp + t_gather + t_ep)
+
+
+def ep_exchange_fixed_s(sm: StepModel, tokens_per_gpu, phase: PhaseEfficiency, xp):
+    """Fixed cost of one EP dispatch or combine with ``tokens_per_gpu`` tokens on each GPU: the cheaper of the
+    low-latency kernels and the normal kernels' fitted ``alltoall_latency_s``.
+
+    The low-latency kernels send every (token, expert) copy as its own message from a buffer sized for a number of
+    tokens per GPU: their fixed latency is charged for up to :data:`_LL_MAX_TOKENS` tokens and grows in proportion
+    beyond (a buffer sized to the batch, as engines configure it, with the per-message cost of the default buffer
+    per 128 tokens: an **assumption**, continuous so that no batch size is a step). An engine that has both kernels
+    picks the faster. Until round 15 the model switched to the normal kernels at 129 tokens per GPU, a 2.7x step in
+    the TPOT of a DeepSeek-R1 DEP16 decode pool on GB200 between 2,048 and 2,100 requests."""
+    ll_latency = xp.where(xp.asarray(sm.ep_scale_out_copies) > 0, _LL_LATENCY_SCALE_OUT_S, _LL_LATENCY_SCALE_UP_S)
+    return xp.minimum(ll_latency * xp.maximum(tokens_per_gpu / _LL_MAX_TOKENS, 1.0), phase.alltoall_latency_s)
 
 
 def _attention_peak(sm: StepModel, xp):
