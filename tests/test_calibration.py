@@ -198,7 +198,8 @@ def test_calibrate_writes_a_loadable_sourced_file(calibrated, tmp_path):
     load_efficiency.cache_clear()
     eff = load_efficiency("hopper", str(out))
     assert eff.decode.memory_efficiency == pytest.approx(TRUTH["memory_efficiency"], rel=1e-2)
-    assert f"fitted by tokensim calibrate on 2026-01-02 to {len(DESIGN)} rows" in eff.sources["decode.memory_efficiency"]
+    fitted_to = f"fitted by tokensim calibrate on 2026-01-02 to {len(DESIGN)} rows"
+    assert fitted_to in eff.sources["decode.memory_efficiency"]
     assert eff.decode.layer_overhead_s == pytest.approx(TRUTH["layer_overhead_s"], rel=5e-2)
     assert "leave-one-source-out" in eff.sources["decode.log_error_std"]
     assert result.fit_block["rows"] == len(DESIGN) and result.fit_block["sources"] == 3

@@ -18,8 +18,8 @@ Per decode step (design §4):
            tensor rate, perf._model / config.precisions.attention_compute_class)
            + (1 − overlap)·t_comm + overhead
            (t_comm's EP part: per MoE layer bandwidth + 2 fixed costs, the cheaper of DeepEP's low-latency kernels
-           (their latency growing past 128 tokens per GPU) and the normal kernels; with ep = 1 and DP > 1 groups, an all-gather +
-           reduce-scatter over the G GPUs per MoE layer instead)
+           (their latency growing past 128 tokens per GPU) and the normal kernels; with ep = 1 and DP > 1 groups, an
+           all-gather + reduce-scatter over the G GPUs per MoE layer instead)
            + layers·per-layer overhead (kernel launch gaps and small-kernel tails every layer pays; decode batches
              within the CUDA-graph capture size, GRAPH_MAX_BATCH per DP group, pay the smaller graph-mode cost;
              decode steps add a per-layer cost per token of the DP group, layer_token_overhead_s)
