@@ -245,8 +245,8 @@ def _comm_time(sm: StepModel, tokens_per_gpu_group, tokens_per_gpu, phase: Phase
     token_bytes = tokens_per_gpu * sm.hidden_size * (sm.activation_bytes + _REDUCE_BYTES)
     t_up = token_bytes * sm.top_k * remote * sm.ep_seconds_per_byte
     t_out = token_bytes * sm.ep_scale_out_copies * sm.scale_out_seconds_per_byte
-    # Fixed cost per exchange: the cheaper of the low-latency kernels, one round per buffer of tokens per GPU, and
-    # the normal kernels (:func:`ep_exchange_fixed_s`).
+    # Fixed cost per exchange: the cheaper of the low-latency kernels, their latency growing past their buffer's
+    # tokens per GPU, and the normal kernels (:func:`ep_exchange_fixed_s`).
     fixed = ep_exchange_fixed_s(sm, tokens_per_gpu, phase, xp)
     t_ep = has_ep * sm.moe_layers * (xp.maximum(t_up, t_out) / phase.network_efficiency + 2 * fixed)
     return (1.0 - phase.comm_overlap) * (t_tp + t_gather + t_ep)
