@@ -680,8 +680,9 @@ def test_ep_decode_step_has_no_step_at_the_low_latency_buffer():
     """A DeepSeek-R1 DEP16 decode pool on GB200 at the bundled factors, 2,048 -> 2,100 requests (128 -> 131.25
     tokens per GPU). Every term of the decode step is non-decreasing in the batch and grows at most in proportion
     to it (weights and fixed costs constant, touched experts sublinear, KV, FLOPs, per-token costs and the EP
-    exchanges' latency past 128 tokens linear), so TPOT may grow by at most 2,100 / 2,048. Until round 15 the switch
-    to the normal kernels at 129 tokens per GPU made it 2.7x."""
+    exchanges' latency past 128 tokens linear; both batches, 128 and 131 sequences per DP group, within the CUDA-graph
+    capture size, so the per-layer cost is the same), so TPOT may grow by at most 2,100 / 2,048. Until round 15 the
+    switch to the normal kernels at 129 tokens per GPU made it 2.7x."""
     w = Workload(1024, 1024)
     t = [predict("GB200", "deepseek-r1", "nvfp4", w, mode="disaggregated", prefill="1xDEP8", decode="1xDEP16",
                  concurrency=c).tpot_s for c in (2048, 2100)]
