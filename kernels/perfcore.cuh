@@ -57,6 +57,7 @@ struct PerfPhase {
     double graph_layer_overhead_s;  // .graph_layer_overhead_s
     double ep_imbalance;            // .ep_imbalance
     double layer_token_overhead_s;  // .layer_token_overhead_s
+    double ep_ll_token_latency_s;   // .ep_ll_token_latency_s
 };
 
 struct PerfStep {
@@ -116,6 +117,8 @@ struct PerfStep {
     double index_ratio;                             // .index_ratio
     double cache_fixed_bytes_per_sequence;          // .cache_fixed_bytes_per_sequence
     double attention_peak_flops_per_gpu;            // .attention_peak_flops_per_gpu (0 = peak_flops_per_gpu)
+    double max_achievable_flops_per_gpu;            // .max_achievable_flops_per_gpu (0 = not measured)
+    double attention_max_achievable_flops_per_gpu;  // .attention_max_achievable_flops_per_gpu (0 = not measured)
 };
 
 // Times of one forward pass (the keys of decode_step's and prefill_pass's dicts the serving arithmetic reads).
@@ -176,13 +179,15 @@ __device__ __forceinline__ real perf_compressed_pairs(const PerfStep& sm, real n
 }
 
 // Fixed cost of one EP dispatch or combine: the cheaper of the low-latency kernels (their latency growing past the
-// default buffer's tokens per GPU) and the normal kernels' fitted cost.
+// default buffer's tokens per GPU at the phase's ep_ll_token_latency_s) and the normal kernels' fitted cost.
 __device__ __forceinline__ real perf_ep_exchange_fixed_s(const PerfStep& sm, real tokens_per_gpu,
                                                          const PerfPhase& phase) {
-    const real ll_latency = sm.ep_scale_out_copies > 0.0 ? (real)PERF_LL_LATENCY_SCALE_OUT_S
-                                                         : (real)PERF_LL_LATENCY_SCALE_UP_S;
-    return mc_min(ll_latency * mc_max(tokens_per_gpu / (real)PERF_LL_MAX_TOKENS, (real)1.0),
-                  (real)phase.alltoall_latency_s);
+    const bool scale_out = sm.ep_scale_out_copies > 0.0;
+    const real ll_latency = scale_out ? (real)PERF_LL_LATENCY_SCALE_OUT_S : (real)PERF_LL_LATENCY_SCALE_UP_S;
+    const real growth = (scale_out ? (real)(PERF_LL_LATENCY_SCALE_OUT_S / PERF_LL_LATENCY_SCALE_UP_S) : (real)1.0)
+                        * (real)phase.ep_ll_token_latency_s
+                        * mc_max(tokens_per_gpu - (real)PERF_LL_MAX_TOKENS, (real)0.0);
+    return mc_min(ll_latency + growth, (real)phase.alltoall_latency_s);
 }
 
 __device__ __forceinline__ real perf_comm_time(const PerfStep& sm, real tokens_per_gpu_group, real tokens_per_gpu,
@@ -226,6 +231,24 @@ __device__ __forceinline__ real perf_attention_peak(const PerfStep& sm) {
     return sm.attention_peak_flops_per_gpu > 0.0 ? (real)sm.attention_peak_flops_per_gpu : (real)sm.peak_flops_per_gpu;
 }
 
+// FLOP/s of tensor work: peak x compute efficiency, capped by the measured max-achievable rate where one is given
+// (tokensim.perf._core._tensor_rate).
+__device__ __forceinline__ real perf_tensor_rate(real peak, double achievable, const PerfPhase& phase) {
+    const real rate = peak * (real)phase.compute_efficiency;
+    return achievable > 0.0 ? mc_min(rate, (real)achievable) : rate;
+}
+
+// Seconds of tensor work over the G GPUs (tokensim.perf._core._compute_time).
+__device__ __forceinline__ real perf_compute_time(const PerfStep& sm, const PerfPhase& phase, real matmul_flops,
+                                                  real attn_flops) {
+    const real matmul_rate = perf_tensor_rate((real)sm.peak_flops_per_gpu, sm.max_achievable_flops_per_gpu, phase);
+    const double attention_achievable = sm.attention_peak_flops_per_gpu > 0.0
+                                        ? sm.attention_max_achievable_flops_per_gpu : sm.max_achievable_flops_per_gpu;
+    const real attention_rate = perf_tensor_rate(perf_attention_peak(sm), attention_achievable, phase);
+    return (matmul_flops * ((real)1 + (real)sm.dequant_overhead) / matmul_rate + attn_flops / attention_rate)
+           / (real)sm.gpus;
+}
+
 // Compute and memory time of one forward pass (tokensim.perf._core._roofline): the busiest EP rank's extra
 // routed-expert work included; weights offloaded to host memory stream over the host link beside the HBM reads.
 // flops: the weight matmuls' (dequantisation added when weight-only); attn_flops: attention-type work.
@@ -233,9 +256,8 @@ __device__ __forceinline__ void perf_roofline(const PerfStep& sm, const PerfPhas
                                               real total_bytes, real expert_bytes, PerfPass& out,
                                               real attn_flops) {
     const real extra = perf_imbalance_extra(sm, phase);
-    out.t_compute_s = ((flops + extra * tokens * (real)sm.expert_flops_per_token) / (real)sm.peak_flops_per_gpu
-                       * ((real)1 + (real)sm.dequant_overhead) + attn_flops / perf_attention_peak(sm))
-                      / ((real)sm.gpus * (real)phase.compute_efficiency);
+    out.t_compute_s = perf_compute_time(sm, phase, flops + extra * tokens * (real)sm.expert_flops_per_token,
+                                        attn_flops);
     out.t_memory_s = mc_max((total_bytes + extra * expert_bytes) / ((real)sm.gpus * (real)sm.hbm_bytes_per_s_per_gpu
                                                                    * (real)phase.memory_efficiency),
                             (real)sm.offload_bytes_per_gpu * (real)sm.host_link_seconds_per_byte);
@@ -251,8 +273,7 @@ __device__ __forceinline__ real perf_draft_time(const PerfStep& sm, real batch, 
     const real moved = (real)sm.dp * (real)sm.draft_stream_bytes
                        + (real)sm.draft_moe_layers * perf_touched_experts(sm, batch) * (real)sm.expert_bytes
                        + batch * per_layer * (real)sm.kv_bytes_per_token_layer * (real)sm.kv_read_replication;
-    const real t_compute = (matmul_flops / (real)sm.peak_flops_per_gpu * ((real)1 + (real)sm.dequant_overhead)
-                            + attn_flops / perf_attention_peak(sm)) / ((real)sm.gpus * (real)phase.compute_efficiency);
+    const real t_compute = perf_compute_time(sm, phase, matmul_flops, attn_flops);
     const real t_memory = moved / ((real)sm.gpus * (real)sm.hbm_bytes_per_s_per_gpu * (real)phase.memory_efficiency);
     const real t_comm = perf_comm_time(sm, batch / (real)sm.dp, batch / (real)sm.gpus, phase) / (real)sm.layers;
     return drafts * (mc_max(t_compute, t_memory) + t_comm + (real)2.0 * layer_cost);

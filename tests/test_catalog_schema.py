@@ -17,8 +17,8 @@ HARDWARE_MESSAGES = [
     ('unknown_key', {'board_power': 1100},
      "{path}: field 'board_power' got 1100; allowed: known keys: aliases, board_power_w, dense_tflops, "
      'description, family, gpus_per_server, hbm_bandwidth_tb_per_s, hbm_gib, hbm_usable_gib, '
-     'host_link_bandwidth_gb_per_s, host_memory_gb_per_gpu, name, notes, '
-     'scale_out_bandwidth_gb_per_s, scale_up_bandwidth_gb_per_s, scale_up_domain_gpus, source, vendor '
+     'host_link_bandwidth_gb_per_s, host_memory_gb_per_gpu, max_achievable_source, max_achievable_tflops, name, '
+     'notes, scale_out_bandwidth_gb_per_s, scale_up_bandwidth_gb_per_s, scale_up_domain_gpus, source, vendor '
      "(did you mean 'board_power_w'?)"),
     ('name_missing', {'name': DROP},
      "{path}: field 'name' missing; allowed: a value (this field is required)"),
@@ -77,6 +77,14 @@ HARDWARE_MESSAGES = [
      "host link has both), or neither"),
     ('host_memory_zero', {'host_memory_gb_per_gpu': 0, 'host_link_bandwidth_gb_per_s': 225},
      "{path}: field 'host_memory_gb_per_gpu' got 0; allowed: a number in (0, inf)"),
+    ('achievable_without_source', {'max_achievable_tflops': {'fp8': 3000}},
+     "{path}: field 'max_achievable_tflops' got {'fp8': 3000.0}; allowed: max_achievable_source as well (a measured "
+     "rate needs its source), or neither"),
+    ('achievable_above_peak', {'max_achievable_tflops': {'fp8': 5000}, 'max_achievable_source': 'assumption'},
+     "{path}: field 'max_achievable_tflops.fp8' got 5000.0; allowed: at most the dense peak dense_tflops.fp8 (4500)"),
+    ('achievable_class_not_native', {'max_achievable_tflops': {'fp6': 100}, 'max_achievable_source': 'assumption'},
+     "{path}: field 'max_achievable_tflops.fp6' got 100.0; allowed: a class listed in dense_tflops "
+     "(bf16, fp16, fp8, fp4)"),
     ('document_list', None,
      "{path}: field '(document)' got [1, 2]; allowed: a mapping of key: value"),
 ]

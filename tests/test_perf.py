@@ -185,6 +185,44 @@ def test_attention_runs_at_eight_or_sixteen_bits(hardware, recipe, kv, attention
     assert got == pytest.approx(want, rel=1e-12)
 
 
+def test_measured_gemm_ceiling_caps_the_tensor_rate():
+    """Where a hardware file gives the vendor's measured max-achievable GEMM rate (MI300X: AMD's MAF blog, FP8 1,273
+    and BF16 708 TFLOP/s), tensor work runs at min(peak x compute efficiency, that rate): by hand for a
+    compute-bound prefill pass of Llama-3.3-70B FP8 at TP8, once with an efficiency above the ceiling and once
+    below it, and the same pass on a copy of the part without the measurement runs at peak x efficiency."""
+    cat = load_catalog()
+    hw = cat.get_hardware("MI300X")
+    assert hw.achievable_tflops("fp8") == 1273 and hw.achievable_tflops("bf16") == 708
+    prec = resolve_precision(cat.get_recipe("fp8"), hw)
+    model = cat.get_model("llama-3.3-70b")
+    n = 8192.0
+    attn = 0.5 * n * n * model.layers
+    for eff_value in (0.70, 0.30):  # 0.70 x 2,615 = 1,830 > 1,273 (capped); 0.30 x 2,615 = 785 < 1,273 (not)
+        eff = load_efficiency(hw.family)
+        eff = replace(eff, prefill=replace(eff.prefill, compute_efficiency=eff_value))
+        sm = build_step_model(model, prec, hw, Deployment(8, 8, 1), eff)
+        assert sm.max_achievable_flops_per_gpu == 1273e12
+        mm_rate = min(2615e12 * eff_value, 1273e12)
+        att_peak = hw.peak_tflops(prec.attention_compute_class) * 1e12
+        att_rate = min(att_peak * eff_value, hw.achievable_tflops(prec.attention_compute_class) * 1e12)
+        want = (n * sm.matmul_flops_per_token * (1 + sm.dequant_overhead) / mm_rate
+                + attn * sm.prefill_attn_flops_per_pair_layer / att_rate) / 8
+        got = core.prefill_pass(sm, np.array([n]), np.array([n]), np.array([0.0]))["t_compute_s"][0]
+        assert got == pytest.approx(want, rel=1e-12)
+        bare = replace(sm, max_achievable_flops_per_gpu=0.0, attention_max_achievable_flops_per_gpu=0.0)
+        got_bare = core.prefill_pass(bare, np.array([n]), np.array([n]), np.array([0.0]))["t_compute_s"][0]
+        want_bare = (n * sm.matmul_flops_per_token * (1 + sm.dequant_overhead) / (2615e12 * eff_value)
+                     + attn * sm.prefill_attn_flops_per_pair_layer / (att_peak * eff_value)) / 8
+        assert got_bare == pytest.approx(want_bare, rel=1e-12)
+        capped = mm_rate < 2615e12 * eff_value or att_rate < att_peak * eff_value
+        assert capped == (eff_value == 0.70)
+        assert (got > got_bare * (1 + 1e-9)) == capped  # below both ceilings the cap changes nothing
+    # parts without a measurement (every NVIDIA part today) carry 0: no cap
+    assert build_step_model(model, resolve_precision(cat.get_recipe("fp8"), cat.get_hardware("H200")),
+                            cat.get_hardware("H200"), Deployment(8, 8, 1),
+                            load_efficiency("hopper")).max_achievable_flops_per_gpu == 0.0
+
+
 def test_longer_context_never_raises_decode_throughput():
     """At fixed batch, decode throughput is non-increasing in context length (dense, sliding-window and MLA)."""
     ctx = np.linspace(128, 64_000, 50)
@@ -674,6 +712,23 @@ def test_ep_exchange_across_domains_pays_the_scale_out_latency():
     assert sm.ep_scale_out_copies > 0.0
     assert core.ep_exchange_fixed_s(sm, np.array([1.0, 256.0, 5000.0]), phase, np) == pytest.approx(
         [50e-6, 100e-6, 1e-3], rel=1e-12)
+
+
+def test_ep_exchange_low_latency_growth_is_the_phase_factor():
+    """The low-latency kernels' growth past the 128-token buffer is the phase's ``ep_ll_token_latency_s`` (fitted
+    since round 16), twice that across scale-up domains: at 1 us per token, by hand, 25 us at 100 tokens per GPU,
+    25 + 1 x 72 = 97 us at 200 in one H100 domain (EP8), 50 + 2 x 72 = 194 us at 200 over two (EP16), and the normal
+    kernels' 400 us where that is less (at 1,000 tokens: 897 us in one domain)."""
+    cat = load_catalog()
+    hw, model = cat.get_hardware("H100"), cat.get_model("deepseek-v3")
+    prec = resolve_precision(cat.get_recipe("fp8"), hw)
+    phase = replace(IDEAL, alltoall_latency_s=4e-4, ep_ll_token_latency_s=1e-6)
+    eff = replace(IDEAL_EFF, prefill=phase, decode=phase)
+    one = build_step_model(model, prec, hw, Deployment(8, 1, 8), eff)
+    two = build_step_model(model, prec, hw, Deployment(16, 1, 16), eff)
+    t = np.array([100.0, 200.0, 1000.0])
+    assert core.ep_exchange_fixed_s(one, t, phase, np) == pytest.approx([25e-6, 97e-6, 4e-4], rel=1e-12)
+    assert core.ep_exchange_fixed_s(two, t, phase, np) == pytest.approx([50e-6, 194e-6, 4e-4], rel=1e-12)
 
 
 def test_ep_decode_step_has_no_step_at_the_low_latency_buffer():

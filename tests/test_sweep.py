@@ -409,7 +409,8 @@ def test_kernel_grids_reach_every_branch():
     ("deepseek-v3", "H200", "fp8", 8, 1, 8, False, 3), ("deepseek-v3", "H200", "fp8", 8, 8, 1, False, 2),
     ("qwen3.5-397b-a17b", "MI355X", "fp8", 4, 4, 1, False, 0), ("qwen3.5-397b-a17b", "B200", "fp8", 8, 1, 8, False, 0),
     ("deepseek-v4-pro", "B200", "fp4-experts-fp8", 8, 1, 8, False, 0),
-    ("deepseek-v4-flash", "H200", "fp8", 8, 8, 1, False, 0)])
+    ("deepseek-v4-flash", "H200", "fp8", 8, 8, 1, False, 0), ("llama-3.3-70b", "MI300X", "fp8", 8, 8, 1, False, 0),
+    ("deepseek-v3", "MI325X", "fp8", 8, 8, 1, False, 0)])
 def test_kernel_step_arithmetic_equals_numpy_for_every_layout_kind_on_the_host(host_kernels, model, hardware, precision,
                                                                                 gpus, tp, ep, offload, drafts):
     """Host parity of perf_decode_step / perf_prefill_pass / perf_kv_bytes_per_sequence with decode_step /
@@ -417,8 +418,9 @@ def test_kernel_step_arithmetic_equals_numpy_for_every_layout_kind_on_the_host(h
     (attention data-parallel, experts tensor-parallel: the all-gather and reduce-scatter per MoE layer; 16 GPUs
     crosses the 8-GPU NVLink domain of H200), mixed TP2 x DP4 with ep 1, TP8, DEP8, weights offloaded to Grace memory
     on 2 GB200 (the host-link stream term), speculative draft passes (MTP draft 3 on DEP8, 2 on TP8), a model with
-    linear-attention layers (Qwen3.5's recurrent state, split by TP4 and whole on each GPU of DEP8), and DeepSeek-V4's
-    compressed attention (CSA top-k capped above 4,096 tokens of context, HCA, the compressed indexer; DEP8, TP8)."""
+    linear-attention layers (Qwen3.5's recurrent state, split by TP4 and whole on each GPU of DEP8), DeepSeek-V4's
+    compressed attention (CSA top-k capped above 4,096 tokens of context, HCA, the compressed indexer; DEP8, TP8),
+    and parts with a measured max-achievable GEMM rate (MI300X, MI325X), which caps the largest decode step."""
     from tokensim.perf import _core
     workload = perf.Workload(1, 1, speculative_draft_tokens=drafts, speculative_acceptance_length=1.0 + 0.5 * drafts)
     r = perf.instance(hardware, model, precision, gpus=gpus, tp=tp, ep=ep, offload_weights=offload,
@@ -441,6 +443,12 @@ def test_kernel_step_arithmetic_equals_numpy_for_every_layout_kind_on_the_host(h
         np.testing.assert_allclose(out, np.asarray(want, dtype=float), rtol=1e-12, atol=0)
         if ep == 1 and tp < gpus:
             assert out[0] > 0  # the gather is charged
+    assert (r.step_model.max_achievable_flops_per_gpu > 0) == (hardware in ("MI300X", "MI325X"))
+    if r.step_model.max_achievable_flops_per_gpu > 0:  # the ceiling binds on the largest decode step above
+        bare = dataclasses.replace(r.step_model, max_achievable_flops_per_gpu=0.0,
+                                   attention_max_achievable_flops_per_gpu=0.0)
+        args = (np.asarray(700.0), np.asarray(9000.0))
+        assert _core.decode_step(r.step_model, *args)["t_compute_s"] > _core.decode_step(bare, *args)["t_compute_s"]
 
 
 @pytest.mark.parametrize("grid", range(len(KERNEL_GRIDS)))

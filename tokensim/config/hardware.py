@@ -49,6 +49,10 @@ class HardwareSchema(SchemaSection):
     host_memory_gb_per_gpu: Annotated[float, Number(0, low_open=True, unit="GB per GPU")] | None = Field(None)
     host_link_bandwidth_gb_per_s: Annotated[float, Number(
         0, low_open=True, unit="GB/s per GPU, host to GPU")] | None = Field(None)
+    # The vendor's measured max-achievable dense GEMM rate per compute class (sustained clocks under load), with its
+    # source; the performance model never runs matmuls faster (perf._core._tensor_rate). Both or neither.
+    max_achievable_tflops: Annotated[dict, Table(COMPUTE_CLASSES, _TFLOPS)] | None = Field(None)
+    max_achievable_source: Annotated[str, Source()] | None = Field(None)
 
     @field_validator("dense_tflops", mode="after")
     @classmethod
@@ -67,6 +71,18 @@ class HardwareSchema(SchemaSection):
                               else ("host_link_bandwidth_gb_per_s", "host_memory_gb_per_gpu"))
             raise Invalid(f"{missing} as well (a coherent host link has both), or neither", key=given,
                           value=getattr(self, given))
+        if (self.max_achievable_tflops is None) != (self.max_achievable_source is None):
+            given, missing = (("max_achievable_tflops", "max_achievable_source") if self.max_achievable_source is None
+                              else ("max_achievable_source", "max_achievable_tflops"))
+            raise Invalid(f"{missing} as well (a measured rate needs its source), or neither", key=given,
+                          value=getattr(self, given))
+        for cls, rate in (self.max_achievable_tflops or {}).items():
+            if cls not in self.dense_tflops:
+                raise Invalid(f"a class listed in dense_tflops ({', '.join(self.dense_tflops)})",
+                              key=f"max_achievable_tflops.{cls}", value=rate)
+            if rate > self.dense_tflops[cls]:
+                raise Invalid(f"at most the dense peak dense_tflops.{cls} ({self.dense_tflops[cls]:g})",
+                              key=f"max_achievable_tflops.{cls}", value=rate)
         return self
 
 
@@ -93,6 +109,9 @@ class Hardware:
     file: str = field(default="", compare=False)
     host_memory_gb_per_gpu: float | None = None  # coherent host memory weights may be offloaded to (None: no link)
     host_link_bandwidth_gb_per_s: float | None = None  # host to GPU over that link, per GPU
+    # compute class -> the vendor's measured max-achievable dense GEMM TFLOPS (empty: not measured)
+    max_achievable_tflops: dict[str, float] = field(default_factory=dict)
+    max_achievable_source: str = ""
 
     def is_native(self, compute_class: str) -> bool:
         return compute_class in self.dense_tflops
@@ -107,6 +126,18 @@ class Hardware:
             return self.dense_tflops["bf16"]
         raise KeyError(f"{self.name} has no native {compute_class} tensor rate")
 
+    def achievable_tflops(self, compute_class: str) -> float | None:
+        """The measured max-achievable dense GEMM rate for a compute class (None where not measured), with the same
+        fallbacks as :meth:`peak_tflops` (fp6 at the fp8 rate, fp16 at the bf16 rate)."""
+        rates = self.max_achievable_tflops
+        if compute_class in rates:
+            return rates[compute_class]
+        if compute_class == "fp6" and "fp8" in rates and "fp4" in self.dense_tflops and "fp6" not in self.dense_tflops:
+            return rates["fp8"]
+        if compute_class == "fp16" and "bf16" in rates and "fp16" not in self.dense_tflops:
+            return rates["bf16"]
+        return None
+
     def to_dict(self) -> dict:
         return {
             "name": self.name, "vendor": self.vendor, "family": self.family, "description": self.description,
@@ -118,6 +149,8 @@ class Hardware:
             "scale_out_bandwidth_gb_per_s": self.scale_out_bandwidth_gb_per_s,
             "board_power_w": self.board_power_w, "gpus_per_server": self.gpus_per_server,
             "aliases": list(self.aliases), "notes": self.notes, "source": self.source,
+            **({"max_achievable_tflops": dict(self.max_achievable_tflops),
+                "max_achievable_source": self.max_achievable_source} if self.max_achievable_tflops else {}),
             **({"host_memory_gb_per_gpu": self.host_memory_gb_per_gpu,
                 "host_link_bandwidth_gb_per_s": self.host_link_bandwidth_gb_per_s}
                if self.host_link_bandwidth_gb_per_s is not None else {}),
@@ -163,4 +196,6 @@ def load_hardware_file(path: str | Path) -> Hardware:
         file=str(path),
         host_memory_gb_per_gpu=m.host_memory_gb_per_gpu,
         host_link_bandwidth_gb_per_s=m.host_link_bandwidth_gb_per_s,
+        max_achievable_tflops=dict(m.max_achievable_tflops or {}),
+        max_achievable_source=m.max_achievable_source or "",
     )

@@ -145,6 +145,11 @@ class StepModel:
     # recurrences): attention kernels compute in 16 bits, or in 8 with an 8-bit KV cache, never at a 4-bit weight
     # format's rate (perf._model.attention_compute_class); 0: the matmul rate (peak_flops_per_gpu)
     attention_peak_flops_per_gpu: float = 0.0
+    # the vendor's measured max-achievable dense GEMM rate of the matmul and the attention compute class
+    # (config.hardware.Hardware.achievable_tflops): no efficiency factor runs a GPU's tensor work faster; 0: not
+    # measured (the rate is the peak times the phase's compute efficiency alone)
+    max_achievable_flops_per_gpu: float = 0.0
+    attention_max_achievable_flops_per_gpu: float = 0.0
 
     @property
     def free_kv_bytes_per_gpu(self) -> float:
@@ -257,13 +262,17 @@ def ep_exchange_fixed_s(sm: StepModel, tokens_per_gpu, phase: PhaseEfficiency, x
     low-latency kernels and the normal kernels' fitted ``alltoall_latency_s``.
 
     The low-latency kernels send every (token, expert) copy as its own message from a buffer sized for a number of
-    tokens per GPU: their fixed latency is charged for up to :data:`_LL_MAX_TOKENS` tokens and grows in proportion
-    beyond (a buffer sized to the batch, as engines configure it, with the per-message cost of the default buffer
-    per 128 tokens: an **assumption**, continuous so that no batch size is a step). An engine that has both kernels
-    picks the faster. Until round 15 the model switched to the normal kernels at 129 tokens per GPU, a 2.7x step in
-    the TPOT of a DeepSeek-R1 DEP16 decode pool on GB200 between 2,048 and 2,100 requests."""
-    ll_latency = xp.where(xp.asarray(sm.ep_scale_out_copies) > 0, _LL_LATENCY_SCALE_OUT_S, _LL_LATENCY_SCALE_UP_S)
-    return xp.minimum(ll_latency * xp.maximum(tokens_per_gpu / _LL_MAX_TOKENS, 1.0), phase.alltoall_latency_s)
+    tokens per GPU: their fixed latency is charged for up to :data:`_LL_MAX_TOKENS` tokens and grows linearly
+    beyond (a buffer sized to the batch, as engines configure it; continuous so that no batch size is a step) at the
+    phase's ``ep_ll_token_latency_s`` per token per GPU, twice that across scale-up domains (the ratio of the fixed
+    latencies, an **assumption**). Round 15 assumed the growth (25 us per 128 tokens); round 16 fits it. An engine
+    that has both kernels picks the faster. Until round 15 the model switched to the normal kernels at 129 tokens per
+    GPU, a 2.7x step in the TPOT of a DeepSeek-R1 DEP16 decode pool on GB200 between 2,048 and 2,100 requests."""
+    scale_out = xp.asarray(sm.ep_scale_out_copies) > 0
+    ll_latency = xp.where(scale_out, _LL_LATENCY_SCALE_OUT_S, _LL_LATENCY_SCALE_UP_S)
+    growth = (xp.where(scale_out, _LL_LATENCY_SCALE_OUT_S / _LL_LATENCY_SCALE_UP_S, 1.0) * phase.ep_ll_token_latency_s
+              * xp.maximum(tokens_per_gpu - _LL_MAX_TOKENS, 0.0))
+    return xp.minimum(ll_latency + growth, phase.alltoall_latency_s)
 
 
 def _attention_peak(sm: StepModel, xp):
@@ -272,15 +281,33 @@ def _attention_peak(sm: StepModel, xp):
                     sm.peak_flops_per_gpu)
 
 
+def _tensor_rate(peak, achievable, efficiency, xp):
+    """FLOP/s one GPU runs tensor work at: the peak times the phase's compute efficiency, but never above the
+    measured max-achievable rate where the hardware file gives one (``achievable`` > 0). The fitted efficiency is
+    one number per hardware family and phase; the ceiling is each part's own measurement (e.g. MI300X FP8 at 1,273
+    of 2,615 TFLOP/s, AMD's MAF blog), so compute-bound steps on parts whose clocks fall under dense load are not
+    priced at a rate no kernel reaches."""
+    rate = peak * efficiency
+    return xp.where(xp.asarray(achievable) > 0, xp.minimum(rate, achievable), rate)
+
+
+def _compute_time(sm: StepModel, phase: PhaseEfficiency, matmul_flops, attn_flops, xp):
+    """Seconds of tensor work over the G GPUs: weight matmuls at the matmul rate (dequantisation added when
+    weight-only), attention-type FLOPs at the attention rate (:func:`_tensor_rate` of each)."""
+    matmul_rate = _tensor_rate(sm.peak_flops_per_gpu, sm.max_achievable_flops_per_gpu, phase.compute_efficiency, xp)
+    attention_achievable = xp.where(xp.asarray(sm.attention_peak_flops_per_gpu) > 0,
+                                    sm.attention_max_achievable_flops_per_gpu, sm.max_achievable_flops_per_gpu)
+    attention_rate = _tensor_rate(_attention_peak(sm, xp), attention_achievable, phase.compute_efficiency, xp)
+    return (matmul_flops * (1.0 + sm.dequant_overhead) / matmul_rate + attn_flops / attention_rate) / sm.gpus
+
+
 def _roofline(sm: StepModel, phase: PhaseEfficiency, flops, tokens, total_bytes, expert_bytes, xp, attn_flops=0.0):
     """Compute and memory time of one forward pass over G GPUs: the busiest EP rank's extra routed-expert work
     (:func:`_imbalance_extra`) included; weights offloaded to host memory stream over the host link beside the HBM
     reads. ``flops`` are the weight matmuls' (at the recipe's rate, dequantisation added when weight-only),
     ``attn_flops`` the attention-type work's (at :func:`_attention_peak`)."""
     extra = _imbalance_extra(sm, phase, xp)
-    t_compute = (((flops + extra * tokens * sm.expert_flops_per_token) / sm.peak_flops_per_gpu
-                  * (1.0 + sm.dequant_overhead) + attn_flops / _attention_peak(sm, xp))
-                 / (sm.gpus * phase.compute_efficiency))
+    t_compute = _compute_time(sm, phase, flops + extra * tokens * sm.expert_flops_per_token, attn_flops, xp)
     t_memory = xp.maximum((total_bytes + extra * expert_bytes)
                           / (sm.gpus * sm.hbm_bytes_per_s_per_gpu * phase.memory_efficiency),
                           sm.offload_bytes_per_gpu * sm.host_link_seconds_per_byte + 0.0 * total_bytes)
@@ -346,8 +373,7 @@ def _draft_time(sm: StepModel, batch, attended, layer_cost, phase: PhaseEfficien
     moved = (sm.dp * sm.draft_stream_bytes
              + sm.draft_moe_layers * touched_experts(sm.experts, sm.top_k, batch, xp) * sm.expert_bytes
              + batch * per_layer * sm.kv_bytes_per_token_layer * sm.kv_read_replication)
-    t_compute = ((matmul_flops / sm.peak_flops_per_gpu * (1.0 + sm.dequant_overhead)
-                  + attn_flops / _attention_peak(sm, xp)) / (sm.gpus * phase.compute_efficiency))
+    t_compute = _compute_time(sm, phase, matmul_flops, attn_flops, xp)
     t_memory = moved / (sm.gpus * sm.hbm_bytes_per_s_per_gpu * phase.memory_efficiency)
     t_comm = _comm_time(sm, batch / sm.dp, batch / sm.gpus, phase, xp) / sm.layers
     return drafts * (xp.maximum(t_compute, t_memory) + t_comm + 2.0 * layer_cost)

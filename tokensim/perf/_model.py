@@ -259,6 +259,9 @@ def build_step_model(model: ModelSpec, prec: ResolvedPrecision, hardware: Hardwa
         gpus=dep.gpus, tp=dep.tp, dp=dep.dp, ep=dep.ep,
         peak_flops_per_gpu=hardware.peak_tflops(prec.compute_class) * 1e12,
         attention_peak_flops_per_gpu=hardware.peak_tflops(prec.attention_compute_class) * 1e12,
+        max_achievable_flops_per_gpu=(hardware.achievable_tflops(prec.compute_class) or 0.0) * 1e12,
+        attention_max_achievable_flops_per_gpu=(hardware.achievable_tflops(prec.attention_compute_class) or 0.0)
+        * 1e12,
         hbm_bytes_per_s_per_gpu=hardware.hbm_bandwidth_tb_per_s * 1e12,
         dense_stream_bytes=model.streamed_other_weight_params * prec.other_weight_bytes_per_param,
         expert_bytes=model.params_per_routed_expert * prec.routed_expert_bytes_per_param,

@@ -34,6 +34,7 @@ PHASE_FACTORS = {
     "layer_token_overhead_s": (0.0, 1e-3, False),
     "collective_latency_s": (0.0, 0.01, False),
     "alltoall_latency_s": (0.0, 0.01, False),
+    "ep_ll_token_latency_s": (0.0, 1e-4, False),
     "ep_imbalance": (1.0, 4.0, False),
     "log_error_std": (0.0, 3.0, True),
     "moe_log_error_std": (0.0, 3.0, True),
@@ -42,7 +43,10 @@ PHASE_FACTORS = {
 OPTIONAL_PHASE_FACTORS: dict[str, float | str] = {
     "sequence_overhead_s": 0.0, "layer_overhead_s": 0.0, "alltoall_latency_s": "collective_latency_s",
     "graph_layer_overhead_s": "layer_overhead_s", "layer_token_overhead_s": 0.0, "ep_imbalance": 1.0,
-    "moe_log_error_std": "log_error_std"}
+    "moe_log_error_std": "log_error_std",
+    # the low-latency EP kernels' latency growth per token per GPU past their 128-token buffer (one scale-up domain):
+    # 25 us per 128 tokens, the assumption of rounds 15 (perf._core.ep_exchange_fixed_s) until a file fits it
+    "ep_ll_token_latency_s": 25e-6 / 128}
 GLOBAL_FACTORS = {
     "weight_only_dequant_overhead": (0.0, 5.0, False),
     "prefill_chunk_tokens": (1.0, 1e7, False),
@@ -111,6 +115,10 @@ class PhaseEfficiency:
     # top-k, sampling bookkeeping) on top of the fixed per-layer cost; decode steps only (prefill's sit in its compute
     # efficiency). Fitted since 2026-12-06 (docs/model-notes.md, round 6)
     layer_token_overhead_s: float = 0.0
+    # the low-latency EP dispatch/combine's latency growth per token per GPU beyond its 128-token buffer, inside one
+    # scale-up domain (twice that across domains): perf._core.ep_exchange_fixed_s. 25 us per 128 tokens (the
+    # fixed latency's own scale) is the assumption it starts from; fitted since round 16 (docs/model-notes.md)
+    ep_ll_token_latency_s: float = 25e-6 / 128
 
     def __post_init__(self):
         if self.graph_layer_overhead_s is None:
