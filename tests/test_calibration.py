@@ -44,8 +44,8 @@ DESIGN = [
     ("H200", "qwen3-235b-a22b", "fp8", 8, 1, 8, "decode", 1000, 1000, 1000, 8),
     ("H200", "qwen3-235b-a22b", "fp8", 8, 1, 8, "decode", 1000, 1000, 1000, 512),
     # 256, 192 (and 160, last) tokens per GPU: the low-latency kernels' latency grows past their 128-token buffer, at
-    # the truth's 0.3 us per token 63.4, 44.2 and 34.6 us, below the normal kernels' 200 us: these rows identify the
-    # growth (one in each synthetic source)
+    # the truth file's 0.3 us per token 63.4, 44.2 and 34.6 us, below the normal kernels' 200 us (the growth is read
+    # from the file, not fitted: calibration.PARAMETERS)
     ("H200", "qwen3-235b-a22b", "fp8", 8, 1, 8, "decode", 1000, 1000, 1000, 2048),
     ("H200", "qwen3-235b-a22b", "fp8", 8, 1, 8, "decode", 1000, 1000, 1000, 1536),
     ("H100", "llama-3.1-8b", "fp8", 1, 1, 1, "disaggregated-prefill", 2000, 1, None, None),

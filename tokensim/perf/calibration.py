@@ -152,12 +152,12 @@ PARAMETERS = (
     # low-latency kernels' latency growing with the tokens per GPU (perf._core.ep_exchange_fixed_s), and the fit puts
     # it at its upper bound (1 ms): within the rows' batches the data never prefer it (docs/model-notes.md, round 15)
     FitParameter("alltoall_latency_s", "alltoall_latency_s", ("decode", "prefill"), 1e-6, 1e-3, False, 1e-5),
-    # the low-latency EP kernels' latency growth per token per GPU past their 128-token buffer
-    # (perf._core.ep_exchange_fixed_s): start at round 15's assumption, 25 us per 128 tokens; bounds 0.01 ns (none)
-    # to 10 us per token (1.3 ms per 128 tokens, beyond the normal kernels' bound): docs/model-notes.md, round 16
-    FitParameter("ep_ll_token_latency_s", "ep_ll_token_latency_s", ("decode", "prefill"), 1e-11, 1e-5, False,
-                 25e-6 / 128),
 )
+# Ready to fit, not fitted yet: the low-latency EP kernels' latency growth per token per GPU past their 128-token
+# buffer (PhaseEfficiency.ep_ll_token_latency_s, perf._core.ep_exchange_fixed_s), kept at round 15's assumption (25 us
+# per 128 tokens). Round 16's refit with it, FitParameter("ep_ll_token_latency_s", "ep_ll_token_latency_s",
+# ("decode", "prefill"), 1e-11, 1e-5, False, 25e-6 / 128), ran over 29 CPU minutes, twice the refit without it, and
+# was stopped before its leave-one-source-out rows were done (docs/model-notes.md, round 16): no ablation, so no fit.
 # Not fitted: ep_imbalance (PhaseEfficiency; 1.0, balanced, unless a calibration file sets it). Fitted pooled in [1, 2]
 # it came out at 1.64 and moved the leave-one-source-out error from 20.5% to 20.7% over all rows (Qwen3 54% -> 37%,
 # below 20 tokens/s per user 43% -> 39%, DeepSeek 27% -> 28%, 50-100 tokens/s per user 19% -> 21%): no net gain, so it

@@ -117,7 +117,7 @@ class PhaseEfficiency:
     layer_token_overhead_s: float = 0.0
     # the low-latency EP dispatch/combine's latency growth per token per GPU beyond its 128-token buffer, inside one
     # scale-up domain (twice that across domains): perf._core.ep_exchange_fixed_s. 25 us per 128 tokens (the
-    # fixed latency's own scale) is the assumption it starts from; fitted since round 16 (docs/model-notes.md)
+    # fixed latency's own scale) is an assumption; a calibration file may set it (not fitted yet: calibration.py)
     ep_ll_token_latency_s: float = 25e-6 / 128
 
     def __post_init__(self):
