@@ -116,27 +116,25 @@ class Hardware:
     def is_native(self, compute_class: str) -> bool:
         return compute_class in self.dense_tflops
 
-    def peak_tflops(self, compute_class: str) -> float:
-        """Dense peak for a compute class; fp6 without its own figure runs at the fp8 rate where fp8 is native."""
+    def _rate_class(self, compute_class: str) -> str:
+        """The ``dense_tflops`` class a compute class runs at: its own, else fp6 at the fp8 rate (where fp8 and fp4
+        are native) and fp16 at the bf16 rate."""
         if compute_class in self.dense_tflops:
-            return self.dense_tflops[compute_class]
+            return compute_class
         if compute_class == "fp6" and "fp8" in self.dense_tflops and "fp4" in self.dense_tflops:
-            return self.dense_tflops["fp8"]
+            return "fp8"
         if compute_class == "fp16" and "bf16" in self.dense_tflops:
-            return self.dense_tflops["bf16"]
+            return "bf16"
         raise KeyError(f"{self.name} has no native {compute_class} tensor rate")
 
+    def peak_tflops(self, compute_class: str) -> float:
+        """Dense peak for a compute class; fp6 without its own figure runs at the fp8 rate where fp8 is native."""
+        return self.dense_tflops[self._rate_class(compute_class)]
+
     def achievable_tflops(self, compute_class: str) -> float | None:
-        """The measured max-achievable dense GEMM rate for a compute class (None where not measured), with the same
-        fallbacks as :meth:`peak_tflops` (fp6 at the fp8 rate, fp16 at the bf16 rate)."""
-        rates = self.max_achievable_tflops
-        if compute_class in rates:
-            return rates[compute_class]
-        if compute_class == "fp6" and "fp8" in rates and "fp4" in self.dense_tflops and "fp6" not in self.dense_tflops:
-            return rates["fp8"]
-        if compute_class == "fp16" and "bf16" in rates and "fp16" not in self.dense_tflops:
-            return rates["bf16"]
-        return None
+        """The measured max-achievable dense GEMM rate of the class a compute class runs at (:meth:`peak_tflops`'s),
+        None where not measured."""
+        return self.max_achievable_tflops.get(self._rate_class(compute_class))
 
     def to_dict(self) -> dict:
         return {

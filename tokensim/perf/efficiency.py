@@ -39,14 +39,15 @@ PHASE_FACTORS = {
     "log_error_std": (0.0, 3.0, True),
     "moe_log_error_std": (0.0, 3.0, True),
 }
+# The low-latency EP kernels' latency growth per token per GPU past their 128-token buffer, inside one scale-up domain
+# (perf._core.ep_exchange_fixed_s): 25 us per 128 tokens, the fixed latency's own scale, round 15's **assumption**,
+# used wherever a calibration file does not set it
+DEFAULT_EP_LL_TOKEN_LATENCY_S = 25e-6 / 128
 # Factors a calibration file may omit: a number, or the factor whose value stands in.
 OPTIONAL_PHASE_FACTORS: dict[str, float | str] = {
     "sequence_overhead_s": 0.0, "layer_overhead_s": 0.0, "alltoall_latency_s": "collective_latency_s",
     "graph_layer_overhead_s": "layer_overhead_s", "layer_token_overhead_s": 0.0, "ep_imbalance": 1.0,
-    "moe_log_error_std": "log_error_std",
-    # the low-latency EP kernels' latency growth per token per GPU past their 128-token buffer (one scale-up domain):
-    # 25 us per 128 tokens, the assumption of rounds 15 (perf._core.ep_exchange_fixed_s) until a file fits it
-    "ep_ll_token_latency_s": 25e-6 / 128}
+    "moe_log_error_std": "log_error_std", "ep_ll_token_latency_s": DEFAULT_EP_LL_TOKEN_LATENCY_S}
 GLOBAL_FACTORS = {
     "weight_only_dequant_overhead": (0.0, 5.0, False),
     "prefill_chunk_tokens": (1.0, 1e7, False),
@@ -116,9 +117,9 @@ class PhaseEfficiency:
     # efficiency). Fitted since 2026-12-06 (docs/model-notes.md, round 6)
     layer_token_overhead_s: float = 0.0
     # the low-latency EP dispatch/combine's latency growth per token per GPU beyond its 128-token buffer, inside one
-    # scale-up domain (twice that across domains): perf._core.ep_exchange_fixed_s. 25 us per 128 tokens (the
-    # fixed latency's own scale) is an assumption; a calibration file may set it (not fitted yet: calibration.py)
-    ep_ll_token_latency_s: float = 25e-6 / 128
+    # scale-up domain (twice that across domains): perf._core.ep_exchange_fixed_s. A calibration file may set it
+    # (not fitted yet: calibration.py)
+    ep_ll_token_latency_s: float = DEFAULT_EP_LL_TOKEN_LATENCY_S
 
     def __post_init__(self):
         if self.graph_layer_overhead_s is None:
