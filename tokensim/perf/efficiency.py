@@ -118,7 +118,7 @@ class PhaseEfficiency:
     layer_token_overhead_s: float = 0.0
     # the low-latency EP dispatch/combine's latency growth per token per GPU beyond its 128-token buffer, inside one
     # scale-up domain (twice that across domains): perf._core.ep_exchange_fixed_s. A calibration file may set it
-    # (not fitted yet: calibration.py)
+    # (fitted in round 17, not adopted: calibration.py)
     ep_ll_token_latency_s: float = DEFAULT_EP_LL_TOKEN_LATENCY_S
 
     def __post_init__(self):
