@@ -266,9 +266,9 @@ def ep_exchange_fixed_s(sm: StepModel, tokens_per_gpu, phase: PhaseEfficiency, x
     beyond (a buffer sized to the batch, as engines configure it; continuous so that no batch size is a step) at the
     phase's ``ep_ll_token_latency_s`` per token per GPU, twice that across scale-up domains (the ratio of the fixed
     latencies, an **assumption**). The growth is 25 us per 128 tokens unless a calibration file sets it (an
-    **assumption**; fitted in round 17 and not adopted, calibration.PARAMETERS). An engine
-    that has both kernels picks the faster. Until round 15 the model switched to the normal kernels at 129 tokens per
-    GPU, a 2.7x step in the TPOT of a DeepSeek-R1 DEP16 decode pool on GB200 between 2,048 and 2,100 requests."""
+    **assumption**; fitted in round 17 and not adopted, calibration.PARAMETERS). An engine that has both kernels picks
+    the faster. Until round 15 the model switched to the normal kernels at 129 tokens per GPU, a 2.7x step in the TPOT
+    of a DeepSeek-R1 DEP16 decode pool on GB200 between 2,048 and 2,100 requests."""
     scale_out = xp.asarray(sm.ep_scale_out_copies) > 0
     ll_latency = xp.where(scale_out, _LL_LATENCY_SCALE_OUT_S, _LL_LATENCY_SCALE_UP_S)
     growth = (xp.where(scale_out, _LL_LATENCY_SCALE_OUT_S / _LL_LATENCY_SCALE_UP_S, 1.0) * phase.ep_ll_token_latency_s
