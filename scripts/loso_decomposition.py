@@ -20,6 +20,10 @@ Two more sections ask what a held-out source could have been told (docs/model-no
   single level per cell that does not know the source (chosen in-sample, from the rows' own measurements), beside the
   error left when each organisation's own level is known. A predictor that is not told the source cannot beat the
   first on those rows with the model's shapes.
+
+A last section splits the error by per-user speed band twice over the same rows: by the speed the source measured
+(as ``tokensim validate`` groups) and by the speed the model predicted (what a user of a prediction knows). Banding
+by the outcome sends a slow build's over-predictions to the slow band (docs/model-notes.md, round 18).
 """
 
 from __future__ import annotations
@@ -119,6 +123,40 @@ def source_blind_floor(rows: list[dict], cell: tuple[str, ...], source: str, min
             for name, v in left.items()}
 
 
+def speed_band_split(rows: list[dict]) -> dict[str, dict[str, tuple[int, float, float]]]:
+    """Error per per-user speed band, with each row banded by its measured speed and, apart, by its predicted speed.
+
+    A row's band in ``tokensim validate`` is that of the speed its source measured: the outcome. A deployment the model
+    over-predicts (a slow early build, say) measures slow, so it lands in a slow band however fast the model says it
+    is, and the slow band collects the over-predictions. A user reading a prediction knows only the predicted speed.
+    On the rows where the two can be compared without rerunning the model (a stated per-user speed and client
+    concurrency, no SLO, a throughput metric), the predicted speed is the measured one times predicted/measured:
+    at a fixed concurrency per-user speed is throughput per GPU times GPUs over concurrency, so the ratio carries over.
+    (Rows whose clients the model queues beyond its memory limit break that proportion; the validate JSON does not
+    say which they are.)
+
+    Returns
+    -------
+    dict
+        ``{"measured": {band: (rows, median |error|, median signed error)}, "predicted": {...}}`` over the same rows;
+        bands :data:`tokensim.perf.envelope.BANDS` less ``none``, in order.
+    """
+    from tokensim.perf.envelope import BANDS, speed_band
+
+    usable = [r for r in rows if r.get("tokens_per_s_per_user") and r.get("concurrency") and not r.get("slo")
+              and r.get("metric") != "ttft_s" and r["predicted"] > 0 and r["measured"] > 0]
+    by = {"measured": lambda r: speed_band(r["tokens_per_s_per_user"]),
+          "predicted": lambda r: speed_band(r["tokens_per_s_per_user"] * r["predicted"] / r["measured"])}
+    out: dict[str, dict[str, tuple[int, float, float]]] = {}
+    for name, band_of in by.items():
+        out[name] = {}
+        for band in (b for b in BANDS if b != "none"):
+            errors = [r["predicted"] / r["measured"] - 1.0 for r in usable if band_of(r) == band]
+            out[name][band] = ((len(errors), statistics.median(abs(e) for e in errors), statistics.median(errors))
+                               if errors else (0, math.nan, math.nan))
+    return out
+
+
 def organisation(source_group: str) -> str:
     """The organisation behind a source group: NVIDIA's TensorRT-LLM performance tables of every version are one
     (``trtllm-v*``), and so are MLCommons' MLPerf rounds (``mlperf-v*``); every other group is its own (NVIDIA's
@@ -198,6 +236,14 @@ def main(argv: list[str] | None = None) -> int:
                          f"({floor['as validated'][0]} rows): median |error|, rows within 12%")
             lines += [f"  {level:45s} {100 * med:5.1f}%  {within:5d} ({100 * within / max(n, 1):3.0f}%)"
                       for level, (n, med, within) in floor.items()]
+    split = speed_band_split(rows)
+    lines.append(f"per-user speed band by the measured speed (as validate) and by the predicted speed, on the "
+                 f"{sum(n for n, _, _ in split['measured'].values())} rows at a stated speed and concurrency without "
+                 f"an SLO: rows, median |error|, median signed error")
+    lines += [f"  {band:7s} measured {m[0]:5d} {100 * m[1]:5.1f}% {100 * m[2]:+6.1f}%   "
+              f"predicted {p[0]:5d} {100 * p[1]:5.1f}% {100 * p[2]:+6.1f}%"
+              for band, m, p in zip(split["measured"], split["measured"].values(), split["predicted"].values(),
+                                    strict=True)]
     try:
         print("\n".join(lines), flush=True)
     except BrokenPipeError:  # a reader that stopped early (| head): no traceback

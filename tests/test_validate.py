@@ -816,3 +816,27 @@ def test_source_blind_floor_by_hand():
     # a cell is shared only where two sources have min_rows rows each: with four required, none is
     assert all(n == 0 for n, _, _ in script.source_blind_floor(rows, ("c",), "s", min_rows=4).values())
     assert script.organisation("trtllm-v0.20") == script.organisation("trtllm-v1.0") != script.organisation("amd")
+
+
+def test_speed_band_split_bands_each_row_by_measured_and_by_predicted_speed():
+    """Hand case. A row measured at 15 tokens/s per user and predicted 2x too high is predicted at 30: band <20 by the
+    measured speed, 20-50 by the predicted one. A row measured at 30 and predicted 10% low is predicted at 27: 20-50
+    both ways. A row measured at 120 and predicted 50% low is predicted at 60: >100 measured, 50-100 predicted. Rows
+    with an SLO, with no concurrency or a time metric are left out of both."""
+    script = _decomposition_script()
+
+    def row(speed, predicted, **extra):
+        return {"tokens_per_s_per_user": speed, "concurrency": 8.0, "slo": None, "metric": "output_tokens_per_s_total",
+                "predicted": predicted, "measured": 100.0, **extra}
+
+    rows = [row(15.0, 200.0), row(30.0, 90.0), row(120.0, 50.0),
+            row(15.0, 300.0, slo="TTFT<=2s"), row(15.0, 300.0, concurrency=None), row(15.0, 300.0, metric="ttft_s")]
+    split = script.speed_band_split(rows)
+    assert split["measured"]["<20"] == (1, pytest.approx(1.0), pytest.approx(1.0))
+    assert split["measured"]["20-50"] == (1, pytest.approx(0.1), pytest.approx(-0.1))
+    assert split["measured"][">100"] == (1, pytest.approx(0.5), pytest.approx(-0.5))
+    assert split["measured"]["50-100"][0] == 0 and math.isnan(split["measured"]["50-100"][1])
+    assert split["predicted"]["<20"][0] == 0 and split["predicted"][">100"][0] == 0
+    # the 20-50 band by predicted speed holds the 2x row (error 1.0) and the 10%-low row (-0.1): medians of the two
+    assert split["predicted"]["20-50"] == (2, pytest.approx(0.55), pytest.approx(0.45))
+    assert split["predicted"]["50-100"] == (1, pytest.approx(0.5), pytest.approx(-0.5))
