@@ -134,6 +134,15 @@ def test_stacked_evaluation_equals_predict_on_the_dataset(synthetic):
     stacked = cal.predict_rows(problem, cal._current(problem, cal._layout(problem)), *cal._current_keyed(problem))
     direct = np.array([predict_measurement(m, path)["predicted"] for m in measurements])
     assert np.allclose(stacked, direct, rtol=1e-9)
+    # and the per-user speed at that operating point is predict's (NaN for the prefill rows, as predict reports)
+    speeds = cal.predict_speeds(problem, cal._current(problem, cal._layout(problem)), *cal._current_keyed(problem))
+    direct_speeds = []
+    for m in measurements:
+        plan = {k: v for k, v in plan_measurement(m, path).items() if k != "pool_counts"}
+        direct_speeds.append(predict(m.hardware, m.model, m.precision, m.workload, calibration_path=path,
+                                     **plan).tokens_per_s_per_user)
+    assert np.allclose(speeds, direct_speeds, rtol=1e-9, equal_nan=True)
+    assert np.isfinite(speeds).sum() > len(speeds) // 2
 
 
 def test_stacked_evaluation_of_total_rows_equals_validate(synthetic):
@@ -187,10 +196,17 @@ def test_conformal_sigma_covers_the_level_with_confidence():
 
 
 def test_cross_validation_predicts_each_source_from_the_others(synthetic):
-    """Leave-one-source-out predictions of noise-free synthetic data still match the data."""
+    """Leave-one-source-out predictions of noise-free synthetic data still match the data, and so do the per-user
+    speeds of the same fits: oracle, the speeds at the true factors (NaN for the two prefill rows)."""
     _, _, problem = synthetic
-    loso = cal.cross_validate(problem)
+    loso, speed = cal.cross_validate_points(problem)
     assert np.allclose(loso, problem.measured, rtol=5e-2)
+    truth = np.array([math.log(TRUTH[p.key]) for p, _ in cal._layout(problem)])
+    true_speed = cal.predict_speeds(problem, truth)
+    assert np.isnan(true_speed).sum() == 2 and np.allclose(speed, true_speed, rtol=5e-2, equal_nan=True)
+    # the rows validate reports carry the band of that speed where the row states one (none here)
+    rows = cal.loso_rows(problem, loso, 0.8, 1.2816, speed)
+    assert {r["predicted_band"] for r in rows} == {"none"}
 
 
 def test_calibrate_writes_a_loadable_sourced_file(calibrated, tmp_path):

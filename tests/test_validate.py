@@ -40,6 +40,7 @@ from tokensim.perf.validate import (
     parse_slo,
     plan_measurement,
     predict_measurement,
+    predicted_band,
     summarize,
     validate,
 )
@@ -176,9 +177,12 @@ def test_cli_validate_json_has_rows_and_summary():
     assert len(data["rows"]) + len(data["not_run"]) == len(load_measurements())
     assert sum(data["not_run_by_reason"].values()) == len(data["not_run"])
     assert all(r["reason"] in REASONS and r["detail"] for r in data["not_run"])
-    assert set(data["groups"]) == {"hardware_family", "model_family", "precision", "serving", "band", "engine",
-                                   "speculative", "fitted", "run"}
+    assert set(data["groups"]) == {"hardware_family", "model_family", "precision", "serving", "band",
+                                   "predicted_band", "engine", "speculative", "fitted", "run"}
     assert set(data["groups"]["band"]) <= {"<20", "20-50", "50-100", ">100", "none"}
+    # predicted_band groups the same rows as band: none exactly where the row states no speed
+    assert data["groups"]["predicted_band"]["none"]["n"] == data["groups"]["band"]["none"]["n"]
+    assert all((r["band"] == "none") == (r["predicted_band"] == "none") for r in data["rows"])
     # issue 11: every deployment in the dataset runs through the CLI as published, none refused
     assert data["not_run"] == [] and "not run" not in res.stderr
 
@@ -840,3 +844,20 @@ def test_speed_band_split_bands_each_row_by_measured_and_by_predicted_speed():
     # the 20-50 band by predicted speed holds the 2x row (error 1.0) and the 10%-low row (-0.1): medians of the two
     assert split["predicted"]["20-50"] == (2, pytest.approx(0.55), pytest.approx(0.45))
     assert split["predicted"]["50-100"] == (1, pytest.approx(0.5), pytest.approx(-0.5))
+
+
+def test_predicted_band_is_the_band_of_the_predicted_speed_on_rows_that_state_one():
+    """A row measured at 15 tokens/s per user is band <20; predicted at 30 it is predicted_band 20-50, at 150 >100. A
+    row that states no speed is none both ways, whatever the prediction; a NaN prediction (prefill) is none. And
+    validate's own rows carry the band of the speed predict reports for them (an Llama row at a stated speed)."""
+    base = next(m for m in load_measurements() if m.tokens_per_s_per_user and m.concurrency and not m.slo
+                and m.model == "llama-3.3-70b" and m.serving.startswith("aggregated"))
+    slow = replace(base, tokens_per_s_per_user=15.0)
+    assert slow.band == "<20"
+    assert predicted_band(slow, 30.0) == "20-50" and predicted_band(slow, 150.0) == ">100"
+    assert predicted_band(slow, math.nan) == "none"
+    assert predicted_band(replace(base, tokens_per_s_per_user=None), 30.0) == "none"
+    row = predict_measurement(base)
+    speed = predict(base.hardware, base.model, base.precision, base.workload,
+                    **{k: v for k, v in plan_measurement(base).items() if k != "pool_counts"}).tokens_per_s_per_user
+    assert row["predicted_band"] == speed_band(speed) != "none"

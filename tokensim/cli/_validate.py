@@ -33,9 +33,9 @@ from ._common import cli, emit, format_option, info
 
 _ROW_FIELDS = ("id", "hardware", "model", "precision", "serving", "predicted", "measured", "error", "low", "high",
                "inside")
-_JSON_ROW_FIELDS = ("id", "source_id", "hardware_family", "model_family", "precision", "serving", "band", "engine",
-                    "speculative", "fitted", "run", "hardware", "model", "predicted", "measured", "error", "low",
-                    "high", "inside")
+_JSON_ROW_FIELDS = ("id", "source_id", "hardware_family", "model_family", "precision", "serving", "band",
+                    "predicted_band", "engine", "speculative", "fitted", "run", "hardware", "model", "predicted",
+                    "measured", "error", "low", "high", "inside")
 _NOT_RUN_FIELDS = ("id", "source_id", "hardware", "model", "serving", "reason", "detail")
 _SUBSETS = {"all": lambda m: True, "fitted": lambda m: m.calibrate, "unfitted": lambda m: not m.calibrate}
 _STAT_FIELDS = ("n", "median_abs_error", "max_abs_error", "interval_coverage")

@@ -55,16 +55,17 @@ from .validate import (
     not_run_result,
     plan_measurement,
     predict_measurement,
+    predicted_band,
     row_result,
     summarize,
     validate,
 )
 
 __all__ = ["FitParameter", "PARAMETERS", "PRIOR_LOG_SD", "Problem", "FitResult", "Calibration", "build_problem",
-           "fit", "predict_rows", "cross_validate", "cross_validated_rows", "interval_sigmas", "conformal_sigma",
-           "calibrate", "fixed_concurrency_rows", "rows_sha256", "FIXED_CONCURRENCY_LABEL",
-           "DEFAULT_SOURCE_OFFSET_SD", "DEFAULT_ENGINE_SD", "ENGINE_SCALED", "cross_validated_measurements",
-           "DEFAULT_ATTENTION_SD", "ATTENTION_SCALED"]
+           "fit", "predict_rows", "predict_speeds", "cross_validate", "cross_validate_points", "cross_validated_rows",
+           "interval_sigmas", "conformal_sigma", "calibrate", "fixed_concurrency_rows", "rows_sha256",
+           "FIXED_CONCURRENCY_LABEL", "DEFAULT_SOURCE_OFFSET_SD", "DEFAULT_ENGINE_SD", "ENGINE_SCALED",
+           "cross_validated_measurements", "DEFAULT_ATTENTION_SD", "ATTENTION_SCALED"]
 
 # How far (log scale, one standard deviation) a family's factor may stray from the pooled value before the
 # penalty equals one data residual of the same size. A modelling choice: 0.3 lets a family differ by ~35%.
@@ -322,6 +323,11 @@ def _row_values(stack: _Stack, x: np.ndarray, slots) -> dict:
 
 def _predict_stack(stack: _Stack, values: dict) -> np.ndarray:
     """Per-row prediction (tokens/s per GPU) at the operating point ``operating_point`` would choose."""
+    return _operating_points(stack, values)[0]
+
+
+def _operating_points(stack: _Stack, values: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row (prediction, output tokens/s per user) at the operating point ``operating_point`` would choose."""
     merged = {**stack.base, **values}
     phases: dict[str, Any] = {ph: PhaseEfficiency(**{n: merged[f"{ph}.{n}"] for n in PHASE_FACTORS}) for ph in PHASES}
     factors: dict[str, Any] = {n: merged[n] for n in GLOBAL_FACTORS}
@@ -344,7 +350,8 @@ def _predict_stack(stack: _Stack, values: dict) -> np.ndarray:
           for kind, key in (("output", "output_tokens_per_s_per_gpu"), ("input", "input_tokens_per_s_per_gpu"),
                             ("ttft", "ttft_s"))}
     at["total"] = at["output"] + at["input"]
-    return np.choose(stack.kind, [at[kind] for kind in _KINDS])
+    speed = np.broadcast_to(res["tokens_per_s_per_user"], stack.grid.shape)[rows, index]
+    return np.choose(stack.kind, [at[kind] for kind in _KINDS]), speed
 
 
 def _keyed_scale(index: np.ndarray, log_factors: np.ndarray) -> np.ndarray:
@@ -358,8 +365,21 @@ def predict_rows(problem: Problem, x: np.ndarray, engine_log: np.ndarray | None 
     engine's log-scale factor (one per :data:`~tokensim.perf.efficiency.ENGINES` entry) on :data:`ENGINE_SCALED` and
     each attention kind's (one per :data:`~tokensim.perf.efficiency.ATTENTION_KINDS` entry) on
     :data:`ATTENTION_SCALED`."""
+    return _evaluate_rows(problem, x, engine_log, attention_log)[0]
+
+
+def predict_speeds(problem: Problem, x: np.ndarray, engine_log: np.ndarray | None = None,
+                   attention_log: np.ndarray | None = None) -> np.ndarray:
+    """Per-row output tokens/s per user at the operating point :func:`predict_rows` evaluates (NaN for a prefill
+    row), the ``tokens_per_s_per_user`` that ``predict`` reports for the row."""
+    return _evaluate_rows(problem, x, engine_log, attention_log)[1]
+
+
+def _evaluate_rows(problem: Problem, x: np.ndarray, engine_log: np.ndarray | None,
+                   attention_log: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     slots = _layout(problem)
     out = np.empty(len(problem.measurements))
+    speed = np.empty(len(problem.measurements))
     for stack in problem.stacks:
         values = _row_values(stack, x, slots)
         for log_factors, index, keys in ((engine_log, problem.row_engine, ENGINE_SCALED),
@@ -368,8 +388,8 @@ def predict_rows(problem: Problem, x: np.ndarray, engine_log: np.ndarray | None 
                 scale = _keyed_scale(index[stack.rows], log_factors)
                 for key in keys:
                     values[key] = values[key] * scale
-        out[stack.rows] = _predict_stack(stack, values)
-    return out
+        out[stack.rows], speed[stack.rows] = _operating_points(stack, values)
+    return out, speed
 
 
 # -- the fit ---------------------------------------------------------------------------------------------------------
@@ -391,6 +411,8 @@ class FitResult:
     # fitted); predicts
     attention_scales: dict[str, float] = field(default_factory=dict)
     rows_per_attention: dict[str, int] = field(default_factory=dict)
+    # in-sample output tokens/s per user at each row's operating point (NaN for prefill rows)
+    predicted_tokens_per_s_per_user: np.ndarray | None = None
 
 
 def fit(problem: Problem, train: np.ndarray | None = None, x0: np.ndarray | None = None,
@@ -472,22 +494,32 @@ def fit(problem: Problem, train: np.ndarray | None = None, x0: np.ndarray | None
         if fam is not None:
             per_family[problem.families[fam]][p.key] = float(values[i])
     counted = {f: int(c) for f, c in zip(problem.families, counts, strict=False)}
-    return FitResult(problem.families, pooled, per_family, counted, x, predict_rows(problem, x, *logs),
-                     float(sol.cost), bool(sol.success), source_effects, engine_scales, rows_per_engine,
-                     attention_scales, rows_per_attention)
+    predicted, speeds = _evaluate_rows(problem, x, *logs)
+    return FitResult(problem.families, pooled, per_family, counted, x, predicted, float(sol.cost), bool(sol.success),
+                     source_effects, engine_scales, rows_per_engine, attention_scales, rows_per_attention, speeds)
 
 
 def cross_validate(problem: Problem, x0: np.ndarray | None = None, source_offset_sd: float = 0.0,
                    engine_sd: float = 0.0, attention_sd: float = 0.0) -> np.ndarray:
     """Leave-one-source-out predictions: each source's rows predicted by a fit to every other source (sources of one
     organisation held out together: ``Measurement.source_group``)."""
+    return cross_validate_points(problem, x0, source_offset_sd, engine_sd, attention_sd)[0]
+
+
+def cross_validate_points(problem: Problem, x0: np.ndarray | None = None, source_offset_sd: float = 0.0,
+                          engine_sd: float = 0.0, attention_sd: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`cross_validate`'s predictions and, from the same fits, each row's output tokens/s per user at its
+    operating point (NaN for prefill rows)."""
     sources = np.array([m.source_group for m in problem.measurements])
     out = np.empty(len(sources))
+    speed = np.empty(len(sources))
     for s in sorted(set(sources)):
         held = sources == s
-        out[held] = fit(problem, train=~held, x0=x0, source_offset_sd=source_offset_sd, engine_sd=engine_sd,
-                        attention_sd=attention_sd).predicted[held]
-    return out
+        res = fit(problem, train=~held, x0=x0, source_offset_sd=source_offset_sd, engine_sd=engine_sd,
+                  attention_sd=attention_sd)
+        out[held] = res.predicted[held]
+        speed[held] = np.asarray(res.predicted_tokens_per_s_per_user)[held]
+    return out, speed
 
 
 # -- intervals -------------------------------------------------------------------------------------------------------
@@ -533,8 +565,10 @@ def interval_sigmas(prefill_rows: np.ndarray, moe_rows: np.ndarray, log_residual
     return out
 
 
-def loso_rows(problem: Problem, loso_pred: np.ndarray, level: float, z: float) -> list[dict]:
-    """Validation rows for cross-validated predictions; each source's intervals use the other sources' residuals."""
+def loso_rows(problem: Problem, loso_pred: np.ndarray, level: float, z: float,
+              loso_speed: np.ndarray | None = None) -> list[dict]:
+    """Validation rows for cross-validated predictions; each source's intervals use the other sources' residuals.
+    With ``loso_speed`` (output tokens/s per user of the same fits) each row also carries its ``predicted_band``."""
     resid = np.log(loso_pred / problem.measured)
     prefill = _prefill_rows(problem.measurements)
     sources = np.array([m.source_group for m in problem.measurements])
@@ -547,7 +581,8 @@ def loso_rows(problem: Problem, loso_pred: np.ndarray, level: float, z: float) -
                                                           z)
         sig = sigma_cache[m.source_group]["prefill" if prefill[i] else "decode", bool(problem.row_moe[i])]
         p = float(loso_pred[i])
-        rows.append(row_result(m, p, p * math.exp(-z * sig), p * math.exp(z * sig)))
+        extra = {} if loso_speed is None else {"predicted_band": predicted_band(m, float(loso_speed[i]))}
+        rows.append(row_result(m, p, p * math.exp(-z * sig), p * math.exp(z * sig), **extra))
     return rows
 
 
@@ -557,8 +592,9 @@ def cross_validated_rows(measurements: list[Measurement], calibration_path: str 
     """Validation rows of leave-one-source-out predictions (``tokensim validate --cross-validate``)."""
     problem = build_problem(measurements, calibration_path)
     eff = next(iter(problem.base_efficiency.values()))
-    return loso_rows(problem, cross_validate(problem, source_offset_sd=source_offset_sd, engine_sd=engine_sd,
-                                             attention_sd=attention_sd), eff.interval_level, eff.interval_z)
+    pred, speed = cross_validate_points(problem, source_offset_sd=source_offset_sd, engine_sd=engine_sd,
+                                        attention_sd=attention_sd)
+    return loso_rows(problem, pred, eff.interval_level, eff.interval_z, speed)
 
 
 # How calibration.yaml's fit.data names the rows added by fixed_concurrency_rows (validate reads it back).

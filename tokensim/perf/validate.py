@@ -70,7 +70,8 @@ from .envelope import BANDS, MEASUREMENTS_PATH, speed_band
 __all__ = ["Measurement", "NotRunnable", "REQUIRED_COLUMNS", "EXTRA_COLUMNS", "SERVING",
            "MEASURED_METRICS", "GROUPS", "VALIDATE_GROUPS", "BANDS", "SOURCE_GROUPS", "REASONS", "MEASUREMENTS_PATH",
            "load_measurements", "calibration_rows", "measurements_sha256", "calibration_sha256", "plan_measurement",
-           "predict_measurement", "validate", "summarize", "not_run_summary", "RATE_MATCHED", "superseded_ids"]
+           "predict_measurement", "predicted_band", "validate", "summarize", "not_run_summary", "RATE_MATCHED",
+           "superseded_ids"]
 
 # serving label in the dataset -> perf mode
 SERVING = {"aggregated-offline": "aggregated", "aggregated-static": "aggregated", "aggregated-slo": "aggregated",
@@ -89,7 +90,9 @@ PREDICTED_KEY = {"output": "output_tokens_per_s_per_gpu", "input": "input_tokens
 # The groups `tokensim calibrate` reports (its output is kept as it was before issue 11).
 GROUPS = ("hardware_family", "model_family", "precision", "serving")
 # The groups `tokensim validate` reports.
-VALIDATE_GROUPS = (*GROUPS, "band", "engine", "speculative", "fitted", "run")
+# "predicted_band" is the band of the predicted per-user speed, on the rows that state a speed (:func:`predicted_band`):
+# the measured band collects the deployments the model over-predicts (docs/model-notes.md, round 18).
+VALIDATE_GROUPS = (*GROUPS, "band", "predicted_band", "engine", "speculative", "fitted", "run")
 # Sources that one organisation published as several documents: leave-one-source-out holds them out together
 # (docs/measurements.md, "Sources": the three SemiAnalysis source_ids, the LMSYS blog posts and the SGLang cookbook
 # (the same project), AMD's documents (its two ATOM documents, its ROCm blogs and its ROCm performance-results page;
@@ -716,10 +719,35 @@ def predict_measurement(m: Measurement, calibration_path: str | None = None) -> 
         key = PREDICTED_KEY[m.kind]
         value = getattr(res, key)
         low, high = getattr(res, f"{key}_low"), getattr(res, f"{key}_high")
-    return row_result(m, value, low, high, concurrency=res.concurrency, gpus=res.gpus, tp=res.tp, ep=res.ep,
+    return row_result(m, value, low, high, predicted_band=predicted_band(m, res.tokens_per_s_per_user),
+                      concurrency=res.concurrency, gpus=res.gpus, tp=res.tp, ep=res.ep,
                       bound=res.bound, waiting_sequences=res.waiting_sequences,
                       **({"pool_counts": pool_counts, "prefill_pool": res.prefill_pool, "decode_pool": res.decode_pool}
                          if pool_counts else {}))
+
+
+def predicted_band(m: Measurement, tokens_per_s_per_user: float) -> str:
+    """The per-user speed band of a row's *predicted* speed, for a row that states a speed (``none`` otherwise, so
+    that ``band`` and ``predicted_band`` group the same rows).
+
+    A row's ``band`` is that of the speed its source measured, the outcome: a deployment the model over-predicts
+    measures slowly and lands in a slow band whatever the model says, so the slow band collects over-predictions. A
+    user of a prediction knows only the predicted speed; ``predicted_band`` groups the error the way such a user meets
+    it (docs/model-notes.md, round 18).
+
+    Parameters
+    ----------
+    m : Measurement
+        The row.
+    tokens_per_s_per_user : float
+        The model's output tokens/s per user at the row's operating point (NaN: none, as in prefill mode).
+
+    Returns
+    -------
+    str
+        A band of :data:`~tokensim.perf.envelope.BANDS`.
+    """
+    return "none" if m.band == "none" else speed_band(tokens_per_s_per_user)
 
 
 def row_result(m: Measurement, predicted: float, low: float, high: float, **extra) -> dict:
