@@ -11,6 +11,7 @@ from .._output import atomic_write_text, check_output_path, render_table
 from ..config import config_dir
 from ..perf.calibration import (
     DEFAULT_ATTENTION_SD,
+    DEFAULT_ENGINE_KERNEL_SD,
     DEFAULT_ENGINE_SD,
     DEFAULT_SOURCE_OFFSET_SD,
     FIXED_CONCURRENCY_LABEL,
@@ -141,9 +142,14 @@ def validate_command(measurements, calibration, cross, show_rows, subset, fmt):
                    "compressed attention) on the decode step's CUDA-graph per-layer cost, fitted beside the factors "
                    "and applied to every model of the kind; 0 switches it off (off by default: at 0.3 it made "
                    "leave-one-source-out over all rows worse, docs/model-notes.md round 13)")
+@click.option("--engine-kernel-sd", "engine_kernel_sd", type=click.FloatRange(min=0.0, max=5.0),
+              default=DEFAULT_ENGINE_KERNEL_SD, show_default=True,
+              help="prior width (log scale) of each serving engine's factor on the decode step's HBM and tensor "
+                   "efficiency (capped at the measured ceilings), fitted beside the factors and applied to rows and "
+                   "predictions that name the engine; 0 switches it off (docs/model-notes.md round 18)")
 @format_option()
 def calibrate_command(measurements, calibration, out, install, date, with_fixed, offset_sd, engine_sd, attention_sd,
-                      fmt):
+                      engine_kernel_sd, fmt):
     """Fit the efficiency factors to the measurements, cross-validate by source and write a calibration YAML (a file
     of yours unless --install replaces the installed one)."""
     if install and out is not None:
@@ -163,7 +169,7 @@ def calibrate_command(measurements, calibration, out, install, date, with_fixed,
     skipped = f" ({len(every) - len(data)} marked calibrate: no are left out)" if len(every) > len(data) else ""
     info(f"fitting {len(data)} rows{skipped}, then one fit per source for cross-validation...")
     result = calibrate(data, label, calibration, date, source_offset_sd=offset_sd, engine_sd=engine_sd,
-                       attention_sd=attention_sd)
+                       attention_sd=attention_sd, engine_kernel_sd=engine_kernel_sd)
     atomic_write_text(target, result.yaml_text)
     info(f"wrote {target}")
     report = summarize(result.loso)

@@ -38,6 +38,8 @@ from ._model import concurrency_grid, evaluate, instance, served_batch
 from .efficiency import (
     ATTENTION_KINDS,
     ATTENTION_SCALED_FACTORS,
+    EFFICIENCY_CEILINGS,
+    ENGINE_KERNEL_SCALED_FACTORS,
     ENGINE_SCALED_FACTORS,
     ENGINES,
     GLOBAL_FACTORS,
@@ -65,7 +67,8 @@ __all__ = ["FitParameter", "PARAMETERS", "PRIOR_LOG_SD", "Problem", "FitResult",
            "fit", "predict_rows", "predict_speeds", "cross_validate", "cross_validate_points", "cross_validated_rows",
            "interval_sigmas", "conformal_sigma", "calibrate", "fixed_concurrency_rows", "rows_sha256",
            "FIXED_CONCURRENCY_LABEL", "DEFAULT_SOURCE_OFFSET_SD", "DEFAULT_ENGINE_SD", "ENGINE_SCALED",
-           "cross_validated_measurements", "DEFAULT_ATTENTION_SD", "ATTENTION_SCALED"]
+           "cross_validated_measurements", "DEFAULT_ATTENTION_SD", "ATTENTION_SCALED", "DEFAULT_ENGINE_KERNEL_SD",
+           "ENGINE_KERNEL_SCALED", "predict_speeds"]
 
 # How far (log scale, one standard deviation) a family's factor may stray from the pooled value before the
 # penalty equals one data residual of the same size. A modelling choice: 0.3 lets a family differ by ~35%.
@@ -86,6 +89,15 @@ DEFAULT_ENGINE_SD = PRIOR_LOG_SD
 # the factors an engine's scale multiplies, keyed as the stacks key them (efficiency.ENGINE_SCALED_FACTORS, the ones
 # Efficiency.with_engine scales)
 ENGINE_SCALED = tuple(f"decode.{name}" for name in ENGINE_SCALED_FACTORS)
+# Per-engine kernel factors (``tokensim calibrate --engine-kernel-sd``; round 18): the decode HBM and tensor
+# efficiency an engine's kernels reach is the family's times exp(θ_engine), capped at the measured ceilings
+# (efficiency.EFFICIENCY_CEILINGS), θ shrunk to 0 with this prior width (log scale), beside the per-layer factor; 0
+# switches them off. InferenceMAX's TensorRT-LLM runs of gpt-oss-120b on B200 are 20% faster than the model at every
+# batch where its vLLM runs are within a few percent (docs/model-notes.md, rounds 10 and 18).
+DEFAULT_ENGINE_KERNEL_SD = PRIOR_LOG_SD
+# the factors an engine's kernel scale multiplies, keyed as the stacks key them, with their ceilings
+ENGINE_KERNEL_SCALED = tuple(f"decode.{name}" for name in ENGINE_KERNEL_SCALED_FACTORS)
+_CEILING_OF = {f"decode.{name}": EFFICIENCY_CEILINGS[name] for name in ENGINE_KERNEL_SCALED_FACTORS}
 # Per-attention-kind factors (``tokensim calibrate --attention-sd``; efficiency.ATTENTION_KINDS): the CUDA-graph decode
 # per-layer cost of a latent-attention model (MLA, DSA, DeepSeek-V4's compressed attention) is the family's times
 # exp(θ_kind), θ shrunk to 0 with this prior width (log scale); 0 switches them off. Like an engine factor it predicts:
@@ -132,9 +144,12 @@ class FitParameter:
 PARAMETERS = (
     # Ceilings: 0.80 of dense tensor peak (8192^3 GEMM) and 0.90 of HBM bandwidth (copy); configs/calibration.yaml.
     # Starts: the assumptions calibration.yaml carried before the first fit (and 10 us per sequence, 20 us per layer).
-    FitParameter("decode.compute_efficiency", "compute_efficiency", ("decode",), 0.05, 0.80, True, 0.50),
-    FitParameter("prefill.compute_efficiency", "compute_efficiency", ("prefill",), 0.05, 0.80, True, 0.60),
-    FitParameter("memory_efficiency", "memory_efficiency", ("decode", "prefill"), 0.05, 0.90, True, 0.75),
+    FitParameter("decode.compute_efficiency", "compute_efficiency", ("decode",), 0.05,
+                 EFFICIENCY_CEILINGS["compute_efficiency"], True, 0.50),
+    FitParameter("prefill.compute_efficiency", "compute_efficiency", ("prefill",), 0.05,
+                 EFFICIENCY_CEILINGS["compute_efficiency"], True, 0.60),
+    FitParameter("memory_efficiency", "memory_efficiency", ("decode", "prefill"), 0.05,
+                 EFFICIENCY_CEILINGS["memory_efficiency"], True, 0.75),
     # Exposed CPU time per step: down to ~0 where the engine schedules the next step while the GPU runs this one
     # (TensorRT-LLM's overlap scheduler, SGLang's overlap scheduler, vLLM's async scheduling; 2025 docs). The bound
     # was 0.2 ms, unsourced; the fit sat on it, and at 1 us leave-one-source-out fell from 20.2% to 19.8% over all
@@ -298,12 +313,14 @@ def _factor(eff: Efficiency, p: FitParameter) -> float:
     return getattr(eff.phase(p.phases[0]), p.name) if p.phases else getattr(eff, p.name)
 
 
-def _current_keyed(problem: Problem) -> tuple[np.ndarray, np.ndarray]:
-    """The calibration file's engine factors and attention-kind factors (log scale, one per
-    :data:`~tokensim.perf.efficiency.ENGINES` and :data:`~tokensim.perf.efficiency.ATTENTION_KINDS` entry; 0 for one
-    without a factor): with :func:`_current`, what ``predict`` uses (:func:`predict_rows`' last two arguments)."""
+def _current_keyed(problem: Problem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The calibration file's engine factors, attention-kind factors and engine kernel factors (log scale, one per
+    :data:`~tokensim.perf.efficiency.ENGINES`, :data:`~tokensim.perf.efficiency.ATTENTION_KINDS` and ENGINES entry;
+    0 for one without a factor): with :func:`_current`, what ``predict`` uses (:func:`predict_rows`' last three
+    arguments)."""
     eff = next(iter(problem.base_efficiency.values()))
-    return np.log([eff.engine_scale(e) for e in ENGINES]), np.log([eff.attention_scale(a) for a in ATTENTION_KINDS])
+    return (np.log([eff.engine_scale(e) for e in ENGINES]), np.log([eff.attention_scale(a) for a in ATTENTION_KINDS]),
+            np.log([eff.engine_kernel_scale(e) for e in ENGINES]))
 
 
 def _row_values(stack: _Stack, x: np.ndarray, slots) -> dict:
@@ -360,34 +377,37 @@ def _keyed_scale(index: np.ndarray, log_factors: np.ndarray) -> np.ndarray:
 
 
 def predict_rows(problem: Problem, x: np.ndarray, engine_log: np.ndarray | None = None,
-                 attention_log: np.ndarray | None = None) -> np.ndarray:
+                 attention_log: np.ndarray | None = None, kernel_log: np.ndarray | None = None) -> np.ndarray:
     """Per-row predictions at parameter vector ``x`` (log scale, :func:`_layout`'s slots) and, when given, each
     engine's log-scale factor (one per :data:`~tokensim.perf.efficiency.ENGINES` entry) on :data:`ENGINE_SCALED` and
     each attention kind's (one per :data:`~tokensim.perf.efficiency.ATTENTION_KINDS` entry) on
-    :data:`ATTENTION_SCALED`."""
-    return _evaluate_rows(problem, x, engine_log, attention_log)[0]
+    :data:`ATTENTION_SCALED` and each engine's kernel factor on :data:`ENGINE_KERNEL_SCALED` (capped at the ceilings,
+    as :meth:`~tokensim.perf.efficiency.Efficiency.with_engine` caps them)."""
+    return _evaluate_rows(problem, x, engine_log, attention_log, kernel_log)[0]
 
 
 def predict_speeds(problem: Problem, x: np.ndarray, engine_log: np.ndarray | None = None,
-                   attention_log: np.ndarray | None = None) -> np.ndarray:
+                   attention_log: np.ndarray | None = None, kernel_log: np.ndarray | None = None) -> np.ndarray:
     """Per-row output tokens/s per user at the operating point :func:`predict_rows` evaluates (NaN for a prefill
     row), the ``tokens_per_s_per_user`` that ``predict`` reports for the row."""
-    return _evaluate_rows(problem, x, engine_log, attention_log)[1]
+    return _evaluate_rows(problem, x, engine_log, attention_log, kernel_log)[1]
 
 
 def _evaluate_rows(problem: Problem, x: np.ndarray, engine_log: np.ndarray | None,
-                   attention_log: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+                   attention_log: np.ndarray | None,
+                   kernel_log: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     slots = _layout(problem)
     out = np.empty(len(problem.measurements))
     speed = np.empty(len(problem.measurements))
     for stack in problem.stacks:
         values = _row_values(stack, x, slots)
         for log_factors, index, keys in ((engine_log, problem.row_engine, ENGINE_SCALED),
-                                         (attention_log, problem.row_attention, ATTENTION_SCALED)):
+                                         (attention_log, problem.row_attention, ATTENTION_SCALED),
+                                         (kernel_log, problem.row_engine, ENGINE_KERNEL_SCALED)):
             if log_factors is not None:
                 scale = _keyed_scale(index[stack.rows], log_factors)
                 for key in keys:
-                    values[key] = values[key] * scale
+                    values[key] = np.minimum(values[key] * scale, _CEILING_OF.get(key, np.inf))
         out[stack.rows], speed[stack.rows] = _operating_points(stack, values)
     return out, speed
 
@@ -413,16 +433,21 @@ class FitResult:
     rows_per_attention: dict[str, int] = field(default_factory=dict)
     # in-sample output tokens/s per user at each row's operating point (NaN for prefill rows)
     predicted_tokens_per_s_per_user: np.ndarray | None = None
+    # engine -> fitted factor on its decode HBM and tensor efficiency (ENGINE_KERNEL_SCALED; empty when not fitted);
+    # predicts. Its rows are rows_per_engine's
+    engine_kernel_scales: dict[str, float] = field(default_factory=dict)
 
 
 def fit(problem: Problem, train: np.ndarray | None = None, x0: np.ndarray | None = None,
-        source_offset_sd: float = 0.0, engine_sd: float = 0.0, attention_sd: float = 0.0) -> FitResult:
+        source_offset_sd: float = 0.0, engine_sd: float = 0.0, attention_sd: float = 0.0,
+        engine_kernel_sd: float = 0.0) -> FitResult:
     """Robust least squares on ln(predicted/measured) over ``train`` rows (default all), shrunk to the pool; with
     ``source_offset_sd`` > 0 each training source group also gets a shrunk log-offset (``FitResult.source_effects``)
     that never enters a prediction; with ``engine_sd`` > 0 each engine of the training rows gets a log-factor on its
     decode per-layer costs, shrunk to 0 with that width (``FitResult.engine_scales``), which does; with
     ``attention_sd`` > 0 each attention kind of the training rows gets one on its CUDA-graph decode per-layer cost
-    (``FitResult.attention_scales``), which does too."""
+    (``FitResult.attention_scales``), which does too; with ``engine_kernel_sd`` > 0 each engine also gets a log-factor
+    on its decode HBM and tensor efficiency (``FitResult.engine_kernel_scales``), which predicts."""
     slots = _layout(problem)
     train = np.ones(len(problem.measurements), dtype=bool) if train is None else train
     counts = np.bincount(problem.row_family[train], minlength=len(problem.families))
@@ -440,7 +465,8 @@ def fit(problem: Problem, train: np.ndarray | None = None, x0: np.ndarray | None
     n_groups = len(groups) if use_effects else 0
     # Keyed log-factors, after the offsets: one per engine the training rows name and one per attention kind their
     # models have (the others stay at 0, the pooled costs), each block shrunk to 0 with its own width.
-    keyed = ((ENGINES, problem.row_engine, engine_sd), (ATTENTION_KINDS, problem.row_attention, attention_sd))
+    keyed = ((ENGINES, problem.row_engine, engine_sd), (ATTENTION_KINDS, problem.row_attention, attention_sd),
+             (ENGINES, problem.row_engine, engine_kernel_sd))
     fitted_keys = [sorted({int(i) for i in index[train] if i >= 0}) if sd > 0 else [] for _, index, sd in keyed]
     edges = np.cumsum([n_phys + n_groups] + [len(k) for k in fitted_keys])  # block b is z[edges[b]:edges[b + 1]]
     n_keyed = int(edges[-1] - edges[0])
@@ -482,10 +508,13 @@ def fit(problem: Problem, train: np.ndarray | None = None, x0: np.ndarray | None
     source_effects = ({g: float(v) for g, v in zip(groups, sol.x[n_phys:n_phys + n_groups], strict=True)}
                       if use_effects else {})
     logs = keyed_logs(sol.x)
-    engine_scales, attention_scales = [{keys[i]: float(np.exp(log[i])) for i in fitted} if log is not None else {}
-                                       for (keys, _, _), fitted, log in zip(keyed, fitted_keys, logs, strict=True)]
-    rows_per_engine, rows_per_attention = [{keys[i]: int(((index == i) & train).sum()) for i in fitted}
-                                           for (keys, index, _), fitted in zip(keyed, fitted_keys, strict=True)]
+    engine_scales, attention_scales, kernel_scales = [
+        {keys[i]: float(np.exp(log[i])) for i in fitted} if log is not None else {}
+        for (keys, _, _), fitted, log in zip(keyed, fitted_keys, logs, strict=True)]
+    rows_per_engine, rows_per_attention, rows_per_kernel = [
+        {keys[i]: int(((index == i) & train).sum()) for i in fitted}
+        for (keys, index, _), fitted in zip(keyed, fitted_keys, strict=True)]
+    rows_per_engine = rows_per_engine or rows_per_kernel
     x = sol.x[:n_phys]
     values = np.exp(x)
     pooled = {p.key: float(values[i]) for i, (p, fam) in enumerate(slots) if fam is None}
@@ -496,18 +525,20 @@ def fit(problem: Problem, train: np.ndarray | None = None, x0: np.ndarray | None
     counted = {f: int(c) for f, c in zip(problem.families, counts, strict=False)}
     predicted, speeds = _evaluate_rows(problem, x, *logs)
     return FitResult(problem.families, pooled, per_family, counted, x, predicted, float(sol.cost), bool(sol.success),
-                     source_effects, engine_scales, rows_per_engine, attention_scales, rows_per_attention, speeds)
+                     source_effects, engine_scales, rows_per_engine, attention_scales, rows_per_attention, speeds,
+                     kernel_scales)
 
 
 def cross_validate(problem: Problem, x0: np.ndarray | None = None, source_offset_sd: float = 0.0,
-                   engine_sd: float = 0.0, attention_sd: float = 0.0) -> np.ndarray:
+                   engine_sd: float = 0.0, attention_sd: float = 0.0, engine_kernel_sd: float = 0.0) -> np.ndarray:
     """Leave-one-source-out predictions: each source's rows predicted by a fit to every other source (sources of one
     organisation held out together: ``Measurement.source_group``)."""
-    return cross_validate_points(problem, x0, source_offset_sd, engine_sd, attention_sd)[0]
+    return cross_validate_points(problem, x0, source_offset_sd, engine_sd, attention_sd, engine_kernel_sd)[0]
 
 
 def cross_validate_points(problem: Problem, x0: np.ndarray | None = None, source_offset_sd: float = 0.0,
-                          engine_sd: float = 0.0, attention_sd: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+                          engine_sd: float = 0.0, attention_sd: float = 0.0,
+                          engine_kernel_sd: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """:func:`cross_validate`'s predictions and, from the same fits, each row's output tokens/s per user at its
     operating point (NaN for prefill rows)."""
     sources = np.array([m.source_group for m in problem.measurements])
@@ -516,7 +547,7 @@ def cross_validate_points(problem: Problem, x0: np.ndarray | None = None, source
     for s in sorted(set(sources)):
         held = sources == s
         res = fit(problem, train=~held, x0=x0, source_offset_sd=source_offset_sd, engine_sd=engine_sd,
-                  attention_sd=attention_sd)
+                  attention_sd=attention_sd, engine_kernel_sd=engine_kernel_sd)
         out[held] = res.predicted[held]
         speed[held] = np.asarray(res.predicted_tokens_per_s_per_user)[held]
     return out, speed
@@ -588,12 +619,12 @@ def loso_rows(problem: Problem, loso_pred: np.ndarray, level: float, z: float,
 
 def cross_validated_rows(measurements: list[Measurement], calibration_path: str | None = None,
                          source_offset_sd: float = 0.0, engine_sd: float = 0.0,
-                         attention_sd: float = 0.0) -> list[dict]:
+                         attention_sd: float = 0.0, engine_kernel_sd: float = 0.0) -> list[dict]:
     """Validation rows of leave-one-source-out predictions (``tokensim validate --cross-validate``)."""
     problem = build_problem(measurements, calibration_path)
     eff = next(iter(problem.base_efficiency.values()))
     pred, speed = cross_validate_points(problem, source_offset_sd=source_offset_sd, engine_sd=engine_sd,
-                                        attention_sd=attention_sd)
+                                        attention_sd=attention_sd, engine_kernel_sd=engine_kernel_sd)
     return loso_rows(problem, pred, eff.interval_level, eff.interval_z, speed)
 
 
@@ -608,8 +639,9 @@ def cross_validated_measurements(measurements: list[Measurement],
 
     The rows the calibration's fit took (the fitted rows, plus the fixed-concurrency rows when its ``fit.data``
     names them) are predicted by fits to the other source groups, with per-source offsets when its
-    ``fit.source_offset_sd`` is set, per-engine factors when its ``fit.engine_sd`` is and per-attention-kind factors
-    when its ``fit.attention_sd`` is; the rows no fit takes are
+    ``fit.source_offset_sd`` is set, per-engine factors when its ``fit.engine_sd`` is, per-attention-kind factors
+    when its ``fit.attention_sd`` is and per-engine kernel factors when its ``fit.engine_kernel_sd`` is; the rows no
+    fit takes are
     predicted by the calibration itself, which never saw them.
 
     Parameters
@@ -628,6 +660,7 @@ def cross_validated_measurements(measurements: list[Measurement],
     offset_sd = float(fit_record.get("source_offset_sd") or 0.0)
     engine_sd = float(fit_record.get("engine_sd") or 0.0)
     attention_sd = float(fit_record.get("attention_sd") or 0.0)
+    engine_kernel_sd = float(fit_record.get("engine_kernel_sd") or 0.0)
     extra = ({m.id: m for m in fixed_concurrency_rows(measurements)}
              if FIXED_CONCURRENCY_LABEL in str(fit_record.get("data", "")) else {})
     fitted, rest, not_run = [], [], []
@@ -643,7 +676,8 @@ def cross_validated_measurements(measurements: list[Measurement],
             fitted.append(m)
         except NotRunnable as exc:
             not_run.append(not_run_result(m, exc))
-    rows = cross_validated_rows(fitted, calibration_path, offset_sd, engine_sd, attention_sd) if fitted else []
+    rows = (cross_validated_rows(fitted, calibration_path, offset_sd, engine_sd, attention_sd, engine_kernel_sd)
+            if fitted else [])
     held = validate(rest, calibration_path) if rest else {"rows": [], "not_run": []}
     return rows + held["rows"], not_run + held["not_run"]
 
@@ -719,9 +753,13 @@ class Calibration:
         out = {"pooled": {**self.fit.pooled, **widths}}
         for fam in self.fit.families:
             out[fam] = {**self.fit.per_family[fam], "rows": self.fit.rows_per_family[fam]}
-        for engine, scale in self.fit.engine_scales.items():
-            out[f"engine {engine}"] = {"decode_layer_overhead_scale": scale,
-                                       "rows": self.fit.rows_per_engine[engine]}
+        for engine in sorted({*self.fit.engine_scales, *self.fit.engine_kernel_scales}):
+            out[f"engine {engine}"] = {
+                **({"decode_layer_overhead_scale": self.fit.engine_scales[engine]}
+                   if engine in self.fit.engine_scales else {}),
+                **({"decode_kernel_efficiency_scale": self.fit.engine_kernel_scales[engine]}
+                   if engine in self.fit.engine_kernel_scales else {}),
+                "rows": self.fit.rows_per_engine[engine]}
         for kind, scale in self.fit.attention_scales.items():
             out[f"attention {kind}"] = {"decode_graph_layer_overhead_scale": scale,
                                         "rows": self.fit.rows_per_attention[kind]}
@@ -744,17 +782,19 @@ _HEADER = """
 
 def calibrate(measurements: list[Measurement], data_label: str, calibration_path: str | None = None,
               date: str | None = None, source_offset_sd: float = 0.0, engine_sd: float = 0.0,
-              attention_sd: float = 0.0) -> Calibration:
+              attention_sd: float = 0.0, engine_kernel_sd: float = 0.0) -> Calibration:
     """Fit the factors, cross-validate by source, derive intervals; return the new calibration.yaml text (with
     ``source_offset_sd`` > 0: per-source offsets in every fit, recorded in ``fit.source_offset_sd`` and, fitted to
     all rows, in ``fit.source_offsets``; with ``engine_sd`` > 0: per-engine factors in every fit, recorded in
     ``fit.engine_sd`` and, fitted to all rows, in the file's ``engines``; with ``attention_sd`` > 0 likewise per
-    attention kind, in ``fit.attention_sd`` and ``attention``)."""
+    attention kind, in ``fit.attention_sd`` and ``attention``; with ``engine_kernel_sd`` > 0 per-engine kernel
+    factors, in ``fit.engine_kernel_sd`` and ``engines``)."""
     date = date or _dt.date.today().isoformat()
     problem = build_problem(measurements, calibration_path)
-    full = fit(problem, source_offset_sd=source_offset_sd, engine_sd=engine_sd, attention_sd=attention_sd)
+    full = fit(problem, source_offset_sd=source_offset_sd, engine_sd=engine_sd, attention_sd=attention_sd,
+               engine_kernel_sd=engine_kernel_sd)
     loso_pred = cross_validate(problem, source_offset_sd=source_offset_sd, engine_sd=engine_sd,
-                               attention_sd=attention_sd)
+                               attention_sd=attention_sd, engine_kernel_sd=engine_kernel_sd)
     eff = next(iter(problem.base_efficiency.values()))
     level, z = eff.interval_level, eff.interval_z
     resid = np.log(loso_pred / problem.measured)
@@ -797,6 +837,10 @@ def calibrate(measurements: list[Measurement], data_label: str, calibration_path
     if attention_sd > 0:
         method += (f"; per-attention-kind log-factors on the CUDA-graph decode per-layer cost shrunk to 0 with sd "
                    f"{attention_sd:g} (predicting for every model of the kind)")
+    if engine_kernel_sd > 0:
+        method += (f"; per-engine log-factors on the decode HBM and tensor efficiency shrunk to 0 with sd "
+                   f"{engine_kernel_sd:g}, capped at the measured ceilings (predicting for rows and users that name "
+                   "the engine)")
     fit_block: dict[str, Any] = {
         "date": date,
         "method": method,
@@ -814,12 +858,18 @@ def calibrate(measurements: list[Measurement], data_label: str, calibration_path
         fit_block["engine_sd"] = float(engine_sd)
     if attention_sd > 0:
         fit_block["attention_sd"] = float(attention_sd)
+    if engine_kernel_sd > 0:
+        fit_block["engine_kernel_sd"] = float(engine_kernel_sd)
     if full.source_effects:
         fit_block["source_offsets"] = [{"group": g, "log_offset": round(v, 4)}
                                        for g, v in sorted(full.source_effects.items())]
-    engines = {e: {"decode_layer_overhead_scale": (v, f"{fitted}; {full.rows_per_engine[e]} rows served by {e}, "
-                                                     f"shrunk to 1 with sd {engine_sd:g}")}
-               for e, v in full.engine_scales.items()}
+    engines: dict[str, dict[str, tuple[float, str]]] = {}
+    for e, v in full.engine_scales.items():
+        engines.setdefault(e, {})["decode_layer_overhead_scale"] = (
+            v, f"{fitted}; {full.rows_per_engine[e]} rows served by {e}, shrunk to 1 with sd {engine_sd:g}")
+    for e, v in full.engine_kernel_scales.items():
+        engines.setdefault(e, {})["decode_kernel_efficiency_scale"] = (
+            v, f"{fitted}; {full.rows_per_engine[e]} rows served by {e}, shrunk to 1 with sd {engine_kernel_sd:g}")
     attentions = {a: {"decode_graph_layer_overhead_scale": (v, f"{fitted}; {full.rows_per_attention[a]} rows of {a}-"
                                                              f"attention models, shrunk to 1 with sd {attention_sd:g}")}
                   for a, v in full.attention_scales.items()}

@@ -17,7 +17,8 @@ from ..config.reader import Section, config_dir, load_yaml
 from ..config.types import ENGINES  # the serving engines with factors of their own (docs/model-notes.md, round 10)
 
 __all__ = ["PhaseEfficiency", "Efficiency", "load_efficiency", "render_calibration", "PHASES", "PHASE_FACTORS",
-           "GLOBAL_FACTORS", "ENGINES", "ENGINE_FACTORS", "ENGINE_SCALED_FACTORS", "engine_of", "ATTENTION_KINDS",
+           "GLOBAL_FACTORS", "ENGINES", "ENGINE_FACTORS", "ENGINE_SCALED_FACTORS", "ENGINE_KERNEL_SCALED_FACTORS",
+           "EFFICIENCY_CEILINGS", "engine_of", "ATTENTION_KINDS",
            "ATTENTION_FACTORS", "ATTENTION_SCALED_FACTORS", "attention_kind_of"]
 
 PHASES = ("prefill", "decode")
@@ -54,10 +55,19 @@ GLOBAL_FACTORS = {
     "workspace_fraction": (0.0, 0.9, False),
 }
 # name -> (low, high, open-low): the decode step's fixed per-layer costs (eager and CUDA-graph) of the engine's
-# kernels relative to the pooled family values
-ENGINE_FACTORS = {"decode_layer_overhead_scale": (0.0, 100.0, True)}
-# the decode-phase factors that scale multiplies
+# kernels relative to the pooled family values, and (round 18) the HBM and tensor efficiency its decode kernels reach
+# relative to the family's
+ENGINE_FACTORS = {"decode_layer_overhead_scale": (0.0, 100.0, True),
+                  "decode_kernel_efficiency_scale": (0.0, 100.0, True)}
+# the decode-phase factors that decode_layer_overhead_scale multiplies
 ENGINE_SCALED_FACTORS = ("layer_overhead_s", "graph_layer_overhead_s")
+# the decode-phase factors that decode_kernel_efficiency_scale multiplies, each capped at its measured ceiling
+ENGINE_KERNEL_SCALED_FACTORS = ("memory_efficiency", "compute_efficiency")
+# The measured ceilings of the efficiencies (configs/calibration.yaml's header): tensor work 0.80 of the dense peak
+# (an 8192^3 GEMM at 788-798 of 989 TFLOP/s on H100/H200) and HBM 0.90 of the bandwidth (a copy at 3.0 of 3.35 TB/s
+# on H100, 4.3 of 4.8 on H200); device KINDS.md, this workplace, 2026-11. The fit's bounds and an engine's scaled
+# efficiencies stay below them.
+EFFICIENCY_CEILINGS = {"compute_efficiency": 0.80, "memory_efficiency": 0.90}
 
 
 # Attention kinds with a factor of their own (docs/model-notes.md, round 13): "latent" is attention over a compressed
@@ -150,6 +160,9 @@ class Efficiency:
     # the calibration file (:meth:`with_attention`)
     attention: str = ""
     attention_factors: dict[str, dict[str, float]] = field(default_factory=dict, compare=False)
+    # the decode phase's ENGINE_KERNEL_SCALED_FACTORS before an engine's kernel scale (set by with_engine), so that a
+    # capped scale can be undone exactly
+    engine_free_kernel_efficiency: tuple[float, ...] | None = field(default=None, compare=False)
 
     @property
     def interval_z(self) -> float:
@@ -164,15 +177,28 @@ class Efficiency:
         fitted factors)."""
         return float(self.engine_factors.get(engine, {}).get("decode_layer_overhead_scale", 1.0))
 
+    def engine_kernel_scale(self, engine: str) -> float:
+        """The decode HBM and tensor efficiency of ``engine``'s kernels relative to the family's (1 for '' or an
+        engine without the fitted factor)."""
+        return float(self.engine_factors.get(engine, {}).get("decode_kernel_efficiency_scale", 1.0))
+
     def with_engine(self, engine: str | None) -> Efficiency:
         """These factors for ``engine`` ('' or None: the pooled ones): the decode step's fixed per-layer costs, eager
-        and CUDA-graph, scaled by the engine's ``decode_layer_overhead_scale``. Idempotent: the scale replaces that of
-        the engine already applied."""
+        and CUDA-graph, scaled by the engine's ``decode_layer_overhead_scale``, and its HBM and tensor efficiencies
+        by ``decode_kernel_efficiency_scale``, each capped at :data:`EFFICIENCY_CEILINGS`. Idempotent: the scales
+        replace those of the engine already applied."""
         engine = engine or ""
         if engine == self.engine:
             return self
         scale = self.engine_scale(engine) / self.engine_scale(self.engine)
-        return replace(self, engine=engine, decode=self._decode_scaled(ENGINE_SCALED_FACTORS, scale))
+        decode = self._decode_scaled(ENGINE_SCALED_FACTORS, scale)
+        free = self.engine_free_kernel_efficiency
+        if free is None:
+            free = tuple(float(getattr(self.decode, name)) for name in ENGINE_KERNEL_SCALED_FACTORS)
+        kernel = self.engine_kernel_scale(engine)
+        decode = replace(decode, **{name: value if kernel == 1.0 else min(value * kernel, EFFICIENCY_CEILINGS[name])
+                                    for name, value in zip(ENGINE_KERNEL_SCALED_FACTORS, free, strict=True)})
+        return replace(self, engine=engine, decode=decode, engine_free_kernel_efficiency=free if engine else None)
 
     def _decode_scaled(self, names: tuple[str, ...], scale: float) -> PhaseEfficiency:
         """The decode phase with the factors ``names`` multiplied by ``scale``."""
