@@ -146,7 +146,8 @@ def validate_command(measurements, calibration, cross, show_rows, subset, fmt):
               default=DEFAULT_ENGINE_KERNEL_SD, show_default=True,
               help="prior width (log scale) of each serving engine's factor on the decode step's HBM and tensor "
                    "efficiency (capped at the measured ceilings), fitted beside the factors and applied to rows and "
-                   "predictions that name the engine; 0 switches it off (docs/model-notes.md round 18)")
+                   "predictions that name the engine; 0 switches it off (off by default: at 0.3 it made "
+                   "leave-one-source-out over all rows worse, docs/model-notes.md round 18)")
 @format_option()
 def calibrate_command(measurements, calibration, out, install, date, with_fixed, offset_sd, engine_sd, attention_sd,
                       engine_kernel_sd, fmt):

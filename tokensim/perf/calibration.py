@@ -93,8 +93,11 @@ ENGINE_SCALED = tuple(f"decode.{name}" for name in ENGINE_SCALED_FACTORS)
 # efficiency an engine's kernels reach is the family's times exp(θ_engine), capped at the measured ceilings
 # (efficiency.EFFICIENCY_CEILINGS), θ shrunk to 0 with this prior width (log scale), beside the per-layer factor; 0
 # switches them off. InferenceMAX's TensorRT-LLM runs of gpt-oss-120b on B200 are 20% faster than the model at every
-# batch where its vLLM runs are within a few percent (docs/model-notes.md, rounds 10 and 18).
-DEFAULT_ENGINE_KERNEL_SD = PRIOR_LOG_SD
+# batch where its vLLM runs are within a few percent (docs/model-notes.md, rounds 10 and 18). Off by default: at sd 0.3
+# (PRIOR_LOG_SD) leave-one-source-out over the fitted rows improved (15.9% -> 15.5%) and 27 more rows came within 12%,
+# but the median over all 2,125 rows got worse (18.7% -> 18.9%; CDNA3 24.8% -> 26.2%, 20-50 tokens/s per user 22.4% ->
+# 23.4%, the rows no fit takes 22.1% -> 22.7%): docs/model-notes.md, round 18.
+DEFAULT_ENGINE_KERNEL_SD = 0.0
 # the factors an engine's kernel scale multiplies, keyed as the stacks key them, with their ceilings
 ENGINE_KERNEL_SCALED = tuple(f"decode.{name}" for name in ENGINE_KERNEL_SCALED_FACTORS)
 _CEILING_OF = {f"decode.{name}": EFFICIENCY_CEILINGS[name] for name in ENGINE_KERNEL_SCALED_FACTORS}
