@@ -58,7 +58,9 @@ _NOT_IN_KERNEL = {
     ("Efficiency", "interval_level"): "prediction intervals only",
     ("Efficiency", "sources"): "provenance",
     ("Efficiency", "weight_only_dequant_overhead"): "reaches the kernel as StepModel.dequant_overhead",
-    ("Efficiency", "engine"): "a name: its factors are already in the decode phase's per-layer costs",
+    ("Efficiency", "engine"): "a name: its factors are already in the decode phase's per-layer costs and efficiencies",
+    ("Efficiency", "engine_free_kernel_efficiency"): "bookkeeping for Efficiency.with_engine: the engine's kernel "
+                                                     "factor is already in the decode phase's efficiencies",
     ("Efficiency", "engine_factors"): "the calibration's engines: applied by Efficiency.with_engine before the kernel",
     ("Efficiency", "attention"): "a name: its factor is already in the decode phase's CUDA-graph per-layer cost",
     ("Efficiency", "attention_factors"): "the calibration's attention kinds: applied by Efficiency.with_attention "
