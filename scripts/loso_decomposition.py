@@ -133,7 +133,8 @@ def speed_band_split(rows: list[dict]) -> dict[str, dict[str, tuple[int, float, 
     concurrency, no SLO, a throughput metric), the predicted speed is the measured one times predicted/measured:
     at a fixed concurrency per-user speed is throughput per GPU times GPUs over concurrency, so the ratio carries over.
     (Rows whose clients the model queues beyond its memory limit break that proportion; the validate JSON does not
-    say which they are.)
+    say which they are.) Since round 18 validate's JSON carries ``predicted_band``, from the model's own speed at the
+    row's operating point, over every row that states a speed; this ratio reading also works on older JSON files.
 
     Returns
     -------
