@@ -68,7 +68,7 @@ __all__ = ["FitParameter", "PARAMETERS", "PRIOR_LOG_SD", "Problem", "FitResult",
            "interval_sigmas", "conformal_sigma", "calibrate", "fixed_concurrency_rows", "rows_sha256",
            "FIXED_CONCURRENCY_LABEL", "DEFAULT_SOURCE_OFFSET_SD", "DEFAULT_ENGINE_SD", "ENGINE_SCALED",
            "cross_validated_measurements", "DEFAULT_ATTENTION_SD", "ATTENTION_SCALED", "DEFAULT_ENGINE_KERNEL_SD",
-           "ENGINE_KERNEL_SCALED", "predict_speeds"]
+           "ENGINE_KERNEL_SCALED"]
 
 # How far (log scale, one standard deviation) a family's factor may stray from the pooled value before the
 # penalty equals one data residual of the same size. A modelling choice: 0.3 lets a family differ by ~35%.
@@ -466,8 +466,9 @@ def fit(problem: Problem, train: np.ndarray | None = None, x0: np.ndarray | None
                          for m in problem.measurements])
     n_phys = len(slots)
     n_groups = len(groups) if use_effects else 0
-    # Keyed log-factors, after the offsets: one per engine the training rows name and one per attention kind their
-    # models have (the others stay at 0, the pooled costs), each block shrunk to 0 with its own width.
+    # Keyed log-factors, after the offsets: one per engine the training rows name (on the per-layer costs), one per
+    # attention kind their models have, and one more per engine (on the decode efficiencies); the others stay at 0,
+    # the pooled values; each block is shrunk to 0 with its own width.
     keyed = ((ENGINES, problem.row_engine, engine_sd), (ATTENTION_KINDS, problem.row_attention, attention_sd),
              (ENGINES, problem.row_engine, engine_kernel_sd))
     fitted_keys = [sorted({int(i) for i in index[train] if i >= 0}) if sd > 0 else [] for _, index, sd in keyed]
