@@ -18,6 +18,7 @@ from tokensim.cli import cli
 from tokensim.config import config_dir
 from tokensim.config.catalog import load_catalog
 from tokensim.perf.envelope import (
+    BANDS,
     envelope_counts,
     envelope_layout_rows,
     envelope_sequences_per_gpu,
@@ -180,6 +181,9 @@ def test_cli_validate_json_has_rows_and_summary():
     assert set(data["groups"]) == {"hardware_family", "model_family", "precision", "serving", "band",
                                    "predicted_band", "engine", "speculative", "fitted", "run"}
     assert set(data["groups"]["band"]) <= {"<20", "20-50", "50-100", ">100", "none"}
+    # speed bands are listed slowest first, as BANDS orders them, not alphabetically
+    for group in ("band", "predicted_band"):
+        assert list(data["groups"][group]) == [b for b in BANDS if b in data["groups"][group]]
     # predicted_band groups the same rows as band: none exactly where the row states no speed
     assert data["groups"]["predicted_band"]["none"]["n"] == data["groups"]["band"]["none"]["n"]
     assert all((r["band"] == "none") == (r["predicted_band"] == "none") for r in data["rows"])

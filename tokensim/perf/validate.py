@@ -93,6 +93,8 @@ GROUPS = ("hardware_family", "model_family", "precision", "serving")
 # "predicted_band" is the band of the predicted per-user speed, on the rows that state a speed (:func:`predicted_band`):
 # the measured band collects the deployments the model over-predicts (docs/model-notes.md, round 18).
 VALIDATE_GROUPS = (*GROUPS, "band", "predicted_band", "engine", "speculative", "fitted", "run")
+# groups whose values are speed bands: reported slowest first (envelope.BANDS order), not alphabetically
+_BAND_GROUPS = ("band", "predicted_band")
 # Sources that one organisation published as several documents: leave-one-source-out holds them out together
 # (docs/measurements.md, "Sources": the three SemiAnalysis source_ids, the LMSYS blog posts and the SGLang cookbook
 # (the same project), AMD's documents (its two ATOM documents, its ROCm blogs and its ROCm performance-results page;
@@ -822,6 +824,7 @@ def summarize(rows: list[dict], groups: tuple[str, ...] = GROUPS) -> dict:
     """
     per_group = {}
     for g in groups:
-        keys = sorted({r[g] for r in rows})
+        keys = sorted({r[g] for r in rows}, key=lambda k, g=g: (BANDS.index(k), k) if g in _BAND_GROUPS and k in BANDS
+                      else (len(BANDS), k))
         per_group[g] = {k: _stats([r for r in rows if r[g] == k]) for k in keys}
     return {"summary": _stats(rows), "groups": per_group}
