@@ -806,6 +806,13 @@ def _stats(rows: list[dict]) -> dict:
             "interval_coverage": sum(r["inside"] for r in rows) / len(rows)}
 
 
+def _group_order(group: str, value: str) -> tuple[int, str]:
+    """Sort key of a group's values: speed bands in :data:`BANDS` order (slowest first), the rest alphabetically."""
+    if group in _BAND_GROUPS and value in BANDS:
+        return BANDS.index(value), value
+    return len(BANDS), value
+
+
 def summarize(rows: list[dict], groups: tuple[str, ...] = GROUPS) -> dict:
     """Overall and per-group error statistics of predicted rows (each with ``error`` and ``inside``).
 
@@ -824,7 +831,6 @@ def summarize(rows: list[dict], groups: tuple[str, ...] = GROUPS) -> dict:
     """
     per_group = {}
     for g in groups:
-        keys = sorted({r[g] for r in rows}, key=lambda k, g=g: (BANDS.index(k), k) if g in _BAND_GROUPS and k in BANDS
-                      else (len(BANDS), k))
+        keys = sorted({r[g] for r in rows}, key=lambda k: _group_order(g, k))
         per_group[g] = {k: _stats([r for r in rows if r[g] == k]) for k in keys}
     return {"summary": _stats(rows), "groups": per_group}
