@@ -5,9 +5,9 @@ model and precision recipe, the serving mode and workload, the metric and its va
 speed, engine, prefill/decode pools, attention-DP degree, speculative decoding and every assumption made.
 :func:`plan_measurement` maps a row onto the :func:`tokensim.perf.predict` call that ``tokensim perf`` makes, or says
 why it cannot (:class:`NotRunnable`: counted and reported, never dropped); :func:`validate` predicts every row and
-:func:`summarize` reports, per group (hardware family, model family, precision, serving mode, per-user speed band,
-engine, speculative decoding, fitted or not), the median and largest absolute relative error and the share of
-measurements inside the prediction interval.
+:func:`summarize` reports, per group (hardware family, model family, precision, serving mode, per-user speed band
+measured and predicted, engine, speculative decoding, fitted or not, latest or superseded run), the median and
+largest absolute relative error and the share of measurements inside the prediction interval.
 
 How rows map onto ``predict`` (documented in docs/model-notes.md):
 
