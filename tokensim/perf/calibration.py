@@ -341,11 +341,6 @@ def _row_values(stack: _Stack, x: np.ndarray, slots) -> dict:
     return values
 
 
-def _predict_stack(stack: _Stack, values: dict) -> np.ndarray:
-    """Per-row prediction (tokens/s per GPU) at the operating point ``operating_point`` would choose."""
-    return _operating_points(stack, values)[0]
-
-
 def _operating_points(stack: _Stack, values: dict) -> tuple[np.ndarray, np.ndarray]:
     """Per-row (prediction, output tokens/s per user) at the operating point ``operating_point`` would choose."""
     merged = {**stack.base, **values}
