@@ -304,3 +304,33 @@ def test_source_offsets_keep_one_sources_bias_out_of_the_shared_factors(syntheti
     assert abs(offset.source_effects["syn-0"]) < 0.1 and abs(offset.source_effects["syn-1"]) < 0.1
     # predictions carry no offset: they are the model at the fitted factors
     assert np.allclose(offset.predicted, cal.predict_rows(problem, offset.x), rtol=0)
+
+
+def test_family_sd_sets_how_far_a_family_strays_from_the_pool(synthetic):
+    """Two families: the synthetic Hopper rows exact, the same deployments on B200 measured 1.5x the model at the true
+    factors. The Blackwell factors' log-distance from the pooled ones is the family prior's doing: at sd 0.01 every
+    one stays within 0.02 of the pool (its penalty outweighs the 0.41 of ln 1.5 on the data), at sd 1.0 the largest
+    moves by more than 0.1, and the B200 rows are predicted closer to what was measured. `calibrate` records the
+    width it used."""
+    path, measurements, _ = synthetic
+    fast = [Measurement(**{**{f.name: getattr(m, f.name) for f in fields(Measurement)}, "id": f"{m.id}-b200",
+                           "source_id": f"{m.source_id}-b200", "hardware": "B200",
+                           "value": 1.5 * predict_measurement(replace(m, hardware="B200"), path)["predicted"]
+                           * m.system_gpus})
+            for m in measurements if m.hardware == "H200"]
+    problem = cal.build_problem(measurements + fast, path)
+    blackwell = problem.families.index("blackwell")
+
+    def stray(res):
+        return max(abs(math.log(res.per_family["blackwell"][k] / res.pooled[k])) for k in res.pooled
+                   if k in res.per_family["blackwell"])
+
+    def b200_error(res):
+        rows = problem.row_family == blackwell
+        return float(np.median(np.abs(np.log(res.predicted[rows] / problem.measured[rows]))))
+
+    tight, loose = cal.fit(problem, family_sd=0.01), cal.fit(problem, family_sd=1.0)
+    assert stray(tight) < 0.02 < 0.1 < stray(loose)
+    assert b200_error(loose) < b200_error(tight)
+    record = cal.calibrate(measurements, "synthetic.csv sha256:0", path, date="2026-01-02", family_sd=0.2)
+    assert record.fit_block["family_sd"] == 0.2 and "pool with sd 0.2;" in record.fit_block["method"]

@@ -15,6 +15,7 @@ from ..perf.calibration import (
     DEFAULT_ENGINE_SD,
     DEFAULT_SOURCE_OFFSET_SD,
     FIXED_CONCURRENCY_LABEL,
+    PRIOR_LOG_SD,
     calibrate,
     cross_validated_measurements,
     fixed_concurrency_rows,
@@ -148,9 +149,13 @@ def validate_command(measurements, calibration, cross, show_rows, subset, fmt):
                    "efficiency (capped at the measured ceilings), fitted beside the factors and applied to rows and "
                    "predictions that name the engine; 0 switches it off (off by default: at 0.3 it made "
                    "leave-one-source-out over all rows worse, docs/model-notes.md round 18)")
+@click.option("--family-sd", "family_sd", type=click.FloatRange(min=0.0, max=5.0, min_open=True),
+              default=PRIOR_LOG_SD, show_default=True,
+              help="prior width (log scale) of each hardware family's factors around the pooled ones; smaller pools "
+                   "the families more (docs/model-notes.md round 19)")
 @format_option()
 def calibrate_command(measurements, calibration, out, install, date, with_fixed, offset_sd, engine_sd, attention_sd,
-                      engine_kernel_sd, fmt):
+                      engine_kernel_sd, family_sd, fmt):
     """Fit the efficiency factors to the measurements, cross-validate by source and write a calibration YAML (a file
     of yours unless --install replaces the installed one)."""
     if install and out is not None:
@@ -170,7 +175,7 @@ def calibrate_command(measurements, calibration, out, install, date, with_fixed,
     skipped = f" ({len(every) - len(data)} marked calibrate: no are left out)" if len(every) > len(data) else ""
     info(f"fitting {len(data)} rows{skipped}, then one fit per source for cross-validation...")
     result = calibrate(data, label, calibration, date, source_offset_sd=offset_sd, engine_sd=engine_sd,
-                       attention_sd=attention_sd, engine_kernel_sd=engine_kernel_sd)
+                       attention_sd=attention_sd, engine_kernel_sd=engine_kernel_sd, family_sd=family_sd)
     atomic_write_text(target, result.yaml_text)
     info(f"wrote {target}")
     report = summarize(result.loso)

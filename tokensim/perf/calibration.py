@@ -438,8 +438,9 @@ class FitResult:
 
 def fit(problem: Problem, train: np.ndarray | None = None, x0: np.ndarray | None = None,
         source_offset_sd: float = 0.0, engine_sd: float = 0.0, attention_sd: float = 0.0,
-        engine_kernel_sd: float = 0.0) -> FitResult:
-    """Robust least squares on ln(predicted/measured) over ``train`` rows (default all), shrunk to the pool; with
+        engine_kernel_sd: float = 0.0, family_sd: float = PRIOR_LOG_SD) -> FitResult:
+    """Robust least squares on ln(predicted/measured) over ``train`` rows (default all), each family's log-factors
+    shrunk to the pooled ones with prior width ``family_sd`` (> 0); with
     ``source_offset_sd`` > 0 each training source group also gets a shrunk log-offset (``FitResult.source_effects``)
     that never enters a prediction; with ``engine_sd`` > 0 each engine of the training rows gets a log-factor on its
     decode per-layer costs, shrunk to 0 with that width (``FitResult.engine_scales``), which does; with
@@ -485,7 +486,7 @@ def fit(problem: Problem, train: np.ndarray | None = None, x0: np.ndarray | None
         if use_effects:
             pred = pred + np.where(group_of >= 0, z[n_phys:n_phys + n_groups][group_of], 0.0)
         data = (pred - log_measured)[train]
-        shrink = np.array([(x[i] - x[j]) / PRIOR_LOG_SD for i, j in prior])
+        shrink = np.array([(x[i] - x[j]) / family_sd for i, j in prior])
         effects = z[n_phys:n_phys + n_groups] / source_offset_sd if use_effects else np.empty(0)
         priors = [z[edges[b]:edges[b + 1]] / sd for b, (_, _, sd) in enumerate(keyed) if fitted_keys[b]]
         return np.concatenate([data, shrink, effects, *priors])
@@ -529,15 +530,17 @@ def fit(problem: Problem, train: np.ndarray | None = None, x0: np.ndarray | None
 
 
 def cross_validate(problem: Problem, x0: np.ndarray | None = None, source_offset_sd: float = 0.0,
-                   engine_sd: float = 0.0, attention_sd: float = 0.0, engine_kernel_sd: float = 0.0) -> np.ndarray:
+                   engine_sd: float = 0.0, attention_sd: float = 0.0, engine_kernel_sd: float = 0.0,
+                   family_sd: float = PRIOR_LOG_SD) -> np.ndarray:
     """Leave-one-source-out predictions: each source's rows predicted by a fit to every other source (sources of one
     organisation held out together: ``Measurement.source_group``)."""
-    return cross_validate_points(problem, x0, source_offset_sd, engine_sd, attention_sd, engine_kernel_sd)[0]
+    return cross_validate_points(problem, x0, source_offset_sd, engine_sd, attention_sd, engine_kernel_sd,
+                                 family_sd)[0]
 
 
 def cross_validate_points(problem: Problem, x0: np.ndarray | None = None, source_offset_sd: float = 0.0,
-                          engine_sd: float = 0.0, attention_sd: float = 0.0,
-                          engine_kernel_sd: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+                          engine_sd: float = 0.0, attention_sd: float = 0.0, engine_kernel_sd: float = 0.0,
+                          family_sd: float = PRIOR_LOG_SD) -> tuple[np.ndarray, np.ndarray]:
     """:func:`cross_validate`'s predictions and, from the same fits, each row's output tokens/s per user at its
     operating point (NaN for prefill rows)."""
     sources = np.array([m.source_group for m in problem.measurements])
@@ -546,7 +549,7 @@ def cross_validate_points(problem: Problem, x0: np.ndarray | None = None, source
     for s in sorted(set(sources)):
         held = sources == s
         res = fit(problem, train=~held, x0=x0, source_offset_sd=source_offset_sd, engine_sd=engine_sd,
-                  attention_sd=attention_sd, engine_kernel_sd=engine_kernel_sd)
+                  attention_sd=attention_sd, engine_kernel_sd=engine_kernel_sd, family_sd=family_sd)
         out[held] = res.predicted[held]
         speed[held] = np.asarray(res.predicted_tokens_per_s_per_user)[held]
     return out, speed
@@ -618,12 +621,14 @@ def loso_rows(problem: Problem, loso_pred: np.ndarray, level: float, z: float,
 
 def cross_validated_rows(measurements: list[Measurement], calibration_path: str | None = None,
                          source_offset_sd: float = 0.0, engine_sd: float = 0.0,
-                         attention_sd: float = 0.0, engine_kernel_sd: float = 0.0) -> list[dict]:
+                         attention_sd: float = 0.0, engine_kernel_sd: float = 0.0,
+                         family_sd: float = PRIOR_LOG_SD) -> list[dict]:
     """Validation rows of leave-one-source-out predictions (``tokensim validate --cross-validate``)."""
     problem = build_problem(measurements, calibration_path)
     eff = next(iter(problem.base_efficiency.values()))
     pred, speed = cross_validate_points(problem, source_offset_sd=source_offset_sd, engine_sd=engine_sd,
-                                        attention_sd=attention_sd, engine_kernel_sd=engine_kernel_sd)
+                                        attention_sd=attention_sd, engine_kernel_sd=engine_kernel_sd,
+                                        family_sd=family_sd)
     return loso_rows(problem, pred, eff.interval_level, eff.interval_z, speed)
 
 
@@ -660,6 +665,8 @@ def cross_validated_measurements(measurements: list[Measurement],
     engine_sd = float(fit_record.get("engine_sd") or 0.0)
     attention_sd = float(fit_record.get("attention_sd") or 0.0)
     engine_kernel_sd = float(fit_record.get("engine_kernel_sd") or 0.0)
+    # files written before the width was an option were fitted with PRIOR_LOG_SD
+    family_sd = float(fit_record.get("family_sd") or PRIOR_LOG_SD)
     extra = ({m.id: m for m in fixed_concurrency_rows(measurements)}
              if FIXED_CONCURRENCY_LABEL in str(fit_record.get("data", "")) else {})
     fitted, rest, not_run = [], [], []
@@ -675,8 +682,8 @@ def cross_validated_measurements(measurements: list[Measurement],
             fitted.append(m)
         except NotRunnable as exc:
             not_run.append(not_run_result(m, exc))
-    rows = (cross_validated_rows(fitted, calibration_path, offset_sd, engine_sd, attention_sd, engine_kernel_sd)
-            if fitted else [])
+    rows = (cross_validated_rows(fitted, calibration_path, offset_sd, engine_sd, attention_sd, engine_kernel_sd,
+                                 family_sd) if fitted else [])
     held = validate(rest, calibration_path) if rest else {"rows": [], "not_run": []}
     return rows + held["rows"], not_run + held["not_run"]
 
@@ -781,8 +788,10 @@ _HEADER = """
 
 def calibrate(measurements: list[Measurement], data_label: str, calibration_path: str | None = None,
               date: str | None = None, source_offset_sd: float = 0.0, engine_sd: float = 0.0,
-              attention_sd: float = 0.0, engine_kernel_sd: float = 0.0) -> Calibration:
-    """Fit the factors, cross-validate by source, derive intervals; return the new calibration.yaml text (with
+              attention_sd: float = 0.0, engine_kernel_sd: float = 0.0,
+              family_sd: float = PRIOR_LOG_SD) -> Calibration:
+    """Fit the factors, cross-validate by source, derive intervals; return the new calibration.yaml text (each
+    family's factors shrunk to the pool with ``family_sd``, recorded in ``fit.family_sd``; with
     ``source_offset_sd`` > 0: per-source offsets in every fit, recorded in ``fit.source_offset_sd`` and, fitted to
     all rows, in ``fit.source_offsets``; with ``engine_sd`` > 0: per-engine factors in every fit, recorded in
     ``fit.engine_sd`` and, fitted to all rows, in the file's ``engines``; with ``attention_sd`` > 0 likewise per
@@ -791,9 +800,9 @@ def calibrate(measurements: list[Measurement], data_label: str, calibration_path
     date = date or _dt.date.today().isoformat()
     problem = build_problem(measurements, calibration_path)
     full = fit(problem, source_offset_sd=source_offset_sd, engine_sd=engine_sd, attention_sd=attention_sd,
-               engine_kernel_sd=engine_kernel_sd)
+               engine_kernel_sd=engine_kernel_sd, family_sd=family_sd)
     loso_pred = cross_validate(problem, source_offset_sd=source_offset_sd, engine_sd=engine_sd,
-                               attention_sd=attention_sd, engine_kernel_sd=engine_kernel_sd)
+                               attention_sd=attention_sd, engine_kernel_sd=engine_kernel_sd, family_sd=family_sd)
     eff = next(iter(problem.base_efficiency.values()))
     level, z = eff.interval_level, eff.interval_z
     resid = np.log(loso_pred / problem.measured)
@@ -825,7 +834,7 @@ def calibrate(measurements: list[Measurement], data_label: str, calibration_path
                                        f"{'MoE' if moe else 'dense'} rows pooled over hardware families (under "
                                        f"{MIN_ROWS_FOR_INTERVAL} rows: the phase's rows, then all rows)")
     method = (f"robust least squares (scipy least_squares, soft_l1, f_scale {LOSS_SCALE}) on ln(predicted/"
-              f"measured), per-family log-factors shrunk to the pool with sd {PRIOR_LOG_SD}; intervals "
+              f"measured), per-family log-factors shrunk to the pool with sd {family_sd:g}; intervals "
               f"training-conditional conformal ({INTERVAL_CONFIDENCE:.0%} confidence) on leave-one-source-out "
               "residuals, per phase and dense/MoE")
     if source_offset_sd > 0:
@@ -850,6 +859,7 @@ def calibrate(measurements: list[Measurement], data_label: str, calibration_path
         "in_sample_median_abs_error": float(np.median(np.abs(full.predicted / problem.measured - 1.0))),
         "loso_median_abs_error": float(stats["median_abs_error"]),
         "loso_interval_coverage": float(stats["interval_coverage"]),
+        "family_sd": float(family_sd),
     }
     if source_offset_sd > 0:
         fit_block["source_offset_sd"] = float(source_offset_sd)
