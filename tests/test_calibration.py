@@ -334,3 +334,26 @@ def test_family_sd_sets_how_far_a_family_strays_from_the_pool(synthetic):
     assert b200_error(loose) < b200_error(tight)
     record = cal.calibrate(measurements, "synthetic.csv sha256:0", path, date="2026-01-02", family_sd=0.2)
     assert record.fit_block["family_sd"] == 0.2 and "pool with sd 0.2;" in record.fit_block["method"]
+
+
+@pytest.mark.parametrize(("fit_block", "expected"), [({"date": "x", "family_sd": 0.2}, 0.2),
+                                                     ({"date": "x"}, 0.3)])
+def test_cross_validation_refits_at_the_calibrations_family_width(synthetic, tmp_path, monkeypatch, fit_block,
+                                                                   expected):
+    """`validate --cross-validate` refits at the width the calibration file records (fit.family_sd); a file written
+    before the width was an option was fitted at 0.3 and is refitted at 0.3."""
+    path, measurements, _ = synthetic
+    out = tmp_path / "cal.yaml"
+    text = Path(path).read_text()
+    assert 'fit:\n  date: "synthetic"\n' in text
+    out.write_text(text.replace('fit:\n  date: "synthetic"\n',
+                                "fit:\n" + "".join(f"  {k}: {v}\n" for k, v in fit_block.items())))
+    seen = {}
+
+    def spy(fitted, calibration_path, *sds):
+        seen["family_sd"] = sds[-1]
+        return []
+
+    monkeypatch.setattr(cal, "cross_validated_rows", spy)
+    cal.cross_validated_measurements(measurements, str(out))
+    assert seen["family_sd"] == expected

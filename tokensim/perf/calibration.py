@@ -6,9 +6,10 @@ replayed from a CUDA graph, per sequence in the batch) — and, pooled
 over all families, network efficiency and the fixed cost of an expert-parallel dispatch or combine. Each is bounded to
 its physical range (efficiencies below the measured GEMM/copy ceilings cited in calibration.yaml). The objective is
 robust least squares (soft-L1) on ln(predicted / measured) over all rows, plus a shrinkage term that pulls each
-family's log-factor toward the pooled value with a prior width of :data:`PRIOR_LOG_SD`: a family with hundreds of rows
-is fitted by its data, one with three rows stays near the pool, and a family with none uses the pooled value (written
-as ``defaults``). Every fit starts from the same documented values, so it is deterministic.
+family's log-factor toward the pooled value with a prior width of :data:`PRIOR_LOG_SD` (``calibrate --family-sd``):
+narrow, so the families share nearly one set of factors and their differences come from their datasheets and measured
+ceilings; a family with none uses the pooled value (written as ``defaults``). Every fit starts from the same
+documented values, so it is deterministic.
 
 Speed: every row's step model, workload and concurrency grid are built once; a candidate parameter vector then runs
 :func:`tokensim.perf.evaluate` once per serving mode on the stacked rows (every :class:`~tokensim.perf._core.StepModel`
@@ -71,21 +72,30 @@ __all__ = ["FitParameter", "PARAMETERS", "PRIOR_LOG_SD", "Problem", "FitResult",
            "ENGINE_KERNEL_SCALED"]
 
 # How far (log scale, one standard deviation) a family's factor may stray from the pooled value before the
-# penalty equals one data residual of the same size. A modelling choice: 0.3 lets a family differ by ~35%.
-PRIOR_LOG_SD = 0.3
+# penalty equals one data residual of the same size (``tokensim calibrate --family-sd``). Chosen among 0.075, 0.15, 0.3
+# and 0.6 by leave-one-source-out error over all 2,125 rows (docs/model-notes.md, round 19): 0.075 gave 17.4% (785
+# rows within 12%, coverage 78.1%) against 18.7% (698, 80.7%) at the earlier 0.3, CDNA3 24.8% -> 15.3%. Fitted by
+# continuation from 0.3 (``fit``). The families'
+# own factors learned from one organisation's engines did not carry to another's: with AMD's own dense vLLM tables
+# held out, CDNA3's factors were set by the SGLang DeepSeek runs on MI300X, and the reverse. 0.075 lets a family
+# differ by ~8% at the cost of one residual of that size; the hardware differences come from the datasheets and the
+# measured ceilings.
+PRIOR_LOG_SD = 0.075
+# the width of every fit before it was an option (a calibration file without fit.family_sd was fitted with it)
+LEGACY_FAMILY_SD = 0.3
 # Per-source offsets (``tokensim calibrate --source-offset-sd``): each source group in a fit gets a log-offset on all
 # its predictions, a random effect shrunk to 0 with this prior width (log scale); 0 switches them off. The offsets
 # absorb what one organisation's setup shares across its rows (engine builds, benchmark client, workload mapping), so
 # that it does not pull the shared physics; a held-out or new source is predicted with offset 0. A modelling choice
-# like PRIOR_LOG_SD: 1.0 lets a source sit a factor e away from the pool at the cost of one residual of that size
+# like the widths here: 1.0 lets a source sit a factor e away from the pool at the cost of one residual of that size
 # (chosen among 0.25, 0.5, 1.0 and 2.0 by leave-one-source-out error over all rows; docs/model-notes.md, round 3).
 DEFAULT_SOURCE_OFFSET_SD = 1.0
 # Per-engine factors (``tokensim calibrate --engine-sd``; efficiency.ENGINES): each engine's decode per-layer costs
 # (eager and CUDA-graph) are the family's times exp(θ_engine), θ shrunk to 0 with this prior width (log scale); 0
 # switches them off. Unlike a source offset an engine factor predicts: a row, a held-out source or a user's
-# ``--engine`` names its engine. The same width as PRIOR_LOG_SD (a modelling choice: an engine may differ by ~35% at
-# the cost of one residual of that size); docs/model-notes.md, round 10.
-DEFAULT_ENGINE_SD = PRIOR_LOG_SD
+# ``--engine`` names its engine. A modelling choice: 0.3 lets an engine differ by ~35% at the cost of one residual of
+# that size (the families' width until round 19; docs/model-notes.md, round 10).
+DEFAULT_ENGINE_SD = 0.3
 # the factors an engine's scale multiplies, keyed as the stacks key them (efficiency.ENGINE_SCALED_FACTORS, the ones
 # Efficiency.with_engine scales)
 ENGINE_SCALED = tuple(f"decode.{name}" for name in ENGINE_SCALED_FACTORS)
@@ -94,9 +104,9 @@ ENGINE_SCALED = tuple(f"decode.{name}" for name in ENGINE_SCALED_FACTORS)
 # (efficiency.EFFICIENCY_CEILINGS), θ shrunk to 0 with this prior width (log scale), beside the per-layer factor; 0
 # switches them off. InferenceMAX's TensorRT-LLM runs of gpt-oss-120b on B200 are 20% faster than the model at every
 # batch where its vLLM runs are within a few percent (docs/model-notes.md, rounds 10 and 18). Off by default: at sd 0.3
-# (PRIOR_LOG_SD) leave-one-source-out over the fitted rows improved (15.9% -> 15.5%) and 27 more rows came within 12%,
-# but the median over all 2,125 rows got worse (18.7% -> 18.9%; CDNA3 24.8% -> 26.2%, 20-50 tokens/s per user 22.4% ->
-# 23.4%, the rows no fit takes 22.1% -> 22.7%): docs/model-notes.md, round 18.
+# (families at 0.3) leave-one-source-out over the fitted rows improved (15.9% -> 15.5%) and 27 more rows came within
+# 12%, but the median over all 2,125 rows got worse (18.7% -> 18.9%; CDNA3 24.8% -> 26.2%, 20-50 tokens/s per user
+# 22.4% -> 23.4%, the rows no fit takes 22.1% -> 22.7%): docs/model-notes.md, round 18.
 DEFAULT_ENGINE_KERNEL_SD = 0.0
 # the factors an engine's kernel scale multiplies, keyed as the stacks key them, with their ceilings
 ENGINE_KERNEL_SCALED = tuple(f"decode.{name}" for name in ENGINE_KERNEL_SCALED_FACTORS)
@@ -104,9 +114,9 @@ _CEILING_OF = {f"decode.{name}": EFFICIENCY_CEILINGS[name] for name in ENGINE_KE
 # Per-attention-kind factors (``tokensim calibrate --attention-sd``; efficiency.ATTENTION_KINDS): the CUDA-graph decode
 # per-layer cost of a latent-attention model (MLA, DSA, DeepSeek-V4's compressed attention) is the family's times
 # exp(θ_kind), θ shrunk to 0 with this prior width (log scale); 0 switches them off. Like an engine factor it predicts:
-# the model names its kind. Off by default: at sd 0.3 (PRIOR_LOG_SD) the factor came out at 1.96 and leave-one-source-
-# out over the fitted rows improved (16.5% -> 16.3%), but over all 2,125 rows it got worse (19.6% -> 20.2%, coverage
-# 80% -> 77%): the rows no fit takes went 23.4% -> 25.3% (docs/model-notes.md, round 13).
+# the model names its kind. Off by default: at sd 0.3 (families at 0.3) the factor came out at 1.96 and
+# leave-one-source-out over the fitted rows improved (16.5% -> 16.3%), but over all 2,125 rows it got worse (19.6% ->
+# 20.2%, coverage 80% -> 77%): the rows no fit takes went 23.4% -> 25.3% (docs/model-notes.md, round 13).
 DEFAULT_ATTENTION_SD = 0.0
 # the factors an attention kind's scale multiplies, keyed as the stacks key them (efficiency.ATTENTION_SCALED_FACTORS)
 ATTENTION_SCALED = tuple(f"decode.{name}" for name in ATTENTION_SCALED_FACTORS)
@@ -446,7 +456,14 @@ def fit(problem: Problem, train: np.ndarray | None = None, x0: np.ndarray | None
     decode per-layer costs, shrunk to 0 with that width (``FitResult.engine_scales``), which does; with
     ``attention_sd`` > 0 each attention kind of the training rows gets one on its CUDA-graph decode per-layer cost
     (``FitResult.attention_scales``), which does too; with ``engine_kernel_sd`` > 0 each engine also gets a log-factor
-    on its decode HBM and tensor efficiency (``FitResult.engine_kernel_scales``), which predicts."""
+    on its decode HBM and tensor efficiency (``FitResult.engine_kernel_scales``), which predicts.
+
+    A width narrower than :data:`LEGACY_FAMILY_SD` is reached by continuation: without ``x0`` the fit first runs at
+    that width from the documented start, then at ``family_sd`` from its solution. Started cold at 0.075, a fold of the
+    noise-free synthetic test stopped in a local minimum 8% off on a held-out row (docs/model-notes.md, round 19)."""
+    if x0 is None and family_sd < LEGACY_FAMILY_SD:
+        x0 = fit(problem, train, None, source_offset_sd, engine_sd, attention_sd, engine_kernel_sd,
+                 LEGACY_FAMILY_SD).x
     slots = _layout(problem)
     train = np.ones(len(problem.measurements), dtype=bool) if train is None else train
     counts = np.bincount(problem.row_family[train], minlength=len(problem.families))
@@ -665,8 +682,7 @@ def cross_validated_measurements(measurements: list[Measurement],
     engine_sd = float(fit_record.get("engine_sd") or 0.0)
     attention_sd = float(fit_record.get("attention_sd") or 0.0)
     engine_kernel_sd = float(fit_record.get("engine_kernel_sd") or 0.0)
-    # files written before the width was an option were fitted with PRIOR_LOG_SD
-    family_sd = float(fit_record.get("family_sd") or PRIOR_LOG_SD)
+    family_sd = float(fit_record.get("family_sd") or LEGACY_FAMILY_SD)
     extra = ({m.id: m for m in fixed_concurrency_rows(measurements)}
              if FIXED_CONCURRENCY_LABEL in str(fit_record.get("data", "")) else {})
     fitted, rest, not_run = [], [], []
