@@ -74,12 +74,11 @@ __all__ = ["FitParameter", "PARAMETERS", "PRIOR_LOG_SD", "Problem", "FitResult",
 # How far (log scale, one standard deviation) a family's factor may stray from the pooled value before the
 # penalty equals one data residual of the same size (``tokensim calibrate --family-sd``). Chosen among 0.075, 0.15, 0.3
 # and 0.6 by leave-one-source-out error over all 2,125 rows (docs/model-notes.md, round 19): 0.075 gave 17.4% (785
-# rows within 12%, coverage 78.1%) against 18.7% (698, 80.7%) at the earlier 0.3, CDNA3 24.8% -> 15.3%. Fitted by
-# continuation from 0.3 (``fit``). The families'
-# own factors learned from one organisation's engines did not carry to another's: with AMD's own dense vLLM tables
-# held out, CDNA3's factors were set by the SGLang DeepSeek runs on MI300X, and the reverse. 0.075 lets a family
-# differ by ~8% at the cost of one residual of that size; the hardware differences come from the datasheets and the
-# measured ceilings.
+# rows within 12%, coverage 78.1%) against 18.7% (698, 80.7%) at the earlier 0.3, CDNA3 24.8% -> 15.3%; fitted by
+# continuation from 0.3 (``fit``). The families' own factors learned from one organisation's engines did not carry to
+# another's: with AMD's own dense vLLM tables held out, CDNA3's factors were set by the SGLang DeepSeek runs on
+# MI300X, and the reverse. 0.075 lets a family differ by ~8% at the cost of one residual of that size; the hardware
+# differences come from the datasheets and the measured ceilings.
 PRIOR_LOG_SD = 0.075
 # the width of every fit before it was an option (a calibration file without fit.family_sd was fitted with it)
 LEGACY_FAMILY_SD = 0.3
