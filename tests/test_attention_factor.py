@@ -148,7 +148,7 @@ def test_the_fit_recovers_a_known_attention_factor(tmp_path):
     # the stacked evaluation at the file's factors, attention factor included, is what predict generated
     assert np.allclose(cal.predict_rows(problem, truth, *cal._current_keyed(problem)), problem.measured, rtol=1e-9)
     plain = cal.fit(problem, x0=truth)
-    fitted = cal.fit(problem, x0=truth, attention_sd=100.0)
+    fitted = cal.fit(problem, x0=truth, widths=cal.PriorWidths(attention_sd=100.0))
     assert plain.attention_scales == {} and fitted.rows_per_attention == {"latent": len(LATENT_DESIGN)}
     assert fitted.attention_scales["latent"] == pytest.approx(ATTENTION_TRUTH, rel=0.03), fitted.attention_scales
     assert np.allclose(fitted.predicted, problem.measured, rtol=1e-3)

@@ -297,7 +297,7 @@ def test_source_offsets_keep_one_sources_bias_out_of_the_shared_factors(syntheti
     slots = cal._layout(problem)
     truth = np.array([math.log(TRUTH[p.key]) for p, _ in slots])
     plain = cal.fit(problem, x0=truth)
-    offset = cal.fit(problem, x0=truth, source_offset_sd=0.5)
+    offset = cal.fit(problem, x0=truth, widths=cal.PriorWidths(source_offset_sd=0.5))
     assert plain.source_effects == {}
     assert set(offset.source_effects) == {"syn-0", "syn-1", "syn-2"}
     assert 0.2 < offset.source_effects["syn-2"] < math.log(1.6)
@@ -329,10 +329,12 @@ def test_family_sd_sets_how_far_a_family_strays_from_the_pool(synthetic):
         rows = problem.row_family == blackwell
         return float(np.median(np.abs(np.log(res.predicted[rows] / problem.measured[rows]))))
 
-    tight, loose = cal.fit(problem, family_sd=0.01), cal.fit(problem, family_sd=1.0)
+    tight = cal.fit(problem, widths=cal.PriorWidths(family_sd=0.01))
+    loose = cal.fit(problem, widths=cal.PriorWidths(family_sd=1.0))
     assert stray(tight) < 0.02 < 0.1 < stray(loose)
     assert b200_error(loose) < b200_error(tight)
-    record = cal.calibrate(measurements, "synthetic.csv sha256:0", path, date="2026-01-02", family_sd=0.2)
+    record = cal.calibrate(measurements, "synthetic.csv sha256:0", path, date="2026-01-02",
+                           widths=cal.PriorWidths(family_sd=0.2))
     assert record.fit_block["family_sd"] == 0.2 and "pool with sd 0.2;" in record.fit_block["method"]
 
 
@@ -350,8 +352,8 @@ def test_cross_validation_refits_at_the_calibrations_family_width(synthetic, tmp
                                 "fit:\n" + "".join(f"  {k}: {v}\n" for k, v in fit_block.items())))
     seen = {}
 
-    def spy(fitted, calibration_path, *sds):
-        seen["family_sd"] = sds[-1]
+    def spy(fitted, calibration_path, widths):
+        seen["family_sd"] = widths.family_sd
         return []
 
     monkeypatch.setattr(cal, "cross_validated_rows", spy)

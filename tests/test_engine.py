@@ -142,7 +142,8 @@ def _calibrated_with_engines(tmp_path, **sds):
     truth_path = _write_calibration(tmp_path / "truth.yaml", TRUTH)
     rows = [Measurement(**{**{f.name: getattr(m, f.name) for f in fields(Measurement)},
                            "engine": ENGINES[i % 2]}) for i, m in enumerate(_synthetic(truth_path))]
-    result = cal.calibrate(rows, "synthetic.csv sha256:0", truth_path, date="2026-01-02", **sds)
+    result = cal.calibrate(rows, "synthetic.csv sha256:0", truth_path, date="2026-01-02",
+                           widths=cal.PriorWidths(**sds))
     out = tmp_path / "fitted.yaml"
     out.write_text(result.yaml_text)
     load_efficiency.cache_clear()
@@ -168,7 +169,7 @@ def test_the_fit_recovers_known_engine_factors(tmp_path):
     slots = cal._layout(problem)
     truth = np.array([math.log(TRUTH[p.key]) for p, _ in slots])
     plain = cal.fit(problem, x0=truth)
-    fitted = cal.fit(problem, x0=truth, engine_sd=100.0)
+    fitted = cal.fit(problem, x0=truth, widths=cal.PriorWidths(engine_sd=100.0))
     assert plain.engine_scales == {}
     assert set(fitted.engine_scales) == {"sglang", "tensorrt-llm"}
     for engine, scale in ENGINE_TRUTH.items():
@@ -246,7 +247,7 @@ def test_the_fit_recovers_known_engine_kernel_factors(tmp_path):
     truth = np.array([math.log(TRUTH[p.key]) for p, _ in slots])
     kernel_truth = np.log([ENGINE_KERNEL_TRUTH.get(e, 1.0) for e in ENGINES])
     assert np.allclose(cal.predict_rows(problem, truth, None, None, kernel_truth), problem.measured, rtol=1e-9)
-    fitted = cal.fit(problem, x0=truth, engine_kernel_sd=100.0)
+    fitted = cal.fit(problem, x0=truth, widths=cal.PriorWidths(engine_kernel_sd=100.0))
     assert fitted.engine_scales == {} and set(fitted.engine_kernel_scales) == {"sglang", "tensorrt-llm"}
     for engine, scale in ENGINE_KERNEL_TRUTH.items():
         assert fitted.engine_kernel_scales[engine] == pytest.approx(scale, rel=0.03), fitted.engine_kernel_scales

@@ -16,6 +16,7 @@ from ..perf.calibration import (
     DEFAULT_SOURCE_OFFSET_SD,
     FIXED_CONCURRENCY_LABEL,
     PRIOR_LOG_SD,
+    PriorWidths,
     calibrate,
     cross_validated_measurements,
     fixed_concurrency_rows,
@@ -174,8 +175,9 @@ def calibrate_command(measurements, calibration, out, install, date, with_fixed,
         data = data + extra
     skipped = f" ({len(every) - len(data)} marked calibrate: no are left out)" if len(every) > len(data) else ""
     info(f"fitting {len(data)} rows{skipped}, then one fit per source for cross-validation...")
-    result = calibrate(data, label, calibration, date, source_offset_sd=offset_sd, engine_sd=engine_sd,
-                       attention_sd=attention_sd, engine_kernel_sd=engine_kernel_sd, family_sd=family_sd)
+    widths = PriorWidths(source_offset_sd=offset_sd, engine_sd=engine_sd, attention_sd=attention_sd,
+                         engine_kernel_sd=engine_kernel_sd, family_sd=family_sd)
+    result = calibrate(data, label, calibration, date, widths)
     atomic_write_text(target, result.yaml_text)
     info(f"wrote {target}")
     report = summarize(result.loso)

@@ -64,7 +64,8 @@ from .validate import (
     validate,
 )
 
-__all__ = ["FitParameter", "PARAMETERS", "PRIOR_LOG_SD", "Problem", "FitResult", "Calibration", "build_problem",
+__all__ = ["FitParameter", "PARAMETERS", "PRIOR_LOG_SD", "LEGACY_FAMILY_SD", "PriorWidths", "Problem", "FitResult",
+           "Calibration", "build_problem",
            "fit", "predict_rows", "predict_speeds", "cross_validate", "cross_validate_points", "cross_validated_rows",
            "interval_sigmas", "conformal_sigma", "calibrate", "fixed_concurrency_rows", "rows_sha256",
            "FIXED_CONCURRENCY_LABEL", "DEFAULT_SOURCE_OFFSET_SD", "DEFAULT_ENGINE_SD", "ENGINE_SCALED",
@@ -445,11 +446,37 @@ class FitResult:
     engine_kernel_scales: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class PriorWidths:
+    """The prior widths (log scale) of one fit, named as calibration.yaml's ``fit`` block records them: the families'
+    around the pool (always > 0), and the source offsets', engine factors', attention-kind factors' and engine kernel
+    factors' around 0 (0 switches that block off; the module constants say why each default is what it is)."""
+
+    source_offset_sd: float = 0.0
+    engine_sd: float = 0.0
+    attention_sd: float = 0.0
+    engine_kernel_sd: float = 0.0
+    family_sd: float = PRIOR_LOG_SD
+
+    def fit_block(self) -> dict[str, float]:
+        """The ``fit`` block's entries: the family width always, the others when switched on."""
+        out = {"family_sd": float(self.family_sd)}
+        out.update({f.name: float(getattr(self, f.name)) for f in fields(self)
+                    if f.name != "family_sd" and getattr(self, f.name) > 0})
+        return out
+
+    @classmethod
+    def from_fit_block(cls, record: dict) -> PriorWidths:
+        """The widths a calibration file was fitted at; a file without ``family_sd`` was fitted at
+        :data:`LEGACY_FAMILY_SD`, one without another width with that block off."""
+        return cls(**{f.name: float(record.get(f.name) or 0.0) for f in fields(cls) if f.name != "family_sd"},
+                   family_sd=float(record.get("family_sd") or LEGACY_FAMILY_SD))
+
+
 def fit(problem: Problem, train: np.ndarray | None = None, x0: np.ndarray | None = None,
-        source_offset_sd: float = 0.0, engine_sd: float = 0.0, attention_sd: float = 0.0,
-        engine_kernel_sd: float = 0.0, family_sd: float = PRIOR_LOG_SD) -> FitResult:
-    """Robust least squares on ln(predicted/measured) over ``train`` rows (default all), each family's log-factors
-    shrunk to the pooled ones with prior width ``family_sd`` (> 0); with
+        widths: PriorWidths = PriorWidths()) -> FitResult:
+    """Robust least squares on ln(predicted/measured) over ``train`` rows (default all) at the prior ``widths``:
+    each family's log-factors shrunk to the pooled ones with width ``family_sd`` (> 0); with
     ``source_offset_sd`` > 0 each training source group also gets a shrunk log-offset (``FitResult.source_effects``)
     that never enters a prediction; with ``engine_sd`` > 0 each engine of the training rows gets a log-factor on its
     decode per-layer costs, shrunk to 0 with that width (``FitResult.engine_scales``), which does; with
@@ -460,9 +487,10 @@ def fit(problem: Problem, train: np.ndarray | None = None, x0: np.ndarray | None
     A width narrower than :data:`LEGACY_FAMILY_SD` is reached by continuation: without ``x0`` the fit first runs at
     that width from the documented start, then at ``family_sd`` from its solution. Started cold at 0.075, a fold of the
     noise-free synthetic test stopped in a local minimum 8% off on a held-out row (docs/model-notes.md, round 19)."""
-    if x0 is None and family_sd < LEGACY_FAMILY_SD:
-        x0 = fit(problem, train, None, source_offset_sd, engine_sd, attention_sd, engine_kernel_sd,
-                 LEGACY_FAMILY_SD).x
+    if x0 is None and widths.family_sd < LEGACY_FAMILY_SD:
+        x0 = fit(problem, train, None, replace(widths, family_sd=LEGACY_FAMILY_SD)).x
+    source_offset_sd, engine_sd, attention_sd = widths.source_offset_sd, widths.engine_sd, widths.attention_sd
+    engine_kernel_sd, family_sd = widths.engine_kernel_sd, widths.family_sd
     slots = _layout(problem)
     train = np.ones(len(problem.measurements), dtype=bool) if train is None else train
     counts = np.bincount(problem.row_family[train], minlength=len(problem.families))
@@ -545,18 +573,15 @@ def fit(problem: Problem, train: np.ndarray | None = None, x0: np.ndarray | None
                      kernel_scales)
 
 
-def cross_validate(problem: Problem, x0: np.ndarray | None = None, source_offset_sd: float = 0.0,
-                   engine_sd: float = 0.0, attention_sd: float = 0.0, engine_kernel_sd: float = 0.0,
-                   family_sd: float = PRIOR_LOG_SD) -> np.ndarray:
+def cross_validate(problem: Problem, x0: np.ndarray | None = None,
+                   widths: PriorWidths = PriorWidths()) -> np.ndarray:
     """Leave-one-source-out predictions: each source's rows predicted by a fit to every other source (sources of one
     organisation held out together: ``Measurement.source_group``)."""
-    return cross_validate_points(problem, x0, source_offset_sd, engine_sd, attention_sd, engine_kernel_sd,
-                                 family_sd)[0]
+    return cross_validate_points(problem, x0, widths)[0]
 
 
-def cross_validate_points(problem: Problem, x0: np.ndarray | None = None, source_offset_sd: float = 0.0,
-                          engine_sd: float = 0.0, attention_sd: float = 0.0, engine_kernel_sd: float = 0.0,
-                          family_sd: float = PRIOR_LOG_SD) -> tuple[np.ndarray, np.ndarray]:
+def cross_validate_points(problem: Problem, x0: np.ndarray | None = None,
+                          widths: PriorWidths = PriorWidths()) -> tuple[np.ndarray, np.ndarray]:
     """:func:`cross_validate`'s predictions and, from the same fits, each row's output tokens/s per user at its
     operating point (NaN for prefill rows)."""
     sources = np.array([m.source_group for m in problem.measurements])
@@ -564,8 +589,7 @@ def cross_validate_points(problem: Problem, x0: np.ndarray | None = None, source
     speed = np.empty(len(sources))
     for s in sorted(set(sources)):
         held = sources == s
-        res = fit(problem, train=~held, x0=x0, source_offset_sd=source_offset_sd, engine_sd=engine_sd,
-                  attention_sd=attention_sd, engine_kernel_sd=engine_kernel_sd, family_sd=family_sd)
+        res = fit(problem, train=~held, x0=x0, widths=widths)
         out[held] = res.predicted[held]
         speed[held] = np.asarray(res.predicted_tokens_per_s_per_user)[held]
     return out, speed
@@ -636,15 +660,11 @@ def loso_rows(problem: Problem, loso_pred: np.ndarray, level: float, z: float,
 
 
 def cross_validated_rows(measurements: list[Measurement], calibration_path: str | None = None,
-                         source_offset_sd: float = 0.0, engine_sd: float = 0.0,
-                         attention_sd: float = 0.0, engine_kernel_sd: float = 0.0,
-                         family_sd: float = PRIOR_LOG_SD) -> list[dict]:
+                         widths: PriorWidths = PriorWidths()) -> list[dict]:
     """Validation rows of leave-one-source-out predictions (``tokensim validate --cross-validate``)."""
     problem = build_problem(measurements, calibration_path)
     eff = next(iter(problem.base_efficiency.values()))
-    pred, speed = cross_validate_points(problem, source_offset_sd=source_offset_sd, engine_sd=engine_sd,
-                                        attention_sd=attention_sd, engine_kernel_sd=engine_kernel_sd,
-                                        family_sd=family_sd)
+    pred, speed = cross_validate_points(problem, widths=widths)
     return loso_rows(problem, pred, eff.interval_level, eff.interval_z, speed)
 
 
@@ -677,11 +697,7 @@ def cross_validated_measurements(measurements: list[Measurement],
         Validation rows, and the rows not run with their reasons.
     """
     fit_record = (load_yaml(Path(calibration_path or config_dir() / "calibration.yaml")) or {}).get("fit") or {}
-    offset_sd = float(fit_record.get("source_offset_sd") or 0.0)
-    engine_sd = float(fit_record.get("engine_sd") or 0.0)
-    attention_sd = float(fit_record.get("attention_sd") or 0.0)
-    engine_kernel_sd = float(fit_record.get("engine_kernel_sd") or 0.0)
-    family_sd = float(fit_record.get("family_sd") or LEGACY_FAMILY_SD)
+    widths = PriorWidths.from_fit_block(fit_record)
     extra = ({m.id: m for m in fixed_concurrency_rows(measurements)}
              if FIXED_CONCURRENCY_LABEL in str(fit_record.get("data", "")) else {})
     fitted, rest, not_run = [], [], []
@@ -697,8 +713,7 @@ def cross_validated_measurements(measurements: list[Measurement],
             fitted.append(m)
         except NotRunnable as exc:
             not_run.append(not_run_result(m, exc))
-    rows = (cross_validated_rows(fitted, calibration_path, offset_sd, engine_sd, attention_sd, engine_kernel_sd,
-                                 family_sd) if fitted else [])
+    rows = cross_validated_rows(fitted, calibration_path, widths) if fitted else []
     held = validate(rest, calibration_path) if rest else {"rows": [], "not_run": []}
     return rows + held["rows"], not_run + held["not_run"]
 
@@ -802,10 +817,9 @@ _HEADER = """
 
 
 def calibrate(measurements: list[Measurement], data_label: str, calibration_path: str | None = None,
-              date: str | None = None, source_offset_sd: float = 0.0, engine_sd: float = 0.0,
-              attention_sd: float = 0.0, engine_kernel_sd: float = 0.0,
-              family_sd: float = PRIOR_LOG_SD) -> Calibration:
-    """Fit the factors, cross-validate by source, derive intervals; return the new calibration.yaml text (each
+              date: str | None = None, widths: PriorWidths = PriorWidths()) -> Calibration:
+    """Fit the factors at the prior ``widths``, cross-validate by source, derive intervals; return the new
+    calibration.yaml text, the widths recorded in its ``fit`` block (each
     family's factors shrunk to the pool with ``family_sd``, recorded in ``fit.family_sd``; with
     ``source_offset_sd`` > 0: per-source offsets in every fit, recorded in ``fit.source_offset_sd`` and, fitted to
     all rows, in ``fit.source_offsets``; with ``engine_sd`` > 0: per-engine factors in every fit, recorded in
@@ -814,10 +828,10 @@ def calibrate(measurements: list[Measurement], data_label: str, calibration_path
     factors, in ``fit.engine_kernel_sd`` and ``engines``)."""
     date = date or _dt.date.today().isoformat()
     problem = build_problem(measurements, calibration_path)
-    full = fit(problem, source_offset_sd=source_offset_sd, engine_sd=engine_sd, attention_sd=attention_sd,
-               engine_kernel_sd=engine_kernel_sd, family_sd=family_sd)
-    loso_pred = cross_validate(problem, source_offset_sd=source_offset_sd, engine_sd=engine_sd,
-                               attention_sd=attention_sd, engine_kernel_sd=engine_kernel_sd, family_sd=family_sd)
+    source_offset_sd, engine_sd, attention_sd = widths.source_offset_sd, widths.engine_sd, widths.attention_sd
+    engine_kernel_sd, family_sd = widths.engine_kernel_sd, widths.family_sd
+    full = fit(problem, widths=widths)
+    loso_pred = cross_validate(problem, widths=widths)
     eff = next(iter(problem.base_efficiency.values()))
     level, z = eff.interval_level, eff.interval_z
     resid = np.log(loso_pred / problem.measured)
@@ -874,16 +888,8 @@ def calibrate(measurements: list[Measurement], data_label: str, calibration_path
         "in_sample_median_abs_error": float(np.median(np.abs(full.predicted / problem.measured - 1.0))),
         "loso_median_abs_error": float(stats["median_abs_error"]),
         "loso_interval_coverage": float(stats["interval_coverage"]),
-        "family_sd": float(family_sd),
+        **widths.fit_block(),
     }
-    if source_offset_sd > 0:
-        fit_block["source_offset_sd"] = float(source_offset_sd)
-    if engine_sd > 0:
-        fit_block["engine_sd"] = float(engine_sd)
-    if attention_sd > 0:
-        fit_block["attention_sd"] = float(attention_sd)
-    if engine_kernel_sd > 0:
-        fit_block["engine_kernel_sd"] = float(engine_kernel_sd)
     if full.source_effects:
         fit_block["source_offsets"] = [{"group": g, "log_offset": round(v, 4)}
                                        for g, v in sorted(full.source_effects.items())]
