@@ -672,6 +672,48 @@ def test_cli_cross_validate_refits_fitted_rows_and_reports_the_rest(tmp_path):
     assert c["not_run_by_reason"] == p["not_run_by_reason"] == {"model not in the catalogue": 1}
 
 
+def test_calibrate_reports_the_held_out_rows_that_cross_validate_recomputes(tmp_path):
+    """`calibrate --format json` carries each fitted row's held-out prediction (`cross_validation.rows`). They are
+    the rows `validate --cross-validate` computes again from the written file with its own folds (two source groups
+    of two rows here), field for field, so the all-row figure needs no second round of fits (round 20)."""
+    with MEASUREMENTS_PATH.open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        records, header = list(reader), reader.fieldnames
+    fitted = [r for r in records if r["source_id"] == "trtllm-v1.0"][:2] + [
+        r for r in records if r["source_id"] == "trtllm-v0.20"][:2]
+    ok = next(r for r in records if r["calibrate"] == "no" and r["serving"] == "server-slo"
+              and r["model"] == "llama-2-70b")
+    path = tmp_path / "m.csv"
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, header)
+        writer.writeheader()
+        writer.writerows([*fitted, ok])
+    runner = CliRunner()
+    cal = tmp_path / "cal.yaml"
+    res = runner.invoke(cli, ["calibrate", "--measurements", str(path), "--out", str(cal), "--date", "2026-01-03",
+                              "--format", "json"])
+    assert res.exit_code == 0, res.output
+    held = json.loads(res.stdout)["cross_validation"]["rows"]
+    cross = runner.invoke(cli, ["validate", "--measurements", str(path), "--calibration", str(cal),
+                                "--cross-validate", "--format", "json"])
+    assert cross.exit_code == 0, cross.output
+    again = {r["id"]: r for r in json.loads(cross.stdout)["rows"]}
+    assert [r["id"] for r in held] == [r["id"] for r in fitted]
+    for r in held:
+        other = again[r["id"]]
+        assert r.keys() == other.keys()
+        for key, value in r.items():
+            if isinstance(value, float):
+                assert value == pytest.approx(other[key], rel=1e-9), (r["id"], key)
+            else:
+                assert value == other[key], (r["id"], key)
+    # the held-out prediction is not the full fit's: the file's own prediction of the same rows differs
+    plain = {r["id"]: r for r in json.loads(runner.invoke(cli, ["validate", "--measurements", str(path),
+                                                              "--calibration", str(cal), "--format",
+                                                              "json"]).stdout)["rows"]}
+    assert any(abs(plain[r["id"]]["predicted"] / r["predicted"] - 1) > 1e-6 for r in held)
+
+
 def test_fixed_concurrency_rows_are_the_unfitted_rows_at_a_stated_concurrency_per_instance():
     """`calibrate --with-fixed-concurrency` adds rows marked calibrate: no that run at a stated client concurrency,
     aggregated or decode-only, output tokens/s, speculation none or published; each at its concurrency per instance

@@ -182,8 +182,10 @@ def calibrate_command(measurements, calibration, out, install, date, with_fixed,
     info(f"wrote {target}")
     report = summarize(result.loso)
     if fmt == "json":
+        # the held-out rows too: with `validate --calibration FILE --subset unfitted` they are what
+        # `validate --cross-validate` reports, without running the folds again (docs/outputs.md)
         emit({"path": str(target), "fit": result.fit_block, "factors": result.factors(),
-              "cross_validation": report}, fmt)
+              "cross_validation": {"rows": result.loso, **report}}, fmt)
     elif fmt in ("csv", "parquet"):
         emit(group_table_rows(report), fmt)
     else:

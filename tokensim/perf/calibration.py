@@ -831,13 +831,13 @@ def calibrate(measurements: list[Measurement], data_label: str, calibration_path
     source_offset_sd, engine_sd, attention_sd = widths.source_offset_sd, widths.engine_sd, widths.attention_sd
     engine_kernel_sd, family_sd = widths.engine_kernel_sd, widths.family_sd
     full = fit(problem, widths=widths)
-    loso_pred = cross_validate(problem, widths=widths)
+    loso_pred, loso_speed = cross_validate_points(problem, widths=widths)
     eff = next(iter(problem.base_efficiency.values()))
     level, z = eff.interval_level, eff.interval_z
     resid = np.log(loso_pred / problem.measured)
     prefill = _prefill_rows(measurements)
     sigmas = interval_sigmas(prefill, problem.row_moe, resid, level, z)
-    loso = loso_rows(problem, loso_pred, level, z)
+    loso = loso_rows(problem, loso_pred, level, z, loso_speed)
     stats = summarize(loso)["summary"]
     sources = len({m.source_id for m in measurements})
     fitted = (f"fitted by tokensim calibrate on {date} to {len(measurements)} rows of measurements.csv "
