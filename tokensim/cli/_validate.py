@@ -77,7 +77,8 @@ def _report(rows: list[dict], not_run: list[dict]) -> dict:
 @click.option("--cross-validate", "cross", is_flag=True,
               help="predict each source from a fit to the other sources (leave-one-source-out; refits as the "
                    "calibration was fitted: one fit per source group, ~30 minutes on 2 cores for the bundled data; "
-                   "benchmarks/BENCHMARKS.md)")
+                   "benchmarks/BENCHMARKS.md; `calibrate --format json` reports the same held-out predictions "
+                   "for the rows it fits)")
 @click.option("--rows/--no-rows", "show_rows", default=False, show_default=True,
               help="also print the per-row table (about 1,500 lines) after the per-group summary (table format)")
 @click.option("--subset", type=click.Choice(tuple(_SUBSETS)), default="all", show_default=True,

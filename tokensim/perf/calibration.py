@@ -88,7 +88,8 @@ LEGACY_FAMILY_SD = 0.3
 # absorb what one organisation's setup shares across its rows (engine builds, benchmark client, workload mapping), so
 # that it does not pull the shared physics; a held-out or new source is predicted with offset 0. A modelling choice
 # like the widths here: 1.0 lets a source sit a factor e away from the pool at the cost of one residual of that size
-# (chosen among 0.25, 0.5, 1.0 and 2.0 by leave-one-source-out error over all rows; docs/model-notes.md, round 3).
+# (chosen among 0.25, 0.5, 1.0 and 2.0 by leave-one-source-out error over all rows; docs/model-notes.md, round 3;
+# checked again in round 20 at the current model: 0.5, 1.0, 2.0 gave 17.51%, 17.44%, 18.95% over all 2,125 rows).
 DEFAULT_SOURCE_OFFSET_SD = 1.0
 # Per-engine factors (``tokensim calibrate --engine-sd``; efficiency.ENGINES): each engine's decode per-layer costs
 # (eager and CUDA-graph) are the family's times exp(θ_engine), θ shrunk to 0 with this prior width (log scale); 0
