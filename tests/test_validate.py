@@ -645,10 +645,10 @@ def test_cli_perf_notes_an_extrapolation_on_stderr():
     assert outside.stderr.count("note: extrapolation") == 1
 
 
-def test_cli_cross_validate_refits_fitted_rows_and_reports_the_rest(tmp_path):
-    """`--cross-validate` on a small file: the fitted rows are predicted by fits to the other source groups, an
-    unfitted row by the calibration in force (the same as plain validate), an unrunnable row is listed with its
-    reason."""
+def _small_cross_validation_file(tmp_path, with_unknown_model=False):
+    """A measurement file of two fitted rows from each of two TensorRT-LLM source groups and one unfitted server-SLO
+    row (plus, if asked, a copy of it naming an unknown model); returns its path, the fitted records and the unfitted
+    one."""
     with MEASUREMENTS_PATH.open(newline="") as fh:
         reader = csv.DictReader(fh)
         records, header = list(reader), reader.fieldnames
@@ -656,12 +656,20 @@ def test_cli_cross_validate_refits_fitted_rows_and_reports_the_rest(tmp_path):
         r for r in records if r["source_id"] == "trtllm-v0.20"][:2]
     ok = next(r for r in records if r["calibrate"] == "no" and r["serving"] == "server-slo"
               and r["model"] == "llama-2-70b")
-    bad = {**ok, "id": "unknown-model-row", "model": "no-such-model"}
+    bad = [{**ok, "id": "unknown-model-row", "model": "no-such-model"}] if with_unknown_model else []
     path = tmp_path / "m.csv"
     with path.open("w", newline="") as fh:
         writer = csv.DictWriter(fh, header)
         writer.writeheader()
-        writer.writerows([*fitted, ok, bad])
+        writer.writerows([*fitted, ok, *bad])
+    return path, fitted, ok
+
+
+def test_cli_cross_validate_refits_fitted_rows_and_reports_the_rest(tmp_path):
+    """`--cross-validate` on a small file: the fitted rows are predicted by fits to the other source groups, an
+    unfitted row by the calibration in force (the same as plain validate), an unrunnable row is listed with its
+    reason."""
+    path, fitted, ok = _small_cross_validation_file(tmp_path, with_unknown_model=True)
     runner = CliRunner()
     cross = runner.invoke(cli, ["validate", "--measurements", str(path), "--cross-validate", "--format", "json"])
     plain = runner.invoke(cli, ["validate", "--measurements", str(path), "--format", "json"])
@@ -676,18 +684,7 @@ def test_calibrate_reports_the_held_out_rows_that_cross_validate_recomputes(tmp_
     """`calibrate --format json` carries each fitted row's held-out prediction (`cross_validation.rows`). They are
     the rows `validate --cross-validate` computes again from the written file with its own folds (two source groups
     of two rows here), field for field, so the all-row figure needs no second round of fits (round 20)."""
-    with MEASUREMENTS_PATH.open(newline="") as fh:
-        reader = csv.DictReader(fh)
-        records, header = list(reader), reader.fieldnames
-    fitted = [r for r in records if r["source_id"] == "trtllm-v1.0"][:2] + [
-        r for r in records if r["source_id"] == "trtllm-v0.20"][:2]
-    ok = next(r for r in records if r["calibrate"] == "no" and r["serving"] == "server-slo"
-              and r["model"] == "llama-2-70b")
-    path = tmp_path / "m.csv"
-    with path.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, header)
-        writer.writeheader()
-        writer.writerows([*fitted, ok])
+    path, fitted, _ = _small_cross_validation_file(tmp_path)
     runner = CliRunner()
     cal = tmp_path / "cal.yaml"
     res = runner.invoke(cli, ["calibrate", "--measurements", str(path), "--out", str(cal), "--date", "2026-01-03",
