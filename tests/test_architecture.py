@@ -21,6 +21,10 @@ PACKAGE = Path(__file__).resolve().parent.parent / "tokensim"
 LAZY_ALLOWED = {"cupy", "matplotlib", "SALib", "scipy", "dask", "distributed", "dask_cuda", "pandas", "pyarrow", "rich",
                 "openpyxl", "plotly", "playwright"}
 
+# The command's entry point imports ``signal`` inside the function that catches a Ctrl-C, so that one landing in that
+# import is caught too (a Ctrl-C in ``import signal`` at the top of tokensim/_entry.py printed a traceback on CI).
+START_UP_DEFERRED = {("tokensim/_entry.py", "signal")}
+
 # The stages: they take typed inputs, never a scenario (tokensim.resolve builds their inputs).
 STAGES = ("perf", "cost.py", "bridge.py", "finance", "montecarlo")
 
@@ -44,8 +48,9 @@ def test_no_import_inside_a_function_except_lazy_optional_dependencies():
     for path in _modules():
         for line, names in _function_imports(ast.parse(path.read_text(), str(path))):
             for name in names:
-                if name.split(".")[0] not in LAZY_ALLOWED:
-                    offenders.append(f"{path.relative_to(PACKAGE.parent)}:{line} imports {name}")
+                where = path.relative_to(PACKAGE.parent).as_posix()
+                if name.split(".")[0] not in LAZY_ALLOWED and (where, name) not in START_UP_DEFERRED:
+                    offenders.append(f"{where}:{line} imports {name}")
     assert not offenders, "\n".join(sorted(set(offenders)))
 
 

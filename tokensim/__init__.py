@@ -12,12 +12,14 @@ pickles name the public path. docs/architecture.md draws the layers underneath.
 >>> tokensim.run_finance(scenario).payback_years["simple"]  # doctest: +SKIP
 """
 
-from __future__ import annotations
-
 import importlib
-from typing import TYPE_CHECKING, Any
 
+# typing.TYPE_CHECKING without importing typing or __future__: this body runs before the command line's Ctrl-C handler
+# (tokensim/_entry.py), so it imports only what the interpreter has already loaded. Type checkers read it as True.
+TYPE_CHECKING = False
 if TYPE_CHECKING:  # the names as type checkers and editors see them; at run time __getattr__ serves them
+    from typing import Any
+
     from ._public import *  # noqa: F403
 
 __all__ = [
@@ -36,7 +38,7 @@ __all__ = [
 _PUBLIC = frozenset(__all__)
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> "Any":
     """A public name, imported on first use from :mod:`tokensim._public`."""
     if name not in _PUBLIC:  # a submodule being imported, or a typo: never load the package for it
         raise AttributeError(f"module 'tokensim' has no attribute {name!r}")
