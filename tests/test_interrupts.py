@@ -141,12 +141,19 @@ def test_while_the_modules_load_sigint_and_sigterm_end_the_command_at_once_and_a
     ignored", and a stress run of 150 starts went on to run the command once) or wrapped (a class body's
     __set_name__, Python 3.11). So while tokensim.cli loads, both signals get a handler that ends the process; the
     command itself runs under the handlers that were there before."""
-    before = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))
-    seen = _load_recording_handlers(monkeypatch)
+    # As a terminal starts it (a runner started in the background inherits SIGINT ignored, which the next test covers)
+    saved = signal.signal(signal.SIGINT, signal.default_int_handler), signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    before = (signal.default_int_handler, signal.SIG_DFL)
+    try:
+        seen = _load_recording_handlers(monkeypatch)
+        after = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))
+    finally:
+        signal.signal(signal.SIGINT, saved[0])
+        signal.signal(signal.SIGTERM, saved[1])
     assert all(callable(h) and h not in before and h is not signal.default_int_handler for h in seen["loading"])
     assert seen["loading"][0] is not seen["loading"][1]
     assert seen["running"] == before
-    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
+    assert after == before
 
 
 def test_a_signal_already_ignored_stays_ignored_while_the_modules_load(monkeypatch):
