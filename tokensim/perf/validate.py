@@ -107,7 +107,8 @@ SOURCE_GROUPS = {"inferencemax-2026": "semianalysis", "inferencemax-gha-gptoss":
                  "sglang-cookbook": "lmsys", "amd-atom-oot-ci": "amd", "amd-atom-recipes": "amd",
                  "amd-rocm-blog-glm52": "amd", "amd-rocm-perf-results": "amd",
                  "amd-rocm-blog-mi300x-bestpractice-2025": "amd", "amd-rocm-blog-vllm-optimize-2024": "amd",
-                 "mlperf-v6.0-latency": "mlperf-v6.0"}
+                 "mlperf-v6.0-latency": "mlperf-v6.0", "sglang-cookbook-dsv4": "lmsys",
+                 "vllm-blog-rocm-attn-2026": "amd", "amd-rocm-blog-wideep-mi300x-2025": "amd"}
 # Why a row is not run (NotRunnable.reason), in the order reports list them.
 NO_HARDWARE = "hardware not in the catalogue"
 NO_MODEL = "model not in the catalogue"
