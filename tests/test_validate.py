@@ -80,11 +80,13 @@ def test_issue11_rows_are_merged_unfitted():
     "The issue-11 rows") are unfitted too and counted apart."""
     later = {"lmsys-sglang-gptoss": 4, "amd-atom-oot-ci": 11, "gpustack-perf-lab": 3,
              "tenstorrent-gpu-ref": 6, "vllm-issue-30326": 2,
-             "sglang-cookbook": 30, "amd-atom-recipes": 22,
+             "sglang-cookbook": 30 + 9, "amd-atom-recipes": 22,
              "nvidia-nim-benchmarking": 5,  # source_id -> rows (added 2026-12-05)
              "amd-rocm-perf-results": 251, "amd-rocm-blog-mi300x-bestpractice-2025": 34,
              "amd-rocm-blog-vllm-optimize-2024": 2, "oracle-oci-mi300x-405b-2024": 11,
-             "moreh-mif-dsr1-mi300x-2025": 6}  # (added 2026-12-06, round 7)
+             "moreh-mif-dsr1-mi300x-2025": 6,  # (added 2026-12-06, round 7)
+             "sglang-cookbook-dsv4": 8, "vllm-blog-rocm-attn-2026": 6,
+             "amd-rocm-blog-wideep-mi300x-2025": 2}  # (added 2026-12-06, round 21; 9 more sglang-cookbook rows)
     rows = load_measurements()
     unfitted = [m for m in rows if not m.calibrate]
     added = [m for m in rows if m.source_id in later]
@@ -575,8 +577,9 @@ def test_more_sequences_per_gpu_than_measured_is_an_extrapolation():
 def test_a_layout_kind_no_row_ran_is_an_extrapolation(tmp_path):
     """Layout kinds: TP8 (tp = gpus, ep 1), DTP8 (tp = ep = 1), TEP8, DEP8, else mixed. Counted per hardware family x
     model family from a row's decode pool (``2xDEP16``) or its sizes; a row with neither is not counted. DeepSeek-V3 on
-    8 B300 as DTP8 (attention data-parallel, experts tensor-parallel): no Blackwell Ultra DeepSeek row ran it (read
-    from the CSV here), so the point is an extrapolation whatever its batch; as DEP8 such rows exist."""
+    8 B300 as DTP8 (attention data-parallel, experts tensor-parallel): no Blackwell Ultra row of its envelope family
+    (DeepSeek with latent attention; V4's compressed attention is a family of its own, and one V4-Pro row ran DTP8)
+    ran it (read from the CSV here), so the point is an extrapolation whatever its batch; as DEP8 such rows exist."""
     assert [layout_kind(*x) for x in ((8, 8, 1), (8, 1, 1), (8, 8, 8), (8, 1, 8), (8, 2, 4), (1, 1, 1))] == [
         "TP", "DTP", "TEP", "DEP", "mixed", "TP"]
     path = tmp_path / "m.csv"
@@ -591,7 +594,7 @@ def test_a_layout_kind_no_row_ran_is_an_extrapolation(tmp_path):
     with MEASUREMENTS_PATH.open(newline="") as fh:
         for r in csv.DictReader(fh):
             try:
-                family = cat.get_model(r["model"]).family
+                family = cat.get_model(r["model"]).envelope_family
             except UserError:
                 continue
             if r["hardware"] not in ("B300", "GB300") or family != "deepseek":
