@@ -35,7 +35,34 @@ def test_latent_attention_models_are_the_mla_and_compressed_ones():
     assert {n for n, k in kinds.items() if k == "latent"} == {"deepseek-v3", "deepseek-v3.2", "deepseek-v4-pro",
                                                                "deepseek-v4-flash", "kimi-k2", "glm-5"}
     assert {k for k in kinds.values()} == {"latent", ""}
-    assert ATTENTION_KINDS == ("latent",)
+    assert ATTENTION_KINDS == ("latent", "latent-cdna")
+
+
+def test_latent_attention_on_amd_hardware_is_a_kind_of_its_own():
+    """Round 21: latent attention on CDNA3 and CDNA4 (MI300X, MI325X, MI355X) is 'latent-cdna'; on NVIDIA's families
+    it stays 'latent'; grouped-query attention has no kind on either."""
+    cat = load_catalog()
+    family = {name: cat.get_hardware(name, "hardware").family for name in ("MI300X", "MI325X", "MI355X", "H200",
+                                                                            "B200", "B300")}
+    mla, gqa = (cat.get_model(m, "model").attention_type for m in ("deepseek-v3", "llama-3.3-70b"))
+    assert {hw: attention_kind_of(mla, f) for hw, f in family.items()} == {
+        "MI300X": "latent-cdna", "MI325X": "latent-cdna", "MI355X": "latent-cdna",
+        "H200": "latent", "B200": "latent", "B300": "latent"}
+    assert {attention_kind_of(gqa, f) for f in family.values()} == {""}
+    assert attention_kind_of(mla) == "latent"  # no hardware named: NVIDIA's kind
+
+
+def test_the_amd_kind_scales_amd_predictions_only(tmp_path):
+    """A file with only a 'latent-cdna' factor of 2.5: DeepSeek-V3 on MI300X carries 2.5x its family's CUDA-graph
+    per-layer cost; on H200 it keeps its family's cost, and so does Llama on MI300X."""
+    plain = _with_attention(tmp_path, {}, "plain.yaml")
+    amd = _with_attention(tmp_path, {"latent-cdna": 2.5}, "amd.yaml")
+    for hw, model, scale in (("MI300X", "deepseek-v3", 2.5), ("H200", "deepseek-v3", 1.0),
+                             ("MI300X", "llama-3.3-70b", 1.0)):
+        base = instance(hw, model, "fp8", gpus=8, tp=8, calibration_path=plain).efficiency.decode
+        got = instance(hw, model, "fp8", gpus=8, tp=8, calibration_path=amd).efficiency.decode
+        assert got.graph_layer_overhead_s == pytest.approx(scale * base.graph_layer_overhead_s, rel=1e-12), hw
+        assert got.layer_overhead_s == pytest.approx(base.layer_overhead_s, rel=1e-12)
 
 
 def _with_attention(tmp_path, scales: dict[str, float], name: str = "attention.yaml") -> str:
@@ -153,6 +180,32 @@ def test_the_fit_recovers_a_known_attention_factor(tmp_path):
     assert fitted.attention_scales["latent"] == pytest.approx(ATTENTION_TRUTH, rel=0.03), fitted.attention_scales
     assert np.allclose(fitted.predicted, problem.measured, rtol=1e-3)
     assert np.median(np.abs(plain.predicted / problem.measured - 1)[problem.row_attention == 0]) > 1e-3
+
+
+def test_a_fit_restricted_to_some_attention_kinds_fits_those_only(tmp_path):
+    """``PriorWidths.attention_kinds``: with the NVIDIA rows' 'latent' kind left out, the fit gives no attention
+    factor (the synthetic rows run on H200), and the rows stay unmet where the unrestricted fit meets them. The kinds
+    travel through calibration.yaml's fit block (for ``validate --cross-validate``), and a file without them means
+    every kind."""
+    path, rows = _truth_rows(tmp_path)
+    problem = cal.build_problem(rows, path)
+    truth = np.array([math.log(TRUTH[p.key]) for p, _ in cal._layout(problem)])
+    amd_only = cal.PriorWidths(attention_sd=100.0, attention_kinds=("latent-cdna",))
+    fitted = cal.fit(problem, x0=truth, widths=amd_only)
+    assert fitted.attention_scales == {}
+    assert np.median(np.abs(fitted.predicted / problem.measured - 1)[problem.row_attention == 0]) > 1e-3
+    assert cal.PriorWidths.from_fit_block(amd_only.fit_block()) == amd_only
+    assert amd_only.fit_block()["attention_kinds"] == ["latent-cdna"]
+    assert "attention_kinds" not in cal.PriorWidths().fit_block()
+    assert cal.PriorWidths.from_fit_block({"attention_sd": 0.3}).attention_kinds == ATTENTION_KINDS
+
+
+def test_calibrate_refuses_an_unknown_attention_kind(tmp_path):
+    out = tmp_path / "x.yaml"
+    res = CliRunner().invoke(cli, ["calibrate", "--attention-kinds", "latent,latnt-cdna", "--out", str(out)])
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert "--attention-kinds" in res.output and "did you mean 'latent-cdna'" in res.output
+    assert "latent, latent-cdna" in res.output and not out.exists()
 
 
 def test_calibrate_attention_sd_writes_the_factor_and_perf_uses_it(tmp_path):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .._errors import UserError
+from .._errors import UserError, did_you_mean
 from .._output import atomic_write_text, check_output_path, render_table
 from ..config import config_dir
 from ..perf.calibration import (
@@ -22,6 +22,7 @@ from ..perf.calibration import (
     fixed_concurrency_rows,
     rows_sha256,
 )
+from ..perf.efficiency import ATTENTION_KINDS
 from ..perf.validate import (
     MEASUREMENTS_PATH,
     VALIDATE_GROUPS,
@@ -115,6 +116,17 @@ def validate_command(measurements, calibration, cross, show_rows, subset, fmt):
         emit(report, fmt, table=text)
 
 
+def _attention_kinds(value: str) -> tuple[str, ...]:
+    """--attention-kinds parsed: known kinds, each once, in the given order."""
+    kinds = tuple(dict.fromkeys(k.strip() for k in value.split(",") if k.strip()))
+    unknown = [k for k in kinds if k not in ATTENTION_KINDS]
+    if unknown or not kinds:
+        hint = did_you_mean(unknown[0], ATTENTION_KINDS) if unknown else ""
+        raise click.BadParameter(f"{value!r}: allowed: a comma-separated list of {', '.join(ATTENTION_KINDS)}"
+                                 + (f"; {hint}" if hint else ""), param_hint="'--attention-kinds'")
+    return kinds
+
+
 @cli.command("calibrate")
 @click.option("--measurements", type=click.Path(exists=True, dir_okay=False),
               help="measurement CSV (default: the bundled tokensim/data/measurements.csv)")
@@ -145,6 +157,11 @@ def validate_command(measurements, calibration, cross, show_rows, subset, fmt):
                    "compressed attention) on the decode step's CUDA-graph per-layer cost, fitted beside the factors "
                    "and applied to every model of the kind; 0 switches it off (off by default: at 0.3 it made "
                    "leave-one-source-out over all rows worse, docs/model-notes.md round 13)")
+@click.option("--attention-kinds", "attention_kinds", default=",".join(ATTENTION_KINDS), show_default=True,
+              callback=lambda ctx, param, value: _attention_kinds(value),
+              help="the attention kinds --attention-sd fits, comma-separated (latent: latent attention on NVIDIA "
+                   "hardware; latent-cdna: on AMD's CDNA hardware, a kind of its own since round 21); the others "
+                   "keep the pooled per-layer cost")
 @click.option("--engine-kernel-sd", "engine_kernel_sd", type=click.FloatRange(min=0.0, max=5.0),
               default=DEFAULT_ENGINE_KERNEL_SD, show_default=True,
               help="prior width (log scale) of each serving engine's factor on the decode step's HBM and tensor "
@@ -157,7 +174,7 @@ def validate_command(measurements, calibration, cross, show_rows, subset, fmt):
                    "the families more (docs/model-notes.md round 19)")
 @format_option()
 def calibrate_command(measurements, calibration, out, install, date, with_fixed, offset_sd, engine_sd, attention_sd,
-                      engine_kernel_sd, family_sd, fmt):
+                      attention_kinds, engine_kernel_sd, family_sd, fmt):
     """Fit the efficiency factors to the measurements, cross-validate by source and write a calibration YAML (a file
     of yours unless --install replaces the installed one)."""
     if install and out is not None:
@@ -177,7 +194,7 @@ def calibrate_command(measurements, calibration, out, install, date, with_fixed,
     skipped = f" ({len(every) - len(data)} marked calibrate: no are left out)" if len(every) > len(data) else ""
     info(f"fitting {len(data)} rows{skipped}, then one fit per source for cross-validation...")
     widths = PriorWidths(source_offset_sd=offset_sd, engine_sd=engine_sd, attention_sd=attention_sd,
-                         engine_kernel_sd=engine_kernel_sd, family_sd=family_sd)
+                         engine_kernel_sd=engine_kernel_sd, family_sd=family_sd, attention_kinds=attention_kinds)
     result = calibrate(data, label, calibration, date, widths)
     atomic_write_text(target, result.yaml_text)
     info(f"wrote {target}")

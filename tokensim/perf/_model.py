@@ -1319,7 +1319,7 @@ def _resolve(hardware: str, model: str, precision: str, kv_cache_precision: str 
     if kv_cache_precision is not None:  # an empty string is a value (refused as an unknown format), not "not given"
         recipe = recipe.with_kv_cache(cat.get_format(kv_cache_precision, "kv_cache_precision"))
     # the model's attention kind takes its own decode per-layer cost (Efficiency.with_attention)
-    eff = load_efficiency(hw.family, calibration_path).with_attention(attention_kind_of(mdl.attention_type))
+    eff = load_efficiency(hw.family, calibration_path).with_attention(attention_kind_of(mdl.attention_type, hw.family))
     return mdl, hw, recipe, resolve_precision(recipe, hw), eff
 
 

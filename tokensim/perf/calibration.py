@@ -118,7 +118,9 @@ _CEILING_OF = {f"decode.{name}": EFFICIENCY_CEILINGS[name] for name in ENGINE_KE
 # exp(θ_kind), θ shrunk to 0 with this prior width (log scale); 0 switches them off. Like an engine factor it predicts:
 # the model names its kind. Off by default: at sd 0.3 (families at 0.3) the factor came out at 1.96 and
 # leave-one-source-out over the fitted rows improved (16.5% -> 16.3%), but over all 2,125 rows it got worse (19.6% ->
-# 20.2%, coverage 80% -> 77%): the rows no fit takes went 23.4% -> 25.3% (docs/model-notes.md, round 13).
+# 20.2%, coverage 80% -> 77%): the rows no fit takes went 23.4% -> 25.3% (docs/model-notes.md, round 13). Round 21
+# made latent attention on AMD's CDNA hardware a kind of its own ("latent-cdna") and fitted it alone
+# (``--attention-kinds latent-cdna``): see docs/model-notes.md, round 21, for why it is not on by default either.
 DEFAULT_ATTENTION_SD = 0.0
 # the factors an attention kind's scale multiplies, keyed as the stacks key them (efficiency.ATTENTION_SCALED_FACTORS)
 ATTENTION_SCALED = tuple(f"decode.{name}" for name in ATTENTION_SCALED_FACTORS)
@@ -292,7 +294,7 @@ def build_problem(measurements: list[Measurement], calibration_path: str | None 
             cache_hit=col([m.cache_hit_rate or 0.0 for m in ms]),
             kind=np.array([_KINDS.index(m.kind) for m in ms]), slo=slo))
     engines = [engine_of(m.engine) for m in measurements]
-    kinds = [attention_kind_of(r.model.attention_type) for r in resolved]
+    kinds = [attention_kind_of(r.model.attention_type, r.hardware.family) for r in resolved]
     return Problem(measurements, families, row_family, np.array([r.model.is_moe for r in resolved]), stacks,
                    {r.hardware.family: r.efficiency.with_engine("").with_attention("") for r in resolved},
                    np.array([m.measured for m in measurements]),
@@ -461,20 +463,31 @@ class PriorWidths:
     attention_sd: float = 0.0
     engine_kernel_sd: float = 0.0
     family_sd: float = PRIOR_LOG_SD
+    # the attention kinds (efficiency.ATTENTION_KINDS) that get a factor when attention_sd > 0; the others keep the
+    # pooled per-layer cost (round 21 fitted "latent-cdna" alone)
+    attention_kinds: tuple[str, ...] = ATTENTION_KINDS
 
-    def fit_block(self) -> dict[str, float]:
-        """The ``fit`` block's entries: the family width always, the others when switched on."""
-        out = {"family_sd": float(self.family_sd)}
-        out.update({f.name: float(getattr(self, f.name)) for f in fields(self)
-                    if f.name != "family_sd" and getattr(self, f.name) > 0})
+    def fit_block(self) -> dict[str, Any]:
+        """The ``fit`` block's entries: the family width always, the others when switched on (with the attention
+        widths, the kinds they fit)."""
+        out: dict[str, Any] = {"family_sd": float(self.family_sd)}
+        out.update({name: float(getattr(self, name)) for name in self._optional_widths() if getattr(self, name) > 0})
+        if self.attention_sd > 0:
+            out["attention_kinds"] = list(self.attention_kinds)
         return out
+
+    @classmethod
+    def _optional_widths(cls) -> list[str]:
+        return [f.name for f in fields(cls) if f.name not in ("family_sd", "attention_kinds")]
 
     @classmethod
     def from_fit_block(cls, record: dict) -> PriorWidths:
         """The widths a calibration file was fitted at; a file without ``family_sd`` was fitted at
-        :data:`LEGACY_FAMILY_SD`, one without another width with that block off."""
-        return cls(**{f.name: float(record.get(f.name) or 0.0) for f in fields(cls) if f.name != "family_sd"},
-                   family_sd=float(record.get("family_sd") or LEGACY_FAMILY_SD))
+        :data:`LEGACY_FAMILY_SD`, one without another width with that block off, one without ``attention_kinds``
+        with every kind."""
+        return cls(**{name: float(record.get(name) or 0.0) for name in cls._optional_widths()},
+                   family_sd=float(record.get("family_sd") or LEGACY_FAMILY_SD),
+                   attention_kinds=tuple(record.get("attention_kinds") or ATTENTION_KINDS))
 
 
 def fit(problem: Problem, train: np.ndarray | None = None, x0: np.ndarray | None = None,
@@ -516,6 +529,7 @@ def fit(problem: Problem, train: np.ndarray | None = None, x0: np.ndarray | None
     keyed = ((ENGINES, problem.row_engine, engine_sd), (ATTENTION_KINDS, problem.row_attention, attention_sd),
              (ENGINES, problem.row_engine, engine_kernel_sd))
     fitted_keys = [sorted({int(i) for i in index[train] if i >= 0}) if sd > 0 else [] for _, index, sd in keyed]
+    fitted_keys[1] = [i for i in fitted_keys[1] if ATTENTION_KINDS[i] in widths.attention_kinds]
     edges = np.cumsum([n_phys + n_groups] + [len(k) for k in fitted_keys])  # block b is z[edges[b]:edges[b + 1]]
     n_keyed = int(edges[-1] - edges[0])
 
@@ -876,8 +890,8 @@ def calibrate(measurements: list[Measurement], data_label: str, calibration_path
         method += (f"; per-engine log-factors on the decode per-layer costs shrunk to 0 with sd {engine_sd:g} "
                    "(predicting for rows and users that name the engine)")
     if attention_sd > 0:
-        method += (f"; per-attention-kind log-factors on the CUDA-graph decode per-layer cost shrunk to 0 with sd "
-                   f"{attention_sd:g} (predicting for every model of the kind)")
+        method += (f"; per-attention-kind log-factors ({', '.join(widths.attention_kinds)}) on the CUDA-graph decode "
+                   f"per-layer cost shrunk to 0 with sd {attention_sd:g} (predicting for every model of the kind)")
     if engine_kernel_sd > 0:
         method += (f"; per-engine log-factors on the decode HBM and tensor efficiency shrunk to 0 with sd "
                    f"{engine_kernel_sd:g}, capped at the measured ceilings (predicting for rows and users that name "

@@ -74,9 +74,14 @@ EFFICIENCY_CEILINGS = {"compute_efficiency": 0.80, "memory_efficiency": 0.90}
 # per-token latent (DeepSeek's MLA, V3.2's DSA on top of it, V4's compressed attention; Kimi K2 and GLM-5 use MLA),
 # whose decode step runs more small kernels per layer than grouped-query attention (latent up-projections, rotary
 # split, the absorbed-weight batched matmuls, and V3.2/V4's indexer) and so costs more per layer at small batch.
-ATTENTION_KINDS = ("latent",)
+# "latent-cdna" is latent attention on AMD's CDNA hardware (round 21): three organisations' DeepSeek rows on MI300X,
+# MI325X and MI355X run 1.4-3x slower than the physics that fits NVIDIA's rows and AMD's own dense tables, on other
+# kernels (AITER's MLA, ROCm's graph capture), so its per-layer cost is a kind of its own rather than the same factor.
+ATTENTION_KINDS = ("latent", "latent-cdna")
 # catalogue attention types (ModelSpec.attention_type) -> kind of ATTENTION_KINDS
 _ATTENTION_KIND_OF = {"mla": "latent", "compressed": "latent"}
+# hardware families whose latent attention is a kind of its own (the "-cdna" kinds)
+_CDNA_FAMILIES = ("cdna3", "cdna4")
 # name -> (low, high, open-low): the CUDA-graph decode per-layer cost of the kind relative to the pooled value
 ATTENTION_FACTORS = {"decode_graph_layer_overhead_scale": (0.0, 100.0, True)}
 # the decode-phase factors that scale multiplies (the eager per-layer cost is left alone: with it the fit moved the
@@ -84,10 +89,12 @@ ATTENTION_FACTORS = {"decode_graph_layer_overhead_scale": (0.0, 100.0, True)}
 ATTENTION_SCALED_FACTORS = ("graph_layer_overhead_s",)
 
 
-def attention_kind_of(attention_type: str) -> str:
-    """The kind of :data:`ATTENTION_KINDS` a catalogue attention type belongs to ('' when none: grouped-query, linear
-    and hybrid attention take the pooled per-layer costs): 'mla' and 'compressed' -> 'latent'."""
-    return _ATTENTION_KIND_OF.get(attention_type, "")
+def attention_kind_of(attention_type: str, hardware_family: str = "") -> str:
+    """The kind of :data:`ATTENTION_KINDS` a catalogue attention type belongs to on a hardware family ('' when none:
+    grouped-query, linear and hybrid attention take the pooled per-layer costs): 'mla' and 'compressed' -> 'latent',
+    'latent-cdna' on AMD's CDNA families."""
+    kind = _ATTENTION_KIND_OF.get(attention_type, "")
+    return f"{kind}-cdna" if kind and hardware_family in _CDNA_FAMILIES else kind
 
 
 def engine_of(text: str | None) -> str:
