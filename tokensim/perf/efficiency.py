@@ -75,12 +75,13 @@ EFFICIENCY_CEILINGS = {"compute_efficiency": 0.80, "memory_efficiency": 0.90}
 # whose decode step runs more small kernels per layer than grouped-query attention (latent up-projections, rotary
 # split, the absorbed-weight batched matmuls, and V3.2/V4's indexer) and so costs more per layer at small batch.
 # "latent-cdna" is latent attention on AMD's CDNA hardware (round 21): three organisations' DeepSeek rows on MI300X,
-# MI325X and MI355X run 1.4-3x slower than the physics that fits NVIDIA's rows and AMD's own dense tables, on other
-# kernels (AITER's MLA, ROCm's graph capture), so its per-layer cost is a kind of its own rather than the same factor.
+# MI325X and MI355X run 1.4-3x slower than the physics that fits NVIDIA's rows and AMD's own dense tables; they run
+# AMD's own MLA kernels (AITER's, in the vLLM post's runs), so the kind's per-layer cost is fitted apart from NVIDIA's.
 ATTENTION_KINDS = ("latent", "latent-cdna")
 # catalogue attention types (ModelSpec.attention_type) -> kind of ATTENTION_KINDS
 _ATTENTION_KIND_OF = {"mla": "latent", "compressed": "latent"}
-# hardware families whose latent attention is a kind of its own (the "-cdna" kinds)
+# hardware families whose latent attention is a kind of its own (the "-cdna" kinds): AMD's CDNA generations in the
+# hardware catalogue; a new one is added here
 _CDNA_FAMILIES = ("cdna3", "cdna4")
 # name -> (low, high, open-low): the CUDA-graph decode per-layer cost of the kind relative to the pooled value
 ATTENTION_FACTORS = {"decode_graph_layer_overhead_scale": (0.0, 100.0, True)}
