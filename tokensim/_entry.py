@@ -20,6 +20,7 @@ import sys
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 EXIT_TERMINATED = 143  # 128 + SIGTERM
+ABORTED, TERMINATED = "tokensim: aborted", "tokensim: terminated"  # the lines tokensim.cli.main writes too
 
 
 def _ends_with(line: str, status: int):
@@ -48,8 +49,8 @@ def main() -> None:
     try:
         import signal  # here, not at the top: its import takes half a millisecond, long enough for a Ctrl-C to land
 
-        loading = {signal.SIGINT: _ends_with("tokensim: aborted", EXIT_INTERRUPTED),
-                   signal.SIGTERM: _ends_with("tokensim: terminated", EXIT_TERMINATED)}
+        loading = {signal.SIGINT: _ends_with(ABORTED, EXIT_INTERRUPTED),
+                   signal.SIGTERM: _ends_with(TERMINATED, EXIT_TERMINATED)}
         previous = {}
         for signum, handler in loading.items():
             try:
@@ -64,5 +65,5 @@ def main() -> None:
                 signal.signal(signum, before)
         cli.main()
     except KeyboardInterrupt:
-        sys.stderr.write("tokensim: aborted\n")
+        sys.stderr.write(f"{ABORTED}\n")
         raise SystemExit(EXIT_INTERRUPTED) from None

@@ -528,8 +528,9 @@ def fit(problem: Problem, train: np.ndarray | None = None, x0: np.ndarray | None
     # the pooled values; each block is shrunk to 0 with its own width.
     keyed = ((ENGINES, problem.row_engine, engine_sd), (ATTENTION_KINDS, problem.row_attention, attention_sd),
              (ENGINES, problem.row_engine, engine_kernel_sd))
-    fitted_keys = [sorted({int(i) for i in index[train] if i >= 0}) if sd > 0 else [] for _, index, sd in keyed]
-    fitted_keys[1] = [i for i in fitted_keys[1] if ATTENTION_KINDS[i] in widths.attention_kinds]  # kinds asked for
+    allowed = (ENGINES, widths.attention_kinds, ENGINES)  # the keys each block may fit (--attention-kinds)
+    fitted_keys = [sorted({int(i) for i in index[train] if i >= 0 and keys[i] in ok}) if sd > 0 else []
+                   for (keys, index, sd), ok in zip(keyed, allowed, strict=True)]
     edges = np.cumsum([n_phys + n_groups] + [len(k) for k in fitted_keys])  # block b is z[edges[b]:edges[b + 1]]
     n_keyed = int(edges[-1] - edges[0])
 
