@@ -13,12 +13,18 @@ from __future__ import annotations
 import functools
 import json
 import os
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+
+try:
+    import fcntl
+except ImportError:  # Windows has no flock: there each xdist worker builds the founding run itself
+    fcntl = None  # type: ignore[assignment]
 
 
 @functools.lru_cache(maxsize=1)
@@ -87,15 +93,13 @@ class FoundingRun:
     report: Any
 
 
-@pytest.fixture(scope="session")
-def founding_run(tmp_path_factory) -> FoundingRun:
-    """The founding report, built once per session through the command line."""
+def _founding_run(out: Path) -> FoundingRun:
+    """``tokensim run`` on the founding scenario into ``out``, through the command line."""
     from click.testing import CliRunner
 
     from tokensim.cli import _run as run_cli
     from tokensim.cli import cli
 
-    out = tmp_path_factory.mktemp("founding-run")
     argv = ("run", FOUNDING_SCENARIO, "--out", str(out), "--format", "json", "--paths", str(FOUNDING_PATHS))
     reports = []
     real = run_cli.run_report
@@ -110,3 +114,21 @@ def founding_run(tmp_path_factory) -> FoundingRun:
     assert res.exit_code == 0, res.output
     assert len(reports) == 1, "tokensim.cli._run no longer calls run_report by that name: update this fixture"
     return FoundingRun(argv, json.loads(res.stdout), out, reports[0])
+
+
+@pytest.fixture(scope="session")
+def founding_run(tmp_path_factory, worker_id) -> FoundingRun:
+    """The founding report, built once per test session through the command line: under pytest-xdist the first worker
+    to ask builds it (about 11 s on one core, most of it the charts) in the folder the workers share, and the others
+    wait on a lock and read it back (pytest-xdist's documented recipe for a session fixture run once)."""
+    if worker_id == "master" or fcntl is None:  # no xdist (or no flock): this process's own run
+        return _founding_run(tmp_path_factory.mktemp("founding-run"))
+    shared = tmp_path_factory.getbasetemp().parent  # one folder per session, common to its workers
+    with open(shared / "founding-run.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or when a worker dies
+        kept = shared / "founding-run.pickle"
+        if kept.exists():
+            return pickle.loads(kept.read_bytes())
+        run = _founding_run(shared / "founding-run")
+        kept.write_bytes(pickle.dumps(run))
+        return run

@@ -490,8 +490,70 @@ class PriorWidths:
                    attention_kinds=tuple(record.get("attention_kinds") or ATTENTION_KINDS))
 
 
+# The fit's relative finite-difference step (scipy's ``diff_step``).
+_DIFF_STEP = 1e-4
+
+
+def _grouped_differences(residuals, touched: list[np.ndarray], low: np.ndarray, high: np.ndarray, diff_step: float):
+    """``(fun, jac)`` for scipy's least_squares: ``fun`` is ``residuals`` remembering its last value, ``jac`` the
+    forward-difference Jacobian that scipy's ``jac="2-point"`` computes at ``diff_step`` within the bounds, to the last
+    bit, with fewer evaluations: columns whose ``touched`` residuals (indices into ``residuals``' vector; every other
+    entry of the column is exactly 0) do not overlap are stepped together, in one evaluation (the column grouping of
+    Curtis, Powell and Reid, J. Inst. Maths Applics 13, 1974; greedy, in column order). A family's factor moves only
+    its family's rows, so the families' factors of one parameter share an evaluation, as do the source offsets.
+
+    The steps are scipy's (scipy.optimize._numdiff, 1.17: ``_compute_absolute_step`` with a relative step, then
+    ``_adjust_scheme_to_bounds`` one-sided); tests/test_calibration.py checks the fits equal."""
+    n = len(touched)
+    colours: list[list[int]] = []
+    used: list[set[int]] = []
+    for j, rows in enumerate(touched):
+        mine = set(rows.tolist())
+        for c, taken in enumerate(used):
+            if not (mine & taken):
+                colours[c].append(j)
+                taken |= mine
+                break
+        else:
+            colours.append([j])
+            used.append(mine)
+    last: dict[str, np.ndarray] = {}
+
+    def fun(z: np.ndarray) -> np.ndarray:
+        f = residuals(z)
+        last["z"], last["f"] = np.array(z, copy=True), f.copy()  # a copy: scipy scales f in place for the loss
+        return f
+
+    def jac(z: np.ndarray) -> np.ndarray:
+        f0 = last["f"] if "z" in last and np.array_equal(last["z"], z) else residuals(z)
+        sign = np.where(z >= 0, 1.0, -1.0)
+        h = diff_step * sign * np.abs(z)
+        h = np.where((z + h) - z == 0, np.finfo(float).eps ** 0.5 * sign * np.maximum(1.0, np.abs(z)), h)
+        below, above = z - low, high - z
+        violated = (z + h < low) | (z + h > high)
+        fitting = np.abs(h) <= np.maximum(below, above)
+        h[violated & fitting] *= -1
+        forward = (above >= below) & ~fitting
+        h[forward] = above[forward]
+        backward = (above < below) & ~fitting
+        h[backward] = -below[backward]
+        # column-major, as scipy builds its own: the trust-region solver's rounding depends on the layout
+        out = np.zeros((n, len(f0))).T
+        for columns in colours:
+            z1 = np.array(z, dtype=float, copy=True)
+            z1[columns] = z[columns] + h[columns]
+            f1 = residuals(z1)
+            for j in columns:
+                rows, step = touched[j], (z[j] + h[j]) - z[j]
+                out[:, j] = 0.0 / step  # scipy's (f1 - f0) / step where f1 == f0: a zero with the step's sign
+                out[rows, j] = (f1[rows] - f0[rows]) / step
+        return out
+
+    return fun, jac
+
+
 def fit(problem: Problem, train: np.ndarray | None = None, x0: np.ndarray | None = None,
-        widths: PriorWidths = PriorWidths()) -> FitResult:
+        widths: PriorWidths = PriorWidths(), jacobian: str = "grouped") -> FitResult:
     """Robust least squares on ln(predicted/measured) over ``train`` rows (default all) at the prior ``widths``:
     each family's log-factors shrunk to the pooled ones with width ``family_sd`` (> 0); with
     ``source_offset_sd`` > 0 each training source group also gets a shrunk log-offset (``FitResult.source_effects``)
@@ -503,9 +565,15 @@ def fit(problem: Problem, train: np.ndarray | None = None, x0: np.ndarray | None
 
     A width narrower than :data:`LEGACY_FAMILY_SD` is reached by continuation: without ``x0`` the fit first runs at
     that width from the documented start, then at ``family_sd`` from its solution. Started cold at 0.075, a fold of the
-    noise-free synthetic test stopped in a local minimum 8% off on a held-out row (docs/model-notes.md, round 19)."""
+    noise-free synthetic test stopped in a local minimum 8% off on a held-out row (docs/model-notes.md, round 19).
+
+    ``jacobian``: "grouped" (:func:`_grouped_differences`: the same forward differences as scipy's, with columns that
+    move disjoint residuals stepped together) or "dense" (scipy's "2-point", one evaluation per column). Both give the
+    same Jacobian to the last bit, so the same fit; "dense" is the check of that."""
+    if jacobian not in ("grouped", "dense"):
+        raise ValueError(f"jacobian must be 'grouped' or 'dense', not {jacobian!r}")
     if x0 is None and widths.family_sd < LEGACY_FAMILY_SD:
-        x0 = fit(problem, train, None, replace(widths, family_sd=LEGACY_FAMILY_SD)).x
+        x0 = fit(problem, train, None, replace(widths, family_sd=LEGACY_FAMILY_SD), jacobian).x
     source_offset_sd, engine_sd, attention_sd = widths.source_offset_sd, widths.engine_sd, widths.attention_sd
     engine_kernel_sd, family_sd = widths.engine_kernel_sd, widths.family_sd
     slots = _layout(problem)
@@ -566,8 +634,31 @@ def fit(problem: Problem, train: np.ndarray | None = None, x0: np.ndarray | None
         start = np.concatenate([start, np.zeros(n_keyed)])
     from scipy.optimize import least_squares  # scipy is imported when a fit runs, not with the CLI
 
-    sol = least_squares(residuals, start, bounds=(low, high), loss="soft_l1", f_scale=LOSS_SCALE, method="trf",
-                        x_scale="jac", diff_step=1e-4, xtol=1e-10, ftol=1e-10, gtol=1e-10, max_nfev=400)
+    if jacobian == "dense":  # scipy's own forward differences, one evaluation per column (the grouped one's oracle)
+        jac: Any = "2-point"
+        fun = residuals
+    else:
+        # Which residuals each column can move, in the order residuals() returns them: the training rows' data, the
+        # families' shrinkage, the source offsets' priors, the keyed blocks' priors.
+        data_family, data_group = problem.row_family[train], group_of[train]
+        n_data, n_shrink = int(train.sum()), len(prior)
+        touched: list[np.ndarray] = []
+        for i, (p, fam) in enumerate(slots):
+            rows = (np.flatnonzero(data_family == fam) if fam is not None  # a family's own factor
+                    else np.empty(0, dtype=int) if p.per_family  # a pooled value only anchors the shrinkage
+                    else np.arange(n_data))  # a factor with no per-family values moves every row
+            shrink = [n_data + k for k, pair in enumerate(prior) if i in pair]
+            touched.append(np.concatenate([rows, shrink]).astype(int))
+        for g in range(n_groups):
+            touched.append(np.append(np.flatnonzero(data_group == g), n_data + n_shrink + g))
+        at = n_data + n_shrink + n_groups
+        for (_, index, _), fitted in zip(keyed, fitted_keys, strict=True):
+            for k in fitted:
+                touched.append(np.append(np.flatnonzero(index[train] == k), at))
+                at += 1
+        fun, jac = _grouped_differences(residuals, touched, low, high, diff_step=_DIFF_STEP)
+    sol = least_squares(fun, start, jac=jac, bounds=(low, high), loss="soft_l1", f_scale=LOSS_SCALE, method="trf",
+                        x_scale="jac", diff_step=_DIFF_STEP, xtol=1e-10, ftol=1e-10, gtol=1e-10, max_nfev=400)
     source_effects = ({g: float(v) for g, v in zip(groups, sol.x[n_phys:n_phys + n_groups], strict=True)}
                       if use_effects else {})
     logs = keyed_logs(sol.x)
