@@ -218,7 +218,8 @@ def test_calibrate_attention_sd_writes_the_factor_and_perf_uses_it(tmp_path):
     csv_path = _measurement_csv(rows, tmp_path / "m.csv")
     out = tmp_path / "fitted.yaml"
     res = CliRunner().invoke(cli, ["calibrate", "--measurements", str(csv_path), "--calibration", path, "--out",
-                                   str(out), "--date", "2026-01-03", "--attention-sd", "0.3", "--format", "json"])
+                                   str(out), "--date", "2026-01-03", "--attention-sd", "0.3", "--format", "json",
+                                   "--jobs", "1"])
     assert res.exit_code == 0, res.output
     report = json.loads(res.stdout)
     assert report["fit"]["attention_sd"] == 0.3 and "per-attention-kind" in report["fit"]["method"]

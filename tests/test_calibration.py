@@ -209,6 +209,15 @@ def test_cross_validation_predicts_each_source_from_the_others(synthetic):
     assert {r["predicted_band"] for r in rows} == {"none"}
 
 
+def test_folds_in_worker_processes_are_the_folds_in_this_one_bit_for_bit(synthetic, calibrated):
+    """``jobs=2`` runs the fit to all synthetic rows and the three folds in a process pool; each is the same
+    deterministic fit wherever it runs, so ``calibrate`` writes the same file, its held-out rows included, as the
+    in-process run (the ``calibrated`` fixture) to the last digit."""
+    path, measurements, _ = synthetic
+    two = cal.calibrate(measurements, "synthetic.csv sha256:0", path, date="2026-01-02", jobs=2)
+    assert two.yaml_text == calibrated.yaml_text and two.loso == calibrated.loso
+
+
 def test_calibrate_writes_a_loadable_sourced_file(calibrated, tmp_path):
     """`calibrate` returns YAML the loader reads back, every fitted factor sourced, intervals from cross-validation."""
     result = calibrated
@@ -241,13 +250,24 @@ def test_cli_calibrate_writes_out_file_and_reports(synthetic, tmp_path):
     csv_path = _measurement_csv(measurements, tmp_path / "m.csv")
     out = tmp_path / "cal.yaml"
     res = CliRunner().invoke(cli, ["calibrate", "--measurements", str(csv_path), "--calibration", path, "--out",
-                                   str(out), "--date", "2026-01-03", "--format", "json"])
+                                   str(out), "--date", "2026-01-03", "--format", "json", "--jobs", "1"])
     assert res.exit_code == 0, res.output
     assert out.is_file() and "2026-01-03" in out.read_text()
     assert '"cross_validation"' in res.stdout and '"median_abs_error"' in res.stdout
     load_efficiency.cache_clear()
     assert predict("H200", "llama-3.1-8b", "fp8", measurements[0].workload,
                    calibration_path=str(out)).output_tokens_per_s_per_gpu > 0
+
+
+@pytest.mark.parametrize("command", [["calibrate"], ["validate", "--cross-validate"]])
+def test_jobs_below_one_is_refused_before_any_work(command, tmp_path):
+    """``--jobs 0``: exit 2, one line naming the option, the value and what is allowed; nothing written."""
+    res = CliRunner().invoke(cli, [*command, "--jobs", "0", *(["--out", str(tmp_path / "c.yaml")]
+                                                             if command == ["calibrate"] else [])])
+    assert res.exit_code == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--jobs" in lines[0] and "0" in lines[0] and ">=1" in lines[0], res.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_cli_calibrate_without_out_writes_into_the_current_folder(synthetic, tmp_path, monkeypatch):
@@ -402,7 +422,7 @@ def test_cross_validation_refits_at_the_calibrations_family_width(synthetic, tmp
                                 "fit:\n" + "".join(f"  {k}: {v}\n" for k, v in fit_block.items())))
     seen = {}
 
-    def spy(fitted, calibration_path, widths):
+    def spy(fitted, calibration_path, widths, jobs):
         seen["family_sd"] = widths.family_sd
         return []
 

@@ -50,6 +50,60 @@ def test_a_signal_mid_run_ends_with_its_status_one_line_and_no_temporary_file(tm
     assert list(out.iterdir()) == []  # the folder was made by the path check, and left empty
 
 
+def _descendants(pid: int) -> set[int]:
+    """Every process below ``pid`` (children, their children, ...), read from /proc."""
+    parent_of = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended while listed
+            continue
+        parent_of[int(stat.parent.name)] = int(fields[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parent_of.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to find the worker processes")
+@pytest.mark.parametrize(("signum", "status", "line"), [
+    (signal.SIGINT, 130, "tokensim: aborted"),
+    (signal.SIGTERM, 143, "tokensim: terminated"),
+])
+def test_a_signal_while_calibrate_fits_in_worker_processes_ends_them_all(tmp_path, signum, status, line):
+    """``calibrate --jobs 2`` on the bundled rows (minutes of fits) is interrupted once its worker processes run, the
+    signal sent to the whole process group as a terminal's Ctrl-C is: one line, status 128 + the signal, no
+    traceback from any process, no file written, and within seconds no worker left."""
+    out = tmp_path / "calibration.yaml"
+    proc = _tokensim("calibrate", "--with-fixed-concurrency", "--jobs", "2", "--out", str(out),
+                     start_new_session=True)
+    deadline = time.monotonic() + 60
+    while len(_descendants(proc.pid)) < 3:  # the forkserver and the two workers
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        assert time.monotonic() < deadline, "calibrate started no worker processes within 60 s"
+        time.sleep(0.05)
+    time.sleep(1.0)  # the workers inside their fits
+    workers = _descendants(proc.pid)
+    os.killpg(proc.pid, signum)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == status, err
+    assert err.strip().splitlines()[-1] == line and "Traceback" not in err, err
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_alive(pid) for pid in workers), [pid for pid in workers if _alive(pid)]
+
+
 def _wait_until_numpy_loads(proc: subprocess.Popen, timeout_s: float = 30.0) -> None:
     """Until NumPy's extension is mapped into the child: NumPy is first imported by tokensim.cli, which
     tokensim._entry.main imports inside its handler, so from here on the interrupt is tokensim's to report."""

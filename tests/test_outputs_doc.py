@@ -66,7 +66,7 @@ RUNS = {
     "tokensim validate": [["validate", "--measurements", "{tmp}/measurements.csv"]],
     # at the families' legacy width: one fit per fold instead of the default's two (its continuation), same fields
     "tokensim calibrate": [["calibrate", "--measurements", "{tmp}/measurements.csv", "--out", "{tmp}/calibration.yaml",
-                            "--date", "2026-01-01", "--family-sd", "0.3"]],
+                            "--date", "2026-01-01", "--family-sd", "0.3", "--jobs", "1"]],
 }
 
 

@@ -674,7 +674,8 @@ def test_cli_cross_validate_refits_fitted_rows_and_reports_the_rest(tmp_path):
     reason."""
     path, fitted, ok = _small_cross_validation_file(tmp_path, with_unknown_model=True)
     runner = CliRunner()
-    cross = runner.invoke(cli, ["validate", "--measurements", str(path), "--cross-validate", "--format", "json"])
+    cross = runner.invoke(cli, ["validate", "--measurements", str(path), "--cross-validate", "--format", "json",
+                                "--jobs", "1"])
     plain = runner.invoke(cli, ["validate", "--measurements", str(path), "--format", "json"])
     assert cross.exit_code == 0 and plain.exit_code == 0, cross.output + plain.output
     c, p = json.loads(cross.stdout), json.loads(plain.stdout)
@@ -690,8 +691,9 @@ def test_calibrate_reports_the_held_out_rows_that_cross_validate_recomputes(tmp_
     path, fitted, _ = _small_cross_validation_file(tmp_path)
     runner = CliRunner()
     cal = tmp_path / "cal.yaml"
+    # the folds in this process here, in a pool of workers (the default --jobs, 2 here) in validate below
     res = runner.invoke(cli, ["calibrate", "--measurements", str(path), "--out", str(cal), "--date", "2026-01-03",
-                              "--format", "json"])
+                              "--format", "json", "--jobs", "1"])
     assert res.exit_code == 0, res.output
     held = json.loads(res.stdout)["cross_validation"]["rows"]
     cross = runner.invoke(cli, ["validate", "--measurements", str(path), "--calibration", str(cal),

@@ -19,6 +19,7 @@ from ..perf.calibration import (
     PriorWidths,
     calibrate,
     cross_validated_measurements,
+    default_jobs,
     fixed_concurrency_rows,
     rows_sha256,
 )
@@ -71,27 +72,35 @@ def _report(rows: list[dict], not_run: list[dict]) -> dict:
             "not_run_by_reason": not_run_summary(not_run)}
 
 
+def _jobs_option(what: str):
+    """``--jobs``: the processes a leave-one-source-out cross-validation runs its folds in."""
+    return click.option("--jobs", "jobs", type=click.IntRange(min=1), default=None,
+                        help=f"processes {what} runs the leave-one-source-out folds in (one fit per source group; the "
+                             "result does not depend on it) [default: the processors this process may use]")
+
+
 @cli.command("validate")
 @click.option("--measurements", type=click.Path(exists=True, dir_okay=False),
               help="measurement CSV (default: the bundled tokensim/data/measurements.csv)")
 @click.option("--calibration", type=click.Path(exists=True, dir_okay=False), help="calibration YAML to use")
 @click.option("--cross-validate", "cross", is_flag=True,
               help="predict each source from a fit to the other sources (leave-one-source-out; refits as the "
-                   "calibration was fitted: one fit per source group, ~30 minutes on 2 cores for the bundled data; "
-                   "benchmarks/BENCHMARKS.md; `calibrate --format json` reports the same held-out predictions "
+                   "calibration was fitted: one fit per source group, a few minutes on 2 cores for the bundled "
+                   "data; benchmarks/BENCHMARKS.md; `calibrate --format json` reports the same held-out predictions "
                    "for the rows it fits)")
+@_jobs_option("--cross-validate")
 @click.option("--rows/--no-rows", "show_rows", default=False, show_default=True,
               help="also print the per-row table (about 1,500 lines) after the per-group summary (table format)")
 @click.option("--subset", type=click.Choice(tuple(_SUBSETS)), default="all", show_default=True,
               help="rows to report: all, those calibrate fits, or those it does not (calibrate: no)")
 @format_option()
-def validate_command(measurements, calibration, cross, show_rows, subset, fmt):
+def validate_command(measurements, calibration, cross, jobs, show_rows, subset, fmt):
     """Predict every published measurement with the code path of `tokensim perf`; report error and coverage, and
     every row that cannot be run with the reason."""
     data = [m for m in load_measurements(measurements) if _SUBSETS[subset](m)]
     if cross:
         info(f"cross-validating {len(data)} rows by source group (one fit per group of fitted rows)...")
-        report = _report(*cross_validated_measurements(data, calibration))
+        report = _report(*cross_validated_measurements(data, calibration, jobs or default_jobs()))
     else:
         result = validate(data, calibration)
         report = _report(result["rows"], result["not_run"])
@@ -172,9 +181,10 @@ def _attention_kinds(value: str) -> tuple[str, ...]:
               default=PRIOR_LOG_SD, show_default=True,
               help="prior width (log scale) of each hardware family's factors around the pooled ones; smaller pools "
                    "the families more (docs/model-notes.md round 19)")
+@_jobs_option("calibrate")
 @format_option()
 def calibrate_command(measurements, calibration, out, install, date, with_fixed, offset_sd, engine_sd, attention_sd,
-                      attention_kinds, engine_kernel_sd, family_sd, fmt):
+                      attention_kinds, engine_kernel_sd, family_sd, jobs, fmt):
     """Fit the efficiency factors to the measurements, cross-validate by source and write a calibration YAML (a file
     of yours unless --install replaces the installed one)."""
     if install and out is not None:
@@ -195,7 +205,7 @@ def calibrate_command(measurements, calibration, out, install, date, with_fixed,
     info(f"fitting {len(data)} rows{skipped}, then one fit per source for cross-validation...")
     widths = PriorWidths(source_offset_sd=offset_sd, engine_sd=engine_sd, attention_sd=attention_sd,
                          engine_kernel_sd=engine_kernel_sd, family_sd=family_sd, attention_kinds=attention_kinds)
-    result = calibrate(data, label, calibration, date, widths)
+    result = calibrate(data, label, calibration, date, widths, jobs or default_jobs())
     atomic_write_text(target, result.yaml_text)
     info(f"wrote {target}")
     report = summarize(result.loso)

@@ -13,7 +13,10 @@ documented values, so it is deterministic.
 
 Speed: every row's step model, workload and concurrency grid are built once; a candidate parameter vector then runs
 :func:`tokensim.perf.evaluate` once per serving mode on the stacked rows (every :class:`~tokensim.perf._core.StepModel`
-field an array with one entry per row), which is the same arithmetic ``predict`` runs row by row.
+field an array with one entry per row), which is the same arithmetic ``predict`` runs row by row. The Jacobian's
+forward differences step the columns that move disjoint rows together (:func:`_grouped_differences`: the families'
+factors of one parameter, the source offsets, the engine factors), and the cross-validation's fits run in a process
+pool (``jobs``); neither changes a digit of the result.
 
 Error is reported out of sample by leave-one-source-out cross-validation: each source document is predicted by a
 fit to all the others. Prediction intervals come from those out-of-sample residuals: per phase and per architecture
@@ -26,6 +29,10 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import math
+import multiprocessing
+import os
+import signal
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -69,8 +76,8 @@ __all__ = ["FitParameter", "PARAMETERS", "PRIOR_LOG_SD", "LEGACY_FAMILY_SD", "Pr
            "fit", "predict_rows", "predict_speeds", "cross_validate", "cross_validate_points", "cross_validated_rows",
            "interval_sigmas", "conformal_sigma", "calibrate", "fixed_concurrency_rows", "rows_sha256",
            "FIXED_CONCURRENCY_LABEL", "DEFAULT_SOURCE_OFFSET_SD", "DEFAULT_ENGINE_SD", "ENGINE_SCALED",
-           "cross_validated_measurements", "DEFAULT_ATTENTION_SD", "ATTENTION_SCALED", "DEFAULT_ENGINE_KERNEL_SD",
-           "ENGINE_KERNEL_SCALED"]
+           "cross_validated_measurements", "default_jobs", "DEFAULT_ATTENTION_SD", "ATTENTION_SCALED",
+           "DEFAULT_ENGINE_KERNEL_SD", "ENGINE_KERNEL_SCALED"]
 
 # How far (log scale, one standard deviation) a family's factor may stray from the pooled value before the
 # penalty equals one data residual of the same size (``tokensim calibrate --family-sd``). Chosen among 0.075, 0.15, 0.3
@@ -684,25 +691,82 @@ def fit(problem: Problem, train: np.ndarray | None = None, x0: np.ndarray | None
 
 
 def cross_validate(problem: Problem, x0: np.ndarray | None = None,
-                   widths: PriorWidths = PriorWidths()) -> np.ndarray:
+                   widths: PriorWidths = PriorWidths(), jobs: int = 1) -> np.ndarray:
     """Leave-one-source-out predictions: each source's rows predicted by a fit to every other source (sources of one
     organisation held out together: ``Measurement.source_group``)."""
-    return cross_validate_points(problem, x0, widths)[0]
+    return cross_validate_points(problem, x0, widths, jobs)[0]
 
 
 def cross_validate_points(problem: Problem, x0: np.ndarray | None = None,
-                          widths: PriorWidths = PriorWidths()) -> tuple[np.ndarray, np.ndarray]:
+                          widths: PriorWidths = PriorWidths(), jobs: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """:func:`cross_validate`'s predictions and, from the same fits, each row's output tokens/s per user at its
-    operating point (NaN for prefill rows)."""
+    operating point (NaN for prefill rows).
+
+    ``jobs`` > 1 runs the folds in that many worker processes (:func:`_fits`); each fold is the same deterministic
+    fit wherever it runs, so the result is the same to the last bit."""
+    groups = _source_groups(problem)
+    return _held_out(problem, groups, _fits(problem, x0, widths, groups, jobs))
+
+
+def _source_groups(problem: Problem) -> list[str]:
+    return sorted({m.source_group for m in problem.measurements})
+
+
+def _held_out(problem: Problem, groups: list[str], folds: list[FitResult]) -> tuple[np.ndarray, np.ndarray]:
+    """Each group's rows as its own fold (a fit without them) predicted them, and their speeds."""
     sources = np.array([m.source_group for m in problem.measurements])
     out = np.empty(len(sources))
     speed = np.empty(len(sources))
-    for s in sorted(set(sources)):
+    for s, res in zip(groups, folds, strict=True):
         held = sources == s
-        res = fit(problem, train=~held, x0=x0, widths=widths)
-        out[held] = res.predicted[held]
-        speed[held] = np.asarray(res.predicted_tokens_per_s_per_user)[held]
+        out[held], speed[held] = res.predicted[held], np.asarray(res.predicted_tokens_per_s_per_user)[held]
     return out, speed
+
+
+def _fits(problem: Problem, x0: np.ndarray | None, widths: PriorWidths, held_out: Sequence[str | None],
+          jobs: int) -> list[FitResult]:
+    """One fit per entry of ``held_out``: to every row but that source group's (None: to every row), in ``jobs``
+    processes when more than one (a pool whose workers each get the problem once, at start)."""
+    if jobs > 1 and len(held_out) > 1:
+        with _fold_pool(min(jobs, len(held_out)), problem, x0, widths) as pool:
+            return pool.map(_fold, held_out, chunksize=1)
+    _FOLD_STATE.update(problem=problem, x0=x0, widths=widths)
+    try:
+        return [_fold(group) for group in held_out]
+    finally:
+        _FOLD_STATE.clear()
+
+
+# The problem, start and widths of the fits a process runs (set by _fold_pool's initializer in each worker).
+_FOLD_STATE: dict[str, Any] = {}
+
+
+def _fold(group: str | None) -> FitResult:
+    """The fit to every row but ``group``'s (None: every row), from _FOLD_STATE."""
+    problem = _FOLD_STATE["problem"]
+    train = None if group is None else np.array([m.source_group != group for m in problem.measurements])
+    return fit(problem, train=train, x0=_FOLD_STATE["x0"], widths=_FOLD_STATE["widths"])
+
+
+def _fold_worker(problem: Problem, x0: np.ndarray | None, widths: PriorWidths) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C is the parent's to handle: it ends the pool
+    _FOLD_STATE.update(problem=problem, x0=x0, widths=widths)
+
+
+def _fold_pool(processes: int, problem: Problem, x0: np.ndarray | None, widths: PriorWidths):
+    """A process pool whose workers each hold the problem once (sent at start, not with every fold). Started by
+    forkserver where the platform has it (a fork of this process could copy a lock another thread holds), else
+    spawn. Leaving its ``with`` block, normally or on a Ctrl-C, terminates the workers."""
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    return multiprocessing.get_context(method).Pool(processes, _fold_worker, (problem, x0, widths))
+
+
+def default_jobs() -> int:
+    """The processors this process may run on: the default of ``calibrate --jobs``."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 # -- intervals -------------------------------------------------------------------------------------------------------
@@ -770,11 +834,12 @@ def loso_rows(problem: Problem, loso_pred: np.ndarray, level: float, z: float,
 
 
 def cross_validated_rows(measurements: list[Measurement], calibration_path: str | None = None,
-                         widths: PriorWidths = PriorWidths()) -> list[dict]:
-    """Validation rows of leave-one-source-out predictions (``tokensim validate --cross-validate``)."""
+                         widths: PriorWidths = PriorWidths(), jobs: int = 1) -> list[dict]:
+    """Validation rows of leave-one-source-out predictions (``tokensim validate --cross-validate``), the folds in
+    ``jobs`` processes."""
     problem = build_problem(measurements, calibration_path)
     eff = next(iter(problem.base_efficiency.values()))
-    pred, speed = cross_validate_points(problem, widths=widths)
+    pred, speed = cross_validate_points(problem, widths=widths, jobs=jobs)
     return loso_rows(problem, pred, eff.interval_level, eff.interval_z, speed)
 
 
@@ -782,8 +847,8 @@ def cross_validated_rows(measurements: list[Measurement], calibration_path: str 
 FIXED_CONCURRENCY_LABEL = "fixed-concurrency rows marked calibrate: no"
 
 
-def cross_validated_measurements(measurements: list[Measurement],
-                                 calibration_path: str | None = None) -> tuple[list[dict], list[dict]]:
+def cross_validated_measurements(measurements: list[Measurement], calibration_path: str | None = None,
+                                 jobs: int = 1) -> tuple[list[dict], list[dict]]:
     """Leave-one-source-out validation of a measurement file against a calibration, refitted as that calibration
     was fitted (``tokensim validate --cross-validate``).
 
@@ -800,6 +865,8 @@ def cross_validated_measurements(measurements: list[Measurement],
         Rows of a measurement file.
     calibration_path : str, optional
         The calibration YAML (default: the bundled one).
+    jobs : int
+        Processes the folds run in (the result does not depend on it).
 
     Returns
     -------
@@ -823,7 +890,7 @@ def cross_validated_measurements(measurements: list[Measurement],
             fitted.append(m)
         except NotRunnable as exc:
             not_run.append(not_run_result(m, exc))
-    rows = cross_validated_rows(fitted, calibration_path, widths) if fitted else []
+    rows = cross_validated_rows(fitted, calibration_path, widths, jobs) if fitted else []
     held = validate(rest, calibration_path) if rest else {"rows": [], "not_run": []}
     return rows + held["rows"], not_run + held["not_run"]
 
@@ -927,7 +994,7 @@ _HEADER = """
 
 
 def calibrate(measurements: list[Measurement], data_label: str, calibration_path: str | None = None,
-              date: str | None = None, widths: PriorWidths = PriorWidths()) -> Calibration:
+              date: str | None = None, widths: PriorWidths = PriorWidths(), jobs: int = 1) -> Calibration:
     """Fit the factors at the prior ``widths``, cross-validate by source, derive intervals; return the new
     calibration.yaml text, the widths recorded in its ``fit`` block (each
     family's factors shrunk to the pool with ``family_sd``, recorded in ``fit.family_sd``; with
@@ -935,13 +1002,15 @@ def calibrate(measurements: list[Measurement], data_label: str, calibration_path
     all rows, in ``fit.source_offsets``; with ``engine_sd`` > 0: per-engine factors in every fit, recorded in
     ``fit.engine_sd`` and, fitted to all rows, in the file's ``engines``; with ``attention_sd`` > 0 likewise per
     attention kind, in ``fit.attention_sd`` and ``attention``; with ``engine_kernel_sd`` > 0 per-engine kernel
-    factors, in ``fit.engine_kernel_sd`` and ``engines``)."""
+    factors, in ``fit.engine_kernel_sd`` and ``engines``). The cross-validation's folds run in ``jobs`` processes;
+    the file does not depend on it."""
     date = date or _dt.date.today().isoformat()
     problem = build_problem(measurements, calibration_path)
     source_offset_sd, engine_sd, attention_sd = widths.source_offset_sd, widths.engine_sd, widths.attention_sd
     engine_kernel_sd, family_sd = widths.engine_kernel_sd, widths.family_sd
-    full = fit(problem, widths=widths)
-    loso_pred, loso_speed = cross_validate_points(problem, widths=widths)
+    groups = _source_groups(problem)
+    full, *folds = _fits(problem, None, widths, [None, *groups], jobs)  # the fit to all rows, then one per group
+    loso_pred, loso_speed = _held_out(problem, groups, folds)
     eff = next(iter(problem.base_efficiency.values()))
     level, z = eff.interval_level, eff.interval_z
     resid = np.log(loso_pred / problem.measured)
