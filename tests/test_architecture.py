@@ -17,9 +17,10 @@ PACKAGE = Path(__file__).resolve().parent.parent / "tokensim"
 
 # Heavy or optional libraries a module may import inside a function, so that ``import tokensim`` and the CLI's start
 # stay light (DESIGN.md section 9): the GPU stack, charting, sensitivity indices and statistics, scale-out, the
-# table stack, and the report extra's workbook and interactive charts (openpyxl, plotly) with the browser test's driver.
+# table stack, the report extra's workbook and interactive charts (openpyxl, plotly) with the browser test's driver,
+# and the BLAS thread limit of calibrate's worker processes (threadpoolctl).
 LAZY_ALLOWED = {"cupy", "matplotlib", "SALib", "scipy", "dask", "distributed", "dask_cuda", "pandas", "pyarrow", "rich",
-                "openpyxl", "plotly", "playwright"}
+                "openpyxl", "plotly", "playwright", "threadpoolctl"}
 
 # The command's entry point imports ``signal`` inside the function that catches a Ctrl-C, so that one landing in that
 # import is caught too (a Ctrl-C in ``import signal`` at the top of tokensim/_entry.py printed a traceback on CI).

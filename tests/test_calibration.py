@@ -218,6 +218,50 @@ def test_folds_in_worker_processes_are_the_folds_in_this_one_bit_for_bit(synthet
     assert two.yaml_text == calibrated.yaml_text and two.loso == calibrated.loso
 
 
+def test_rows_no_fit_takes_widen_the_intervals_and_leave_the_factors_alone(synthetic, calibrated):
+    """The synthetic rows are exact, so their held-out residuals are near 0 and the widths sit near the floor. The
+    same deployments measured at half the model's value, in three other source groups and left out of the fit
+    (``validated``), double the residuals' spread: with half the residuals at ln 2 the 80% conformal quantile is ln 2,
+    so every width is ln 2 / z (z = 1.2816 for 80%). The factors are the fit's without them, to the last bit."""
+    path, measurements, _ = synthetic
+    slow = [replace(m, id=f"{m.id}-slow", source_id=f"val-{i % 3}", value=0.5 * m.value, calibrate=False)
+            for i, m in enumerate(measurements)]
+    wide = cal.calibrate(measurements, "synthetic.csv sha256:0", path, date="2026-01-02", validated=slow)
+    assert np.array_equal(wide.fit.x, calibrated.fit.x)
+    assert max(calibrated.sigmas.values()) < 0.05
+    assert all(v == pytest.approx(math.log(2) / 1.2815515655446004, rel=1e-3) for v in wide.sigmas.values())
+    assert "rows it does not take" in wide.fit_block["method"]
+
+
+def test_each_rows_interval_comes_from_the_other_source_groups():
+    """Three source groups of decode rows (Llama 3.1 8B, dense) with |ln(pred/meas)| of 0.1, 0.2 and 0.4 in groups
+    a, b, c (30 rows each): a row of group a gets the conformal width of b's and c's residuals only, and so on; the
+    row's own residual never sets its width."""
+    rows, measured = [], []
+    template = Measurement(id="x", source_id="a", source="synthetic", date="2026-01", confidence="A",
+                           hardware="H200", system_gpus=1, instance_gpus=1, tp=1, ep=1, model="llama-3.1-8b",
+                           precision="fp8", kv_cache_precision=None, serving="aggregated-offline", input_tokens=1000,
+                           output_tokens=1000, context_tokens=None, concurrency=8, slo=None,
+                           metric="output_tokens_per_s_total", value=100.0)
+    spread = {"a": 0.1, "b": 0.2, "c": 0.4}
+    for group, r in spread.items():
+        for i in range(30):
+            m = replace(template, id=f"{group}{i}", source_id=group)
+            measured.append(m)
+            rows.append({"id": m.id, "predicted": 100.0 * math.exp(r if i % 2 else -r), "measured": 100.0})
+    z = 1.2815515655446004
+    out = cal.leave_group_out_intervals(rows, measured, 0.8, z)
+    for group in spread:
+        others = np.array([spread[g] for g in spread if g != group for _ in range(30)])
+        want = cal.conformal_sigma(others, 0.8, z)
+        for row in (r for r, m in zip(out, measured, strict=True) if m.source_id == group):
+            assert row["high"] / row["predicted"] == pytest.approx(math.exp(z * want), rel=1e-12)
+            assert row["inside"] == (abs(math.log(row["predicted"] / row["measured"])) <= z * want)
+    # a: the others' 60 residuals are 0.2 and 0.4, so the 80% quantile (with 90% confidence) is 0.4: all inside;
+    # c: the others' are 0.1 and 0.2, so its 0.4 rows are all outside
+    assert all(r["inside"] for r in out[:30]) and not any(r["inside"] for r in out[60:])
+
+
 def test_calibrate_writes_a_loadable_sourced_file(calibrated, tmp_path):
     """`calibrate` returns YAML the loader reads back, every fitted factor sourced, intervals from cross-validation."""
     result = calibrated

@@ -201,11 +201,14 @@ def calibrate_command(measurements, calibration, out, install, date, with_fixed,
         extra = fixed_concurrency_rows(every)
         label += f" + {len(extra)} {FIXED_CONCURRENCY_LABEL}, sha256:{rows_sha256(extra)}"
         data = data + extra
-    skipped = f" ({len(every) - len(data)} marked calibrate: no are left out)" if len(every) > len(data) else ""
+    skipped = (f" ({len(every) - len(data)} marked calibrate: no are left out of it; their residuals join the "
+               "intervals')" if len(every) > len(data) else "")
     info(f"fitting {len(data)} rows{skipped}, then one fit per source for cross-validation...")
     widths = PriorWidths(source_offset_sd=offset_sd, engine_sd=engine_sd, attention_sd=attention_sd,
                          engine_kernel_sd=engine_kernel_sd, family_sd=family_sd, attention_kinds=attention_kinds)
-    result = calibrate(data, label, calibration, date, widths, jobs or default_jobs())
+    fitted_ids = {m.id for m in data}
+    rest = [m for m in every if m.id not in fitted_ids]  # predicted by the fit, for the intervals
+    result = calibrate(data, label, calibration, date, widths, jobs or default_jobs(), rest)
     atomic_write_text(target, result.yaml_text)
     info(f"wrote {target}")
     report = summarize(result.loso)

@@ -32,6 +32,7 @@ import math
 import multiprocessing
 import os
 import signal
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -39,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from ..config.catalog import load_catalog
 from ..config.reader import config_dir, load_yaml
 from . import _core as core
 from ._afd import is_afd
@@ -57,6 +59,7 @@ from .efficiency import (
     PhaseEfficiency,
     attention_kind_of,
     engine_of,
+    load_efficiency,
     render_calibration,
 )
 from .validate import (
@@ -748,17 +751,22 @@ def _fold(group: str | None) -> FitResult:
     return fit(problem, train=train, x0=_FOLD_STATE["x0"], widths=_FOLD_STATE["widths"])
 
 
-def _fold_worker(problem: Problem, x0: np.ndarray | None, widths: PriorWidths) -> None:
+def _fold_worker(problem: Problem, x0: np.ndarray | None, widths: PriorWidths, blas_threads: int) -> None:
+    from threadpoolctl import threadpool_limits
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C is the parent's to handle: it ends the pool
-    _FOLD_STATE.update(problem=problem, x0=x0, widths=widths)
+    # the workers share the processors: each one's BLAS (the trust-region step's SVD) gets its share of them, not all
+    _FOLD_STATE.update(problem=problem, x0=x0, widths=widths, blas=threadpool_limits(limits=blas_threads))
 
 
 def _fold_pool(processes: int, problem: Problem, x0: np.ndarray | None, widths: PriorWidths):
-    """A process pool whose workers each hold the problem once (sent at start, not with every fold). Started by
-    forkserver where the platform has it (a fork of this process could copy a lock another thread holds), else
-    spawn. Leaving its ``with`` block, normally or on a Ctrl-C, terminates the workers."""
+    """A process pool whose workers each hold the problem once (sent at start, not with every fold) and run their
+    BLAS on their share of the processors. Started by forkserver where the platform has it (a fork of this process
+    could copy a lock another thread holds), else spawn. Leaving its ``with`` block, normally or on a Ctrl-C,
+    terminates the workers."""
     method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-    return multiprocessing.get_context(method).Pool(processes, _fold_worker, (problem, x0, widths))
+    blas_threads = max(1, default_jobs() // processes)
+    return multiprocessing.get_context(method).Pool(processes, _fold_worker, (problem, x0, widths, blas_threads))
 
 
 def default_jobs() -> int:
@@ -814,23 +822,40 @@ def interval_sigmas(prefill_rows: np.ndarray, moe_rows: np.ndarray, log_residual
 
 def loso_rows(problem: Problem, loso_pred: np.ndarray, level: float, z: float,
               loso_speed: np.ndarray | None = None) -> list[dict]:
-    """Validation rows for cross-validated predictions; each source's intervals use the other sources' residuals.
-    With ``loso_speed`` (output tokens/s per user of the same fits) each row also carries its ``predicted_band``."""
-    resid = np.log(loso_pred / problem.measured)
-    prefill = _prefill_rows(problem.measurements)
-    sources = np.array([m.source_group for m in problem.measurements])
+    """Validation rows for cross-validated predictions; each source's intervals use the other sources' residuals
+    (:func:`leave_group_out_intervals`). With ``loso_speed`` (output tokens/s per user of the same fits) each row also
+    carries its ``predicted_band``."""
     rows = []
-    sigma_cache = {}
     for i, m in enumerate(problem.measurements):
-        if m.source_group not in sigma_cache:
-            keep = sources != m.source_group
-            sigma_cache[m.source_group] = interval_sigmas(prefill[keep], problem.row_moe[keep], resid[keep], level,
-                                                          z)
-        sig = sigma_cache[m.source_group]["prefill" if prefill[i] else "decode", bool(problem.row_moe[i])]
         p = float(loso_pred[i])
         extra = {} if loso_speed is None else {"predicted_band": predicted_band(m, float(loso_speed[i]))}
-        rows.append(row_result(m, p, p * math.exp(-z * sig), p * math.exp(z * sig), **extra))
-    return rows
+        rows.append(row_result(m, p, p, p, **extra))  # the interval is set next
+    return leave_group_out_intervals(rows, problem.measurements, level, z)
+
+
+def leave_group_out_intervals(rows: list[dict], measurements: list[Measurement], level: float,
+                              z: float) -> list[dict]:
+    """``rows`` (validation rows, one per measurement, each predicted out of sample: by a fit without its source
+    group, or by a fit that did not take it) with each interval recomputed from every other source group's residuals
+    among them, per phase and dense/MoE (:func:`interval_sigmas`): the intervals ``validate --cross-validate`` and
+    ``calibrate`` report. A row's own group never sets its width."""
+    if not rows:
+        return []
+    cat = load_catalog()
+    groups = np.array([m.source_group for m in measurements])
+    prefill = _prefill_rows(measurements)
+    moe = np.array([cat.get_model(m.model).is_moe for m in measurements])
+    resid = np.log([r["predicted"] / r["measured"] for r in rows])
+    widths: dict[str, dict] = {}
+    out = []
+    for i, (r, g) in enumerate(zip(rows, groups, strict=True)):
+        if g not in widths:
+            keep = groups != g
+            widths[g] = interval_sigmas(prefill[keep], moe[keep], resid[keep], level, z)
+        sig = widths[g]["prefill" if prefill[i] else "decode", bool(moe[i])]
+        low, high = r["predicted"] * math.exp(-z * sig), r["predicted"] * math.exp(z * sig)
+        out.append({**r, "low": low, "high": high, "inside": bool(low <= r["measured"] <= high)})
+    return out
 
 
 def cross_validated_rows(measurements: list[Measurement], calibration_path: str | None = None,
@@ -892,7 +917,12 @@ def cross_validated_measurements(measurements: list[Measurement], calibration_pa
             not_run.append(not_run_result(m, exc))
     rows = cross_validated_rows(fitted, calibration_path, widths, jobs) if fitted else []
     held = validate(rest, calibration_path) if rest else {"rows": [], "not_run": []}
-    return rows + held["rows"], not_run + held["not_run"]
+    # every row's interval from the other source groups' out-of-sample residuals, fitted rows and the rest alike
+    by_id = {m.id: m for m in measurements}
+    every = rows + held["rows"]
+    eff = load_efficiency("", calibration_path)  # the file's interval level (one for every family)
+    every = leave_group_out_intervals(every, [by_id[r["id"]] for r in every], eff.interval_level, eff.interval_z)
+    return every, not_run + held["not_run"]
 
 
 # -- which rows a fit may take -------------------------------------------------------------------------------------
@@ -994,7 +1024,8 @@ _HEADER = """
 
 
 def calibrate(measurements: list[Measurement], data_label: str, calibration_path: str | None = None,
-              date: str | None = None, widths: PriorWidths = PriorWidths(), jobs: int = 1) -> Calibration:
+              date: str | None = None, widths: PriorWidths = PriorWidths(), jobs: int = 1,
+              validated: Sequence[Measurement] = ()) -> Calibration:
     """Fit the factors at the prior ``widths``, cross-validate by source, derive intervals; return the new
     calibration.yaml text, the widths recorded in its ``fit`` block (each
     family's factors shrunk to the pool with ``family_sd``, recorded in ``fit.family_sd``; with
@@ -1003,7 +1034,12 @@ def calibrate(measurements: list[Measurement], data_label: str, calibration_path
     ``fit.engine_sd`` and, fitted to all rows, in the file's ``engines``; with ``attention_sd`` > 0 likewise per
     attention kind, in ``fit.attention_sd`` and ``attention``; with ``engine_kernel_sd`` > 0 per-engine kernel
     factors, in ``fit.engine_kernel_sd`` and ``engines``). The cross-validation's folds run in ``jobs`` processes;
-    the file does not depend on it."""
+    the file does not depend on it.
+
+    The interval widths come from every out-of-sample residual there is: the fitted rows' leave-one-source-out
+    residuals and, for the ``validated`` rows (those no fit takes; rows that cannot be run are left out), the
+    residuals of the fit to every fitted row, which never saw them. Each cross-validated row's own interval comes
+    from the other source groups' residuals only (:func:`leave_group_out_intervals`)."""
     date = date or _dt.date.today().isoformat()
     problem = build_problem(measurements, calibration_path)
     source_offset_sd, engine_sd, attention_sd = widths.source_offset_sd, widths.engine_sd, widths.attention_sd
@@ -1013,12 +1049,9 @@ def calibrate(measurements: list[Measurement], data_label: str, calibration_path
     loso_pred, loso_speed = _held_out(problem, groups, folds)
     eff = next(iter(problem.base_efficiency.values()))
     level, z = eff.interval_level, eff.interval_z
-    resid = np.log(loso_pred / problem.measured)
-    prefill = _prefill_rows(measurements)
-    sigmas = interval_sigmas(prefill, problem.row_moe, resid, level, z)
     loso = loso_rows(problem, loso_pred, level, z, loso_speed)
-    stats = summarize(loso)["summary"]
     sources = len({m.source_id for m in measurements})
+    stats = summarize(loso)["summary"]  # the error figures (the intervals are set below)
     fitted = (f"fitted by tokensim calibrate on {date} to {len(measurements)} rows of measurements.csv "
               f"({sources} sources); LOSO median abs error {stats['median_abs_error']:.1%}")
     defaults: dict[str, tuple[float, str]] = {}
@@ -1034,17 +1067,11 @@ def calibrate(measurements: list[Measurement], data_label: str, calibration_path
     # prefill passes run eagerly (perf._core: no CUDA graph); the factor is written for completeness, unused
     defaults["prefill.graph_layer_overhead_s"] = (full.pooled["layer_overhead_s"], "unused: prefill passes run "
                                                   "eagerly (no CUDA graph); written equal to layer_overhead_s")
-    conformal = (f"conformal {level:.0%} quantile ({INTERVAL_CONFIDENCE:.0%} confidence) of leave-one-source-out "
-                 f"|ln(pred/meas)| / z ({date})")
-    for phase, moe, name in _WIDTHS:
-        rows = int(((prefill if phase == "prefill" else ~prefill) & (problem.row_moe == moe)).sum())
-        defaults[f"{phase}.{name}"] = (sigmas[phase, moe], f"{conformal}, {rows} {phase} "
-                                       f"{'MoE' if moe else 'dense'} rows pooled over hardware families (under "
-                                       f"{MIN_ROWS_FOR_INTERVAL} rows: the phase's rows, then all rows)")
     method = (f"robust least squares (scipy least_squares, soft_l1, f_scale {LOSS_SCALE}) on ln(predicted/"
               f"measured), per-family log-factors shrunk to the pool with sd {family_sd:g}; intervals "
               f"training-conditional conformal ({INTERVAL_CONFIDENCE:.0%} confidence) on leave-one-source-out "
-              "residuals, per phase and dense/MoE")
+              "residuals" + (" and the fit's residuals on the rows it does not take" if validated else "")
+              + ", per phase and dense/MoE")
     if source_offset_sd > 0:
         method += f"; per-source log-offsets shrunk to 0 with sd {source_offset_sd:g} (never predicting)"
     if engine_sd > 0:
@@ -1082,6 +1109,39 @@ def calibrate(measurements: list[Measurement], data_label: str, calibration_path
     attentions = {a: {"decode_graph_layer_overhead_scale": (v, f"{fitted}; {full.rows_per_attention[a]} rows of {a}-"
                                                              f"attention models, shrunk to 1 with sd {attention_sd:g}")}
                   for a, v in full.attention_scales.items()}
-    text = render_calibration(fit_block, defaults, families, calibration_path, header=_HEADER, engines=engines,
-                              attentions=attentions)
+
+    def render(sigmas: dict[tuple[str, bool], float], prefill: np.ndarray, moe: np.ndarray, outside: int) -> str:
+        conformal = (f"conformal {level:.0%} quantile ({INTERVAL_CONFIDENCE:.0%} confidence) of out-of-sample "
+                     f"|ln(pred/meas)| / z ({date}; leave-one-source-out on the fitted rows"
+                     + (f", the fit itself on {outside} rows it does not take)" if outside else ")"))
+        widths = {}
+        for phase, is_moe, name in _WIDTHS:
+            rows = int(((prefill if phase == "prefill" else ~prefill) & (moe == is_moe)).sum())
+            widths[f"{phase}.{name}"] = (sigmas[phase, is_moe], f"{conformal}, {rows} {phase} "
+                                         f"{'MoE' if is_moe else 'dense'} rows pooled over hardware families (under "
+                                         f"{MIN_ROWS_FOR_INTERVAL} rows: the phase's rows, then all rows)")
+        return render_calibration(fit_block, {**defaults, **widths}, families, calibration_path, header=_HEADER,
+                                  engines=engines, attentions=attentions)
+
+    # the residuals the widths come from: the fitted rows' held out, then the rows no fit takes, predicted by the fit
+    # to all fitted rows (a provisional file: the widths do not change a prediction)
+    prefill, moe = _prefill_rows(measurements), problem.row_moe
+    resid = np.log(loso_pred / problem.measured)
+    outside: list[dict] = []
+    if validated:
+        provisional = render(interval_sigmas(prefill, moe, resid, level, z), prefill, moe, 0)
+        with tempfile.TemporaryDirectory(prefix="tokensim-calibrate-") as folder:
+            path = Path(folder) / "calibration.yaml"
+            path.write_text(provisional, encoding="utf-8")
+            outside = validate(list(validated), str(path))["rows"]
+        by_id = {m.id: m for m in validated}
+        others = [by_id[r["id"]] for r in outside]
+        loso = leave_group_out_intervals(loso + outside, list(measurements) + others, level, z)[:len(loso)]
+        cat = load_catalog()
+        prefill = np.concatenate([prefill, _prefill_rows(others)])
+        moe = np.concatenate([moe, [cat.get_model(m.model).is_moe for m in others]]).astype(bool)
+        resid = np.concatenate([resid, np.log([r["predicted"] / r["measured"] for r in outside])])
+    sigmas = interval_sigmas(prefill, moe, resid, level, z)
+    fit_block["loso_interval_coverage"] = float(summarize(loso)["summary"]["interval_coverage"])
+    text = render(sigmas, prefill, moe, len(outside))
     return Calibration(full, loso, sigmas, fit_block, text)
