@@ -833,6 +833,14 @@ def loso_rows(problem: Problem, loso_pred: np.ndarray, level: float, z: float,
     return leave_group_out_intervals(rows, problem.measurements, level, z)
 
 
+def _residual_classes(rows: list[dict], measurements: list[Measurement]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row of validation ``rows`` (one per measurement): whether its residual sets the prefill width, whether its
+    model is a mixture of experts, and its ln(predicted / measured): what :func:`interval_sigmas` takes."""
+    cat = load_catalog()
+    moe = np.array([cat.get_model(m.model).is_moe for m in measurements], dtype=bool)
+    return _prefill_rows(measurements), moe, np.log([r["predicted"] / r["measured"] for r in rows])
+
+
 def leave_group_out_intervals(rows: list[dict], measurements: list[Measurement], level: float,
                               z: float) -> list[dict]:
     """``rows`` (validation rows, one per measurement, each predicted out of sample: by a fit without its source
@@ -841,11 +849,8 @@ def leave_group_out_intervals(rows: list[dict], measurements: list[Measurement],
     ``calibrate`` report. A row's own group never sets its width."""
     if not rows:
         return []
-    cat = load_catalog()
     groups = np.array([m.source_group for m in measurements])
-    prefill = _prefill_rows(measurements)
-    moe = np.array([cat.get_model(m.model).is_moe for m in measurements])
-    resid = np.log([r["predicted"] / r["measured"] for r in rows])
+    prefill, moe, resid = _residual_classes(rows, measurements)
     widths: dict[str, dict] = {}
     out = []
     for i, (r, g) in enumerate(zip(rows, groups, strict=True)):
@@ -1116,8 +1121,8 @@ def calibrate(measurements: list[Measurement], data_label: str, calibration_path
                      + (f", the fit itself on {outside} rows it does not take)" if outside else ")"))
         widths = {}
         for phase, is_moe, name in _WIDTHS:
-            rows = int(((prefill if phase == "prefill" else ~prefill) & (moe == is_moe)).sum())
-            widths[f"{phase}.{name}"] = (sigmas[phase, is_moe], f"{conformal}, {rows} {phase} "
+            n = int(((prefill if phase == "prefill" else ~prefill) & (moe == is_moe)).sum())
+            widths[f"{phase}.{name}"] = (sigmas[phase, is_moe], f"{conformal}, {n} {phase} "
                                          f"{'MoE' if is_moe else 'dense'} rows pooled over hardware families (under "
                                          f"{MIN_ROWS_FOR_INTERVAL} rows: the phase's rows, then all rows)")
         return render_calibration(fit_block, {**defaults, **widths}, families, calibration_path, header=_HEADER,
@@ -1125,23 +1130,19 @@ def calibrate(measurements: list[Measurement], data_label: str, calibration_path
 
     # the residuals the widths come from: the fitted rows' held out, then the rows no fit takes, predicted by the fit
     # to all fitted rows (a provisional file: the widths do not change a prediction)
-    prefill, moe = _prefill_rows(measurements), problem.row_moe
-    resid = np.log(loso_pred / problem.measured)
-    outside: list[dict] = []
+    rows, measured = loso, list(measurements)
     if validated:
+        prefill, moe, resid = _residual_classes(rows, measured)
         provisional = render(interval_sigmas(prefill, moe, resid, level, z), prefill, moe, 0)
         with tempfile.TemporaryDirectory(prefix="tokensim-calibrate-") as folder:
             path = Path(folder) / "calibration.yaml"
             path.write_text(provisional, encoding="utf-8")
             outside = validate(list(validated), str(path))["rows"]
         by_id = {m.id: m for m in validated}
-        others = [by_id[r["id"]] for r in outside]
-        loso = leave_group_out_intervals(loso + outside, list(measurements) + others, level, z)[:len(loso)]
-        cat = load_catalog()
-        prefill = np.concatenate([prefill, _prefill_rows(others)])
-        moe = np.concatenate([moe, [cat.get_model(m.model).is_moe for m in others]]).astype(bool)
-        resid = np.concatenate([resid, np.log([r["predicted"] / r["measured"] for r in outside])])
+        rows, measured = loso + outside, measured + [by_id[r["id"]] for r in outside]
+        loso = leave_group_out_intervals(rows, measured, level, z)[:len(loso)]
+    prefill, moe, resid = _residual_classes(rows, measured)
     sigmas = interval_sigmas(prefill, moe, resid, level, z)
     fit_block["loso_interval_coverage"] = float(summarize(loso)["summary"]["interval_coverage"])
-    text = render(sigmas, prefill, moe, len(outside))
+    text = render(sigmas, prefill, moe, len(rows) - len(loso))
     return Calibration(full, loso, sigmas, fit_block, text)
