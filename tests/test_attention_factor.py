@@ -19,7 +19,13 @@ from tokensim.perf import Workload, predict
 from tokensim.perf import calibration as cal
 from tokensim.perf._core import GRAPH_MAX_BATCH
 from tokensim.perf._model import instance
-from tokensim.perf.efficiency import ATTENTION_KINDS, attention_kind_of, load_efficiency, render_calibration
+from tokensim.perf.efficiency import (
+    ATTENTION_KINDS,
+    TYPICAL_ENGINE,
+    attention_kind_of,
+    load_efficiency,
+    render_calibration,
+)
 from tokensim.perf.validate import Measurement, predict_measurement
 
 
@@ -90,7 +96,8 @@ def test_the_factor_adds_its_share_of_the_graph_per_layer_cost_to_latent_models_
     w = Workload(1000, 1000)
     at = {path: predict("H200", "deepseek-v3", "fp8", w, gpus=8, tp=8, concurrency=16, calibration_path=path)
           for path in (one, two)}
-    assert at[two].tpot_s - at[one].tpot_s == pytest.approx(1.5 * pooled * r.model.layers, rel=1e-9)
+    typical = load_efficiency("hopper", two).engine_scale(TYPICAL_ENGINE)  # no engine named: a typical engine's
+    assert at[two].tpot_s - at[one].tpot_s == pytest.approx(1.5 * pooled * typical * r.model.layers, rel=1e-9)
     eager = 4 * GRAPH_MAX_BATCH
     big = {path: predict("H200", "deepseek-v3", "fp8", w, gpus=8, tp=8, concurrency=eager, calibration_path=path)
            for path in (one, two)}
@@ -218,8 +225,8 @@ def test_calibrate_attention_sd_writes_the_factor_and_perf_uses_it(tmp_path):
     csv_path = _measurement_csv(rows, tmp_path / "m.csv")
     out = tmp_path / "fitted.yaml"
     res = CliRunner().invoke(cli, ["calibrate", "--measurements", str(csv_path), "--calibration", path, "--out",
-                                   str(out), "--date", "2026-01-03", "--attention-sd", "0.3", "--format", "json",
-                                   "--jobs", "1"])
+                                   str(out), "--date", "2026-01-03", "--attention-sd", "0.3", "--attention-kinds",
+                                   "latent", "--format", "json", "--jobs", "1"])  # the default kinds: latent-cdna
     assert res.exit_code == 0, res.output
     report = json.loads(res.stdout)
     assert report["fit"]["attention_sd"] == 0.3 and "per-attention-kind" in report["fit"]["method"]

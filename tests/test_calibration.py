@@ -72,7 +72,8 @@ def _write_calibration(path, truth: dict) -> str:
         phases = [key.split(".")[0]] if "." in key else ["decode", "prefill"]
         name = key.split(".")[-1]
         defaults.update({f"{ph}.{name}": (value, "synthetic truth") for ph in phases})
-    path.write_text(render_calibration({"date": "synthetic"}, defaults, {}))
+    # no engine factors: the truth is the factors given (a row naming no engine then costs them, as the fit prices it)
+    path.write_text(render_calibration({"date": "synthetic"}, defaults, {}, engines={}))
     return str(path)
 
 

@@ -18,7 +18,7 @@ from tokensim.config.reader import config_dir
 from tokensim.perf import SLO, Workload, predict
 from tokensim.perf import calibration as cal
 from tokensim.perf._model import instance
-from tokensim.perf.efficiency import ENGINES, engine_of, load_efficiency, render_calibration
+from tokensim.perf.efficiency import ENGINE_KEYS, ENGINES, engine_key, engine_of, load_efficiency, render_calibration
 from tokensim.perf.validate import Measurement, predict_measurement
 
 
@@ -34,6 +34,15 @@ def test_engine_names_map_to_the_engine_that_runs_the_passes(text, engine):
     assert engine_of(text) == engine
 
 
+@pytest.mark.parametrize("engine, family, key", [
+    ("sglang", "cdna3", "sglang-cdna3"), ("sglang", "cdna4", "sglang-cdna4"), ("vllm", "cdna3", "vllm-cdna3"),
+    ("sglang", "hopper", "sglang"), ("vllm", "blackwell-ultra", "vllm"), ("atom", "cdna4", "atom"),
+    ("tensorrt-llm", "blackwell", "tensorrt-llm"), ("", "cdna3", ""),
+])
+def test_an_engine_serving_on_both_vendors_has_keys_of_its_own_on_each_cdna_generation(engine, family, key):
+    assert engine_key(engine, family) == key and (key == "" or key in ENGINE_KEYS)
+
+
 def _with_engines(tmp_path, engines: dict[str, float]) -> str:
     """The bundled calibration with its ``engines`` section replaced by the given decode per-layer scales."""
     path = tmp_path / "engines.yaml"
@@ -46,24 +55,52 @@ def _with_engines(tmp_path, engines: dict[str, float]) -> str:
 
 
 def test_an_engine_scales_the_decode_step_by_its_per_layer_cost(tmp_path):
-    """Closed form: at a fixed batch inside the CUDA-graph sizes, TPOT with an engine whose factor is s exceeds the
-    pooled TPOT by exactly (s - 1) x graph-mode per-layer cost x layers; so does TTFT, whose one prefill chunk (1,000
-    tokens under the 8,192-token chunk) shares its pass with a decode step in aggregated serving."""
+    """Closed form: at a fixed batch inside the CUDA-graph sizes, TPOT with an engine whose factor is s exceeds TPOT
+    with a factor of 1 by exactly (s - 1) x graph-mode per-layer cost x layers; so does TTFT, whose one prefill chunk
+    (1,000 tokens under the 8,192-token chunk) shares its pass with a decode step in aggregated serving. A workload
+    naming no engine costs a typical NVIDIA engine: the geometric mean of TensorRT-LLM's (none fitted: 1), SGLang's
+    and vLLM's factors, (1 x 1.5 x 0.8)^(1/3)."""
     path = _with_engines(tmp_path, {"sglang": 1.5, "vllm": 0.8})
-    base = Workload(1000, 1000)
     kwargs = dict(gpus=8, tp=8, concurrency=16, calibration_path=path)
-    pooled = predict("H200", "llama-3.3-70b", "fp8", base, **kwargs)
+    unit = predict("H200", "llama-3.3-70b", "fp8", Workload(1000, 1000, engine="atom"), **kwargs)  # no factor: 1
     r = instance("H200", "llama-3.3-70b", "fp8", gpus=8, tp=8, calibration_path=path)
-    per_layer = r.efficiency.decode.graph_layer_overhead_s
-    for engine, scale in (("sglang", 1.5), ("vllm", 0.8)):
+    per_layer = r.efficiency.decode.graph_layer_overhead_s  # no workload: the pooled values, no engine applied
+    typical = (1.0 * 1.5 * 0.8) ** (1 / 3)
+    for engine, scale in (("sglang", 1.5), ("vllm", 0.8), (None, typical)):
         p = predict("H200", "llama-3.3-70b", "fp8", Workload(1000, 1000, engine=engine), **kwargs)
-        assert p.engine == engine and pooled.engine is None
+        assert p.engine == engine
         delta = (scale - 1) * per_layer * r.model.layers
+        assert p.tpot_s - unit.tpot_s == pytest.approx(delta, rel=1e-9)
+        assert p.ttft_s - unit.ttft_s == pytest.approx(delta, rel=1e-9)
+
+
+def test_no_engine_on_amd_costs_the_geometric_mean_of_sglang_vllm_and_atom_there(tmp_path):
+    """On CDNA3 a workload naming no engine takes the geometric mean of SGLang's, vLLM's (none fitted there: 1) and
+    ATOM's CDNA3 factors, (3.0 x 1 x 0.6)^(1/3); the NVIDIA-only TensorRT-LLM factor and SGLang's NVIDIA factor do
+    not enter."""
+    path = _with_engines(tmp_path, {"sglang": 1.5, "tensorrt-llm": 0.5, "sglang-cdna3": 3.0, "atom": 0.6})
+    kwargs = dict(gpus=8, tp=8, concurrency=16, calibration_path=path)
+    r = instance("MI300X", "llama-3.3-70b", "fp8", gpus=8, tp=8, calibration_path=path)
+    per_layer = r.efficiency.decode.graph_layer_overhead_s
+    unit = predict("MI300X", "llama-3.3-70b", "fp8", Workload(1000, 1000, engine="vllm"), **kwargs)  # no factor: 1
+    p = predict("MI300X", "llama-3.3-70b", "fp8", Workload(1000, 1000), **kwargs)
+    delta = ((3.0 * 0.6) ** (1 / 3) - 1) * per_layer * r.model.layers
+    assert p.tpot_s - unit.tpot_s == pytest.approx(delta, rel=1e-9)
+
+
+def test_sglang_on_amd_takes_its_cdna_factor_and_on_nvidia_its_own(tmp_path):
+    """Closed form on both vendors, one file: SGLang's factor 1.5, SGLang's on CDNA3 3.0 and on CDNA4 1.2. On 8 H200
+    the TPOT with ``engine="sglang"`` exceeds that of an engine without factors by 0.5 x graph-mode per-layer cost x
+    layers; on 8 MI300X by 2.0 x, on 8 MI355X by 0.2 x; the prediction still names the engine the user gave."""
+    path = _with_engines(tmp_path, {"sglang": 1.5, "sglang-cdna3": 3.0, "sglang-cdna4": 1.2})
+    for hardware, scale, unfitted in (("H200", 1.5, "tensorrt-llm"), ("MI300X", 3.0, "atom"), ("MI355X", 1.2, "atom")):
+        kwargs = dict(gpus=8, tp=8, concurrency=16, calibration_path=path)
+        pooled = predict(hardware, "llama-3.3-70b", "fp8", Workload(1000, 1000, engine=unfitted), **kwargs)
+        p = predict(hardware, "llama-3.3-70b", "fp8", Workload(1000, 1000, engine="sglang"), **kwargs)
+        r = instance(hardware, "llama-3.3-70b", "fp8", gpus=8, tp=8, calibration_path=path)
+        delta = (scale - 1) * r.efficiency.decode.graph_layer_overhead_s * r.model.layers
+        assert p.engine == "sglang"
         assert p.tpot_s - pooled.tpot_s == pytest.approx(delta, rel=1e-9)
-        assert p.ttft_s - pooled.ttft_s == pytest.approx(delta, rel=1e-9)
-    # an engine without fitted factors costs the pooled value
-    p = predict("H200", "llama-3.3-70b", "fp8", Workload(1000, 1000, engine="atom"), **kwargs)
-    assert p.tpot_s == pytest.approx(pooled.tpot_s, rel=1e-12)
 
 
 def test_with_engine_is_idempotent_and_switches_engines(tmp_path):
@@ -245,7 +282,7 @@ def test_the_fit_recovers_known_engine_kernel_factors(tmp_path):
     problem = cal.build_problem(rows, str(path))
     slots = cal._layout(problem)
     truth = np.array([math.log(TRUTH[p.key]) for p, _ in slots])
-    kernel_truth = np.log([ENGINE_KERNEL_TRUTH.get(e, 1.0) for e in ENGINES])
+    kernel_truth = np.log([ENGINE_KERNEL_TRUTH.get(e, 1.0) for e in ENGINE_KEYS])
     assert np.allclose(cal.predict_rows(problem, truth, None, None, kernel_truth), problem.measured, rtol=1e-9)
     fitted = cal.fit(problem, x0=truth, widths=cal.PriorWidths(engine_kernel_sd=100.0))
     assert fitted.engine_scales == {} and set(fitted.engine_kernel_scales) == {"sglang", "tensorrt-llm"}
@@ -260,7 +297,7 @@ def test_the_fit_recovers_known_engine_kernel_factors(tmp_path):
     trt = [r for r in rows if r.engine == "tensorrt-llm"]
     direct = [predict_measurement(m, str(capped))["predicted"] for m in trt]
     stacked = cal.predict_rows(cal.build_problem(trt, str(capped)), truth, None, None,
-                               np.log([1.25 if e == "tensorrt-llm" else 1.0 for e in ENGINES]))
+                               np.log([1.25 if e == "tensorrt-llm" else 1.0 for e in ENGINE_KEYS]))
     assert np.allclose(stacked, direct, rtol=1e-9)
     assert not np.allclose(stacked, [predict_measurement(m, str(path))["predicted"] for m in trt], rtol=1e-3)
 

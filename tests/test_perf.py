@@ -800,8 +800,9 @@ def _pool_gpu_seconds(b: int) -> tuple[float, float, float]:
     """(L_new, p, d) for 3xTEP4-style prefill and DEP8 decode at decode batch ``b``: the uncached input tokens per
     request, and GPU-seconds per request of one TEP4 prefill instance and of the DEP8 decode instance, from evaluate's
     prefill and decode modes."""
-    pre = instance(*_DS, gpus=4, tp=4, ep=4)
-    dec = instance(*_DS, gpus=8, tp=1, ep=8)
+    # built for the workload, as predict builds them (it names no engine: a typical engine's decode factors)
+    pre = instance(*_DS, gpus=4, tp=4, ep=4, workload=_W)
+    dec = instance(*_DS, gpus=8, tp=1, ep=8, workload=_W)
     l_new = 1024 * (1 - 0.563)
     p = float(evaluate(pre.step_model, "prefill", np.ones(1), 1024, 1024, None, 0.563)["gpu_s_per_input_token"][0]) \
         * l_new

@@ -86,7 +86,13 @@ def test_issue11_rows_are_merged_unfitted():
              "amd-rocm-blog-vllm-optimize-2024": 2, "oracle-oci-mi300x-405b-2024": 11,
              "moreh-mif-dsr1-mi300x-2025": 6,  # (added 2026-12-06, round 7)
              "sglang-cookbook-dsv4": 8, "vllm-blog-rocm-attn-2026": 6,
-             "amd-rocm-blog-wideep-mi300x-2025": 2}  # (added 2026-12-06, round 21; 9 more sglang-cookbook rows)
+             "amd-rocm-blog-wideep-mi300x-2025": 2,  # (added 2026-12-06, round 21; 9 more sglang-cookbook rows)
+             "benhamm-gist-sglang-b200-2026-02": 4, "gpustack-perf-lab-sglang": 1,
+             "amd-rocm-blog-di-glm51-mi300x-2026": 24, "amd-rocm-blog-kimi-k25-mi300x-2026": 2,
+             "amd-rocm-blog-kimi-k25-w4a8-mi325x-2026": 6, "amd-rocm-blog-kimi-k25-eagle3-mi325x-2026": 3,
+             "amd-rocm-blog-kimi-k25-mxfp4-atom-mi355x-2026": 2,
+             "amd-atom-ci-dsr1-fp4-mtp-2026-05": 10, "trtllm-v1.2": 83,
+             "verda-cc-b300-2026": 17}  # (added 2026-12-07, round 23)
     rows = load_measurements()
     unfitted = [m for m in rows if not m.calibrate]
     added = [m for m in rows if m.source_id in later]

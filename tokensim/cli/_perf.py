@@ -133,7 +133,8 @@ def _envelope_note(points) -> None:
               help="new tokens per prefill pass, the engine's chunked-prefill size; 0: unchunked, the whole prompt in "
                    "one pass [default: the calibration's prefill_chunk_tokens]")
 @click.option("--engine", help=f"serving engine whose fitted decode cost applies: {', '.join(ENGINES)} "
-                                "[default: none, the factors pooled over engines]")
+                                "[default: none, a typical engine: the geometric mean of the factors of the engines "
+                                "serving on the hardware's vendor]")
 @click.option("--min-tokens-per-s-per-user", type=float, help="SLO: minimum decode speed per user")
 @click.option("--max-ttft-s", type=float, help="SLO: maximum time to first token")
 @click.option("--max-tpot-s", type=float, help="SLO: maximum time per output token")

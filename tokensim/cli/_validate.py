@@ -10,6 +10,7 @@ from .._errors import UserError, did_you_mean
 from .._output import atomic_write_text, check_output_path, render_table
 from ..config import config_dir
 from ..perf.calibration import (
+    DEFAULT_ATTENTION_KINDS,
     DEFAULT_ATTENTION_SD,
     DEFAULT_ENGINE_KERNEL_SD,
     DEFAULT_ENGINE_SD,
@@ -164,9 +165,8 @@ def _attention_kinds(value: str) -> tuple[str, ...]:
               show_default=True,
               help="prior width (log scale) of each attention kind's factor (latent: MLA, DSA, DeepSeek-V4's "
                    "compressed attention) on the decode step's CUDA-graph per-layer cost, fitted beside the factors "
-                   "and applied to every model of the kind; 0 switches it off (off by default: at 0.3 it made "
-                   "leave-one-source-out over all rows worse, docs/model-notes.md round 13)")
-@click.option("--attention-kinds", "attention_kinds", default=",".join(ATTENTION_KINDS), show_default=True,
+                   "and applied to every model of the kind; 0 switches it off (docs/model-notes.md rounds 13, 21, 23)")
+@click.option("--attention-kinds", "attention_kinds", default=",".join(DEFAULT_ATTENTION_KINDS), show_default=True,
               callback=lambda ctx, param, value: _attention_kinds(value),
               help="the attention kinds --attention-sd fits, comma-separated (latent: latent attention on NVIDIA "
                    "hardware; latent-cdna: on AMD's CDNA hardware, a kind of its own since round 21); the others "
@@ -175,8 +175,7 @@ def _attention_kinds(value: str) -> tuple[str, ...]:
               default=DEFAULT_ENGINE_KERNEL_SD, show_default=True,
               help="prior width (log scale) of each serving engine's factor on the decode step's HBM and tensor "
                    "efficiency (capped at the measured ceilings), fitted beside the factors and applied to rows and "
-                   "predictions that name the engine; 0 switches it off (off by default: at 0.3 it made "
-                   "leave-one-source-out over all rows worse, docs/model-notes.md round 18)")
+                   "predictions that name the engine; 0 switches it off (docs/model-notes.md rounds 18, 23)")
 @click.option("--family-sd", "family_sd", type=click.FloatRange(min=0.0, max=5.0, min_open=True),
               default=PRIOR_LOG_SD, show_default=True,
               help="prior width (log scale) of each hardware family's factors around the pooled ones; smaller pools "

@@ -71,7 +71,7 @@ class Serving:
     instance_gpus: int | None = None
     tensor_parallel: int | None = None
     expert_parallel: int | None = None
-    # the serving engine whose fitted decode per-layer cost applies (ENGINES); None: the pooled factors
+    # the serving engine whose fitted decode factors apply (ENGINES); None: a typical engine of the hardware family
     engine: str | None = None
 
 

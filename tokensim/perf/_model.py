@@ -29,7 +29,7 @@ from ..config.models import ModelSpec
 from ..config.precisions import Recipe, ResolvedPrecision, resolve_precision
 from . import _core as core
 from ._afd import AFD_SYNTAX, AfdPool, afd_decode_step, is_afd, parse_afd
-from .efficiency import ENGINES, Efficiency, attention_kind_of, load_efficiency
+from .efficiency import ENGINES, TYPICAL_ENGINE, Efficiency, attention_kind_of, load_efficiency
 from .envelope import (
     MIN_ENVELOPE_ROWS,
     envelope_layout_rows,
@@ -93,15 +93,15 @@ class Workload:
     # new tokens per prefill pass of one request (the engine's chunked-prefill size): None, the calibration's
     # prefill_chunk_tokens; 0, unchunked (SGLang --chunked-prefill-size -1: the whole uncached prompt in one pass)
     prefill_chunk_tokens: float | None = None
-    # the serving engine (efficiency.ENGINES), whose fitted per-layer decode cost applies; None or '': the pooled
-    # value, what an engine not named costs
+    # the serving engine (efficiency.ENGINES), whose fitted decode factors apply; None or '': a typical engine of the
+    # hardware family (efficiency.TYPICAL_ENGINE, the geometric mean of the factors of the engines serving on it)
     engine: str | None = None
 
     def __post_init__(self):
         if self.engine and self.engine not in ENGINES:
             hint = did_you_mean(self.engine, ENGINES)
             raise ParameterError("engine", f"{self.engine!r} is not an engine with fitted factors; allowed: "
-                                           f"{', '.join(ENGINES)} (or none: the pooled factors)"
+                                           f"{', '.join(ENGINES)} (or none: a typical engine)"
                                            + (f"; {hint}" if hint else ""))
 
     @property
@@ -711,20 +711,24 @@ class Instance:
     kv_transfer_s_per_token: float
 
 
-def _for_workload(eff: Efficiency, workload: Workload | None) -> Efficiency:
-    """The efficiency factors for the workload's engine (:meth:`Efficiency.with_engine`) and with its chunked-prefill
-    size in place of the calibration's (unchunked: the request's new tokens in one pass)."""
+def _for_workload(eff: Efficiency, workload: Workload | None, keep_engine: bool = False) -> Efficiency:
+    """The efficiency factors for the workload's engine (:meth:`Efficiency.with_engine`; a workload naming none, a
+    typical engine of the family: :data:`~tokensim.perf.efficiency.TYPICAL_ENGINE`; ``keep_engine``: the engine
+    ``eff`` already has) and with its chunked-prefill size in place of the calibration's (unchunked: the request's new
+    tokens in one pass)."""
     if workload is None:
         return eff
-    eff = eff.with_engine(workload.engine)
+    if not keep_engine:
+        eff = eff.with_engine(workload.engine or TYPICAL_ENGINE)
     if workload.prefill_chunk_tokens is None:
         return eff
     return replace(eff, prefill_chunk_tokens=float(workload.prefill_chunk_tokens or workload.new_tokens))
 
 
 def _instance_of(mdl: ModelSpec, hw: Hardware, recipe: Recipe, prec: ResolvedPrecision, eff: Efficiency,
-                 dep: Deployment, workload: Workload | None, offload_weights: bool = False) -> Instance:
-    eff = _for_workload(eff, workload)
+                 dep: Deployment, workload: Workload | None, offload_weights: bool = False,
+                 keep_engine: bool = False) -> Instance:
+    eff = _for_workload(eff, workload, keep_engine)
     sm = build_step_model(mdl, prec, hw, dep, eff, workload, offload_weights)
     # what a request's prefill hands to decode (its KV cache and recurrent state at the prompt's length, the step
     # model's own accounting), spread over its input tokens; build_step_model's default workload when none is given
@@ -801,7 +805,9 @@ def latency_layout(r: Instance) -> Instance | None:
     sm = r.step_model
     speculation = Workload(1, 1, speculative_draft_tokens=int(round(sm.spec_tokens_per_step - 1)),
                            speculative_acceptance_length=sm.spec_acceptance_length)
-    alt = _instance_of(r.model, r.hardware, r.recipe, r.precision, r.efficiency, Deployment(g, tp, 1), speculation)
+    # r's factors as they are: its engine's (or a typical engine's, or none), not those of the speculation stand-in
+    alt = _instance_of(r.model, r.hardware, r.recipe, r.precision, r.efficiency, Deployment(g, tp, 1), speculation,
+                       keep_engine=True)
     return alt if alt.step_model.fits_weights else None
 
 
@@ -871,7 +877,7 @@ class Prediction:
     waiting_sequences: float | None = None
     # weights per GPU held in coherent host memory and streamed over the host link each pass (offload_weights)
     offloaded_weights_gb_per_gpu: float | None = None
-    # the serving engine whose fitted factors applied (Workload.engine; None: the pooled factors)
+    # the serving engine whose fitted factors applied (Workload.engine; None: a typical engine of the family)
     engine: str | None = None
 
     def to_dict(self) -> dict[str, Any]:

@@ -50,17 +50,19 @@ from .efficiency import (
     ATTENTION_SCALED_FACTORS,
     EFFICIENCY_CEILINGS,
     ENGINE_KERNEL_SCALED_FACTORS,
+    ENGINE_KEYS,
     ENGINE_SCALED_FACTORS,
-    ENGINES,
     GLOBAL_FACTORS,
     PHASE_FACTORS,
     PHASES,
     Efficiency,
     PhaseEfficiency,
     attention_kind_of,
+    engine_key,
     engine_of,
     load_efficiency,
     render_calibration,
+    typical_engine_keys,
 )
 from .validate import (
     Measurement,
@@ -79,8 +81,8 @@ __all__ = ["FitParameter", "PARAMETERS", "PRIOR_LOG_SD", "LEGACY_FAMILY_SD", "Pr
            "fit", "predict_rows", "predict_speeds", "cross_validate", "cross_validate_points", "cross_validated_rows",
            "interval_sigmas", "conformal_sigma", "calibrate", "fixed_concurrency_rows", "rows_sha256",
            "FIXED_CONCURRENCY_LABEL", "DEFAULT_SOURCE_OFFSET_SD", "DEFAULT_ENGINE_SD", "ENGINE_SCALED",
-           "cross_validated_measurements", "default_jobs", "DEFAULT_ATTENTION_SD", "ATTENTION_SCALED",
-           "DEFAULT_ENGINE_KERNEL_SD", "ENGINE_KERNEL_SCALED"]
+           "cross_validated_measurements", "default_jobs", "DEFAULT_ATTENTION_SD", "DEFAULT_ATTENTION_KINDS",
+           "ATTENTION_SCALED", "DEFAULT_ENGINE_KERNEL_SD", "ENGINE_KERNEL_SCALED"]
 
 # How far (log scale, one standard deviation) a family's factor may stray from the pooled value before the
 # penalty equals one data residual of the same size (``tokensim calibrate --family-sd``). Chosen among 0.075, 0.15, 0.3
@@ -101,7 +103,7 @@ LEGACY_FAMILY_SD = 0.3
 # (chosen among 0.25, 0.5, 1.0 and 2.0 by leave-one-source-out error over all rows; docs/model-notes.md, round 3;
 # checked again in round 20 at the current model: 0.5, 1.0, 2.0 gave 17.51%, 17.44%, 18.95% over all 2,125 rows).
 DEFAULT_SOURCE_OFFSET_SD = 1.0
-# Per-engine factors (``tokensim calibrate --engine-sd``; efficiency.ENGINES): each engine's decode per-layer costs
+# Per-engine factors (``tokensim calibrate --engine-sd``; efficiency.ENGINE_KEYS): each engine's decode per-layer costs
 # (eager and CUDA-graph) are the family's times exp(θ_engine), θ shrunk to 0 with this prior width (log scale); 0
 # switches them off. Unlike a source offset an engine factor predicts: a row, a held-out source or a user's
 # ``--engine`` names its engine. 0.3 lets an engine differ by ~35% at the cost of one residual of that size (round 10).
@@ -115,23 +117,24 @@ ENGINE_SCALED = tuple(f"decode.{name}" for name in ENGINE_SCALED_FACTORS)
 # efficiency an engine's kernels reach is the family's times exp(θ_engine), capped at the measured ceilings
 # (efficiency.EFFICIENCY_CEILINGS), θ shrunk to 0 with this prior width (log scale), beside the per-layer factor; 0
 # switches them off. InferenceMAX's TensorRT-LLM runs of gpt-oss-120b on B200 are 20% faster than the model at every
-# batch where its vLLM runs are within a few percent (docs/model-notes.md, rounds 10 and 18). Off by default: at sd 0.3
-# (families at 0.3) leave-one-source-out over the fitted rows improved (15.9% -> 15.5%) and 27 more rows came within
-# 12%, but the median over all 2,125 rows got worse (18.7% -> 18.9%; CDNA3 24.8% -> 26.2%, 20-50 tokens/s per user
-# 22.4% -> 23.4%, the rows no fit takes 22.1% -> 22.7%): docs/model-notes.md, round 18.
-DEFAULT_ENGINE_KERNEL_SD = 0.0
+# batch where its vLLM runs are within a few percent (docs/model-notes.md, rounds 10 and 18). Off until round 23: at sd
+# 0.3 (families at 0.3) leave-one-source-out over the fitted rows improved (15.9% -> 15.5%) but the median over all
+# 2,125 rows got worse (18.7% -> 18.9%; round 18). On since round 23, with SGLang's and vLLM's factors of their own on
+# each CDNA generation and a typical engine for rows naming none: docs/model-notes.md, round 23.
+DEFAULT_ENGINE_KERNEL_SD = 0.3
 # the factors an engine's kernel scale multiplies, keyed as the stacks key them, with their ceilings
 ENGINE_KERNEL_SCALED = tuple(f"decode.{name}" for name in ENGINE_KERNEL_SCALED_FACTORS)
 _CEILING_OF = {f"decode.{name}": EFFICIENCY_CEILINGS[name] for name in ENGINE_KERNEL_SCALED_FACTORS}
 # Per-attention-kind factors (``tokensim calibrate --attention-sd``; efficiency.ATTENTION_KINDS): the CUDA-graph decode
 # per-layer cost of a latent-attention model (MLA, DSA, DeepSeek-V4's compressed attention) is the family's times
 # exp(θ_kind), θ shrunk to 0 with this prior width (log scale); 0 switches them off. Like an engine factor it predicts:
-# the model names its kind. Off by default: at sd 0.3 (families at 0.3) the factor came out at 1.96 and
-# leave-one-source-out over the fitted rows improved (16.5% -> 16.3%), but over all 2,125 rows it got worse (19.6% ->
-# 20.2%, coverage 80% -> 77%): the rows no fit takes went 23.4% -> 25.3% (docs/model-notes.md, round 13). Round 21
-# made latent attention on AMD's CDNA hardware a kind of its own ("latent-cdna") and fitted it alone
-# (``--attention-kinds latent-cdna``): see docs/model-notes.md, round 21, for why it is not on by default either.
-DEFAULT_ATTENTION_SD = 0.0
+# the model names its kind. At sd 0.3 over both kinds (families at 0.3; round 13) the factor came out at 1.96 and
+# all rows got worse (19.6% -> 20.2%). Round 21 made latent attention on AMD's CDNA hardware a kind of its own
+# ("latent-cdna"), fitted alone (DEFAULT_ATTENTION_KINDS); on by default since round 23 (docs/model-notes.md, round 23).
+DEFAULT_ATTENTION_SD = 0.3
+# the attention kinds a default fit gives a factor (``--attention-kinds``): latent attention on CDNA only; on NVIDIA
+# hardware latent models keep the pooled per-layer cost (round 13: fitted there, the rows no fit takes got worse)
+DEFAULT_ATTENTION_KINDS = ("latent-cdna",)
 # the factors an attention kind's scale multiplies, keyed as the stacks key them (efficiency.ATTENTION_SCALED_FACTORS)
 ATTENTION_SCALED = tuple(f"decode.{name}" for name in ATTENTION_SCALED_FACTORS)
 # Soft-L1 scale: residuals beyond ~15% count linearly, so a few badly mapped rows cannot drag the fit. Checked against
@@ -240,9 +243,15 @@ class Problem:
     stacks: list[_Stack]
     base_efficiency: dict[str, Efficiency]
     measured: np.ndarray
-    row_engine: np.ndarray  # (rows,) index into efficiency.ENGINES, -1 for an engine without factors
+    row_engine: np.ndarray  # (rows,) index into efficiency.ENGINE_KEYS, -1 for a row naming no engine with factors
     # (rows,) index into efficiency.ATTENTION_KINDS, -1 for a model whose attention has no factor of its own
     row_attention: np.ndarray
+    # (rows, len(ENGINE_KEYS)) weight of each engine key's log-factor in the row's: one-hot for a row naming its
+    # engine, 1/k on the k keys of efficiency.typical_engine_keys for a row naming none (a typical engine, as
+    # predict prices a workload without an engine)
+    engine_weights: np.ndarray
+    # (rows, len(ATTENTION_KINDS)) one-hot of row_attention (zeros for -1)
+    attention_weights: np.ndarray
 
 
 def _stack_fields(models: list[core.StepModel]) -> dict:
@@ -303,13 +312,20 @@ def build_problem(measurements: list[Measurement], calibration_path: str | None 
             kv_transfer=col([resolved[i].kv_transfer_s_per_token for i in idx]),
             cache_hit=col([m.cache_hit_rate or 0.0 for m in ms]),
             kind=np.array([_KINDS.index(m.kind) for m in ms]), slo=slo))
-    engines = [engine_of(m.engine) for m in measurements]
+    engines = [engine_key(engine_of(m.engine), r.hardware.family) for m, r in zip(measurements, resolved, strict=True)]
     kinds = [attention_kind_of(r.model.attention_type, r.hardware.family) for r in resolved]
+    row_engine = np.array([ENGINE_KEYS.index(e) if e else -1 for e in engines], dtype=int)
+    row_attention = np.array([ATTENTION_KINDS.index(a) if a else -1 for a in kinds], dtype=int)
+    engine_weights = np.zeros((len(measurements), len(ENGINE_KEYS)))
+    for i, (e, r) in enumerate(zip(engines, resolved, strict=True)):
+        typical = (e,) if e else typical_engine_keys(r.hardware.family)
+        engine_weights[i, [ENGINE_KEYS.index(k) for k in typical]] = 1.0 / len(typical)
+    attention_weights = np.zeros((len(measurements), len(ATTENTION_KINDS)))
+    attention_weights[np.flatnonzero(row_attention >= 0), row_attention[row_attention >= 0]] = 1.0
     return Problem(measurements, families, row_family, np.array([r.model.is_moe for r in resolved]), stacks,
                    {r.hardware.family: r.efficiency.with_engine("").with_attention("") for r in resolved},
-                   np.array([m.measured for m in measurements]),
-                   np.array([ENGINES.index(e) if e else -1 for e in engines], dtype=int),
-                   np.array([ATTENTION_KINDS.index(a) if a else -1 for a in kinds], dtype=int))
+                   np.array([m.measured for m in measurements]), row_engine, row_attention, engine_weights,
+                   attention_weights)
 
 
 # -- parameter vector <-> factors ------------------------------------------------------------------------------------
@@ -344,12 +360,13 @@ def _factor(eff: Efficiency, p: FitParameter) -> float:
 
 def _current_keyed(problem: Problem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The calibration file's engine factors, attention-kind factors and engine kernel factors (log scale, one per
-    :data:`~tokensim.perf.efficiency.ENGINES`, :data:`~tokensim.perf.efficiency.ATTENTION_KINDS` and ENGINES entry;
-    0 for one without a factor): with :func:`_current`, what ``predict`` uses (:func:`predict_rows`' last three
+    :data:`~tokensim.perf.efficiency.ENGINE_KEYS`, :data:`~tokensim.perf.efficiency.ATTENTION_KINDS` and ENGINE_KEYS
+    entry; 0 for one without a factor): with :func:`_current`, what ``predict`` uses (:func:`predict_rows`' last three
     arguments)."""
     eff = next(iter(problem.base_efficiency.values()))
-    return (np.log([eff.engine_scale(e) for e in ENGINES]), np.log([eff.attention_scale(a) for a in ATTENTION_KINDS]),
-            np.log([eff.engine_kernel_scale(e) for e in ENGINES]))
+    return (np.log([eff.engine_scale(e) for e in ENGINE_KEYS]),
+            np.log([eff.attention_scale(a) for a in ATTENTION_KINDS]),
+            np.log([eff.engine_kernel_scale(e) for e in ENGINE_KEYS]))
 
 
 def _row_values(stack: _Stack, x: np.ndarray, slots) -> dict:
@@ -395,15 +412,16 @@ def _operating_points(stack: _Stack, values: dict) -> tuple[np.ndarray, np.ndarr
     return np.choose(stack.kind, [at[kind] for kind in _KINDS]), speed
 
 
-def _keyed_scale(index: np.ndarray, log_factors: np.ndarray) -> np.ndarray:
-    """(n, 1) scale per row: exp of the row's log-factor (``index`` into ``log_factors``), 1 where ``index`` < 0."""
-    return np.where(index >= 0, np.exp(np.asarray(log_factors)[np.maximum(index, 0)]), 1.0)[:, None]
+def _keyed_scale(weights: np.ndarray, log_factors: np.ndarray) -> np.ndarray:
+    """(n, 1) scale per row: exp of the row's weighted log-factors (``weights`` (n, keys) against ``log_factors``): a
+    row's own key's factor, the geometric mean of a typical engine's, 1 for a row with no weight."""
+    return np.exp(weights @ np.asarray(log_factors, dtype=float))[:, None]
 
 
 def predict_rows(problem: Problem, x: np.ndarray, engine_log: np.ndarray | None = None,
                  attention_log: np.ndarray | None = None, kernel_log: np.ndarray | None = None) -> np.ndarray:
     """Per-row predictions at parameter vector ``x`` (log scale, :func:`_layout`'s slots) and, when given, each
-    engine's log-scale factor (one per :data:`~tokensim.perf.efficiency.ENGINES` entry) on :data:`ENGINE_SCALED` and
+    engine's log-scale factor (one per :data:`~tokensim.perf.efficiency.ENGINE_KEYS` entry) on :data:`ENGINE_SCALED` and
     each attention kind's (one per :data:`~tokensim.perf.efficiency.ATTENTION_KINDS` entry) on
     :data:`ATTENTION_SCALED` and each engine's kernel factor on :data:`ENGINE_KERNEL_SCALED` (capped at the ceilings,
     as :meth:`~tokensim.perf.efficiency.Efficiency.with_engine` caps them)."""
@@ -425,11 +443,11 @@ def _evaluate_rows(problem: Problem, x: np.ndarray, engine_log: np.ndarray | Non
     speed = np.empty(len(problem.measurements))
     for stack in problem.stacks:
         values = _row_values(stack, x, slots)
-        for log_factors, index, keys in ((engine_log, problem.row_engine, ENGINE_SCALED),
-                                         (attention_log, problem.row_attention, ATTENTION_SCALED),
-                                         (kernel_log, problem.row_engine, ENGINE_KERNEL_SCALED)):
+        for log_factors, weights, keys in ((engine_log, problem.engine_weights, ENGINE_SCALED),
+                                           (attention_log, problem.attention_weights, ATTENTION_SCALED),
+                                           (kernel_log, problem.engine_weights, ENGINE_KERNEL_SCALED)):
             if log_factors is not None:
-                scale = _keyed_scale(index[stack.rows], log_factors)
+                scale = _keyed_scale(weights[stack.rows], log_factors)
                 for key in keys:
                     values[key] = np.minimum(values[key] * scale, _CEILING_OF.get(key, np.inf))
         out[stack.rows], speed[stack.rows] = _operating_points(stack, values)
@@ -604,9 +622,9 @@ def fit(problem: Problem, train: np.ndarray | None = None, x0: np.ndarray | None
     # Keyed log-factors, after the offsets: one per engine the training rows name (on the per-layer costs), one per
     # attention kind their models have, and one more per engine (on the decode efficiencies); the others stay at 0,
     # the pooled values; each block is shrunk to 0 with its own width.
-    keyed = ((ENGINES, problem.row_engine, engine_sd), (ATTENTION_KINDS, problem.row_attention, attention_sd),
-             (ENGINES, problem.row_engine, engine_kernel_sd))
-    allowed = (ENGINES, widths.attention_kinds, ENGINES)  # the keys each block may fit (--attention-kinds)
+    keyed = ((ENGINE_KEYS, problem.row_engine, engine_sd), (ATTENTION_KINDS, problem.row_attention, attention_sd),
+             (ENGINE_KEYS, problem.row_engine, engine_kernel_sd))
+    allowed = (ENGINE_KEYS, widths.attention_kinds, ENGINE_KEYS)  # the keys each block may fit (--attention-kinds)
     fitted_keys = [sorted({int(i) for i in index[train] if i >= 0 and keys[i] in ok}) if sd > 0 else []
                    for (keys, index, sd), ok in zip(keyed, allowed, strict=True)]
     edges = np.cumsum([n_phys + n_groups] + [len(k) for k in fitted_keys])  # block b is z[edges[b]:edges[b + 1]]
@@ -662,9 +680,10 @@ def fit(problem: Problem, train: np.ndarray | None = None, x0: np.ndarray | None
         for g in range(n_groups):
             touched.append(np.append(np.flatnonzero(data_group == g), n_data + n_shrink + g))
         at = n_data + n_shrink + n_groups
-        for (_, index, _), fitted in zip(keyed, fitted_keys, strict=True):
-            for k in fitted:
-                touched.append(np.append(np.flatnonzero(index[train] == k), at))
+        weights_of = (problem.engine_weights, problem.attention_weights, problem.engine_weights)
+        for weights, fitted in zip(weights_of, fitted_keys, strict=True):
+            for k in fitted:  # the rows naming the key, and for an engine the rows naming none on its families
+                touched.append(np.append(np.flatnonzero(weights[train, k] != 0), at))
                 at += 1
         fun, jac = _grouped_differences(residuals, touched, low, high, diff_step=_DIFF_STEP)
     sol = least_squares(fun, start, jac=jac, bounds=(low, high), loss="soft_l1", f_scale=LOSS_SCALE, method="trf",

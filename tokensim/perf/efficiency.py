@@ -7,6 +7,7 @@ what the data constrain. ``tokensim calibrate`` writes this file; everything els
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -17,9 +18,9 @@ from ..config.reader import Section, config_dir, load_yaml
 from ..config.types import ENGINES  # the serving engines with factors of their own (docs/model-notes.md, round 10)
 
 __all__ = ["PhaseEfficiency", "Efficiency", "load_efficiency", "render_calibration", "PHASES", "PHASE_FACTORS",
-           "GLOBAL_FACTORS", "ENGINES", "ENGINE_FACTORS", "ENGINE_SCALED_FACTORS", "ENGINE_KERNEL_SCALED_FACTORS",
-           "EFFICIENCY_CEILINGS", "engine_of", "ATTENTION_KINDS",
-           "ATTENTION_FACTORS", "ATTENTION_SCALED_FACTORS", "attention_kind_of"]
+           "GLOBAL_FACTORS", "ENGINES", "ENGINE_KEYS", "engine_key", "TYPICAL_ENGINE", "typical_engine_keys",
+           "ENGINE_FACTORS", "ENGINE_SCALED_FACTORS", "ENGINE_KERNEL_SCALED_FACTORS", "EFFICIENCY_CEILINGS",
+           "engine_of", "ATTENTION_KINDS", "ATTENTION_FACTORS", "ATTENTION_SCALED_FACTORS", "attention_kind_of"]
 
 PHASES = ("prefill", "decode")
 # name -> (low, high, open-low) allowed range
@@ -96,6 +97,39 @@ def attention_kind_of(attention_type: str, hardware_family: str = "") -> str:
     'latent-cdna' on AMD's CDNA families."""
     kind = _ATTENTION_KIND_OF.get(attention_type, "")
     return f"{kind}-cdna" if kind and hardware_family in _CDNA_FAMILIES else kind
+
+
+# engines that serve on both NVIDIA and AMD hardware, and so have factors of their own on each CDNA generation (round
+# 23): the same engine runs different kernels on CDNA (its ROCm backends: AITER, ROCm attention and MoE kernels, its
+# own graph capture), and organisations' SGLang rows on MI300X and MI325X run about 3x slower per layer than its NVIDIA
+# rows imply, on MI355X about 1.4x (docs/model-notes.md, rounds 22 and 23). TensorRT-LLM runs on NVIDIA only, ATOM on
+# AMD only.
+_CROSS_VENDOR_ENGINES = ("sglang", "vllm")
+# the keys of the calibration file's ``engines`` section: each engine of ENGINES, and "<engine>-<family>" for an engine
+# of _CROSS_VENDOR_ENGINES serving on one of AMD's CDNA families (engine_key)
+ENGINE_KEYS = (*ENGINES, *(f"{e}-{f}" for e in _CROSS_VENDOR_ENGINES for f in _CDNA_FAMILIES))
+# What a workload naming no engine is priced at (a scenario without ``serving.engine``, a measurement that does not
+# state its engine): a typical engine of its hardware family, the geometric mean of the factors of the engines that
+# serve on it (typical_engine_keys). Before round 23 it was the pooled values themselves, a level no engine has, which
+# moved with how the engines were split (docs/model-notes.md, round 23).
+TYPICAL_ENGINE = "typical"
+
+
+def engine_key(engine: str, hardware_family: str) -> str:
+    """The key of :data:`ENGINE_KEYS` whose factors ``engine`` (an engine of :data:`ENGINES`, '' for the pooled values
+    or :data:`TYPICAL_ENGINE`) takes on ``hardware_family``: 'sglang' and 'vllm' on a CDNA family -> 'sglang-cdna3',
+    'vllm-cdna4' and so on; otherwise the engine."""
+    if engine in _CROSS_VENDOR_ENGINES and hardware_family in _CDNA_FAMILIES:
+        return f"{engine}-{hardware_family}"
+    return engine
+
+
+def typical_engine_keys(hardware_family: str) -> tuple[str, ...]:
+    """The engine keys whose factors' geometric mean prices a workload naming no engine on ``hardware_family``: the
+    engines of :data:`ENGINES` that serve on its vendor (TensorRT-LLM, SGLang and vLLM on NVIDIA; SGLang, vLLM and
+    ATOM on AMD's CDNA), each under its :func:`engine_key`."""
+    engines = ("sglang", "vllm", "atom") if hardware_family in _CDNA_FAMILIES else ("tensorrt-llm", "sglang", "vllm")
+    return tuple(engine_key(e, hardware_family) for e in engines)
 
 
 def engine_of(text: str | None) -> str:
@@ -181,21 +215,31 @@ class Efficiency:
         return getattr(self, name)
 
     def engine_scale(self, engine: str) -> float:
-        """The decode per-layer cost of ``engine`` relative to the pooled value (1 for '' or an engine without
-        fitted factors)."""
-        return float(self.engine_factors.get(engine, {}).get("decode_layer_overhead_scale", 1.0))
+        """The decode per-layer cost of ``engine`` (a key of :data:`ENGINE_KEYS`) relative to the pooled value (1 for ''
+        or an engine without fitted factors; for :data:`TYPICAL_ENGINE` the geometric mean over
+        :func:`typical_engine_keys`)."""
+        return self._engine_factor(engine, "decode_layer_overhead_scale")
 
     def engine_kernel_scale(self, engine: str) -> float:
         """The decode HBM and tensor efficiency of ``engine``'s kernels relative to the family's (1 for '' or an
-        engine without the fitted factor)."""
-        return float(self.engine_factors.get(engine, {}).get("decode_kernel_efficiency_scale", 1.0))
+        engine without the fitted factor; for :data:`TYPICAL_ENGINE` the geometric mean over
+        :func:`typical_engine_keys`)."""
+        return self._engine_factor(engine, "decode_kernel_efficiency_scale")
+
+    def _engine_factor(self, engine: str, name: str) -> float:
+        if engine == TYPICAL_ENGINE:
+            keys = typical_engine_keys(self.family)
+            return math.exp(math.fsum(math.log(self._engine_factor(k, name)) for k in keys) / len(keys))
+        return float(self.engine_factors.get(engine, {}).get(name, 1.0))
 
     def with_engine(self, engine: str | None) -> Efficiency:
-        """These factors for ``engine`` ('' or None: the pooled ones): the decode step's fixed per-layer costs, eager
-        and CUDA-graph, scaled by the engine's ``decode_layer_overhead_scale``, and its HBM and tensor efficiencies
-        by ``decode_kernel_efficiency_scale``, each capped at :data:`EFFICIENCY_CEILINGS`. Idempotent: the scales
+        """These factors for ``engine`` ('' or None: the pooled ones; :data:`TYPICAL_ENGINE`: a typical engine of the
+        family) on this family (:func:`engine_key`: SGLang and vLLM on each CDNA generation take their own): the
+        decode step's fixed per-layer costs, eager and CUDA-graph, scaled by the
+        engine's ``decode_layer_overhead_scale``, and its HBM and tensor efficiencies by
+        ``decode_kernel_efficiency_scale``, each capped at :data:`EFFICIENCY_CEILINGS`. Idempotent: the scales
         replace those of the engine already applied."""
-        engine = engine or ""
+        engine = engine_key(engine or "", self.family)
         if engine == self.engine:
             return self
         scale = self.engine_scale(engine) / self.engine_scale(self.engine)
@@ -283,7 +327,7 @@ def _read(path: Path) -> _Document:
     defaults.check_keys((*PHASES, *GLOBAL_FACTORS))
     return _Document(defaults, doc.section("families", {}),
                      doc.number("interval_level", 0.8, low=0, high=1, low_open=True, high_open=True),
-                     dict(doc.raw("fit", {}) or {}), _keyed_factors(doc, "engines", ENGINES, ENGINE_FACTORS),
+                     dict(doc.raw("fit", {}) or {}), _keyed_factors(doc, "engines", ENGINE_KEYS, ENGINE_FACTORS),
                      _keyed_factors(doc, "attention", ATTENTION_KINDS, ATTENTION_FACTORS))
 
 
@@ -344,7 +388,7 @@ def render_calibration(fit: dict, defaults: dict[str, tuple[float, str]],
                        header: str = "", engines: dict[str, dict[str, tuple[float, str]]] | None = None,
                        attentions: dict[str, dict[str, tuple[float, str]]] | None = None) -> str:
     """calibration.yaml text: ``defaults``/``families`` map "phase.name" (or a global name) to (value, source),
-    ``engines`` an engine of :data:`ENGINES` to its factors and ``attentions`` an attention kind of
+    ``engines`` an engine key of :data:`ENGINE_KEYS` to its factors and ``attentions`` an attention kind of
     :data:`ATTENTION_KINDS` to its factors (None: those of ``base_path``; empty: none).
 
     Default factors not given keep the value and source they have in ``base_path`` (default: the bundled file), so
@@ -382,7 +426,7 @@ def render_calibration(fit: dict, defaults: dict[str, tuple[float, str]],
                 out.append(f"    {phase}:\n")
                 out.extend(_yaml_entry(k, *factors[f"{phase}.{k}"], 6) for k in keys)
         out.extend(_yaml_entry(k, *factors[k], 4) for k in GLOBAL_FACTORS if k in factors)
-    for name, given, base_keyed, entries, specs in (("engines", engines, doc.engines, ENGINES, ENGINE_FACTORS),
+    for name, given, base_keyed, entries, specs in (("engines", engines, doc.engines, ENGINE_KEYS, ENGINE_FACTORS),
                                                     ("attention", attentions, doc.attentions, ATTENTION_KINDS,
                                                      ATTENTION_FACTORS)):
         keyed = base_keyed if given is None else given

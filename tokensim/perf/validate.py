@@ -99,7 +99,8 @@ _BAND_GROUPS = ("band", "predicted_band")
 # (docs/measurements.md, "Sources": the three SemiAnalysis source_ids, the LMSYS blog posts and the SGLang cookbook
 # (the same project), AMD's documents (its two ATOM documents, its ROCm blogs and its ROCm performance-results page;
 # since 2026-12-06 one group, where the ATOM pair and the GLM-5.2 blog were two); the MLPerf v6.0 latency rows are the
-# same round as the v6.0 Offline rows). Sources not listed are their own group.
+# same round as the v6.0 Offline rows; GPUStack's two performance-lab pages; Verda's B300 baselines, which are
+# InferenceX runs republished (2026-12-07)). Sources not listed are their own group.
 SOURCE_GROUPS = {"inferencemax-2026": "semianalysis", "inferencemax-gha-gptoss": "semianalysis",
                  "inferencex-blog": "semianalysis",
                  "lmsys-sglang-2025-05": "lmsys", "lmsys-sglang-gb300-longctx": "lmsys", "lmsys-sglang-gb200": "lmsys",
@@ -108,7 +109,12 @@ SOURCE_GROUPS = {"inferencemax-2026": "semianalysis", "inferencemax-gha-gptoss":
                  "amd-rocm-blog-glm52": "amd", "amd-rocm-perf-results": "amd",
                  "amd-rocm-blog-mi300x-bestpractice-2025": "amd", "amd-rocm-blog-vllm-optimize-2024": "amd",
                  "mlperf-v6.0-latency": "mlperf-v6.0", "sglang-cookbook-dsv4": "lmsys",
-                 "vllm-blog-rocm-attn-2026": "amd", "amd-rocm-blog-wideep-mi300x-2025": "amd"}
+                 "vllm-blog-rocm-attn-2026": "amd", "amd-rocm-blog-wideep-mi300x-2025": "amd",
+                 "amd-rocm-blog-di-glm51-mi300x-2026": "amd", "amd-rocm-blog-kimi-k25-mi300x-2026": "amd",
+                 "amd-rocm-blog-kimi-k25-w4a8-mi325x-2026": "amd", "amd-rocm-blog-kimi-k25-eagle3-mi325x-2026": "amd",
+                 "amd-rocm-blog-kimi-k25-mxfp4-atom-mi355x-2026": "amd", "amd-atom-ci-dsr1-fp4-mtp-2026-05": "amd",
+                 "gpustack-perf-lab": "gpustack", "gpustack-perf-lab-sglang": "gpustack",
+                 "verda-cc-b300-2026": "semianalysis"}
 # Why a row is not run (NotRunnable.reason), in the order reports list them.
 NO_HARDWARE = "hardware not in the catalogue"
 NO_MODEL = "model not in the catalogue"
