@@ -101,9 +101,9 @@ def attention_kind_of(attention_type: str, hardware_family: str = "") -> str:
 
 # engines that serve on both NVIDIA and AMD hardware, and so have factors of their own on each CDNA generation (round
 # 23): the same engine runs different kernels on CDNA (its ROCm backends: AITER, ROCm attention and MoE kernels, its
-# own graph capture), and organisations' SGLang rows on MI300X and MI325X run about 3x slower per layer than its NVIDIA
-# rows imply, on MI355X about 1.4x (docs/model-notes.md, rounds 22 and 23). TensorRT-LLM runs on NVIDIA only, ATOM on
-# AMD only.
+# own graph capture): SGLang's fitted per-layer cost on MI300X and MI325X is 1.9x its NVIDIA one, on MI355X 1.0x
+# (beside latent attention's own CDNA factor; one key for both generations slowed MI355X's rows too far:
+# docs/model-notes.md, rounds 22 and 23). TensorRT-LLM runs on NVIDIA only, ATOM on AMD only.
 _CROSS_VENDOR_ENGINES = ("sglang", "vllm")
 # the keys of the calibration file's ``engines`` section: each engine of ENGINES, and "<engine>-<family>" for an engine
 # of _CROSS_VENDOR_ENGINES serving on one of AMD's CDNA families (engine_key)
@@ -194,7 +194,8 @@ class Efficiency:
     workspace_fraction: float
     interval_level: float
     sources: dict[str, str] = field(default_factory=dict, compare=False)
-    # the engine (:data:`ENGINES`) whose factors are applied ('' none: the pooled values), and every engine's factors
+    # the engine key (:data:`ENGINE_KEYS`, or :data:`TYPICAL_ENGINE`) whose factors are applied ('' none: the pooled
+    # values), and every engine key's factors
     # from the calibration file (:meth:`with_engine`)
     engine: str = ""
     engine_factors: dict[str, dict[str, float]] = field(default_factory=dict, compare=False)
