@@ -406,8 +406,9 @@ def test_family_sd_sets_how_far_a_family_strays_from_the_pool(synthetic):
 def test_the_grouped_jacobian_gives_scipys_fit_bit_for_bit(synthetic):
     """The fit's Jacobian steps columns that move disjoint residuals together (fewer evaluations); scipy's own
     "2-point" differences, one evaluation per column, are the oracle. On two families (the B200 rows 1.4x the model, so
-    the families' factors part), with a source offset per source and a factor per engine (the rows alternate between
-    two), both give the same factors to the last bit, from the documented start through the width continuation."""
+    the families' factors part), with a source offset per source and both factors per engine (the rows cycle through
+    two engines and none: a row naming none moves with every engine's factor, as a typical engine's geometric mean),
+    both give the same factors to the last bit, from the documented start through the width continuation."""
     from tokensim.perf.efficiency import ENGINES
 
     path, measurements, _ = synthetic
@@ -416,14 +417,16 @@ def test_the_grouped_jacobian_gives_scipys_fit_bit_for_bit(synthetic):
                            "value": 1.4 * predict_measurement(replace(m, hardware="B200"), path)["predicted"]
                            * m.system_gpus})
             for m in measurements if m.hardware == "H200"]
-    rows = [replace(m, engine=ENGINES[i % 2]) for i, m in enumerate(measurements + b200)]
+    rows = [replace(m, engine=(*ENGINES[:2], "")[i % 3]) for i, m in enumerate(measurements + b200)]
     problem = cal.build_problem(rows, path)
-    widths = cal.PriorWidths(source_offset_sd=0.5, engine_sd=0.3)
+    assert (problem.row_engine < 0).sum() == len(rows) // 3 and (problem.engine_weights > 0).sum(axis=1).max() == 3
+    widths = cal.PriorWidths(source_offset_sd=0.5, engine_sd=0.3, engine_kernel_sd=0.3)
     grouped = cal.fit(problem, widths=widths)
     dense = cal.fit(problem, widths=widths, jacobian="dense")
     assert len(problem.families) == 2 and len(grouped.source_effects) == 6 and len(grouped.engine_scales) == 2
     assert np.array_equal(grouped.x, dense.x)
     assert grouped.source_effects == dense.source_effects and grouped.engine_scales == dense.engine_scales
+    assert grouped.engine_kernel_scales == dense.engine_kernel_scales and len(grouped.engine_kernel_scales) == 2
 
 
 def test_the_grouped_differences_are_scipys_at_the_bounds_and_at_zero():
