@@ -6,13 +6,25 @@ from __future__ import annotations
 import pytest
 
 from tokensim import UserError
-from tokensim.config.reader import MAX_DEPTH, MAX_FILE_BYTES, load_yaml
+from tokensim.config import reader
+from tokensim.config.reader import MAX_DEPTH, MAX_FILE_BYTES
+
+
+@pytest.fixture(autouse=True, params=["libyaml", "python"])
+def parser(request, monkeypatch):
+    """Every test here runs on libyaml's scanner and parser (what PyYAML's wheels carry) and on PyYAML's pure-Python
+    ones, the fallback for a PyYAML built without libyaml."""
+    if request.param == "libyaml":
+        assert reader._Loader.__name__ == "_LibyamlLoader", "PyYAML here has no libyaml"
+    else:
+        monkeypatch.setattr(reader, "_Loader", reader._PythonLoader)
+    return request.param
 
 
 def _load(tmp_path, text: str | bytes):
     path = tmp_path / "input.yaml"
     path.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8"))
-    return load_yaml(path)
+    return reader.load_yaml(path)
 
 
 @pytest.mark.parametrize(("text", "value"), [
@@ -48,12 +60,14 @@ def test_nan_and_infinite_values_reach_the_schema_which_names_the_field(tmp_path
     ("a: &x [1, 2]\nb: *x\n", "line 2, column 4 refused: aliases (*name) are not allowed"),
     ("ages:\n  .nan: 0.5\n", "line 2, column 3 refused: key '.nan' is not a finite number"),
     ("a: " + "[" * 5000 + "]" * 5000 + "\n", f"refused: nested more than {MAX_DEPTH} levels deep"),
-    ("a: [1,\n", "line 2, column 1 malformed YAML: expected the node content"),
+    ("a: [1,\n", "line 2, column 1 malformed YAML: {} node content"),
 ])
-def test_refusals_name_the_line_and_what_is_wrong(tmp_path, text, message):
+def test_refusals_name_the_line_and_what_is_wrong(tmp_path, parser, text, message):
     with pytest.raises(UserError, match=None) as err:
         _load(tmp_path, text)
-    assert message in str(err.value)
+    # The parser's own words for malformed YAML: libyaml's "did not find expected node content", PyYAML's "expected
+    # the node content, but found '<stream end>'".
+    assert message.format("did not find expected" if parser == "libyaml" else "expected the") in str(err.value)
     assert str(err.value).startswith(str(tmp_path / "input.yaml"))
 
 

@@ -15,6 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from yaml.composer import Composer
+from yaml.constructor import SafeConstructor
+from yaml.parser import Parser
+from yaml.reader import Reader
+from yaml.resolver import Resolver
+from yaml.scanner import Scanner
 
 from .._errors import ConfigError, UserError, did_you_mean
 from .._paths import config_dir, kernels_dir
@@ -50,15 +56,17 @@ class _Refused(yaml.MarkedYAMLError):
     """Well-formed YAML that tokensim refuses (an alias, a duplicate key, NaN, too deep)."""
 
 
-class _Loader(yaml.SafeLoader):
-    """A safe loader that reads YAML as people mean it (the YAML 1.2 core schema) and refuses what can only hurt.
+class _Rules(Composer, SafeConstructor, Resolver):
+    """How tokensim reads YAML, over any scanner and parser: YAML as people mean it (the YAML 1.2 core schema), and
+    refusals of what can only hurt.
 
     Plain scalars resolve as in YAML 1.2: only true/false are booleans (``NO``, ``yes``, ``on`` stay strings, so a
     schema rejects them with the text typed), numbers are decimal integers, ``0o``/``0x`` integers and floats with an
     optional exponent (``1.45e9`` is a number; YAML 1.1 read it as a string), ``5:00`` and dates stay strings.
     Refused before anything is built: duplicate keys, aliases (``*name``, which expand), nesting deeper than
     :data:`MAX_DEPTH`, and NaN or infinite mapping keys (NaN and infinite values reach the schema, which refuses them
-    naming the field).
+    naming the field). The nodes are composed here, in Python (``Composer`` comes before the parser in a loader's
+    bases), so that these refusals happen while the parser's events arrive.
     """
 
     yaml_implicit_resolvers: dict = {}
@@ -108,12 +116,41 @@ for _tag, _pattern, _first in (
     ("float", r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
               r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$", "-+0123456789."),
 ):
-    _Loader.add_implicit_resolver(f"tag:yaml.org,2002:{_tag}", re.compile(_pattern), list(_first))
-_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
+    _Rules.add_implicit_resolver(f"tag:yaml.org,2002:{_tag}", re.compile(_pattern), list(_first))
+_Rules.add_constructor("tag:yaml.org,2002:int", _Rules.construct_yaml_int)  # type: ignore[type-var]
+
+
+class _PythonLoader(_Rules, Reader, Scanner, Parser):
+    """:class:`_Rules` over PyYAML's pure-Python reader, scanner and parser (a PyYAML built without libyaml)."""
+
+    def __init__(self, stream):
+        Reader.__init__(self, stream)
+        Scanner.__init__(self)
+        Parser.__init__(self)
+        Composer.__init__(self)
+        SafeConstructor.__init__(self)
+        Resolver.__init__(self)
+
+
+try:  # libyaml's scanner and parser, in PyYAML's wheels: about 7x faster than the pure-Python ones
+    from yaml._yaml import CParser
+except ImportError:  # pragma: no cover - a PyYAML built without libyaml
+    _Loader: type = _PythonLoader
+else:
+    class _LibyamlLoader(_Rules, CParser):
+        """:class:`_Rules` over libyaml's scanner and parser (its messages for malformed YAML are libyaml's)."""
+
+        def __init__(self, stream):
+            CParser.__init__(self, stream)
+            Composer.__init__(self)
+            SafeConstructor.__init__(self)
+            Resolver.__init__(self)
+
+    _Loader = _LibyamlLoader
 
 
 def load_yaml(path: str | Path) -> Any:
-    """Parse a YAML file as people mean it, refusing what can only hurt (see :class:`_Loader`).
+    """Parse a YAML file as people mean it, refusing what can only hurt (see :class:`_Rules`).
 
     Parameters
     ----------
@@ -172,9 +209,18 @@ def load_yaml_text(text: str, where: str) -> Any:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        if mark is not None and (mark.line, mark.column) > (end := _end_of(text)):
+            # libyaml reads an unterminated last line as if a line break followed: point at the text's end instead
+            at = f" line {end[0] + 1}, column {end[1] + 1}"
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         kind = "refused" if isinstance(exc, _Refused) else "malformed YAML"
         raise UserError(f"{where}:{at} {kind}: {problem}") from None
+
+
+def _end_of(text: str) -> tuple[int, int]:
+    """The (line, column) just past the last character of ``text``, both from 0, as YAML marks count them."""
+    lines = text.split("\n")
+    return len(lines) - 1, len(lines[-1])
 
 
 class Section:
