@@ -37,11 +37,12 @@ from .finance import (
     dsra_target_by_month,
     finance_metrics,
     lender_case,
-    payback_requirements,
+    payback_rows,
+    payback_targets,
     rent_units,
     schedule_frame,
     size_debt,
-    solve_rent,
+    solve_rents,
     usage_frontier,
 )
 from .montecarlo import BlockProgress, MonteCarloResult, simulate, simulate_dask
@@ -254,7 +255,13 @@ def run_finance(scenario: Scenario, *, target: Target | str | None = None, front
     terms = _resolve_finance.debt_terms(s)
     metrics = finance_metrics(inputs, Drivers.base(inputs), schedule=True)  # the lender block reads the schedule
     f = metrics.flows
-    solved = solve_rent(inputs, terms, NPV_ZERO) if breakeven else None
+    # Every rent asked for, solved in one search (each round one batch of the engine): the NPV-zero rent, the rent
+    # for the target, the rents for the payback claim.
+    asked = ([NPV_ZERO] if breakeven else []) + ([target] if target is not None else [])
+    paybacks = payback_targets(payback_in_years) if payback_in_years is not None else []
+    solutions = solve_rents(inputs, terms, asked + paybacks)
+    solved = solutions[0] if breakeven else None
+    solution = solutions[len(asked) - 1] if target is not None else None
     fin = s.financing
     equity_irr = _scalar(metrics.equity_irr)
     hurdle = None if fin.equity_hurdle_irr is None or np.isnan(equity_irr) else equity_irr >= fin.equity_hurdle_irr
@@ -307,9 +314,10 @@ def run_finance(scenario: Scenario, *, target: Target | str | None = None, front
         sizing=sizing, waterfall=_waterfall(f, inputs), discounting=_discounting(f, inputs, s),
         lender=_lender(f, inputs, s),
         reasons=_finance_reasons(metrics, s), assumptions=assumptions, definitions=dict(DEFINITIONS),
-        solution=solve_rent(inputs, terms, target).to_dict() if target is not None else None,
+        solution=solution.to_dict() if solution is not None else None,
         frontier=usage_frontier(inputs, terms, target or NPV_ZERO) if frontier else None,
-        payback_rents=payback_requirements(inputs, terms, payback_in_years) if payback_in_years is not None else None,
+        payback_rents=(payback_rows(inputs, payback_in_years, solutions[len(asked):])
+                       if payback_in_years is not None else None),
         schedule=_schedule_with_cover(f, inputs, s.currency) if schedule else None,
     )
 

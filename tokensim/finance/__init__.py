@@ -52,8 +52,11 @@ from ._solve import (
     RentSolution,
     Target,
     payback_requirements,
+    payback_rows,
+    payback_targets,
     rent_units,
     solve_rent,
+    solve_rents,
     usage_frontier,
 )
 
@@ -63,8 +66,9 @@ __all__ = [
     "EconomicResidualParts", "FinanceInputs", "build_debt_schedule", "economic_residual_parts", "percent_of_cost_at",
     "payment_calendar", "residual_at_age",
     "FinanceResult", "Metrics", "NPV_ZERO", "RentSolution", "TARGET_METRICS", "Target", "batch_metrics", "cashflows",
-    "constant_drivers", "debt_at_close", "finance_metrics", "payback_requirements", "rent_units", "schedule_frame",
-    "sizing_key", "solve_rent", "stack_inputs", "stack_terms", "usage_frontier", "DebtSizing", "size_debt",
+    "constant_drivers", "debt_at_close", "finance_metrics", "payback_requirements", "payback_rows", "payback_targets",
+    "rent_units", "schedule_frame", "sizing_key", "solve_rent", "solve_rents", "stack_inputs", "stack_terms",
+    "usage_frontier", "DebtSizing", "size_debt",
     "sizing_case", "financing_fees", "availability_share", "sla_credit_share", "DAYS_PER_MONTH", "balloon_cover",
     "cover_by_month",
     "cover_ratios",

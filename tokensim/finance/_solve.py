@@ -8,11 +8,14 @@ of :func:`tokensim.finance.cashflows`), keeps the interval where the target is f
 vectorised bisection. The metric is taken to improve with rent (NPV, IRRs, DSCR rise; paybacks fall); the answer is
 the lowest rent found that meets the target. A target that no rent up to a large bound meets, or that even a zero
 rent meets, is reported with a reason instead of an exception. The rent solved for is the contract (base) rent, or
-the market rent for a spot scenario.
+the market rent for a spot scenario. Several targets (:func:`solve_rents`: the break-even and payback rents of a
+report, a usage-fee frontier) search in step, each round's grids one batch of the engine: the engine's cost per call
+hardly grows with its rows, so four targets cost about what one does.
 """
 
 from __future__ import annotations
 
+from collections.abc import Generator, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -26,7 +29,7 @@ from ._cashflows import FinanceInputs
 from ._debt import DebtTerms
 
 __all__ = ["Target", "RentSolution", "NPV_ZERO", "TARGET_METRICS", "PAYBACK_DEFINITIONS", "rent_units", "solve_rent",
-           "usage_frontier", "payback_requirements"]
+           "solve_rents", "usage_frontier", "payback_requirements", "payback_targets", "payback_rows"]
 
 # metric -> +1 if larger is better (met when value >= target), -1 if smaller is better (met when value <= target)
 TARGET_METRICS = {
@@ -160,12 +163,13 @@ def _current_rent(inputs: FinanceInputs) -> float:
     return float(inputs.rent_per_gpu_month)
 
 
-def _metric_values(inputs: FinanceInputs, debt: DebtTerms, metric: str, rents, usage_fee) -> np.ndarray:
+def _metric_values(inputs: FinanceInputs, debt: DebtTerms, metrics: list[str], rents, usage_fees) -> dict:
+    """``metrics`` of the batch whose row i has rent ``rents[i]`` and usage fee ``usage_fees[i]`` (None: the case's)."""
     at = (replace(inputs, market_rent_per_gpu_hour=rents / HOURS_PER_MONTH) if _spot(inputs)
           else replace(inputs, rent_per_gpu_month=rents))
-    if usage_fee is not None:
-        at = replace(at, usage_fee_per_million_tokens=usage_fee)
-    return batch_metrics(at, debt, [metric])[metric]
+    if usage_fees is not None:
+        at = replace(at, usage_fee_per_million_tokens=usage_fees)
+    return batch_metrics(at, debt, metrics)
 
 
 def _met(values: np.ndarray, target: Target) -> np.ndarray:
@@ -182,6 +186,88 @@ def _answer(inputs: FinanceInputs, target: Target, per_gpu_month: float, achieve
                         rent_per_gpu_hour=units["per_gpu_hour"], rent_per_server_month=units["per_server_month"],
                         rent_per_cluster_year=units["per_cluster_year"], achieved=achieved, reason=reason,
                         usage_fee_per_million_tokens=usage_fee)
+
+
+def _search(inputs: FinanceInputs, target: Target, usage_fee: float | None) -> Generator[np.ndarray, np.ndarray,
+                                                                                             RentSolution]:
+    """One target's search (module docstring): yields each grid of candidate rents per GPU-month, is sent the
+    target metric at them, and returns the solution."""
+    current = _current_rent(inputs)
+    capex_per_gpu_month = inputs.capex_total / inputs.gpus / 12.0
+    lo, hi = 0.0, 2.0 * max(current, capex_per_gpu_month)
+    nan = float("nan")
+    for _ in range(_EXPANSIONS):
+        rents = np.linspace(lo, hi, _GRID)
+        values = yield rents
+        ok = _met(values, target)
+        if ok.any():
+            break
+        lo, hi = hi, hi * 4.0
+    else:
+        bound = hi / HOURS_PER_MONTH
+        return _answer(inputs, target, nan, nan, f"not met by any rent up to {bound:,.4g} per GPU-hour", usage_fee)
+    first = int(np.argmax(ok))
+    if first == 0 and lo == 0.0:
+        return _answer(inputs, target, 0.0, float(values[0]), "met at zero rent: the target does not bind",
+                       usage_fee)
+    lo, hi, achieved = float(rents[first - 1]), float(rents[first]), float(values[first])
+    for _ in range(_ROUNDS):
+        rents = np.linspace(lo, hi, _GRID)
+        values = yield rents
+        ok = _met(values, target)
+        ok[-1] = True  # hi met the target in the previous round
+        first = int(np.argmax(ok))
+        if first == 0:
+            break
+        lo, hi = float(rents[first - 1]), float(rents[first])
+        achieved = float(values[first]) if np.isfinite(values[first]) else achieved
+    return _answer(inputs, target, hi, achieved, "", usage_fee)
+
+
+def solve_rents(inputs: FinanceInputs, debt: DebtTerms, targets: Sequence[Target], *,
+                usage_fees: Sequence[float | None] | None = None) -> list[RentSolution]:
+    """:func:`solve_rent` for several targets (and usage fees) at once: the searches run in step, each round's grids
+    of all of them evaluated as one batch of the engine (a round costs about what one search's round costs).
+
+    Parameters
+    ----------
+    inputs : FinanceInputs
+        The case (one, not a batch).
+    debt : DebtTerms
+        The case's debt terms.
+    targets : sequence of Target
+        The targets.
+    usage_fees : sequence of float or None, optional
+        Per target, the usage fee per million tokens (inputs' currency) to hold fixed; None: the case's fee.
+
+    Returns
+    -------
+    list of RentSolution
+        One per target, in order, each what :func:`solve_rent` returns for it.
+    """
+    fees = list(usage_fees) if usage_fees is not None else [None] * len(targets)
+    if len(fees) != len(targets):
+        raise ValueError(f"{len(targets)} targets but {len(fees)} usage fees")
+    searches = [_search(inputs, target, fee) for target, fee in zip(targets, fees, strict=True)]
+    asked = {i: next(search) for i, search in enumerate(searches)}
+    solutions: dict[int, RentSolution] = {}
+    while asked:
+        order = list(asked)
+        sizes = [asked[i].size for i in order]
+        rents = np.concatenate([asked[i] for i in order])
+        row_fees = None
+        if any(fees[i] is not None for i in order):
+            case_fee = float(inputs.usage_fee_per_million_tokens)
+            row_fees = np.repeat([case_fee if (fee := fees[i]) is None else fee for i in order], sizes)
+        values = _metric_values(inputs, debt, sorted({targets[i].metric for i in order}), rents, row_fees)
+        start, asked = 0, {}
+        for i, size in zip(order, sizes, strict=True):
+            try:
+                asked[i] = searches[i].send(values[targets[i].metric][start:start + size])
+            except StopIteration as done:
+                solutions[i] = done.value
+            start += size
+    return [solutions[i] for i in range(len(targets))]
 
 
 def solve_rent(inputs: FinanceInputs, debt: DebtTerms, target: Target, *,
@@ -206,36 +292,7 @@ def solve_rent(inputs: FinanceInputs, debt: DebtTerms, target: Target, *,
         The rent per GPU-hour, per server-month and per cluster-year (inputs' currency) and the metric reached;
         NaN with a reason when no rent up to a large bound meets the target, zero when even a zero rent does.
     """
-    current = _current_rent(inputs)
-    capex_per_gpu_month = inputs.capex_total / inputs.gpus / 12.0
-    lo, hi = 0.0, 2.0 * max(current, capex_per_gpu_month)
-    nan = float("nan")
-    for _ in range(_EXPANSIONS):
-        rents = np.linspace(lo, hi, _GRID)
-        values = _metric_values(inputs, debt, target.metric, rents, usage_fee)
-        ok = _met(values, target)
-        if ok.any():
-            break
-        lo, hi = hi, hi * 4.0
-    else:
-        bound = hi / HOURS_PER_MONTH
-        return _answer(inputs, target, nan, nan, f"not met by any rent up to {bound:,.4g} per GPU-hour", usage_fee)
-    first = int(np.argmax(ok))
-    if first == 0 and lo == 0.0:
-        return _answer(inputs, target, 0.0, float(values[0]), "met at zero rent: the target does not bind",
-                       usage_fee)
-    lo, hi, achieved = float(rents[first - 1]), float(rents[first]), float(values[first])
-    for _ in range(_ROUNDS):
-        rents = np.linspace(lo, hi, _GRID)
-        values = _metric_values(inputs, debt, target.metric, rents, usage_fee)
-        ok = _met(values, target)
-        ok[-1] = True  # hi met the target in the previous round
-        first = int(np.argmax(ok))
-        if first == 0:
-            break
-        lo, hi = float(rents[first - 1]), float(rents[first])
-        achieved = float(values[first]) if np.isfinite(values[first]) else achieved
-    return _answer(inputs, target, hi, achieved, "", usage_fee)
+    return solve_rents(inputs, debt, [target], usage_fees=[usage_fee])[0]
 
 
 def usage_frontier(inputs: FinanceInputs, debt: DebtTerms, target: Target, fees=None,
@@ -270,11 +327,9 @@ def usage_frontier(inputs: FinanceInputs, debt: DebtTerms, target: Target, fees=
         if top == 0 and tokens_per_gpu_hour > 0:
             top = float(inputs.rent_per_gpu_month) / HOURS_PER_MONTH / (tokens_per_gpu_hour / TOKENS_PER_MILLION)
         fees = np.linspace(0.0, top, points)
-    rows = []
-    for fee in np.asarray(fees, dtype=float):
-        solution = solve_rent(inputs, debt, target, usage_fee=float(fee))
-        rows.append(replace(solution, solved_for="base rent").to_dict())
-    return rows
+    fees = [float(fee) for fee in np.asarray(fees, dtype=float)]
+    solutions = solve_rents(inputs, debt, [target] * len(fees), usage_fees=fees)
+    return [replace(solution, solved_for="base rent").to_dict() for solution in solutions]
 
 
 def payback_requirements(inputs: FinanceInputs, debt: DebtTerms, years: float) -> list[dict]:
@@ -296,11 +351,21 @@ def payback_requirements(inputs: FinanceInputs, debt: DebtTerms, years: float) -
         Per definition of :data:`PAYBACK_DEFINITIONS`: the :meth:`RentSolution.to_dict` fields (inputs' currency)
         and ``change_vs_scenario_rent``, the rent's change against the case's rent (fraction).
     """
+    return payback_rows(inputs, years, solve_rents(inputs, debt, payback_targets(years)))
+
+
+def payback_targets(years: float) -> list[Target]:
+    """The targets of :func:`payback_requirements`: each payback of :data:`PAYBACK_DEFINITIONS` at ``years``."""
+    return [Target(f"payback_{name}", float(years)) for name in PAYBACK_DEFINITIONS]
+
+
+def payback_rows(inputs: FinanceInputs, years: float, solutions: Sequence[RentSolution]) -> list[dict]:
+    """:func:`payback_requirements`' rows from the solutions of :func:`payback_targets` (for a caller that solves
+    them in one :func:`solve_rents` with other targets of the same case)."""
     now = (float(inputs.market_rent_per_gpu_hour) if _spot(inputs)
            else float(inputs.rent_per_gpu_month) / HOURS_PER_MONTH)
     rows = []
-    for name in PAYBACK_DEFINITIONS:
-        solution = solve_rent(inputs, debt, Target(f"payback_{name}", float(years)))
+    for name, solution in zip(PAYBACK_DEFINITIONS, solutions, strict=True):
         change = solution.rent_per_gpu_hour / now - 1.0 if now > 0 else float("nan")
         rows.append({"definition": name, "payback_years": float(years), **solution.to_dict(),
                      "change_vs_scenario_rent": change})
