@@ -34,13 +34,17 @@ def _tokensim(*args: str, **kwargs) -> subprocess.Popen:
     (signal.SIGTERM, 143, "tokensim: terminated"),
 ])
 def test_a_signal_mid_run_ends_with_its_status_one_line_and_no_temporary_file(tmp_path, signum, status, line):
-    """A Monte Carlo run writing per-path rows (3·10^6 paths, about half a minute) is interrupted after 3 s, well
-    inside the path loop: the exit status is 128 + the signal, stderr ends in one line without a traceback, and the
-    folder holds neither the Parquet file nor its temporary file."""
+    """A Monte Carlo run writing per-path rows (3·10^6 paths, about half a minute) is interrupted inside the path
+    loop, once its first chunk's rows are in the temporary file: the exit status is 128 + the signal, stderr ends in
+    one line without a traceback, and the folder holds neither the Parquet file nor its temporary file."""
     out = tmp_path / "runs"
     proc = _tokensim("mc", "b300-10k-cluster", "--paths", "3000000", "--backend", "numpy",
                      "--keep-paths", str(out / "paths.parquet"))
-    time.sleep(3.0)
+    deadline = time.monotonic() + 60
+    while not any(f.stat().st_size > 0 for f in out.glob(".paths.parquet.*.tmp")):  # no folder yet: no match
+        assert proc.poll() is None, "the run ended before it wrote a chunk"
+        assert time.monotonic() < deadline, "no chunk of rows written within 60 s"
+        time.sleep(0.02)
     assert proc.poll() is None, "the run ended before it could be interrupted"
     proc.send_signal(signum)
     _, err = proc.communicate(timeout=60)
