@@ -322,6 +322,26 @@ def test_client_concurrency_is_spread_over_the_instances():
     assert floor["concurrency"] is None and floor["slo"] == SLO(min_tokens_per_s_per_user=42.0)
 
 
+@pytest.mark.parametrize("clients", [4, 12, 20])
+def test_clients_that_do_not_split_evenly_average_over_the_instances(clients):
+    """Eight 8-GPU instances (64 GPUs, aggregated DEP8) and a number of clients that is not a multiple of 8: a
+    balanced router gives `clients mod 8` instances one sequence more than the rest. The deployment's output tokens/s
+    per GPU is the average over the instances of one instance's, each worked out as a single instance at its own
+    batch (4 clients: half the instances serve 1 sequence and half are idle, 0.5 x v(1); 12: 0.5 v(2) + 0.5 v(1); 20:
+    0.5 v(3) + 0.5 v(2)). Rounding 4/8 up to one sequence per instance had put 2x the throughput on such rows
+    (InferenceMAX's 1 client over 7 and 9 TP8 decode instances: +773% and +1,048%)."""
+    m = _row(system_gpus=64, instance_gpus=8, tp=1, ep=8, concurrency=clients)
+
+    def one_instance(batch):
+        return predict_measurement(replace(m, system_gpus=8, concurrency=batch))["predicted"]
+
+    lower, frac = divmod(clients / 8, 1)
+    expected = frac * one_instance(int(lower) + 1) + (1 - frac) * (one_instance(int(lower)) if lower else 0.0)
+    got = predict_measurement(m)
+    assert got["predicted"] == pytest.approx(expected, rel=1e-12) and got["concurrency"] == clients / 8
+    assert got["low"] < got["predicted"] < got["high"]
+
+
 def test_total_tokens_per_gpu_counts_input_and_output():
     """tokens_per_s_per_gpu (input + output per GPU) at 8k/1k in aggregated serving is 9x the output rate: the model
     processes 8,192 input tokens per 1,024 output tokens."""

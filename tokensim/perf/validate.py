@@ -708,31 +708,67 @@ def predict_measurement(m: Measurement, calibration_path: str | None = None) -> 
     """
     kwargs = plan_measurement(m, calibration_path)
     pool_counts = kwargs.pop("pool_counts", None)
-    try:
-        res = predict(m.hardware, m.model, m.precision, m.workload, calibration_path=calibration_path, **kwargs)
-    except UserError as exc:
-        raise NotRunnable(PREDICT_REFUSED, f"measurement '{m.id}': {exc}") from None
-    if m.kind == "ttft":  # a time: the prefill interval width, as for input tokens per second
-        value = res.ttft_s
-        width = res.input_tokens_per_s_per_gpu_high / res.input_tokens_per_s_per_gpu
-        low, high = value / width, value * width
-    elif m.kind == "total":  # input + output tokens per GPU: each with its own interval
-        value = res.output_tokens_per_s_per_gpu + res.input_tokens_per_s_per_gpu
-        low = res.output_tokens_per_s_per_gpu_low + res.input_tokens_per_s_per_gpu_low
-        high = res.output_tokens_per_s_per_gpu_high + res.input_tokens_per_s_per_gpu_high
-    elif m.kind == "decode-output":  # per decode GPU: the output rate over the decode pool's share of GPUs
-        share = 1.0 - (res.prefill_gpu_share or 0.0)
-        value = res.output_tokens_per_s_per_gpu / share
-        low, high = res.output_tokens_per_s_per_gpu_low / share, res.output_tokens_per_s_per_gpu_high / share
+    clients = _clients_per_instance(m, kwargs)
+    if clients is None or clients == math.floor(clients) or kwargs.get("concurrency") is None:
+        res = _predict_planned(m, kwargs, calibration_path)
+        value, low, high = _planned_value(m, res)
+        concurrency, speed = res.concurrency, res.tokens_per_s_per_user
     else:
-        key = PREDICTED_KEY[m.kind]
-        value = getattr(res, key)
-        low, high = getattr(res, f"{key}_low"), getattr(res, f"{key}_high")
-    return row_result(m, value, low, high, predicted_band=predicted_band(m, res.tokens_per_s_per_user),
-                      concurrency=res.concurrency, gpus=res.gpus, tp=res.tp, ep=res.ep,
+        # The clients do not split evenly: a balanced router gives a share `frac` of the instances lower + 1
+        # sequences and the rest `lower` (0: idle). Rates per GPU average over the instances, times over the requests.
+        lower = math.floor(clients)
+        frac = clients - lower
+        res = _predict_planned(m, {**kwargs, "concurrency": lower + 1}, calibration_path)
+        parts = [(frac, lower + 1, res, _planned_value(m, res))]
+        if lower >= 1:
+            below = _predict_planned(m, {**kwargs, "concurrency": lower}, calibration_path)
+            parts.append((1.0 - frac, lower, below, _planned_value(m, below)))
+        if m.kind == "ttft":
+            value, low, high = (sum(w * n * v[i] for w, n, _, v in parts) / clients for i in range(3))
+        else:
+            value, low, high = (sum(w * v[i] for w, _, _, v in parts) for i in range(3))
+        concurrency = clients
+        speed = sum(w * n * r.tokens_per_s_per_user for w, n, r, _ in parts) / clients
+    return row_result(m, value, low, high, predicted_band=predicted_band(m, speed),
+                      concurrency=concurrency, gpus=res.gpus, tp=res.tp, ep=res.ep,
                       bound=res.bound, waiting_sequences=res.waiting_sequences,
                       **({"pool_counts": pool_counts, "prefill_pool": res.prefill_pool, "decode_pool": res.decode_pool}
                          if pool_counts else {}))
+
+
+def _clients_per_instance(m: Measurement, kwargs: dict) -> float | None:
+    """The row's client concurrency over the instances that serve it, unrounded (``plan_measurement`` rounds it, to
+    at least 1): the decode instances of the pools as planned, else :func:`_instances`; None without a stated
+    concurrency and for attention-FFN disaggregation, whose one deployment serves every client."""
+    if m.concurrency is None or is_afd(m.decode_pool):
+        return None
+    pool = _pool(kwargs["decode"]) if "decode" in kwargs else None
+    return m.concurrency / (float(pool[0]) if pool is not None and pool[0] else _instances(m))
+
+
+def _predict_planned(m: Measurement, kwargs: dict, calibration_path: str | None):
+    try:
+        return predict(m.hardware, m.model, m.precision, m.workload, calibration_path=calibration_path, **kwargs)
+    except UserError as exc:
+        raise NotRunnable(PREDICT_REFUSED, f"measurement '{m.id}': {exc}") from None
+
+
+def _planned_value(m: Measurement, res) -> tuple[float, float, float]:
+    """The prediction ``res`` in the row's unit: (value, low, high)."""
+    if m.kind == "ttft":  # a time: the prefill interval width, as for input tokens per second
+        value = res.ttft_s
+        width = res.input_tokens_per_s_per_gpu_high / res.input_tokens_per_s_per_gpu
+        return value, value / width, value * width
+    if m.kind == "total":  # input + output tokens per GPU: each with its own interval
+        return (res.output_tokens_per_s_per_gpu + res.input_tokens_per_s_per_gpu,
+                res.output_tokens_per_s_per_gpu_low + res.input_tokens_per_s_per_gpu_low,
+                res.output_tokens_per_s_per_gpu_high + res.input_tokens_per_s_per_gpu_high)
+    if m.kind == "decode-output":  # per decode GPU: the output rate over the decode pool's share of GPUs
+        share = 1.0 - (res.prefill_gpu_share or 0.0)
+        return (res.output_tokens_per_s_per_gpu / share, res.output_tokens_per_s_per_gpu_low / share,
+                res.output_tokens_per_s_per_gpu_high / share)
+    key = PREDICTED_KEY[m.kind]
+    return getattr(res, key), getattr(res, f"{key}_low"), getattr(res, f"{key}_high")
 
 
 def predicted_band(m: Measurement, tokens_per_s_per_user: float) -> str:
