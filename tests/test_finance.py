@@ -368,11 +368,15 @@ def _together_and_alone(inputs, terms, targets, fees):
     return together, alone
 
 
-def test_targets_solved_together_are_each_solved_alone(tmp_path):
+@pytest.mark.parametrize("block_rows", [None, 82])
+def test_targets_solved_together_are_each_solved_alone(tmp_path, monkeypatch, block_rows):
     """solve_rents runs the searches in step, one batch of the engine per round: each answer is solve_rent's for its
     target and fee alone. The US case's sculpted debt (rows sized together iterate to the same 1e-9 fixed point),
     with a search that ends at zero rent after one round; an all-equity case, where one search runs out of
-    expansions (no DSCR) beside one that ends early."""
+    expansions (no DSCR) beside one that ends early. With engine calls of at most 82 rows (two searches of 41
+    candidates each) a round takes several calls."""
+    if block_rows is not None:
+        monkeypatch.setattr("tokensim.finance._solve.BLOCK_ROWS", block_rows)
     inputs, terms = case(load_scenario("us-b300-neocloud-usage"))
     targets = [Target.parse("npv=0"), Target.parse("equity_irr=0.2"), Target.parse("payback_simple=3"),
                Target.parse("npv=-1e15"), Target.parse("npv=0")]

@@ -24,7 +24,7 @@ import numpy as np
 from .._errors import UserError, did_you_mean
 from .._units import HOURS_PER_MONTH
 from ..cost import TOKENS_PER_MILLION
-from ._batch import batch_metrics
+from ._batch import BLOCK_ROWS, batch_metrics
 from ._cashflows import FinanceInputs
 from ._debt import DebtTerms
 
@@ -251,22 +251,26 @@ def solve_rents(inputs: FinanceInputs, debt: DebtTerms, targets: Sequence[Target
     searches = [_search(inputs, target, fee) for target, fee in zip(targets, fees, strict=True)]
     asked = {i: next(search) for i, search in enumerate(searches)}
     solutions: dict[int, RentSolution] = {}
+    per_batch = max(1, BLOCK_ROWS // _GRID)  # searches per engine call: at most BLOCK_ROWS rows
     while asked:
-        order = list(asked)
-        sizes = [asked[i].size for i in order]
-        rents = np.concatenate([asked[i] for i in order])
-        row_fees = None
-        if any(fees[i] is not None for i in order):
-            case_fee = float(inputs.usage_fee_per_million_tokens)
-            row_fees = np.repeat([case_fee if (fee := fees[i]) is None else fee for i in order], sizes)
-        values = _metric_values(inputs, debt, sorted({targets[i].metric for i in order}), rents, row_fees)
-        start, asked = 0, {}
-        for i, size in zip(order, sizes, strict=True):
-            try:
-                asked[i] = searches[i].send(values[targets[i].metric][start:start + size])
-            except StopIteration as done:
-                solutions[i] = done.value
-            start += size
+        pending, asked = list(asked.items()), {}
+        for first in range(0, len(pending), per_batch):
+            order = [i for i, _ in pending[first:first + per_batch]]
+            grids = [grid for _, grid in pending[first:first + per_batch]]
+            sizes = [grid.size for grid in grids]
+            row_fees = None
+            if any(fees[i] is not None for i in order):
+                case_fee = float(inputs.usage_fee_per_million_tokens)
+                row_fees = np.repeat([case_fee if (fee := fees[i]) is None else fee for i in order], sizes)
+            values = _metric_values(inputs, debt, sorted({targets[i].metric for i in order}), np.concatenate(grids),
+                                    row_fees)
+            start = 0
+            for i, size in zip(order, sizes, strict=True):
+                try:
+                    asked[i] = searches[i].send(values[targets[i].metric][start:start + size])
+                except StopIteration as done:
+                    solutions[i] = done.value
+                start += size
     return [solutions[i] for i in range(len(targets))]
 
 
