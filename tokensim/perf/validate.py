@@ -687,6 +687,11 @@ def group_keys(m: Measurement) -> dict[str, str]:
 def predict_measurement(m: Measurement, calibration_path: str | None = None) -> dict:
     """Predict one row with the code path of ``tokensim perf``: predicted, measured, error, interval, groups.
 
+    The row's client concurrency is spread over its serving instances (decode instances for pools). Where it does not
+    divide evenly, a balanced router gives some instances one sequence more than the others (idle ones none): the
+    rates per GPU are then the average over the instances of ``predict`` at each whole batch, a time (TTFT) the
+    average over the requests, and the reported concurrency the unrounded share.
+
     Parameters
     ----------
     m : Measurement
