@@ -445,12 +445,12 @@ def plan_measurement(m: Measurement, calibration_path: str | None = None) -> dic
         pre, dec = uncounted
         counts = _rate_matched_counts(m, pre, dec, slo, calibration_path)
         pools = {"prefill": f"{counts[0]}x{pre[1]}{pre[2]}", "decode": f"{counts[1]}x{dec[1]}{dec[2]}"}
-        concurrency = None if m.concurrency is None else max(1, round(m.concurrency / counts[1]))
+        clients = _clients_per_instance(m, pools["decode"])
+        concurrency = None if clients is None else max(1, round(clients))
         return dict(mode=mode, slo=slo, concurrency=concurrency, kv_cache_precision=m.kv_cache_precision, **pools,
                     pool_counts=RATE_MATCHED)
-    concurrency = None
-    if m.concurrency is not None:
-        concurrency = max(1, round(m.concurrency / _instances(m)))
+    clients = _clients_per_instance(m, pools.get("decode"))
+    concurrency = None if clients is None else max(1, round(clients))
     if pools:
         return dict(mode=mode, slo=slo, concurrency=concurrency, kv_cache_precision=m.kv_cache_precision, **pools)
     offload = {"offload_weights": True} if _OFFLOAD_NAMED.search(f"{m.notes} {m.assumptions}") else {}
@@ -713,7 +713,7 @@ def predict_measurement(m: Measurement, calibration_path: str | None = None) -> 
     """
     kwargs = plan_measurement(m, calibration_path)
     pool_counts = kwargs.pop("pool_counts", None)
-    clients = _clients_per_instance(m, kwargs)
+    clients = None if is_afd(m.decode_pool) else _clients_per_instance(m, kwargs.get("decode"))
     if clients is None or clients == math.floor(clients) or kwargs.get("concurrency") is None:
         res = _predict_planned(m, kwargs, calibration_path)
         value, low, high = _planned_value(m, res)
@@ -741,13 +741,13 @@ def predict_measurement(m: Measurement, calibration_path: str | None = None) -> 
                          if pool_counts else {}))
 
 
-def _clients_per_instance(m: Measurement, kwargs: dict) -> float | None:
-    """The row's client concurrency over the instances that serve it, unrounded (``plan_measurement`` rounds it, to
-    at least 1): the decode instances of the pools as planned, else :func:`_instances`; None without a stated
-    concurrency and for attention-FFN disaggregation, whose one deployment serves every client."""
-    if m.concurrency is None or is_afd(m.decode_pool):
+def _clients_per_instance(m: Measurement, decode_pool: str | None) -> float | None:
+    """The row's client concurrency over the instances that serve it, before :func:`plan_measurement` rounds it to a
+    whole batch of at least 1 (None without a stated concurrency): the decode instances of the pool as planned
+    (``decode_pool``: the published one, or the counts rate matching chose), else :func:`_instances`."""
+    if m.concurrency is None:
         return None
-    pool = _pool(kwargs["decode"]) if "decode" in kwargs else None
+    pool = _pool(decode_pool) if decode_pool else None
     return m.concurrency / (float(pool[0]) if pool is not None and pool[0] else _instances(m))
 
 
