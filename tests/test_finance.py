@@ -357,34 +357,38 @@ def test_rent_each_payback_definition_needs(tmp_path):
     assert rows["discounted"]["rent_per_cluster_year"] > rows["net"]["rent_per_cluster_year"]
 
 
-def _together_and_alone(inputs, terms, targets, fees):
-    together = solve_rents(inputs, terms, targets, usage_fees=fees)
+def _together_and_alone(inputs, terms, targets, fees, monkeypatch):
+    """Each target and fee solved alone, then all together: with the engine's default calls and with calls of at
+    most 82 rows. Returns the together answers (default calls) and the alone ones."""
     alone = [solve_rent(inputs, terms, t, usage_fee=f) for t, f in zip(targets, fees, strict=True)]
-    for a, b in zip(together, alone, strict=True):
-        assert (a.target, a.reason, a.usage_fee_per_million_tokens) == (b.target, b.reason,
-                                                                       b.usage_fee_per_million_tokens)
-        assert a.rent_per_gpu_hour == pytest.approx(b.rent_per_gpu_hour, rel=1e-9, nan_ok=True)
-        assert a.achieved == pytest.approx(b.achieved, rel=1e-6, abs=1e-9, nan_ok=True)
+    with monkeypatch.context() as m:
+        m.setattr("tokensim.finance._solve.BLOCK_ROWS", 82)
+        in_calls_of_82 = solve_rents(inputs, terms, targets, usage_fees=fees)
+    together = solve_rents(inputs, terms, targets, usage_fees=fees)
+    for answers in (together, in_calls_of_82):
+        for a, b in zip(answers, alone, strict=True):
+            assert (a.target, a.reason, a.usage_fee_per_million_tokens) == (b.target, b.reason,
+                                                                           b.usage_fee_per_million_tokens)
+            assert a.rent_per_gpu_hour == pytest.approx(b.rent_per_gpu_hour, rel=1e-9, nan_ok=True)
+            assert a.achieved == pytest.approx(b.achieved, rel=1e-6, abs=1e-9, nan_ok=True)
     return together, alone
 
 
-@pytest.mark.parametrize("block_rows", [None, 82])
-def test_targets_solved_together_are_each_solved_alone(tmp_path, monkeypatch, block_rows):
+def test_targets_solved_together_are_each_solved_alone(tmp_path, monkeypatch):
     """solve_rents runs the searches in step, one batch of the engine per round: each answer is solve_rent's for its
     target and fee alone. The US case's sculpted debt (rows sized together iterate to the same 1e-9 fixed point),
     with a search that ends at zero rent after one round; an all-equity case, where one search runs out of
-    expansions (no DSCR) beside one that ends early. With engine calls of at most 82 rows (two searches of 41
-    candidates each) a round takes several calls."""
-    if block_rows is not None:
-        monkeypatch.setattr("tokensim.finance._solve.BLOCK_ROWS", block_rows)
+    expansions (no DSCR) beside one that ends early. Both with the engine's default calls and with calls of at most
+    82 rows (two searches of 41 candidates each), where a round takes several calls."""
     inputs, terms = case(load_scenario("us-b300-neocloud-usage"))
     targets = [Target.parse("npv=0"), Target.parse("equity_irr=0.2"), Target.parse("payback_simple=3"),
                Target.parse("npv=-1e15"), Target.parse("npv=0")]
-    together, alone = _together_and_alone(inputs, terms, targets, [None, None, 0.05, None, 0.3])
+    together, alone = _together_and_alone(inputs, terms, targets, [None, None, 0.05, None, 0.3], monkeypatch)
     assert "zero rent" in alone[3].reason and all(s.reason == "" for s in alone[:3])
     assert together[4].rent_per_gpu_hour < together[0].rent_per_gpu_hour  # a higher fee needs a lower base rent
     inputs, terms = case(hand(tmp_path, financing={"debt_share": 0}))
-    _, alone = _together_and_alone(inputs, terms, [Target.parse("min_dscr=1.2"), Target.parse("npv=0")], [None] * 2)
+    _, alone = _together_and_alone(inputs, terms, [Target.parse("min_dscr=1.2"), Target.parse("npv=0")], [None] * 2,
+                                   monkeypatch)
     assert "not met" in alone[0].reason and alone[1].reason == ""
     assert solve_rents(inputs, terms, []) == []
 

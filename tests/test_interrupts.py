@@ -34,11 +34,12 @@ def _tokensim(*args: str, **kwargs) -> subprocess.Popen:
     (signal.SIGTERM, 143, "tokensim: terminated"),
 ])
 def test_a_signal_mid_run_ends_with_its_status_one_line_and_no_temporary_file(tmp_path, signum, status, line):
-    """A Monte Carlo run writing per-path rows (3·10^6 paths, about half a minute) is interrupted inside the path
-    loop, once its first chunk's rows are in the temporary file: the exit status is 128 + the signal, stderr ends in
-    one line without a traceback, and the folder holds neither the Parquet file nor its temporary file."""
+    """A Monte Carlo run writing per-path rows (3·10^6 paths in chunks of 20,000, about half a minute) is interrupted
+    inside the path loop, once its first chunk's rows are in the temporary file (about 2 s in; the default chunk
+    takes several): the exit status is 128 + the signal, stderr ends in one line without a traceback, and the folder
+    holds neither the Parquet file nor its temporary file."""
     out = tmp_path / "runs"
-    proc = _tokensim("mc", "b300-10k-cluster", "--paths", "3000000", "--backend", "numpy",
+    proc = _tokensim("mc", "b300-10k-cluster", "--paths", "3000000", "--chunk-paths", "20000", "--backend", "numpy",
                      "--keep-paths", str(out / "paths.parquet"))
     deadline = time.monotonic() + 60
     while not any(f.stat().st_size > 0 for f in out.glob(".paths.parquet.*.tmp")):  # no folder yet: no match
