@@ -179,13 +179,9 @@ MODEL_MESSAGES = [
     ('deepseek-v3', 'ffn_not_mapping', {'ffn': 5},
      "{path}: field 'ffn' got 5; allowed: a mapping of key: value"),
     ('deepseek-v3', 'moe_unknown_key', {'moe.expert': 5},
-     "{path}: field 'moe.expert' got 5; allowed: known keys: dense_layers, expert_groups, "
-     'expert_intermediate_size, experts, groups_per_token, layer_interval, notes, shared_expert_intermediate_size, '
-     "shared_experts, top_k (did you mean 'experts'?)"),
-    ('deepseek-v3', 'moe_groups_not_a_divisor', {'moe.expert_groups': 7},
-     "{path}: field 'moe.expert_groups' got 7; allowed: a divisor of experts (256)"),
-    ('deepseek-v3', 'moe_groups_per_token_high', {'moe.groups_per_token': 9},
-     "{path}: field 'moe.groups_per_token' got 9; allowed: a number in [1, 8]"),
+     "{path}: field 'moe.expert' got 5; allowed: known keys: dense_layers, expert_intermediate_size, "
+     'experts, layer_interval, notes, shared_expert_intermediate_size, shared_experts, top_k (did you '
+     "mean 'experts'?)"),
     ('deepseek-v3', 'moe_experts_zero', {'moe.experts': 0},
      "{path}: field 'moe.experts' got 0; allowed: a number in [1, inf)"),
     ('deepseek-v3', 'moe_top_k_high', {'moe.top_k': 300},

@@ -28,7 +28,6 @@ from tokensim.perf._model import (
     latency_layout,
     operating_point,
     predict,
-    remote_domains_per_token,
 )
 from tokensim.perf.efficiency import Efficiency, PhaseEfficiency, load_efficiency
 
@@ -556,12 +555,11 @@ def test_efficiency_factors_are_sourced():
 def test_ep_across_domains_sends_one_copy_per_remote_domain():
     """EP32 over four 8-GPU domains: a token crosses the NIC once per distinct remote domain, (D−1)(1−(1−1/D)^k).
 
-    DeepSeek-V3's shape with its routing not group-limited, top-8 over D = 4 domains: 3·(1 − 0.75^8) = 2.6996 copies
-    per token over the NIC, against 8·31/32 = 7.75 copies over NVLink; per MoE layer the slower of the two links sets
-    the time (they run in parallel).
+    DeepSeek-V3 top-8 over D = 4 domains: 3·(1 − 0.75^8) = 2.6996 copies per token over the NIC, against 8·31/32 =
+    7.75 copies over NVLink; per MoE layer the slower of the two links sets the time (they run in parallel).
     """
     hw = load_catalog().get_hardware("H100")
-    model = replace(load_catalog().get_model("deepseek-v3"), expert_groups=1, groups_per_token=1)
+    model = load_catalog().get_model("deepseek-v3")
     prec = resolve_precision(load_catalog().get_recipe("fp8"), hw)
     eff = replace(IDEAL_EFF, prefill=replace(IDEAL, alltoall_latency_s=0.0),
                   decode=replace(IDEAL, alltoall_latency_s=0.0))
@@ -1145,48 +1143,3 @@ def test_a_prompt_served_wholly_from_the_prefix_cache_is_finite():
         most = predict("B300", "deepseek-v3", "fp8", Workload(1024, 1024, cache_hit_rate=0.9), mode="prefill")
     assert np.isfinite(full.input_tokens_per_s_per_gpu) and full.input_tokens_per_s_per_gpu > 0
     assert full.input_tokens_per_s_per_gpu > most.input_tokens_per_s_per_gpu
-
-
-# -- group-limited routing and the scale-out exchange -------------------------------------------------------------
-def test_remote_domains_per_token_without_groups_is_the_uniform_closed_form():
-    """Without group-limited routing (Kimi K2: one group) the k = 8 copies land in any of D domains alike:
-    (D − 1)(1 − (1 − 1/D)^8) remote domains, 2.70 at 4 domains (EP32 over 8-GPU nodes), 4.88 at 9; 0 in one."""
-    kimi = load_catalog().get_model("kimi-k2")
-    assert (kimi.expert_groups, kimi.groups_per_token) == (1, 1)
-    assert remote_domains_per_token(kimi, 8, 8) == 0.0
-    assert remote_domains_per_token(kimi, 32, 8) == pytest.approx(3 * (1 - 0.75 ** 8))
-    assert remote_domains_per_token(kimi, 72, 8) == pytest.approx(8 * (1 - (8 / 9) ** 8))
-
-
-def test_remote_domains_per_token_with_deepseeks_groups_by_hand():
-    """DeepSeek-V3 routes each token within its best 4 of 8 groups of 32 experts. Over 8 domains (EP64 on 8-GPU
-    nodes) each group is one domain: each chosen group is hit unless all 8 copies miss it, 4 · (1 − (3/4)^8) domains
-    touched, times 7/8 not the token's own. Two groups on two domains with one group per token: every copy in one
-    domain, touched 1, remote 1/2. Over 4 domains (EP32) the choices of groups counted by hand."""
-    v3 = load_catalog().get_model("deepseek-r1")
-    assert (v3.expert_groups, v3.groups_per_token) == (8, 4)
-    assert remote_domains_per_token(v3, 64, 8) == pytest.approx(4 * (1 - 0.75 ** 8) * 7 / 8, rel=1e-12)
-    two = replace(v3, expert_groups=2, groups_per_token=1)
-    assert remote_domains_per_token(two, 16, 8) == pytest.approx(0.5, rel=1e-12)
-    # EP32 over 4 domains of 2 groups each: of the 70 choices of 4 groups, 6 fill 2 domains (shares 1/2, 1/2), 48
-    # fill one domain and half of two others (1/2, 1/4, 1/4), 16 take one group of each domain (1/4 each)
-    half, quarter = 1 - 0.5 ** 8, 1 - 0.75 ** 8
-    touched = (6 * 2 * half + 48 * (half + 2 * quarter) + 16 * 4 * quarter) / 70
-    assert remote_domains_per_token(v3, 32, 8) == pytest.approx(touched * 3 / 4, rel=1e-12)
-
-
-def test_remote_domains_per_token_where_groups_straddle_domains_matches_a_simulation():
-    """EP72 on 8-GPU nodes (9 domains, DeepSeek's 8 groups straddling them): the enumeration over the 70 choices of
-    4 groups agrees with drawing tokens (4 groups at random, 8 copies uniform over their experts' span, with
-    replacement as the formula assumes) and counting the distinct domains other than the token's own."""
-    v3 = load_catalog().get_model("deepseek-v3")
-    rng = np.random.default_rng(11)
-    tokens, domains = 200_000, 9
-    picks = np.argsort(rng.random((tokens, 8)), axis=1)[:, :4]  # 4 distinct groups of 8 per token
-    slot = picks[np.arange(tokens)[:, None], rng.integers(0, 4, (tokens, 8))]  # each copy's group
-    position = (slot + rng.random((tokens, 8))) / 8  # its place in [0, 1) over the EP GPUs
-    domain = np.minimum((position * domains).astype(int), domains - 1)
-    touched = np.array([len(set(row)) for row in domain])
-    own = rng.integers(0, domains, tokens)
-    remote = touched - (domain == own[:, None]).any(axis=1)
-    assert remote_domains_per_token(v3, 72, 8) == pytest.approx(remote.mean(), rel=0.01)

@@ -187,14 +187,6 @@ class MoeSchema(SchemaSection):
     dense_layers: Annotated[Any, _count(0, default=0, rule=True, unit="leading dense layers (at most layers)")] \
         = Field(None)
     layer_interval: Annotated[int, _count(1, default=1, unit="layers per MoE layer")] | None = Field(None)
-    # group-limited routing (the config's n_group / topk_group; DeepSeek-V3's node-limited routing): the experts are
-    # split into expert_groups equal groups of consecutive experts, and a token's top_k experts come from its best
-    # groups_per_token groups. It bounds the scale-up domains a token's copies travel to (perf._model).
-    expert_groups: Annotated[int, _count(1, default=1, unit="groups of routed experts (1: not group-limited)")] \
-        | None = Field(None)
-    groups_per_token: Annotated[Any, _count(1, default=Derived("expert_groups"), rule=True,
-                                            unit="groups a token's experts come from (at most expert_groups)")] \
-        = Field(None)
     notes: Annotated[str, Text()] | None = Field(None)
 
     @model_validator(mode="after")
@@ -202,11 +194,6 @@ class MoeSchema(SchemaSection):
         if not self.given("top_k"):
             raise _missing("top_k")
         spec_of(MoeSchema, "top_k").check_at("top_k", self.top_k, high=self.experts)
-        groups = self.expert_groups or 1
-        if self.experts % groups:
-            raise Invalid(f"a divisor of experts ({self.experts})", key="expert_groups", value=groups)
-        if self.given("groups_per_token"):
-            spec_of(MoeSchema, "groups_per_token").check_at("groups_per_token", self.groups_per_token, high=groups)
         return self
 
 
@@ -353,9 +340,6 @@ class ModelSpec:
     csa_ratio: int = 0
     hca_layers: int = 0
     hca_ratio: int = 0
-    # group-limited routing (MoeSchema.expert_groups / groups_per_token); 1 and 1: a token may use any expert
-    expert_groups: int = 1
-    groups_per_token: int = 1
     aliases: tuple[str, ...] = ()
     description: str = ""
     notes: str = ""
@@ -637,7 +621,6 @@ class ModelSpec:
             "csa_layers": self.csa_layers, "hca_layers": self.hca_layers,
             "experts": self.experts, "top_k": self.top_k, "shared_experts": self.shared_experts,
             "expert_intermediate_size": self.expert_intermediate_size, "moe_layers": self.moe_layers,
-            "expert_groups": self.expert_groups, "groups_per_token": self.groups_per_token,
             "total_params_b": self.total_params / 1e9, "active_params_b": self.active_params / 1e9,
             "published_total_params_b": self.published_total_b, "published_active_params_b": self.published_active_b,
             "native_precision": self.native_precision, "notes": self.notes, "source": self.source,
@@ -699,13 +682,10 @@ def load_model_file(path: str | Path) -> ModelSpec:
     if m.moe is not None:
         moe = m.moe
         experts, top_k, shared = moe.experts, int(moe.top_k), moe.shared_experts or 0
-        groups = moe.expert_groups or 1
-        groups_per_token = groups if moe.groups_per_token is None else int(moe.groups_per_token)
         e_width = moe.expert_intermediate_size
         s_width = e_width if moe.shared_expert_intermediate_size is None else moe.shared_expert_intermediate_size
     else:
         experts = top_k = shared = e_width = s_width = 0
-        groups = groups_per_token = 1
     pub = m.published_parameters
     return ModelSpec(
         name=m.name, family=m.family, source=m.source, layers=m.layers,
@@ -723,7 +703,6 @@ def load_model_file(path: str | Path) -> ModelSpec:
         o_groups=int(att.o_groups or 0) if att.type == "compressed" else 0,
         csa_layers=ratios.count(csa_ratio) if csa_ratio else 0, csa_ratio=csa_ratio,
         hca_layers=ratios.count(hca_ratio) if hca_ratio else 0, hca_ratio=hca_ratio,
-        expert_groups=groups, groups_per_token=groups_per_token,
         linear_attention_layers=int(lin.layers) if lin is not None else 0,
         linear_key_heads=lin.key_heads if lin is not None else 0,
         linear_value_heads=lin.value_heads if lin is not None else 0,

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, fields, replace
-from itertools import combinations
 from typing import Any, Literal, overload
 
 import numpy as np
@@ -223,36 +222,6 @@ def _tp_group_gpus(model: ModelSpec, dep: Deployment) -> int:
     return dep.gpus if model.is_moe and dep.ep == 1 and dep.dp > 1 else dep.tp
 
 
-
-def remote_domains_per_token(model: ModelSpec, ep: int, domain_gpus: int) -> float:
-    """Expected distinct scale-up domains other than its own that one token's top-k expert copies travel to, when
-    the EP group of ``ep`` GPUs spans D = ep / ``domain_gpus`` domains (0 when it fits in one).
-
-    The routed experts lie in order over the EP GPUs, so domain d holds the share [d/D, (d+1)/D) of them, and the
-    token's GPU is in any domain alike. Without group-limited routing each of the k copies lands in a domain
-    uniformly: D·(1 − (1 − 1/D)^k) domains touched, (D − 1)·(1 − (1 − 1/D)^k) remote. With it (the model's
-    ``expert_groups`` G and ``groups_per_token`` g; DeepSeek-V3: 8 and 4, "node-limited routing", at most 4 nodes
-    per token, DeepSeek-V3 technical report, arXiv:2412.19437, section 2.1.2) the token's g groups are any g of the
-    G alike and its k experts spread uniformly over their experts: domain d is touched with probability
-    1 − (1 − s_d)^k, s_d its share of the chosen groups' experts, averaged over the C(G, g) choices; the remote count
-    is the touched count times (D − 1)/D. Uniform routing is an assumption (as the exchange's volume assumes).
-    """
-    domains = max(1.0, ep / domain_gpus)
-    k = model.top_k
-    if domains <= 1.0:
-        return 0.0
-    groups, chosen = model.expert_groups, model.groups_per_token
-    if chosen >= groups:
-        return (domains - 1.0) * (1.0 - (1.0 - 1.0 / domains) ** k)
-    # domain d covers [d/D, min(1, (d+1)/D)); group j covers [j/G, (j+1)/G)
-    edges = [min(1.0, d / domains) for d in range(int(np.ceil(domains)) + 1)]
-    overlap = np.array([[max(0.0, min(hi, (j + 1) / groups) - max(lo, j / groups)) for j in range(groups)]
-                        for lo, hi in zip(edges[:-1], edges[1:], strict=False)])  # (domains, groups)
-    touched = [float(np.sum(1.0 - (1.0 - overlap[:, list(pick)].sum(axis=1) * groups / chosen) ** k))
-               for pick in combinations(range(groups), chosen)]
-    return float(np.mean(touched)) * (domains - 1.0) / domains
-
-
 def build_step_model(model: ModelSpec, prec: ResolvedPrecision, hardware: Hardware, dep: Deployment,
                      efficiency: Efficiency, workload: Workload | None = None,
                      offload_weights: bool = False) -> core.StepModel:
@@ -281,7 +250,10 @@ def build_step_model(model: ModelSpec, prec: ResolvedPrecision, hardware: Hardwa
     domain = hardware.scale_up_domain_gpus
     up = 1.0 / (hardware.scale_up_bandwidth_gb_per_s * _GB)
     out = 1.0 / (hardware.scale_out_bandwidth_gb_per_s * _GB)
-    scale_out_copies = remote_domains_per_token(model, dep.ep, domain) if model.is_moe else 0.0
+    # Distinct remote scale-up domains among a token's top-k experts when EP spans D domains (token's own domain
+    # excluded): (D − 1)·(1 − (1 − 1/D)^k). Zero when the EP group fits in one domain.
+    domains = max(1.0, dep.ep / domain)
+    scale_out_copies = (domains - 1.0) * (1.0 - (1.0 - 1.0 / domains) ** model.top_k) if model.is_moe else 0.0
     offload = _offload_bytes_per_gpu(hardware, efficiency, weights) if offload_weights else 0.0
     return core.StepModel(
         gpus=dep.gpus, tp=dep.tp, dp=dep.dp, ep=dep.ep,
