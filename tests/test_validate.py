@@ -97,11 +97,17 @@ def test_issue11_rows_are_merged_unfitted():
     unfitted = [m for m in rows if not m.calibrate]
     added = [m for m in rows if m.source_id in later]
     assert {s: sum(m.source_id == s for m in added) for s in later} == later and not any(m.calibrate for m in added)
-    # rows added later to a staged source: the Step-3 report's other AFD deployments (round 9, 2026-12-06)
-    grown = {"stepfun-step3-2025": 3}
-    assert {s: sum(m.source_id == s for m in rows) for s in grown} == {"stepfun-step3-2025": 2 + 3}
+    # unfitted rows added later to a source already in: the Step-3 report's other AFD deployments (round 9,
+    # 2026-12-06); vLLM's H200 decode at EP72 / EP96 and GB200 DEP8 at three workloads, LMSYS's EP72 decode (round 25)
+    grown = {"stepfun-step3-2025": 3, "vllm-blog": 5, "lmsys-sglang-2025-05": 1}
+    assert {s: sum(m.source_id == s and not m.calibrate for m in rows) for s in grown} == {
+        "stepfun-step3-2025": 2 + 3, "vllm-blog": 8 + 5, "lmsys-sglang-2025-05": 1}
+    # fitted max-throughput rows added later: LMSYS's 4K prefill beside its 1K and 2K rows (round 25)
+    fitted_later = {"lmsys-sglang-2025-05": 1}
+    assert sum(m.source_id == "lmsys-sglang-2025-05" and m.calibrate for m in rows) == 2 + 1
     extra = sum(grown.values())
-    assert len(rows) == 579 + 1156 + len(added) + extra and len(unfitted) == 1156 + len(added) + extra
+    assert len(rows) == 579 + sum(fitted_later.values()) + 1156 + len(added) + extra
+    assert len(unfitted) == 1156 + len(added) + extra
     assert sum(m.tokens_per_s_per_user is not None for m in unfitted) >= 1156 // 2
     with MEASUREMENTS_PATH.open(newline="") as fh:
         header = next(csv.reader(fh))
