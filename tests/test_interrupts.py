@@ -3,6 +3,7 @@ status of the signal, leaving no temporary file; an output path that cannot be w
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -107,6 +108,22 @@ def test_a_signal_while_calibrate_fits_in_worker_processes_ends_them_all(tmp_pat
     while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not any(_alive(pid) for pid in workers), [pid for pid in workers if _alive(pid)]
+
+
+@pytest.mark.skipif("forkserver" not in multiprocessing.get_all_start_methods(), reason="needs the forkserver")
+def test_calibrate_fold_workers_ignore_sigint_from_their_first_instruction():
+    """The fold workers' forkserver preloads tokensim.perf._worker_start, so a worker ignores SIGINT before its
+    initializer (which also ignores it) has run: a Ctrl-C while a worker still unpickles the problem leaves no
+    traceback of its own. Asked in a fresh process (the preload applies to the forkserver that process starts), a
+    worker with no initializer reports SIG_IGN; the control, a plain forkserver's worker, reports Python's handler."""
+    code = ("import signal, multiprocessing, sys\n"
+            "from tokensim.perf.calibration import _fold_context\n"
+            "context = _fold_context() if sys.argv[1] == 'fold' else multiprocessing.get_context('forkserver')\n"
+            "with context.Pool(1) as pool:\n"
+            "    print(pool.apply(signal.getsignal, (signal.SIGINT,)) is signal.SIG_IGN)\n")
+    for kind, expected in (("fold", "True"), ("plain", "False")):
+        out = subprocess.run([sys.executable, "-c", code, kind], cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0 and out.stdout.strip() == expected, (kind, out.stderr)
 
 
 def _wait_until_numpy_loads(proc: subprocess.Popen, timeout_s: float = 30.0) -> None:

@@ -783,9 +783,20 @@ def _fold_pool(processes: int, problem: Problem, x0: np.ndarray | None, widths: 
     BLAS on their share of the processors. Started by forkserver where the platform has it (a fork of this process
     could copy a lock another thread holds), else spawn. Leaving its ``with`` block, normally or on a Ctrl-C,
     terminates the workers."""
-    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
     blas_threads = max(1, default_jobs() // processes)
-    return multiprocessing.get_context(method).Pool(processes, _fold_worker, (problem, x0, widths, blas_threads))
+    return _fold_context().Pool(processes, _fold_worker, (problem, x0, widths, blas_threads))
+
+
+def _fold_context():
+    """The multiprocessing context of the fold workers: forkserver where the platform has it, with
+    :mod:`tokensim.perf._worker_start` in its preload so that its children ignore SIGINT from their start (the
+    preload applies when this process starts its forkserver, i.e. at its first pool); else spawn, whose workers
+    ignore it once their initializer runs."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["tokensim.perf._worker_start"])
+    return context
 
 
 def default_jobs() -> int:
