@@ -122,7 +122,8 @@ def test_calibrate_fold_workers_ignore_sigint_from_their_first_instruction():
             "with context.Pool(1) as pool:\n"
             "    print(pool.apply(signal.getsignal, (signal.SIGINT,)) is signal.SIG_IGN)\n")
     for kind, expected in (("fold", "True"), ("plain", "False")):
-        out = subprocess.run([sys.executable, "-c", code, kind], cwd=ROOT, capture_output=True, text=True, timeout=120)
+        out = subprocess.run([sys.executable, "-c", code, kind], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                             preexec_fn=_default_signals)  # a runner started in the background ignores SIGINT
         assert out.returncode == 0 and out.stdout.strip() == expected, (kind, out.stderr)
 
 
