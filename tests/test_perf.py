@@ -365,7 +365,7 @@ def test_clients_beyond_the_memory_limit_wait_in_a_queue():
     """N clients where only C sequences fit: the engine serves C and queues N − C. Worked by hand from the C-sequence
     point (Little's law, closed loop): throughput per GPU is that point's; each request spends N/C times its service
     time T = TTFT + L_out·TPOT in the system, so TTFT grows by (N/C − 1)·T and per-user speed is C/N of the served
-    one; TPOT is the served step's. The same holds per decode instance of disaggregated pools."""
+    one; TPOT is the served step's. Disaggregated pools: test_disaggregated_clients_split_by_littles_law."""
     w = Workload(8192, 1024)
     full = predict("B200", "deepseek-v3", "fp8", w, gpus=8, tp=8, ep=1, concurrency=100)
     limit = full.max_concurrency
@@ -386,10 +386,6 @@ def test_clients_beyond_the_memory_limit_wait_in_a_queue():
                    slo=SLO(min_tokens_per_s_per_user=floor)).meets_slo
     assert not predict("B200", "deepseek-v3", "fp8", w, gpus=8, tp=8, ep=1, concurrency=n,
                        slo=SLO(min_tokens_per_s_per_user=floor)).meets_slo
-    pooled = predict("B200", "deepseek-v3", "fp8", w, prefill="1xTP8", decode="1xTP8", concurrency=n)
-    pooled_at = predict("B200", "deepseek-v3", "fp8", w, prefill="1xTP8", decode="1xTP8", concurrency=int(limit))
-    assert (pooled.concurrency, pooled.waiting_sequences) == (pooled_at.concurrency, n - pooled_at.concurrency)
-    assert pooled.output_tokens_per_s_per_gpu == pytest.approx(pooled_at.output_tokens_per_s_per_gpu, rel=1e-12)
 
 
 def test_weights_offloaded_to_grace_memory_stream_over_the_host_link():
@@ -796,7 +792,29 @@ def test_pool_syntax_errors_name_the_parameter(text):
     assert err.value.param == "decode" and str(err.value).startswith("decode ")
 
 
-def _pool_gpu_seconds(b: int) -> tuple[float, float, float]:
+def _little_batch(n: float, pre_ttft_s: float, decode_s, x_pre: float = np.inf, limit: float = np.inf) -> float:
+    """Oracle for the decode batch of ``n`` closed-loop clients per decode instance: the root of
+    B − min(n·D(B) / (T + D(B)), x_pre·D(B), limit) on (0, n], bracketed and bisected by scipy's brentq (the model
+    iterates the fixed point instead). ``decode_s(B)`` is D(B), a request's seconds of decoding at batch B."""
+    from scipy.optimize import brentq
+
+    def gap(b: float) -> float:
+        d = decode_s(b)
+        return b - min(n * d / (pre_ttft_s + d), x_pre * d, limit)
+
+    return n if gap(n) <= 0 else float(brentq(gap, 1e-9, n, xtol=1e-13, rtol=1e-15))
+
+
+def _decode_seconds(dec, w: Workload):
+    """D(B) of the decode instance ``dec`` for workload ``w``: L_out x TPOT from evaluate's decode mode."""
+    def decode_s(b: float) -> float:
+        res = evaluate(dec.step_model, "decode", np.array([b]), w.input_tokens, w.output_tokens, w.context_tokens,
+                       w.cache_hit_rate)
+        return w.output_tokens * float(res["tpot_s"][0])
+    return decode_s
+
+
+def _pool_gpu_seconds(b: float) -> tuple[float, float, float]:
     """(L_new, p, d) for 3xTEP4-style prefill and DEP8 decode at decode batch ``b``: the uncached input tokens per
     request, and GPU-seconds per request of one TEP4 prefill instance and of the DEP8 decode instance, from evaluate's
     prefill and decode modes."""
@@ -810,15 +828,31 @@ def _pool_gpu_seconds(b: int) -> tuple[float, float, float]:
         * 1024
     return l_new, p, d
 
+def _pool_instances(w: Workload = _W):
+    pre = instance(*_DS, gpus=4, tp=4, ep=4, workload=w)
+    dec = instance(*_DS, gpus=8, tp=1, ep=8, workload=w)
+    transfer = max(pre.kv_transfer_s_per_token, dec.kv_transfer_s_per_token)
+    ttft = float(evaluate(pre.step_model, "prefill", np.ones(1), w.input_tokens, w.output_tokens, None,
+                          w.cache_hit_rate)["ttft_s"][0]) + w.input_tokens * transfer
+    return pre, dec, ttft
+
+
 def test_fixed_pools_serve_at_the_slower_pools_rate_over_all_gpus():
-    """3xTEP4 prefill + 1xDEP8 decode at a fixed decode batch: per request the prefill pool spends
+    """3xTEP4 prefill + 1xDEP8 decode with 64 clients: the decode batch B is the clients decoding
+    (:func:`_little_batch`; the prefill pool's rate x_p = 12/p requests/s for the one decode instance); per request the
+    prefill pool spends
     p = (GPU-s per uncached input token of one TEP4 instance) x L_new and the decode pool d = (GPU-s per output token
-    of the DEP8 instance at the batch) x L_out; the deployment serves min(12/p, 8/d) requests/s, and output tokens/s per
+    of the DEP8 instance at B) x L_out; the deployment serves min(12/p, 8/d) requests/s, and output tokens/s per
     GPU = that rate x L_out / 20 GPUs. The single-pool figures come from evaluate's prefill and decode modes."""
-    b = 64
+    _, dec, ttft = _pool_instances()
+    p = _pool_gpu_seconds(1)[1]
+    b = _little_batch(64, ttft, _decode_seconds(dec, _W), x_pre=12 / p)
+    assert 60 < b < 64
     l_new, p, d = _pool_gpu_seconds(b)
     rate = min(12 / p, 8 / d)
-    got = predict(*_DS, _W, prefill="3xTEP4", decode="1xDEP8", concurrency=b)
+    got = predict(*_DS, _W, prefill="3xTEP4", decode="1xDEP8", concurrency=64)
+    assert got.concurrency == pytest.approx(b, rel=1e-9)
+    assert got.prefill_sequences == pytest.approx(64 - b, rel=1e-6) and got.waiting_sequences is None
     assert got.mode == "disaggregated" and got.total_gpus == 20
     assert (got.prefill_pool, got.decode_pool) == ("3xTEP4", "1xDEP8")
     assert (got.gpus, got.tp, got.ep) == (8, 1, 8)
@@ -831,10 +865,13 @@ def test_fixed_pools_serve_at_the_slower_pools_rate_over_all_gpus():
 
 def test_pools_of_unknown_size_are_rate_matched():
     """?xTEP4 prefill + ?xDEP8 decode: the pools in the ratio of their GPU-seconds per request, so output tokens/s per
-    GPU = L_out / (p + d) with p, d as in the fixed-pool test (the decode batch fixed)."""
-    b = 64
+    GPU = L_out / (p + d) with p, d as in the fixed-pool test (the decode batch of 64 clients by Little's law, no
+    prefill queue)."""
+    _, dec, ttft = _pool_instances()
+    b = _little_batch(64, ttft, _decode_seconds(dec, _W))
     l_new, p, d = _pool_gpu_seconds(b)
-    got = predict(*_DS, _W, prefill="?xTEP4", decode="?xDEP8", concurrency=b)
+    got = predict(*_DS, _W, prefill="?xTEP4", decode="?xDEP8", concurrency=64)
+    assert got.concurrency == pytest.approx(b, rel=1e-9)
     assert got.bottleneck == "balanced" and got.total_gpus is None
     assert got.output_tokens_per_s_per_gpu == pytest.approx(1024 / (p + d), rel=1e-12)
     assert got.prefill_gpu_share == pytest.approx(p / (p + d), rel=1e-12)
@@ -848,6 +885,42 @@ def test_adding_instances_to_the_bottleneck_pool_raises_throughput_to_the_other_
     many = predict(*_DS, w, prefill="16xTP2", decode="2xTP8", concurrency=128)
     assert one.bottleneck == "prefill" and many.bottleneck == "decode"
     assert many.output_tokens_per_s_per_gpu * many.total_gpus > one.output_tokens_per_s_per_gpu * one.total_gpus
+
+
+def test_disaggregated_clients_split_by_littles_law():
+    """N closed-loop clients per decode instance are not all decoding: a request spends T (prefill + KV transfer) on
+    the prefill side and D(B) = L_out·TPOT(B) decoding, so by Little's law B = rate·D(B). Checked against the oracle
+    root (:func:`_little_batch`) in the three regimes, with Little's identities: every client is somewhere
+    (B + in prefill + waiting = N), the decode-bound rate is N / (T + D), the prefill-bound rate is the prefill pool's
+    x_p and a request's time in the system is N / rate (TTFT = N / rate − D)."""
+    w = Workload(8192, 1024)
+    pre, dec = (instance(*_DS, gpus=8, tp=8, ep=8, workload=w), instance(*_DS, gpus=16, tp=1, ep=16, workload=w))
+    transfer = max(pre.kv_transfer_s_per_token, dec.kv_transfer_s_per_token)
+    pf = evaluate(pre.step_model, "prefill", np.ones(1), 8192, 1024, None, 0.0)
+    t = float(pf["ttft_s"][0]) + 8192 * transfer
+    x_p = 1.0 / (float(pf["gpu_s_per_input_token"][0]) * 8192 / 8)  # one TEP8 instance per DEP16 instance
+    decode_s = _decode_seconds(dec, w)
+    # decode-bound: 16 clients, a sliver of each one's cycle in prefill
+    got = predict(*_DS, w, prefill="1xTEP8", decode="1xDEP16", concurrency=16)
+    b = _little_batch(16, t, decode_s, x_pre=x_p)
+    assert got.bottleneck == "decode" and got.concurrency == pytest.approx(b, rel=1e-9) and 15 < b < 16
+    assert got.ttft_s == pytest.approx(t, rel=1e-12) and got.waiting_sequences is None
+    assert b / decode_s(b) * (t + decode_s(b)) == pytest.approx(16, rel=1e-9)
+    assert got.prefill_sequences == pytest.approx(16 - b, rel=1e-6)
+    # prefill-bound: one prefill instance cannot admit 256 clients' requests; the rest queue for it
+    got = predict(*_DS, w, prefill="1xTEP8", decode="1xDEP16", concurrency=256)
+    b = _little_batch(256, t, decode_s, x_pre=x_p)
+    assert got.bottleneck == "prefill" and got.concurrency == pytest.approx(b, rel=1e-9)
+    assert b / decode_s(b) == pytest.approx(x_p, rel=1e-9)
+    assert got.ttft_s == pytest.approx(256 / x_p - decode_s(b), rel=1e-9)
+    assert got.prefill_sequences == pytest.approx(x_p * t, rel=1e-9)
+    assert got.concurrency + got.prefill_sequences + got.waiting_sequences == pytest.approx(256, rel=1e-12)
+    # memory-bound: sixteen prefill instances feed more clients than fit; the decode batch is the memory limit
+    limit = float(np.floor(got.max_concurrency))
+    got = predict(*_DS, w, prefill="16xTEP8", decode="1xDEP16", concurrency=int(3 * limit))
+    assert got.concurrency == limit and got.waiting_sequences > 0
+    rate = limit / decode_s(limit)
+    assert got.ttft_s == pytest.approx(3 * limit / rate - decode_s(limit), rel=1e-9)
 
 
 @pytest.mark.parametrize("prefill, decode, total", [
@@ -993,18 +1066,20 @@ def test_pipeline_prefill_pool_serves_at_the_slower_pools_rate():
     every layer) x L_new, so at a fixed decode batch the deployment serves min(12/p, 8/d) requests/s over 20 GPUs (as
     the TEP4 pool test), and its TTFT is the one-GPU pass plus the KV transfer, which the four stages send over their
     four NICs at once (a quarter of the one-GPU instance's time per token) unless the decode side is slower."""
-    b = 64
     l_new = 1024 * (1 - 0.563)
     one = instance(*_DS, gpus=1, tp=1, ep=1)
     pf = evaluate(one.step_model, "prefill", np.ones(1), 1024, 1024, None, 0.563)
     p = float(pf["gpu_s_per_input_token"][0]) * l_new
-    _, _, d = _pool_gpu_seconds(b)
-    got = predict(*_DS, _W, prefill="3xPP4", decode="1xDEP8", concurrency=b)
-    assert got.total_gpus == 20 and got.prefill_pool == "3xPP4"
-    assert got.output_tokens_per_s_per_gpu == pytest.approx(min(12 / p, 8 / d) * 1024 / 20, rel=1e-12)
     dec = instance(*_DS, gpus=8, tp=1, ep=8)
     transfer = max(one.kv_transfer_s_per_token / 4, dec.kv_transfer_s_per_token)
-    assert got.ttft_s == pytest.approx(float(pf["ttft_s"][0]) + 1024 * transfer, rel=1e-12)
+    ttft = float(pf["ttft_s"][0]) + 1024 * transfer
+    b = _little_batch(64, ttft, _decode_seconds(instance(*_DS, gpus=8, tp=1, ep=8, workload=_W), _W),
+                      x_pre=12 / p)
+    _, _, d = _pool_gpu_seconds(b)
+    got = predict(*_DS, _W, prefill="3xPP4", decode="1xDEP8", concurrency=64)
+    assert got.total_gpus == 20 and got.prefill_pool == "3xPP4"
+    assert got.output_tokens_per_s_per_gpu == pytest.approx(min(12 / p, 8 / d) * 1024 / 20, rel=1e-9)
+    assert got.ttft_s == pytest.approx(ttft, rel=1e-12)
 
 
 def _flow_shop_makespan(stage_times: list[float], stages: int) -> float:

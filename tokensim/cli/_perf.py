@@ -138,7 +138,8 @@ def _envelope_note(points) -> None:
 @click.option("--min-tokens-per-s-per-user", type=float, help="SLO: minimum decode speed per user")
 @click.option("--max-ttft-s", type=float, help="SLO: maximum time to first token")
 @click.option("--max-tpot-s", type=float, help="SLO: maximum time per output token")
-@click.option("--concurrency", type=int, help="fix the number of concurrent sequences instead of searching")
+@click.option("--concurrency", type=int, help="fix the number of concurrent sequences instead of searching (with "
+              "--prefill/--decode: clients per decode instance, of which those decoding are found by Little's law)")
 @click.option("--speculative-draft-tokens", type=int, default=0, show_default=True,
               help="draft tokens verified per decode step (MTP/EAGLE)")
 @click.option("--speculative-acceptance-length", type=float,
@@ -189,7 +190,12 @@ def perf_command(hardware, model, precision, input_tokens, output_tokens, gpus, 
     except UserError as exc:
         raise _flag_wording(exc) from None
     _envelope_note(prediction if isinstance(prediction, list) else [prediction])
-    if not isinstance(prediction, list) and prediction.waiting_sequences:
+    if not isinstance(prediction, list) and prediction.waiting_sequences and prediction.prefill_sequences is not None:
+        limit = "the prefill pool's rate" if prediction.bottleneck == "prefill" else "the decode slots in memory"
+        info(f"note: of --concurrency {concurrency} clients per decode instance, {prediction.concurrency:,.0f} decode, "
+             f"{prediction.prefill_sequences:,.0f} are in prefill or KV transfer and "
+             f"{prediction.waiting_sequences:,.0f} wait for {limit}; TTFT includes the wait")
+    elif not isinstance(prediction, list) and prediction.waiting_sequences:
         served, waiting = prediction.concurrency, prediction.waiting_sequences
         info(f"note: --concurrency {concurrency} exceeds the memory limit of {served:,.0f} sequences per instance: "
              f"{served:,.0f} are served at a time and {waiting:,.0f} wait; throughput is the served batch's, tokens/s "

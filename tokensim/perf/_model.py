@@ -15,6 +15,7 @@ Uncached input tokens (1 − cache hit rate) are computed in prefill; cached one
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, fields, replace
 from typing import Any, Literal, overload
@@ -875,6 +876,9 @@ class Prediction:
     bottleneck: str | None = None  # prefill | decode | balanced (rate-matched)
     # a given concurrency beyond the memory limit: clients waiting while ``concurrency`` (the limit) are served
     waiting_sequences: float | None = None
+    # disaggregated pools at a given client concurrency: clients per decode instance whose requests are in prefill,
+    # its queue or KV transfer (Little's law, clients_in_decode); ``concurrency`` is the decode batch
+    prefill_sequences: float | None = None
     # weights per GPU held in coherent host memory and streamed over the host link each pass (offload_weights)
     offloaded_weights_gb_per_gpu: float | None = None
     # the serving engine whose fitted factors applied (Workload.engine; None: a typical engine of the family)
@@ -899,7 +903,7 @@ class Prediction:
 _OPTIONAL = ("meets_slo", "speed_band", "envelope_rows", "envelope_max_sequences_per_gpu", "envelope_layout_rows",
              "extrapolation", "extrapolation_reason", "layout",
              "prefill_pool", "decode_pool",
-             "total_gpus", "bottleneck", "waiting_sequences",
+             "total_gpus", "bottleneck", "waiting_sequences", "prefill_sequences",
              "offloaded_weights_gb_per_gpu", "engine")  # left out of to_dict when None
 _ORDER = tuple(f.name for f in fields(Prediction) if f.name != "prefill_gpu_share")
 _DISAGGREGATED_ORDER = tuple(_ORDER[:_ORDER.index("ttft_s")]) + (
@@ -937,7 +941,8 @@ def predict(hardware: str, model: str, precision: str, workload: Workload, *, mo
     dispatch/combine latency, which caps per-user speed, so interactive serving runs tensor-parallel.
 
     With ``prefill`` and ``decode`` pools (``3xTEP4``, ``1xDEP32``: :func:`parse_pool`) the deployment is
-    disaggregated with those pools as given: the decode batch is searched, the served rate is the slower pool's and
+    disaggregated with those pools as given: the decode batch is searched (or follows from a given client concurrency
+    by Little's law), the served rate is the slower pool's and
     throughput is per GPU of both pools (``bottleneck`` names the slower pool). With ``search`` and no layout given
     (no ``gpus``, ``tp``, ``ep``, pools or ``concurrency``) the instance size and layout are searched
     (:func:`search_layout`; ``mode`` None searches aggregated and disaggregated serving) and, with ``pareto``, the
@@ -955,9 +960,10 @@ def predict(hardware: str, model: str, precision: str, workload: Workload, *, mo
     slo : SLO
         Lowest tokens/s per user, longest TTFT and TPOT (s); none by default.
     concurrency : int, optional
-        Evaluate this batch (sequences per instance; per decode instance with pools) instead of searching. Beyond the
-        memory limit the limit is served and the rest wait (``waiting_sequences``; per-user speed and TTFT count the
-        wait, throughput per GPU is the served batch's: :func:`_queued`).
+        Evaluate this batch (sequences per instance) instead of searching. Beyond the memory limit the limit is served
+        and the rest wait (``waiting_sequences``; per-user speed and TTFT count the wait, throughput per GPU is the
+        served batch's: :func:`_queued`). With pools: clients per decode instance, of which the decode batch is those
+        decoding (:func:`clients_in_decode`; ``prefill_sequences`` and ``waiting_sequences`` the others).
     gpus, tp, ep : int, optional
         GPUs per instance, tensor-parallel and expert-parallel sizes (default: :func:`default_deployment`).
     kv_cache_precision : str, optional
@@ -1330,7 +1336,7 @@ def _resolve(hardware: str, model: str, precision: str, kv_cache_precision: str 
 
 
 def _pool_results(pre: Instance, dec: Instance, pools: tuple[float, float] | None, workload: Workload,
-                  batch: np.ndarray) -> dict[str, np.ndarray]:
+                  batch: np.ndarray, ttft_s: float | None = None) -> dict[str, np.ndarray]:
     """Metrics of a disaggregated deployment at decode batches ``batch`` (sequences per decode instance).
 
     Per request the prefill pool spends p = (GPU-s per uncached input token of the prefill instance)·L_new GPU-seconds
@@ -1338,7 +1344,8 @@ def _pool_results(pre: Instance, dec: Instance, pools: tuple[float, float] | Non
     the pools are in the ratio p : d (rate-matched; ``bottleneck`` 'balanced'); with ``pools`` = (prefill GPUs,
     decode GPUs) the deployment serves min(prefill GPUs / p, decode GPUs / d) requests/s and every GPU of both pools is
     charged: output tokens/s per GPU = rate·L_out / all GPUs, and both GPU-second figures are scaled by the idle
-    share so that L_new·(per input token) + L_out·(per output token) = all GPUs / rate.
+    share so that L_new·(per input token) + L_out·(per output token) = all GPUs / rate. ``ttft_s`` replaces the
+    prefill side's TTFT (:func:`clients_in_decode`: with the prefill queue at a given client concurrency).
     """
     l_in, l_out, h = float(workload.input_tokens), float(workload.output_tokens), float(workload.cache_hit_rate)
     l_new = workload.new_tokens
@@ -1366,8 +1373,13 @@ def _pool_results(pre: Instance, dec: Instance, pools: tuple[float, float] | Non
                ttft_s=prefill_ttft_s(pre, workload, pf) + l_in * transfer + 0.0 * batch,
                gpu_s_per_input_token=gpu_s_in * idle, gpu_s_per_output_token=d["gpu_s_per_output_token"] * idle,
                prefill_gpu_share=share,
-               fits=np.asarray(d["fits"], dtype=bool) & bool(pre.step_model.fits_weights),
+               # a batch below one is a time average (one client spends part of its cycle in prefill): memory holds
+               # its one sequence
+               fits=(np.maximum(batch, 1.0) <= d["max_concurrency"]) & bool(dec.step_model.fits_weights)
+               & bool(pre.step_model.fits_weights),
                bottleneck=bottleneck)
+    if ttft_s is not None:
+        res["ttft_s"] = ttft_s + 0.0 * batch
     return res
 
 
@@ -1418,16 +1430,73 @@ def prefill_ttft_s(pre: Instance, workload: Workload, pf: dict | None = None) ->
     return float((t.sum() + (pp - 1) * t.max()) / pp)
 
 
+def clients_in_decode(pre: Instance, dec: Instance, pools: tuple[float, float] | None, workload: Workload,
+                      clients: float) -> dict[str, float]:
+    """Where ``clients`` closed-loop clients per decode instance of a disaggregated deployment are (each sends its next
+    request when the last one ends, as benchmarks at a fixed concurrency do).
+
+    A request spends T = TTFT on the prefill side (:func:`prefill_ttft_s` plus its KV transfer, as
+    :func:`_pool_results`) and D(B) = L_out·TPOT(B) decoding, TPOT growing with the decode batch B. By Little's law
+    the sequences decoding are the request rate per decode instance times D(B). The rate is the smallest of
+    N / (T + D(B)) (every client cycling through both stages), x_p (with ``pools`` given: the requests per second per
+    decode instance that the prefill pool serves, :func:`_pool_results`' prefill rate over the decode instances) and
+    C / D(B) (C: the sequences that fit in the decode instance's memory), so
+
+        B = min(N·D(B) / (T + D(B)), x_p·D(B), C).
+
+    Every term grows with B, so the iteration B ← min(...) from B = N falls monotonically to the largest fixed point.
+    At the rate x = B / D(B) a request's time in the system is N / x, so its TTFT is N / x − D(B) (T when the first
+    term binds; with the wait for the prefill pool or for a decode slot otherwise); x·T clients are in prefill or
+    KV transfer and the remaining N − B − x·T wait.
+
+    Returns
+    -------
+    dict of float
+        ``batch`` (B, sequences per decode instance), ``ttft_s``, ``prefill_sequences`` (x·T) and
+        ``waiting_sequences`` (N − B − x·T, 0 when neither pool's limit binds).
+    """
+    l_in, l_out, h = float(workload.input_tokens), float(workload.output_tokens), float(workload.cache_hit_rate)
+    pf = evaluate(pre.step_model, "prefill", np.ones(1), l_in, l_out, None, h)
+    transfer = max(pre.kv_transfer_s_per_token, dec.kv_transfer_s_per_token)
+    ttft = prefill_ttft_s(pre, workload, pf) + l_in * transfer
+    per_request = float(to_numpy(pf["gpu_s_per_input_token"])[0]) * workload.new_tokens
+    x_pre = math.inf if pools is None else pools[0] / per_request / (pools[1] / dec.deployment.gpus)
+
+    def decode_s(batch: float) -> tuple[float, float]:
+        d = evaluate(dec.step_model, "disaggregated", np.asarray([batch]), l_in, l_out, workload.context_tokens, h)
+        return l_out * float(to_numpy(d["tpot_s"])[0]), float(to_numpy(d["max_concurrency"])[0])
+
+    n = float(clients)
+    limit = math.floor(decode_s(1.0)[1])
+    if limit < 1:
+        raise ParameterError("concurrency", f"{clients}: not one sequence of this workload fits in memory per decode "
+                                            f"instance {dec.deployment.label}")
+    batch = n
+    for _ in range(200):
+        d = decode_s(batch)[0]
+        new = min(n * d / (ttft + d), x_pre * d, float(limit))
+        done = abs(new - batch) <= 1e-12 * n
+        batch = new
+        if done:
+            break
+    d = decode_s(batch)[0]
+    rate = batch / d
+    in_prefill = rate * ttft
+    return {"batch": batch, "ttft_s": max(ttft, n / rate - d), "prefill_sequences": min(in_prefill, n - batch),
+            "waiting_sequences": max(n - batch - in_prefill, 0.0)}
+
+
 def _pool_point(pre: Instance, dec: Instance, pools: tuple[float, float] | None, workload: Workload, slo: SLO,
-                concurrency: float | None = None) -> dict[str, Any]:
-    """The best decode batch of a disaggregated deployment under the SLOs (as :func:`operating_point`)."""
+                concurrency: float | None = None, ttft_s: float | None = None) -> dict[str, Any]:
+    """The best decode batch of a disaggregated deployment under the SLOs (as :func:`operating_point`), or the given
+    decode batch ``concurrency`` (with ``ttft_s`` in place of the prefill side's TTFT when given)."""
     if concurrency is None:
         probe = _pool_results(pre, dec, pools, workload, np.ones(1))
         top = float(probe["max_concurrency"][0]) if dec.step_model.fits_weights else 1.0
         batch = concurrency_grid(top)
     else:
         batch = np.asarray([float(concurrency)])
-    res = _pool_results(pre, dec, pools, workload, batch)
+    res = _pool_results(pre, dec, pools, workload, batch, ttft_s)
     ok = _meets(res, slo.min_tokens_per_s_per_user, slo.max_ttft_s, slo.max_tpot_s)
     i = int(np.argmax(np.where(ok, res["output_tokens_per_s_per_gpu"], -np.inf)))
     bottleneck = res.pop("bottleneck")
@@ -1662,11 +1731,16 @@ def _predict_deployment(hardware: str, model: str, precision: str, workload: Wor
         if pareto:
             return [Prediction(**header, **_layout_fields("disaggregated", dec, pools, row), **row,
                                **_envelope(dec, row, True)) for row in _pool_frontier(pre, dec, gpus, workload)]
-        row = _pool_point(pre, dec, gpus, workload, slo, concurrency)
-        if concurrency is not None and not row["fits"] and dec.step_model.fits_weights:
-            served = _served_batch(row, concurrency, f"per decode instance {pools[1].deployment.label}")
-            capped = _pool_point(pre, dec, gpus, workload, slo, served)
-            row = _queued(capped, concurrency, workload, slo)
+        if concurrency is None:
+            row = _pool_point(pre, dec, gpus, workload, slo)
+        else:
+            # clients per decode instance: those decoding by Little's law, the rest in prefill, KV transfer or a
+            # queue (the prefill pool's or the decode slots')
+            where = clients_in_decode(pre, dec, gpus, workload, concurrency)
+            row = _pool_point(pre, dec, gpus, workload, slo, where["batch"], where["ttft_s"])
+            row["prefill_sequences"] = where["prefill_sequences"]
+            if where["waiting_sequences"] > 1e-9 * concurrency:
+                row["waiting_sequences"] = where["waiting_sequences"]
         extra = _layout_fields("disaggregated", dec, pools, row)
         return Prediction(**header, **row, **extra, **_envelope(dec, row, has_slo or concurrency is not None))
     search_mode = mode or "auto"

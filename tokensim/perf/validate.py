@@ -690,7 +690,8 @@ def predict_measurement(m: Measurement, calibration_path: str | None = None) -> 
     The row's client concurrency is spread over its serving instances (decode instances for pools). Where it does not
     divide evenly, a balanced router gives some instances one sequence more than the others (idle ones none): the
     rates per GPU are then the average over the instances of ``predict`` at each whole batch, a time (TTFT) the
-    average over the requests, and the reported concurrency the unrounded share.
+    average over the requests, and the reported concurrency the average over the instances of the batch each serves
+    (the unrounded share, or less where memory caps it; with pools, the decode batch: ``predict``'s clients in decode).
 
     Parameters
     ----------
@@ -732,7 +733,7 @@ def predict_measurement(m: Measurement, calibration_path: str | None = None) -> 
             value, low, high = (sum(w * n * v[i] for w, n, _, v in parts) / clients for i in range(3))
         else:
             value, low, high = (sum(w * v[i] for w, _, _, v in parts) for i in range(3))
-        concurrency = clients
+        concurrency = sum(w * r.concurrency for w, _, r, _ in parts)
         speed = sum(w * n * r.tokens_per_s_per_user for w, n, r, _ in parts) / clients
     return row_result(m, value, low, high, predicted_band=predicted_band(m, speed),
                       concurrency=concurrency, gpus=res.gpus, tp=res.tp, ep=res.ep,
