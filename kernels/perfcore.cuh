@@ -208,9 +208,7 @@ __device__ __forceinline__ real perf_comm_time(const PerfStep& sm, real tokens_p
     const real t_gather = has_gather * (real)sm.moe_layers
                           * (gather_bytes * (real)sm.tp_seconds_per_byte / (real)phase.network_efficiency
                              + (real)2.0 * (real)phase.collective_latency_s);
-    // EP dispatch + combine only with attention data-parallel (dp > 1); TEP's MoE output is summed by the all-reduce
-    // in n_reduce (tokensim.perf._core._comm_time).
-    const real has_ep = (sm.ep > 1.0 && sm.moe_layers > 0.0 && sm.dp > 1.0) ? (real)1 : (real)0;
+    const real has_ep = (sm.ep > 1.0 && sm.moe_layers > 0.0) ? (real)1 : (real)0;
     const real ep = (real)sm.ep;
     const real remote = (ep - (real)1) / ep;
     const real token_bytes = tokens_per_gpu * (real)sm.hidden_size

@@ -697,29 +697,6 @@ def test_ep_exchange_pays_the_cheaper_of_the_low_latency_and_normal_kernels():
     assert comm == pytest.approx(58 * (bw + 2 * fixed), rel=1e-12)
 
 
-def test_tensor_parallel_attention_with_ep_runs_no_all_to_all():
-    """TEP8 (attention TP 8, experts EP 8, DP 1) on H100: after attention's all-reduce every GPU holds every token, so
-    each runs its own experts on the tokens routed to them and the MoE block's all-reduce sums the outputs, as
-    TensorRT-LLM (all-to-all only with enable_attention_dp) and vLLM (all2all kernels only at DP > 1) run it. Worked by
-    hand: 2 x 61 ring all-reduces of t tokens x 7168 x 2 bytes x 2 x 7/8 over 450 GB/s, each with the collective
-    latency, and nothing else; DEP8 at the same tokens per GPU adds the 58 MoE layers' exchange on top of its (absent)
-    TP all-reduces."""
-    hw = load_catalog().get_hardware("H100")
-    model = load_catalog().get_model("deepseek-v3")
-    prec = resolve_precision(load_catalog().get_recipe("fp8"), hw)
-    phase = replace(IDEAL, alltoall_latency_s=3e-4, collective_latency_s=10e-6)
-    eff = replace(IDEAL_EFF, prefill=phase, decode=phase)
-    tep = build_step_model(model, prec, hw, Deployment(8, 8, 8), eff)
-    assert (tep.tp, tep.dp, tep.ep) == (8, 1, 8)
-    t = np.array([1.0, 64.0, 1024.0])
-    reduce = 2 * 61 * (t * 7168 * 2 * 2 * 7 / 8 / 450e9 + 10e-6)
-    assert core._comm_time(tep, t, t / 8, phase, np) == pytest.approx(reduce, rel=1e-12)
-    dep = build_step_model(model, prec, hw, Deployment(8, 1, 8), eff)
-    fixed = np.minimum(25e-6 * np.maximum(t / 8 / 128, 1.0), 3e-4)
-    exchange = 58 * ((t / 8) * 7168 * 3 * 8 * 7 / 8 / 450e9 + 2 * fixed)
-    assert core._comm_time(dep, t / 8, t / 8, phase, np) == pytest.approx(exchange, rel=1e-12)
-
-
 def test_ep_exchange_across_domains_pays_the_scale_out_latency():
     """EP16 over two 8-GPU H100 domains: the low-latency kernels' latency is 50 us (RDMA) up to 128 tokens per GPU,
     so 100 us at 256 and 1,000 us (the normal kernels' cost here) from 2,560 on."""

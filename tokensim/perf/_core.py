@@ -242,17 +242,10 @@ def _comm_time(sm: StepModel, tokens_per_gpu_group, tokens_per_gpu, phase: Phase
     gather_bytes = 2.0 * (sm.gpus - 1) / sm.gpus * (tokens_per_gpu * sm.gpus) * sm.hidden_size * _REDUCE_BYTES
     t_gather = has_gather * sm.moe_layers * (gather_bytes * sm.tp_seconds_per_byte / phase.network_efficiency
                                               + 2.0 * phase.collective_latency_s)
-    # EP dispatch + combine, where attention is data-parallel (dp > 1) so that each GPU holds only its DP group's
-    # tokens. Every copy of a token bound for another GPU's expert crosses the scale-up fabric once (directly, or
-    # forwarded inside the remote domain); across domains a token travels once per distinct remote domain it needs,
-    # de-duplicated as DeepEP's internode kernels do, and the two links work in parallel. With tensor-parallel
-    # attention (TEP: dp 1, ep > 1) every GPU already holds every token after attention's all-reduce: each runs its
-    # own experts on the tokens routed to them and the MoE block's all-reduce (counted in n_reduce) sums the partial
-    # outputs; no all-to-all runs. Engines: TensorRT-LLM enables its MoE all-to-all only with enable_attention_dp
-    # (fused_moe ``enable_alltoall``: "whether to enable alltoall instead of allgather/reducescatter",
-    # ``mapping.enable_attention_dp and mapping.tp_size > 1``), vLLM uses its all2all kernels only when the data-
-    # parallel size exceeds 1 (``use_all2all_kernels``). Until round 26 the model charged TEP layouts both.
-    has_ep = (xp.asarray(sm.ep) > 1) & (xp.asarray(sm.moe_layers) > 0) & (xp.asarray(sm.dp) > 1)
+    # EP dispatch + combine. Every copy of a token bound for another GPU's expert crosses the scale-up fabric once
+    # (directly, or forwarded inside the remote domain); across domains a token travels once per distinct remote
+    # domain it needs, de-duplicated as DeepEP's internode kernels do, and the two links work in parallel.
+    has_ep = (xp.asarray(sm.ep) > 1) & (xp.asarray(sm.moe_layers) > 0)
     remote = (sm.ep - 1) / sm.ep
     token_bytes = tokens_per_gpu * sm.hidden_size * (sm.activation_bytes + _REDUCE_BYTES)
     t_up = token_bytes * sm.top_k * remote * sm.ep_seconds_per_byte

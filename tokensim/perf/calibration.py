@@ -196,7 +196,6 @@ PARAMETERS = (
     # source-out over the fitted rows 16.5% -> 15.9% with it
     FitParameter("decode.layer_token_overhead_s", "layer_token_overhead_s", ("decode",), 1e-10, 1e-4, True, 1e-7),
     FitParameter("network_efficiency", "network_efficiency", ("decode", "prefill"), 0.05, 1.0, False, 0.70),
-    FitParameter("collective_latency_s", "collective_latency_s", ("decode", "prefill"), 1e-6, 1e-4, False, 1e-5),
     # the normal EP kernels' fixed cost per exchange; since round 15 it is paid only where it is below the
     # low-latency kernels' latency growing with the tokens per GPU (perf._core.ep_exchange_fixed_s), and the fit puts
     # it at its upper bound (1 ms): within the rows' batches the data never prefer it (docs/model-notes.md, round 15)
