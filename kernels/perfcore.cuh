@@ -208,6 +208,7 @@ __device__ __forceinline__ real perf_comm_time(const PerfStep& sm, real tokens_p
     const real t_gather = has_gather * (real)sm.moe_layers
                           * (gather_bytes * (real)sm.tp_seconds_per_byte / (real)phase.network_efficiency
                              + (real)2.0 * (real)phase.collective_latency_s);
+    // Every EP layout, TEP included: there the term stands in for a per-MoE-layer cost (tokensim.perf._core).
     const real has_ep = (sm.ep > 1.0 && sm.moe_layers > 0.0) ? (real)1 : (real)0;
     const real ep = (real)sm.ep;
     const real remote = (ep - (real)1) / ep;

@@ -245,6 +245,11 @@ def _comm_time(sm: StepModel, tokens_per_gpu_group, tokens_per_gpu, phase: Phase
     # EP dispatch + combine. Every copy of a token bound for another GPU's expert crosses the scale-up fabric once
     # (directly, or forwarded inside the remote domain); across domains a token travels once per distinct remote
     # domain it needs, de-duplicated as DeepEP's internode kernels do, and the two links work in parallel.
+    # Charged for every EP layout, TEP (tensor-parallel attention, dp 1) included, although engines run no all-to-all
+    # there (TensorRT-LLM only with enable_attention_dp, vLLM only at DP > 1: every GPU holds every token after
+    # attention's all-reduce). Round 26 (docs/model-notes.md) took it out of TEP and refitted: the TEP rows went from
+    # -7% to +18-24% and TensorRT-LLM's batch-1 TEP rows from +16% to +90%, so in TEP this term stands in for a
+    # per-MoE-layer cost of that order (about 50 us per layer at a few tokens) that the model has no term for yet.
     has_ep = (xp.asarray(sm.ep) > 1) & (xp.asarray(sm.moe_layers) > 0)
     remote = (sm.ep - 1) / sm.ep
     token_bytes = tokens_per_gpu * sm.hidden_size * (sm.activation_bytes + _REDUCE_BYTES)
