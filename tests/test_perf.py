@@ -1169,6 +1169,23 @@ def test_layout_envelope_dominates_every_layouts_frontier():
                    and p.output_tokens_per_s_per_gpu >= point["output_tokens_per_s_per_gpu"] for p in env)
 
 
+def test_cli_pools_report_where_the_clients_are():
+    """--concurrency with pools is clients per decode instance: the JSON's decode batch, clients in prefill and
+    waiting add up to it, and when the prefill pool limits the rate stderr says how many wait for it."""
+    base = ("--hardware", "B200", "--model", "deepseek-r1", "--precision", "nvfp4", "--input-tokens", "8192",
+            "--output-tokens", "1024", "--prefill", "1xTEP8", "--decode", "1xDEP16", "--format", "json")
+    res = _run(*base, "--concurrency", "256")
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert data["bottleneck"] == "prefill"
+    assert data["concurrency"] + data["prefill_sequences"] + data["waiting_sequences"] == pytest.approx(256)
+    assert "of --concurrency 256 clients per decode instance" in res.stderr and "prefill pool's rate" in res.stderr
+    res = _run(*base, "--concurrency", "16")
+    data = json.loads(res.stdout)
+    assert "waiting_sequences" not in data and data["concurrency"] + data["prefill_sequences"] == pytest.approx(16)
+    assert "clients per decode instance" not in res.stderr
+
+
 def test_cli_pools_and_search():
     base = ("--hardware", "B300", "--model", "deepseek-v3", "--precision", "nvfp4", "--input-tokens", "1024",
             "--output-tokens", "1024", "--cache-hit-rate", "0.563", "--min-tokens-per-s-per-user", "20",

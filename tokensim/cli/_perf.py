@@ -193,7 +193,7 @@ def perf_command(hardware, model, precision, input_tokens, output_tokens, gpus, 
     if not isinstance(prediction, list) and prediction.waiting_sequences and prediction.prefill_sequences is not None:
         limit = "the prefill pool's rate" if prediction.bottleneck == "prefill" else "the decode slots in memory"
         info(f"note: of --concurrency {concurrency} clients per decode instance, {prediction.concurrency:,.0f} decode, "
-             f"{prediction.prefill_sequences:,.0f} are in prefill or KV transfer and "
+             f"{prediction.prefill_sequences:,.0f} in prefill or KV transfer and "
              f"{prediction.waiting_sequences:,.0f} wait for {limit}; TTFT includes the wait")
     elif not isinstance(prediction, list) and prediction.waiting_sequences:
         served, waiting = prediction.concurrency, prediction.waiting_sequences
