@@ -1335,6 +1335,17 @@ def _resolve(hardware: str, model: str, precision: str, kv_cache_precision: str 
     return mdl, hw, recipe, resolve_precision(recipe, hw), eff
 
 
+def _prefill_side(pre: Instance, dec: Instance, workload: Workload) -> tuple[float, float]:
+    """A request's prefill side in a disaggregated deployment: its TTFT without a queue (:func:`prefill_ttft_s` plus
+    the KV transfer at the slower of the two instances' rates, seconds) and the prefill instance's GPU-seconds per
+    uncached input token."""
+    pf = evaluate(pre.step_model, "prefill", np.ones(1), workload.input_tokens, workload.output_tokens, None,
+                  workload.cache_hit_rate)
+    transfer = max(pre.kv_transfer_s_per_token, dec.kv_transfer_s_per_token)
+    return (prefill_ttft_s(pre, workload, pf) + float(workload.input_tokens) * transfer,
+            float(to_numpy(pf["gpu_s_per_input_token"])[0]))
+
+
 def _pool_results(pre: Instance, dec: Instance, pools: tuple[float, float] | None, workload: Workload,
                   batch: np.ndarray, ttft_s: float | None = None) -> dict[str, np.ndarray]:
     """Metrics of a disaggregated deployment at decode batches ``batch`` (sequences per decode instance).
@@ -1349,11 +1360,9 @@ def _pool_results(pre: Instance, dec: Instance, pools: tuple[float, float] | Non
     """
     l_in, l_out, h = float(workload.input_tokens), float(workload.output_tokens), float(workload.cache_hit_rate)
     l_new = workload.new_tokens
-    pf = evaluate(pre.step_model, "prefill", np.ones(1), l_in, l_out, None, h)
-    transfer = max(pre.kv_transfer_s_per_token, dec.kv_transfer_s_per_token)
+    ttft, gpu_s_in = _prefill_side(pre, dec, workload)
     d = evaluate(dec.step_model, "disaggregated", batch, l_in, l_out, workload.context_tokens, h)
     d = {k: np.broadcast_to(to_numpy(v), batch.shape) for k, v in d.items()}
-    gpu_s_in = float(to_numpy(pf["gpu_s_per_input_token"])[0])
     pre_req = gpu_s_in * l_new
     dec_req = d["gpu_s_per_output_token"] * l_out
     if pools is None:
@@ -1370,7 +1379,7 @@ def _pool_results(pre: Instance, dec: Instance, pools: tuple[float, float] | Non
     out_tps = l_out / total
     res = dict(d)
     res.update(output_tokens_per_s_per_gpu=out_tps, input_tokens_per_s_per_gpu=out_tps * l_in / l_out,
-               ttft_s=prefill_ttft_s(pre, workload, pf) + l_in * transfer + 0.0 * batch,
+               ttft_s=(ttft if ttft_s is None else ttft_s) + 0.0 * batch,
                gpu_s_per_input_token=gpu_s_in * idle, gpu_s_per_output_token=d["gpu_s_per_output_token"] * idle,
                prefill_gpu_share=share,
                # a batch below one is a time average (one client spends part of its cycle in prefill): memory holds
@@ -1378,8 +1387,6 @@ def _pool_results(pre: Instance, dec: Instance, pools: tuple[float, float] | Non
                fits=(np.maximum(batch, 1.0) <= d["max_concurrency"]) & bool(dec.step_model.fits_weights)
                & bool(pre.step_model.fits_weights),
                bottleneck=bottleneck)
-    if ttft_s is not None:
-        res["ttft_s"] = ttft_s + 0.0 * batch
     return res
 
 
@@ -1456,30 +1463,27 @@ def clients_in_decode(pre: Instance, dec: Instance, pools: tuple[float, float] |
         ``waiting_sequences`` (N − B − x·T, 0 when neither pool's limit binds).
     """
     l_in, l_out, h = float(workload.input_tokens), float(workload.output_tokens), float(workload.cache_hit_rate)
-    pf = evaluate(pre.step_model, "prefill", np.ones(1), l_in, l_out, None, h)
-    transfer = max(pre.kv_transfer_s_per_token, dec.kv_transfer_s_per_token)
-    ttft = prefill_ttft_s(pre, workload, pf) + l_in * transfer
-    per_request = float(to_numpy(pf["gpu_s_per_input_token"])[0]) * workload.new_tokens
-    x_pre = math.inf if pools is None else pools[0] / per_request / (pools[1] / dec.deployment.gpus)
+    ttft, gpu_s_in = _prefill_side(pre, dec, workload)
+    # requests/s per decode instance that the prefill pool serves (unbounded when the pools are rate-matched)
+    x_pre = (math.inf if pools is None
+             else pools[0] / (gpu_s_in * workload.new_tokens) / (pools[1] / dec.deployment.gpus))
 
-    def decode_s(batch: float) -> tuple[float, float]:
+    def decode(batch: float) -> dict[str, Any]:
         d = evaluate(dec.step_model, "disaggregated", np.asarray([batch]), l_in, l_out, workload.context_tokens, h)
-        return l_out * float(to_numpy(d["tpot_s"])[0]), float(to_numpy(d["max_concurrency"])[0])
+        return {k: float(to_numpy(v).reshape(-1)[0]) for k, v in d.items() if k in ("tpot_s", "max_concurrency")}
 
     n = float(clients)
-    limit = math.floor(decode_s(1.0)[1])
-    if limit < 1:
-        raise ParameterError("concurrency", f"{clients}: not one sequence of this workload fits in memory per decode "
-                                            f"instance {dec.deployment.label}")
+    # the memory limit C (at least one sequence, else the error names it); B never exceeds N, so min(N, C) caps it
+    limit = _served_batch(decode(1.0), n, f"per decode instance {dec.deployment.label}")
     batch = n
     for _ in range(200):
-        d = decode_s(batch)[0]
-        new = min(n * d / (ttft + d), x_pre * d, float(limit))
+        d = l_out * decode(batch)["tpot_s"]
+        new = min(n * d / (ttft + d), x_pre * d, limit)
         done = abs(new - batch) <= 1e-12 * n
         batch = new
         if done:
             break
-    d = decode_s(batch)[0]
+    d = l_out * decode(batch)["tpot_s"]
     rate = batch / d
     in_prefill = rate * ttft
     return {"batch": batch, "ttft_s": max(ttft, n / rate - d), "prefill_sequences": min(in_prefill, n - batch),
