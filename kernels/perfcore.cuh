@@ -107,6 +107,7 @@ struct PerfStep {
     double draft_matmul_flops_per_token;            // .draft_matmul_flops_per_token
     double draft_moe_layers;                        // .draft_moe_layers
     double expert_flops_per_token;                  // .expert_flops_per_token
+    double expert_load_imbalance;                   // .expert_load_imbalance
     double state_bytes_per_sequence;                // .state_bytes_per_sequence (linear-attention layers)
     double state_flops_per_token;                   // .state_flops_per_token
     double state_capacity_split;                    // .state_capacity_split
@@ -190,6 +191,14 @@ __device__ __forceinline__ real perf_ep_exchange_fixed_s(const PerfStep& sm, rea
     return mc_min(ll_latency + growth, (real)phase.alltoall_latency_s);
 }
 
+// The busiest EP rank's routed-expert load over the mean rank's, minus 1, where the experts are spread over EP ranks,
+// else 0: the deployment's expert_load_imbalance times the phase's ep_imbalance scale
+// (tokensim.perf._core._imbalance_extra).
+__device__ __forceinline__ real perf_imbalance_extra(const PerfStep& sm, const PerfPhase& phase) {
+    return (sm.ep > 1.0 && sm.moe_layers > 0.0)
+           ? (real)sm.expert_load_imbalance * (real)phase.ep_imbalance - (real)1.0 : (real)0.0;
+}
+
 __device__ __forceinline__ real perf_comm_time(const PerfStep& sm, real tokens_per_gpu_group, real tokens_per_gpu,
                                                const PerfPhase& phase) {
     const real tp = (real)sm.tp;
@@ -217,14 +226,11 @@ __device__ __forceinline__ real perf_comm_time(const PerfStep& sm, real tokens_p
     const real t_up = token_bytes * (real)sm.top_k * remote * (real)sm.ep_seconds_per_byte;
     const real t_out = token_bytes * (real)sm.ep_scale_out_copies * (real)sm.scale_out_seconds_per_byte;
     const real fixed = perf_ep_exchange_fixed_s(sm, tokens_per_gpu, phase);
-    const real t_ep = has_ep * (real)sm.moe_layers * (mc_max(t_up, t_out) / (real)phase.network_efficiency
+    // the busiest rank receives (1 + extra) times the mean rank's copies, and the exchange waits for it
+    const real load = (real)1 + perf_imbalance_extra(sm, phase);
+    const real t_ep = has_ep * (real)sm.moe_layers * (load * mc_max(t_up, t_out) / (real)phase.network_efficiency
                                                       + (real)2 * fixed);
     return ((real)1 - (real)phase.comm_overlap) * (t_tp + t_gather + t_ep);
-}
-
-// ep_imbalance - 1 where the experts are spread over EP ranks, else 0 (tokensim.perf._core._imbalance_extra).
-__device__ __forceinline__ real perf_imbalance_extra(const PerfStep& sm, const PerfPhase& phase) {
-    return (sm.ep > 1.0 && sm.moe_layers > 0.0) ? (real)phase.ep_imbalance - (real)1.0 : (real)0.0;
 }
 
 // The tensor rate attention-type FLOPs run at (tokensim.perf._core._attention_peak).
@@ -259,8 +265,11 @@ __device__ __forceinline__ void perf_roofline(const PerfStep& sm, const PerfPhas
     const real extra = perf_imbalance_extra(sm, phase);
     out.t_compute_s = perf_compute_time(sm, phase, flops + extra * tokens * (real)sm.expert_flops_per_token,
                                         attn_flops);
-    out.t_memory_s = mc_max((total_bytes + extra * expert_bytes) / ((real)sm.gpus * (real)sm.hbm_bytes_per_s_per_gpu
-                                                                   * (real)phase.memory_efficiency),
+    // its weight reads grow only while it has experts left untouched (at most all of its own experts)
+    const real full = (real)sm.moe_layers * (real)sm.experts * (real)sm.expert_bytes;
+    const real extra_bytes = mc_max(mc_min(((real)1 + extra) * expert_bytes, full) - expert_bytes, (real)0);
+    out.t_memory_s = mc_max((total_bytes + extra_bytes) / ((real)sm.gpus * (real)sm.hbm_bytes_per_s_per_gpu
+                                                          * (real)phase.memory_efficiency),
                             (real)sm.offload_bytes_per_gpu * (real)sm.host_link_seconds_per_byte);
 }
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import replace
 
 import numpy as np
 import pytest
+import scipy.stats
 from click.testing import CliRunner
 
 from tokensim import UserError, perf
@@ -567,7 +569,9 @@ def test_ep_across_domains_sends_one_copy_per_remote_domain():
     t_up = token_bytes * 8 * 31 / 32 / 450e9
     t_out = token_bytes * copies / 50e9
     comm = core._comm_time(sm, np.array([tokens_per_gpu]), np.array([tokens_per_gpu]), eff.decode, np)
-    assert comm[0] == pytest.approx(58 * max(t_up, t_out), rel=1e-12)
+    # the busiest of 32 ranks (8 of the 256 experts each) receives 1 + 1.28·z(32)/sqrt(8) times the mean's copies
+    busiest = 1 + 1.28 * scipy.stats.norm.ppf((32 - 0.375) / (32 + 0.25)) / math.sqrt(8)
+    assert comm[0] == pytest.approx(58 * busiest * max(t_up, t_out), rel=1e-12)
 
 
 def test_layer_and_sequence_overheads_add_to_the_step():
@@ -651,7 +655,8 @@ def test_expert_parallel_imbalance_stretches_the_routed_expert_work_by_hand():
     """DeepSeek-V3 FP8 on 8 H200, DEP8 and DTP8, batch 64 at context 2,000, decode: with ep_imbalance 1.5 the busiest
     EP rank does half again the mean rank's routed-expert work. Routed-expert FLOPs per token: 2 · 58 MoE layers ·
     top-8 · 3·7168·2048 = 40,869,298,176; the compute time grows by 0.5 · 64 · that / (8 · peak · η_c), the memory
-    time by 0.5 · the touched experts' bytes / (8 · HBM · η_m). With ep = 1 (experts tensor-parallel) nothing moves."""
+    time by the busiest rank's untouched experts it now reads (at most all of them) / (8 · HBM · η_m). With ep = 1
+    (experts tensor-parallel) nothing moves."""
     b, ctx = np.array([64.0]), np.array([2000.0])
     dep = perf.instance("H200", "deepseek-v3", "fp8", gpus=8, tp=1, ep=8).step_model
     assert dep.expert_flops_per_token == 2 * 58 * 8 * 3 * 7168 * 2048 == 40_869_298_176
@@ -660,12 +665,16 @@ def test_expert_parallel_imbalance_stretches_the_routed_expert_work_by_hand():
         return core.decode_step(replace(sm, efficiency=eff), b, ctx), core.decode_step(sm, b, ctx)
     assert dep.efficiency.decode.ep_imbalance >= 1.0
     base_eff = replace(dep.efficiency, decode=replace(dep.efficiency.decode, ep_imbalance=1.0))
-    dep = replace(dep, efficiency=base_eff)
+    dep = replace(dep, efficiency=base_eff, expert_load_imbalance=1.0)
     hot, even = stretched(dep)
     phase = dep.efficiency.decode
     want_c = 0.5 * 64 * dep.expert_flops_per_token / (8 * dep.peak_flops_per_gpu * phase.compute_efficiency)
     touched = dep.moe_layers * core.touched_experts(dep.experts, dep.top_k, 64.0, np) * dep.expert_bytes
-    want_m = 0.5 * touched / (8 * dep.hbm_bytes_per_s_per_gpu * phase.memory_efficiency)
+    # 64 tokens touch 256·(1 − (1 − 8/256)^64) = 222.4 experts per layer: 1.5x that passes all 256, so the busiest rank
+    # reads all of its own experts, 256 − 222.4 more than the mean rank
+    full = dep.moe_layers * 256 * dep.expert_bytes
+    assert 1.5 * touched > full
+    want_m = (full - touched) / (8 * dep.hbm_bytes_per_s_per_gpu * phase.memory_efficiency)
     assert hot["t_compute_s"][0] - even["t_compute_s"][0] == pytest.approx(want_c * (1 + dep.dequant_overhead),
                                                                             rel=1e-9)
     assert hot["t_memory_s"][0] - even["t_memory_s"][0] == pytest.approx(want_m, rel=1e-9)
@@ -673,6 +682,89 @@ def test_expert_parallel_imbalance_stretches_the_routed_expert_work_by_hand():
     dtp = replace(dtp, efficiency=replace(dtp.efficiency, decode=replace(dtp.efficiency.decode, ep_imbalance=1.0)))
     hot, even = stretched(dtp)
     assert hot["t_step_s"][0] == even["t_step_s"][0]
+
+
+def test_expert_load_imbalance_is_the_expected_busiest_rank_of_normal_expert_loads():
+    """The busiest of R ranks holding E/R experts each, expert loads of spread c = 1.28 (0.15 with EPLB): 1 + c·z(R) /
+    sqrt(E/R), z(R) Blom's expected maximum of R standard normals (scipy's quantile here, not the module's). EP32 over
+    DeepSeek's 256 experts: 1.94 unbalanced, below the 2.56 TensorRT-LLM measured (tech blog 4, Table 1); with EPLB
+    1.11, the same table's balanced figure. One rank, or a dense model, is even; the load never exceeds all of it on
+    one rank."""
+    from tokensim.perf._model import expert_load_imbalance
+
+    def by_hand(experts, ranks, c):
+        return 1 + c * scipy.stats.norm.ppf((ranks - 0.375) / (ranks + 0.25)) / math.sqrt(experts / ranks)
+
+    for experts, ranks in ((256, 2), (256, 8), (256, 32), (384, 16), (128, 4)):
+        assert expert_load_imbalance(experts, ranks) == pytest.approx(by_hand(experts, ranks, 1.28), rel=1e-9)
+        assert expert_load_imbalance(experts, ranks, True) == pytest.approx(by_hand(experts, ranks, 0.15), rel=1e-9)
+    assert expert_load_imbalance(256, 32) == pytest.approx(1.935, abs=1e-3)
+    assert expert_load_imbalance(256, 32) < 2.56
+    assert expert_load_imbalance(256, 32, True) == pytest.approx(1.11, abs=2e-3)
+    assert expert_load_imbalance(256, 1) == expert_load_imbalance(0, 8) == 1.0
+    # 8 experts over 8 ranks: one each, 1 + 1.28·1.42 = 2.82, under the cap of 8; 2 ranks of 1 expert: capped at 2
+    assert expert_load_imbalance(8, 8) == pytest.approx(by_hand(8, 8, 1.28), rel=1e-9)
+    assert expert_load_imbalance(2, 2) == pytest.approx(min(by_hand(2, 2, 1.28), 2.0), rel=1e-9)
+    # the deployment carries it: EP8 and EPLB from the workload, none with the experts tensor-parallel (ep 1)
+    wl = Workload(1000, 100, expert_load_balancing=True)
+    assert perf.instance("H200", "deepseek-v3", "fp8", gpus=8, tp=1, ep=8).step_model.expert_load_imbalance == (
+        pytest.approx(by_hand(256, 8, 1.28), rel=1e-9))
+    assert perf.instance("H200", "deepseek-v3", "fp8", gpus=8, tp=1, ep=8, workload=wl).step_model \
+        .expert_load_imbalance == pytest.approx(by_hand(256, 8, 0.15), rel=1e-9)
+    assert perf.instance("H200", "deepseek-v3", "fp8", gpus=8, tp=1, ep=1).step_model.expert_load_imbalance == 1.0
+
+
+def test_expert_load_imbalance_reads_no_weights_past_the_busiest_ranks_own_experts():
+    """DEP8 DeepSeek-V3 decode: at 4 sequences the busiest rank touches more experts than the mean rank, so its weight
+    reads grow with the imbalance (min((1 + x)·touched, all)); at 4,096 every expert is touched on every rank and the
+    reads do not grow, while its routed-expert FLOPs still do (by x·B·expert FLOPs per token over the G GPUs)."""
+    dep = perf.instance("H200", "deepseek-v3", "fp8", gpus=8, tp=1, ep=8).step_model
+    x = dep.expert_load_imbalance - 1
+    assert x > 0.3
+    even = replace(dep, expert_load_imbalance=1.0)
+    phase = dep.efficiency.decode
+    for batch in (4.0, 4096.0):
+        b, ctx = np.array([batch]), np.array([2000.0])
+        hot, cold = core.decode_step(dep, b, ctx), core.decode_step(even, b, ctx)
+        touched = dep.moe_layers * core.touched_experts(dep.experts, dep.top_k, batch, np) * dep.expert_bytes
+        full = dep.moe_layers * dep.experts * dep.expert_bytes
+        want_m = (min((1 + x) * touched, full) - touched) / (8 * dep.hbm_bytes_per_s_per_gpu * phase.memory_efficiency)
+        assert hot["t_memory_s"][0] - cold["t_memory_s"][0] == pytest.approx(want_m, rel=1e-9, abs=1e-15)
+        want_c = x * batch * dep.expert_flops_per_token * (1 + dep.dequant_overhead) / (
+            8 * min(dep.peak_flops_per_gpu * phase.compute_efficiency,
+                    dep.max_achievable_flops_per_gpu or math.inf))
+        assert hot["t_compute_s"][0] - cold["t_compute_s"][0] == pytest.approx(want_c, rel=1e-9)
+    assert touched == pytest.approx(full, rel=1e-9)  # at 4,096 sequences: no extra reads
+
+
+def test_expert_load_balancing_from_the_cli_and_a_scenario():
+    """``perf --expert-load-balancing`` and ``serving.expert_load_balancing: true`` reach the workload: a DEP8 decode
+    of DeepSeek-R1 on B200 runs faster balanced, as :func:`perf.predict` with the flag; a dense model or ep 1 does
+    not move; a scenario value other than true or false is refused naming the field."""
+    from tokensim import ConfigError
+    from tokensim.config.scenario import load_scenario
+    from tokensim.resolve.perf import workload
+
+    args = ["perf", "--hardware", "B200", "--model", "deepseek-r1", "--precision", "fp8", "--input-tokens", "8192",
+            "--output-tokens", "1024", "--gpus", "8", "--tp", "1", "--ep", "8", "--concurrency", "256",
+            "--format", "json"]
+    runs = {flag: json.loads(CliRunner().invoke(cli, args + [flag]).output)
+            for flag in ("--expert-load-balancing", "--no-expert-load-balancing")}
+    balanced = perf.predict("B200", "deepseek-r1", "fp8", Workload(8192, 1024, expert_load_balancing=True),
+                            gpus=8, tp=1, ep=8, concurrency=256)
+    assert runs["--expert-load-balancing"]["output_tokens_per_s_per_gpu"] == pytest.approx(
+        balanced.output_tokens_per_s_per_gpu, rel=1e-12)
+    assert balanced.output_tokens_per_s_per_gpu > runs["--no-expert-load-balancing"]["output_tokens_per_s_per_gpu"]
+    for dense in (dict(model="llama-3.3-70b", gpus=8, tp=8), dict(model="deepseek-r1", gpus=8, tp=1, ep=1)):
+        name = dense.pop("model")
+        on, off = (perf.predict("B200", name, "fp8", Workload(1024, 1024, expert_load_balancing=v), concurrency=64,
+                                **dense).output_tokens_per_s_per_gpu for v in (True, False))
+        assert on == off
+    s = load_scenario("b300-10k-cluster", ["serving.expert_load_balancing=true"])
+    assert s.serving.expert_load_balancing and workload(s.serving).expert_load_balancing
+    assert not load_scenario("b300-10k-cluster").serving.expert_load_balancing
+    with pytest.raises(ConfigError, match=r"serving\.expert_load_balancing.*true or false"):
+        load_scenario("b300-10k-cluster", ["serving.expert_load_balancing=3"])
 
 
 def test_ep_exchange_pays_the_cheaper_of_the_low_latency_and_normal_kernels():
@@ -691,7 +783,9 @@ def test_ep_exchange_pays_the_cheaper_of_the_low_latency_and_normal_kernels():
     sm = build_step_model(model, prec, hw, Deployment(8, 1, 8), replace(IDEAL_EFF, prefill=phase, decode=phase))
     assert sm.ep_scale_out_copies == 0.0
     t = np.array([8.0, 128.0, 129.0, 1024.0, 1280.0, 1664.0])
-    bw = t * 7168 * 3 * 8 * 7 / 8 / 450e9
+    # the busiest of 8 ranks (32 of the 256 experts each) receives 1 + 1.28·z(8)/sqrt(32) times the mean's copies
+    busiest = 1 + 1.28 * scipy.stats.norm.ppf((8 - 0.375) / (8 + 0.25)) / math.sqrt(32)
+    bw = busiest * t * 7168 * 3 * 8 * 7 / 8 / 450e9
     comm = core._comm_time(sm, t, t, phase, np)
     fixed = np.array([25e-6, 25e-6, 25.1953125e-6, 200e-6, 250e-6, 300e-6])
     assert comm == pytest.approx(58 * (bw + 2 * fixed), rel=1e-12)

@@ -264,7 +264,8 @@ PINNED_MESSAGES = [
      "{path}: field 'serving.max_ttft_s' got 0; allowed: a number in (0, inf)"),
     ('serving_unknown_key', {'serving.input_token': 5},
      "{path}: field 'serving.input_token' got 5; allowed: known keys: cache_hit_rate, "
-     'cached_input_cost_fraction, compare_precisions, engine, expert_parallel, hardware, input_tokens, instance_gpus, '
+     'cached_input_cost_fraction, compare_precisions, engine, expert_load_balancing, expert_parallel, hardware, '
+     'input_tokens, instance_gpus, '
      'max_tpot_s, max_ttft_s, measured_output_tokens_per_s_per_gpu, min_tokens_per_s_per_user, model, '
      'output_tokens, precision, previous_generation, '
      "speculative_acceptance_length, speculative_draft_tokens, tensor_parallel (did you mean 'input_tokens'?)"),

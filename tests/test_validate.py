@@ -274,6 +274,25 @@ def test_prefill_chunk_size_enters_the_workload_and_is_checked(tmp_path):
             load_measurements(_one_row_file(tmp_path, prefill_chunk_tokens=bad))
 
 
+def test_expert_load_balancing_enters_the_workload_and_is_checked(tmp_path):
+    """A row's expert_load_balancing is the workload's, as --expert-load-balancing: blank (not stated) and no run the
+    engines' default (off); yes balances the EP ranks and the DEP8 prediction rises (the busiest rank does less). A
+    value other than yes or no is refused naming the line and column. The rows that say yes are those whose sources
+    name EPLB as run (DeepSeek's fleet, LMSYS's 96-H100 and Kimi-K2 posts, vLLM's wide-EP posts, three InferenceMAX
+    recipes named eplb256)."""
+    dep8 = dict(tp=1, ep=8, attention_dp=8, concurrency=256)
+    blank, off, on = (_row(**dep8, expert_load_balancing=v) for v in (None, False, True))
+    assert not blank.workload.expert_load_balancing and not off.workload.expert_load_balancing
+    assert on.workload.expert_load_balancing
+    assert predict_measurement(blank)["predicted"] == predict_measurement(off)["predicted"]
+    assert predict_measurement(on)["predicted"] > predict_measurement(off)["predicted"]
+    assert load_measurements(_one_row_file(tmp_path, expert_load_balancing="yes"))[0].expert_load_balancing is True
+    with pytest.raises(UserError, match="line 2, column expert_load_balancing"):
+        load_measurements(_one_row_file(tmp_path, expert_load_balancing="sometimes"))
+    said = {m.source_id for m in load_measurements() if m.expert_load_balancing}
+    assert said == {"deepseek-day6", "lmsys-sglang-2025-05", "lmsys-sglang-kimi-k2", "vllm-blog", "inferencemax-2026"}
+
+
 def test_missing_column_is_reported(tmp_path):
     """A dataset without a required column is refused with the missing column named."""
     text = MEASUREMENTS_PATH.read_text().splitlines()

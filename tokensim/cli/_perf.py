@@ -135,6 +135,10 @@ def _envelope_note(points) -> None:
 @click.option("--engine", help=f"serving engine whose fitted decode cost applies: {', '.join(ENGINES)} "
                                 "[default: none, a typical engine: the geometric mean of the factors of the engines "
                                 "serving on the hardware's vendor]")
+@click.option("--expert-load-balancing/--no-expert-load-balancing", default=False, show_default=True,
+              help="the engine runs expert-parallel load balancing (EPLB, redundant hot experts): the busiest EP "
+                   "rank's load falls from 1 + 1.28·z(R)/sqrt(experts per rank) times the mean to 1 + 0.15·z(R)/"
+                   "sqrt(experts per rank) (vLLM, SGLang and TensorRT-LLM run it only when asked)")
 @click.option("--min-tokens-per-s-per-user", type=float, help="SLO: minimum decode speed per user")
 @click.option("--max-ttft-s", type=float, help="SLO: maximum time to first token")
 @click.option("--max-tpot-s", type=float, help="SLO: maximum time per output token")
@@ -154,7 +158,8 @@ def _envelope_note(points) -> None:
 @format_option()
 def perf_command(hardware, model, precision, input_tokens, output_tokens, gpus, tp, ep, prefill, decode, search, mode,
                  context_tokens,
-                 kv_cache_precision, cache_hit_rate, prefill_chunk_tokens, engine, min_tokens_per_s_per_user,
+                 kv_cache_precision, cache_hit_rate, prefill_chunk_tokens, engine, expert_load_balancing,
+                 min_tokens_per_s_per_user,
                  max_ttft_s,
                  max_tpot_s, concurrency,
                  speculative_draft_tokens, speculative_acceptance_length, pareto, offload_weights, calibration,
@@ -177,6 +182,7 @@ def perf_command(hardware, model, precision, input_tokens, output_tokens, gpus, 
         prefill_chunk_tokens=_positive("--prefill-chunk-tokens", prefill_chunk_tokens, integer=True, low=0,
                                        low_open=False, high=field_spec("serving", "input_tokens").high),
         engine=engine,
+        expert_load_balancing=expert_load_balancing,
     )
     slo = SLO(_positive("--min-tokens-per-s-per-user", min_tokens_per_s_per_user),
               _positive("--max-ttft-s", max_ttft_s), _positive("--max-tpot-s", max_tpot_s))

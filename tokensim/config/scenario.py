@@ -159,6 +159,7 @@ def _serving(m: ServingSchema, r: _Reader, catalog) -> Serving:
         tensor_parallel=_value("serving", m, "tensor_parallel"),
         expert_parallel=_value("serving", m, "expert_parallel"),
         engine=_value("serving", m, "engine"),
+        expert_load_balancing=bool(m.expert_load_balancing),
     )
 
 

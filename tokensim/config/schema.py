@@ -193,6 +193,8 @@ class ServingSchema(SchemaSection):
     # issue 11, round 10: the engine whose fitted decode per-layer cost applies (calibration.yaml engines)
     engine: Annotated[str, Choice(ENGINES, default=None,
                                   why="none: the factors pooled over engines")] | None = Field(None)
+    # issue 11, round 27: the engine runs expert-parallel load balancing (EPLB), which sets the busiest EP rank's load
+    expert_load_balancing: Annotated[bool, Flag(default=False)] | None = Field(None)
     # issue 16: the user's own benchmark figure for (hardware, model, precision) in place of the model's
     measured_output_tokens_per_s_per_gpu: Annotated[float, _num(
         0, lo_open=True, unit="output tokens/s per GPU", default=None,

@@ -73,6 +73,8 @@ class Serving:
     expert_parallel: int | None = None
     # the serving engine whose fitted decode factors apply (ENGINES); None: a typical engine of the hardware family
     engine: str | None = None
+    # the engine runs expert-parallel load balancing (EPLB): the busiest EP rank's load (perf expert_load_imbalance)
+    expert_load_balancing: bool = False
 
 
 @dataclass(frozen=True)

@@ -123,6 +123,9 @@ class StepModel:
     # routed-expert matmul FLOPs per token over all MoE layers (2 · top-k · expert parameters · MoE layers): the part
     # of the work expert-parallel load imbalance (PhaseEfficiency.ep_imbalance) stretches on the busiest rank
     expert_flops_per_token: float = 0.0
+    # the busiest EP rank's routed (token, expert) copies over the mean rank's without expert-parallel load balancing
+    # (perf._model.expert_load_imbalance: 1 + c·z(R)/sqrt(experts per rank)); 1 where ep = 1 or the model is dense
+    expert_load_imbalance: float = 1.0
     # recurrent (linear-attention) layers, e.g. Gated DeltaNet (ModelSpec.recurrent_state_bytes_per_sequence): a fixed
     # state per sequence in place of a KV cache, read and written once by every decode step and written once by a
     # prefill; FLOPs of the recurrences per token; GPUs of a DP group that hold one sequence's state (its heads split
@@ -258,7 +261,9 @@ def _comm_time(sm: StepModel, tokens_per_gpu_group, tokens_per_gpu, phase: Phase
     # Fixed cost per exchange: the cheaper of the low-latency kernels, their latency growing past their buffer's
     # tokens per GPU, and the normal kernels (:func:`ep_exchange_fixed_s`).
     fixed = ep_exchange_fixed_s(sm, tokens_per_gpu, phase, xp)
-    t_ep = has_ep * sm.moe_layers * (xp.maximum(t_up, t_out) / phase.network_efficiency + 2 * fixed)
+    # the busiest rank receives (1 + extra) times the mean rank's copies, and the exchange waits for it
+    load = 1.0 + _imbalance_extra(sm, phase, xp)
+    t_ep = has_ep * sm.moe_layers * (load * xp.maximum(t_up, t_out) / phase.network_efficiency + 2 * fixed)
     return (1.0 - phase.comm_overlap) * (t_tp + t_gather + t_ep)
 
 
@@ -311,20 +316,28 @@ def _roofline(sm: StepModel, phase: PhaseEfficiency, flops, tokens, total_bytes,
     """Compute and memory time of one forward pass over G GPUs: the busiest EP rank's extra routed-expert work
     (:func:`_imbalance_extra`) included; weights offloaded to host memory stream over the host link beside the HBM
     reads. ``flops`` are the weight matmuls' (at the recipe's rate, dequantisation added when weight-only),
-    ``attn_flops`` the attention-type work's (at :func:`_attention_peak`)."""
+    ``attn_flops`` the attention-type work's (at :func:`_attention_peak`).
+
+    The busiest rank computes (1 + extra) times the mean rank's routed-expert FLOPs. Its weight reads grow only while
+    it has experts left untouched: it reads at most all of its own experts, so ``expert_bytes`` (the touched experts'
+    bytes over the G GPUs) grows to min((1 + extra)·touched, experts)/touched of itself."""
     extra = _imbalance_extra(sm, phase, xp)
     t_compute = _compute_time(sm, phase, flops + extra * tokens * sm.expert_flops_per_token, attn_flops, xp)
-    t_memory = xp.maximum((total_bytes + extra * expert_bytes)
+    full = sm.moe_layers * sm.experts * sm.expert_bytes  # every routed expert of every MoE layer
+    extra_bytes = xp.maximum(xp.minimum((1.0 + extra) * expert_bytes, full) - expert_bytes, 0.0)
+    t_memory = xp.maximum((total_bytes + extra_bytes)
                           / (sm.gpus * sm.hbm_bytes_per_s_per_gpu * phase.memory_efficiency),
                           sm.offload_bytes_per_gpu * sm.host_link_seconds_per_byte + 0.0 * total_bytes)
     return t_compute, t_memory
 
 
 def _imbalance_extra(sm: StepModel, phase: PhaseEfficiency, xp):
-    """ep_imbalance − 1 where the experts are spread over EP ranks (ep > 1, an MoE model), else 0: the busiest rank's
-    routed-expert FLOPs and bytes exceed the mean rank's by this share. With ep = 1 every GPU holds a slice of every
-    expert (tensor-parallel experts) and the load is even."""
-    return xp.where((xp.asarray(sm.ep) > 1) & (xp.asarray(sm.moe_layers) > 0), phase.ep_imbalance - 1.0, 0.0)
+    """The busiest EP rank's routed-expert load over the mean rank's, minus 1, where the experts are spread over EP
+    ranks (ep > 1, an MoE model), else 0: the deployment's ``expert_load_imbalance`` (without load balancing) times
+    the phase's ``ep_imbalance`` (a calibration scale, 1.0 unless a file sets it). With ep = 1 every GPU holds a slice
+    of every expert (tensor-parallel experts) and the load is even."""
+    return xp.where((xp.asarray(sm.ep) > 1) & (xp.asarray(sm.moe_layers) > 0),
+                    sm.expert_load_imbalance * phase.ep_imbalance - 1.0, 0.0)
 
 
 def decode_step(sm: StepModel, batch, context):

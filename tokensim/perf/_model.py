@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, fields, replace
+from statistics import NormalDist
 from typing import Any, Literal, overload
 
 import numpy as np
@@ -97,6 +98,10 @@ class Workload:
     # the serving engine (efficiency.ENGINES), whose fitted decode factors apply; None or '': a typical engine of the
     # hardware family (efficiency.TYPICAL_ENGINE, the geometric mean of the factors of the engines serving on it)
     engine: str | None = None
+    # expert-parallel load balancing (EPLB: redundant copies of the hot experts placed to even the ranks' loads), which
+    # vLLM (--enable-eplb), SGLang (--enable-eplb) and TensorRT-LLM (a MoE load-balancer config) run only when asked:
+    # it sets the busiest EP rank's load (expert_load_imbalance)
+    expert_load_balancing: bool = False
 
     def __post_init__(self):
         if self.engine and self.engine not in ENGINES:
@@ -223,6 +228,33 @@ def _tp_group_gpus(model: ModelSpec, dep: Deployment) -> int:
     return dep.gpus if model.is_moe and dep.ep == 1 and dep.dp > 1 else dep.tp
 
 
+# Per-expert load spread (standard deviation over mean of the routed tokens an expert slot receives), DeepSeek-R1 on
+# 32 GB200 over a translation dataset (TensorRT-LLM tech blog 4, "Scaling Expert Parallelism in TensorRT-LLM", part 1,
+# Table 1, 2025). Without load balancing (EP32, 256 experts, 8 per rank): 164.1 / 128 = 1.28 per expert; the same
+# table's per-rank spread, 491.6 / 1,024 = 0.48, is what independent experts with that spread give over 8 per rank
+# (1.28 / sqrt(8) = 0.45). With 32 redundant experts placed by EPLB the busiest rank holds 1.11x the mean: read through
+# :func:`expert_load_imbalance` at EP32, (1.11 − 1)·sqrt(8) / z(32) = 0.15 per expert.
+EXPERT_LOAD_CV = 1.28
+EXPERT_LOAD_CV_BALANCED = 0.15
+
+
+def expert_load_imbalance(experts: int, ep: int, balanced: bool = False) -> float:
+    """The busiest of ``ep`` expert-parallel ranks' routed (token, expert) copies over the mean rank's.
+
+    Each rank holds experts / ep experts; with independent per-expert loads of spread c (:data:`EXPERT_LOAD_CV`, or
+    :data:`EXPERT_LOAD_CV_BALANCED` with load balancing) a rank's load has spread c / sqrt(experts per rank), and the
+    busiest of R ranks sits z(R) of those above the mean, z(R) the expected largest of R standard normal draws
+    (Blom's approximation, Φ⁻¹((R − 0.375) / (R + 0.25)); z(1) = 0, z(8) = 1.42, z(32) = 2.07). It never exceeds R
+    (every copy on one rank). At EP32 with 256 experts it gives 1.94 unbalanced; the source measured 2.56 (its hottest
+    experts sit further out than a normal spread puts them), so it is a lower bound there.
+    """
+    if ep <= 1 or experts <= 0:
+        return 1.0
+    z = NormalDist().inv_cdf((ep - 0.375) / (ep + 0.25))
+    spread = EXPERT_LOAD_CV_BALANCED if balanced else EXPERT_LOAD_CV
+    return min(1.0 + spread * z / math.sqrt(max(experts / ep, 1.0)), float(ep))
+
+
 def build_step_model(model: ModelSpec, prec: ResolvedPrecision, hardware: Hardware, dep: Deployment,
                      efficiency: Efficiency, workload: Workload | None = None,
                      offload_weights: bool = False) -> core.StepModel:
@@ -292,6 +324,9 @@ def build_step_model(model: ModelSpec, prec: ResolvedPrecision, hardware: Hardwa
                                             + (model.top_k * model.params_per_routed_expert if model.is_moe else 0)),
         draft_moe_layers=1.0 if model.is_moe else 0.0,
         expert_flops_per_token=2.0 * model.moe_layers * model.top_k * model.params_per_routed_expert,
+        expert_load_imbalance=(expert_load_imbalance(model.experts, dep.ep,
+                                                     workload is not None and workload.expert_load_balancing)
+                               if model.is_moe else 1.0),
         state_bytes_per_sequence=model.recurrent_state_bytes_per_sequence,
         state_flops_per_token=float(model.recurrent_flops_per_token),
         # the recurrences' heads are split by the attention TP (at most one value head per GPU)

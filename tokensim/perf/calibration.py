@@ -207,8 +207,10 @@ PARAMETERS = (
 # ("decode", "prefill"), 1e-11, 1e-5, False, 25e-6 / 128), in 2,098 s: it went to its upper bound and leave-one-source-
 # out over all rows moved 18.7% -> 18.9% (below 20 tokens/s per user 46% -> 40%, Qwen 35% -> 39%; docs/model-notes.md,
 # round 17), so it stays unfitted.
-# Not fitted: ep_imbalance (PhaseEfficiency; 1.0, balanced, unless a calibration file sets it). Fitted pooled in [1, 2]
-# it came out at 1.64 and moved the leave-one-source-out error from 20.5% to 20.7% over all rows (Qwen3 54% -> 37%,
+# Not fitted: ep_imbalance (PhaseEfficiency; 1.0 unless a calibration file sets it), a scale on each deployment's
+# sourced expert_load_imbalance (perf._model.expert_load_imbalance: the busiest EP rank from the per-expert load spread
+# TensorRT-LLM measured, with and without EPLB; round 27). Fitted pooled in [1, 2] as the whole imbalance (round 3) it
+# came out at 1.64 and moved the leave-one-source-out error from 20.5% to 20.7% over all rows (Qwen3 54% -> 37%,
 # below 20 tokens/s per user 43% -> 39%, DeepSeek 27% -> 28%, 50-100 tokens/s per user 19% -> 21%): no net gain, so it
 # stays out of the fit (docs/model-notes.md, "Issue-11, round 3").
 

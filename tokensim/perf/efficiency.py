@@ -160,8 +160,9 @@ class PhaseEfficiency:
     # per-layer cost of a decode step replayed from a CUDA graph (batch per DP group within the captured sizes,
     # perf._core.GRAPH_MAX_BATCH); None: the same as layer_overhead_s
     graph_layer_overhead_s: float | None = None
-    # expert-parallel load imbalance: the busiest EP rank's share of the routed-expert work over the mean share
-    # (max/mean load; 1 = perfectly balanced), applied to routed-expert FLOPs and bytes when ep > 1
+    # a scale on each deployment's expert-parallel load imbalance (StepModel.expert_load_imbalance, the busiest EP
+    # rank's routed load over the mean's, sourced per EP size and EPLB: perf._model.expert_load_imbalance); 1 keeps
+    # it as sourced. The product stretches the busiest rank's routed-expert FLOPs, weight reads and received EP copies
     ep_imbalance: float = 1.0
     # per layer, per token a decode step computes in one DP group (batch x tokens per sequence per step / DP): the
     # layer's small kernels whose work grows with the batch (norms, rotary embedding, activation quantisation, router

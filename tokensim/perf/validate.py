@@ -211,6 +211,9 @@ class Measurement:
     cache_hit_rate: float | None = None
     # the engine's chunked-prefill size as published (0: unchunked; None: not stated, the calibration's is used)
     prefill_chunk_tokens: int | None = None
+    # expert-parallel load balancing (EPLB with redundant experts) as published: True where the source says it ran,
+    # False where it says it did not; None: not stated, the engines' default (off)
+    expert_load_balancing: bool | None = None
     # the same source measured the same deployment again later (load_measurements, superseded_ids)
     superseded: bool = False
 
@@ -268,10 +271,11 @@ class Measurement:
             return Workload(self.input_tokens, self.output_tokens, self.context_tokens,
                             cache_hit_rate=self.cache_hit_rate or 0.0, speculative_draft_tokens=draft,
                             speculative_acceptance_length=min(acceptance, 1.0 + draft),
-                            prefill_chunk_tokens=self.prefill_chunk_tokens, engine=engine_of(self.engine))
+                            prefill_chunk_tokens=self.prefill_chunk_tokens, engine=engine_of(self.engine),
+                            expert_load_balancing=bool(self.expert_load_balancing))
         return Workload(self.input_tokens, self.output_tokens, self.context_tokens,
                         cache_hit_rate=self.cache_hit_rate or 0.0, prefill_chunk_tokens=self.prefill_chunk_tokens,
-                        engine=engine_of(self.engine))
+                        engine=engine_of(self.engine), expert_load_balancing=bool(self.expert_load_balancing))
 
     def predict_kwargs(self) -> dict:
         """Keyword arguments of :func:`tokensim.perf.predict` (besides hardware, model, precision, workload).
@@ -501,9 +505,10 @@ def _cell(path: str, line: int, column: str, text: str):
         raise ConfigError(path, field, text, f"one of {', '.join(SERVING)}")
     if column == "metric" and text not in MEASURED_METRICS:
         raise ConfigError(path, field, text, f"one of {', '.join(MEASURED_METRICS)}")
-    if column == "calibrate":
+    if column in ("calibrate", "expert_load_balancing"):
         if text.lower() not in ("yes", "no", "true", "false"):
-            raise ConfigError(path, field, text, "yes or no (blank: yes)")
+            raise ConfigError(path, field, text, "yes or no (blank: yes)" if column == "calibrate"
+                              else "yes or no (blank: not stated, off)")
         return text.lower() in ("yes", "true")
     if column == "slo":
         try:

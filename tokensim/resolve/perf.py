@@ -79,11 +79,13 @@ def workload(serving: Serving) -> Workload:
     -------
     Workload
         Input and output tokens per request, prefix-cache hit rate, speculative draft tokens per step and acceptance
-        length (output tokens per decode step per sequence), and the serving engine.
+        length (output tokens per decode step per sequence), the serving engine and whether it balances the EP
+        ranks' expert load (EPLB).
     """
     return Workload(serving.input_tokens, serving.output_tokens, cache_hit_rate=serving.cache_hit_rate,
                     speculative_draft_tokens=serving.speculative_draft_tokens,
-                    speculative_acceptance_length=serving.speculative_acceptance_length, engine=serving.engine)
+                    speculative_acceptance_length=serving.speculative_acceptance_length, engine=serving.engine,
+                    expert_load_balancing=serving.expert_load_balancing)
 
 
 def slo(serving: Serving) -> SLO:
