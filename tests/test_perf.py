@@ -755,6 +755,12 @@ def test_expert_load_balancing_from_the_cli_and_a_scenario():
     assert runs["--expert-load-balancing"]["output_tokens_per_s_per_gpu"] == pytest.approx(
         balanced.output_tokens_per_s_per_gpu, rel=1e-12)
     assert balanced.output_tokens_per_s_per_gpu > runs["--no-expert-load-balancing"]["output_tokens_per_s_per_gpu"]
+    # the factor in force is printed: 1 + c·z(8)/sqrt(256/8), c = 0.15 balanced and 1.28 not
+    z8 = scipy.stats.norm.ppf((8 - 0.375) / (8 + 0.25))
+    assert runs["--expert-load-balancing"]["expert_load_imbalance"] == pytest.approx(1 + 0.15 * z8 / math.sqrt(32))
+    assert runs["--no-expert-load-balancing"]["expert_load_imbalance"] == pytest.approx(1 + 1.28 * z8 / math.sqrt(32))
+    assert "expert_load_imbalance" not in perf.predict("B200", "deepseek-r1", "fp8", Workload(8192, 1024), gpus=8,
+                                                       tp=8, ep=1, concurrency=256).to_dict()
     for dense in (dict(model="llama-3.3-70b", gpus=8, tp=8), dict(model="deepseek-r1", gpus=8, tp=1, ep=1)):
         name = dense.pop("model")
         on, off = (perf.predict("B200", name, "fp8", Workload(1024, 1024, expert_load_balancing=v), concurrency=64,

@@ -27,7 +27,8 @@ _TABLE_FIELDS = ("hardware", "model", "precision", "compute_format", "weight_onl
                  "output_tokens_per_s_per_gpu_high", "input_tokens_per_s_per_gpu", "tokens_per_s_per_user", "ttft_s",
                  "tpot_s", "bound", "weights_gb_per_gpu", "kv_cache_gb_per_gpu", "max_concurrency", "fits",
                  "meets_slo")
-_DEPLOYMENT_FIELDS = ("layout", "prefill_pool", "decode_pool", "total_gpus", "bottleneck", "prefill_gpu_share")
+_DEPLOYMENT_FIELDS = ("layout", "prefill_pool", "decode_pool", "total_gpus", "bottleneck", "prefill_gpu_share",
+                      "expert_load_imbalance")
 _PARETO_FIELDS = ("concurrency", "tokens_per_s_per_user", "output_tokens_per_s_per_gpu", "ttft_s", "tpot_s", "bound",
                   "layout")
 

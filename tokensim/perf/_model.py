@@ -918,6 +918,9 @@ class Prediction:
     offloaded_weights_gb_per_gpu: float | None = None
     # the serving engine whose fitted factors applied (Workload.engine; None: a typical engine of the family)
     engine: str | None = None
+    # expert-parallel layouts of a MoE model (ep > 1; disaggregated: the decode pool's): the busiest EP rank's routed
+    # load over the mean rank's that the step times carry (expert_load_imbalance; lower with EPLB)
+    expert_load_imbalance: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The record as ``tokensim perf`` prints it.
@@ -939,7 +942,7 @@ _OPTIONAL = ("meets_slo", "speed_band", "envelope_rows", "envelope_max_sequences
              "extrapolation", "extrapolation_reason", "layout",
              "prefill_pool", "decode_pool",
              "total_gpus", "bottleneck", "waiting_sequences", "prefill_sequences",
-             "offloaded_weights_gb_per_gpu", "engine")  # left out of to_dict when None
+             "offloaded_weights_gb_per_gpu", "engine", "expert_load_imbalance")  # left out of to_dict when None
 _ORDER = tuple(f.name for f in fields(Prediction) if f.name != "prefill_gpu_share")
 _DISAGGREGATED_ORDER = tuple(_ORDER[:_ORDER.index("ttft_s")]) + (
     "tpot_s", "ttft_s", "gpu_s_per_input_token", "gpu_s_per_output_token", "prefill_gpu_share") + tuple(
@@ -1713,6 +1716,8 @@ def _header(r: Instance, mode: str, workload: Workload) -> dict[str, Any]:
         "ep": r.deployment.ep, "input_tokens": workload.input_tokens, "output_tokens": workload.output_tokens,
         "cache_hit_rate": workload.cache_hit_rate, "prefill_chunk_tokens": r.efficiency.prefill_chunk_tokens,
         "weights_gb_per_gpu": r.step_model.weight_bytes_per_gpu / _GB, "engine": workload.engine or None,
+        "expert_load_imbalance": (r.step_model.expert_load_imbalance * r.efficiency.decode.ep_imbalance
+                                  if r.deployment.ep > 1 and r.model.is_moe else None),
     }
 
 
