@@ -121,10 +121,11 @@ class StepModel:
     draft_matmul_flops_per_token: float = 0.0
     draft_moe_layers: float = 0.0
     # routed-expert matmul FLOPs per token over all MoE layers (2 · top-k · expert parameters · MoE layers): the part
-    # of the work expert-parallel load imbalance (PhaseEfficiency.ep_imbalance) stretches on the busiest rank
+    # of the work expert-parallel load imbalance (expert_load_imbalance) stretches on the busiest rank
     expert_flops_per_token: float = 0.0
-    # the busiest EP rank's routed (token, expert) copies over the mean rank's without expert-parallel load balancing
-    # (perf._model.expert_load_imbalance: 1 + c·z(R)/sqrt(experts per rank)); 1 where ep = 1 or the model is dense
+    # the busiest EP rank's routed (token, expert) copies over the mean rank's, with or without expert-parallel load
+    # balancing as the workload says (perf._model.expert_load_imbalance: 1 + c·z(R)/sqrt(experts per rank)); 1 where
+    # ep = 1 or the model is dense
     expert_load_imbalance: float = 1.0
     # recurrent (linear-attention) layers, e.g. Gated DeltaNet (ModelSpec.recurrent_state_bytes_per_sequence): a fixed
     # state per sequence in place of a KV cache, read and written once by every decode step and written once by a
@@ -333,9 +334,9 @@ def _roofline(sm: StepModel, phase: PhaseEfficiency, flops, tokens, total_bytes,
 
 def _imbalance_extra(sm: StepModel, phase: PhaseEfficiency, xp):
     """The busiest EP rank's routed-expert load over the mean rank's, minus 1, where the experts are spread over EP
-    ranks (ep > 1, an MoE model), else 0: the deployment's ``expert_load_imbalance`` (without load balancing) times
-    the phase's ``ep_imbalance`` (a calibration scale, 1.0 unless a file sets it). With ep = 1 every GPU holds a slice
-    of every expert (tensor-parallel experts) and the load is even."""
+    ranks (ep > 1, an MoE model), else 0: the deployment's ``expert_load_imbalance`` (with or without load balancing,
+    as the workload says) times the phase's ``ep_imbalance`` (a calibration scale, 1.0 unless a file sets it). With
+    ep = 1 every GPU holds a slice of every expert (tensor-parallel experts) and the load is even."""
     return xp.where((xp.asarray(sm.ep) > 1) & (xp.asarray(sm.moe_layers) > 0),
                     sm.expert_load_imbalance * phase.ep_imbalance - 1.0, 0.0)
 
