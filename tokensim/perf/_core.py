@@ -263,7 +263,7 @@ def _comm_time(sm: StepModel, tokens_per_gpu_group, tokens_per_gpu, phase: Phase
     # tokens per GPU, and the normal kernels (:func:`ep_exchange_fixed_s`).
     fixed = ep_exchange_fixed_s(sm, tokens_per_gpu, phase, xp)
     # the busiest rank receives (1 + extra) times the mean rank's copies, and the exchange waits for it
-    load = 1.0 + _imbalance_extra(sm, phase, xp)
+    load = expert_load(sm, phase, xp)
     t_ep = has_ep * sm.moe_layers * (load * xp.maximum(t_up, t_out) / phase.network_efficiency + 2 * fixed)
     return (1.0 - phase.comm_overlap) * (t_tp + t_gather + t_ep)
 
@@ -332,13 +332,18 @@ def _roofline(sm: StepModel, phase: PhaseEfficiency, flops, tokens, total_bytes,
     return t_compute, t_memory
 
 
-def _imbalance_extra(sm: StepModel, phase: PhaseEfficiency, xp):
-    """The busiest EP rank's routed-expert load over the mean rank's, minus 1, where the experts are spread over EP
-    ranks (ep > 1, an MoE model), else 0: the deployment's ``expert_load_imbalance`` (with or without load balancing,
-    as the workload says) times the phase's ``ep_imbalance`` (a calibration scale, 1.0 unless a file sets it). With
-    ep = 1 every GPU holds a slice of every expert (tensor-parallel experts) and the load is even."""
+def expert_load(sm: StepModel, phase: PhaseEfficiency, xp):
+    """The busiest EP rank's routed-expert load over the mean rank's where the experts are spread over EP ranks (ep >
+    1, an MoE model), else 1: the deployment's ``expert_load_imbalance`` (with or without load balancing, as the
+    workload says) times the phase's ``ep_imbalance`` (a calibration scale, 1.0 unless a file sets it). With ep = 1
+    every GPU holds a slice of every expert (tensor-parallel experts) and the load is even."""
     return xp.where((xp.asarray(sm.ep) > 1) & (xp.asarray(sm.moe_layers) > 0),
-                    sm.expert_load_imbalance * phase.ep_imbalance - 1.0, 0.0)
+                    sm.expert_load_imbalance * phase.ep_imbalance, 1.0)
+
+
+def _imbalance_extra(sm: StepModel, phase: PhaseEfficiency, xp):
+    """:func:`expert_load` − 1: the share by which the busiest EP rank's routed-expert work exceeds the mean rank's."""
+    return expert_load(sm, phase, xp) - 1.0
 
 
 def decode_step(sm: StepModel, batch, context):

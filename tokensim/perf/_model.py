@@ -1716,7 +1716,7 @@ def _header(r: Instance, mode: str, workload: Workload) -> dict[str, Any]:
         "ep": r.deployment.ep, "input_tokens": workload.input_tokens, "output_tokens": workload.output_tokens,
         "cache_hit_rate": workload.cache_hit_rate, "prefill_chunk_tokens": r.efficiency.prefill_chunk_tokens,
         "weights_gb_per_gpu": r.step_model.weight_bytes_per_gpu / _GB, "engine": workload.engine or None,
-        "expert_load_imbalance": (r.step_model.expert_load_imbalance * r.efficiency.decode.ep_imbalance
+        "expert_load_imbalance": (float(core.expert_load(r.step_model, r.efficiency.decode, np))
                                   if r.deployment.ep > 1 and r.model.is_moe else None),
     }
 
