@@ -10,7 +10,7 @@ from dataclasses import fields
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from test_calibration import DESIGN, TRUTH
+from test_calibration import DESIGN, TRUTH, truth_defaults
 
 from tokensim.cli import cli
 from tokensim.config import load_catalog
@@ -150,10 +150,7 @@ LATENT_DESIGN = [
 def _truth_rows(tmp_path) -> tuple[str, list[Measurement]]:
     """A calibration at TRUTH with the latent-attention factor at ATTENTION_TRUTH, and rows ``predict`` generates from
     it for DESIGN + LATENT_DESIGN (three synthetic sources)."""
-    defaults = {}
-    for key, value in TRUTH.items():
-        phases = [key.split(".")[0]] if "." in key else ["decode", "prefill"]
-        defaults.update({f"{ph}.{key.split('.')[-1]}": (value, "synthetic truth") for ph in phases})
+    defaults = truth_defaults(TRUTH)
     path = tmp_path / "truth.yaml"
     path.write_text(render_calibration({"date": "synthetic"}, defaults, {}, engines={}, attentions={
         "latent": {"decode_graph_layer_overhead_scale": (ATTENTION_TRUTH, "synthetic truth")}}))

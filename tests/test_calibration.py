@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from tokensim.cli import cli
 from tokensim.perf import calibration as cal
 from tokensim.perf._model import predict
-from tokensim.perf.efficiency import load_efficiency, render_calibration
+from tokensim.perf.efficiency import GLOBAL_FACTORS, load_efficiency, render_calibration
 from tokensim.perf.validate import (
     Measurement,
     calibration_rows,
@@ -27,7 +27,7 @@ from tokensim.perf.validate import (
 TRUTH = {"decode.compute_efficiency": 0.45, "prefill.compute_efficiency": 0.55, "memory_efficiency": 0.80,
          "step_overhead_s": 0.003, "sequence_overhead_s": 1.2e-5, "layer_overhead_s": 3.0e-5,
          "graph_layer_overhead_s": 1.0e-5, "decode.layer_token_overhead_s": 2.0e-7, "network_efficiency": 0.60,
-         "alltoall_latency_s": 2.0e-4, "ep_ll_token_latency_s": 3.0e-7}
+         "alltoall_latency_s": 2.0e-4, "ep_ll_token_latency_s": 3.0e-7, "weight_only_memory_efficiency": 0.7}
 
 # (hardware, model, precision, gpus, tp, ep, serving, input, output, context, concurrency)
 DESIGN = [
@@ -63,15 +63,30 @@ DESIGN = [
     ("H200", "llama-4-maverick", "fp8", 8, 1, 8, "decode", 1000, 1000, 100, 16384),
     ("H200", "llama-4-maverick", "fp8", 8, 1, 8, "decode", 1000, 1000, 100, 20480),
     ("H200", "qwen3-235b-a22b", "fp8", 8, 1, 8, "decode", 1000, 1000, 1000, 1280),
+    # gpt-oss's MXFP4 experts run weight-only on Hopper: these steps stream at the weight-only share of the HBM rate
+    # (one row in each synthetic source)
+    ("H200", "gpt-oss-120b", "mxfp4-moe", 1, 1, 1, "decode", 1000, 1000, 1000, 8),
+    ("H200", "gpt-oss-120b", "mxfp4-moe", 1, 1, 1, "decode", 1000, 1000, 2000, 64),
+    ("H100", "gpt-oss-120b", "mxfp4-moe", 2, 2, 1, "decode", 1000, 1000, 1000, 32),
 ]
 
 
-def _write_calibration(path, truth: dict) -> str:
+def truth_defaults(truth: dict) -> dict[str, tuple[float, str]]:
+    """Fitted factors keyed as the fit reports them (``phase.name``, a name of both phases, or a phase-independent
+    name) as calibration-file defaults: ``phase.name`` or a global name -> (value, source)."""
     defaults = {}
     for key, value in truth.items():
+        if key in GLOBAL_FACTORS:  # phase-independent
+            defaults[key] = (value, "synthetic truth")
+            continue
         phases = [key.split(".")[0]] if "." in key else ["decode", "prefill"]
         name = key.split(".")[-1]
         defaults.update({f"{ph}.{name}": (value, "synthetic truth") for ph in phases})
+    return defaults
+
+
+def _write_calibration(path, truth: dict) -> str:
+    defaults = truth_defaults(truth)
     # no engine factors: the truth is the factors given (a row naming no engine then costs them, as the fit prices it)
     path.write_text(render_calibration({"date": "synthetic"}, defaults, {}, engines={}))
     return str(path)
@@ -351,6 +366,37 @@ def test_a_calibration_file_without_the_newer_factors_still_loads(tmp_path):
     assert eff.decode.sequence_overhead_s == 0.0 and eff.decode.layer_overhead_s == 0.0
     assert eff.decode.alltoall_latency_s == eff.decode.collective_latency_s
     assert eff.decode.interval_log_std(moe=True) == eff.decode.log_error_std
+
+
+def test_weight_only_configurations_stream_at_the_files_share_of_hbm(tmp_path):
+    """A file without ``weight_only_memory_efficiency`` (before round 28) loads it as 1.0, no penalty; with 0.6,
+    gpt-oss-120b's weight-only configuration on H200 (MXFP4 experts dequantised to BF16) streams at 0.6 x 4.8 TB/s and
+    its memory-bound decode step takes 1/0.6 as long, while the native configuration on B200 keeps 8.0 TB/s."""
+    import re
+
+    from tokensim.config.reader import config_dir
+    from tokensim.perf import _core as core
+    from tokensim.perf._model import instance
+
+    text = (config_dir() / "calibration.yaml").read_text()
+    bare = re.sub(r"^ +weight_only_memory_efficiency:.*\n", "", text, flags=re.M)
+    old, new = tmp_path / "old.yaml", tmp_path / "new.yaml"
+    old.write_text(bare)
+    new.write_text(bare.replace("defaults:\n", "defaults:\n  weight_only_memory_efficiency: {value: 0.6, source: "
+                                '"test"}\n', 1))
+    load_efficiency.cache_clear()
+    assert load_efficiency("hopper", str(old)).weight_only_memory_efficiency == 1.0
+    assert load_efficiency("hopper", str(new)).weight_only_memory_efficiency == 0.6
+    steps = {}
+    for path in (old, new):
+        hopper = instance("H200", "gpt-oss-120b", "mxfp4-moe", gpus=1, tp=1, ep=1, calibration_path=str(path))
+        blackwell = instance("B200", "gpt-oss-120b", "mxfp4-moe", gpus=1, tp=1, ep=1, calibration_path=str(path))
+        assert hopper.precision.weight_only and not blackwell.precision.weight_only
+        assert blackwell.step_model.hbm_bytes_per_s_per_gpu == 8.0e12
+        steps[path] = core.decode_step(hopper.step_model, np.array([8.0]), np.array([1000.0]))
+        share = 0.6 if path == new else 1.0
+        assert hopper.step_model.hbm_bytes_per_s_per_gpu == pytest.approx(4.8e12 * share, rel=1e-12)
+    assert steps[new]["t_memory_s"][0] == pytest.approx(steps[old]["t_memory_s"][0] / 0.6, rel=1e-12)
 
 
 def test_source_offsets_keep_one_sources_bias_out_of_the_shared_factors(synthetic):

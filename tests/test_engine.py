@@ -10,7 +10,7 @@ from dataclasses import fields
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from test_calibration import DESIGN, TRUTH
+from test_calibration import DESIGN, TRUTH, truth_defaults
 
 from tokensim import ParameterError
 from tokensim.cli import cli
@@ -143,12 +143,8 @@ def test_the_engines_section_round_trips_through_the_writer(tmp_path):
 
 
 def _truth_defaults() -> dict[str, tuple[float, str]]:
-    """TRUTH as calibration-file defaults (phase.factor -> (value, source))."""
-    defaults = {}
-    for key, value in TRUTH.items():
-        phases = [key.split(".")[0]] if "." in key else ["decode", "prefill"]
-        defaults.update({f"{ph}.{key.split('.')[-1]}": (value, "synthetic truth") for ph in phases})
-    return defaults
+    """TRUTH as calibration-file defaults (phase.factor or a global factor -> (value, source))."""
+    return truth_defaults(TRUTH)
 
 
 def _rows_per_engine(path, decode_only: bool = False) -> list[Measurement]:

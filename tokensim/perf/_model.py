@@ -295,7 +295,10 @@ def build_step_model(model: ModelSpec, prec: ResolvedPrecision, hardware: Hardwa
         max_achievable_flops_per_gpu=(hardware.achievable_tflops(prec.compute_class) or 0.0) * 1e12,
         attention_max_achievable_flops_per_gpu=(hardware.achievable_tflops(prec.attention_compute_class) or 0.0)
         * 1e12,
-        hbm_bytes_per_s_per_gpu=hardware.hbm_bandwidth_tb_per_s * 1e12,
+        # weight-only configurations (weights dequantised inside the matmul kernels) stream at the calibration's share
+        # of the native rate (Efficiency.weight_only_memory_efficiency; round 28, docs/model-notes.md)
+        hbm_bytes_per_s_per_gpu=hardware.hbm_bandwidth_tb_per_s * 1e12
+        * (efficiency.weight_only_memory_efficiency if prec.weight_only else 1.0),
         dense_stream_bytes=model.streamed_other_weight_params * prec.other_weight_bytes_per_param,
         expert_bytes=model.params_per_routed_expert * prec.routed_expert_bytes_per_param,
         experts=model.experts, top_k=model.top_k, moe_layers=model.moe_layers,

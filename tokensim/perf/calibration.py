@@ -200,6 +200,10 @@ PARAMETERS = (
     # low-latency kernels' latency growing with the tokens per GPU (perf._core.ep_exchange_fixed_s), and the fit puts
     # it at its upper bound (1 ms): within the rows' batches the data never prefer it (docs/model-notes.md, round 15)
     FitParameter("alltoall_latency_s", "alltoall_latency_s", ("decode", "prefill"), 1e-6, 1e-3, False, 1e-5),
+    # the share of the native HBM rate weight-only configurations reach (perf._model.build_step_model), pooled: bounds
+    # 0.3 to 1.0, start 1.0 (no penalty, the model before round 28); a probe at 0.75 took leave-one-source-out over all
+    # rows from 17.12% to 16.67% (docs/model-notes.md, round 28)
+    FitParameter("weight_only_memory_efficiency", "weight_only_memory_efficiency", (), 0.3, 1.0, False, 1.0),
 )
 # Fitted once, not adopted: the low-latency EP kernels' latency growth per token per GPU past their 128-token
 # buffer (PhaseEfficiency.ep_ll_token_latency_s, perf._core.ep_exchange_fixed_s), kept at round 15's assumption (25 us
@@ -392,7 +396,11 @@ def _operating_points(stack: _Stack, values: dict) -> tuple[np.ndarray, np.ndarr
     phases: dict[str, Any] = {ph: PhaseEfficiency(**{n: merged[f"{ph}.{n}"] for n in PHASE_FACTORS}) for ph in PHASES}
     factors: dict[str, Any] = {n: merged[n] for n in GLOBAL_FACTORS}
     eff = Efficiency(family="stack", interval_level=0.8, **phases, **factors)
-    sm = replace(stack.sm, efficiency=eff, dequant_overhead=stack.weight_only * merged["weight_only_dequant_overhead"])
+    # the stack's step models carry the file's weight-only HBM share (build_step_model): rescale to the fitted one
+    wo_share: Any = np.where(stack.weight_only > 0, merged["weight_only_memory_efficiency"]
+                        / stack.base["weight_only_memory_efficiency"], 1.0)
+    sm = replace(stack.sm, efficiency=eff, dequant_overhead=stack.weight_only * merged["weight_only_dequant_overhead"],
+                 hbm_bytes_per_s_per_gpu=stack.sm.hbm_bytes_per_s_per_gpu * wo_share)
     with np.errstate(invalid="ignore", divide="ignore"):
         res = evaluate(sm, stack.mode, stack.grid, stack.l_in, stack.l_out, stack.ctx, stack.cache_hit,
                        stack.kv_transfer)

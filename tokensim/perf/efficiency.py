@@ -45,6 +45,8 @@ PHASE_FACTORS = {
 # (perf._core.ep_exchange_fixed_s): 25 us per 128 tokens, the fixed latency's own scale, round 15's **assumption**,
 # used wherever a calibration file does not set it
 DEFAULT_EP_LL_TOKEN_LATENCY_S = 25e-6 / 128
+# Phase-independent factors a calibration file may omit, and the value that stands in.
+OPTIONAL_GLOBAL_FACTORS: dict[str, float] = {"weight_only_memory_efficiency": 1.0}
 # Factors a calibration file may omit: a number, or the factor whose value stands in.
 OPTIONAL_PHASE_FACTORS: dict[str, float | str] = {
     "sequence_overhead_s": 0.0, "layer_overhead_s": 0.0, "alltoall_latency_s": "collective_latency_s",
@@ -52,6 +54,10 @@ OPTIONAL_PHASE_FACTORS: dict[str, float | str] = {
     "moe_log_error_std": "log_error_std", "ep_ll_token_latency_s": DEFAULT_EP_LL_TOKEN_LATENCY_S}
 GLOBAL_FACTORS = {
     "weight_only_dequant_overhead": (0.0, 5.0, False),
+    # the share of a native format's HBM rate a weight-only configuration's decode and prefill passes reach (weights
+    # stored in a format the GPU does not compute in, dequantised inside the matmul kernels: gpt-oss's MXFP4 experts on
+    # Hopper, INT4 experts); fitted since round 28, 1.0 (no penalty) where a file omits it
+    "weight_only_memory_efficiency": (0.0, 1.0, True),
     "prefill_chunk_tokens": (1.0, 1e7, False),
     "workspace_fraction": (0.0, 0.9, False),
 }
@@ -194,6 +200,8 @@ class Efficiency:
     prefill_chunk_tokens: float
     workspace_fraction: float
     interval_level: float
+    # GLOBAL_FACTORS["weight_only_memory_efficiency"]: the share of the HBM rate weight-only configurations reach
+    weight_only_memory_efficiency: float = 1.0
     sources: dict[str, str] = field(default_factory=dict, compare=False)
     # the engine key (:data:`ENGINE_KEYS`, or :data:`TYPICAL_ENGINE`) whose factors are applied ('' none: the pooled
     # values), and every engine key's factors
@@ -294,6 +302,9 @@ def _factor(section: Section, key: str, spec: tuple[float, float, bool], sources
 def _merged(defaults: Section, family: Section | None, key: str, spec, sources: dict, prefix: str) -> float:
     if family is not None and key in family:
         return _factor(family, key, spec, sources, prefix)
+    if key in OPTIONAL_GLOBAL_FACTORS and key not in defaults:
+        sources[f"{prefix}{key}"] = f"not in the file: {OPTIONAL_GLOBAL_FACTORS[key]}"
+        return OPTIONAL_GLOBAL_FACTORS[key]
     return _factor(defaults, key, spec, sources, prefix)
 
 
@@ -405,7 +416,7 @@ def render_calibration(fit: dict, defaults: dict[str, tuple[float, str]],
             base[f"{phase}.{key}"] = (value, sources[f"{phase}.{key}"])
     for key, spec in GLOBAL_FACTORS.items():
         sources = {}
-        base[key] = (_factor(doc.defaults, key, spec, sources, ""), sources[key])
+        base[key] = (_merged(doc.defaults, None, key, spec, sources, ""), sources[key])
     merged = {**base, **defaults}
     out = [line + "\n" for line in header.strip().splitlines()] if header else []
     out.append("fit:\n")

@@ -58,6 +58,8 @@ _NOT_IN_KERNEL = {
     ("Efficiency", "interval_level"): "prediction intervals only",
     ("Efficiency", "sources"): "provenance",
     ("Efficiency", "weight_only_dequant_overhead"): "reaches the kernel as StepModel.dequant_overhead",
+    ("Efficiency", "weight_only_memory_efficiency"): "reaches the kernel in StepModel.hbm_bytes_per_s_per_gpu "
+                                                     "(perf._model.build_step_model)",
     ("Efficiency", "engine"): "a name: its factors are already in the decode phase's per-layer costs and efficiencies",
     ("Efficiency", "engine_free_kernel_efficiency"): "bookkeeping for Efficiency.with_engine: the engine's kernel "
                                                      "factor is already in the decode phase's efficiencies",
