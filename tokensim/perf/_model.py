@@ -327,9 +327,8 @@ def build_step_model(model: ModelSpec, prec: ResolvedPrecision, hardware: Hardwa
                                             + (model.top_k * model.params_per_routed_expert if model.is_moe else 0)),
         draft_moe_layers=1.0 if model.is_moe else 0.0,
         expert_flops_per_token=2.0 * model.moe_layers * model.top_k * model.params_per_routed_expert,
-        expert_load_imbalance=(expert_load_imbalance(model.experts, dep.ep,
-                                                     workload is not None and workload.expert_load_balancing)
-                               if model.is_moe else 1.0),
+        expert_load_imbalance=expert_load_imbalance(model.experts, dep.ep,
+                                                    workload is not None and workload.expert_load_balancing),
         state_bytes_per_sequence=model.recurrent_state_bytes_per_sequence,
         state_flops_per_token=float(model.recurrent_flops_per_token),
         # the recurrences' heads are split by the attention TP (at most one value head per GPU)
