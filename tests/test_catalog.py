@@ -409,6 +409,42 @@ def test_nvfp4_is_native_on_blackwell_only():
         assert (on_blackwell.compute_class, on_blackwell.weight_only) == ("fp4", False)
 
 
+def test_gpt_oss_recipe_runs_w4a16_where_its_experts_are_weight_only():
+    """gpt-oss's MXFP4 experts take MXFP8 activations on Blackwell (an FP8-rate MMA) but BF16 ones where they are
+    dequantised (TensorRT-LLM's gpt-oss support matrix: Hopper bf16 x mxfp4 on HGMMA, fp8 'not enabled'; vLLM's
+    Hopper MXFP4 backends are all BF16): W4A16 at the BF16 rate on Hopper and CDNA3, and the EP dispatch in 16 bits."""
+    recipe = CATALOG.recipes["mxfp4-moe"]
+    assert recipe.weight_only_activations is not None and recipe.weight_only_activations.name == "bf16"
+    for hw in CATALOG.hardware.values():
+        resolved = resolve_precision(recipe, hw)
+        if hw.family in ("hopper", "cdna3"):
+            assert (resolved.weight_only, resolved.compute_class, resolved.activation_bytes_per_element) == (
+                True, "bf16", 2.0), hw.name
+        if hw.family in ("blackwell", "blackwell-ultra"):
+            assert (resolved.weight_only, resolved.compute_class, resolved.activation_bytes_per_element) == (
+                False, "fp8", 1.0), hw.name
+    # a recipe without the field keeps its activations when weight-only: NVFP4 W4A4 on H200 computes at FP8
+    nvfp4 = resolve_precision(CATALOG.recipes["nvfp4"], CATALOG.hardware["H200"])
+    assert CATALOG.recipes["nvfp4"].weight_only_activations is None
+    assert (nvfp4.weight_only, nvfp4.compute_class) == (True, "fp8")
+
+
+def test_unknown_weight_only_activations_format_is_a_clear_error(tmp_path):
+    """A recipe naming a weight-only activations format the file does not define is refused with its key."""
+    import shutil
+
+    from tokensim._errors import ConfigError
+    from tokensim.config.catalog import load_catalog
+    from tokensim.config.reader import config_dir
+
+    root = tmp_path / "configs"
+    shutil.copytree(config_dir(), root)
+    path = root / "precisions.yaml"
+    path.write_text(path.read_text().replace("weight_only_activations: bf16", "weight_only_activations: bf61"))
+    with pytest.raises(ConfigError, match=r"recipes\.mxfp4-moe\.weight_only_activations.*did you mean 'bf16'"):
+        load_catalog(str(root))
+
+
 def test_unknown_native_family_is_a_clear_error(tmp_path):
     """A format naming a hardware family that no accelerator has is refused with the field and a suggestion."""
     import shutil

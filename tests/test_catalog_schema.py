@@ -279,7 +279,7 @@ PRECISION_MESSAGES = [
      "{path}: field 'recipes.fp8' got 'fp8'; allowed: a mapping of key: value"),
     ('recipe_unknown_key', {'recipes.fp8.kv': 'fp8'},
      "{path}: field 'recipes.fp8.kv' got 'fp8'; allowed: known keys: activations, aliases, description, "
-     'kv_cache, other_weights, routed_experts, source (unknown key)'),
+     'kv_cache, other_weights, routed_experts, source, weight_only_activations (unknown key)'),
     ('recipe_component_missing', {'recipes.fp8.kv_cache': DROP},
      "{path}: field 'recipes.fp8.kv_cache' missing; allowed: a value (this field is required)"),
     ('recipe_component_unknown', {'recipes.fp8.kv_cache': 'fp7'},

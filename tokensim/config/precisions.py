@@ -17,7 +17,7 @@ class would need the other scaling, i.e. a different checkpoint (use the ``mxfp4
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -61,16 +61,20 @@ class Recipe:
     source: str
     description: str = ""
     aliases: tuple[str, ...] = ()
+    # the activations the engines pair with the weights on hardware where those weights run weight-only (dequantised
+    # inside the matmul kernels), where that differs from ``activations``: gpt-oss's MXFP4 experts run W4A16 on Hopper
+    # (no MXFP8 activations there); None: ``activations`` everywhere
+    weight_only_activations: Format | None = None
 
     def with_kv_cache(self, kv: Format) -> Recipe:
-        return Recipe(self.name, self.routed_experts, self.other_weights, self.activations, kv, self.source,
-                      self.description, self.aliases)
+        return replace(self, kv_cache=kv)
 
     def to_dict(self) -> dict:
         return {
             "name": self.name, "description": self.description, "aliases": list(self.aliases),
             **{c: getattr(self, c).name for c in _COMPONENTS},
             "bits_per_element": {c: getattr(self, c).bits_per_element for c in _COMPONENTS},
+            "weight_only_activations": self.weight_only_activations.name if self.weight_only_activations else None,
             "source": self.source,
         }
 
@@ -125,16 +129,19 @@ def attention_compute_class(recipe: Recipe, hardware: Hardware, compute_class: s
 
 
 def resolve_precision(recipe: Recipe, hardware: Hardware) -> ResolvedPrecision:
-    wanted = recipe.activations.compute_class or "bf16"
-    if _family_allows(recipe.activations, hardware):
-        candidates = (wanted, *_FALLBACK[wanted])
-    else:  # a scaling these tensor cores lack: the sub-8-bit classes would need the other scaling (module docstring)
-        candidates = tuple(c for c in _FALLBACK[wanted] if c not in ("fp6", "fp4"))
-    compute_class = _native_class(hardware, candidates)
     # Weights need dequantisation when the hardware has no tensor-core path for their format (INT4 anywhere; FP4 on
     # Hopper; NVFP4 outside Blackwell). Blackwell multiplies FP4 weights by FP8 activations natively (mixed-input
     # MMA), so no dequant there.
     weight_only = any(not _runs_natively(f, hardware) for f in (recipe.routed_experts, recipe.other_weights))
+    # a recipe whose engines pair its dequantised weights with other activations (Recipe.weight_only_activations)
+    activations = (recipe.weight_only_activations if weight_only and recipe.weight_only_activations
+                   else recipe.activations)
+    wanted = activations.compute_class or "bf16"
+    if _family_allows(activations, hardware):
+        candidates = (wanted, *_FALLBACK[wanted])
+    else:  # a scaling these tensor cores lack: the sub-8-bit classes would need the other scaling (module docstring)
+        candidates = tuple(c for c in _FALLBACK[wanted] if c not in ("fp6", "fp4"))
+    compute_class = _native_class(hardware, candidates)
     return ResolvedPrecision(
         recipe=recipe,
         compute_class=compute_class,
@@ -185,6 +192,8 @@ class RecipeSchema(SchemaSection):
     source: Annotated[str, Source()]
     description: Annotated[str, Text()] | None = Field(None)
     aliases: list[Any] | None = Field(None)
+    # the activations' format where the weights run weight-only (Recipe.weight_only_activations); absent: activations
+    weight_only_activations: Annotated[str, Text()] | None = Field(None)
 
 
 class PrecisionsSchema(SchemaSection):
@@ -198,9 +207,9 @@ class PrecisionsSchema(SchemaSection):
     def _known_formats(self) -> PrecisionsSchema:
         names = sorted(self.formats)
         for name, recipe in self.recipes.items():
-            for component in _COMPONENTS:
+            for component in (*_COMPONENTS, "weight_only_activations"):
                 fname = getattr(recipe, component)
-                if fname not in self.formats:
+                if fname is not None and fname not in self.formats:
                     raise Invalid(f"one of {', '.join(names)}", did_you_mean(fname, names),
                                   key=f"recipes.{name}.{component}", value=fname)
         return self
@@ -230,6 +239,8 @@ def load_precisions_file(path: str | Path) -> tuple[dict[str, Format], dict[str,
                for name, f in m.formats.items()}
     recipes = {name: Recipe(name=name, source=r.source, description=r.description or "",
                             aliases=tuple(r.aliases or ()),
+                            weight_only_activations=(formats[r.weight_only_activations]
+                                                     if r.weight_only_activations else None),
                             **{component: formats[getattr(r, component)] for component in _COMPONENTS})
                for name, r in m.recipes.items()}
     return formats, recipes
