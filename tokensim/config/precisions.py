@@ -6,8 +6,9 @@ weights, activations (the compute format) and KV cache, as shipped mixed recipes
 elsewhere; DeepSeek-V4: FP4 experts with FP8 elsewhere).
 
 On hardware without native tensor cores for a format, the recipe runs *weight-only*: weights stay in the small format
-in memory, compute falls back to the best native class (FP8, else BF16) and pays a dequantisation cost. No FP4 compute
-speed-up is ever granted on Hopper or MI300X/MI325X.
+in memory, compute falls back to the best native class (FP8, else BF16) and pays a dequantisation cost. A recipe may
+name the activations its engines pair with the dequantised weights instead (``weight_only_activations``: gpt-oss's
+MXFP4 experts run W4A16, at BF16, on Hopper). No FP4 compute speed-up is ever granted on Hopper or MI300X/MI325X.
 
 A format can also be native to some hardware families only (``native_families``): NVFP4's E4M3 scale per 16 elements
 is a Blackwell tensor-core feature, while CDNA4 (MI355X) multiplies FP4/FP6 only with the OCP MX scales (E8M0 per
