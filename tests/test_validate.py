@@ -6,6 +6,7 @@ import csv
 import hashlib
 import json
 import math
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -80,7 +81,7 @@ def test_issue11_rows_are_merged_unfitted():
     "The issue-11 rows") are unfitted too and counted apart."""
     later = {"lmsys-sglang-gptoss": 4, "amd-atom-oot-ci": 11, "gpustack-perf-lab": 3,
              "tenstorrent-gpu-ref": 6, "vllm-issue-30326": 2,
-             "sglang-cookbook": 30 + 9, "amd-atom-recipes": 22,
+             "sglang-cookbook": 30 + 9 + 2, "amd-atom-recipes": 22,
              "nvidia-nim-benchmarking": 5,  # source_id -> rows (added 2026-12-05)
              "amd-rocm-perf-results": 251, "amd-rocm-blog-mi300x-bestpractice-2025": 34,
              "amd-rocm-blog-vllm-optimize-2024": 2, "oracle-oci-mi300x-405b-2024": 11,
@@ -92,7 +93,9 @@ def test_issue11_rows_are_merged_unfitted():
              "amd-rocm-blog-kimi-k25-w4a8-mi325x-2026": 6, "amd-rocm-blog-kimi-k25-eagle3-mi325x-2026": 3,
              "amd-rocm-blog-kimi-k25-mxfp4-atom-mi355x-2026": 2,
              "amd-atom-ci-dsr1-fp4-mtp-2026-05": 10, "trtllm-v1.2": 83,
-             "verda-cc-b300-2026": 17}  # (added 2026-12-07, round 23)
+             "verda-cc-b300-2026": 17,  # (added 2026-12-07, round 23)
+             "sglang-cookbook-glm52": 39, "vllm-recipes-glm5": 1, "vllm-perf-eval": 2, "vllm-pr-50231": 1,
+             "vllm-blog-daocloud-glm52": 8}  # (added 2026-12-08, round 33; 2 more sglang-cookbook rows)
     rows = load_measurements()
     unfitted = [m for m in rows if not m.calibrate]
     added = [m for m in rows if m.source_id in later]
@@ -273,6 +276,26 @@ def test_prefill_chunk_size_enters_the_workload_and_is_checked(tmp_path):
         with pytest.raises(UserError, match="line 2, column prefill_chunk_tokens"):
             load_measurements(_one_row_file(tmp_path, prefill_chunk_tokens=bad))
 
+
+def test_rows_that_state_their_chunk_size_run_at_it():
+    """Every row whose notes or assumptions quote the engine's token budget per prefill pass (SGLang
+    --chunked-prefill-size, vLLM's or ATOM's --max-num-batched-tokens, TensorRT-LLM's max_num_tokens) carries it in
+    prefill_chunk_tokens (SGLang's -1, unchunked, as 0; 0 too where chunked prefill is switched off, as in AMD's vLLM V0
+    throughput commands), so that it does not run at the calibration's 8192. Round 33 filled 121 rows that had been
+    left blank; the flag text is read here independently of the column."""
+    flag = re.compile(r"(?:--chunked-prefill-size|chunked-prefill-size|--max-num-batched-tokens|max_num_tokens)"
+                      r"[= ]+(-?\d+)")
+    stated = 0
+    for m in load_measurements():
+        values = {int(v) for v in flag.findall(f"{m.notes} {m.assumptions}")}
+        if not values:
+            continue
+        stated += 1
+        assert len(values) == 1, (m.id, values)
+        (value,) = values
+        off = "--enable-chunked-prefill False" in f"{m.notes} {m.assumptions}"
+        assert m.prefill_chunk_tokens == (0 if off else max(value, 0)), (m.id, value, m.prefill_chunk_tokens)
+    assert stated >= 188  # 121 filled in round 33, 67 that carried the column before
 
 def test_expert_load_balancing_enters_the_workload_and_is_checked(tmp_path):
     """A row's expert_load_balancing is the workload's, as --expert-load-balancing: blank (not stated) and no run the

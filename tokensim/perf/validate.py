@@ -100,7 +100,8 @@ _BAND_GROUPS = ("band", "predicted_band")
 # (the same project), AMD's documents (its two ATOM documents, its ROCm blogs and its ROCm performance-results page;
 # since 2026-12-06 one group, where the ATOM pair and the GLM-5.2 blog were two); the MLPerf v6.0 latency rows are the
 # same round as the v6.0 Offline rows; GPUStack's two performance-lab pages; Verda's B300 baselines, which are
-# InferenceX runs republished (2026-12-07)). Sources not listed are their own group.
+# InferenceX runs republished (2026-12-07); the SGLang cookbook's GLM-5.2 benchmark file, and the vLLM project's
+# recipes and perf-eval pull requests with its blog (round 33)). Sources not listed are their own group.
 SOURCE_GROUPS = {"inferencemax-2026": "semianalysis", "inferencemax-gha-gptoss": "semianalysis",
                  "inferencex-blog": "semianalysis",
                  "lmsys-sglang-2025-05": "lmsys", "lmsys-sglang-gb300-longctx": "lmsys", "lmsys-sglang-gb200": "lmsys",
@@ -114,7 +115,8 @@ SOURCE_GROUPS = {"inferencemax-2026": "semianalysis", "inferencemax-gha-gptoss":
                  "amd-rocm-blog-kimi-k25-w4a8-mi325x-2026": "amd", "amd-rocm-blog-kimi-k25-eagle3-mi325x-2026": "amd",
                  "amd-rocm-blog-kimi-k25-mxfp4-atom-mi355x-2026": "amd", "amd-atom-ci-dsr1-fp4-mtp-2026-05": "amd",
                  "gpustack-perf-lab": "gpustack", "gpustack-perf-lab-sglang": "gpustack",
-                 "verda-cc-b300-2026": "semianalysis"}
+                 "verda-cc-b300-2026": "semianalysis", "sglang-cookbook-glm52": "lmsys",
+                 "vllm-recipes-glm5": "vllm-blog", "vllm-perf-eval": "vllm-blog"}
 # Why a row is not run (NotRunnable.reason), in the order reports list them.
 NO_HARDWARE = "hardware not in the catalogue"
 NO_MODEL = "model not in the catalogue"
