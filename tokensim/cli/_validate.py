@@ -86,7 +86,7 @@ def _jobs_option(what: str):
 @click.option("--calibration", type=click.Path(exists=True, dir_okay=False), help="calibration YAML to use")
 @click.option("--cross-validate", "cross", is_flag=True,
               help="predict each source from a fit to the other sources (leave-one-source-out; refits as the "
-                   "calibration was fitted: one fit per source group, about 10 minutes on 2 cores for the bundled "
+                   "calibration was fitted: one fit per source group, 15-25 minutes on 2 cores for the bundled "
                    "data; benchmarks/BENCHMARKS.md; `calibrate --format json` reports the same held-out predictions "
                    "for the rows it fits)")
 @_jobs_option("--cross-validate")
