@@ -283,17 +283,17 @@ def test_rows_that_state_their_chunk_size_run_at_it():
     prefill_chunk_tokens (SGLang's -1, unchunked, as 0; 0 too where chunked prefill is switched off, as in AMD's vLLM V0
     throughput commands), so that it does not run at the calibration's 8192. Round 33 filled 121 rows that had been
     left blank; the flag text is read here independently of the column."""
-    flag = re.compile(r"(?:--chunked-prefill-size|chunked-prefill-size|--max-num-batched-tokens|max_num_tokens)"
-                      r"[= ]+(-?\d+)")
+    flag = re.compile(r"(?:chunked-prefill-size|max-num-batched-tokens|max_num_tokens)[= ]+(-?\d+)")
     stated = 0
     for m in load_measurements():
-        values = {int(v) for v in flag.findall(f"{m.notes} {m.assumptions}")}
+        text = f"{m.notes} {m.assumptions}"
+        values = {int(v) for v in flag.findall(text)}
         if not values:
             continue
         stated += 1
         assert len(values) == 1, (m.id, values)
         (value,) = values
-        off = "--enable-chunked-prefill False" in f"{m.notes} {m.assumptions}"
+        off = "--enable-chunked-prefill False" in text
         assert m.prefill_chunk_tokens == (0 if off else max(value, 0)), (m.id, value, m.prefill_chunk_tokens)
     assert stated >= 188  # 121 filled in round 33 and 67 that carried it before, besides round 33's new rows
 
