@@ -56,6 +56,19 @@ def test_indexer_flops_and_key_bytes_by_hand():
     assert (glm.sparse_topk_tokens, glm.indexer_layers) == (2048, 78)
 
 
+def test_dsa_prefill_attends_in_the_absorbed_form_by_hand():
+    """DSA's sparse MLA runs in MQA mode in prefill as in decode (V3.2-Exp report): a (query, key) pair costs
+    2·heads·(kv_lora + rope) for the scores plus 2·heads·kv_lora for the sum over the latent. Dense MLA prefills
+    un-absorbed, 2·heads·(qk_nope + rope + v_head) per pair.
+      DeepSeek-V3.2 (128 heads, latent 512, rope 64): 2 x 128 x (576 + 512) = 278,528
+      DeepSeek-V3, dense (128 heads, 192 + 128):       2 x 128 x 320         =  81,920
+      GLM-5 (64 heads, latent 512, rope 64):          2 x 64 x (576 + 512)  = 139,264"""
+    assert V32.prefill_attention_flops_per_pair_per_layer == 2 * 128 * (576 + 512) == 278_528
+    assert CATALOG.get_model("deepseek-v3").prefill_attention_flops_per_pair_per_layer == 2 * 128 * 320 == 81_920
+    assert CATALOG.get_model("glm-5").prefill_attention_flops_per_pair_per_layer == 2 * 64 * (576 + 512) == 139_264
+    assert _step_model(V32).prefill_attn_flops_per_pair_layer == 278_528
+
+
 @pytest.mark.parametrize(("context", "attended"), [(10_000.0, 2048.0), (1_000.0, 1000.0)])
 def test_dsa_decode_attention_and_kv_read_by_hand(context, attended):
     """Batch 4 of V3.2 (FP8 KV: 576 latent+RoPE bytes per token per layer) on 8 GPUs, TP 1, at ``context`` tokens.

@@ -580,7 +580,18 @@ class ModelSpec:
 
     @property
     def prefill_attention_flops_per_pair_per_layer(self) -> int:
-        """FLOPs per (query, key) pair per layer in prefill: 2·heads·(d_qk + d_v) (MLA un-absorbed in prefill)."""
+        """FLOPs per (query, key) pair per layer in prefill: 2·heads·(d_qk + d_v), dense MLA un-absorbed (each head's
+        keys and values expanded from the latent).
+
+        MLA with DeepSeek Sparse Attention (``sparse_topk_tokens``) attends in the absorbed (MQA) form in prefill too:
+        each selected latent entry is shared by all query heads, because a sparse kernel must reuse each gathered entry
+        across heads (DeepSeek-V3.2-Exp technical report, 2025-09-29: DSA is instantiated "based on the MQA mode of
+        MLA"; FlashMLA's ``flash_mla_sparse_fwd`` is that prefill kernel). A pair then costs a decode pair's
+        2·heads·(2·kv_lora + rope) (:attr:`decode_attention_flops_per_context_token_per_layer`): 3.4x the un-absorbed
+        pair for DeepSeek-V3.2, 2.1x for GLM-5.
+        """
+        if self.attention_type == "mla" and self.sparse_topk_tokens:
+            return self.decode_attention_flops_per_context_token_per_layer
         return 2 * self.heads * (self.head_dim + self.v_head_dim)
 
     @property
