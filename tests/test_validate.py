@@ -298,6 +298,28 @@ def test_rows_that_state_their_chunk_size_run_at_it():
     assert stated >= 188  # 121 filled in round 33 and 67 that carried it before, besides round 33's new rows
 
 
+def test_sglang_rows_of_dsa_models_run_the_engines_kv_cache_default():
+    """SGLang runs DeepSeek Sparse Attention models (its is_deepseek_nsa: DeepSeek-V3.2, and GLM-5's
+    GlmMoeDsaForCausalLM since PR #18521) with kv_cache_dtype auto turned into fp8_e4m3 on compute capability 10 and
+    above and into bfloat16 below (python/sglang/srt/server_args.py). Every SGLang row of such a model on NVIDIA
+    hardware that sets no --kv-cache-dtype therefore runs an FP8 cache on Blackwell and a BF16 one on Hopper, whatever
+    its weight recipe assumes (round 34 set 15 rows)."""
+    cat = load_catalog()
+    flag = re.compile(r"--kv-cache-dtype[= ]")
+    expected = {"hopper": "bf16", "blackwell": "fp8", "blackwell-ultra": "fp8"}
+    checked = 0
+    for m in load_measurements():
+        model = cat.get_model(m.model) if m.model in cat.models else None
+        family = cat.hardware[m.hardware].family if m.hardware in cat.hardware else None
+        if (model is None or not model.sparse_topk_tokens or model.attention_type != "mla" or "sglang" not in m.engine
+                or family not in expected or flag.search(f"{m.notes} {m.assumptions}")):
+            continue
+        kv = m.kv_cache_precision or cat.get_recipe(m.precision).kv_cache.name
+        assert kv == expected[family], (m.id, kv)
+        checked += 1
+    assert checked >= 73  # the 15 round 34 set and 58 whose recipe's format was already the engine's
+
+
 def test_expert_load_balancing_enters_the_workload_and_is_checked(tmp_path):
     """A row's expert_load_balancing is the workload's, as --expert-load-balancing: blank (not stated) and no run the
     engines' default (off); yes balances the EP ranks and the DEP8 prediction rises (the busiest rank does less). A
